@@ -1,0 +1,290 @@
+#include "app/config.h"
+
+#include <charconv>
+#include <cmath>
+#include <toml++/toml.h>
+
+#include "model/time_format.h"
+
+namespace fp {
+namespace {
+
+Status bad(std::string_view option, std::string_view value, std::string_view why) {
+  return Status::InvalidArgument("invalid value '" + std::string(value) + "' for " +
+                                 std::string(option) + ": " + std::string(why));
+}
+
+Status set_duration(int64_t& out, std::string_view name, std::string_view v) {
+  auto d = parse_duration_ms(v);
+  if (!d || *d <= 0) return bad(name, v, "expected a duration such as 90s, 5m or 1h");
+  out = *d;
+  return Status::Ok();
+}
+
+Status set_percent(double& out, std::string_view name, std::string_view v) {
+  double d;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
+  if (ec != std::errc() || p != v.data() + v.size() || d < 0 || d > 100)
+    return bad(name, v, "expected a percentage between 0 and 100");
+  out = d;
+  return Status::Ok();
+}
+
+Status set_bool(bool& out, std::string_view name, std::string_view v) {
+  if (v == "on" || v == "true" || v == "1" || v == "yes") out = true;
+  else if (v == "off" || v == "false" || v == "0" || v == "no") out = false;
+  else return bad(name, v, "expected on or off");
+  return Status::Ok();
+}
+
+template <typename Int>
+Status set_int(Int& out, std::string_view name, std::string_view v, Int min, Int max) {
+  Int i;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), i);
+  if (ec != std::errc() || p != v.data() + v.size() || i < min || i > max)
+    return bad(name, v, "expected a whole number from " + std::to_string(min) + " to " + std::to_string(max));
+  out = i;
+  return Status::Ok();
+}
+
+std::vector<OptionSpec> make_options() {
+  std::vector<OptionSpec> o;
+  o.push_back({"data-dir", "DIR", "where data is stored (default ./data)",
+               [](ServerConfig& c, std::string_view v) {
+                 if (v.empty()) return bad("data-dir", v, "must not be empty");
+                 c.data_dir = std::string(v);
+                 return Status::Ok();
+               }});
+  o.push_back({"http", "HOST:PORT", "HTTP listen address (default 127.0.0.1:8080)",
+               [](ServerConfig& c, std::string_view v) {
+                 auto a = parse_listen_address(v, false);
+                 if (!a.ok()) return bad("http", v, a.status().message());
+                 c.http = *a;
+                 return Status::Ok();
+               }});
+  o.push_back({"mqtt", "HOST:PORT|off", "MQTT listen address (default 127.0.0.1:1883)",
+               [](ServerConfig& c, std::string_view v) {
+                 auto a = parse_listen_address(v, true);
+                 if (!a.ok()) return bad("mqtt", v, a.status().message());
+                 c.mqtt = *a;
+                 return Status::Ok();
+               }});
+  o.push_back({"admin-key", "KEY", "seed an admin API key; turns auth on",
+               [](ServerConfig& c, std::string_view v) {
+                 if (!v.empty() && v.size() < 8) return bad("admin-key", "***", "must be at least 8 characters");
+                 c.admin_key = std::string(v);
+                 return Status::Ok();
+               }});
+  o.push_back({"auth", "on|off", "require API keys (default: on when a key exists)",
+               [](ServerConfig& c, std::string_view v) {
+                 if (v == "on") c.auth = AuthMode::kOn;
+                 else if (v == "off") c.auth = AuthMode::kOff;
+                 else if (v == "auto") c.auth = AuthMode::kAuto;
+                 else return bad("auth", v, "expected on or off");
+                 return Status::Ok();
+               }});
+  o.push_back({"fsync", "always|interval|none", "when writes reach the disk (default always)",
+               [](ServerConfig& c, std::string_view v) {
+                 if (v == "always") c.fsync = FsyncPolicy::kAlways;
+                 else if (v == "interval") c.fsync = FsyncPolicy::kInterval;
+                 else if (v == "none") c.fsync = FsyncPolicy::kNone;
+                 else return bad("fsync", v, "expected always, interval or none");
+                 return Status::Ok();
+               }});
+  o.push_back({"at-risk-after", "DURATION", "silence after which a device is at risk (default 2m)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_duration(c.status.defaults.at_risk_after_ms, "at-risk-after", v);
+               }});
+  o.push_back({"offline-after", "DURATION", "silence after which a device is offline (default 5m)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_duration(c.status.defaults.offline_after_ms, "offline-after", v);
+               }});
+  o.push_back({"low-battery", "PERCENT", "battery level below which a device is at risk (default 20)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_percent(c.status.defaults.low_battery_pct, "low-battery", v);
+               }});
+  o.push_back({"auto-register", "on|off", "register unknown devices when they report (default on)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_bool(c.auto_register, "auto-register", v);
+               }});
+  o.push_back({"max-body-bytes", "BYTES", "largest request body accepted (default 8MiB)",
+               [](ServerConfig& c, std::string_view v) {
+                 auto b = parse_byte_size(v);
+                 if (!b || *b < 1024) return bad("max-body-bytes", v, "expected a size of at least 1KiB, e.g. 8MiB");
+                 c.max_body_bytes = *b;
+                 return Status::Ok();
+               }});
+  o.push_back({"threads", "N", "network threads (default: one per core)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_int(c.threads, "threads", v, 0, 256);
+               }});
+  o.push_back({"metrics-device-cap", "N", "most devices exported with per-device series in /metrics (default 1000)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_int<size_t>(c.metrics_device_cap, "metrics-device-cap", v, 0, 10'000'000);
+               }});
+  o.push_back({"log-level", "LEVEL", "trace, debug, info, warn or error (default info)",
+               [](ServerConfig& c, std::string_view v) {
+                 if (v != "trace" && v != "debug" && v != "info" && v != "warn" && v != "error")
+                   return bad("log-level", v, "expected trace, debug, info, warn or error");
+                 c.log_level = std::string(v);
+                 return Status::Ok();
+               }});
+  return o;
+}
+
+std::optional<std::string> node_as_text(const toml::node& n) {
+  if (auto s = n.as_string()) return s->get();
+  if (auto i = n.as_integer()) return std::to_string(i->get());
+  if (auto f = n.as_floating_point()) {
+    char buf[32];
+    auto r = std::to_chars(buf, buf + sizeof buf, f->get());
+    return std::string(buf, r.ptr);
+  }
+  if (auto b = n.as_boolean()) return std::string(b->get() ? "on" : "off");
+  return std::nullopt;
+}
+
+Status apply_device_types(ServerConfig& c, const toml::table& types, std::string_view source) {
+  for (const auto& [type_name, node] : types) {
+    const toml::table* t = node.as_table();
+    const std::string type(type_name.str());
+    if (!t) return Status::InvalidArgument(std::string(source) + ": device_types." + type + " must be a table");
+    StatusThresholds th = c.status.defaults;
+    for (const auto& [k, v] : *t) {
+      const std::string key(k.str());
+      auto text = node_as_text(v);
+      if (!text) return Status::InvalidArgument(std::string(source) + ": device_types." + type + "." + key + " has an unsupported type");
+      Status s;
+      if (key == "at_risk_after") s = set_duration(th.at_risk_after_ms, "device_types." + type + ".at_risk_after", *text);
+      else if (key == "offline_after") s = set_duration(th.offline_after_ms, "device_types." + type + ".offline_after", *text);
+      else if (key == "low_battery") s = set_percent(th.low_battery_pct, "device_types." + type + ".low_battery", *text);
+      else s = Status::InvalidArgument(std::string(source) + ": unknown key device_types." + type + "." + key);
+      if (!s.ok()) return s;
+    }
+    if (th.offline_after_ms < th.at_risk_after_ms)
+      return Status::InvalidArgument("device_types." + type + ": offline_after must not be shorter than at_risk_after");
+    c.status.by_type[type] = th;
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+const std::vector<OptionSpec>& server_options() {
+  static const std::vector<OptionSpec> options = make_options();
+  return options;
+}
+
+std::string env_name(std::string_view option) {
+  std::string s = "FLEETPULSE_";
+  for (char c : option) s.push_back(c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+  return s;
+}
+
+std::string toml_key(std::string_view option) {
+  std::string s(option);
+  for (char& c : s) if (c == '-') c = '_';
+  return s;
+}
+
+Result<ListenAddress> parse_listen_address(std::string_view s, bool allow_off) {
+  if (s == "off" || s == "none" || s == "disabled") {
+    if (!allow_off) return Status::InvalidArgument("this listener cannot be turned off");
+    return ListenAddress{"", 0, false};
+  }
+  size_t colon = s.rfind(':');
+  if (colon == std::string_view::npos) return Status::InvalidArgument("expected HOST:PORT");
+  std::string host(s.substr(0, colon));
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.empty()) host = "0.0.0.0";
+  if (host == "localhost") host = "127.0.0.1";
+  std::string_view port_text = s.substr(colon + 1);
+  unsigned port;
+  auto [p, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc() || p != port_text.data() + port_text.size() || port > 65535)
+    return Status::InvalidArgument("port must be a number from 0 to 65535");
+  return ListenAddress{host, static_cast<uint16_t>(port), true};
+}
+
+std::optional<size_t> parse_byte_size(std::string_view s) {
+  double n;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+  if (ec != std::errc() || n < 0 || !std::isfinite(n)) return std::nullopt;
+  std::string_view unit = s.substr(static_cast<size_t>(p - s.data()));
+  double mult;
+  if (unit.empty() || unit == "B") mult = 1;
+  else if (unit == "KiB" || unit == "K" || unit == "k") mult = 1024;
+  else if (unit == "MiB" || unit == "M") mult = 1024.0 * 1024;
+  else if (unit == "GiB" || unit == "G") mult = 1024.0 * 1024 * 1024;
+  else if (unit == "KB" || unit == "kB") mult = 1000;
+  else if (unit == "MB") mult = 1e6;
+  else if (unit == "GB") mult = 1e9;
+  else return std::nullopt;
+  return static_cast<size_t>(n * mult);
+}
+
+Result<ServerConfig> build_server_config(
+    const std::map<std::string, std::string, std::less<>>& flags,
+    const std::function<std::optional<std::string>(const std::string&)>& getenv,
+    const std::optional<std::string>& toml_text, std::string_view toml_source) {
+  ServerConfig c;
+  const auto& options = server_options();
+  auto find = [&](std::string_view name) -> const OptionSpec* {
+    for (const auto& o : options)
+      if (o.name == name) return &o;
+    return nullptr;
+  };
+
+  // Layer 1: the TOML file.
+  if (toml_text) {
+    toml::table tbl;
+    try {
+      tbl = toml::parse(*toml_text, toml_source);
+    } catch (const toml::parse_error& e) {
+      return Status::InvalidArgument(std::string(toml_source) + ": " + std::string(e.description()) +
+                                     " at line " + std::to_string(e.source().begin.line));
+    }
+    for (const auto& [k, node] : tbl) {
+      std::string key(k.str());
+      if (key == "device_types") {
+        const toml::table* types = node.as_table();
+        if (!types) return Status::InvalidArgument(std::string(toml_source) + ": device_types must be a table");
+        continue;  // applied after the defaults they inherit from are final
+      }
+      std::string flag = key;
+      for (char& ch : flag) if (ch == '_') ch = '-';
+      const OptionSpec* o = find(flag);
+      if (!o) return Status::InvalidArgument(std::string(toml_source) + ": unknown key '" + key + "'");
+      auto text = node_as_text(node);
+      if (!text) return Status::InvalidArgument(std::string(toml_source) + ": '" + key + "' has an unsupported type");
+      if (Status s = o->apply(c, *text); !s.ok())
+        return Status::InvalidArgument(std::string(toml_source) + ": " + s.message());
+    }
+  }
+  // Layer 2: environment. Layer 3: flags.
+  for (const auto& o : options) {
+    if (auto v = getenv(env_name(o.name))) {
+      if (Status s = o.apply(c, *v); !s.ok())
+        return Status::InvalidArgument("environment " + env_name(o.name) + ": " + s.message());
+    }
+  }
+  for (const auto& [name, value] : flags) {
+    const OptionSpec* o = find(name);
+    if (!o) return Status::InvalidArgument("unknown option --" + name);
+    if (Status s = o->apply(c, value); !s.ok()) return s;
+  }
+  if (c.status.defaults.offline_after_ms < c.status.defaults.at_risk_after_ms)
+    return Status::InvalidArgument("offline-after (" + format_duration(c.status.defaults.offline_after_ms) +
+                                   ") must not be shorter than at-risk-after (" +
+                                   format_duration(c.status.defaults.at_risk_after_ms) + ")");
+  // Per-type thresholds start from the final global ones.
+  if (toml_text) {
+    toml::table tbl = toml::parse(*toml_text, toml_source);
+    if (const toml::table* types = tbl["device_types"].as_table()) {
+      if (Status s = apply_device_types(c, *types, toml_source); !s.ok()) return s;
+    }
+  }
+  return c;
+}
+
+}  // namespace fp

@@ -1,0 +1,72 @@
+#pragma once
+// ServerConfig and how it is assembled: defaults, then the TOML file given by --config, then
+// FLEETPULSE_<NAME> environment variables, then command-line flags (each layer overrides the
+// one before). Every option is declared once in kServerOptions (config.cc), which drives all
+// three sources and the --help text.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "monitor/status_policy.h"
+#include "util/result.h"
+
+namespace fp {
+
+enum class AuthMode { kAuto, kOn, kOff };  // auto: on exactly when a key is configured
+enum class FsyncPolicy { kAlways, kInterval, kNone };
+
+struct ListenAddress {
+  std::string host;
+  uint16_t port = 0;
+  bool enabled = true;
+};
+
+struct ServerConfig {
+  std::string data_dir = "./data";
+  ListenAddress http{"127.0.0.1", 8080, true};
+  ListenAddress mqtt{"127.0.0.1", 1883, true};
+  std::string admin_key;
+  AuthMode auth = AuthMode::kAuto;
+  FsyncPolicy fsync = FsyncPolicy::kAlways;
+  StatusPolicy status;
+  bool auto_register = true;
+  size_t max_body_bytes = 8 * 1024 * 1024;
+  int threads = 0;  // 0: one per core
+  size_t metrics_device_cap = 1000;
+  std::string log_level = "info";
+};
+
+struct OptionSpec {
+  std::string_view name;  // flag name without dashes, e.g. "offline-after"
+  std::string_view value_hint;
+  std::string_view help;
+  std::function<Status(ServerConfig&, std::string_view)> apply;
+};
+
+// The options of `fleetpulse serve`, in --help order.
+const std::vector<OptionSpec>& server_options();
+
+// "data-dir" -> "FLEETPULSE_DATA_DIR"; "data-dir" -> "data_dir" (the TOML key).
+std::string env_name(std::string_view option);
+std::string toml_key(std::string_view option);
+
+// Builds the configuration from the three layers. `flags` maps option names to the values
+// given on the command line; `getenv` looks up environment variables; `toml_text` is the
+// content of the --config file, if any (`toml_source` names it in error messages).
+// Errors name the option and the layer it came from.
+Result<ServerConfig> build_server_config(
+    const std::map<std::string, std::string, std::less<>>& flags,
+    const std::function<std::optional<std::string>(const std::string&)>& getenv,
+    const std::optional<std::string>& toml_text, std::string_view toml_source = "config file");
+
+// "host:port", ":port", "[::1]:port", or "off" (only when allow_off).
+Result<ListenAddress> parse_listen_address(std::string_view s, bool allow_off);
+// "8388608", "8MiB", "512KiB", "1GB".
+std::optional<size_t> parse_byte_size(std::string_view s);
+
+}  // namespace fp

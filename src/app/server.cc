@@ -1,0 +1,140 @@
+#include "app/server.h"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "app/server_metrics_collectors.h"
+#include "auth/api_key_authenticator.h"
+#include "http/api_dispatcher.h"
+#include "http/handlers/routes.h"
+#include "http/server.h"
+#include "ingest/ingestor.h"
+#include "metrics/server_metrics.h"
+#include "model/time_format.h"
+#include "monitor/device_status_tracker.h"
+#include "storage/catalog/catalog.h"
+
+namespace fp {
+namespace {
+
+bool is_loopback(const std::string& host) {
+  return host == "127.0.0.1" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+int wait_for_stop_signal() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  int sig = 0;
+  sigwait(&set, &sig);
+  return sig;
+}
+
+}  // namespace
+
+int run_server(const ServerConfig& cfg) {
+  const Clock& clock = SystemClock::instance();
+  const int64_t started = clock.now_ms();
+
+  // Auth first: refusing to start must not leave anything half-opened.
+  std::error_code ec;
+  std::filesystem::create_directories(cfg.data_dir, ec);
+  if (ec) {
+    spdlog::critical("event=startup_failed reason=\"cannot create data dir {}: {}\"", cfg.data_dir, ec.message());
+    return 1;
+  }
+  auto catalog = Catalog::open((std::filesystem::path(cfg.data_dir) / "catalog.db").string(), clock);
+  if (!catalog.ok()) {
+    spdlog::critical("event=startup_failed reason=\"cannot open catalog: {}\"", catalog.status().message());
+    return 1;
+  }
+  ApiKeyAuthenticator keys(**catalog, clock, cfg.admin_key);
+  if (Status s = keys.load(); !s.ok()) {
+    spdlog::critical("event=startup_failed reason=\"cannot load API keys: {}\"", s.message());
+    return 1;
+  }
+  bool auth_enabled = cfg.auth == AuthMode::kOn || (cfg.auth == AuthMode::kAuto && keys.has_keys());
+  if (cfg.auth == AuthMode::kOn && !keys.has_keys()) {
+    spdlog::critical("event=startup_failed reason=\"--auth on needs a key: give --admin-key KEY\"");
+    return 2;
+  }
+  const bool exposed = !is_loopback(cfg.http.host) || (cfg.mqtt.enabled && !is_loopback(cfg.mqtt.host));
+  if (!auth_enabled && exposed && cfg.auth != AuthMode::kOff) {
+    spdlog::critical(
+        "event=startup_failed reason=\"protected mode: refusing to listen on a non-loopback "
+        "address without auth; give --admin-key KEY, or --auth off to serve without keys on purpose\"");
+    return 2;
+  }
+
+  DeviceStatusTracker tracker(cfg.status, clock);
+  Ingestor ingestor(**catalog, tracker, clock, {cfg.auto_register, 200'000});
+
+  metrics::Registry registry;
+  metrics::ServerMetrics server_metrics(registry);
+  ingestor.set_transition_listener([&server_metrics](const std::vector<StatusTransition>& ts) {
+    for (const auto& t : ts) {
+      server_metrics.status_transitions.with({std::string(to_string(t.to))}).inc();
+      if (ts.size() <= 20)
+        spdlog::info("event=status_change device={} from={} to={} reason=\"{}\"", t.device_id,
+                     to_string(t.from), to_string(t.to), t.reason);
+    }
+    if (ts.size() > 20) spdlog::info("event=status_changes count={}", ts.size());
+  });
+
+  // Load the registry; devices that went quiet while the server was down change status now.
+  auto devices = (*catalog)->load_all_devices();
+  if (!devices.ok()) {
+    spdlog::critical("event=startup_failed reason=\"cannot load devices: {}\"", devices.status().message());
+    return 1;
+  }
+  std::vector<StatusTransition> initial;
+  for (const Device& d : *devices)
+    if (auto t = tracker.add(d)) initial.push_back(std::move(*t));
+  ingestor.start();
+  ingestor.submit_transitions(std::move(initial));
+
+  http::ApiContext ctx{**catalog, tracker, ingestor, keys, registry, server_metrics, clock, cfg.data_dir};
+  ctx.auth_enabled = auth_enabled;
+  ctx.mqtt_enabled = cfg.mqtt.enabled;
+  ctx.started_at_ms = started;
+  http::Router router;
+  http::add_all_routes(router, ctx);
+  http::ApiDispatcher dispatcher(router, ctx);
+
+  http::ServerOptions opts;
+  opts.host = cfg.http.host;
+  opts.port = cfg.http.port;
+  opts.max_body_bytes = cfg.max_body_bytes;
+  opts.threads = cfg.threads > 0 ? cfg.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  http::HttpServer server(opts, [&dispatcher](http::Request&& r, http::Responder respond) {
+    dispatcher.dispatch(std::move(r), std::move(respond));
+  });
+  add_server_collectors(registry, {tracker, ingestor, cfg.data_dir, cfg.metrics_device_cap,
+                                   [&server] { return server.open_connections(); }});
+  if (Status s = server.listen(); !s.ok()) {
+    spdlog::critical("event=startup_failed reason=\"{}\"", s.message());
+    ingestor.stop();
+    return 1;
+  }
+  server.start();
+  ctx.ready = true;
+  spdlog::info("event=listening transport=http address={}:{} auth={} devices={} data_dir={} startup_ms={}",
+               cfg.http.host, server.port(), auth_enabled ? "on" : "off", tracker.size(), cfg.data_dir,
+               clock.now_ms() - started);
+  if (cfg.mqtt.enabled)
+    spdlog::warn("event=mqtt_unavailable reason=\"the MQTT listener is not part of this build yet\"");
+
+  const int sig = wait_for_stop_signal();
+  spdlog::info("event=shutdown signal={} in_flight={}", sig == SIGTERM ? "SIGTERM" : "SIGINT", server.in_flight());
+  ctx.ready = false;
+  server.shutdown(std::chrono::seconds(10));
+  ingestor.stop();
+  spdlog::info("event=stopped heartbeats={} uptime_s={}", ingestor.stats().heartbeats, (clock.now_ms() - started) / 1000);
+  return 0;
+}
+
+}  // namespace fp

@@ -1,0 +1,63 @@
+#pragma once
+// ApiKeyAuthenticator: operator API keys with roles. Secrets are random 32-byte tokens shown
+// once at creation; only their SHA-256 is stored (in the catalog) and kept in memory for
+// lookups. A key given with --admin-key is held in memory only and never written to disk.
+//
+// Thread safety: all methods may be called from any thread.
+
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "storage/catalog/catalog.h"
+#include "util/clock.h"
+
+namespace fp {
+
+struct Principal {
+  std::string key_id;
+  std::string name;
+  ApiRole role = ApiRole::kRead;
+};
+
+struct CreatedApiKey {
+  ApiKeyRecord record;
+  std::string secret;  // shown to the caller once
+};
+
+class ApiKeyAuthenticator {
+ public:
+  // `catalog` and `clock` must outlive the authenticator.
+  ApiKeyAuthenticator(Catalog& catalog, const Clock& clock, std::string seeded_admin_key);
+
+  // Loads the stored keys. Call once at start-up.
+  Status load();
+  // True when any key exists (seeded or stored).
+  bool has_keys() const;
+
+  // The principal for an `Authorization: Bearer <key>` header (also accepts `Token <key>`
+  // as InfluxDB clients send it), or nullopt when absent, malformed, unknown or revoked.
+  std::optional<Principal> authenticate(std::string_view authorization_header) const;
+
+  Result<CreatedApiKey> create(const std::string& name, ApiRole role);
+  Status revoke(const std::string& id);
+  Result<std::vector<ApiKeyRecord>> list() const;
+
+  static std::string sha256_hex(std::string_view data);
+  // A new random secret: "fpk_" followed by 43 base64url characters.
+  static std::string generate_secret();
+
+ private:
+  Catalog& catalog_;
+  const Clock& clock_;
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, Principal> by_hash_;  // guarded by mu_
+};
+
+// Whether `role` may do what `required` asks for (admin > write > read).
+bool role_allows(ApiRole role, ApiRole required);
+
+}  // namespace fp

@@ -1,0 +1,64 @@
+#include "http/api_dispatcher.h"
+
+#include <spdlog/spdlog.h>
+
+#include <memory>
+
+namespace fp::http {
+namespace {
+
+std::optional<ApiRole> required_role(Access a, Method m) {
+  switch (a) {
+    case Access::kPublic: return std::nullopt;
+    case Access::kRead: return ApiRole::kRead;
+    case Access::kWrite:
+    case Access::kDevice: return ApiRole::kWrite;
+    case Access::kAdmin: return ApiRole::kAdmin;
+  }
+  return m == Method::kGet ? ApiRole::kRead : ApiRole::kWrite;
+}
+
+}  // namespace
+
+void ApiDispatcher::dispatch(Request&& request, Responder respond) {
+  auto req = std::make_shared<Request>(std::move(request));
+  auto match = router_.match(req->method, req->path);
+  const std::string route = match.route ? match.route->pattern : "unmatched";
+  const std::string method(to_string(req->method));
+
+  // Every answer passes here: count it and time it. Holding `req` keeps the request alive
+  // for handlers that answer later from another thread.
+  Responder done = [this, req, route, method, respond = std::move(respond)](Response res) {
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - req->received_at).count();
+    ctx_.metrics.http_duration.with({method, route}).observe(seconds);
+    ctx_.metrics.http_requests.with({method, route, std::to_string(res.status)}).inc();
+    respond(std::move(res));
+  };
+
+  if (!match.route) {
+    if (match.status == 405)
+      return done(error_response(405, "method_not_allowed", method + " is not allowed on " + req->path));
+    return done(error_response(404, "not_found", "no such endpoint: " + req->path));
+  }
+  RequestContext rc{*req, std::move(match.params), "anonymous"};
+  if (auto need = required_role(match.route->access, req->method); need && ctx_.auth_enabled) {
+    auto who = ctx_.keys.authenticate(req->authorization);
+    if (!who)
+      return done(error_response(401, "unauthorized",
+                                 req->authorization.empty() ? "an API key is required: Authorization: Bearer <key>"
+                                                            : "the API key is not valid"));
+    if (!role_allows(who->role, *need))
+      return done(error_response(403, "forbidden", "this needs the " + std::string(to_string(*need)) +
+                                                       " role; the key has " + std::string(to_string(who->role))));
+    rc.principal = who->key_id;
+  }
+  try {
+    match.route->handler(rc, done);
+  } catch (const std::exception& e) {
+    spdlog::error("event=handler_exception route={} error=\"{}\"", route, e.what());
+    done(error_response(500, "internal", "internal error"));
+  }
+}
+
+}  // namespace fp::http

@@ -1,0 +1,68 @@
+// Administration (admin role): API keys and wiping all data.
+
+#include "http/handlers/routes.h"
+#include "ingest/json_input.h"
+#include "model/time_format.h"
+#include "util/json_writer.h"
+
+namespace fp::http {
+namespace {
+
+void write_key(JsonWriter& w, const ApiKeyRecord& k, const std::string* secret) {
+  w.begin_object().field("id", k.id).field("name", k.name).field("role", to_string(k.role));
+  if (secret) w.field("key", *secret);
+  w.field("created_at", format_rfc3339(k.created_at_ms)).field("revoked", k.revoked).end_object();
+}
+
+void create_key(ApiContext& ctx, RequestContext& rc, const Responder& respond) {
+  auto parsed = parse_json(rc.request.body);
+  if (!parsed.ok()) return respond(error_response(parsed.status()));
+  simdjson::dom::object obj;
+  if (parsed->get_object().get(obj)) return respond(error_response(Status::Unprocessable("the body must be a JSON object")));
+  auto name = optional_string(obj, "name");
+  if (!name.ok()) return respond(error_response(name.status()));
+  auto role_text = optional_string(obj, "role");
+  if (!role_text.ok()) return respond(error_response(role_text.status()));
+  auto role = parse_api_role(role_text->value_or("read"));
+  if (!role) return respond(error_response(Status::Unprocessable("role must be read, write or admin")));
+  auto created = ctx.keys.create(name->value_or(""), *role);
+  if (!created.ok()) return respond(error_response(created.status()));
+  JsonWriter w;
+  write_key(w, created->record, &created->secret);
+  respond(Response::json(201, w.take()));
+}
+
+}  // namespace
+
+void add_admin_routes(Router& r, ApiContext& ctx) {
+  r.add(Method::kPost, "/api/v1/admin/api-keys", Access::kAdmin,
+        [&ctx](RequestContext& rc, Responder respond) { create_key(ctx, rc, respond); });
+  r.add(Method::kGet, "/api/v1/admin/api-keys", Access::kAdmin,
+        [&ctx](RequestContext&, Responder respond) {
+          auto keys = ctx.keys.list();
+          if (!keys.ok()) return respond(error_response(keys.status()));
+          JsonWriter w;
+          w.begin_object().key("keys").begin_array();
+          for (const auto& k : *keys) write_key(w, k, nullptr);
+          w.end_array().end_object();
+          respond(Response::json(200, w.take()));
+        });
+  r.add(Method::kDelete, "/api/v1/admin/api-keys/{id}", Access::kAdmin,
+        [&ctx](RequestContext& rc, Responder respond) {
+          Status s = ctx.keys.revoke(rc.params.get("id"));
+          if (!s.ok()) return respond(error_response(s));
+          respond(Response::no_content());
+        });
+  r.add(Method::kPost, "/api/v1/admin/delete-all", Access::kAdmin,
+        [&ctx](RequestContext& rc, Responder respond) {
+          if (rc.request.param("confirm").value_or("") != "yes")
+            return respond(error_response(400, "confirmation_required",
+                                          "add ?confirm=yes to delete every device and all data"));
+          Status s = ctx.catalog.delete_all_data();
+          if (!s.ok()) return respond(error_response(s));
+          ctx.tracker.clear();
+          respond(Response::json(200, R"({"deleted":true})"));
+        });
+}
+
+}  // namespace fp::http

@@ -1,0 +1,36 @@
+#pragma once
+// ApiContext: what the HTTP handlers work with. Built and owned by app/server.cc; every
+// reference outlives the HTTP server.
+
+#include <atomic>
+#include <functional>
+#include <string>
+
+#include "auth/api_key_authenticator.h"
+#include "ingest/ingestor.h"
+#include "metrics/registry.h"
+#include "metrics/server_metrics.h"
+#include "monitor/device_status_tracker.h"
+#include "storage/catalog/catalog.h"
+#include "util/clock.h"
+#include "util/rate_meter.h"
+
+namespace fp::http {
+
+struct ApiContext {
+  Catalog& catalog;
+  DeviceStatusTracker& tracker;
+  Ingestor& ingestor;
+  ApiKeyAuthenticator& keys;
+  metrics::Registry& registry;
+  metrics::ServerMetrics& metrics;
+  const Clock& clock;
+  std::string data_dir;
+  bool auth_enabled = false;
+  bool mqtt_enabled = false;
+  int64_t started_at_ms = 0;
+  std::atomic<bool> ready{false};
+  RateMeter ingest_rate;  // heartbeats and points per second
+};
+
+}  // namespace fp::http

@@ -1,0 +1,190 @@
+// Devices: registry CRUD with filters and cursor pagination, and status history.
+
+#include "http/handlers/device_json.h"
+#include "http/handlers/query_params.h"
+#include "http/handlers/routes.h"
+#include "ingest/json_input.h"
+#include "model/time_format.h"
+
+namespace fp::http {
+namespace {
+
+// Reads the updatable fields of a device body. kMalformed / kUnprocessable on bad input.
+Status read_device_fields(simdjson::dom::object obj, Device* create, DeviceUpdate* update) {
+  std::optional<std::string> name, type, location, metadata, config;
+  FP_ASSIGN_OR_RETURN(name, optional_string(obj, "name"));
+  FP_ASSIGN_OR_RETURN(type, optional_string(obj, "type"));
+  FP_ASSIGN_OR_RETURN(location, optional_string(obj, "location"));
+  FP_ASSIGN_OR_RETURN(metadata, optional_object_text(obj, "metadata"));
+  FP_ASSIGN_OR_RETURN(config, optional_object_text(obj, "config"));
+  for (const auto* s : {&name, &type, &location})
+    if (*s && s->value().size() > 256) return Status::Unprocessable("name, type and location are limited to 256 characters");
+  if (create) {
+    create->name = name.value_or("");
+    create->type = type.value_or("");
+    create->location = location.value_or("");
+    create->metadata_json = metadata.value_or("{}");
+    create->config_json = config.value_or("{}");
+  }
+  if (update) {
+    update->name = name;
+    update->type = type;
+    update->location = location;
+    update->metadata_json = metadata;
+    update->config_json = config;
+  }
+  return Status::Ok();
+}
+
+Result<simdjson::dom::object> body_object(const Request& req) {
+  auto parsed = parse_json(req.body);
+  if (!parsed.ok()) return parsed.status();
+  simdjson::dom::object obj;
+  if (parsed->get_object().get(obj)) return Status::Unprocessable("the body must be a JSON object");
+  return obj;
+}
+
+Response device_response(ApiContext& ctx, int status, const Device& d) {
+  JsonWriter w;
+  write_device(w, d, ctx.tracker.get(d.device_id));
+  return Response::json(status, w.take());
+}
+
+void create_device(ApiContext& ctx, RequestContext& rc, const Responder& respond) {
+  auto obj = body_object(rc.request);
+  if (!obj.ok()) return respond(error_response(obj.status()));
+  std::optional<std::string> id;
+  auto id_r = optional_string(*obj, "device_id");
+  if (!id_r.ok()) return respond(error_response(id_r.status()));
+  id = *id_r;
+  if (!id) return respond(error_response(Status::Unprocessable("device_id is required")));
+  if (auto e = validate_device_id(*id); !e.empty()) return respond(error_response(Status::Unprocessable(e)));
+  Device d;
+  d.device_id = *id;
+  if (Status s = read_device_fields(*obj, &d, nullptr); !s.ok()) return respond(error_response(s));
+  d.created_at_ms = d.updated_at_ms = ctx.clock.now_ms();
+  if (Status s = ctx.catalog.create_device(d); !s.ok()) {
+    if (s.code() == StatusCode::kAlreadyExists)
+      return respond(error_response(409, "conflict", "device '" + d.device_id + "' already exists"));
+    return respond(error_response(s));
+  }
+  ctx.tracker.add(d);
+  auto stored = ctx.catalog.get_device(d.device_id);
+  respond(device_response(ctx, 201, stored.ok() ? *stored : d));
+}
+
+void update_device(ApiContext& ctx, RequestContext& rc, const Responder& respond, bool merge) {
+  const std::string& id = rc.params.get("id");
+  auto obj = body_object(rc.request);
+  if (!obj.ok()) return respond(error_response(obj.status()));
+  auto body_id = optional_string(*obj, "device_id");
+  if (!body_id.ok()) return respond(error_response(body_id.status()));
+  if (*body_id && **body_id != id)
+    return respond(error_response(Status::Unprocessable("device_id cannot be changed")));
+  DeviceUpdate u;
+  u.merge_objects = merge;
+  if (Status s = read_device_fields(*obj, nullptr, &u); !s.ok()) return respond(error_response(s));
+  auto updated = ctx.catalog.update_device(id, u);
+  if (!updated.ok()) {
+    if (updated.status().code() == StatusCode::kNotFound)
+      return respond(error_response(404, "not_found", "no device '" + id + "'"));
+    return respond(error_response(updated.status()));
+  }
+  if (u.type) {
+    if (auto t = ctx.tracker.set_type(id, *u.type)) ctx.ingestor.submit_transitions({std::move(*t)});
+    ctx.ingestor.wake();
+  }
+  respond(device_response(ctx, 200, *updated));
+}
+
+void list_devices(ApiContext& ctx, RequestContext& rc, const Responder& respond) {
+  const Request& req = rc.request;
+  DeviceFilter f;
+  if (auto s = req.param("status")) {
+    auto st = parse_device_status(*s);
+    if (!st) return respond(error_response(400, "invalid_parameter", "status must be online, at_risk, offline or unknown"));
+    f.status = st;
+  }
+  if (auto v = req.param("type")) f.type = std::string(*v);
+  if (auto v = req.param("location")) f.location = std::string(*v);
+  if (auto v = req.param("q"); v && !v->empty()) f.q = std::string(*v);
+  auto limit = limit_param(req, 100, 1000);
+  if (!limit.ok()) return respond(error_response(limit.status()));
+  auto page = ctx.catalog.list_devices(f, std::string(req.param("cursor").value_or("")), *limit);
+  if (!page.ok()) return respond(error_response(page.status()));
+  JsonWriter w;
+  w.begin_object().key("devices").begin_array();
+  for (const Device& d : page->devices) write_device(w, d, ctx.tracker.get(d.device_id));
+  w.end_array();
+  w.field("next_cursor", page->next_cursor);
+  w.end_object();
+  respond(Response::json(200, w.take()));
+}
+
+void status_history(ApiContext& ctx, RequestContext& rc, const Responder& respond) {
+  const std::string& id = rc.params.get("id");
+  const int64_t now = ctx.clock.now_ms();
+  auto since = time_param(rc.request, "since", 0, now);
+  if (!since.ok()) return respond(error_response(since.status()));
+  auto until = time_param(rc.request, "until", INT64_MAX, now);
+  if (!until.ok()) return respond(error_response(until.status()));
+  auto limit = limit_param(rc.request, 1000, 10000);
+  if (!limit.ok()) return respond(error_response(limit.status()));
+  if (!ctx.tracker.contains(id) && !ctx.catalog.get_device(id).ok())
+    return respond(error_response(404, "not_found", "no device '" + id + "'"));
+  auto rows = ctx.catalog.status_history(id, *since, *until, *limit);
+  if (!rows.ok()) return respond(error_response(rows.status()));
+  JsonWriter w;
+  w.begin_object().field("device_id", id).key("transitions").begin_array();
+  for (const auto& t : *rows) {
+    w.begin_object()
+        .field("from", to_string(t.from))
+        .field("to", to_string(t.to))
+        .field("reason", t.reason)
+        .field("ts", format_rfc3339(t.at_ms))
+        .end_object();
+  }
+  w.end_array().end_object();
+  respond(Response::json(200, w.take()));
+}
+
+}  // namespace
+
+void add_device_routes(Router& r, ApiContext& ctx) {
+  r.add(Method::kGet, "/api/v1/devices", Access::kRead,
+        [&ctx](RequestContext& rc, Responder respond) { list_devices(ctx, rc, respond); });
+  r.add(Method::kPost, "/api/v1/devices", Access::kWrite,
+        [&ctx](RequestContext& rc, Responder respond) { create_device(ctx, rc, respond); });
+  r.add(Method::kGet, "/api/v1/devices/{id}", Access::kRead,
+        [&ctx](RequestContext& rc, Responder respond) {
+          auto d = ctx.catalog.get_device(rc.params.get("id"));
+          if (!d.ok()) {
+            if (d.status().code() == StatusCode::kNotFound)
+              return respond(error_response(404, "not_found", "no device '" + rc.params.get("id") + "'"));
+            return respond(error_response(d.status()));
+          }
+          respond(device_response(ctx, 200, *d));
+        });
+  r.add(Method::kPut, "/api/v1/devices/{id}", Access::kWrite,
+        [&ctx](RequestContext& rc, Responder respond) { update_device(ctx, rc, respond, false); });
+  r.add(Method::kPatch, "/api/v1/devices/{id}", Access::kWrite,
+        [&ctx](RequestContext& rc, Responder respond) { update_device(ctx, rc, respond, true); });
+  r.add(Method::kDelete, "/api/v1/devices/{id}", Access::kWrite,
+        [&ctx](RequestContext& rc, Responder respond) {
+          const std::string& id = rc.params.get("id");
+          auto purge = bool_param(rc.request, "purge", false);
+          if (!purge.ok()) return respond(error_response(purge.status()));
+          Status s = ctx.catalog.delete_device(id);
+          if (!s.ok()) {
+            if (s.code() == StatusCode::kNotFound)
+              return respond(error_response(404, "not_found", "no device '" + id + "'"));
+            return respond(error_response(s));
+          }
+          ctx.tracker.remove(id);
+          respond(Response::no_content());
+        });
+  r.add(Method::kGet, "/api/v1/devices/{id}/status-history", Access::kRead,
+        [&ctx](RequestContext& rc, Responder respond) { status_history(ctx, rc, respond); });
+}
+
+}  // namespace fp::http

@@ -1,0 +1,50 @@
+// Heartbeats: POST /api/v1/heartbeat and POST /api/v1/devices/{id}/heartbeat. The answer is
+// sent by the Ingestor's commit thread once the heartbeat is durable.
+
+#include "http/handlers/routes.h"
+#include "model/time_format.h"
+#include "util/json_writer.h"
+
+namespace fp::http {
+namespace {
+
+void heartbeat(ApiContext& ctx, RequestContext& rc, Responder respond) {
+  const int64_t now = ctx.clock.now_ms();
+  auto report = decode_heartbeat(rc.request.body, rc.params.get("id"), now);
+  if (!report.ok()) {
+    ctx.metrics.ingest_rejected.with({"invalid_heartbeat"}).inc();
+    return respond(error_response(report.status()));
+  }
+  std::string id = report->device_id;
+  ctx.ingestor.submit_heartbeat(
+      std::move(*report), [&ctx, id, respond = std::move(respond)](HeartbeatAck ack) {
+        if (!ack.status.ok()) {
+          ctx.metrics.ingest_rejected
+              .with({ack.status.code() == StatusCode::kNotFound ? "unknown_device"
+                     : ack.status.code() == StatusCode::kOverloaded ? "overloaded"
+                                                                    : "storage_error"})
+              .inc();
+          return respond(error_response(ack.status));
+        }
+        ctx.metrics.heartbeats.get().inc();
+        ctx.ingest_rate.record(ctx.clock.now_ms());
+        JsonWriter w;
+        w.begin_object()
+            .field("device_id", id)
+            .field("status", to_string(ack.device_status))
+            .field("last_seen", format_rfc3339(ack.last_seen_ms))
+            .end_object();
+        respond(Response::json(200, w.take()));
+      });
+}
+
+}  // namespace
+
+void add_heartbeat_routes(Router& r, ApiContext& ctx) {
+  r.add(Method::kPost, "/api/v1/heartbeat", Access::kWrite,
+        [&ctx](RequestContext& rc, Responder respond) { heartbeat(ctx, rc, std::move(respond)); });
+  r.add(Method::kPost, "/api/v1/devices/{id}/heartbeat", Access::kWrite,
+        [&ctx](RequestContext& rc, Responder respond) { heartbeat(ctx, rc, std::move(respond)); });
+}
+
+}  // namespace fp::http

@@ -1,0 +1,37 @@
+#include "http/handlers/query_params.h"
+
+#include <charconv>
+
+#include "model/time_format.h"
+
+namespace fp::http {
+
+Result<int> limit_param(const Request& req, int fallback, int max) {
+  auto v = req.param("limit");
+  if (!v) return fallback;
+  int n;
+  auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+  if (ec != std::errc() || p != v->data() + v->size() || n < 1 || n > max)
+    return Status::InvalidArgument("limit must be a whole number from 1 to " + std::to_string(max));
+  return n;
+}
+
+Result<int64_t> time_param(const Request& req, std::string_view name, int64_t fallback,
+                           int64_t now_ms) {
+  auto v = req.param(name);
+  if (!v) return fallback;
+  auto t = parse_time_bound(*v, now_ms);
+  if (!t)
+    return Status::InvalidArgument(std::string(name) + " must be a time: now, -15m, -24h, RFC 3339 or epoch milliseconds");
+  return *t;
+}
+
+Result<bool> bool_param(const Request& req, std::string_view name, bool fallback) {
+  auto v = req.param(name);
+  if (!v) return fallback;
+  if (*v == "true" || *v == "1" || *v == "yes") return true;
+  if (*v == "false" || *v == "0" || *v == "no") return false;
+  return Status::InvalidArgument(std::string(name) + " must be true or false");
+}
+
+}  // namespace fp::http

@@ -1,0 +1,23 @@
+#pragma once
+// Each resource's handler file adds its routes to the router.
+
+#include "http/handlers/api_context.h"
+#include "http/router.h"
+
+namespace fp::http {
+
+void add_health_routes(Router& r, ApiContext& ctx);
+void add_device_routes(Router& r, ApiContext& ctx);
+void add_heartbeat_routes(Router& r, ApiContext& ctx);
+void add_stats_routes(Router& r, ApiContext& ctx);
+void add_admin_routes(Router& r, ApiContext& ctx);
+
+inline void add_all_routes(Router& r, ApiContext& ctx) {
+  add_health_routes(r, ctx);
+  add_device_routes(r, ctx);
+  add_heartbeat_routes(r, ctx);
+  add_stats_routes(r, ctx);
+  add_admin_routes(r, ctx);
+}
+
+}  // namespace fp::http

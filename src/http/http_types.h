@@ -1,0 +1,72 @@
+#pragma once
+// The request and response as handlers see them: plain values, no Boost.Beast types, so
+// handler files compile fast and can be unit-tested without a socket.
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "util/result.h"
+
+namespace fp::http {
+
+enum class Method { kGet, kHead, kPost, kPut, kPatch, kDelete, kOptions, kOther };
+std::string_view to_string(Method m);
+
+struct Request {
+  Method method = Method::kGet;
+  std::string target;  // as received: path and query
+  std::string path;    // percent-decoded path
+  std::map<std::string, std::string, std::less<>> query;  // decoded; last value wins
+  std::string authorization;  // the Authorization header, if any
+  std::string content_type;
+  std::string body;
+  std::string remote_address;
+  std::chrono::steady_clock::time_point received_at;
+
+  // Query parameter or nullopt.
+  std::optional<std::string_view> param(std::string_view name) const {
+    auto it = query.find(name);
+    if (it == query.end()) return std::nullopt;
+    return std::string_view(it->second);
+  }
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  static Response json(int status, std::string body) {
+    Response r;
+    r.status = status;
+    r.body = std::move(body);
+    return r;
+  }
+  static Response no_content() {
+    Response r;
+    r.status = 204;
+    r.content_type.clear();
+    return r;
+  }
+};
+
+// A streamed response: the handler writes chunks through `write` and finishes with `end`.
+// Not used yet by all handlers; kept minimal.
+
+// Completes a request. Must be called exactly once, from any thread.
+using Responder = std::function<void(Response)>;
+
+// {"error":{"code":...,"message":...}} with the status. `details` is raw JSON (an array) or empty.
+Response error_response(int status, std::string_view code, std::string_view message,
+                        std::string_view details_json = {});
+// Maps a Status to its HTTP status and error code.
+Response error_response(const Status& s);
+
+}  // namespace fp::http

@@ -1,0 +1,346 @@
+#include "http/server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <mutex>
+#include <set>
+#include <thread>
+
+namespace fp::http {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+bool percent_decode(std::string_view in, std::string& out, bool plus_is_space) {
+  out.clear();
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size()) return false;
+      int hi = hex_value(in[i + 1]);
+      int lo = hex_value(in[i + 2]);
+      if (hi < 0 || lo < 0) return false;
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out.push_back(' ');
+    } else {
+      out.push_back(c);
+    }
+  }
+  return true;
+}
+
+Method to_method(bhttp::verb v) {
+  switch (v) {
+    case bhttp::verb::get: return Method::kGet;
+    case bhttp::verb::head: return Method::kHead;
+    case bhttp::verb::post: return Method::kPost;
+    case bhttp::verb::put: return Method::kPut;
+    case bhttp::verb::patch: return Method::kPatch;
+    case bhttp::verb::delete_: return Method::kDelete;
+    case bhttp::verb::options: return Method::kOptions;
+    default: return Method::kOther;
+  }
+}
+
+}  // namespace
+
+bool parse_target(std::string_view target, std::string& path,
+                  std::map<std::string, std::string, std::less<>>& query) {
+  size_t q = target.find('?');
+  if (!percent_decode(target.substr(0, q), path, false)) return false;
+  if (path.empty() || path[0] != '/') return false;
+  if (q == std::string_view::npos) return true;
+  std::string_view rest = target.substr(q + 1);
+  std::string k, v;
+  while (!rest.empty()) {
+    size_t amp = rest.find('&');
+    std::string_view pair = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view{} : rest.substr(amp + 1);
+    if (pair.empty()) continue;
+    size_t eq = pair.find('=');
+    if (!percent_decode(pair.substr(0, eq), k, true)) return false;
+    if (!percent_decode(eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1), v,
+                        true))
+      return false;
+    query[k] = v;
+  }
+  return true;
+}
+
+class Session;
+
+struct HttpServer::Impl {
+  ServerOptions options;
+  Dispatch dispatch;
+  net::io_context ioc{options.threads};
+  tcp::acceptor acceptor{ioc};
+  std::vector<std::thread> threads;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+  std::atomic<bool> accepting{false};
+  std::atomic<size_t> in_flight{0};
+  std::atomic<size_t> connections{0};
+  std::mutex sessions_mu;
+  std::set<std::weak_ptr<Session>, std::owner_less<std::weak_ptr<Session>>> sessions;
+
+  Impl(ServerOptions o, Dispatch d) : options(std::move(o)), dispatch(std::move(d)) {}
+  void do_accept();
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket&& socket, HttpServer::Impl& server)
+      : stream_(std::move(socket)), server_(server) {
+    beast::error_code ec;
+    auto ep = stream_.socket().remote_endpoint(ec);
+    if (!ec) remote_ = ep.address().to_string();
+    stream_.socket().set_option(tcp::no_delay(true), ec);
+  }
+
+  void start() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(); });
+  }
+
+  void close() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      beast::error_code ec;
+      self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+      self->stream_.close();
+    });
+  }
+
+ private:
+  void read_header() {
+    parser_.emplace();
+    parser_->body_limit(server_.options.max_body_bytes);
+    parser_->header_limit(64 * 1024);
+    stream_.expires_after(server_.options.idle_timeout);
+    bhttp::async_read_header(stream_, buffer_, *parser_,
+                             [self = shared_from_this()](beast::error_code ec, size_t) {
+                               self->on_header(ec);
+                             });
+  }
+
+  void on_header(beast::error_code ec) {
+    if (ec) return on_read_error(ec);
+    auto& req = parser_->get();
+    if (parser_->content_length() && *parser_->content_length() > server_.options.max_body_bytes)
+      return reply_error_and_close(413, "payload_too_large", "request body is larger than the limit");
+    if (beast::iequals(req[bhttp::field::expect], "100-continue")) {
+      auto cont = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_,
+                                                                        req.version());
+      bhttp::async_write(stream_, *cont, [self = shared_from_this(), cont](beast::error_code e, size_t) {
+        if (e) return;
+        self->read_body();
+      });
+      return;
+    }
+    read_body();
+  }
+
+  void read_body() {
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      [self = shared_from_this()](beast::error_code ec, size_t) { self->on_body(ec); });
+  }
+
+  void on_read_error(beast::error_code ec) {
+    if (ec == bhttp::error::end_of_stream || ec == net::error::eof ||
+        ec == beast::error::timeout || ec == net::error::operation_aborted ||
+        ec == net::error::connection_reset || ec == net::error::bad_descriptor) {
+      beast::error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      return;
+    }
+    if (ec == bhttp::error::body_limit)
+      return reply_error_and_close(413, "payload_too_large", "request body is larger than the limit");
+    if (ec == bhttp::error::header_limit)
+      return reply_error_and_close(431, "headers_too_large", "request headers are too large");
+    reply_error_and_close(400, "bad_request", "malformed HTTP request: " + ec.message());
+  }
+
+  void reply_error_and_close(int status, std::string_view code, std::string_view message) {
+    Response r = error_response(status, code, message);
+    ++server_.in_flight;
+    write(std::move(r), 11, /*keep_alive=*/false, /*head=*/false);
+  }
+
+  void on_body(beast::error_code ec) {
+    if (ec) return on_read_error(ec);
+    auto msg = parser_->release();
+    Request r;
+    r.method = to_method(msg.method());
+    r.target = std::string(msg.target());
+    r.received_at = std::chrono::steady_clock::now();
+    r.remote_address = remote_;
+    r.authorization = std::string(msg[bhttp::field::authorization]);
+    r.content_type = std::string(msg[bhttp::field::content_type]);
+    r.body = std::move(msg.body());
+    const bool keep_alive = msg.keep_alive();
+    const unsigned version = msg.version();
+    const bool head = r.method == Method::kHead;
+    ++server_.in_flight;
+    if (!parse_target(r.target, r.path, r.query)) {
+      write(error_response(400, "bad_request", "malformed request target"), version, false, head);
+      return;
+    }
+    server_.dispatch(std::move(r), [self = shared_from_this(), keep_alive, version,
+                                    head](Response resp) {
+      net::post(self->stream_.get_executor(),
+                [self, resp = std::move(resp), keep_alive, version, head]() mutable {
+                  self->write(std::move(resp), version, keep_alive, head);
+                });
+    });
+  }
+
+  void write(Response resp, unsigned version, bool keep_alive, bool head) {
+    auto res = std::make_shared<bhttp::response<bhttp::string_body>>(
+        static_cast<bhttp::status>(resp.status), version);
+    res->set(bhttp::field::server, "fleetpulse");
+    if (!resp.content_type.empty()) res->set(bhttp::field::content_type, resp.content_type);
+    for (auto& [k, v] : resp.headers) res->set(k, v);
+    res->keep_alive(keep_alive && server_.accepting.load());
+    const size_t length = resp.body.size();
+    if (!head) res->body() = std::move(resp.body);
+    res->prepare_payload();
+    if (head) res->content_length(length);
+    const bool close = !res->keep_alive();
+    stream_.expires_after(std::chrono::seconds(30));
+    bhttp::async_write(stream_, *res, [self = shared_from_this(), res, close](beast::error_code ec, size_t) {
+      --self->server_.in_flight;
+      if (ec) return;
+      if (close) {
+        beast::error_code ignored;
+        self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        return;
+      }
+      self->read_header();
+    });
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  HttpServer::Impl& server_;
+  std::string remote_;
+};
+
+// Counts a connection for as long as its Session lives.
+struct ConnectionCount {
+  std::atomic<size_t>& n;
+  explicit ConnectionCount(std::atomic<size_t>& c) : n(c) { ++n; }
+  ~ConnectionCount() { --n; }
+};
+
+void HttpServer::Impl::do_accept() {
+  acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+    if (!accepting.load()) return;
+    if (!ec) {
+      if (connections.load() >= options.max_connections) {
+        beast::error_code ignored;
+        socket.close(ignored);
+      } else {
+        auto counted = std::make_shared<ConnectionCount>(connections);
+        auto s = std::shared_ptr<Session>(new Session(std::move(socket), *this),
+                                          [counted](Session* p) { delete p; });
+        {
+          std::lock_guard lock(sessions_mu);
+          for (auto it = sessions.begin(); it != sessions.end();)
+            it = it->expired() ? sessions.erase(it) : std::next(it);
+          sessions.insert(s);
+        }
+        s->start();
+      }
+    }
+    do_accept();
+  });
+}
+
+HttpServer::HttpServer(ServerOptions options, Dispatch dispatch)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(dispatch))) {}
+
+HttpServer::~HttpServer() { shutdown(std::chrono::milliseconds(0)); }
+
+Status HttpServer::listen() {
+  beast::error_code ec;
+  auto addr = net::ip::make_address(impl_->options.host, ec);
+  if (ec) return Status::InvalidArgument("invalid HTTP listen address '" + impl_->options.host + "'");
+  tcp::endpoint ep(addr, impl_->options.port);
+  auto& a = impl_->acceptor;
+  a.open(ep.protocol(), ec);
+  if (!ec) a.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) a.bind(ep, ec);
+  if (!ec) a.listen(net::socket_base::max_listen_connections, ec);
+  if (ec)
+    return Status::IoError("cannot listen on " + impl_->options.host + ":" +
+                           std::to_string(impl_->options.port) + ": " + ec.message());
+  return Status::Ok();
+}
+
+uint16_t HttpServer::port() const {
+  beast::error_code ec;
+  auto ep = impl_->acceptor.local_endpoint(ec);
+  return ec ? 0 : ep.port();
+}
+
+void HttpServer::start() {
+  impl_->accepting = true;
+  impl_->work.emplace(impl_->ioc.get_executor());
+  impl_->do_accept();
+  for (int i = 0; i < std::max(1, impl_->options.threads); ++i)
+    impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+}
+
+void HttpServer::shutdown(std::chrono::milliseconds drain) {
+  if (impl_->threads.empty()) return;
+  impl_->accepting = false;
+  net::post(impl_->ioc, [this] {
+    beast::error_code ec;
+    impl_->acceptor.close(ec);
+  });
+  auto deadline = std::chrono::steady_clock::now() + drain;
+  while (impl_->in_flight.load() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  {
+    std::lock_guard lock(impl_->sessions_mu);
+    for (auto& w : impl_->sessions)
+      if (auto s = w.lock()) s->close();
+    impl_->sessions.clear();
+  }
+  impl_->work.reset();
+  // Give the posted closes a moment, then stop whatever is left.
+  auto stop_at = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+  while (impl_->connections.load() > 0 && std::chrono::steady_clock::now() < stop_at)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  impl_->ioc.stop();
+  for (auto& t : impl_->threads) t.join();
+  impl_->threads.clear();
+}
+
+size_t HttpServer::open_connections() const { return impl_->connections.load(); }
+size_t HttpServer::in_flight() const { return impl_->in_flight.load(); }
+
+void HttpServer::post_after(std::chrono::milliseconds delay, std::function<void()> fn) {
+  auto timer = std::make_shared<net::steady_timer>(impl_->ioc, delay);
+  timer->async_wait([timer, fn = std::move(fn)](beast::error_code ec) {
+    if (!ec) fn();
+  });
+}
+
+}  // namespace fp::http

@@ -1,0 +1,63 @@
+#pragma once
+// HttpServer: HTTP/1.1 on Boost.Beast with keep-alive, a body-size limit, `Expect:
+// 100-continue`, idle timeouts and graceful shutdown. It owns its io_context and the threads
+// that run it; every parsed request is handed to `dispatch`, whose Responder may be called
+// later from any thread (the write is posted back to the connection).
+//
+// Boost types stay inside server.cc so that nothing else pays their compile time.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "http/http_types.h"
+#include "util/result.h"
+
+namespace fp::http {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080;  // 0 picks a free port; see HttpServer::port()
+  size_t max_body_bytes = 8 * 1024 * 1024;
+  size_t max_connections = 10'000;
+  int threads = 2;
+  std::chrono::seconds idle_timeout{120};
+};
+
+using Dispatch = std::function<void(Request&& req, Responder respond)>;
+
+class HttpServer {
+ public:
+  HttpServer(ServerOptions options, Dispatch dispatch);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds and listens; the actual port is known afterwards.
+  Status listen();
+  uint16_t port() const;
+  // Starts accepting and the worker threads. Returns immediately.
+  void start();
+  // Stops accepting, waits up to `drain` for in-flight requests to be answered, closes every
+  // connection and joins the threads.
+  void shutdown(std::chrono::milliseconds drain);
+
+  size_t open_connections() const;
+  size_t in_flight() const;
+
+  // Runs `fn` on the server's threads after `delay` (for periodic work such as SSE stats).
+  void post_after(std::chrono::milliseconds delay, std::function<void()> fn);
+
+  struct Impl;  // defined in server.cc
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// Splits a request target into a decoded path and query parameters. False if malformed.
+bool parse_target(std::string_view target, std::string& path,
+                  std::map<std::string, std::string, std::less<>>& query);
+
+}  // namespace fp::http

@@ -1,0 +1,34 @@
+#include "model/device.h"
+
+namespace fp {
+
+std::string_view to_string(DeviceStatus s) {
+  switch (s) {
+    case DeviceStatus::kOnline: return "online";
+    case DeviceStatus::kAtRisk: return "at_risk";
+    case DeviceStatus::kOffline: return "offline";
+    case DeviceStatus::kUnknown: break;
+  }
+  return "unknown";
+}
+
+std::optional<DeviceStatus> parse_device_status(std::string_view s) {
+  if (s == "online") return DeviceStatus::kOnline;
+  if (s == "at_risk") return DeviceStatus::kAtRisk;
+  if (s == "offline") return DeviceStatus::kOffline;
+  if (s == "unknown") return DeviceStatus::kUnknown;
+  return std::nullopt;
+}
+
+std::string validate_device_id(std::string_view id) {
+  if (id.empty()) return "device_id must not be empty";
+  if (id.size() > 128) return "device_id is longer than 128 characters";
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.' || c == ':';
+    if (!ok) return "device_id may contain only letters, digits and . _ : -";
+  }
+  return {};
+}
+
+}  // namespace fp

@@ -1,0 +1,51 @@
+#pragma once
+// Device: a registered device as the catalog stores it and the API shows it.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace fp {
+
+enum class DeviceStatus : uint8_t { kUnknown, kOnline, kAtRisk, kOffline };
+inline constexpr int kDeviceStatusCount = 4;
+
+std::string_view to_string(DeviceStatus s);
+std::optional<DeviceStatus> parse_device_status(std::string_view s);
+
+struct GeoPoint {
+  double lat = 0;
+  double lon = 0;
+};
+
+struct Device {
+  std::string device_id;
+  std::string name;
+  std::string type;
+  std::string location;
+  std::string metadata_json = "{}";  // a JSON object, stored verbatim
+  std::string config_json = "{}";    // a JSON object of key/values pushed to the device
+  DeviceStatus status = DeviceStatus::kUnknown;
+  std::string status_reason;
+  std::optional<int64_t> last_seen_ms;
+  std::optional<double> battery_level;    // percent 0..100
+  std::optional<double> signal_strength;  // dBm, -150..0
+  std::optional<GeoPoint> geo;            // last reported position
+  int64_t created_at_ms = 0;
+  int64_t updated_at_ms = 0;
+};
+
+// One recorded change of a device's status.
+struct StatusTransition {
+  std::string device_id;
+  DeviceStatus from = DeviceStatus::kUnknown;
+  DeviceStatus to = DeviceStatus::kUnknown;
+  std::string reason;
+  int64_t at_ms = 0;
+};
+
+// Device ids: 1..128 characters of [A-Za-z0-9._:-]. Returns an error message or empty.
+std::string validate_device_id(std::string_view id);
+
+}  // namespace fp

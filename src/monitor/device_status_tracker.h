@@ -1,0 +1,101 @@
+#pragma once
+// DeviceStatusTracker: the live status of every device, kept current by deadlines.
+//
+// Each device has at most one scheduled deadline: the next moment its status can change by
+// itself (e.g. last_seen + at_risk_after). A report only moves the device's last_seen; an
+// already scheduled, now too early deadline is re-evaluated when it fires and pushed later.
+// So reports cost O(1), a status change costs O(log n), and devices that are offline or have
+// never reported cost nothing at all: the work grows with status changes, not fleet size.
+//
+// It also learns each device's reporting cadence (an EWMA of report intervals) and keeps
+// O(1) counts per status.
+//
+// Thread safety: all methods lock an internal mutex; none does I/O.
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <queue>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "model/device.h"
+#include "monitor/status_policy.h"
+#include "util/clock.h"
+
+namespace fp {
+
+struct DeviceLiveState {
+  std::string device_id;
+  std::string type;
+  DeviceStatus status = DeviceStatus::kUnknown;
+  std::string status_reason;
+  std::optional<int64_t> last_seen_ms;
+  std::optional<double> battery_level;
+  std::optional<double> signal_strength;
+  std::optional<int64_t> cadence_ms;
+  int cadence_samples = 0;
+};
+
+class DeviceStatusTracker {
+ public:
+  DeviceStatusTracker(StatusPolicy policy, const Clock& clock);
+
+  // Adds a device (at start-up from the catalog, or when registered). Known facts are taken
+  // as they are and the status is re-evaluated now; a changed status is returned so the
+  // caller can record it (e.g. a device that went offline while the server was down).
+  std::optional<StatusTransition> add(const Device& d);
+  void remove(const std::string& device_id);
+  // Changes a device's type (and so its thresholds).
+  std::optional<StatusTransition> set_type(const std::string& device_id, const std::string& type);
+  bool contains(const std::string& device_id) const;
+
+  // Records a report seen at `seen_ms` (server receive time). Unknown devices are ignored
+  // (returns nullopt); add them first.
+  std::optional<StatusTransition> observe(const std::string& device_id, int64_t seen_ms,
+                                          std::optional<double> battery,
+                                          std::optional<double> signal);
+
+  // Evaluates every device whose deadline is <= now and returns the status changes.
+  std::vector<StatusTransition> process_due(int64_t now_ms);
+  // The earliest scheduled deadline, or kNoDeadline.
+  int64_t next_deadline() const;
+
+  std::optional<DeviceLiveState> get(const std::string& device_id) const;
+  // Devices per status, indexed by DeviceStatus. O(1).
+  std::array<int64_t, kDeviceStatusCount> counts() const;
+  size_t size() const;
+  // Calls fn for up to `max` devices (in no particular order) that reported a battery or signal.
+  void for_each(size_t max, const std::function<void(const DeviceLiveState&)>& fn) const;
+  void clear();
+
+  const StatusPolicy& policy() const { return policy_; }
+
+ private:
+  struct Entry {
+    DeviceLiveState state;
+    int64_t scheduled_ms = kNoDeadline;  // deadline currently in the heap for this device
+  };
+  struct Deadline {
+    int64_t at_ms;
+    std::string device_id;
+    bool operator>(const Deadline& o) const { return at_ms > o.at_ms; }
+  };
+
+  std::optional<StatusTransition> reevaluate(Entry& e, int64_t now_ms);
+  void schedule(Entry& e, int64_t at_ms);
+  void set_status(Entry& e, DeviceStatus s);
+
+  const StatusPolicy policy_;
+  const Clock& clock_;
+
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, Entry> devices_;  // guarded by mu_
+  std::priority_queue<Deadline, std::vector<Deadline>, std::greater<>> deadlines_;  // mu_
+  std::array<int64_t, kDeviceStatusCount> counts_{};  // guarded by mu_
+};
+
+}  // namespace fp

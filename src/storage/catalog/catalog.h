@@ -1,0 +1,115 @@
+#pragma once
+// Catalog: the relational part of fleetpulse's state in one SQLite database
+// (<data-dir>/catalog.db): devices, status history, API keys. Schema changes are versioned
+// migrations (see migrations.cc); opening a database runs the ones it has not seen.
+//
+// Thread safety: every method may be called from any thread. Writes go through one writer
+// connection (serialised by a mutex); reads use a small pool of reader connections, so a
+// reader never waits behind a writer's fsync (WAL journal mode).
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "model/device.h"
+#include "util/clock.h"
+#include "util/result.h"
+
+namespace fp {
+
+struct DeviceFilter {
+  std::optional<DeviceStatus> status;
+  std::optional<std::string> type;
+  std::optional<std::string> location;
+  std::optional<std::string> q;  // case-insensitive substring of id, name, type or location
+};
+
+struct DevicePage {
+  std::vector<Device> devices;            // ordered by device_id
+  std::optional<std::string> next_cursor; // opaque; present when more devices match
+};
+
+// Fields a PUT/PATCH may change; unset fields stay as they are. With merge_objects, metadata
+// and config are merged key by key as a JSON merge patch (RFC 7386); otherwise replaced.
+struct DeviceUpdate {
+  std::optional<std::string> name;
+  std::optional<std::string> type;
+  std::optional<std::string> location;
+  std::optional<std::string> metadata_json;
+  std::optional<std::string> config_json;
+  bool merge_objects = false;
+};
+
+// What a heartbeat (or any report) changes on a device. Unset optionals leave the column alone.
+struct DeviceLiveUpdate {
+  std::string device_id;
+  int64_t last_seen_ms = 0;
+  std::optional<double> battery_level;
+  std::optional<double> signal_strength;
+  std::optional<GeoPoint> geo;
+  std::optional<std::string> name;      // only applied when the device has no name yet
+  std::optional<std::string> location;  // a heartbeat may carry a location text
+};
+
+enum class ApiRole { kRead, kWrite, kAdmin };
+std::string_view to_string(ApiRole r);
+std::optional<ApiRole> parse_api_role(std::string_view s);
+
+struct ApiKeyRecord {
+  std::string id;          // public identifier, e.g. "key_3f2a..."
+  std::string name;
+  ApiRole role = ApiRole::kRead;
+  std::string key_hash;    // hex SHA-256 of the secret; the secret itself is never stored
+  int64_t created_at_ms = 0;
+  bool revoked = false;
+};
+
+class Catalog {
+ public:
+  // Opens (creating if needed) the database at `path` and migrates it to the newest schema.
+  // `clock` must outlive the catalog; it stamps created_at/updated_at.
+  static Result<std::unique_ptr<Catalog>> open(const std::string& path, const Clock& clock);
+  virtual ~Catalog() = default;
+
+  virtual int schema_version() const = 0;
+
+  // Devices. create_device fails with kAlreadyExists if the id is taken. created_at/updated_at
+  // are set from the clock when zero.
+  virtual Status create_device(const Device& d) = 0;
+  virtual Result<Device> get_device(const std::string& id) = 0;
+  virtual Result<Device> update_device(const std::string& id, const DeviceUpdate& u) = 0;
+  // Removes the device and its status history; kNotFound if absent.
+  virtual Status delete_device(const std::string& id) = 0;
+  // Devices matching `f` with device_id > the cursor's position, at most `limit` (1..1000).
+  // kInvalidArgument for a cursor that did not come from this method.
+  virtual Result<DevicePage> list_devices(const DeviceFilter& f, const std::string& cursor,
+                                          int limit) = 0;
+  virtual Result<std::vector<Device>> load_all_devices() = 0;
+  virtual Result<int64_t> count_devices() = 0;
+
+  // The commit path of heartbeats: in ONE transaction, registers `new_devices` (ignoring ids
+  // that exist), applies `updates`, and records `transitions` (also setting each device's
+  // status and status_reason). Returns once the transaction is durable.
+  virtual Status apply_reports(std::span<const Device> new_devices,
+                               std::span<const DeviceLiveUpdate> updates,
+                               std::span<const StatusTransition> transitions) = 0;
+
+  // Status history of one device, oldest first, with at_ms in [since_ms, until_ms], at most
+  // `limit` rows (the newest ones when more match).
+  virtual Result<std::vector<StatusTransition>> status_history(const std::string& id,
+                                                               int64_t since_ms,
+                                                               int64_t until_ms, int limit) = 0;
+
+  // API keys.
+  virtual Status put_api_key(const ApiKeyRecord& k) = 0;  // insert or replace by id
+  virtual Result<std::vector<ApiKeyRecord>> list_api_keys() = 0;
+  virtual Status revoke_api_key(const std::string& id) = 0;  // kNotFound if absent
+
+  // Deletes every device, status transition and non-admin-seeded row. Keys are kept.
+  virtual Status delete_all_data() = 0;
+};
+
+}  // namespace fp

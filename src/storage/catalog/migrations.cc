@@ -1,0 +1,95 @@
+#include "storage/catalog/migrations.h"
+
+#include <array>
+#include <string>
+
+namespace fp::catalog {
+namespace {
+
+// v1: devices, their status history and API keys. Times are milliseconds since the epoch;
+// status columns hold to_string(DeviceStatus); metadata/config hold JSON object text.
+constexpr std::string_view kV1 = R"sql(
+CREATE TABLE devices (
+  device_id       TEXT PRIMARY KEY NOT NULL,
+  name            TEXT NOT NULL DEFAULT '',
+  type            TEXT NOT NULL DEFAULT '',
+  location        TEXT NOT NULL DEFAULT '',
+  metadata        TEXT NOT NULL DEFAULT '{}',
+  config          TEXT NOT NULL DEFAULT '{}',
+  status          TEXT NOT NULL DEFAULT 'unknown',
+  status_reason   TEXT NOT NULL DEFAULT '',
+  last_seen       INTEGER,
+  battery_level   REAL,
+  signal_strength REAL,
+  lat             REAL,
+  lon             REAL,
+  created_at      INTEGER NOT NULL,
+  updated_at      INTEGER NOT NULL
+);
+CREATE INDEX devices_by_status ON devices (status, device_id);
+CREATE INDEX devices_by_type ON devices (type, device_id);
+CREATE INDEX devices_by_location ON devices (location, device_id);
+
+CREATE TABLE status_history (
+  id          INTEGER PRIMARY KEY,
+  device_id   TEXT NOT NULL,
+  from_status TEXT NOT NULL,
+  to_status   TEXT NOT NULL,
+  reason      TEXT NOT NULL DEFAULT '',
+  at          INTEGER NOT NULL
+);
+CREATE INDEX status_history_by_device ON status_history (device_id, at);
+
+CREATE TABLE api_keys (
+  id         TEXT PRIMARY KEY NOT NULL,
+  name       TEXT NOT NULL DEFAULT '',
+  role       TEXT NOT NULL,
+  key_hash   TEXT NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL,
+  revoked    INTEGER NOT NULL DEFAULT 0
+);
+)sql";
+
+constexpr std::array<std::string_view, 1> kMigrations = {kV1};
+
+Result<int> user_version(sqlite::Db& db) {
+  Result<sqlite::Statement> st = db.prepare("PRAGMA user_version");
+  if (!st.ok()) return st.status();
+  Result<bool> row = st->step();
+  if (!row.ok()) return row.status();
+  return static_cast<int>(st->int64(0));
+}
+
+}  // namespace
+
+std::span<const std::string_view> schema_migrations() {
+  return kMigrations;
+}
+
+Result<int> migrate(sqlite::Db& db, std::span<const std::string_view> migrations) {
+  // Read the version inside the write transaction so two processes cannot both migrate.
+  Result<sqlite::Transaction> tx = sqlite::Transaction::begin(db);
+  if (!tx.ok()) return tx.status();
+  Result<int> version = user_version(db);
+  if (!version.ok()) return version.status();
+  const int current = *version;
+  const int latest = static_cast<int>(migrations.size());
+  if (current > latest) {
+    return Status::Corruption("catalog schema version " + std::to_string(current) +
+                              " is newer than this build supports (" + std::to_string(latest) +
+                              ")");
+  }
+  if (current == latest) return current;  // nothing to do; the guard rolls back the no-op
+  for (int v = current; v < latest; ++v) {
+    Status s = db.exec(migrations[static_cast<size_t>(v)]);
+    if (!s.ok()) {
+      return Status(s.code(), "migration to schema v" + std::to_string(v + 1) + ": " + s.message());
+    }
+  }
+  Status s = db.exec("PRAGMA user_version=" + std::to_string(latest));
+  if (s.ok()) s = tx->commit();
+  if (!s.ok()) return s;
+  return latest;
+}
+
+}  // namespace fp::catalog

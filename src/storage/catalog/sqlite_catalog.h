@@ -1,0 +1,76 @@
+#pragma once
+// SqliteCatalog: the Catalog on one SQLite database file in WAL mode.
+//
+// Concurrency: one writer connection, used under writer_mu_ for every write (so a write
+// transaction holds the mutex through its fsync); reads borrow one of at most kMaxReaders
+// reader connections from a pool, waiting only when all of them are busy.
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "storage/catalog/catalog.h"
+#include "storage/catalog/sqlite.h"
+
+namespace fp {
+
+class SqliteCatalog final : public Catalog {
+ public:
+  static constexpr int kMaxReaders = 4;
+
+  // Opens and migrates the database at `path` (a file; ":memory:" would give each connection
+  // its own database). `clock` must outlive the catalog.
+  static Result<std::unique_ptr<SqliteCatalog>> open(const std::string& path, const Clock& clock);
+
+  int schema_version() const override { return schema_version_; }
+
+  Status create_device(const Device& d) override;
+  Result<Device> get_device(const std::string& id) override;
+  Result<Device> update_device(const std::string& id, const DeviceUpdate& u) override;
+  Status delete_device(const std::string& id) override;
+  Result<DevicePage> list_devices(const DeviceFilter& f, const std::string& cursor,
+                                  int limit) override;
+  Result<std::vector<Device>> load_all_devices() override;
+  Result<int64_t> count_devices() override;
+
+  Status apply_reports(std::span<const Device> new_devices,
+                       std::span<const DeviceLiveUpdate> updates,
+                       std::span<const StatusTransition> transitions) override;
+  Result<std::vector<StatusTransition>> status_history(const std::string& id, int64_t since_ms,
+                                                       int64_t until_ms, int limit) override;
+
+  Status put_api_key(const ApiKeyRecord& k) override;
+  Result<std::vector<ApiKeyRecord>> list_api_keys() override;
+  Status revoke_api_key(const std::string& id) override;
+
+  Status delete_all_data() override;
+
+ private:
+  // Returns a borrowed reader connection to the pool when the Reader goes out of scope.
+  struct ReaderReturn {
+    SqliteCatalog* owner;
+    void operator()(sqlite::Db* db) const { owner->release_reader(db); }
+  };
+  using Reader = std::unique_ptr<sqlite::Db, ReaderReturn>;
+
+  SqliteCatalog(std::string path, const Clock& clock, sqlite::Db writer, int version);
+  Result<Reader> acquire_reader();
+  void release_reader(sqlite::Db* db);
+
+  // Constant after construction.
+  const std::string path_;
+  const Clock& clock_;
+  const int schema_version_;
+
+  std::mutex writer_mu_;
+  sqlite::Db writer_;  // guarded by writer_mu_
+
+  std::mutex pool_mu_;
+  std::condition_variable pool_cv_;
+  std::vector<std::unique_ptr<sqlite::Db>> idle_readers_;  // guarded by pool_mu_
+  int open_readers_ = 0;                                   // guarded by pool_mu_
+};
+
+}  // namespace fp

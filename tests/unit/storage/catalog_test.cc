@@ -1,0 +1,475 @@
+#include "storage/catalog/catalog.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "storage/catalog/migrations.h"
+#include "storage/catalog/sqlite.h"
+
+namespace fp {
+namespace {
+
+class CatalogTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "fp_catalog_XXXXXX").string();
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    path_ = (dir_ / "catalog.db").string();
+    reopen();
+  }
+  void TearDown() override {
+    catalog_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  void reopen() {
+    catalog_.reset();
+    Result<std::unique_ptr<Catalog>> c = Catalog::open(path_, clock_);
+    ASSERT_TRUE(c.ok()) << c.status().message();
+    catalog_ = std::move(c).value();
+  }
+
+  // A raw connection to the same file, for looking under the hood and injecting faults.
+  sqlite::Db raw() {
+    Result<sqlite::Db> db = sqlite::Db::open(path_);
+    EXPECT_TRUE(db.ok()) << db.status().message();
+    return std::move(db).value();
+  }
+
+  static Device make(std::string id, std::string name = "", std::string type = "",
+                     std::string location = "") {
+    Device d;
+    d.device_id = std::move(id);
+    d.name = std::move(name);
+    d.type = std::move(type);
+    d.location = std::move(location);
+    return d;
+  }
+
+  static std::vector<std::string> ids(const std::vector<Device>& ds) {
+    std::vector<std::string> out;
+    for (const Device& d : ds) out.push_back(d.device_id);
+    return out;
+  }
+
+  std::filesystem::path dir_;
+  std::string path_;
+  ManualClock clock_;
+  std::unique_ptr<Catalog> catalog_;
+};
+
+TEST_F(CatalogTest, OpenSetsWalFullSyncAndForeignKeys) {
+  sqlite::Db db = raw();
+  auto pragma = [&](const char* sql) {
+    Result<sqlite::Statement> st = db.prepare(sql);
+    EXPECT_TRUE(st.ok());
+    EXPECT_TRUE(st->step().value());
+    return st->text(0);
+  };
+  EXPECT_EQ(pragma("PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(pragma("PRAGMA synchronous"), "2");  // FULL
+  EXPECT_EQ(pragma("PRAGMA foreign_keys"), "1");
+  EXPECT_EQ(pragma("PRAGMA busy_timeout"), "5000");
+  EXPECT_EQ(pragma("PRAGMA user_version"), "1");
+}
+
+TEST_F(CatalogTest, CreateStampsTimesAndGetReturnsEveryField) {
+  Device d = make("dev-1", "Pump", "pump", "Hall A");
+  d.metadata_json = R"({"a":1})";
+  d.config_json = R"({"interval":30})";
+  d.status = DeviceStatus::kOnline;
+  d.status_reason = "heartbeat";
+  d.last_seen_ms = 123;
+  d.battery_level = 87.5;
+  d.signal_strength = -70;
+  d.geo = GeoPoint{52.5, 13.4};
+  ASSERT_TRUE(catalog_->create_device(d).ok());
+
+  Result<Device> got = catalog_->get_device("dev-1");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->name, "Pump");
+  EXPECT_EQ(got->type, "pump");
+  EXPECT_EQ(got->location, "Hall A");
+  EXPECT_EQ(got->metadata_json, d.metadata_json);
+  EXPECT_EQ(got->config_json, d.config_json);
+  EXPECT_EQ(got->status, DeviceStatus::kOnline);
+  EXPECT_EQ(got->status_reason, "heartbeat");
+  EXPECT_EQ(got->last_seen_ms, 123);
+  EXPECT_EQ(got->battery_level, 87.5);
+  EXPECT_EQ(got->signal_strength, -70);
+  ASSERT_TRUE(got->geo.has_value());
+  EXPECT_EQ(got->geo->lat, 52.5);
+  EXPECT_EQ(got->geo->lon, 13.4);
+  EXPECT_EQ(got->created_at_ms, clock_.now_ms());
+  EXPECT_EQ(got->updated_at_ms, clock_.now_ms());
+
+  ASSERT_TRUE(catalog_->create_device(make("dev-2")).ok());
+  Result<Device> bare = catalog_->get_device("dev-2");
+  ASSERT_TRUE(bare.ok());
+  EXPECT_FALSE(bare->last_seen_ms || bare->battery_level || bare->signal_strength || bare->geo);
+  EXPECT_EQ(bare->metadata_json, "{}");
+  EXPECT_EQ(bare->status, DeviceStatus::kUnknown);
+}
+
+TEST_F(CatalogTest, CreateTwiceIsAlreadyExists) {
+  ASSERT_TRUE(catalog_->create_device(make("dev-1", "first")).ok());
+  Status s = catalog_->create_device(make("dev-1", "second"));
+  EXPECT_EQ(s.code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(catalog_->get_device("dev-1")->name, "first");
+  EXPECT_EQ(catalog_->count_devices().value(), 1);
+}
+
+TEST_F(CatalogTest, CreateRejectsMetadataThatIsNotAJsonObject) {
+  Device d = make("dev-1");
+  d.metadata_json = "[1,2]";
+  EXPECT_EQ(catalog_->create_device(d).code(), StatusCode::kInvalidArgument);
+  d.metadata_json = "{";
+  EXPECT_EQ(catalog_->create_device(d).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(catalog_->count_devices().value(), 0);
+}
+
+TEST_F(CatalogTest, MissingDeviceIsNotFoundForGetUpdateDeleteAndHistory) {
+  EXPECT_EQ(catalog_->get_device("nope").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(catalog_->update_device("nope", {}).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(catalog_->delete_device("nope").code(), StatusCode::kNotFound);
+  EXPECT_EQ(catalog_->status_history("nope", 0, INT64_MAX, 10).status().code(),
+            StatusCode::kNotFound);
+}
+
+TEST_F(CatalogTest, PatchMergesMetadataPutReplacesIt) {
+  Device d = make("dev-1", "old");
+  d.metadata_json = R"({"a":1,"b":{"c":2,"d":3}})";
+  d.config_json = R"({"x":1})";
+  ASSERT_TRUE(catalog_->create_device(d).ok());
+  clock_.advance(1000);
+
+  DeviceUpdate patch;
+  patch.metadata_json = R"({"b":{"c":null,"e":4},"f":5})";
+  patch.merge_objects = true;
+  Result<Device> merged = catalog_->update_device("dev-1", patch);
+  ASSERT_TRUE(merged.ok()) << merged.status().message();
+  EXPECT_EQ(merged->metadata_json, R"({"a":1,"b":{"d":3,"e":4},"f":5})");
+  EXPECT_EQ(merged->config_json, R"({"x":1})");  // unset: untouched
+  EXPECT_EQ(merged->name, "old");
+  EXPECT_EQ(merged->updated_at_ms, clock_.now_ms());
+  EXPECT_LT(merged->created_at_ms, merged->updated_at_ms);
+
+  DeviceUpdate put;
+  put.name = "new";
+  put.metadata_json = R"({"only":true})";
+  put.config_json = R"({})";
+  Result<Device> replaced = catalog_->update_device("dev-1", put);
+  ASSERT_TRUE(replaced.ok());
+  EXPECT_EQ(replaced->metadata_json, R"({"only":true})");
+  EXPECT_EQ(replaced->config_json, "{}");
+  EXPECT_EQ(replaced->name, "new");
+  EXPECT_EQ(catalog_->get_device("dev-1")->metadata_json, R"({"only":true})");
+
+  DeviceUpdate bad;
+  bad.config_json = "42";
+  EXPECT_EQ(catalog_->update_device("dev-1", bad).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(CatalogTest, ListPaginatesWithCursorAcrossFilters) {
+  for (int i = 0; i < 25; ++i) {
+    char id[16];
+    snprintf(id, sizeof id, "dev-%02d", i);
+    Device d = make(id, "", i % 2 ? "sensor" : "pump", i % 3 ? "hall" : "yard");
+    ASSERT_TRUE(catalog_->create_device(d).ok());
+  }
+  // Odd ids are sensors; of those, i % 3 != 0 are in the hall: 1 5 7 11 13 17 19 23.
+  DeviceFilter f;
+  f.type = "sensor";
+  f.location = "hall";
+  std::vector<std::string> seen;
+  std::string cursor;
+  int pages = 0;
+  for (;;) {
+    Result<DevicePage> page = catalog_->list_devices(f, cursor, 3);
+    ASSERT_TRUE(page.ok()) << page.status().message();
+    ++pages;
+    for (const std::string& id : ids(page->devices)) seen.push_back(id);
+    if (!page->next_cursor) break;
+    EXPECT_EQ(page->devices.size(), 3u);
+    cursor = *page->next_cursor;
+  }
+  EXPECT_EQ(pages, 3);
+  EXPECT_EQ(seen, (std::vector<std::string>{"dev-01", "dev-05", "dev-07", "dev-11", "dev-13",
+                                            "dev-17", "dev-19", "dev-23"}));
+
+  // An exactly full last page has no cursor.
+  Result<DevicePage> all = catalog_->list_devices({}, "", 25);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->devices.size(), 25u);
+  EXPECT_FALSE(all->next_cursor);
+}
+
+TEST_F(CatalogTest, ListFiltersByStatusAndCaseInsensitiveQuery) {
+  ASSERT_TRUE(catalog_->create_device(make("alpha", "Boiler Room", "thermo", "North")).ok());
+  ASSERT_TRUE(catalog_->create_device(make("beta", "x", "PUMP", "South")).ok());
+  ASSERT_TRUE(catalog_->create_device(make("gamma", "y", "valve", "EAST wing")).ok());
+  ASSERT_TRUE(catalog_->create_device(make("100%_sure")).ok());
+  StatusTransition t{"beta", DeviceStatus::kUnknown, DeviceStatus::kOnline, "hb", 1};
+  ASSERT_TRUE(catalog_->apply_reports({}, {}, std::span(&t, 1)).ok());
+
+  auto query = [&](DeviceFilter f) { return ids(catalog_->list_devices(f, "", 100)->devices); };
+  EXPECT_EQ(query({.q = "boiler"}), std::vector<std::string>{"alpha"});
+  EXPECT_EQ(query({.q = "pump"}), std::vector<std::string>{"beta"});
+  EXPECT_EQ(query({.q = "East"}), std::vector<std::string>{"gamma"});
+  EXPECT_EQ(query({.q = "AMM"}), std::vector<std::string>{"gamma"});
+  EXPECT_EQ(query({.q = "%_"}), std::vector<std::string>{"100%_sure"});  // no LIKE wildcards
+  EXPECT_EQ(query({.status = DeviceStatus::kOnline}), std::vector<std::string>{"beta"});
+  EXPECT_EQ(query({.status = DeviceStatus::kUnknown, .q = "a"}),
+            (std::vector<std::string>{"alpha", "gamma"}));
+}
+
+TEST_F(CatalogTest, ListClampsLimitToOneThroughThousand) {
+  ASSERT_TRUE(catalog_->create_device(make("a")).ok());
+  ASSERT_TRUE(catalog_->create_device(make("b")).ok());
+  Result<DevicePage> zero = catalog_->list_devices({}, "", 0);
+  ASSERT_TRUE(zero.ok());
+  EXPECT_EQ(ids(zero->devices), std::vector<std::string>{"a"});
+  EXPECT_TRUE(zero->next_cursor);
+  Result<DevicePage> huge = catalog_->list_devices({}, "", 1'000'000);
+  ASSERT_TRUE(huge.ok());
+  EXPECT_EQ(huge->devices.size(), 2u);
+}
+
+TEST_F(CatalogTest, GarbageCursorIsInvalidArgument) {
+  ASSERT_TRUE(catalog_->create_device(make("a")).ok());
+  for (std::string bad : {"x", "c1", "c1abc", "c1zz", "dev-1", "c1ABCD"}) {
+    EXPECT_EQ(catalog_->list_devices({}, bad, 10).status().code(), StatusCode::kInvalidArgument)
+        << bad;
+  }
+}
+
+TEST_F(CatalogTest, ApplyReportsIsOneTransactionAndRecordsTransitions) {
+  ASSERT_TRUE(catalog_->create_device(make("old", "Old name")).ok());
+  std::vector<Device> fresh = {make("new-1"), make("old", "ignored")};
+  std::vector<DeviceLiveUpdate> updates(2);
+  updates[0].device_id = "old";
+  updates[0].last_seen_ms = 500;
+  updates[0].battery_level = 50;
+  updates[1].device_id = "new-1";
+  updates[1].last_seen_ms = 600;
+  std::vector<StatusTransition> transitions = {
+      {"new-1", DeviceStatus::kUnknown, DeviceStatus::kOnline, "first heartbeat", 600},
+      {"old", DeviceStatus::kUnknown, DeviceStatus::kAtRisk, "battery low", 500},
+  };
+
+  // A trigger that fails the last statement of the batch: nothing of it may stick.
+  sqlite::Db db = raw();
+  ASSERT_TRUE(db.exec("CREATE TRIGGER boom BEFORE INSERT ON status_history WHEN NEW.device_id = "
+                      "'old' BEGIN SELECT RAISE(ABORT, 'injected'); END")
+                  .ok());
+  EXPECT_FALSE(catalog_->apply_reports(fresh, updates, transitions).ok());
+  EXPECT_EQ(catalog_->count_devices().value(), 1);
+  EXPECT_FALSE(catalog_->get_device("old")->last_seen_ms);
+
+  ASSERT_TRUE(db.exec("DROP TRIGGER boom").ok());
+  ASSERT_TRUE(catalog_->apply_reports(fresh, updates, transitions).ok());
+  EXPECT_EQ(catalog_->count_devices().value(), 2);
+  Result<Device> old = catalog_->get_device("old");
+  EXPECT_EQ(old->name, "Old name");
+  EXPECT_EQ(old->last_seen_ms, 500);
+  EXPECT_EQ(old->battery_level, 50);
+  EXPECT_EQ(old->status, DeviceStatus::kAtRisk);
+  EXPECT_EQ(old->status_reason, "battery low");
+  Result<Device> created = catalog_->get_device("new-1");
+  EXPECT_EQ(created->status, DeviceStatus::kOnline);
+  EXPECT_EQ(created->last_seen_ms, 600);
+  EXPECT_EQ(created->created_at_ms, clock_.now_ms());
+
+  Result<std::vector<StatusTransition>> h = catalog_->status_history("old", 0, 1000, 10);
+  ASSERT_TRUE(h.ok());
+  ASSERT_EQ(h->size(), 1u);
+  EXPECT_EQ((*h)[0].from, DeviceStatus::kUnknown);
+  EXPECT_EQ((*h)[0].to, DeviceStatus::kAtRisk);
+  EXPECT_EQ((*h)[0].reason, "battery low");
+  EXPECT_EQ((*h)[0].at_ms, 500);
+}
+
+TEST_F(CatalogTest, LiveUpdateTouchesOnlySetFieldsAndFillsOnlyEmptyNameAndLocation) {
+  Device d = make("named", "Keep", "", "");
+  d.battery_level = 90;
+  d.signal_strength = -60;
+  d.geo = GeoPoint{1, 2};
+  ASSERT_TRUE(catalog_->create_device(d).ok());
+  DeviceLiveUpdate u;
+  u.device_id = "named";
+  u.last_seen_ms = 42;
+  u.signal_strength = -80;
+  u.name = "Replace?";
+  u.location = "Roof";
+  DeviceLiveUpdate ghost;
+  ghost.device_id = "ghost";  // unknown devices are skipped, not created
+  std::vector<DeviceLiveUpdate> updates = {u, ghost};
+  ASSERT_TRUE(catalog_->apply_reports({}, updates, {}).ok());
+
+  Result<Device> got = catalog_->get_device("named");
+  EXPECT_EQ(got->name, "Keep");
+  EXPECT_EQ(got->location, "Roof");
+  EXPECT_EQ(got->last_seen_ms, 42);
+  EXPECT_EQ(got->battery_level, 90);
+  EXPECT_EQ(got->signal_strength, -80);
+  ASSERT_TRUE(got->geo);
+  EXPECT_EQ(got->geo->lat, 1);
+  EXPECT_EQ(catalog_->count_devices().value(), 1);
+}
+
+TEST_F(CatalogTest, StatusHistoryReturnsNewestLimitOldestFirst) {
+  ASSERT_TRUE(catalog_->create_device(make("dev")).ok());
+  std::vector<StatusTransition> ts;
+  for (int i = 1; i <= 10; ++i) {
+    ts.push_back(
+        {"dev", DeviceStatus::kOnline, DeviceStatus::kOffline, std::to_string(i), i * 100});
+  }
+  ASSERT_TRUE(catalog_->apply_reports({}, {}, ts).ok());
+
+  auto reasons = [&](int64_t since, int64_t until, int limit) {
+    Result<std::vector<StatusTransition>> h = catalog_->status_history("dev", since, until, limit);
+    std::vector<std::string> out;
+    for (const StatusTransition& t : h.value()) out.push_back(t.reason);
+    return out;
+  };
+  EXPECT_EQ(reasons(0, 2000, 3), (std::vector<std::string>{"8", "9", "10"}));
+  EXPECT_EQ(reasons(200, 500, 10), (std::vector<std::string>{"2", "3", "4", "5"}));
+  EXPECT_EQ(reasons(200, 500, 2), (std::vector<std::string>{"4", "5"}));
+  EXPECT_TRUE(reasons(0, 2000, 0).empty());
+}
+
+TEST_F(CatalogTest, DeleteRemovesDeviceAndItsHistory) {
+  ASSERT_TRUE(catalog_->create_device(make("dev")).ok());
+  StatusTransition t{"dev", DeviceStatus::kUnknown, DeviceStatus::kOnline, "", 1};
+  ASSERT_TRUE(catalog_->apply_reports({}, {}, std::span(&t, 1)).ok());
+  ASSERT_TRUE(catalog_->delete_device("dev").ok());
+  EXPECT_EQ(catalog_->get_device("dev").status().code(), StatusCode::kNotFound);
+
+  // Re-created under the same id, it starts with an empty history.
+  ASSERT_TRUE(catalog_->create_device(make("dev")).ok());
+  EXPECT_TRUE(catalog_->status_history("dev", 0, INT64_MAX, 10).value().empty());
+}
+
+TEST_F(CatalogTest, ApiKeysRoundTripAndRevoke) {
+  ApiKeyRecord k{"key_1", "ops", ApiRole::kAdmin, "aa11", 0, false};
+  ASSERT_TRUE(catalog_->put_api_key(k).ok());
+  clock_.advance(10);
+  ASSERT_TRUE(catalog_->put_api_key({"key_2", "ci", ApiRole::kWrite, "bb22", 0, false}).ok());
+
+  Result<std::vector<ApiKeyRecord>> keys = catalog_->list_api_keys();
+  ASSERT_TRUE(keys.ok());
+  ASSERT_EQ(keys->size(), 2u);
+  EXPECT_EQ((*keys)[0].id, "key_1");
+  EXPECT_EQ((*keys)[0].name, "ops");
+  EXPECT_EQ((*keys)[0].role, ApiRole::kAdmin);
+  EXPECT_EQ((*keys)[0].key_hash, "aa11");
+  EXPECT_EQ((*keys)[0].created_at_ms, clock_.now_ms() - 10);
+  EXPECT_FALSE((*keys)[0].revoked);
+  EXPECT_EQ((*keys)[1].role, ApiRole::kWrite);
+
+  ASSERT_TRUE(catalog_->revoke_api_key("key_1").ok());
+  EXPECT_TRUE(catalog_->list_api_keys().value()[0].revoked);
+  EXPECT_EQ(catalog_->revoke_api_key("key_x").code(), StatusCode::kNotFound);
+
+  // put replaces by id, but a second id with the same hash is refused.
+  k.role = ApiRole::kRead;
+  ASSERT_TRUE(catalog_->put_api_key(k).ok());
+  EXPECT_EQ(catalog_->list_api_keys().value()[0].role, ApiRole::kRead);
+  EXPECT_EQ(catalog_->put_api_key({"key_3", "dup", ApiRole::kRead, "bb22", 1, false}).code(),
+            StatusCode::kAlreadyExists);
+  EXPECT_EQ(catalog_->list_api_keys().value().size(), 2u);
+}
+
+TEST_F(CatalogTest, ApiRoleStringsRoundTrip) {
+  for (ApiRole r : {ApiRole::kRead, ApiRole::kWrite, ApiRole::kAdmin}) {
+    EXPECT_EQ(parse_api_role(to_string(r)), r);
+  }
+  EXPECT_EQ(to_string(ApiRole::kWrite), "write");
+  EXPECT_FALSE(parse_api_role("root"));
+  EXPECT_FALSE(parse_api_role("Admin"));
+}
+
+TEST_F(CatalogTest, DeleteAllKeepsKeys) {
+  ASSERT_TRUE(catalog_->create_device(make("dev")).ok());
+  StatusTransition t{"dev", DeviceStatus::kUnknown, DeviceStatus::kOnline, "", 1};
+  ASSERT_TRUE(catalog_->apply_reports({}, {}, std::span(&t, 1)).ok());
+  ASSERT_TRUE(catalog_->put_api_key({"key_1", "ops", ApiRole::kAdmin, "aa11", 1, false}).ok());
+
+  ASSERT_TRUE(catalog_->delete_all_data().ok());
+  EXPECT_EQ(catalog_->count_devices().value(), 0);
+  EXPECT_EQ(catalog_->list_api_keys().value().size(), 1u);
+  sqlite::Db db = raw();
+  Result<sqlite::Statement> st = db.prepare("SELECT count(*) FROM status_history");
+  ASSERT_TRUE(st.ok() && st->step().value());
+  EXPECT_EQ(st->int64(0), 0);
+}
+
+TEST_F(CatalogTest, ReopenRunsNoMigrationTwiceAndKeepsData) {
+  ASSERT_TRUE(catalog_->create_device(make("dev", "kept")).ok());
+  EXPECT_EQ(catalog_->schema_version(), 1);
+  reopen();
+  EXPECT_EQ(catalog_->schema_version(), 1);
+  EXPECT_EQ(catalog_->get_device("dev")->name, "kept");
+
+  // With a longer list, only the new entries run, and only once.
+  sqlite::Db db = raw();
+  std::vector<std::string_view> list(catalog::schema_migrations().begin(),
+                                     catalog::schema_migrations().end());
+  list.push_back("CREATE TABLE runs (n INTEGER); INSERT INTO runs VALUES (1);");
+  EXPECT_EQ(catalog::migrate(db, list).value(), 2);
+  EXPECT_EQ(catalog::migrate(db, list).value(), 2);
+  Result<sqlite::Statement> st = db.prepare("SELECT count(*) FROM runs");
+  ASSERT_TRUE(st.ok() && st->step().value());
+  EXPECT_EQ(st->int64(0), 1);
+}
+
+TEST_F(CatalogTest, FailedMigrationLeavesDatabaseUntouched) {
+  sqlite::Db db = raw();
+  std::vector<std::string_view> list(catalog::schema_migrations().begin(),
+                                     catalog::schema_migrations().end());
+  list.push_back("CREATE TABLE half (n INTEGER);");
+  list.push_back("THIS IS NOT SQL;");
+  EXPECT_FALSE(catalog::migrate(db, list).ok());
+  EXPECT_FALSE(db.prepare("SELECT * FROM half").ok());
+  list.pop_back();
+  EXPECT_EQ(catalog::migrate(db, list).value(), 2);
+}
+
+TEST_F(CatalogTest, DatabaseFromANewerBuildIsRefused) {
+  catalog_.reset();
+  ASSERT_TRUE(raw().exec("PRAGMA user_version=99").ok());
+  Result<std::unique_ptr<Catalog>> c = Catalog::open(path_, clock_);
+  EXPECT_EQ(c.status().code(), StatusCode::kCorruption);
+}
+
+TEST_F(CatalogTest, ConcurrentReadersSeeCommittedWrites) {
+  std::atomic<bool> done = false;
+  std::atomic<int> failures = 0;
+  std::vector<std::thread> readers;
+  for (int i = 0; i < 8; ++i) {  // more threads than pooled connections
+    readers.emplace_back([&] {
+      while (!done) {
+        Result<int64_t> n = catalog_->count_devices();
+        Result<DevicePage> page = catalog_->list_devices({}, "", 5);
+        if (!n.ok() || !page.ok()) ++failures;
+      }
+    });
+  }
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(catalog_->create_device(make("dev-" + std::to_string(i))).ok());
+  }
+  done = true;
+  for (std::thread& t : readers) t.join();
+  EXPECT_EQ(failures, 0);
+  EXPECT_EQ(catalog_->count_devices().value(), 50);
+}
+
+}  // namespace
+}  // namespace fp
