@@ -1,8 +1,9 @@
 #include "app/config.h"
 
+#include <toml++/toml.h>
+
 #include <charconv>
 #include <cmath>
-#include <toml++/toml.h>
 
 #include "model/time_format.h"
 
@@ -31,9 +32,12 @@ Status set_percent(double& out, std::string_view name, std::string_view v) {
 }
 
 Status set_bool(bool& out, std::string_view name, std::string_view v) {
-  if (v == "on" || v == "true" || v == "1" || v == "yes") out = true;
-  else if (v == "off" || v == "false" || v == "0" || v == "no") out = false;
-  else return bad(name, v, "expected on or off");
+  if (v == "on" || v == "true" || v == "1" || v == "yes")
+    out = true;
+  else if (v == "off" || v == "false" || v == "0" || v == "no")
+    out = false;
+  else
+    return bad(name, v, "expected on or off");
   return Status::Ok();
 }
 
@@ -42,7 +46,9 @@ Status set_int(Int& out, std::string_view name, std::string_view v, Int min, Int
   Int i;
   auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), i);
   if (ec != std::errc() || p != v.data() + v.size() || i < min || i > max)
-    return bad(name, v, "expected a whole number from " + std::to_string(min) + " to " + std::to_string(max));
+    return bad(
+        name, v,
+        "expected a whole number from " + std::to_string(min) + " to " + std::to_string(max));
   out = i;
   return Status::Ok();
 }
@@ -71,24 +77,33 @@ std::vector<OptionSpec> make_options() {
                }});
   o.push_back({"admin-key", "KEY", "seed an admin API key; turns auth on",
                [](ServerConfig& c, std::string_view v) {
-                 if (!v.empty() && v.size() < 8) return bad("admin-key", "***", "must be at least 8 characters");
+                 if (!v.empty() && v.size() < 8)
+                   return bad("admin-key", "***", "must be at least 8 characters");
                  c.admin_key = std::string(v);
                  return Status::Ok();
                }});
   o.push_back({"auth", "on|off", "require API keys (default: on when a key exists)",
                [](ServerConfig& c, std::string_view v) {
-                 if (v == "on") c.auth = AuthMode::kOn;
-                 else if (v == "off") c.auth = AuthMode::kOff;
-                 else if (v == "auto") c.auth = AuthMode::kAuto;
-                 else return bad("auth", v, "expected on or off");
+                 if (v == "on")
+                   c.auth = AuthMode::kOn;
+                 else if (v == "off")
+                   c.auth = AuthMode::kOff;
+                 else if (v == "auto")
+                   c.auth = AuthMode::kAuto;
+                 else
+                   return bad("auth", v, "expected on or off");
                  return Status::Ok();
                }});
   o.push_back({"fsync", "always|interval|none", "when writes reach the disk (default always)",
                [](ServerConfig& c, std::string_view v) {
-                 if (v == "always") c.fsync = FsyncPolicy::kAlways;
-                 else if (v == "interval") c.fsync = FsyncPolicy::kInterval;
-                 else if (v == "none") c.fsync = FsyncPolicy::kNone;
-                 else return bad("fsync", v, "expected always, interval or none");
+                 if (v == "always")
+                   c.fsync = FsyncPolicy::kAlways;
+                 else if (v == "interval")
+                   c.fsync = FsyncPolicy::kInterval;
+                 else if (v == "none")
+                   c.fsync = FsyncPolicy::kNone;
+                 else
+                   return bad("fsync", v, "expected always, interval or none");
                  return Status::Ok();
                }});
   o.push_back({"at-risk-after", "DURATION", "silence after which a device is at risk (default 2m)",
@@ -99,7 +114,8 @@ std::vector<OptionSpec> make_options() {
                [](ServerConfig& c, std::string_view v) {
                  return set_duration(c.status.defaults.offline_after_ms, "offline-after", v);
                }});
-  o.push_back({"low-battery", "PERCENT", "battery level below which a device is at risk (default 20)",
+  o.push_back({"low-battery", "PERCENT",
+               "battery level below which a device is at risk (default 20)",
                [](ServerConfig& c, std::string_view v) {
                  return set_percent(c.status.defaults.low_battery_pct, "low-battery", v);
                }});
@@ -110,7 +126,8 @@ std::vector<OptionSpec> make_options() {
   o.push_back({"max-body-bytes", "BYTES", "largest request body accepted (default 8MiB)",
                [](ServerConfig& c, std::string_view v) {
                  auto b = parse_byte_size(v);
-                 if (!b || *b < 1024) return bad("max-body-bytes", v, "expected a size of at least 1KiB, e.g. 8MiB");
+                 if (!b || *b < 1024)
+                   return bad("max-body-bytes", v, "expected a size of at least 1KiB, e.g. 8MiB");
                  c.max_body_bytes = *b;
                  return Status::Ok();
                }});
@@ -118,9 +135,11 @@ std::vector<OptionSpec> make_options() {
                [](ServerConfig& c, std::string_view v) {
                  return set_int(c.threads, "threads", v, 0, 256);
                }});
-  o.push_back({"metrics-device-cap", "N", "most devices exported with per-device series in /metrics (default 1000)",
+  o.push_back({"metrics-device-cap", "N",
+               "most devices exported with per-device series in /metrics (default 1000)",
                [](ServerConfig& c, std::string_view v) {
-                 return set_int<size_t>(c.metrics_device_cap, "metrics-device-cap", v, 0, 10'000'000);
+                 return set_int<size_t>(c.metrics_device_cap, "metrics-device-cap", v, 0,
+                                        10'000'000);
                }});
   o.push_back({"log-level", "LEVEL", "trace, debug, info, warn or error (default info)",
                [](ServerConfig& c, std::string_view v) {
@@ -148,21 +167,31 @@ Status apply_device_types(ServerConfig& c, const toml::table& types, std::string
   for (const auto& [type_name, node] : types) {
     const toml::table* t = node.as_table();
     const std::string type(type_name.str());
-    if (!t) return Status::InvalidArgument(std::string(source) + ": device_types." + type + " must be a table");
+    if (!t)
+      return Status::InvalidArgument(std::string(source) + ": device_types." + type +
+                                     " must be a table");
     StatusThresholds th = c.status.defaults;
     for (const auto& [k, v] : *t) {
       const std::string key(k.str());
       auto text = node_as_text(v);
-      if (!text) return Status::InvalidArgument(std::string(source) + ": device_types." + type + "." + key + " has an unsupported type");
+      if (!text)
+        return Status::InvalidArgument(std::string(source) + ": device_types." + type + "." + key +
+                                       " has an unsupported type");
       Status s;
-      if (key == "at_risk_after") s = set_duration(th.at_risk_after_ms, "device_types." + type + ".at_risk_after", *text);
-      else if (key == "offline_after") s = set_duration(th.offline_after_ms, "device_types." + type + ".offline_after", *text);
-      else if (key == "low_battery") s = set_percent(th.low_battery_pct, "device_types." + type + ".low_battery", *text);
-      else s = Status::InvalidArgument(std::string(source) + ": unknown key device_types." + type + "." + key);
+      if (key == "at_risk_after")
+        s = set_duration(th.at_risk_after_ms, "device_types." + type + ".at_risk_after", *text);
+      else if (key == "offline_after")
+        s = set_duration(th.offline_after_ms, "device_types." + type + ".offline_after", *text);
+      else if (key == "low_battery")
+        s = set_percent(th.low_battery_pct, "device_types." + type + ".low_battery", *text);
+      else
+        s = Status::InvalidArgument(std::string(source) + ": unknown key device_types." + type +
+                                    "." + key);
       if (!s.ok()) return s;
     }
     if (th.offline_after_ms < th.at_risk_after_ms)
-      return Status::InvalidArgument("device_types." + type + ": offline_after must not be shorter than at_risk_after");
+      return Status::InvalidArgument("device_types." + type +
+                                     ": offline_after must not be shorter than at_risk_after");
     c.status.by_type[type] = th;
   }
   return Status::Ok();
@@ -177,13 +206,15 @@ const std::vector<OptionSpec>& server_options() {
 
 std::string env_name(std::string_view option) {
   std::string s = "FLEETPULSE_";
-  for (char c : option) s.push_back(c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+  for (char c : option)
+    s.push_back(c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
   return s;
 }
 
 std::string toml_key(std::string_view option) {
   std::string s(option);
-  for (char& c : s) if (c == '-') c = '_';
+  for (char& c : s)
+    if (c == '-') c = '_';
   return s;
 }
 
@@ -195,7 +226,8 @@ Result<ListenAddress> parse_listen_address(std::string_view s, bool allow_off) {
   size_t colon = s.rfind(':');
   if (colon == std::string_view::npos) return Status::InvalidArgument("expected HOST:PORT");
   std::string host(s.substr(0, colon));
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   if (host.empty()) host = "0.0.0.0";
   if (host == "localhost") host = "127.0.0.1";
   std::string_view port_text = s.substr(colon + 1);
@@ -212,14 +244,22 @@ std::optional<size_t> parse_byte_size(std::string_view s) {
   if (ec != std::errc() || n < 0 || !std::isfinite(n)) return std::nullopt;
   std::string_view unit = s.substr(static_cast<size_t>(p - s.data()));
   double mult;
-  if (unit.empty() || unit == "B") mult = 1;
-  else if (unit == "KiB" || unit == "K" || unit == "k") mult = 1024;
-  else if (unit == "MiB" || unit == "M") mult = 1024.0 * 1024;
-  else if (unit == "GiB" || unit == "G") mult = 1024.0 * 1024 * 1024;
-  else if (unit == "KB" || unit == "kB") mult = 1000;
-  else if (unit == "MB") mult = 1e6;
-  else if (unit == "GB") mult = 1e9;
-  else return std::nullopt;
+  if (unit.empty() || unit == "B")
+    mult = 1;
+  else if (unit == "KiB" || unit == "K" || unit == "k")
+    mult = 1024;
+  else if (unit == "MiB" || unit == "M")
+    mult = 1024.0 * 1024;
+  else if (unit == "GiB" || unit == "G")
+    mult = 1024.0 * 1024 * 1024;
+  else if (unit == "KB" || unit == "kB")
+    mult = 1000;
+  else if (unit == "MB")
+    mult = 1e6;
+  else if (unit == "GB")
+    mult = 1e9;
+  else
+    return std::nullopt;
   return static_cast<size_t>(n * mult);
 }
 
@@ -241,22 +281,29 @@ Result<ServerConfig> build_server_config(
     try {
       tbl = toml::parse(*toml_text, toml_source);
     } catch (const toml::parse_error& e) {
-      return Status::InvalidArgument(std::string(toml_source) + ": " + std::string(e.description()) +
-                                     " at line " + std::to_string(e.source().begin.line));
+      return Status::InvalidArgument(std::string(toml_source) + ": " +
+                                     std::string(e.description()) + " at line " +
+                                     std::to_string(e.source().begin.line));
     }
     for (const auto& [k, node] : tbl) {
       std::string key(k.str());
       if (key == "device_types") {
         const toml::table* types = node.as_table();
-        if (!types) return Status::InvalidArgument(std::string(toml_source) + ": device_types must be a table");
+        if (!types)
+          return Status::InvalidArgument(std::string(toml_source) +
+                                         ": device_types must be a table");
         continue;  // applied after the defaults they inherit from are final
       }
       std::string flag = key;
-      for (char& ch : flag) if (ch == '_') ch = '-';
+      for (char& ch : flag)
+        if (ch == '_') ch = '-';
       const OptionSpec* o = find(flag);
-      if (!o) return Status::InvalidArgument(std::string(toml_source) + ": unknown key '" + key + "'");
+      if (!o)
+        return Status::InvalidArgument(std::string(toml_source) + ": unknown key '" + key + "'");
       auto text = node_as_text(node);
-      if (!text) return Status::InvalidArgument(std::string(toml_source) + ": '" + key + "' has an unsupported type");
+      if (!text)
+        return Status::InvalidArgument(std::string(toml_source) + ": '" + key +
+                                       "' has an unsupported type");
       if (Status s = o->apply(c, *text); !s.ok())
         return Status::InvalidArgument(std::string(toml_source) + ": " + s.message());
     }
@@ -274,7 +321,8 @@ Result<ServerConfig> build_server_config(
     if (Status s = o->apply(c, value); !s.ok()) return s;
   }
   if (c.status.defaults.offline_after_ms < c.status.defaults.at_risk_after_ms)
-    return Status::InvalidArgument("offline-after (" + format_duration(c.status.defaults.offline_after_ms) +
+    return Status::InvalidArgument("offline-after (" +
+                                   format_duration(c.status.defaults.offline_after_ms) +
                                    ") must not be shorter than at-risk-after (" +
                                    format_duration(c.status.defaults.at_risk_after_ms) + ")");
   // Per-type thresholds start from the final global ones.

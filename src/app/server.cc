@@ -1,7 +1,10 @@
 #include "app/server.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <thread>
@@ -44,12 +47,24 @@ int run_server(const ServerConfig& cfg) {
   std::error_code ec;
   std::filesystem::create_directories(cfg.data_dir, ec);
   if (ec) {
-    spdlog::critical("event=startup_failed reason=\"cannot create data dir {}: {}\"", cfg.data_dir, ec.message());
+    spdlog::critical("event=startup_failed reason=\"cannot create data dir {}: {}\"", cfg.data_dir,
+                     ec.message());
     return 1;
   }
-  auto catalog = Catalog::open((std::filesystem::path(cfg.data_dir) / "catalog.db").string(), clock);
+  // One server per data dir: a second one would corrupt what the first is writing.
+  const std::string lock_path = (std::filesystem::path(cfg.data_dir) / "LOCK").string();
+  const int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd < 0 || ::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    spdlog::critical(
+        "event=startup_failed reason=\"data dir {} is in use by another fleetpulse process\"",
+        cfg.data_dir);
+    return 1;
+  }
+  auto catalog =
+      Catalog::open((std::filesystem::path(cfg.data_dir) / "catalog.db").string(), clock);
   if (!catalog.ok()) {
-    spdlog::critical("event=startup_failed reason=\"cannot open catalog: {}\"", catalog.status().message());
+    spdlog::critical("event=startup_failed reason=\"cannot open catalog: {}\"",
+                     catalog.status().message());
     return 1;
   }
   ApiKeyAuthenticator keys(**catalog, clock, cfg.admin_key);
@@ -62,11 +77,13 @@ int run_server(const ServerConfig& cfg) {
     spdlog::critical("event=startup_failed reason=\"--auth on needs a key: give --admin-key KEY\"");
     return 2;
   }
-  const bool exposed = !is_loopback(cfg.http.host) || (cfg.mqtt.enabled && !is_loopback(cfg.mqtt.host));
+  const bool exposed =
+      !is_loopback(cfg.http.host) || (cfg.mqtt.enabled && !is_loopback(cfg.mqtt.host));
   if (!auth_enabled && exposed && cfg.auth != AuthMode::kOff) {
     spdlog::critical(
         "event=startup_failed reason=\"protected mode: refusing to listen on a non-loopback "
-        "address without auth; give --admin-key KEY, or --auth off to serve without keys on purpose\"");
+        "address without auth; give --admin-key KEY, or --auth off to serve without keys on "
+        "purpose\"");
     return 2;
   }
 
@@ -88,7 +105,8 @@ int run_server(const ServerConfig& cfg) {
   // Load the registry; devices that went quiet while the server was down change status now.
   auto devices = (*catalog)->load_all_devices();
   if (!devices.ok()) {
-    spdlog::critical("event=startup_failed reason=\"cannot load devices: {}\"", devices.status().message());
+    spdlog::critical("event=startup_failed reason=\"cannot load devices: {}\"",
+                     devices.status().message());
     return 1;
   }
   std::vector<StatusTransition> initial;
@@ -97,7 +115,8 @@ int run_server(const ServerConfig& cfg) {
   ingestor.start();
   ingestor.submit_transitions(std::move(initial));
 
-  http::ApiContext ctx{**catalog, tracker, ingestor, keys, registry, server_metrics, clock, cfg.data_dir};
+  http::ApiContext ctx{**catalog, tracker,        ingestor, keys,
+                       registry,  server_metrics, clock,    cfg.data_dir};
   ctx.auth_enabled = auth_enabled;
   ctx.mqtt_enabled = cfg.mqtt.enabled;
   ctx.started_at_ms = started;
@@ -109,7 +128,9 @@ int run_server(const ServerConfig& cfg) {
   opts.host = cfg.http.host;
   opts.port = cfg.http.port;
   opts.max_body_bytes = cfg.max_body_bytes;
-  opts.threads = cfg.threads > 0 ? cfg.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  opts.threads = cfg.threads > 0
+                     ? cfg.threads
+                     : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   http::HttpServer server(opts, [&dispatcher](http::Request&& r, http::Responder respond) {
     dispatcher.dispatch(std::move(r), std::move(respond));
   });
@@ -122,18 +143,22 @@ int run_server(const ServerConfig& cfg) {
   }
   server.start();
   ctx.ready = true;
-  spdlog::info("event=listening transport=http address={}:{} auth={} devices={} data_dir={} startup_ms={}",
-               cfg.http.host, server.port(), auth_enabled ? "on" : "off", tracker.size(), cfg.data_dir,
-               clock.now_ms() - started);
+  spdlog::info(
+      "event=listening transport=http address={}:{} auth={} devices={} data_dir={} startup_ms={}",
+      cfg.http.host, server.port(), auth_enabled ? "on" : "off", tracker.size(), cfg.data_dir,
+      clock.now_ms() - started);
   if (cfg.mqtt.enabled)
-    spdlog::warn("event=mqtt_unavailable reason=\"the MQTT listener is not part of this build yet\"");
+    spdlog::warn(
+        "event=mqtt_unavailable reason=\"the MQTT listener is not part of this build yet\"");
 
   const int sig = wait_for_stop_signal();
-  spdlog::info("event=shutdown signal={} in_flight={}", sig == SIGTERM ? "SIGTERM" : "SIGINT", server.in_flight());
+  spdlog::info("event=shutdown signal={} in_flight={}", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+               server.in_flight());
   ctx.ready = false;
   server.shutdown(std::chrono::seconds(10));
   ingestor.stop();
-  spdlog::info("event=stopped heartbeats={} uptime_s={}", ingestor.stats().heartbeats, (clock.now_ms() - started) / 1000);
+  spdlog::info("event=stopped heartbeats={} uptime_s={}", ingestor.stats().heartbeats,
+               (clock.now_ms() - started) / 1000);
   return 0;
 }
 

@@ -38,17 +38,24 @@ void add_server_collectors(metrics::Registry& registry, CollectorSources src) {
     const auto counts = src.tracker.counts();
     w.header("fleetpulse_devices", "Registered devices by current status.", Kind::kGauge);
     for (int s = 0; s < kDeviceStatusCount; ++s)
-      w.sample("fleetpulse_devices", {"status"}, {std::string(to_string(static_cast<DeviceStatus>(s)))},
+      w.sample("fleetpulse_devices", {"status"},
+               {std::string(to_string(static_cast<DeviceStatus>(s)))},
                static_cast<double>(counts[static_cast<size_t>(s)]));
 
-    w.header("fleetpulse_device_battery_level", "Last reported battery level in percent (capped at --metrics-device-cap devices).", Kind::kGauge);
+    w.header("fleetpulse_device_battery_level",
+             "Last reported battery level in percent (capped at --metrics-device-cap devices).",
+             Kind::kGauge);
     std::vector<std::pair<std::string, double>> signals;
     src.tracker.for_each(src.device_cap, [&](const DeviceLiveState& d) {
-      if (d.battery_level) w.sample("fleetpulse_device_battery_level", {"device_id"}, {d.device_id}, *d.battery_level);
+      if (d.battery_level)
+        w.sample("fleetpulse_device_battery_level", {"device_id"}, {d.device_id}, *d.battery_level);
       if (d.signal_strength) signals.emplace_back(d.device_id, *d.signal_strength);
     });
-    w.header("fleetpulse_device_signal_strength", "Last reported signal strength in dBm (capped at --metrics-device-cap devices).", Kind::kGauge);
-    for (const auto& [id, v] : signals) w.sample("fleetpulse_device_signal_strength", {"device_id"}, {id}, v);
+    w.header("fleetpulse_device_signal_strength",
+             "Last reported signal strength in dBm (capped at --metrics-device-cap devices).",
+             Kind::kGauge);
+    for (const auto& [id, v] : signals)
+      w.sample("fleetpulse_device_signal_strength", {"device_id"}, {id}, v);
 
     w.header("fleetpulse_alerts_open", "Open alerts by severity.", Kind::kGauge);
     for (const char* sev : {"info", "warning", "critical"})
@@ -65,21 +72,27 @@ void add_server_collectors(metrics::Registry& registry, CollectorSources src) {
     const auto st = src.ingestor.stats();
     w.header("fleetpulse_ingest_queue_depth", "Reports waiting for the commit path.", Kind::kGauge);
     w.sample("fleetpulse_ingest_queue_depth", {}, {}, static_cast<double>(st.pending));
-    w.header("fleetpulse_commits_total", "Group commits (durable transactions) made.", Kind::kCounter);
+    w.header("fleetpulse_commits_total", "Group commits (durable transactions) made.",
+             Kind::kCounter);
     w.sample("fleetpulse_commits_total", {}, {}, static_cast<double>(st.commits));
     w.header("fleetpulse_commit_errors_total", "Group commits that failed.", Kind::kCounter);
     w.sample("fleetpulse_commit_errors_total", {}, {}, static_cast<double>(st.commit_errors));
-    w.header("fleetpulse_devices_auto_registered_total", "Devices registered because they reported.", Kind::kCounter);
-    w.sample("fleetpulse_devices_auto_registered_total", {}, {}, static_cast<double>(st.auto_registered));
+    w.header("fleetpulse_devices_auto_registered_total",
+             "Devices registered because they reported.", Kind::kCounter);
+    w.sample("fleetpulse_devices_auto_registered_total", {}, {},
+             static_cast<double>(st.auto_registered));
 
     w.header("fleetpulse_http_connections", "Open HTTP connections.", Kind::kGauge);
-    w.sample("fleetpulse_http_connections", {}, {}, src.open_connections ? static_cast<double>(src.open_connections()) : 0);
+    w.sample("fleetpulse_http_connections", {}, {},
+             src.open_connections ? static_cast<double>(src.open_connections()) : 0);
 
     w.header("process_resident_memory_bytes", "Resident memory size in bytes.", Kind::kGauge);
     w.sample("process_resident_memory_bytes", {}, {}, resident_bytes());
-    w.header("process_cpu_seconds_total", "User and system CPU time spent in seconds.", Kind::kCounter);
+    w.header("process_cpu_seconds_total", "User and system CPU time spent in seconds.",
+             Kind::kCounter);
     w.sample("process_cpu_seconds_total", {}, {}, cpu_seconds());
-    w.header("process_start_time_seconds", "Start time of the process since the Unix epoch in seconds.", Kind::kGauge);
+    w.header("process_start_time_seconds",
+             "Start time of the process since the Unix epoch in seconds.", Kind::kGauge);
     w.sample("process_start_time_seconds", {}, {}, start_time);
   });
 }

@@ -27,7 +27,8 @@ ApiKeyAuthenticator::ApiKeyAuthenticator(Catalog& catalog, const Clock& clock,
                                          std::string seeded_admin_key)
     : catalog_(catalog), clock_(clock) {
   if (!seeded_admin_key.empty())
-    by_hash_[sha256_hex(seeded_admin_key)] = {std::string(kSeededId), "seeded admin key", ApiRole::kAdmin};
+    by_hash_[sha256_hex(seeded_admin_key)] = {std::string(kSeededId), "seeded admin key",
+                                              ApiRole::kAdmin};
 }
 
 Status ApiKeyAuthenticator::load() {
@@ -69,7 +70,9 @@ Result<CreatedApiKey> ApiKeyAuthenticator::create(const std::string& name, ApiRo
 }
 
 Status ApiKeyAuthenticator::revoke(const std::string& id) {
-  if (id == kSeededId) return Status(StatusCode::kPermissionDenied, "the seeded admin key is configured, not stored; remove --admin-key instead");
+  if (id == kSeededId)
+    return Status(StatusCode::kPermissionDenied,
+                  "the seeded admin key is configured, not stored; remove --admin-key instead");
   if (Status s = catalog_.revoke_api_key(id); !s.ok()) return s;
   std::lock_guard lock(mu_);
   for (auto it = by_hash_.begin(); it != by_hash_.end();)
@@ -77,7 +80,9 @@ Status ApiKeyAuthenticator::revoke(const std::string& id) {
   return Status::Ok();
 }
 
-Result<std::vector<ApiKeyRecord>> ApiKeyAuthenticator::list() const { return catalog_.list_api_keys(); }
+Result<std::vector<ApiKeyRecord>> ApiKeyAuthenticator::list() const {
+  return catalog_.list_api_keys();
+}
 
 std::string ApiKeyAuthenticator::sha256_hex(std::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];

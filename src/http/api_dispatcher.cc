@@ -9,11 +9,15 @@ namespace {
 
 std::optional<ApiRole> required_role(Access a, Method m) {
   switch (a) {
-    case Access::kPublic: return std::nullopt;
-    case Access::kRead: return ApiRole::kRead;
+    case Access::kPublic:
+      return std::nullopt;
+    case Access::kRead:
+      return ApiRole::kRead;
     case Access::kWrite:
-    case Access::kDevice: return ApiRole::kWrite;
-    case Access::kAdmin: return ApiRole::kAdmin;
+    case Access::kDevice:
+      return ApiRole::kWrite;
+    case Access::kAdmin:
+      return ApiRole::kAdmin;
   }
   return m == Method::kGet ? ApiRole::kRead : ApiRole::kWrite;
 }
@@ -36,21 +40,36 @@ void ApiDispatcher::dispatch(Request&& request, Responder respond) {
     respond(std::move(res));
   };
 
+  // With auth on, only public routes answer without a valid key, unknown paths included.
+  const bool is_public = match.route && match.route->access == Access::kPublic;
+  std::optional<Principal> who;
+  if (ctx_.auth_enabled && !is_public) {
+    who = ctx_.keys.authenticate(req->authorization);
+    if (!who) {
+      Response r = error_response(401, "unauthorized",
+                                  req->authorization.empty()
+                                      ? "an API key is required: Authorization: Bearer <key>"
+                                      : "the API key is not valid");
+      r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"fleetpulse\"");
+      return done(std::move(r));
+    }
+  }
   if (!match.route) {
-    if (match.status == 405)
-      return done(error_response(405, "method_not_allowed", method + " is not allowed on " + req->path));
+    if (match.status == 405) {
+      Response r =
+          error_response(405, "method_not_allowed", method + " is not allowed on " + req->path);
+      r.headers.emplace_back("Allow", match.allowed);
+      return done(std::move(r));
+    }
     return done(error_response(404, "not_found", "no such endpoint: " + req->path));
   }
   RequestContext rc{*req, std::move(match.params), "anonymous"};
-  if (auto need = required_role(match.route->access, req->method); need && ctx_.auth_enabled) {
-    auto who = ctx_.keys.authenticate(req->authorization);
-    if (!who)
-      return done(error_response(401, "unauthorized",
-                                 req->authorization.empty() ? "an API key is required: Authorization: Bearer <key>"
-                                                            : "the API key is not valid"));
-    if (!role_allows(who->role, *need))
-      return done(error_response(403, "forbidden", "this needs the " + std::string(to_string(*need)) +
-                                                       " role; the key has " + std::string(to_string(who->role))));
+  if (who) {
+    auto need = required_role(match.route->access, req->method);
+    if (need && !role_allows(who->role, *need))
+      return done(error_response(403, "forbidden",
+                                 "this needs the " + std::string(to_string(*need)) +
+                                     " role; the key has " + std::string(to_string(who->role))));
     rc.principal = who->key_id;
   }
   try {

@@ -20,10 +20,10 @@ std::string_view to_string(Method m);
 
 struct Request {
   Method method = Method::kGet;
-  std::string target;  // as received: path and query
-  std::string path;    // percent-decoded path
+  std::string target;                                     // as received: path and query
+  std::string path;                                       // percent-decoded path
   std::map<std::string, std::string, std::less<>> query;  // decoded; last value wins
-  std::string authorization;  // the Authorization header, if any
+  std::string authorization;                              // the Authorization header, if any
   std::string content_type;
   std::string body;
   std::string remote_address;

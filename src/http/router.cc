@@ -44,8 +44,10 @@ Router::Match Router::match(Method m, std::string_view path) const {
     for (size_t i = 0; i < parts.size() && ok; ++i) {
       const std::string& seg = r.segments[i];
       if (seg.size() >= 2 && seg.front() == '{' && seg.back() == '}') {
-        if (parts[i].empty()) ok = false;
-        else params.values.emplace_back(seg.substr(1, seg.size() - 2), std::string(parts[i]));
+        if (parts[i].empty())
+          ok = false;
+        else
+          params.values.emplace_back(seg.substr(1, seg.size() - 2), std::string(parts[i]));
       } else if (seg != parts[i]) {
         ok = false;
       }
@@ -57,6 +59,8 @@ Router::Match Router::match(Method m, std::string_view path) const {
       return result;
     }
     result.status = 405;
+    if (!result.allowed.empty()) result.allowed += ", ";
+    result.allowed += to_string(r.method);
   }
   return result;
 }

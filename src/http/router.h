@@ -44,7 +44,8 @@ class Router {
   struct Match {
     const Route* route = nullptr;  // null: see status
     PathParams params;
-    int status = 404;              // 404 no such path, 405 wrong method
+    int status = 404;     // 404 no such path, 405 wrong method
+    std::string allowed;  // with 405: the methods the path takes, e.g. "GET, POST"
   };
   Match match(Method m, std::string_view path) const;
 

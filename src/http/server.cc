@@ -49,14 +49,22 @@ bool percent_decode(std::string_view in, std::string& out, bool plus_is_space) {
 
 Method to_method(bhttp::verb v) {
   switch (v) {
-    case bhttp::verb::get: return Method::kGet;
-    case bhttp::verb::head: return Method::kHead;
-    case bhttp::verb::post: return Method::kPost;
-    case bhttp::verb::put: return Method::kPut;
-    case bhttp::verb::patch: return Method::kPatch;
-    case bhttp::verb::delete_: return Method::kDelete;
-    case bhttp::verb::options: return Method::kOptions;
-    default: return Method::kOther;
+    case bhttp::verb::get:
+      return Method::kGet;
+    case bhttp::verb::head:
+      return Method::kHead;
+    case bhttp::verb::post:
+      return Method::kPost;
+    case bhttp::verb::put:
+      return Method::kPut;
+    case bhttp::verb::patch:
+      return Method::kPatch;
+    case bhttp::verb::delete_:
+      return Method::kDelete;
+    case bhttp::verb::options:
+      return Method::kOptions;
+    default:
+      return Method::kOther;
   }
 }
 
@@ -132,44 +140,47 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->body_limit(server_.options.max_body_bytes);
     parser_->header_limit(64 * 1024);
     stream_.expires_after(server_.options.idle_timeout);
-    bhttp::async_read_header(stream_, buffer_, *parser_,
-                             [self = shared_from_this()](beast::error_code ec, size_t) {
-                               self->on_header(ec);
-                             });
+    bhttp::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
   }
 
   void on_header(beast::error_code ec) {
     if (ec) return on_read_error(ec);
     auto& req = parser_->get();
     if (parser_->content_length() && *parser_->content_length() > server_.options.max_body_bytes)
-      return reply_error_and_close(413, "payload_too_large", "request body is larger than the limit");
+      return reply_error_and_close(413, "payload_too_large",
+                                   "request body is larger than the limit");
     if (beast::iequals(req[bhttp::field::expect], "100-continue")) {
       auto cont = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_,
-                                                                        req.version());
-      bhttp::async_write(stream_, *cont, [self = shared_from_this(), cont](beast::error_code e, size_t) {
-        if (e) return;
-        self->read_body();
-      });
+                                                                       req.version());
+      bhttp::async_write(stream_, *cont,
+                         [self = shared_from_this(), cont](beast::error_code e, size_t) {
+                           if (e) return;
+                           self->read_body();
+                         });
       return;
     }
     read_body();
   }
 
   void read_body() {
-    bhttp::async_read(stream_, buffer_, *parser_,
-                      [self = shared_from_this()](beast::error_code ec, size_t) { self->on_body(ec); });
+    bhttp::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->on_body(ec); });
   }
 
   void on_read_error(beast::error_code ec) {
-    if (ec == bhttp::error::end_of_stream || ec == net::error::eof ||
-        ec == beast::error::timeout || ec == net::error::operation_aborted ||
-        ec == net::error::connection_reset || ec == net::error::bad_descriptor) {
+    if (ec == bhttp::error::end_of_stream || ec == net::error::eof || ec == beast::error::timeout ||
+        ec == net::error::operation_aborted || ec == net::error::connection_reset ||
+        ec == net::error::bad_descriptor) {
       beast::error_code ignored;
       stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
       return;
     }
     if (ec == bhttp::error::body_limit)
-      return reply_error_and_close(413, "payload_too_large", "request body is larger than the limit");
+      return reply_error_and_close(413, "payload_too_large",
+                                   "request body is larger than the limit");
     if (ec == bhttp::error::header_limit)
       return reply_error_and_close(431, "headers_too_large", "request headers are too large");
     reply_error_and_close(400, "bad_request", "malformed HTTP request: " + ec.message());
@@ -200,13 +211,13 @@ class Session : public std::enable_shared_from_this<Session> {
       write(error_response(400, "bad_request", "malformed request target"), version, false, head);
       return;
     }
-    server_.dispatch(std::move(r), [self = shared_from_this(), keep_alive, version,
-                                    head](Response resp) {
-      net::post(self->stream_.get_executor(),
-                [self, resp = std::move(resp), keep_alive, version, head]() mutable {
-                  self->write(std::move(resp), version, keep_alive, head);
-                });
-    });
+    server_.dispatch(
+        std::move(r), [self = shared_from_this(), keep_alive, version, head](Response resp) {
+          net::post(self->stream_.get_executor(),
+                    [self, resp = std::move(resp), keep_alive, version, head]() mutable {
+                      self->write(std::move(resp), version, keep_alive, head);
+                    });
+        });
   }
 
   void write(Response resp, unsigned version, bool keep_alive, bool head) {
@@ -222,16 +233,17 @@ class Session : public std::enable_shared_from_this<Session> {
     if (head) res->content_length(length);
     const bool close = !res->keep_alive();
     stream_.expires_after(std::chrono::seconds(30));
-    bhttp::async_write(stream_, *res, [self = shared_from_this(), res, close](beast::error_code ec, size_t) {
-      --self->server_.in_flight;
-      if (ec) return;
-      if (close) {
-        beast::error_code ignored;
-        self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-        return;
-      }
-      self->read_header();
-    });
+    bhttp::async_write(stream_, *res,
+                       [self = shared_from_this(), res, close](beast::error_code ec, size_t) {
+                         --self->server_.in_flight;
+                         if (ec) return;
+                         if (close) {
+                           beast::error_code ignored;
+                           self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+                           return;
+                         }
+                         self->read_header();
+                       });
   }
 
   beast::tcp_stream stream_;
@@ -275,12 +287,15 @@ void HttpServer::Impl::do_accept() {
 HttpServer::HttpServer(ServerOptions options, Dispatch dispatch)
     : impl_(std::make_unique<Impl>(std::move(options), std::move(dispatch))) {}
 
-HttpServer::~HttpServer() { shutdown(std::chrono::milliseconds(0)); }
+HttpServer::~HttpServer() {
+  shutdown(std::chrono::milliseconds(0));
+}
 
 Status HttpServer::listen() {
   beast::error_code ec;
   auto addr = net::ip::make_address(impl_->options.host, ec);
-  if (ec) return Status::InvalidArgument("invalid HTTP listen address '" + impl_->options.host + "'");
+  if (ec)
+    return Status::InvalidArgument("invalid HTTP listen address '" + impl_->options.host + "'");
   tcp::endpoint ep(addr, impl_->options.port);
   auto& a = impl_->acceptor;
   a.open(ep.protocol(), ec);
@@ -333,8 +348,12 @@ void HttpServer::shutdown(std::chrono::milliseconds drain) {
   impl_->threads.clear();
 }
 
-size_t HttpServer::open_connections() const { return impl_->connections.load(); }
-size_t HttpServer::in_flight() const { return impl_->in_flight.load(); }
+size_t HttpServer::open_connections() const {
+  return impl_->connections.load();
+}
+size_t HttpServer::in_flight() const {
+  return impl_->in_flight.load();
+}
 
 void HttpServer::post_after(std::chrono::milliseconds delay, std::function<void()> fn) {
   auto timer = std::make_shared<net::steady_timer>(impl_->ioc, delay);

@@ -20,6 +20,9 @@ Result<HeartbeatReport> decode_heartbeat(std::string_view body, std::string_view
   HeartbeatReport r;
   r.received_ms = received_ms;
   r.device_id = std::string(path_device_id);
+  if (!path_device_id.empty()) {
+    if (auto e = validate_device_id(path_device_id); !e.empty()) return Status::Unprocessable(e);
+  }
   if (blank(body)) {
     if (path_device_id.empty()) return Status::Unprocessable("device_id is required");
     return r;
@@ -27,7 +30,8 @@ Result<HeartbeatReport> decode_heartbeat(std::string_view body, std::string_view
   auto parsed = parse_json(body);
   if (!parsed.ok()) return parsed.status();
   simdjson::dom::object obj;
-  if (parsed->get_object().get(obj)) return Status::Unprocessable("heartbeat must be a JSON object");
+  if (parsed->get_object().get(obj))
+    return Status::Unprocessable("heartbeat must be a JSON object");
 
   std::optional<std::string> id;
   FP_ASSIGN_OR_RETURN(id, optional_string(obj, "device_id"));
@@ -45,10 +49,11 @@ Result<HeartbeatReport> decode_heartbeat(std::string_view body, std::string_view
     return Status::Unprocessable(
         fmt::format("battery_level must be between 0 and 100, got {}", *r.battery_level));
   FP_ASSIGN_OR_RETURN(r.signal_strength, optional_number(obj, "signal_strength"));
-  if (r.signal_strength && (*r.signal_strength < kMinSignalDbm || *r.signal_strength > kMaxSignalDbm))
-    return Status::Unprocessable(fmt::format(
-        "signal_strength must be between {} and {} dBm, got {}", kMinSignalDbm, kMaxSignalDbm,
-        *r.signal_strength));
+  if (r.signal_strength &&
+      (*r.signal_strength < kMinSignalDbm || *r.signal_strength > kMaxSignalDbm))
+    return Status::Unprocessable(
+        fmt::format("signal_strength must be between {} and {} dBm, got {}", kMinSignalDbm,
+                    kMaxSignalDbm, *r.signal_strength));
   FP_ASSIGN_OR_RETURN(r.device_ts_ms, optional_time(obj, "ts"));
   if (!r.device_ts_ms) {
     FP_ASSIGN_OR_RETURN(r.device_ts_ms, optional_time(obj, "timestamp"));

@@ -13,12 +13,12 @@ namespace fp {
 
 struct HeartbeatReport {
   std::string device_id;
-  int64_t received_ms = 0;               // server time: what status tracking uses
-  std::optional<int64_t> device_ts_ms;   // the device's own time, when it sent one
+  int64_t received_ms = 0;              // server time: what status tracking uses
+  std::optional<int64_t> device_ts_ms;  // the device's own time, when it sent one
   std::optional<std::string> name;
-  std::optional<double> battery_level;   // 0..100 %
-  std::optional<double> signal_strength; // -150..0 dBm
-  std::optional<std::string> location;   // free text
+  std::optional<double> battery_level;    // 0..100 %
+  std::optional<double> signal_strength;  // -150..0 dBm
+  std::optional<std::string> location;    // free text
   std::optional<GeoPoint> geo;
 };
 

@@ -14,12 +14,12 @@ Result<simdjson::dom::element> parse_json(std::string_view body) {
   return el;
 }
 
-Result<std::optional<std::string>> optional_string(simdjson::dom::object obj, std::string_view key) {
+Result<std::optional<std::string>> optional_string(simdjson::dom::object obj,
+                                                   std::string_view key) {
   simdjson::dom::element el;
   if (obj.at_key(key).get(el) || el.is_null()) return std::optional<std::string>();
   std::string_view sv;
-  if (el.get_string().get(sv))
-    return Status::Unprocessable(std::string(key) + " must be a string");
+  if (el.get_string().get(sv)) return Status::Unprocessable(std::string(key) + " must be a string");
   return std::optional<std::string>(std::string(sv));
 }
 
@@ -46,7 +46,9 @@ Result<std::optional<int64_t>> optional_time(simdjson::dom::object obj, std::str
   std::string_view sv;
   if (!el.get_string().get(sv)) {
     auto t = parse_rfc3339(sv);
-    if (!t) return Status::Unprocessable(std::string(key) + " is not an RFC 3339 time: '" + std::string(sv) + "'");
+    if (!t)
+      return Status::Unprocessable(std::string(key) + " is not an RFC 3339 time: '" +
+                                   std::string(sv) + "'");
     return std::optional<int64_t>(*t);
   }
   double d;

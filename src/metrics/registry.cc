@@ -20,18 +20,25 @@ void append_number(std::string& out, double v) {
 
 void append_label_value(std::string& out, std::string_view v) {
   for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out.push_back(c);
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out.push_back(c);
   }
 }
 
 std::string_view kind_name(Kind k) {
   switch (k) {
-    case Kind::kCounter: return "counter";
-    case Kind::kGauge: return "gauge";
-    case Kind::kHistogram: return "histogram";
+    case Kind::kCounter:
+      return "counter";
+    case Kind::kGauge:
+      return "gauge";
+    case Kind::kHistogram:
+      return "histogram";
   }
   return "untyped";
 }
@@ -39,8 +46,7 @@ std::string_view kind_name(Kind k) {
 }  // namespace
 
 Histogram::Histogram(std::vector<double> upper_bounds)
-    : bounds_(std::move(upper_bounds)),
-      buckets_(new std::atomic<uint64_t>[bounds_.size() + 1]) {
+    : bounds_(std::move(upper_bounds)), buckets_(new std::atomic<uint64_t>[bounds_.size() + 1]) {
   for (size_t i = 0; i <= bounds_.size(); ++i) buckets_[i] = 0;
 }
 
@@ -107,9 +113,9 @@ void ExpositionWriter::sample(std::string_view name, const std::vector<std::stri
 Family<Counter>& Registry::counter(std::string name, std::string help,
                                    std::vector<std::string> labels) {
   std::lock_guard lock(mu_);
-  counters_.push_back(std::make_unique<Family<Counter>>(
-      std::move(name), std::move(help), std::move(labels),
-      [] { return std::make_unique<Counter>(); }));
+  counters_.push_back(
+      std::make_unique<Family<Counter>>(std::move(name), std::move(help), std::move(labels),
+                                        [] { return std::make_unique<Counter>(); }));
   return *counters_.back();
 }
 
@@ -164,8 +170,10 @@ std::string Registry::expose() const {
       h.snapshot(cum, sum, count);
       for (size_t i = 0; i < cum.size(); ++i) {
         std::string le;
-        if (i < h.bounds().size()) append_number(le, h.bounds()[i]);
-        else le = "+Inf";
+        if (i < h.bounds().size())
+          append_number(le, h.bounds()[i]);
+        else
+          le = "+Inf";
         w.sample(bucket, f->label_names(), l, static_cast<double>(cum[i]), "le", le);
       }
       w.sample(f->name() + "_sum", f->label_names(), l, sum);
@@ -177,7 +185,8 @@ std::string Registry::expose() const {
 }
 
 std::vector<double> latency_buckets() {
-  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+          0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
 }
 
 }  // namespace fp::metrics

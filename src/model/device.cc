@@ -4,10 +4,14 @@ namespace fp {
 
 std::string_view to_string(DeviceStatus s) {
   switch (s) {
-    case DeviceStatus::kOnline: return "online";
-    case DeviceStatus::kAtRisk: return "at_risk";
-    case DeviceStatus::kOffline: return "offline";
-    case DeviceStatus::kUnknown: break;
+    case DeviceStatus::kOnline:
+      return "online";
+    case DeviceStatus::kAtRisk:
+      return "at_risk";
+    case DeviceStatus::kOffline:
+      return "offline";
+    case DeviceStatus::kUnknown:
+      break;
   }
   return "unknown";
 }

@@ -41,7 +41,9 @@ bool digits(std::string_view s, size_t pos, size_t n, int& out) {
   return true;
 }
 
-bool is_leap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+bool is_leap(int64_t y) {
+  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
 
 }  // namespace
 
@@ -55,20 +57,28 @@ std::optional<Precision> parse_precision(std::string_view s) {
 
 int64_t epoch_to_ms(int64_t v, Precision p) {
   switch (p) {
-    case Precision::kSeconds: return v * 1000;
-    case Precision::kMillis: return v;
-    case Precision::kMicros: return v / 1000;
-    case Precision::kNanos: return v / 1'000'000;
+    case Precision::kSeconds:
+      return v * 1000;
+    case Precision::kMillis:
+      return v;
+    case Precision::kMicros:
+      return v / 1000;
+    case Precision::kNanos:
+      return v / 1'000'000;
   }
   return v;
 }
 
 int64_t epoch_to_ms(double v, Precision p) {
   switch (p) {
-    case Precision::kSeconds: return static_cast<int64_t>(std::llround(v * 1000.0));
-    case Precision::kMillis: return static_cast<int64_t>(std::llround(v));
-    case Precision::kMicros: return static_cast<int64_t>(std::llround(v / 1000.0));
-    case Precision::kNanos: return static_cast<int64_t>(std::llround(v / 1e6));
+    case Precision::kSeconds:
+      return static_cast<int64_t>(std::llround(v * 1000.0));
+    case Precision::kMillis:
+      return static_cast<int64_t>(std::llround(v));
+    case Precision::kMicros:
+      return static_cast<int64_t>(std::llround(v / 1000.0));
+    case Precision::kNanos:
+      return static_cast<int64_t>(std::llround(v / 1e6));
   }
   return static_cast<int64_t>(v);
 }
@@ -160,13 +170,20 @@ std::optional<int64_t> parse_duration_ms(std::string_view s) {
     while (i < s.size() && ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z'))) ++i;
     std::string_view unit = s.substr(u, i - u);
     double mult;
-    if (unit == "ms") mult = 1;
-    else if (unit == "s") mult = 1000;
-    else if (unit == "m") mult = 60'000;
-    else if (unit == "h") mult = 3'600'000;
-    else if (unit == "d") mult = 86'400'000;
-    else if (unit == "w") mult = 604'800'000;
-    else return std::nullopt;
+    if (unit == "ms")
+      mult = 1;
+    else if (unit == "s")
+      mult = 1000;
+    else if (unit == "m")
+      mult = 60'000;
+    else if (unit == "h")
+      mult = 3'600'000;
+    else if (unit == "d")
+      mult = 86'400'000;
+    else if (unit == "w")
+      mult = 604'800'000;
+    else
+      return std::nullopt;
     double add = num * mult;
     if (add > 9e15) return std::nullopt;
     total += static_cast<int64_t>(add);
@@ -190,7 +207,8 @@ std::optional<int64_t> parse_time_bound(std::string_view s, int64_t now_ms, Prec
     bool minus = s[0] == '-';
     auto d = parse_duration_ms(s.substr(1));
     // "-15" alone would be a negative epoch number: only accept relative forms with a unit.
-    if (d && s.find_first_of("smhdw") != std::string_view::npos) return minus ? now_ms - *d : now_ms + *d;
+    if (d && s.find_first_of("smhdw") != std::string_view::npos)
+      return minus ? now_ms - *d : now_ms + *d;
     if (!minus) return std::nullopt;
   }
   if (s.find('-') != std::string_view::npos && s.size() >= 19) return parse_rfc3339(s);

@@ -3,6 +3,7 @@
 namespace fp {
 namespace {
 constexpr double kCadenceAlpha = 0.2;  // weight of the newest interval in the EWMA
+constexpr int64_t kMinCadenceIntervalMs = 1000;
 }
 
 DeviceStatusTracker::DeviceStatusTracker(StatusPolicy policy, const Clock& clock)
@@ -22,10 +23,9 @@ void DeviceStatusTracker::schedule(Entry& e, int64_t at_ms) {
 }
 
 std::optional<StatusTransition> DeviceStatusTracker::reevaluate(Entry& e, int64_t now_ms) {
-  StatusFacts facts{e.state.last_seen_ms, e.state.battery_level,
-                    e.state.cadence_samples >= policy_.cadence_min_samples
-                        ? e.state.cadence_ms
-                        : std::nullopt};
+  StatusFacts facts{
+      e.state.last_seen_ms, e.state.battery_level,
+      e.state.cadence_samples >= policy_.cadence_min_samples ? e.state.cadence_ms : std::nullopt};
   StatusEvaluation ev = evaluate_status(facts, policy_.for_type(e.state.type), policy_, now_ms);
   schedule(e, ev.next_change_ms);
   if (ev.status == e.state.status) return std::nullopt;
@@ -82,11 +82,14 @@ std::optional<StatusTransition> DeviceStatusTracker::observe(const std::string& 
   if (it == devices_.end()) return std::nullopt;
   Entry& e = it->second;
   DeviceLiveState& s = e.state;
-  if (s.last_seen_ms && seen_ms > *s.last_seen_ms) {
+  // Reports closer together than kMinCadenceIntervalMs are bursts or retries, not the
+  // device's rhythm: they must not teach it a cadence that makes every pause look late.
+  if (s.last_seen_ms && seen_ms - *s.last_seen_ms >= kMinCadenceIntervalMs) {
     const int64_t interval = seen_ms - *s.last_seen_ms;
-    s.cadence_ms = s.cadence_ms ? static_cast<int64_t>(kCadenceAlpha * interval +
-                                                       (1 - kCadenceAlpha) * *s.cadence_ms)
-                                : interval;
+    s.cadence_ms =
+        s.cadence_ms
+            ? static_cast<int64_t>(kCadenceAlpha * interval + (1 - kCadenceAlpha) * *s.cadence_ms)
+            : interval;
     ++s.cadence_samples;
   }
   if (!s.last_seen_ms || seen_ms > *s.last_seen_ms) s.last_seen_ms = seen_ms;

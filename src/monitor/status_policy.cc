@@ -26,8 +26,8 @@ StatusEvaluation evaluate_status(const StatusFacts& f, const StatusThresholds& t
   auto next_after = [&](int64_t threshold) {
     return threshold == kNoDeadline || age > threshold ? kNoDeadline : seen + threshold + 1;
   };
-  e.next_change_ms = std::min({next_after(late_after), next_after(t.at_risk_after_ms),
-                               next_after(t.offline_after_ms)});
+  e.next_change_ms = std::min(
+      {next_after(late_after), next_after(t.at_risk_after_ms), next_after(t.offline_after_ms)});
 
   if (age > t.offline_after_ms) {
     e.status = DeviceStatus::kOffline;

@@ -37,9 +37,9 @@ struct StatusPolicy {
 inline constexpr int64_t kNoDeadline = std::numeric_limits<int64_t>::max();
 
 struct StatusFacts {
-  std::optional<int64_t> last_seen_ms;   // never reported: status unknown
+  std::optional<int64_t> last_seen_ms;  // never reported: status unknown
   std::optional<double> battery_level;
-  std::optional<int64_t> cadence_ms;     // learned reporting interval, when known
+  std::optional<int64_t> cadence_ms;  // learned reporting interval, when known
 };
 
 struct StatusEvaluation {

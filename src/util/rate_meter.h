@@ -27,7 +27,8 @@ class RateMeter {
     uint64_t total = 0;
     for (int64_t k = sec - kWindow; k < sec; ++k) {
       const Slot& s = slots_[static_cast<size_t>(((k % kSlots) + kSlots) % kSlots)];
-      if (s.second.load(std::memory_order_relaxed) == k) total += s.count.load(std::memory_order_relaxed);
+      if (s.second.load(std::memory_order_relaxed) == k)
+        total += s.count.load(std::memory_order_relaxed);
     }
     return static_cast<double>(total) / kWindow;
   }

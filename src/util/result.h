@@ -11,16 +11,16 @@ namespace fp {
 
 enum class StatusCode {
   kOk,
-  kMalformed,        // input that does not parse, e.g. broken JSON (HTTP 400)
-  kInvalidArgument,  // a bad parameter (HTTP 400)
-  kUnprocessable,    // well-formed but invalid content (HTTP 422)
-  kNotFound,         // HTTP 404
-  kAlreadyExists,    // HTTP 409
-  kUnauthenticated,  // HTTP 401
-  kPermissionDenied, // HTTP 403
-  kTooLarge,         // HTTP 413
-  kOverloaded,       // HTTP 429/503
-  kUnavailable,      // HTTP 503
+  kMalformed,         // input that does not parse, e.g. broken JSON (HTTP 400)
+  kInvalidArgument,   // a bad parameter (HTTP 400)
+  kUnprocessable,     // well-formed but invalid content (HTTP 422)
+  kNotFound,          // HTTP 404
+  kAlreadyExists,     // HTTP 409
+  kUnauthenticated,   // HTTP 401
+  kPermissionDenied,  // HTTP 403
+  kTooLarge,          // HTTP 413
+  kOverloaded,        // HTTP 429/503
+  kUnavailable,       // HTTP 503
   kIoError,
   kCorruption,
   kInternal,
@@ -33,7 +33,9 @@ class Status {
 
   static Status Ok() { return {}; }
   static Status Malformed(std::string m) { return {StatusCode::kMalformed, std::move(m)}; }
-  static Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+  static Status InvalidArgument(std::string m) {
+    return {StatusCode::kInvalidArgument, std::move(m)};
+  }
   static Status Unprocessable(std::string m) { return {StatusCode::kUnprocessable, std::move(m)}; }
   static Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
   static Status AlreadyExists(std::string m) { return {StatusCode::kAlreadyExists, std::move(m)}; }
@@ -82,12 +84,12 @@ class Result {
 // Evaluates a Result<T> expression; returns its Status from the enclosing function when it
 // failed, else moves the value into `lhs` (a declaration or an lvalue). Expands to several
 // statements: put it in braces under an if.
-#define FP_ASSIGN_OR_RETURN(lhs, expr)                                              \
-  auto FP_CONCAT(fp_result_, __LINE__) = (expr);                                    \
+#define FP_ASSIGN_OR_RETURN(lhs, expr)                                                        \
+  auto FP_CONCAT(fp_result_, __LINE__) = (expr);                                              \
   if (!FP_CONCAT(fp_result_, __LINE__).ok()) return FP_CONCAT(fp_result_, __LINE__).status(); \
   lhs = std::move(*FP_CONCAT(fp_result_, __LINE__))
-#define FP_RETURN_IF_ERROR(expr)       \
-  do {                                 \
-    ::fp::Status fp_status_ = (expr);  \
+#define FP_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::fp::Status fp_status_ = (expr);        \
     if (!fp_status_.ok()) return fp_status_; \
   } while (0)

@@ -1,5 +1,6 @@
 // Administration (admin role): API keys and wiping all data.
 
+#include "http/handlers/query_params.h"
 #include "http/handlers/routes.h"
 #include "ingest/json_input.h"
 #include "model/time_format.h"
@@ -18,14 +19,20 @@ void create_key(ApiContext& ctx, RequestContext& rc, const Responder& respond) {
   auto parsed = parse_json(rc.request.body);
   if (!parsed.ok()) return respond(error_response(parsed.status()));
   simdjson::dom::object obj;
-  if (parsed->get_object().get(obj)) return respond(error_response(Status::Unprocessable("the body must be a JSON object")));
+  if (parsed->get_object().get(obj))
+    return respond(error_response(Status::Unprocessable("the body must be a JSON object")));
   auto name = optional_string(obj, "name");
   if (!name.ok()) return respond(error_response(name.status()));
   auto role_text = optional_string(obj, "role");
   if (!role_text.ok()) return respond(error_response(role_text.status()));
-  auto role = parse_api_role(role_text->value_or("read"));
-  if (!role) return respond(error_response(Status::Unprocessable("role must be read, write or admin")));
-  auto created = ctx.keys.create(name->value_or(""), *role);
+  if (!*name || (*name)->empty() || (*name)->size() > 128)
+    return respond(error_response(Status::Unprocessable("name is required (1..128 characters)")));
+  if (!*role_text)
+    return respond(error_response(Status::Unprocessable("role is required: read, write or admin")));
+  auto role = parse_api_role(**role_text);
+  if (!role)
+    return respond(error_response(Status::Unprocessable("role must be read, write or admin")));
+  auto created = ctx.keys.create(**name, *role);
   if (!created.ok()) return respond(error_response(created.status()));
   JsonWriter w;
   write_key(w, created->record, &created->secret);
@@ -38,12 +45,15 @@ void add_admin_routes(Router& r, ApiContext& ctx) {
   r.add(Method::kPost, "/api/v1/admin/api-keys", Access::kAdmin,
         [&ctx](RequestContext& rc, Responder respond) { create_key(ctx, rc, respond); });
   r.add(Method::kGet, "/api/v1/admin/api-keys", Access::kAdmin,
-        [&ctx](RequestContext&, Responder respond) {
+        [&ctx](RequestContext& rc, Responder respond) {
           auto keys = ctx.keys.list();
           if (!keys.ok()) return respond(error_response(keys.status()));
+          auto include_revoked = bool_param(rc.request, "include_revoked", false);
+          if (!include_revoked.ok()) return respond(error_response(include_revoked.status()));
           JsonWriter w;
           w.begin_object().key("keys").begin_array();
-          for (const auto& k : *keys) write_key(w, k, nullptr);
+          for (const auto& k : *keys)
+            if (!k.revoked || *include_revoked) write_key(w, k, nullptr);
           w.end_array().end_object();
           respond(Response::json(200, w.take()));
         });

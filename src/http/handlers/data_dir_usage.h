@@ -8,8 +8,8 @@
 namespace fp::http {
 
 struct DiskUsage {
-  uint64_t data_bytes = 0;   // allocated bytes of every file under the data dir
-  uint64_t free_bytes = 0;   // available to the server
+  uint64_t data_bytes = 0;  // allocated bytes of every file under the data dir
+  uint64_t free_bytes = 0;  // available to the server
   uint64_t total_bytes = 0;
   bool ok = false;
 };

@@ -18,7 +18,8 @@ Status read_device_fields(simdjson::dom::object obj, Device* create, DeviceUpdat
   FP_ASSIGN_OR_RETURN(metadata, optional_object_text(obj, "metadata"));
   FP_ASSIGN_OR_RETURN(config, optional_object_text(obj, "config"));
   for (const auto* s : {&name, &type, &location})
-    if (*s && s->value().size() > 256) return Status::Unprocessable("name, type and location are limited to 256 characters");
+    if (*s && s->value().size() > 256)
+      return Status::Unprocessable("name, type and location are limited to 256 characters");
   if (create) {
     create->name = name.value_or("");
     create->type = type.value_or("");
@@ -58,14 +59,16 @@ void create_device(ApiContext& ctx, RequestContext& rc, const Responder& respond
   if (!id_r.ok()) return respond(error_response(id_r.status()));
   id = *id_r;
   if (!id) return respond(error_response(Status::Unprocessable("device_id is required")));
-  if (auto e = validate_device_id(*id); !e.empty()) return respond(error_response(Status::Unprocessable(e)));
+  if (auto e = validate_device_id(*id); !e.empty())
+    return respond(error_response(Status::Unprocessable(e)));
   Device d;
   d.device_id = *id;
   if (Status s = read_device_fields(*obj, &d, nullptr); !s.ok()) return respond(error_response(s));
   d.created_at_ms = d.updated_at_ms = ctx.clock.now_ms();
   if (Status s = ctx.catalog.create_device(d); !s.ok()) {
     if (s.code() == StatusCode::kAlreadyExists)
-      return respond(error_response(409, "conflict", "device '" + d.device_id + "' already exists"));
+      return respond(
+          error_response(409, "conflict", "device '" + d.device_id + "' already exists"));
     return respond(error_response(s));
   }
   ctx.tracker.add(d);
@@ -91,7 +94,8 @@ void update_device(ApiContext& ctx, RequestContext& rc, const Responder& respond
     return respond(error_response(updated.status()));
   }
   if (u.type) {
-    if (auto t = ctx.tracker.set_type(id, *u.type)) ctx.ingestor.submit_transitions({std::move(*t)});
+    if (auto t = ctx.tracker.set_type(id, *u.type))
+      ctx.ingestor.submit_transitions({std::move(*t)});
     ctx.ingestor.wake();
   }
   respond(device_response(ctx, 200, *updated));
@@ -102,7 +106,9 @@ void list_devices(ApiContext& ctx, RequestContext& rc, const Responder& respond)
   DeviceFilter f;
   if (auto s = req.param("status")) {
     auto st = parse_device_status(*s);
-    if (!st) return respond(error_response(400, "invalid_parameter", "status must be online, at_risk, offline or unknown"));
+    if (!st)
+      return respond(error_response(400, "invalid_parameter",
+                                    "status must be online, at_risk, offline or unknown"));
     f.status = st;
   }
   if (auto v = req.param("type")) f.type = std::string(*v);
@@ -160,7 +166,8 @@ void add_device_routes(Router& r, ApiContext& ctx) {
           auto d = ctx.catalog.get_device(rc.params.get("id"));
           if (!d.ok()) {
             if (d.status().code() == StatusCode::kNotFound)
-              return respond(error_response(404, "not_found", "no device '" + rc.params.get("id") + "'"));
+              return respond(
+                  error_response(404, "not_found", "no device '" + rc.params.get("id") + "'"));
             return respond(error_response(d.status()));
           }
           respond(device_response(ctx, 200, *d));

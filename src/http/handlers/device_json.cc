@@ -21,13 +21,17 @@ void write_device(JsonWriter& w, const Device& d, const std::optional<DeviceLive
   w.field("status", to_string(status));
   w.field("status_reason", live ? live->status_reason : d.status_reason);
   w.key("last_seen");
-  if (last_seen) w.value(format_rfc3339(*last_seen));
-  else w.null();
+  if (last_seen)
+    w.value(format_rfc3339(*last_seen));
+  else
+    w.null();
   w.field("battery_level", battery);
   w.field("signal_strength", signal);
   w.key("geo");
-  if (d.geo) w.begin_object().field("lat", d.geo->lat).field("lon", d.geo->lon).end_object();
-  else w.null();
+  if (d.geo)
+    w.begin_object().field("lat", d.geo->lat).field("lon", d.geo->lon).end_object();
+  else
+    w.null();
   if (live && live->cadence_ms && live->cadence_samples > 0) {
     w.field("report_interval_ms", *live->cadence_ms);
   }

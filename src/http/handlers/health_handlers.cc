@@ -23,8 +23,10 @@ void detailed(ApiContext& ctx, const Responder& respond) {
   w.field("state", count.ok() ? "ok" : "error");
   w.field("engine", "sqlite");
   w.field("schema_version", ctx.catalog.schema_version());
-  if (count.ok()) w.field("devices", *count);
-  else w.field("message", count.status().message());
+  if (count.ok())
+    w.field("devices", *count);
+  else
+    w.field("message", count.status().message());
   w.end_object();
   healthy = healthy && count.ok();
 
@@ -38,17 +40,20 @@ void detailed(ApiContext& ctx, const Responder& respond) {
 
   w.key("wal").begin_object();
   w.field("state", "not_configured");
-  w.field("message", "heartbeats are committed through the catalog; the telemetry WAL is not part of this build yet");
+  w.field("message",
+          "heartbeats are committed through the catalog; the telemetry WAL is not part of this "
+          "build yet");
   w.end_object();
 
   w.key("mqtt").begin_object();
   w.field("state", "disabled");
-  w.field("message", ctx.mqtt_enabled ? "the MQTT listener is not part of this build yet" : "turned off (--mqtt off)");
+  w.field("message", ctx.mqtt_enabled ? "the MQTT listener is not part of this build yet"
+                                      : "turned off (--mqtt off)");
   w.end_object();
 
   DiskUsage du = disk_usage(ctx.data_dir);
   w.key("disk").begin_object();
-  const char* disk_state = !du.ok ? "error"
+  const char* disk_state = !du.ok                               ? "error"
                            : du.free_bytes < kDiskCriticalBytes ? "critical"
                            : du.free_bytes < kDiskLowBytes      ? "low"
                                                                 : "ok";

@@ -20,7 +20,7 @@ void heartbeat(ApiContext& ctx, RequestContext& rc, Responder respond) {
       std::move(*report), [&ctx, id, respond = std::move(respond)](HeartbeatAck ack) {
         if (!ack.status.ok()) {
           ctx.metrics.ingest_rejected
-              .with({ack.status.code() == StatusCode::kNotFound ? "unknown_device"
+              .with({ack.status.code() == StatusCode::kNotFound     ? "unknown_device"
                      : ack.status.code() == StatusCode::kOverloaded ? "overloaded"
                                                                     : "storage_error"})
               .inc();

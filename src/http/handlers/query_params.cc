@@ -22,7 +22,8 @@ Result<int64_t> time_param(const Request& req, std::string_view name, int64_t fa
   if (!v) return fallback;
   auto t = parse_time_bound(*v, now_ms);
   if (!t)
-    return Status::InvalidArgument(std::string(name) + " must be a time: now, -15m, -24h, RFC 3339 or epoch milliseconds");
+    return Status::InvalidArgument(
+        std::string(name) + " must be a time: now, -15m, -24h, RFC 3339 or epoch milliseconds");
   return *t;
 }
 

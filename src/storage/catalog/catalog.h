@@ -28,8 +28,8 @@ struct DeviceFilter {
 };
 
 struct DevicePage {
-  std::vector<Device> devices;            // ordered by device_id
-  std::optional<std::string> next_cursor; // opaque; present when more devices match
+  std::vector<Device> devices;             // ordered by device_id
+  std::optional<std::string> next_cursor;  // opaque; present when more devices match
 };
 
 // Fields a PUT/PATCH may change; unset fields stay as they are. With merge_objects, metadata
@@ -59,10 +59,10 @@ std::string_view to_string(ApiRole r);
 std::optional<ApiRole> parse_api_role(std::string_view s);
 
 struct ApiKeyRecord {
-  std::string id;          // public identifier, e.g. "key_3f2a..."
+  std::string id;  // public identifier, e.g. "key_3f2a..."
   std::string name;
   ApiRole role = ApiRole::kRead;
-  std::string key_hash;    // hex SHA-256 of the secret; the secret itself is never stored
+  std::string key_hash;  // hex SHA-256 of the secret; the secret itself is never stored
   int64_t created_at_ms = 0;
   bool revoked = false;
 };
@@ -100,8 +100,8 @@ class Catalog {
   // Status history of one device, oldest first, with at_ms in [since_ms, until_ms], at most
   // `limit` rows (the newest ones when more match).
   virtual Result<std::vector<StatusTransition>> status_history(const std::string& id,
-                                                               int64_t since_ms,
-                                                               int64_t until_ms, int limit) = 0;
+                                                               int64_t since_ms, int64_t until_ms,
+                                                               int limit) = 0;
 
   // API keys.
   virtual Status put_api_key(const ApiKeyRecord& k) = 0;  // insert or replace by id

@@ -29,7 +29,8 @@ TEST(Config, DefaultsMatchTheApiContract) {
 }
 
 TEST(Config, FlagBeatsEnvBeatsFileBeatsDefault) {
-  const std::string file = "offline_after = \"10m\"\nat_risk_after = \"3m\"\nlow_battery = 30\ndata_dir = \"/f\"\n";
+  const std::string file =
+      "offline_after = \"10m\"\nat_risk_after = \"3m\"\nlow_battery = 30\ndata_dir = \"/f\"\n";
   auto env = env_of({{"FLEETPULSE_OFFLINE_AFTER", "20m"}, {"FLEETPULSE_DATA_DIR", "/e"}});
   Flags flags{{"offline-after", "30m"}};
   auto c = build_server_config(flags, env, file);
@@ -71,7 +72,8 @@ TEST(Config, BadValuesNameTheOptionAndTheLayer) {
 }
 
 TEST(Config, OfflineMustNotBeShorterThanAtRisk) {
-  auto c = build_server_config({{"at-risk-after", "10m"}, {"offline-after", "5m"}}, env_of({}), std::nullopt);
+  auto c = build_server_config({{"at-risk-after", "10m"}, {"offline-after", "5m"}}, env_of({}),
+                               std::nullopt);
   EXPECT_FALSE(c.ok());
 }
 

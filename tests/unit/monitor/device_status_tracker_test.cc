@@ -26,7 +26,8 @@ class TrackerTest : public ::testing::Test {
   ManualClock clock{1'000'000'000};
   DeviceStatusTracker t{policy(), clock};
 
-  std::optional<StatusTransition> report(const std::string& id, std::optional<double> battery = {}) {
+  std::optional<StatusTransition> report(const std::string& id,
+                                         std::optional<double> battery = {}) {
     return t.observe(id, clock.now_ms(), battery, std::nullopt);
   }
   std::vector<StatusTransition> advance(int64_t ms) {
@@ -126,6 +127,17 @@ TEST_F(TrackerTest, LearnedCadenceMakesAFastReporterAtRiskWhenLate) {
   EXPECT_EQ(late[0].to, DeviceStatus::kAtRisk);
   EXPECT_NE(late[0].reason.find("late"), std::string::npos) << late[0].reason;
   EXPECT_EQ(report("d1")->to, DeviceStatus::kOnline);
+}
+
+TEST_F(TrackerTest, BurstsOfReportsDoNotTeachACadence) {
+  t.add(dev("d1"));
+  for (int i = 0; i < 20; ++i) {
+    report("d1");
+    clock.advance(50);  // 20 reports within one second
+  }
+  EXPECT_FALSE(t.get("d1")->cadence_ms.has_value());
+  EXPECT_TRUE(advance(30 * kS).empty()) << "a pause after a burst is not lateness";
+  EXPECT_EQ(t.get("d1")->status, DeviceStatus::kOnline);
 }
 
 TEST_F(TrackerTest, CountsAreMaintainedIncrementally) {

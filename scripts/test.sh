@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The whole test suite: installs dependencies, checks formatting, builds the release and the
+# sanitizer (ASan+UBSan) configurations, and runs every unit and integration test in both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+
+scripts/install-deps.sh
+
+echo "== format check"
+files=$(git ls-files 'src/*.h' 'src/*.cc' 'tests/*.h' 'tests/*.cc' 'bench/*.cc' 2>/dev/null || true)
+if [ -n "$files" ]; then
+  clang-format --dry-run --Werror $files
+fi
+
+for preset in release asan; do
+  echo "== build $preset"
+  scripts/build.sh "$preset"
+  echo "== test $preset"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --preset "$preset" --timeout 900
+done
+
+echo "== all tests passed in $(( $(date +%s) - start ))s"
