@@ -13,12 +13,12 @@
 #include <vector>
 
 #include "monitor/status_policy.h"
+#include "storage/wal/wal_writer.h"
 #include "util/result.h"
 
 namespace fp {
 
 enum class AuthMode { kAuto, kOn, kOff };  // auto: on exactly when a key is configured
-enum class FsyncPolicy { kAlways, kInterval, kNone };
 
 struct ListenAddress {
   std::string host;

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <thread>
+#include <unordered_map>
 
 #include "app/server_metrics_collectors.h"
 #include "auth/api_key_authenticator.h"
@@ -19,6 +20,8 @@
 #include "model/time_format.h"
 #include "monitor/device_status_tracker.h"
 #include "storage/catalog/catalog.h"
+#include "storage/fs/posix_file_system.h"
+#include "storage/tsdb/time_series_store.h"
 
 namespace fp {
 namespace {
@@ -87,8 +90,35 @@ int run_server(const ServerConfig& cfg) {
     return 2;
   }
 
+  // Telemetry store: replaying its WAL also tells when each device last reported, which
+  // may be newer than the catalog's copy (written every few seconds).
+  std::unordered_map<std::string, int64_t> replay_seen;
+  tsdb::StoreOptions store_options;
+  store_options.dir = (std::filesystem::path(cfg.data_dir) / "tsdb").string();
+  store_options.fsync = cfg.fsync;
+  tsdb::RecoveryReport recovery;
+  auto store = tsdb::TimeSeriesStore::open(
+      PosixFileSystem::instance(), store_options,
+      [&replay_seen](const ReadingBatch& b, int64_t received_ms) {
+        for (const auto& d : b.devices()) {
+          int64_t& seen = replay_seen[d];
+          seen = std::max(seen, received_ms);
+        }
+      },
+      &recovery);
+  if (!store.ok()) {
+    spdlog::critical("event=startup_failed reason=\"cannot open the telemetry store: {}\"",
+                     store.status().message());
+    return 1;
+  }
+  if (!recovery.truncation.empty())
+    spdlog::warn("event=wal_tail_cut bytes={} detail=\"{}\"", recovery.truncated_bytes,
+                 recovery.truncation);
+  spdlog::info("event=recovered wal_records={} points={} series={} millis={}", recovery.records,
+               recovery.points, (*store)->series(), recovery.millis);
+
   DeviceStatusTracker tracker(cfg.status, clock);
-  Ingestor ingestor(**catalog, tracker, clock, {cfg.auto_register, 200'000});
+  Ingestor ingestor(**catalog, tracker, store->get(), clock, {cfg.auto_register, 200'000});
 
   metrics::Registry registry;
   metrics::ServerMetrics server_metrics(registry);
@@ -110,12 +140,29 @@ int run_server(const ServerConfig& cfg) {
     return 1;
   }
   std::vector<StatusTransition> initial;
-  for (const Device& d : *devices)
+  for (Device& d : *devices) {
+    if (auto it = replay_seen.find(d.device_id); it != replay_seen.end()) {
+      d.last_seen_ms = std::max(d.last_seen_ms.value_or(0), it->second);
+      replay_seen.erase(it);
+    }
     if (auto t = tracker.add(d)) initial.push_back(std::move(*t));
+  }
+  // Devices known only from the WAL: registered by telemetry just before a crash.
+  std::vector<Device> from_wal;
+  for (const auto& [id, seen] : replay_seen) {
+    if (!cfg.auto_register) break;
+    Device d;
+    d.device_id = id;
+    d.created_at_ms = d.updated_at_ms = seen;
+    from_wal.push_back(d);
+    d.last_seen_ms = seen;
+    if (auto t = tracker.add(d)) initial.push_back(std::move(*t));
+  }
+  if (!from_wal.empty()) (void)(*catalog)->apply_reports(from_wal, {}, {});
   ingestor.start();
   ingestor.submit_transitions(std::move(initial));
 
-  http::ApiContext ctx{**catalog, tracker,        ingestor, keys,
+  http::ApiContext ctx{**catalog, tracker,        ingestor, **store,     keys,
                        registry,  server_metrics, clock,    cfg.data_dir};
   ctx.auth_enabled = auth_enabled;
   ctx.mqtt_enabled = cfg.mqtt.enabled;
@@ -134,7 +181,7 @@ int run_server(const ServerConfig& cfg) {
   http::HttpServer server(opts, [&dispatcher](http::Request&& r, http::Responder respond) {
     dispatcher.dispatch(std::move(r), std::move(respond));
   });
-  add_server_collectors(registry, {tracker, ingestor, cfg.data_dir, cfg.metrics_device_cap,
+  add_server_collectors(registry, {tracker, ingestor, **store, cfg.data_dir, cfg.metrics_device_cap,
                                    [&server] { return server.open_connections(); }});
   if (Status s = server.listen(); !s.ok()) {
     spdlog::critical("event=startup_failed reason=\"{}\"", s.message());

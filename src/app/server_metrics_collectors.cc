@@ -67,7 +67,14 @@ void add_server_collectors(metrics::Registry& registry, CollectorSources src) {
              static_cast<double>(file_size_or_zero(dir / "catalog.db") +
                                  file_size_or_zero(dir / "catalog.db-wal")));
     w.header("fleetpulse_wal_bytes", "Bytes in telemetry WAL segments.", Kind::kGauge);
-    w.sample("fleetpulse_wal_bytes", {}, {}, 0);
+    const WalStats wal = src.store.wal_stats();
+    w.sample("fleetpulse_wal_bytes", {}, {}, static_cast<double>(wal.bytes));
+    w.header("fleetpulse_wal_fsyncs_total", "fsync calls made by the WAL.", Kind::kCounter);
+    w.sample("fleetpulse_wal_fsyncs_total", {}, {}, static_cast<double>(wal.fsyncs));
+    w.header("fleetpulse_series", "Time series (device, metric) stored.", Kind::kGauge);
+    w.sample("fleetpulse_series", {}, {}, static_cast<double>(src.store.series()));
+    w.header("fleetpulse_points_stored", "Telemetry points held by the store.", Kind::kGauge);
+    w.sample("fleetpulse_points_stored", {}, {}, static_cast<double>(src.store.points()));
 
     const auto st = src.ingestor.stats();
     w.header("fleetpulse_ingest_queue_depth", "Reports waiting for the commit path.", Kind::kGauge);

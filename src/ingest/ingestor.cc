@@ -9,20 +9,27 @@ namespace fp {
 namespace {
 // Upper bound on one wait, so that deadlines stay correct even if the wall clock jumps.
 constexpr int64_t kMaxWaitMs = 1000;
+// How often last-seen times learned from telemetry are written to the catalog.
+constexpr int64_t kSeenFlushMs = 5000;
 }  // namespace
 
-Ingestor::Ingestor(Catalog& catalog, DeviceStatusTracker& tracker, const Clock& clock,
-                   IngestorOptions options)
-    : catalog_(catalog), tracker_(tracker), clock_(clock), options_(options) {}
+Ingestor::Ingestor(Catalog& catalog, DeviceStatusTracker& tracker, tsdb::TimeSeriesStore* store,
+                   const Clock& clock, IngestorOptions options)
+    : catalog_(catalog), tracker_(tracker), clock_(clock), options_(options), store_(store) {}
 
-Ingestor::~Ingestor() { stop(); }
+Ingestor::~Ingestor() {
+  stop();
+}
 
-void Ingestor::set_transition_listener(TransitionListener fn) { listener_ = std::move(fn); }
+void Ingestor::set_transition_listener(TransitionListener fn) {
+  listener_ = std::move(fn);
+}
 
 void Ingestor::start() {
   std::lock_guard lock(mu_);
   if (thread_.joinable()) return;
   stopping_ = false;
+  last_seen_flush_ms_ = clock_.now_ms();
   thread_ = std::thread([this] { run(); });
 }
 
@@ -42,12 +49,47 @@ void Ingestor::submit_heartbeat(HeartbeatReport report, std::function<void(Heart
     if (!stopping_ && queue_.size() < options_.max_pending) {
       queue_.push_back({std::move(report), std::move(done)});
       ++pending_;
-      if (queue_.size() == 1) cv_.notify_one();
+      cv_.notify_one();
       return;
     }
   }
   ++rejected_;
   done({Status(StatusCode::kOverloaded, "ingest queue is full, retry later"), {}, 0});
+}
+
+void Ingestor::submit_telemetry(std::shared_ptr<const ReadingBatch> batch, int64_t received_ms,
+                                std::function<void(TelemetryAck)> done) {
+  const size_t n = batch->points().size();
+  Status refused;
+  if (!store_) {
+    refused = Status::Unavailable("telemetry storage is not open");
+  } else if (store_->over_budget()) {
+    refused = Status(StatusCode::kOverloaded, "telemetry memory budget is full, retry later");
+  } else {
+    std::lock_guard lock(mu_);
+    if (stopping_) {
+      refused = Status::Unavailable("the server is shutting down");
+    } else if (queued_points_ + n > options_.max_pending_points && queued_points_ > 0) {
+      refused = Status(StatusCode::kOverloaded, "ingest queue is full, retry later");
+    } else {
+      queued_points_ += n;
+      telemetry_queue_.push_back({std::move(batch), received_ms, std::move(done)});
+      ++pending_;
+      cv_.notify_one();
+      return;
+    }
+  }
+  ++rejected_;
+  done({refused});
+}
+
+void Ingestor::submit_purge(std::optional<std::string> device, std::function<void(Status)> done) {
+  if (!store_) return done(Status::Ok());
+  {
+    std::lock_guard lock(mu_);
+    purge_queue_.push_back({std::move(device), std::move(done)});
+  }
+  cv_.notify_one();
 }
 
 void Ingestor::submit_transitions(std::vector<StatusTransition> transitions) {
@@ -68,64 +110,166 @@ void Ingestor::wake() {
 }
 
 IngestorStats Ingestor::stats() const {
-  return {heartbeats_.load(), rejected_.load(), commits_.load(), commit_errors_.load(),
-          auto_registered_.load(), pending_.load()};
+  return {heartbeats_.load(),        rejected_.load(),        commits_.load(),
+          commit_errors_.load(),     auto_registered_.load(), pending_.load(),
+          telemetry_batches_.load(), points_.load()};
 }
 
 void Ingestor::run() {
   std::vector<PendingHeartbeat> batch;
+  std::vector<PendingTelemetry> telemetry;
   std::vector<StatusTransition> transitions;
+  std::vector<PendingPurge> purges;
   for (;;) {
     bool stop_now;
     {
       std::unique_lock lock(mu_);
       const int64_t deadline = tracker_.next_deadline();
-      const int64_t wait_ms =
-          std::clamp<int64_t>(deadline == kNoDeadline ? kMaxWaitMs : deadline - clock_.now_ms(),
-                              0, kMaxWaitMs);
+      const int64_t wait_ms = std::clamp<int64_t>(
+          deadline == kNoDeadline ? kMaxWaitMs : deadline - clock_.now_ms(), 0, kMaxWaitMs);
       cv_.wait_for(lock, std::chrono::milliseconds(wait_ms), [this] {
-        return stopping_ || woken_ || !queue_.empty() || !queued_transitions_.empty();
+        return stopping_ || woken_ || !queue_.empty() || !telemetry_queue_.empty() ||
+               !queued_transitions_.empty() || !purge_queue_.empty();
       });
+      purges.swap(purge_queue_);
       woken_ = false;
       batch.swap(queue_);
+      telemetry.swap(telemetry_queue_);
+      queued_points_ = 0;
       transitions.swap(queued_transitions_);
       stop_now = stopping_;
     }
+    // Purges are rare: each is logged and made durable on its own, in queue order.
+    for (auto& p : purges) {
+      Status s = p.device ? store_->log_delete_device(*p.device) : store_->log_delete_all();
+      if (s.ok()) s = store_->commit();
+      if (s.ok()) {
+        if (p.device)
+          store_->apply_delete_device(*p.device);
+        else
+          store_->apply_delete_all();
+      }
+      p.done(s);
+    }
+    purges.clear();
     // Deadline transitions first: they were due before anything in this batch was observed.
     auto due = tracker_.process_due(clock_.now_ms());
     transitions.insert(transitions.end(), std::make_move_iterator(due.begin()),
                        std::make_move_iterator(due.end()));
-    if (!batch.empty() || !transitions.empty()) commit(batch, transitions);
+    if (store_) (void)store_->sync_if_due();
+    const bool flush_seen =
+        stop_now || (!dirty_seen_.empty() && clock_.now_ms() - last_seen_flush_ms_ >= kSeenFlushMs);
+    if (!batch.empty() || !telemetry.empty() || !transitions.empty() || flush_seen)
+      commit(batch, telemetry, transitions, flush_seen);
     batch.clear();
+    telemetry.clear();
     transitions.clear();
     if (stop_now) {
       std::lock_guard lock(mu_);
-      if (queue_.empty() && queued_transitions_.empty()) return;
+      if (queue_.empty() && telemetry_queue_.empty() && queued_transitions_.empty() &&
+          purge_queue_.empty())
+        return;
     }
   }
 }
 
+bool Ingestor::ensure_device(const std::string& id, int64_t now_ms,
+                             const std::optional<std::string>& name,
+                             const std::optional<std::string>& location,
+                             std::vector<Device>& new_devices) {
+  if (tracker_.contains(id)) return true;
+  if (!options_.auto_register) return false;
+  Device d;
+  d.device_id = id;
+  d.name = name.value_or("");
+  d.location = location.value_or("");
+  d.created_at_ms = d.updated_at_ms = now_ms;
+  tracker_.add(d);
+  new_devices.push_back(std::move(d));
+  ++auto_registered_;
+  return true;
+}
+
+void Ingestor::observe_telemetry(const ReadingBatch& b, int64_t received_ms,
+                                 std::vector<Device>& new_devices,
+                                 std::vector<StatusTransition>& transitions) {
+  // Battery and signal readings also update the device, like a heartbeat would.
+  std::vector<std::optional<double>> battery(b.devices().size()), signal(b.devices().size());
+  for (size_t m = 0; m < b.metrics().size(); ++m) {
+    const std::string& name = b.metrics()[m];
+    const bool is_battery = name == "battery_level" || name == "battery";
+    const bool is_signal = name == "signal_strength" || name == "rssi";
+    if (!is_battery && !is_signal) continue;
+    for (const Point& p : b.points()) {
+      if (p.metric != m) continue;
+      if (is_battery && p.value >= 0 && p.value <= 100) battery[p.device] = p.value;
+      if (is_signal && p.value >= -150 && p.value <= 0) signal[p.device] = p.value;
+    }
+  }
+  for (size_t i = 0; i < b.devices().size(); ++i) {
+    const std::string& id = b.devices()[i];
+    if (!ensure_device(id, received_ms, std::nullopt, std::nullopt, new_devices)) continue;
+    if (auto t = tracker_.observe(id, received_ms, battery[i], signal[i]))
+      transitions.push_back(std::move(*t));
+    DeviceLiveUpdate& u = dirty_seen_[id];
+    u.device_id = id;
+    u.last_seen_ms = std::max(u.last_seen_ms, received_ms);
+    if (battery[i]) u.battery_level = battery[i];
+    if (signal[i]) u.signal_strength = signal[i];
+  }
+}
+
 void Ingestor::commit(std::vector<PendingHeartbeat>& batch,
-                      std::vector<StatusTransition>& transitions) {
+                      std::vector<PendingTelemetry>& telemetry,
+                      std::vector<StatusTransition>& transitions, bool flush_seen) {
+  // 1. Telemetry: WAL append for every batch, one fsync for all, then make it visible.
+  std::vector<TelemetryAck> telemetry_acks(telemetry.size());
   std::vector<Device> new_devices;
+  if (!telemetry.empty()) {
+    bool any_logged = false;
+    for (size_t i = 0; i < telemetry.size(); ++i) {
+      Status s = store_->log(*telemetry[i].batch, telemetry[i].received_ms);
+      if (s.ok())
+        any_logged = true;
+      else
+        telemetry_acks[i].status = Status::IoError("WAL write failed: " + s.message());
+    }
+    Status durable = any_logged ? store_->commit() : Status::Ok();
+    for (size_t i = 0; i < telemetry.size(); ++i) {
+      if (!telemetry_acks[i].status.ok()) continue;
+      if (!durable.ok()) {
+        telemetry_acks[i].status = Status::IoError("WAL fsync failed: " + durable.message());
+        continue;
+      }
+      store_->apply(*telemetry[i].batch);
+      observe_telemetry(*telemetry[i].batch, telemetry[i].received_ms, new_devices, transitions);
+      ++telemetry_batches_;
+      points_ += telemetry[i].batch->points().size();
+    }
+    if (!durable.ok()) {
+      ++commit_errors_;
+      spdlog::error("event=wal_commit_failed batches={} error=\"{}\"", telemetry.size(),
+                    durable.message());
+    }
+    // Durable and visible: answer now. New devices and status changes below are rebuilt
+    // from the WAL after a crash, so they need not hold the answer back.
+    pending_ -= telemetry.size();
+    for (size_t i = 0; i < telemetry.size(); ++i) {
+      if (!telemetry_acks[i].status.ok()) ++rejected_;
+      telemetry[i].done(std::move(telemetry_acks[i]));
+    }
+  }
+
+  // 2. Heartbeats, new devices, status changes (and, now and then, telemetry last-seen
+  //    times) in one catalog transaction.
   std::vector<DeviceLiveUpdate> updates;
   std::vector<HeartbeatAck> acks(batch.size());
   updates.reserve(batch.size());
   for (size_t i = 0; i < batch.size(); ++i) {
     const HeartbeatReport& r = batch[i].report;
-    if (!tracker_.contains(r.device_id)) {
-      if (!options_.auto_register) {
-        acks[i].status = Status::NotFound("device '" + r.device_id + "' is not registered");
-        continue;
-      }
-      Device d;
-      d.device_id = r.device_id;
-      d.name = r.name.value_or("");
-      d.location = r.location.value_or("");
-      d.created_at_ms = d.updated_at_ms = r.received_ms;
-      tracker_.add(d);
-      new_devices.push_back(std::move(d));
-      ++auto_registered_;
+    if (!ensure_device(r.device_id, r.received_ms, r.name, r.location, new_devices)) {
+      acks[i].status = Status::NotFound("device '" + r.device_id + "' is not registered");
+      continue;
     }
     if (auto t = tracker_.observe(r.device_id, r.received_ms, r.battery_level, r.signal_strength))
       transitions.push_back(std::move(*t));
@@ -134,23 +278,35 @@ void Ingestor::commit(std::vector<PendingHeartbeat>& batch,
     acks[i].last_seen_ms = live && live->last_seen_ms ? *live->last_seen_ms : r.received_ms;
     updates.push_back({r.device_id, r.received_ms, r.battery_level, r.signal_strength, r.geo,
                        r.name, r.location});
+    dirty_seen_.erase(r.device_id);  // this update carries a newer last-seen
+  }
+  if (flush_seen) {
+    for (auto& [id, u] : dirty_seen_) updates.push_back(std::move(u));
+    dirty_seen_.clear();
+    last_seen_flush_ms_ = clock_.now_ms();
   }
 
-  Status st = catalog_.apply_reports(new_devices, updates, transitions);
-  ++commits_;
-  if (!st.ok()) {
-    ++commit_errors_;
-    spdlog::error("event=commit_failed reports={} transitions={} error=\"{}\"", batch.size(),
-                  transitions.size(), st.message());
-  } else if (listener_ && !transitions.empty()) {
-    listener_(transitions);
+  Status st = Status::Ok();
+  if (!new_devices.empty() || !updates.empty() || !transitions.empty()) {
+    st = catalog_.apply_reports(new_devices, updates, transitions);
+    ++commits_;
+    if (!st.ok()) {
+      ++commit_errors_;
+      spdlog::error("event=commit_failed reports={} transitions={} error=\"{}\"", batch.size(),
+                    transitions.size(), st.message());
+    } else if (listener_ && !transitions.empty()) {
+      listener_(transitions);
+    }
   }
   pending_ -= batch.size();
   for (size_t i = 0; i < batch.size(); ++i) {
     HeartbeatAck& a = acks[i];
-    if (a.status.ok() && !st.ok()) a.status = Status::IoError("storage write failed: " + st.message());
-    if (a.status.ok()) ++heartbeats_;
-    else ++rejected_;
+    if (a.status.ok() && !st.ok())
+      a.status = Status::IoError("storage write failed: " + st.message());
+    if (a.status.ok())
+      ++heartbeats_;
+    else
+      ++rejected_;
     batch[i].done(std::move(a));
   }
 }

@@ -13,20 +13,25 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "ingest/heartbeat.h"
+#include "model/reading_batch.h"
 #include "monitor/device_status_tracker.h"
 #include "storage/catalog/catalog.h"
+#include "storage/tsdb/time_series_store.h"
 #include "util/clock.h"
 
 namespace fp {
 
 struct IngestorOptions {
-  bool auto_register = true;       // unknown reporting devices are registered on the fly
-  size_t max_pending = 200'000;    // queued reports beyond this are refused (back-pressure)
+  bool auto_register = true;              // unknown reporting devices are registered on the fly
+  size_t max_pending = 200'000;           // queued reports beyond this are refused (back-pressure)
+  size_t max_pending_points = 4'000'000;  // queued telemetry values beyond this are refused
 };
 
 struct HeartbeatAck {
@@ -35,32 +40,48 @@ struct HeartbeatAck {
   int64_t last_seen_ms = 0;
 };
 
+struct TelemetryAck {
+  Status status;  // kOverloaded (queue or store full), kIoError (WAL write or fsync failed)
+};
+
 struct IngestorStats {
-  uint64_t heartbeats = 0;       // committed
-  uint64_t rejected = 0;         // refused: overload, unknown device, storage error
-  uint64_t commits = 0;          // transactions
+  uint64_t heartbeats = 0;  // committed
+  uint64_t rejected = 0;    // refused: overload, unknown device, storage error
+  uint64_t commits = 0;     // transactions
   uint64_t commit_errors = 0;
   uint64_t auto_registered = 0;
   uint64_t pending = 0;
+  uint64_t telemetry_batches = 0;  // committed
+  uint64_t points = 0;             // committed
 };
 
 class Ingestor {
  public:
   using TransitionListener = std::function<void(const std::vector<StatusTransition>&)>;
 
-  // `catalog`, `tracker` and `clock` must outlive the Ingestor.
-  Ingestor(Catalog& catalog, DeviceStatusTracker& tracker, const Clock& clock,
-           IngestorOptions options);
+  // `catalog`, `tracker`, `store` and `clock` must outlive the Ingestor. `store` may be null
+  // (no telemetry), as in tests of the heartbeat path.
+  Ingestor(Catalog& catalog, DeviceStatusTracker& tracker, tsdb::TimeSeriesStore* store,
+           const Clock& clock, IngestorOptions options);
   ~Ingestor();
 
   // Called on the commit thread after each persisted batch of status changes.
   void set_transition_listener(TransitionListener fn);
+
+  // Attaches the telemetry store (before start(); the store may replay into this Ingestor
+  // while it opens, so the two are created separately).
+  void set_store(tsdb::TimeSeriesStore* store) { store_ = store; }
 
   void start();
   // Commits everything still queued, then stops the thread.
   void stop();
 
   void submit_heartbeat(HeartbeatReport report, std::function<void(HeartbeatAck)> done);
+  // Queues a decoded telemetry batch; `done` runs once it is durable and visible, or failed.
+  void submit_telemetry(std::shared_ptr<const ReadingBatch> batch, int64_t received_ms,
+                        std::function<void(TelemetryAck)> done);
+  // Removes the stored telemetry of one device (or of all, with nullopt) durably.
+  void submit_purge(std::optional<std::string> device, std::function<void(Status)> done);
   // Persists status changes produced outside the commit thread (e.g. a device's type changed).
   void submit_transitions(std::vector<StatusTransition> transitions);
   // Makes the commit thread re-check the tracker's deadlines now.
@@ -74,8 +95,22 @@ class Ingestor {
     std::function<void(HeartbeatAck)> done;
   };
 
+  struct PendingTelemetry {
+    std::shared_ptr<const ReadingBatch> batch;
+    int64_t received_ms;
+    std::function<void(TelemetryAck)> done;
+  };
+
   void run();
-  void commit(std::vector<PendingHeartbeat>& heartbeats, std::vector<StatusTransition>& transitions);
+  void commit(std::vector<PendingHeartbeat>& heartbeats, std::vector<PendingTelemetry>& telemetry,
+              std::vector<StatusTransition>& transitions, bool flush_seen);
+  // After telemetry is durable: auto-registers its devices and marks them seen.
+  void observe_telemetry(const ReadingBatch& batch, int64_t received_ms,
+                         std::vector<Device>& new_devices,
+                         std::vector<StatusTransition>& transitions);
+  // Registers `id` in the tracker if unknown; false when auto-registration is off.
+  bool ensure_device(const std::string& id, int64_t now_ms, const std::optional<std::string>& name,
+                     const std::optional<std::string>& location, std::vector<Device>& new_devices);
 
   Catalog& catalog_;
   DeviceStatusTracker& tracker_;
@@ -86,13 +121,25 @@ class Ingestor {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<PendingHeartbeat> queue_;            // guarded by mu_
+  std::vector<PendingTelemetry> telemetry_queue_;  // guarded by mu_
+  struct PendingPurge {
+    std::optional<std::string> device;
+    std::function<void(Status)> done;
+  };
+  std::vector<PendingPurge> purge_queue_;             // guarded by mu_
+  size_t queued_points_ = 0;                          // guarded by mu_
   std::vector<StatusTransition> queued_transitions_;  // guarded by mu_
-  bool stopping_ = false;                          // guarded by mu_
-  bool woken_ = false;                             // guarded by mu_
+  bool stopping_ = false;                             // guarded by mu_
+  bool woken_ = false;                                // guarded by mu_
   std::thread thread_;
+  tsdb::TimeSeriesStore* store_;
+  // Last-seen times from telemetry not yet written to the catalog (commit thread only):
+  // written every few seconds, since the WAL replay rebuilds them after a crash.
+  std::unordered_map<std::string, DeviceLiveUpdate> dirty_seen_;
+  int64_t last_seen_flush_ms_ = 0;
 
   std::atomic<uint64_t> heartbeats_{0}, rejected_{0}, commits_{0}, commit_errors_{0},
-      auto_registered_{0}, pending_{0};
+      auto_registered_{0}, pending_{0}, telemetry_batches_{0}, points_{0};
 };
 
 }  // namespace fp

@@ -4,7 +4,7 @@ namespace fp {
 namespace {
 constexpr double kCadenceAlpha = 0.2;  // weight of the newest interval in the EWMA
 constexpr int64_t kMinCadenceIntervalMs = 1000;
-}
+}  // namespace
 
 DeviceStatusTracker::DeviceStatusTracker(StatusPolicy policy, const Clock& clock)
     : policy_(std::move(policy)), clock_(clock) {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import signal
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Mapping
 
 import pytest
 

@@ -7,6 +7,7 @@ directory and log file); `Response` is what every request returns and unpacks as
 
 from __future__ import annotations
 
+import atexit
 import calendar
 import http.client
 import json
@@ -17,6 +18,7 @@ import socket
 import subprocess
 import time
 import urllib.parse
+import weakref
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -235,6 +237,17 @@ class ServerExitedEarly(Exception):
     pass
 
 
+_live_servers: "weakref.WeakSet[FleetpulseServer]" = weakref.WeakSet()
+
+
+@atexit.register
+def _kill_leftover_servers() -> None:
+    """Last resort if pytest itself is interrupted: no child process outlives the run."""
+    for server in list(_live_servers):
+        if server.proc is not None and server.proc.poll() is None:
+            server.proc.kill()
+
+
 class FleetpulseServer:
     """One `fleetpulse serve` child process listening on <bind_host>:<free port>; requests
     always go to 127.0.0.1.
@@ -295,6 +308,7 @@ class FleetpulseServer:
             self.proc = subprocess.Popen(self.command(port), stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=subprocess.STDOUT,
                                          env=hermetic_env(self.env))
+        _live_servers.add(self)
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -131,6 +131,13 @@ def test_environment_applies_without_a_config_file(start_server):
     assert effective_low_battery(server) == 35
 
 
+def test_config_file_named_in_the_environment_applies(start_server, tmp_path):
+    config = tmp_path / "via-env.toml"
+    config.write_text("low_battery = 30\n")
+    server = start_server(env={"FLEETPULSE_CONFIG": str(config)})
+    assert effective_low_battery(server) == 35
+
+
 def test_flag_overrides_environment_and_config_file(start_server):
     server = start_server("--low-battery", "50", config_text="low_battery = 30\n",
                           env={"FLEETPULSE_LOW_BATTERY": "40"})
@@ -168,7 +175,24 @@ def test_environment_duration_overrides_the_config_file(start_server):
                           env={"FLEETPULSE_AT_RISK_AFTER": "1h", "FLEETPULSE_OFFLINE_AFTER": "2h"})
     server.heartbeat("env-wins", battery_level=90)
     time.sleep(2.5)  # past the file's 2 s, far inside the environment's 1 h
-    assert server.device("env-wins")["status"] == "online"
+    device = server.device("env-wins")
+    assert device["status"] == "online", (device, server.status_history("env-wins"))
+
+
+def test_data_dir_from_the_environment_is_used(start_server, tmp_path):
+    data_dir = tmp_path / "from-env"
+    data_dir.mkdir()
+    server = start_server(env={"FLEETPULSE_DATA_DIR": str(data_dir)}, data_dir_flag=False)
+    server.create_device("in-env-dir")
+    assert server.restart().device("in-env-dir")["device_id"] == "in-env-dir"
+    assert any(data_dir.iterdir()), "nothing was written to FLEETPULSE_DATA_DIR"
+
+
+@pytest.mark.parametrize("mode", ["always", "interval", "none"])
+def test_every_fsync_mode_serves_and_persists(start_server, mode):
+    server = start_server("--fsync", mode)
+    server.heartbeat(f"fsync-{mode}", battery_level=50)
+    assert server.restart().device(f"fsync-{mode}")["battery_level"] == 50
 
 
 def test_data_dir_from_the_config_file_is_used(start_server, tmp_path):

@@ -76,8 +76,8 @@ def test_create_accepts_ids_of_allowed_characters_up_to_128(shared_server, devic
 
 
 @pytest.mark.parametrize("device_id", [
-    "", pytest.param("x" * 129, id="129-chars"), "has space", "slash/in/id", "quote\"d", "ümlaut", "semi;colon", "tab\t",
-    "percent%20"])
+    "", pytest.param("x" * 129, id="129-chars"), "has space", "slash/in/id", "quote\"d",
+    "ümlaut", "semi;colon", "tab\t", "percent%20"])
 def test_create_rejects_ids_outside_the_allowed_pattern(shared_server, device_id):
     assert_error(shared_server.post("/api/v1/devices", {"device_id": device_id}), 422,
                  "validation_failed")
@@ -107,6 +107,20 @@ def test_create_rejects_a_non_string_name_or_type(shared_server, field):
 def test_rejected_create_stores_nothing(shared_server):
     shared_server.post("/api/v1/devices", {"device_id": "bad", "metadata": []})
     assert_error(shared_server.get("/api/v1/devices/bad"), 404, "not_found")
+
+
+def test_strings_and_json_values_round_trip_exactly(shared_server):
+    metadata = {"text": "Caf\u00e9 \u2615 \U0001F680 \"quoted\" back\\slash\nnew\tline \u0001",
+                "numbers": [0, -1, 1.5, -0.25, 1e-7, 9007199254740991, 6.02e23],
+                "flags": [True, False, None], "nested": {"deep": {"er": [[], {}]}}, "": "empty"}
+    name = "Nom \u00e0 \u4e2d\u6587 </script> & 'x'"
+    shared_server.create_device("round-trip", name=name, location="Z\u00fcrich",
+                                metadata=metadata, config={"k": "v\u00e9"})
+    device = shared_server.device("round-trip")
+    assert device["name"] == name
+    assert device["location"] == "Z\u00fcrich"
+    assert device["metadata"] == metadata
+    assert device["config"] == {"k": "v\u00e9"}
 
 
 # -- read --------------------------------------------------------------------------------------
@@ -236,6 +250,25 @@ def test_deleted_id_can_be_registered_again(server):
     body = server.create_device("phoenix", name="second")
     assert body["name"] == "second"
     assert body["status"] == "unknown"
+
+
+def test_re_registered_device_starts_with_a_fresh_history_and_values(server):
+    server.heartbeat("reborn", battery_level=10, signal_strength=-100)
+    assert server.delete("/api/v1/devices/reborn").status == 204
+    body = server.create_device("reborn")
+    assert body["status"] == "unknown"
+    assert body["battery_level"] is None
+    assert body["last_seen"] is None
+    assert server.status_history("reborn") == []
+
+
+def test_stats_follow_deletes(server):
+    server.heartbeat("s1", battery_level=90)
+    server.heartbeat("s2", battery_level=5)
+    assert server.delete("/api/v1/devices/s2").status == 204
+    assert server.get("/api/v1/stats").json["devices"] == {
+        "total": 1, "online": 1, "at_risk": 0, "offline": 0, "unknown": 0}
+    assert server.device_ids("status=at_risk") == []
 
 
 def test_delete_with_purge_removes_the_device(server):
@@ -375,6 +408,16 @@ def test_list_filters_by_location(fleet):
 def test_list_q_matches_a_case_insensitive_substring_of_id_name_type_or_location(
         fleet, q, expected):
     assert fleet.device_ids(f"q={urlquote(q)}") == expected
+
+
+def test_list_q_treats_percent_and_underscore_literally(server):
+    server.create_device("a_b", name="plain")
+    server.create_device("axb", name="50% off")
+    server.create_device("a-b", name="5000 off")
+    assert server.device_ids("q=_") == ["a_b"]
+    assert server.device_ids("q=a_b") == ["a_b"]
+    assert server.device_ids(f"q={urlquote('0%')}") == ["axb"]
+    assert server.device_ids(f"q={urlquote('%')}") == ["axb"]
 
 
 def test_list_filters_combine(fleet):

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from fleetpulse_harness import (RFC3339_MS_UTC, assert_error, epoch_to_rfc3339, rfc3339_to_epoch,
-                                wait_until)
+from fleetpulse_harness import (RFC3339_MS_UTC, assert_error, epoch_to_rfc3339, metric_value,
+                                rfc3339_to_epoch, wait_until)
 
 # -- the heartbeat answer ----------------------------------------------------------------------
 
@@ -159,17 +159,30 @@ def test_heartbeat_rejects_a_location_of_the_wrong_shape(shared_server, location
         or "lon" in error["message"], error
 
 
-def test_heartbeat_with_an_rfc3339_ts_sets_last_seen_to_it(server):
-    ts = epoch_to_rfc3339(time.time() - 0.5)
-    body = server.heartbeat("stamped", ts=ts)
-    assert body["last_seen"] == ts
-    assert server.device("stamped")["last_seen"] == ts
+# last_seen is the server's receive time, not the device's clock: a device whose clock is off
+# must not look offline (or seen in the future) because of it.
+
+@pytest.mark.parametrize("device_ts", [
+    pytest.param(lambda now: epoch_to_rfc3339(now - 3600), id="rfc3339-an-hour-behind"),
+    pytest.param(lambda now: int((now - 3600) * 1000), id="epoch-ms-an-hour-behind"),
+    pytest.param(lambda now: epoch_to_rfc3339(now + 86400), id="rfc3339-a-day-ahead"),
+])
+def test_heartbeat_with_a_skewed_device_ts_is_seen_at_receive_time(server, device_ts):
+    before = time.time()
+    body = server.heartbeat("skewed", ts=device_ts(before), battery_level=90)
+    after = time.time()
+    assert body["status"] == "online"
+    seen = rfc3339_to_epoch(body["last_seen"])
+    assert before - 1 <= seen <= after + 1, body
+    device = server.device("skewed")
+    assert device["status"] == "online"
+    assert device["last_seen"] == body["last_seen"]
 
 
-def test_heartbeat_with_an_epoch_millisecond_ts_sets_last_seen_to_it(server):
-    ms = int(time.time() * 1000) - 700
-    body = server.heartbeat("epoch", ts=ms)
-    assert body["last_seen"] == epoch_to_rfc3339(ms / 1000)
+def test_heartbeat_accepts_timestamp_as_an_alias_of_ts(server):
+    resp = server.post("/api/v1/heartbeat", {"device_id": "alias",
+                                             "timestamp": epoch_to_rfc3339(time.time())})
+    assert resp.status == 200, resp
 
 
 @pytest.mark.parametrize("ts", ["yesterday", "2026-13-45T99:00:00Z", True, {"t": 1}])
@@ -285,6 +298,9 @@ def test_offline_device_is_listed_by_the_offline_filter_and_counted(fast_server)
                interval=0.2, message="gone-quiet offline")
     devices = fast_server.get("/api/v1/stats").json["devices"]
     assert devices["offline"] == 1
+    text = fast_server.metrics_text()
+    assert metric_value(text, "fleetpulse_devices", status="offline") == 1
+    assert metric_value(text, "fleetpulse_devices", status="online") == 0
     assert devices["online"] == 0
     assert devices["unknown"] == 1
     assert fast_server.device_ids("status=online") == []
@@ -321,6 +337,37 @@ def test_regular_heartbeats_keep_a_device_online(fast_server):
 
 
 @pytest.mark.slow
+def test_offline_outranks_low_battery(fast_server):
+    assert fast_server.heartbeat("flat", battery_level=5)["status"] == "at_risk"
+    wait_until(lambda: fast_server.device("flat")["status"] == "offline", timeout=8,
+               interval=0.2, message="low-battery device offline after 2 s")
+
+
+@pytest.mark.slow
+def test_changing_the_type_applies_that_types_thresholds(start_server):
+    server = start_server(config_text=(
+        '[device_types.camera]\nat_risk_after = "1s"\noffline_after = "2s"\n'))
+    server.create_device("retyped", type="sensor")
+    server.heartbeat("retyped", battery_level=90)
+    assert server.patch("/api/v1/devices/retyped", {"type": "camera"}).status == 200
+    wait_until(lambda: server.device("retyped")["status"] == "offline", timeout=8,
+               interval=0.2, message="device offline under its new type's 2 s threshold")
+
+
+def test_a_burst_of_heartbeats_does_not_make_the_device_look_late(server):
+    # A device flushing queued heartbeats after a reconnect sends several in quick succession.
+    # With the default 2 min at_risk_after it must stay online through a short silence.
+    for _ in range(8):
+        assert server.heartbeat("bursty", battery_level=90)["status"] == "online"
+        time.sleep(0.02)
+    time.sleep(0.5)
+    device = server.device("bursty")
+    assert device["status"] == "online", device
+    assert [(t["from"], t["to"]) for t in server.status_history("bursty")] == [
+        ("unknown", "online")]
+
+
+@pytest.mark.slow
 def test_device_type_thresholds_from_the_config_file_override_the_global_ones(start_server):
     server = start_server(config_text=(
         '[device_types.camera]\n'
@@ -333,7 +380,6 @@ def test_device_type_thresholds_from_the_config_file_override_the_global_ones(st
     assert server.heartbeat("cam-1", battery_level=90)["status"] == "online"
     assert server.heartbeat("cam-2", battery_level=40)["status"] == "at_risk"
     assert server.heartbeat("sensor-1", battery_level=40)["status"] == "online"
-    wait_until(lambda: server.device("cam-1")["status"] == "offline", timeout=8, interval=0.2,
-               message="camera offline after its type's 2 s")
+    wait_until(lambda: server.device_ids("status=offline") == ["cam-1", "cam-2"], timeout=8,
+               interval=0.2, message="both cameras offline after their type's 2 s")
     assert server.device("sensor-1")["status"] == "online"
-    assert server.device_ids("status=offline") == ["cam-1", "cam-2"]

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from fleetpulse_harness import exchange
+from fleetpulse_harness import exchange, metric_value, wait_until
 
 PERSISTED_FIELDS = ("device_id", "name", "type", "location", "metadata", "config", "created_at",
                     "updated_at", "last_seen", "battery_level", "signal_strength")
@@ -78,6 +78,42 @@ def test_restart_keeps_statuses_and_counts(server):
     assert server.get("/api/v1/stats").json["devices"] == stats
     assert server.device("p-2")["status"] == "online"
     assert server.device("p-1")["status"] == "unknown"
+
+
+@pytest.mark.slow
+def test_status_clock_keeps_running_across_a_restart(start_server):
+    server = start_server("--at-risk-after", "1s", "--offline-after", "2s")
+    server.heartbeat("sleeper", battery_level=90)
+    server.restart()
+    # No request touches the device: the restarted server must re-arm its deadlines itself.
+    time.sleep(3.0)
+    transitions = server.status_history("sleeper")
+    assert transitions[-1]["to"] == "offline", transitions
+    assert server.device("sleeper")["status"] == "offline"
+
+
+@pytest.mark.slow
+def test_device_silent_while_the_server_was_down_is_offline_once_ready(start_server):
+    server = start_server("--at-risk-after", "1s", "--offline-after", "2s")
+    server.heartbeat("left-behind", battery_level=90)
+    assert server.stop() == 0
+    time.sleep(2.5)
+    server.start()
+    assert server.device("left-behind")["status"] == "offline"
+    # The list filter may trail the device view by the time the restored statuses take to be
+    # re-evaluated after /ready; it must catch up promptly.
+    wait_until(lambda: server.device_ids("status=offline") == ["left-behind"], timeout=3,
+               interval=0.05, message="the offline filter to list the device after restart")
+
+
+def test_metrics_reflect_the_restored_registry(server):
+    populate(server)
+    server.restart()
+    text = server.metrics_text()
+    assert metric_value(text, "fleetpulse_devices", status="online") == 2
+    assert metric_value(text, "fleetpulse_devices", status="unknown") == 1
+    assert metric_value(text, "fleetpulse_device_battery_level", device_id="p-2") == 80
+    assert metric_value(text, "fleetpulse_device_signal_strength", device_id="p-2") == -70
 
 
 def test_deleted_device_stays_deleted_after_restart(server):

@@ -62,6 +62,19 @@ def test_heartbeats_total_counts_accepted_heartbeats(server):
     assert after == before + 4
 
 
+def test_rejected_heartbeats_are_counted_by_reason(server):
+    def rejected(text):
+        return sum(v for n, _, v in parse_metrics(text) if n == "fleetpulse_ingest_rejected_total")
+    before = rejected(server.metrics_text())
+    server.post("/api/v1/heartbeat", {"device_id": "r", "battery_level": 101})
+    server.post("/api/v1/heartbeat", {"device_id": "r", "signal_strength": 3})
+    text = server.metrics_text()
+    assert rejected(text) == before + 2
+    reasons = {l.get("reason") for n, l, _ in parse_metrics(text)
+               if n == "fleetpulse_ingest_rejected_total"}
+    assert reasons and None not in reasons, reasons
+
+
 def test_devices_gauge_counts_by_status(server):
     exercise(server)
     text = server.metrics_text()
@@ -93,6 +106,19 @@ def test_deleted_device_leaves_the_per_device_gauges(server):
     assert server.delete("/api/v1/devices/short-lived").status == 204
     text = server.metrics_text()
     assert metric_value(text, "fleetpulse_device_battery_level", device_id="short-lived") is None
+
+
+def test_per_device_series_are_capped(start_server):
+    server = start_server("--metrics-device-cap", "2")
+    for i in range(5):
+        server.heartbeat(f"capped-{i}", battery_level=50 + i, signal_strength=-60 - i)
+    text = server.metrics_text()
+    exported = {l["device_id"] for n, l, _ in parse_metrics(text)
+                if n == "fleetpulse_device_battery_level"}
+    assert len(exported) == 2, exported
+    assert metric_value(text, "fleetpulse_devices", status="online") == 5
+    result = promtool_check(text)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_request_latency_is_a_histogram(server):

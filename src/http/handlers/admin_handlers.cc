@@ -71,7 +71,9 @@ void add_admin_routes(Router& r, ApiContext& ctx) {
           Status s = ctx.catalog.delete_all_data();
           if (!s.ok()) return respond(error_response(s));
           ctx.tracker.clear();
-          respond(Response::json(200, R"({"deleted":true})"));
+          ctx.ingestor.submit_purge(std::nullopt, [respond = std::move(respond)](Status st) {
+            respond(st.ok() ? Response::json(200, R"({"deleted":true})") : error_response(st));
+          });
         });
 }
 

@@ -12,6 +12,7 @@
 #include "metrics/server_metrics.h"
 #include "monitor/device_status_tracker.h"
 #include "storage/catalog/catalog.h"
+#include "storage/tsdb/time_series_store.h"
 #include "util/clock.h"
 #include "util/rate_meter.h"
 
@@ -21,6 +22,7 @@ struct ApiContext {
   Catalog& catalog;
   DeviceStatusTracker& tracker;
   Ingestor& ingestor;
+  tsdb::TimeSeriesStore& store;
   ApiKeyAuthenticator& keys;
   metrics::Registry& registry;
   metrics::ServerMetrics& metrics;

@@ -188,7 +188,10 @@ void add_device_routes(Router& r, ApiContext& ctx) {
             return respond(error_response(s));
           }
           ctx.tracker.remove(id);
-          respond(Response::no_content());
+          if (!*purge) return respond(Response::no_content());
+          ctx.ingestor.submit_purge(id, [respond = std::move(respond)](Status st) {
+            respond(st.ok() ? Response::no_content() : error_response(st));
+          });
         });
   r.add(Method::kGet, "/api/v1/devices/{id}/status-history", Access::kRead,
         [&ctx](RequestContext& rc, Responder respond) { status_history(ctx, rc, respond); });

@@ -38,11 +38,18 @@ void detailed(ApiContext& ctx, const Responder& respond) {
   w.field("pending", st.pending);
   w.end_object();
 
+  const WalStats wal = ctx.store.wal_stats();
   w.key("wal").begin_object();
-  w.field("state", "not_configured");
-  w.field("message",
-          "heartbeats are committed through the catalog; the telemetry WAL is not part of this "
-          "build yet");
+  w.field("state", "ok");
+  w.field("bytes", wal.bytes);
+  w.field("segments", wal.segments);
+  w.field("fsyncs", wal.fsyncs);
+  w.field("last_synced_lsn", wal.last_synced_lsn);
+  w.end_object();
+  w.key("tsdb").begin_object();
+  w.field("state", ctx.store.over_budget() ? "full" : "ok");
+  w.field("series", ctx.store.series());
+  w.field("points", ctx.store.points());
   w.end_object();
 
   w.key("mqtt").begin_object();

@@ -11,6 +11,8 @@ void add_device_routes(Router& r, ApiContext& ctx);
 void add_heartbeat_routes(Router& r, ApiContext& ctx);
 void add_stats_routes(Router& r, ApiContext& ctx);
 void add_admin_routes(Router& r, ApiContext& ctx);
+void add_telemetry_ingest_routes(Router& r, ApiContext& ctx);
+void add_telemetry_query_routes(Router& r, ApiContext& ctx);
 
 inline void add_all_routes(Router& r, ApiContext& ctx) {
   add_health_routes(r, ctx);
@@ -18,6 +20,8 @@ inline void add_all_routes(Router& r, ApiContext& ctx) {
   add_heartbeat_routes(r, ctx);
   add_stats_routes(r, ctx);
   add_admin_routes(r, ctx);
+  add_telemetry_ingest_routes(r, ctx);
+  add_telemetry_query_routes(r, ctx);
 }
 
 }  // namespace fp::http

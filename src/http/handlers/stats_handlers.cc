@@ -23,8 +23,9 @@ void add_stats_routes(Router& r, ApiContext& ctx) {
     w.end_object();
     const auto st = ctx.ingestor.stats();
     w.field("heartbeats", st.heartbeats);
-    w.field("series", int64_t{0});
-    w.field("points_stored", int64_t{0});
+    w.field("series", ctx.store.series());
+    w.field("points_stored", ctx.store.points());
+    w.field("wal_bytes", ctx.store.wal_bytes());
     w.field("ingest_rate_per_s", ctx.ingest_rate.rate(now));
     w.field("open_alerts", int64_t{0});
     w.field("disk_bytes", disk_usage(ctx.data_dir).data_bytes);

@@ -1,0 +1,118 @@
+// Telemetry ingest: POST /api/v1/telemetry (JSON, every reading form) and POST /api/v1/write
+// and /write (InfluxDB line protocol). Answered by the commit thread once durable.
+
+#include "http/handlers/routes.h"
+#include "ingest/line_protocol.h"
+#include "ingest/telemetry_json.h"
+#include "model/time_format.h"
+#include "util/json_writer.h"
+
+namespace fp::http {
+namespace {
+
+std::string rejected_json(const std::vector<ItemError>& errors) {
+  JsonWriter w;
+  w.begin_array();
+  for (const auto& e : errors)
+    w.begin_object()
+        .field("index", static_cast<uint64_t>(e.index))
+        .field("error", e.message)
+        .end_object();
+  w.end_array();
+  return w.take();
+}
+
+// The answer once the batch is durable: `success` when every item was stored, else 422 with
+// the rejected items.
+Response ingest_answer(const TelemetryAck& ack, size_t accepted_items,
+                       const std::vector<ItemError>& errors, Response success) {
+  if (!ack.status.ok()) return error_response(ack.status);
+  if (errors.empty()) return success;
+  JsonWriter w;
+  w.begin_object().field("accepted", static_cast<uint64_t>(accepted_items));
+  w.key("rejected").raw(rejected_json(errors));
+  w.end_object();
+  return Response::json(422, w.take());
+}
+
+void submit(ApiContext& ctx, std::shared_ptr<ReadingBatch> batch, std::string_view transport,
+            size_t items, std::shared_ptr<std::vector<ItemError>> errors, Response success,
+            Responder respond) {
+  const size_t accepted = items - errors->size();
+  if (!errors->empty())
+    ctx.metrics.ingest_rejected.with({"invalid_reading"}).inc(static_cast<double>(errors->size()));
+  if (batch->empty()) {
+    // Nothing valid: no need to wait for the disk.
+    return respond(
+        ingest_answer(TelemetryAck{Status::Ok()}, accepted, *errors, std::move(success)));
+  }
+  const size_t points = batch->points().size();
+  std::string t(transport);
+  ctx.ingestor.submit_telemetry(
+      std::move(batch), ctx.clock.now_ms(),
+      [&ctx, t, points, accepted, errors, success = std::move(success),
+       respond = std::move(respond)](TelemetryAck ack) mutable {
+        if (ack.status.ok()) {
+          ctx.metrics.points_ingested.with({t}).inc(static_cast<double>(points));
+          ctx.ingest_rate.record(ctx.clock.now_ms(), points);
+        } else {
+          ctx.metrics.ingest_rejected.with({"overloaded_or_storage"})
+              .inc(static_cast<double>(points));
+        }
+        respond(ingest_answer(ack, accepted, *errors, std::move(success)));
+      });
+}
+
+Result<Precision> precision_param(const Request& req, Precision fallback) {
+  auto v = req.param("precision");
+  if (!v) return fallback;
+  auto p = parse_precision(*v);
+  if (!p) return Status::InvalidArgument("precision must be s, ms, us or ns");
+  return *p;
+}
+
+void telemetry(ApiContext& ctx, RequestContext& rc, Responder respond) {
+  auto precision = precision_param(rc.request, Precision::kMillis);
+  if (!precision.ok()) return respond(error_response(precision.status()));
+  TelemetryJsonOptions opt;
+  opt.precision = *precision;
+  auto batch = std::make_shared<ReadingBatch>();
+  auto errors = std::make_shared<std::vector<ItemError>>();
+  size_t items = 0;
+  Status st =
+      decode_telemetry_json(rc.request.body, opt, ctx.clock.now_ms(), *batch, *errors, &items);
+  if (!st.ok()) {
+    ctx.metrics.ingest_rejected.with({"malformed_body"}).inc();
+    return respond(error_response(st));
+  }
+  JsonWriter ok;
+  ok.begin_object().field("accepted", static_cast<uint64_t>(items)).end_object();
+  submit(ctx, std::move(batch), "http", items, std::move(errors), Response::json(200, ok.take()),
+         std::move(respond));
+}
+
+void line_protocol(ApiContext& ctx, RequestContext& rc, Responder respond) {
+  auto precision = precision_param(rc.request, Precision::kNanos);
+  if (!precision.ok()) return respond(error_response(precision.status()));
+  LineProtocolOptions opt;
+  opt.precision = *precision;
+  auto batch = std::make_shared<ReadingBatch>();
+  auto errors = std::make_shared<std::vector<ItemError>>();
+  size_t lines = 0;
+  decode_line_protocol(rc.request.body, opt, ctx.clock.now_ms(), *batch, *errors, &lines);
+  submit(ctx, std::move(batch), "line_protocol", lines, std::move(errors), Response::no_content(),
+         std::move(respond));
+}
+
+}  // namespace
+
+void add_telemetry_ingest_routes(Router& r, ApiContext& ctx) {
+  r.add(Method::kPost, "/api/v1/telemetry", Access::kWrite,
+        [&ctx](RequestContext& rc, Responder respond) { telemetry(ctx, rc, std::move(respond)); });
+  for (const char* path : {"/api/v1/write", "/write"})
+    r.add(Method::kPost, path, Access::kWrite, [&ctx](RequestContext& rc, Responder respond) {
+      line_protocol(ctx, rc, std::move(respond));
+    });
+}
+
+}  // namespace fp::http

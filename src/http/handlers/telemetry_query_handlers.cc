@@ -1,0 +1,352 @@
+// Telemetry queries: latest values (device and fleet), raw points, bucketed aggregates
+// (device and fleet with group_by) and export as CSV or NDJSON.
+
+#include <charconv>
+#include <map>
+
+#include "http/handlers/query_params.h"
+#include "http/handlers/routes.h"
+#include "model/time_format.h"
+#include "query/aggregate.h"
+#include "util/json_writer.h"
+
+namespace fp::http {
+namespace {
+
+constexpr int64_t kDefaultRange = 24 * 3'600'000;
+
+Response no_device(const std::string& id) {
+  return error_response(404, "not_found", "no device '" + id + "'");
+}
+
+bool device_known(ApiContext& ctx, const std::string& id) {
+  return ctx.tracker.contains(id) || !ctx.store.index().metrics_of(id).empty();
+}
+
+void write_latest_values(ApiContext& ctx, JsonWriter& w, const std::string& device,
+                         std::optional<std::string_view> only_metric) {
+  w.key("values").begin_object();
+  for (const auto& [metric, id] : ctx.store.index().metrics_of(device)) {
+    if (only_metric && metric != *only_metric) continue;
+    auto s = ctx.store.latest(id);
+    if (!s) continue;
+    w.key(metric)
+        .begin_object()
+        .field("value", s->value)
+        .field("ts", format_rfc3339(s->ts))
+        .end_object();
+  }
+  w.end_object();
+}
+
+struct Range {
+  int64_t start, end;
+};
+
+Result<Range> range_params(ApiContext& ctx, const Request& req) {
+  const int64_t now = ctx.clock.now_ms();
+  auto start = time_param(req, "start", now - kDefaultRange, now);
+  if (!start.ok()) return start.status();
+  auto end = time_param(req, "end", INT64_MAX, now);
+  if (!end.ok()) return end.status();
+  if (*end < *start) return Status::InvalidArgument("end is before start");
+  return Range{*start, *end};
+}
+
+Result<std::string> metric_param(const Request& req) {
+  auto m = req.param("metric");
+  if (!m || m->empty()) return Status::InvalidArgument("metric is required");
+  return std::string(*m);
+}
+
+Result<int64_t> interval_param(const Request& req) {
+  auto v = req.param("interval");
+  if (!v) return int64_t{3'600'000};
+  auto d = parse_duration_ms(*v);
+  if (!d || *d < 1000)
+    return Status::InvalidArgument(
+        "interval must be a duration of at least 1s, e.g. 1m, 5m, 1h, 1d");
+  return *d;
+}
+
+void write_bucket(JsonWriter& w, const query::Bucket& b, uint8_t aggs) {
+  w.begin_object().field("ts", format_rfc3339(b.start));
+  if (aggs & query::kMin) w.field("min", b.min);
+  if (aggs & query::kMax) w.field("max", b.max);
+  if (aggs & query::kAvg) w.field("avg", b.count ? b.sum / static_cast<double>(b.count) : 0.0);
+  if (aggs & query::kSum) w.field("sum", b.sum);
+  if (aggs & query::kCount) w.field("count", b.count);
+  if (aggs & query::kFirst) w.field("first", b.first);
+  if (aggs & query::kLast) w.field("last", b.last);
+  w.end_object();
+}
+
+// Raw points with cursor paging. The cursor is the timestamp to continue from.
+void raw_points(ApiContext& ctx, RequestContext& rc, const Responder& respond) {
+  const std::string& device = rc.params.get("id");
+  const Request& req = rc.request;
+  auto metric = metric_param(req);
+  if (!metric.ok()) return respond(error_response(metric.status()));
+  auto range = range_params(ctx, req);
+  if (!range.ok()) return respond(error_response(range.status()));
+  auto limit = limit_param(req, 1000, 100'000);
+  if (!limit.ok()) return respond(error_response(limit.status()));
+  const auto order = req.param("order").value_or("asc");
+  if (order != "asc" && order != "desc")
+    return respond(error_response(400, "invalid_parameter", "order must be asc or desc"));
+  const bool desc = order == "desc";
+  if (auto c = req.param("cursor"); c && !c->empty()) {
+    int64_t at;
+    auto [p, ec] = std::from_chars(c->data(), c->data() + c->size(), at);
+    if (ec != std::errc() || p != c->data() + c->size())
+      return respond(
+          error_response(400, "invalid_parameter", "cursor is not one this API returned"));
+    if (desc)
+      range->end = std::min(range->end, at);
+    else
+      range->start = std::max(range->start, at);
+  }
+  if (!device_known(ctx, device)) return respond(no_device(device));
+  auto id = ctx.store.index().find(device, *metric);
+  std::vector<tsdb::Sample> points;
+  if (id) {
+    if (!desc) {
+      ctx.store.scan(*id, range->start, range->end, [&](const tsdb::Sample& s) {
+        if (points.size() <= static_cast<size_t>(*limit)) points.push_back(s);
+      });
+    } else {
+      ctx.store.scan(*id, range->start, range->end,
+                     [&](const tsdb::Sample& s) { points.push_back(s); });
+      std::reverse(points.begin(), points.end());
+      if (points.size() > static_cast<size_t>(*limit) + 1)
+        points.resize(static_cast<size_t>(*limit) + 1);
+    }
+  }
+  std::optional<std::string> next;
+  if (points.size() > static_cast<size_t>(*limit)) {
+    next = std::to_string(points[static_cast<size_t>(*limit)].ts);
+    points.resize(static_cast<size_t>(*limit));
+  }
+  JsonWriter w;
+  w.begin_object().field("device_id", device).field("metric", *metric).key("points").begin_array();
+  for (const auto& s : points)
+    w.begin_object().field("ts", format_rfc3339(s.ts)).field("value", s.value).end_object();
+  w.end_array().field("next_cursor", next).end_object();
+  respond(Response::json(200, w.take()));
+}
+
+void device_aggregates(ApiContext& ctx, RequestContext& rc, const Responder& respond) {
+  const std::string& device = rc.params.get("id");
+  const Request& req = rc.request;
+  auto metric = metric_param(req);
+  if (!metric.ok()) return respond(error_response(metric.status()));
+  auto range = range_params(ctx, req);
+  if (!range.ok()) return respond(error_response(range.status()));
+  auto interval = interval_param(req);
+  if (!interval.ok()) return respond(error_response(interval.status()));
+  auto aggs = query::parse_aggregates(req.param("agg").value_or(""));
+  if (!aggs.ok()) return respond(error_response(aggs.status()));
+  if (!device_known(ctx, device)) return respond(no_device(device));
+  std::vector<query::Bucket> buckets;
+  if (auto id = ctx.store.index().find(device, *metric)) {
+    auto r = query::aggregate_series(ctx.store, *id, range->start, range->end, *interval);
+    if (!r.ok()) return respond(error_response(r.status()));
+    buckets = std::move(*r);
+  }
+  JsonWriter w;
+  w.begin_object().field("device_id", device).field("metric", *metric);
+  w.field("interval", format_duration(*interval)).key("buckets").begin_array();
+  for (const auto& b : buckets) write_bucket(w, b, *aggs);
+  w.end_array().end_object();
+  respond(Response::json(200, w.take()));
+}
+
+// Devices selected by the list filters (status, type, location, q, device_id=a,b).
+Result<std::vector<Device>> select_devices(ApiContext& ctx, const Request& req, size_t max) {
+  std::vector<Device> out;
+  if (auto ids = req.param("device_id"); ids && !ids->empty()) {
+    std::string_view rest = *ids;
+    while (!rest.empty()) {
+      size_t comma = rest.find(',');
+      std::string id(rest.substr(0, comma));
+      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+      auto d = ctx.catalog.get_device(id);
+      if (d.ok())
+        out.push_back(std::move(*d));
+      else if (device_known(ctx, id))
+        out.push_back(Device{id});
+    }
+    return out;
+  }
+  DeviceFilter f;
+  if (auto s = req.param("status")) {
+    auto st = parse_device_status(*s);
+    if (!st) return Status::InvalidArgument("status must be online, at_risk, offline or unknown");
+    f.status = st;
+  }
+  if (auto v = req.param("type")) f.type = std::string(*v);
+  if (auto v = req.param("location")) f.location = std::string(*v);
+  if (auto v = req.param("q"); v && !v->empty()) f.q = std::string(*v);
+  std::string cursor;
+  do {
+    auto page = ctx.catalog.list_devices(f, cursor, 1000);
+    if (!page.ok()) return page.status();
+    for (auto& d : page->devices) {
+      if (out.size() >= max) return out;
+      out.push_back(std::move(d));
+    }
+    cursor = page->next_cursor.value_or("");
+  } while (!cursor.empty());
+  return out;
+}
+
+void fleet_latest(ApiContext& ctx, RequestContext& rc, const Responder& respond) {
+  const Request& req = rc.request;
+  auto limit = limit_param(req, 1000, 100'000);
+  if (!limit.ok()) return respond(error_response(limit.status()));
+  auto devices = select_devices(ctx, req, 1'000'000);
+  if (!devices.ok()) return respond(error_response(devices.status()));
+  auto metric = req.param("metric");
+  std::string cursor(req.param("cursor").value_or(""));
+  JsonWriter w;
+  w.begin_object().key("devices").begin_array();
+  int n = 0;
+  std::optional<std::string> next;
+  for (const Device& d : *devices) {
+    if (!cursor.empty() && d.device_id <= cursor) continue;
+    if (n == *limit) {
+      next = cursor;
+      break;
+    }
+    w.begin_object().field("device_id", d.device_id);
+    write_latest_values(ctx, w, d.device_id, metric);
+    w.end_object();
+    cursor = d.device_id;
+    ++n;
+  }
+  w.end_array().field("next_cursor", next).end_object();
+  respond(Response::json(200, w.take()));
+}
+
+void fleet_aggregates(ApiContext& ctx, RequestContext& rc, const Responder& respond) {
+  const Request& req = rc.request;
+  auto metric = metric_param(req);
+  if (!metric.ok()) return respond(error_response(metric.status()));
+  auto range = range_params(ctx, req);
+  if (!range.ok()) return respond(error_response(range.status()));
+  auto interval = interval_param(req);
+  if (!interval.ok()) return respond(error_response(interval.status()));
+  auto aggs = query::parse_aggregates(req.param("agg").value_or(""));
+  if (!aggs.ok()) return respond(error_response(aggs.status()));
+  const auto group_by = req.param("group_by").value_or("");
+  if (group_by != "" && group_by != "device" && group_by != "type" && group_by != "location")
+    return respond(
+        error_response(400, "invalid_parameter", "group_by must be device, type or location"));
+  auto devices = select_devices(ctx, req, 1'000'000);
+  if (!devices.ok()) return respond(error_response(devices.status()));
+
+  std::map<std::string, std::map<int64_t, query::Bucket>> groups;
+  for (const Device& d : *devices) {
+    auto id = ctx.store.index().find(d.device_id, *metric);
+    if (!id) continue;
+    auto buckets = query::aggregate_series(ctx.store, *id, range->start, range->end, *interval);
+    if (!buckets.ok()) return respond(error_response(buckets.status()));
+    const std::string key = group_by == "device"     ? d.device_id
+                            : group_by == "type"     ? d.type
+                            : group_by == "location" ? d.location
+                                                     : "all";
+    auto& g = groups[key];
+    for (const auto& b : *buckets) {
+      auto& into = g[b.start];
+      into.start = b.start;
+      into.merge(b);
+    }
+  }
+  JsonWriter w;
+  w.begin_object().field("metric", *metric).field("interval", format_duration(*interval));
+  w.field("group_by", group_by.empty() ? std::string_view("none") : group_by);
+  w.key("groups").begin_array();
+  for (const auto& [key, buckets] : groups) {
+    w.begin_object().field("key", key).key("buckets").begin_array();
+    for (const auto& [start, b] : buckets) write_bucket(w, b, *aggs);
+    w.end_array().end_object();
+  }
+  w.end_array().end_object();
+  respond(Response::json(200, w.take()));
+}
+
+void export_points(ApiContext& ctx, RequestContext& rc, const Responder& respond) {
+  const Request& req = rc.request;
+  const auto format = req.param("format").value_or("ndjson");
+  if (format != "csv" && format != "ndjson")
+    return respond(error_response(400, "invalid_parameter", "format must be csv or ndjson"));
+  auto range = range_params(ctx, req);
+  if (!range.ok()) return respond(error_response(range.status()));
+  auto devices = select_devices(ctx, req, 1'000'000);
+  if (!devices.ok()) return respond(error_response(devices.status()));
+  auto only_metric = req.param("metric");
+  constexpr size_t kMaxPoints = 5'000'000;
+  Response res;
+  res.content_type = format == "csv" ? "text/csv; charset=utf-8" : "application/x-ndjson";
+  std::string& out = res.body;
+  if (format == "csv") out = "device_id,metric,ts,value\n";
+  size_t n = 0;
+  for (const Device& d : *devices) {
+    for (const auto& [metric, id] : ctx.store.index().metrics_of(d.device_id)) {
+      if (only_metric && metric != *only_metric) continue;
+      ctx.store.scan(id, range->start, range->end, [&](const tsdb::Sample& s) {
+        if (++n > kMaxPoints) return;
+        JsonWriter v;
+        v.value(s.value);
+        if (format == "csv") {
+          out += d.device_id;
+          out += ',';
+          out += metric;
+          out += ',';
+          append_rfc3339(out, s.ts);
+          out += ',';
+          out += v.str();
+          out += '\n';
+        } else {
+          JsonWriter line;
+          line.begin_object().field("device_id", d.device_id).field("metric", metric);
+          line.field("ts", format_rfc3339(s.ts)).key("value").raw(v.str()).end_object();
+          out += line.str();
+          out += '\n';
+        }
+      });
+    }
+  }
+  if (n > kMaxPoints)
+    return respond(error_response(
+        413, "payload_too_large",
+        "the export has more than 5,000,000 points: narrow the range or the device set"));
+  respond(std::move(res));
+}
+
+}  // namespace
+
+void add_telemetry_query_routes(Router& r, ApiContext& ctx) {
+  r.add(Method::kGet, "/api/v1/devices/{id}/latest", Access::kRead,
+        [&ctx](RequestContext& rc, Responder respond) {
+          const std::string& id = rc.params.get("id");
+          if (!device_known(ctx, id)) return respond(no_device(id));
+          JsonWriter w;
+          w.begin_object().field("device_id", id);
+          write_latest_values(ctx, w, id, rc.request.param("metric"));
+          w.end_object();
+          respond(Response::json(200, w.take()));
+        });
+  r.add(Method::kGet, "/api/v1/latest", Access::kRead,
+        [&ctx](RequestContext& rc, Responder respond) { fleet_latest(ctx, rc, respond); });
+  r.add(Method::kGet, "/api/v1/devices/{id}/telemetry", Access::kRead,
+        [&ctx](RequestContext& rc, Responder respond) { raw_points(ctx, rc, respond); });
+  r.add(Method::kGet, "/api/v1/devices/{id}/aggregates", Access::kRead,
+        [&ctx](RequestContext& rc, Responder respond) { device_aggregates(ctx, rc, respond); });
+  r.add(Method::kGet, "/api/v1/aggregates", Access::kRead,
+        [&ctx](RequestContext& rc, Responder respond) { fleet_aggregates(ctx, rc, respond); });
+  r.add(Method::kGet, "/api/v1/export", Access::kRead,
+        [&ctx](RequestContext& rc, Responder respond) { export_points(ctx, rc, respond); });
+}
+
+}  // namespace fp::http

@@ -1,0 +1,69 @@
+#pragma once
+// Head: the recent points of every series in memory, sorted by time, one vector per series.
+// In-order appends (the common case) are O(1); a late point is inserted in place; a point at
+// an existing (series, timestamp) overwrites it, so retries are idempotent.
+// It also keeps each series' latest point, which is what "latest" queries read.
+//
+// Thread safety: series are striped over mutexes; readers copy out what they need.
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "storage/tsdb/series_index.h"
+
+namespace fp::tsdb {
+
+struct Sample {
+  int64_t ts;
+  double value;
+};
+
+class Head {
+ public:
+  // Stores a point. Returns true when it overwrote one at the same timestamp.
+  bool append(SeriesId id, int64_t ts, double value);
+  // Points of `id` with start <= ts <= end, ascending.
+  std::vector<Sample> range(SeriesId id, int64_t start, int64_t end) const;
+  // Calls fn(sample) for points in [start, end] ascending without copying; fn must not block.
+  template <typename Fn>
+  void scan(SeriesId id, int64_t start, int64_t end, Fn&& fn) const;
+  std::optional<Sample> latest(SeriesId id) const;
+  void drop(SeriesId id);
+  void clear();
+
+  uint64_t points() const { return points_.load(std::memory_order_relaxed); }
+  uint64_t bytes() const { return points() * sizeof(Sample); }
+
+ private:
+  static constexpr size_t kStripes = 64;
+  struct Series {
+    std::vector<Sample> samples;
+    std::optional<Sample> latest;  // the point with the greatest ts
+  };
+  std::mutex& stripe(SeriesId id) const { return stripes_[id % kStripes]; }
+  Series* find(SeriesId id) const;
+
+  mutable std::array<std::mutex, kStripes> stripes_;
+  // Grown under grow_mu_; series pointers are stable (unique_ptr), guarded by their stripe.
+  mutable std::mutex grow_mu_;
+  std::vector<std::unique_ptr<Series>> series_;  // guarded by grow_mu_ for size changes
+  std::atomic<uint64_t> points_{0};
+};
+
+template <typename Fn>
+void Head::scan(SeriesId id, int64_t start, int64_t end, Fn&& fn) const {
+  Series* s = find(id);
+  if (!s) return;
+  std::lock_guard lock(stripe(id));
+  auto it = std::lower_bound(s->samples.begin(), s->samples.end(), start,
+                             [](const Sample& a, int64_t t) { return a.ts < t; });
+  for (; it != s->samples.end() && it->ts <= end; ++it) fn(*it);
+}
+
+}  // namespace fp::tsdb

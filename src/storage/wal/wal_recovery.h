@@ -1,0 +1,55 @@
+#pragma once
+// WAL recovery: replays the records a crash left behind, and repairs a torn or corrupt tail so
+// the server can start. Run it once at startup, before WalWriter::open on the same directory.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "storage/fs/file_system.h"
+#include "storage/wal/wal_segment_reader.h"
+#include "util/result.h"
+
+namespace fp {
+
+// What recovery cut off at the first defect. Everything after the cut point is gone.
+struct WalCut {
+  std::string segment;               // file name of the segment the defect is in
+  uint64_t offset = 0;               // its new length: the end of its last good record
+  bool segment_removed = false;      // the whole segment went (bad header, or LSN gap)
+  uint64_t bytes_dropped = 0;        // from this segment and the later ones together
+  std::vector<std::string> removed;  // later segments removed whole
+  WalDefect reason = WalDefect::kNone;
+  std::string detail;  // e.g. "LSN 40 where 17 was expected at offset 1234"
+};
+// One line for the log: segment, offset, bytes dropped, reason.
+std::string describe(const WalCut& cut);
+
+struct WalRecoveryResult {
+  uint64_t next_lsn = 1;          // the LSN to pass to WalWriter::open
+  uint64_t records_replayed = 0;  // records handed to the callback (LSN >= from_lsn)
+  uint64_t last_lsn = 0;          // highest valid LSN found (0: none)
+  uint64_t segments = 0;          // segment files left in the directory
+  std::optional<WalCut> cut;      // set when a torn or corrupt tail was cut off
+};
+
+// Calls `fn` for every valid record with LSN >= `from_lsn` (the first LSN not covered by the
+// last checkpoint; >= 1), in LSN order across the segments of `dir`. Segments whose records
+// all precede from_lsn are skipped unread. At the first defect (see WalDefect) it truncates
+// that segment after its last good record (removing it if its header is bad or it breaks the
+// LSN sequence), removes every later segment, syncs the directory, reports the cut and returns
+// success. A missing or empty directory is an empty WAL.
+//
+// The result's next_lsn is max(from_lsn, last valid LSN + 1) (or the first LSN of a last
+// segment that holds no record), so no remaining segment is named after a later LSN.
+// Errors: I/O failures; kCorruption for a segment of another format version (nothing is cut:
+// an operator must choose); and the first non-ok Status from `fn`, which stops the replay
+// (nothing is cut then). The payload view passed to `fn` is only valid during the call.
+Result<WalRecoveryResult> recover_wal(
+    FileSystem& fs, const std::string& dir, uint64_t from_lsn,
+    const std::function<Status(uint64_t lsn, std::string_view payload)>& fn);
+
+}  // namespace fp
