@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-20}"
-scripts/build.sh fuzz
+targets=$(grep -oE '^fp_fuzz_target\(fuzz_[a-z_]+' tests/fuzz/CMakeLists.txt | sed 's/fp_fuzz_target(//')
+cmake --preset fuzz >/dev/null
+cmake --build --preset fuzz -j "${JOBS:-$(nproc)}" --target $targets
 mkdir -p build/fuzz/artifacts build/fuzz/corpus
 failed=0
 for bin in build/fuzz/tests/fuzz/fuzz_*; do

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs dependencies, checks formatting, builds the release and the
-# sanitizer (ASan+UBSan) configurations, and runs every unit and integration test in both.
+# sanitizer (ASan+UBSan) configurations, runs every unit and integration test in both, and
+# runs every fuzz target briefly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -20,5 +21,8 @@ for preset in release asan; do
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --preset "$preset" --timeout 900
 done
+
+echo "== fuzz (libFuzzer, ASan+UBSan, ${FUZZ_SECONDS:-15}s per decoder)"
+scripts/fuzz.sh "${FUZZ_SECONDS:-15}"
 
 echo "== all tests passed in $(( $(date +%s) - start ))s"

@@ -292,9 +292,10 @@ void export_points(ApiContext& ctx, RequestContext& rc, const Responder& respond
   if (format == "csv") out = "device_id,metric,ts,value\n";
   size_t n = 0;
   for (const Device& d : *devices) {
-    for (const auto& [metric, id] : ctx.store.index().metrics_of(d.device_id)) {
+    for (const auto& series : ctx.store.index().metrics_of(d.device_id)) {
+      const std::string& metric = series.first;  // named: clang 14 cannot capture bindings
       if (only_metric && metric != *only_metric) continue;
-      ctx.store.scan(id, range->start, range->end, [&](const tsdb::Sample& s) {
+      ctx.store.scan(series.second, range->start, range->end, [&](const tsdb::Sample& s) {
         if (++n > kMaxPoints) return;
         JsonWriter v;
         v.value(s.value);

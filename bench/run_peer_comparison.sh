@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Side-by-side ingest comparison on this machine with ../shared/bench: the same TSBS-like
+# line-protocol payload and sender against fleetpulse and the peers (VictoriaMetrics,
+# InfluxDB, PostgreSQL). Usage: bench/run_peer_comparison.sh [args for run_peers.sh]
+# Environment as for run_peers.sh: PEERS (default vm,influx,pg-copy,pg-insert), RUNS, ...
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+shared="${SHARED_BENCH:-$here/../shared/bench}"
+[ -x "$here/build/release/src/app/fleetpulse" ] || "$here/scripts/build.sh" release
+peer="$(mktemp --suffix=.peer)"
+cat > "$peer" <<PEER
+name=fleetpulse
+url=http://127.0.0.1:8080/write
+cmd=$here/build/release/src/app/fleetpulse serve --data-dir {data} --http 127.0.0.1:8080 --mqtt off --log-level warn
+ready=http://127.0.0.1:8080/ready
+settle_min=2
+PEER
+cd "$shared"
+exec ./run_peers.sh --peer-file "$peer" "$@"
