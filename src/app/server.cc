@@ -105,7 +105,13 @@ int run_server(const ServerConfig& cfg) {
           seen = std::max(seen, received_ms);
         }
       },
-      &recovery);
+      &recovery,
+      [&replay_seen](const std::optional<std::string>& device) {
+        if (device)
+          replay_seen.erase(*device);
+        else
+          replay_seen.clear();
+      });
   if (!store.ok()) {
     spdlog::critical("event=startup_failed reason=\"cannot open the telemetry store: {}\"",
                      store.status().message());

@@ -83,11 +83,12 @@ void Ingestor::submit_telemetry(std::shared_ptr<const ReadingBatch> batch, int64
   done({refused});
 }
 
-void Ingestor::submit_purge(std::optional<std::string> device, std::function<void(Status)> done) {
+void Ingestor::submit_removal(std::optional<std::string> device, bool with_data,
+                              std::function<void(Status)> done) {
   if (!store_) return done(Status::Ok());
   {
     std::lock_guard lock(mu_);
-    purge_queue_.push_back({std::move(device), std::move(done)});
+    purge_queue_.push_back({std::move(device), with_data, std::move(done)});
   }
   cv_.notify_one();
 }
@@ -141,9 +142,11 @@ void Ingestor::run() {
     }
     // Purges are rare: each is logged and made durable on its own, in queue order.
     for (auto& p : purges) {
-      Status s = p.device ? store_->log_delete_device(*p.device) : store_->log_delete_all();
+      Status s = !p.device     ? store_->log_delete_all()
+                 : p.with_data ? store_->log_delete_device(*p.device)
+                               : store_->log_forget_device(*p.device);
       if (s.ok()) s = store_->commit();
-      if (s.ok()) {
+      if (s.ok() && p.with_data) {
         if (p.device)
           store_->apply_delete_device(*p.device);
         else
@@ -219,6 +222,16 @@ void Ingestor::observe_telemetry(const ReadingBatch& b, int64_t received_ms,
   }
 }
 
+void Ingestor::answer_telemetry(std::vector<PendingTelemetry>& telemetry,
+                                std::vector<TelemetryAck>& acks) {
+  pending_ -= telemetry.size();
+  for (size_t i = 0; i < telemetry.size(); ++i) {
+    if (!acks[i].status.ok()) ++rejected_;
+    telemetry[i].done(std::move(acks[i]));
+  }
+  telemetry.clear();
+}
+
 void Ingestor::commit(std::vector<PendingHeartbeat>& batch,
                       std::vector<PendingTelemetry>& telemetry,
                       std::vector<StatusTransition>& transitions, bool flush_seen) {
@@ -251,13 +264,9 @@ void Ingestor::commit(std::vector<PendingHeartbeat>& batch,
       spdlog::error("event=wal_commit_failed batches={} error=\"{}\"", telemetry.size(),
                     durable.message());
     }
-    // Durable and visible: answer now. New devices and status changes below are rebuilt
-    // from the WAL after a crash, so they need not hold the answer back.
-    pending_ -= telemetry.size();
-    for (size_t i = 0; i < telemetry.size(); ++i) {
-      if (!telemetry_acks[i].status.ok()) ++rejected_;
-      telemetry[i].done(std::move(telemetry_acks[i]));
-    }
+    // Durable and visible: answer now, unless the telemetry registered devices, which must
+    // be in the catalog (below) before the writer is told its write succeeded.
+    if (new_devices.empty()) answer_telemetry(telemetry, telemetry_acks);
   }
 
   // 2. Heartbeats, new devices, status changes (and, now and then, telemetry last-seen
@@ -298,6 +307,7 @@ void Ingestor::commit(std::vector<PendingHeartbeat>& batch,
       listener_(transitions);
     }
   }
+  answer_telemetry(telemetry, telemetry_acks);  // no-op when answered above
   pending_ -= batch.size();
   for (size_t i = 0; i < batch.size(); ++i) {
     HeartbeatAck& a = acks[i];

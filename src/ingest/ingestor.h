@@ -80,8 +80,10 @@ class Ingestor {
   // Queues a decoded telemetry batch; `done` runs once it is durable and visible, or failed.
   void submit_telemetry(std::shared_ptr<const ReadingBatch> batch, int64_t received_ms,
                         std::function<void(TelemetryAck)> done);
-  // Removes the stored telemetry of one device (or of all, with nullopt) durably.
-  void submit_purge(std::optional<std::string> device, std::function<void(Status)> done);
+  // Records durably that a device was removed (or all, with nullopt), so a restart does not
+  // register it again from older telemetry; with `with_data` its telemetry goes too.
+  void submit_removal(std::optional<std::string> device, bool with_data,
+                      std::function<void(Status)> done);
   // Persists status changes produced outside the commit thread (e.g. a device's type changed).
   void submit_transitions(std::vector<StatusTransition> transitions);
   // Makes the commit thread re-check the tracker's deadlines now.
@@ -104,6 +106,8 @@ class Ingestor {
   void run();
   void commit(std::vector<PendingHeartbeat>& heartbeats, std::vector<PendingTelemetry>& telemetry,
               std::vector<StatusTransition>& transitions, bool flush_seen);
+  // Completes every telemetry request with its ack and empties `telemetry`.
+  void answer_telemetry(std::vector<PendingTelemetry>& telemetry, std::vector<TelemetryAck>& acks);
   // After telemetry is durable: auto-registers its devices and marks them seen.
   void observe_telemetry(const ReadingBatch& batch, int64_t received_ms,
                          std::vector<Device>& new_devices,
@@ -124,6 +128,7 @@ class Ingestor {
   std::vector<PendingTelemetry> telemetry_queue_;  // guarded by mu_
   struct PendingPurge {
     std::optional<std::string> device;
+    bool with_data = true;
     std::function<void(Status)> done;
   };
   std::vector<PendingPurge> purge_queue_;             // guarded by mu_

@@ -63,8 +63,8 @@ inline int64_t bucket_start(int64_t ts, int64_t interval) {
   return q * interval;
 }
 
-// Buckets of one series over [start, end], only those with data, ascending. At most
-// `max_buckets` (kInvalidArgument when the interval is too small for the range).
+// Buckets of one series over [start, end], only those with data, ascending.
+// kInvalidArgument when more than `max_buckets` buckets hold data.
 Result<std::vector<Bucket>> aggregate_series(const tsdb::TimeSeriesStore& store, tsdb::SeriesId id,
                                              int64_t start, int64_t end, int64_t interval,
                                              size_t max_buckets = 100'000);

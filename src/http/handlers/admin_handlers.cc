@@ -71,9 +71,10 @@ void add_admin_routes(Router& r, ApiContext& ctx) {
           Status s = ctx.catalog.delete_all_data();
           if (!s.ok()) return respond(error_response(s));
           ctx.tracker.clear();
-          ctx.ingestor.submit_purge(std::nullopt, [respond = std::move(respond)](Status st) {
-            respond(st.ok() ? Response::json(200, R"({"deleted":true})") : error_response(st));
-          });
+          ctx.ingestor.submit_removal(
+              std::nullopt, true, [respond = std::move(respond)](Status st) {
+                respond(st.ok() ? Response::json(200, R"({"deleted":true})") : error_response(st));
+              });
         });
 }
 

@@ -188,8 +188,7 @@ void add_device_routes(Router& r, ApiContext& ctx) {
             return respond(error_response(s));
           }
           ctx.tracker.remove(id);
-          if (!*purge) return respond(Response::no_content());
-          ctx.ingestor.submit_purge(id, [respond = std::move(respond)](Status st) {
+          ctx.ingestor.submit_removal(id, *purge, [respond = std::move(respond)](Status st) {
             respond(st.ok() ? Response::no_content() : error_response(st));
           });
         });

@@ -13,7 +13,12 @@ namespace fp::tsdb {
 namespace {
 
 // The first byte of every WAL payload of this store.
-enum class RecordType : uint8_t { kBatch = 1, kDeleteDevice = 2, kDeleteAll = 3 };
+enum class RecordType : uint8_t {
+  kBatch = 1,
+  kDeleteDevice = 2,
+  kDeleteAll = 3,
+  kForgetDevice = 4
+};
 
 void put_i64(std::string& out, int64_t v) {
   char b[8];
@@ -32,9 +37,9 @@ TimeSeriesStore::~TimeSeriesStore() {
   if (wal_) (void)wal_->close();
 }
 
-Result<std::unique_ptr<TimeSeriesStore>> TimeSeriesStore::open(FileSystem& fs, StoreOptions options,
-                                                               const ReplayListener& on_replay,
-                                                               RecoveryReport* report) {
+Result<std::unique_ptr<TimeSeriesStore>> TimeSeriesStore::open(
+    FileSystem& fs, StoreOptions options, const ReplayListener& on_replay, RecoveryReport* report,
+    const ReplayRemovalListener& on_removal) {
   const auto started = std::chrono::steady_clock::now();
   std::unique_ptr<TimeSeriesStore> store(new TimeSeriesStore(fs, options));
   const std::string wal_dir = join_path(options.dir, "wal");
@@ -42,7 +47,8 @@ Result<std::unique_ptr<TimeSeriesStore>> TimeSeriesStore::open(FileSystem& fs, S
   RecoveryReport& rep = report ? *report : local;
   Status replay_error;
   auto recovered = recover_wal(fs, wal_dir, 0, [&](uint64_t, std::string_view payload) {
-    store->apply_record(payload, on_replay ? &on_replay : nullptr, &rep);
+    store->apply_record(payload, on_replay ? &on_replay : nullptr,
+                        on_removal ? &on_removal : nullptr, &rep);
     ++rep.records;
     return Status::Ok();
   });
@@ -64,6 +70,7 @@ Result<std::unique_ptr<TimeSeriesStore>> TimeSeriesStore::open(FileSystem& fs, S
 }
 
 void TimeSeriesStore::apply_record(std::string_view payload, const ReplayListener* on_replay,
+                                   const ReplayRemovalListener* on_removal,
                                    RecoveryReport* report) {
   if (payload.empty()) return;
   const auto type = static_cast<RecordType>(payload[0]);
@@ -87,9 +94,14 @@ void TimeSeriesStore::apply_record(std::string_view payload, const ReplayListene
     }
     case RecordType::kDeleteDevice:
       apply_delete_device(std::string(payload));
+      if (on_removal) (*on_removal)(std::string(payload));
+      break;
+    case RecordType::kForgetDevice:
+      if (on_removal) (*on_removal)(std::string(payload));
       break;
     case RecordType::kDeleteAll:
       apply_delete_all();
+      if (on_removal) (*on_removal)(std::nullopt);
       break;
     default:
       spdlog::error("event=wal_record_unknown type={}", static_cast<int>(type));
@@ -108,6 +120,14 @@ Status TimeSeriesStore::log(const ReadingBatch& batch, int64_t received_ms) {
 Status TimeSeriesStore::log_delete_device(const std::string& device) {
   scratch_.clear();
   scratch_.push_back(static_cast<char>(RecordType::kDeleteDevice));
+  scratch_ += device;
+  auto lsn = wal_->append(scratch_);
+  return lsn.ok() ? Status::Ok() : lsn.status();
+}
+
+Status TimeSeriesStore::log_forget_device(const std::string& device) {
+  scratch_.clear();
+  scratch_.push_back(static_cast<char>(RecordType::kForgetDevice));
   scratch_ += device;
   auto lsn = wal_->append(scratch_);
   return lsn.ok() ? Status::Ok() : lsn.status();

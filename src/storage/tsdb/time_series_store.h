@@ -38,19 +38,24 @@ struct RecoveryReport {
 
 // Called for every replayed batch so other state (device last-seen) can be rebuilt.
 using ReplayListener = std::function<void(const ReadingBatch& batch, int64_t received_ms)>;
+// Called for every replayed device removal (nullopt: all devices), so that state rebuilt
+// from earlier batches forgets the device again.
+using ReplayRemovalListener = std::function<void(const std::optional<std::string>& device)>;
 
 class TimeSeriesStore {
  public:
   // Opens the store in `options.dir`, replaying its WAL. `fs` must outlive the store.
-  static Result<std::unique_ptr<TimeSeriesStore>> open(FileSystem& fs, StoreOptions options,
-                                                       const ReplayListener& on_replay,
-                                                       RecoveryReport* report);
+  static Result<std::unique_ptr<TimeSeriesStore>> open(
+      FileSystem& fs, StoreOptions options, const ReplayListener& on_replay, RecoveryReport* report,
+      const ReplayRemovalListener& on_removal = {});
   ~TimeSeriesStore();
 
   // Commit thread only. log() appends the batch to the WAL (not yet durable).
   Status log(const ReadingBatch& batch, int64_t received_ms);
   // Commit thread only. Logs the removal of a device's data / of all data.
   Status log_delete_device(const std::string& device);
+  // Logs that a device was removed but its data kept, so replay does not register it again.
+  Status log_forget_device(const std::string& device);
   Status log_delete_all();
   // Commit thread only. Makes everything logged durable (per the fsync policy).
   Status commit();
@@ -79,7 +84,7 @@ class TimeSeriesStore {
  private:
   TimeSeriesStore(FileSystem& fs, StoreOptions options);
   void apply_record(std::string_view payload, const ReplayListener* on_replay,
-                    RecoveryReport* report);
+                    const ReplayRemovalListener* on_removal, RecoveryReport* report);
 
   const StoreOptions options_;
   SeriesIndex index_;

@@ -518,9 +518,9 @@ TEST(BatchRecordTest, CorruptBatchRecordIsCorruptionNotCrash) {
   for (int i = 0; i < 40; ++i) {
     ReadingBatch b = random_batch(rng);
     const std::string record = encode(b);
-    // Every length of the smaller records; for the big ones every 97th and the last 40.
+    // Every length of the smaller records; of the big ones every 97th and the last 40.
     for (size_t len = 0; len < record.size();
-         len += record.size() <= 4000 || len + 40 >= record.size() ? 1 : 97) {
+         len += record.size() <= 2000 || len + 40 >= record.size() ? 1 : 97) {
       Status s = decode_batch_record(std::string_view(record).substr(0, len), out);
       ASSERT_EQ(s.code(), StatusCode::kCorruption)
           << "record " << i << " cut to " << len << " of " << record.size() << ": " << s.message();
@@ -535,26 +535,42 @@ TEST(BatchRecordTest, CorruptBatchRecordIsCorruptionNotCrash) {
       "\x01\x01\x01"s + "a" + "\x01\x01"s + "m" + "\x01\x00\x00\x00"s + value8 + "\x00"s;
   ASSERT_TRUE(decode_batch_record(valid, out).ok());
   ASSERT_EQ(out.points().size(), 1u);
-  const std::vector<std::pair<const char*, std::string>> bad = {
-      {"version 0", "\x00"s + valid.substr(1)},
-      {"version 2", "\x02"s + valid.substr(1)},
-      {"duplicate device", "\x01\x02\x01"s + "a" + "\x01"s + "a" + valid.substr(4)},
-      {"duplicate metric",
-       "\x01\x01\x01"s + "a" + "\x02\x01"s + "m" + "\x01"s + "m" + valid.substr(7)},
-      {"unknown device", valid.substr(0, 7) + "\x01\x01\x00\x00"s + value8 + "\x00"s},
-      {"unknown metric", valid.substr(0, 7) + "\x01\x00\x01\x00"s + value8 + "\x00"s},
-      {"attribute of an unknown device",
-       valid.substr(0, valid.size() - 1) + "\x01\x05\x01k\x01v\x00"s},
-      {"device count 2^63", "\x01"s + std::string(9, '\x80') + "\x01"s},
-      {"point count 2^62", valid.substr(0, 7) + std::string(8, '\xff') + "\x3f"s + valid.substr(8)},
-      {"varint of 11 bytes", "\x01"s + std::string(11, '\xff')},
-      {"string longer than the record", "\x01\x01\x7f"s + "a"},
-      {"value cut short", valid.substr(0, 7) + "\x01\x00\x00\x00\x00\x00"s},
+  struct Defect {
+    const char* what;
+    std::string record;
+    const char* reason;  // in the message
   };
-  for (const auto& [what, record] : bad) {
-    Status s = decode_batch_record(record, out);
-    EXPECT_EQ(s.code(), StatusCode::kCorruption) << what;
-    EXPECT_NE(s.message().find("batch record"), std::string::npos) << what << ": " << s.message();
+  const std::string point = "\x00\x00\x00"s + value8;  // device 0, metric 0, ts delta 0
+  const std::vector<Defect> defects = {
+      {"version 0", "\x00"s + valid.substr(1), "unknown version"},
+      {"version 2", "\x02"s + valid.substr(1), "unknown version"},
+      {"duplicate device", "\x01\x02\x01"s + "a" + "\x01"s + "a" + valid.substr(4),
+       "duplicate device name"},
+      {"duplicate metric",
+       "\x01\x01\x01"s + "a" + "\x02\x01"s + "m" + "\x01"s + "m" + valid.substr(7),
+       "duplicate metric name"},
+      {"unknown device", valid.substr(0, 7) + "\x01\x01\x00\x00"s + value8 + "\x00"s,
+       "unknown name"},
+      {"unknown metric", valid.substr(0, 7) + "\x01\x00\x01\x00"s + value8 + "\x00"s,
+       "unknown name"},
+      {"attribute of an unknown device",
+       valid.substr(0, valid.size() - 1) + "\x01\x05\x01k\x01v\x00"s, "unknown device"},
+      {"device count 2^63", "\x01"s + std::string(9, '\x80') + "\x01"s, "device count"},
+      {"point count 2^62", valid.substr(0, 7) + std::string(8, '\xff') + "\x3f"s + valid.substr(8),
+       "point count"},
+      {"varint of 11 bytes", "\x01"s + std::string(11, '\xff'), "device count"},
+      {"string longer than the record", "\x01\x01\x7f"s + "a", "device name"},
+      // Two points announced, the second (with a padded 4-byte device varint) cut in its value.
+      {"point cut short",
+       valid.substr(0, 7) + "\x02"s + point + "\x80\x80\x80\x00\x00\x00"s + std::string(5, '\0'),
+       "truncated point"},
+      {"attribute cut short", valid.substr(0, valid.size() - 1) + "\x01\x00\x01k\x05v"s,
+       "truncated attribute"},
+  };
+  for (const Defect& d : defects) {
+    Status s = decode_batch_record(d.record, out);
+    EXPECT_EQ(s.code(), StatusCode::kCorruption) << d.what;
+    EXPECT_NE(s.message().find(d.reason), std::string::npos) << d.what << ": " << s.message();
   }
 
   // Random garbage and random damage to valid records: corruption or a batch that encodes
@@ -884,14 +900,15 @@ TEST_F(StoreTest, SparseBatchesLandOnTheRightSeries) {
     b.intern_metric("m" + std::to_string(i));
   }
   Model model;
-  for (uint32_t i = 0; i < 10; ++i) {
-    const uint32_t d = i * 11 % 100;
-    const uint32_t m = 99 - i * 7;
-    b.add(d, m, i, i * 1.5);
-    b.add(d, m, -static_cast<int64_t>(i), -1.0);
-    model[{b.devices()[d], b.metrics()[m]}] = {{i, i * 1.5}, {-static_cast<int64_t>(i), -1.0}};
+  // Pairs whose device and metric indexes swap or add up to the same number (a careless key
+  // would merge them), two points each.
+  for (uint32_t d = 0; d <= 40; ++d) {
+    const uint32_t m = 40 - d;
+    b.add(d, m, d, d * 1.5);
+    b.add(d, m, -static_cast<int64_t>(m), -1.0 - m);
+    model[{b.devices()[d], b.metrics()[m]}][d] = d * 1.5;
+    model[{b.devices()[d], b.metrics()[m]}][-static_cast<int64_t>(m)] = -1.0 - m;
   }
-  model[{"d0", "m99"}] = {{0, -1.0}};  // same timestamp twice: the later point wins
   write(*store, b, 1);
   expect_content(*store, model);
   crash(store);
