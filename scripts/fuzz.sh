@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang, ASan+UBSan) and runs each one for a while.
-# Usage: scripts/fuzz.sh [seconds per target, default 20]. Crashes are saved in build/fuzz/artifacts/.
+# Usage: scripts/fuzz.sh [seconds per target, default 20]. Crashes are saved in build/fuzz/artifacts/;
+# inputs that once crashed are kept in tests/fuzz/seeds/<target>/ and replayed every run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-20}"
@@ -15,6 +16,7 @@ for bin in build/fuzz/tests/fuzz/fuzz_*; do
   mkdir -p "build/fuzz/corpus/$name"
   if "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
        -artifact_prefix="build/fuzz/artifacts/$name-" "build/fuzz/corpus/$name" \
+       $( [ -d "tests/fuzz/seeds/$name" ] && echo "tests/fuzz/seeds/$name" ) \
        > "build/fuzz/$name.log" 2>&1; then
     echo "fuzz $name: ok ($(grep -oE 'Done [0-9]+ runs' "build/fuzz/$name.log" | head -1))"
   else

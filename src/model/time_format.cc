@@ -150,13 +150,16 @@ std::string format_rfc3339(int64_t ms) {
   return s;
 }
 
+constexpr double kMaxDurationMs = 9e15;
+
 std::optional<int64_t> parse_duration_ms(std::string_view s) {
   if (s.empty()) return std::nullopt;
   // A bare number means seconds.
   double bare;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), bare);
   if (ec == std::errc() && p == s.data() + s.size()) {
-    if (bare < 0 || !std::isfinite(bare)) return std::nullopt;
+    // Beyond ~285,000 years a duration is a typo, and the cast would overflow.
+    if (bare < 0 || !std::isfinite(bare) || bare * 1000.0 > kMaxDurationMs) return std::nullopt;
     return static_cast<int64_t>(bare * 1000.0);
   }
   int64_t total = 0;
@@ -185,7 +188,8 @@ std::optional<int64_t> parse_duration_ms(std::string_view s) {
     else
       return std::nullopt;
     double add = num * mult;
-    if (add > 9e15) return std::nullopt;
+    if (add > kMaxDurationMs || static_cast<double>(total) + add > kMaxDurationMs)
+      return std::nullopt;
     total += static_cast<int64_t>(add);
   }
   return total;

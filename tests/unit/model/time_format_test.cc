@@ -45,6 +45,14 @@ TEST(Duration, ParsesUnitsCombinationsAndBareSeconds) {
   for (const char* s : {"", "abc", "5x", "-5m", "m"}) EXPECT_FALSE(parse_duration_ms(s)) << s;
 }
 
+TEST(Duration, HugeValuesAreRejectedNotOverflowed) {
+  // Found by fuzz_config: a bare number this large used to overflow int64 (UB).
+  EXPECT_FALSE(parse_duration_ms("111111111111111116668"));
+  EXPECT_FALSE(parse_duration_ms("99999999999999999999d"));
+  EXPECT_FALSE(parse_duration_ms("9000000000000s9000000000000s"));
+  EXPECT_EQ(parse_duration_ms("3650d"), int64_t{3650} * 86'400'000);
+}
+
 TEST(TimeBound, AcceptsNowRelativeAbsoluteAndEpoch) {
   const int64_t now = 1'767'225'600'000;
   EXPECT_EQ(parse_time_bound("now", now), now);
