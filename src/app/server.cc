@@ -164,9 +164,16 @@ int run_server(const ServerConfig& cfg) {
     d.last_seen_ms = seen;
     if (auto t = tracker.add(d)) initial.push_back(std::move(*t));
   }
-  if (!from_wal.empty()) (void)(*catalog)->apply_reports(from_wal, {}, {});
+  // Persisted before /ready says yes, so that status filters agree with the devices at once.
+  if (Status s = (*catalog)->apply_reports(from_wal, {}, initial); !s.ok()) {
+    spdlog::critical("event=startup_failed reason=\"cannot record recovered state: {}\"",
+                     s.message());
+    return 1;
+  }
+  for (const auto& t : initial)
+    server_metrics.status_transitions.with({std::string(to_string(t.to))}).inc();
+  if (!initial.empty()) spdlog::info("event=status_changes_while_down count={}", initial.size());
   ingestor.start();
-  ingestor.submit_transitions(std::move(initial));
 
   http::ApiContext ctx{**catalog, tracker,        ingestor, **store,     keys,
                        registry,  server_metrics, clock,    cfg.data_dir};
