@@ -81,6 +81,26 @@ void write_bucket(JsonWriter& w, const query::Bucket& b, uint8_t aggs) {
   w.end_object();
 }
 
+// The parameters every aggregate query takes: metric, start/end, interval, agg.
+struct AggregateParams {
+  std::string metric;
+  Range range;
+  int64_t interval;
+  uint8_t aggs;
+};
+
+Result<AggregateParams> aggregate_params(ApiContext& ctx, const Request& req) {
+  auto metric = metric_param(req);
+  if (!metric.ok()) return metric.status();
+  auto range = range_params(ctx, req);
+  if (!range.ok()) return range.status();
+  auto interval = interval_param(req);
+  if (!interval.ok()) return interval.status();
+  auto aggs = query::parse_aggregates(req.param("agg").value_or(""));
+  if (!aggs.ok()) return aggs.status();
+  return AggregateParams{std::move(*metric), *range, *interval, *aggs};
+}
+
 // Raw points with cursor paging. The cursor is the timestamp to continue from.
 void raw_points(ApiContext& ctx, RequestContext& rc, const Responder& respond) {
   const std::string& device = rc.params.get("id");
@@ -138,25 +158,23 @@ void raw_points(ApiContext& ctx, RequestContext& rc, const Responder& respond) {
 void device_aggregates(ApiContext& ctx, RequestContext& rc, const Responder& respond) {
   const std::string& device = rc.params.get("id");
   const Request& req = rc.request;
-  auto metric = metric_param(req);
-  if (!metric.ok()) return respond(error_response(metric.status()));
-  auto range = range_params(ctx, req);
-  if (!range.ok()) return respond(error_response(range.status()));
-  auto interval = interval_param(req);
-  if (!interval.ok()) return respond(error_response(interval.status()));
-  auto aggs = query::parse_aggregates(req.param("agg").value_or(""));
-  if (!aggs.ok()) return respond(error_response(aggs.status()));
+  auto params = aggregate_params(ctx, req);
+  if (!params.ok()) return respond(error_response(params.status()));
+  const std::string& metric = params->metric;
+  const Range& range = params->range;
+  const int64_t interval = params->interval;
+  const uint8_t aggs = params->aggs;
   if (!device_known(ctx, device)) return respond(no_device(device));
   std::vector<query::Bucket> buckets;
-  if (auto id = ctx.store.index().find(device, *metric)) {
-    auto r = query::aggregate_series(ctx.store, *id, range->start, range->end, *interval);
+  if (auto id = ctx.store.index().find(device, metric)) {
+    auto r = query::aggregate_series(ctx.store, *id, range.start, range.end, interval);
     if (!r.ok()) return respond(error_response(r.status()));
     buckets = std::move(*r);
   }
   JsonWriter w;
-  w.begin_object().field("device_id", device).field("metric", *metric);
-  w.field("interval", format_duration(*interval)).key("buckets").begin_array();
-  for (const auto& b : buckets) write_bucket(w, b, *aggs);
+  w.begin_object().field("device_id", device).field("metric", metric);
+  w.field("interval", format_duration(interval)).key("buckets").begin_array();
+  for (const auto& b : buckets) write_bucket(w, b, aggs);
   w.end_array().end_object();
   respond(Response::json(200, w.take()));
 }
@@ -230,14 +248,12 @@ void fleet_latest(ApiContext& ctx, RequestContext& rc, const Responder& respond)
 
 void fleet_aggregates(ApiContext& ctx, RequestContext& rc, const Responder& respond) {
   const Request& req = rc.request;
-  auto metric = metric_param(req);
-  if (!metric.ok()) return respond(error_response(metric.status()));
-  auto range = range_params(ctx, req);
-  if (!range.ok()) return respond(error_response(range.status()));
-  auto interval = interval_param(req);
-  if (!interval.ok()) return respond(error_response(interval.status()));
-  auto aggs = query::parse_aggregates(req.param("agg").value_or(""));
-  if (!aggs.ok()) return respond(error_response(aggs.status()));
+  auto params = aggregate_params(ctx, req);
+  if (!params.ok()) return respond(error_response(params.status()));
+  const std::string& metric = params->metric;
+  const Range& range = params->range;
+  const int64_t interval = params->interval;
+  const uint8_t aggs = params->aggs;
   const auto group_by = req.param("group_by").value_or("");
   if (group_by != "" && group_by != "device" && group_by != "type" && group_by != "location")
     return respond(
@@ -247,9 +263,9 @@ void fleet_aggregates(ApiContext& ctx, RequestContext& rc, const Responder& resp
 
   std::map<std::string, std::map<int64_t, query::Bucket>> groups;
   for (const Device& d : *devices) {
-    auto id = ctx.store.index().find(d.device_id, *metric);
+    auto id = ctx.store.index().find(d.device_id, metric);
     if (!id) continue;
-    auto buckets = query::aggregate_series(ctx.store, *id, range->start, range->end, *interval);
+    auto buckets = query::aggregate_series(ctx.store, *id, range.start, range.end, interval);
     if (!buckets.ok()) return respond(error_response(buckets.status()));
     const std::string key = group_by == "device"     ? d.device_id
                             : group_by == "type"     ? d.type
@@ -263,12 +279,12 @@ void fleet_aggregates(ApiContext& ctx, RequestContext& rc, const Responder& resp
     }
   }
   JsonWriter w;
-  w.begin_object().field("metric", *metric).field("interval", format_duration(*interval));
+  w.begin_object().field("metric", metric).field("interval", format_duration(interval));
   w.field("group_by", group_by.empty() ? std::string_view("none") : group_by);
   w.key("groups").begin_array();
   for (const auto& [key, buckets] : groups) {
     w.begin_object().field("key", key).key("buckets").begin_array();
-    for (const auto& [start, b] : buckets) write_bucket(w, b, *aggs);
+    for (const auto& [start, b] : buckets) write_bucket(w, b, aggs);
     w.end_array().end_object();
   }
   w.end_array().end_object();
