@@ -17,8 +17,6 @@
 namespace fp {
 namespace {
 
-// The latest instant int64 nanoseconds can hold: 2262-04-11T23:47:16.854Z.
-constexpr int64_t kMaxTimestampMs = std::numeric_limits<int64_t>::max() / 1'000'000;
 constexpr uint32_t kNoMetric = std::numeric_limits<uint32_t>::max();
 
 using CharSet = std::array<bool, 256>;
@@ -45,14 +43,6 @@ std::optional<double> bool_value(std::string_view v) {
   if (v == "t" || v == "T" || v == "true" || v == "True" || v == "TRUE") return 1.0;
   if (v == "f" || v == "F" || v == "false" || v == "False" || v == "FALSE") return 0.0;
   return std::nullopt;
-}
-
-std::optional<int64_t> checked_ms(int64_t v, Precision p) {
-  if (v < 0) return std::nullopt;
-  if (p == Precision::kSeconds && v > kMaxTimestampMs / 1000) return std::nullopt;
-  const int64_t ms = epoch_to_ms(v, p);
-  if (ms > kMaxTimestampMs) return std::nullopt;
-  return ms;
 }
 
 // Decodes one body. Per line, parsing fills `fields_` and `tags_` with views into the body
@@ -350,7 +340,7 @@ bool LineDecoder::parse_line(const char*& p) {
   if (r.ptr != ts.data() + ts.size() ||
       (r.ec != std::errc() && r.ec != std::errc::result_out_of_range))
     return fail(fmt::format("timestamp {} is not an integer", quote_for_message(ts)));
-  const auto ms = r.ec == std::errc() ? checked_ms(n, opt_.precision) : std::nullopt;
+  const auto ms = r.ec == std::errc() ? checked_epoch_ms(n, opt_.precision) : std::nullopt;
   if (!ms)
     return fail(fmt::format(
         "timestamp {} is out of range: times must lie between 1970-01-01 and 2262-04-11",

@@ -16,9 +16,6 @@ namespace {
 using simdjson::dom::element;
 using simdjson::dom::element_type;
 
-// The latest instant int64 nanoseconds can hold: 2262-04-11T23:47:16.854Z.
-constexpr int64_t kMaxTimestampMs = std::numeric_limits<int64_t>::max() / 1'000'000;
-
 constexpr std::string_view kShapeError =
     "telemetry must be a reading object, an array of readings, or {\"readings\":[...]}";
 
@@ -40,34 +37,6 @@ std::string_view type_name(element el) {
       return "null";
   }
   return "unknown";
-}
-
-std::optional<int64_t> checked_ms(int64_t v, Precision p) {
-  if (v < 0) return std::nullopt;
-  if (p == Precision::kSeconds && v > kMaxTimestampMs / 1000) return std::nullopt;
-  const int64_t ms = epoch_to_ms(v, p);
-  if (ms > kMaxTimestampMs) return std::nullopt;
-  return ms;
-}
-
-std::optional<int64_t> checked_ms(double v, Precision p) {
-  double scale = 1;
-  switch (p) {
-    case Precision::kSeconds:
-      scale = 1e3;
-      break;
-    case Precision::kMillis:
-      break;
-    case Precision::kMicros:
-      scale = 1e-3;
-      break;
-    case Precision::kNanos:
-      scale = 1e-6;
-      break;
-  }
-  const double ms = std::round(v * scale);
-  if (!(ms >= 0 && ms <= static_cast<double>(kMaxTimestampMs))) return std::nullopt;
-  return static_cast<int64_t>(ms);
 }
 
 // Indexes of the reserved keys, in the order they are looked at.
@@ -184,7 +153,7 @@ std::string ReadingDecoder::decode_time(element reserved[], const bool present[]
       int64_t n = 0;
       const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
       if (!s.empty() && s[0] != '-' && ec == std::errc() && end == s.data() + s.size()) {
-        ms = checked_ms(n, opt_.precision);  // a number sent as a string
+        ms = checked_epoch_ms(n, opt_.precision);  // a number sent as a string
       } else if (ec == std::errc::result_out_of_range) {
         return range_error();
       } else {
@@ -192,17 +161,17 @@ std::string ReadingDecoder::decode_time(element reserved[], const bool present[]
         if (!parsed)
           return fmt::format("{} must be an RFC 3339 time or an epoch number, got {}", key,
                              quote_for_message(s));
-        ms = *parsed >= 0 && *parsed <= kMaxTimestampMs ? parsed : std::nullopt;
+        ms = *parsed >= 0 && *parsed <= kMaxEpochMs ? parsed : std::nullopt;
       }
       break;
     }
     case element_type::INT64:
-      ms = checked_ms(t.get_int64().value_unsafe(), opt_.precision);
+      ms = checked_epoch_ms(t.get_int64().value_unsafe(), opt_.precision);
       break;
     case element_type::UINT64:
       break;  // beyond int64: out of range in every precision
     case element_type::DOUBLE:
-      ms = checked_ms(t.get_double().value_unsafe(), opt_.precision);
+      ms = checked_epoch_ms(t.get_double().value_unsafe(), opt_.precision);
       break;
     default:
       return fmt::format("{} must be an RFC 3339 string or an epoch number, got {}", key,

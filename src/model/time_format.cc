@@ -83,6 +83,34 @@ int64_t epoch_to_ms(double v, Precision p) {
   return static_cast<int64_t>(v);
 }
 
+std::optional<int64_t> checked_epoch_ms(int64_t v, Precision p) {
+  if (v < 0) return std::nullopt;
+  if (p == Precision::kSeconds && v > kMaxEpochMs / 1000) return std::nullopt;
+  const int64_t ms = epoch_to_ms(v, p);
+  if (ms > kMaxEpochMs) return std::nullopt;
+  return ms;
+}
+
+std::optional<int64_t> checked_epoch_ms(double v, Precision p) {
+  double scale = 1;
+  switch (p) {
+    case Precision::kSeconds:
+      scale = 1e3;
+      break;
+    case Precision::kMillis:
+      break;
+    case Precision::kMicros:
+      scale = 1e-3;
+      break;
+    case Precision::kNanos:
+      scale = 1e-6;
+      break;
+  }
+  const double ms = std::round(v * scale);
+  if (!(ms >= 0 && ms <= static_cast<double>(kMaxEpochMs))) return std::nullopt;
+  return static_cast<int64_t>(ms);
+}
+
 std::optional<int64_t> parse_rfc3339(std::string_view s) {
   int Y, M, D, h, m, sec;
   if (s.size() < 19) return std::nullopt;

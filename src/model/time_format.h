@@ -15,6 +15,15 @@ enum class Precision { kSeconds, kMillis, kMicros, kNanos };
 // "s", "ms", "us", "ns" (also "u" and "n" as InfluxDB writes them); nullopt otherwise.
 std::optional<Precision> parse_precision(std::string_view s);
 
+// The latest instant int64 nanoseconds can hold (2262-04-11T23:47:16.854Z): readings must
+// lie in [0, kMaxEpochMs] so that every precision can represent them.
+inline constexpr int64_t kMaxEpochMs = INT64_MAX / 1'000'000;
+
+// An epoch number in the given precision as milliseconds, or nullopt when it falls outside
+// [0, kMaxEpochMs] (no overflow for any input).
+std::optional<int64_t> checked_epoch_ms(int64_t value, Precision p);
+std::optional<int64_t> checked_epoch_ms(double value, Precision p);
+
 // Converts an epoch number in the given precision to milliseconds.
 int64_t epoch_to_ms(double value, Precision p);
 int64_t epoch_to_ms(int64_t value, Precision p);

@@ -103,20 +103,11 @@ void update_device(ApiContext& ctx, RequestContext& rc, const Responder& respond
 
 void list_devices(ApiContext& ctx, RequestContext& rc, const Responder& respond) {
   const Request& req = rc.request;
-  DeviceFilter f;
-  if (auto s = req.param("status")) {
-    auto st = parse_device_status(*s);
-    if (!st)
-      return respond(error_response(400, "invalid_parameter",
-                                    "status must be online, at_risk, offline or unknown"));
-    f.status = st;
-  }
-  if (auto v = req.param("type")) f.type = std::string(*v);
-  if (auto v = req.param("location")) f.location = std::string(*v);
-  if (auto v = req.param("q"); v && !v->empty()) f.q = std::string(*v);
+  auto f = device_filter_param(req);
+  if (!f.ok()) return respond(error_response(f.status()));
   auto limit = limit_param(req, 100, 1000);
   if (!limit.ok()) return respond(error_response(limit.status()));
-  auto page = ctx.catalog.list_devices(f, std::string(req.param("cursor").value_or("")), *limit);
+  auto page = ctx.catalog.list_devices(*f, std::string(req.param("cursor").value_or("")), *limit);
   if (!page.ok()) return respond(error_response(page.status()));
   JsonWriter w;
   w.begin_object().key("devices").begin_array();

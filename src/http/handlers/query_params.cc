@@ -27,6 +27,19 @@ Result<int64_t> time_param(const Request& req, std::string_view name, int64_t fa
   return *t;
 }
 
+Result<DeviceFilter> device_filter_param(const Request& req) {
+  DeviceFilter f;
+  if (auto s = req.param("status")) {
+    f.status = parse_device_status(*s);
+    if (!f.status)
+      return Status::InvalidArgument("status must be online, at_risk, offline or unknown");
+  }
+  if (auto v = req.param("type")) f.type = std::string(*v);
+  if (auto v = req.param("location")) f.location = std::string(*v);
+  if (auto v = req.param("q"); v && !v->empty()) f.q = std::string(*v);
+  return f;
+}
+
 Result<bool> bool_param(const Request& req, std::string_view name, bool fallback) {
   auto v = req.param(name);
   if (!v) return fallback;

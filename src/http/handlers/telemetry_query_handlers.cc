@@ -160,10 +160,7 @@ void device_aggregates(ApiContext& ctx, RequestContext& rc, const Responder& res
   const Request& req = rc.request;
   auto params = aggregate_params(ctx, req);
   if (!params.ok()) return respond(error_response(params.status()));
-  const std::string& metric = params->metric;
-  const Range& range = params->range;
-  const int64_t interval = params->interval;
-  const uint8_t aggs = params->aggs;
+  const auto& [metric, range, interval, aggs] = *params;
   if (!device_known(ctx, device)) return respond(no_device(device));
   std::vector<query::Bucket> buckets;
   if (auto id = ctx.store.index().find(device, metric)) {
@@ -196,18 +193,11 @@ Result<std::vector<Device>> select_devices(ApiContext& ctx, const Request& req, 
     }
     return out;
   }
-  DeviceFilter f;
-  if (auto s = req.param("status")) {
-    auto st = parse_device_status(*s);
-    if (!st) return Status::InvalidArgument("status must be online, at_risk, offline or unknown");
-    f.status = st;
-  }
-  if (auto v = req.param("type")) f.type = std::string(*v);
-  if (auto v = req.param("location")) f.location = std::string(*v);
-  if (auto v = req.param("q"); v && !v->empty()) f.q = std::string(*v);
+  auto f = device_filter_param(req);
+  if (!f.ok()) return f.status();
   std::string cursor;
   do {
-    auto page = ctx.catalog.list_devices(f, cursor, 1000);
+    auto page = ctx.catalog.list_devices(*f, cursor, 1000);
     if (!page.ok()) return page.status();
     for (auto& d : page->devices) {
       if (out.size() >= max) return out;
@@ -250,10 +240,7 @@ void fleet_aggregates(ApiContext& ctx, RequestContext& rc, const Responder& resp
   const Request& req = rc.request;
   auto params = aggregate_params(ctx, req);
   if (!params.ok()) return respond(error_response(params.status()));
-  const std::string& metric = params->metric;
-  const Range& range = params->range;
-  const int64_t interval = params->interval;
-  const uint8_t aggs = params->aggs;
+  const auto& [metric, range, interval, aggs] = *params;
   const auto group_by = req.param("group_by").value_or("");
   if (group_by != "" && group_by != "device" && group_by != "type" && group_by != "location")
     return respond(

@@ -11,6 +11,8 @@
 #include <tuple>
 #include <vector>
 
+#include "unit/ingest/decoded_batch.h"
+
 namespace fp {
 namespace {
 
@@ -18,50 +20,10 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
-constexpr int64_t kNow = 1'767'225'600'000;  // 2026-01-01T00:00:00Z
 constexpr int64_t kTsMs = 1'767'225'600'123;
 
-struct P {
-  std::string device;
-  std::string metric;
-  int64_t ts;
-  double value;
-  bool operator==(const P&) const = default;
-};
-
-void PrintTo(const P& p, std::ostream* os) {
-  *os << "{" << p.device << ", " << p.metric << ", " << p.ts << ", " << p.value << "}";
-}
-
-struct Decoded {
-  ReadingBatch batch;
-  std::vector<ItemError> errors;
+struct Decoded : DecodedBatch {
   size_t lines = 0;
-
-  std::vector<P> points() const {
-    std::vector<P> v;
-    for (const Point& p : batch.points())
-      v.push_back({batch.devices()[p.device], batch.metrics()[p.metric], p.ts_ms, p.value});
-    return v;
-  }
-  std::vector<double> values() const {
-    std::vector<double> v;
-    for (const Point& p : batch.points()) v.push_back(p.value);
-    return v;
-  }
-  // key -> value of the device's attributes (the last one wins).
-  std::map<std::string, std::string> attributes(const std::string& device) const {
-    std::map<std::string, std::string> m;
-    for (const Attribute& a : batch.attributes())
-      if (batch.devices()[a.device] == device) m[a.key] = a.value;
-    return m;
-  }
-  std::vector<size_t> error_lines() const {
-    std::vector<size_t> v;
-    for (const ItemError& e : errors) v.push_back(e.index);
-    return v;
-  }
-  std::string first_error() const { return errors.empty() ? "" : errors.front().message; }
 };
 
 Decoded decode(std::string_view body, LineProtocolOptions opt = {}) {
@@ -118,7 +80,7 @@ TEST(LineProtocol, DeviceTagsAreConfigurable) {
 
 TEST(LineProtocol, LineWithoutDeviceTagIsRejectedAndOtherLinesAreKept) {
   auto d = decode("cpu,region=eu usage=5\ncpu,host=a usage=6\n");
-  EXPECT_THAT(d.error_lines(), ElementsAre(0u));
+  EXPECT_THAT(d.error_indexes(), ElementsAre(0u));
   EXPECT_THAT(d.first_error(), HasSubstr("no device tag (expected one of: device_id, host, name)"));
   EXPECT_THAT(d.points(), ElementsAre(P{"a", "cpu.usage", kNow, 6}));
   EXPECT_EQ(d.lines, 2u);
@@ -126,7 +88,7 @@ TEST(LineProtocol, LineWithoutDeviceTagIsRejectedAndOtherLinesAreKept) {
 
 TEST(LineProtocol, InvalidDeviceIdIsAnErrorNamingTheTag) {
   auto d = decode("m,host=bad/host x=1");
-  EXPECT_THAT(d.error_lines(), ElementsAre(0u));
+  EXPECT_THAT(d.error_indexes(), ElementsAre(0u));
   EXPECT_THAT(d.first_error(), HasSubstr("tag host"));
   EXPECT_TRUE(d.batch.empty());
 }
@@ -170,7 +132,7 @@ TEST(LineProtocol, RepeatedNamesAreInternedOnce) {
 TEST(LineProtocol, MetricNameLongerThan200BytesIsRejected) {
   auto d = decode("m,device_id=d " + std::string(199, 'f') + "=1\nm,device_id=d " +
                   std::string(197, 'f') + "=1");
-  EXPECT_THAT(d.error_lines(), ElementsAre(0u));
+  EXPECT_THAT(d.error_indexes(), ElementsAre(0u));
   EXPECT_THAT(d.first_error(), HasSubstr("longer than 200"));
   EXPECT_EQ(d.batch.points().size(), 1u);
 }
@@ -219,7 +181,7 @@ TEST(LineProtocol, InvalidFieldValuesAreRejectedNamingTheField) {
        {"1.5i", "-1u", "1.5u", "abc", "nan", "inf", "-inf", "NaN", "1e999", "tru", "yes",
         "99999999999999999999i", "18446744073709551616u", "+1", "0x10", "1..2", "--1", "1i2"}) {
     auto d = decode(std::string("m,device_id=d temp=") + v + "\nm,device_id=d ok=1");
-    EXPECT_THAT(d.error_lines(), ElementsAre(0u)) << v;
+    EXPECT_THAT(d.error_indexes(), ElementsAre(0u)) << v;
     EXPECT_THAT(d.first_error(), HasSubstr("temp")) << v << ": " << d.first_error();
     EXPECT_EQ(d.points().size(), 1u) << v;
   }
@@ -276,12 +238,12 @@ TEST(LineProtocol, StringFieldMaySpanLinesAndLineNumbersStayPhysical) {
       decode("m,device_id=d s=\"two\nlines\",x=1 5000000\nbad\nm,device_id=d y=2", without_tags());
   EXPECT_THAT(d.attributes("d"), (std::map<std::string, std::string>{{"m.s", "two\nlines"}}));
   EXPECT_THAT(d.points(), ElementsAre(P{"d", "m.x", 5, 1}, P{"d", "m.y", kNow, 2}));
-  EXPECT_THAT(d.error_lines(), ElementsAre(2u));  // "bad" is the third physical line
+  EXPECT_THAT(d.error_indexes(), ElementsAre(2u));  // "bad" is the third physical line
 }
 
 TEST(LineProtocol, UnterminatedStringIsAnError) {
   auto d = decode("m,device_id=d s=\"never closed\nm,device_id=d x=1");
-  EXPECT_THAT(d.error_lines(), ElementsAre(0u));
+  EXPECT_THAT(d.error_indexes(), ElementsAre(0u));
   EXPECT_THAT(d.first_error(), HasSubstr("no closing quote"));
 }
 
@@ -348,7 +310,7 @@ TEST(LineProtocol, CommentsBlankLinesAndCrlfAreAcceptedAndCountAsLines) {
       "m,device_id=d x=3 3000000");
   EXPECT_THAT(d.points(),
               ElementsAre(P{"d", "m.x", 1, 1}, P{"d", "m.x", 2, 2}, P{"d", "m.x", 3, 3}));
-  EXPECT_THAT(d.error_lines(), ElementsAre(6u));
+  EXPECT_THAT(d.error_indexes(), ElementsAre(6u));
   EXPECT_EQ(d.lines, 4u);
 }
 
@@ -383,7 +345,7 @@ TEST(LineProtocol, StructuralErrorsAreReportedPerLine) {
   };
   for (const auto& [line, message] : cases) {
     auto d = decode(std::string("m,device_id=d ok=1\n") + line + "\nm,device_id=d ok=2");
-    EXPECT_THAT(d.error_lines(), ElementsAre(1u)) << line;
+    EXPECT_THAT(d.error_indexes(), ElementsAre(1u)) << line;
     EXPECT_THAT(d.first_error(), HasSubstr(message)) << line;
     EXPECT_EQ(d.points().size(), 2u) << line;
   }
@@ -391,7 +353,7 @@ TEST(LineProtocol, StructuralErrorsAreReportedPerLine) {
 
 TEST(LineProtocol, LineWithInvalidUtf8IsRejectedAndOthersKept) {
   auto d = decode("m,device_id=d ok=1\nm,device_id=d,x=\xff\xfe y=1\nm,device_id=d ok=2");
-  EXPECT_THAT(d.error_lines(), ElementsAre(1u));
+  EXPECT_THAT(d.error_indexes(), ElementsAre(1u));
   EXPECT_THAT(d.first_error(), HasSubstr("UTF-8"));
   EXPECT_EQ(d.points().size(), 2u);
 }

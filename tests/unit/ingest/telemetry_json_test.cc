@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "unit/ingest/decoded_batch.h"
+
 namespace fp {
 namespace {
 
@@ -16,44 +18,9 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
-constexpr int64_t kNow = 1'767'225'600'000;  // 2026-01-01T00:00:00Z
-
-struct P {
-  std::string device;
-  std::string metric;
-  int64_t ts;
-  double value;
-  bool operator==(const P&) const = default;
-};
-
-void PrintTo(const P& p, std::ostream* os) {
-  *os << "{" << p.device << ", " << p.metric << ", " << p.ts << ", " << p.value << "}";
-}
-
-struct Decoded {
+struct Decoded : DecodedBatch {
   Status status;
-  ReadingBatch batch;
-  std::vector<ItemError> errors;
   size_t items = 0;
-
-  std::vector<P> points() const {
-    std::vector<P> v;
-    for (const Point& p : batch.points())
-      v.push_back({batch.devices()[p.device], batch.metrics()[p.metric], p.ts_ms, p.value});
-    return v;
-  }
-  std::map<std::string, std::string> attributes(const std::string& device) const {
-    std::map<std::string, std::string> m;
-    for (const Attribute& a : batch.attributes())
-      if (batch.devices()[a.device] == device) m[a.key] = a.value;
-    return m;
-  }
-  std::vector<size_t> error_indexes() const {
-    std::vector<size_t> v;
-    for (const ItemError& e : errors) v.push_back(e.index);
-    return v;
-  }
-  std::string first_error() const { return errors.empty() ? "" : errors.front().message; }
 };
 
 Decoded decode(std::string_view body, TelemetryJsonOptions opt = {}) {
