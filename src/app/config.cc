@@ -260,6 +260,8 @@ std::optional<size_t> parse_byte_size(std::string_view s) {
     mult = 1e9;
   else
     return std::nullopt;
+  // Beyond 2^62 bytes the value is a typo, and the cast would overflow.
+  if (n * mult > 4.6e18) return std::nullopt;
   return static_cast<size_t>(n * mult);
 }
 

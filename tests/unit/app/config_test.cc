@@ -95,6 +95,10 @@ TEST(Config, ByteSizes) {
   EXPECT_EQ(parse_byte_size("8MiB"), 8u * 1024 * 1024);
   EXPECT_EQ(parse_byte_size("1MB"), 1'000'000u);
   EXPECT_FALSE(parse_byte_size("lots"));
+  // Found by fuzz_config: a size this large used to overflow size_t (UB).
+  EXPECT_FALSE(parse_byte_size(
+      "88888888888888888888888888888888888888888888888888888888888888888888888888888888888GiB"));
+  EXPECT_FALSE(parse_byte_size("5000000000000000000"));
 }
 
 TEST(Config, EnvAndTomlNamesDeriveFromTheFlag) {
