@@ -1,0 +1,145 @@
+#include "simulate/http_report_sink.h"
+
+#include <simdjson.h>
+
+#include "util/json_writer.h"
+
+namespace fp::sim {
+namespace {
+
+// Indexes listed in a 422 answer's "rejected" array; nullopt when the body is not that shape.
+std::optional<std::vector<size_t>> rejected_indexes(const std::string& body) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(body).get(doc)) return std::nullopt;
+  simdjson::dom::array rejected;
+  if (doc["rejected"].get_array().get(rejected)) return std::nullopt;
+  std::vector<size_t> out;
+  for (auto item : rejected) {
+    uint64_t index;
+    if (item["index"].get_uint64().get(index)) return std::nullopt;
+    out.push_back(index);
+  }
+  return out;
+}
+
+std::string short_body(const std::string& body) {
+  return body.size() > 300 ? body.substr(0, 300) + "..." : body;
+}
+
+}  // namespace
+
+std::string encode_readings_json(const std::vector<OutgoingReading>& batch) {
+  JsonWriter w;
+  w.begin_array();
+  for (const OutgoingReading& r : batch) {
+    w.begin_object();
+    w.field("device_id", r.device->id);
+    if (r.invalid)
+      w.field("ts", "not-a-time");
+    else
+      w.field("ts", r.reading.ts_ms);
+    for (const auto& [metric, value] : r.reading.values) w.field(metric, value);
+    w.end_object();
+  }
+  w.end_array();
+  return w.take();
+}
+
+HttpReportSink::HttpReportSink(HttpTarget target, std::string api_key, int connections,
+                               RunStats& stats)
+    : stats_(stats),
+      client_(std::move(target), std::move(api_key), connections,
+              static_cast<size_t>(connections) * 2) {}
+
+std::string HttpReportSink::first_error() const {
+  std::lock_guard lock(error_mu_);
+  return first_error_;
+}
+
+void HttpReportSink::note_error(std::string what) {
+  stats_.requests_failed.fetch_add(1);
+  std::lock_guard lock(error_mu_);
+  if (first_error_.empty()) first_error_ = std::move(what);
+}
+
+void HttpReportSink::register_device(const SimDevice& d) {
+  JsonWriter w;
+  w.begin_object();
+  w.field("device_id", d.id).field("type", to_string(d.kind)).field("location", d.site->name);
+  w.field("name", std::string(to_string(d.kind)) + " " + d.id.substr(d.id.rfind('-') + 1) + " at " +
+                      std::string(d.site->name));
+  w.key("metadata").begin_object().field("simulated", true);
+  w.field("battery_powered", d.battery_powered).end_object();
+  w.end_object();
+  const std::string id = d.id;
+  client_.submit({"/api/v1/devices", w.take(), [this, id](const HttpAnswer& a) {
+                    stats_.requests.fetch_add(1);
+                    if (a.status == 201 || a.status == 409) {
+                      stats_.devices_registered.fetch_add(1);
+                    } else {
+                      note_error(a.status == 0
+                                     ? a.error
+                                     : "registering " + id + ": HTTP " + std::to_string(a.status) +
+                                           " " + short_body(a.body));
+                    }
+                  }});
+}
+
+void HttpReportSink::send_readings(std::vector<OutgoingReading> batch) {
+  if (batch.empty()) return;
+  std::vector<uint32_t> points;  // per reading, to count the rejected ones' points
+  points.reserve(batch.size());
+  for (const auto& r : batch) points.push_back(static_cast<uint32_t>(r.reading.values.size()));
+  std::string body = encode_readings_json(batch);
+  client_.submit({"/api/v1/telemetry", std::move(body),
+                  [this, points = std::move(points)](const HttpAnswer& a) {
+                    stats_.requests.fetch_add(1);
+                    if (a.status != 0) stats_.record_latency(a.latency);
+                    uint64_t total_points = 0;
+                    for (uint32_t p : points) total_points += p;
+                    if (a.status == 200) {
+                      stats_.readings_accepted.fetch_add(points.size());
+                      stats_.points_accepted.fetch_add(total_points);
+                      return;
+                    }
+                    if (a.status == 422) {
+                      if (auto idx = rejected_indexes(a.body)) {
+                        uint64_t rejected_points = 0;
+                        for (size_t i : *idx)
+                          if (i < points.size()) rejected_points += points[i];
+                        stats_.readings_rejected.fetch_add(idx->size());
+                        stats_.points_rejected.fetch_add(rejected_points);
+                        stats_.readings_accepted.fetch_add(points.size() - idx->size());
+                        stats_.points_accepted.fetch_add(total_points - rejected_points);
+                        return;
+                      }
+                    }
+                    note_error(a.status == 0 ? a.error
+                                             : "telemetry: HTTP " + std::to_string(a.status) + " " +
+                                                   short_body(a.body));
+                  }});
+}
+
+void HttpReportSink::send_heartbeat(const HeartbeatMessage& hb) {
+  JsonWriter w;
+  w.begin_object();
+  if (hb.battery_level >= 0) w.field("battery_level", hb.battery_level);
+  w.field("signal_strength", hb.signal_strength);
+  if (hb.has_geo)
+    w.key("location").begin_object().field("lat", hb.lat).field("lon", hb.lon).end_object();
+  w.end_object();
+  client_.submit(
+      {"/api/v1/devices/" + hb.device_id + "/heartbeat", w.take(), [this](const HttpAnswer& a) {
+         stats_.requests.fetch_add(1);
+         if (a.status != 0) stats_.record_latency(a.latency);
+         if (a.status == 200)
+           stats_.heartbeats_accepted.fetch_add(1);
+         else
+           note_error(a.status == 0 ? a.error
+                                    : "heartbeat: HTTP " + std::to_string(a.status) + " " +
+                                          short_body(a.body));
+       }});
+}
+
+}  // namespace fp::sim
