@@ -14,7 +14,14 @@ packages=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-pytest prometheus curl
+  # dashboard end-to-end tests (headless browser)
+  chromium
 )
+# The dashboard is built with Node.js >= 18 and npm. Debian 12's nodejs (18) and npm serve;
+# a machine that already has node and npm (e.g. from NodeSource) keeps its own.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,82 @@
+// Live updates: Server-Sent Events from /api/v1/stream when the server has it (status, alert,
+// stats events), otherwise (or after the stream fails) polling: a "tick" every few seconds on
+// which views fetch again. Views subscribe and get an unsubscribe function back.
+
+import { apiKey } from "./api";
+
+export type LiveEvent =
+  | { kind: "status"; data: { device_id: string; from: string; to: string; reason?: string; at?: string } }
+  | { kind: "alert"; data: any }
+  | { kind: "stats"; data: any }
+  | { kind: "tick" };
+
+type Listener = (e: LiveEvent) => void;
+
+const listeners = new Set<Listener>();
+let mode: "stream" | "polling" = "polling";
+let timer: number | undefined;
+let source: EventSource | null = null;
+
+export function subscribe(fn: Listener): () => void {
+  listeners.add(fn);
+  return () => listeners.delete(fn);
+}
+
+function emit(e: LiveEvent): void {
+  for (const fn of [...listeners]) {
+    try {
+      fn(e);
+    } catch (err) {
+      console.warn("live listener failed", err);
+    }
+  }
+}
+
+function setIndicator(): void {
+  const el = document.getElementById("live");
+  if (!el) return;
+  el.className = "live " + mode;
+  el.title = mode === "stream" ? "live: server-sent events" : "live: polling every 3 s";
+  el.dataset.mode = mode;
+}
+
+function startPolling(periodMs: number): void {
+  if (timer !== undefined) clearInterval(timer);
+  timer = window.setInterval(() => emit({ kind: "tick" }), periodMs);
+}
+
+export function liveMode(): string {
+  return mode;
+}
+
+export function startLive(streamAvailable: boolean): void {
+  if (!streamAvailable) {
+    mode = "polling";
+    setIndicator();
+    startPolling(3000);
+    return;
+  }
+  const key = apiKey();
+  source = new EventSource("/api/v1/stream" + (key ? "?api_key=" + encodeURIComponent(key) : ""));
+  mode = "stream";
+  setIndicator();
+  startPolling(15000);  // slow refresh of what events do not carry (latest values, charts)
+  for (const kind of ["status", "alert", "stats"] as const) {
+    source.addEventListener(kind, (ev) => {
+      try {
+        emit({ kind, data: JSON.parse((ev as MessageEvent).data) } as LiveEvent);
+      } catch {
+        /* a malformed event is ignored */
+      }
+    });
+  }
+  source.onerror = () => {
+    // EventSource reconnects by itself unless the server refused (then it is CLOSED).
+    if (source && source.readyState === EventSource.CLOSED) {
+      source = null;
+      mode = "polling";
+      setIndicator();
+      startPolling(3000);
+    }
+  };
+}
