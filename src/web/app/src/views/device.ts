@@ -88,7 +88,7 @@ export function deviceView(root: HTMLElement, id: string, features: Features): (
     if (mine !== chartSeq) return;
     clear(charts);
     metrics.forEach((m, i) => {
-      const box = h("div", { class: "chart", "data-metric": m });
+      const box = h("div", { class: "chart", "data-metric": m, "data-points": data[i]?.ts.length ?? 0, "data-source": data[i]?.min ? "aggregates" : "raw" });
       charts.append(box);
       const s = data[i];
       if (!s || !s.ts.length) {

@@ -1,0 +1,91 @@
+"""Starts what the browser tests need and runs them: a fleetpulse server (at risk after 3 s,
+offline after 6 s) fed by `fleetpulse simulate` (history plus a live fleet for the whole
+run), a few devices that went offline, a second server with auth on, then
+`node --test dashboard.test.mjs` driving Debian's Chromium. Screenshots go to
+$FLEETPULSE_E2E_ARTIFACTS (the build directory's e2e-artifacts when run by ctest).
+
+tests/e2e/alerts.test.mjs (acknowledging alerts) needs the alerts branch and is not run
+here yet."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "integration"))
+
+from fleetpulse_harness import (FleetpulseServer, REPO_ROOT, binary_path,  # noqa: E402
+                                hermetic_env, wait_until)
+
+ARTIFACTS = Path(os.environ.get("FLEETPULSE_E2E_ARTIFACTS", REPO_ROOT / "build" / "e2e-artifacts"))
+ADMIN_KEY = "e2e-admin-key-0123456789"
+
+
+def start(tmp_path, name, *args, admin_key=None):
+    data = tmp_path / f"data-{name}"
+    data.mkdir()
+    server = FleetpulseServer(data_dir=data, log_path=ARTIFACTS / f"server-{name}.log",
+                              extra_args=args, admin_key=admin_key)
+    return server.start()
+
+
+def simulate(server, *args, key=None, background=False):
+    cmd = [str(binary_path()), "simulate", "--target", server.base_url, "--no-progress", *args]
+    if key:
+        cmd += ["--api-key", key]
+    if background:
+        return subprocess.Popen(cmd, env=hermetic_env(), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.run(cmd, env=hermetic_env(), stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def test_dashboard_in_chromium(tmp_path):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    server = start(tmp_path, "main", "--at-risk-after", "3s", "--offline-after", "6s")
+    auth_server = start(tmp_path, "auth", admin_key=ADMIN_KEY)
+    live = None
+    try:
+        # 24 h of history for 80 devices, then each reports every second for the whole run.
+        simulate(server, "--devices", "80", "--history", "24h", "--history-step", "10m",
+                 "--duration", "0", "--seed", "5")
+        live = simulate(server, "--devices", "80", "--seed", "5", "--rate", "80", "--duration",
+                        "forever", "--dropouts", "0", "--no-register", background=True)
+        simulate(auth_server, "--devices", "5", "--history", "1h", "--duration", "0",
+                 key=ADMIN_KEY)
+        for i in range(3):
+            server.create_device(f"e2e-off-{i}", type="temperature", location="lab")
+            server.heartbeat(f"e2e-off-{i}", battery_level=50)
+        server.create_device("e2e-flip", type="motion", location="lab")
+        server.heartbeat("e2e-flip", battery_level=80)
+        wait_until(lambda: server.device("e2e-flip")["status"] == "offline", timeout=15,
+                   message="e2e-flip offline")
+        devices = server.get("/api/v1/devices?type=temperature&q=sim-temp&limit=1").body
+        chart_device = devices["devices"][0]["device_id"]
+
+        env = hermetic_env({
+            "FP_BASE_URL": server.base_url,
+            "FP_AUTH_BASE_URL": auth_server.base_url,
+            "FP_AUTH_KEY": ADMIN_KEY,
+            "FP_CHART_DEVICE": chart_device,
+            "FP_FLIP_DEVICE": "e2e-flip",
+            "FP_ARTIFACTS": str(ARTIFACTS),
+        })
+        proc = subprocess.run(["node", "--test", "--test-concurrency=1",
+                               str(HERE / "dashboard.test.mjs")],
+                              env=env, cwd=HERE, capture_output=True, text=True, timeout=300)
+        (ARTIFACTS / "dashboard.test.log").write_text(proc.stdout + proc.stderr)
+        assert proc.returncode == 0, proc.stdout[-8000:] + proc.stderr[-4000:]
+        assert "# fail 0" in proc.stdout and "# pass 8" in proc.stdout, proc.stdout[-3000:]
+    finally:
+        if live is not None:
+            live.send_signal(signal.SIGINT)
+            out, _ = live.communicate(timeout=30)
+            assert live.returncode == 0, out
+        for s in (server, auth_server):
+            assert s.stop() == 0, s.log()
