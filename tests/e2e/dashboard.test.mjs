@@ -81,6 +81,22 @@ test("the status filter shows only devices in that status", async () => {
   assert.deepEqual(page.errors, []);
 });
 
+test("clicking a column header sorts the table on the server", async () => {
+  const page = await newPage(session.context);
+  await open(page, "#/devices");
+  await page.waitForSelector("#device-table tbody tr[data-device]");
+  for (const [click, sort] of [["battery_level", "battery_level"], ["battery_level", "-battery_level"], ["location", "location"], ["location", "-location"]]) {
+    await page.click(`#device-table th[data-sort="${click}"]`);
+    const expected = (await apiGet(base, `/api/v1/devices?sort=${sort}&limit=50`)).devices.map((d) => d.device_id);
+    await page.waitForFunction(
+      (ids) => [...document.querySelectorAll("#device-table tbody tr[data-device]")].map((r) => r.dataset.device).join() === ids.join(),
+      expected, { timeout: 10000 });
+    assert.match(page.url(), new RegExp(`sort=${sort.replace("-", "%2D|-")}`));
+  }
+  await shot(page, "devices-sorted");
+  assert.deepEqual(page.errors, []);
+});
+
 test("a device page draws its metrics from raw points and from aggregates", async () => {
   const page = await newPage(session.context);
   await open(page, "#/devices/" + chartDevice);

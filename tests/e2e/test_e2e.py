@@ -81,7 +81,7 @@ def test_dashboard_in_chromium(tmp_path):
                               env=env, cwd=HERE, capture_output=True, text=True, timeout=300)
         (ARTIFACTS / "dashboard.test.log").write_text(proc.stdout + proc.stderr)
         assert proc.returncode == 0, proc.stdout[-8000:] + proc.stderr[-4000:]
-        assert "# fail 0" in proc.stdout and "# pass 8" in proc.stdout, proc.stdout[-3000:]
+        assert "# fail 0" in proc.stdout and "# pass 9" in proc.stdout, proc.stdout[-3000:]
     finally:
         if live is not None:
             live.send_signal(signal.SIGINT)

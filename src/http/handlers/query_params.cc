@@ -37,6 +37,20 @@ Result<DeviceFilter> device_filter_param(const Request& req) {
   if (auto v = req.param("type")) f.type = std::string(*v);
   if (auto v = req.param("location")) f.location = std::string(*v);
   if (auto v = req.param("q"); v && !v->empty()) f.q = std::string(*v);
+  if (auto v = req.param("sort")) {
+    // "-battery_level" sorts descending.
+    std::string_view key = *v;
+    if (key.starts_with('-')) {
+      f.descending = true;
+      key.remove_prefix(1);
+    }
+    auto k = parse_device_sort_key(key);
+    if (!k)
+      return Status::InvalidArgument(
+          "sort must be device_id, name, type, location, status, last_seen, battery_level or "
+          "signal_strength (prefix - for descending)");
+    f.sort = *k;
+  }
   return f;
 }
 

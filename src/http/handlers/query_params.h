@@ -17,7 +17,8 @@ Result<int> limit_param(const Request& req, int fallback, int max);
 // A time bound (`now`, `-15m`, RFC 3339, epoch ms), or `fallback` when absent.
 Result<int64_t> time_param(const Request& req, std::string_view name, int64_t fallback,
                            int64_t now_ms);
-// The device-list filters: `status`, `type`, `location`, `q`.
+// The device-list filters `status`, `type`, `location`, `q`, and the order `sort`
+// (a column name, with a leading `-` for descending).
 Result<DeviceFilter> device_filter_param(const Request& req);
 
 // `true`/`false`/`1`/`0`, or `fallback` when absent.

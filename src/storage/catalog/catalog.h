@@ -20,15 +20,32 @@
 
 namespace fp {
 
+// The orders a device list can be read in; ties are broken by device_id. Devices without a
+// value (last_seen, battery_level, signal_strength) sort as the lowest.
+enum class DeviceSortKey {
+  kDeviceId,
+  kName,
+  kType,
+  kLocation,
+  kStatus,
+  kLastSeen,
+  kBatteryLevel,
+  kSignalStrength
+};
+std::optional<DeviceSortKey> parse_device_sort_key(std::string_view s);
+std::string_view to_string(DeviceSortKey k);
+
 struct DeviceFilter {
   std::optional<DeviceStatus> status;
   std::optional<std::string> type;
   std::optional<std::string> location;
   std::optional<std::string> q;  // case-insensitive substring of id, name, type or location
+  DeviceSortKey sort = DeviceSortKey::kDeviceId;
+  bool descending = false;
 };
 
 struct DevicePage {
-  std::vector<Device> devices;             // ordered by device_id
+  std::vector<Device> devices;             // in the filter's sort order
   std::optional<std::string> next_cursor;  // opaque; present when more devices match
 };
 

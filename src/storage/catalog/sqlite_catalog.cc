@@ -1,6 +1,9 @@
 #include "storage/catalog/sqlite_catalog.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <charconv>
 #include <utility>
 
 #include "storage/catalog/migrations.h"
@@ -319,18 +322,128 @@ Status SqliteCatalog::delete_device(const std::string& id) {
   return tx->commit();
 }
 
+namespace {
+
+// How a sort key reads in SQL, and the last row's value of it for the next page's cursor.
+struct SortColumn {
+  std::string_view expr;  // NULLs become the lowest value, so keyset comparisons work
+  bool numeric;
+};
+
+SortColumn sort_column(DeviceSortKey k) {
+  switch (k) {
+    case DeviceSortKey::kDeviceId:
+      return {"device_id", false};
+    case DeviceSortKey::kName:
+      return {"name", false};
+    case DeviceSortKey::kType:
+      return {"type", false};
+    case DeviceSortKey::kLocation:
+      return {"location", false};
+    case DeviceSortKey::kStatus:
+      return {"status", false};
+    case DeviceSortKey::kLastSeen:
+      return {"COALESCE(last_seen, -1e300)", true};
+    case DeviceSortKey::kBatteryLevel:
+      return {"COALESCE(battery_level, -1e300)", true};
+    case DeviceSortKey::kSignalStrength:
+      return {"COALESCE(signal_strength, -1e300)", true};
+  }
+  return {"device_id", false};
+}
+
+std::string sort_value_text(DeviceSortKey k, const Device& d) {
+  auto num = [](std::optional<double> v) { return fmt::format("{:.17g}", v.value_or(-1e300)); };
+  switch (k) {
+    case DeviceSortKey::kDeviceId:
+      return d.device_id;
+    case DeviceSortKey::kName:
+      return d.name;
+    case DeviceSortKey::kType:
+      return d.type;
+    case DeviceSortKey::kLocation:
+      return d.location;
+    case DeviceSortKey::kStatus:
+      return std::string(to_string(d.status));
+    case DeviceSortKey::kLastSeen:
+      return num(d.last_seen_ms ? std::optional<double>(static_cast<double>(*d.last_seen_ms))
+                                : std::nullopt);
+    case DeviceSortKey::kBatteryLevel:
+      return num(d.battery_level);
+    case DeviceSortKey::kSignalStrength:
+      return num(d.signal_strength);
+  }
+  return d.device_id;
+}
+
+// The default order keeps the plain cursor ("c1" + hex id). Other orders put the order, the
+// last sort value and the last id in the cursor, so a cursor of another order is refused.
+std::string order_tag(const DeviceFilter& f) {
+  return std::string(to_string(f.sort)) + (f.descending ? ":desc" : ":asc");
+}
+
+}  // namespace
+
+std::optional<DeviceSortKey> parse_device_sort_key(std::string_view s) {
+  for (DeviceSortKey k :
+       {DeviceSortKey::kDeviceId, DeviceSortKey::kName, DeviceSortKey::kType,
+        DeviceSortKey::kLocation, DeviceSortKey::kStatus, DeviceSortKey::kLastSeen,
+        DeviceSortKey::kBatteryLevel, DeviceSortKey::kSignalStrength})
+    if (to_string(k) == s) return k;
+  return std::nullopt;
+}
+
+std::string_view to_string(DeviceSortKey k) {
+  switch (k) {
+    case DeviceSortKey::kDeviceId:
+      return "device_id";
+    case DeviceSortKey::kName:
+      return "name";
+    case DeviceSortKey::kType:
+      return "type";
+    case DeviceSortKey::kLocation:
+      return "location";
+    case DeviceSortKey::kStatus:
+      return "status";
+    case DeviceSortKey::kLastSeen:
+      return "last_seen";
+    case DeviceSortKey::kBatteryLevel:
+      return "battery_level";
+    case DeviceSortKey::kSignalStrength:
+      return "signal_strength";
+  }
+  return "device_id";
+}
+
 Result<DevicePage> SqliteCatalog::list_devices(const DeviceFilter& f, const std::string& cursor,
                                                int limit) {
   limit = std::clamp(limit, 1, 1000);
-  std::string after;
+  const bool plain = f.sort == DeviceSortKey::kDeviceId && !f.descending;
+  const SortColumn col = sort_column(f.sort);
+  std::optional<std::string> after_key, after_id;
   if (!cursor.empty()) {
-    std::optional<std::string> id = decode_cursor(cursor);
-    if (!id) return Status::InvalidArgument("invalid cursor");
-    after = std::move(*id);
+    std::optional<std::string> payload = decode_cursor(cursor);
+    if (!payload) return Status::InvalidArgument("invalid cursor");
+    if (plain) {
+      after_id = std::move(*payload);
+    } else {
+      // order_tag \x1f sort value \x1f device_id
+      const size_t a = payload->find('\x1f');
+      const size_t b = a == std::string::npos ? a : payload->find('\x1f', a + 1);
+      if (b == std::string::npos || payload->substr(0, a) != order_tag(f))
+        return Status::InvalidArgument("invalid cursor (it belongs to another sort order)");
+      after_key = payload->substr(a + 1, b - a - 1);
+      after_id = payload->substr(b + 1);
+    }
   }
   // Unused parameter numbers are simply left unbound (NULL).
-  std::string sql =
-      std::string("SELECT ") + std::string(kDeviceColumns) + " FROM devices WHERE device_id > ?1";
+  std::string sql = std::string("SELECT ") + std::string(kDeviceColumns) + " FROM devices WHERE 1";
+  const char* cmp = f.descending ? "<" : ">";
+  if (after_key) {
+    sql += fmt::format(" AND ({0} {1} ?7 OR ({0} = ?7 AND device_id {1} ?1))", col.expr, cmp);
+  } else if (after_id) {
+    sql += fmt::format(" AND device_id {} ?1", cmp);
+  }
   if (f.status) sql += " AND status = ?2";
   if (f.type) sql += " AND type = ?3";
   if (f.location) sql += " AND location = ?4";
@@ -339,13 +452,29 @@ Result<DevicePage> SqliteCatalog::list_devices(const DeviceFilter& f, const std:
         " AND (instr(lower(device_id), ?5) OR instr(lower(name), ?5) OR "
         "instr(lower(type), ?5) OR instr(lower(location), ?5))";
   }
-  sql += " ORDER BY device_id LIMIT ?6";
+  const char* dir = f.descending ? "DESC" : "ASC";
+  if (f.sort == DeviceSortKey::kDeviceId)
+    sql += fmt::format(" ORDER BY device_id {} LIMIT ?6", dir);
+  else
+    sql += fmt::format(" ORDER BY {0} {1}, device_id {1} LIMIT ?6", col.expr, dir);
 
   Result<Reader> r = acquire_reader();
   if (!r.ok()) return r.status();
   Result<Statement> st = (*r)->prepare(sql);
   if (!st.ok()) return st.status();
-  st->bind(1, after).bind(6, limit + 1);  // one extra row tells whether another page exists
+  st->bind(6, limit + 1);  // one extra row tells whether another page exists
+  if (after_id) st->bind(1, *after_id);
+  if (after_key) {
+    if (col.numeric) {
+      double v = 0;
+      auto [p, ec] = std::from_chars(after_key->data(), after_key->data() + after_key->size(), v);
+      if (ec != std::errc() || p != after_key->data() + after_key->size())
+        return Status::InvalidArgument("invalid cursor");
+      st->bind(7, v);
+    } else {
+      st->bind(7, *after_key);
+    }
+  }
   if (f.status) st->bind(2, to_string(*f.status));
   if (f.type) st->bind(3, *f.type);
   if (f.location) st->bind(4, *f.location);
@@ -357,7 +486,10 @@ Result<DevicePage> SqliteCatalog::list_devices(const DeviceFilter& f, const std:
   page.devices = std::move(rows).value();
   if (page.devices.size() > static_cast<size_t>(limit)) {
     page.devices.pop_back();
-    page.next_cursor = encode_cursor(page.devices.back().device_id);
+    const Device& last = page.devices.back();
+    page.next_cursor = plain ? encode_cursor(last.device_id)
+                             : encode_cursor(order_tag(f) + '\x1f' + sort_value_text(f.sort, last) +
+                                             '\x1f' + last.device_id);
   }
   return page;
 }

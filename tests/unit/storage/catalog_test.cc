@@ -230,6 +230,65 @@ TEST_F(CatalogTest, ListFiltersByStatusAndCaseInsensitiveQuery) {
             (std::vector<std::string>{"alpha", "gamma"}));
 }
 
+TEST_F(CatalogTest, ListSortsByAnyColumnAndPagesThroughTiesAndMissingValues) {
+  // 13 devices: battery 0..5 twice (ties) and one without a battery (sorts lowest).
+  std::vector<DeviceLiveUpdate> updates;
+  for (int i = 0; i < 13; ++i) {
+    char id[16];
+    snprintf(id, sizeof id, "dev-%02d", i);
+    ASSERT_TRUE(catalog_->create_device(make(id, "", "sensor", i % 2 ? "b-site" : "a-site")).ok());
+    DeviceLiveUpdate u;
+    u.device_id = id;
+    u.last_seen_ms = 1000 + i;
+    if (i < 12) u.battery_level = i % 6;
+    updates.push_back(u);
+  }
+  ASSERT_TRUE(catalog_->apply_reports({}, updates, {}).ok());
+
+  auto all_pages = [&](DeviceFilter f) {
+    std::vector<std::string> seen;
+    std::string cursor;
+    for (int guard = 0; guard < 20; ++guard) {
+      Result<DevicePage> page = catalog_->list_devices(f, cursor, 4);
+      EXPECT_TRUE(page.ok()) << page.status().message();
+      if (!page.ok()) break;
+      for (const std::string& id : ids(page->devices)) seen.push_back(id);
+      if (!page->next_cursor) break;
+      cursor = *page->next_cursor;
+    }
+    return seen;
+  };
+  EXPECT_EQ(all_pages({.sort = DeviceSortKey::kBatteryLevel}),
+            (std::vector<std::string>{"dev-12", "dev-00", "dev-06", "dev-01", "dev-07", "dev-02",
+                                      "dev-08", "dev-03", "dev-09", "dev-04", "dev-10", "dev-05",
+                                      "dev-11"}));
+  EXPECT_EQ(all_pages({.sort = DeviceSortKey::kBatteryLevel, .descending = true}),
+            (std::vector<std::string>{"dev-11", "dev-05", "dev-10", "dev-04", "dev-09", "dev-03",
+                                      "dev-08", "dev-02", "dev-07", "dev-01", "dev-06", "dev-00",
+                                      "dev-12"}));
+  EXPECT_EQ(all_pages({.sort = DeviceSortKey::kLastSeen, .descending = true}).front(), "dev-12");
+  std::vector<std::string> by_location = all_pages({.sort = DeviceSortKey::kLocation});
+  ASSERT_EQ(by_location.size(), 13u);
+  EXPECT_EQ(by_location[0], "dev-00");
+  EXPECT_EQ(by_location[6], "dev-12");  // the 7 a-site devices first, by id
+  EXPECT_EQ(by_location[7], "dev-01");
+  std::vector<std::string> by_id_desc = all_pages({.descending = true});
+  EXPECT_EQ(by_id_desc.front(), "dev-12");
+  EXPECT_EQ(by_id_desc.back(), "dev-00");
+
+  // A cursor of one order is refused by another.
+  Result<DevicePage> first = catalog_->list_devices({.sort = DeviceSortKey::kName}, "", 2);
+  ASSERT_TRUE(first.ok() && first->next_cursor);
+  EXPECT_EQ(catalog_->list_devices({.sort = DeviceSortKey::kType}, *first->next_cursor, 2)
+                .status()
+                .code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(catalog_->list_devices({}, *first->next_cursor, 2).status().code(),
+            StatusCode::kOk);  // any hex payload is a valid plain cursor: an id to start after
+  EXPECT_EQ(parse_device_sort_key("battery_level"), DeviceSortKey::kBatteryLevel);
+  EXPECT_EQ(parse_device_sort_key("nope"), std::nullopt);
+}
+
 TEST_F(CatalogTest, ListClampsLimitToOneThroughThousand) {
   ASSERT_TRUE(catalog_->create_device(make("a")).ok());
   ASSERT_TRUE(catalog_->create_device(make("b")).ok());

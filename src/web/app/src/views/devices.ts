@@ -7,6 +7,10 @@ import { clear, fmtAgo, fmtNumber, h, statusBadge } from "../dom";
 import { subscribe } from "../live";
 
 const PAGE = 50;
+const COLUMNS: [string, string][] = [
+  ["Device", "device_id"], ["Status", "status"], ["Type", "type"], ["Location", "location"],
+  ["Battery", "battery_level"], ["Signal", "signal_strength"], ["Last seen", "last_seen"],
+];
 
 export function devicesView(root: HTMLElement, params: URLSearchParams): () => void {
   const filters = {
@@ -14,6 +18,7 @@ export function devicesView(root: HTMLElement, params: URLSearchParams): () => v
     type: params.get("type") ?? "",
     location: params.get("location") ?? "",
     q: params.get("q") ?? "",
+    sort: params.get("sort") ?? "",
   };
   const cursors: string[] = [""];  // cursor of each page visited; last = current
   let next: string | null = null;
@@ -40,13 +45,29 @@ export function devicesView(root: HTMLElement, params: URLSearchParams): () => v
     h("form", { class: "filters", onsubmit: (e: Event) => { e.preventDefault(); apply(); } }, status, type, location, search, types, locations, h("button", { type: "submit" }, "Filter")),
     h("div", { class: "table-wrap" },
       h("table", { class: "grid", id: "device-table" },
-        h("thead", {}, h("tr", {}, ...["Device", "Status", "Type", "Location", "Battery", "Signal", "Last seen"].map((c) => h("th", {}, c)))),
+        h("thead", {}, h("tr", {}, ...COLUMNS.map(([label, key]) =>
+          h("th", { class: "sortable", "data-sort": key, onclick: () => sortBy(key), title: "sort" }, label, h("span", { class: "arrow" }))))),
         body)),
     h("div", { class: "pager" }, prev, info, nextBtn),
   );
 
   const seenTypes = new Set<string>();
   const seenLocations = new Set<string>();
+
+  function showSort(): void {
+    const key = filters.sort.replace(/^-/, "") || "device_id";
+    for (const th of root.querySelectorAll<HTMLElement>("th[data-sort]")) {
+      const arrow = th.querySelector(".arrow") as HTMLElement;
+      arrow.textContent = th.dataset.sort === key ? (filters.sort.startsWith("-") ? " ▼" : " ▲") : "";
+    }
+  }
+
+  // Click a column once to sort ascending by it, again for descending.
+  function sortBy(key: string): void {
+    filters.sort = filters.sort === key || (key === "device_id" && !filters.sort) ? "-" + key : key;
+    if (filters.sort === "device_id") filters.sort = "";
+    apply();
+  }
 
   function apply(): void {
     filters.status = status.value;
@@ -56,8 +77,10 @@ export function devicesView(root: HTMLElement, params: URLSearchParams): () => v
     const url = "#/devices" + qs(filters);
     if (location_hash() !== url) history.replaceState(null, "", url);
     cursors.splice(0, cursors.length, "");
+    showSort();
     load();
   }
+  showSort();
   status.addEventListener("change", apply);
 
   let seq = 0;
