@@ -159,7 +159,7 @@ void Ingestor::run() {
     auto due = tracker_.process_due(clock_.now_ms());
     transitions.insert(transitions.end(), std::make_move_iterator(due.begin()),
                        std::make_move_iterator(due.end()));
-    if (store_) (void)store_->sync_if_due();
+    if (store_) store_->maintain();
     const bool flush_seen =
         stop_now || (!dirty_seen_.empty() && clock_.now_ms() - last_seen_flush_ms_ >= kSeenFlushMs);
     if (!batch.empty() || !telemetry.empty() || !transitions.empty() || flush_seen)

@@ -10,14 +10,15 @@ Head::Series* Head::find(SeriesId id) const {
   return id < series_.size() ? series_[id].get() : nullptr;
 }
 
+Head::Series* Head::get_or_add(SeriesId id) {
+  std::lock_guard lock(grow_mu_);
+  if (id >= series_.size()) series_.resize(static_cast<size_t>(id) + 1);
+  if (!series_[id]) series_[id] = std::make_unique<Series>();
+  return series_[id].get();
+}
+
 bool Head::append(SeriesId id, int64_t ts, double value) {
-  Series* s;
-  {
-    std::lock_guard lock(grow_mu_);
-    if (id >= series_.size()) series_.resize(static_cast<size_t>(id) + 1);
-    if (!series_[id]) series_[id] = std::make_unique<Series>();
-    s = series_[id].get();
-  }
+  Series* s = get_or_add(id);
   std::lock_guard lock(stripe(id));
   auto& v = s->samples;
   bool overwrote = false;
@@ -49,6 +50,34 @@ std::optional<Sample> Head::latest(SeriesId id) const {
   if (!s) return std::nullopt;
   std::lock_guard lock(stripe(id));
   return s->latest;
+}
+
+bool Head::has_points(SeriesId id, int64_t start, int64_t end) const {
+  Series* s = find(id);
+  if (!s) return false;
+  std::lock_guard lock(stripe(id));
+  auto it = std::lower_bound(s->samples.begin(), s->samples.end(), start,
+                             [](const Sample& a, int64_t t) { return a.ts < t; });
+  return it != s->samples.end() && it->ts <= end;
+}
+
+void Head::note_latest(SeriesId id, int64_t ts, double value) {
+  Series* s = get_or_add(id);
+  std::lock_guard lock(stripe(id));
+  if (!s->latest || ts >= s->latest->ts) s->latest = Sample{ts, value};
+}
+
+std::vector<std::vector<Sample>> Head::take_all() {
+  std::vector<std::vector<Sample>> out;
+  std::lock_guard lock(grow_mu_);
+  out.resize(series_.size());
+  for (size_t i = 0; i < series_.size(); ++i) {
+    if (!series_[i]) continue;
+    std::lock_guard s(stripes_[i % kStripes]);
+    out[i].swap(series_[i]->samples);
+  }
+  points_.store(0);
+  return out;
 }
 
 void Head::drop(SeriesId id) {

@@ -34,6 +34,13 @@ class Head {
   template <typename Fn>
   void scan(SeriesId id, int64_t start, int64_t end, Fn&& fn) const;
   std::optional<Sample> latest(SeriesId id) const;
+  // True when `id` has a point in [start, end].
+  bool has_points(SeriesId id, int64_t start, int64_t end) const;
+  // Sets the latest point of `id` if `ts` is newer than what it knows (blocks loaded at start).
+  void note_latest(SeriesId id, int64_t ts, double value);
+  // Moves every series' points out (indexed by SeriesId) and leaves the head empty; latest
+  // values stay. The caller must be the only writer.
+  std::vector<std::vector<Sample>> take_all();
   void drop(SeriesId id);
   void clear();
 
@@ -48,6 +55,7 @@ class Head {
   };
   std::mutex& stripe(SeriesId id) const { return stripes_[id % kStripes]; }
   Series* find(SeriesId id) const;
+  Series* get_or_add(SeriesId id);
 
   mutable std::array<std::mutex, kStripes> stripes_;
   // Grown under grow_mu_; series pointers are stable (unique_ptr), guarded by their stripe.
