@@ -68,9 +68,7 @@ Result<std::unique_ptr<BlockReader>> BlockReader::parse(std::shared_ptr<const Ma
   if (get_fixed<uint16_t>(b.data() + 8) != kVersion)
     return corrupt("unsupported format version " +
                    std::to_string(get_fixed<uint16_t>(b.data() + 8)));
-  const auto resolution = static_cast<uint8_t>(b[10]);
-  if (resolution > static_cast<uint8_t>(Resolution::kHour)) return corrupt("bad resolution");
-  r->meta_.resolution = static_cast<Resolution>(resolution);
+  if (b[11] != 0 || get_fixed<uint32_t>(b.data() + 12) != 0) return corrupt("bad header");
 
   const std::string_view footer = b.substr(b.size() - kFooterBytes);
   if (footer.substr(60) != kFooterMagic) return corrupt("bad footer magic (torn file?)");
@@ -80,6 +78,12 @@ Result<std::unique_ptr<BlockReader>> BlockReader::parse(std::shared_ptr<const Ma
   const auto index_len = get_fixed<uint32_t>(footer.data() + 8);
   const auto index_raw_len = get_fixed<uint32_t>(footer.data() + 12);
   const auto index_crc = get_fixed<uint32_t>(footer.data() + 16);
+  // The resolution is in the header (for tools) and in the checksummed footer; they agree.
+  const auto resolution = get_fixed<uint32_t>(footer.data() + 20);
+  if (resolution > static_cast<uint32_t>(Resolution::kHour) ||
+      static_cast<uint8_t>(b[10]) != resolution)
+    return corrupt("bad resolution");
+  r->meta_.resolution = static_cast<Resolution>(resolution);
   r->meta_.seq = get_fixed<uint64_t>(footer.data() + 24);
   r->meta_.id = get_fixed<uint64_t>(footer.data() + 32);
   r->meta_.partition_start = get_fixed<int64_t>(footer.data() + 40);

@@ -105,7 +105,7 @@ Result<uint64_t> BlockWriter::finish() {
   put_fixed<uint32_t>(&footer, static_cast<uint32_t>(stored.size()));
   put_fixed<uint32_t>(&footer, z ? static_cast<uint32_t>(index.size()) : 0);
   put_fixed<uint32_t>(&footer, crc32c(stored));
-  put_fixed<uint32_t>(&footer, 0);
+  put_fixed<uint32_t>(&footer, static_cast<uint32_t>(meta_.resolution));
   put_fixed<uint64_t>(&footer, meta_.seq);
   put_fixed<uint64_t>(&footer, meta_.id);
   put_fixed<int64_t>(&footer, meta_.partition_start);

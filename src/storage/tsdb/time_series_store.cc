@@ -304,11 +304,10 @@ void TimeSeriesStore::apply_delete_all() {
 
 void TimeSeriesStore::maintain() {
   (void)wal_->sync_if_due();
+  // Segments roll after a freeze; once a checkpoint covers the older ones, they go.
   const uint64_t cp = checkpoint_lsn_.load();
-  if (cp > truncated_lsn_) {
-    if (Status s = wal_->truncate_before(cp); s.ok())
-      truncated_lsn_ = cp;
-    else
+  if (cp > 1 && wal_->stats().segments > 1) {
+    if (Status s = wal_->truncate_before(cp); !s.ok())
       spdlog::warn("event=wal_truncate_failed error=\"{}\"", s.message());
   }
   if (!options_.background || head_.points() == 0) return;
@@ -331,6 +330,7 @@ void TimeSeriesStore::freeze() {
   auto f = std::make_shared<Frozen>();
   f->seq = next_seq_++;
   f->lsn = wal_->next_lsn();
+  wal_->roll_on_next_commit();  // so the checkpoint can remove the current segment whole
   std::unique_lock lock(state_mu_);
   f->series = head_.take_all();
   for (const auto& v : f->series) f->points += v.size();

@@ -628,6 +628,7 @@ class StoreTest : public ::testing::Test {
   static StoreOptions options() {
     StoreOptions o;
     o.dir = kStoreDir;
+    o.background = false;
     return o;
   }
 
