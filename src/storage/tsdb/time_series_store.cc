@@ -432,40 +432,30 @@ Status TimeSeriesStore::remove_blocks(const std::vector<uint64_t>& ids) {
 Status TimeSeriesStore::compact_and_expire() {
   std::lock_guard work(block_work_mu_);
   const int64_t now = clock_.now_ms();
-  BlockList snapshot;
-  Tombstones tombstones;
-  {
+  auto snapshot = [this] {
     std::shared_lock lock(state_mu_);
-    snapshot = blocks_;
-    tombstones = tombstones_;
-  }
-  // Retention and delete-all: whole blocks go.
-  std::vector<uint64_t> expired;
-  const auto all = tombstones.find("");
-  for (const auto& b : snapshot) {
-    const auto& m = b->meta();
-    const int64_t keep = m.resolution == block::Resolution::kRaw      ? options_.retention_raw_ms
-                         : m.resolution == block::Resolution::kMinute ? options_.retention_minute_ms
-                                                                      : options_.retention_hour_ms;
-    if ((keep > 0 && b->partition_end() <= now - keep) ||
-        (all != tombstones.end() && m.seq < all->second))
-      expired.push_back(m.id);
-  }
-  FP_RETURN_IF_ERROR(remove_blocks(expired));
-  std::erase_if(snapshot, [&](const auto& b) {
-    return std::find(expired.begin(), expired.end(), b->meta().id) != expired.end();
-  });
-  // Compaction of sealed partitions.
+    return std::pair(blocks_, tombstones_);
+  };
+  // 1. Everything before a delete-all goes.
+  auto [blocks, tombstones] = snapshot();
+  std::vector<uint64_t> doomed;
+  if (const auto all = tombstones.find(""); all != tombstones.end())
+    for (const auto& b : blocks)
+      if (b->meta().seq < all->second) doomed.push_back(b->meta().id);
+  FP_RETURN_IF_ERROR(remove_blocks(doomed));
+
+  // 2. Sealed partitions are compacted (before retention, so rollups exist before raw goes).
+  std::tie(blocks, tombstones) = snapshot();
   std::map<int64_t, BlockList> by_partition;
-  for (const auto& b : snapshot) by_partition[b->meta().partition_start].push_back(b);
-  for (auto& [start, blocks] : by_partition) {
+  for (const auto& b : blocks) by_partition[b->meta().partition_start].push_back(b);
+  for (auto& [start, part] : by_partition) {
     {
       std::lock_guard lock(thread_mu_);
-      if (stop_) break;
+      if (stop_) return Status::Ok();
     }
-    const int64_t end = blocks.front()->partition_end();
-    if (end + options_.seal_after_ms > now || !needs_compaction(blocks)) continue;
-    FP_ASSIGN_OR_RETURN(CompactionResult r, compact_partition(fs_, blocks_dir(), blocks, tombstones,
+    if (part.front()->partition_end() + options_.seal_after_ms > now || !needs_compaction(part))
+      continue;
+    FP_ASSIGN_OR_RETURN(CompactionResult r, compact_partition(fs_, blocks_dir(), part, tombstones,
                                                               [this] { return next_block_id(); }));
     std::vector<std::string> paths;
     {
@@ -485,7 +475,22 @@ Status TimeSeriesStore::compact_and_expire() {
     std::lock_guard s(stats_mu_);
     ++stats_.compactions;
   }
-  return Status::Ok();
+
+  // 3. Retention: whole blocks whose partition ended longer ago than their resolution keeps.
+  std::tie(blocks, tombstones) = snapshot();
+  doomed.clear();
+  for (const auto& b : blocks) {
+    const auto& m = b->meta();
+    const int64_t keep = m.resolution == block::Resolution::kRaw      ? options_.retention_raw_ms
+                         : m.resolution == block::Resolution::kMinute ? options_.retention_minute_ms
+                                                                      : options_.retention_hour_ms;
+    // Raw data leaves only once its partition has rollups (compaction above made them).
+    if (keep > 0 && b->partition_end() <= now - keep &&
+        (m.resolution != block::Resolution::kRaw ||
+         b->partition_end() + options_.seal_after_ms <= now))
+      doomed.push_back(m.id);
+  }
+  return remove_blocks(doomed);
 }
 
 void TimeSeriesStore::block_thread() {
