@@ -162,8 +162,8 @@ class BlockStoreTest : public ::testing::Test {
   }
   std::unique_ptr<TimeSeriesStore> open() { return open(options()); }
 
-  void write(TimeSeriesStore& store, const std::vector<std::tuple<std::string, std::string,
-                                                                  int64_t, double>>& readings) {
+  void write(TimeSeriesStore& store,
+             const std::vector<std::tuple<std::string, std::string, int64_t, double>>& readings) {
     ReadingBatch b;
     for (const auto& [d, m, ts, v] : readings) {
       b.add(b.intern_device(d), b.intern_metric(m), ts, v);
@@ -195,8 +195,7 @@ class BlockStoreTest : public ::testing::Test {
   }
 
   static std::vector<Sample> all(const TimeSeriesStore& store, const std::string& d,
-                                 const std::string& m, int64_t from = kMinTs,
-                                 int64_t to = kMaxTs) {
+                                 const std::string& m, int64_t from = kMinTs, int64_t to = kMaxTs) {
     std::vector<Sample> out;
     if (auto id = store.index().find(d, m))
       store.scan(*id, from, to, [&](const Sample& s) { out.push_back(s); });
@@ -386,8 +385,8 @@ TEST_F(BlockStoreTest, RollupAggregatesEqualRawAggregatesAndOutliveRawRetention)
       EXPECT_EQ(g.last, w.last);
     }
   };
-  for (int64_t interval : {int64_t{60'000}, int64_t{300'000}, int64_t{3'600'000}, kDay,
-                           int64_t{45'000}}) {
+  for (int64_t interval :
+       {int64_t{60'000}, int64_t{300'000}, int64_t{3'600'000}, kDay, int64_t{45'000}}) {
     check(kMinTs, kMaxTs, interval);
     check(kT0 + 1234, kT0 + 3 * kDay - 777, interval);  // unaligned edges read raw points
   }
@@ -400,7 +399,8 @@ TEST_F(BlockStoreTest, RollupAggregatesEqualRawAggregatesAndOutliveRawRetention)
   ASSERT_TRUE(store->compact_now().ok());
   EXPECT_TRUE(all(*store, "dev1", "temp", kT0 + kDay, kT0 + 2 * kDay - 1).empty())
       << "the raw points of day 2 expired";
-  auto hourly = query::aggregate_series(*store, *store->index().find("dev1", "temp"), kT0 + kDay, kT0 + 2 * kDay - 1, 3'600'000);
+  auto hourly = query::aggregate_series(*store, *store->index().find("dev1", "temp"), kT0 + kDay,
+                                        kT0 + 2 * kDay - 1, 3'600'000);
   ASSERT_TRUE(hourly.ok());
   const auto want = expected_buckets(points, kT0 + kDay, kT0 + 2 * kDay - 1, 3'600'000);
   ASSERT_EQ(hourly->size(), want.size());
