@@ -134,3 +134,22 @@ def test_raw_retention_keeps_hourly_rollups(start_server):
                timeout=40, message="raw points expired")
     assert_hourly_matches(hourly(server, "bf-3", T0, T0 + 2 * DAY - 1),
                           expected_hourly(points, T0, T0 + 2 * DAY - 1))
+
+
+def test_admin_flush_seals_memory_into_blocks_and_answers_when_durable(start_server):
+    server = start_server()  # default flush interval (10 min): nothing is sealed by itself
+    now = int(time.time() * 1000)
+    batch = [{"device_id": "fl-1", "ts": now - 1000 * i, "temperature": i % 40}
+             for i in range(3000)]
+    assert server.post("/api/v1/telemetry", batch).status == 200
+    assert tsdb_health(server)["blocks"] == 0
+    resp = server.post("/api/v1/admin/flush")
+    assert resp.status == 200, resp
+    assert resp.json["flushed"] is True and resp.json["blocks"] >= 1
+    assert tsdb_health(server)["blocks"] == resp.json["blocks"]
+    # Nothing left to seal: answers at once, same blocks.
+    again = server.post("/api/v1/admin/flush")
+    assert again.status == 200 and again.json["blocks"] == resp.json["blocks"]
+    server.kill()
+    server.start()
+    assert len(raw_points(server, "fl-1", now - 3_600_000, now)) == 3000

@@ -50,6 +50,8 @@ TimeSeriesStore::~TimeSeriesStore() {
   }
   thread_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  for (auto* list : {&flush_waiters_, &flush_requests_})
+    for (auto& done : *list) done(Status::Unavailable("the store is closing"));
   if (wal_) (void)wal_->close();
 }
 
@@ -310,10 +312,15 @@ void TimeSeriesStore::maintain() {
     if (Status s = wal_->truncate_before(cp); !s.ok())
       spdlog::warn("event=wal_truncate_failed error=\"{}\"", s.message());
   }
-  if (!options_.background || head_.points() == 0) return;
-  const bool due = head_.points() >= options_.flush_points ||
+  if (!options_.background) return;
+  if (head_.points() == 0) {
+    for (auto& done : flush_requests_) done(Status::Ok());  // nothing unsealed
+    flush_requests_.clear();
+    return;
+  }
+  const bool due = !flush_requests_.empty() || head_.points() >= options_.flush_points ||
                    clock_.now_ms() - head_first_ms_ >= options_.flush_interval_ms;
-  if (!due || frozen_points_.load() > 0) return;
+  if (!due) return;
   {
     std::shared_lock lock(state_mu_);
     if (frozen_) return;  // the previous flush is still being written
@@ -322,8 +329,14 @@ void TimeSeriesStore::maintain() {
   {
     std::lock_guard lock(thread_mu_);
     flush_wanted_ = true;
+    for (auto& done : flush_requests_) flush_waiters_.push_back(std::move(done));
   }
+  flush_requests_.clear();
   thread_cv_.notify_all();
+}
+
+void TimeSeriesStore::request_flush(std::function<void(Status)> done) {
+  flush_requests_.push_back(std::move(done));
 }
 
 void TimeSeriesStore::freeze() {
@@ -453,7 +466,14 @@ Status TimeSeriesStore::compact_and_expire() {
       std::lock_guard lock(thread_mu_);
       if (stop_) return Status::Ok();
     }
-    if (part.front()->partition_end() + options_.seal_after_ms > now || !needs_compaction(part))
+    const int64_t end = part.front()->partition_end();
+    if (end + options_.seal_after_ms > now || !needs_compaction(part)) continue;
+    // A day whose raw data has expired keeps its rollups; late raw blocks there just expire
+    // (rebuilding rollups from them alone would lose the older buckets).
+    const bool has_rollups = std::any_of(part.begin(), part.end(), [](const auto& b) {
+      return b->meta().resolution != block::Resolution::kRaw;
+    });
+    if (has_rollups && options_.retention_raw_ms > 0 && end <= now - options_.retention_raw_ms)
       continue;
     FP_ASSIGN_OR_RETURN(CompactionResult r, compact_partition(fs_, blocks_dir(), part, tombstones,
                                                               [this] { return next_block_id(); }));
@@ -501,6 +521,14 @@ void TimeSeriesStore::block_thread() {
     const bool flush = flush_wanted_;
     lock.unlock();
     Status s = flush ? write_frozen() : Status::Ok();
+    if (flush) {
+      std::vector<std::function<void(Status)>> waiters;
+      {
+        std::lock_guard w(thread_mu_);
+        waiters.swap(flush_waiters_);
+      }
+      for (auto& done : waiters) done(s);
+    }
     if (s.ok()) s = compact_and_expire();
     lock.lock();
     if (s.ok()) {

@@ -108,6 +108,10 @@ class TimeSeriesStore {
   // and freezing the head when it is due.
   void maintain();
 
+  // Commit thread only: seal everything in memory into blocks; `done` runs on the block
+  // thread once they and the checkpoint are durable (at once when there is nothing to seal).
+  void request_flush(std::function<void(Status)> done);
+
   // Test hooks (background = false): freeze and write blocks now; compact sealed partitions
   // and apply retention now. Call from the thread that commits.
   Status flush_now();
@@ -185,8 +189,10 @@ class TimeSeriesStore {
 
   std::mutex thread_mu_;
   std::condition_variable thread_cv_;
-  bool stop_ = false;          // thread_mu_
-  bool flush_wanted_ = false;  // thread_mu_
+  bool stop_ = false;                                        // thread_mu_
+  bool flush_wanted_ = false;                                // thread_mu_
+  std::vector<std::function<void(Status)>> flush_waiters_;   // thread_mu_: for the frozen layer
+  std::vector<std::function<void(Status)>> flush_requests_;  // commit thread: not yet frozen
   std::thread thread_;
   std::mutex block_work_mu_;  // one flush or compaction at a time
 
