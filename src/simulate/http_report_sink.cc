@@ -5,13 +5,11 @@
 #include "util/json_writer.h"
 
 namespace fp::sim {
-namespace {
 
-// Indexes listed in a 422 answer's "rejected" array; nullopt when the body is not that shape.
-std::optional<std::vector<size_t>> rejected_indexes(const std::string& body) {
+std::optional<std::vector<size_t>> rejected_indexes(std::string_view body) {
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
-  if (parser.parse(body).get(doc)) return std::nullopt;
+  if (parser.parse(simdjson::padded_string(body)).get(doc)) return std::nullopt;
   simdjson::dom::array rejected;
   if (doc["rejected"].get_array().get(rejected)) return std::nullopt;
   std::vector<size_t> out;
@@ -22,6 +20,8 @@ std::optional<std::vector<size_t>> rejected_indexes(const std::string& body) {
   }
   return out;
 }
+
+namespace {
 
 std::string short_body(const std::string& body) {
   return body.size() > 300 ? body.substr(0, 300) + "..." : body;

@@ -20,6 +20,13 @@ async function open(page, hash) {
   await page.waitForSelector("body[data-ready=true]");
 }
 
+// Waits until the table lists exactly `ids`, in that order.
+function waitForRows(page, ids) {
+  return page.waitForFunction(
+    (want) => [...document.querySelectorAll("#device-table tbody tr[data-device]")].map((r) => r.dataset.device).join() === want.join(),
+    ids, { timeout: 10000 });
+}
+
 function rowIds(page) {
   return page.$$eval("#device-table tbody tr[data-device]", (rows) => rows.map((r) => r.dataset.device));
 }
@@ -47,8 +54,7 @@ test("the device table lists the simulated devices, 50 a page", async () => {
   await page.click("#next");
   const second = (await apiGet(base, "/api/v1/devices?limit=50&cursor=" +
     encodeURIComponent((await apiGet(base, "/api/v1/devices?limit=50")).next_cursor))).devices.map((d) => d.device_id);
-  await page.waitForFunction((first) => document.querySelector("#device-table tbody tr[data-device]")?.dataset.device === first, second[0]);
-  assert.deepEqual(await rowIds(page), second);
+  await waitForRows(page, second);
   assert.equal(await page.textContent("#page-info"), `51–${50 + second.length}`);
   await shot(page, "devices");
   assert.deepEqual(page.errors, []);
@@ -62,9 +68,7 @@ test("the status filter shows only devices in that status", async () => {
     const expected = (await apiGet(base, `/api/v1/devices?status=${status}&limit=50`)).devices.map((d) => d.device_id);
     assert.ok(expected.length > 0, `no ${status} device to filter for`);
     await page.selectOption("#filter-status", status);
-    await page.waitForFunction(
-      (ids) => [...document.querySelectorAll("#device-table tbody tr[data-device]")].map((r) => r.dataset.device).join() === ids.join(),
-      expected, { timeout: 10000 });
+    await waitForRows(page, expected);
     const badges = await page.$$eval("#device-table tbody .status .badge", (b) => b.map((e) => e.dataset.status));
     assert.ok(badges.every((s) => s === status), `${status}: ${badges}`);
     assert.match(page.url(), new RegExp(`status=${status}`));
@@ -88,9 +92,7 @@ test("clicking a column header sorts the table on the server", async () => {
   for (const [click, sort] of [["battery_level", "battery_level"], ["battery_level", "-battery_level"], ["location", "location"], ["location", "-location"]]) {
     await page.click(`#device-table th[data-sort="${click}"]`);
     const expected = (await apiGet(base, `/api/v1/devices?sort=${sort}&limit=50`)).devices.map((d) => d.device_id);
-    await page.waitForFunction(
-      (ids) => [...document.querySelectorAll("#device-table tbody tr[data-device]")].map((r) => r.dataset.device).join() === ids.join(),
-      expected, { timeout: 10000 });
+    await waitForRows(page, expected);
     assert.match(page.url(), new RegExp(`sort=${sort.replace("-", "%2D|-")}`));
   }
   await shot(page, "devices-sorted");

@@ -324,32 +324,30 @@ Status SqliteCatalog::delete_device(const std::string& id) {
 
 namespace {
 
-// How a sort key reads in SQL, and the last row's value of it for the next page's cursor.
+// Each sort key: its name in the API and how it reads in SQL (NULLs become the lowest
+// value, so keyset comparisons work).
 struct SortColumn {
-  std::string_view expr;  // NULLs become the lowest value, so keyset comparisons work
+  DeviceSortKey key;
+  std::string_view name;
+  std::string_view expr;
   bool numeric;
 };
 
-SortColumn sort_column(DeviceSortKey k) {
-  switch (k) {
-    case DeviceSortKey::kDeviceId:
-      return {"device_id", false};
-    case DeviceSortKey::kName:
-      return {"name", false};
-    case DeviceSortKey::kType:
-      return {"type", false};
-    case DeviceSortKey::kLocation:
-      return {"location", false};
-    case DeviceSortKey::kStatus:
-      return {"status", false};
-    case DeviceSortKey::kLastSeen:
-      return {"COALESCE(last_seen, -1e300)", true};
-    case DeviceSortKey::kBatteryLevel:
-      return {"COALESCE(battery_level, -1e300)", true};
-    case DeviceSortKey::kSignalStrength:
-      return {"COALESCE(signal_strength, -1e300)", true};
-  }
-  return {"device_id", false};
+constexpr SortColumn kSortColumns[] = {
+    {DeviceSortKey::kDeviceId, "device_id", "device_id", false},
+    {DeviceSortKey::kName, "name", "name", false},
+    {DeviceSortKey::kType, "type", "type", false},
+    {DeviceSortKey::kLocation, "location", "location", false},
+    {DeviceSortKey::kStatus, "status", "status", false},
+    {DeviceSortKey::kLastSeen, "last_seen", "COALESCE(last_seen, -1e300)", true},
+    {DeviceSortKey::kBatteryLevel, "battery_level", "COALESCE(battery_level, -1e300)", true},
+    {DeviceSortKey::kSignalStrength, "signal_strength", "COALESCE(signal_strength, -1e300)", true},
+};
+
+const SortColumn& sort_column(DeviceSortKey k) {
+  for (const SortColumn& c : kSortColumns)
+    if (c.key == k) return c;
+  return kSortColumns[0];
 }
 
 std::string sort_value_text(DeviceSortKey k, const Device& d) {
@@ -385,41 +383,20 @@ std::string order_tag(const DeviceFilter& f) {
 }  // namespace
 
 std::optional<DeviceSortKey> parse_device_sort_key(std::string_view s) {
-  for (DeviceSortKey k :
-       {DeviceSortKey::kDeviceId, DeviceSortKey::kName, DeviceSortKey::kType,
-        DeviceSortKey::kLocation, DeviceSortKey::kStatus, DeviceSortKey::kLastSeen,
-        DeviceSortKey::kBatteryLevel, DeviceSortKey::kSignalStrength})
-    if (to_string(k) == s) return k;
+  for (const SortColumn& c : kSortColumns)
+    if (c.name == s) return c.key;
   return std::nullopt;
 }
 
 std::string_view to_string(DeviceSortKey k) {
-  switch (k) {
-    case DeviceSortKey::kDeviceId:
-      return "device_id";
-    case DeviceSortKey::kName:
-      return "name";
-    case DeviceSortKey::kType:
-      return "type";
-    case DeviceSortKey::kLocation:
-      return "location";
-    case DeviceSortKey::kStatus:
-      return "status";
-    case DeviceSortKey::kLastSeen:
-      return "last_seen";
-    case DeviceSortKey::kBatteryLevel:
-      return "battery_level";
-    case DeviceSortKey::kSignalStrength:
-      return "signal_strength";
-  }
-  return "device_id";
+  return sort_column(k).name;
 }
 
 Result<DevicePage> SqliteCatalog::list_devices(const DeviceFilter& f, const std::string& cursor,
                                                int limit) {
   limit = std::clamp(limit, 1, 1000);
   const bool plain = f.sort == DeviceSortKey::kDeviceId && !f.descending;
-  const SortColumn col = sort_column(f.sort);
+  const SortColumn& col = sort_column(f.sort);
   std::optional<std::string> after_key, after_id;
   if (!cursor.empty()) {
     std::optional<std::string> payload = decode_cursor(cursor);
