@@ -189,11 +189,12 @@ SimReading sample(SimDevice& d, int64_t ts_ms, double spike_probability, Rng& rn
       const double speed = driving ? std::max(0.0, 45 + 15 * d.walk + normal(rng, 8)) : 0;
       const double hours = dt_ms / 3'600'000.0;
       d.heading_rad += normal(rng, 0.3);
+      // Stay within ~30 km of the home site: head home when too far.
+      if (std::hypot(d.lat - d.site->lat, d.lon - d.site->lon) > 0.3)
+        d.heading_rad = std::atan2(d.site->lon - d.lon, d.site->lat - d.lat);
       const double km = speed * std::min(hours, 0.25);
       d.lat += km / 111.0 * std::cos(d.heading_rad);
       d.lon += km / (111.0 * std::cos(d.lat * kPi / 180)) * std::sin(d.heading_rad);
-      // Stay within ~30 km of the home site: turn back when too far.
-      if (std::hypot(d.lat - d.site->lat, d.lon - d.site->lon) > 0.3) d.heading_rad += kPi;
       d.fuel -= km * 0.08;
       if (d.fuel < 8) d.fuel = 100;  // refuelled
       add("lat", round_to(d.lat, 1e-6));
