@@ -1,6 +1,6 @@
 // Alerts and rules in the dashboard (needs the alerts branch: /api/v1/rules, /api/v1/alerts,
 // /api/v1/stream). Not wired into ctest until that branch is merged; run by hand with
-//   FP_BASE_URL=http://127.0.0.1:8080 node --test tests/e2e/alerts.test.mjs
+//   FP_BASE_URL=http://127.0.0.1:8080 node --test --test-reporter=tap tests/e2e/alerts.test.mjs
 // against a server with some devices. Fails (does not skip) when the endpoints are missing.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";

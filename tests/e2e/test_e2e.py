@@ -76,7 +76,7 @@ def test_dashboard_in_chromium(tmp_path):
             "FP_FLIP_DEVICE": "e2e-flip",
             "FP_ARTIFACTS": str(ARTIFACTS),
         })
-        proc = subprocess.run(["node", "--test", "--test-concurrency=1",
+        proc = subprocess.run(["node", "--test", "--test-reporter=tap",
                                str(HERE / "dashboard.test.mjs")],
                               env=env, cwd=HERE, capture_output=True, text=True, timeout=300)
         (ARTIFACTS / "dashboard.test.log").write_text(proc.stdout + proc.stderr)
