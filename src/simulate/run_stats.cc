@@ -36,9 +36,15 @@ std::string format_progress(const RunStats& s, double elapsed_s, double points_p
       points_per_s, in_flight, offline_devices, s.latency_ms(0.5), s.latency_ms(0.99));
 }
 
+double points_per_second(const RunStats& s, const SummaryContext& c) {
+  if (c.live_seconds > 0)
+    return static_cast<double>(s.points_sent - s.history_points) / c.live_seconds;
+  if (c.history_seconds > 0) return static_cast<double>(s.history_points) / c.history_seconds;
+  return 0;
+}
+
 std::string format_summary_text(const RunStats& s, const SummaryContext& c) {
-  const double rate =
-      c.live_seconds > 0 ? static_cast<double>(s.points_sent - 0) / c.live_seconds : 0;
+  const double rate = points_per_second(s, c);
   std::string out = fmt::format(
       "simulated {} devices (seed {}) for {:.1f} s\n"
       "  sent:         {} readings ({} points; {} from history, {} late after dropouts)\n"
@@ -47,13 +53,14 @@ std::string format_summary_text(const RunStats& s, const SummaryContext& c) {
       "  heartbeats:   {} sent, {} acknowledged\n"
       "  faults:       {} dropouts, {} out-of-range spikes, {} batteries died\n"
       "  requests:     {} ({} failed)\n"
-      "  rate:         {:.0f} points/s\n"
+      "  rate:         {:.0f} points/s ({})\n"
       "  latency:      p50 {:.2f} ms, p99 {:.2f} ms\n",
-      c.devices, c.seed, c.live_seconds, s.readings_sent, s.points_sent, s.history_readings,
+      c.devices, c.seed, c.total_seconds, s.readings_sent, s.points_sent, s.history_readings,
       s.late_readings, s.readings_accepted.load(), s.points_accepted.load(),
       s.readings_rejected.load(), s.points_rejected.load(), s.invalid_injected, s.heartbeats_sent,
       s.heartbeats_accepted.load(), s.dropouts, s.spikes, s.batteries_died, s.requests.load(),
-      s.requests_failed.load(), rate, s.latency_ms(0.5), s.latency_ms(0.99));
+      s.requests_failed.load(), rate, c.live_seconds > 0 ? "live phase" : "backfill",
+      s.latency_ms(0.5), s.latency_ms(0.99));
   if (!c.first_error.empty()) out += "  first error:  " + c.first_error + "\n";
   return out;
 }
@@ -61,7 +68,8 @@ std::string format_summary_text(const RunStats& s, const SummaryContext& c) {
 std::string format_summary_json(const RunStats& s, const SummaryContext& c) {
   JsonWriter w;
   w.begin_object();
-  w.field("seed", c.seed).field("devices", c.devices).field("seconds", c.live_seconds);
+  w.field("seed", c.seed).field("devices", c.devices).field("seconds", c.total_seconds);
+  w.field("history_seconds", c.history_seconds).field("live_seconds", c.live_seconds);
   w.field("readings_sent", s.readings_sent).field("points_sent", s.points_sent);
   w.field("history_readings", s.history_readings).field("late_readings", s.late_readings);
   w.field("readings_accepted", s.readings_accepted.load());
@@ -75,8 +83,7 @@ std::string format_summary_json(const RunStats& s, const SummaryContext& c) {
   w.field("dropouts", s.dropouts).field("spikes", s.spikes);
   w.field("batteries_died", s.batteries_died);
   w.field("requests", s.requests.load()).field("requests_failed", s.requests_failed.load());
-  w.field("points_per_s",
-          c.live_seconds > 0 ? static_cast<double>(s.points_sent) / c.live_seconds : 0.0);
+  w.field("points_per_s", points_per_second(s, c));
   w.key("latency_ms").begin_object();
   w.field("p50", s.latency_ms(0.5)).field("p99", s.latency_ms(0.99));
   w.field("max", s.latency_ms(1.0));

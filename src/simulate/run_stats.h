@@ -17,6 +17,7 @@ struct RunStats {
   uint64_t readings_sent = 0;
   uint64_t points_sent = 0;
   uint64_t history_readings = 0;
+  uint64_t history_points = 0;
   uint64_t late_readings = 0;  // buffered during a dropout, uploaded after reconnecting
   uint64_t dropouts = 0;
   uint64_t spikes = 0;            // out-of-range values sent on purpose
@@ -47,9 +48,15 @@ struct RunStats {
 struct SummaryContext {
   uint64_t seed = 0;
   int devices = 0;
-  double live_seconds = 0;
-  std::string first_error;  // the first transport error or unexpected answer, if any
+  double total_seconds = 0;    // the whole run, registration included
+  double history_seconds = 0;  // sending the backfill, until every answer came
+  double live_seconds = 0;     // the live phase, until every answer came
+  std::string first_error;     // the first transport error or unexpected answer, if any
 };
+
+// Points per second of the phase that sent most: the live phase when there was one, else
+// the backfill. Registration is not counted.
+double points_per_second(const RunStats& s, const SummaryContext& c);
 
 std::string format_summary_text(const RunStats& s, const SummaryContext& c);
 std::string format_summary_json(const RunStats& s, const SummaryContext& c);

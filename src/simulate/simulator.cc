@@ -71,8 +71,10 @@ class Simulation {
          ts += step) {
       for (size_t i = 0; i < fleet_.size(); ++i) {
         if (links_[i].dead) continue;
-        add_reading(i, sample(fleet_[i], ts, o_.spike_probability, rng_));
+        SimReading r = sample(fleet_[i], ts, o_.spike_probability, rng_);
         ++stats_.history_readings;
+        stats_.history_points += r.values.size();
+        add_reading(i, std::move(r));
         if (fleet_[i].battery_powered && fleet_[i].battery <= 0) bury(i);
       }
       show_progress(false);
@@ -272,6 +274,7 @@ int run_simulation(const SimulateOptions& o) {
   RunStats stats;
   const auto begin = SteadyClock::now();
   std::string first_error;
+  double history_seconds = 0, live_seconds = 0;
   {
     HttpReportSink sink(*target, o.api_key, o.connections, stats);
     Simulation sim(o, sink, stats);
@@ -283,13 +286,29 @@ int run_simulation(const SimulateOptions& o) {
         return 1;
       }
     }
-    if (o.history_ms > 0) sim.backfill_history();
-    if (o.duration_ms != 0) sim.run_live();
+    if (o.history_ms > 0) {
+      const auto t = SteadyClock::now();
+      sim.backfill_history();
+      sink.drain();
+      history_seconds = seconds_since(t);
+    }
+    if (o.duration_ms != 0) {
+      const auto t = SteadyClock::now();
+      sim.run_live();
+      sink.drain();
+      live_seconds = seconds_since(t);
+    }
     sim.finish();
     sim.publish_metric_counts();
     first_error = sink.first_error();
   }
-  SummaryContext ctx{o.seed, o.devices, seconds_since(begin), first_error};
+  SummaryContext ctx;
+  ctx.seed = o.seed;
+  ctx.devices = o.devices;
+  ctx.first_error = first_error;
+  ctx.total_seconds = seconds_since(begin);
+  ctx.history_seconds = history_seconds;
+  ctx.live_seconds = live_seconds;
   std::fputs(format_summary_text(stats, ctx).c_str(), stdout);
   if (!o.json_summary.empty()) {
     const std::string json = format_summary_json(stats, ctx) + "\n";

@@ -67,6 +67,8 @@ def test_summary_matches_what_the_server_stored(server, tmp_path):
     assert s["readings_accepted"] + s["readings_rejected"] == s["readings_sent"]
     assert s["points_accepted"] == sum(s["points_by_metric"].values())
     assert s["dropouts"] > 0 and s["late_readings"] > 0
+    assert 3 <= s["live_seconds"] < 15 and s["history_seconds"] > 0
+    assert s["points_per_s"] > 0
     assert s["latency_ms"]["p50"] > 0 and s["latency_ms"]["p99"] >= s["latency_ms"]["p50"]
 
     devices = all_devices(server, "sim")
