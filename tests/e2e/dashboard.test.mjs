@@ -120,6 +120,17 @@ test("a device page draws its metrics from raw points and from aggregates", asyn
     return n;
   });
   assert.ok(drawn > 50, `only ${drawn} series pixels`);
+  // Dragging across the chart zooms in: the range is fetched again for the selection.
+  await page.click('button[data-range="24h"]');
+  await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.source === "aggregates", chart);
+  const over = await page.$(`${chart} .u-over`);
+  const box = await over.boundingBox();
+  await page.mouse.move(box.x + box.width * 0.90, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.97, box.y + box.height / 2, { steps: 5 });
+  await page.mouse.up();
+  await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.source === "raw", chart);
+  assert.ok(Number(await page.getAttribute(chart, "data-points")) > 0);
   // Latest values, battery and the status timeline are there too.
   await page.waitForSelector("#latest .card");
   await page.waitForSelector("#timeline .seg");
