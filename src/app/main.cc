@@ -63,7 +63,9 @@ int main(int argc, char** argv) {
                         sim_dropout_max = "8m", sim_heartbeat = "30s";
   CLI::App* simulate = app.add_subcommand(
       "simulate", "run a simulated fleet of devices against a server (demo data, load driver)");
-  simulate->add_option("--target", sim.target, "the server's base URL")
+  simulate
+      ->add_option("--target", sim.target,
+                   "the server's base URL, or mqtt://HOST[:PORT] to publish over MQTT")
       ->capture_default_str()
       ->type_name("URL");
   simulate->add_option("--api-key", sim.api_key, "API key (write role) when auth is on")

@@ -52,8 +52,11 @@ bool office_hours(int64_t ts_ms) {
   return weekday < 5 && hours >= 8 && hours < 18;
 }
 
+// Rounds to a multiple of `step` (0.01, 0.1, 1...): dividing by the whole inverse gives the
+// double nearest to the decimal, so 14.6 prints as 14.6, not 14.600000000000001.
 double round_to(double v, double step) {
-  return std::round(v / step) * step;
+  const double inverse = std::round(1 / step);
+  return inverse >= 1 ? std::round(v * inverse) / inverse : std::round(v / step) * step;
 }
 
 }  // namespace

@@ -86,8 +86,9 @@ class Connection {
 Result<HttpTarget> parse_http_target(std::string_view url) {
   constexpr std::string_view kScheme = "http://";
   if (url.substr(0, kScheme.size()) != kScheme)
-    return Status::InvalidArgument("--target must look like http://HOST:PORT, got '" +
-                                   std::string(url) + "'");
+    return Status::InvalidArgument(
+        "--target must look like http://HOST:PORT or mqtt://HOST:PORT, got '" + std::string(url) +
+        "'");
   std::string_view rest = url.substr(kScheme.size());
   const size_t slash = rest.find('/');
   std::string_view authority = rest.substr(0, slash);

@@ -29,7 +29,8 @@ struct HttpTarget {
   std::string base_path;  // prefix before /api/v1/..., usually empty
 };
 
-// Parses "http://host:port[/prefix]". https is not supported (kInvalidArgument).
+// Parses "http://host:port[/prefix]". https is not supported (kInvalidArgument); MQTT
+// targets are parsed by parse_mqtt_target.
 Result<HttpTarget> parse_http_target(std::string_view url);
 
 struct HttpAnswer {

@@ -1,25 +1,9 @@
 #include "simulate/http_report_sink.h"
 
-#include <simdjson.h>
-
+#include "simulate/message_json.h"
 #include "util/json_writer.h"
 
 namespace fp::sim {
-
-std::optional<std::vector<size_t>> rejected_indexes(std::string_view body) {
-  simdjson::dom::parser parser;
-  simdjson::dom::element doc;
-  if (parser.parse(simdjson::padded_string(body)).get(doc)) return std::nullopt;
-  simdjson::dom::array rejected;
-  if (doc["rejected"].get_array().get(rejected)) return std::nullopt;
-  std::vector<size_t> out;
-  for (auto item : rejected) {
-    uint64_t index;
-    if (item["index"].get_uint64().get(index)) return std::nullopt;
-    out.push_back(index);
-  }
-  return out;
-}
 
 namespace {
 
@@ -28,23 +12,6 @@ std::string short_body(const std::string& body) {
 }
 
 }  // namespace
-
-std::string encode_readings_json(const std::vector<OutgoingReading>& batch) {
-  JsonWriter w;
-  w.begin_array();
-  for (const OutgoingReading& r : batch) {
-    w.begin_object();
-    w.field("device_id", r.device->id);
-    if (r.invalid)
-      w.field("ts", "not-a-time");
-    else
-      w.field("ts", r.reading.ts_ms);
-    for (const auto& [metric, value] : r.reading.values) w.field(metric, value);
-    w.end_object();
-  }
-  w.end_array();
-  return w.take();
-}
 
 HttpReportSink::HttpReportSink(HttpTarget target, std::string api_key, int connections,
                                RunStats& stats)
@@ -122,24 +89,17 @@ void HttpReportSink::send_readings(std::vector<OutgoingReading> batch) {
 }
 
 void HttpReportSink::send_heartbeat(const HeartbeatMessage& hb) {
-  JsonWriter w;
-  w.begin_object();
-  if (hb.battery_level >= 0) w.field("battery_level", hb.battery_level);
-  w.field("signal_strength", hb.signal_strength);
-  if (hb.has_geo)
-    w.key("location").begin_object().field("lat", hb.lat).field("lon", hb.lon).end_object();
-  w.end_object();
-  client_.submit(
-      {"/api/v1/devices/" + hb.device_id + "/heartbeat", w.take(), [this](const HttpAnswer& a) {
-         stats_.requests.fetch_add(1);
-         if (a.status != 0) stats_.record_latency(a.latency);
-         if (a.status == 200)
-           stats_.heartbeats_accepted.fetch_add(1);
-         else
-           note_error(a.status == 0 ? a.error
-                                    : "heartbeat: HTTP " + std::to_string(a.status) + " " +
-                                          short_body(a.body));
-       }});
+  client_.submit({"/api/v1/devices/" + hb.device_id + "/heartbeat", encode_heartbeat_json(hb),
+                  [this](const HttpAnswer& a) {
+                    stats_.requests.fetch_add(1);
+                    if (a.status != 0) stats_.record_latency(a.latency);
+                    if (a.status == 200)
+                      stats_.heartbeats_accepted.fetch_add(1);
+                    else
+                      note_error(a.status == 0 ? a.error
+                                               : "heartbeat: HTTP " + std::to_string(a.status) +
+                                                     " " + short_body(a.body));
+                  }});
 }
 
 }  // namespace fp::sim

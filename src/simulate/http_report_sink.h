@@ -6,8 +6,6 @@
 
 #include <memory>
 #include <mutex>
-#include <optional>
-#include <string_view>
 
 #include "simulate/http_load_client.h"
 #include "simulate/report_sink.h"
@@ -34,12 +32,5 @@ class HttpReportSink : public ReportSink {
   mutable std::mutex error_mu_;
   std::string first_error_;  // guarded by error_mu_
 };
-
-// The JSON body of one telemetry request (an array of flat readings). Exposed for tests.
-std::string encode_readings_json(const std::vector<OutgoingReading>& batch);
-
-// The indexes a 422 telemetry answer lists under "rejected"; nullopt when `body` is not that
-// shape (any bytes are safe: fuzzed by tests/fuzz/fuzz_simulator_answers.cc).
-std::optional<std::vector<size_t>> rejected_indexes(std::string_view body);
 
 }  // namespace fp::sim

@@ -1,7 +1,6 @@
 #pragma once
-// ReportSink: where the simulated fleet's messages go. HTTP today (HttpReportSink);
-// an MQTT sink (libmosquitto, topics devices/{id}/telemetry and devices/{id}/heartbeat) plugs
-// in here without touching the fleet logic.
+// ReportSink: where the simulated fleet's messages go: HttpReportSink (the HTTP API) or
+// MqttReportSink (devices/{id}/telemetry and devices/{id}/heartbeat over MQTT).
 
 #include <string>
 #include <vector>

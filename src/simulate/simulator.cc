@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "simulate/http_report_sink.h"
+#include "simulate/mqtt_report_sink.h"
 
 namespace fp::sim {
 namespace {
@@ -266,17 +267,34 @@ int run_simulation(const SimulateOptions& o) {
     std::fprintf(stderr, "simulate: %s\n", e.c_str());
     return 2;
   }
-  auto target = parse_http_target(o.target);
-  if (!target.ok()) {
-    std::fprintf(stderr, "simulate: %s\n", target.status().message().c_str());
-    return 2;
-  }
   RunStats stats;
+  std::unique_ptr<ReportSink> sink_owner;
+  if (o.target.starts_with("mqtt://")) {
+    auto target = parse_mqtt_target(o.target);
+    if (!target.ok()) {
+      std::fprintf(stderr, "simulate: %s\n", target.status().message().c_str());
+      return 2;
+    }
+    auto sink = MqttReportSink::connect(*target, stats, o.connections * 64);
+    if (!sink.ok()) {
+      std::fprintf(stderr, "simulate: cannot reach %s: %s\n", o.target.c_str(),
+                   sink.status().message().c_str());
+      return 1;
+    }
+    sink_owner = std::move(sink).value();
+  } else {
+    auto target = parse_http_target(o.target);
+    if (!target.ok()) {
+      std::fprintf(stderr, "simulate: %s\n", target.status().message().c_str());
+      return 2;
+    }
+    sink_owner = std::make_unique<HttpReportSink>(*target, o.api_key, o.connections, stats);
+  }
   const auto begin = SteadyClock::now();
   std::string first_error;
   double history_seconds = 0, live_seconds = 0;
   {
-    HttpReportSink sink(*target, o.api_key, o.connections, stats);
+    ReportSink& sink = *sink_owner;
     Simulation sim(o, sink, stats);
     if (o.register_devices) {
       sim.register_all();
@@ -301,6 +319,7 @@ int run_simulation(const SimulateOptions& o) {
     sim.finish();
     sim.publish_metric_counts();
     first_error = sink.first_error();
+    sink_owner.reset();  // disconnects, stops the workers
   }
   SummaryContext ctx;
   ctx.seed = o.seed;

@@ -8,7 +8,8 @@
 // and draining batteries. A progress line goes to stderr once per second, the summary to
 // stdout (and as JSON to `json_summary`).
 //
-// The transport sits behind `ReportSink` so that MQTT (libmosquitto) can be added beside HTTP.
+// The transport sits behind `ReportSink`: HTTP for http:// targets, MQTT (libmosquitto) for
+// mqtt:// targets.
 
 #include <cstdint>
 #include <string>

@@ -5,7 +5,7 @@
 #include <string_view>
 
 #include "simulate/http_load_client.h"
-#include "simulate/http_report_sink.h"
+#include "simulate/message_json.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);

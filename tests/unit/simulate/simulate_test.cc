@@ -9,7 +9,7 @@
 
 #include "simulate/device_model.h"
 #include "simulate/http_load_client.h"
-#include "simulate/http_report_sink.h"
+#include "simulate/message_json.h"
 
 namespace fp::sim {
 namespace {
