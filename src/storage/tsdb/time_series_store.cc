@@ -518,23 +518,19 @@ void TimeSeriesStore::block_thread() {
   while (!stop_) {
     thread_cv_.wait_for(lock, std::chrono::seconds(10), [this] { return stop_ || flush_wanted_; });
     if (stop_) return;
+    // Take the request and its waiters together: the commit thread freezes again (and sets
+    // the flag anew) only after this frozen layer is written.
     const bool flush = flush_wanted_;
+    flush_wanted_ = false;
+    std::vector<std::function<void(Status)>> waiters;
+    waiters.swap(flush_waiters_);
     lock.unlock();
     Status s = flush ? write_frozen() : Status::Ok();
-    if (flush) {
-      std::vector<std::function<void(Status)>> waiters;
-      {
-        std::lock_guard w(thread_mu_);
-        waiters.swap(flush_waiters_);
-      }
-      for (auto& done : waiters) done(s);
-    }
+    for (auto& done : waiters) done(s);
     if (s.ok()) s = compact_and_expire();
     lock.lock();
-    if (s.ok()) {
-      if (flush) flush_wanted_ = false;
-      continue;
-    }
+    if (s.ok()) continue;
+    if (flush && frozen_points_.load() > 0) flush_wanted_ = true;  // retry the frozen layer
     spdlog::error("event=block_write_failed error=\"{}\" retry_in=5s", s.message());
     {
       std::lock_guard st(stats_mu_);
