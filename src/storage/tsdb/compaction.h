@@ -27,9 +27,13 @@ struct CompactionResult {
 };
 
 // `blocks`: every block of the partition (raw and rollups), sorted as sort_blocks does.
+// A series gets a rollup entry of a width only where it pays: when its points outnumber its
+// buckets of that width at least 4 to 1 (else reading its raw points is as cheap), or always
+// with `always_rollup` (raw retention is set, so the raw points will go).
 Result<CompactionResult> compact_partition(FileSystem& fs, const std::string& blocks_dir,
                                            const BlockList& blocks, const Tombstones& tombstones,
-                                           const std::function<uint64_t()>& next_block_id);
+                                           const std::function<uint64_t()>& next_block_id,
+                                           bool always_rollup);
 
 // True when the partition's blocks (sorted) need compacting: several raw blocks, or rollups
 // missing or older than the raw data.
