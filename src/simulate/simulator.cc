@@ -116,7 +116,11 @@ class Simulation {
     show_progress(true);
   }
 
-  int devices_in_dropout() const { return in_dropout_; }
+  // Adds the per-metric counts of valid points sent to the summary.
+  void publish_metric_counts() {
+    for (const auto& [metric, n] : metric_counts_)
+      stats_.points_by_metric[std::string(metric)] += n;
+  }
 
  private:
   void live_step(size_t i) {
@@ -226,13 +230,6 @@ class Simulation {
     std::fflush(stderr);
   }
 
- public:
-  void publish_metric_counts() {
-    for (const auto& [metric, n] : metric_counts_)
-      stats_.points_by_metric[std::string(metric)] += n;
-  }
-
- private:
   const SimulateOptions& o_;
   ReportSink& sink_;
   RunStats& stats_;

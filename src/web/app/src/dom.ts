@@ -87,3 +87,23 @@ export function kvGrid(obj: Record<string, unknown>): HTMLElement {
 export function message(text: string, cls = "muted"): HTMLElement {
   return h("p", { class: cls }, text);
 }
+
+// Calls `fn` at most once per `ms`: the first call runs at once, later ones within the window
+// are folded into one run at its end.
+export function throttle(fn: () => void, ms: number): () => void {
+  let last = 0;
+  let timer: number | undefined;
+  return () => {
+    const wait = last + ms - Date.now();
+    if (wait <= 0) {
+      last = Date.now();
+      fn();
+    } else if (timer === undefined) {
+      timer = window.setTimeout(() => {
+        timer = undefined;
+        last = Date.now();
+        fn();
+      }, wait);
+    }
+  };
+}

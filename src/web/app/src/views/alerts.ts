@@ -1,7 +1,7 @@
 // Alerts: filter by state and severity, acknowledge (with an optional note) and resolve.
 
 import { api, Features, post, qs } from "../api";
-import { clear, fmtAgo, fmtNumber, fmtTime, h, message } from "../dom";
+import { clear, fmtAgo, fmtNumber, fmtTime, h, message, throttle } from "../dom";
 import { subscribe } from "../live";
 
 export function alertRow(a: any, features: Features, reload: () => void, withDevice = true): HTMLElement {
@@ -49,7 +49,8 @@ export function alertsView(root: HTMLElement, features: Features, params: URLSea
   state.addEventListener("change", () => load());
   severity.addEventListener("change", () => load());
   load().catch((e) => root.append(message(e.message, "error")));
+  const refresh = throttle(() => load().catch(() => {}), 1000);
   return subscribe((e) => {
-    if (e.kind === "alert" || e.kind === "tick") load().catch(() => {});
+    if (e.kind === "alert" || e.kind === "tick") refresh();
   });
 }

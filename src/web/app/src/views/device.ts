@@ -4,7 +4,7 @@
 
 import { api, Features, qs } from "../api";
 import { lineChart, Series } from "../chart";
-import { clear, fmtAgo, fmtNumber, fmtTime, h, kvGrid, message, statusBadge } from "../dom";
+import { clear, fmtAgo, fmtNumber, fmtTime, h, kvGrid, message, statusBadge, throttle } from "../dom";
 import { subscribe } from "../live";
 import { alertRow } from "./alerts";
 
@@ -141,6 +141,7 @@ export function deviceView(root: HTMLElement, id: string, features: Features): (
     alerts.append((res.alerts ?? []).length ? table : message("No alerts for this device."));
   }
 
+  const refreshAlerts = throttle(() => loadAlerts().catch(() => {}), 1000);
   const loadAll = () => Promise.all([loadDevice(), loadKpis().catch(() => {}), loadAlerts().catch(() => {})]);
   loadAll().catch((e) => root.append(message(e.message, "error")));
   return subscribe((e) => {
@@ -150,7 +151,7 @@ export function deviceView(root: HTMLElement, id: string, features: Features): (
       loadDevice().catch(() => {});
       loadTimeline().catch(() => {});
     } else if (e.kind === "alert" && e.data.device_id === id) {
-      loadAlerts().catch(() => {});
+      refreshAlerts();
     } else if (e.kind === "tick") {
       loadDevice().catch(() => {});
       if (range.label !== "zoom") {

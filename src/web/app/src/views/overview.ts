@@ -3,7 +3,7 @@
 
 import { api, Features } from "../api";
 import { sparkline } from "../chart";
-import { clear, fmtBytes, fmtNumber, h, kvGrid, message, statusBadge } from "../dom";
+import { clear, fmtBytes, fmtNumber, h, kvGrid, message, statusBadge, throttle } from "../dom";
 import { subscribe } from "../live";
 import { alertRow } from "./alerts";
 
@@ -78,11 +78,14 @@ export function overviewView(root: HTMLElement, features: Features): () => void 
   const load = () =>
     Promise.all([loadStats(), loadAlerts(), loadKpis()]).catch((e) => console.warn("overview:", e.message));
   load();
+  // A burst of status events (thousands of devices going offline at once) refreshes once.
+  const refreshStats = throttle(() => loadStats().catch(() => {}), 1000);
+  const refreshAlerts = throttle(() => loadAlerts().catch(() => {}), 1000);
   return subscribe((e) => {
     if (e.kind === "stats") showStats(e.data);
-    else if (e.kind === "alert") loadAlerts().catch(() => {});
+    else if (e.kind === "alert") refreshAlerts();
     else if (e.kind === "tick") load();
-    else if (e.kind === "status") loadStats().catch(() => {});
+    else if (e.kind === "status") refreshStats();
   });
 }
 
