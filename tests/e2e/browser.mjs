@@ -67,3 +67,17 @@ export async function apiPost(base, path, body, key) {
   if (!res.ok) throw new Error(`POST ${path}: ${res.status} ${text}`);
   return text ? JSON.parse(text) : null;
 }
+
+// Retries `check` (an async function that throws when not yet true) until it passes or
+// `timeoutMs` runs out, then throws its last error. For pages that follow live data.
+export async function eventually(check, timeoutMs = 15000, intervalMs = 250) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (e) {
+      if (Date.now() >= deadline) throw e;
+      await new Promise((r) => setTimeout(r, intervalMs));
+    }
+  }
+}
