@@ -101,7 +101,7 @@ Result<CompactionResult> compact_partition(FileSystem& fs, const std::string& bl
     for (auto& [w, r] : {std::pair{minute_w.get(), Resolution::kMinute},
                          std::pair{hour_w.get(), Resolution::kHour}}) {
       const auto buckets = build_rollups(all, block::resolution_ms(r));
-      if (!always_rollup && all.size() < 4 * buckets.size()) continue;
+      if (!always_rollup && all.size() < 32 * buckets.size()) continue;
       block::EntryInfo ri{key.first,
                           key.second,
                           buckets.front().start,
