@@ -40,4 +40,8 @@ Result<CompactionResult> compact_partition(FileSystem& fs, const std::string& bl
 // missing or older than the raw data.
 bool needs_compaction(const BlockList& partition_blocks);
 
+// True when the partition has one raw block and rollup blocks of both widths with an entry
+// for each of its series.
+bool rollups_complete(const BlockList& partition_blocks);
+
 }  // namespace fp::tsdb
