@@ -77,7 +77,7 @@ TEST_F(CatalogTest, OpenSetsWalFullSyncAndForeignKeys) {
   EXPECT_EQ(pragma("PRAGMA synchronous"), "2");  // FULL
   EXPECT_EQ(pragma("PRAGMA foreign_keys"), "1");
   EXPECT_EQ(pragma("PRAGMA busy_timeout"), "5000");
-  EXPECT_EQ(pragma("PRAGMA user_version"), "1");
+  EXPECT_EQ(pragma("PRAGMA user_version"), std::to_string(catalog::schema_migrations().size()));
 }
 
 TEST_F(CatalogTest, CreateStampsTimesAndGetReturnsEveryField) {
