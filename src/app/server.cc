@@ -10,12 +10,17 @@
 #include <thread>
 #include <unordered_map>
 
+#include "alerting/alert_engine.h"
+#include "alerting/alert_json.h"
+#include "alerting/webhook_notifier.h"
 #include "app/server_metrics_collectors.h"
 #include "auth/api_key_authenticator.h"
 #include "http/api_dispatcher.h"
 #include "http/handlers/routes.h"
+#include "http/handlers/stats_json.h"
 #include "http/server.h"
 #include "ingest/ingestor.h"
+#include "live/live_event_hub.h"
 #include "metrics/server_metrics.h"
 #include "model/time_format.h"
 #include "monitor/device_status_tracker.h"
@@ -173,6 +178,52 @@ int run_server(const ServerConfig& cfg) {
   for (const auto& t : initial)
     server_metrics.status_transitions.with({std::string(to_string(t.to))}).inc();
   if (!initial.empty()) spdlog::info("event=status_changes_while_down count={}", initial.size());
+
+  // Alerting: rules and open alerts from the catalog, evaluated on the engine's thread from
+  // what each commit made durable; changes go to the webhooks and the live stream.
+  std::vector<Rule> default_rules;
+  for (const std::string& json : cfg.alert_rules_json)
+    if (auto r = parse_rule(json, ""); r.ok()) default_rules.push_back(std::move(*r));
+  AlertEngineOptions alert_options;
+  alert_options.low_battery_pct = cfg.status.defaults.low_battery_pct;
+  Catalog& cat = **catalog;
+  AlertEngine alerts(
+      cat, clock,
+      [&cat](const std::string& id) -> std::optional<DeviceFacts> {
+        auto d = cat.get_device(id);
+        if (!d.ok()) return std::nullopt;
+        return DeviceFacts{d->type, d->location};
+      },
+      alert_options);
+  if (Status s = alerts.load(default_rules); !s.ok()) {
+    spdlog::critical("event=startup_failed reason=\"cannot load alert rules: {}\"", s.message());
+    return 1;
+  }
+  NotifierOptions notifier_options;
+  notifier_options.max_attempts = cfg.webhook_attempts;
+  notifier_options.backoff = std::chrono::milliseconds(cfg.webhook_backoff_ms);
+  notifier_options.timeout = std::chrono::milliseconds(cfg.webhook_timeout_ms);
+  WebhookNotifier notifier(cat, clock, notifier_options);
+  LiveEventHub live;
+  alerts.add_listener([&notifier, &live](const AlertChange& c) {
+    notifier.notify(c);
+    live.publish("alert", alert_to_json(c.alert));
+  });
+  ingestor.add_commit_listener([&alerts, &live](const CommitEvent& e) {
+    CommittedWork work;
+    for (const auto& t : e.telemetry) {
+      work.batches.push_back(t.batch);
+      live.publish_telemetry(*t.batch);
+    }
+    for (const HeartbeatReport* h : e.heartbeats)
+      work.heartbeats.push_back({h->device_id, h->battery_level});
+    for (const StatusTransition& t : e.transitions) live.publish_status(t);
+    work.transitions.assign(e.transitions.begin(), e.transitions.end());
+    alerts.submit(std::move(work));
+  });
+  alerts.start();
+  notifier.start();
+  if (!initial.empty()) alerts.submit({{}, {}, initial});
   ingestor.start();
 
   http::ApiContext ctx{**catalog, tracker,        ingestor, **store,     keys,
@@ -180,6 +231,9 @@ int run_server(const ServerConfig& cfg) {
   ctx.auth_enabled = auth_enabled;
   ctx.mqtt_enabled = cfg.mqtt.enabled;
   ctx.started_at_ms = started;
+  ctx.alerts = &alerts;
+  ctx.notifier = &notifier;
+  ctx.live = &live;
   http::Router router;
   http::add_all_routes(router, ctx);
   http::ApiDispatcher dispatcher(router, ctx);
@@ -195,13 +249,18 @@ int run_server(const ServerConfig& cfg) {
     dispatcher.dispatch(std::move(r), std::move(respond));
   });
   add_server_collectors(registry, {tracker, ingestor, **store, cfg.data_dir, cfg.metrics_device_cap,
-                                   [&server] { return server.open_connections(); }});
+                                   [&server] { return server.open_connections(); },
+                                   [&alerts] { return alerts.open_counts(); }});
+  add_alerting_collectors(registry, alerts, notifier);
   if (Status s = server.listen(); !s.ok()) {
     spdlog::critical("event=startup_failed reason=\"{}\"", s.message());
     ingestor.stop();
+    alerts.stop();
+    notifier.stop();
     return 1;
   }
   server.start();
+  live.start([&ctx] { return http::stats_json(ctx); });
   ctx.ready = true;
   spdlog::info(
       "event=listening transport=http address={}:{} auth={} devices={} data_dir={} startup_ms={}",
@@ -217,6 +276,9 @@ int run_server(const ServerConfig& cfg) {
   ctx.ready = false;
   server.shutdown(std::chrono::seconds(10));
   ingestor.stop();
+  live.stop();
+  alerts.stop();
+  notifier.stop();
   spdlog::info("event=stopped heartbeats={} uptime_s={}", ingestor.stats().heartbeats,
                (clock.now_ms() - started) / 1000);
   return 0;
