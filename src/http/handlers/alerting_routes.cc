@@ -8,12 +8,14 @@ void add_rule_routes(Router& r, ApiContext& ctx);
 void add_alert_routes(Router& r, ApiContext& ctx);
 void add_notification_routes(Router& r, ApiContext& ctx);
 void add_stream_routes(Router& r, ApiContext& ctx);
+void add_kpi_routes(Router& r, ApiContext& ctx);
 
 void add_alerting_routes(Router& r, ApiContext& ctx) {
   add_rule_routes(r, ctx);
   add_alert_routes(r, ctx);
   add_notification_routes(r, ctx);
   add_stream_routes(r, ctx);
+  add_kpi_routes(r, ctx);
 }
 
 }  // namespace fp::http

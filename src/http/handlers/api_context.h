@@ -21,6 +21,7 @@ class AlertEngine;
 class WebhookNotifier;
 class LiveEventHub;
 class DeviceKpiService;
+class DeviceActivityLog;
 }  // namespace fp
 
 namespace fp::http {
@@ -45,6 +46,7 @@ struct ApiContext {
   WebhookNotifier* notifier = nullptr;
   LiveEventHub* live = nullptr;
   DeviceKpiService* kpis = nullptr;
+  DeviceActivityLog* activity = nullptr;  // per-device rejections are recorded here
 };
 
 }  // namespace fp::http
