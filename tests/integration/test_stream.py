@@ -2,6 +2,8 @@
 `status` events for a status change, `alert` events in the API's alert shape, periodic `stats`,
 `telemetry` for subscribed devices only, and auth by header or ?api_key=."""
 
+import time
+
 from fleetpulse_harness import RFC3339_MS_UTC, assert_error, wait_until
 from sse_client import SseClient
 
@@ -106,3 +108,30 @@ def test_sigterm_with_an_open_stream_exits_cleanly_and_ends_the_stream(server):
             pass  # the stream ended with the server
     finally:
         sse.close()
+
+
+def test_a_client_that_does_not_read_is_disconnected_and_nothing_else_waits(server):
+    import socket as socketlib
+    slow = socketlib.create_connection(("127.0.0.1", server.port), timeout=10)
+    slow.sendall(b"GET /api/v1/stream?device_id=flood HTTP/1.1\r\nHost: x\r\n\r\n")
+    try:
+        # ~21 MB of telemetry events (200,000 x ~105 bytes) for a client that reads nothing: far
+        # beyond its 1 MiB queue and the socket buffers. Every write is still answered at once.
+        for batch in range(20):
+            readings = [{"device_id": "flood", "metric": "m", "value": i,
+                         "ts": 1_767_225_600_000 + batch * 10_000 + i} for i in range(10_000)]
+            started = time.monotonic()
+            assert server.post("/api/v1/telemetry", readings).status == 200
+            assert time.monotonic() - started < 5
+        # The server has given up on the slow client: reading now reaches the end of the stream.
+        slow.settimeout(10)
+        received = 0
+        while True:
+            data = slow.recv(1 << 20)
+            if not data:
+                break
+            received += len(data)
+        assert received < 200_000 * 100
+        assert server.get("/health").status == 200
+    finally:
+        slow.close()
