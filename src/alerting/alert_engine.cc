@@ -382,6 +382,26 @@ Result<Alert> AlertEngine::resolve(int64_t id, const std::string& by, const std:
   return *done;
 }
 
+void AlertEngine::forget_alerts() {
+  std::lock_guard lock(mu_);
+  open_.clear();
+  for (auto& [id, e] : rules_) e.tracks.clear();
+}
+
+void AlertEngine::forget_device(const std::string& device_id) {
+  Changes changes;
+  {
+    std::lock_guard lock(mu_);
+    const int64_t now = clock_.now_ms();
+    for (auto& [id, e] : rules_) e.tracks.erase(device_id);
+    std::vector<int64_t> ids;
+    for (const auto& [id, a] : open_)
+      if (a.device_id == device_id) ids.push_back(id);
+    for (int64_t id : ids) close_alert(open_.at(id), "device_deleted", "", now, changes);
+  }
+  publish(changes);
+}
+
 std::array<int64_t, kSeverityCount> AlertEngine::open_counts() const {
   std::array<int64_t, kSeverityCount> counts{};
   std::lock_guard lock(mu_);

@@ -114,6 +114,12 @@ class AlertEngine {
   Result<Alert> acknowledge(int64_t id, const std::string& by, const std::string& note);
   Result<Alert> resolve(int64_t id, const std::string& by, const std::string& note);
 
+  // Forgets every alert and what each rule learned (after the catalog's data was wiped);
+  // the rules stay.
+  void forget_alerts();
+  // A device was removed: its open alerts are resolved ("device_deleted"), its tracks dropped.
+  void forget_device(const std::string& device_id);
+
   // Open (firing or acknowledged) alerts per severity, indexed by Severity.
   std::array<int64_t, kSeverityCount> open_counts() const;
   int64_t open_total() const;

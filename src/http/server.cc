@@ -284,7 +284,8 @@ class Session : public std::enable_shared_from_this<Session> {
     void close_locked() {
       if (!open_) return;
       open_ = false;
-      queue_.clear();
+      // The front may be in an async_write: it stays until that completes.
+      while (queue_.size() > (writing_ ? 1u : 0u)) queue_.pop_back();
       session_->close();
     }
     // On the session's strand: writes the queue's front, then the next.
@@ -299,13 +300,11 @@ class Session : public std::enable_shared_from_this<Session> {
         front = &queue_.front();
       }
       net::async_write(session_->stream_, net::buffer(*front),
-                       [self = shared()](beast::error_code ec, size_t n) {
+                       [self = shared()](beast::error_code ec, size_t) {
                          {
                            std::lock_guard lock(self->mu_);
-                           if (!self->queue_.empty()) {
-                             self->queued_bytes_ -= n;
-                             self->queue_.pop_front();
-                           }
+                           self->queued_bytes_ -= self->queue_.front().size();
+                           self->queue_.pop_front();
                            if (ec) {
                              self->writing_ = false;
                              self->close_locked();

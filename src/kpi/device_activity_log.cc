@@ -59,6 +59,11 @@ void DeviceActivityLog::forget(const std::string& device) {
   devices_.erase(device);
 }
 
+void DeviceActivityLog::clear() {
+  std::lock_guard lock(mu_);
+  devices_.clear();
+}
+
 DeviceActivity DeviceActivityLog::collect(const Entry& e, int64_t since_ms) {
   DeviceActivity a;
   const int64_t since_hour = floor_div(since_ms, kHourMs);

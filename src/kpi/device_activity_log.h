@@ -48,6 +48,7 @@ class DeviceActivityLog {
   void record_response_time(const std::string& device, int64_t at_ms, double ms);
   void record_battery(const std::string& device, int64_t at_ms, double level);
   void forget(const std::string& device);
+  void clear();
 
   // What happened in [since_ms, now]: hourly buckets that end after since_ms count whole.
   DeviceActivity activity(const std::string& device, int64_t since_ms) const;

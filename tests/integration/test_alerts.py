@@ -231,3 +231,12 @@ def test_open_alerts_in_metrics_and_stats(server):
     assert metric_value(text, "fleetpulse_alerts_open", severity="critical") == 2
     assert metric_value(text, "fleetpulse_alerts_open", severity="info") == 0
     assert server.get("/api/v1/stats").json["open_alerts"] == 2
+
+
+def test_deleting_a_device_resolves_its_alerts(server):
+    server.heartbeat("gone")
+    alert = server.post("/api/v1/alerts", {"device_id": "gone"}).json
+    assert server.delete("/api/v1/devices/gone").status == 204
+    stored = server.get(f"/api/v1/alerts/{alert['id']}").json
+    assert stored["state"] == "resolved" and stored["resolved_by"] == "device_deleted"
+    assert server.get("/api/v1/stats").json["open_alerts"] == 0

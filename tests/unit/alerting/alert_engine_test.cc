@@ -436,5 +436,20 @@ TEST_F(AlertEngineTest, TheEngineThreadEvaluatesSubmittedWork) {
   engine_->stop();
 }
 
+TEST_F(AlertEngineTest, ForgettingADeviceResolvesItsAlerts) {
+  add(R"({"id":"hot","kind":"threshold","metric":"t","threshold":1})");
+  reading("d1", "t", 5);
+  reading("d2", "t", 5);
+  engine_->raise({"d1", Severity::kInfo, "by hand", std::nullopt});
+  engine_->forget_device("d1");
+  EXPECT_EQ(open(), 1);  // d2's
+  for (const Alert& a : stored(AlertState::kResolved)) {
+    EXPECT_EQ(a.device_id, "d1");
+    EXPECT_EQ(a.resolved_by, "device_deleted");
+  }
+  reading("d1", "t", 5);  // a device of the same id starts afresh
+  EXPECT_EQ(open(), 2);
+}
+
 }  // namespace
 }  // namespace fp
