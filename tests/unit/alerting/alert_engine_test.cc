@@ -451,5 +451,22 @@ TEST_F(AlertEngineTest, ForgettingADeviceResolvesItsAlerts) {
   EXPECT_EQ(open(), 2);
 }
 
+TEST_F(AlertEngineTest, ReplacingARuleKeepsItsOpenAlertsAndDisablingResolvesThem) {
+  Rule r = add(R"({"id":"hot","kind":"threshold","metric":"t","threshold":1})");
+  reading("d1", "t", 5);
+  r.threshold = 2;
+  ASSERT_TRUE(engine_->replace_rule(r).ok());
+  reading("d1", "t", 6);  // still the same open alert
+  EXPECT_EQ(stored().size(), 1u);
+  r.enabled = false;
+  ASSERT_TRUE(engine_->replace_rule(r).ok());
+  EXPECT_EQ(open(), 0);
+  EXPECT_EQ(stored(AlertState::kResolved)[0].resolved_by, "rule_disabled");
+  reading("d1", "t", 7);
+  EXPECT_EQ(open(), 0);
+  EXPECT_EQ(engine_->replace_rule(*parse_rule(R"({"kind":"offline"})", "nope")).status().code(),
+            StatusCode::kNotFound);
+}
+
 }  // namespace
 }  // namespace fp
