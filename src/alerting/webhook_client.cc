@@ -47,7 +47,8 @@ PostResult post_json(std::string_view url, std::string_view body,
   req.set(bhttp::field::content_type, "application/json");
   req.body() = std::string(body);
   req.prepare_payload();
-  bhttp::response<bhttp::string_body> res;
+  bhttp::response_parser<bhttp::string_body> res;  // only the status is used
+  res.body_limit(64 * 1024);
   PostResult result;
   auto fail = [&](const char* what, beast::error_code ec) {
     result.error = std::string(what) + ": " + ec.message();
@@ -61,8 +62,8 @@ PostResult post_json(std::string_view url, std::string_view body,
       bhttp::async_write(stream, req, [&](beast::error_code ec, size_t) {
         if (ec) return fail("write", ec);
         bhttp::async_read(stream, buffer, res, [&](beast::error_code ec, size_t) {
-          if (ec) return fail("read", ec);
-          result.status = static_cast<int>(res.result_int());
+          if (ec && !res.is_header_done()) return fail("read", ec);
+          result.status = static_cast<int>(res.get().result_int());
           beast::error_code ignored;
           stream.socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
         });

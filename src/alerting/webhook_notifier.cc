@@ -62,6 +62,7 @@ void WebhookNotifier::enqueue(Delivery d) {
                    d.url);
       return;
     }
+    d.seq = next_seq_++;
     queue_.push(std::move(d));
   }
   cv_.notify_one();

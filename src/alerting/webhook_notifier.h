@@ -75,7 +75,8 @@ class WebhookNotifier {
     std::string payload;
     int attempts = 0;
     int64_t first_attempt_ms = 0;
-    bool operator>(const Delivery& o) const { return due > o.due; }
+    uint64_t seq = 0;  // enqueue order: deliveries due at the same instant go out in order
+    bool operator>(const Delivery& o) const { return due != o.due ? due > o.due : seq > o.seq; }
   };
 
   void enqueue(Delivery d);
@@ -91,6 +92,7 @@ class WebhookNotifier {
   std::condition_variable cv_;
   std::priority_queue<Delivery, std::vector<Delivery>, std::greater<>> queue_;  // guarded by mu_
   bool stopping_ = false;                                                       // guarded by mu_
+  uint64_t next_seq_ = 0;                                                       // guarded by mu_
   std::thread thread_;
   std::atomic<uint64_t> delivered_{0}, failed_attempts_{0}, dead_lettered_{0}, dropped_{0};
 };

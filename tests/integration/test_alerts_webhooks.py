@@ -53,8 +53,9 @@ def test_each_alert_change_is_posted_to_the_rules_webhook(start_server):
         assert [b["event"] for b in bodies] == ["alert.firing", "alert.acknowledged",
                                                 "alert.resolved"]
         assert bodies[2]["alert"]["resolved_by"] == "auto"
-        assert metric_value(server.metrics_text(), "fleetpulse_webhook_deliveries_total",
-                            result="delivered") == 3
+        # Counted once the receiver's answer is read, just after it recorded the body.
+        wait_until(lambda: metric_value(server.metrics_text(), "fleetpulse_webhook_deliveries_total",
+                                        result="delivered") == 3, 5, message="3 delivered")
         assert dead_letters(server) == []
 
 
