@@ -31,6 +31,7 @@ void LiveEventHub::stop() {
   thread_.join();
   std::lock_guard lock(mu_);
   subscribers_.clear();
+  watched_.clear();
   telemetry_subscribers_ = 0;
 }
 
@@ -46,6 +47,7 @@ int64_t LiveEventHub::subscribe(Writer writer, std::vector<std::string> devices)
   std::lock_guard lock(mu_);
   Subscriber s{next_id_++, std::move(writer), {devices.begin(), devices.end()}};
   if (!s.devices.empty()) ++telemetry_subscribers_;
+  for (const auto& d : s.devices) ++watched_[d];
   subscribers_.push_back(std::move(s));
   return subscribers_.back().id;
 }
@@ -55,10 +57,16 @@ size_t LiveEventHub::subscribers() const {
   return subscribers_.size();
 }
 
+void LiveEventHub::forget(const Subscriber& s) {
+  if (!s.devices.empty()) --telemetry_subscribers_;
+  for (const auto& d : s.devices)
+    if (auto it = watched_.find(d); it != watched_.end() && --it->second == 0) watched_.erase(it);
+}
+
 void LiveEventHub::send_all(const std::string& f) {
   std::erase_if(subscribers_, [&](Subscriber& s) {
     if (s.write(f)) return false;
-    if (!s.devices.empty()) --telemetry_subscribers_;
+    forget(s);
     return true;
   });
 }
@@ -80,10 +88,16 @@ void LiveEventHub::publish_status(const StatusTransition& t) {
 void LiveEventHub::publish_telemetry(const ReadingBatch& b) {
   if (telemetry_subscribers_.load() == 0) return;
   std::lock_guard lock(mu_);
+  std::vector<bool> wanted(b.devices().size());
+  bool any = false;
+  for (size_t i = 0; i < b.devices().size(); ++i)
+    any |= wanted[i] = watched_.contains(b.devices()[i]);
+  if (!any) return;
   for (auto it = subscribers_.begin(); it != subscribers_.end();) {
     bool alive = true;
     if (!it->devices.empty()) {
       for (const Point& p : b.points()) {
+        if (!wanted[p.device]) continue;
         const std::string& device = b.devices()[p.device];
         if (!it->devices.contains(device)) continue;
         JsonWriter w;
@@ -98,7 +112,7 @@ void LiveEventHub::publish_telemetry(const ReadingBatch& b) {
     if (alive) {
       ++it;
     } else {
-      --telemetry_subscribers_;
+      forget(*it);
       it = subscribers_.erase(it);
     }
   }

@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -66,6 +67,7 @@ class LiveEventHub {
   };
   void run();
   void send_all(const std::string& frame);  // drops clients that are gone; mu_ held
+  void forget(const Subscriber& s);         // mu_ held
 
   const LiveHubOptions options_;
   StatsSource stats_;
@@ -74,6 +76,9 @@ class LiveEventHub {
   std::vector<Subscriber> subscribers_;  // guarded by mu_
   int64_t next_id_ = 1;                  // guarded by mu_
   std::atomic<int> telemetry_subscribers_{0};
+  // How many clients subscribed to each device, so a batch costs one lookup per device of the
+  // batch and nothing per point of a device nobody watches. Guarded by mu_.
+  std::unordered_map<std::string, int> watched_;
 
   std::mutex thread_mu_;
   std::condition_variable cv_;
