@@ -41,7 +41,8 @@ bool needs_compaction(const BlockList& blocks) {
 
 Result<CompactionResult> compact_partition(FileSystem& fs, const std::string& blocks_dir,
                                            const BlockList& blocks, const Tombstones& tombstones,
-                                           const std::function<uint64_t()>& next_block_id) {
+                                           const std::function<uint64_t()>& next_block_id,
+                                           bool always_rollup) {
   CompactionResult result;
   if (blocks.empty()) return result;
   const int64_t partition_start = blocks.front()->meta().partition_start;
@@ -100,6 +101,7 @@ Result<CompactionResult> compact_partition(FileSystem& fs, const std::string& bl
     for (auto& [w, r] : {std::pair{minute_w.get(), Resolution::kMinute},
                          std::pair{hour_w.get(), Resolution::kHour}}) {
       const auto buckets = build_rollups(all, block::resolution_ms(r));
+      if (!always_rollup && all.size() < 32 * buckets.size()) continue;
       block::EntryInfo ri{key.first,
                           key.second,
                           buckets.front().start,

@@ -27,9 +27,14 @@ struct CompactionResult {
 };
 
 // `blocks`: every block of the partition (raw and rollups), sorted as sort_blocks does.
+// A series gets a rollup entry of a width only where it pays: when its points outnumber its
+// buckets of that width at least 32 to 1 (else the rollup costs about as much disk as the raw
+// points and saves little reading), or always
+// with `always_rollup` (raw retention is set, so the raw points will go).
 Result<CompactionResult> compact_partition(FileSystem& fs, const std::string& blocks_dir,
                                            const BlockList& blocks, const Tombstones& tombstones,
-                                           const std::function<uint64_t()>& next_block_id);
+                                           const std::function<uint64_t()>& next_block_id,
+                                           bool always_rollup);
 
 // True when the partition's blocks (sorted) need compacting: several raw blocks, or rollups
 // missing or older than the raw data.

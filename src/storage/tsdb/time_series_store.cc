@@ -308,6 +308,12 @@ void TimeSeriesStore::maintain() {
   (void)wal_->sync_if_due();
   // Segments roll after a freeze; once a checkpoint covers the older ones, they go.
   const uint64_t cp = checkpoint_lsn_.load();
+  if (cp > 1 && cp == wal_->next_lsn() && cp != rolled_at_lsn_) {
+    // Everything is in blocks: a fresh segment lets the last one go as well.
+    rolled_at_lsn_ = cp;
+    if (Status s = wal_->start_new_segment(); !s.ok())
+      spdlog::warn("event=wal_roll_failed error=\"{}\"", s.message());
+  }
   if (cp > 1 && wal_->stats().segments > 1) {
     if (Status s = wal_->truncate_before(cp); !s.ok())
       spdlog::warn("event=wal_truncate_failed error=\"{}\"", s.message());
@@ -475,8 +481,10 @@ Status TimeSeriesStore::compact_and_expire() {
     });
     if (has_rollups && options_.retention_raw_ms > 0 && end <= now - options_.retention_raw_ms)
       continue;
-    FP_ASSIGN_OR_RETURN(CompactionResult r, compact_partition(fs_, blocks_dir(), part, tombstones,
-                                                              [this] { return next_block_id(); }));
+    FP_ASSIGN_OR_RETURN(CompactionResult r,
+                        compact_partition(
+                            fs_, blocks_dir(), part, tombstones, [this] { return next_block_id(); },
+                            options_.retention_raw_ms > 0));
     std::vector<std::string> paths;
     {
       std::unique_lock lock(state_mu_);
@@ -518,23 +526,19 @@ void TimeSeriesStore::block_thread() {
   while (!stop_) {
     thread_cv_.wait_for(lock, std::chrono::seconds(10), [this] { return stop_ || flush_wanted_; });
     if (stop_) return;
+    // Take the request and its waiters together: the commit thread freezes again (and sets
+    // the flag anew) only after this frozen layer is written.
     const bool flush = flush_wanted_;
+    flush_wanted_ = false;
+    std::vector<std::function<void(Status)>> waiters;
+    waiters.swap(flush_waiters_);
     lock.unlock();
     Status s = flush ? write_frozen() : Status::Ok();
-    if (flush) {
-      std::vector<std::function<void(Status)>> waiters;
-      {
-        std::lock_guard w(thread_mu_);
-        waiters.swap(flush_waiters_);
-      }
-      for (auto& done : waiters) done(s);
-    }
+    for (auto& done : waiters) done(s);
     if (s.ok()) s = compact_and_expire();
     lock.lock();
-    if (s.ok()) {
-      if (flush) flush_wanted_ = false;
-      continue;
-    }
+    if (s.ok()) continue;
+    if (flush && frozen_points_.load() > 0) flush_wanted_ = true;  // retry the frozen layer
     spdlog::error("event=block_write_failed error=\"{}\" retry_in=5s", s.message());
     {
       std::lock_guard st(stats_mu_);
