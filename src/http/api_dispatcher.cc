@@ -44,10 +44,14 @@ void ApiDispatcher::dispatch(Request&& request, Responder respond) {
   const bool is_public = match.route && match.route->access == Access::kPublic;
   std::optional<Principal> who;
   if (ctx_.auth_enabled && !is_public) {
-    who = ctx_.keys.authenticate(req->authorization);
+    // Browsers' EventSource cannot set headers: the key may come as ?api_key= instead.
+    std::string authorization = req->authorization;
+    if (auto key = req->param("api_key"); authorization.empty() && key)
+      authorization = "Bearer " + std::string(*key);
+    who = ctx_.keys.authenticate(authorization);
     if (!who) {
       Response r = error_response(401, "unauthorized",
-                                  req->authorization.empty()
+                                  authorization.empty()
                                       ? "an API key is required: Authorization: Bearer <key>"
                                       : "the API key is not valid");
       r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"fleetpulse\"");

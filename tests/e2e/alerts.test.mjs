@@ -49,6 +49,7 @@ test("an alert raised by hand appears live, is acknowledged and then resolved", 
   assert.equal(await page.evaluate(() => window.__sameDocument), true);
   await shot(page, "alerts");
   assert.deepEqual(page.errors, []);
+  await page.close();
 });
 
 test("a rule is created and edited in the rules view", async () => {
@@ -83,4 +84,5 @@ test("a rule is created and edited in the rules view", async () => {
   await page.waitForFunction((d) => [...document.querySelectorAll("#alert-table tr[data-alert] a")].some((a) => a.textContent === d), device, { timeout: 15000 });
   await shot(page, "rules");
   assert.deepEqual(page.errors, []);
+  await page.close();
 });

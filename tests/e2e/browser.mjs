@@ -39,7 +39,9 @@ export async function launch() {
   };
 }
 
-// A page whose console errors and uncaught exceptions are recorded in `page.errors`.
+// A page whose console errors and uncaught exceptions are recorded in `page.errors`. Close it
+// at the end of the test: each open dashboard page holds a stream connection, and Chromium
+// allows six connections per server.
 export async function newPage(context, viewport = { width: 1280, height: 900 }) {
   const page = await context.newPage();
   await page.setViewportSize(viewport);

@@ -42,6 +42,7 @@ test("the overview loads without console errors and counts the fleet", async () 
   await page.waitForTimeout(500);
   await shot(page, "overview");
   assert.deepEqual(page.errors, []);
+  await page.close();
 });
 
 test("the device table lists the simulated devices, 50 a page", async () => {
@@ -58,6 +59,7 @@ test("the device table lists the simulated devices, 50 a page", async () => {
   assert.equal(await page.textContent("#page-info"), `51–${50 + second.length}`);
   await shot(page, "devices");
   assert.deepEqual(page.errors, []);
+  await page.close();
 });
 
 test("the status filter shows only devices in that status", async () => {
@@ -86,6 +88,7 @@ test("the status filter shows only devices in that status", async () => {
     return rows.length === 1 && rows[0].dataset.device === id;
   }, chartDevice);
   assert.deepEqual(page.errors, []);
+  await page.close();
 });
 
 test("clicking a column header sorts the table on the server", async () => {
@@ -102,6 +105,7 @@ test("clicking a column header sorts the table on the server", async () => {
   }
   await shot(page, "devices-sorted");
   assert.deepEqual(page.errors, []);
+  await page.close();
 });
 
 test("a device page draws its metrics from raw points and from aggregates", async () => {
@@ -141,6 +145,7 @@ test("a device page draws its metrics from raw points and from aggregates", asyn
   await page.waitForSelector("#timeline .seg");
   await shot(page, "device");
   assert.deepEqual(page.errors, []);
+  await page.close();
 });
 
 test("a status change appears without a reload", async () => {
@@ -160,6 +165,7 @@ test("a status change appears without a reload", async () => {
   assert.equal(await page.evaluate(() => window.__sameDocument), true, "the page was reloaded");
   await shot(page, "status-change");
   assert.deepEqual(page.errors, []);
+  await page.close();
 });
 
 test("it fits a phone screen", async () => {
@@ -173,6 +179,7 @@ test("it fits a phone screen", async () => {
     await shot(page, name);
   }
   assert.deepEqual(page.errors, []);
+  await page.close();
 });
 
 test("the API docs page renders every operation", async () => {
@@ -186,6 +193,7 @@ test("the API docs page renders every operation", async () => {
   assert.equal(await page.$$eval("details:not([hidden])", (d) => d.length), 2);
   await shot(page, "docs");
   assert.deepEqual(page.errors, []);
+  await page.close();
 });
 
 test("with auth on it asks for an API key once and keeps it", async () => {
@@ -206,4 +214,5 @@ test("with auth on it asks for an API key once and keeps it", async () => {
   await shot(page, "auth");
   // The browser logs each refused request; nothing else may appear.
   assert.deepEqual(page.errors.filter((e) => !e.includes("status of 401")), []);
+  await page.close();
 });

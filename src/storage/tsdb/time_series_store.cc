@@ -473,14 +473,21 @@ Status TimeSeriesStore::compact_and_expire() {
       if (stop_) return Status::Ok();
     }
     const int64_t end = part.front()->partition_end();
-    if (end + options_.seal_after_ms > now || !needs_compaction(part)) continue;
-    // A day whose raw data has expired keeps its rollups; late raw blocks there just expire
-    // (rebuilding rollups from them alone would lose the older buckets).
-    const bool has_rollups = std::any_of(part.begin(), part.end(), [](const auto& b) {
-      return b->meta().resolution != block::Resolution::kRaw;
-    });
-    if (has_rollups && options_.retention_raw_ms > 0 && end <= now - options_.retention_raw_ms)
-      continue;
+    if (end + options_.seal_after_ms > now) continue;
+    const bool raw_expiring =
+        options_.retention_raw_ms > 0 && end <= now - options_.retention_raw_ms;
+    // Rollups are rebuilt from raw data only while the raw data they were built from is
+    // there: once it expired, late raw blocks of the day just expire too.
+    uint64_t rollup_seq = 0;
+    bool has_rollups = false, base_raw = false;
+    for (const auto& b : part)
+      if (!b->is_raw()) has_rollups = true, rollup_seq = std::max(rollup_seq, b->meta().seq);
+    for (const auto& b : part)
+      if (b->is_raw() && b->meta().seq <= rollup_seq) base_raw = true;
+    if (has_rollups && !base_raw) continue;
+    // Before raw data expires, its rollups must cover every series (a day compacted while no
+    // retention was set has them only where they paid).
+    if (!needs_compaction(part) && !(raw_expiring && !rollups_complete(part))) continue;
     FP_ASSIGN_OR_RETURN(CompactionResult r,
                         compact_partition(
                             fs_, blocks_dir(), part, tombstones, [this] { return next_block_id(); },

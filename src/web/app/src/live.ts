@@ -49,13 +49,9 @@ export function liveMode(): string {
   return mode;
 }
 
-export function startLive(streamAvailable: boolean): void {
-  if (!streamAvailable) {
-    mode = "polling";
-    setIndicator();
-    startPolling(3000);
-    return;
-  }
+let streamAvailable = false;
+
+function openStream(): void {
   const key = apiKey();
   source = new EventSource("/api/v1/stream" + (key ? "?api_key=" + encodeURIComponent(key) : ""));
   mode = "stream";
@@ -79,4 +75,36 @@ export function startLive(streamAvailable: boolean): void {
       startPolling(3000);
     }
   };
+}
+
+function stop(): void {
+  source?.close();
+  source = null;
+  if (timer !== undefined) clearInterval(timer);
+  timer = undefined;
+}
+
+function start(): void {
+  if (streamAvailable) {
+    openStream();
+  } else {
+    mode = "polling";
+    setIndicator();
+    startPolling(3000);
+  }
+}
+
+export function startLive(withStream: boolean): void {
+  streamAvailable = withStream;
+  start();
+  // A hidden tab lets go of its stream: browsers allow only six connections per server over
+  // HTTP/1.1, and every open stream holds one. Coming back catches up at once.
+  document.addEventListener("visibilitychange", () => {
+    if (document.hidden) {
+      stop();
+    } else if (!source && timer === undefined) {
+      start();
+      emit({ kind: "tick" });
+    }
+  });
 }

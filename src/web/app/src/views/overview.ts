@@ -61,18 +61,19 @@ export function overviewView(root: HTMLElement, features: Features): () => void 
     if (!features.recentAlerts && !features.alerts) return;
     const path = features.recentAlerts ? "/api/v1/alerts/recent?limit=8" : "/api/v1/alerts?limit=8";
     const res = await api(path);
-    recent.querySelector(".list")?.remove();
-    const list = h("table", { class: "list" });
-    for (const a of res.alerts ?? []) list.append(alertRow(a, features, loadAlerts, false));
+    recent.querySelector(".table-wrap")?.remove();
+    const list = h("table", { class: "list", id: "recent-alerts" });
+    for (const a of res.alerts ?? []) list.append(alertRow(a, features, loadAlerts));
     if (!(res.alerts ?? []).length) list.append(h("tr", {}, h("td", {}, "No alerts.")));
-    recent.append(list);
+    recent.append(h("div", { class: "table-wrap" }, list));
   }
 
   async function loadKpis(): Promise<void> {
     if (!features.kpis) return;
     const res = await api("/api/v1/kpis/summary?window=24h&group_by=type");
-    kpis.querySelector(".kv, .muted")?.remove();
-    kpis.append(res && typeof res === "object" ? kvGrid(res) : message("No KPIs yet."));
+    kpis.querySelector(".table-wrap, .kv, .muted")?.remove();
+    if (Array.isArray(res?.groups)) kpis.append(kpiTable([res.fleet, ...res.groups].filter(Boolean)));
+    else kpis.append(res && typeof res === "object" ? kvGrid(res) : message("No KPIs yet."));
   }
 
   const load = () =>
@@ -87,6 +88,24 @@ export function overviewView(root: HTMLElement, features: Features): () => void 
     else if (e.kind === "tick") load();
     else if (e.kind === "status") refreshStats();
   });
+}
+
+// One row per group (the fleet first): the figures an operator scans for.
+function kpiTable(rows: any[]): HTMLElement {
+  const cols: [string, (r: any) => string][] = [
+    ["group", (r) => (r.key === "all" ? "whole fleet" : r.key)],
+    ["devices", (r) => fmtNumber(r.devices)],
+    ["availability", (r) => (r.availability_pct == null ? "–" : fmtNumber(r.availability_pct, 1) + " %")],
+    ["MTBF", (r) => (r.mtbf_s == null ? "–" : fmtNumber(r.mtbf_s / 3600, 1) + " h")],
+    ["MTTR", (r) => (r.mttr_s == null ? "–" : fmtNumber(r.mttr_s / 60, 1) + " min")],
+    ["error rate", (r) => (r.error_rate == null ? "–" : fmtNumber(r.error_rate * 100, 2) + " %")],
+    ["msgs / min", (r) => fmtNumber(r.messages_per_min, 1)],
+    ["battery / day", (r) => (r.battery_drain_pct_per_day == null ? "–" : fmtNumber(r.battery_drain_pct_per_day, 1) + " %")],
+  ];
+  return h("div", { class: "table-wrap" },
+    h("table", { class: "grid", id: "kpi-table" },
+      h("thead", {}, h("tr", {}, ...cols.map(([label]) => h("th", {}, label)))),
+      h("tbody", {}, ...rows.map((r) => h("tr", {}, ...cols.map(([, cell]) => h("td", {}, cell(r))))))));
 }
 
 export { statusBadge };
