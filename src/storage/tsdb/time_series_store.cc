@@ -652,6 +652,25 @@ void TimeSeriesStore::scan_for_aggregate(
   raw(t, end);
 }
 
+std::optional<std::pair<int64_t, int64_t>> TimeSeriesStore::time_span(SeriesId id) const {
+  std::shared_lock lock(state_mu_);
+  std::optional<std::pair<int64_t, int64_t>> span;
+  auto widen = [&](int64_t lo, int64_t hi) {
+    if (!span)
+      span = {lo, hi};
+    else
+      span = {std::min(span->first, lo), std::max(span->second, hi)};
+  };
+  for (const auto& b : blocks_)
+    if (b->is_raw())
+      if (const block::Entry* e = b->find(id)) widen(e->min_ts, e->max_ts);
+  if (frozen_ && id < frozen_->series.size() && !frozen_->series[id].empty())
+    widen(frozen_->series[id].front().ts, frozen_->series[id].back().ts);
+  if (auto first = head_.first_ts(id))
+    if (auto last = head_.latest(id)) widen(*first, last->ts);
+  return span;
+}
+
 uint64_t TimeSeriesStore::points() const {
   std::lock_guard s(stats_mu_);
   return head_.points() + frozen_points_.load() + stats_.raw_points;

@@ -135,6 +135,8 @@ class TimeSeriesStore {
   void scan_for_aggregate(SeriesId id, int64_t start, int64_t end, int64_t width_ms,
                           const std::function<void(const Sample&)>& on_sample,
                           const std::function<void(const RollupBucket&)>& on_bucket) const;
+  // The first and last timestamps `id` has anywhere (nullopt: no points).
+  std::optional<std::pair<int64_t, int64_t>> time_span(SeriesId id) const;
   uint64_t points() const;  // head + frozen + raw blocks (an upper bound after overwrites)
   uint64_t series() const { return index_.size(); }
   uint64_t wal_bytes() const;
