@@ -237,3 +237,23 @@ def test_clients_that_leave_mid_export_free_their_slot(start_server):
     s.close()
     assert data.startswith(b"HTTP/1.1 200")
     assert data.count(b"\n{") + 1 >= 2 * 86_400
+
+
+def test_last_seen_from_telemetry_survives_kill_9_after_the_wal_is_cut(start_server):
+    # Last-seen times from telemetry reach the catalog lazily (every few seconds) because the
+    # WAL can rebuild them; a checkpoint that cuts the WAL must save them first.
+    server = start_server("--flush-interval", "1s")
+    assert server.post("/api/v1/telemetry", {"device_id": "ls-1", "temperature": 1}).status == 200
+    time.sleep(6)  # the registration and its first last-seen are written
+    before = server.get("/api/v1/devices/ls-1").json["last_seen"]
+    sent_at = time.time()
+    assert server.post("/api/v1/telemetry", {"device_id": "ls-1", "temperature": 2}).status == 200
+    flushes = tsdb_health(server)["flushes"]
+    wait_until(lambda: tsdb_health(server)["flushes"] > flushes, timeout=10,
+               message="the point sealed and the WAL cut")
+    time.sleep(0.3)
+    server.kill()
+    server.start()
+    after = server.get("/api/v1/devices/ls-1").json["last_seen"]
+    assert after != before
+    assert rfc3339_to_epoch(after) >= sent_at - 0.5

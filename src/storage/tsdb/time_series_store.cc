@@ -308,6 +308,7 @@ void TimeSeriesStore::maintain() {
   (void)wal_->sync_if_due();
   // Segments roll after a freeze; once a checkpoint covers the older ones, they go.
   const uint64_t cp = checkpoint_lsn_.load();
+  maintained_checkpoint_lsn_ = cp;
   if (cp > 1 && cp == wal_->next_lsn() && cp != rolled_at_lsn_) {
     // Everything is in blocks: a fresh segment lets the last one go as well.
     rolled_at_lsn_ = cp;

@@ -107,6 +107,9 @@ class TimeSeriesStore {
   // Commit thread only, between commits: interval fsyncs, WAL truncation after a checkpoint,
   // and freezing the head when it is due.
   void maintain();
+  // Commit thread: true when a checkpoint newer than the last maintain() exists, i.e. the
+  // next maintain() may remove WAL records (state rebuilt from them must be saved first).
+  bool wal_cut_pending() const { return checkpoint_lsn_.load() != maintained_checkpoint_lsn_; }
 
   // Commit thread only: seal everything in memory into blocks; `done` runs on the block
   // thread once they and the checkpoint are durable (at once when there is nothing to seal).
@@ -189,6 +192,7 @@ class TimeSeriesStore {
   std::atomic<uint64_t> next_block_id_{1};
   std::atomic<uint64_t> checkpoint_lsn_{0};  // set by the block thread, WAL cut by maintain()
   uint64_t rolled_at_lsn_ = 0;               // commit thread
+  uint64_t maintained_checkpoint_lsn_ = 0;   // commit thread
 
   std::mutex thread_mu_;
   std::condition_variable thread_cv_;
