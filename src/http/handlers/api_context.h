@@ -13,6 +13,7 @@
 #include "monitor/device_status_tracker.h"
 #include "storage/catalog/catalog.h"
 #include "storage/tsdb/time_series_store.h"
+#include "util/background_jobs.h"
 #include "util/clock.h"
 #include "util/rate_meter.h"
 
@@ -47,6 +48,8 @@ struct ApiContext {
   LiveEventHub* live = nullptr;
   DeviceKpiService* kpis = nullptr;
   DeviceActivityLog* activity = nullptr;  // per-device rejections are recorded here
+  // Streamed exports run here (at most 4 at once); joined before the rest goes.
+  BackgroundJobs exports{4};
 };
 
 }  // namespace fp::http

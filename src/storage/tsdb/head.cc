@@ -87,6 +87,17 @@ std::optional<Sample> Head::latest(SeriesId id) const {
   return s->latest;
 }
 
+std::optional<int64_t> Head::first_ts(SeriesId id) const {
+  Series* s = find(id);
+  if (!s) return std::nullopt;
+  std::lock_guard lock(stripe(id));
+  std::optional<int64_t> first;
+  if (!s->samples.empty()) first = s->samples.front().ts;
+  for (const Sample& x : s->late)
+    if (!first || x.ts < *first) first = x.ts;
+  return first;
+}
+
 bool Head::has_points(SeriesId id, int64_t start, int64_t end) const {
   Series* s = find(id);
   if (!s) return false;

@@ -37,6 +37,8 @@ class Head {
   template <typename Fn>
   void scan(SeriesId id, int64_t start, int64_t end, Fn&& fn) const;
   std::optional<Sample> latest(SeriesId id) const;
+  // The earliest timestamp of `id` in the head.
+  std::optional<int64_t> first_ts(SeriesId id) const;
   // True when `id` has a point in [start, end].
   bool has_points(SeriesId id, int64_t start, int64_t end) const;
   // Sets the latest point of `id` if `ts` is newer than what it knows (blocks loaded at start).
