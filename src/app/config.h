@@ -39,6 +39,23 @@ struct ServerConfig {
   int threads = 0;  // 0: one per core
   size_t metrics_device_cap = 1000;
   std::string log_level = "info";
+
+  // MQTT (see src/mqtt/README.md).
+  ListenAddress mqtt_tls{"", 0, false};
+  std::string tls_cert;  // PEM files for --mqtt-tls
+  std::string tls_key;
+  std::vector<std::string> mqtt_telemetry_topics{"devices/{device_id}/telemetry",
+                                                 "iot/{device_id}/telemetry"};
+  std::vector<std::string> mqtt_heartbeat_topics{"devices/{device_id}/heartbeat"};
+  size_t mqtt_max_connections = 10'000;
+  int mqtt_max_inflight = 64;
+  size_t mqtt_max_packet_bytes = 1 << 20;
+  size_t mqtt_max_buffered_bytes = 2 << 20;
+  std::vector<std::string> mqtt_bridge;          // broker URLs mqtt://host:port
+  std::string mqtt_bridge_group = "fleetpulse";  // shared subscription group; empty: none
+  std::string mqtt_bridge_client_id = "fleetpulse";
+  std::string mqtt_bridge_username;
+  std::string mqtt_bridge_password;
 };
 
 struct OptionSpec {

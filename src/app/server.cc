@@ -18,7 +18,9 @@
 #include "ingest/ingestor.h"
 #include "metrics/server_metrics.h"
 #include "model/time_format.h"
+#include "monitor/device_connections.h"
 #include "monitor/device_status_tracker.h"
+#include "mqtt/mqtt_server.h"
 #include "storage/catalog/catalog.h"
 #include "storage/fs/posix_file_system.h"
 #include "storage/tsdb/time_series_store.h"
@@ -75,13 +77,19 @@ int run_server(const ServerConfig& cfg) {
     spdlog::critical("event=startup_failed reason=\"cannot load API keys: {}\"", s.message());
     return 1;
   }
+  DeviceTokenAuthenticator device_tokens(**catalog, clock);
+  if (Status s = device_tokens.load(); !s.ok()) {
+    spdlog::critical("event=startup_failed reason=\"cannot load device tokens: {}\"", s.message());
+    return 1;
+  }
   bool auth_enabled = cfg.auth == AuthMode::kOn || (cfg.auth == AuthMode::kAuto && keys.has_keys());
   if (cfg.auth == AuthMode::kOn && !keys.has_keys()) {
     spdlog::critical("event=startup_failed reason=\"--auth on needs a key: give --admin-key KEY\"");
     return 2;
   }
-  const bool exposed =
-      !is_loopback(cfg.http.host) || (cfg.mqtt.enabled && !is_loopback(cfg.mqtt.host));
+  const bool exposed = !is_loopback(cfg.http.host) ||
+                       (cfg.mqtt.enabled && !is_loopback(cfg.mqtt.host)) ||
+                       (cfg.mqtt_tls.enabled && !is_loopback(cfg.mqtt_tls.host));
   if (!auth_enabled && exposed && cfg.auth != AuthMode::kOff) {
     spdlog::critical(
         "event=startup_failed reason=\"protected mode: refusing to listen on a non-loopback "
@@ -178,7 +186,10 @@ int run_server(const ServerConfig& cfg) {
   http::ApiContext ctx{**catalog, tracker,        ingestor, **store,     keys,
                        registry,  server_metrics, clock,    cfg.data_dir};
   ctx.auth_enabled = auth_enabled;
-  ctx.mqtt_enabled = cfg.mqtt.enabled;
+  ctx.mqtt_enabled = cfg.mqtt.enabled || cfg.mqtt_tls.enabled;
+  DeviceConnections device_connections;
+  ctx.device_tokens = &device_tokens;
+  ctx.connections = &device_connections;
   ctx.started_at_ms = started;
   http::Router router;
   http::add_all_routes(router, ctx);
@@ -201,20 +212,65 @@ int run_server(const ServerConfig& cfg) {
     ingestor.stop();
     return 1;
   }
+  // The MQTT endpoint, when on: same commit path, same auth.
+  std::unique_ptr<mqtt::MqttServer> mqtt;
+  if (ctx.mqtt_enabled) {
+    auto topics = mqtt::TopicTemplates::parse(cfg.mqtt_telemetry_topics, cfg.mqtt_heartbeat_topics);
+    if (!topics.ok()) {
+      spdlog::critical("event=startup_failed reason=\"{}\"", topics.status().message());
+      ingestor.stop();
+      return 1;
+    }
+    mqtt::MqttServerOptions mo;
+    mo.host = cfg.mqtt.host;
+    mo.port = cfg.mqtt.port;
+    mo.plain_enabled = cfg.mqtt.enabled;
+    mo.tls_enabled = cfg.mqtt_tls.enabled;
+    mo.tls_host = cfg.mqtt_tls.host;
+    mo.tls_port = cfg.mqtt_tls.port;
+    mo.tls_cert_file = cfg.tls_cert;
+    mo.tls_key_file = cfg.tls_key;
+    mo.threads = opts.threads;
+    mo.max_connections = cfg.mqtt_max_connections;
+    mo.max_packet_bytes = cfg.mqtt_max_packet_bytes;
+    mo.max_inflight = static_cast<uint16_t>(cfg.mqtt_max_inflight);
+    mo.max_buffered_bytes = cfg.mqtt_max_buffered_bytes;
+    mo.auth = auth_enabled;
+    mo.topics = std::move(*topics);
+    mqtt = std::make_unique<mqtt::MqttServer>(
+        std::move(mo),
+        mqtt::MqttServerDeps{ingestor, **catalog, device_tokens, keys, device_connections, registry,
+                             server_metrics, clock, &ctx.ingest_rate});
+    if (Status s = mqtt->listen(); !s.ok()) {
+      spdlog::critical("event=startup_failed reason=\"{}\"", s.message());
+      server.shutdown(std::chrono::seconds(0));
+      ingestor.stop();
+      return 1;
+    }
+    mqtt->start();
+    ctx.on_config_changed = [m = mqtt.get()](const std::string& id, const std::string& config) {
+      m->push_config(id, config);
+    };
+    ctx.mqtt_health_json = [m = mqtt.get()] { return m->health_json(); };
+    if (cfg.mqtt.enabled)
+      spdlog::info("event=listening transport=mqtt address={}:{} auth={}", cfg.mqtt.host,
+                   mqtt->port(), auth_enabled ? "on" : "off");
+    if (cfg.mqtt_tls.enabled)
+      spdlog::info("event=listening transport=mqtt_tls address={}:{}", cfg.mqtt_tls.host,
+                   mqtt->tls_port());
+  }
   server.start();
   ctx.ready = true;
   spdlog::info(
       "event=listening transport=http address={}:{} auth={} devices={} data_dir={} startup_ms={}",
       cfg.http.host, server.port(), auth_enabled ? "on" : "off", tracker.size(), cfg.data_dir,
       clock.now_ms() - started);
-  if (cfg.mqtt.enabled)
-    spdlog::warn(
-        "event=mqtt_unavailable reason=\"the MQTT listener is not part of this build yet\"");
 
   const int sig = wait_for_stop_signal();
   spdlog::info("event=shutdown signal={} in_flight={}", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                server.in_flight());
   ctx.ready = false;
+  if (mqtt) mqtt->shutdown(std::chrono::seconds(5));
   server.shutdown(std::chrono::seconds(10));
   ingestor.stop();
   spdlog::info("event=stopped heartbeats={} uptime_s={}", ingestor.stats().heartbeats,

@@ -43,9 +43,12 @@ void ApiDispatcher::dispatch(Request&& request, Responder respond) {
   // With auth on, only public routes answer without a valid key, unknown paths included.
   const bool is_public = match.route && match.route->access == Access::kPublic;
   std::optional<Principal> who;
+  std::optional<std::string> device;  // a device token, accepted on Access::kDevice routes only
   if (ctx_.auth_enabled && !is_public) {
     who = ctx_.keys.authenticate(req->authorization);
-    if (!who) {
+    if (!who && match.route && match.route->access == Access::kDevice && ctx_.device_tokens)
+      device = ctx_.device_tokens->device_for(bearer_token(req->authorization));
+    if (!who && !device) {
       Response r = error_response(401, "unauthorized",
                                   req->authorization.empty()
                                       ? "an API key is required: Authorization: Bearer <key>"
@@ -71,6 +74,10 @@ void ApiDispatcher::dispatch(Request&& request, Responder respond) {
                                  "this needs the " + std::string(to_string(*need)) +
                                      " role; the key has " + std::string(to_string(who->role))));
     rc.principal = who->key_id;
+  }
+  if (device) {
+    rc.principal = "device:" + *device;
+    rc.device_id = *device;
   }
   try {
     match.route->handler(rc, done);

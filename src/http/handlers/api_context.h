@@ -7,9 +7,11 @@
 #include <string>
 
 #include "auth/api_key_authenticator.h"
+#include "auth/device_token_authenticator.h"
 #include "ingest/ingestor.h"
 #include "metrics/registry.h"
 #include "metrics/server_metrics.h"
+#include "monitor/device_connections.h"
 #include "monitor/device_status_tracker.h"
 #include "storage/catalog/catalog.h"
 #include "storage/tsdb/time_series_store.h"
@@ -33,6 +35,15 @@ struct ApiContext {
   int64_t started_at_ms = 0;
   std::atomic<bool> ready{false};
   RateMeter ingest_rate;  // heartbeats and points per second
+
+  // Set by app/server.cc when the MQTT endpoint runs (all optional):
+  DeviceTokenAuthenticator* device_tokens = nullptr;  // device tokens as HTTP Bearer
+  const DeviceConnections* connections = nullptr;     // connected / last_connect on devices
+  // Called after a device's config changed through the API (pushes it to the device).
+  std::function<void(const std::string& device_id, const std::string& config_json)>
+      on_config_changed;
+  // The "mqtt" component of /api/v1/health/detailed as a JSON object; null when off.
+  std::function<std::string()> mqtt_health_json;
 };
 
 }  // namespace fp::http

@@ -10,7 +10,14 @@ namespace {
 
 void heartbeat(ApiContext& ctx, RequestContext& rc, Responder respond) {
   const int64_t now = ctx.clock.now_ms();
-  auto report = decode_heartbeat(rc.request.body, rc.params.get("id"), now);
+  std::string path_id = rc.params.get("id");
+  if (!rc.device_id.empty()) {  // a device token: only its own heartbeats
+    if (!path_id.empty() && path_id != rc.device_id)
+      return respond(
+          error_response(403, "forbidden", "a device token may only send its own heartbeats"));
+    path_id = rc.device_id;
+  }
+  auto report = decode_heartbeat(rc.request.body, path_id, now);
   if (!report.ok()) {
     ctx.metrics.ingest_rejected.with({"invalid_heartbeat"}).inc();
     return respond(error_response(report.status()));
@@ -41,9 +48,9 @@ void heartbeat(ApiContext& ctx, RequestContext& rc, Responder respond) {
 }  // namespace
 
 void add_heartbeat_routes(Router& r, ApiContext& ctx) {
-  r.add(Method::kPost, "/api/v1/heartbeat", Access::kWrite,
+  r.add(Method::kPost, "/api/v1/heartbeat", Access::kDevice,
         [&ctx](RequestContext& rc, Responder respond) { heartbeat(ctx, rc, std::move(respond)); });
-  r.add(Method::kPost, "/api/v1/devices/{id}/heartbeat", Access::kWrite,
+  r.add(Method::kPost, "/api/v1/devices/{id}/heartbeat", Access::kDevice,
         [&ctx](RequestContext& rc, Responder respond) { heartbeat(ctx, rc, std::move(respond)); });
 }
 
