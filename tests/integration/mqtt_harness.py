@@ -14,6 +14,8 @@ import threading
 import time
 
 import paho.mqtt.client as paho
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 import pytest
 
 from fleetpulse_harness import free_port, wait_until
@@ -87,6 +89,10 @@ class PahoClient:
         connect_kw = {"keepalive": keepalive}
         if version == V5:
             connect_kw["clean_start"] = clean
+            if not clean:  # a v5 session outlives the connection only with an expiry interval
+                props = Properties(PacketTypes.CONNECT)
+                props.SessionExpiryInterval = 300
+                connect_kw["properties"] = props
         self.client.connect("127.0.0.1", port, **connect_kw)
         self.client.loop_start()
         assert self.connack.wait(10), "no CONNACK"
