@@ -130,6 +130,9 @@ void Connection::process_buffer() {
   while (!closing_ && !closed_ && !at_limit()) {
     FrameHeader h;
     const std::span<const uint8_t> avail(in_.data() + in_start_, in_end_ - in_start_);
+    // Anything but CONNECT first is refused at its first byte, not after its length arrives.
+    if (!connected_ && !avail.empty() && (avail[0] >> 4) != static_cast<int>(PacketType::kConnect))
+      return protocol_failure({reason::kProtocolError, "the first packet must be CONNECT"});
     switch (read_frame_header(avail, server_.options.max_packet_bytes, h)) {
       case FrameStatus::kNeedMore:
         return;
