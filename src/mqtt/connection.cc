@@ -79,8 +79,10 @@ void Connection::stop_reading_async() {
 }
 
 bool Connection::at_limit() const {
+  // Input is bounded by the packet size limit on its own (a packet must be read whole), so
+  // the byte limit applies to answers the client is not reading.
   return acks_.size() >= server_.options.max_inflight ||
-         out_bytes_ + (in_end_ - in_start_) > server_.options.max_buffered_bytes;
+         out_bytes_ > server_.options.max_buffered_bytes;
 }
 
 void Connection::read_more() {

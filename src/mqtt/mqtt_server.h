@@ -44,7 +44,7 @@ struct MqttServerOptions {
   size_t max_connections = 10'000;
   size_t max_packet_bytes = 1 << 20;         // advertised as Maximum Packet Size (v5)
   uint16_t max_inflight = 64;                // per connection; advertised as Receive Maximum
-  size_t max_buffered_bytes = 2 << 20;       // per connection, inbound + outbound
+  size_t max_buffered_bytes = 2 << 20;       // per connection: unsent output
   std::chrono::seconds connect_timeout{10};  // from TCP accept to CONNECT
   bool auth = false;  // user name = device id, password = its device token (or a write API key)
   TopicTemplates topics = TopicTemplates::defaults();

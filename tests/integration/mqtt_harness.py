@@ -159,13 +159,21 @@ def packet(first: int, body: bytes) -> bytes:
 
 def connect_packet(version: int, client_id: str = "", keepalive: int = 30, clean: bool = True,
                    username: str | None = None, password: str | None = None,
-                   properties: bytes = b"", level: int | None = None) -> bytes:
+                   properties: bytes = b"", level: int | None = None,
+                   will: tuple[str, bytes, int] | None = None) -> bytes:
+    """CONNECT; `will` is (topic, payload, qos)."""
     flags = (0x02 if clean else 0) | (0x80 if username is not None else 0) | \
         (0x40 if password is not None else 0)
+    if will is not None:
+        flags |= 0x04 | (will[2] << 3)
     body = mqtt_str("MQTT") + bytes([version if level is None else level, flags]) + struct.pack("!H", keepalive)
     if version == V5:
         body += varint(len(properties)) + properties
     body += mqtt_str(client_id)
+    if will is not None:
+        if version == V5:
+            body += b"\x00"  # no will properties
+        body += mqtt_str(will[0]) + mqtt_str(will[1])
     if username is not None:
         body += mqtt_str(username)
     if password is not None:
