@@ -326,11 +326,12 @@ uint64_t Connection::expect_ack(PacketType type, uint16_t packet_id) {
   return acks_base_ + acks_.size() - 1;
 }
 
-void Connection::complete(uint64_t seq, bool durable) {
+void Connection::complete(uint64_t seq, bool durable, uint8_t reason_code) {
   if (closed_ || seq < acks_base_ || seq - acks_base_ >= acks_.size()) return;
   PendingAck& a = acks_[seq - acks_base_];
   a.done = true;
   a.failed = !durable;
+  a.reason_code = reason_code;
   flush_acks();
 }
 
@@ -349,9 +350,12 @@ void Connection::flush_acks() {
     }
     if (a.type == PacketType::kPubrec && session_) {
       std::lock_guard lock(session_->mu);
-      session_->awaiting_pubrel[a.packet_id] = true;
+      if (a.reason_code >= 0x80)
+        session_->awaiting_pubrel.erase(a.packet_id);  // an error PUBREC ends the exchange
+      else
+        session_->awaiting_pubrel[a.packet_id] = true;
     }
-    if (a.type != kNoAck) send(encode_ack(version_, a.type, a.packet_id, reason::kSuccess));
+    if (a.type != kNoAck) send(encode_ack(version_, a.type, a.packet_id, a.reason_code));
   }
   if (popped) {
     server_.inflight.fetch_sub(static_cast<int64_t>(popped));

@@ -39,6 +39,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     uint16_t packet_id = 0;
     bool done = false;
     bool failed = false;  // not durable: the connection is closed instead of acking
+    uint8_t reason_code = reason::kSuccess;  // v5: why the message was refused
   };
   static constexpr auto kNoAck = static_cast<PacketType>(0);
 
@@ -55,9 +56,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void account_buffered();
   void handle_packet(const FrameHeader& h, std::span<const uint8_t> body);
   void protocol_failure(const DecodeResult& d);
-  // Registers a submitted message; returns its sequence number for complete().
+  // Registers a received message (kNoAck for QoS 0 and wills, which still count as in flight);
+  // returns its sequence number for complete(). Acks leave in this order.
   uint64_t expect_ack(PacketType type, uint16_t packet_id);
-  void complete(uint64_t seq, bool durable);
+  // `durable` false closes the connection unacknowledged; `reason_code` goes in the v5 ack.
+  void complete(uint64_t seq, bool durable, uint8_t reason_code);
   void flush_acks();
 
   // handle_connect.cc

@@ -3,9 +3,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "ingest/heartbeat.h"
-#include "ingest/telemetry_json.h"
 #include "mqtt/connection.h"
+#include "mqtt/message_ingest.h"
 #include "mqtt/packet_encoder.h"
 
 namespace fp::mqtt {
@@ -40,25 +39,18 @@ void Connection::handle_pubrel(const Ack& a) {
 }
 
 bool Connection::ingest(const Publish& p, bool is_will) {
-  const PacketType ack_type = p.qos == 1   ? PacketType::kPuback
+  const PacketType ack_type = is_will      ? kNoAck
+                              : p.qos == 1 ? PacketType::kPuback
                               : p.qos == 2 ? PacketType::kPubrec
                                            : kNoAck;
-  // A message that cannot be stored is answered at once: v5 says why, 3.1.1 acknowledges
+  // A message that cannot be stored is answered in its turn: v5 says why, 3.1.1 acknowledges
   // (it cannot refuse a single message) and the rejection is counted.
   auto refuse = [&](uint8_t code, const char* label, std::string_view detail) {
     server_.metrics.rejected.with({label}).inc();
     server_.deps.server_metrics.ingest_rejected.with({label}).inc();
     spdlog::debug("event=mqtt_message_rejected client={} topic={} reason=\"{}\"", client_id_,
                   p.topic, detail);
-    if (is_will || ack_type == kNoAck) return;
-    if (p.qos == 2 && session_) {
-      std::lock_guard lock(session_->mu);
-      if (version_ == Version::kV5 && code >= 0x80)
-        session_->awaiting_pubrel.erase(p.packet_id);  // an error PUBREC ends the exchange
-      else
-        session_->awaiting_pubrel[p.packet_id] = true;
-    }
-    send(encode_ack(version_, ack_type, p.packet_id, version_ == Version::kV5 ? code : 0));
+    complete(expect_ack(ack_type, p.packet_id), true, version_ == Version::kV5 ? code : 0);
   };
 
   auto match = server_.options.topics.match(p.topic);
@@ -71,61 +63,19 @@ bool Connection::ingest(const Publish& p, bool is_will) {
     refuse(reason::kNotAuthorized, "not_authorized", "another device's topic");
     return true;
   }
-  const int64_t now = server_.deps.clock.now_ms();
   auto self = shared_from_this();
-  auto& ctx = server_;
-  if (match->kind == MessageKind::kHeartbeat) {
-    auto report = decode_heartbeat(p.payload, match->device_id, now);
-    if (!report.ok()) {
-      refuse(reason::kPayloadFormatInvalid, "invalid_heartbeat", report.status().message());
-      return true;
-    }
-    const uint64_t seq = is_will ? 0 : expect_ack(ack_type, p.packet_id);
-    server_.deps.ingestor.submit_heartbeat(
-        std::move(*report), [self, seq, is_will, &ctx](HeartbeatAck ack) {
-          if (ack.status.ok()) {
-            ctx.deps.server_metrics.heartbeats.get().inc();
-            if (ctx.deps.ingest_rate) ctx.deps.ingest_rate->record(ctx.deps.clock.now_ms());
-          }
-          if (is_will) return;
-          const bool durable = ack.status.ok();
-          net::post(self->transport_.get_executor(),
-                    [self, seq, durable] { self->complete(seq, durable); });
-        });
-    return true;
+  const IngestSinks sinks{server_.deps.ingestor, server_.deps.server_metrics, server_.deps.clock,
+                          server_.deps.ingest_rate};
+  const uint64_t seq = expect_ack(ack_type, p.packet_id);
+  Refusal r = submit_message(sinks, *match, p.payload, [self, seq](bool durable) {
+    net::post(self->transport_.get_executor(),
+              [self, seq, durable] { self->complete(seq, durable, reason::kSuccess); });
+  });
+  if (!r.submitted()) {
+    server_.metrics.rejected.with({r.label}).inc();
+    server_.deps.server_metrics.ingest_rejected.with({r.label}).inc();
+    complete(seq, true, version_ == Version::kV5 ? r.reason : 0);
   }
-  TelemetryJsonOptions opt;
-  opt.path_device_id = match->device_id;
-  auto batch = std::make_shared<ReadingBatch>();
-  std::vector<ItemError> errors;
-  size_t items = 0;
-  Status st = decode_telemetry_json(p.payload, opt, now, *batch, errors, &items);
-  if (!st.ok() || batch->empty()) {
-    refuse(reason::kPayloadFormatInvalid, "invalid_telemetry",
-           !st.ok()         ? st.message()
-           : errors.empty() ? "no readings"
-                            : errors.front().message);
-    return true;
-  }
-  if (!errors.empty())
-    server_.deps.server_metrics.ingest_rejected.with({"invalid_reading"})
-        .inc(static_cast<double>(errors.size()));
-  const size_t points = batch->points().size();
-  const uint64_t seq = is_will ? 0 : expect_ack(ack_type, p.packet_id);
-  server_.deps.ingestor.submit_telemetry(
-      std::move(batch), now, [self, seq, points, is_will, &ctx](TelemetryAck ack) {
-        if (ack.status.ok()) {
-          ctx.deps.server_metrics.points_ingested.with({"mqtt"}).inc(static_cast<double>(points));
-          if (ctx.deps.ingest_rate) ctx.deps.ingest_rate->record(ctx.deps.clock.now_ms(), points);
-        } else {
-          ctx.deps.server_metrics.ingest_rejected.with({"overloaded_or_storage"})
-              .inc(static_cast<double>(points));
-        }
-        if (is_will) return;
-        const bool durable = ack.status.ok();
-        net::post(self->transport_.get_executor(),
-                  [self, seq, durable] { self->complete(seq, durable); });
-      });
   return true;
 }
 

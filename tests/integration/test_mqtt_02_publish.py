@@ -97,20 +97,24 @@ def test_2_7_puback_means_durable_the_message_survives_kill_9(start_server, vers
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_2_8_acks_come_in_publish_order(mqtt_shared, version):
+def test_2_8_acks_come_in_publish_order_refusals_included(mqtt_shared, version):
     raw = RawClient(mqtt_shared.mqtt_port)
     raw.connect(version, client_id=f"order-{version}")
+    bad = {6, 13, 20}  # invalid payloads, refused at once, yet acknowledged in their turn
     burst = b"".join(
         publish_packet(version, f"devices/p28-{version}-{i % 3}/telemetry",
-                       json.dumps({"ts": T0 + i, "x": i}).encode(), qos=1, packet_id=i + 1)
+                       b"{oops" if i in bad else json.dumps({"ts": T0 + i, "x": i}).encode(),
+                       qos=1, packet_id=i + 1)
         for i in range(30))
     raw.send(burst)
-    ids = []
+    acks = []
     for _ in range(30):
         pkt = raw.read_packet()
         assert pkt is not None and pkt[0] == PUBACK, pkt
-        ids.append(int.from_bytes(pkt[2][:2], "big"))
-    assert ids == list(range(1, 31))
+        acks.append((int.from_bytes(pkt[2][:2], "big"), pkt[2][2] if len(pkt[2]) > 2 else 0))
+    assert [a[0] for a in acks] == list(range(1, 31))
+    if version == V5:
+        assert [i for i, (_, code) in enumerate(acks) if code == 0x99] == sorted(bad)
 
 
 @pytest.mark.parametrize("version", VERSIONS)
