@@ -20,16 +20,45 @@
 #include "model/time_format.h"
 #include "monitor/device_connections.h"
 #include "monitor/device_status_tracker.h"
+#include "mqtt/bridge_client.h"
 #include "mqtt/mqtt_server.h"
 #include "storage/catalog/catalog.h"
 #include "storage/fs/posix_file_system.h"
 #include "storage/tsdb/time_series_store.h"
+#include "util/json_writer.h"
 
 namespace fp {
 namespace {
 
 bool is_loopback(const std::string& host) {
   return host == "127.0.0.1" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+// The "mqtt" component of /api/v1/health/detailed: the listener and each bridge.
+std::string mqtt_health(const mqtt::MqttServer* listener,
+                        const std::vector<std::unique_ptr<mqtt::BridgeClient>>& bridges) {
+  JsonWriter w;
+  w.begin_array();
+  bool all_connected = true;
+  for (const auto& b : bridges) {
+    all_connected = all_connected && b->connected();
+    w.begin_object()
+        .field("broker", b->options().url)
+        .field("connected", b->connected())
+        .field("messages", b->messages())
+        .end_object();
+  }
+  w.end_array();
+  std::string out = listener ? listener->health_json() : R"({"state":"ok"})";
+  if (!bridges.empty()) {
+    out.pop_back();  // the closing brace
+    out += ",\"bridges\":" + w.take() + "}";
+    if (!all_connected) {
+      const size_t at = out.find("\"state\":\"ok\"");
+      if (at != std::string::npos) out.replace(at, 12, "\"state\":\"degraded\"");
+    }
+  }
+  return out;
 }
 
 int wait_for_stop_signal() {
@@ -213,14 +242,14 @@ int run_server(const ServerConfig& cfg) {
     return 1;
   }
   // The MQTT endpoint, when on: same commit path, same auth.
+  auto topics = mqtt::TopicTemplates::parse(cfg.mqtt_telemetry_topics, cfg.mqtt_heartbeat_topics);
+  if (!topics.ok()) {
+    spdlog::critical("event=startup_failed reason=\"{}\"", topics.status().message());
+    ingestor.stop();
+    return 1;
+  }
   std::unique_ptr<mqtt::MqttServer> mqtt;
   if (ctx.mqtt_enabled) {
-    auto topics = mqtt::TopicTemplates::parse(cfg.mqtt_telemetry_topics, cfg.mqtt_heartbeat_topics);
-    if (!topics.ok()) {
-      spdlog::critical("event=startup_failed reason=\"{}\"", topics.status().message());
-      ingestor.stop();
-      return 1;
-    }
     mqtt::MqttServerOptions mo;
     mo.host = cfg.mqtt.host;
     mo.port = cfg.mqtt.port;
@@ -236,7 +265,7 @@ int run_server(const ServerConfig& cfg) {
     mo.max_inflight = static_cast<uint16_t>(cfg.mqtt_max_inflight);
     mo.max_buffered_bytes = cfg.mqtt_max_buffered_bytes;
     mo.auth = auth_enabled;
-    mo.topics = std::move(*topics);
+    mo.topics = *topics;
     mqtt = std::make_unique<mqtt::MqttServer>(
         std::move(mo),
         mqtt::MqttServerDeps{ingestor, **catalog, device_tokens, keys, device_connections, registry,
@@ -251,7 +280,6 @@ int run_server(const ServerConfig& cfg) {
     ctx.on_config_changed = [m = mqtt.get()](const std::string& id, const std::string& config) {
       m->push_config(id, config);
     };
-    ctx.mqtt_health_json = [m = mqtt.get()] { return m->health_json(); };
     if (cfg.mqtt.enabled)
       spdlog::info("event=listening transport=mqtt address={}:{} auth={}", cfg.mqtt.host,
                    mqtt->port(), auth_enabled ? "on" : "off");
@@ -259,6 +287,37 @@ int run_server(const ServerConfig& cfg) {
       spdlog::info("event=listening transport=mqtt_tls address={}:{}", cfg.mqtt_tls.host,
                    mqtt->tls_port());
   }
+  // Bridge mode: consume from external brokers through the same ingest path.
+  std::vector<std::unique_ptr<mqtt::BridgeClient>> bridges;
+  for (const std::string& url : cfg.mqtt_bridge) {
+    mqtt::BridgeOptions bo;
+    bo.url = url;
+    if (!mqtt::BridgeClient::parse_url(url, bo.host, bo.port)) {
+      spdlog::critical("event=startup_failed reason=\"bad --mqtt-bridge URL {}\"", url);
+      if (mqtt) mqtt->shutdown(std::chrono::seconds(0));
+      server.shutdown(std::chrono::seconds(0));
+      ingestor.stop();
+      return 1;
+    }
+    // One fixed client id per broker, so each broker keeps this server's session.
+    bo.client_id = cfg.mqtt_bridge_client_id;
+    bo.group = cfg.mqtt_bridge_group;
+    bo.username = cfg.mqtt_bridge_username;
+    bo.password = cfg.mqtt_bridge_password;
+    auto b = std::make_unique<mqtt::BridgeClient>(
+        std::move(bo), mqtt::IngestSinks{ingestor, server_metrics, clock, &ctx.ingest_rate},
+        *topics, registry);
+    if (Status s = b->start(); !s.ok()) {
+      spdlog::critical("event=startup_failed reason=\"{}\"", s.message());
+      if (mqtt) mqtt->shutdown(std::chrono::seconds(0));
+      server.shutdown(std::chrono::seconds(0));
+      ingestor.stop();
+      return 1;
+    }
+    bridges.push_back(std::move(b));
+  }
+  if (mqtt || !bridges.empty())
+    ctx.mqtt_health_json = [m = mqtt.get(), &bridges] { return mqtt_health(m, bridges); };
   server.start();
   ctx.ready = true;
   spdlog::info(
@@ -270,6 +329,7 @@ int run_server(const ServerConfig& cfg) {
   spdlog::info("event=shutdown signal={} in_flight={}", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                server.in_flight());
   ctx.ready = false;
+  for (auto& b : bridges) b->stop();
   if (mqtt) mqtt->shutdown(std::chrono::seconds(5));
   server.shutdown(std::chrono::seconds(10));
   ingestor.stop();
