@@ -6,7 +6,9 @@
 
 namespace fp::mqtt {
 namespace {
-constexpr size_t kReadChunk = 16 * 1024;
+// Reads start small (an idle connection holds little) and double while they come back full.
+constexpr size_t kMinReadChunk = 1024;
+constexpr size_t kMaxReadChunk = 64 * 1024;
 
 std::string reason_label(uint8_t r) {
   switch (r) {
@@ -102,9 +104,13 @@ void Connection::read_more() {
     in_end_ -= in_start_;
     in_start_ = 0;
   }
-  if (in_.size() < in_end_ + kReadChunk) in_.resize(in_end_ + kReadChunk);
+  size_t want = read_chunk_;
+  const size_t unparsed = in_end_ - in_start_;
+  if (frame_want_ > unparsed) want = std::max(want, frame_want_ - unparsed);  // one big packet
+  if (in_.size() < in_end_ + want) in_.resize(in_end_ + want);
   reading_ = true;
-  transport_.async_read_some(net::buffer(in_.data() + in_end_, kReadChunk),
+  last_read_request_ = want;
+  transport_.async_read_some(net::buffer(in_.data() + in_end_, want),
                              [self = shared_from_this()](const boost::system::error_code& ec,
                                                          size_t n) { self->on_read(ec, n); });
 }
@@ -117,15 +123,17 @@ void Connection::on_read(const boost::system::error_code& ec, size_t n) {
     return close(reason::kUnspecifiedError, ec == net::error::eof ? "peer closed" : ec.message());
   }
   in_end_ += n;
+  if (n == last_read_request_ && read_chunk_ < kMaxReadChunk) read_chunk_ *= 2;
   account_buffered();
   process_buffer();
-  read_more();
-  // Shrink a buffer that grew for one large packet.
-  if (in_start_ == in_end_ && in_.size() > 4 * kReadChunk) {
+  // Give back a buffer that grew for one large packet (no read is pending here).
+  if (in_start_ == in_end_ && in_.size() > kMaxReadChunk) {
     in_.clear();
     in_.shrink_to_fit();
     in_start_ = in_end_ = 0;
+    read_chunk_ = kMinReadChunk;
   }
+  read_more();
 }
 
 void Connection::process_buffer() {
@@ -137,6 +145,7 @@ void Connection::process_buffer() {
       return protocol_failure({reason::kProtocolError, "the first packet must be CONNECT"});
     switch (read_frame_header(avail, server_.options.max_packet_bytes, h)) {
       case FrameStatus::kNeedMore:
+        frame_want_ = h.header_bytes ? h.total() : 0;
         return;
       case FrameStatus::kMalformed:
         return protocol_failure({reason::kMalformedPacket, "bad fixed header"});

@@ -91,6 +91,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   std::vector<uint8_t> in_;  // bytes read, [in_start_, in_end_) not yet parsed
   size_t in_start_ = 0, in_end_ = 0;
+  size_t read_chunk_ = 1024;  // grows while reads come back full
+  size_t last_read_request_ = 0;
+  size_t frame_want_ = 0;        // total size of a packet only partly read, when known
   std::deque<std::string> out_;  // packets waiting to be written; front is being written
   size_t out_bytes_ = 0;
   int64_t reported_buffered_ = 0;
