@@ -19,15 +19,17 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 wait_port() { for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
-memory_per_conn() {  # pid port -> bytes per held connection
+memory_per_conn() {  # pid port -> "N connections held, B bytes each" (on a fresh process)
   local before after
   before=$(rss_kb "$1")
-  "$load" --port "$2" --connections "$hold" --hold 6 >/dev/null &
+  "$load" --port "$2" --connections "$hold" --hold 6 > "$work/hold.out" &
   local driver=$!
   sleep 5
   after=$(rss_kb "$1")
   wait "$driver"
-  echo $(( (after - before) * 1024 / hold ))
+  local held
+  held=$(sed -E 's/^connections=([0-9]+).*/\1/' "$work/hold.out")
+  echo "$held connections held, $(( (after - before) * 1024 / (held > 0 ? held : 1) )) bytes RSS each"
 }
 
 echo "== fleetpulse (fsync always): $conns connections x $inflight in flight, ${duration}s x $runs"
@@ -36,8 +38,8 @@ port=$(free_port); http=$(free_port)
   --mqtt "127.0.0.1:$port" --log-level warn --mqtt-max-connections 100000 &
 fp=$!
 wait_port "$port"
+echo "fleetpulse memory: $(memory_per_conn "$fp" "$port")"
 for r in $(seq "$runs"); do "$load" --port "$port" --connections "$conns" --inflight "$inflight" --duration "$duration"; done
-echo "fleetpulse memory: $(memory_per_conn "$fp" "$port") bytes per idle connection ($hold held)"
 kill -TERM "$fp"; wait "$fp" || true
 
 echo "== mosquitto $(mosquitto -h 2>/dev/null | head -1 | awk '{print $3}') relaying to 1 subscriber: same load"
@@ -47,6 +49,7 @@ printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_connections -1\nmax_inf
 mosquitto -c "$work/m.conf" >/dev/null 2>&1 &
 mq=$!
 wait_port "$mport"
+echo "mosquitto memory: $(memory_per_conn "$mq" "$mport")"
 for r in $(seq "$runs"); do
   # The subscriber in its own process, over the same window as the publishers.
   "$load" --port "$mport" --connections 0 --subscribe 1 --sub-qos "${SUB_QOS:-1}" --duration "$duration" > "$work/sub.out" &
@@ -55,5 +58,4 @@ for r in $(seq "$runs"); do
   "$load" --port "$mport" --connections "$conns" --inflight "$inflight" --duration "$duration"
   wait "$sub"; echo "  subscriber: $(cat "$work/sub.out")"
 done
-echo "mosquitto memory: $(memory_per_conn "$mq" "$mport") bytes per idle connection ($hold held)"
 kill -TERM "$mq"; wait "$mq" || true
