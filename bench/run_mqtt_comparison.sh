@@ -32,30 +32,28 @@ memory_per_conn() {  # pid port -> "N connections held, B bytes each" (on a fres
   echo "$held connections held, $(( (after - before) * 1024 / (held > 0 ? held : 1) )) bytes RSS each"
 }
 
-echo "== fleetpulse (fsync always): $conns connections x $inflight in flight, ${duration}s x $runs"
-port=$(free_port); http=$(free_port)
+# Both servers start fresh; memory is measured first, then the load runs alternate between
+# them (fleetpulse, Mosquitto, fleetpulse, ...) so that other load on the machine hits both.
+port=$(free_port); http=$(free_port); mport=$(free_port)
 "$here/build/release/src/app/fleetpulse" serve --data-dir "$work/fp" --http "127.0.0.1:$http" \
   --mqtt "127.0.0.1:$port" --log-level warn --mqtt-max-connections 100000 &
 fp=$!
-wait_port "$port"
-echo "fleetpulse memory: $(memory_per_conn "$fp" "$port")"
-for r in $(seq "$runs"); do "$load" --port "$port" --connections "$conns" --inflight "$inflight" --duration "$duration"; done
-kill -TERM "$fp"; wait "$fp" || true
-
-echo "== mosquitto $(mosquitto -h 2>/dev/null | head -1 | awk '{print $3}') relaying to 1 subscriber: same load"
-mport=$(free_port)
 # Generous queues so that the subscriber, not a queue limit, decides what is relayed.
 printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_connections -1\nmax_inflight_messages 1000\nmax_queued_messages 1000000\nuser %s\n' "$mport" "$(id -un)" > "$work/m.conf"
 mosquitto -c "$work/m.conf" >/dev/null 2>&1 &
 mq=$!
-wait_port "$mport"
-echo "mosquitto memory: $(memory_per_conn "$mq" "$mport")"
+wait_port "$port"; wait_port "$mport"
+echo "fleetpulse memory: $(memory_per_conn "$fp" "$port")"
+echo "mosquitto $(mosquitto -h 2>/dev/null | head -1 | awk '{print $3}') memory: $(memory_per_conn "$mq" "$mport")"
+echo "load: $conns connections x $inflight QoS 1 messages in flight, ${duration}s per run"
 for r in $(seq "$runs"); do
+  echo "fleetpulse (fsync always), run $r: $("$load" --port "$port" --connections "$conns" --inflight "$inflight" --duration "$duration")"
   # The subscriber in its own process, over the same window as the publishers.
   "$load" --port "$mport" --connections 0 --subscribe 1 --sub-qos "${SUB_QOS:-1}" --duration "$duration" > "$work/sub.out" &
   sub=$!
   sleep 0.3
-  "$load" --port "$mport" --connections "$conns" --inflight "$inflight" --duration "$duration"
-  wait "$sub"; echo "  subscriber: $(cat "$work/sub.out")"
+  pub=$("$load" --port "$mport" --connections "$conns" --inflight "$inflight" --duration "$duration")
+  wait "$sub"
+  echo "mosquitto -> 1 subscriber, run $r: publishers $pub; subscriber $(cat "$work/sub.out")"
 done
-kill -TERM "$mq"; wait "$mq" || true
+kill -TERM "$fp" "$mq"; wait "$fp" "$mq" || true

@@ -280,6 +280,9 @@ int run_server(const ServerConfig& cfg) {
     ctx.on_config_changed = [m = mqtt.get()](const std::string& id, const std::string& config) {
       m->push_config(id, config);
     };
+    ctx.on_command = [m = mqtt.get()](const std::string& id, const std::string& payload) {
+      return m->push_command(id, payload);
+    };
     if (cfg.mqtt.enabled)
       spdlog::info("event=listening transport=mqtt address={}:{} auth={}", cfg.mqtt.host,
                    mqtt->port(), auth_enabled ? "on" : "off");

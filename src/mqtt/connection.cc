@@ -158,7 +158,7 @@ void Connection::process_buffer() {
     }
     const std::span<const uint8_t> body = avail.subspan(h.header_bytes, h.remaining);
     in_start_ += h.total();
-    if (connected_) arm_keepalive();
+    last_packet_at_ = std::chrono::steady_clock::now();
     handle_packet(h, body);
   }
   account_buffered();
@@ -221,23 +221,26 @@ void Connection::send(std::string packet) {
   if (closed_) return;
   if (client_max_packet_ && packet.size() > client_max_packet_) return;  // MQTT-3.1.2-24
   out_bytes_ += packet.size();
-  out_.push_back(std::move(packet));
+  out_queued_ += packet;
   account_buffered();
   if (!writing_) write_next();
 }
 
 void Connection::write_next() {
-  if (out_.empty() || closed_) {
+  if (out_queued_.empty() || closed_) {
     writing_ = false;
     if (closing_ && !closed_) finish_close();
     return;
   }
+  // Everything queued goes in one write (a burst of acks after a commit is one syscall).
   writing_ = true;
-  transport_.async_write(net::buffer(out_.front()),
+  out_writing_.swap(out_queued_);
+  out_queued_.clear();
+  transport_.async_write(net::buffer(out_writing_),
                          [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
                            if (self->closed_) return;
-                           self->out_bytes_ -= self->out_.front().size();
-                           self->out_.pop_front();
+                           self->out_bytes_ -= self->out_writing_.size();
+                           self->out_writing_.clear();
                            self->account_buffered();
                            if (ec) {
                              self->close(reason::kUnspecifiedError,
@@ -272,7 +275,8 @@ void Connection::finish_close() {
   closed_ = true;
   timer_.cancel();
   transport_.close();
-  out_.clear();
+  out_queued_.clear();
+  out_writing_.clear();
   out_bytes_ = 0;
   in_start_ = in_end_ = 0;
   account_buffered();
@@ -313,10 +317,15 @@ void Connection::finish_close() {
 
 void Connection::arm_keepalive() {
   if (keep_alive_s_ == 0 || closing_) return;
-  // The client may be late by half its interval (MQTT-3.1.2-24 / 3.1.2.10).
-  timer_.expires_after(std::chrono::milliseconds(keep_alive_s_ * 1500));
-  timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-    if (!ec) self->close(reason::kKeepAliveTimeout, "keep-alive expired");
+  // The client may be late by half its interval (MQTT 3.1.2.10). One timer per connection,
+  // re-armed from the time of the last packet when it fires, not reset on every packet.
+  const auto limit = std::chrono::milliseconds(keep_alive_s_ * 1500);
+  timer_.expires_at(last_packet_at_ + limit);
+  timer_.async_wait([self = shared_from_this(), limit](const boost::system::error_code& ec) {
+    if (ec || self->closing_) return;
+    if (std::chrono::steady_clock::now() - self->last_packet_at_ >= limit)
+      return self->close(reason::kKeepAliveTimeout, "keep-alive expired");
+    self->arm_keepalive();
   });
 }
 

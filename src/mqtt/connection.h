@@ -6,6 +6,7 @@
 // Thread safety: everything runs on the connection's strand; the *_async methods may be called
 // from any thread and post there. Ingestor completions (commit thread) post back the same way.
 
+#include <chrono>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -93,9 +94,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   size_t in_start_ = 0, in_end_ = 0;
   size_t read_chunk_ = 1024;  // grows while reads come back full
   size_t last_read_request_ = 0;
-  size_t frame_want_ = 0;        // total size of a packet only partly read, when known
-  std::deque<std::string> out_;  // packets waiting to be written; front is being written
-  size_t out_bytes_ = 0;
+  size_t frame_want_ = 0;    // total size of a packet only partly read, when known
+  std::string out_queued_;   // packets waiting to be written
+  std::string out_writing_;  // packets being written now
+  size_t out_bytes_ = 0;     // both together
   int64_t reported_buffered_ = 0;
   bool writing_ = false;
   bool reading_ = false;
@@ -111,6 +113,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool any_device_ = false;  // may publish for any device (auth off, or a write API key)
   bool counted_device_ = false;
   uint16_t keep_alive_s_ = 0;
+  std::chrono::steady_clock::time_point last_packet_at_ = std::chrono::steady_clock::now();
   uint32_t client_max_packet_ = 0;  // 0: no limit
   std::optional<Will> will_;
   std::shared_ptr<Session> session_;

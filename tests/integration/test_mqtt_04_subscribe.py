@@ -98,3 +98,19 @@ def test_4_5_persistent_session_keeps_its_subscription_across_reconnects(mqtt_sh
     msg = again.wait_messages(1)[0]
     assert json.loads(msg.payload) == {"a": 3}
     again.close()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_4_6_command_posted_to_the_api_reaches_the_subscribed_device(mqtt_shared, version):
+    dev = f"s46-{version}"
+    register(mqtt_shared, dev, {})
+    c = PahoClient(mqtt_shared.mqtt_port, version, client_id=dev)
+    c.subscribe(f"devices/{dev}/commands", 1)
+    resp = mqtt_shared.post(f"/api/v1/devices/{dev}/commands", {"action": "reboot", "delay": 5})
+    assert resp.status == 202 and resp.json["delivered_to"] == 1, resp
+    msg = c.wait_messages(1)[0]
+    assert msg.topic == f"devices/{dev}/commands" and not msg.retain
+    assert json.loads(msg.payload) == {"action": "reboot", "delay": 5}
+    c.close()
+    assert mqtt_shared.post("/api/v1/devices/nobody/commands", {"a": 1}).status == 404
+    assert mqtt_shared.post(f"/api/v1/devices/{dev}/commands", raw="{x").status == 400

@@ -42,6 +42,8 @@ struct ApiContext {
   // Called after a device's config changed through the API (pushes it to the device).
   std::function<void(const std::string& device_id, const std::string& config_json)>
       on_config_changed;
+  // Publishes a command to devices/{id}/commands; returns how many connections got it.
+  std::function<size_t(const std::string& device_id, const std::string& payload)> on_command;
   // The "mqtt" component of /api/v1/health/detailed as a JSON object; null when off.
   std::function<std::string()> mqtt_health_json;
 };
