@@ -23,6 +23,18 @@ Status set_duration(int64_t& out, std::string_view name, std::string_view v) {
   return Status::Ok();
 }
 
+// A retention: a duration, or 0 / "forever" to keep everything.
+Status set_retention(int64_t& out, std::string_view name, std::string_view v) {
+  if (v == "0" || v == "forever") {
+    out = 0;
+    return Status::Ok();
+  }
+  auto d = parse_duration_ms(v);
+  if (!d || *d <= 0) return bad(name, v, "expected a duration such as 30d, or forever");
+  out = *d;
+  return Status::Ok();
+}
+
 Status set_percent(double& out, std::string_view name, std::string_view v) {
   double d;
   auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
@@ -212,6 +224,37 @@ std::vector<OptionSpec> make_options() {
                  else
                    return bad("fsync", v, "expected always, interval or none");
                  return Status::Ok();
+               }});
+  o.push_back({"flush-interval", "DURATION",
+               "seal recent telemetry into block files at least this often (default 10m)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_duration(c.storage.flush_interval_ms, "flush-interval", v);
+               }});
+  o.push_back({"flush-points", "N",
+               "seal recent telemetry once this many points are in memory (default 4000000)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_int<uint64_t>(c.storage.flush_points, "flush-points", v, 1000,
+                                          1'000'000'000);
+               }});
+  o.push_back({"seal-after", "DURATION",
+               "compact a day of data and build its rollups this long after it ends (default 1h)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_duration(c.storage.seal_after_ms, "seal-after", v);
+               }});
+  o.push_back({"retention-raw", "DURATION|forever",
+               "how long raw points are kept (default forever)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_retention(c.storage.retention_raw_ms, "retention-raw", v);
+               }});
+  o.push_back({"retention-1m", "DURATION|forever",
+               "how long 1-minute rollups are kept (default forever)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_retention(c.storage.retention_1m_ms, "retention-1m", v);
+               }});
+  o.push_back({"retention-1h", "DURATION|forever",
+               "how long 1-hour rollups are kept (default forever)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_retention(c.storage.retention_1h_ms, "retention-1h", v);
                }});
   o.push_back({"at-risk-after", "DURATION", "silence after which a device is at risk (default 2m)",
                [](ServerConfig& c, std::string_view v) {

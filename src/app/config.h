@@ -26,6 +26,16 @@ struct ListenAddress {
   bool enabled = true;
 };
 
+// How the telemetry store seals, compacts and expires data (see storage/tsdb).
+struct StorageConfig {
+  int64_t flush_interval_ms = 10 * 60'000;  // seal the head into blocks at least this often
+  uint64_t flush_points = 4'000'000;        // ... or once it holds this many points
+  int64_t seal_after_ms = 3'600'000;        // compact a day partition this long after it ends
+  int64_t retention_raw_ms = 0;             // 0: keep forever
+  int64_t retention_1m_ms = 0;
+  int64_t retention_1h_ms = 0;
+};
+
 struct ServerConfig {
   std::string data_dir = "./data";
   ListenAddress http{"127.0.0.1", 8080, true};
@@ -33,6 +43,7 @@ struct ServerConfig {
   std::string admin_key;
   AuthMode auth = AuthMode::kAuto;
   FsyncPolicy fsync = FsyncPolicy::kAlways;
+  StorageConfig storage;
   StatusPolicy status;
   bool auto_register = true;
   size_t max_body_bytes = 8 * 1024 * 1024;

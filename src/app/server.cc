@@ -133,6 +133,12 @@ int run_server(const ServerConfig& cfg) {
   tsdb::StoreOptions store_options;
   store_options.dir = (std::filesystem::path(cfg.data_dir) / "tsdb").string();
   store_options.fsync = cfg.fsync;
+  store_options.flush_interval_ms = cfg.storage.flush_interval_ms;
+  store_options.flush_points = cfg.storage.flush_points;
+  store_options.seal_after_ms = cfg.storage.seal_after_ms;
+  store_options.retention_raw_ms = cfg.storage.retention_raw_ms;
+  store_options.retention_minute_ms = cfg.storage.retention_1m_ms;
+  store_options.retention_hour_ms = cfg.storage.retention_1h_ms;
   tsdb::RecoveryReport recovery;
   auto store = tsdb::TimeSeriesStore::open(
       PosixFileSystem::instance(), store_options,
@@ -157,8 +163,12 @@ int run_server(const ServerConfig& cfg) {
   if (!recovery.truncation.empty())
     spdlog::warn("event=wal_tail_cut bytes={} detail=\"{}\"", recovery.truncated_bytes,
                  recovery.truncation);
-  spdlog::info("event=recovered wal_records={} points={} series={} millis={}", recovery.records,
-               recovery.points, (*store)->series(), recovery.millis);
+  if (!recovery.block_errors.empty())
+    spdlog::error("event=blocks_unreadable detail=\"{}\"", recovery.block_errors);
+  spdlog::info(
+      "event=recovered blocks={} blocks_removed={} wal_records={} points={} series={} millis={}",
+      recovery.blocks, recovery.blocks_removed, recovery.records, recovery.points,
+      (*store)->series(), recovery.millis);
 
   DeviceStatusTracker tracker(cfg.status, clock);
   Ingestor ingestor(**catalog, tracker, store->get(), clock, {cfg.auto_register, 200'000});

@@ -66,6 +66,18 @@ void add_server_collectors(metrics::Registry& registry, CollectorSources src) {
     w.sample("fleetpulse_storage_bytes", {"component"}, {"catalog"},
              static_cast<double>(file_size_or_zero(dir / "catalog.db") +
                                  file_size_or_zero(dir / "catalog.db-wal")));
+    const tsdb::BlockStats blocks = src.store.block_stats();
+    w.sample("fleetpulse_storage_bytes", {"component"}, {"blocks"},
+             static_cast<double>(blocks.bytes));
+    w.header("fleetpulse_blocks", "Immutable block files (raw and rollups).", Kind::kGauge);
+    w.sample("fleetpulse_blocks", {}, {}, static_cast<double>(blocks.blocks));
+    w.header("fleetpulse_block_flushes_total", "Head flushes written as blocks.", Kind::kCounter);
+    w.sample("fleetpulse_block_flushes_total", {}, {}, static_cast<double>(blocks.flushes));
+    w.header("fleetpulse_block_compactions_total", "Partitions compacted (with rollups built).",
+             Kind::kCounter);
+    w.sample("fleetpulse_block_compactions_total", {}, {}, static_cast<double>(blocks.compactions));
+    w.header("fleetpulse_block_errors_total", "Failed block writes (retried).", Kind::kCounter);
+    w.sample("fleetpulse_block_errors_total", {}, {}, static_cast<double>(blocks.errors));
     w.header("fleetpulse_wal_bytes", "Bytes in telemetry WAL segments.", Kind::kGauge);
     const WalStats wal = src.store.wal_stats();
     w.sample("fleetpulse_wal_bytes", {}, {}, static_cast<double>(wal.bytes));

@@ -93,6 +93,16 @@ void Ingestor::submit_removal(std::optional<std::string> device, bool with_data,
   cv_.notify_one();
 }
 
+void Ingestor::submit_flush(std::function<void(Status)> done) {
+  if (!store_) return done(Status::Ok());
+  {
+    std::lock_guard lock(mu_);
+    flush_queue_.push_back(std::move(done));
+    woken_ = true;
+  }
+  cv_.notify_one();
+}
+
 void Ingestor::submit_transitions(std::vector<StatusTransition> transitions) {
   if (transitions.empty()) return;
   {
@@ -121,6 +131,7 @@ void Ingestor::run() {
   std::vector<PendingTelemetry> telemetry;
   std::vector<StatusTransition> transitions;
   std::vector<PendingPurge> purges;
+  std::vector<std::function<void(Status)>> flushes;
   for (;;) {
     bool stop_now;
     {
@@ -133,6 +144,7 @@ void Ingestor::run() {
                !queued_transitions_.empty() || !purge_queue_.empty();
       });
       purges.swap(purge_queue_);
+      flushes.swap(flush_queue_);
       woken_ = false;
       batch.swap(queue_);
       telemetry.swap(telemetry_queue_);
@@ -159,7 +171,9 @@ void Ingestor::run() {
     auto due = tracker_.process_due(clock_.now_ms());
     transitions.insert(transitions.end(), std::make_move_iterator(due.begin()),
                        std::make_move_iterator(due.end()));
-    if (store_) (void)store_->sync_if_due();
+    for (auto& f : flushes) store_->request_flush(std::move(f));
+    flushes.clear();
+    if (store_) store_->maintain();
     const bool flush_seen =
         stop_now || (!dirty_seen_.empty() && clock_.now_ms() - last_seen_flush_ms_ >= kSeenFlushMs);
     if (!batch.empty() || !telemetry.empty() || !transitions.empty() || flush_seen)

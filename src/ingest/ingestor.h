@@ -84,6 +84,9 @@ class Ingestor {
   // register it again from older telemetry; with `with_data` its telemetry goes too.
   void submit_removal(std::optional<std::string> device, bool with_data,
                       std::function<void(Status)> done);
+  // Seals everything the store holds in memory into block files; `done` runs (on the store's
+  // block thread) once they are durable.
+  void submit_flush(std::function<void(Status)> done);
   // Persists status changes produced outside the commit thread (e.g. a device's type changed).
   void submit_transitions(std::vector<StatusTransition> transitions);
   // Makes the commit thread re-check the tracker's deadlines now.
@@ -131,11 +134,12 @@ class Ingestor {
     bool with_data = true;
     std::function<void(Status)> done;
   };
-  std::vector<PendingPurge> purge_queue_;             // guarded by mu_
-  size_t queued_points_ = 0;                          // guarded by mu_
-  std::vector<StatusTransition> queued_transitions_;  // guarded by mu_
-  bool stopping_ = false;                             // guarded by mu_
-  bool woken_ = false;                                // guarded by mu_
+  std::vector<PendingPurge> purge_queue_;                 // guarded by mu_
+  std::vector<std::function<void(Status)>> flush_queue_;  // guarded by mu_
+  size_t queued_points_ = 0;                              // guarded by mu_
+  std::vector<StatusTransition> queued_transitions_;      // guarded by mu_
+  bool stopping_ = false;                                 // guarded by mu_
+  bool woken_ = false;                                    // guarded by mu_
   std::thread thread_;
   tsdb::TimeSeriesStore* store_;
   // Last-seen times from telemetry not yet written to the catalog (commit thread only):

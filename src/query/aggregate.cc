@@ -37,18 +37,39 @@ Result<std::vector<Bucket>> aggregate_series(const tsdb::TimeSeriesStore& store,
   if (interval <= 0) return Status::InvalidArgument("interval must be positive");
   std::vector<Bucket> out;
   bool too_many = false;
-  store.scan(id, start, end, [&](const tsdb::Sample& s) {
-    const int64_t b = bucket_start(s.ts, interval);
+  // Raw points and rollup buckets arrive in time order; both fold into the output bucket
+  // their start falls in (rollups are used only when `interval` is a multiple of theirs).
+  auto bucket_for = [&](int64_t ts) -> Bucket* {
+    const int64_t b = bucket_start(ts, interval);
     if (out.empty() || out.back().start != b) {
       if (out.size() == max_buckets) {
         too_many = true;
-        return;
+        return nullptr;
       }
       out.emplace_back();
       out.back().start = b;
     }
-    out.back().add(s.ts, s.value);
-  });
+    return &out.back();
+  };
+  store.scan_for_aggregate(
+      id, start, end, interval,
+      [&](const tsdb::Sample& s) {
+        if (Bucket* b = bucket_for(s.ts)) b->add(s.ts, s.value);
+      },
+      [&](const tsdb::RollupBucket& r) {
+        Bucket* b = bucket_for(r.start);
+        if (!b || r.count == 0) return;
+        Bucket part;
+        part.min = r.min;
+        part.max = r.max;
+        part.sum = r.sum;
+        part.count = r.count;
+        part.first_ts = r.start;
+        part.first = r.first;
+        part.last_ts = r.start;
+        part.last = r.last;
+        b->merge(part);
+      });
   if (too_many)
     return Status::InvalidArgument("more than " + std::to_string(max_buckets) +
                                    " buckets: use a larger interval or a shorter range");

@@ -89,8 +89,10 @@ BATCH = 50
 INGEST_SECONDS = 2.5
 
 
-def test_every_acknowledged_reading_survives_kill_9_during_sustained_ingest(start_server):
-    server = start_server()
+@pytest.mark.parametrize("flags", [(), ("--flush-points", "1000", "--seal-after", "1s")],
+                         ids=["wal-only", "sealing-and-compacting-all-the-time"])
+def test_every_acknowledged_reading_survives_kill_9_during_sustained_ingest(start_server, flags):
+    server = start_server(*flags)
     acked: list[set[int]] = [set() for _ in range(WORKERS)]
     sent: list[set[int]] = [set() for _ in range(WORKERS)]
     requests_acked = [0] * WORKERS
@@ -153,6 +155,9 @@ def test_every_acknowledged_reading_survives_kill_9_during_sustained_ingest(star
                           f"readings lost after kill -9, e.g. seq {sorted(lost)[:10]}")
         invented = stored_set - sent[worker]
         assert not invented, f"{device_id}: points that were never sent: {sorted(invented)[:10]}"
+    if flags:
+        tsdb = server.get("/api/v1/health/detailed").json["components"]["tsdb"]
+        assert tsdb["blocks"] > 0, tsdb
     # The recovered server keeps taking writes.
     ingest(server, {"device_id": "k9-0", "ts": T0 - 1, "v": -1})
     assert all_points(server, "k9-0", "v")[0] == (T0 - 1, -1)

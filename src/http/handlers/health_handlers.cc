@@ -50,6 +50,12 @@ void detailed(ApiContext& ctx, const Responder& respond) {
   w.field("state", ctx.store.over_budget() ? "full" : "ok");
   w.field("series", ctx.store.series());
   w.field("points", ctx.store.points());
+  const tsdb::BlockStats blocks = ctx.store.block_stats();
+  w.field("blocks", blocks.blocks);
+  w.field("block_bytes", blocks.bytes);
+  w.field("flushes", blocks.flushes);
+  w.field("compactions", blocks.compactions);
+  w.field("block_errors", blocks.errors);
   w.end_object();
 
   if (ctx.mqtt_health_json) {

@@ -16,6 +16,24 @@ Result<std::string> FileSystem::read_file(const std::string& path) {
   }
 }
 
+namespace {
+
+class StringFile final : public MappedFile {
+ public:
+  explicit StringFile(std::string bytes) : bytes_(std::move(bytes)) {}
+  std::string_view bytes() const override { return bytes_; }
+
+ private:
+  std::string bytes_;
+};
+
+}  // namespace
+
+Result<std::shared_ptr<const MappedFile>> FileSystem::map_file(const std::string& path) {
+  FP_ASSIGN_OR_RETURN(std::string bytes, read_file(path));
+  return std::shared_ptr<const MappedFile>(std::make_shared<StringFile>(std::move(bytes)));
+}
+
 std::string join_path(std::string_view dir, std::string_view name) {
   std::string out(dir);
   if (!out.empty() && out.back() != '/') out.push_back('/');

@@ -39,6 +39,13 @@ class WritableFile {
   virtual uint64_t size() const = 0;
 };
 
+// A whole file's bytes, readable for as long as the object lives (mmap in PosixFileSystem).
+class MappedFile {
+ public:
+  virtual ~MappedFile() = default;
+  virtual std::string_view bytes() const = 0;
+};
+
 // A file open for reading from the start to the end.
 class SequentialFile {
  public:
@@ -77,6 +84,9 @@ class FileSystem {
 
   // The whole content of a file (for small files; segment readers use open_sequential).
   Result<std::string> read_file(const std::string& path);
+  // The file's bytes without copying them where the implementation can (PosixFileSystem maps
+  // the file); this default reads it into memory. The file must not change while mapped.
+  virtual Result<std::shared_ptr<const MappedFile>> map_file(const std::string& path);
 };
 
 // `dir` + "/" + `name`, without doubling a trailing slash.

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -95,6 +96,23 @@ class PosixSequentialFile final : public SequentialFile {
  private:
   std::string path_;
   int fd_;
+};
+
+class MmapFile final : public MappedFile {
+ public:
+  MmapFile(void* addr, size_t size) : addr_(addr), size_(size) {}
+  MmapFile(const MmapFile&) = delete;
+  MmapFile& operator=(const MmapFile&) = delete;
+  ~MmapFile() override {
+    if (size_ > 0) ::munmap(addr_, size_);
+  }
+  std::string_view bytes() const override {
+    return size_ ? std::string_view(static_cast<const char*>(addr_), size_) : std::string_view{};
+  }
+
+ private:
+  void* addr_;
+  size_t size_;
 };
 
 }  // namespace
@@ -190,6 +208,21 @@ Result<std::unique_ptr<SequentialFile>> PosixFileSystem::open_sequential(const s
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return errno_status("open", path, errno);
   return std::unique_ptr<SequentialFile>(std::make_unique<PosixSequentialFile>(path, fd));
+}
+
+Result<std::shared_ptr<const MappedFile>> PosixFileSystem::map_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno_status("open", path, errno);
+  FdCloser closer(fd);
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return errno_status("stat", path, errno);
+  const auto size = static_cast<size_t>(st.st_size);
+  void* addr = nullptr;
+  if (size > 0) {
+    addr = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+    if (addr == MAP_FAILED) return errno_status("mmap", path, errno);
+  }
+  return std::shared_ptr<const MappedFile>(std::make_shared<MmapFile>(addr, size));
 }
 
 }  // namespace fp

@@ -23,6 +23,7 @@ class PosixFileSystem final : public FileSystem {
   Result<std::unique_ptr<WritableFile>> open_writable(const std::string& path,
                                                       bool append) override;
   Result<std::unique_ptr<SequentialFile>> open_sequential(const std::string& path) override;
+  Result<std::shared_ptr<const MappedFile>> map_file(const std::string& path) override;
 };
 
 }  // namespace fp

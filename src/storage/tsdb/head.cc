@@ -10,14 +10,25 @@ Head::Series* Head::find(SeriesId id) const {
   return id < series_.size() ? series_[id].get() : nullptr;
 }
 
+Head::Series* Head::get_or_add(SeriesId id) {
+  std::lock_guard lock(grow_mu_);
+  if (id >= series_.size()) series_.resize(static_cast<size_t>(id) + 1);
+  if (!series_[id]) series_[id] = std::make_unique<Series>();
+  return series_[id].get();
+}
+
+void Head::Series::merge_late() {
+  if (late.empty()) return;
+  std::sort(late.begin(), late.end(), [](const Sample& a, const Sample& b) { return a.ts < b.ts; });
+  const size_t mid = samples.size();
+  samples.insert(samples.end(), late.begin(), late.end());
+  std::inplace_merge(samples.begin(), samples.begin() + static_cast<std::ptrdiff_t>(mid),
+                     samples.end(), [](const Sample& a, const Sample& b) { return a.ts < b.ts; });
+  late.clear();
+}
+
 bool Head::append(SeriesId id, int64_t ts, double value) {
-  Series* s;
-  {
-    std::lock_guard lock(grow_mu_);
-    if (id >= series_.size()) series_.resize(static_cast<size_t>(id) + 1);
-    if (!series_[id]) series_[id] = std::make_unique<Series>();
-    s = series_[id].get();
-  }
+  Series* s = get_or_add(id);
   std::lock_guard lock(stripe(id));
   auto& v = s->samples;
   bool overwrote = false;
@@ -26,11 +37,19 @@ bool Head::append(SeriesId id, int64_t ts, double value) {
   } else {
     auto it = std::lower_bound(v.begin(), v.end(), ts,
                                [](const Sample& a, int64_t t) { return a.ts < t; });
-    if (it != v.end() && it->ts == ts) {
+    if (it->ts == ts) {  // it is valid: v.back().ts >= ts
       it->value = value;
       overwrote = true;
     } else {
-      v.insert(it, {ts, value});
+      auto l = std::find_if(s->late.begin(), s->late.end(),
+                            [ts](const Sample& x) { return x.ts == ts; });
+      if (l != s->late.end()) {
+        l->value = value;
+        overwrote = true;
+      } else {
+        s->late.push_back({ts, value});
+        if (s->late.size() >= std::max<size_t>(256, v.size() / 64)) s->merge_late();
+      }
     }
   }
   if (!overwrote) points_.fetch_add(1, std::memory_order_relaxed);
@@ -51,13 +70,45 @@ std::optional<Sample> Head::latest(SeriesId id) const {
   return s->latest;
 }
 
+bool Head::has_points(SeriesId id, int64_t start, int64_t end) const {
+  Series* s = find(id);
+  if (!s) return false;
+  std::lock_guard lock(stripe(id));
+  auto it = std::lower_bound(s->samples.begin(), s->samples.end(), start,
+                             [](const Sample& a, int64_t t) { return a.ts < t; });
+  if (it != s->samples.end() && it->ts <= end) return true;
+  return std::any_of(s->late.begin(), s->late.end(),
+                     [&](const Sample& x) { return x.ts >= start && x.ts <= end; });
+}
+
+void Head::note_latest(SeriesId id, int64_t ts, double value) {
+  Series* s = get_or_add(id);
+  std::lock_guard lock(stripe(id));
+  if (!s->latest || ts >= s->latest->ts) s->latest = Sample{ts, value};
+}
+
+std::vector<std::vector<Sample>> Head::take_all() {
+  std::vector<std::vector<Sample>> out;
+  std::lock_guard lock(grow_mu_);
+  out.resize(series_.size());
+  for (size_t i = 0; i < series_.size(); ++i) {
+    if (!series_[i]) continue;
+    std::lock_guard s(stripes_[i % kStripes]);
+    series_[i]->merge_late();
+    out[i].swap(series_[i]->samples);
+  }
+  points_.store(0);
+  return out;
+}
+
 void Head::drop(SeriesId id) {
   Series* s = find(id);
   if (!s) return;
   std::lock_guard lock(stripe(id));
-  points_.fetch_sub(s->samples.size(), std::memory_order_relaxed);
+  points_.fetch_sub(s->samples.size() + s->late.size(), std::memory_order_relaxed);
   s->samples.clear();
   s->samples.shrink_to_fit();
+  s->late = {};
   s->latest.reset();
 }
 
@@ -68,6 +119,7 @@ void Head::clear() {
     if (!series_[i]) continue;
     std::lock_guard s(stripes_[i % kStripes]);
     series_[i]->samples = {};
+    series_[i]->late = {};
     series_[i]->latest.reset();
   }
   points_.store(0);

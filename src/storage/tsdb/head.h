@@ -1,7 +1,10 @@
 #pragma once
 // Head: the recent points of every series in memory, sorted by time, one vector per series.
-// In-order appends (the common case) are O(1); a late point is inserted in place; a point at
-// an existing (series, timestamp) overwrites it, so retries are idempotent.
+// In-order appends (the common case) are O(1). A point at an existing (series, timestamp)
+// overwrites it in place (O(log n)), so retries are idempotent. Other late points go to a
+// small unsorted out-of-order buffer per series, merged into the sorted vector once it holds
+// max(256, n/64) points, so a late point costs O(log n) plus an amortised O(64) moves instead
+// of shifting the whole series; readers merge the buffer on the fly.
 // It also keeps each series' latest point, which is what "latest" queries read.
 //
 // Thread safety: series are striped over mutexes; readers copy out what they need.
@@ -34,6 +37,13 @@ class Head {
   template <typename Fn>
   void scan(SeriesId id, int64_t start, int64_t end, Fn&& fn) const;
   std::optional<Sample> latest(SeriesId id) const;
+  // True when `id` has a point in [start, end].
+  bool has_points(SeriesId id, int64_t start, int64_t end) const;
+  // Sets the latest point of `id` if `ts` is newer than what it knows (blocks loaded at start).
+  void note_latest(SeriesId id, int64_t ts, double value);
+  // Moves every series' points out (indexed by SeriesId) and leaves the head empty; latest
+  // values stay. The caller must be the only writer.
+  std::vector<std::vector<Sample>> take_all();
   void drop(SeriesId id);
   void clear();
 
@@ -43,11 +53,17 @@ class Head {
  private:
   static constexpr size_t kStripes = 64;
   struct Series {
-    std::vector<Sample> samples;
+    std::vector<Sample> samples;   // sorted, unique timestamps
+    std::vector<Sample> late;      // unsorted; timestamps unique and absent from samples
     std::optional<Sample> latest;  // the point with the greatest ts
+    void merge_late();
   };
+  // Calls fn for points of `s` in [start, end] ascending; needs the series' stripe lock.
+  template <typename Fn>
+  static void scan_locked(const Series& s, int64_t start, int64_t end, Fn&& fn);
   std::mutex& stripe(SeriesId id) const { return stripes_[id % kStripes]; }
   Series* find(SeriesId id) const;
+  Series* get_or_add(SeriesId id);
 
   mutable std::array<std::mutex, kStripes> stripes_;
   // Grown under grow_mu_; series pointers are stable (unique_ptr), guarded by their stripe.
@@ -57,13 +73,31 @@ class Head {
 };
 
 template <typename Fn>
+void Head::scan_locked(const Series& s, int64_t start, int64_t end, Fn&& fn) {
+  auto by_ts = [](const Sample& a, int64_t t) { return a.ts < t; };
+  auto it = std::lower_bound(s.samples.begin(), s.samples.end(), start, by_ts);
+  if (s.late.empty()) {
+    for (; it != s.samples.end() && it->ts <= end; ++it) fn(*it);
+    return;
+  }
+  std::vector<Sample> late;
+  for (const Sample& x : s.late)
+    if (x.ts >= start && x.ts <= end) late.push_back(x);
+  std::sort(late.begin(), late.end(), [](const Sample& a, const Sample& b) { return a.ts < b.ts; });
+  auto l = late.begin();
+  for (; it != s.samples.end() && it->ts <= end; ++it) {
+    for (; l != late.end() && l->ts < it->ts; ++l) fn(*l);
+    fn(*it);
+  }
+  for (; l != late.end(); ++l) fn(*l);
+}
+
+template <typename Fn>
 void Head::scan(SeriesId id, int64_t start, int64_t end, Fn&& fn) const {
   Series* s = find(id);
   if (!s) return;
   std::lock_guard lock(stripe(id));
-  auto it = std::lower_bound(s->samples.begin(), s->samples.end(), start,
-                             [](const Sample& a, int64_t t) { return a.ts < t; });
-  for (; it != s->samples.end() && it->ts <= end; ++it) fn(*it);
+  scan_locked(*s, start, end, std::forward<Fn>(fn));
 }
 
 }  // namespace fp::tsdb

@@ -4,9 +4,13 @@
 
 #include <chrono>
 #include <cstring>
+#include <map>
+#include <set>
 #include <unordered_map>
 
+#include "storage/codec/chunk_encoder.h"
 #include "storage/tsdb/batch_record.h"
+#include "storage/tsdb/compaction.h"
 #include "storage/wal/wal_recovery.h"
 
 namespace fp::tsdb {
@@ -26,27 +30,52 @@ void put_i64(std::string& out, int64_t v) {
   out.append(b, 8);
 }
 
+int64_t floor_to(int64_t ts, int64_t width) {
+  int64_t q = ts / width;
+  if (ts % width < 0) --q;
+  return q * width;
+}
+
 }  // namespace
 
 TimeSeriesStore::TimeSeriesStore(FileSystem& fs, StoreOptions options)
-    : options_(std::move(options)) {
-  (void)fs;
-}
+    : fs_(fs),
+      options_(std::move(options)),
+      clock_(options_.clock ? *options_.clock : SystemClock::instance()) {}
 
 TimeSeriesStore::~TimeSeriesStore() {
+  {
+    std::lock_guard lock(thread_mu_);
+    stop_ = true;
+  }
+  thread_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  for (auto* list : {&flush_waiters_, &flush_requests_})
+    for (auto& done : *list) done(Status::Unavailable("the store is closing"));
   if (wal_) (void)wal_->close();
+}
+
+std::string TimeSeriesStore::blocks_dir() const {
+  return join_path(options_.dir, "blocks");
 }
 
 Result<std::unique_ptr<TimeSeriesStore>> TimeSeriesStore::open(
     FileSystem& fs, StoreOptions options, const ReplayListener& on_replay, RecoveryReport* report,
     const ReplayRemovalListener& on_removal) {
   const auto started = std::chrono::steady_clock::now();
+  FP_RETURN_IF_ERROR(fs.create_dir(options.dir));
   std::unique_ptr<TimeSeriesStore> store(new TimeSeriesStore(fs, options));
   const std::string wal_dir = join_path(options.dir, "wal");
   RecoveryReport local;
   RecoveryReport& rep = report ? *report : local;
-  Status replay_error;
-  auto recovered = recover_wal(fs, wal_dir, 0, [&](uint64_t, std::string_view payload) {
+  rep = RecoveryReport{};
+
+  FP_ASSIGN_OR_RETURN(Checkpoint cp, read_checkpoint(fs, options.dir));
+  store->next_seq_ = cp.seq + 1;
+  FP_ASSIGN_OR_RETURN(store->tombstones_, read_tombstones(fs, options.dir));
+  FP_RETURN_IF_ERROR(store->load_blocks(cp, rep));
+
+  auto recovered = recover_wal(fs, wal_dir, cp.lsn, [&](uint64_t, std::string_view payload) {
     store->apply_record(payload, on_replay ? &on_replay : nullptr,
                         on_removal ? &on_removal : nullptr, &rep);
     ++rep.records;
@@ -57,16 +86,103 @@ Result<std::unique_ptr<TimeSeriesStore>> TimeSeriesStore::open(
     rep.truncated_bytes = recovered->cut->bytes_dropped;
     rep.truncation = describe(*recovered->cut);
   }
+  uint64_t next_lsn = recovered->next_lsn;
+  if (next_lsn < cp.lsn) {
+    // The WAL lost records the blocks already hold (a cut tail): start it afresh after the
+    // checkpoint so LSNs never run backwards.
+    if (auto names = fs.list_dir(wal_dir); names.ok())
+      for (const auto& n : *names) (void)fs.remove_file(join_path(wal_dir, n));
+    (void)fs.sync_dir(wal_dir);
+    next_lsn = cp.lsn;
+  }
   WalOptions wo;
   wo.dir = wal_dir;
   wo.fsync = options.fsync;
-  auto writer = WalWriter::open(fs, wo, recovered->next_lsn);
+  wo.clock = options.clock;
+  auto writer = WalWriter::open(fs, wo, next_lsn);
   if (!writer.ok()) return writer.status();
   store->wal_ = std::move(*writer);
+  store->checkpoint_lsn_ = cp.lsn;
+  if (store->head_.points() > 0) store->head_first_ms_ = store->clock_.now_ms();
+  if (options.background) store->thread_ = std::thread([s = store.get()] { s->block_thread(); });
   rep.millis = std::chrono::duration_cast<std::chrono::milliseconds>(
                    std::chrono::steady_clock::now() - started)
                    .count();
   return store;
+}
+
+Status TimeSeriesStore::load_blocks(const Checkpoint& cp, RecoveryReport& rep) {
+  const std::string dir = blocks_dir();
+  FP_RETURN_IF_ERROR(fs_.create_dir(dir));
+  FP_ASSIGN_OR_RETURN(std::vector<std::string> names, fs_.list_dir(dir));
+  std::sort(names.begin(), names.end());
+  std::vector<std::pair<std::unique_ptr<block::BlockReader>, std::string>> readers;
+  std::set<uint64_t> superseded;
+  uint64_t max_id = 0;
+  auto remove = [&](const std::string& path) {
+    if (fs_.remove_file(path).ok()) ++rep.blocks_removed;
+  };
+  const auto all_tomb = tombstones_.find("");
+  for (const std::string& name : names) {
+    const std::string path = join_path(dir, name);
+    if (name.ends_with(".tmp")) {
+      remove(path);
+      continue;
+    }
+    if (!name.ends_with(".blk")) continue;
+    auto r = block::BlockReader::open(fs_, path);
+    if (!r.ok()) {
+      spdlog::error("event=block_unreadable path={} error=\"{}\"", path, r.status().message());
+      rep.block_errors += (rep.block_errors.empty() ? "" : "; ") + r.status().message();
+      (void)fs_.rename(path, path + ".corrupt");
+      continue;
+    }
+    const block::BlockMeta& m = (*r)->meta();
+    max_id = std::max(max_id, m.id);
+    const bool orphan_flush = m.seq > cp.seq;  // written by a flush whose checkpoint is missing
+    const bool deleted = all_tomb != tombstones_.end() && m.seq < all_tomb->second;
+    if (orphan_flush || deleted) {
+      remove(path);
+      continue;
+    }
+    superseded.insert(m.replaces.begin(), m.replaces.end());
+    readers.emplace_back(std::move(*r), path);
+  }
+  next_block_id_ = max_id + 1;
+  BlockList blocks;
+  for (auto& [reader, path] : readers) {
+    if (superseded.count(reader->meta().id)) {
+      remove(path);
+      continue;
+    }
+    auto b = make_loaded_block(std::move(reader), path, index_, tombstones_, true);
+    if (b->is_raw()) {
+      for (const auto& [id, i] : b->by_series) {
+        const block::Entry& e = b->reader->entries()[i];
+        head_.note_latest(id, e.max_ts, e.last_value);
+      }
+    }
+    blocks.push_back(std::move(b));
+  }
+  if (rep.blocks_removed) (void)fs_.sync_dir(dir);
+  rep.blocks = blocks.size();
+  std::unique_lock lock(state_mu_);
+  blocks_ = std::move(blocks);
+  publish_locked();
+  return Status::Ok();
+}
+
+void TimeSeriesStore::publish_locked() {
+  sort_blocks(blocks_);
+  std::lock_guard s(stats_mu_);
+  stats_.blocks = blocks_.size();
+  stats_.bytes = 0;
+  stats_.raw_points = 0;
+  for (const auto& b : blocks_) {
+    stats_.bytes += b->reader->file_bytes();
+    if (b->is_raw())
+      for (const auto& e : b->reader->entries()) stats_.raw_points += e.count;
+  }
 }
 
 void TimeSeriesStore::apply_record(std::string_view payload, const ReplayListener* on_replay,
@@ -144,6 +260,7 @@ Status TimeSeriesStore::commit() {
 }
 
 void TimeSeriesStore::apply(const ReadingBatch& batch) {
+  if (head_first_ms_ == 0 && !batch.points().empty()) head_first_ms_ = clock_.now_ms();
   // Resolve each (device, metric) pair of the batch once, then append its points. A dense
   // table when it is small, a hash map when devices x metrics would be large.
   const size_t n_metrics = batch.metrics().size();
@@ -168,11 +285,361 @@ void TimeSeriesStore::apply(const ReadingBatch& batch) {
 }
 
 void TimeSeriesStore::apply_delete_device(const std::string& device) {
+  std::unique_lock lock(state_mu_);
   for (SeriesId id : index_.remove_device(device)) head_.drop(id);
+  if (blocks_.empty() && !frozen_) return;  // nothing older than the WAL to hide
+  tombstones_[device] = next_seq_;
+  if (Status s = write_tombstones(fs_, options_.dir, tombstones_); !s.ok())
+    spdlog::error("event=tombstone_write_failed device={} error=\"{}\"", device, s.message());
 }
 
 void TimeSeriesStore::apply_delete_all() {
-  for (const auto& d : index_.devices()) apply_delete_device(d);
+  std::unique_lock lock(state_mu_);
+  for (const auto& d : index_.devices())
+    for (SeriesId id : index_.remove_device(d)) head_.drop(id);
+  if (blocks_.empty() && !frozen_) return;
+  tombstones_.clear();
+  tombstones_[""] = next_seq_;
+  if (Status s = write_tombstones(fs_, options_.dir, tombstones_); !s.ok())
+    spdlog::error("event=tombstone_write_failed device=* error=\"{}\"", s.message());
+}
+
+void TimeSeriesStore::maintain() {
+  (void)wal_->sync_if_due();
+  // Segments roll after a freeze; once a checkpoint covers the older ones, they go.
+  const uint64_t cp = checkpoint_lsn_.load();
+  if (cp > 1 && wal_->stats().segments > 1) {
+    if (Status s = wal_->truncate_before(cp); !s.ok())
+      spdlog::warn("event=wal_truncate_failed error=\"{}\"", s.message());
+  }
+  if (!options_.background) return;
+  if (head_.points() == 0) {
+    for (auto& done : flush_requests_) done(Status::Ok());  // nothing unsealed
+    flush_requests_.clear();
+    return;
+  }
+  const bool due = !flush_requests_.empty() || head_.points() >= options_.flush_points ||
+                   clock_.now_ms() - head_first_ms_ >= options_.flush_interval_ms;
+  if (!due) return;
+  {
+    std::shared_lock lock(state_mu_);
+    if (frozen_) return;  // the previous flush is still being written
+  }
+  freeze();
+  {
+    std::lock_guard lock(thread_mu_);
+    flush_wanted_ = true;
+    for (auto& done : flush_requests_) flush_waiters_.push_back(std::move(done));
+  }
+  flush_requests_.clear();
+  thread_cv_.notify_all();
+}
+
+void TimeSeriesStore::request_flush(std::function<void(Status)> done) {
+  flush_requests_.push_back(std::move(done));
+}
+
+void TimeSeriesStore::freeze() {
+  auto f = std::make_shared<Frozen>();
+  f->seq = next_seq_++;
+  f->lsn = wal_->next_lsn();
+  wal_->roll_on_next_commit();  // so the checkpoint can remove the current segment whole
+  std::unique_lock lock(state_mu_);
+  f->series = head_.take_all();
+  for (const auto& v : f->series) f->points += v.size();
+  frozen_points_ = f->points;
+  frozen_ = std::move(f);
+  head_first_ms_ = 0;
+}
+
+Status TimeSeriesStore::write_frozen() {
+  std::lock_guard work(block_work_mu_);
+  std::shared_ptr<const Frozen> f;
+  {
+    std::shared_lock lock(state_mu_);
+    f = frozen_;
+  }
+  if (!f) return Status::Ok();
+  // Split every series at partition boundaries: partition start -> (series, [begin, end)).
+  struct Run {
+    SeriesId id;
+    size_t begin, end;
+  };
+  std::map<int64_t, std::vector<Run>> partitions;
+  const int64_t pms = options_.partition_ms;
+  for (SeriesId id = 0; id < f->series.size(); ++id) {
+    const auto& v = f->series[id];
+    size_t i = 0;
+    while (i < v.size()) {
+      const int64_t p = floor_to(v[i].ts, pms);
+      size_t j = i;
+      while (j < v.size() && v[j].ts < p + pms) ++j;
+      partitions[p].push_back({id, i, j});
+      i = j;
+    }
+  }
+  std::vector<std::pair<std::unique_ptr<block::BlockReader>, std::string>> written;
+  auto discard = [&](Status s) {
+    for (const auto& w : written) (void)fs_.remove_file(w.second);
+    return s;
+  };
+  codec::ChunkEncoder enc;
+  for (const auto& [start, runs] : partitions) {
+    block::BlockMeta meta;
+    meta.id = next_block_id();
+    meta.seq = f->seq;
+    meta.partition_start = start;
+    meta.partition_ms = pms;
+    const std::string name = block_file_name(meta.id);
+    auto w = block::BlockWriter::create(fs_, blocks_dir(), name, meta);
+    if (!w.ok()) return discard(w.status());
+    for (const Run& r : runs) {
+      const SeriesKey key = index_.key(r.id);
+      if (key.device.empty()) continue;
+      const auto& v = f->series[r.id];
+      enc.clear();
+      for (size_t i = r.begin; i < r.end; ++i) enc.append(v[i].ts, v[i].value);
+      block::EntryInfo info{key.device,         key.metric,
+                            v[r.begin].ts,      v[r.end - 1].ts,
+                            v[r.end - 1].value, static_cast<uint32_t>(r.end - r.begin)};
+      if (Status s = (*w)->add(info, enc.finish()); !s.ok()) return discard(s);
+    }
+    if (auto done = (*w)->finish(); !done.ok()) return discard(done.status());
+    const std::string path = join_path(blocks_dir(), name);
+    auto reader = block::BlockReader::open(fs_, path);
+    if (!reader.ok()) return discard(reader.status());
+    written.emplace_back(std::move(*reader), path);
+  }
+  if (Status s = write_checkpoint(fs_, options_.dir, {f->lsn, f->seq}); !s.ok()) return discard(s);
+  {
+    std::unique_lock lock(state_mu_);
+    for (auto& [reader, path] : written)
+      blocks_.push_back(make_loaded_block(std::move(reader), path, index_, tombstones_, false));
+    frozen_.reset();
+    frozen_points_ = 0;
+    publish_locked();
+  }
+  checkpoint_lsn_ = f->lsn;
+  std::lock_guard s(stats_mu_);
+  ++stats_.flushes;
+  return Status::Ok();
+}
+
+Status TimeSeriesStore::remove_blocks(const std::vector<uint64_t>& ids) {
+  if (ids.empty()) return Status::Ok();
+  std::vector<std::string> paths;
+  {
+    std::unique_lock lock(state_mu_);
+    std::erase_if(blocks_, [&](const auto& b) {
+      if (std::find(ids.begin(), ids.end(), b->meta().id) == ids.end()) return false;
+      paths.push_back(b->path);
+      return true;
+    });
+    publish_locked();
+  }
+  // Readers that still hold a removed block keep its mapping; unlinking is safe.
+  for (const auto& p : paths) FP_RETURN_IF_ERROR(fs_.remove_file(p));
+  return fs_.sync_dir(blocks_dir());
+}
+
+Status TimeSeriesStore::compact_and_expire() {
+  std::lock_guard work(block_work_mu_);
+  const int64_t now = clock_.now_ms();
+  auto snapshot = [this] {
+    std::shared_lock lock(state_mu_);
+    return std::pair(blocks_, tombstones_);
+  };
+  // 1. Everything before a delete-all goes.
+  auto [blocks, tombstones] = snapshot();
+  std::vector<uint64_t> doomed;
+  if (const auto all = tombstones.find(""); all != tombstones.end())
+    for (const auto& b : blocks)
+      if (b->meta().seq < all->second) doomed.push_back(b->meta().id);
+  FP_RETURN_IF_ERROR(remove_blocks(doomed));
+
+  // 2. Sealed partitions are compacted (before retention, so rollups exist before raw goes).
+  std::tie(blocks, tombstones) = snapshot();
+  std::map<int64_t, BlockList> by_partition;
+  for (const auto& b : blocks) by_partition[b->meta().partition_start].push_back(b);
+  for (auto& [start, part] : by_partition) {
+    {
+      std::lock_guard lock(thread_mu_);
+      if (stop_) return Status::Ok();
+    }
+    const int64_t end = part.front()->partition_end();
+    if (end + options_.seal_after_ms > now || !needs_compaction(part)) continue;
+    // A day whose raw data has expired keeps its rollups; late raw blocks there just expire
+    // (rebuilding rollups from them alone would lose the older buckets).
+    const bool has_rollups = std::any_of(part.begin(), part.end(), [](const auto& b) {
+      return b->meta().resolution != block::Resolution::kRaw;
+    });
+    if (has_rollups && options_.retention_raw_ms > 0 && end <= now - options_.retention_raw_ms)
+      continue;
+    FP_ASSIGN_OR_RETURN(CompactionResult r, compact_partition(fs_, blocks_dir(), part, tombstones,
+                                                              [this] { return next_block_id(); }));
+    std::vector<std::string> paths;
+    {
+      std::unique_lock lock(state_mu_);
+      std::erase_if(blocks_, [&](const auto& b) {
+        if (std::find(r.replaced.begin(), r.replaced.end(), b->meta().id) == r.replaced.end())
+          return false;
+        paths.push_back(b->path);
+        return true;
+      });
+      for (auto& [reader, path] : r.written)
+        blocks_.push_back(make_loaded_block(std::move(reader), path, index_, tombstones_, false));
+      publish_locked();
+    }
+    for (const auto& p : paths) FP_RETURN_IF_ERROR(fs_.remove_file(p));
+    FP_RETURN_IF_ERROR(fs_.sync_dir(blocks_dir()));
+    std::lock_guard s(stats_mu_);
+    ++stats_.compactions;
+  }
+
+  // 3. Retention: whole blocks whose partition ended longer ago than their resolution keeps.
+  std::tie(blocks, tombstones) = snapshot();
+  doomed.clear();
+  for (const auto& b : blocks) {
+    const auto& m = b->meta();
+    const int64_t keep = m.resolution == block::Resolution::kRaw      ? options_.retention_raw_ms
+                         : m.resolution == block::Resolution::kMinute ? options_.retention_minute_ms
+                                                                      : options_.retention_hour_ms;
+    // Raw data leaves only once its partition has rollups (compaction above made them).
+    if (keep > 0 && b->partition_end() <= now - keep &&
+        (m.resolution != block::Resolution::kRaw ||
+         b->partition_end() + options_.seal_after_ms <= now))
+      doomed.push_back(m.id);
+  }
+  return remove_blocks(doomed);
+}
+
+void TimeSeriesStore::block_thread() {
+  std::unique_lock lock(thread_mu_);
+  while (!stop_) {
+    thread_cv_.wait_for(lock, std::chrono::seconds(10), [this] { return stop_ || flush_wanted_; });
+    if (stop_) return;
+    // Take the request and its waiters together: the commit thread freezes again (and sets
+    // the flag anew) only after this frozen layer is written.
+    const bool flush = flush_wanted_;
+    flush_wanted_ = false;
+    std::vector<std::function<void(Status)>> waiters;
+    waiters.swap(flush_waiters_);
+    lock.unlock();
+    Status s = flush ? write_frozen() : Status::Ok();
+    for (auto& done : waiters) done(s);
+    if (s.ok()) s = compact_and_expire();
+    lock.lock();
+    if (s.ok()) continue;
+    if (flush && frozen_points_.load() > 0) flush_wanted_ = true;  // retry the frozen layer
+    spdlog::error("event=block_write_failed error=\"{}\" retry_in=5s", s.message());
+    {
+      std::lock_guard st(stats_mu_);
+      ++stats_.errors;
+    }
+    thread_cv_.wait_for(lock, std::chrono::seconds(5), [this] { return stop_; });
+  }
+}
+
+Status TimeSeriesStore::flush_now() {
+  if (head_.points() > 0 && !frozen_) freeze();
+  FP_RETURN_IF_ERROR(write_frozen());
+  maintain();
+  return Status::Ok();
+}
+
+Status TimeSeriesStore::compact_now() {
+  return compact_and_expire();
+}
+
+bool TimeSeriesStore::only_in_head(SeriesId id, int64_t start, int64_t end) const {
+  if (frozen_ && id < frozen_->series.size() && !frozen_->series[id].empty()) return false;
+  for (const auto& b : blocks_) {
+    if (!b->is_raw() || b->partition_end() <= start || b->meta().partition_start > end) continue;
+    if (const block::Entry* e = b->find(id); e && e->max_ts >= start && e->min_ts <= end)
+      return false;
+  }
+  return true;
+}
+
+std::vector<Sample> TimeSeriesStore::collect(SeriesId id, int64_t start, int64_t end) const {
+  std::vector<Sample> all;
+  for (const auto& b : blocks_) {  // oldest first within a partition
+    if (!b->is_raw() || b->partition_end() <= start || b->meta().partition_start > end) continue;
+    if (const block::Entry* e = b->find(id)) {
+      if (Status s = append_points(*b, *e, start, end, all); !s.ok())
+        spdlog::error("event=block_read_failed path={} error=\"{}\"", b->path, s.message());
+    }
+  }
+  if (frozen_ && id < frozen_->series.size()) {
+    const auto& v = frozen_->series[id];
+    auto it = std::lower_bound(v.begin(), v.end(), start,
+                               [](const Sample& a, int64_t t) { return a.ts < t; });
+    for (; it != v.end() && it->ts <= end; ++it) all.push_back(*it);
+  }
+  head_.scan(id, start, end, [&](const Sample& s) { all.push_back(s); });
+  merge_newest_wins(all);
+  return all;
+}
+
+void TimeSeriesStore::scan_for_aggregate(
+    SeriesId id, int64_t start, int64_t end, int64_t width_ms,
+    const std::function<void(const Sample&)>& on_sample,
+    const std::function<void(const RollupBucket&)>& on_bucket) const {
+  std::shared_lock lock(state_mu_);
+  auto raw = [&](int64_t a, int64_t b) {
+    if (a > b) return;
+    if (only_in_head(id, a, b))
+      head_.scan(id, a, b, on_sample);
+    else
+      for (const Sample& s : collect(id, a, b)) on_sample(s);
+  };
+  const auto res = width_ms > 0 && width_ms % 3'600'000 == 0 ? block::Resolution::kHour
+                   : width_ms > 0 && width_ms % 60'000 == 0  ? block::Resolution::kMinute
+                                                             : block::Resolution::kRaw;
+  if (res == block::Resolution::kRaw) return raw(start, end);
+  const int64_t rw = block::resolution_ms(res);
+  int64_t t = start;
+  for (const auto& b : blocks_) {
+    if (b->meta().resolution != res) continue;
+    const int64_t ps = b->meta().partition_start, pe = b->partition_end();
+    // Whole buckets of this partition inside [t, end].
+    const int64_t a = std::max(floor_to(std::max(t, ps) + rw - 1, rw), ps);
+    const int64_t z =  // the last millisecond covered
+        (end > INT64_MAX - rw ? pe : std::min(floor_to(end + 1, rw), pe)) - 1;
+    if (a > z) continue;
+    const block::Entry* e = b->find(id);
+    if (!e) continue;
+    // Usable only if no raw data newer than the rollup exists for this partition.
+    bool fresh = true;
+    for (const auto& o : blocks_)
+      if (o->is_raw() && o->meta().partition_start == ps && o->meta().seq > b->meta().seq)
+        fresh = false;
+    if (frozen_ && id < frozen_->series.size()) {
+      const auto& v = frozen_->series[id];
+      auto it = std::lower_bound(v.begin(), v.end(), a,
+                                 [](const Sample& x, int64_t ts) { return x.ts < ts; });
+      if (it != v.end() && it->ts <= z) fresh = false;
+    }
+    if (!fresh || head_.has_points(id, a, z)) continue;
+    auto payload = b->reader->payload(*e);
+    auto buckets = payload.ok() ? decode_rollups(*payload)
+                                : Result<std::vector<RollupBucket>>(payload.status());
+    if (!buckets.ok()) {
+      spdlog::error("event=block_read_failed path={} error=\"{}\"", b->path,
+                    buckets.status().message());
+      continue;
+    }
+    raw(t, a - 1);
+    for (const RollupBucket& r : *buckets)
+      if (r.start >= a && r.start <= z) on_bucket(r);
+    t = z + 1;
+  }
+  raw(t, end);
+}
+
+uint64_t TimeSeriesStore::points() const {
+  std::lock_guard s(stats_mu_);
+  return head_.points() + frozen_points_.load() + stats_.raw_points;
 }
 
 uint64_t TimeSeriesStore::wal_bytes() const {
@@ -180,6 +647,10 @@ uint64_t TimeSeriesStore::wal_bytes() const {
 }
 WalStats TimeSeriesStore::wal_stats() const {
   return wal_ ? wal_->stats() : WalStats{};
+}
+BlockStats TimeSeriesStore::block_stats() const {
+  std::lock_guard s(stats_mu_);
+  return stats_;
 }
 
 }  // namespace fp::tsdb

@@ -1,23 +1,43 @@
 #pragma once
-// TimeSeriesStore: fleetpulse's telemetry storage. Every change is first a WAL record; a
-// record is applied to the in-memory head only after the WAL made it durable, and the whole
-// head is rebuilt from the WAL on start.
+// TimeSeriesStore: fleetpulse's telemetry storage engine.
 //
-// The commit thread calls log() for each batch, then commit() once (group commit: one fsync
-// for many requests), then apply(). Readers (queries) may run on any thread at any time.
+// Write path: every change is first a WAL record; a record is applied to the in-memory head
+// only after the WAL made it durable. The commit thread calls log() for each batch, then
+// commit() once (group commit: one fsync for many requests), then apply().
+//
+// Sealing: when the head holds flush_points points or its data is flush_interval_ms old, the
+// commit thread (in maintain()) freezes it — the points move, as they are, to a read-only
+// frozen layer, tagged with the WAL position — and a background thread writes them into
+// immutable raw block files, one per time partition touched, then records a CHECKPOINT; the
+// commit thread then removes the WAL segments the checkpoint covers. Sealed partitions (whose
+// end lies seal_after_ms in the past) are compacted into one raw block plus 1-minute and
+// 1-hour rollup blocks; retention drops whole blocks per resolution. On start, blocks are
+// loaded (orphans of an unfinished flush or compaction deleted) and the WAL is replayed from
+// the checkpoint. Device deletions are tombstones that hide older blocks until compaction.
+//
+// Reads merge blocks, the frozen layer and the head, the newest source winning on equal
+// timestamps (so rewriting a point overwrites it). Readers may run on any thread.
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
+#include <thread>
 
 #include "model/reading_batch.h"
 #include "storage/fs/file_system.h"
+#include "storage/tsdb/block_set.h"
 #include "storage/tsdb/head.h"
+#include "storage/tsdb/rollup.h"
 #include "storage/tsdb/series_index.h"
+#include "storage/tsdb/store_files.h"
 #include "storage/wal/wal_writer.h"
+#include "util/clock.h"
 #include "util/result.h"
 
 namespace fp::tsdb {
@@ -25,7 +45,16 @@ namespace fp::tsdb {
 struct StoreOptions {
   std::string dir;  // the store's own directory, e.g. <data-dir>/tsdb
   FsyncPolicy fsync = FsyncPolicy::kAlways;
-  uint64_t max_head_points = 100'000'000;  // beyond this, writes are refused (back-pressure)
+  uint64_t max_head_points = 100'000'000;   // head + frozen; beyond, writes are refused
+  uint64_t flush_points = 4'000'000;        // freeze the head once it holds this many
+  int64_t flush_interval_ms = 10 * 60'000;  // ... or once its first point is this old
+  int64_t partition_ms = 24 * 3'600'000;    // time span of a partition (UTC-aligned)
+  int64_t seal_after_ms = 3'600'000;        // compact a partition this long after its end
+  int64_t retention_raw_ms = 0;             // 0: keep forever
+  int64_t retention_minute_ms = 0;
+  int64_t retention_hour_ms = 0;
+  bool background = true;        // run the block thread; tests drive flush_now()/compact_now()
+  const Clock* clock = nullptr;  // SystemClock when null
 };
 
 struct RecoveryReport {
@@ -33,7 +62,19 @@ struct RecoveryReport {
   uint64_t points = 0;
   uint64_t truncated_bytes = 0;  // cut from a torn or corrupt WAL tail
   std::string truncation;        // what was cut and why, empty when nothing
+  uint64_t blocks = 0;           // block files loaded
+  uint64_t blocks_removed = 0;   // orphans and superseded blocks deleted
+  std::string block_errors;      // unreadable blocks (moved aside as *.corrupt)
   int64_t millis = 0;
+};
+
+struct BlockStats {
+  uint64_t blocks = 0;
+  uint64_t bytes = 0;
+  uint64_t raw_points = 0;  // points in raw blocks (before compaction, overwritten ones too)
+  uint64_t flushes = 0;
+  uint64_t compactions = 0;
+  uint64_t errors = 0;
 };
 
 // Called for every replayed batch so other state (device last-seen) can be rebuilt.
@@ -44,7 +85,7 @@ using ReplayRemovalListener = std::function<void(const std::optional<std::string
 
 class TimeSeriesStore {
  public:
-  // Opens the store in `options.dir`, replaying its WAL. `fs` must outlive the store.
+  // Opens the store in `options.dir`: loads blocks, replays the WAL. `fs` must outlive it.
   static Result<std::unique_ptr<TimeSeriesStore>> open(
       FileSystem& fs, StoreOptions options, const ReplayListener& on_replay, RecoveryReport* report,
       const ReplayRemovalListener& on_removal = {});
@@ -59,38 +100,114 @@ class TimeSeriesStore {
   Status log_delete_all();
   // Commit thread only. Makes everything logged durable (per the fsync policy).
   Status commit();
-  // Commit thread only, when idle: under the interval policy, fsyncs what is due.
-  Status sync_if_due() { return wal_->sync_if_due(); }
   // Commit thread only, after commit(): makes the batch visible to readers.
   void apply(const ReadingBatch& batch);
   void apply_delete_device(const std::string& device);
   void apply_delete_all();
+  // Commit thread only, between commits: interval fsyncs, WAL truncation after a checkpoint,
+  // and freezing the head when it is due.
+  void maintain();
+
+  // Commit thread only: seal everything in memory into blocks; `done` runs on the block
+  // thread once they and the checkpoint are durable (at once when there is nothing to seal).
+  void request_flush(std::function<void(Status)> done);
+
+  // Test hooks (background = false): freeze and write blocks now; compact sealed partitions
+  // and apply retention now. Call from the thread that commits.
+  Status flush_now();
+  Status compact_now();
 
   // True when the head is over its budget and writes should be refused for now.
-  bool over_budget() const { return head_.points() >= options_.max_head_points; }
+  bool over_budget() const {
+    return head_.points() + frozen_points_.load(std::memory_order_relaxed) >=
+           options_.max_head_points;
+  }
 
   // Readers, any thread.
   const SeriesIndex& index() const { return index_; }
   std::optional<Sample> latest(SeriesId id) const { return head_.latest(id); }
+  // Calls fn(sample) for the points of `id` in [start, end], ascending, one per timestamp.
   template <typename Fn>
-  void scan(SeriesId id, int64_t start, int64_t end, Fn&& fn) const {
-    head_.scan(id, start, end, std::forward<Fn>(fn));
-  }
-  uint64_t points() const { return head_.points(); }
+  void scan(SeriesId id, int64_t start, int64_t end, Fn&& fn) const;
+  // For aggregates of width `width_ms` (a multiple of 1 min or 1 h uses rollups where whole
+  // buckets are covered by a compacted partition): ascending calls of on_sample(sample) for
+  // raw points and on_bucket(bucket) for rollup buckets, never both for the same time.
+  void scan_for_aggregate(SeriesId id, int64_t start, int64_t end, int64_t width_ms,
+                          const std::function<void(const Sample&)>& on_sample,
+                          const std::function<void(const RollupBucket&)>& on_bucket) const;
+  uint64_t points() const;  // head + frozen + raw blocks (an upper bound after overwrites)
   uint64_t series() const { return index_.size(); }
   uint64_t wal_bytes() const;
   WalStats wal_stats() const;
+  BlockStats block_stats() const;
 
  private:
+  struct Frozen {
+    uint64_t seq = 0;
+    uint64_t lsn = 0;  // every WAL record before this is in the frozen points or earlier
+    std::vector<std::vector<Sample>> series;  // by SeriesId
+    uint64_t points = 0;
+  };
+
   TimeSeriesStore(FileSystem& fs, StoreOptions options);
+  Status load_blocks(const Checkpoint& cp, RecoveryReport& report);
+  // Needs state_mu_ (exclusive): sorts blocks_ and recomputes the block statistics.
+  void publish_locked();
   void apply_record(std::string_view payload, const ReplayListener* on_replay,
                     const ReplayRemovalListener* on_removal, RecoveryReport* report);
+  void freeze();
+  Status write_frozen();        // block thread
+  Status compact_and_expire();  // block thread
+  void block_thread();
+  Status remove_blocks(const std::vector<uint64_t>& ids);
+  // Needs state_mu_ (shared). Every point of `id` in [start, end], merged.
+  std::vector<Sample> collect(SeriesId id, int64_t start, int64_t end) const;
+  bool only_in_head(SeriesId id, int64_t start, int64_t end) const;
+  std::string blocks_dir() const;
+  uint64_t next_block_id() { return next_block_id_.fetch_add(1); }
 
+  FileSystem& fs_;
   const StoreOptions options_;
+  const Clock& clock_;
   SeriesIndex index_;
   Head head_;
   std::unique_ptr<WalWriter> wal_;
   std::string scratch_;  // commit thread only
+
+  // Frozen layer and block list: replaced whole under state_mu_; readers hold it shared
+  // across their whole read so a freeze or a publish never shows them a gap or a double.
+  mutable std::shared_mutex state_mu_;
+  std::shared_ptr<const Frozen> frozen_;  // state_mu_
+  BlockList blocks_;                      // state_mu_
+  Tombstones tombstones_;                 // state_mu_
+  std::atomic<uint64_t> frozen_points_{0};
+
+  uint64_t next_seq_ = 1;      // commit thread (tombstones, freeze)
+  int64_t head_first_ms_ = 0;  // commit thread: clock time of the head's first point
+  std::atomic<uint64_t> next_block_id_{1};
+  std::atomic<uint64_t> checkpoint_lsn_{0};  // set by the block thread, WAL cut by maintain()
+
+  std::mutex thread_mu_;
+  std::condition_variable thread_cv_;
+  bool stop_ = false;                                        // thread_mu_
+  bool flush_wanted_ = false;                                // thread_mu_
+  std::vector<std::function<void(Status)>> flush_waiters_;   // thread_mu_: for the frozen layer
+  std::vector<std::function<void(Status)>> flush_requests_;  // commit thread: not yet frozen
+  std::thread thread_;
+  std::mutex block_work_mu_;  // one flush or compaction at a time
+
+  mutable std::mutex stats_mu_;
+  BlockStats stats_;  // stats_mu_ (blocks/bytes/raw_points recomputed on publish)
 };
+
+template <typename Fn>
+void TimeSeriesStore::scan(SeriesId id, int64_t start, int64_t end, Fn&& fn) const {
+  std::shared_lock lock(state_mu_);
+  if (only_in_head(id, start, end)) {
+    head_.scan(id, start, end, std::forward<Fn>(fn));
+    return;
+  }
+  for (const Sample& s : collect(id, start, end)) fn(s);
+}
 
 }  // namespace fp::tsdb

@@ -124,8 +124,11 @@ Status WalWriter::commit() {
 Status WalWriter::write_pending() {
   if (repair_size_) FP_RETURN_IF_ERROR(repair());
   bool due = !current_ || (current_->size() > wal::kSegmentHeaderSize &&
-                           current_->size() >= options_.segment_bytes);
-  if (due) FP_RETURN_IF_ERROR(roll());
+                           (roll_requested_ || current_->size() >= options_.segment_bytes));
+  if (due) {
+    FP_RETURN_IF_ERROR(roll());
+    roll_requested_ = false;
+  }
   uint64_t start = current_->size();
   Status s = current_->append(pending_);
   if (s.ok() && options_.fsync == FsyncPolicy::kAlways) {

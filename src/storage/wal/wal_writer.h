@@ -87,6 +87,10 @@ class WalWriter {
   // thread calls this when idle. A no-op under the other policies.
   Status sync_if_due();
 
+  // Makes the next commit start a new segment, so that the current one can be removed
+  // whole by truncate_before() once a checkpoint covers it.
+  void roll_on_next_commit() { roll_requested_ = true; }
+
   // Removes whole segments whose records all have LSN < `lsn` (call after a checkpoint
   // covering everything before `lsn`). The newest segment is always kept.
   Status truncate_before(uint64_t lsn);
@@ -138,6 +142,7 @@ class WalWriter {
   std::optional<uint64_t> repair_size_;  // current_path_ must be cut back to this length
   Status failed_;                        // sticky failure; ok while usable
   bool closed_ = false;
+  bool roll_requested_ = false;
 
   mutable std::mutex stats_mu_;
   WalStats stats_;  // protected by stats_mu_

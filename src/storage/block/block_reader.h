@@ -1,0 +1,55 @@
+#pragma once
+// BlockReader: an open block file. open() maps the file and checks the header, the footer's
+// checksum and the index's checksum, and parses the index; a payload's own checksum is
+// checked each time it is read. Anything malformed is kCorruption, never trusted: every
+// offset and length is checked against the file before use.
+//
+// Thread safety: immutable after open(); any thread may read.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "storage/block/block_writer.h"
+#include "storage/fs/file_system.h"
+#include "util/result.h"
+
+namespace fp::block {
+
+struct Entry {
+  std::string device;
+  std::string metric;
+  int64_t min_ts = 0;
+  int64_t max_ts = 0;
+  double last_value = 0;
+  uint32_t count = 0;
+  uint64_t offset = 0;
+  uint32_t stored_len = 0;
+  uint32_t raw_len = 0;  // 0: stored uncompressed
+  uint32_t crc = 0;
+};
+
+class BlockReader {
+ public:
+  static Result<std::unique_ptr<BlockReader>> open(FileSystem& fs, const std::string& path);
+  // Parses a block already in memory (the fuzz target uses this).
+  static Result<std::unique_ptr<BlockReader>> parse(std::shared_ptr<const MappedFile> file);
+
+  const BlockMeta& meta() const { return meta_; }
+  const std::vector<Entry>& entries() const { return entries_; }
+  uint64_t file_bytes() const { return file_->bytes().size(); }
+  // The entry's payload, checksum verified and decompressed.
+  Result<std::string> payload(const Entry& e) const;
+
+ private:
+  explicit BlockReader(std::shared_ptr<const MappedFile> file) : file_(std::move(file)) {}
+  Status parse_index(std::string_view index);
+
+  std::shared_ptr<const MappedFile> file_;
+  BlockMeta meta_;
+  std::vector<Entry> entries_;
+};
+
+}  // namespace fp::block

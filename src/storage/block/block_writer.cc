@@ -1,0 +1,127 @@
+#include "storage/block/block_writer.h"
+
+#include <zstd.h>
+
+#include "storage/codec/chunk_format.h"
+#include "storage/wal/crc32c.h"
+
+namespace fp::block {
+namespace {
+
+constexpr size_t kBufferBytes = size_t{1} << 20;
+
+void put_string(std::string* out, std::string_view s) {
+  codec::put_uvarint(out, s.size());
+  out->append(s);
+}
+
+}  // namespace
+
+bool compress_if_pays(std::string_view raw, std::string* out) {
+  if (raw.size() < 64) return false;
+  std::string z(ZSTD_compressBound(raw.size()), '\0');
+  const size_t n = ZSTD_compress(z.data(), z.size(), raw.data(), raw.size(), 1);
+  if (ZSTD_isError(n) || n > raw.size() - raw.size() / 10) return false;
+  z.resize(n);
+  *out = std::move(z);
+  return true;
+}
+
+Result<std::unique_ptr<BlockWriter>> BlockWriter::create(FileSystem& fs, std::string dir,
+                                                         std::string file_name, BlockMeta meta) {
+  FP_RETURN_IF_ERROR(fs.create_dir(dir));
+  FP_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file,
+                      fs.open_writable(join_path(dir, file_name + ".tmp"), false));
+  return std::unique_ptr<BlockWriter>(
+      new BlockWriter(fs, std::move(dir), std::move(file_name), std::move(meta), std::move(file)));
+}
+
+BlockWriter::BlockWriter(FileSystem& fs, std::string dir, std::string file_name, BlockMeta meta,
+                         std::unique_ptr<WritableFile> file)
+    : fs_(fs),
+      dir_(std::move(dir)),
+      name_(std::move(file_name)),
+      meta_(std::move(meta)),
+      file_(std::move(file)) {
+  buffer_.append(kHeaderMagic);
+  put_fixed<uint16_t>(&buffer_, kVersion);
+  put_fixed<uint8_t>(&buffer_, static_cast<uint8_t>(meta_.resolution));
+  put_fixed<uint8_t>(&buffer_, 0);
+  put_fixed<uint32_t>(&buffer_, 0);
+  offset_ = buffer_.size();
+}
+
+BlockWriter::~BlockWriter() {
+  if (finished_) return;
+  // Abandoned: the temporary file must not be mistaken for a block.
+  if (file_) (void)file_->close();
+  (void)fs_.remove_file(join_path(dir_, name_ + ".tmp"));
+}
+
+Status BlockWriter::flush_buffer() {
+  if (buffer_.empty()) return Status::Ok();
+  Status s = file_->append(buffer_);
+  buffer_.clear();
+  return s;
+}
+
+Status BlockWriter::add(const EntryInfo& info, std::string_view payload) {
+  std::string compressed;
+  const bool z = compress_if_pays(payload, &compressed);
+  const std::string_view stored = z ? std::string_view(compressed) : payload;
+  if (payload.size() > kMaxRawBytes) return Status::InvalidArgument("block entry too large");
+  put_string(&index_, info.device);
+  put_string(&index_, info.metric);
+  put_fixed<int64_t>(&index_, info.min_ts);
+  put_fixed<int64_t>(&index_, info.max_ts);
+  put_fixed<double>(&index_, info.last_value);
+  put_fixed<uint32_t>(&index_, info.count);
+  put_fixed<uint64_t>(&index_, offset_);
+  put_fixed<uint32_t>(&index_, static_cast<uint32_t>(stored.size()));
+  put_fixed<uint32_t>(&index_, z ? static_cast<uint32_t>(payload.size()) : 0);
+  put_fixed<uint32_t>(&index_, crc32c(stored));
+  buffer_.append(stored);
+  offset_ += stored.size();
+  ++entries_;
+  if (buffer_.size() >= kBufferBytes) return flush_buffer();
+  return Status::Ok();
+}
+
+Result<uint64_t> BlockWriter::finish() {
+  std::string index;
+  codec::put_uvarint(&index, meta_.replaces.size());
+  for (uint64_t id : meta_.replaces) put_fixed<uint64_t>(&index, id);
+  codec::put_uvarint(&index, entries_);
+  index.append(index_);
+  if (index.size() > kMaxRawBytes) return Status::InvalidArgument("block index too large");
+  std::string compressed;
+  const bool z = compress_if_pays(index, &compressed);
+  const std::string& stored = z ? compressed : index;
+
+  const uint64_t index_offset = offset_;
+  buffer_.append(stored);
+  std::string footer;
+  put_fixed<uint64_t>(&footer, index_offset);
+  put_fixed<uint32_t>(&footer, static_cast<uint32_t>(stored.size()));
+  put_fixed<uint32_t>(&footer, z ? static_cast<uint32_t>(index.size()) : 0);
+  put_fixed<uint32_t>(&footer, crc32c(stored));
+  put_fixed<uint32_t>(&footer, static_cast<uint32_t>(meta_.resolution));
+  put_fixed<uint64_t>(&footer, meta_.seq);
+  put_fixed<uint64_t>(&footer, meta_.id);
+  put_fixed<int64_t>(&footer, meta_.partition_start);
+  put_fixed<int64_t>(&footer, meta_.partition_ms);
+  put_fixed<uint32_t>(&footer, crc32c(footer));
+  footer.append(kFooterMagic);
+  buffer_.append(footer);
+  const uint64_t size = index_offset + stored.size() + footer.size();
+
+  FP_RETURN_IF_ERROR(flush_buffer());
+  FP_RETURN_IF_ERROR(file_->sync());
+  FP_RETURN_IF_ERROR(file_->close());
+  FP_RETURN_IF_ERROR(fs_.rename(join_path(dir_, name_ + ".tmp"), join_path(dir_, name_)));
+  finished_ = true;
+  FP_RETURN_IF_ERROR(fs_.sync_dir(dir_));
+  return size;
+}
+
+}  // namespace fp::block

@@ -1,0 +1,111 @@
+#include "storage/tsdb/rollup.h"
+
+#include "storage/codec/chunk_decoder.h"
+#include "storage/codec/chunk_encoder.h"
+#include "storage/codec/chunk_format.h"
+
+namespace fp::tsdb {
+namespace {
+
+constexpr int kColumns = 6;
+
+int64_t floor_to(int64_t ts, int64_t width) {
+  int64_t q = ts / width;
+  if (ts % width < 0) --q;
+  return q * width;
+}
+
+double column(const RollupBucket& b, int c) {
+  switch (c) {
+    case 0:
+      return b.min;
+    case 1:
+      return b.max;
+    case 2:
+      return b.sum;
+    case 3:
+      return static_cast<double>(b.count);
+    case 4:
+      return b.first;
+    default:
+      return b.last;
+  }
+}
+
+}  // namespace
+
+std::vector<RollupBucket> build_rollups(std::span<const Sample> samples, int64_t width_ms) {
+  std::vector<RollupBucket> out;
+  for (const Sample& s : samples) {
+    const int64_t b = floor_to(s.ts, width_ms);
+    if (out.empty() || out.back().start != b) {
+      out.push_back({b, s.value, s.value, 0, 0, s.value, s.value});
+    }
+    RollupBucket& r = out.back();
+    if (s.value < r.min) r.min = s.value;
+    if (s.value > r.max) r.max = s.value;
+    r.sum += s.value;
+    ++r.count;
+    r.last = s.value;
+  }
+  return out;
+}
+
+std::string encode_rollups(std::span<const RollupBucket> buckets) {
+  std::string out;
+  codec::ChunkEncoder enc;
+  for (int c = 0; c < kColumns; ++c) {
+    enc.clear();
+    for (const RollupBucket& b : buckets) enc.append(b.start, column(b, c));
+    const std::string chunk = enc.finish();
+    codec::put_uvarint(&out, chunk.size());
+    out.append(chunk);
+  }
+  return out;
+}
+
+Result<std::vector<RollupBucket>> decode_rollups(std::string_view payload) {
+  std::vector<RollupBucket> out;
+  const auto* p = reinterpret_cast<const uint8_t*>(payload.data());
+  const auto* end = p + payload.size();
+  for (int c = 0; c < kColumns; ++c) {
+    uint64_t len;
+    if (!codec::get_uvarint(&p, end, &len) || len > static_cast<uint64_t>(end - p))
+      return Status::Corruption("rollup: truncated column");
+    FP_ASSIGN_OR_RETURN(auto points, codec::decode_chunk({reinterpret_cast<const char*>(p), len}));
+    p += len;
+    if (c == 0) {
+      out.resize(points.size());
+      for (size_t i = 0; i < points.size(); ++i) out[i].start = points[i].first;
+    } else if (points.size() != out.size()) {
+      return Status::Corruption("rollup: columns of different lengths");
+    }
+    for (size_t i = 0; i < points.size(); ++i) {
+      if (points[i].first != out[i].start) return Status::Corruption("rollup: columns disagree");
+      const double v = points[i].second;
+      switch (c) {
+        case 0:
+          out[i].min = v;
+          break;
+        case 1:
+          out[i].max = v;
+          break;
+        case 2:
+          out[i].sum = v;
+          break;
+        case 3:
+          out[i].count = v >= 0 && v < 1.8e19 ? static_cast<uint64_t>(v) : 0;
+          break;
+        case 4:
+          out[i].first = v;
+          break;
+        default:
+          out[i].last = v;
+      }
+    }
+  }
+  if (p != end) return Status::Corruption("rollup: trailing bytes");
+  return out;
+}
+
+}  // namespace fp::tsdb

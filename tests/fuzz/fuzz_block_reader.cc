@@ -1,0 +1,94 @@
+// Fuzzes the block file reader and the rollup payload decoder with every input:
+//  1. the bytes as a whole block file;
+//  2. the bytes as a payload region and an index wrapped in a valid header and footer (with
+//     correct checksums, so the index parser itself is reached, not just the CRC check);
+//  3. the bytes as a rollup payload.
+// The reader must answer ok or kCorruption without reading outside the input; every entry it
+// accepts lies inside the file, and reading its payload never crashes.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "storage/block/block_format.h"
+#include "storage/block/block_reader.h"
+#include "storage/codec/chunk_decoder.h"
+#include "storage/tsdb/rollup.h"
+#include "storage/wal/crc32c.h"
+
+namespace {
+
+using namespace fp;
+
+class Bytes final : public MappedFile {
+ public:
+  explicit Bytes(std::string b) : b_(std::move(b)) {}
+  std::string_view bytes() const override { return b_; }
+
+ private:
+  std::string b_;
+};
+
+void check(bool ok, const char* what) {
+  if (!ok) {
+    __builtin_printf("fuzz_block_reader: %s\n", what);
+    std::abort();
+  }
+}
+
+void read_all(std::string file) {
+  const size_t size = file.size();
+  auto r = block::BlockReader::parse(std::make_shared<Bytes>(std::move(file)));
+  if (!r.ok()) {
+    check(r.status().code() == StatusCode::kCorruption, "error other than kCorruption");
+    return;
+  }
+  for (const block::Entry& e : (*r)->entries()) {
+    check(e.offset + e.stored_len <= size, "entry outside the file");
+    auto payload = (*r)->payload(e);
+    if (!payload.ok()) continue;
+    if ((*r)->meta().resolution == block::Resolution::kRaw)
+      (void)codec::decode_chunk(*payload);
+    else
+      (void)tsdb::decode_rollups(*payload);
+  }
+}
+
+std::string wrap(std::string_view payloads, std::string_view index, uint8_t resolution) {
+  std::string f(block::kHeaderMagic);
+  block::put_fixed<uint16_t>(&f, block::kVersion);
+  block::put_fixed<uint8_t>(&f, resolution);
+  block::put_fixed<uint8_t>(&f, 0);
+  block::put_fixed<uint32_t>(&f, 0);
+  f.append(payloads);
+  const uint64_t index_offset = f.size();
+  f.append(index);
+  std::string footer;
+  block::put_fixed<uint64_t>(&footer, index_offset);
+  block::put_fixed<uint32_t>(&footer, static_cast<uint32_t>(index.size()));
+  block::put_fixed<uint32_t>(&footer, 0);
+  block::put_fixed<uint32_t>(&footer, crc32c(index));
+  block::put_fixed<uint32_t>(&footer, resolution);
+  block::put_fixed<uint64_t>(&footer, 1);
+  block::put_fixed<uint64_t>(&footer, 1);
+  block::put_fixed<int64_t>(&footer, 0);
+  block::put_fixed<int64_t>(&footer, 86'400'000);
+  block::put_fixed<uint32_t>(&footer, crc32c(footer));
+  footer.append(block::kFooterMagic);
+  return f + footer;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string_view in(reinterpret_cast<const char*>(data), size);
+  read_all(std::string(in));
+  if (size >= 1) {
+    const size_t n = data[0] % size;
+    read_all(wrap(in.substr(1, n), in.substr(1 + n), static_cast<uint8_t>(data[0] % 3)));
+  }
+  (void)tsdb::decode_rollups(in);
+  return 0;
+}
