@@ -199,7 +199,9 @@ void Connection::handle_packet(const FrameHeader& h, std::span<const uint8_t> bo
       if (d.reason_code != reason::kDisconnectWithWill) will_.reset();  // a normal end
       if (session_ && d.properties.session_expiry_interval) {
         std::lock_guard lock(session_->mu);
-        session_->persistent = *d.properties.session_expiry_interval > 0;
+        const uint32_t interval = *d.properties.session_expiry_interval;
+        session_->persistent = interval > 0;
+        session_->expiry_ms = interval == 0xFFFFFFFF ? INT64_MAX : int64_t{interval} * 1000;
       }
       return close(reason::kSuccess, "DISCONNECT");  // what is queued is written first
     }
@@ -292,7 +294,9 @@ void Connection::finish_close() {
       {
         std::lock_guard lock(session_->mu);
         subs = session_->subscriptions;
-        session_->expires_at_ms = server_.deps.clock.now_ms();
+        const int64_t now = server_.deps.clock.now_ms();
+        session_->expires_at_ms =
+            session_->expiry_ms > INT64_MAX - now ? INT64_MAX : now + session_->expiry_ms;
       }
       for (const auto& [filter, qos] : subs) server_.unsubscribe(filter, this);
       std::lock_guard lock(server_.sessions_mu);

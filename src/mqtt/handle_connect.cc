@@ -49,22 +49,34 @@ void Connection::attach_session(const Connect& c, bool& session_present) {
   const bool persistent = c.version == Version::kV5
                               ? c.properties.session_expiry_interval.value_or(0) > 0
                               : !c.clean_start;
+  // v5 0xFFFFFFFF and 3.1.1 persistent sessions never expire.
+  const uint32_t interval = c.properties.session_expiry_interval.value_or(0xFFFFFFFF);
+  const int64_t expiry_ms =
+      c.version == Version::kV5 && interval != 0xFFFFFFFF ? int64_t{interval} * 1000 : INT64_MAX;
+  const int64_t now = server_.deps.clock.now_ms();
   std::shared_ptr<Connection> previous;
   {
     std::lock_guard lock(server_.sessions_mu);
+    if (!server_.sessions.count(client_id_)) server_.prune_sessions_locked(now);
     auto& slot = server_.sessions[client_id_];
     previous = slot.owner.lock();
+    bool resumable = false;
     if (slot.session && !c.clean_start) {
-      session_present = true;
-    } else {
-      slot.session = std::make_shared<Session>();
+      std::lock_guard slock(slot.session->mu);
+      resumable = previous || slot.session->expires_at_ms > now;
     }
+    if (resumable)
+      session_present = true;
+    else
+      slot.session = std::make_shared<Session>();
     slot.owner = weak_from_this();
     session_ = slot.session;
   }
   {
     std::lock_guard lock(session_->mu);
     session_->persistent = persistent;
+    session_->expiry_ms = expiry_ms;
+    session_->expires_at_ms = INT64_MAX;
     for (const auto& [filter, qos] : session_->subscriptions)
       server_.subscribe(filter, shared_from_this());
   }

@@ -57,6 +57,26 @@ void ServerState::unsubscribe(const std::string& topic, const Connection* c) {
   if (list.empty()) subscribers.erase(it);
 }
 
+void ServerState::prune_sessions_locked(int64_t now_ms) {
+  const size_t cap = 2 * options.max_connections;
+  if (sessions.size() < cap) return;
+  auto absent_and = [&](bool expired_only) {
+    for (auto it = sessions.begin(); it != sessions.end() && sessions.size() >= cap;) {
+      bool drop = false;
+      if (!it->second.owner.lock()) {
+        std::lock_guard lock(it->second.session->mu);
+        drop = !expired_only || it->second.session->expires_at_ms <= now_ms;
+      }
+      it = drop ? sessions.erase(it) : std::next(it);
+    }
+  };
+  absent_and(true);
+  if (sessions.size() >= cap) {
+    spdlog::warn("event=mqtt_sessions_dropped reason=\"more than {} stored sessions\"", cap);
+    absent_and(false);
+  }
+}
+
 std::vector<std::shared_ptr<Connection>> ServerState::subscribers_of(const std::string& topic) {
   std::vector<std::shared_ptr<Connection>> out;
   std::lock_guard lock(subs_mu);

@@ -7,6 +7,7 @@
 // Thread safety: the tables are guarded by their mutexes; counters are atomics.
 
 #include <atomic>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -42,7 +43,8 @@ struct Session {
   std::map<std::string, uint8_t> subscriptions;  // filter -> granted QoS; guarded by mu
   std::map<uint16_t, bool> awaiting_pubrel;      // QoS 2 ids -> PUBREC sent; guarded by mu
   bool persistent = false;                       // guarded by mu
-  int64_t expires_at_ms = 0;  // after disconnect (persistent only); guarded by mu
+  int64_t expiry_ms = INT64_MAX;                 // how long it outlives a connection; guarded by mu
+  int64_t expires_at_ms = INT64_MAX;             // set at disconnect; guarded by mu
 };
 
 struct ServerState {
@@ -67,6 +69,10 @@ struct ServerState {
   };
   std::mutex sessions_mu;
   std::unordered_map<std::string, SessionSlot> sessions;  // guarded by sessions_mu
+  // With sessions_mu held: makes room for one more session. Expired sessions of absent
+  // clients go first; beyond 2 x max_connections, absent clients' sessions go regardless
+  // (memory stays bounded whatever client ids a fleet invents).
+  void prune_sessions_locked(int64_t now_ms);
 
   // Topic (no wildcards) -> subscribed connections.
   std::mutex subs_mu;

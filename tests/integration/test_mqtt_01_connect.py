@@ -143,3 +143,35 @@ def test_1_13_paho_connects_and_disconnects_cleanly(mqtt_shared, version):
     c.close()
     assert c.disconnected.wait(5)
     assert c.disconnect_rc == 0
+
+
+def test_1_14_v5_session_is_gone_after_its_expiry_interval(mqtt_shared):
+    props = b"\x11\x00\x00\x00\x01"  # session expiry 1 s
+    raw = RawClient(mqtt_shared.mqtt_port)
+    raw.connect(V5, client_id="expiring", clean=False, properties=props)
+    raw.send(packet(0xE0, b""))
+    assert raw.is_closed()
+    quick = RawClient(mqtt_shared.mqtt_port)
+    assert quick.connect(V5, client_id="expiring", clean=False, properties=props)[2][0] == 1
+    quick.send(packet(0xE0, b""))
+    assert quick.is_closed()
+    time.sleep(1.3)
+    late = RawClient(mqtt_shared.mqtt_port)
+    assert late.connect(V5, client_id="expiring", clean=False, properties=props)[2][0] == 0
+
+
+def test_1_15_stored_sessions_are_bounded(start_server):
+    from mqtt_harness import start_mqtt_server
+    server = start_mqtt_server(start_server, "--mqtt-max-connections", "2")
+    for i in range(12):
+        raw = RawClient(server.mqtt_port)
+        assert connack_code(V311, raw.connect(V311, client_id=f"many-{i}", clean=False)) == 0
+        raw.send(packet(0xE0, b""))
+        assert raw.is_closed()
+    resumed = 0
+    for i in range(12):
+        raw = RawClient(server.mqtt_port)
+        resumed += raw.connect(V311, client_id=f"many-{i}", clean=False)[2][0]
+        raw.send(packet(0xE0, b""))
+        assert raw.is_closed()
+    assert 0 < resumed <= 4, f"{resumed} of 12 sessions kept with room for 2 x 2"
