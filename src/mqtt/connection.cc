@@ -358,18 +358,17 @@ void Connection::complete(uint64_t seq, bool durable, uint8_t reason_code) {
 }
 
 void Connection::flush_acks() {
-  size_t popped = 0;
+  bool popped = false;
   while (!acks_.empty() && acks_.front().done) {
     const PendingAck a = acks_.front();
     acks_.pop_front();
     ++acks_base_;
-    ++popped;
-    if (a.failed) {
-      // Not durable: no ack, so the client sends it again after reconnecting.
-      server_.inflight.fetch_sub(static_cast<int64_t>(popped));
-      server_.metrics.inflight.add(-static_cast<double>(popped));
+    popped = true;
+    // Accounted before the ack leaves: a client that saw its ack sees the gauge without it.
+    server_.inflight.fetch_sub(1);
+    server_.metrics.inflight.add(-1);
+    if (a.failed)  // not durable: no ack, so the client sends it again after reconnecting
       return close(reason::kServerBusy, "storage refused the message");
-    }
     if (a.type == PacketType::kPubrec && session_) {
       std::lock_guard lock(session_->mu);
       if (a.reason_code >= 0x80)
@@ -380,8 +379,6 @@ void Connection::flush_acks() {
     if (a.type != kNoAck) send(encode_ack(version_, a.type, a.packet_id, a.reason_code));
   }
   if (popped) {
-    server_.inflight.fetch_sub(static_cast<int64_t>(popped));
-    server_.metrics.inflight.add(-static_cast<double>(popped));
     process_buffer();
     read_more();
   }
