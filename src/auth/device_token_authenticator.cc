@@ -50,6 +50,15 @@ Status DeviceTokenAuthenticator::revoke(const std::string& device_id, const std:
   return Status::Ok();
 }
 
+Status DeviceTokenAuthenticator::revoke_all(const std::string& device_id) {
+  auto tokens = catalog_.list_device_tokens(device_id);
+  if (!tokens.ok()) return tokens.status();
+  for (const auto& t : *tokens)
+    if (!t.revoked)
+      if (Status s = revoke(device_id, t.id); !s.ok()) return s;
+  return Status::Ok();
+}
+
 Result<std::vector<DeviceTokenRecord>> DeviceTokenAuthenticator::list(
     const std::string& device_id) const {
   return catalog_.list_device_tokens(device_id);

@@ -42,6 +42,8 @@ class DeviceTokenAuthenticator {
   // kNotFound unless `token_id` is a token of `device_id`.
   Status revoke(const std::string& device_id, const std::string& token_id);
   Result<std::vector<DeviceTokenRecord>> list(const std::string& device_id) const;
+  // Revokes every token of `device_id` (when the device is removed).
+  Status revoke_all(const std::string& device_id);
 
  private:
   struct Entry {

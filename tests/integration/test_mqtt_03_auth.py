@@ -136,3 +136,16 @@ def test_3_10_http_device_token_cannot_write_other_devices_or_read(auth_server):
     assert_error(lp, 403, "forbidden")
     assert_error(auth_server.get("/api/v1/devices", key=tok), 401)
     assert_error(auth_server.get("/api/v1/devices/a2", key=tok), 401)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_3_11_removing_a_device_revokes_its_tokens(auth_server, version):
+    dev = f"gone-{version}"
+    assert auth_server.post("/api/v1/devices", {"device_id": dev}).status == 201
+    tok = new_token(auth_server, dev)["token"]
+    PahoClient(auth_server.mqtt_port, version, username=dev, password=tok).close()
+    assert auth_server.request("DELETE", f"/api/v1/devices/{dev}").status == 204
+    raw = RawClient(auth_server.mqtt_port)
+    code = connack_code(version, raw.connect(version, client_id=dev, username=dev, password=tok))
+    assert code == (0x86 if version == V5 else 0x04)
+    assert_error(auth_server.post("/api/v1/heartbeat", {"device_id": dev}, key=tok), 401)

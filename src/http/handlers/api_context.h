@@ -38,7 +38,7 @@ struct ApiContext {
 
   // Set by app/server.cc when the MQTT endpoint runs (all optional):
   DeviceTokenAuthenticator* device_tokens = nullptr;  // device tokens as HTTP Bearer
-  const DeviceConnections* connections = nullptr;     // connected / last_connect on devices
+  DeviceConnections* connections = nullptr;           // connected / last_connect on devices
   // Called after a device's config changed through the API (pushes it to the device).
   std::function<void(const std::string& device_id, const std::string& config_json)>
       on_config_changed;
