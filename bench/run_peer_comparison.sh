@@ -13,6 +13,7 @@ name=fleetpulse
 url=http://127.0.0.1:8080/write
 cmd=$here/build/release/src/app/fleetpulse serve --data-dir {data} --http 127.0.0.1:8080 --mqtt off --log-level warn
 ready=http://127.0.0.1:8080/ready
+flush=POST http://127.0.0.1:8080/api/v1/admin/flush
 settle_min=2
 PEER
 cd "$shared"

@@ -4,7 +4,9 @@
 
 #include <charconv>
 #include <cmath>
+#include <sstream>
 
+#include "alerting/rule.h"
 #include "model/time_format.h"
 #include "mqtt/topic_templates.h"
 
@@ -291,6 +293,20 @@ std::vector<OptionSpec> make_options() {
                  return set_int<size_t>(c.metrics_device_cap, "metrics-device-cap", v, 0,
                                         10'000'000);
                }});
+  o.push_back({"webhook-attempts", "N",
+               "attempts per webhook delivery before it becomes a dead letter (default 5)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_int(c.webhook_attempts, "webhook-attempts", v, 1, 100);
+               }});
+  o.push_back({"webhook-backoff", "DURATION",
+               "wait before the first webhook retry, doubled after each (default 1s)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_duration(c.webhook_backoff_ms, "webhook-backoff", v);
+               }});
+  o.push_back({"webhook-timeout", "DURATION", "time allowed per webhook attempt (default 5s)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_duration(c.webhook_timeout_ms, "webhook-timeout", v);
+               }});
   o.push_back({"log-level", "LEVEL", "trace, debug, info, warn or error (default info)",
                [](ServerConfig& c, std::string_view v) {
                  if (v != "trace" && v != "debug" && v != "info" && v != "warn" && v != "error")
@@ -343,6 +359,35 @@ Status apply_device_types(ServerConfig& c, const toml::table& types, std::string
       return Status::InvalidArgument("device_types." + type +
                                      ": offline_after must not be shorter than at_risk_after");
     c.status.by_type[type] = th;
+  }
+  return Status::Ok();
+}
+
+// The rules a new data directory starts with when the config file names none.
+constexpr std::string_view kBuiltinAlertRules[] = {
+    R"({"id":"default-temperature-range","name":"temperature out of range","kind":"range",)"
+    R"("metric":"temperature","min":-10,"max":50,"severity":"warning"})",
+    R"({"id":"default-humidity-range","name":"humidity out of range","kind":"range",)"
+    R"("metric":"humidity","min":0,"max":100,"severity":"warning"})",
+};
+
+// [[alert_rules]]: each table is a rule in the API's shape (durations as strings).
+Status apply_alert_rules(ServerConfig& c, const toml::node& node, std::string_view source) {
+  const toml::array* rules = node.as_array();
+  if (!rules)
+    return Status::InvalidArgument(std::string(source) +
+                                   ": alert_rules must be an array of tables ([[alert_rules]])");
+  c.alert_rules_json.clear();
+  for (size_t i = 0; i < rules->size(); ++i) {
+    const toml::table* t = (*rules)[i].as_table();
+    const std::string where = std::string(source) + ": alert_rules[" + std::to_string(i) + "]";
+    if (!t) return Status::InvalidArgument(where + " must be a table");
+    std::ostringstream json;
+    json << toml::json_formatter{*t};
+    auto rule = parse_rule(json.str(), "");
+    if (!rule.ok()) return Status::InvalidArgument(where + ": " + rule.status().message());
+    if (rule->id.empty()) return Status::InvalidArgument(where + ": id is required");
+    c.alert_rules_json.push_back(rule_to_json(*rule));
   }
   return Status::Ok();
 }
@@ -420,6 +465,7 @@ Result<ServerConfig> build_server_config(
     const std::function<std::optional<std::string>(const std::string&)>& getenv,
     const std::optional<std::string>& toml_text, std::string_view toml_source) {
   ServerConfig c;
+  for (std::string_view rule : kBuiltinAlertRules) c.alert_rules_json.emplace_back(rule);
   const auto& options = server_options();
   auto find = [&](std::string_view name) -> const OptionSpec* {
     for (const auto& o : options)
@@ -445,6 +491,10 @@ Result<ServerConfig> build_server_config(
           return Status::InvalidArgument(std::string(toml_source) +
                                          ": device_types must be a table");
         continue;  // applied after the defaults they inherit from are final
+      }
+      if (key == "alert_rules") {
+        if (Status s = apply_alert_rules(c, node, toml_source); !s.ok()) return s;
+        continue;
       }
       std::string flag = key;
       for (char& ch : flag)

@@ -50,6 +50,13 @@ struct ServerConfig {
   int threads = 0;  // 0: one per core
   size_t metrics_device_cap = 1000;
   std::string log_level = "info";
+  // Alerting. Rules stored on the first start: the TOML file's [[alert_rules]] tables, or
+  // else the built-in defaults (temperature outside -10..50, humidity outside 0..100). Each
+  // entry is a validated rule in JSON form.
+  std::vector<std::string> alert_rules_json;
+  int webhook_attempts = 5;
+  int64_t webhook_backoff_ms = 1000;  // doubled after each failed attempt (capped at 1 min)
+  int64_t webhook_timeout_ms = 5000;
 
   // MQTT (see src/mqtt/README.md).
   ListenAddress mqtt_tls{"", 0, false};

@@ -10,12 +10,18 @@
 #include <thread>
 #include <unordered_map>
 
+#include "alerting/alert_engine.h"
+#include "alerting/alert_json.h"
+#include "alerting/webhook_notifier.h"
 #include "app/server_metrics_collectors.h"
 #include "auth/api_key_authenticator.h"
 #include "http/api_dispatcher.h"
 #include "http/handlers/routes.h"
+#include "http/handlers/stats_json.h"
 #include "http/server.h"
 #include "ingest/ingestor.h"
+#include "kpi/kpi_service.h"
+#include "live/live_event_hub.h"
 #include "metrics/server_metrics.h"
 #include "model/time_format.h"
 #include "monitor/device_connections.h"
@@ -69,6 +75,27 @@ int wait_for_stop_signal() {
   int sig = 0;
   sigwait(&set, &sig);
   return sig;
+}
+
+// What the KPIs need from each committed report (see kpi/device_activity_log.h).
+void record_activity(DeviceActivityLog& log, const ReadingBatch& b, int64_t received_ms) {
+  const size_t n = b.devices().size();
+  for (size_t i = 0; i < n; ++i)
+    log.record_message(b.devices()[i], received_ms, b.wire_bytes() / n);
+  for (size_t m = 0; m < b.metrics().size(); ++m) {
+    if (b.metrics()[m] != "battery_level" && b.metrics()[m] != "battery") continue;
+    for (const Point& p : b.points())
+      if (p.metric == m && p.value >= 0 && p.value <= 100)
+        log.record_battery(b.devices()[p.device], p.ts_ms, p.value);
+  }
+}
+
+void record_activity(DeviceActivityLog& log, const HeartbeatReport& h) {
+  log.record_message(h.device_id, h.received_ms, h.wire_bytes);
+  if (h.device_ts_ms)
+    log.record_response_time(h.device_id, h.received_ms,
+                             static_cast<double>(h.received_ms - *h.device_ts_ms));
+  if (h.battery_level) log.record_battery(h.device_id, h.received_ms, *h.battery_level);
 }
 
 }  // namespace
@@ -220,6 +247,56 @@ int run_server(const ServerConfig& cfg) {
   for (const auto& t : initial)
     server_metrics.status_transitions.with({std::string(to_string(t.to))}).inc();
   if (!initial.empty()) spdlog::info("event=status_changes_while_down count={}", initial.size());
+
+  // Alerting: rules and open alerts from the catalog, evaluated on the engine's thread from
+  // what each commit made durable; changes go to the webhooks and the live stream.
+  std::vector<Rule> default_rules;
+  for (const std::string& json : cfg.alert_rules_json)
+    if (auto r = parse_rule(json, ""); r.ok()) default_rules.push_back(std::move(*r));
+  AlertEngineOptions alert_options;
+  alert_options.low_battery_pct = cfg.status.defaults.low_battery_pct;
+  Catalog& cat = **catalog;
+  AlertEngine alerts(
+      cat, clock,
+      [&cat](const std::string& id) -> std::optional<DeviceFacts> {
+        auto d = cat.get_device(id);
+        if (!d.ok()) return std::nullopt;
+        return DeviceFacts{d->type, d->location};
+      },
+      alert_options);
+  if (Status s = alerts.load(default_rules); !s.ok()) {
+    spdlog::critical("event=startup_failed reason=\"cannot load alert rules: {}\"", s.message());
+    return 1;
+  }
+  NotifierOptions notifier_options;
+  notifier_options.max_attempts = cfg.webhook_attempts;
+  notifier_options.backoff = std::chrono::milliseconds(cfg.webhook_backoff_ms);
+  notifier_options.timeout = std::chrono::milliseconds(cfg.webhook_timeout_ms);
+  WebhookNotifier notifier(cat, clock, notifier_options);
+  LiveEventHub live;
+  alerts.add_listener([&notifier, &live](const AlertChange& c) {
+    notifier.notify(c);
+    live.publish("alert", alert_to_json(c.alert));
+  });
+  DeviceActivityLog activity;
+  ingestor.add_commit_listener([&alerts, &live, &activity](const CommitEvent& e) {
+    CommittedWork work;
+    for (const auto& t : e.telemetry) {
+      work.batches.push_back(t.batch);
+      live.publish_telemetry(*t.batch);
+      record_activity(activity, *t.batch, t.received_ms);
+    }
+    for (const HeartbeatReport* h : e.heartbeats) {
+      work.heartbeats.push_back({h->device_id, h->battery_level});
+      record_activity(activity, *h);
+    }
+    for (const StatusTransition& t : e.transitions) live.publish_status(t);
+    work.transitions.assign(e.transitions.begin(), e.transitions.end());
+    alerts.submit(std::move(work));
+  });
+  alerts.start();
+  notifier.start();
+  if (!initial.empty()) alerts.submit({{}, {}, initial});
   ingestor.start();
 
   http::ApiContext ctx{**catalog, tracker,        ingestor, **store,     keys,
@@ -230,6 +307,12 @@ int run_server(const ServerConfig& cfg) {
   ctx.device_tokens = &device_tokens;
   ctx.connections = &device_connections;
   ctx.started_at_ms = started;
+  ctx.alerts = &alerts;
+  ctx.notifier = &notifier;
+  ctx.live = &live;
+  ctx.activity = &activity;
+  DeviceKpiService kpis(cat, tracker, activity, clock);
+  ctx.kpis = &kpis;
   http::Router router;
   http::add_all_routes(router, ctx);
   http::ApiDispatcher dispatcher(router, ctx);
@@ -245,10 +328,14 @@ int run_server(const ServerConfig& cfg) {
     dispatcher.dispatch(std::move(r), std::move(respond));
   });
   add_server_collectors(registry, {tracker, ingestor, **store, cfg.data_dir, cfg.metrics_device_cap,
-                                   [&server] { return server.open_connections(); }});
+                                   [&server] { return server.open_connections(); },
+                                   [&alerts] { return alerts.open_counts(); }});
+  add_alerting_collectors(registry, alerts, notifier);
   if (Status s = server.listen(); !s.ok()) {
     spdlog::critical("event=startup_failed reason=\"{}\"", s.message());
     ingestor.stop();
+    alerts.stop();
+    notifier.stop();
     return 1;
   }
   // The MQTT endpoint, when on: same commit path, same auth.
@@ -332,6 +419,7 @@ int run_server(const ServerConfig& cfg) {
   if (mqtt || !bridges.empty())
     ctx.mqtt_health_json = [m = mqtt.get(), &bridges] { return mqtt_health(m, bridges); };
   server.start();
+  live.start([&ctx] { return http::stats_json(ctx); });
   ctx.ready = true;
   spdlog::info(
       "event=listening transport=http address={}:{} auth={} devices={} data_dir={} startup_ms={}",
@@ -346,6 +434,9 @@ int run_server(const ServerConfig& cfg) {
   if (mqtt) mqtt->shutdown(std::chrono::seconds(5));
   server.shutdown(std::chrono::seconds(10));
   ingestor.stop();
+  live.stop();
+  alerts.stop();
+  notifier.stop();
   spdlog::info("event=stopped heartbeats={} uptime_s={}", ingestor.stats().heartbeats,
                (clock.now_ms() - started) / 1000);
   return 0;

@@ -58,8 +58,12 @@ void add_server_collectors(metrics::Registry& registry, CollectorSources src) {
       w.sample("fleetpulse_device_signal_strength", {"device_id"}, {id}, v);
 
     w.header("fleetpulse_alerts_open", "Open alerts by severity.", Kind::kGauge);
-    for (const char* sev : {"info", "warning", "critical"})
-      w.sample("fleetpulse_alerts_open", {"severity"}, {sev}, 0);
+    const std::array<int64_t, 3> open =
+        src.open_alerts ? src.open_alerts() : std::array<int64_t, 3>{};
+    const char* severities[] = {"info", "warning", "critical"};
+    for (size_t i = 0; i < 3; ++i)
+      w.sample("fleetpulse_alerts_open", {"severity"}, {severities[i]},
+               static_cast<double>(open[i]));
 
     const std::filesystem::path dir(src.data_dir);
     w.header("fleetpulse_storage_bytes", "Bytes on disk by storage component.", Kind::kGauge);
@@ -113,6 +117,32 @@ void add_server_collectors(metrics::Registry& registry, CollectorSources src) {
     w.header("process_start_time_seconds",
              "Start time of the process since the Unix epoch in seconds.", Kind::kGauge);
     w.sample("process_start_time_seconds", {}, {}, start_time);
+  });
+}
+
+void add_alerting_collectors(metrics::Registry& registry, const AlertEngine& alerts,
+                             const WebhookNotifier& notifier) {
+  using metrics::Kind;
+  registry.add_collector([&alerts, &notifier](metrics::ExpositionWriter& w) {
+    const NotifierStats st = notifier.stats();
+    w.header("fleetpulse_webhook_deliveries_total",
+             "Webhook delivery attempts by outcome (failed attempts are retried with backoff; "
+             "dead_letter: gave up).",
+             Kind::kCounter);
+    const std::pair<const char*, uint64_t> outcomes[] = {{"delivered", st.delivered},
+                                                         {"failed_attempt", st.failed_attempts},
+                                                         {"dead_letter", st.dead_lettered},
+                                                         {"dropped", st.dropped}};
+    for (const auto& [result, n] : outcomes)
+      w.sample("fleetpulse_webhook_deliveries_total", {"result"}, {result}, static_cast<double>(n));
+    w.header("fleetpulse_webhook_pending", "Webhook deliveries waiting to be (re)tried.",
+             Kind::kGauge);
+    w.sample("fleetpulse_webhook_pending", {}, {}, static_cast<double>(st.pending));
+    w.header("fleetpulse_alert_evaluations_dropped_total",
+             "Committed batches not evaluated for alerts because the engine's queue was full.",
+             Kind::kCounter);
+    w.sample("fleetpulse_alert_evaluations_dropped_total", {}, {},
+             static_cast<double>(alerts.dropped()));
   });
 }
 

@@ -45,12 +45,16 @@ void ApiDispatcher::dispatch(Request&& request, Responder respond) {
   std::optional<Principal> who;
   std::optional<std::string> device;  // a device token, accepted on Access::kDevice routes only
   if (ctx_.auth_enabled && !is_public) {
-    who = ctx_.keys.authenticate(req->authorization);
+    // Browsers' EventSource cannot set headers: the key may come as ?api_key= instead.
+    std::string authorization = req->authorization;
+    if (auto key = req->param("api_key"); authorization.empty() && key)
+      authorization = "Bearer " + std::string(*key);
+    who = ctx_.keys.authenticate(authorization);
     if (!who && match.route && match.route->access == Access::kDevice && ctx_.device_tokens)
-      device = ctx_.device_tokens->device_for(bearer_token(req->authorization));
+      device = ctx_.device_tokens->device_for(bearer_token(authorization));
     if (!who && !device) {
       Response r = error_response(401, "unauthorized",
-                                  req->authorization.empty()
+                                  authorization.empty()
                                       ? "an API key is required: Authorization: Bearer <key>"
                                       : "the API key is not valid");
       r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"fleetpulse\"");

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -37,11 +38,27 @@ struct Request {
   }
 };
 
+// The writing end of a long-lived streamed response (Server-Sent Events). Thread-safe:
+// write() only queues and never blocks; the connection's own strand does the socket writes.
+class StreamSink {
+ public:
+  virtual ~StreamSink() = default;
+  // Queues `data` for the client. False once the stream is closed, which it also becomes when
+  // more than the response's stream_queue_limit bytes wait (a client too slow to keep up).
+  virtual bool write(std::string data) = 0;
+  virtual void close() = 0;
+  virtual bool is_open() const = 0;
+};
+
 struct Response {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  // Set for a streamed response: the server sends the status and headers (no length; the
+  // body ends when the connection closes), then calls `on_stream` with the sink to write to.
+  std::function<void(std::shared_ptr<StreamSink>)> on_stream;
+  size_t stream_queue_limit = 1 << 20;
 
   static Response json(int status, std::string body) {
     Response r;
@@ -56,9 +73,6 @@ struct Response {
     return r;
   }
 };
-
-// A streamed response: the handler writes chunks through `write` and finishes with `end`.
-// Not used yet by all handlers; kept minimal.
 
 // Completes a request. Must be called exactly once, from any thread.
 using Responder = std::function<void(Response)>;

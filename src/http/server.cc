@@ -6,6 +6,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <deque>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -221,6 +222,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void write(Response resp, unsigned version, bool keep_alive, bool head) {
+    if (resp.on_stream && !head) return start_stream(std::move(resp), version);
     auto res = std::make_shared<bhttp::response<bhttp::string_body>>(
         static_cast<bhttp::status>(resp.status), version);
     res->set(bhttp::field::server, "fleetpulse");
@@ -246,6 +248,109 @@ class Session : public std::enable_shared_from_this<Session> {
                        });
   }
 
+  // A streamed response: headers without a length (the body ends with the connection), then
+  // whatever the sink queues, written in order on this strand. A read that completes (the
+  // client closed or sent something) ends the stream.
+  class Sink final : public StreamSink, public std::enable_shared_from_this<Sink> {
+   public:
+    Sink(std::shared_ptr<Session> s, size_t limit) : session_(std::move(s)), limit_(limit) {}
+    bool write(std::string data) override {
+      std::lock_guard lock(mu_);
+      if (!open_) return false;
+      if (queued_bytes_ + data.size() > limit_) {
+        close_locked();
+        return false;
+      }
+      queued_bytes_ += data.size();
+      queue_.push_back(std::move(data));
+      if (!writing_) {
+        writing_ = true;
+        net::post(session_->stream_.get_executor(), [self = shared()] { self->pump(); });
+      }
+      return true;
+    }
+    void close() override {
+      std::lock_guard lock(mu_);
+      close_locked();
+    }
+    bool is_open() const override {
+      std::lock_guard lock(mu_);
+      return open_;
+    }
+
+   private:
+    friend class Session;
+    std::shared_ptr<Sink> shared() { return shared_from_this(); }
+    void close_locked() {
+      if (!open_) return;
+      open_ = false;
+      // The front may be in an async_write: it stays until that completes.
+      while (queue_.size() > (writing_ ? 1u : 0u)) queue_.pop_back();
+      session_->close();
+    }
+    // On the session's strand: writes the queue's front, then the next.
+    void pump() {
+      std::string* front;
+      {
+        std::lock_guard lock(mu_);
+        if (!open_ || queue_.empty()) {
+          writing_ = false;
+          return;
+        }
+        front = &queue_.front();
+      }
+      net::async_write(session_->stream_, net::buffer(*front),
+                       [self = shared()](beast::error_code ec, size_t) {
+                         {
+                           std::lock_guard lock(self->mu_);
+                           self->queued_bytes_ -= self->queue_.front().size();
+                           self->queue_.pop_front();
+                           if (ec) {
+                             self->writing_ = false;
+                             self->close_locked();
+                             return;
+                           }
+                         }
+                         self->pump();
+                       });
+    }
+
+    std::shared_ptr<Session> session_;
+    const size_t limit_;
+    mutable std::mutex mu_;
+    std::deque<std::string> queue_;  // guarded by mu_; the front is being written
+    size_t queued_bytes_ = 0;        // guarded by mu_
+    bool writing_ = false;           // guarded by mu_
+    bool open_ = true;               // guarded by mu_
+  };
+
+  void start_stream(Response resp, unsigned version) {
+    auto res = std::make_shared<bhttp::response<bhttp::empty_body>>(
+        static_cast<bhttp::status>(resp.status), version);
+    res->set(bhttp::field::server, "fleetpulse");
+    res->set(bhttp::field::content_type, resp.content_type);
+    for (auto& [k, v] : resp.headers) res->set(k, v);
+    res->keep_alive(false);
+    auto sr = std::make_shared<bhttp::response_serializer<bhttp::empty_body>>(*res);
+    stream_.expires_never();
+    bhttp::async_write_header(
+        stream_, *sr,
+        [self = shared_from_this(), res, sr, on_stream = std::move(resp.on_stream),
+         limit = resp.stream_queue_limit](beast::error_code ec, size_t) {
+          --self->server_.in_flight;  // a stream does not hold up a graceful shutdown
+          if (ec) return;
+          auto sink = std::make_shared<Sink>(self, limit);
+          self->watch_stream_end(sink);
+          on_stream(sink);
+        });
+  }
+
+  void watch_stream_end(std::shared_ptr<Sink> sink) {
+    stream_.async_read_some(net::buffer(discard_),
+                            [sink](beast::error_code, size_t) { sink->close(); });
+  }
+
+  char discard_[256];
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;

@@ -20,6 +20,7 @@ struct HeartbeatReport {
   std::optional<double> signal_strength;  // -150..0 dBm
   std::optional<std::string> location;    // free text
   std::optional<GeoPoint> geo;
+  uint32_t wire_bytes = 0;  // size of the message as received (for throughput KPIs)
 };
 
 inline constexpr double kMinSignalDbm = -150.0;

@@ -252,6 +252,7 @@ void Ingestor::commit(std::vector<PendingHeartbeat>& batch,
   // 1. Telemetry: WAL append for every batch, one fsync for all, then make it visible.
   std::vector<TelemetryAck> telemetry_acks(telemetry.size());
   std::vector<Device> new_devices;
+  CommitEvent event;
   if (!telemetry.empty()) {
     bool any_logged = false;
     for (size_t i = 0; i < telemetry.size(); ++i) {
@@ -269,6 +270,8 @@ void Ingestor::commit(std::vector<PendingHeartbeat>& batch,
         continue;
       }
       store_->apply(*telemetry[i].batch);
+      if (!commit_listeners_.empty())
+        event.telemetry.push_back({telemetry[i].batch, telemetry[i].received_ms});
       observe_telemetry(*telemetry[i].batch, telemetry[i].received_ms, new_devices, transitions);
       ++telemetry_batches_;
       points_ += telemetry[i].batch->points().size();
@@ -327,12 +330,17 @@ void Ingestor::commit(std::vector<PendingHeartbeat>& batch,
     HeartbeatAck& a = acks[i];
     if (a.status.ok() && !st.ok())
       a.status = Status::IoError("storage write failed: " + st.message());
-    if (a.status.ok())
+    if (a.status.ok()) {
       ++heartbeats_;
-    else
+      if (!commit_listeners_.empty()) event.heartbeats.push_back(&batch[i].report);
+    } else {
       ++rejected_;
+    }
     batch[i].done(std::move(a));
   }
+  if (st.ok()) event.transitions = transitions;
+  if (!event.empty())
+    for (const auto& fn : commit_listeners_) fn(event);
 }
 
 }  // namespace fp

@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -55,9 +56,23 @@ struct IngestorStats {
   uint64_t points = 0;             // committed
 };
 
+// What one commit made durable, as commit listeners see it. The pointers and spans are valid
+// only during the listener call; batches may be kept (shared).
+struct CommitEvent {
+  struct Telemetry {
+    std::shared_ptr<const ReadingBatch> batch;
+    int64_t received_ms = 0;
+  };
+  std::vector<Telemetry> telemetry;                // durable and visible
+  std::vector<const HeartbeatReport*> heartbeats;  // persisted
+  std::span<const StatusTransition> transitions;   // persisted, in order
+  bool empty() const { return telemetry.empty() && heartbeats.empty() && transitions.empty(); }
+};
+
 class Ingestor {
  public:
   using TransitionListener = std::function<void(const std::vector<StatusTransition>&)>;
+  using CommitListener = std::function<void(const CommitEvent&)>;
 
   // `catalog`, `tracker`, `store` and `clock` must outlive the Ingestor. `store` may be null
   // (no telemetry), as in tests of the heartbeat path.
@@ -67,6 +82,9 @@ class Ingestor {
 
   // Called on the commit thread after each persisted batch of status changes.
   void set_transition_listener(TransitionListener fn);
+  // Called on the commit thread after each commit with what became durable (alert evaluation,
+  // live stream, KPIs). Must not block: hand work over to another thread. Set before start().
+  void add_commit_listener(CommitListener fn) { commit_listeners_.push_back(std::move(fn)); }
 
   // Attaches the telemetry store (before start(); the store may replay into this Ingestor
   // while it opens, so the two are created separately).
@@ -124,6 +142,7 @@ class Ingestor {
   const Clock& clock_;
   const IngestorOptions options_;
   TransitionListener listener_;
+  std::vector<CommitListener> commit_listeners_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

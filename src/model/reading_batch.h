@@ -45,6 +45,9 @@ class ReadingBatch {
   std::vector<Point>& mutable_points() { return points_; }
   const std::vector<Attribute>& attributes() const { return attributes_; }
   bool empty() const { return points_.empty() && attributes_.empty(); }
+  // Size of the message(s) the batch was decoded from, for throughput KPIs (0: unknown).
+  void set_wire_bytes(size_t n) { wire_bytes_ = n; }
+  size_t wire_bytes() const { return wire_bytes_; }
   void reserve(size_t points) { points_.reserve(points); }
   void clear() {
     devices_.clear();
@@ -77,6 +80,7 @@ class ReadingBatch {
   std::vector<Attribute> attributes_;
   Index device_index_;
   Index metric_index_;
+  size_t wire_bytes_ = 0;
 };
 
 // Metric names: 1..200 bytes of UTF-8 without control characters. Returns an error message

@@ -1,8 +1,10 @@
 // Administration (admin role): API keys and wiping all data.
 
+#include "alerting/alert_engine.h"
 #include "http/handlers/query_params.h"
 #include "http/handlers/routes.h"
 #include "ingest/json_input.h"
+#include "kpi/device_activity_log.h"
 #include "model/time_format.h"
 #include "util/json_writer.h"
 
@@ -83,6 +85,8 @@ void add_admin_routes(Router& r, ApiContext& ctx) {
           Status s = ctx.catalog.delete_all_data();
           if (!s.ok()) return respond(error_response(s));
           ctx.tracker.clear();
+          if (ctx.alerts) ctx.alerts->forget_alerts();
+          if (ctx.activity) ctx.activity->clear();
           ctx.ingestor.submit_removal(
               std::nullopt, true, [respond = std::move(respond)](Status st) {
                 respond(st.ok() ? Response::json(200, R"({"deleted":true})") : error_response(st));

@@ -18,6 +18,14 @@
 #include "util/clock.h"
 #include "util/rate_meter.h"
 
+namespace fp {
+class AlertEngine;
+class WebhookNotifier;
+class LiveEventHub;
+class DeviceKpiService;
+class DeviceActivityLog;
+}  // namespace fp
+
 namespace fp::http {
 
 struct ApiContext {
@@ -35,6 +43,12 @@ struct ApiContext {
   int64_t started_at_ms = 0;
   std::atomic<bool> ready{false};
   RateMeter ingest_rate;  // heartbeats and points per second
+  // Alerting, the live stream and KPIs (set by app/server.cc before the server starts).
+  AlertEngine* alerts = nullptr;
+  WebhookNotifier* notifier = nullptr;
+  LiveEventHub* live = nullptr;
+  DeviceKpiService* kpis = nullptr;
+  DeviceActivityLog* activity = nullptr;  // per-device rejections are recorded here
 
   // Set by app/server.cc when the MQTT endpoint runs (all optional):
   DeviceTokenAuthenticator* device_tokens = nullptr;  // device tokens as HTTP Bearer

@@ -1,9 +1,11 @@
 // Devices: registry CRUD with filters and cursor pagination, and status history.
 
+#include "alerting/alert_engine.h"
 #include "http/handlers/device_json.h"
 #include "http/handlers/query_params.h"
 #include "http/handlers/routes.h"
 #include "ingest/json_input.h"
+#include "kpi/device_activity_log.h"
 #include "model/time_format.h"
 
 namespace fp::http {
@@ -185,6 +187,8 @@ void add_device_routes(Router& r, ApiContext& ctx) {
             return respond(error_response(s));
           }
           ctx.tracker.remove(id);
+          if (ctx.alerts) ctx.alerts->forget_device(id);
+          if (ctx.activity) ctx.activity->forget(id);
           // A removed device's credentials die with it.
           if (ctx.device_tokens) (void)ctx.device_tokens->revoke_all(id);
           if (ctx.connections) ctx.connections->forget(id);

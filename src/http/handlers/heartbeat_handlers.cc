@@ -2,6 +2,7 @@
 // sent by the Ingestor's commit thread once the heartbeat is durable.
 
 #include "http/handlers/routes.h"
+#include "kpi/device_activity_log.h"
 #include "model/time_format.h"
 #include "util/json_writer.h"
 
@@ -20,8 +21,11 @@ void heartbeat(ApiContext& ctx, RequestContext& rc, Responder respond) {
   auto report = decode_heartbeat(rc.request.body, path_id, now);
   if (!report.ok()) {
     ctx.metrics.ingest_rejected.with({"invalid_heartbeat"}).inc();
+    if (ctx.activity && !rc.params.get("id").empty())
+      ctx.activity->record_rejected(rc.params.get("id"), now);
     return respond(error_response(report.status()));
   }
+  report->wire_bytes = static_cast<uint32_t>(rc.request.body.size());
   std::string id = report->device_id;
   ctx.ingestor.submit_heartbeat(
       std::move(*report), [&ctx, id, respond = std::move(respond)](HeartbeatAck ack) {

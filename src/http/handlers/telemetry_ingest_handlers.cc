@@ -4,6 +4,7 @@
 #include "http/handlers/routes.h"
 #include "ingest/line_protocol.h"
 #include "ingest/telemetry_json.h"
+#include "kpi/device_activity_log.h"
 #include "model/time_format.h"
 #include "util/json_writer.h"
 
@@ -39,8 +40,13 @@ void submit(ApiContext& ctx, std::shared_ptr<ReadingBatch> batch, std::string_vi
             size_t items, std::shared_ptr<std::vector<ItemError>> errors, Response success,
             Responder respond) {
   const size_t accepted = items - errors->size();
-  if (!errors->empty())
+  if (!errors->empty()) {
     ctx.metrics.ingest_rejected.with({"invalid_reading"}).inc(static_cast<double>(errors->size()));
+    // Per-device error rates: rejections count for the device when the request is one
+    // device's (a rejected item's own device id is not known).
+    if (ctx.activity && batch->devices().size() == 1)
+      ctx.activity->record_rejected(batch->devices()[0], ctx.clock.now_ms(), errors->size());
+  }
   if (batch->empty()) {
     // Nothing valid: no need to wait for the disk.
     return respond(
@@ -86,6 +92,7 @@ void telemetry(ApiContext& ctx, RequestContext& rc, Responder respond) {
     ctx.metrics.ingest_rejected.with({"malformed_body"}).inc();
     return respond(error_response(st));
   }
+  batch->set_wire_bytes(rc.request.body.size());
   JsonWriter ok;
   ok.begin_object().field("accepted", static_cast<uint64_t>(items)).end_object();
   submit(ctx, std::move(batch), "http", items, std::move(errors), Response::json(200, ok.take()),
@@ -106,6 +113,7 @@ void line_protocol(ApiContext& ctx, RequestContext& rc, Responder respond) {
       if (d != rc.device_id)
         return respond(error_response(
             403, "forbidden", "a device token may only write its own data, not '" + d + "'"));
+  batch->set_wire_bytes(rc.request.body.size());
   submit(ctx, std::move(batch), "line_protocol", lines, std::move(errors), Response::no_content(),
          std::move(respond));
 }

@@ -20,22 +20,22 @@ Response no_device(const std::string& id) {
 }
 
 bool device_known(ApiContext& ctx, const std::string& id) {
-  return ctx.tracker.contains(id) || !ctx.store.index().metrics_of(id).empty();
+  return ctx.tracker.contains(id) || ctx.store.index().has_device(id);
 }
 
 void write_latest_values(ApiContext& ctx, JsonWriter& w, const std::string& device,
                          std::optional<std::string_view> only_metric) {
   w.key("values").begin_object();
-  for (const auto& [metric, id] : ctx.store.index().metrics_of(device)) {
-    if (only_metric && metric != *only_metric) continue;
+  ctx.store.index().for_each_metric(device, [&](std::string_view metric, tsdb::SeriesId id) {
+    if (only_metric && metric != *only_metric) return;
     auto s = ctx.store.latest(id);
-    if (!s) continue;
+    if (!s) return;
     w.key(metric)
         .begin_object()
         .field("value", s->value)
         .field("ts", format_rfc3339(s->ts))
         .end_object();
-  }
+  });
   w.end_object();
 }
 

@@ -19,11 +19,19 @@ void put_string(std::string* out, std::string_view s) {
 
 bool compress_if_pays(std::string_view raw, std::string* out) {
   if (raw.size() < 64) return false;
-  std::string z(ZSTD_compressBound(raw.size()), '\0');
-  const size_t n = ZSTD_compress(z.data(), z.size(), raw.data(), raw.size(), 1);
+  // One context and buffer per thread: creating a context per call costs more than
+  // compressing a typical chunk.
+  struct Ctx {
+    ZSTD_CCtx* cctx = ZSTD_createCCtx();
+    std::string buffer;
+    ~Ctx() { ZSTD_freeCCtx(cctx); }
+  };
+  thread_local Ctx ctx;
+  const size_t bound = ZSTD_compressBound(raw.size());
+  if (ctx.buffer.size() < bound) ctx.buffer.resize(bound);
+  const size_t n = ZSTD_compressCCtx(ctx.cctx, ctx.buffer.data(), bound, raw.data(), raw.size(), 1);
   if (ZSTD_isError(n) || n > raw.size() - raw.size() / 10) return false;
-  z.resize(n);
-  *out = std::move(z);
+  out->assign(ctx.buffer.data(), n);
   return true;
 }
 

@@ -8,6 +8,7 @@
 // reader never waits behind a writer's fsync (WAL journal mode).
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "model/device.h"
+#include "storage/catalog/alerting_records.h"
 #include "util/clock.h"
 #include "util/result.h"
 
@@ -118,6 +120,29 @@ class Catalog {
   virtual Result<std::vector<ApiKeyRecord>> list_api_keys() = 0;
   virtual Status revoke_api_key(const std::string& id) = 0;  // kNotFound if absent
 
+  // Alerting (schema migration "alerts"; implemented in sqlite_catalog_alerts.cc).
+  // Rules: put_rule inserts or replaces by id; delete_rule gives kNotFound if absent.
+  virtual Status put_rule(const RuleRecord& r) = 0;
+  virtual Status delete_rule(const std::string& id) = 0;
+  virtual Result<std::vector<RuleRecord>> list_rules() = 0;
+  // Alerts: put_alert inserts, or replaces the stored copy only when `a.version` is newer.
+  virtual Status put_alert(const Alert& a) = 0;
+  virtual Result<Alert> get_alert(int64_t id) = 0;
+  virtual Result<AlertPage> list_alerts(const AlertQuery& q) = 0;
+  // Every alert that is not resolved, and the highest alert id ever stored (0 if none).
+  virtual Result<std::vector<Alert>> load_open_alerts() = 0;
+  virtual Result<int64_t> max_alert_id() = 0;
+  // Dead letters: put assigns `id` when it is 0 and returns it.
+  virtual Result<int64_t> put_dead_letter(const DeadLetter& d) = 0;
+  virtual Result<DeadLetter> get_dead_letter(int64_t id) = 0;
+  virtual Status delete_dead_letter(int64_t id) = 0;                         // kNotFound if absent
+  virtual Result<std::vector<DeadLetter>> list_dead_letters(int limit) = 0;  // newest first
+  // A small key/value table for one-off markers (e.g. "default rules were seeded").
+  virtual Result<std::optional<std::string>> get_setting(const std::string& key) = 0;
+  virtual Status put_setting(const std::string& key, const std::string& value) = 0;
+  // Every status transition with at_ms >= since_ms, ordered by device then time, in one scan.
+  virtual Status scan_status_history(int64_t since_ms,
+                                     const std::function<void(const StatusTransition&)>& fn) = 0;
   // Device tokens. list_device_tokens with an empty id lists every device's tokens.
   virtual Status put_device_token(const DeviceTokenRecord& t) = 0;  // insert; kAlreadyExists
   virtual Result<std::vector<DeviceTokenRecord>> list_device_tokens(

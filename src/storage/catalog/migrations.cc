@@ -50,9 +50,57 @@ CREATE TABLE api_keys (
 );
 )sql";
 
-// v2 (mqtt): per-device tokens for MQTT passwords and HTTP ingest. Only the SHA-256 of the
+// v2 (alerts): alert rules (canonical JSON per rule), alerts with their lifecycle, webhook
+// dead letters and a small settings table. Independent of every other migration's tables.
+constexpr std::string_view kV2Alerts = R"sql(
+CREATE TABLE alert_rules (
+  id         TEXT PRIMARY KEY NOT NULL,
+  body       TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+
+CREATE TABLE alerts (
+  id              INTEGER PRIMARY KEY,
+  rule_id         TEXT NOT NULL DEFAULT '',
+  device_id       TEXT NOT NULL,
+  severity        TEXT NOT NULL,
+  state           TEXT NOT NULL,
+  message         TEXT NOT NULL DEFAULT '',
+  value           REAL,
+  started_at      INTEGER NOT NULL,
+  acknowledged_at INTEGER,
+  acknowledged_by TEXT NOT NULL DEFAULT '',
+  note            TEXT NOT NULL DEFAULT '',
+  resolved_at     INTEGER,
+  resolved_by     TEXT NOT NULL DEFAULT '',
+  updated_at      INTEGER NOT NULL,
+  version         INTEGER NOT NULL
+);
+CREATE INDEX alerts_by_state ON alerts (state, id);
+CREATE INDEX alerts_by_device ON alerts (device_id, id);
+
+CREATE TABLE dead_letters (
+  id         INTEGER PRIMARY KEY,
+  alert_id   INTEGER NOT NULL,
+  rule_id    TEXT NOT NULL DEFAULT '',
+  url        TEXT NOT NULL,
+  payload    TEXT NOT NULL,
+  attempts   INTEGER NOT NULL,
+  last_error TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  failed_at  INTEGER NOT NULL
+);
+
+CREATE TABLE alerting_settings (
+  key   TEXT PRIMARY KEY NOT NULL,
+  value TEXT NOT NULL
+);
+)sql";
+
+// v3 (mqtt): per-device tokens for MQTT passwords and HTTP ingest. Only the SHA-256 of the
 // secret is stored. Independent of other branches' tables.
-constexpr std::string_view kV2Mqtt = R"sql(
+constexpr std::string_view kV3Mqtt = R"sql(
 CREATE TABLE device_tokens (
   id         TEXT PRIMARY KEY NOT NULL,
   device_id  TEXT NOT NULL,
@@ -64,7 +112,7 @@ CREATE TABLE device_tokens (
 CREATE INDEX device_tokens_by_device ON device_tokens (device_id, created_at);
 )sql";
 
-constexpr std::array<std::string_view, 2> kMigrations = {kV1, kV2Mqtt};
+constexpr std::array<std::string_view, 3> kMigrations = {kV1, kV2Alerts, kV3Mqtt};
 
 Result<int> user_version(sqlite::Db& db) {
   Result<sqlite::Statement> st = db.prepare("PRAGMA user_version");

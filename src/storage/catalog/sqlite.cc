@@ -83,6 +83,10 @@ int64_t Db::changes() const {
   return sqlite3_changes64(db_);
 }
 
+int64_t Db::last_insert_rowid() const {
+  return sqlite3_last_insert_rowid(db_);
+}
+
 // --- Statement ---
 
 Statement::Statement(Statement&& other) noexcept

@@ -38,6 +38,8 @@ class Db {
   Result<Statement> prepare(std::string_view sql);
   // Rows changed by the most recent INSERT, UPDATE or DELETE on this connection.
   int64_t changes() const;
+  // The rowid of the most recent successful INSERT on this connection.
+  int64_t last_insert_rowid() const;
 
   sqlite3* handle() const { return db_; }
 

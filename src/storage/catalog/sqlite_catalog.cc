@@ -526,7 +526,10 @@ Status SqliteCatalog::delete_all_data() {
   std::lock_guard lock(writer_mu_);
   Result<Transaction> tx = Transaction::begin(writer_);
   if (!tx.ok()) return tx.status();
-  if (Status s = writer_.exec("DELETE FROM status_history; DELETE FROM devices;"); !s.ok())
+  if (Status s =
+          writer_.exec("DELETE FROM status_history; DELETE FROM devices; DELETE FROM alerts; "
+                       "DELETE FROM dead_letters;");
+      !s.ok())
     return s;
   return tx->commit();
 }

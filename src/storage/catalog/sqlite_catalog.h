@@ -48,6 +48,23 @@ class SqliteCatalog final : public Catalog {
   Result<std::vector<DeviceTokenRecord>> list_device_tokens(const std::string& device_id) override;
   Status revoke_device_token(const std::string& device_id, const std::string& id) override;
 
+  Status put_rule(const RuleRecord& r) override;
+  Status delete_rule(const std::string& id) override;
+  Result<std::vector<RuleRecord>> list_rules() override;
+  Status put_alert(const Alert& a) override;
+  Result<Alert> get_alert(int64_t id) override;
+  Result<AlertPage> list_alerts(const AlertQuery& q) override;
+  Result<std::vector<Alert>> load_open_alerts() override;
+  Result<int64_t> max_alert_id() override;
+  Result<int64_t> put_dead_letter(const DeadLetter& d) override;
+  Result<DeadLetter> get_dead_letter(int64_t id) override;
+  Status delete_dead_letter(int64_t id) override;
+  Result<std::vector<DeadLetter>> list_dead_letters(int limit) override;
+  Result<std::optional<std::string>> get_setting(const std::string& key) override;
+  Status put_setting(const std::string& key, const std::string& value) override;
+  Status scan_status_history(int64_t since_ms,
+                             const std::function<void(const StatusTransition&)>& fn) override;
+
   Status delete_all_data() override;
 
  private:

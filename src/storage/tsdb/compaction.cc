@@ -39,9 +39,28 @@ bool needs_compaction(const BlockList& blocks) {
   return raw > 1 || !minute || !hour || minute_seq < raw_seq || hour_seq < raw_seq;
 }
 
+bool rollups_complete(const BlockList& blocks) {
+  const LoadedBlock* raw = nullptr;
+  size_t minute = 0, hour = 0;
+  for (const auto& b : blocks) {
+    if (b->is_raw()) {
+      if (raw) return false;
+      raw = b.get();
+    } else if (b->meta().resolution == Resolution::kMinute) {
+      minute = std::max(minute, b->reader->entries().size());
+    } else {
+      hour = std::max(hour, b->reader->entries().size());
+    }
+  }
+  if (!raw) return true;
+  const size_t n = raw->reader->entries().size();
+  return minute >= n && hour >= n;
+}
+
 Result<CompactionResult> compact_partition(FileSystem& fs, const std::string& blocks_dir,
                                            const BlockList& blocks, const Tombstones& tombstones,
-                                           const std::function<uint64_t()>& next_block_id) {
+                                           const std::function<uint64_t()>& next_block_id,
+                                           bool always_rollup) {
   CompactionResult result;
   if (blocks.empty()) return result;
   const int64_t partition_start = blocks.front()->meta().partition_start;
@@ -100,6 +119,7 @@ Result<CompactionResult> compact_partition(FileSystem& fs, const std::string& bl
     for (auto& [w, r] : {std::pair{minute_w.get(), Resolution::kMinute},
                          std::pair{hour_w.get(), Resolution::kHour}}) {
       const auto buckets = build_rollups(all, block::resolution_ms(r));
+      if (!always_rollup && all.size() < 32 * buckets.size()) continue;
       block::EntryInfo ri{key.first,
                           key.second,
                           buckets.front().start,

@@ -27,12 +27,21 @@ struct CompactionResult {
 };
 
 // `blocks`: every block of the partition (raw and rollups), sorted as sort_blocks does.
+// A series gets a rollup entry of a width only where it pays: when its points outnumber its
+// buckets of that width at least 32 to 1 (else the rollup costs about as much disk as the raw
+// points and saves little reading), or always
+// with `always_rollup` (raw retention is set, so the raw points will go).
 Result<CompactionResult> compact_partition(FileSystem& fs, const std::string& blocks_dir,
                                            const BlockList& blocks, const Tombstones& tombstones,
-                                           const std::function<uint64_t()>& next_block_id);
+                                           const std::function<uint64_t()>& next_block_id,
+                                           bool always_rollup);
 
 // True when the partition's blocks (sorted) need compacting: several raw blocks, or rollups
 // missing or older than the raw data.
 bool needs_compaction(const BlockList& partition_blocks);
+
+// True when the partition has one raw block and rollup blocks of both widths with an entry
+// for each of its series.
+bool rollups_complete(const BlockList& partition_blocks);
 
 }  // namespace fp::tsdb

@@ -6,15 +6,32 @@
 namespace fp::tsdb {
 
 Head::Series* Head::find(SeriesId id) const {
-  std::lock_guard lock(grow_mu_);
-  return id < series_.size() ? series_[id].get() : nullptr;
+  const size_t page = id >> kPageBits;
+  if (page >= kMaxPages) return nullptr;
+  Page* p = pages_[page].load(std::memory_order_acquire);
+  return p ? p->slots[id & (kPageSize - 1)].load(std::memory_order_acquire) : nullptr;
 }
 
 Head::Series* Head::get_or_add(SeriesId id) {
+  if (Series* s = find(id)) return s;
+  const size_t page = id >> kPageBits;
+  if (page >= kMaxPages) std::abort();  // 268 M series: the index would run out first
   std::lock_guard lock(grow_mu_);
-  if (id >= series_.size()) series_.resize(static_cast<size_t>(id) + 1);
-  if (!series_[id]) series_[id] = std::make_unique<Series>();
-  return series_[id].get();
+  Page* p = pages_[page].load(std::memory_order_acquire);
+  if (!p) {
+    owned_pages_.push_back(std::make_unique<Page>());
+    p = owned_pages_.back().get();
+    pages_[page].store(p, std::memory_order_release);
+  }
+  auto& slot = p->slots[id & (kPageSize - 1)];
+  Series* s = slot.load(std::memory_order_acquire);
+  if (!s) {
+    owned_series_.push_back(std::make_unique<Series>());
+    s = owned_series_.back().get();
+    slot.store(s, std::memory_order_release);
+    if (id_end_.load() <= id) id_end_.store(static_cast<size_t>(id) + 1);
+  }
+  return s;
 }
 
 void Head::Series::merge_late() {
@@ -88,14 +105,13 @@ void Head::note_latest(SeriesId id, int64_t ts, double value) {
 }
 
 std::vector<std::vector<Sample>> Head::take_all() {
-  std::vector<std::vector<Sample>> out;
-  std::lock_guard lock(grow_mu_);
-  out.resize(series_.size());
-  for (size_t i = 0; i < series_.size(); ++i) {
-    if (!series_[i]) continue;
-    std::lock_guard s(stripes_[i % kStripes]);
-    series_[i]->merge_late();
-    out[i].swap(series_[i]->samples);
+  std::vector<std::vector<Sample>> out(id_end_.load());
+  for (size_t i = 0; i < out.size(); ++i) {
+    Series* s = find(static_cast<SeriesId>(i));
+    if (!s) continue;
+    std::lock_guard lock(stripes_[i % kStripes]);
+    s->merge_late();
+    out[i].swap(s->samples);
   }
   points_.store(0);
   return out;
@@ -114,13 +130,14 @@ void Head::drop(SeriesId id) {
 
 void Head::clear() {
   // Series objects stay allocated: a concurrent reader may hold a pointer to one.
-  std::lock_guard lock(grow_mu_);
-  for (size_t i = 0; i < series_.size(); ++i) {
-    if (!series_[i]) continue;
-    std::lock_guard s(stripes_[i % kStripes]);
-    series_[i]->samples = {};
-    series_[i]->late = {};
-    series_[i]->latest.reset();
+  const size_t end = id_end_.load();
+  for (size_t i = 0; i < end; ++i) {
+    Series* s = find(static_cast<SeriesId>(i));
+    if (!s) continue;
+    std::lock_guard lock(stripes_[i % kStripes]);
+    s->samples = {};
+    s->late = {};
+    s->latest.reset();
   }
   points_.store(0);
 }

@@ -66,9 +66,20 @@ class Head {
   Series* get_or_add(SeriesId id);
 
   mutable std::array<std::mutex, kStripes> stripes_;
-  // Grown under grow_mu_; series pointers are stable (unique_ptr), guarded by their stripe.
-  mutable std::mutex grow_mu_;
-  std::vector<std::unique_ptr<Series>> series_;  // guarded by grow_mu_ for size changes
+  // Series by id in pages of 4096, found without a lock (readers and the writer load the
+  // pointers); pages and series are created under grow_mu_ and live as long as the Head.
+  // A Series' contents are guarded by its stripe.
+  static constexpr size_t kPageBits = 12;
+  static constexpr size_t kPageSize = size_t{1} << kPageBits;
+  static constexpr size_t kMaxPages = size_t{1} << 16;  // 268 M series
+  struct Page {
+    std::array<std::atomic<Series*>, kPageSize> slots{};
+  };
+  std::unique_ptr<std::atomic<Page*>[]> pages_ { new std::atomic<Page*>[ kMaxPages ]() };
+  std::atomic<size_t> id_end_{0};  // one past the greatest id with a Series
+  std::mutex grow_mu_;
+  std::vector<std::unique_ptr<Page>> owned_pages_;     // grow_mu_
+  std::vector<std::unique_ptr<Series>> owned_series_;  // grow_mu_
   std::atomic<uint64_t> points_{0};
 };
 

@@ -30,6 +30,20 @@ class SeriesIndex {
   std::optional<SeriesId> find(std::string_view device, std::string_view metric) const;
   // The device's metrics, sorted by name.
   std::vector<std::pair<std::string, SeriesId>> metrics_of(std::string_view device) const;
+  // Calls fn(metric, id) for the device's metrics in name order, without copying; fn runs
+  // under the index's shared lock and must not call back into the index.
+  template <typename Fn>
+  void for_each_metric(std::string_view device, Fn&& fn) const {
+    std::shared_lock lock(mu_);
+    auto d = by_device_.find(device);
+    if (d == by_device_.end()) return;
+    for (const auto& [metric, id] : d->second) fn(std::string_view(metric), id);
+  }
+  bool has_device(std::string_view device) const {
+    std::shared_lock lock(mu_);
+    auto d = by_device_.find(device);
+    return d != by_device_.end() && !d->second.empty();
+  }
   // Every device that has at least one series, sorted.
   std::vector<std::string> devices() const;
   SeriesKey key(SeriesId id) const;

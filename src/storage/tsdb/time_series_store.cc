@@ -308,6 +308,12 @@ void TimeSeriesStore::maintain() {
   (void)wal_->sync_if_due();
   // Segments roll after a freeze; once a checkpoint covers the older ones, they go.
   const uint64_t cp = checkpoint_lsn_.load();
+  if (cp > 1 && cp == wal_->next_lsn() && cp != rolled_at_lsn_) {
+    // Everything is in blocks: a fresh segment lets the last one go as well.
+    rolled_at_lsn_ = cp;
+    if (Status s = wal_->start_new_segment(); !s.ok())
+      spdlog::warn("event=wal_roll_failed error=\"{}\"", s.message());
+  }
   if (cp > 1 && wal_->stats().segments > 1) {
     if (Status s = wal_->truncate_before(cp); !s.ok())
       spdlog::warn("event=wal_truncate_failed error=\"{}\"", s.message());
@@ -467,16 +473,25 @@ Status TimeSeriesStore::compact_and_expire() {
       if (stop_) return Status::Ok();
     }
     const int64_t end = part.front()->partition_end();
-    if (end + options_.seal_after_ms > now || !needs_compaction(part)) continue;
-    // A day whose raw data has expired keeps its rollups; late raw blocks there just expire
-    // (rebuilding rollups from them alone would lose the older buckets).
-    const bool has_rollups = std::any_of(part.begin(), part.end(), [](const auto& b) {
-      return b->meta().resolution != block::Resolution::kRaw;
-    });
-    if (has_rollups && options_.retention_raw_ms > 0 && end <= now - options_.retention_raw_ms)
-      continue;
-    FP_ASSIGN_OR_RETURN(CompactionResult r, compact_partition(fs_, blocks_dir(), part, tombstones,
-                                                              [this] { return next_block_id(); }));
+    if (end + options_.seal_after_ms > now) continue;
+    const bool raw_expiring =
+        options_.retention_raw_ms > 0 && end <= now - options_.retention_raw_ms;
+    // Rollups are rebuilt from raw data only while the raw data they were built from is
+    // there: once it expired, late raw blocks of the day just expire too.
+    uint64_t rollup_seq = 0;
+    bool has_rollups = false, base_raw = false;
+    for (const auto& b : part)
+      if (!b->is_raw()) has_rollups = true, rollup_seq = std::max(rollup_seq, b->meta().seq);
+    for (const auto& b : part)
+      if (b->is_raw() && b->meta().seq <= rollup_seq) base_raw = true;
+    if (has_rollups && !base_raw) continue;
+    // Before raw data expires, its rollups must cover every series (a day compacted while no
+    // retention was set has them only where they paid).
+    if (!needs_compaction(part) && !(raw_expiring && !rollups_complete(part))) continue;
+    FP_ASSIGN_OR_RETURN(CompactionResult r,
+                        compact_partition(
+                            fs_, blocks_dir(), part, tombstones, [this] { return next_block_id(); },
+                            options_.retention_raw_ms > 0));
     std::vector<std::string> paths;
     {
       std::unique_lock lock(state_mu_);

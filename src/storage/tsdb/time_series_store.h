@@ -186,6 +186,7 @@ class TimeSeriesStore {
   int64_t head_first_ms_ = 0;  // commit thread: clock time of the head's first point
   std::atomic<uint64_t> next_block_id_{1};
   std::atomic<uint64_t> checkpoint_lsn_{0};  // set by the block thread, WAL cut by maintain()
+  uint64_t rolled_at_lsn_ = 0;               // commit thread
 
   std::mutex thread_mu_;
   std::condition_variable thread_cv_;

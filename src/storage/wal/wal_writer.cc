@@ -240,6 +240,16 @@ Status WalWriter::sync_if_due() {
   return sync_now();
 }
 
+Status WalWriter::start_new_segment() {
+  FP_RETURN_IF_ERROR(usable());
+  if (!pending_.empty()) return Status::InvalidArgument("WAL records are pending");
+  if (!current_ || current_->size() <= wal::kSegmentHeaderSize) return Status::Ok();
+  pending_first_lsn_ = next_lsn_;
+  FP_RETURN_IF_ERROR(roll());
+  roll_requested_ = false;
+  return Status::Ok();
+}
+
 Status WalWriter::truncate_before(uint64_t lsn) {
   FP_RETURN_IF_ERROR(usable());
   // Segment i holds LSNs [first_i, first_{i+1}); the newest one is never removed.

@@ -90,6 +90,9 @@ class WalWriter {
   // Makes the next commit start a new segment, so that the current one can be removed
   // whole by truncate_before() once a checkpoint covers it.
   void roll_on_next_commit() { roll_requested_ = true; }
+  // Starts a new (empty) segment now if the current one holds records; nothing may be
+  // pending. Lets a checkpoint that covers every record free the current segment too.
+  Status start_new_segment();
 
   // Removes whole segments whose records all have LSN < `lsn` (call after a checkpoint
   // covering everything before `lsn`). The newest segment is always kept.

@@ -106,5 +106,42 @@ TEST(Config, EnvAndTomlNamesDeriveFromTheFlag) {
   EXPECT_EQ(toml_key("at-risk-after"), "at_risk_after");
 }
 
+TEST(Config, BuiltInAlertRulesUnlessTheFileNamesSome) {
+  auto c = build_server_config({}, env_of({}), std::nullopt);
+  ASSERT_TRUE(c.ok());
+  ASSERT_EQ(c->alert_rules_json.size(), 2u);
+  EXPECT_NE(c->alert_rules_json[0].find("\"temperature\""), std::string::npos);
+  EXPECT_NE(c->alert_rules_json[1].find("\"humidity\""), std::string::npos);
+  c = build_server_config({}, env_of({}),
+                          std::string("[[alert_rules]]\nid = \"cold\"\nkind = \"threshold\"\n"
+                                      "metric = \"t\"\nop = \"<\"\nthreshold = 0\nfor = \"5m\"\n"));
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  ASSERT_EQ(c->alert_rules_json.size(), 1u);
+  EXPECT_NE(c->alert_rules_json[0].find("\"for\":\"5m\""), std::string::npos);
+  c = build_server_config({}, env_of({}), std::string("alert_rules = []\n"));
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE(c->alert_rules_json.empty());
+}
+
+TEST(Config, BadAlertRulesNameTheRuleAndField) {
+  auto c = build_server_config({}, env_of({}),
+                               std::string("[[alert_rules]]\nid = \"x\"\nkind = \"range\"\n"
+                                           "metric = \"t\"\n"));
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("alert_rules[0]"), std::string::npos);
+  EXPECT_NE(c.status().message().find("min"), std::string::npos);
+  EXPECT_FALSE(build_server_config({}, env_of({}), std::string("alert_rules = 3\n")).ok());
+}
+
+TEST(Config, WebhookRetryOptions) {
+  auto c = build_server_config({{"webhook-attempts", "3"}, {"webhook-backoff", "250ms"}},
+                               env_of({{"FLEETPULSE_WEBHOOK_TIMEOUT", "2s"}}), std::nullopt);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->webhook_attempts, 3);
+  EXPECT_EQ(c->webhook_backoff_ms, 250);
+  EXPECT_EQ(c->webhook_timeout_ms, 2000);
+  EXPECT_FALSE(build_server_config({{"webhook-attempts", "0"}}, env_of({}), std::nullopt).ok());
+}
+
 }  // namespace
 }  // namespace fp
