@@ -366,7 +366,7 @@ int run_server(const ServerConfig& cfg) {
     mqtt = std::make_unique<mqtt::MqttServer>(
         std::move(mo),
         mqtt::MqttServerDeps{ingestor, **catalog, device_tokens, keys, device_connections, registry,
-                             server_metrics, clock, &ctx.ingest_rate});
+                             server_metrics, clock, &ctx.ingest_rate, &activity});
     if (Status s = mqtt->listen(); !s.ok()) {
       spdlog::critical("event=startup_failed reason=\"{}\"", s.message());
       server.shutdown(std::chrono::seconds(0));
@@ -405,8 +405,9 @@ int run_server(const ServerConfig& cfg) {
     bo.username = cfg.mqtt_bridge_username;
     bo.password = cfg.mqtt_bridge_password;
     auto b = std::make_unique<mqtt::BridgeClient>(
-        std::move(bo), mqtt::IngestSinks{ingestor, server_metrics, clock, &ctx.ingest_rate},
-        *topics, registry);
+        std::move(bo),
+        mqtt::IngestSinks{ingestor, server_metrics, clock, &ctx.ingest_rate, &activity}, *topics,
+        registry);
     if (Status s = b->start(); !s.ok()) {
       spdlog::critical("event=startup_failed reason=\"{}\"", s.message());
       if (mqtt) mqtt->shutdown(std::chrono::seconds(0));

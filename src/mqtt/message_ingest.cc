@@ -14,8 +14,11 @@ Refusal submit_message(const IngestSinks& sinks, const TopicMatch& target, std::
   RateMeter* rate = sinks.ingest_rate;
   if (target.kind == MessageKind::kHeartbeat) {
     auto report = decode_heartbeat(payload, target.device_id, now);
-    if (!report.ok())
+    if (!report.ok()) {
+      if (sinks.activity) sinks.activity->record_rejected(target.device_id, now);
       return {reason::kPayloadFormatInvalid, "invalid_heartbeat", report.status().message()};
+    }
+    report->wire_bytes = static_cast<uint32_t>(payload.size());
     sinks.ingestor.submit_heartbeat(std::move(*report),
                                     [&m, &clock, rate, done = std::move(done)](HeartbeatAck ack) {
                                       if (ack.status.ok()) {
@@ -32,6 +35,9 @@ Refusal submit_message(const IngestSinks& sinks, const TopicMatch& target, std::
   std::vector<ItemError> errors;
   size_t items = 0;
   Status st = decode_telemetry_json(payload, opt, now, *batch, errors, &items);
+  batch->set_wire_bytes(payload.size());
+  if (sinks.activity && (!st.ok() || !errors.empty()))
+    sinks.activity->record_rejected(target.device_id, now, std::max<size_t>(1, errors.size()));
   if (!st.ok() || batch->empty())
     return {reason::kPayloadFormatInvalid, "invalid_telemetry",
             !st.ok()         ? st.message()

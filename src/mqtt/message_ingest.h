@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "ingest/ingestor.h"
+#include "kpi/device_activity_log.h"
 #include "metrics/server_metrics.h"
 #include "mqtt/topic_templates.h"
 #include "util/clock.h"
@@ -23,7 +24,8 @@ struct IngestSinks {
   Ingestor& ingestor;
   metrics::ServerMetrics& server_metrics;
   const Clock& clock;
-  RateMeter* ingest_rate = nullptr;  // may be null
+  RateMeter* ingest_rate = nullptr;       // may be null
+  DeviceActivityLog* activity = nullptr;  // per-device rejections for KPIs; may be null
 };
 
 // Why a message was not submitted. reason 0: submitted, `done` will run.

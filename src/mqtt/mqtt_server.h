@@ -21,6 +21,7 @@
 #include "auth/api_key_authenticator.h"
 #include "auth/device_token_authenticator.h"
 #include "ingest/ingestor.h"
+#include "kpi/device_activity_log.h"
 #include "metrics/registry.h"
 #include "metrics/server_metrics.h"
 #include "monitor/device_connections.h"
@@ -60,7 +61,8 @@ struct MqttServerDeps {
   metrics::Registry& registry;
   metrics::ServerMetrics& server_metrics;
   const Clock& clock;
-  RateMeter* ingest_rate = nullptr;  // heartbeats and points per second, may be null
+  RateMeter* ingest_rate = nullptr;       // heartbeats and points per second, may be null
+  DeviceActivityLog* activity = nullptr;  // per-device rejections for KPIs, may be null
 };
 
 struct MqttStats {

@@ -171,3 +171,20 @@ def test_2_12_topic_matching_no_template_is_not_stored(mqtt_shared, version):
     assert ack[0] == PUBACK
     if version == V5:
         assert ack[2][2] == 0x90, "topic name invalid"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_2_13_mqtt_messages_count_in_the_device_kpis(mqtt_shared, version):
+    dev = f"p213-{version}"
+    c = PahoClient(mqtt_shared.mqtt_port, version)
+    c.publish(f"devices/{dev}/heartbeat", json.dumps({"battery_level": 90}))
+    c.publish(f"devices/{dev}/telemetry", json.dumps({"temp": 20}))
+    c.publish(f"devices/{dev}/telemetry", json.dumps({"temp": "x", "hum": {}}))  # refused
+    c.close()
+
+    def kpis():
+        k = mqtt_shared.get(f"/api/v1/devices/{dev}/kpis").json
+        return k if k.get("error_rate") is not None else None
+    k = wait_until(kpis, 5, message="KPIs of the MQTT device")
+    assert k["bytes_per_min"] > 0 and k["messages_per_min"] > 0, k
+    assert 0 < k["error_rate"] < 1, k
