@@ -48,6 +48,11 @@ class StreamSink {
   virtual bool write(std::string data) = 0;
   virtual void close() = 0;
   virtual bool is_open() const = 0;
+  // Bytes queued and not yet written to the socket (a producer that must not drop data, like
+  // an export, waits while this is high instead of overrunning the limit).
+  virtual size_t queued_bytes() const = 0;
+  // Ends the stream once everything queued is written (close() drops what is queued).
+  virtual void finish() = 0;
 };
 
 struct Response {

@@ -277,6 +277,15 @@ class Session : public std::enable_shared_from_this<Session> {
       std::lock_guard lock(mu_);
       return open_;
     }
+    size_t queued_bytes() const override {
+      std::lock_guard lock(mu_);
+      return queued_bytes_;
+    }
+    void finish() override {
+      std::lock_guard lock(mu_);
+      finishing_ = true;
+      if (!writing_ && queue_.empty()) close_locked();
+    }
 
    private:
     friend class Session;
@@ -295,6 +304,7 @@ class Session : public std::enable_shared_from_this<Session> {
         std::lock_guard lock(mu_);
         if (!open_ || queue_.empty()) {
           writing_ = false;
+          if (open_ && finishing_) close_locked();
           return;
         }
         front = &queue_.front();
@@ -322,6 +332,7 @@ class Session : public std::enable_shared_from_this<Session> {
     size_t queued_bytes_ = 0;        // guarded by mu_
     bool writing_ = false;           // guarded by mu_
     bool open_ = true;               // guarded by mu_
+    bool finishing_ = false;         // guarded by mu_: close once the queue is written
   };
 
   void start_stream(Response resp, unsigned version) {

@@ -173,11 +173,14 @@ void Ingestor::run() {
                        std::make_move_iterator(due.end()));
     for (auto& f : flushes) store_->request_flush(std::move(f));
     flushes.clear();
-    if (store_) store_->maintain();
-    const bool flush_seen =
-        stop_now || (!dirty_seen_.empty() && clock_.now_ms() - last_seen_flush_ms_ >= kSeenFlushMs);
+    // Last-seen times not yet in the catalog are rebuilt from the WAL after a crash, so they
+    // are written before a new checkpoint lets maintain() cut the WAL.
+    const bool flush_seen = stop_now || (!dirty_seen_.empty() &&
+                                         (clock_.now_ms() - last_seen_flush_ms_ >= kSeenFlushMs ||
+                                          (store_ && store_->wal_cut_pending())));
     if (!batch.empty() || !telemetry.empty() || !transitions.empty() || flush_seen)
       commit(batch, telemetry, transitions, flush_seen);
+    if (store_) store_->maintain();
     batch.clear();
     telemetry.clear();
     transitions.clear();

@@ -3,6 +3,7 @@ behind it; backfilled days are compacted with rollups, so hourly aggregates matc
 points and survive raw retention; restarts read everything back from blocks."""
 
 import math
+import socket
 import time
 
 from fleetpulse_harness import rfc3339_to_epoch, wait_until
@@ -173,3 +174,86 @@ def test_flushes_keep_up_while_compaction_runs_between_them(start_server):
     assert health["compactions"] >= 1, health
     total = sum(len(raw_points(server, f"kc-{d}", T0, T0 + 30 * DAY)) for d in range(7))
     assert total == sent
+
+
+# -- streamed export -------------------------------------------------------------------------
+
+
+def export_request(port: int, query: str) -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    s.sendall(f"GET /api/v1/export?{query} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    return s
+
+
+def read_all(s: socket.socket) -> bytes:
+    chunks = []
+    while True:
+        data = s.recv(1 << 16)
+        if not data:
+            return b"".join(chunks)
+        chunks.append(data)
+
+
+def test_export_streams_blocks_and_head_in_order_to_a_slow_reader(start_server):
+    server = start_server()
+    # Two days of points: one sealed into blocks, the second still in memory.
+    first = backfill(server, "ex-big", days=1, step_ms=1000)
+    assert server.post("/api/v1/admin/flush").status == 200
+    batch, second = [], {}
+    for i in range(50_000):
+        ts = T0 + DAY + i * 1000
+        second[ts] = float(i % 100)
+        batch.append({"device_id": "ex-big", "ts": ts, "temperature": second[ts]})
+    for k in range(0, len(batch), 5000):
+        assert server.post("/api/v1/telemetry", batch[k:k + 5000]).status == 200
+    want = {**first, **second}
+
+    s = export_request(server.port, f"format=csv&device_id=ex-big&start={iso(T0)}"
+                                    f"&end={iso(T0 + 3 * DAY)}")
+    head = s.recv(4096)
+    assert head.startswith(b"HTTP/1.1 200"), head[:200]
+    assert b"content-length" not in head.split(b"\r\n\r\n")[0].lower()
+    time.sleep(1.0)  # a slow reader: the server waits instead of buffering everything
+    assert server.get("/health").status == 200  # and keeps serving meanwhile
+    body = (head + read_all(s)).split(b"\r\n\r\n", 1)[1].decode()
+    s.close()
+    lines = body.splitlines()
+    assert lines[0] == "device_id,metric,ts,value"
+    got = [(to_ms(line.split(",")[2]), float(line.split(",")[3])) for line in lines[1:]]
+    assert got == sorted(want.items())
+
+
+def test_clients_that_leave_mid_export_free_their_slot(start_server):
+    server = start_server()
+    backfill(server, "ex-gone", days=2, step_ms=1000)
+    for _ in range(6):  # more than the 4 export slots
+        s = export_request(server.port, f"format=ndjson&start={iso(T0)}&end={iso(T0 + 3 * DAY)}")
+        assert s.recv(4096).startswith(b"HTTP/1.1 200")
+        s.close()
+        time.sleep(0.3)
+    s = export_request(server.port, f"format=ndjson&device_id=ex-gone&start={iso(T0)}"
+                                    f"&end={iso(T0 + 3 * DAY)}")
+    data = read_all(s)
+    s.close()
+    assert data.startswith(b"HTTP/1.1 200")
+    assert data.count(b"\n{") + 1 >= 2 * 86_400
+
+
+def test_last_seen_from_telemetry_survives_kill_9_after_the_wal_is_cut(start_server):
+    # Last-seen times from telemetry reach the catalog lazily (every few seconds) because the
+    # WAL can rebuild them; a checkpoint that cuts the WAL must save them first.
+    server = start_server("--flush-interval", "1s")
+    assert server.post("/api/v1/telemetry", {"device_id": "ls-1", "temperature": 1}).status == 200
+    time.sleep(6)  # the registration and its first last-seen are written
+    before = server.get("/api/v1/devices/ls-1").json["last_seen"]
+    sent_at = time.time()
+    assert server.post("/api/v1/telemetry", {"device_id": "ls-1", "temperature": 2}).status == 200
+    flushes = tsdb_health(server)["flushes"]
+    wait_until(lambda: tsdb_health(server)["flushes"] > flushes, timeout=10,
+               message="the point sealed and the WAL cut")
+    time.sleep(0.3)
+    server.kill()
+    server.start()
+    after = server.get("/api/v1/devices/ls-1").json["last_seen"]
+    assert after != before
+    assert rfc3339_to_epoch(after) >= sent_at - 0.5

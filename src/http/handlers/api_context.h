@@ -15,6 +15,7 @@
 #include "monitor/device_status_tracker.h"
 #include "storage/catalog/catalog.h"
 #include "storage/tsdb/time_series_store.h"
+#include "util/background_jobs.h"
 #include "util/clock.h"
 #include "util/rate_meter.h"
 
@@ -60,6 +61,8 @@ struct ApiContext {
   std::function<size_t(const std::string& device_id, const std::string& payload)> on_command;
   // The "mqtt" component of /api/v1/health/detailed as a JSON object; null when off.
   std::function<std::string()> mqtt_health_json;
+  // Streamed exports run here (at most 4 at once); joined before the rest goes.
+  BackgroundJobs exports{4};
 };
 
 }  // namespace fp::http

@@ -2,7 +2,9 @@
 // (device and fleet with group_by) and export as CSV or NDJSON.
 
 #include <charconv>
+#include <chrono>
 #include <map>
+#include <thread>
 
 #include "http/handlers/query_params.h"
 #include "http/handlers/routes.h"
@@ -278,6 +280,74 @@ void fleet_aggregates(ApiContext& ctx, RequestContext& rc, const Responder& resp
   respond(Response::json(200, w.take()));
 }
 
+// Formats one point of an export.
+void append_export_line(std::string& out, bool csv, const std::string& device,
+                        std::string_view metric, const tsdb::Sample& s) {
+  JsonWriter v;
+  v.value(s.value);
+  if (csv) {
+    out += device;
+    out += ',';
+    out += metric;
+    out += ',';
+    append_rfc3339(out, s.ts);
+    out += ',';
+    out += v.str();
+    out += '\n';
+    return;
+  }
+  JsonWriter line;
+  line.begin_object().field("device_id", device).field("metric", metric);
+  line.field("ts", format_rfc3339(s.ts)).key("value").raw(v.str()).end_object();
+  out += line.str();
+  out += '\n';
+}
+
+// The export job: series by series, a day of points at a time, written to the client while
+// it keeps up (waiting, not buffering, when it does not), so memory stays bounded whatever
+// the range. Ends the stream when done or when the client or the server goes.
+void run_export(ApiContext& ctx, const std::shared_ptr<StreamSink>& sink, bool csv,
+                const std::vector<Device>& devices, std::optional<std::string> only_metric,
+                Range range, const std::atomic<bool>& stop) {
+  constexpr size_t kChunkBytes = 256 * 1024;
+  constexpr size_t kHighWater = 2 * 1024 * 1024;
+  constexpr int64_t kWindow = 24 * 3'600'000;
+  std::string out;
+  if (csv) out = "device_id,metric,ts,value\n";
+  auto send = [&]() {
+    while (sink->is_open() && !stop && sink->queued_bytes() > kHighWater)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    if (!sink->is_open() || stop) return false;
+    sink->write(std::move(out));
+    out.clear();
+    return true;
+  };
+  std::vector<tsdb::Sample> points;
+  for (const Device& d : devices) {
+    for (const auto& series : ctx.store.index().metrics_of(d.device_id)) {
+      if (only_metric && series.first != *only_metric) continue;
+      const auto span = ctx.store.time_span(series.second);
+      if (!span) continue;
+      const int64_t first = std::max(range.start, span->first);
+      const int64_t last = std::min(range.end, span->second);
+      for (int64_t t = first; t <= last;) {
+        const int64_t window_end = t > last - kWindow ? last : t + kWindow - 1;
+        points.clear();
+        ctx.store.scan(series.second, t, window_end,
+                       [&](const tsdb::Sample& s) { points.push_back(s); });
+        for (const tsdb::Sample& s : points) {
+          append_export_line(out, csv, d.device_id, series.first, s);
+          if (out.size() >= kChunkBytes && !send()) return;
+        }
+        if (window_end == last) break;
+        t = window_end + 1;
+      }
+    }
+  }
+  if (!out.empty() && !send()) return;
+  sink->finish();
+}
+
 void export_points(ApiContext& ctx, RequestContext& rc, const Responder& respond) {
   const Request& req = rc.request;
   const auto format = req.param("format").value_or("ndjson");
@@ -287,44 +357,26 @@ void export_points(ApiContext& ctx, RequestContext& rc, const Responder& respond
   if (!range.ok()) return respond(error_response(range.status()));
   auto devices = select_devices(ctx, req, 1'000'000);
   if (!devices.ok()) return respond(error_response(devices.status()));
-  auto only_metric = req.param("metric");
-  constexpr size_t kMaxPoints = 5'000'000;
-  Response res;
-  res.content_type = format == "csv" ? "text/csv; charset=utf-8" : "application/x-ndjson";
-  std::string& out = res.body;
-  if (format == "csv") out = "device_id,metric,ts,value\n";
-  size_t n = 0;
-  for (const Device& d : *devices) {
-    for (const auto& series : ctx.store.index().metrics_of(d.device_id)) {
-      const std::string& metric = series.first;  // named: clang 14 cannot capture bindings
-      if (only_metric && metric != *only_metric) continue;
-      ctx.store.scan(series.second, range->start, range->end, [&](const tsdb::Sample& s) {
-        if (++n > kMaxPoints) return;
-        JsonWriter v;
-        v.value(s.value);
-        if (format == "csv") {
-          out += d.device_id;
-          out += ',';
-          out += metric;
-          out += ',';
-          append_rfc3339(out, s.ts);
-          out += ',';
-          out += v.str();
-          out += '\n';
-        } else {
-          JsonWriter line;
-          line.begin_object().field("device_id", d.device_id).field("metric", metric);
-          line.field("ts", format_rfc3339(s.ts)).key("value").raw(v.str()).end_object();
-          out += line.str();
-          out += '\n';
-        }
-      });
-    }
+  std::optional<std::string> only_metric;
+  if (auto m = req.param("metric")) only_metric = std::string(*m);
+  const bool csv = format == "csv";
+  if (!ctx.exports.has_capacity()) {
+    Response busy = error_response(503, "unavailable", "too many exports at once: retry shortly");
+    busy.headers.emplace_back("Retry-After", "5");
+    return respond(std::move(busy));
   }
-  if (n > kMaxPoints)
-    return respond(error_response(
-        413, "payload_too_large",
-        "the export has more than 5,000,000 points: narrow the range or the device set"));
+  Response res;
+  res.content_type = csv ? "text/csv; charset=utf-8" : "application/x-ndjson";
+  res.stream_queue_limit = size_t{64} << 20;  // the job waits at 2 MiB; this is a backstop
+  res.on_stream = [&ctx, csv, devices = std::move(*devices), only_metric,
+                   r = *range](std::shared_ptr<StreamSink> sink) mutable {
+    const bool started = ctx.exports.try_run([&ctx, sink, csv, devices = std::move(devices),
+                                              only_metric, r](const std::atomic<bool>& stop) {
+      run_export(ctx, sink, csv, devices, only_metric, r, stop);
+      if (sink->is_open()) sink->finish();
+    });
+    if (!started) sink->close();  // lost a race for the last slot: the stream is cut short
+  };
   respond(std::move(res));
 }
 

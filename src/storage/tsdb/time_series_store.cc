@@ -308,6 +308,7 @@ void TimeSeriesStore::maintain() {
   (void)wal_->sync_if_due();
   // Segments roll after a freeze; once a checkpoint covers the older ones, they go.
   const uint64_t cp = checkpoint_lsn_.load();
+  maintained_checkpoint_lsn_ = cp;
   if (cp > 1 && cp == wal_->next_lsn() && cp != rolled_at_lsn_) {
     // Everything is in blocks: a fresh segment lets the last one go as well.
     rolled_at_lsn_ = cp;
@@ -650,6 +651,25 @@ void TimeSeriesStore::scan_for_aggregate(
     t = z + 1;
   }
   raw(t, end);
+}
+
+std::optional<std::pair<int64_t, int64_t>> TimeSeriesStore::time_span(SeriesId id) const {
+  std::shared_lock lock(state_mu_);
+  std::optional<std::pair<int64_t, int64_t>> span;
+  auto widen = [&](int64_t lo, int64_t hi) {
+    if (!span)
+      span = {lo, hi};
+    else
+      span = {std::min(span->first, lo), std::max(span->second, hi)};
+  };
+  for (const auto& b : blocks_)
+    if (b->is_raw())
+      if (const block::Entry* e = b->find(id)) widen(e->min_ts, e->max_ts);
+  if (frozen_ && id < frozen_->series.size() && !frozen_->series[id].empty())
+    widen(frozen_->series[id].front().ts, frozen_->series[id].back().ts);
+  if (auto first = head_.first_ts(id))
+    if (auto last = head_.latest(id)) widen(*first, last->ts);
+  return span;
 }
 
 uint64_t TimeSeriesStore::points() const {

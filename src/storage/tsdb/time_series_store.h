@@ -107,6 +107,9 @@ class TimeSeriesStore {
   // Commit thread only, between commits: interval fsyncs, WAL truncation after a checkpoint,
   // and freezing the head when it is due.
   void maintain();
+  // Commit thread: true when a checkpoint newer than the last maintain() exists, i.e. the
+  // next maintain() may remove WAL records (state rebuilt from them must be saved first).
+  bool wal_cut_pending() const { return checkpoint_lsn_.load() != maintained_checkpoint_lsn_; }
 
   // Commit thread only: seal everything in memory into blocks; `done` runs on the block
   // thread once they and the checkpoint are durable (at once when there is nothing to seal).
@@ -135,6 +138,8 @@ class TimeSeriesStore {
   void scan_for_aggregate(SeriesId id, int64_t start, int64_t end, int64_t width_ms,
                           const std::function<void(const Sample&)>& on_sample,
                           const std::function<void(const RollupBucket&)>& on_bucket) const;
+  // The first and last timestamps `id` has anywhere (nullopt: no points).
+  std::optional<std::pair<int64_t, int64_t>> time_span(SeriesId id) const;
   uint64_t points() const;  // head + frozen + raw blocks (an upper bound after overwrites)
   uint64_t series() const { return index_.size(); }
   uint64_t wal_bytes() const;
@@ -187,6 +192,7 @@ class TimeSeriesStore {
   std::atomic<uint64_t> next_block_id_{1};
   std::atomic<uint64_t> checkpoint_lsn_{0};  // set by the block thread, WAL cut by maintain()
   uint64_t rolled_at_lsn_ = 0;               // commit thread
+  uint64_t maintained_checkpoint_lsn_ = 0;   // commit thread
 
   std::mutex thread_mu_;
   std::condition_variable thread_cv_;
