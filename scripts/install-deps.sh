@@ -14,6 +14,8 @@ packages=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-pytest prometheus curl
+  # MQTT conformance and bridge tests: real brokers and clients
+  mosquitto mosquitto-clients python3-paho-mqtt
 )
 
 missing=()
