@@ -16,8 +16,8 @@ packages=(
   python3 python3-pytest prometheus curl
   # dashboard end-to-end tests (headless browser)
   chromium
-  # the simulator's MQTT target test: a real broker and subscriber
-  mosquitto mosquitto-clients
+  # MQTT conformance and bridge tests: real brokers and clients
+  mosquitto mosquitto-clients python3-paho-mqtt
 )
 # The dashboard is built with Node.js >= 18 and npm. Debian 12's nodejs (18) and npm serve;
 # a machine that already has node and npm (e.g. from NodeSource) keeps its own.

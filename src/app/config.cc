@@ -8,6 +8,7 @@
 
 #include "alerting/rule.h"
 #include "model/time_format.h"
+#include "mqtt/topic_templates.h"
 
 namespace fp {
 namespace {
@@ -67,6 +68,16 @@ Status set_int(Int& out, std::string_view name, std::string_view v, Int min, Int
   return Status::Ok();
 }
 
+// A list of topic templates, each with exactly one {device_id} level.
+Status set_topics(std::vector<std::string>& out, std::string_view name, std::string_view v) {
+  std::vector<std::string> list = mqtt::split_list(v);
+  if (list.empty()) return bad(name, v, "expected at least one topic template");
+  auto parsed = mqtt::TopicTemplates::parse(list, {});
+  if (!parsed.ok()) return bad(name, v, parsed.status().message());
+  out = std::move(list);
+  return Status::Ok();
+}
+
 std::vector<OptionSpec> make_options() {
   std::vector<OptionSpec> o;
   o.push_back({"data-dir", "DIR", "where data is stored (default ./data)",
@@ -87,6 +98,102 @@ std::vector<OptionSpec> make_options() {
                  auto a = parse_listen_address(v, true);
                  if (!a.ok()) return bad("mqtt", v, a.status().message());
                  c.mqtt = *a;
+                 return Status::Ok();
+               }});
+  o.push_back({"mqtt-tls", "HOST:PORT|off", "MQTT over TLS listen address (default off)",
+               [](ServerConfig& c, std::string_view v) {
+                 auto a = parse_listen_address(v, true);
+                 if (!a.ok()) return bad("mqtt-tls", v, a.status().message());
+                 c.mqtt_tls = *a;
+                 return Status::Ok();
+               }});
+  o.push_back({"tls-cert", "FILE", "PEM certificate chain for --mqtt-tls",
+               [](ServerConfig& c, std::string_view v) {
+                 c.tls_cert = std::string(v);
+                 return Status::Ok();
+               }});
+  o.push_back({"tls-key", "FILE", "PEM private key for --mqtt-tls",
+               [](ServerConfig& c, std::string_view v) {
+                 c.tls_key = std::string(v);
+                 return Status::Ok();
+               }});
+  o.push_back({"mqtt-telemetry-topics", "LIST",
+               "comma-separated telemetry topic templates with {device_id} (default "
+               "devices/{device_id}/telemetry,iot/{device_id}/telemetry)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_topics(c.mqtt_telemetry_topics, "mqtt-telemetry-topics", v);
+               }});
+  o.push_back({"mqtt-heartbeat-topics", "LIST",
+               "comma-separated heartbeat topic templates (default devices/{device_id}/heartbeat)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_topics(c.mqtt_heartbeat_topics, "mqtt-heartbeat-topics", v);
+               }});
+  o.push_back({"mqtt-max-connections", "N", "most MQTT clients connected at once (default 10000)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_int<size_t>(c.mqtt_max_connections, "mqtt-max-connections", v, 1,
+                                        1'000'000);
+               }});
+  o.push_back({"mqtt-max-inflight", "N",
+               "messages per MQTT connection awaiting durability before it is no longer read "
+               "(default 64)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_int(c.mqtt_max_inflight, "mqtt-max-inflight", v, 1, 65535);
+               }});
+  o.push_back({"mqtt-max-packet-size", "BYTES", "largest MQTT packet accepted (default 1MiB)",
+               [](ServerConfig& c, std::string_view v) {
+                 auto b = parse_byte_size(v);
+                 if (!b || *b < 64 || *b > 268'435'455)
+                   return bad("mqtt-max-packet-size", v, "expected a size from 64 to 256MiB");
+                 c.mqtt_max_packet_bytes = *b;
+                 return Status::Ok();
+               }});
+  o.push_back({"mqtt-max-buffered", "BYTES",
+               "bytes buffered per MQTT connection before it is no longer read (default 2MiB)",
+               [](ServerConfig& c, std::string_view v) {
+                 auto b = parse_byte_size(v);
+                 if (!b || *b < 1024) return bad("mqtt-max-buffered", v, "expected at least 1KiB");
+                 c.mqtt_max_buffered_bytes = *b;
+                 return Status::Ok();
+               }});
+  o.push_back({"mqtt-bridge", "URL[,URL...]",
+               "external MQTT brokers to consume from, e.g. mqtt://broker:1883 (default none)",
+               [](ServerConfig& c, std::string_view v) {
+                 c.mqtt_bridge.clear();
+                 for (const auto& url : mqtt::split_list(v)) {
+                   if (url.rfind("mqtt://", 0) != 0)
+                     return bad("mqtt-bridge", v, "expected mqtt://HOST:PORT URLs");
+                   auto a = parse_listen_address(url.substr(7), false);
+                   if (!a.ok()) return bad("mqtt-bridge", v, a.status().message());
+                   c.mqtt_bridge.push_back(url);
+                 }
+                 return Status::Ok();
+               }});
+  o.push_back({"mqtt-bridge-group", "NAME",
+               "shared subscription group on the brokers ($share/NAME/...); 'none' for plain "
+               "subscriptions (default fleetpulse)",
+               [](ServerConfig& c, std::string_view v) {
+                 if (v.empty() || v.find_first_of("/+#") != std::string_view::npos)
+                   return bad("mqtt-bridge-group", v, "expected a name without / + #");
+                 c.mqtt_bridge_group = v == "none" ? "" : std::string(v);
+                 return Status::Ok();
+               }});
+  o.push_back({"mqtt-bridge-client-id", "ID",
+               "client id on the brokers; keep it fixed so the broker keeps the session "
+               "(default fleetpulse)",
+               [](ServerConfig& c, std::string_view v) {
+                 if (v.empty() || v.size() > 200)
+                   return bad("mqtt-bridge-client-id", v, "expected 1 to 200 characters");
+                 c.mqtt_bridge_client_id = std::string(v);
+                 return Status::Ok();
+               }});
+  o.push_back({"mqtt-bridge-username", "NAME", "user name on the brokers",
+               [](ServerConfig& c, std::string_view v) {
+                 c.mqtt_bridge_username = std::string(v);
+                 return Status::Ok();
+               }});
+  o.push_back({"mqtt-bridge-password", "SECRET", "password on the brokers",
+               [](ServerConfig& c, std::string_view v) {
+                 c.mqtt_bridge_password = std::string(v);
                  return Status::Ok();
                }});
   o.push_back({"admin-key", "KEY", "seed an admin API key; turns auth on",
@@ -420,6 +527,8 @@ Result<ServerConfig> build_server_config(
                                    format_duration(c.status.defaults.offline_after_ms) +
                                    ") must not be shorter than at-risk-after (" +
                                    format_duration(c.status.defaults.at_risk_after_ms) + ")");
+  if (c.mqtt_tls.enabled && (c.tls_cert.empty() || c.tls_key.empty()))
+    return Status::InvalidArgument("--mqtt-tls needs --tls-cert FILE and --tls-key FILE");
   // Per-type thresholds start from the final global ones.
   if (toml_text) {
     toml::table tbl = toml::parse(*toml_text, toml_source);

@@ -57,6 +57,23 @@ struct ServerConfig {
   int webhook_attempts = 5;
   int64_t webhook_backoff_ms = 1000;  // doubled after each failed attempt (capped at 1 min)
   int64_t webhook_timeout_ms = 5000;
+
+  // MQTT (see src/mqtt/README.md).
+  ListenAddress mqtt_tls{"", 0, false};
+  std::string tls_cert;  // PEM files for --mqtt-tls
+  std::string tls_key;
+  std::vector<std::string> mqtt_telemetry_topics{"devices/{device_id}/telemetry",
+                                                 "iot/{device_id}/telemetry"};
+  std::vector<std::string> mqtt_heartbeat_topics{"devices/{device_id}/heartbeat"};
+  size_t mqtt_max_connections = 10'000;
+  int mqtt_max_inflight = 64;
+  size_t mqtt_max_packet_bytes = 1 << 20;
+  size_t mqtt_max_buffered_bytes = 2 << 20;
+  std::vector<std::string> mqtt_bridge;          // broker URLs mqtt://host:port
+  std::string mqtt_bridge_group = "fleetpulse";  // shared subscription group; empty: none
+  std::string mqtt_bridge_client_id = "fleetpulse";
+  std::string mqtt_bridge_username;
+  std::string mqtt_bridge_password;
 };
 
 struct OptionSpec {

@@ -24,16 +24,47 @@
 #include "live/live_event_hub.h"
 #include "metrics/server_metrics.h"
 #include "model/time_format.h"
+#include "monitor/device_connections.h"
 #include "monitor/device_status_tracker.h"
+#include "mqtt/bridge_client.h"
+#include "mqtt/mqtt_server.h"
 #include "storage/catalog/catalog.h"
 #include "storage/fs/posix_file_system.h"
 #include "storage/tsdb/time_series_store.h"
+#include "util/json_writer.h"
 
 namespace fp {
 namespace {
 
 bool is_loopback(const std::string& host) {
   return host == "127.0.0.1" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+// The "mqtt" component of /api/v1/health/detailed: the listener and each bridge.
+std::string mqtt_health(const mqtt::MqttServer* listener,
+                        const std::vector<std::unique_ptr<mqtt::BridgeClient>>& bridges) {
+  JsonWriter w;
+  w.begin_array();
+  bool all_connected = true;
+  for (const auto& b : bridges) {
+    all_connected = all_connected && b->connected();
+    w.begin_object()
+        .field("broker", b->options().url)
+        .field("connected", b->connected())
+        .field("messages", b->messages())
+        .end_object();
+  }
+  w.end_array();
+  std::string out = listener ? listener->health_json() : R"({"state":"ok"})";
+  if (!bridges.empty()) {
+    out.pop_back();  // the closing brace
+    out += ",\"bridges\":" + w.take() + "}";
+    if (!all_connected) {
+      const size_t at = out.find("\"state\":\"ok\"");
+      if (at != std::string::npos) out.replace(at, 12, "\"state\":\"degraded\"");
+    }
+  }
+  return out;
 }
 
 int wait_for_stop_signal() {
@@ -102,13 +133,19 @@ int run_server(const ServerConfig& cfg) {
     spdlog::critical("event=startup_failed reason=\"cannot load API keys: {}\"", s.message());
     return 1;
   }
+  DeviceTokenAuthenticator device_tokens(**catalog, clock);
+  if (Status s = device_tokens.load(); !s.ok()) {
+    spdlog::critical("event=startup_failed reason=\"cannot load device tokens: {}\"", s.message());
+    return 1;
+  }
   bool auth_enabled = cfg.auth == AuthMode::kOn || (cfg.auth == AuthMode::kAuto && keys.has_keys());
   if (cfg.auth == AuthMode::kOn && !keys.has_keys()) {
     spdlog::critical("event=startup_failed reason=\"--auth on needs a key: give --admin-key KEY\"");
     return 2;
   }
-  const bool exposed =
-      !is_loopback(cfg.http.host) || (cfg.mqtt.enabled && !is_loopback(cfg.mqtt.host));
+  const bool exposed = !is_loopback(cfg.http.host) ||
+                       (cfg.mqtt.enabled && !is_loopback(cfg.mqtt.host)) ||
+                       (cfg.mqtt_tls.enabled && !is_loopback(cfg.mqtt_tls.host));
   if (!auth_enabled && exposed && cfg.auth != AuthMode::kOff) {
     spdlog::critical(
         "event=startup_failed reason=\"protected mode: refusing to listen on a non-loopback "
@@ -265,7 +302,10 @@ int run_server(const ServerConfig& cfg) {
   http::ApiContext ctx{**catalog, tracker,        ingestor, **store,     keys,
                        registry,  server_metrics, clock,    cfg.data_dir};
   ctx.auth_enabled = auth_enabled;
-  ctx.mqtt_enabled = cfg.mqtt.enabled;
+  ctx.mqtt_enabled = cfg.mqtt.enabled || cfg.mqtt_tls.enabled;
+  DeviceConnections device_connections;
+  ctx.device_tokens = &device_tokens;
+  ctx.connections = &device_connections;
   ctx.started_at_ms = started;
   ctx.alerts = &alerts;
   ctx.notifier = &notifier;
@@ -298,6 +338,87 @@ int run_server(const ServerConfig& cfg) {
     notifier.stop();
     return 1;
   }
+  // The MQTT endpoint, when on: same commit path, same auth.
+  auto topics = mqtt::TopicTemplates::parse(cfg.mqtt_telemetry_topics, cfg.mqtt_heartbeat_topics);
+  if (!topics.ok()) {
+    spdlog::critical("event=startup_failed reason=\"{}\"", topics.status().message());
+    ingestor.stop();
+    return 1;
+  }
+  std::unique_ptr<mqtt::MqttServer> mqtt;
+  if (ctx.mqtt_enabled) {
+    mqtt::MqttServerOptions mo;
+    mo.host = cfg.mqtt.host;
+    mo.port = cfg.mqtt.port;
+    mo.plain_enabled = cfg.mqtt.enabled;
+    mo.tls_enabled = cfg.mqtt_tls.enabled;
+    mo.tls_host = cfg.mqtt_tls.host;
+    mo.tls_port = cfg.mqtt_tls.port;
+    mo.tls_cert_file = cfg.tls_cert;
+    mo.tls_key_file = cfg.tls_key;
+    mo.threads = opts.threads;
+    mo.max_connections = cfg.mqtt_max_connections;
+    mo.max_packet_bytes = cfg.mqtt_max_packet_bytes;
+    mo.max_inflight = static_cast<uint16_t>(cfg.mqtt_max_inflight);
+    mo.max_buffered_bytes = cfg.mqtt_max_buffered_bytes;
+    mo.auth = auth_enabled;
+    mo.topics = *topics;
+    mqtt = std::make_unique<mqtt::MqttServer>(
+        std::move(mo),
+        mqtt::MqttServerDeps{ingestor, **catalog, device_tokens, keys, device_connections, registry,
+                             server_metrics, clock, &ctx.ingest_rate, &activity});
+    if (Status s = mqtt->listen(); !s.ok()) {
+      spdlog::critical("event=startup_failed reason=\"{}\"", s.message());
+      server.shutdown(std::chrono::seconds(0));
+      ingestor.stop();
+      return 1;
+    }
+    mqtt->start();
+    ctx.on_config_changed = [m = mqtt.get()](const std::string& id, const std::string& config) {
+      m->push_config(id, config);
+    };
+    ctx.on_command = [m = mqtt.get()](const std::string& id, const std::string& payload) {
+      return m->push_command(id, payload);
+    };
+    if (cfg.mqtt.enabled)
+      spdlog::info("event=listening transport=mqtt address={}:{} auth={}", cfg.mqtt.host,
+                   mqtt->port(), auth_enabled ? "on" : "off");
+    if (cfg.mqtt_tls.enabled)
+      spdlog::info("event=listening transport=mqtt_tls address={}:{}", cfg.mqtt_tls.host,
+                   mqtt->tls_port());
+  }
+  // Bridge mode: consume from external brokers through the same ingest path.
+  std::vector<std::unique_ptr<mqtt::BridgeClient>> bridges;
+  for (const std::string& url : cfg.mqtt_bridge) {
+    mqtt::BridgeOptions bo;
+    bo.url = url;
+    if (!mqtt::BridgeClient::parse_url(url, bo.host, bo.port)) {
+      spdlog::critical("event=startup_failed reason=\"bad --mqtt-bridge URL {}\"", url);
+      if (mqtt) mqtt->shutdown(std::chrono::seconds(0));
+      server.shutdown(std::chrono::seconds(0));
+      ingestor.stop();
+      return 1;
+    }
+    // One fixed client id per broker, so each broker keeps this server's session.
+    bo.client_id = cfg.mqtt_bridge_client_id;
+    bo.group = cfg.mqtt_bridge_group;
+    bo.username = cfg.mqtt_bridge_username;
+    bo.password = cfg.mqtt_bridge_password;
+    auto b = std::make_unique<mqtt::BridgeClient>(
+        std::move(bo),
+        mqtt::IngestSinks{ingestor, server_metrics, clock, &ctx.ingest_rate, &activity}, *topics,
+        registry);
+    if (Status s = b->start(); !s.ok()) {
+      spdlog::critical("event=startup_failed reason=\"{}\"", s.message());
+      if (mqtt) mqtt->shutdown(std::chrono::seconds(0));
+      server.shutdown(std::chrono::seconds(0));
+      ingestor.stop();
+      return 1;
+    }
+    bridges.push_back(std::move(b));
+  }
+  if (mqtt || !bridges.empty())
+    ctx.mqtt_health_json = [m = mqtt.get(), &bridges] { return mqtt_health(m, bridges); };
   server.start();
   live.start([&ctx] { return http::stats_json(ctx); });
   ctx.ready = true;
@@ -305,14 +426,13 @@ int run_server(const ServerConfig& cfg) {
       "event=listening transport=http address={}:{} auth={} devices={} data_dir={} startup_ms={}",
       cfg.http.host, server.port(), auth_enabled ? "on" : "off", tracker.size(), cfg.data_dir,
       clock.now_ms() - started);
-  if (cfg.mqtt.enabled)
-    spdlog::warn(
-        "event=mqtt_unavailable reason=\"the MQTT listener is not part of this build yet\"");
 
   const int sig = wait_for_stop_signal();
   spdlog::info("event=shutdown signal={} in_flight={}", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                server.in_flight());
   ctx.ready = false;
+  for (auto& b : bridges) b->stop();
+  if (mqtt) mqtt->shutdown(std::chrono::seconds(5));
   server.shutdown(std::chrono::seconds(10));
   ingestor.stop();
   live.stop();

@@ -9,6 +9,7 @@ namespace fp {
 
 namespace {
 constexpr std::string_view kSeededId = "admin-key";
+}  // namespace
 
 std::string_view bearer_token(std::string_view h) {
   for (std::string_view scheme : {"Bearer ", "bearer ", "Token ", "token "}) {
@@ -21,7 +22,6 @@ std::string_view bearer_token(std::string_view h) {
   }
   return {};
 }
-}  // namespace
 
 ApiKeyAuthenticator::ApiKeyAuthenticator(Catalog& catalog, const Clock& clock,
                                          std::string seeded_admin_key)
@@ -98,11 +98,11 @@ std::string ApiKeyAuthenticator::sha256_hex(std::string_view data) {
   return out;
 }
 
-std::string ApiKeyAuthenticator::generate_secret() {
+std::string ApiKeyAuthenticator::generate_secret(std::string_view prefix) {
   static constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   unsigned char bytes[32];
   RAND_bytes(bytes, sizeof bytes);
-  std::string s = "fpk_";
+  std::string s(prefix);
   uint32_t acc = 0;
   int bits = 0;
   for (unsigned char b : bytes) {

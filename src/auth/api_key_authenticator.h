@@ -47,8 +47,8 @@ class ApiKeyAuthenticator {
   Result<std::vector<ApiKeyRecord>> list() const;
 
   static std::string sha256_hex(std::string_view data);
-  // A new random secret: "fpk_" followed by 43 base64url characters.
-  static std::string generate_secret();
+  // A new random secret: `prefix` followed by 43 base64url characters (256 bits).
+  static std::string generate_secret(std::string_view prefix = "fpk_");
 
  private:
   Catalog& catalog_;
@@ -56,6 +56,9 @@ class ApiKeyAuthenticator {
   mutable std::mutex mu_;
   std::unordered_map<std::string, Principal> by_hash_;  // guarded by mu_
 };
+
+// The token of an `Authorization: Bearer <token>` (or `Token <token>`) header; empty if none.
+std::string_view bearer_token(std::string_view authorization_header);
 
 // Whether `role` may do what `required` asks for (admin > write > read).
 bool role_allows(ApiRole role, ApiRole required);

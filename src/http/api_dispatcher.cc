@@ -43,13 +43,16 @@ void ApiDispatcher::dispatch(Request&& request, Responder respond) {
   // With auth on, only public routes answer without a valid key, unknown paths included.
   const bool is_public = match.route && match.route->access == Access::kPublic;
   std::optional<Principal> who;
+  std::optional<std::string> device;  // a device token, accepted on Access::kDevice routes only
   if (ctx_.auth_enabled && !is_public) {
     // Browsers' EventSource cannot set headers: the key may come as ?api_key= instead.
     std::string authorization = req->authorization;
     if (auto key = req->param("api_key"); authorization.empty() && key)
       authorization = "Bearer " + std::string(*key);
     who = ctx_.keys.authenticate(authorization);
-    if (!who) {
+    if (!who && match.route && match.route->access == Access::kDevice && ctx_.device_tokens)
+      device = ctx_.device_tokens->device_for(bearer_token(authorization));
+    if (!who && !device) {
       Response r = error_response(401, "unauthorized",
                                   authorization.empty()
                                       ? "an API key is required: Authorization: Bearer <key>"
@@ -75,6 +78,10 @@ void ApiDispatcher::dispatch(Request&& request, Responder respond) {
                                  "this needs the " + std::string(to_string(*need)) +
                                      " role; the key has " + std::string(to_string(who->role))));
     rc.principal = who->key_id;
+  }
+  if (device) {
+    rc.principal = "device:" + *device;
+    rc.device_id = *device;
   }
   try {
     match.route->handler(rc, done);

@@ -25,6 +25,7 @@ struct RequestContext {
   const Request& request;
   PathParams params;
   std::string principal;  // key id, or "device:<id>", or "anonymous"
+  std::string device_id;  // set when a device token authenticated the request (Access::kDevice)
 };
 
 using Handler = std::function<void(RequestContext& ctx, Responder respond)>;

@@ -22,15 +22,6 @@ namespace {
 
 using namespace fp;
 
-class Bytes final : public MappedFile {
- public:
-  explicit Bytes(std::string b) : b_(std::move(b)) {}
-  std::string_view bytes() const override { return b_; }
-
- private:
-  std::string b_;
-};
-
 void check(bool ok, const char* what) {
   if (!ok) {
     __builtin_printf("fuzz_block_reader: %s\n", what);
@@ -40,7 +31,7 @@ void check(bool ok, const char* what) {
 
 void read_all(std::string file) {
   const size_t size = file.size();
-  auto r = block::BlockReader::parse(std::make_shared<Bytes>(std::move(file)));
+  auto r = block::BlockReader::parse(bytes_as_mapped_file(std::move(file)));
   if (!r.ok()) {
     check(r.status().code() == StatusCode::kCorruption, "error other than kCorruption");
     return;

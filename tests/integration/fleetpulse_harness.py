@@ -274,7 +274,9 @@ class FleetpulseServer:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def command(self, port: int) -> list[str]:
-        cmd = [str(binary_path()), "serve", "--http", f"{self.bind_host}:{port}", "--mqtt", "off"]
+        cmd = [str(binary_path()), "serve", "--http", f"{self.bind_host}:{port}"]
+        if "--mqtt" not in self.extra_args:  # MQTT only where a test asks for it
+            cmd += ["--mqtt", "off"]
         if self.data_dir is not None:
             cmd += ["--data-dir", str(self.data_dir)]
         if self.config is not None:

@@ -7,9 +7,11 @@
 #include <string>
 
 #include "auth/api_key_authenticator.h"
+#include "auth/device_token_authenticator.h"
 #include "ingest/ingestor.h"
 #include "metrics/registry.h"
 #include "metrics/server_metrics.h"
+#include "monitor/device_connections.h"
 #include "monitor/device_status_tracker.h"
 #include "storage/catalog/catalog.h"
 #include "storage/tsdb/time_series_store.h"
@@ -48,6 +50,17 @@ struct ApiContext {
   LiveEventHub* live = nullptr;
   DeviceKpiService* kpis = nullptr;
   DeviceActivityLog* activity = nullptr;  // per-device rejections are recorded here
+
+  // Set by app/server.cc when the MQTT endpoint runs (all optional):
+  DeviceTokenAuthenticator* device_tokens = nullptr;  // device tokens as HTTP Bearer
+  DeviceConnections* connections = nullptr;           // connected / last_connect on devices
+  // Called after a device's config changed through the API (pushes it to the device).
+  std::function<void(const std::string& device_id, const std::string& config_json)>
+      on_config_changed;
+  // Publishes a command to devices/{id}/commands; returns how many connections got it.
+  std::function<size_t(const std::string& device_id, const std::string& payload)> on_command;
+  // The "mqtt" component of /api/v1/health/detailed as a JSON object; null when off.
+  std::function<std::string()> mqtt_health_json;
   // Streamed exports run here (at most 4 at once); joined before the rest goes.
   BackgroundJobs exports{4};
 };

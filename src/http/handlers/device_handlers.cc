@@ -47,9 +47,13 @@ Result<simdjson::dom::object> body_object(const Request& req) {
   return obj;
 }
 
+std::optional<DeviceConnectionState> connection_of(const ApiContext& ctx, const std::string& id) {
+  return ctx.connections ? ctx.connections->get(id) : std::nullopt;
+}
+
 Response device_response(ApiContext& ctx, int status, const Device& d) {
   JsonWriter w;
-  write_device(w, d, ctx.tracker.get(d.device_id));
+  write_device(w, d, ctx.tracker.get(d.device_id), connection_of(ctx, d.device_id));
   return Response::json(status, w.take());
 }
 
@@ -100,6 +104,7 @@ void update_device(ApiContext& ctx, RequestContext& rc, const Responder& respond
       ctx.ingestor.submit_transitions({std::move(*t)});
     ctx.ingestor.wake();
   }
+  if (u.config_json && ctx.on_config_changed) ctx.on_config_changed(id, updated->config_json);
   respond(device_response(ctx, 200, *updated));
 }
 
@@ -113,7 +118,8 @@ void list_devices(ApiContext& ctx, RequestContext& rc, const Responder& respond)
   if (!page.ok()) return respond(error_response(page.status()));
   JsonWriter w;
   w.begin_object().key("devices").begin_array();
-  for (const Device& d : page->devices) write_device(w, d, ctx.tracker.get(d.device_id));
+  for (const Device& d : page->devices)
+    write_device(w, d, ctx.tracker.get(d.device_id), connection_of(ctx, d.device_id));
   w.end_array();
   w.field("next_cursor", page->next_cursor);
   w.end_object();
@@ -183,6 +189,9 @@ void add_device_routes(Router& r, ApiContext& ctx) {
           ctx.tracker.remove(id);
           if (ctx.alerts) ctx.alerts->forget_device(id);
           if (ctx.activity) ctx.activity->forget(id);
+          // A removed device's credentials die with it.
+          if (ctx.device_tokens) (void)ctx.device_tokens->revoke_all(id);
+          if (ctx.connections) ctx.connections->forget(id);
           ctx.ingestor.submit_removal(id, *purge, [respond = std::move(respond)](Status st) {
             respond(st.ok() ? Response::no_content() : error_response(st));
           });

@@ -4,7 +4,8 @@
 
 namespace fp::http {
 
-void write_device(JsonWriter& w, const Device& d, const std::optional<DeviceLiveState>& live) {
+void write_device(JsonWriter& w, const Device& d, const std::optional<DeviceLiveState>& live,
+                  const std::optional<DeviceConnectionState>& connection) {
   // The tracker is updated before the catalog commit completes, so it is never older.
   DeviceStatus status = live ? live->status : d.status;
   auto last_seen = live && live->last_seen_ms ? live->last_seen_ms : d.last_seen_ms;
@@ -34,6 +35,16 @@ void write_device(JsonWriter& w, const Device& d, const std::optional<DeviceLive
     w.null();
   if (live && live->cadence_ms && live->cadence_samples > 0) {
     w.field("report_interval_ms", *live->cadence_ms);
+  }
+  const DeviceConnectionState conn = connection.value_or(DeviceConnectionState{});
+  w.field("connected", conn.connected);
+  for (auto [key, at] : {std::pair{"last_connect", conn.last_connect_ms},
+                         std::pair{"last_disconnect", conn.last_disconnect_ms}}) {
+    w.key(key);
+    if (at)
+      w.value(format_rfc3339(*at));
+    else
+      w.null();
   }
   w.field("created_at", format_rfc3339(d.created_at_ms));
   w.field("updated_at", format_rfc3339(d.updated_at_ms));

@@ -4,11 +4,14 @@
 #include <optional>
 
 #include "model/device.h"
+#include "monitor/device_connections.h"
 #include "monitor/device_status_tracker.h"
 #include "util/json_writer.h"
 
 namespace fp::http {
 
-void write_device(JsonWriter& w, const Device& d, const std::optional<DeviceLiveState>& live);
+// `connection`: the device's MQTT connection state (connected false and null times without).
+void write_device(JsonWriter& w, const Device& d, const std::optional<DeviceLiveState>& live,
+                  const std::optional<DeviceConnectionState>& connection = std::nullopt);
 
 }  // namespace fp::http

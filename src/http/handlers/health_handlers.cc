@@ -58,11 +58,14 @@ void detailed(ApiContext& ctx, const Responder& respond) {
   w.field("block_errors", blocks.errors);
   w.end_object();
 
-  w.key("mqtt").begin_object();
-  w.field("state", "disabled");
-  w.field("message", ctx.mqtt_enabled ? "the MQTT listener is not part of this build yet"
-                                      : "turned off (--mqtt off)");
-  w.end_object();
+  if (ctx.mqtt_health_json) {
+    w.key("mqtt").raw(ctx.mqtt_health_json());
+  } else {
+    w.key("mqtt").begin_object();
+    w.field("state", "disabled");
+    w.field("message", "turned off (--mqtt off)");
+    w.end_object();
+  }
 
   DiskUsage du = disk_usage(ctx.data_dir);
   w.key("disk").begin_object();

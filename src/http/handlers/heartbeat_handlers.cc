@@ -11,7 +11,14 @@ namespace {
 
 void heartbeat(ApiContext& ctx, RequestContext& rc, Responder respond) {
   const int64_t now = ctx.clock.now_ms();
-  auto report = decode_heartbeat(rc.request.body, rc.params.get("id"), now);
+  std::string path_id = rc.params.get("id");
+  if (!rc.device_id.empty()) {  // a device token: only its own heartbeats
+    if (!path_id.empty() && path_id != rc.device_id)
+      return respond(
+          error_response(403, "forbidden", "a device token may only send its own heartbeats"));
+    path_id = rc.device_id;
+  }
+  auto report = decode_heartbeat(rc.request.body, path_id, now);
   if (!report.ok()) {
     ctx.metrics.ingest_rejected.with({"invalid_heartbeat"}).inc();
     if (ctx.activity && !rc.params.get("id").empty())
@@ -45,9 +52,9 @@ void heartbeat(ApiContext& ctx, RequestContext& rc, Responder respond) {
 }  // namespace
 
 void add_heartbeat_routes(Router& r, ApiContext& ctx) {
-  r.add(Method::kPost, "/api/v1/heartbeat", Access::kWrite,
+  r.add(Method::kPost, "/api/v1/heartbeat", Access::kDevice,
         [&ctx](RequestContext& rc, Responder respond) { heartbeat(ctx, rc, std::move(respond)); });
-  r.add(Method::kPost, "/api/v1/devices/{id}/heartbeat", Access::kWrite,
+  r.add(Method::kPost, "/api/v1/devices/{id}/heartbeat", Access::kDevice,
         [&ctx](RequestContext& rc, Responder respond) { heartbeat(ctx, rc, std::move(respond)); });
 }
 

@@ -15,6 +15,8 @@ void add_telemetry_ingest_routes(Router& r, ApiContext& ctx);
 void add_telemetry_query_routes(Router& r, ApiContext& ctx);
 void add_web_routes(Router& r, ApiContext& ctx);
 void add_alerting_routes(Router& r, ApiContext& ctx);  // rules, alerts, notifications, stream
+void add_device_token_routes(Router& r, ApiContext& ctx);
+void add_device_command_routes(Router& r, ApiContext& ctx);
 
 inline void add_all_routes(Router& r, ApiContext& ctx) {
   add_health_routes(r, ctx);
@@ -26,6 +28,8 @@ inline void add_all_routes(Router& r, ApiContext& ctx) {
   add_telemetry_query_routes(r, ctx);
   add_web_routes(r, ctx);
   add_alerting_routes(r, ctx);
+  add_device_token_routes(r, ctx);
+  add_device_command_routes(r, ctx);
 }
 
 }  // namespace fp::http

@@ -82,6 +82,7 @@ void telemetry(ApiContext& ctx, RequestContext& rc, Responder respond) {
   if (!precision.ok()) return respond(error_response(precision.status()));
   TelemetryJsonOptions opt;
   opt.precision = *precision;
+  opt.path_device_id = rc.device_id;  // a device token writes only its own readings
   auto batch = std::make_shared<ReadingBatch>();
   auto errors = std::make_shared<std::vector<ItemError>>();
   size_t items = 0;
@@ -107,6 +108,11 @@ void line_protocol(ApiContext& ctx, RequestContext& rc, Responder respond) {
   auto errors = std::make_shared<std::vector<ItemError>>();
   size_t lines = 0;
   decode_line_protocol(rc.request.body, opt, ctx.clock.now_ms(), *batch, *errors, &lines);
+  if (!rc.device_id.empty())
+    for (const auto& d : batch->devices())
+      if (d != rc.device_id)
+        return respond(error_response(
+            403, "forbidden", "a device token may only write its own data, not '" + d + "'"));
   batch->set_wire_bytes(rc.request.body.size());
   submit(ctx, std::move(batch), "line_protocol", lines, std::move(errors), Response::no_content(),
          std::move(respond));
@@ -115,10 +121,10 @@ void line_protocol(ApiContext& ctx, RequestContext& rc, Responder respond) {
 }  // namespace
 
 void add_telemetry_ingest_routes(Router& r, ApiContext& ctx) {
-  r.add(Method::kPost, "/api/v1/telemetry", Access::kWrite,
+  r.add(Method::kPost, "/api/v1/telemetry", Access::kDevice,
         [&ctx](RequestContext& rc, Responder respond) { telemetry(ctx, rc, std::move(respond)); });
   for (const char* path : {"/api/v1/write", "/write"})
-    r.add(Method::kPost, path, Access::kWrite, [&ctx](RequestContext& rc, Responder respond) {
+    r.add(Method::kPost, path, Access::kDevice, [&ctx](RequestContext& rc, Responder respond) {
       line_protocol(ctx, rc, std::move(respond));
     });
 }

@@ -86,6 +86,16 @@ struct ApiKeyRecord {
   bool revoked = false;
 };
 
+// A device's own credential (MQTT password, HTTP Bearer for its own data).
+struct DeviceTokenRecord {
+  std::string id;  // public identifier, e.g. "tok_3f2a..."
+  std::string device_id;
+  std::string name;
+  std::string token_hash;  // hex SHA-256 of the secret; the secret itself is never stored
+  int64_t created_at_ms = 0;
+  bool revoked = false;
+};
+
 class Catalog {
  public:
   // Opens (creating if needed) the database at `path` and migrates it to the newest schema.
@@ -150,6 +160,12 @@ class Catalog {
   // Every status transition with at_ms >= since_ms, ordered by device then time, in one scan.
   virtual Status scan_status_history(int64_t since_ms,
                                      const std::function<void(const StatusTransition&)>& fn) = 0;
+  // Device tokens. list_device_tokens with an empty id lists every device's tokens.
+  virtual Status put_device_token(const DeviceTokenRecord& t) = 0;  // insert; kAlreadyExists
+  virtual Result<std::vector<DeviceTokenRecord>> list_device_tokens(
+      const std::string& device_id) = 0;
+  // Marks the token revoked; kNotFound unless `id` is a token of `device_id`.
+  virtual Status revoke_device_token(const std::string& device_id, const std::string& id) = 0;
 
   // Deletes every device, status transition and non-admin-seeded row. Keys are kept.
   virtual Status delete_all_data() = 0;

@@ -98,7 +98,21 @@ CREATE TABLE alerting_settings (
 );
 )sql";
 
-constexpr std::array<std::string_view, 2> kMigrations = {kV1, kV2Alerts};
+// v3 (mqtt): per-device tokens for MQTT passwords and HTTP ingest. Only the SHA-256 of the
+// secret is stored. Independent of other branches' tables.
+constexpr std::string_view kV3Mqtt = R"sql(
+CREATE TABLE device_tokens (
+  id         TEXT PRIMARY KEY NOT NULL,
+  device_id  TEXT NOT NULL,
+  name       TEXT NOT NULL DEFAULT '',
+  token_hash TEXT NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL,
+  revoked    INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX device_tokens_by_device ON device_tokens (device_id, created_at);
+)sql";
+
+constexpr std::array<std::string_view, 3> kMigrations = {kV1, kV2Alerts, kV3Mqtt};
 
 Result<int> user_version(sqlite::Db& db) {
   Result<sqlite::Statement> st = db.prepare("PRAGMA user_version");

@@ -589,6 +589,48 @@ Status SqliteCatalog::revoke_api_key(const std::string& id) {
   return Status::Ok();
 }
 
+Status SqliteCatalog::put_device_token(const DeviceTokenRecord& t) {
+  std::lock_guard lock(writer_mu_);
+  Result<Statement> st = writer_.prepare(R"sql(
+      INSERT INTO device_tokens (id, device_id, name, token_hash, created_at, revoked)
+      VALUES (?1, ?2, ?3, ?4, ?5, ?6))sql");
+  if (!st.ok()) return st.status();
+  st->bind(1, t.id).bind(2, t.device_id).bind(3, t.name).bind(4, t.token_hash);
+  st->bind(5, t.created_at_ms != 0 ? t.created_at_ms : clock_.now_ms()).bind(6, t.revoked ? 1 : 0);
+  return st->run();
+}
+
+Result<std::vector<DeviceTokenRecord>> SqliteCatalog::list_device_tokens(
+    const std::string& device_id) {
+  Result<Reader> r = acquire_reader();
+  if (!r.ok()) return r.status();
+  Result<Statement> st = (*r)->prepare(R"sql(
+      SELECT id, device_id, name, token_hash, created_at, revoked FROM device_tokens
+      WHERE ?1 = '' OR device_id = ?1 ORDER BY created_at, id)sql");
+  if (!st.ok()) return st.status();
+  st->bind(1, device_id);
+  std::vector<DeviceTokenRecord> out;
+  for (;;) {
+    Result<bool> row = st->step();
+    if (!row.ok()) return row.status();
+    if (!*row) return out;
+    out.push_back(DeviceTokenRecord{st->text(0), st->text(1), st->text(2), st->text(3),
+                                    st->int64(4), st->int64(5) != 0});
+  }
+}
+
+Status SqliteCatalog::revoke_device_token(const std::string& device_id, const std::string& id) {
+  std::lock_guard lock(writer_mu_);
+  Result<Statement> st =
+      writer_.prepare("UPDATE device_tokens SET revoked = 1 WHERE id = ?1 AND device_id = ?2");
+  if (!st.ok()) return st.status();
+  st->bind(1, id).bind(2, device_id);
+  if (Status s = st->run(); !s.ok()) return s;
+  if (writer_.changes() == 0)
+    return Status::NotFound("device '" + device_id + "' has no token '" + id + "'");
+  return Status::Ok();
+}
+
 Status SqliteCatalog::delete_all_data() {
   std::lock_guard lock(writer_mu_);
   Result<Transaction> tx = Transaction::begin(writer_);

@@ -44,6 +44,9 @@ class SqliteCatalog final : public Catalog {
   Status put_api_key(const ApiKeyRecord& k) override;
   Result<std::vector<ApiKeyRecord>> list_api_keys() override;
   Status revoke_api_key(const std::string& id) override;
+  Status put_device_token(const DeviceTokenRecord& t) override;
+  Result<std::vector<DeviceTokenRecord>> list_device_tokens(const std::string& device_id) override;
+  Status revoke_device_token(const std::string& device_id, const std::string& id) override;
 
   Status put_rule(const RuleRecord& r) override;
   Status delete_rule(const std::string& id) override;

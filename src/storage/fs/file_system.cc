@@ -29,9 +29,13 @@ class StringFile final : public MappedFile {
 
 }  // namespace
 
+std::shared_ptr<const MappedFile> bytes_as_mapped_file(std::string bytes) {
+  return std::make_shared<StringFile>(std::move(bytes));
+}
+
 Result<std::shared_ptr<const MappedFile>> FileSystem::map_file(const std::string& path) {
   FP_ASSIGN_OR_RETURN(std::string bytes, read_file(path));
-  return std::shared_ptr<const MappedFile>(std::make_shared<StringFile>(std::move(bytes)));
+  return bytes_as_mapped_file(std::move(bytes));
 }
 
 std::string join_path(std::string_view dir, std::string_view name) {

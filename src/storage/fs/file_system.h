@@ -46,6 +46,9 @@ class MappedFile {
   virtual std::string_view bytes() const = 0;
 };
 
+// Bytes already in memory, seen as a MappedFile (tests, fuzzers, the read_file fallback).
+std::shared_ptr<const MappedFile> bytes_as_mapped_file(std::string bytes);
+
 // A file open for reading from the start to the end.
 class SequentialFile {
  public:

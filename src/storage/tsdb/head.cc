@@ -70,7 +70,7 @@ bool Head::append(SeriesId id, int64_t ts, double value) {
     }
   }
   if (!overwrote) points_.fetch_add(1, std::memory_order_relaxed);
-  if (!s->latest || ts >= s->latest->ts) s->latest = Sample{ts, value};
+  s->offer_latest(ts, value);
   return overwrote;
 }
 
@@ -83,8 +83,33 @@ std::vector<Sample> Head::range(SeriesId id, int64_t start, int64_t end) const {
 std::optional<Sample> Head::latest(SeriesId id) const {
   Series* s = find(id);
   if (!s) return std::nullopt;
-  std::lock_guard lock(stripe(id));
-  return s->latest;
+  return s->read_latest();
+}
+
+std::optional<Sample> Head::Series::read_latest() const {
+  for (;;) {
+    const uint64_t before = latest_seq.load(std::memory_order_acquire);
+    if (before & 1) continue;  // a writer is between its two stores
+    const bool has = has_latest.load(std::memory_order_relaxed);
+    const int64_t ts = latest_ts.load(std::memory_order_relaxed);
+    const uint64_t bits = latest_bits.load(std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (latest_seq.load(std::memory_order_relaxed) != before) continue;
+    if (!has) return std::nullopt;
+    return Sample{ts, std::bit_cast<double>(bits)};
+  }
+}
+
+void Head::Series::set_latest(std::optional<Sample> s) {
+  const uint64_t seq = latest_seq.load(std::memory_order_relaxed);
+  latest_seq.store(seq + 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  has_latest.store(s.has_value(), std::memory_order_relaxed);
+  if (s) {
+    latest_ts.store(s->ts, std::memory_order_relaxed);
+    latest_bits.store(std::bit_cast<uint64_t>(s->value), std::memory_order_relaxed);
+  }
+  latest_seq.store(seq + 2, std::memory_order_release);
 }
 
 std::optional<int64_t> Head::first_ts(SeriesId id) const {
@@ -112,7 +137,7 @@ bool Head::has_points(SeriesId id, int64_t start, int64_t end) const {
 void Head::note_latest(SeriesId id, int64_t ts, double value) {
   Series* s = get_or_add(id);
   std::lock_guard lock(stripe(id));
-  if (!s->latest || ts >= s->latest->ts) s->latest = Sample{ts, value};
+  s->offer_latest(ts, value);
 }
 
 std::vector<std::vector<Sample>> Head::take_all() {
@@ -136,7 +161,7 @@ void Head::drop(SeriesId id) {
   s->samples.clear();
   s->samples.shrink_to_fit();
   s->late = {};
-  s->latest.reset();
+  s->set_latest(std::nullopt);
 }
 
 void Head::clear() {
@@ -148,7 +173,7 @@ void Head::clear() {
     std::lock_guard lock(stripes_[i % kStripes]);
     s->samples = {};
     s->late = {};
-    s->latest.reset();
+    s->set_latest(std::nullopt);
   }
   points_.store(0);
 }

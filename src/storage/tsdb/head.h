@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <bit>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -55,10 +56,22 @@ class Head {
  private:
   static constexpr size_t kStripes = 64;
   struct Series {
-    std::vector<Sample> samples;   // sorted, unique timestamps
-    std::vector<Sample> late;      // unsorted; timestamps unique and absent from samples
-    std::optional<Sample> latest;  // the point with the greatest ts
+    std::vector<Sample> samples;  // sorted, unique timestamps
+    std::vector<Sample> late;     // unsorted; timestamps unique and absent from samples
     void merge_late();
+    // The point with the greatest ts, readable without the stripe lock: a seqlock (odd
+    // while a writer, who holds the stripe lock, changes it).
+    std::atomic<uint64_t> latest_seq{0};
+    std::atomic<bool> has_latest{false};
+    std::atomic<int64_t> latest_ts{0};
+    std::atomic<uint64_t> latest_bits{0};
+    std::optional<Sample> read_latest() const;
+    void set_latest(std::optional<Sample> s);      // needs the stripe lock
+    void offer_latest(int64_t ts, double value) {  // needs the stripe lock
+      if (!has_latest.load(std::memory_order_relaxed) ||
+          ts >= latest_ts.load(std::memory_order_relaxed))
+        set_latest(Sample{ts, value});
+    }
   };
   // Calls fn for points of `s` in [start, end] ascending; needs the series' stripe lock.
   template <typename Fn>

@@ -1,0 +1,127 @@
+#pragma once
+// Connection: one MQTT client connection. Reads frames, hands each packet to its handler
+// (handle_connect.cc, handle_publish.cc, handle_subscribe.cc), writes answers in order, and
+// enforces keep-alive and the per-connection limits. Internal to src/mqtt.
+//
+// Thread safety: everything runs on the connection's strand; the *_async methods may be called
+// from any thread and post there. Ingestor completions (commit thread) post back the same way.
+
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "mqtt/packet_decoder.h"
+#include "mqtt/server_state.h"
+#include "mqtt/transport.h"
+
+namespace fp::mqtt {
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(ServerState& server, Transport transport);
+  ~Connection();
+
+  void start();
+  // Closes with `reason_code` (v5 clients get a DISCONNECT with it first).
+  void close_async(uint8_t reason_code, std::string why);
+  // Delivers an application message on a subscribed topic.
+  void deliver_async(std::string topic, std::string payload, bool retain);
+  // Stops reading new packets (shutdown drain); acks of what was read still go out.
+  void stop_reading_async();
+
+ private:
+  // One PUBLISH waiting for durability; acks leave in arrival order.
+  struct PendingAck {
+    PacketType type;  // kPuback, kPubrec, or kReserved (QoS 0: nothing to send)
+    uint16_t packet_id = 0;
+    bool done = false;
+    bool failed = false;  // not durable: the connection is closed instead of acking
+    uint8_t reason_code = reason::kSuccess;  // v5: why the message was refused
+  };
+  static constexpr auto kNoAck = static_cast<PacketType>(0);
+
+  // I/O (connection.cc)
+  void read_more();
+  void on_read(const boost::system::error_code& ec, size_t n);
+  void process_buffer();
+  bool at_limit() const;
+  void send(std::string packet);
+  void write_next();
+  void close(uint8_t reason_code, std::string_view why);
+  void finish_close();
+  void arm_keepalive();
+  void account_buffered();
+  void handle_packet(const FrameHeader& h, std::span<const uint8_t> body);
+  void protocol_failure(const DecodeResult& d);
+  // Registers a received message (kNoAck for QoS 0 and wills, which still count as in flight);
+  // returns its sequence number for complete(). Acks leave in this order.
+  uint64_t expect_ack(PacketType type, uint16_t packet_id);
+  // `durable` false closes the connection unacknowledged; `reason_code` goes in the v5 ack.
+  void complete(uint64_t seq, bool durable, uint8_t reason_code);
+  void flush_acks();
+
+  // handle_connect.cc
+  void handle_connect(uint8_t flags, std::span<const uint8_t> body);
+  void refuse_connect(Version v, uint8_t reason_code, std::string_view why);
+  bool authenticate(const Connect& c, uint8_t& reason_code);
+  void attach_session(const Connect& c, bool& session_present);
+
+  // handle_publish.cc
+  void handle_publish(uint8_t flags, std::span<const uint8_t> body);
+  void handle_pubrel(const Ack& a);
+  // Submits an application message from this client (a PUBLISH, or its will). Returns false
+  // when the connection must close (3.1.1 has no way to refuse a single message).
+  bool ingest(const Publish& p, bool is_will);
+  void publish_will();
+
+  // handle_subscribe.cc
+  void handle_subscribe(uint8_t flags, std::span<const uint8_t> body);
+  void handle_unsubscribe(uint8_t flags, std::span<const uint8_t> body);
+  void handle_puback(const Ack& a);
+  void deliver(const std::string& topic, const std::string& payload, bool retain);
+  // 0, 1: granted QoS; >= 0x80 a refusal reason.
+  uint8_t authorize_filter(const Subscription& s, std::string& device);
+
+  ServerState& server_;
+  Transport transport_;
+  net::steady_timer timer_;  // connect timeout, then keep-alive
+
+  std::vector<uint8_t> in_;  // bytes read, [in_start_, in_end_) not yet parsed
+  size_t in_start_ = 0, in_end_ = 0;
+  size_t read_chunk_ = 1024;  // grows while reads come back full
+  size_t last_read_request_ = 0;
+  size_t frame_want_ = 0;    // total size of a packet only partly read, when known
+  std::string out_queued_;   // packets waiting to be written
+  std::string out_writing_;  // packets being written now
+  size_t out_bytes_ = 0;     // both together
+  int64_t reported_buffered_ = 0;
+  bool writing_ = false;
+  bool reading_ = false;
+  bool read_stopped_ = false;
+  bool paused_ = false;
+  bool closing_ = false;  // no more input; close once the output is written
+  bool closed_ = false;
+
+  bool connected_ = false;  // CONNECT accepted
+  Version version_ = Version::kV311;
+  std::string client_id_;
+  std::string device_id_;    // the authenticated (or named) device; empty for a gateway
+  bool any_device_ = false;  // may publish for any device (auth off, or a write API key)
+  bool counted_device_ = false;
+  uint16_t keep_alive_s_ = 0;
+  std::chrono::steady_clock::time_point last_packet_at_ = std::chrono::steady_clock::now();
+  uint32_t client_max_packet_ = 0;  // 0: no limit
+  std::optional<Will> will_;
+  std::shared_ptr<Session> session_;
+
+  std::deque<PendingAck> acks_;
+  uint64_t acks_base_ = 0;  // sequence number of acks_.front()
+  uint16_t next_packet_id_ = 1;
+  std::set<uint16_t> outbound_unacked_;
+};
+
+}  // namespace fp::mqtt

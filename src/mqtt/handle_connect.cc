@@ -1,0 +1,155 @@
+// CONNECT: version, credentials, client id, session takeover and resumption, CONNACK.
+
+#include <spdlog/spdlog.h>
+
+#include "model/device.h"
+#include "mqtt/connection.h"
+#include "mqtt/packet_encoder.h"
+
+namespace fp::mqtt {
+
+void Connection::refuse_connect(Version v, uint8_t reason_code, std::string_view why) {
+  server_.metrics.accepted.with({"refused"}).inc();
+  spdlog::info("event=mqtt_connect_refused client={} reason=0x{:02x} detail=\"{}\"", client_id_,
+               reason_code, why);
+  send(encode_connack(v, false, reason_code));
+  close(reason::kSuccess, why);  // the CONNACK already says why
+}
+
+bool Connection::authenticate(const Connect& c, uint8_t& reason_code) {
+  const std::string username = c.username.value_or("");
+  if (!server_.options.auth) {
+    any_device_ = true;
+    // A device that names itself (user name, else client id) gets its connection state shown.
+    if (validate_device_id(username).empty())
+      device_id_ = username;
+    else if (validate_device_id(c.client_id).empty())
+      device_id_ = c.client_id;
+    return true;
+  }
+  if (!c.password) {
+    reason_code = reason::kNotAuthorized;
+    return false;
+  }
+  if (server_.deps.device_tokens.verify(username, *c.password)) {
+    device_id_ = username;
+    return true;
+  }
+  // An operator key with the write role: a gateway that publishes for many devices.
+  auto who = server_.deps.api_keys.authenticate("Bearer " + *c.password);
+  if (who && role_allows(who->role, ApiRole::kWrite)) {
+    any_device_ = true;
+    return true;
+  }
+  reason_code = reason::kBadUserNameOrPassword;
+  return false;
+}
+
+void Connection::attach_session(const Connect& c, bool& session_present) {
+  const bool persistent = c.version == Version::kV5
+                              ? c.properties.session_expiry_interval.value_or(0) > 0
+                              : !c.clean_start;
+  // v5 0xFFFFFFFF and 3.1.1 persistent sessions never expire.
+  const uint32_t interval = c.properties.session_expiry_interval.value_or(0xFFFFFFFF);
+  const int64_t expiry_ms =
+      c.version == Version::kV5 && interval != 0xFFFFFFFF ? int64_t{interval} * 1000 : INT64_MAX;
+  const int64_t now = server_.deps.clock.now_ms();
+  std::shared_ptr<Connection> previous;
+  {
+    std::lock_guard lock(server_.sessions_mu);
+    if (!server_.sessions.count(client_id_)) server_.prune_sessions_locked(now);
+    auto& slot = server_.sessions[client_id_];
+    previous = slot.owner.lock();
+    bool resumable = false;
+    if (slot.session && !c.clean_start) {
+      std::lock_guard slock(slot.session->mu);
+      resumable = previous || slot.session->expires_at_ms > now;
+    }
+    if (resumable)
+      session_present = true;
+    else
+      slot.session = std::make_shared<Session>();
+    slot.owner = weak_from_this();
+    session_ = slot.session;
+  }
+  {
+    std::lock_guard lock(session_->mu);
+    session_->persistent = persistent;
+    session_->expiry_ms = expiry_ms;
+    session_->expires_at_ms = INT64_MAX;
+    for (const auto& [filter, qos] : session_->subscriptions)
+      server_.subscribe(filter, shared_from_this());
+  }
+  // Client-id takeover: the older connection goes (MQTT-3.1.4-2).
+  if (previous && previous.get() != this)
+    previous->close_async(reason::kSessionTakenOver, "another connection took the client id");
+}
+
+void Connection::handle_connect(uint8_t flags, std::span<const uint8_t> body) {
+  Connect c;
+  if (DecodeResult d = decode_connect(flags, body, c); !d.ok()) {
+    server_.metrics.rejected.with({"bad_connect"}).inc();
+    // A version we do not speak is answered (in 3.1.1 form, which every client reads); for
+    // other errors only a v5 client gets a CONNACK with the reason.
+    if (d.reason == reason::kUnsupportedProtocolVersion)
+      return refuse_connect(Version::kV311, d.reason, d.message);
+    if (c.version == Version::kV5) return refuse_connect(c.version, d.reason, d.message);
+    return protocol_failure(d);
+  }
+  version_ = c.version;
+  client_id_ = c.client_id;
+  if (c.properties.authentication_method)
+    return refuse_connect(version_, reason::kBadAuthenticationMethod,
+                          "extended authentication is not supported");
+  if (server_.stopping.load())
+    return refuse_connect(version_, reason::kServerUnavailable, "the server is shutting down");
+  if (server_.connected_clients.load() >= server_.options.max_connections)
+    return refuse_connect(version_, reason::kServerBusy, "connection limit reached");
+  Properties ack_props;
+  if (client_id_.empty()) {
+    if (version_ == Version::kV311 && !c.clean_start)
+      return refuse_connect(version_, reason::kClientIdNotValid,
+                            "an empty client id needs clean session 1");
+    client_id_ = "fp-auto-" + std::to_string(server_.next_auto_id.fetch_add(1));
+    if (version_ == Version::kV5) ack_props.assigned_client_id = client_id_;
+  } else if (client_id_.size() > 256) {
+    return refuse_connect(version_, reason::kClientIdNotValid, "client id longer than 256 bytes");
+  }
+  uint8_t refusal = reason::kSuccess;
+  if (!authenticate(c, refusal))
+    return refuse_connect(version_, refusal, "bad or missing device credentials");
+  if (c.will) {
+    // A will is checked now, as if it were published now.
+    auto m = server_.options.topics.match(c.will->topic);
+    if (m && !any_device_ && m->device_id != device_id_)
+      return refuse_connect(version_, reason::kNotAuthorized,
+                            "the will topic belongs to another device");
+    will_ = std::move(c.will);
+  }
+  keep_alive_s_ = c.keep_alive_s;
+  client_max_packet_ = c.properties.maximum_packet_size.value_or(0);
+
+  bool session_present = false;
+  attach_session(c, session_present);
+  connected_ = true;
+  server_.connected_clients.fetch_add(1);
+  server_.metrics.accepted.with({"accepted"}).inc();
+  if (!device_id_.empty()) {
+    counted_device_ = true;
+    server_.deps.connections.on_connect(device_id_, server_.deps.clock.now_ms());
+  }
+  if (version_ == Version::kV5) {
+    ack_props.receive_maximum = server_.options.max_inflight;
+    ack_props.maximum_packet_size = static_cast<uint32_t>(server_.options.max_packet_bytes);
+    ack_props.retain_available = 0;
+    ack_props.wildcard_subscription_available = 0;
+    ack_props.shared_subscription_available = 0;
+  }
+  timer_.cancel();
+  send(encode_connack(version_, session_present, reason::kSuccess, ack_props));
+  arm_keepalive();
+  spdlog::debug("event=mqtt_connected client={} device={} version={} session_present={}",
+                client_id_, device_id_, version_ == Version::kV5 ? 5 : 4, session_present);
+}
+
+}  // namespace fp::mqtt

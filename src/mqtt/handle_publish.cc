@@ -1,0 +1,93 @@
+// PUBLISH (QoS 0, 1, 2), PUBREL, and the will: decode the payload with the ingest decoders,
+// submit it to the Ingestor, and acknowledge once it is durable (Connection::complete).
+
+#include <spdlog/spdlog.h>
+
+#include "mqtt/connection.h"
+#include "mqtt/message_ingest.h"
+#include "mqtt/packet_encoder.h"
+
+namespace fp::mqtt {
+
+void Connection::handle_publish(uint8_t flags, std::span<const uint8_t> body) {
+  Publish p;
+  if (DecodeResult d = decode_publish(version_, flags, body, p); !d.ok())
+    return protocol_failure(d);
+  server_.messages.fetch_add(1);
+  server_.metrics.messages.with({std::to_string(p.qos)}).inc();
+  if (p.qos == 2 && session_) {
+    // A resent QoS 2 message is stored once: answer the PUBREC again (or later, if pending).
+    std::lock_guard lock(session_->mu);
+    auto it = session_->awaiting_pubrel.find(p.packet_id);
+    if (it != session_->awaiting_pubrel.end()) {
+      if (it->second) send(encode_ack(version_, PacketType::kPubrec, p.packet_id, 0));
+      return;
+    }
+    session_->awaiting_pubrel[p.packet_id] = false;
+  }
+  if (!ingest(p, false)) close(reason::kNotAuthorized, "publish to another device's topic");
+}
+
+void Connection::handle_pubrel(const Ack& a) {
+  bool known = false;
+  if (session_) {
+    std::lock_guard lock(session_->mu);
+    known = session_->awaiting_pubrel.erase(a.packet_id) > 0;
+  }
+  send(encode_ack(version_, PacketType::kPubcomp, a.packet_id,
+                  known ? reason::kSuccess : reason::kPacketIdNotFound));
+}
+
+bool Connection::ingest(const Publish& p, bool is_will) {
+  const PacketType ack_type = is_will      ? kNoAck
+                              : p.qos == 1 ? PacketType::kPuback
+                              : p.qos == 2 ? PacketType::kPubrec
+                                           : kNoAck;
+  // A message that cannot be stored is answered in its turn: v5 says why, 3.1.1 acknowledges
+  // (it cannot refuse a single message) and the rejection is counted.
+  auto refuse = [&](uint8_t code, const char* label, std::string_view detail) {
+    server_.metrics.rejected.with({label}).inc();
+    server_.deps.server_metrics.ingest_rejected.with({label}).inc();
+    spdlog::debug("event=mqtt_message_rejected client={} topic={} reason=\"{}\"", client_id_,
+                  p.topic, detail);
+    complete(expect_ack(ack_type, p.packet_id), true, version_ == Version::kV5 ? code : 0);
+  };
+
+  auto match = server_.options.topics.match(p.topic);
+  if (!match) {
+    refuse(reason::kTopicNameInvalid, "unknown_topic", "no topic template matches");
+    return true;
+  }
+  if (!any_device_ && match->device_id != device_id_) {
+    if (version_ == Version::kV311 && !is_will) return false;
+    refuse(reason::kNotAuthorized, "not_authorized", "another device's topic");
+    return true;
+  }
+  auto self = shared_from_this();
+  const IngestSinks sinks{server_.deps.ingestor, server_.deps.server_metrics, server_.deps.clock,
+                          server_.deps.ingest_rate, server_.deps.activity};
+  const uint64_t seq = expect_ack(ack_type, p.packet_id);
+  Refusal r = submit_message(sinks, *match, p.payload, [self, seq](bool durable) {
+    net::post(self->transport_.get_executor(),
+              [self, seq, durable] { self->complete(seq, durable, reason::kSuccess); });
+  });
+  if (!r.submitted()) {
+    server_.metrics.rejected.with({r.label}).inc();
+    server_.deps.server_metrics.ingest_rejected.with({r.label}).inc();
+    complete(seq, true, version_ == Version::kV5 ? r.reason : 0);
+  }
+  return true;
+}
+
+void Connection::publish_will() {
+  if (!will_ || !connected_) return;
+  Publish p;
+  p.topic = will_->topic;
+  p.payload = will_->payload;
+  p.qos = will_->qos;
+  will_.reset();
+  spdlog::debug("event=mqtt_will client={} topic={}", client_id_, p.topic);
+  ingest(p, true);
+}
+
+}  // namespace fp::mqtt

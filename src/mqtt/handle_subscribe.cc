@@ -1,0 +1,121 @@
+// SUBSCRIBE / UNSUBSCRIBE to a device's own devices/{id}/config and devices/{id}/commands,
+// delivery of config and commands, and PUBACK for what was delivered with QoS 1.
+
+#include <spdlog/spdlog.h>
+
+#include "model/device.h"
+#include "mqtt/connection.h"
+#include "mqtt/packet_encoder.h"
+
+namespace fp::mqtt {
+namespace {
+
+// "devices/{id}/config" or "devices/{id}/commands" -> id; empty otherwise.
+std::string device_of_push_topic(std::string_view filter) {
+  constexpr std::string_view kPrefix = "devices/";
+  if (filter.substr(0, kPrefix.size()) != kPrefix) return {};
+  std::string_view rest = filter.substr(kPrefix.size());
+  const size_t slash = rest.find('/');
+  if (slash == std::string_view::npos) return {};
+  std::string_view id = rest.substr(0, slash), leaf = rest.substr(slash + 1);
+  if (leaf != "config" && leaf != "commands") return {};
+  if (!validate_device_id(id).empty()) return {};
+  return std::string(id);
+}
+
+}  // namespace
+
+uint8_t Connection::authorize_filter(const Subscription& s, std::string& device) {
+  const bool v5 = version_ == Version::kV5;
+  if (s.filter.rfind("$share/", 0) == 0)
+    return v5 ? reason::kSharedSubscriptionsNotSupported : reason::kUnspecifiedError;
+  if (s.filter.find_first_of("+#") != std::string::npos)
+    return v5 ? reason::kWildcardSubscriptionsNotSupported : reason::kUnspecifiedError;
+  device = device_of_push_topic(s.filter);
+  if (device.empty()) return v5 ? reason::kTopicFilterInvalid : reason::kUnspecifiedError;
+  if (!any_device_ && device != device_id_)
+    return v5 ? reason::kNotAuthorized : reason::kUnspecifiedError;
+  return std::min<uint8_t>(s.max_qos, 1);  // pushes are sent with QoS 0 or 1
+}
+
+void Connection::handle_subscribe(uint8_t flags, std::span<const uint8_t> body) {
+  Subscribe sub;
+  if (DecodeResult d = decode_subscribe(version_, flags, body, sub); !d.ok())
+    return protocol_failure(d);
+  std::vector<uint8_t> codes;
+  std::vector<std::pair<std::string, std::string>> configs_to_send;  // topic, device
+  for (const Subscription& s : sub.subscriptions) {
+    std::string device;
+    const uint8_t code = authorize_filter(s, device);
+    codes.push_back(code);
+    if (code >= 0x80) continue;
+    {
+      std::lock_guard lock(session_->mu);
+      session_->subscriptions[s.filter] = code;
+    }
+    server_.subscribe(s.filter, shared_from_this());
+    if (s.filter.size() > 7 && s.filter.compare(s.filter.size() - 7, 7, "/config") == 0)
+      configs_to_send.emplace_back(s.filter, device);
+  }
+  send(encode_suback(version_, sub.packet_id, codes));
+  // The current config comes at once, flagged retained, like a retained message would.
+  for (const auto& [topic, device] : configs_to_send) {
+    auto d = server_.deps.catalog.get_device(device);
+    if (d.ok()) deliver(topic, d->config_json.empty() ? "{}" : d->config_json, true);
+  }
+}
+
+void Connection::handle_unsubscribe(uint8_t flags, std::span<const uint8_t> body) {
+  Unsubscribe u;
+  if (DecodeResult d = decode_unsubscribe(version_, flags, body, u); !d.ok())
+    return protocol_failure(d);
+  std::vector<uint8_t> codes;
+  for (const std::string& f : u.filters) {
+    bool existed;
+    {
+      std::lock_guard lock(session_->mu);
+      existed = session_->subscriptions.erase(f) > 0;
+    }
+    if (existed) server_.unsubscribe(f, this);
+    codes.push_back(existed ? reason::kSuccess : 0x11);  // 0x11: no subscription existed
+  }
+  send(encode_unsuback(version_, u.packet_id, codes));
+}
+
+void Connection::handle_puback(const Ack& a) {
+  outbound_unacked_.erase(a.packet_id);
+}
+
+void Connection::deliver_async(std::string topic, std::string payload, bool retain) {
+  net::post(transport_.get_executor(),
+            [self = shared_from_this(), topic = std::move(topic), payload = std::move(payload),
+             retain] { self->deliver(topic, payload, retain); });
+}
+
+void Connection::deliver(const std::string& topic, const std::string& payload, bool retain) {
+  if (closing_ || closed_ || !session_) return;
+  uint8_t qos;
+  {
+    std::lock_guard lock(session_->mu);
+    auto it = session_->subscriptions.find(topic);
+    if (it == session_->subscriptions.end()) return;
+    qos = it->second;
+  }
+  Publish p;
+  p.topic = topic;
+  p.payload = payload;
+  p.retain = retain;
+  p.qos = qos;
+  if (qos > 0) {
+    if (outbound_unacked_.size() >= 1000) return;  // a client that never acks gets no more
+    do {
+      p.packet_id = next_packet_id_++;
+      if (next_packet_id_ == 0) next_packet_id_ = 1;
+    } while (outbound_unacked_.count(p.packet_id));
+    outbound_unacked_.insert(p.packet_id);
+  }
+  server_.metrics.delivered.inc();
+  send(encode_publish(version_, p));
+}
+
+}  // namespace fp::mqtt

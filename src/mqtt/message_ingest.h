@@ -1,0 +1,43 @@
+#pragma once
+// submit_message: the one path from an MQTT application message (device connection or bridge)
+// to the Ingestor. Decodes the payload with the ingest decoders (telemetry JSON in any reading
+// form, or a heartbeat) for the device of the topic, submits it, and counts it in the server
+// metrics once durable.
+//
+// Thread safety: call from any thread; `done` runs on the Ingestor's commit thread and must not
+// block.
+
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "ingest/ingestor.h"
+#include "kpi/device_activity_log.h"
+#include "metrics/server_metrics.h"
+#include "mqtt/topic_templates.h"
+#include "util/clock.h"
+#include "util/rate_meter.h"
+
+namespace fp::mqtt {
+
+struct IngestSinks {
+  Ingestor& ingestor;
+  metrics::ServerMetrics& server_metrics;
+  const Clock& clock;
+  RateMeter* ingest_rate = nullptr;       // may be null
+  DeviceActivityLog* activity = nullptr;  // per-device rejections for KPIs; may be null
+};
+
+// Why a message was not submitted. reason 0: submitted, `done` will run.
+struct Refusal {
+  uint8_t reason = 0;      // MQTT 5 reason code (0x99 payload format invalid)
+  const char* label = "";  // metric label: invalid_telemetry, invalid_heartbeat
+  std::string detail;
+  bool submitted() const { return reason == 0; }
+};
+
+// `done(durable)` is called once the message is durable (true) or failed to be stored (false).
+Refusal submit_message(const IngestSinks& sinks, const TopicMatch& target, std::string_view payload,
+                       std::function<void(bool durable)> done);
+
+}  // namespace fp::mqtt

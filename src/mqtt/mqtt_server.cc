@@ -1,0 +1,254 @@
+#include "mqtt/mqtt_server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <thread>
+
+#include "mqtt/connection.h"
+#include "util/json_writer.h"
+
+namespace fp::mqtt {
+
+MqttMetrics::MqttMetrics(metrics::Registry& r)
+    : connections(r.gauge("fleetpulse_mqtt_connections", "Open MQTT connections.").get()),
+      accepted(r.counter("fleetpulse_mqtt_connects_total",
+                         "MQTT CONNECT attempts, by result (accepted or refused).", {"result"})),
+      messages(r.counter("fleetpulse_mqtt_messages_received_total",
+                         "PUBLISH packets received from MQTT clients, by QoS.", {"qos"})),
+      rejected(r.counter("fleetpulse_mqtt_rejected_total",
+                         "MQTT packets or messages refused, by reason.", {"reason"})),
+      closed(r.counter("fleetpulse_mqtt_disconnects_total", "MQTT connections ended, by reason.",
+                       {"reason"})),
+      inflight(r.gauge("fleetpulse_mqtt_inflight_messages",
+                       "MQTT messages received but not yet durable (acks pending).")
+                   .get()),
+      buffered(r.gauge("fleetpulse_mqtt_buffered_bytes",
+                       "Bytes buffered in MQTT connections (unparsed input and unsent output).")
+                   .get()),
+      paused(r.counter("fleetpulse_mqtt_backpressure_pauses_total",
+                       "Times an MQTT connection stopped being read because it hit its limit "
+                       "of in-flight messages or buffered bytes.")
+                 .get()),
+      delivered(r.counter("fleetpulse_mqtt_messages_sent_total",
+                          "Config and command messages delivered to subscribed devices.")
+                    .get()) {
+  accepted.with({"accepted"});
+  accepted.with({"refused"});
+  for (const char* q : {"0", "1", "2"}) messages.with({q});
+}
+
+void ServerState::subscribe(const std::string& topic, const std::shared_ptr<Connection>& c) {
+  std::lock_guard lock(subs_mu);
+  auto& list = subscribers[topic];
+  for (const auto& w : list)
+    if (w.lock() == c) return;
+  list.push_back(c);
+}
+
+void ServerState::unsubscribe(const std::string& topic, const Connection* c) {
+  std::lock_guard lock(subs_mu);
+  auto it = subscribers.find(topic);
+  if (it == subscribers.end()) return;
+  auto& list = it->second;
+  std::erase_if(list, [c](const std::weak_ptr<Connection>& w) {
+    auto s = w.lock();
+    return !s || s.get() == c;
+  });
+  if (list.empty()) subscribers.erase(it);
+}
+
+void ServerState::prune_sessions_locked(int64_t now_ms) {
+  const size_t cap = 2 * options.max_connections;
+  if (sessions.size() < cap) return;
+  auto absent_and = [&](bool expired_only) {
+    for (auto it = sessions.begin(); it != sessions.end() && sessions.size() >= cap;) {
+      bool drop = false;
+      if (!it->second.owner.lock()) {
+        std::lock_guard lock(it->second.session->mu);
+        drop = !expired_only || it->second.session->expires_at_ms <= now_ms;
+      }
+      it = drop ? sessions.erase(it) : std::next(it);
+    }
+  };
+  absent_and(true);
+  if (sessions.size() >= cap) {
+    spdlog::warn("event=mqtt_sessions_dropped reason=\"more than {} stored sessions\"", cap);
+    absent_and(false);
+  }
+}
+
+std::vector<std::shared_ptr<Connection>> ServerState::subscribers_of(const std::string& topic) {
+  std::vector<std::shared_ptr<Connection>> out;
+  std::lock_guard lock(subs_mu);
+  auto it = subscribers.find(topic);
+  if (it == subscribers.end()) return out;
+  for (const auto& w : it->second)
+    if (auto s = w.lock()) out.push_back(std::move(s));
+  return out;
+}
+
+struct MqttServer::Impl {
+  Impl(MqttServerOptions o, MqttServerDeps d)
+      : state(std::move(o), d), ssl(net::ssl::context::tls_server) {}
+
+  ServerState state;  // declared first: connections destroyed with ioc still refer to it
+  net::io_context ioc;
+  net::ssl::context ssl;
+  std::optional<tcp::acceptor> plain, tls;
+  std::vector<std::thread> threads;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+
+  Status bind(std::optional<tcp::acceptor>& a, const std::string& host, uint16_t port) {
+    boost::system::error_code ec;
+    auto addr = net::ip::make_address(host, ec);
+    if (ec) return Status::InvalidArgument("MQTT listen address '" + host + "' is not an IP");
+    a.emplace(ioc);
+    tcp::endpoint ep(addr, port);
+    a->open(ep.protocol(), ec);
+    if (!ec) a->set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) a->bind(ep, ec);
+    if (!ec) a->listen(net::socket_base::max_listen_connections, ec);
+    if (ec)
+      return Status::Unavailable("cannot listen for MQTT on " + host + ":" + std::to_string(port) +
+                                 ": " + ec.message());
+    return Status::Ok();
+  }
+
+  void accept(tcp::acceptor& a, bool use_tls) {
+    a.async_accept(
+        net::make_strand(ioc), [this, &a, use_tls](const boost::system::error_code& ec, Socket s) {
+          if (ec == net::error::operation_aborted || state.stopping.load()) return;
+          if (!ec) {
+            boost::system::error_code ignored;
+            s.set_option(tcp::no_delay(true), ignored);
+            std::shared_ptr<Connection> c =
+                use_tls ? std::make_shared<Connection>(state, Transport(std::move(s), ssl))
+                        : std::make_shared<Connection>(state, Transport(std::move(s)));
+            {
+              std::lock_guard lock(state.conns_mu);
+              state.connections.insert(c);
+            }
+            c->start();
+          }
+          accept(a, use_tls);
+        });
+  }
+};
+
+MqttServer::MqttServer(MqttServerOptions options, MqttServerDeps deps)
+    : impl_(std::make_unique<Impl>(std::move(options), deps)) {}
+
+MqttServer::~MqttServer() {
+  shutdown(std::chrono::milliseconds(0));
+}
+
+Status MqttServer::listen() {
+  const auto& o = impl_->state.options;
+  if (o.plain_enabled)
+    if (Status s = impl_->bind(impl_->plain, o.host, o.port); !s.ok()) return s;
+  if (o.tls_enabled) {
+    boost::system::error_code ec;
+    impl_->ssl.set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                           net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
+                           net::ssl::context::no_tlsv1_1);
+    impl_->ssl.use_certificate_chain_file(o.tls_cert_file, ec);
+    if (ec)
+      return Status::InvalidArgument("cannot load TLS certificate " + o.tls_cert_file + ": " +
+                                     ec.message());
+    impl_->ssl.use_private_key_file(o.tls_key_file, net::ssl::context::pem, ec);
+    if (ec)
+      return Status::InvalidArgument("cannot load TLS key " + o.tls_key_file + ": " + ec.message());
+    if (Status s = impl_->bind(impl_->tls, o.tls_host, o.tls_port); !s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+uint16_t MqttServer::port() const {
+  return impl_->plain ? impl_->plain->local_endpoint().port() : 0;
+}
+uint16_t MqttServer::tls_port() const {
+  return impl_->tls ? impl_->tls->local_endpoint().port() : 0;
+}
+
+void MqttServer::start() {
+  impl_->work.emplace(impl_->ioc.get_executor());
+  if (impl_->plain) impl_->accept(*impl_->plain, false);
+  if (impl_->tls) impl_->accept(*impl_->tls, true);
+  const int n = std::max(1, impl_->state.options.threads);
+  for (int i = 0; i < n; ++i) impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+}
+
+void MqttServer::shutdown(std::chrono::milliseconds drain) {
+  ServerState& st = impl_->state;
+  if (impl_->threads.empty()) return;
+  st.stopping = true;
+  net::post(impl_->ioc, [this] {
+    boost::system::error_code ec;
+    if (impl_->plain) impl_->plain->close(ec);
+    if (impl_->tls) impl_->tls->close(ec);
+  });
+  std::vector<std::shared_ptr<Connection>> conns;
+  {
+    std::lock_guard lock(st.conns_mu);
+    conns.assign(st.connections.begin(), st.connections.end());
+  }
+  for (auto& c : conns) c->stop_reading_async();
+  // Let what was read become durable and be acknowledged.
+  const auto deadline = std::chrono::steady_clock::now() + drain;
+  while (st.inflight.load() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (auto& c : conns) c->close_async(reason::kServerShuttingDown, "server shutting down");
+  const auto close_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (std::chrono::steady_clock::now() < close_deadline) {
+    {
+      std::lock_guard lock(st.conns_mu);
+      if (st.connections.empty()) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  conns.clear();
+  impl_->work.reset();
+  impl_->ioc.stop();
+  for (auto& t : impl_->threads) t.join();
+  impl_->threads.clear();
+  std::lock_guard lock(st.conns_mu);
+  st.connections.clear();
+}
+
+void MqttServer::push_config(const std::string& device_id, const std::string& config_json) {
+  const std::string topic = "devices/" + device_id + "/config";
+  for (auto& c : impl_->state.subscribers_of(topic)) c->deliver_async(topic, config_json, false);
+}
+
+size_t MqttServer::push_command(const std::string& device_id, const std::string& payload) {
+  const std::string topic = "devices/" + device_id + "/commands";
+  auto subs = impl_->state.subscribers_of(topic);
+  for (auto& c : subs) c->deliver_async(topic, payload, false);
+  return subs.size();
+}
+
+MqttStats MqttServer::stats() const {
+  const ServerState& st = impl_->state;
+  return {st.open_sockets.load(), st.connected_clients.load(), st.messages.load(),
+          static_cast<uint64_t>(std::max<int64_t>(0, st.inflight.load()))};
+}
+
+std::string MqttServer::health_json() const {
+  const MqttStats s = stats();
+  const auto& o = impl_->state.options;
+  JsonWriter w;
+  w.begin_object();
+  w.field("state", impl_->state.stopping.load() ? "stopping" : "ok");
+  if (impl_->plain) w.field("address", o.host + ":" + std::to_string(port()));
+  if (impl_->tls) w.field("tls_address", o.tls_host + ":" + std::to_string(tls_port()));
+  w.field("connections", s.connections);
+  w.field("clients", s.sessions);
+  w.field("messages", s.messages);
+  w.field("inflight", s.inflight);
+  w.field("max_connections", static_cast<uint64_t>(o.max_connections));
+  w.field("auth", o.auth);
+  w.end_object();
+  return w.take();
+}
+
+}  // namespace fp::mqtt

@@ -1,0 +1,107 @@
+#pragma once
+// MqttServer: the device-side MQTT endpoint (3.1.1 and 5.0) on Boost.Asio, plain TCP and
+// optionally TLS. Devices publish telemetry and heartbeats to the topics of TopicTemplates;
+// each PUBLISH is decoded by the same decoders as HTTP and submitted to the Ingestor, and its
+// PUBACK (QoS 1) or PUBREC (QoS 2) is sent only once the Ingestor reports it durable, in the
+// order the PUBLISHes arrived. Devices may subscribe to their own devices/{id}/config and
+// devices/{id}/commands; push_config() / push_command() deliver to them.
+//
+// Limits: connections, in-flight (not yet durable) messages per connection, and bytes buffered
+// per connection. A connection at its limit is not read from (back-pressure) until acks drain.
+// A malformed or hostile packet closes only its own connection, with the MQTT 5 reason code.
+//
+// Boost types stay inside the .cc files. Thread safety: push_*, stats() and health_json() may
+// be called from any thread; listen/start/shutdown from the owning thread.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "auth/api_key_authenticator.h"
+#include "auth/device_token_authenticator.h"
+#include "ingest/ingestor.h"
+#include "kpi/device_activity_log.h"
+#include "metrics/registry.h"
+#include "metrics/server_metrics.h"
+#include "monitor/device_connections.h"
+#include "mqtt/topic_templates.h"
+#include "storage/catalog/catalog.h"
+#include "util/clock.h"
+#include "util/rate_meter.h"
+
+namespace fp::mqtt {
+
+struct MqttServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 1883;  // 0 picks a free port
+  bool plain_enabled = true;
+  bool tls_enabled = false;
+  std::string tls_host = "127.0.0.1";
+  uint16_t tls_port = 8883;
+  std::string tls_cert_file;  // PEM certificate chain
+  std::string tls_key_file;   // PEM private key
+  int threads = 2;
+  size_t max_connections = 10'000;
+  size_t max_packet_bytes = 1 << 20;         // advertised as Maximum Packet Size (v5)
+  uint16_t max_inflight = 64;                // per connection; advertised as Receive Maximum
+  size_t max_buffered_bytes = 2 << 20;       // per connection: unsent output
+  std::chrono::seconds connect_timeout{10};  // from TCP accept to CONNECT
+  bool auth = false;  // user name = device id, password = its device token (or a write API key)
+  TopicTemplates topics = TopicTemplates::defaults();
+};
+
+// What the server works with; everything must outlive it.
+struct MqttServerDeps {
+  Ingestor& ingestor;
+  Catalog& catalog;
+  DeviceTokenAuthenticator& device_tokens;
+  ApiKeyAuthenticator& api_keys;
+  DeviceConnections& connections;
+  metrics::Registry& registry;
+  metrics::ServerMetrics& server_metrics;
+  const Clock& clock;
+  RateMeter* ingest_rate = nullptr;       // heartbeats and points per second, may be null
+  DeviceActivityLog* activity = nullptr;  // per-device rejections for KPIs, may be null
+};
+
+struct MqttStats {
+  uint64_t connections = 0;  // open sockets
+  uint64_t sessions = 0;     // connected clients (after CONNACK)
+  uint64_t messages = 0;     // PUBLISH packets received
+  uint64_t inflight = 0;     // messages waiting for durability
+};
+
+class MqttServer {
+ public:
+  MqttServer(MqttServerOptions options, MqttServerDeps deps);
+  ~MqttServer();
+  MqttServer(const MqttServer&) = delete;
+  MqttServer& operator=(const MqttServer&) = delete;
+
+  // Binds the listeners (and loads the TLS certificate); ports are known afterwards.
+  Status listen();
+  uint16_t port() const;
+  uint16_t tls_port() const;
+  // Starts accepting and the I/O threads. Returns immediately.
+  void start();
+  // Stops accepting, lets in-flight messages be acknowledged for up to `drain`, then sends
+  // v5 clients DISCONNECT 0x8B (server shutting down), closes everything and joins.
+  void shutdown(std::chrono::milliseconds drain);
+
+  // Publishes a device's config (JSON object text) to its devices/{id}/config subscribers.
+  void push_config(const std::string& device_id, const std::string& config_json);
+  // Publishes a command payload to devices/{id}/commands subscribers; returns how many.
+  size_t push_command(const std::string& device_id, const std::string& payload);
+
+  MqttStats stats() const;
+  // The "mqtt" component of /api/v1/health/detailed.
+  std::string health_json() const;
+
+  struct Impl;  // defined in mqtt_server.cc
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fp::mqtt

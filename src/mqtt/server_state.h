@@ -1,0 +1,90 @@
+#pragma once
+// ServerState: what every MQTT connection of one MqttServer shares: options, dependencies,
+// metrics, the session table (client id -> session, for takeover and persistent sessions) and
+// the subscription table (topic -> connections, for config and command pushes).
+// Internal to src/mqtt.
+//
+// Thread safety: the tables are guarded by their mutexes; counters are atomics.
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "mqtt/mqtt_server.h"
+
+namespace fp::mqtt {
+
+class Connection;
+
+// The MQTT metric families (fleetpulse_mqtt_*).
+struct MqttMetrics {
+  explicit MqttMetrics(metrics::Registry& r);
+  metrics::Gauge& connections;                  // open sockets
+  metrics::Family<metrics::Counter>& accepted;  // fleetpulse_mqtt_connections_total{result}
+  metrics::Family<metrics::Counter>& messages;  // fleetpulse_mqtt_messages_received_total{qos}
+  metrics::Family<metrics::Counter>& rejected;  // fleetpulse_mqtt_messages_rejected_total{reason}
+  metrics::Family<metrics::Counter>& closed;    // fleetpulse_mqtt_disconnects_total{reason}
+  metrics::Gauge& inflight;                     // fleetpulse_mqtt_inflight_messages
+  metrics::Gauge& buffered;                     // fleetpulse_mqtt_buffered_bytes
+  metrics::Counter& paused;                     // fleetpulse_mqtt_backpressure_pauses_total
+  metrics::Counter& delivered;                  // fleetpulse_mqtt_messages_sent_total
+};
+
+// State a client keeps across connections when its session is persistent (3.1.1 clean
+// session 0, v5 session expiry > 0). Used by one connection at a time.
+struct Session {
+  std::mutex mu;
+  std::map<std::string, uint8_t> subscriptions;  // filter -> granted QoS; guarded by mu
+  std::map<uint16_t, bool> awaiting_pubrel;      // QoS 2 ids -> PUBREC sent; guarded by mu
+  bool persistent = false;                       // guarded by mu
+  int64_t expiry_ms = INT64_MAX;                 // how long it outlives a connection; guarded by mu
+  int64_t expires_at_ms = INT64_MAX;             // set at disconnect; guarded by mu
+};
+
+struct ServerState {
+  ServerState(MqttServerOptions o, MqttServerDeps d)
+      : options(std::move(o)), deps(d), metrics(d.registry) {}
+
+  const MqttServerOptions options;
+  MqttServerDeps deps;
+  MqttMetrics metrics;
+
+  std::atomic<uint64_t> open_sockets{0};
+  std::atomic<uint64_t> connected_clients{0};
+  std::atomic<uint64_t> messages{0};
+  std::atomic<int64_t> inflight{0};
+  std::atomic<bool> stopping{false};
+  std::atomic<uint64_t> next_auto_id{1};
+
+  // Client id -> its session and the connection that holds it now.
+  struct SessionSlot {
+    std::shared_ptr<Session> session;
+    std::weak_ptr<Connection> owner;
+  };
+  std::mutex sessions_mu;
+  std::unordered_map<std::string, SessionSlot> sessions;  // guarded by sessions_mu
+  // With sessions_mu held: makes room for one more session. Expired sessions of absent
+  // clients go first; beyond 2 x max_connections, absent clients' sessions go regardless
+  // (memory stays bounded whatever client ids a fleet invents).
+  void prune_sessions_locked(int64_t now_ms);
+
+  // Topic (no wildcards) -> subscribed connections.
+  std::mutex subs_mu;
+  std::unordered_map<std::string, std::vector<std::weak_ptr<Connection>>> subscribers;  // guarded
+
+  // Every open connection (for shutdown).
+  std::mutex conns_mu;
+  std::set<std::shared_ptr<Connection>> connections;  // guarded by conns_mu
+
+  void subscribe(const std::string& topic, const std::shared_ptr<Connection>& c);
+  void unsubscribe(const std::string& topic, const Connection* c);
+  std::vector<std::shared_ptr<Connection>> subscribers_of(const std::string& topic);
+};
+
+}  // namespace fp::mqtt

@@ -1,0 +1,59 @@
+#pragma once
+// Transport: one accepted socket, plain TCP or TLS, with the two asynchronous operations a
+// connection needs. Internal to src/mqtt. Not thread-safe: use it on its connection's strand.
+
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <variant>
+
+namespace fp::mqtt {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using Strand = net::strand<net::io_context::executor_type>;
+using Socket = net::basic_stream_socket<tcp, Strand>;
+using TlsStream = net::ssl::stream<Socket>;
+
+class Transport {
+ public:
+  explicit Transport(Socket s) : s_(std::move(s)) {}
+  Transport(Socket s, net::ssl::context& ctx)
+      : s_(std::in_place_type<TlsStream>, std::move(s), ctx) {}
+
+  bool is_tls() const { return std::holds_alternative<TlsStream>(s_); }
+  Strand get_executor() { return lowest().get_executor(); }
+  Socket& lowest() {
+    if (auto* t = std::get_if<TlsStream>(&s_)) return t->next_layer();
+    return std::get<Socket>(s_);
+  }
+
+  template <typename Handler>
+  void async_handshake(Handler&& h) {
+    std::get<TlsStream>(s_).async_handshake(net::ssl::stream_base::server,
+                                            std::forward<Handler>(h));
+  }
+  template <typename Buffer, typename Handler>
+  void async_read_some(const Buffer& b, Handler&& h) {
+    if (auto* t = std::get_if<TlsStream>(&s_))
+      t->async_read_some(b, std::forward<Handler>(h));
+    else
+      std::get<Socket>(s_).async_read_some(b, std::forward<Handler>(h));
+  }
+  template <typename Buffer, typename Handler>
+  void async_write(const Buffer& b, Handler&& h) {
+    if (auto* t = std::get_if<TlsStream>(&s_))
+      net::async_write(*t, b, std::forward<Handler>(h));
+    else
+      net::async_write(std::get<Socket>(s_), b, std::forward<Handler>(h));
+  }
+  void close() {
+    boost::system::error_code ec;
+    lowest().shutdown(tcp::socket::shutdown_both, ec);
+    lowest().close(ec);
+  }
+
+ private:
+  std::variant<Socket, TlsStream> s_;
+};
+
+}  // namespace fp::mqtt
