@@ -1,5 +1,6 @@
-// Alerts and rules in the dashboard (needs the alerts branch: /api/v1/rules, /api/v1/alerts,
-// /api/v1/stream). Not wired into ctest until that branch is merged; run by hand with
+// Alerts and rules in the dashboard: an alert raised by hand appears live, is acknowledged and
+// resolved from the page; a rule is created and edited. Run by test_e2e.py (ctest `e2e`), or
+// by hand with
 //   FP_BASE_URL=http://127.0.0.1:8080 node --test --test-reporter=tap tests/e2e/alerts.test.mjs
 // against a server with some devices. Fails (does not skip) when the endpoints are missing.
 import assert from "node:assert/strict";

@@ -1,11 +1,10 @@
 """Starts what the browser tests need and runs them: a fleetpulse server (at risk after 3 s,
 offline after 6 s) fed by `fleetpulse simulate` (history plus a live fleet for the whole
 run), a few devices that went offline, a second server with auth on, then
-`node --test dashboard.test.mjs` driving Debian's Chromium. Screenshots go to
-$FLEETPULSE_E2E_ARTIFACTS (the build directory's e2e-artifacts when run by ctest).
-
-tests/e2e/alerts.test.mjs (acknowledging alerts) needs the alerts branch and is not run
-here yet."""
+`node --test dashboard.test.mjs alerts.test.mjs` driving Debian's Chromium (the dashboard's
+views, and alerts raised, acknowledged and resolved from the page, rules created and edited).
+Screenshots go to $FLEETPULSE_E2E_ARTIFACTS (the build directory's e2e-artifacts when run by
+ctest)."""
 
 import os
 import signal
@@ -77,11 +76,11 @@ def test_dashboard_in_chromium(tmp_path):
             "FP_ARTIFACTS": str(ARTIFACTS),
         })
         proc = subprocess.run(["node", "--test", "--test-reporter=tap",
-                               str(HERE / "dashboard.test.mjs")],
+                               str(HERE / "dashboard.test.mjs"), str(HERE / "alerts.test.mjs")],
                               env=env, cwd=HERE, capture_output=True, text=True, timeout=300)
         (ARTIFACTS / "dashboard.test.log").write_text(proc.stdout + proc.stderr)
         assert proc.returncode == 0, proc.stdout[-8000:] + proc.stderr[-4000:]
-        assert "# fail 0" in proc.stdout and "# pass 9" in proc.stdout, proc.stdout[-3000:]
+        assert "# fail 0" in proc.stdout and "# pass 11" in proc.stdout, proc.stdout[-3000:]
     finally:
         if live is not None:
             live.send_signal(signal.SIGINT)
