@@ -175,9 +175,10 @@ void Ingestor::run() {
     flushes.clear();
     // Last-seen times not yet in the catalog are rebuilt from the WAL after a crash, so they
     // are written before a new checkpoint lets maintain() cut the WAL.
-    const bool flush_seen = stop_now || (!dirty_seen_.empty() &&
-                                         (clock_.now_ms() - last_seen_flush_ms_ >= kSeenFlushMs ||
-                                          (store_ && store_->wal_cut_pending())));
+    const bool cut_pending = store_ && store_->wal_cut_pending();
+    const bool flush_seen =
+        stop_now || (!dirty_seen_.empty() &&
+                     (clock_.now_ms() - last_seen_flush_ms_ >= kSeenFlushMs || cut_pending));
     if (!batch.empty() || !telemetry.empty() || !transitions.empty() || flush_seen)
       commit(batch, telemetry, transitions, flush_seen);
     if (store_) store_->maintain();

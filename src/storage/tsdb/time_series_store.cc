@@ -285,30 +285,58 @@ void TimeSeriesStore::apply(const ReadingBatch& batch) {
 }
 
 void TimeSeriesStore::apply_delete_device(const std::string& device) {
-  std::unique_lock lock(state_mu_);
-  for (SeriesId id : index_.remove_device(device)) head_.drop(id);
-  if (blocks_.empty() && !frozen_) return;  // nothing older than the WAL to hide
-  tombstones_[device] = next_seq_;
-  if (Status s = write_tombstones(fs_, options_.dir, tombstones_); !s.ok())
-    spdlog::error("event=tombstone_write_failed device={} error=\"{}\"", device, s.message());
+  Tombstones copy;
+  {
+    std::unique_lock lock(state_mu_);
+    for (SeriesId id : index_.remove_device(device)) head_.drop(id);
+    if (blocks_.empty() && !frozen_) return;  // nothing older than the WAL to hide
+    tombstones_[device] = next_seq_;
+    copy = tombstones_;
+  }
+  save_tombstones(copy);
 }
 
 void TimeSeriesStore::apply_delete_all() {
-  std::unique_lock lock(state_mu_);
-  for (const auto& d : index_.devices())
-    for (SeriesId id : index_.remove_device(d)) head_.drop(id);
-  if (blocks_.empty() && !frozen_) return;
-  tombstones_.clear();
-  tombstones_[""] = next_seq_;
-  if (Status s = write_tombstones(fs_, options_.dir, tombstones_); !s.ok())
-    spdlog::error("event=tombstone_write_failed device=* error=\"{}\"", s.message());
+  Tombstones copy;
+  {
+    std::unique_lock lock(state_mu_);
+    for (const auto& d : index_.devices())
+      for (SeriesId id : index_.remove_device(d)) head_.drop(id);
+    if (blocks_.empty() && !frozen_) return;
+    tombstones_.clear();
+    tombstones_[""] = next_seq_;
+    copy = tombstones_;
+  }
+  save_tombstones(copy);
+}
+
+void TimeSeriesStore::save_tombstones(const Tombstones& t) {
+  // Outside state_mu_ (readers never wait for this fsync); only the commit thread writes the
+  // file, and it cuts the WAL (which still holds the deletion) only after this returned.
+  tombstones_unsaved_ = false;
+  if (Status s = write_tombstones(fs_, options_.dir, t); !s.ok()) {
+    // The WAL keeps the deletion until the file is written (maintain() retries first).
+    tombstones_unsaved_ = true;
+    spdlog::error("event=tombstone_write_failed error=\"{}\"", s.message());
+  }
 }
 
 void TimeSeriesStore::maintain() {
   (void)wal_->sync_if_due();
+  if (tombstones_unsaved_) {
+    Tombstones copy;
+    {
+      std::shared_lock lock(state_mu_);
+      copy = tombstones_;
+    }
+    save_tombstones(copy);
+  }
   // Segments roll after a freeze; once a checkpoint covers the older ones, they go.
-  const uint64_t cp = checkpoint_lsn_.load();
+  // Only up to the checkpoint the caller saw with wal_cut_pending(): one the block thread
+  // wrote since may cover records whose derived state is not saved yet.
+  const uint64_t cp = cut_to_lsn_;
   maintained_checkpoint_lsn_ = cp;
+  if (tombstones_unsaved_) return;
   if (cp > 1 && cp == wal_->next_lsn() && cp != rolled_at_lsn_) {
     // Everything is in blocks: a fresh segment lets the last one go as well.
     rolled_at_lsn_ = cp;
@@ -559,6 +587,7 @@ void TimeSeriesStore::block_thread() {
 Status TimeSeriesStore::flush_now() {
   if (head_.points() > 0 && !frozen_) freeze();
   FP_RETURN_IF_ERROR(write_frozen());
+  (void)wal_cut_pending();
   maintain();
   return Status::Ok();
 }

@@ -107,9 +107,13 @@ class TimeSeriesStore {
   // Commit thread only, between commits: interval fsyncs, WAL truncation after a checkpoint,
   // and freezing the head when it is due.
   void maintain();
-  // Commit thread: true when a checkpoint newer than the last maintain() exists, i.e. the
-  // next maintain() may remove WAL records (state rebuilt from them must be saved first).
-  bool wal_cut_pending() const { return checkpoint_lsn_.load() != maintained_checkpoint_lsn_; }
+  // Commit thread: fixes the checkpoint the next maintain() may cut the WAL to, and tells
+  // whether it is newer than the last one (then state rebuilt from the WAL, like last-seen
+  // times, must be saved before that maintain()).
+  bool wal_cut_pending() {
+    cut_to_lsn_ = checkpoint_lsn_.load();
+    return cut_to_lsn_ != maintained_checkpoint_lsn_;
+  }
 
   // Commit thread only: seal everything in memory into blocks; `done` runs on the block
   // thread once they and the checkpoint are durable (at once when there is nothing to seal).
@@ -161,8 +165,9 @@ class TimeSeriesStore {
   void apply_record(std::string_view payload, const ReplayListener* on_replay,
                     const ReplayRemovalListener* on_removal, RecoveryReport* report);
   void freeze();
-  Status write_frozen();        // block thread
-  Status compact_and_expire();  // block thread
+  void save_tombstones(const Tombstones& t);  // commit thread
+  Status write_frozen();                      // block thread
+  Status compact_and_expire();                // block thread
   void block_thread();
   Status remove_blocks(const std::vector<uint64_t>& ids);
   // Needs state_mu_ (shared). Every point of `id` in [start, end], merged.
@@ -193,6 +198,8 @@ class TimeSeriesStore {
   std::atomic<uint64_t> checkpoint_lsn_{0};  // set by the block thread, WAL cut by maintain()
   uint64_t rolled_at_lsn_ = 0;               // commit thread
   uint64_t maintained_checkpoint_lsn_ = 0;   // commit thread
+  uint64_t cut_to_lsn_ = 0;                  // commit thread: set by wal_cut_pending()
+  bool tombstones_unsaved_ = false;          // commit thread: TOMBSTONES write failed
 
   std::mutex thread_mu_;
   std::condition_variable thread_cv_;
