@@ -460,8 +460,9 @@ Status TimeSeriesStore::write_frozen() {
   return Status::Ok();
 }
 
-Status TimeSeriesStore::remove_blocks(const std::vector<uint64_t>& ids) {
-  if (ids.empty()) return Status::Ok();
+Status TimeSeriesStore::replace_blocks(const std::vector<uint64_t>& ids,
+                                       std::vector<WrittenBlock> added) {
+  if (ids.empty() && added.empty()) return Status::Ok();
   std::vector<std::string> paths;
   {
     std::unique_lock lock(state_mu_);
@@ -470,6 +471,8 @@ Status TimeSeriesStore::remove_blocks(const std::vector<uint64_t>& ids) {
       paths.push_back(b->path);
       return true;
     });
+    for (auto& [reader, path] : added)
+      blocks_.push_back(make_loaded_block(std::move(reader), path, index_, tombstones_, false));
     publish_locked();
   }
   // Readers that still hold a removed block keep its mapping; unlinking is safe.
@@ -490,7 +493,7 @@ Status TimeSeriesStore::compact_and_expire() {
   if (const auto all = tombstones.find(""); all != tombstones.end())
     for (const auto& b : blocks)
       if (b->meta().seq < all->second) doomed.push_back(b->meta().id);
-  FP_RETURN_IF_ERROR(remove_blocks(doomed));
+  FP_RETURN_IF_ERROR(replace_blocks(doomed, {}));
 
   // 2. Sealed partitions are compacted (before retention, so rollups exist before raw goes).
   std::tie(blocks, tombstones) = snapshot();
@@ -521,21 +524,7 @@ Status TimeSeriesStore::compact_and_expire() {
                         compact_partition(
                             fs_, blocks_dir(), part, tombstones, [this] { return next_block_id(); },
                             options_.retention_raw_ms > 0));
-    std::vector<std::string> paths;
-    {
-      std::unique_lock lock(state_mu_);
-      std::erase_if(blocks_, [&](const auto& b) {
-        if (std::find(r.replaced.begin(), r.replaced.end(), b->meta().id) == r.replaced.end())
-          return false;
-        paths.push_back(b->path);
-        return true;
-      });
-      for (auto& [reader, path] : r.written)
-        blocks_.push_back(make_loaded_block(std::move(reader), path, index_, tombstones_, false));
-      publish_locked();
-    }
-    for (const auto& p : paths) FP_RETURN_IF_ERROR(fs_.remove_file(p));
-    FP_RETURN_IF_ERROR(fs_.sync_dir(blocks_dir()));
+    FP_RETURN_IF_ERROR(replace_blocks(r.replaced, std::move(r.written)));
     std::lock_guard s(stats_mu_);
     ++stats_.compactions;
   }
@@ -554,7 +543,7 @@ Status TimeSeriesStore::compact_and_expire() {
          b->partition_end() + options_.seal_after_ms <= now))
       doomed.push_back(m.id);
   }
-  return remove_blocks(doomed);
+  return replace_blocks(doomed, {});
 }
 
 void TimeSeriesStore::block_thread() {

@@ -169,7 +169,9 @@ class TimeSeriesStore {
   Status write_frozen();                      // block thread
   Status compact_and_expire();                // block thread
   void block_thread();
-  Status remove_blocks(const std::vector<uint64_t>& ids);
+  using WrittenBlock = std::pair<std::unique_ptr<block::BlockReader>, std::string>;  // + path
+  // Swaps the blocks `ids` for `added` in one publish, then deletes the removed files.
+  Status replace_blocks(const std::vector<uint64_t>& ids, std::vector<WrittenBlock> added);
   // Needs state_mu_ (shared). Every point of `id` in [start, end], merged.
   std::vector<Sample> collect(SeriesId id, int64_t start, int64_t end) const;
   bool only_in_head(SeriesId id, int64_t start, int64_t end) const;
