@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   # toolchain
-  build-essential cmake ninja-build pkg-config git clang-format clang libclang-rt-14-dev
+  build-essential cmake ninja-build pkg-config git clang-format clang libclang-rt-14-dev ccache
   # libraries (see docs/dependencies.md for why each one)
   libboost1.81-dev libsimdjson-dev libsqlite3-dev libzstd-dev libssl-dev
   libfmt-dev libspdlog-dev libcli11-dev libtomlplusplus-dev
