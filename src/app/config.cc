@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <sstream>
@@ -76,6 +77,30 @@ Status set_topics(std::vector<std::string>& out, std::string_view name, std::str
   if (!parsed.ok()) return bad(name, v, parsed.status().message());
   out = std::move(list);
   return Status::Ok();
+}
+
+// "scheme://[user:pass@]HOST:PORT" with one of `schemes`; HOST must be named.
+bool is_remote_url(std::string_view url, std::initializer_list<std::string_view> schemes) {
+  for (std::string_view scheme : schemes) {
+    if (url.substr(0, scheme.size()) != scheme) continue;
+    std::string_view rest = url.substr(scheme.size());
+    if (size_t at = rest.rfind('@'); at != std::string_view::npos) rest = rest.substr(at + 1);
+    if (rest.empty() || rest.front() == ':' || rest.find('/') != std::string_view::npos)
+      return false;
+    auto a = parse_listen_address(rest, false);
+    return a.ok() && a->port != 0;
+  }
+  return false;
+}
+
+// A node id: 1-64 of [A-Za-z0-9._-], starting with a letter or digit (pod names qualify).
+bool is_node_id(std::string_view v) {
+  if (v.empty() || v.size() > 64 || !std::isalnum(static_cast<unsigned char>(v.front())))
+    return false;
+  for (char ch : v)
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '_' && ch != '-')
+      return false;
+  return true;
 }
 
 std::vector<OptionSpec> make_options() {
@@ -314,6 +339,48 @@ std::vector<OptionSpec> make_options() {
                  c.log_level = std::string(v);
                  return Status::Ok();
                }});
+  o.push_back({"cluster", "URL[,URL...]",
+               "run as one node of a cluster on these NATS JetStream servers, e.g. "
+               "nats://h1:4222,nats://h2:4222,nats://h3:4222 (not available in this build yet)",
+               [](ServerConfig& c, std::string_view v) {
+                 std::vector<std::string> urls = mqtt::split_list(v);
+                 for (const auto& url : urls)
+                   if (!is_remote_url(url, {"nats://", "tls://"}))
+                     return bad("cluster", v, "expected nats://HOST:PORT URLs");
+                 c.cluster.nats = std::move(urls);
+                 return Status::Ok();
+               }});
+  o.push_back({"node-id", "NAME",
+               "this node's stable name in the cluster, e.g. the pod name (needs --cluster)",
+               [](ServerConfig& c, std::string_view v) {
+                 if (!is_node_id(v))
+                   return bad("node-id", v,
+                              "expected 1 to 64 letters, digits, '.', '_' or '-', starting with a "
+                              "letter or digit");
+                 c.cluster.node_id = std::string(v);
+                 return Status::Ok();
+               }});
+  o.push_back({"advertise", "URL",
+               "how other nodes and clients reach this node's HTTP, e.g. "
+               "http://fleetpulse-0.fleetpulse:8080 (cluster mode)",
+               [](ServerConfig& c, std::string_view v) {
+                 if (!is_remote_url(v, {"http://", "https://"}))
+                   return bad("advertise", v, "expected http://HOST:PORT or https://HOST:PORT");
+                 c.cluster.advertise = std::string(v);
+                 return Status::Ok();
+               }});
+  o.push_back({"partitions", "N",
+               "partitions the devices are spread over, fixed when the cluster is first created "
+               "(default 16)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_int(c.cluster.partitions, "partitions", v, 1, 1024);
+               }});
+  o.push_back({"replicas", "1|3", "JetStream replicas of the cluster's streams (default 3)",
+               [](ServerConfig& c, std::string_view v) {
+                 if (v != "1" && v != "3") return bad("replicas", v, "expected 1 or 3");
+                 c.cluster.replicas = v == "1" ? 1 : 3;
+                 return Status::Ok();
+               }});
   return o;
 }
 
@@ -508,6 +575,7 @@ Result<ServerConfig> build_server_config(
                                        "' has an unsupported type");
       if (Status s = o->apply(c, *text); !s.ok())
         return Status::InvalidArgument(std::string(toml_source) + ": " + s.message());
+      c.option_sources[flag] = "config file " + std::string(toml_source);
     }
   }
   // Layer 2: environment. Layer 3: flags.
@@ -515,12 +583,14 @@ Result<ServerConfig> build_server_config(
     if (auto v = getenv(env_name(o.name))) {
       if (Status s = o.apply(c, *v); !s.ok())
         return Status::InvalidArgument("environment " + env_name(o.name) + ": " + s.message());
+      c.option_sources[std::string(o.name)] = "environment " + env_name(o.name);
     }
   }
   for (const auto& [name, value] : flags) {
     const OptionSpec* o = find(name);
     if (!o) return Status::InvalidArgument("unknown option --" + name);
     if (Status s = o->apply(c, value); !s.ok()) return s;
+    c.option_sources[name] = "flag --" + name;
   }
   if (c.status.defaults.offline_after_ms < c.status.defaults.at_risk_after_ms)
     return Status::InvalidArgument("offline-after (" +
@@ -529,6 +599,8 @@ Result<ServerConfig> build_server_config(
                                    format_duration(c.status.defaults.at_risk_after_ms) + ")");
   if (c.mqtt_tls.enabled && (c.tls_cert.empty() || c.tls_key.empty()))
     return Status::InvalidArgument("--mqtt-tls needs --tls-cert FILE and --tls-key FILE");
+  if (!c.cluster.nats.empty() && c.cluster.node_id.empty())
+    return Status::InvalidArgument("--cluster needs --node-id NAME (a stable name per node)");
   // Per-type thresholds start from the final global ones.
   if (toml_text) {
     toml::table tbl = toml::parse(*toml_text, toml_source);

@@ -36,6 +36,17 @@ struct StorageConfig {
   int64_t retention_1h_ms = 0;
 };
 
+// Cluster mode (API.md "Cluster"): several nodes on a NATS JetStream cluster. These options
+// are parsed and validated so that deployment manifests can be checked; `serve` refuses to
+// start with them until cluster mode exists (see deploy/README.md).
+struct ClusterConfig {
+  std::vector<std::string> nats;  // nats:// or tls:// URLs of the JetStream servers; empty: single
+  std::string node_id;            // this node's stable name, e.g. the pod name fleetpulse-0
+  std::string advertise;          // how other nodes and clients reach this node's HTTP
+  int partitions = 16;            // fixed when the cluster is first created
+  int replicas = 3;               // JetStream replicas: 1 or 3
+};
+
 struct ServerConfig {
   std::string data_dir = "./data";
   ListenAddress http{"127.0.0.1", 8080, true};
@@ -74,6 +85,12 @@ struct ServerConfig {
   std::string mqtt_bridge_client_id = "fleetpulse";
   std::string mqtt_bridge_username;
   std::string mqtt_bridge_password;
+
+  ClusterConfig cluster;
+
+  // Where each option's value came from, by option name ("config file F", "environment
+  // FLEETPULSE_X", "flag --x"); options left at their default are absent. For --check-config.
+  std::map<std::string, std::string, std::less<>> option_sources;
 };
 
 struct OptionSpec {
@@ -98,6 +115,15 @@ Result<ServerConfig> build_server_config(
     const std::map<std::string, std::string, std::less<>>& flags,
     const std::function<std::optional<std::string>(const std::string&)>& getenv,
     const std::optional<std::string>& toml_text, std::string_view toml_source = "config file");
+
+// The effective configuration as a TOML document that --config accepts back: every option
+// with its help as a comment and where its value came from; secrets are shown as set or not,
+// never printed. Printed by `fleetpulse serve --check-config`.
+std::string effective_config_toml(const ServerConfig& c);
+
+// Things a valid configuration may still trip over at start or in production (e.g. listening
+// beyond loopback with no admin key, cluster options without --cluster), one line each.
+std::vector<std::string> config_warnings(const ServerConfig& c);
 
 // "host:port", ":port", "[::1]:port", or "off" (only when allow_off).
 Result<ListenAddress> parse_listen_address(std::string_view s, bool allow_off);

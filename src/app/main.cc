@@ -48,6 +48,10 @@ int main(int argc, char** argv) {
   std::string config_path;
   serve->add_option("--config", config_path, "TOML configuration file (env FLEETPULSE_CONFIG)")
       ->type_name("FILE");
+  bool check_config = false;
+  serve->add_flag("--check-config", check_config,
+                  "parse and validate every option and the --config file, print the effective "
+                  "configuration as TOML, and exit (0: valid; 2: the error on stderr)");
   for (const auto& o : fp::server_options()) {
     std::string name(o.name);
     serve
@@ -201,6 +205,18 @@ int main(int argc, char** argv) {
   auto cfg = fp::build_server_config(flags, getenv_fn, toml_text, config_path);
   if (!cfg.ok()) {
     std::cerr << "fleetpulse: " << cfg.status().message() << "\n";
+    return 2;
+  }
+  if (check_config) {
+    std::cout << fp::effective_config_toml(*cfg);
+    for (const auto& w : fp::config_warnings(*cfg))
+      std::cerr << "fleetpulse: warning: " << w << "\n";
+    std::cerr << "fleetpulse: configuration is valid\n";
+    return 0;
+  }
+  if (!cfg->cluster.nats.empty()) {
+    std::cerr << "fleetpulse: cluster mode (--cluster) is not available in this build yet; "
+                 "run a single node without --cluster (see deploy/README.md)\n";
     return 2;
   }
   fp::init_logging(cfg->log_level);

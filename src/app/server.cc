@@ -14,6 +14,7 @@
 #include "alerting/alert_json.h"
 #include "alerting/webhook_notifier.h"
 #include "app/server_metrics_collectors.h"
+#include "app/systemd_notify.h"
 #include "auth/api_key_authenticator.h"
 #include "http/api_dispatcher.h"
 #include "http/handlers/routes.h"
@@ -426,8 +427,10 @@ int run_server(const ServerConfig& cfg) {
       "event=listening transport=http address={}:{} auth={} devices={} data_dir={} startup_ms={}",
       cfg.http.host, server.port(), auth_enabled ? "on" : "off", tracker.size(), cfg.data_dir,
       clock.now_ms() - started);
+  notify_service_manager("READY=1");  // Type=notify: recovery is done, both listeners are up
 
   const int sig = wait_for_stop_signal();
+  notify_service_manager("STOPPING=1");
   spdlog::info("event=shutdown signal={} in_flight={}", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                server.in_flight());
   ctx.ready = false;
