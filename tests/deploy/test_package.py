@@ -1,0 +1,276 @@
+"""The Debian package, installed with apt into a fresh Debian 12 root (debootstrap): the
+service user and data directory exist, the binary started exactly as the unit's ExecStart
+says (as the unit's user, with the unit's environment file, and a notify socket as systemd
+gives one) answers /ready and tells the socket READY=1 then STOPPING=1; systemd-analyze
+accepts the unit; an upgrade to a newer build keeps data and edited configuration; remove
+keeps the data; purge removes it; lintian reports no errors.
+
+One root goes through install -> upgrade -> remove -> purge in order (each test builds on the
+one before, as an operator's machine does), so the tests of this file run in file order."""
+
+import os
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from conftest import (CACHE, REPO, extract_root, free_port, http, remove_root, require_root,
+                      require_tool, stop, wait_ready)
+
+APT_CACHE = CACHE / "apt-archives"  # .debs apt fetched, reused by the next run
+
+
+@pytest.fixture(scope="module")
+def debs(fleetpulse_bin, tmp_path_factory):
+    """Two builds of the package: the installed one and a newer one for the upgrade."""
+    require_tool("dpkg-buildpackage", "apt-get install dpkg-dev")
+    require_tool("dh", "apt-get install debhelper")
+    require_tool("help2man", "apt-get install help2man")
+    out = tmp_path_factory.mktemp("debs")
+    made = []
+    for version in ("0.1.0~deploytest1", "0.1.0~deploytest2"):
+        r = subprocess.run([str(REPO / "scripts/package.sh")], capture_output=True, text=True,
+                           env={**os.environ, "FLEETPULSE_BIN": str(fleetpulse_bin),
+                                "VERSION": version, "OUT_DIR": str(out)})
+        assert r.returncode == 0, r.stderr
+        made.append(Path(r.stdout.strip().splitlines()[-1]))
+    return made
+
+
+@pytest.fixture(scope="module")
+def root(debian_tarball):
+    require_root()
+    path = Path(tempfile.mkdtemp(prefix="fleetpulse-deb-root-"))
+    extract_root(debian_tarball, path)
+    try:
+        yield path
+    finally:
+        remove_root(path)
+
+
+def chroot(root: Path, *cmd: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive",
+           "LANG": "C.UTF-8"}
+    r = subprocess.run(["chroot", str(root), *cmd], capture_output=True, text=True, env=env)
+    if check:
+        assert r.returncode == 0, f"{' '.join(cmd)} failed:\n{r.stdout}\n{r.stderr}"
+    return r
+
+
+def apt_install(root: Path, deb: Path | str) -> None:
+    """apt-get install ./x.deb (or a package by name) inside the root; what apt fetches is
+    cached across runs."""
+    archives = root / "var/cache/apt/archives"
+    if APT_CACHE.is_dir():
+        for f in APT_CACHE.glob("*.deb"):
+            shutil.copy(f, archives)
+    if isinstance(deb, Path):
+        shutil.copy(deb, root / "tmp" / deb.name)
+    if not any((root / "var/lib/apt/lists").glob("*Packages*")):
+        r = chroot(root, "apt-get", "update", "-qq", check=False)
+        if r.returncode != 0:
+            pytest.fail(f"apt-get update inside the Debian root failed (mirror unreachable?):\n"
+                        f"{r.stderr}", pytrace=False)
+    chroot(root, "apt-get", "install", "-y", "-qq", "--no-install-recommends",
+           f"/tmp/{deb.name}" if isinstance(deb, Path) else deb)
+    APT_CACHE.mkdir(parents=True, exist_ok=True)
+    for f in archives.glob("*.deb"):
+        if not (APT_CACHE / f.name).exists():
+            shutil.copy(f, APT_CACHE)
+
+
+def unit(root: Path) -> dict[str, list[str]]:
+    """The [Service] settings of the installed unit, each key with its values in order."""
+    text = (root / "lib/systemd/system/fleetpulse.service").read_text()
+    settings: dict[str, list[str]] = {}
+    section = ""
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("["):
+            section = line
+        elif section == "[Service]" and "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            settings.setdefault(key, []).append(value)
+    return settings
+
+
+def environment_file(path: Path) -> dict[str, str]:
+    env = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            env[key] = value.strip('"')
+    return env
+
+
+class ServiceRun:
+    """The unit's ExecStart run in the root as its User/Group with its environment (systemd's
+    way: EnvironmentFile=, Environment=, NOTIFY_SOCKET), and a notify socket to read."""
+
+    def __init__(self, root: Path, tmp: Path):
+        self.root, self.tmp = root, tmp
+        s = unit(root)
+        self.user, self.group = s["User"][0], s["Group"][0]
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+        for f in s.get("EnvironmentFile", []):
+            path = root / f.lstrip("-").lstrip("/")
+            if path.exists():
+                env.update(environment_file(path))
+            else:
+                assert f.startswith("-"), f"{f} is missing and not optional"
+        for e in s.get("Environment", []):
+            for assignment in shlex.split(e):
+                key, value = assignment.split("=", 1)
+                env[key] = value
+        self.sock_path = root / "run/fleetpulse-notify.sock"
+        self.sock_path.unlink(missing_ok=True)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(self.sock_path))
+        os.chmod(self.sock_path, 0o777)
+        self.sock.settimeout(20)
+        env["NOTIFY_SOCKET"] = "/run/fleetpulse-notify.sock"
+        self.env = env
+        self.argv = shlex.split(s["ExecStart"][0])
+        self.log = tmp / "service.log"
+
+    def start(self) -> "ServiceRun":
+        self.proc = subprocess.Popen(
+            ["chroot", f"--userspec={self.user}:{self.group}", str(self.root), *self.argv],
+            env=self.env, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
+        return self
+
+    def notification(self) -> str:
+        try:
+            return self.sock.recv(4096).decode()
+        except socket.timeout:
+            pytest.fail(f"no sd_notify message within 20 s:\n{self.log.read_text()[-2000:]}",
+                        pytrace=False)
+
+    def close(self) -> int:
+        code = stop(self.proc)
+        self.sock.close()
+        self.sock_path.unlink(missing_ok=True)
+        return code
+
+
+@pytest.fixture(scope="module")
+def ports(root):
+    return {"http": free_port(), "mqtt": free_port()}
+
+
+def configure_ports(root: Path, ports: dict) -> None:
+    """What an operator does: set the listen addresses in /etc/default/fleetpulse (free
+    loopback ports here, so the test never collides with another server)."""
+    with open(root / "etc/default/fleetpulse", "a") as f:
+        f.write(f"FLEETPULSE_HTTP=127.0.0.1:{ports['http']}\n"
+                f"FLEETPULSE_MQTT=127.0.0.1:{ports['mqtt']}\n")
+
+
+def test_install_creates_the_service_user_and_data_directory(root, debs):
+    apt_install(root, debs[0])
+    user = chroot(root, "getent", "passwd", "fleetpulse").stdout.strip().split(":")
+    assert user[5] == "/var/lib/fleetpulse", user
+    assert user[6] in ("/usr/sbin/nologin", "/bin/false"), user
+    assert int(user[2]) < 1000, f"not a system user: {user}"
+    data = root / "var/lib/fleetpulse"
+    assert data.is_dir()
+    assert data.stat().st_uid == int(user[2])
+    assert oct(data.stat().st_mode & 0o777) == "0o750"
+    version = chroot(root, "dpkg-query", "-W", "-f=${Version}", "fleetpulse").stdout
+    assert version == "0.1.0~deploytest1"
+
+
+def test_installed_files_are_where_the_unit_and_docs_say(root, debs):
+    assert os.access(root / "usr/bin/fleetpulse", os.X_OK)
+    assert (root / "usr/share/man/man1/fleetpulse.1.gz").is_file()
+    conffiles = (root / "var/lib/dpkg/info/fleetpulse.conffiles").read_text().split()
+    assert "/etc/fleetpulse/fleetpulse.toml" in conffiles
+    assert "/etc/default/fleetpulse" in conffiles
+    toml = (root / "etc/fleetpulse/fleetpulse.toml").read_text()
+    # Every option of --help is in the file (commented out except data_dir).
+    help_text = chroot(root, "/usr/bin/fleetpulse", "serve", "--help").stdout
+    options = [m for m in re.findall(r"^\s+--([a-z0-9-]+)", help_text, re.M)
+               if m not in ("help", "help-all", "config", "check-config")]
+    assert len(options) > 40, help_text
+    for option in options:
+        assert f"{option.replace('-', '_')} = " in toml, f"{option} missing from the conffile"
+    s = unit(root)
+    for key, want in [("Type", "notify"), ("NoNewPrivileges", "yes"), ("PrivateTmp", "yes"),
+                      ("ProtectSystem", "strict"), ("StateDirectory", "fleetpulse"),
+                      ("Restart", "on-failure"), ("User", "fleetpulse")]:
+        assert s.get(key) == [want], (key, s.get(key))
+    assert int(s["LimitNOFILE"][0]) >= 10_000 + 1000
+
+
+def test_systemd_analyze_verify_accepts_the_unit(root, debs):
+    require_tool("systemd-analyze", "apt-get install systemd")
+    # A server has systemd: its units (sysinit.target, ...) are what verify resolves against.
+    apt_install(root, "systemd")
+    r = subprocess.run(["systemd-analyze", "verify", f"--root={root}",
+                        "/lib/systemd/system/fleetpulse.service"],
+                       capture_output=True, text=True,
+                       env={**os.environ, "MANPATH": str(root / "usr/share/man")})
+    assert r.returncode == 0, r.stderr
+    assert "fleetpulse" not in r.stderr, r.stderr
+
+
+def test_service_as_the_unit_starts_it_answers_ready_and_notifies(root, debs, ports, tmp_path):
+    configure_ports(root, ports)
+    run = ServiceRun(root, tmp_path).start()
+    try:
+        assert run.notification() == "READY=1"
+        base = f"http://127.0.0.1:{ports['http']}"
+        wait_ready(base, run.proc, run.log)
+        status, body = http("POST", base + "/api/v1/heartbeat",
+                            {"device_id": "pkg-dev-1", "battery_level": 77})
+        assert status in (200, 201, 202), body
+        run.proc.terminate()
+        assert run.notification() == "STOPPING=1"
+    finally:
+        code = run.close()
+    assert code == 0, run.log.read_text()[-2000:]
+    owners = {p.stat().st_uid for p in (root / "var/lib/fleetpulse").rglob("*")}
+    uid = int(chroot(root, "id", "-u", "fleetpulse").stdout)
+    assert owners == {uid}, "files in the data dir not owned by the service user"
+
+
+def test_upgrade_keeps_data_and_edited_configuration(root, debs, ports, tmp_path):
+    apt_install(root, debs[1])
+    version = chroot(root, "dpkg-query", "-W", "-f=${Version}", "fleetpulse").stdout
+    assert version == "0.1.0~deploytest2"
+    assert f"FLEETPULSE_HTTP=127.0.0.1:{ports['http']}" in \
+        (root / "etc/default/fleetpulse").read_text(), "the upgrade replaced the edited conffile"
+    run = ServiceRun(root, tmp_path).start()
+    try:
+        base = f"http://127.0.0.1:{ports['http']}"
+        wait_ready(base, run.proc, run.log)
+        status, body = http("GET", base + "/api/v1/devices/pkg-dev-1")
+        assert status == 200, body
+        assert b"77" in body
+    finally:
+        assert run.close() == 0
+
+
+def test_remove_keeps_the_data_and_purge_removes_it(root, debs):
+    chroot(root, "apt-get", "remove", "-y", "-qq", "fleetpulse")
+    assert not (root / "usr/bin/fleetpulse").exists()
+    assert any((root / "var/lib/fleetpulse").iterdir()), "remove deleted the data"
+    assert (root / "etc/fleetpulse/fleetpulse.toml").exists(), "remove deleted the config"
+    chroot(root, "dpkg", "--purge", "fleetpulse")
+    assert not (root / "var/lib/fleetpulse").exists(), "purge kept the data"
+    assert not (root / "etc/fleetpulse").exists(), "purge kept the config"
+    assert not (root / "etc/default/fleetpulse").exists()
+
+
+def test_lintian_reports_no_errors(debs):
+    require_tool("lintian", "apt-get install lintian")
+    r = subprocess.run(["lintian", "--fail-on", "error", str(debs[0])], capture_output=True,
+                       text=True)
+    errors = [line for line in r.stdout.splitlines() if line.startswith("E:")]
+    assert r.returncode == 0 and not errors, r.stdout + r.stderr
