@@ -5,6 +5,7 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <fstream>
 #include <sstream>
 
 #include "alerting/rule.h"
@@ -226,6 +227,24 @@ std::vector<OptionSpec> make_options() {
                  if (!v.empty() && v.size() < 8)
                    return bad("admin-key", "***", "must be at least 8 characters");
                  c.admin_key = std::string(v);
+                 return Status::Ok();
+               }});
+  o.push_back({"admin-key-file", "FILE",
+               "read the admin API key from FILE (a mounted secret); surrounding whitespace is "
+               "ignored",
+               [](ServerConfig& c, std::string_view v) {
+                 std::ifstream f{std::string(v)};
+                 if (!f) return bad("admin-key-file", v, "cannot read the file");
+                 std::ostringstream text;
+                 text << f.rdbuf();
+                 std::string key = text.str();
+                 const auto first = key.find_first_not_of(" \t\r\n");
+                 key = first == std::string::npos
+                           ? ""
+                           : key.substr(first, key.find_last_not_of(" \t\r\n") - first + 1);
+                 if (key.size() < 8)
+                   return bad("admin-key-file", v, "the key in it must be at least 8 characters");
+                 c.admin_key = std::move(key);
                  return Status::Ok();
                }});
   o.push_back({"auth", "on|off", "require API keys (default: on when a key exists)",

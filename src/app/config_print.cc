@@ -110,6 +110,11 @@ const std::map<std::string_view, Printer>& printers() {
       {"mqtt-bridge-password",
        [](const ServerConfig& c) { return secret(c.mqtt_bridge_password); }},
       {"admin-key", [](const ServerConfig& c) { return secret(c.admin_key); }},
+      {"admin-key-file",
+       [](const ServerConfig& c) {
+         auto it = c.option_sources.find("admin-key-file");
+         return std::string(it == c.option_sources.end() ? "" : "(read; not shown)");
+       }},
       {"auth",
        [](const ServerConfig& c) {
          return toml_string(c.auth == AuthMode::kOn    ? "on"

@@ -1,6 +1,8 @@
 // --check-config's effective configuration and the cluster options (app/config.h).
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "app/config.h"
 
 namespace fp {
@@ -84,13 +86,35 @@ TEST(ConfigPrint, NamesWhereEachValueCameFrom) {
 
 TEST(ConfigPrint, SecretsAreNeverPrinted) {
   auto c = build_server_config(
-      {{"admin-key", "super-secret-admin-key"}, {"mqtt-bridge-password", "s3cr3t-bridge-value"}}, no_env,
-      std::nullopt);
+      {{"admin-key", "super-secret-admin-key"}, {"mqtt-bridge-password", "s3cr3t-bridge-value"}},
+      no_env, std::nullopt);
   ASSERT_TRUE(c.ok());
   const std::string text = effective_config_toml(*c);
   EXPECT_EQ(text.find("super-secret-admin-key"), std::string::npos);
   EXPECT_EQ(text.find("s3cr3t-bridge-value"), std::string::npos);
   EXPECT_NE(text.find("# admin_key = (set; not shown)"), std::string::npos);
+}
+
+TEST(ConfigPrint, AdminKeyFileIsReadTrimmedAndNotShown) {
+  const std::string path = ::testing::TempDir() + "/admin-key-file-test";
+  {
+    std::ofstream f(path);
+    f << "  key-from-a-mounted-secret\n";
+  }
+  auto c = build_server_config({{"admin-key-file", path}}, no_env, std::nullopt);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->admin_key, "key-from-a-mounted-secret");
+  const std::string text = effective_config_toml(*c);
+  EXPECT_EQ(text.find("key-from-a-mounted-secret"), std::string::npos);
+  EXPECT_NE(text.find("# admin_key_file = (read; not shown)"), std::string::npos) << text;
+  auto missing = build_server_config({{"admin-key-file", path + ".absent"}}, no_env, std::nullopt);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("admin-key-file"), std::string::npos);
+  {
+    std::ofstream f(path);
+    f << "short\n";
+  }
+  EXPECT_FALSE(build_server_config({{"admin-key-file", path}}, no_env, std::nullopt).ok());
 }
 
 TEST(ClusterOptions, ValidOptionsAsApiMdWritesThem) {
