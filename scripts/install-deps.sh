@@ -18,7 +18,14 @@ packages=(
   chromium
   # MQTT conformance and bridge tests: real brokers and clients
   mosquitto mosquitto-clients python3-paho-mqtt
+  # packaging and deployment tests (tests/deploy, scripts/package.sh)
+  debhelper help2man lintian debootstrap buildah docker-compose haproxy nats-server python3-yaml
 )
+# kubectl (with kustomize 5) renders the Kubernetes manifests. Debian's kubernetes-client
+# conflicts with a kubectl installed otherwise; install it only where there is none.
+if ! command -v kubectl >/dev/null 2>&1; then
+  packages+=(kubernetes-client)
+fi
 # The dashboard is built with Node.js >= 18 and npm. Debian 12's nodejs (18) and npm serve;
 # a machine that already has node and npm (e.g. from NodeSource) keeps its own.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
