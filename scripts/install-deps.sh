@@ -19,7 +19,8 @@ packages=(
   # MQTT conformance and bridge tests: real brokers and clients
   mosquitto mosquitto-clients python3-paho-mqtt
   # packaging and deployment tests (tests/deploy, scripts/package.sh)
-  debhelper help2man lintian debootstrap buildah docker-compose haproxy nats-server python3-yaml
+  debhelper help2man lintian debootstrap buildah docker-compose podman-compose haproxy nats-server
+  python3-yaml
 )
 # kubectl (with kustomize 5) renders the Kubernetes manifests. Debian's kubernetes-client
 # conflicts with a kubectl installed otherwise; install it only where there is none.

@@ -74,6 +74,21 @@ def test_docker_compose_accepts_the_file(name):
 
 
 @pytest.mark.parametrize("name", COMPOSE_FILES)
+def test_podman_compose_accepts_the_file(name):
+    """podman-compose (Debian 12: 1.0.3, no `config` command) parses the file and prints the
+    podman commands it would run (--dry-run, podman replaced by echo). It resolves secret
+    files against the current directory, hence cwd = deploy/compose (see deploy/README.md)."""
+    require_tool("podman-compose", "apt-get install podman-compose")
+    r = subprocess.run(["podman-compose", "--dry-run", "--podman-path", "/bin/echo", "-f", name,
+                        "up", "-d"], cwd=COMPOSE, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    services = yaml.safe_load((COMPOSE / name).read_text())["services"]
+    for service in services:
+        assert f"--network-alias {service} " in r.stdout, f"{service} not started:\n{r.stdout}"
+    assert "Traceback" not in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("name", COMPOSE_FILES)
 def test_compose_file_matches_the_compose_specification(name, node_modules, tmp_path):
     validate("compose", yaml.safe_load((COMPOSE / name).read_text()), tmp_path)
 
