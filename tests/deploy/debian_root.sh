@@ -37,7 +37,8 @@ tarball="$cache/debian-$suite-$variant-$key.tar"
 if [ ! -s "$tarball" ]; then
   mkdir -p "$cache"
   tmp=$(mktemp -d "$cache/debootstrap.XXXXXX")
-  trap 'rm -rf "$tmp"' EXIT
+  # --one-file-system: never descend into a /proc or /sys debootstrap left mounted if killed.
+  trap 'rm -rf --one-file-system "$tmp"' EXIT
   echo "debian_root: debootstrap $suite ($variant) from $mirror into $tmp" >&2
   if ! debootstrap --variant="$variant" --include="$include" "$suite" "$tmp/root" "$mirror" \
        >"$tmp/log" 2>&1; then
