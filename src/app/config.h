@@ -74,6 +74,7 @@ struct ServerConfig {
   std::string mqtt_bridge_client_id = "fleetpulse";
   std::string mqtt_bridge_username;
   std::string mqtt_bridge_password;
+  int64_t fleet_history_interval_ms = 60'000;  // the overview's history: one sample this often
 };
 
 struct OptionSpec {
