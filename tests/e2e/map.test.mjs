@@ -126,7 +126,7 @@ test("a vehicle's page draws its track and extends it live", async () => {
     assert.ok(Math.abs(head[0] - latest.lat.value) < 1e-3 && Math.abs(head[1] - latest.lon.value) < 1e-3, `${head} vs ${latest.lat.value},${latest.lon.value}`);
   });
   // Coordinates read as coordinates: 5 decimals, not "0.05".
-  const lonCard = await page.textContent('#latest .card[data-metric="lon"] .value');
+  const lonCard = await page.textContent('#latest .card[data-latest="lon"] .value');
   assert.match(lonCard, /^-?\d+\.\d{5}°$/);
   await shot(page, "vehicle-1440");
   assert.deepEqual(page.errors, []);

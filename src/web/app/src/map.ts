@@ -54,6 +54,16 @@ export interface Pin {
   label: string;
 }
 
+// Enter or Space on a focused marker acts as a click (Leaflet only makes it focusable).
+function onEnter(el: HTMLElement, fn: () => void): void {
+  el.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" || e.key === " ") {
+      e.preventDefault();
+      fn();
+    }
+  });
+}
+
 const SEVERITY: Record<string, number> = { offline: 3, at_risk: 2, unknown: 1, online: 0 };
 
 // Devices on a map, coloured by status and grouped into clusters where markers would overlap
@@ -117,6 +127,7 @@ export class PinLayer {
     m.on("add", () => {
       const el = m.getElement();
       if (!el) return;
+      onEnter(el, () => this.open(p.id));
       el.dataset.device = p.id;
       el.dataset.lat = String(p.lat);
       el.dataset.lon = String(p.lon);
@@ -145,15 +156,17 @@ export class PinLayer {
       alt: `${n} devices`,
       keyboard: true,
     });
-    m.on("click", () => {
+    const zoomIn = () => {
       const bounds = L.latLngBounds(members.map((p) => [p.lat, p.lon] as [number, number]));
       const target = Math.min(this.map.getBoundsZoom(bounds.pad(0.1)), this.map.getMaxZoom());
       if (target <= this.map.getZoom()) this.map.setView(bounds.getCenter(), Math.min(this.map.getZoom() + 2, this.map.getMaxZoom()), { animate: false });
       else this.map.fitBounds(bounds.pad(0.1), { animate: false });
-    });
+    };
+    m.on("click", zoomIn);
     m.on("add", () => {
       const el = m.getElement();
       if (!el) return;
+      onEnter(el, zoomIn);
       el.dataset.count = String(n);
       el.setAttribute("role", "button");
       el.setAttribute("aria-label", `${n} devices (${summary}): zoom in`);

@@ -6,7 +6,7 @@
 import { api, Features, qs } from "../api";
 import { describe, lineChart, Series } from "../chart";
 import { clear, fmtAgo, fmtTime, h, message, statusBadge, throttle } from "../dom";
-import { fmtCoord, fmtDuration, fmtMetric, fmtValue, KPI_FIELDS, metricInfo } from "../format";
+import { fmtCoord, fmtDuration, fmtMetric, KPI_FIELDS, metricInfo } from "../format";
 import { subscribe, watchTelemetry } from "../live";
 import { createMap, TrackLayer } from "../map";
 import { alertRow } from "./alerts";
@@ -96,7 +96,7 @@ export function deviceView(root: HTMLElement, id: string, features: Features): (
     for (const m of names) {
       const v = l.values[m];
       const info = metricInfo(m, d.attributes);
-      latest.append(h("div", { class: "card", "data-metric": m, title: m },
+      latest.append(h("div", { class: "card", "data-latest": m, title: m },
         h("div", { class: "value" }, fmtMetric(m, v.value, d.attributes)),
         h("div", { class: "label" }, info.label),
         h("div", { class: "muted small" }, fmtAgo(v.ts))));
@@ -152,7 +152,7 @@ export function deviceView(root: HTMLElement, id: string, features: Features): (
         describe(box, title, []);
         return;
       }
-      lineChart(box, title, s, zoom, reset, { format: (v) => fmtValue(v, info.digits) });
+      lineChart(box, title, s, zoom, reset, { format: (v) => fmtMetric(m, v, device?.attributes) });
     });
     if (!metrics.length) heartbeatCharts();
     loadTimeline().catch(() => {});
@@ -181,8 +181,8 @@ export function deviceView(root: HTMLElement, id: string, features: Features): (
       charts.append(box);
       const s = pairs(list);
       box.dataset.points = String(s.ts.length);
-      if (s.ts.length) lineChart(box, title, s, zoom, reset, { format: (v) => fmtValue(v, info.digits), step: true });
-      else describe(box, title, []);
+      if (s.ts.length) lineChart(box, title, s, zoom, reset, { format: (v) => fmtMetric(metric, v, device.attributes), step: true });
+      else describe(box, title, [], (v) => fmtMetric(metric, v, device.attributes));
       box.append(h("p", { class: "muted small" }, note));
       box.title = key;
     }
@@ -211,7 +211,9 @@ export function deviceView(root: HTMLElement, id: string, features: Features): (
   let track: TrackLayer | null = null;
   let trackMap: ReturnType<typeof createMap> | null = null;
   let pending: Record<string, { lat?: number; lon?: number }> = {};
+  let trackSeq = 0;
   async function loadTrack(): Promise<void> {
+    const mine = ++trackSeq;
     const lat = metrics.find((m) => LAT.includes(m.toLowerCase()));
     const lon = metrics.find((m) => LON.includes(m.toLowerCase()));
     if (!lat || !lon) {
@@ -226,6 +228,7 @@ export function deviceView(root: HTMLElement, id: string, features: Features): (
       api(`/api/v1/devices/${enc}/telemetry` + qs({ ...bounds, metric: lat })),
       api(`/api/v1/devices/${enc}/telemetry` + qs({ ...bounds, metric: lon })),
     ]);
+    if (mine !== trackSeq) return;  // a newer range was chosen meanwhile
     const lons = new Map<string, number>(b.points.map((p: any) => [p.ts, p.value]));
     const points: [number, number][] = [];
     for (const p of a.points) {

@@ -82,20 +82,20 @@ export function overviewView(root: HTMLElement, features: Features): () => void 
     }
     const ts = samples.map((s) => Date.parse(s.ts) / 1000);
     const grid = h("div", { class: "history-grid", "data-samples": samples.length });
-    const box = (id: string) => {
+    const box = (id: string, caption: string) => {
       const b = h("div", { class: "history-chart", id });
-      grid.append(b);
+      grid.append(h("figure", {}, h("figcaption", {}, caption), b));
       return b;
     };
     history.append(grid);
-    multiChart(box("history-rate"), "Ingest rate (per second)", ts,
+    multiChart(box("history-rate", "Ingest rate (per second)"), "Ingest rate (per second)", ts,
       [{ label: "ingest / s", colorVar: "--accent", values: samples.map((s) => s.ingest_rate_per_s) }], (v) => fmtValue(v));
-    multiChart(box("history-status"), "Devices by status", ts, [
+    multiChart(box("history-status", "Devices by status"), "Devices by status", ts, [
       { label: "online", colorVar: "--online", values: samples.map((s) => s.devices.online) },
       { label: "at risk", colorVar: "--at_risk", values: samples.map((s) => s.devices.at_risk) },
       { label: "offline", colorVar: "--offline", values: samples.map((s) => s.devices.offline) },
     ], (v) => fmtValue(v, 0));
-    multiChart(box("history-alerts"), "Open alerts", ts,
+    multiChart(box("history-alerts", "Open alerts"), "Open alerts", ts,
       [{ label: "open alerts", colorVar: "--offline", values: samples.map((s) => s.open_alerts) }], (v) => fmtValue(v, 0));
   }
 
@@ -141,7 +141,7 @@ export function overviewView(root: HTMLElement, features: Features): () => void 
 function kpiTable(rows: any[]): HTMLElement {
   const pick = (key: string) => KPI_FIELDS.find((f) => f.key === key)!;
   const cols: [string, string, (r: any) => string][] = [
-    ["Group", "device type (the whole fleet first)", (r) => (r.key === "all" ? "whole fleet" : r.key)],
+    ["Group", "device type (the whole fleet first)", (r) => (r.key === "all" ? "whole fleet" : r.key || "(no type)")],
     ["Devices", "devices in the group", (r) => fmtNumber(r.devices)],
     ...["availability_pct", "mtbf_s", "mttr_s", "error_rate", "messages_per_min", "battery_drain_pct_per_day"].map(
       (k) => [pick(k).label, pick(k).how, (r: any) => pick(k).show(r)] as [string, string, (r: any) => string]),
