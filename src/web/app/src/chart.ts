@@ -14,17 +14,25 @@ export interface Series {
 }
 
 export interface LineOptions {
-  format?: (v: number) => string;  // values in the text alternative and on the axis
+  format?: (v: number) => string;  // values in the text alternative
   step?: boolean;                  // a staircase (states, levels) rather than a line
+  levels?: string[];               // names of the values 0, 1, 2… (the y axis shows only these)
+  xRange?: [number, number];       // the time axis in ms, when the points do not span the range
 }
 
-function axes(format?: (v: number) => string): uPlot.Axis[] {
+// The y axis wide enough for its longest label (long negative or decimal values are not cut).
+const axisSize = (_u: uPlot, values: string[] | null) =>
+  values && values.length ? Math.max(40, Math.ceil(Math.max(...values.map((v) => (v ?? "").length)) * 7.5) + 16) : 40;
+
+function axes(levels?: string[]): uPlot.Axis[] {
   const stroke = cssVar("--dim");
   const grid = { stroke: cssVar("--line") };
-  return [
-    { stroke, grid, ticks: grid },
-    { stroke, grid, ticks: grid, size: 64, values: format ? (_u, vals) => vals.map((v) => (v == null ? "" : format(v))) : undefined },
-  ];
+  const y: uPlot.Axis = { stroke, grid, ticks: grid, size: axisSize };
+  if (levels) {
+    y.splits = () => levels.map((_, i) => i);
+    y.values = (_u, vals) => vals.map((v) => levels[Math.round(v)] ?? "");
+  }
+  return [{ stroke, grid, ticks: grid }, y];
 }
 
 // "Temperature: latest 21.5 °C, from 18.2 °C to 24.9 °C over 240 points." on the chart's box.
@@ -71,7 +79,11 @@ export function lineChart(
     width,
     height: 200,
     series,
-    axes: axes(options.format),
+    axes: axes(options.levels),
+    scales: {
+      ...(options.xRange ? { x: { time: true, range: (): uPlot.Range.MinMax => [options.xRange![0] / 1000, options.xRange![1] / 1000] } } : {}),
+      ...(options.levels ? { y: { range: (): uPlot.Range.MinMax => [-0.2, options.levels!.length - 0.8] } } : {}),
+    },
     cursor: { drag: { x: true, y: false, setScale: false } },
     legend: { show: false },
     hooks: {
@@ -105,7 +117,7 @@ export function multiChart(target: HTMLElement, title: string, ts: number[], lis
       width: Math.max(260, target.clientWidth || 400),
       height,
       series: [{}, ...list.map((s) => ({ label: s.label, stroke: cssVar(s.colorVar), width: 1.5, value: (_u: uPlot, v: number | null) => (v == null ? "–" : format(v)) }))],
-      axes: axes(format),
+      axes: axes(),
       legend: { show: list.length > 1, live: false },
       cursor: { drag: { x: false, y: false } },
       scales: { y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] } },

@@ -21,9 +21,26 @@ export function setTileUrl(url: string): void {
 
 let outline: GeoJSON.GeoJsonObject | null = null;
 
+// Rings cut at the antimeridian (Russia's Chukotka, Fiji) hold points at both -180 and 180,
+// which a flat map draws as a band across the world: their western points move east by 360°.
+// Antarctica's ring spans every longitude on purpose and stays as it is.
+function unwrap(ring: number[][]): void {
+  let lo = Infinity, hi = -Infinity;
+  for (const [lon] of ring) { lo = Math.min(lo, lon); hi = Math.max(hi, lon); }
+  if (hi - lo > 180) for (const p of ring) if (p[0] < 0) p[0] += 360;
+}
+
 function worldOutline(): GeoJSON.GeoJsonObject {
+  if (outline) return outline;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  outline ??= feature(countries as any, (countries as any).objects.countries) as unknown as GeoJSON.GeoJsonObject;
+  const all = feature(countries as any, (countries as any).objects.countries) as unknown as GeoJSON.FeatureCollection;
+  for (const f of all.features) {
+    if (f.id === "010") continue;
+    const g = f.geometry;
+    if (g.type === "Polygon") g.coordinates.forEach(unwrap);
+    else if (g.type === "MultiPolygon") g.coordinates.forEach((poly) => poly.forEach(unwrap));
+  }
+  outline = all;
   return outline;
 }
 

@@ -181,7 +181,7 @@ export function deviceView(root: HTMLElement, id: string, features: Features): (
       charts.append(box);
       const s = pairs(list);
       box.dataset.points = String(s.ts.length);
-      if (s.ts.length) lineChart(box, title, s, zoom, reset, { format: (v) => fmtMetric(metric, v, device.attributes), step: true });
+      if (s.ts.length) lineChart(box, title, s, zoom, reset, { format: (v) => fmtMetric(metric, v, device.attributes), step: true, xRange: [from, Date.now()] });
       else describe(box, title, [], (v) => fmtMetric(metric, v, device.attributes));
       box.append(h("p", { class: "muted small" }, note));
       box.title = key;
@@ -204,7 +204,7 @@ export function deviceView(root: HTMLElement, id: string, features: Features): (
     const box = h("div", { class: "chart", "data-metric": "status", "data-source": "status-history", "data-points": ts.length });
     charts.append(box);
     const names = ["offline", "at risk", "online"];
-    lineChart(box, "Status", { ts, values }, zoom, reset, { format: (v) => names[Math.round(v)] ?? "", step: true });
+    lineChart(box, "Status", { ts, values }, zoom, reset, { format: (v) => names[Math.round(v)] ?? "", step: true, levels: names, xRange: [from, Date.now()] });
   }
 
   // Moving devices: the path over the range from the lat/lon series, extended live.
