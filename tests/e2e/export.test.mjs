@@ -93,3 +93,26 @@ test("the device list exports the devices of the current filter", async () => {
   assert.deepEqual(page.errors, []);
   await page.close();
 });
+
+test("with auth on, the export link carries the stored key and downloads", async () => {
+  const authBase = env("FP_AUTH_BASE_URL");
+  const key = env("FP_AUTH_KEY");
+  const page = await newPage(session.context);
+  await page.goto(authBase + "/#/devices");
+  await page.waitForSelector("#key-dialog[open]");
+  await page.fill("#key-input", key);
+  await page.click("#key-form button[type=submit]");
+  await page.waitForSelector("#device-table tbody tr[data-device]");
+  const csv = await download(page, "#list-export-link");
+  assert.equal(new URL(csv.url).searchParams.get("api_key"), key);
+  const lines = csv.text.trim().split("\n");
+  assert.equal(lines[0], "device_id,metric,ts,value");
+  assert.ok(lines.length > 1, "the export is empty");
+  // Without the key the same URL is refused: the key in the link is what lets it through.
+  const bare = new URL(csv.url);
+  bare.searchParams.delete("api_key");
+  assert.equal((await fetch(bare)).status, 401);
+  await page.evaluate(() => localStorage.removeItem("fleetpulse.apiKey"));
+  assert.deepEqual(page.errors.filter((e) => !e.includes("status of 401")), []);
+  await page.close();
+});

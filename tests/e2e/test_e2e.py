@@ -24,7 +24,7 @@ ARTIFACTS = Path(os.environ.get("FLEETPULSE_E2E_ARTIFACTS", REPO_ROOT / "build" 
 ADMIN_KEY = "e2e-admin-key-0123456789"
 SUITES = ["dashboard.test.mjs", "alerts.test.mjs", "map.test.mjs", "export.test.mjs",
           "views.test.mjs"]
-TESTS = 23  # test() calls in SUITES: all must run and pass
+TESTS = 24  # test() calls in SUITES: all must run and pass
 
 
 def start(tmp_path, name, *args, admin_key=None):
