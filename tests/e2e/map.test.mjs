@@ -19,12 +19,19 @@ async function open(page, hash) {
   await page.waitForSelector("body[data-ready=true]");
 }
 
+// Where the API puts each device: its heartbeats' geo, else its latest lat/lon readings.
 async function positionsFromApi() {
   const out = new Map();
+  const latest = async (m) => new Map((await apiGet(base, `/api/v1/latest?metric=${m}&limit=100000`)).devices
+    .filter((d) => d.values?.[m]).map((d) => [d.device_id, d.values[m].value]));
+  const [lats, lons] = await Promise.all([latest("lat"), latest("lon")]);
   let cursor = "";
   for (;;) {
     const res = await apiGet(base, "/api/v1/devices?limit=1000" + (cursor ? "&cursor=" + encodeURIComponent(cursor) : ""));
-    for (const d of res.devices) if (d.geo) out.set(d.device_id, d.geo);
+    for (const d of res.devices) {
+      if (d.geo) out.set(d.device_id, d.geo);
+      else if (lats.has(d.device_id) && lons.has(d.device_id)) out.set(d.device_id, { lat: lats.get(d.device_id), lon: lons.get(d.device_id) });
+    }
     if (!res.next_cursor) return out;
     cursor = res.next_cursor;
   }
@@ -70,10 +77,13 @@ test("the fleet map shows every positioned device where the API puts it", async 
     assert.ok(Math.abs(m.dx) <= 1.5 && Math.abs(m.dy) <= 1.5, `${m.id}: drawn ${m.dx},${m.dy} px off its position`);
     assert.ok(["online", "at_risk", "offline", "unknown"].includes(m.status));
   }
-  // The fixed e2e device sits exactly where it said.
+  // The fixed e2e devices sit exactly where they said: by heartbeat, and by telemetry only.
   const fixed = markers.find((m) => m.id === "e2e-geo");
   assert.ok(fixed);
   assert.deepEqual([fixed.lat, fixed.lon], [48.85837, 2.29448]);
+  const gps = markers.find((m) => m.id === "e2e-gps-only");
+  assert.ok(gps, "a device with lat/lon readings but no heartbeat position is missing");
+  assert.deepEqual([gps.lat, gps.lon], [52.37403, 4.88969]);
   assert.deepEqual(page.errors, []);
   await page.close();
 });

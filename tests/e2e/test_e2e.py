@@ -75,6 +75,8 @@ def test_dashboard_in_chromium(tmp_path):
                          location={"lat": 48.85837, "lon": 2.29448, "name": "paris"})
         for battery, dbm in ((91, -61), (90, -64), (88, -67)):
             server.heartbeat("e2e-heartbeat-only", battery_level=battery, signal_strength=dbm)
+        assert server.post("/api/v1/telemetry", {"device_id": "e2e-gps-only", "lat": 52.37403,
+                                                 "lon": 4.88969}).status == 200
         now_ms = int(time.time() * 1000)
         readings = [{"device_id": "e2e-export", "ts": now_ms - 7_200_000 + k * 60_000,
                      "temperature": round(20 + k * 0.1, 2), "humidity": 40 + k}

@@ -223,11 +223,13 @@ export function deviceView(root: HTMLElement, id: string, features: Features): (
       }
       return;
     }
-    const bounds = { start: new Date(range.from).toISOString(), end: new Date(range.to).toISOString(), limit: TRACK_LIMIT, order: "asc" };
+    // The newest TRACK_LIMIT positions of the range (desc), drawn oldest first.
+    const bounds = { start: new Date(range.from).toISOString(), end: new Date(range.to).toISOString(), limit: TRACK_LIMIT, order: "desc" };
     const [a, b] = await Promise.all([
       api(`/api/v1/devices/${enc}/telemetry` + qs({ ...bounds, metric: lat })),
       api(`/api/v1/devices/${enc}/telemetry` + qs({ ...bounds, metric: lon })),
     ]);
+    a.points.reverse();
     if (mine !== trackSeq) return;  // a newer range was chosen meanwhile
     const lons = new Map<string, number>(b.points.map((p: any) => [p.ts, p.value]));
     const points: [number, number][] = [];
@@ -239,7 +241,7 @@ export function deviceView(root: HTMLElement, id: string, features: Features): (
     track!.set(points);
     const panelInfo = position.querySelector(".track-info") as HTMLElement;
     panelInfo.textContent = points.length
-      ? `Track over the selected range: ${points.length} positions${a.points.length >= TRACK_LIMIT ? " (the first " + TRACK_LIMIT + ")" : ""}; latest ${fmtCoord(points[points.length - 1][0], points[points.length - 1][1])}.`
+      ? `Track over the selected range: ${points.length} positions${a.points.length >= TRACK_LIMIT ? " (the latest " + TRACK_LIMIT + ")" : ""}; latest ${fmtCoord(points[points.length - 1][0], points[points.length - 1][1])}.`
       : "No positions in the selected range.";
     watchTelemetry(id);
   }

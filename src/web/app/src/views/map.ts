@@ -1,4 +1,5 @@
-// The fleet map: every device with a position (its `geo`, from `lat`/`lon` readings), coloured
+// The fleet map: every device with a position (its heartbeats' `geo`, else its latest `lat`/`lon`
+// readings), coloured
 // by status and clustered where dense; clicking one opens it. Statuses change live. A tile
 // server URL can be set here (kept in this browser); without one the bundled outline is used.
 
@@ -9,16 +10,38 @@ import { createMap, Pin, PinLayer, setTileUrl, tileUrl } from "../map";
 
 const MAX_PAGES = 100;  // 100k devices at 1000 a page
 
-export async function devicesWithPosition(filters: Record<string, string> = {}): Promise<{ pins: Pin[]; total: number }> {
+// The latest value of one metric for every device that has it.
+async function latestOf(metric: string): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  let cursor: string | undefined;
+  for (let page = 0; page < MAX_PAGES; page++) {
+    const res = await api("/api/v1/latest" + qs({ metric, limit: 100000, cursor }));
+    for (const d of res.devices ?? []) {
+      const v = d.values?.[metric]?.value;
+      if (Number.isFinite(v)) out.set(d.device_id, v);
+    }
+    cursor = res.next_cursor ?? undefined;
+    if (!cursor) break;
+  }
+  return out;
+}
+
+// Where each device is: the position its heartbeats give (`geo`), else its latest `lat` and
+// `lon` readings (devices that report GPS as telemetry only).
+export async function devicesWithPosition(): Promise<{ pins: Pin[]; total: number }> {
   const pins: Pin[] = [];
   let total = 0;
   let cursor: string | undefined;
+  const [lats, lons] = await Promise.all([latestOf("lat"), latestOf("lon")]);
   for (let page = 0; page < MAX_PAGES; page++) {
-    const res = await api("/api/v1/devices" + qs({ ...filters, limit: 1000, cursor }));
+    const res = await api("/api/v1/devices" + qs({ limit: 1000, cursor }));
     for (const d of res.devices ?? []) {
       total++;
+      const pin = { id: d.device_id, status: d.status, label: d.name || d.device_id };
       if (d.geo && Number.isFinite(d.geo.lat) && Number.isFinite(d.geo.lon))
-        pins.push({ id: d.device_id, lat: d.geo.lat, lon: d.geo.lon, status: d.status, label: d.name || d.device_id });
+        pins.push({ ...pin, lat: d.geo.lat, lon: d.geo.lon });
+      else if (lats.has(d.device_id) && lons.has(d.device_id))
+        pins.push({ ...pin, lat: lats.get(d.device_id)!, lon: lons.get(d.device_id)! });
     }
     cursor = res.next_cursor ?? undefined;
     if (!cursor) break;
