@@ -55,12 +55,18 @@ document.querySelector(".skip")?.addEventListener("click", (e) => {
   view.focus();
 });
 
+// The theme first, so a stored choice applies before anything is drawn.
+let loaded: Features | null = null;
+initTheme(() => {
+  if (loaded) route(loaded);
+});
+
 async function boot(): Promise<void> {
   const features = await loadFeatures();
+  loaded = features;
   for (const a of document.querySelectorAll<HTMLElement>("#nav a[data-feature]"))
     a.hidden = !features[a.dataset.feature as keyof Features];
   document.body.dataset.ready = "false";
-  initTheme(() => route(features));
   window.addEventListener("hashchange", () => route(features));
   route(features);
   startLive(features.stream);
