@@ -96,10 +96,16 @@ Status FleetHistory::rewrite() {
 Status FleetHistory::append(const FleetSample& s) {
   std::lock_guard lock(mu_);
   if (fd_ < 0) return Status::Unavailable("the fleet history file is not open");
-  if (Status st = write_all(fd_, encode_fleet_sample(s), path_); !st.ok()) return st;
+  // What is served must be what a restart reads back: the line's values (the rate is written
+  // with 3 decimals), not the sample as measured.
+  const std::string line = encode_fleet_sample(s);
+  auto stored = decode_fleet_history(std::string(kFleetHistoryHeader) + line);
+  if (!stored.ok() || stored->samples.size() != 1)
+    return Status::Internal("a fleet sample does not read back from its own line");
+  if (Status st = write_all(fd_, line, path_); !st.ok()) return st;
   if (::fdatasync(fd_) != 0) return io_error("cannot sync", path_);
   ++lines_in_file_;
-  samples_.push_back(s);
+  samples_.push_back(stored->samples[0]);
   while (!samples_.empty() && samples_.front().ts_ms <= s.ts_ms - keep_ms_) samples_.pop_front();
   if (lines_in_file_ > 2 * samples_.size() + 64) return rewrite();
   return Status::Ok();

@@ -58,6 +58,22 @@ TEST_F(FleetHistoryTest, SamplesSurviveReopening) {
   EXPECT_EQ((*h)->range(kT0 + 60'000, kT0 + 120'000).size(), 2u);
 }
 
+TEST_F(FleetHistoryTest, WhatIsServedIsWhatARestartReadsBack) {
+  FleetSample s = sample(kT0);
+  s.ingest_per_s = 4.901960784313726;  // more digits than the file keeps
+  std::vector<FleetSample> served;
+  {
+    auto h = FleetHistory::open(path_, kDay, kT0);
+    ASSERT_TRUE(h.ok());
+    ASSERT_TRUE((*h)->append(s).ok());
+    served = (*h)->range(0, INT64_MAX);
+  }
+  auto h = FleetHistory::open(path_, kDay, kT0);
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ((*h)->range(0, INT64_MAX), served);
+  EXPECT_DOUBLE_EQ(served.at(0).ingest_per_s, 4.902);
+}
+
 TEST_F(FleetHistoryTest, TornLastLineIsSkippedAndTheFileStaysAppendable) {
   {
     auto h = FleetHistory::open(path_, kDay, kT0);
