@@ -114,8 +114,10 @@ test("clicking a device on the map opens it, also from the keyboard", async () =
 test("a vehicle's page draws its track and extends it live", async () => {
   const page = await newPage(session.context, { width: 1440, height: 900 });
   await open(page, "#/devices/" + vehicle);
+  await page.waitForSelector('#position[data-range="24h"]', { timeout: 15000 });
   await page.click('button[data-range="1h"]');
-  await page.waitForFunction(() => Number(document.querySelector("#track-map")?.dataset.trackPoints) > 1, null, { timeout: 15000 });
+  await page.waitForSelector('#position[data-range="1h"]', { timeout: 15000 });
+  assert.ok(Number(await page.getAttribute("#track-map", "data-track-points")) > 1);
   // The track has the positions the API has for the hour (both coordinates at one time).
   const start = new Date(Date.now() - 3600e3).toISOString();
   const [lat, lon] = await Promise.all(["lat", "lon"].map((m) =>

@@ -99,7 +99,7 @@ def test_dashboard_in_chromium(tmp_path):
         })
         proc = subprocess.run(["node", "--test", "--test-reporter=tap",
                                *[str(HERE / f) for f in SUITES]],
-                              env=env, cwd=HERE, capture_output=True, text=True, timeout=300)
+                              env=env, cwd=HERE, capture_output=True, text=True, timeout=480)
         (ARTIFACTS / "dashboard.test.log").write_text(proc.stdout + proc.stderr)
         assert proc.returncode == 0, proc.stdout[-8000:] + proc.stderr[-4000:]
         assert "# fail 0" in proc.stdout and f"# pass {TESTS}" in proc.stdout, proc.stdout[-3000:]

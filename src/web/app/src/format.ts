@@ -79,6 +79,18 @@ export function fmtMetric(metric: string, v: number | null | undefined, attribut
   return info.unit === "°" || info.unit === "%" ? text + (info.unit === "%" ? " %" : "°") : `${text} ${info.unit}`;
 }
 
+// Bytes as "512 B", "20.4 KiB", "3.1 MiB".
+export function fmtBytes(v: number | null | undefined): string {
+  if (v === null || v === undefined || Number.isNaN(v)) return "–";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (Math.abs(v) >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return fmtValue(v, i ? 1 : 0) + " " + units[i];
+}
+
 export function fmtCoord(lat: number, lon: number): string {
   return `${lat.toFixed(5)}, ${lon.toFixed(5)}`;
 }
@@ -113,7 +125,7 @@ export const KPI_FIELDS: KpiField[] = [
   { key: "response_time_ms", label: "Response time", how: "receive time minus the heartbeat's own timestamp: average and 95th percentile of the last 16 heartbeats", show: (k) => (k.response_time_ms?.avg == null ? "–" : `${fmtValue(k.response_time_ms.avg)} ms avg · ${fmtValue(k.response_time_ms.p95)} ms p95`) },
   { key: "error_rate", label: "Error rate", how: "rejected ÷ (accepted + rejected) messages", show: (k) => (k.error_rate == null ? "–" : fmtValue(k.error_rate * 100, 2) + " %") },
   { key: "messages_per_min", label: "Messages per minute", how: "accepted heartbeats and telemetry requests per minute of the period", show: (k) => fmtValue(k.messages_per_min) },
-  { key: "bytes_per_min", label: "Bytes per minute", how: "request bytes of accepted messages per minute of the period", show: (k) => (k.bytes_per_min == null ? "–" : fmtValue(k.bytes_per_min) + " B") },
+  { key: "bytes_per_min", label: "Bytes per minute", how: "request bytes of accepted messages per minute of the period", show: (k) => fmtBytes(k.bytes_per_min) },
   { key: "status_consistency", label: "Reporting regularity", how: "messages received ÷ the messages expected at its learned report interval (at most 100 %)", show: (k) => pct(k.status_consistency == null ? null : k.status_consistency * 100) },
   { key: "battery_drain_pct_per_day", label: "Battery drain", how: "least-squares slope of the battery samples, in % per day", show: (k) => (k.battery_drain_pct_per_day == null ? "–" : fmtValue(k.battery_drain_pct_per_day, 1) + " % / day") },
   { key: "battery_empty_at", label: "Battery empty", how: "when the battery reaches 0 % at the current drain", show: (k) => (k.battery_empty_at ? new Date(k.battery_empty_at).toLocaleDateString() : "–") },

@@ -239,6 +239,7 @@ export function deviceView(root: HTMLElement, id: string, features: Features): (
     }
     showPosition();
     track!.set(points);
+    position.dataset.range = range.label;  // which range the track shows (tests wait for it)
     const panelInfo = position.querySelector(".track-info") as HTMLElement;
     panelInfo.textContent = points.length
       ? `Track over the selected range: ${points.length} positions${a.points.length >= TRACK_LIMIT ? " (the latest " + TRACK_LIMIT + ")" : ""}; latest ${fmtCoord(points[points.length - 1][0], points[points.length - 1][1])}.`
