@@ -351,6 +351,12 @@ std::vector<OptionSpec> make_options() {
                [](ServerConfig& c, std::string_view v) {
                  return set_duration(c.webhook_timeout_ms, "webhook-timeout", v);
                }});
+  o.push_back({"fleet-history-interval", "DURATION",
+               "sample the overview's 24 h history (ingest rate, statuses, alerts) this often "
+               "(default 1m)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_duration(c.fleet_history_interval_ms, "fleet-history-interval", v);
+               }});
   o.push_back({"log-level", "LEVEL", "trace, debug, info, warn or error (default info)",
                [](ServerConfig& c, std::string_view v) {
                  if (v != "trace" && v != "debug" && v != "info" && v != "warn" && v != "error")

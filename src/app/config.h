@@ -91,6 +91,7 @@ struct ServerConfig {
   // Where each option's value came from, by option name ("config file F", "environment
   // FLEETPULSE_X", "flag --x"); options left at their default are absent. For --check-config.
   std::map<std::string, std::string, std::less<>> option_sources;
+  int64_t fleet_history_interval_ms = 60'000;  // the overview's history: one sample this often
 };
 
 struct OptionSpec {

@@ -110,6 +110,8 @@ const std::map<std::string_view, Printer>& printers() {
       {"mqtt-bridge-password",
        [](const ServerConfig& c) { return secret(c.mqtt_bridge_password); }},
       {"admin-key", [](const ServerConfig& c) { return secret(c.admin_key); }},
+      {"fleet-history-interval",
+       [](const ServerConfig& c) { return duration(c.fleet_history_interval_ms); }},
       {"admin-key-file",
        [](const ServerConfig& c) {
          auto it = c.option_sources.find("admin-key-file");

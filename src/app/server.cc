@@ -16,6 +16,7 @@
 #include "app/server_metrics_collectors.h"
 #include "app/systemd_notify.h"
 #include "auth/api_key_authenticator.h"
+#include "fleet_history/fleet_history_sampler.h"
 #include "http/api_dispatcher.h"
 #include "http/handlers/routes.h"
 #include "http/handlers/stats_json.h"
@@ -314,6 +315,41 @@ int run_server(const ServerConfig& cfg) {
   ctx.activity = &activity;
   DeviceKpiService kpis(cat, tracker, activity, clock);
   ctx.kpis = &kpis;
+  // The overview's 24 h history: its own file in the data dir (see src/fleet_history).
+  auto fleet_history =
+      FleetHistory::open((std::filesystem::path(cfg.data_dir) / "fleet_history.log").string(),
+                         86'400'000, clock.now_ms());
+  if (!fleet_history.ok()) {
+    spdlog::critical("event=startup_failed reason=\"cannot open the fleet history: {}\"",
+                     fleet_history.status().message());
+    ingestor.stop();
+    return 1;
+  }
+  ctx.fleet_history = fleet_history->get();
+  ctx.fleet_history_interval_ms = cfg.fleet_history_interval_ms;
+  uint64_t ingested_before = 0;
+  int64_t measured_at = 0;
+  FleetHistorySampler fleet_sampler(
+      **fleet_history, clock, cfg.fleet_history_interval_ms,
+      [&ctx, &tracker, &ingestor, &alerts, &ingested_before, &measured_at](int64_t now) {
+        const auto st = ingestor.stats();
+        const uint64_t ingested = st.heartbeats + st.points;
+        FleetSample s;
+        s.ingest_per_s = measured_at > 0 && now > measured_at
+                             ? static_cast<double>(ingested - ingested_before) * 1000.0 /
+                                   static_cast<double>(now - measured_at)
+                             : ctx.ingest_rate.rate(now);
+        ingested_before = ingested;
+        measured_at = now;
+        const auto counts = tracker.counts();
+        s.unknown = counts[static_cast<size_t>(DeviceStatus::kUnknown)];
+        s.online = counts[static_cast<size_t>(DeviceStatus::kOnline)];
+        s.at_risk = counts[static_cast<size_t>(DeviceStatus::kAtRisk)];
+        s.offline = counts[static_cast<size_t>(DeviceStatus::kOffline)];
+        s.open_alerts = alerts.open_total();
+        return s;
+      });
+  fleet_sampler.start();
   http::Router router;
   http::add_all_routes(router, ctx);
   http::ApiDispatcher dispatcher(router, ctx);
@@ -434,6 +470,7 @@ int run_server(const ServerConfig& cfg) {
   spdlog::info("event=shutdown signal={} in_flight={}", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                server.in_flight());
   ctx.ready = false;
+  fleet_sampler.stop();
   for (auto& b : bridges) b->stop();
   if (mqtt) mqtt->shutdown(std::chrono::seconds(5));
   server.shutdown(std::chrono::seconds(10));

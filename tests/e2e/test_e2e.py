@@ -1,8 +1,9 @@
 """Starts what the browser tests need and runs them: a fleetpulse server (at risk after 3 s,
 offline after 6 s) fed by `fleetpulse simulate` (history plus a live fleet for the whole
 run), a few devices that went offline, a second server with auth on, then
-`node --test dashboard.test.mjs alerts.test.mjs` driving Debian's Chromium (the dashboard's
-views, and alerts raised, acknowledged and resolved from the page, rules created and edited).
+`node --test` on SUITES driving Debian's Chromium (the dashboard's views, alerts raised,
+acknowledged and resolved from the page, rules created and edited, the maps, exports, themes,
+keyboard use, heartbeat-only devices and every view at 1440 and 390 px).
 Screenshots go to $FLEETPULSE_E2E_ARTIFACTS (the build directory's e2e-artifacts when run by
 ctest)."""
 
@@ -21,6 +22,9 @@ from fleetpulse_harness import (FleetpulseServer, REPO_ROOT, binary_path,  # noq
 
 ARTIFACTS = Path(os.environ.get("FLEETPULSE_E2E_ARTIFACTS", REPO_ROOT / "build" / "e2e-artifacts"))
 ADMIN_KEY = "e2e-admin-key-0123456789"
+SUITES = ["dashboard.test.mjs", "alerts.test.mjs", "map.test.mjs", "export.test.mjs",
+          "views.test.mjs"]
+TESTS = 24  # test() calls in SUITES: all must run and pass
 
 
 def start(tmp_path, name, *args, admin_key=None):
@@ -46,7 +50,8 @@ def simulate(server, *args, key=None, background=False):
 
 def test_dashboard_in_chromium(tmp_path):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    server = start(tmp_path, "main", "--at-risk-after", "3s", "--offline-after", "6s")
+    server = start(tmp_path, "main", "--at-risk-after", "3s", "--offline-after", "6s",
+                   "--fleet-history-interval", "2s")
     auth_server = start(tmp_path, "auth", admin_key=ADMIN_KEY)
     live = None
     try:
@@ -64,6 +69,20 @@ def test_dashboard_in_chromium(tmp_path):
         server.heartbeat("e2e-flip", battery_level=80)
         wait_until(lambda: server.device("e2e-flip")["status"] == "offline", timeout=15,
                    message="e2e-flip offline")
+        # Issue 17: a device at a known place, one that only sends heartbeats, one with a
+        # fixed history to export.
+        server.heartbeat("e2e-geo", battery_level=70,
+                         location={"lat": 48.85837, "lon": 2.29448, "name": "paris"})
+        for battery, dbm in ((91, -61), (90, -64), (88, -67)):
+            server.heartbeat("e2e-heartbeat-only", battery_level=battery, signal_strength=dbm)
+        assert server.post("/api/v1/telemetry", {"device_id": "e2e-gps-only", "lat": 52.37403,
+                                                 "lon": 4.88969}).status == 200
+        now_ms = int(time.time() * 1000)
+        readings = [{"device_id": "e2e-export", "ts": now_ms - 7_200_000 + k * 60_000,
+                     "temperature": round(20 + k * 0.1, 2), "humidity": 40 + k}
+                    for k in range(30)]
+        assert server.post("/api/v1/telemetry", readings).status == 200
+        vehicles = server.get("/api/v1/devices?type=vehicle&limit=1").body
         devices = server.get("/api/v1/devices?type=temperature&q=sim-temp&limit=1").body
         chart_device = devices["devices"][0]["device_id"]
 
@@ -73,14 +92,17 @@ def test_dashboard_in_chromium(tmp_path):
             "FP_AUTH_KEY": ADMIN_KEY,
             "FP_CHART_DEVICE": chart_device,
             "FP_FLIP_DEVICE": "e2e-flip",
+            "FP_VEHICLE_DEVICE": vehicles["devices"][0]["device_id"],
+            "FP_HEARTBEAT_DEVICE": "e2e-heartbeat-only",
+            "FP_EXPORT_DEVICE": "e2e-export",
             "FP_ARTIFACTS": str(ARTIFACTS),
         })
         proc = subprocess.run(["node", "--test", "--test-reporter=tap",
-                               str(HERE / "dashboard.test.mjs"), str(HERE / "alerts.test.mjs")],
-                              env=env, cwd=HERE, capture_output=True, text=True, timeout=300)
+                               *[str(HERE / f) for f in SUITES]],
+                              env=env, cwd=HERE, capture_output=True, text=True, timeout=480)
         (ARTIFACTS / "dashboard.test.log").write_text(proc.stdout + proc.stderr)
         assert proc.returncode == 0, proc.stdout[-8000:] + proc.stderr[-4000:]
-        assert "# fail 0" in proc.stdout and "# pass 11" in proc.stdout, proc.stdout[-3000:]
+        assert "# fail 0" in proc.stdout and f"# pass {TESTS}" in proc.stdout, proc.stdout[-3000:]
     finally:
         if live is not None:
             live.send_signal(signal.SIGINT)

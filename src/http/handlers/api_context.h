@@ -25,6 +25,7 @@ class WebhookNotifier;
 class LiveEventHub;
 class DeviceKpiService;
 class DeviceActivityLog;
+class FleetHistory;
 }  // namespace fp
 
 namespace fp::http {
@@ -63,6 +64,9 @@ struct ApiContext {
   std::function<std::string()> mqtt_health_json;
   // Streamed exports run here (at most 4 at once); joined before the rest goes.
   BackgroundJobs exports{4};
+  // The overview's 24 h history (GET /api/v1/stats/history); null when not kept.
+  FleetHistory* fleet_history = nullptr;
+  int64_t fleet_history_interval_ms = 60'000;
 };
 
 }  // namespace fp::http

@@ -76,6 +76,9 @@ export interface Features {
   deviceKpis: boolean;
   stream: boolean;
   recentAlerts: boolean;
+  exports: boolean;
+  history: boolean;       // GET /api/v1/stats/history: the overview's last 24 h
+  kpiHistory: string | null;  // a KPI history route, once the server keeps one
 }
 
 export async function loadFeatures(): Promise<Features> {
@@ -88,6 +91,9 @@ export async function loadFeatures(): Promise<Features> {
     deviceKpis: has("/api/v1/devices/{id}/kpis"),
     stream: has("/api/v1/stream"),
     recentAlerts: has("/api/v1/alerts/recent"),
+    exports: has("/api/v1/export"),
+    history: has("/api/v1/stats/history"),
+    kpiHistory: Object.keys(doc.paths ?? {}).find((p) => p.includes("kpis") && p.includes("history")) ?? null,
   };
 }
 
@@ -96,4 +102,10 @@ export function qs(params: Record<string, string | number | undefined | null>): 
   for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== "") p.set(k, String(v));
   const s = p.toString();
   return s ? "?" + s : "";
+}
+
+// A URL the browser downloads by itself (a plain link): the key goes as ?api_key=, which the
+// server accepts for every route, because a link cannot carry an Authorization header.
+export function downloadUrl(path: string, params: Record<string, string | number | undefined | null>): string {
+  return path + qs({ ...params, api_key: apiKey() || undefined });
 }

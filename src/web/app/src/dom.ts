@@ -33,12 +33,13 @@ export function clear(e: Element): void {
   while (e.firstChild) e.removeChild(e.firstChild);
 }
 
+// Counts and rates for cards: 12 345 → "12.3 k"; small numbers rounded to `digits` at most.
 export function fmtNumber(v: number | null | undefined, digits = 2): string {
   if (v === null || v === undefined || Number.isNaN(v)) return "–";
   if (Math.abs(v) >= 1e9) return (v / 1e9).toFixed(1) + " G";
   if (Math.abs(v) >= 1e6) return (v / 1e6).toFixed(1) + " M";
   if (Math.abs(v) >= 1e4) return (v / 1e3).toFixed(1) + " k";
-  return Number.isInteger(v) ? String(v) : v.toFixed(digits);
+  return v.toLocaleString("en-US", { maximumFractionDigits: digits });
 }
 
 export function fmtBytes(v: number | null | undefined): string {
@@ -65,6 +66,11 @@ export function fmtAgo(ts: string | null | undefined): string {
 export function fmtTime(ts: string | null | undefined): string {
   if (!ts) return "–";
   return new Date(ts).toLocaleString();
+}
+
+// A visually hidden text for screen readers.
+export function srOnly(text: string): HTMLElement {
+  return h("span", { class: "sr-only" }, text);
 }
 
 export function statusBadge(status: string): HTMLElement {

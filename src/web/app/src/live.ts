@@ -8,6 +8,7 @@ export type LiveEvent =
   | { kind: "status"; data: { device_id: string; from: string; to: string; reason?: string; at?: string } }
   | { kind: "alert"; data: any }
   | { kind: "stats"; data: any }
+  | { kind: "telemetry"; data: { device_id: string; metric: string; ts: string; value: number } }
   | { kind: "tick" };
 
 type Listener = (e: LiveEvent) => void;
@@ -16,6 +17,7 @@ const listeners = new Set<Listener>();
 let mode: "stream" | "polling" = "polling";
 let timer: number | undefined;
 let source: EventSource | null = null;
+let watched: string | null = null;  // the device whose points come as `telemetry` events
 
 export function subscribe(fn: Listener): () => void {
   listeners.add(fn);
@@ -53,11 +55,15 @@ let streamAvailable = false;
 
 function openStream(): void {
   const key = apiKey();
-  source = new EventSource("/api/v1/stream" + (key ? "?api_key=" + encodeURIComponent(key) : ""));
+  const params = new URLSearchParams();
+  if (key) params.set("api_key", key);
+  if (watched) params.set("device_id", watched);
+  const query = params.toString();
+  source = new EventSource("/api/v1/stream" + (query ? "?" + query : ""));
   mode = "stream";
   setIndicator();
   startPolling(15000);  // slow refresh of what events do not carry (latest values, charts)
-  for (const kind of ["status", "alert", "stats"] as const) {
+  for (const kind of ["status", "alert", "stats", "telemetry"] as const) {
     source.addEventListener(kind, (ev) => {
       try {
         emit({ kind, data: JSON.parse((ev as MessageEvent).data) } as LiveEvent);
@@ -107,4 +113,16 @@ export function startLive(withStream: boolean): void {
       emit({ kind: "tick" });
     }
   });
+}
+
+// Asks the stream for the points of one device (null: none). Reopens the stream; in polling
+// mode nothing changes (the views fetch again on ticks).
+export function watchTelemetry(deviceId: string | null): void {
+  if (watched === deviceId) return;
+  watched = deviceId;
+  if (source) {
+    source.close();
+    source = null;
+    openStream();
+  }
 }

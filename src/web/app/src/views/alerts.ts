@@ -1,7 +1,8 @@
 // Alerts: filter by state and severity, acknowledge (with an optional note) and resolve.
 
 import { api, Features, post, qs } from "../api";
-import { clear, fmtAgo, fmtNumber, fmtTime, h, message, throttle } from "../dom";
+import { clear, fmtAgo, fmtTime, h, message, throttle } from "../dom";
+import { fmtDuration, fmtMetric } from "../format";
 import { subscribe } from "../live";
 
 export function alertRow(a: any, features: Features, reload: () => void, withDevice = true): HTMLElement {
@@ -18,12 +19,18 @@ export function alertRow(a: any, features: Features, reload: () => void, withDev
       await post(`/api/v1/alerts/${encodeURIComponent(a.id)}/resolve`, {});
       reload();
     } }, "Resolve"));
+  // When the condition happened (the reading's time) leads; when it was raised is the detail.
+  const happened = a.condition_at ?? a.started_at;
+  const lag = a.condition_at && a.started_at ? (Date.parse(a.started_at) - Date.parse(a.condition_at)) / 1000 : 0;
+  const when = h("td", { class: "when", "data-condition-at": happened ?? "", title: `condition at ${fmtTime(happened)}; raised at ${fmtTime(a.started_at)}` },
+    h("time", { datetime: happened ?? "" }, fmtAgo(happened)),
+    lag >= 60 ? h("div", { class: "muted small raised" }, `raised ${fmtDuration(lag)} later`) : null);
   return h("tr", { "data-alert": a.id, "data-state": a.state },
     h("td", {}, h("span", { class: "badge sev-" + a.severity }, a.severity)),
     h("td", {}, h("span", { class: "badge a-" + a.state }, a.state)),
     withDevice ? h("td", {}, h("a", { href: "#/devices/" + encodeURIComponent(a.device_id) }, a.device_id)) : null,
-    h("td", {}, a.message ?? "", a.value != null ? h("span", { class: "muted" }, ` (${fmtNumber(a.value)})`) : null),
-    h("td", { title: fmtTime(a.started_at) }, fmtAgo(a.started_at)),
+    h("td", {}, a.message ?? "", a.value != null ? h("span", { class: "muted value" }, ` (${fmtMetric(a.metric ?? "", a.value)})`) : null),
+    when,
     actions,
   );
 }
@@ -38,7 +45,7 @@ export function alertsView(root: HTMLElement, features: Features, params: URLSea
   const body = h("tbody");
   root.append(h("h1", {}, "Alerts"), h("div", { class: "filters" }, state, severity),
     h("div", { class: "table-wrap" }, h("table", { class: "grid", id: "alert-table" },
-      h("thead", {}, h("tr", {}, ...["Severity", "State", "Device", "Message", "Started", ""].map((c) => h("th", {}, c)))), body)));
+      h("thead", {}, h("tr", {}, ...["Severity", "State", "Device", "Message", "When", ""].map((c) => h("th", {}, c)))), body)));
 
   async function load(): Promise<void> {
     const res = await api("/api/v1/alerts" + qs({ state: state.value, severity: severity.value, limit: 200 }));

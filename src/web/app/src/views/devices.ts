@@ -2,9 +2,11 @@
 // paging, so it stays fast with 100k devices; the filters live in the URL (#/devices?...).
 // Status changes arrive live and update the rows in place.
 
-import { api, qs } from "../api";
-import { clear, fmtAgo, fmtNumber, h, statusBadge } from "../dom";
+import { api, Features, qs } from "../api";
+import { clear, fmtAgo, h, statusBadge } from "../dom";
+import { fmtMetric } from "../format";
 import { subscribe } from "../live";
+import { exportControls, stamp } from "./export";
 
 const PAGE = 50;
 const COLUMNS: [string, string][] = [
@@ -12,7 +14,9 @@ const COLUMNS: [string, string][] = [
   ["Battery", "battery_level"], ["Signal", "signal_strength"], ["Last seen", "last_seen"],
 ];
 
-export function devicesView(root: HTMLElement, params: URLSearchParams): () => void {
+const EXPORT_RANGES: [string, string, number][] = [["-1h", "last hour", 3600e3], ["-24h", "last 24 h", 86400e3], ["-7d", "last 7 days", 7 * 86400e3], ["-30d", "last 30 days", 30 * 86400e3]];
+
+export function devicesView(root: HTMLElement, params: URLSearchParams, features: Features): () => void {
   const filters = {
     status: params.get("status") ?? "",
     type: params.get("type") ?? "",
@@ -40,13 +44,28 @@ export function devicesView(root: HTMLElement, params: URLSearchParams): () => v
   const prev = h("button", { id: "prev", onclick: () => { cursors.pop(); load(); } }, "‹ Prev");
   const nextBtn = h("button", { id: "next", onclick: () => { if (next) { cursors.push(next); load(); } } }, "Next ›");
 
+  const exportRange = h("select", { id: "list-export-range", "aria-label": "export range" },
+    ...EXPORT_RANGES.map(([v, label]) => h("option", { value: v, selected: v === "-24h" }, label)));
+  const exportRangeMs = () => EXPORT_RANGES.find(([v]) => v === exportRange.value)?.[2] ?? 86400e3;
+  let exportEnd = Date.now();
+  const exporter = features.exports
+    ? exportControls("list-export", "Export these devices", {
+        params: () => {
+          exportEnd = Date.now();
+          return { status: filters.status, type: filters.type, location: filters.location, q: filters.q,
+            start: new Date(exportEnd - exportRangeMs()).toISOString(), end: new Date(exportEnd).toISOString() };
+        },
+        name: () => `devices${filters.status ? "_" + filters.status : ""}${filters.type ? "_" + filters.type : ""}${filters.q ? "_" + filters.q : ""}_${stamp(exportEnd - exportRangeMs())}_${stamp(exportEnd)}`,
+      }, [exportRange])
+    : null;
   root.append(
-    h("h1", {}, "Devices"),
+    h("div", { class: "section-bar" }, h("h1", {}, "Devices"), exporter),
     h("form", { class: "filters", onsubmit: (e: Event) => { e.preventDefault(); apply(); } }, status, type, location, search, types, locations, h("button", { type: "submit" }, "Filter")),
     h("div", { class: "table-wrap" },
       h("table", { class: "grid", id: "device-table" },
         h("thead", {}, h("tr", {}, ...COLUMNS.map(([label, key]) =>
-          h("th", { class: "sortable", "data-sort": key, onclick: () => sortBy(key), title: "sort" }, label, h("span", { class: "arrow" }))))),
+          h("th", { class: "sortable", "data-sort": key, "aria-sort": "none" },
+            h("button", { class: "sort", type: "button", onclick: () => sortBy(key), title: `sort by ${label.toLowerCase()}` }, label, h("span", { class: "arrow", "aria-hidden": "true" })))))),
         body)),
     h("div", { class: "pager" }, prev, info, nextBtn),
   );
@@ -59,6 +78,7 @@ export function devicesView(root: HTMLElement, params: URLSearchParams): () => v
     for (const th of root.querySelectorAll<HTMLElement>("th[data-sort]")) {
       const arrow = th.querySelector(".arrow") as HTMLElement;
       arrow.textContent = th.dataset.sort === key ? (filters.sort.startsWith("-") ? " ▼" : " ▲") : "";
+      th.setAttribute("aria-sort", th.dataset.sort === key ? (filters.sort.startsWith("-") ? "descending" : "ascending") : "none");
     }
   }
 
@@ -97,8 +117,8 @@ export function devicesView(root: HTMLElement, params: URLSearchParams): () => v
           h("td", { class: "status" }, statusBadge(d.status)),
           h("td", {}, d.type || "–"),
           h("td", {}, d.location || "–"),
-          h("td", {}, d.battery_level == null ? "–" : fmtNumber(d.battery_level, 0) + " %"),
-          h("td", {}, d.signal_strength == null ? "–" : fmtNumber(d.signal_strength, 0) + " dBm"),
+          h("td", {}, fmtMetric("battery_level", d.battery_level)),
+          h("td", {}, fmtMetric("signal_strength", d.signal_strength)),
           h("td", { title: d.last_seen ?? "" }, fmtAgo(d.last_seen)),
         ),
       );

@@ -11,9 +11,12 @@ export function rulesView(root: HTMLElement, features: Features): () => void {
     return () => {};
   }
   const body = h("tbody");
-  const formBox = h("section", { class: "panel", id: "rule-form-box" });
+  // Shown only while a rule is being created or edited (an empty panel is noise).
+  const formBox = h("section", { class: "panel", id: "rule-form-box", hidden: true });
+  const closeForm = () => { clear(formBox); formBox.hidden = true; };
+  const newButton = h("button", { id: "new-rule", onclick: () => edit(null) }, "New rule");
   root.append(h("h1", {}, "Alert rules"),
-    h("p", {}, h("button", { id: "new-rule", onclick: () => edit(null) }, "New rule")),
+    h("p", {}, newButton),
     formBox,
     h("div", { class: "table-wrap" }, h("table", { class: "grid", id: "rule-table" },
       h("thead", {}, h("tr", {}, ...["Name", "Kind", "Condition", "Severity", "Scope", "Enabled", ""].map((c) => h("th", {}, c)))), body)));
@@ -71,8 +74,8 @@ export function rulesView(root: HTMLElement, features: Features): () => void {
       field("scope_devices", "Scope: devices (comma-separated)", inp("scope_devices", (r.scope?.devices ?? []).join(","))),
       field("webhook", "Webhook URL", inp("webhook", r.notify?.[0]?.webhook)),
       h("label", { class: "check" }, h("input", { name: "enabled", type: "checkbox", checked: r.enabled !== false }), " enabled"),
-      h("p", { class: "error", id: "rule-error" }),
-      h("div", {}, h("button", { type: "submit" }, rule ? "Save" : "Create"), " ", h("button", { type: "button", onclick: () => clear(formBox) }, "Cancel")),
+      h("p", { class: "error", id: "rule-error", role: "alert", hidden: true }),
+      h("div", {}, h("button", { type: "submit" }, rule ? "Save" : "Create"), " ", h("button", { type: "button", onclick: () => { closeForm(); newButton.focus(); } }, "Cancel")),
     );
     const showFields = () => {
       const kind = (form.elements.namedItem("kind") as HTMLSelectElement).value;
@@ -111,13 +114,17 @@ export function rulesView(root: HTMLElement, features: Features): () => void {
       try {
         if (rule) await api(`/api/v1/rules/${encodeURIComponent(rule.id)}`, { method: "PUT", body: JSON.stringify(out) });
         else await post("/api/v1/rules", out);
-        clear(formBox);
+        closeForm();
         load();
       } catch (err: any) {
-        (form.querySelector("#rule-error") as HTMLElement).textContent = err.message;
+        const box = form.querySelector("#rule-error") as HTMLElement;
+        box.textContent = err.message;
+        box.hidden = false;
       }
     });
     formBox.append(h("h2", {}, rule ? `Edit ${rule.name}` : "New rule"), form);
+    formBox.hidden = false;
+    (form.elements.namedItem("name") as HTMLInputElement).focus();
   }
 
   load().catch((e) => root.append(message(e.message, "error")));
