@@ -1,6 +1,6 @@
 // Fuzzes the line protocol decoder: any bytes must decode without a crash, and whatever comes
 // out must hold the batch's invariants: valid device ids and metric names, indexes in range,
-// times within 1970..2262, valid UTF-8 everywhere (names, attributes, error messages), error
+// times within 1970..2262, points without a timestamp stamped each on a millisecond of its own, valid UTF-8 everywhere (names, attributes, error messages), error
 // lines in order and inside the body.
 #include <algorithm>
 #include <cstddef>
@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "batch_invariants.h"
+#include "stamping_invariants.h"
 #include "ingest/line_protocol.h"
 
 namespace {
@@ -26,6 +27,7 @@ void run(std::string_view body, const fp::LineProtocolOptions& opt) {
   check(errors.size() <= lines);
   fp::fuzz::check_errors(errors, physical_lines);
   fp::fuzz::check_batch(batch);
+  fp::fuzz::check_stamping(batch);
 }
 
 }  // namespace

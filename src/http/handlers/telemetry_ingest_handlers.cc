@@ -110,9 +110,11 @@ void line_protocol(ApiContext& ctx, RequestContext& rc, Responder respond) {
   decode_line_protocol(rc.request.body, opt, ctx.clock.now_ms(), *batch, *errors, &lines);
   if (!rc.device_id.empty())
     for (const auto& d : batch->devices())
-      if (d != rc.device_id)
+      if (d != rc.device_id) {
+        ctx.metrics.ingest_rejected.with({"forbidden_device"}).inc(static_cast<double>(lines));
         return respond(error_response(
             403, "forbidden", "a device token may only write its own data, not '" + d + "'"));
+      }
   batch->set_wire_bytes(rc.request.body.size());
   submit(ctx, std::move(batch), "line_protocol", lines, std::move(errors), Response::no_content(),
          std::move(respond));
