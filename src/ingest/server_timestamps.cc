@@ -53,7 +53,7 @@ void ServerTimestamps::stamp_batch(ReadingBatch& b) {
     int64_t t = std::max(p.ts_ms, last(s) + 1);
     for (;;) {
       t = first_free_stored(s, t);
-      if (!s.explicit_ts.count(t)) break;
+      if (s.explicit_ts.empty() || !s.explicit_ts.count(t)) break;
       ++t;
     }
     last(s) = t;

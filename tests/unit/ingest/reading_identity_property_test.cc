@@ -68,7 +68,8 @@ class ReadingIdentityPropertyTest : public ::testing::TestWithParam<uint64_t> {
       std::vector<std::pair<int64_t, double>> got;
       store.scan(*id, 0, std::numeric_limits<int64_t>::max(),
                  [&](const tsdb::Sample& s) { got.emplace_back(s.ts, s.value); });
-      EXPECT_EQ(got, std::vector<std::pair<int64_t, double>>(points.begin(), points.end()));
+      const std::vector<std::pair<int64_t, double>> want(points.begin(), points.end());
+      EXPECT_EQ(got, want);
       n += points.size();
     }
     EXPECT_EQ(store.series(), model.size());
