@@ -52,9 +52,9 @@ class ServerTimestamps {
  private:
   // One (device, metric) touched by the group.
   struct GroupSeries {
-    std::optional<tsdb::SeriesId> id;   // nullopt: not in the index yet
-    int64_t new_last = 0;               // last stamp of a series without an id
-    std::optional<int64_t> stored_max;  // its latest stored timestamp, when it has an id
+    std::optional<tsdb::SeriesId> id;         // nullopt: not in the index yet
+    int64_t new_last = 0;                     // last stamp of a series without an id
+    std::optional<int64_t> stored_max;        // its latest stored timestamp, when it has an id
     std::unordered_set<int64_t> explicit_ts;  // explicit points of the group so far
   };
 

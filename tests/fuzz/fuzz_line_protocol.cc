@@ -1,7 +1,8 @@
 // Fuzzes the line protocol decoder: any bytes must decode without a crash, and whatever comes
 // out must hold the batch's invariants: valid device ids and metric names, indexes in range,
-// times within 1970..2262, points without a timestamp stamped each on a millisecond of its own, valid UTF-8 everywhere (names, attributes, error messages), error
-// lines in order and inside the body.
+// times within 1970..2262, points without a timestamp stamped each on a millisecond of its own,
+// valid UTF-8 everywhere (names, attributes, error messages), error lines in order and inside the
+// body.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -9,8 +10,8 @@
 #include <string_view>
 
 #include "batch_invariants.h"
-#include "stamping_invariants.h"
 #include "ingest/line_protocol.h"
+#include "stamping_invariants.h"
 
 namespace {
 

@@ -1,14 +1,15 @@
 // Fuzzes the telemetry JSON decoder: any bytes must give a status or a batch without a crash,
 // and the batch must hold its invariants: valid device ids and metric names, indexes in range,
-// times within 1970..2262, points without a timestamp stamped each on a millisecond of its own, valid UTF-8 in attributes and error messages, error indexes in order.
+// times within 1970..2262, points without a timestamp stamped each on a millisecond of its own,
+// valid UTF-8 in attributes and error messages, error indexes in order.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>
 
 #include "batch_invariants.h"
-#include "stamping_invariants.h"
 #include "ingest/telemetry_json.h"
+#include "stamping_invariants.h"
 
 namespace {
 

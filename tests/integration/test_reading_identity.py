@@ -160,8 +160,10 @@ def test_drops_are_counted_with_a_reason_and_metrics_pass_promtool(shared_server
     shared_server.post("/api/v1/telemetry", [{"device_id": "drop-1", "metric": "m", "value": "x"}])
     shared_server.post("/api/v1/telemetry", raw="{nope", headers={"Content-Type": "application/json"})
     shared_server.post("/api/v1/write", raw="env t=1\n", headers={"Content-Type": "text/plain"})
+    assert shared_server.post("/api/v1/write?precision=h", raw="env,device_id=x t=1\n",
+                              headers={"Content-Type": "text/plain"}).status == 400
     text = shared_server.metrics_text()
-    for reason in ("invalid_reading", "malformed_body"):
+    for reason in ("invalid_reading", "malformed_body", "invalid_parameter"):
         assert (metric_value(text, "fleetpulse_ingest_rejected_total", reason=reason) or 0) > 0, \
             reason
     assert promtool_check(text).returncode == 0, promtool_check(text).stdout
