@@ -30,6 +30,7 @@ void Ingestor::start() {
   if (thread_.joinable()) return;
   stopping_ = false;
   last_seen_flush_ms_ = clock_.now_ms();
+  if (store_ && !stamps_) stamps_.emplace(*store_);
   thread_ = std::thread([this] { run(); });
 }
 
@@ -57,7 +58,7 @@ void Ingestor::submit_heartbeat(HeartbeatReport report, std::function<void(Heart
   done({Status(StatusCode::kOverloaded, "ingest queue is full, retry later"), {}, 0});
 }
 
-void Ingestor::submit_telemetry(std::shared_ptr<const ReadingBatch> batch, int64_t received_ms,
+void Ingestor::submit_telemetry(std::shared_ptr<ReadingBatch> batch, int64_t received_ms,
                                 std::function<void(TelemetryAck)> done) {
   const size_t n = batch->points().size();
   Status refused;
@@ -159,11 +160,18 @@ void Ingestor::run() {
                                : store_->log_forget_device(*p.device);
       if (s.ok()) s = store_->commit();
       if (s.ok() && p.with_data) {
-        if (p.device)
+        if (p.device) {
           store_->apply_delete_device(*p.device);
-        else
+        } else {
           store_->apply_delete_all();
+          if (stamps_) stamps_->forget_all();  // series ids start again
+        }
       }
+      // The catalog row (and its attributes) went with the device.
+      if (p.device)
+        attributes_.erase(*p.device);
+      else
+        attributes_.clear();
       p.done(s);
     }
     purges.clear();
@@ -240,6 +248,33 @@ void Ingestor::observe_telemetry(const ReadingBatch& b, int64_t received_ms,
   }
 }
 
+bool Ingestor::collect_attributes(const ReadingBatch& b, int64_t received_ms,
+                                  std::vector<DeviceAttribute>& out,
+                                  std::vector<StatusTransition>& transitions) {
+  bool any = false;
+  std::string key;
+  for (const Attribute& a : b.attributes()) {
+    const std::string& device = b.devices()[a.device];
+    // One row per (device, key) and commit: a later value in the group replaces an earlier one.
+    key.assign(device).push_back('\0');
+    key.append(a.key);
+    if (auto slot = group_attributes_.find(key); slot != group_attributes_.end()) {
+      out[slot->second].value = a.value;
+      out[slot->second].updated_at_ms = received_ms;
+    } else {
+      const auto& known = attributes_[device];
+      if (auto it = known.find(a.key); it != known.end() && it->second == a.value) continue;
+      group_attributes_.emplace(key, out.size());
+      out.push_back({device, a.key, a.value, received_ms});
+    }
+    any = true;
+    if (a.key == "tag.type" && tracker_.contains(device)) {
+      if (auto t = tracker_.set_type(device, a.value)) transitions.push_back(std::move(*t));
+    }
+  }
+  return any;
+}
+
 void Ingestor::answer_telemetry(std::vector<PendingTelemetry>& telemetry,
                                 std::vector<TelemetryAck>& acks) {
   pending_ -= telemetry.size();
@@ -257,7 +292,13 @@ void Ingestor::commit(std::vector<PendingHeartbeat>& batch,
   std::vector<TelemetryAck> telemetry_acks(telemetry.size());
   std::vector<Device> new_devices;
   CommitEvent event;
+  std::vector<DeviceAttribute> attributes;
+  std::vector<char> changed_attributes(telemetry.size(), 0);
   if (!telemetry.empty()) {
+    // Server timestamps first: the WAL records what readers will see.
+    std::vector<ReadingBatch*> batches(telemetry.size());
+    for (size_t i = 0; i < telemetry.size(); ++i) batches[i] = telemetry[i].batch.get();
+    if (stamps_) stamps_->stamp_group(batches);
     bool any_logged = false;
     for (size_t i = 0; i < telemetry.size(); ++i) {
       Status s = store_->log(*telemetry[i].batch, telemetry[i].received_ms);
@@ -277,6 +318,9 @@ void Ingestor::commit(std::vector<PendingHeartbeat>& batch,
       if (!commit_listeners_.empty())
         event.telemetry.push_back({telemetry[i].batch, telemetry[i].received_ms});
       observe_telemetry(*telemetry[i].batch, telemetry[i].received_ms, new_devices, transitions);
+      if (!telemetry[i].batch->attributes().empty())
+        changed_attributes[i] = collect_attributes(*telemetry[i].batch, telemetry[i].received_ms,
+                                                   attributes, transitions);
       ++telemetry_batches_;
       points_ += telemetry[i].batch->points().size();
     }
@@ -285,9 +329,11 @@ void Ingestor::commit(std::vector<PendingHeartbeat>& batch,
       spdlog::error("event=wal_commit_failed batches={} error=\"{}\"", telemetry.size(),
                     durable.message());
     }
-    // Durable and visible: answer now, unless the telemetry registered devices, which must
-    // be in the catalog (below) before the writer is told its write succeeded.
-    if (new_devices.empty()) answer_telemetry(telemetry, telemetry_acks);
+    if (stamps_) stamps_->end_group();
+    group_attributes_.clear();
+    // Durable and visible: answer now, unless the telemetry registered devices or changed
+    // attributes, which must be in the catalog (below) before the writer is told it succeeded.
+    if (new_devices.empty() && attributes.empty()) answer_telemetry(telemetry, telemetry_acks);
   }
 
   // 2. Heartbeats, new devices, status changes (and, now and then, telemetry last-seen
@@ -317,8 +363,8 @@ void Ingestor::commit(std::vector<PendingHeartbeat>& batch,
   }
 
   Status st = Status::Ok();
-  if (!new_devices.empty() || !updates.empty() || !transitions.empty()) {
-    st = catalog_.apply_reports(new_devices, updates, transitions);
+  if (!new_devices.empty() || !updates.empty() || !transitions.empty() || !attributes.empty()) {
+    st = catalog_.apply_reports_and_attributes(new_devices, updates, transitions, attributes);
     ++commits_;
     if (!st.ok()) {
       ++commit_errors_;
@@ -326,6 +372,17 @@ void Ingestor::commit(std::vector<PendingHeartbeat>& batch,
                     transitions.size(), st.message());
     } else if (listener_ && !transitions.empty()) {
       listener_(transitions);
+    }
+  }
+  if (!attributes.empty()) {
+    if (st.ok()) {
+      for (DeviceAttribute& a : attributes)
+        attributes_[a.device_id][std::move(a.key)] = std::move(a.value);
+    } else {
+      // The points are durable, the attributes are not: the writer must know.
+      for (size_t i = 0; i < telemetry.size(); ++i)
+        if (changed_attributes[i] && telemetry_acks[i].status.ok())
+          telemetry_acks[i].status = Status::IoError("attribute write failed: " + st.message());
     }
   }
   answer_telemetry(telemetry, telemetry_acks);  // no-op when answered above

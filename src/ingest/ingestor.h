@@ -15,12 +15,14 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "ingest/heartbeat.h"
+#include "ingest/server_timestamps.h"
 #include "model/reading_batch.h"
 #include "monitor/device_status_tracker.h"
 #include "storage/catalog/catalog.h"
@@ -96,7 +98,10 @@ class Ingestor {
 
   void submit_heartbeat(HeartbeatReport report, std::function<void(HeartbeatAck)> done);
   // Queues a decoded telemetry batch; `done` runs once it is durable and visible, or failed.
-  void submit_telemetry(std::shared_ptr<const ReadingBatch> batch, int64_t received_ms,
+  // The Ingestor takes the batch over: on the commit thread it gives its unstamped points their
+  // server timestamps (ServerTimestamps) before the WAL write, and records its attributes that
+  // changed in the catalog in the same commit (the answer waits for that transaction).
+  void submit_telemetry(std::shared_ptr<ReadingBatch> batch, int64_t received_ms,
                         std::function<void(TelemetryAck)> done);
   // Records durably that a device was removed (or all, with nullopt), so a restart does not
   // register it again from older telemetry; with `with_data` its telemetry goes too.
@@ -119,7 +124,7 @@ class Ingestor {
   };
 
   struct PendingTelemetry {
-    std::shared_ptr<const ReadingBatch> batch;
+    std::shared_ptr<ReadingBatch> batch;
     int64_t received_ms;
     std::function<void(TelemetryAck)> done;
   };
@@ -133,6 +138,11 @@ class Ingestor {
   void observe_telemetry(const ReadingBatch& batch, int64_t received_ms,
                          std::vector<Device>& new_devices,
                          std::vector<StatusTransition>& transitions);
+  // Collects the attributes of `batch` that differ from what the catalog holds (by the cache
+  // below) into `out`; line-protocol type tags also change the tracker's type. True if any.
+  bool collect_attributes(const ReadingBatch& batch, int64_t received_ms,
+                          std::vector<DeviceAttribute>& out,
+                          std::vector<StatusTransition>& transitions);
   // Registers `id` in the tracker if unknown; false when auto-registration is off.
   bool ensure_device(const std::string& id, int64_t now_ms, const std::optional<std::string>& name,
                      const std::optional<std::string>& location, std::vector<Device>& new_devices);
@@ -165,6 +175,12 @@ class Ingestor {
   // written every few seconds, since the WAL replay rebuilds them after a crash.
   std::unordered_map<std::string, DeviceLiveUpdate> dirty_seen_;
   int64_t last_seen_flush_ms_ = 0;
+  // Commit thread only: server timestamps (created by start() when there is a store) and the
+  // attribute values known to be in the catalog, by device then key (a device not in it yet
+  // writes all its attributes once; removals forget it).
+  std::optional<ServerTimestamps> stamps_;
+  std::unordered_map<std::string, std::unordered_map<std::string, std::string>> attributes_;
+  std::unordered_map<std::string, size_t> group_attributes_;  // "device\0key" -> index
 
   std::atomic<uint64_t> heartbeats_{0}, rejected_{0}, commits_{0}, commit_errors_{0},
       auto_registered_{0}, pending_{0}, telemetry_batches_{0}, points_{0};

@@ -115,6 +115,7 @@ class LineDecoder {
   int device_rank_ = 0;  // index into opt_.device_tags
   std::vector<Field> fields_;
   int64_t ts_ms_ = 0;
+  bool has_ts_ = false;  // the line carries a timestamp
   std::string error_;
   std::deque<std::string> unescaped_;  // stable addresses; reused line after line
   size_t unescaped_used_ = 0;
@@ -326,6 +327,7 @@ bool LineDecoder::parse_line(const char*& p) {
 
   // Timestamp.
   ts_ms_ = now_ms_;
+  has_ts_ = false;
   if (at_eol(p)) return true;
   if (*p != ' ')
     return fail(
@@ -346,6 +348,7 @@ bool LineDecoder::parse_line(const char*& p) {
         "timestamp {} is out of range: times must lie between 1970-01-01 and 2262-04-11",
         quote_for_message(ts)));
   ts_ms_ = *ms;
+  has_ts_ = true;
   while (p < end_ && *p == ' ') ++p;
   if (!at_eol(p)) return fail("unexpected text after the timestamp");
   return true;
@@ -397,7 +400,10 @@ bool LineDecoder::commit_line(const char* line_begin, const char* line_end) {
       compose_name(f.key);
       f.metric = out_.intern_metric(name_);
     }
-    out_.add(device, f.metric, ts_ms_, f.value);
+    if (has_ts_)
+      out_.add(device, f.metric, ts_ms_, f.value);
+    else
+      out_.add_unstamped(device, f.metric, ts_ms_, f.value);
   }
   if (opt_.tags_as_attributes && tags_.size() > 1) {
     if (tag_hash_by_device_.size() <= device) tag_hash_by_device_.resize(device + 1, 0);

@@ -41,9 +41,10 @@ struct LineProtocolOptions {
 // device tag, no fields, an invalid metric name or device id, invalid UTF-8, or a timestamp
 // outside 1970-01-01 .. 2262-04-11 adds nothing and is reported in `errors` with its 0-based
 // line number (of its first line, when a string field spans lines); other lines still count.
-// A line without a timestamp is stamped `now_ms`. Keeps no state between calls: concurrent
-// calls on different batches are safe. `*lines`, when given, is set to the number
-// of data lines (neither blank nor comments): accepted = lines - errors.size().
+// A line without a timestamp adds its points unstamped at `now_ms`
+// (ReadingBatch::add_unstamped): the commit path gives each its own server timestamp. Keeps no
+// state between calls: concurrent calls on different batches are safe. `*lines`, when given, is set
+// to the number of data lines (neither blank nor comments): accepted = lines - errors.size().
 void decode_line_protocol(std::string_view body, const LineProtocolOptions& opt, int64_t now_ms,
                           ReadingBatch& out, std::vector<ItemError>& errors,
                           size_t* lines = nullptr);

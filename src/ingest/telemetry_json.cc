@@ -90,9 +90,10 @@ class ReadingDecoder {
   // A flat or `values` field: number/bool -> point, string -> attribute. `context` prefixes
   // the key in messages ("values.").
   std::string add_field(std::string_view key, element v, std::string_view context);
-  std::string decode_time(element reserved[], const bool present[], int64_t& ts_ms);
+  // Sets ts_ms and has_ts (false: no time given, ts_ms is the receive time).
+  std::string decode_time(element reserved[], const bool present[], int64_t& ts_ms, bool& has_ts);
   std::string decode_metric_form(element reserved[], const bool present[]);
-  void commit(std::string_view device, int64_t ts_ms);
+  void commit(std::string_view device, int64_t ts_ms, bool has_ts);
 
   const TelemetryJsonOptions& opt_;
   const int64_t now_ms_;
@@ -131,8 +132,10 @@ std::string ReadingDecoder::add_field(std::string_view key, element v, std::stri
   return {};
 }
 
-std::string ReadingDecoder::decode_time(element reserved[], const bool present[], int64_t& ts_ms) {
+std::string ReadingDecoder::decode_time(element reserved[], const bool present[], int64_t& ts_ms,
+                                        bool& has_ts) {
   ts_ms = now_ms_;
+  has_ts = false;
   int which = -1;
   for (int k : {kTs, kTimestamp, kTime}) {
     if (present[k] && !reserved[k].is_null()) {
@@ -179,6 +182,7 @@ std::string ReadingDecoder::decode_time(element reserved[], const bool present[]
   }
   if (!ms) return range_error();
   ts_ms = *ms;
+  has_ts = true;
   return {};
 }
 
@@ -214,11 +218,9 @@ std::string ReadingDecoder::decode_metric_form(element reserved[], const bool pr
       case element_type::BOOL:
         points_.push_back({metric, v.get_bool().value_unsafe() ? 1.0 : 0.0});
         break;
-      case element_type::STRING:
-        attributes_.push_back({metric, {}, v.get_string().value_unsafe()});
-        break;
       default:
-        return fmt::format("value must be a number, boolean or string, got {}", type_name(v));
+        // A string here is a reading that cannot be stored as a point: refused, not kept.
+        return fmt::format("value must be a number or boolean, got {}", type_name(v));
     }
     ++values_;
   } else if (have_metric) {
@@ -272,7 +274,8 @@ std::string ReadingDecoder::decode(element el) {
   if (auto e = validate_device_id(device); !e.empty()) return e;
 
   int64_t ts_ms;
-  if (auto e = decode_time(reserved, present, ts_ms); !e.empty()) return e;
+  bool has_ts;
+  if (auto e = decode_time(reserved, present, ts_ms, has_ts); !e.empty()) return e;
   if (auto e = decode_metric_form(reserved, present); !e.empty()) return e;
 
   if (given(kValues)) {
@@ -290,13 +293,18 @@ std::string ReadingDecoder::decode(element el) {
   }
   if (values_ == 0) return "reading has no values: expected numeric, boolean or string fields";
 
-  commit(device, ts_ms);
+  commit(device, ts_ms, has_ts);
   return {};
 }
 
-void ReadingDecoder::commit(std::string_view device, int64_t ts_ms) {
+void ReadingDecoder::commit(std::string_view device, int64_t ts_ms, bool has_ts) {
   const uint32_t dev = out_.intern_device(device);
-  for (const PendingPoint& p : points_) out_.add(dev, out_.intern_metric(p.metric), ts_ms, p.value);
+  for (const PendingPoint& p : points_) {
+    if (has_ts)
+      out_.add(dev, out_.intern_metric(p.metric), ts_ms, p.value);
+    else
+      out_.add_unstamped(dev, out_.intern_metric(p.metric), ts_ms, p.value);
+  }
   for (const PendingAttribute& a : attributes_) {
     std::string key;
     key.reserve(a.key.size() + a.key_suffix.size());

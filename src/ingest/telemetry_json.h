@@ -11,11 +11,14 @@
 // The reserved keys device_id, ts, timestamp, time, metric, metric_type, value, unit, values
 // and name are never metrics. Attribute keys: a flat or `values` string field keeps its key;
 // `name` is kept as "name"; `unit` as "unit", or "<metric>.unit" in the metric/value forms
-// (so each metric keeps its own unit); a string `value` is kept under the metric's name.
+// (so each metric keeps its own unit). The `value` of the metric/value forms must be a number
+// or a boolean: a string there is an item error (it would be neither a point nor findable).
 //
 // Time: `ts`, else `timestamp`, else `time`: an RFC 3339 string, an epoch number in
-// `precision` (a string of digits counts as a number), or absent/null for `now_ms`. It must
-// fall in 1970-01-01 .. 2262-04-11 (what int64 nanoseconds can hold).
+// `precision` (a string of digits counts as a number), or absent/null: then the reading's
+// points are added unstamped at `now_ms` (ReadingBatch::add_unstamped) and the commit path
+// gives each its own server timestamp. It must fall in 1970-01-01 .. 2262-04-11 (what int64
+// nanoseconds can hold).
 
 #include <cstddef>
 #include <cstdint>

@@ -5,6 +5,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace fp {
 
@@ -34,6 +36,9 @@ struct Device {
   std::optional<GeoPoint> geo;            // last reported position
   int64_t created_at_ms = 0;
   int64_t updated_at_ms = 0;
+  // Strings the device reported beside its values, by key (Catalog::device_attributes); set
+  // only where the device was read with them (one device), nullopt in lists.
+  std::optional<std::vector<std::pair<std::string, std::string>>> attributes;
 };
 
 // One recorded change of a device's status.

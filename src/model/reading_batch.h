@@ -3,6 +3,11 @@
 // Device ids and metric names are interned once per batch, so a point is 24 bytes and adding
 // one allocates nothing (amortised). String values are kept as device attributes.
 //
+// A point the device sent without a timestamp is added with add_unstamped(): its ts_ms holds
+// the receive time until the commit thread gives it its server timestamp (the first free
+// millisecond of its series at or after that time, see ingest/server_timestamps.h) and calls
+// mark_stamped(), before the batch is written to the WAL.
+//
 // Not thread-safe; a batch is built by one decoder and then handed over whole.
 
 #include <cstdint>
@@ -35,6 +40,11 @@ class ReadingBatch {
   void add(uint32_t device, uint32_t metric, int64_t ts_ms, double value) {
     points_.push_back({device, metric, ts_ms, value});
   }
+  // A point without a device timestamp; `received_ms` is where its server stamp starts.
+  void add_unstamped(uint32_t device, uint32_t metric, int64_t received_ms, double value) {
+    unstamped_.push_back(static_cast<uint32_t>(points_.size()));
+    points_.push_back({device, metric, received_ms, value});
+  }
   void add_attribute(uint32_t device, std::string key, std::string value, int64_t ts_ms) {
     attributes_.push_back({device, std::move(key), std::move(value), ts_ms});
   }
@@ -44,6 +54,9 @@ class ReadingBatch {
   const std::vector<Point>& points() const { return points_; }
   std::vector<Point>& mutable_points() { return points_; }
   const std::vector<Attribute>& attributes() const { return attributes_; }
+  // Indexes into points() of the points that still wait for a server timestamp, ascending.
+  const std::vector<uint32_t>& unstamped() const { return unstamped_; }
+  void mark_stamped() { unstamped_.clear(); }
   bool empty() const { return points_.empty() && attributes_.empty(); }
   // Size of the message(s) the batch was decoded from, for throughput KPIs (0: unknown).
   void set_wire_bytes(size_t n) { wire_bytes_ = n; }
@@ -54,6 +67,7 @@ class ReadingBatch {
     metrics_.clear();
     points_.clear();
     attributes_.clear();
+    unstamped_.clear();
     device_index_.clear();
     metric_index_.clear();
   }
@@ -78,6 +92,7 @@ class ReadingBatch {
   std::vector<std::string> metrics_;
   std::vector<Point> points_;
   std::vector<Attribute> attributes_;
+  std::vector<uint32_t> unstamped_;
   Index device_index_;
   Index metric_index_;
   size_t wire_bytes_ = 0;

@@ -49,6 +49,13 @@ inline void check_batch(const ReadingBatch& batch) {
     check(a.device < batch.devices().size());
     check(utf8(a.key) && utf8(a.value));
   }
+  // Points without a device timestamp: listed once, in order, and waiting at the receive time.
+  for (size_t i = 0; i < batch.unstamped().size(); ++i) {
+    const uint32_t p = batch.unstamped()[i];
+    check(p < batch.points().size());
+    check(i == 0 || batch.unstamped()[i - 1] < p);
+    check(batch.points()[p].ts_ms == kNow);
+  }
 }
 
 }  // namespace fp::fuzz

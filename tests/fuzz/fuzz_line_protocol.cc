@@ -1,7 +1,8 @@
 // Fuzzes the line protocol decoder: any bytes must decode without a crash, and whatever comes
 // out must hold the batch's invariants: valid device ids and metric names, indexes in range,
-// times within 1970..2262, valid UTF-8 everywhere (names, attributes, error messages), error
-// lines in order and inside the body.
+// times within 1970..2262, points without a timestamp stamped each on a millisecond of its own,
+// valid UTF-8 everywhere (names, attributes, error messages), error lines in order and inside the
+// body.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -10,6 +11,7 @@
 
 #include "batch_invariants.h"
 #include "ingest/line_protocol.h"
+#include "stamping_invariants.h"
 
 namespace {
 
@@ -26,6 +28,7 @@ void run(std::string_view body, const fp::LineProtocolOptions& opt) {
   check(errors.size() <= lines);
   fp::fuzz::check_errors(errors, physical_lines);
   fp::fuzz::check_batch(batch);
+  fp::fuzz::check_stamping(batch);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Fuzzes the telemetry JSON decoder: any bytes must give a status or a batch without a crash,
 // and the batch must hold its invariants: valid device ids and metric names, indexes in range,
-// times within 1970..2262, valid UTF-8 in attributes and error messages, error indexes in order.
+// times within 1970..2262, points without a timestamp stamped each on a millisecond of its own,
+// valid UTF-8 in attributes and error messages, error indexes in order.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -8,6 +9,7 @@
 
 #include "batch_invariants.h"
 #include "ingest/telemetry_json.h"
+#include "stamping_invariants.h"
 
 namespace {
 
@@ -28,6 +30,7 @@ void run(std::string_view body, const fp::TelemetryJsonOptions& opt) {
   fp::fuzz::check_batch(batch);
   for (const std::string& d : batch.devices())
     check(opt.path_device_id.empty() || d == opt.path_device_id);
+  fp::fuzz::check_stamping(batch);
 }
 
 }  // namespace

@@ -46,6 +46,11 @@ void write_device(JsonWriter& w, const Device& d, const std::optional<DeviceLive
     else
       w.null();
   }
+  if (d.attributes) {
+    w.key("attributes").begin_object();
+    for (const auto& [key, value] : *d.attributes) w.field(key, value);
+    w.end_object();
+  }
   w.field("created_at", format_rfc3339(d.created_at_ms));
   w.field("updated_at", format_rfc3339(d.updated_at_ms));
   w.end_object();

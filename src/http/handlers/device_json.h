@@ -1,5 +1,7 @@
 #pragma once
-// The device object of API.md as JSON, merging the catalog row with the live state.
+// The device object of API.md as JSON, merging the catalog row with the live state. Carries an
+// `attributes` object (key -> string) when the device was read with its attributes (one
+// device: GET /api/v1/devices/{id}); lists leave it out.
 
 #include <optional>
 

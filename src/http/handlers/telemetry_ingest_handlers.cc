@@ -69,16 +69,20 @@ void submit(ApiContext& ctx, std::shared_ptr<ReadingBatch> batch, std::string_vi
       });
 }
 
-Result<Precision> precision_param(const Request& req, Precision fallback) {
+// A bad ?precision= refuses the whole request, counted as a drop.
+Result<Precision> precision_param(ApiContext& ctx, const Request& req, Precision fallback) {
   auto v = req.param("precision");
   if (!v) return fallback;
   auto p = parse_precision(*v);
-  if (!p) return Status::InvalidArgument("precision must be s, ms, us or ns");
+  if (!p) {
+    ctx.metrics.ingest_rejected.with({"invalid_parameter"}).inc();
+    return Status::InvalidArgument("precision must be s, ms, us or ns");
+  }
   return *p;
 }
 
 void telemetry(ApiContext& ctx, RequestContext& rc, Responder respond) {
-  auto precision = precision_param(rc.request, Precision::kMillis);
+  auto precision = precision_param(ctx, rc.request, Precision::kMillis);
   if (!precision.ok()) return respond(error_response(precision.status()));
   TelemetryJsonOptions opt;
   opt.precision = *precision;
@@ -100,7 +104,7 @@ void telemetry(ApiContext& ctx, RequestContext& rc, Responder respond) {
 }
 
 void line_protocol(ApiContext& ctx, RequestContext& rc, Responder respond) {
-  auto precision = precision_param(rc.request, Precision::kNanos);
+  auto precision = precision_param(ctx, rc.request, Precision::kNanos);
   if (!precision.ok()) return respond(error_response(precision.status()));
   LineProtocolOptions opt;
   opt.precision = *precision;
@@ -110,9 +114,11 @@ void line_protocol(ApiContext& ctx, RequestContext& rc, Responder respond) {
   decode_line_protocol(rc.request.body, opt, ctx.clock.now_ms(), *batch, *errors, &lines);
   if (!rc.device_id.empty())
     for (const auto& d : batch->devices())
-      if (d != rc.device_id)
+      if (d != rc.device_id) {
+        ctx.metrics.ingest_rejected.with({"forbidden_device"}).inc(static_cast<double>(lines));
         return respond(error_response(
             403, "forbidden", "a device token may only write its own data, not '" + d + "'"));
+      }
   batch->set_wire_bytes(rc.request.body.size());
   submit(ctx, std::move(batch), "line_protocol", lines, std::move(errors), Response::no_content(),
          std::move(respond));

@@ -73,6 +73,15 @@ struct DeviceLiveUpdate {
   std::optional<std::string> location;  // a heartbeat may carry a location text
 };
 
+// The newest value of one device attribute (schema v4): a string a device reported beside its
+// numeric values — a unit, a firmware version, a line-protocol tag ("tag.<key>").
+struct DeviceAttribute {
+  std::string device_id;
+  std::string key;
+  std::string value;
+  int64_t updated_at_ms = 0;
+};
+
 enum class ApiRole { kRead, kWrite, kAdmin };
 std::string_view to_string(ApiRole r);
 std::optional<ApiRole> parse_api_role(std::string_view s);
@@ -169,6 +178,16 @@ class Catalog {
 
   // Deletes every device, status transition and non-admin-seeded row. Keys are kept.
   virtual Status delete_all_data() = 0;
+
+  // Device attributes (schema v4; sqlite_catalog_attributes.cc). apply_reports() plus, in the
+  // same ONE transaction, an upsert of each attribute; the keys "tag.name", "tag.type" and
+  // "tag.location" (line-protocol tags) also set that column of the device.
+  virtual Status apply_reports_and_attributes(std::span<const Device> new_devices,
+                                              std::span<const DeviceLiveUpdate> updates,
+                                              std::span<const StatusTransition> transitions,
+                                              std::span<const DeviceAttribute> attributes) = 0;
+  // The device's attributes by key (empty when it has none or does not exist).
+  virtual Result<std::vector<DeviceAttribute>> device_attributes(const std::string& id) = 0;
 };
 
 }  // namespace fp

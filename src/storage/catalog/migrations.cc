@@ -112,7 +112,24 @@ CREATE TABLE device_tokens (
 CREATE INDEX device_tokens_by_device ON device_tokens (device_id, created_at);
 )sql";
 
-constexpr std::array<std::string_view, 3> kMigrations = {kV1, kV2Alerts, kV3Mqtt};
+// v4 (identity): device attributes — the strings a device reports beside its numeric values
+// (units, firmware versions, line-protocol tags), the newest value per (device, key). Rows go
+// with their device (trigger), so a re-registered id starts without old attributes.
+constexpr std::string_view kV4Attributes = R"sql(
+CREATE TABLE device_attributes (
+  device_id  TEXT NOT NULL,
+  key        TEXT NOT NULL,
+  value      TEXT NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (device_id, key)
+) WITHOUT ROWID;
+CREATE TRIGGER device_attributes_of_deleted_device AFTER DELETE ON devices
+BEGIN
+  DELETE FROM device_attributes WHERE device_id = OLD.device_id;
+END;
+)sql";
+
+constexpr std::array<std::string_view, 4> kMigrations = {kV1, kV2Alerts, kV3Mqtt, kV4Attributes};
 
 Result<int> user_version(sqlite::Db& db) {
   Result<sqlite::Statement> st = db.prepare("PRAGMA user_version");

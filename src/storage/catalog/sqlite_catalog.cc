@@ -282,7 +282,9 @@ Result<Device> SqliteCatalog::get_device(const std::string& id) {
   Result<bool> row = st->bind(1, id).step();
   if (!row.ok()) return row.status();
   if (!*row) return Status::NotFound("device '" + id + "' not found");
-  return read_device(*st);
+  Device d = read_device(*st);
+  if (Status a = read_attributes(**r, d); !a.ok()) return a;
+  return d;
 }
 
 Result<Device> SqliteCatalog::update_device(const std::string& id, const DeviceUpdate& u) {
@@ -495,7 +497,15 @@ Result<int64_t> SqliteCatalog::count_devices() {
 Status SqliteCatalog::apply_reports(std::span<const Device> new_devices,
                                     std::span<const DeviceLiveUpdate> updates,
                                     std::span<const StatusTransition> transitions) {
-  if (new_devices.empty() && updates.empty() && transitions.empty()) return Status::Ok();
+  return apply_reports_and_attributes(new_devices, updates, transitions, {});
+}
+
+Status SqliteCatalog::apply_reports_and_attributes(std::span<const Device> new_devices,
+                                                   std::span<const DeviceLiveUpdate> updates,
+                                                   std::span<const StatusTransition> transitions,
+                                                   std::span<const DeviceAttribute> attributes) {
+  if (new_devices.empty() && updates.empty() && transitions.empty() && attributes.empty())
+    return Status::Ok();
   const int64_t now = clock_.now_ms();
   std::lock_guard lock(writer_mu_);
   Result<Transaction> tx = Transaction::begin(writer_);
@@ -506,6 +516,7 @@ Status SqliteCatalog::apply_reports(std::span<const Device> new_devices,
   if (s.ok()) s = run_for_each(writer_, kLiveUpdateSql, updates, bind_live_update);
   if (s.ok()) s = run_for_each(writer_, kInsertHistorySql, transitions, bind_history);
   if (s.ok()) s = run_for_each(writer_, kSetStatusSql, transitions, bind_status);
+  if (s.ok()) s = write_attributes_locked(attributes);
   if (!s.ok()) return s;
   return tx->commit();
 }

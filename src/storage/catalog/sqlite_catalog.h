@@ -67,6 +67,12 @@ class SqliteCatalog final : public Catalog {
 
   Status delete_all_data() override;
 
+  Status apply_reports_and_attributes(std::span<const Device> new_devices,
+                                      std::span<const DeviceLiveUpdate> updates,
+                                      std::span<const StatusTransition> transitions,
+                                      std::span<const DeviceAttribute> attributes) override;
+  Result<std::vector<DeviceAttribute>> device_attributes(const std::string& id) override;
+
  private:
   // Returns a borrowed reader connection to the pool when the Reader goes out of scope.
   struct ReaderReturn {
@@ -77,6 +83,10 @@ class SqliteCatalog final : public Catalog {
 
   SqliteCatalog(std::string path, const Clock& clock, sqlite::Db writer, int version);
   Result<Reader> acquire_reader();
+  // Needs writer_mu_ and an open transaction (sqlite_catalog_attributes.cc).
+  Status write_attributes_locked(std::span<const DeviceAttribute> attributes);
+  // Sets d.attributes from `db` (sqlite_catalog_attributes.cc).
+  Status read_attributes(sqlite::Db& db, Device& d);
   void release_reader(sqlite::Db* db);
 
   // Constant after construction.

@@ -238,6 +238,7 @@ TEST(LineProtocol, StringFieldMaySpanLinesAndLineNumbersStayPhysical) {
       decode("m,device_id=d s=\"two\nlines\",x=1 5000000\nbad\nm,device_id=d y=2", without_tags());
   EXPECT_THAT(d.attributes("d"), (std::map<std::string, std::string>{{"m.s", "two\nlines"}}));
   EXPECT_THAT(d.points(), ElementsAre(P{"d", "m.x", 5, 1}, P{"d", "m.y", kNow, 2}));
+  EXPECT_THAT(d.batch.unstamped(), ElementsAre(1u)) << "only the line without a timestamp";
   EXPECT_THAT(d.error_indexes(), ElementsAre(2u));  // "bad" is the third physical line
 }
 

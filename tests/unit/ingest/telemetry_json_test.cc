@@ -198,10 +198,22 @@ TEST(TelemetryJson, UnitAndNameAreAttributesButNotValuesByThemselves) {
               HasSubstr("no values"));
 }
 
-TEST(TelemetryJson, StringValueInMetricFormIsAnAttributeUnderTheMetricName) {
-  auto d = decode(R"({"device_id":"d","metric":"state","value":"idle"})");
-  EXPECT_TRUE(d.batch.points().empty());
-  EXPECT_THAT(d.attributes("d"), (std::map<std::string, std::string>{{"state", "idle"}}));
+TEST(TelemetryJson, StringValueInMetricFormIsAnItemErrorNotASwallowedAttribute) {
+  auto d = decode(R"([{"device_id":"d","metric":"m","value":1.0},
+                      {"device_id":"d","metric":"m","value":"abc"},
+                      {"device_id":"d","metric_type":"m","value":"1.5"}])");
+  EXPECT_THAT(d.points(), ElementsAre(P{"d", "m", kNow, 1.0}));
+  EXPECT_THAT(d.error_indexes(), ElementsAre(1, 2));
+  EXPECT_EQ(d.first_error(), "value must be a number or boolean, got string");
+  EXPECT_TRUE(d.attributes("d").empty());
+}
+
+TEST(TelemetryJson, ReadingsWithoutTimeAreMarkedForServerStampsOthersAreNot) {
+  auto d = decode(R"([{"device_id":"d","a":1,"b":2},{"device_id":"d","ts":5,"a":3},
+                      {"device_id":"d","metric":"a","value":4,"ts":null}])");
+  EXPECT_THAT(d.points(), ElementsAre(P{"d", "a", kNow, 1}, P{"d", "b", kNow, 2}, P{"d", "a", 5, 3},
+                                      P{"d", "a", kNow, 4}));
+  EXPECT_THAT(d.batch.unstamped(), ElementsAre(0u, 1u, 3u));
 }
 
 TEST(TelemetryJson, ReservedKeysAreNeverMetrics) {
@@ -349,7 +361,7 @@ TEST(TelemetryJson, MetricFormNeedsBothNameAndValue) {
   EXPECT_EQ(error_of(R"({"device_id":"d","metric":5,"value":3})"),
             "metric must be a string, got number");
   EXPECT_EQ(error_of(R"({"device_id":"d","metric":"m","value":{}})"),
-            "value must be a number, boolean or string, got object");
+            "value must be a number or boolean, got object");
   EXPECT_THAT(error_of(R"({"device_id":"d","metric":"a","metric_type":"b","value":1})"),
               HasSubstr("disagree"));
   EXPECT_THAT(error_of(R"({"device_id":"d","metric":"","value":1})"),
