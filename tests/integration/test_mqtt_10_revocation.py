@@ -13,6 +13,7 @@ from fleetpulse_harness import assert_error
 from mqtt_harness import (DISCONNECT, PUBACK, V5, VERSIONS, RawClient, connack_code,
                           publish_packet, start_mqtt_server)
 from sse_client import SseClient
+from test_telemetry_ingest import points
 
 ADMIN = "admin-key-for-revocation-tests"
 NOT_AUTHORIZED = 0x87
@@ -71,10 +72,18 @@ def test_10_1_revoking_a_token_closes_its_open_session_within_a_second(auth_serv
                             password=other["token"])
     assert connack_code(version, ack) == 0
     assert auth_server.delete(f"/api/v1/devices/{dev}/tokens/{tok['id']}").status == 204
+    # A publish sent right after the revocation is not stored: no PUBACK, the socket closes.
+    try:
+        raw.send(publish_packet(version, f"devices/{dev}/telemetry", b'{"late":1}', qos=1,
+                                packet_id=2))
+    except OSError:
+        pass
     took, reason = closed_within(raw, version, 1.0)
     assert took < 1.0, f"closed after {took:.2f}s"
     if version == V5:
         assert reason == NOT_AUTHORIZED, reason
+    time.sleep(0.2)
+    assert points(auth_server, dev, "late") == [], "a publish after the revocation was stored"
     # A session authenticated with another, still valid token stays.
     bystander.send(publish_packet(version, f"devices/{dev}/telemetry", b'{"t":2}', qos=1,
                                   packet_id=7))
