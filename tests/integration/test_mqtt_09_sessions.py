@@ -219,3 +219,37 @@ def test_9_7_deleting_a_device_drops_its_queued_commands(start_server):
     time.sleep(0.5)
     assert c.messages == [], "a removed device's command reached the new device of that id"
     c.close()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_9_8_a_clean_start_discards_the_stored_session_for_good(start_server, version):
+    server = start_mqtt_server(start_server)
+    cid = f"c98-{version}"
+    raw, _ = persistent_connect(server.mqtt_port, version, cid)
+    raw.send(subscribe_packet(version, f"devices/{cid}/commands"))
+    assert raw.read_packet()[0] == SUBACK
+    raw.close()
+    server.restart()
+    clean = RawClient(server.mqtt_port)
+    ack = clean.connect(version, client_id=cid, clean=True)
+    assert connack_code(version, ack) == 0 and ack[2][0] == 0
+    clean.send(packet(0xE0, b""))
+    assert clean.is_closed()
+    server.kill()
+    server.start()
+    raw, present = persistent_connect(server.mqtt_port, version, cid)
+    assert not present, "a discarded session came back after kill -9"
+    raw.close()
+
+
+def test_9_9_delete_all_drops_queued_commands(start_server):
+    server = start_mqtt_server(start_server)
+    server.create_device("z99")
+    command(server, "z99", {"n": 1})
+    assert server.post("/api/v1/admin/delete-all?confirm=yes").status == 200
+    server.create_device("z99")
+    c = PahoClient(server.mqtt_port, V5, client_id="z99")
+    c.subscribe("devices/z99/commands", 1)
+    time.sleep(0.5)
+    assert c.messages == []
+    c.close()
