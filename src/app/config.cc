@@ -181,6 +181,23 @@ std::vector<OptionSpec> make_options() {
                  c.mqtt_max_buffered_bytes = *b;
                  return Status::Ok();
                }});
+  o.push_back({"mqtt-queue-per-device", "N",
+               "commands queued for one device until it acknowledges them; more get HTTP 429 "
+               "(default 100)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_int<int64_t>(c.mqtt_queue_per_device, "mqtt-queue-per-device", v, 1,
+                                         1'000'000);
+               }});
+  o.push_back({"mqtt-queue-total", "N",
+               "commands queued for all devices together; more get HTTP 429 (default 100000)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_int<int64_t>(c.mqtt_queue_total, "mqtt-queue-total", v, 1, 100'000'000);
+               }});
+  o.push_back({"mqtt-queue-expiry", "DURATION",
+               "how long a queued command waits for its device before it is dropped (default 24h)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_duration(c.mqtt_queue_expiry_ms, "mqtt-queue-expiry", v);
+               }});
   o.push_back({"mqtt-bridge", "URL[,URL...]",
                "external MQTT brokers to consume from, e.g. mqtt://broker:1883 (default none)",
                [](ServerConfig& c, std::string_view v) {

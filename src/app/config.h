@@ -80,6 +80,9 @@ struct ServerConfig {
   int mqtt_max_inflight = 64;
   size_t mqtt_max_packet_bytes = 1 << 20;
   size_t mqtt_max_buffered_bytes = 2 << 20;
+  int64_t mqtt_queue_per_device = 100;  // commands queued per device (sessions branch)
+  int64_t mqtt_queue_total = 100'000;
+  int64_t mqtt_queue_expiry_ms = 24 * 3600 * 1000;
   std::vector<std::string> mqtt_bridge;          // broker URLs mqtt://host:port
   std::string mqtt_bridge_group = "fleetpulse";  // shared subscription group; empty: none
   std::string mqtt_bridge_client_id = "fleetpulse";

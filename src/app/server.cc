@@ -312,6 +312,9 @@ int run_server(const ServerConfig& cfg) {
   ctx.alerts = &alerts;
   ctx.notifier = &notifier;
   ctx.live = &live;
+  // Revoking a key or changing its role ends the SSE streams opened with it.
+  keys.add_change_listener(
+      [&live](const std::string& key_id) { live.disconnect_principal(key_id); });
   ctx.activity = &activity;
   DeviceKpiService kpis(cat, tracker, activity, clock);
   ctx.kpis = &kpis;
@@ -400,11 +403,14 @@ int run_server(const ServerConfig& cfg) {
     mo.max_buffered_bytes = cfg.mqtt_max_buffered_bytes;
     mo.auth = auth_enabled;
     mo.topics = *topics;
+    mo.queue_limits = {cfg.mqtt_queue_per_device, cfg.mqtt_queue_total};
+    mo.queue_expiry = std::chrono::milliseconds(cfg.mqtt_queue_expiry_ms);
     mqtt = std::make_unique<mqtt::MqttServer>(
         std::move(mo),
         mqtt::MqttServerDeps{ingestor, **catalog, device_tokens, keys, device_connections, registry,
                              server_metrics, clock, &ctx.ingest_rate, &activity});
-    if (Status s = mqtt->listen(); !s.ok()) {
+    Status restored = mqtt->restore_sessions();
+    if (Status s = restored.ok() ? mqtt->listen() : restored; !s.ok()) {
       spdlog::critical("event=startup_failed reason=\"{}\"", s.message());
       server.shutdown(std::chrono::seconds(0));
       ingestor.stop();
@@ -415,8 +421,20 @@ int run_server(const ServerConfig& cfg) {
       m->push_config(id, config);
     };
     ctx.on_command = [m = mqtt.get()](const std::string& id, const std::string& payload) {
-      return m->push_command(id, payload);
+      mqtt::CommandOutcome o = m->push_command(id, payload);
+      return http::ApiContext::CommandOutcome{o.status, o.command_id, o.delivered_to,
+                                              o.expires_at_ms};
     };
+    // Revocation reaches open sessions: a revoked token, a changed or revoked operator key, a
+    // removed device. (The MqttServer object lives until the HTTP server is shut down.)
+    device_tokens.add_revoke_listener(
+        [m = mqtt.get()](const std::string&, const std::string& token_id) {
+          m->close_token_sessions(token_id);
+        });
+    keys.add_change_listener(
+        [m = mqtt.get()](const std::string& key_id) { m->close_key_sessions(key_id); });
+    device_connections.add_removal_listener(
+        [m = mqtt.get()](const std::string& device_id) { m->forget_device(device_id); });
     if (cfg.mqtt.enabled)
       spdlog::info("event=listening transport=mqtt address={}:{} auth={}", cfg.mqtt.host,
                    mqtt->port(), auth_enabled ? "on" : "off");

@@ -3,6 +3,8 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
+
 #include "model/time_format.h"
 
 namespace fp {
@@ -74,10 +76,55 @@ Status ApiKeyAuthenticator::revoke(const std::string& id) {
     return Status(StatusCode::kPermissionDenied,
                   "the seeded admin key is configured, not stored; remove --admin-key instead");
   if (Status s = catalog_.revoke_api_key(id); !s.ok()) return s;
-  std::lock_guard lock(mu_);
-  for (auto it = by_hash_.begin(); it != by_hash_.end();)
-    it = it->second.key_id == id ? by_hash_.erase(it) : std::next(it);
+  {
+    std::lock_guard lock(mu_);
+    for (auto it = by_hash_.begin(); it != by_hash_.end();)
+      it = it->second.key_id == id ? by_hash_.erase(it) : std::next(it);
+  }
+  notify(id);
   return Status::Ok();
+}
+
+Result<ApiKeyRecord> ApiKeyAuthenticator::set_role(const std::string& id, ApiRole role) {
+  if (id == kSeededId)
+    return Status(StatusCode::kPermissionDenied,
+                  "the seeded admin key is configured, not stored; its role cannot change");
+  auto keys = catalog_.list_api_keys();
+  if (!keys.ok()) return keys.status();
+  auto it = std::find_if(keys->begin(), keys->end(),
+                         [&](const ApiKeyRecord& k) { return k.id == id && !k.revoked; });
+  if (it == keys->end()) return Status::NotFound("no API key '" + id + "'");
+  ApiKeyRecord k = *it;
+  k.role = role;
+  if (Status s = catalog_.put_api_key(k); !s.ok()) return s;
+  {
+    std::lock_guard lock(mu_);
+    auto p = by_hash_.find(k.key_hash);
+    if (p != by_hash_.end()) p->second.role = role;
+  }
+  notify(id);
+  return k;
+}
+
+std::optional<ApiRole> ApiKeyAuthenticator::role_of(const std::string& key_id) const {
+  std::lock_guard lock(mu_);  // operator keys are few: a scan is cheap
+  for (const auto& [hash, p] : by_hash_)
+    if (p.key_id == key_id) return p.role;
+  return std::nullopt;
+}
+
+void ApiKeyAuthenticator::add_change_listener(ChangeListener l) {
+  std::lock_guard lock(mu_);
+  listeners_.push_back(std::move(l));
+}
+
+void ApiKeyAuthenticator::notify(const std::string& key_id) const {
+  std::vector<ChangeListener> listeners;
+  {
+    std::lock_guard lock(mu_);
+    listeners = listeners_;
+  }
+  for (const auto& l : listeners) l(key_id);
 }
 
 Result<std::vector<ApiKeyRecord>> ApiKeyAuthenticator::list() const {

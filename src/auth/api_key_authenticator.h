@@ -5,6 +5,7 @@
 //
 // Thread safety: all methods may be called from any thread.
 
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -44,7 +45,18 @@ class ApiKeyAuthenticator {
 
   Result<CreatedApiKey> create(const std::string& name, ApiRole role);
   Status revoke(const std::string& id);
+  // Gives key `id` a new role (stored first); kNotFound for an unknown or revoked key,
+  // kPermissionDenied for the seeded admin key. Returns the updated record.
+  Result<ApiKeyRecord> set_role(const std::string& id, ApiRole role);
   Result<std::vector<ApiKeyRecord>> list() const;
+  // The current role of key `key_id`, or nullopt once it is revoked (or never existed).
+  std::optional<ApiRole> role_of(const std::string& key_id) const;
+
+  // Called with the key id after a key was revoked or its role changed, so whatever was
+  // opened with it (SSE streams, MQTT sessions) can be closed. Called on the thread that made
+  // the change, with no lock of this class held. Listeners are never removed.
+  using ChangeListener = std::function<void(const std::string& key_id)>;
+  void add_change_listener(ChangeListener l);
 
   static std::string sha256_hex(std::string_view data);
   // A new random secret: `prefix` followed by 43 base64url characters (256 bits).
@@ -55,6 +67,8 @@ class ApiKeyAuthenticator {
   const Clock& clock_;
   mutable std::mutex mu_;
   std::unordered_map<std::string, Principal> by_hash_;  // guarded by mu_
+  std::vector<ChangeListener> listeners_;               // guarded by mu_
+  void notify(const std::string& key_id) const;
 };
 
 // The token of an `Authorization: Bearer <token>` (or `Token <token>`) header; empty if none.

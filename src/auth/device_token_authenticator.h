@@ -7,11 +7,13 @@
 //
 // Thread safety: all methods may be called from any thread.
 
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "storage/catalog/catalog.h"
@@ -37,6 +39,11 @@ class DeviceTokenAuthenticator {
   std::optional<std::string> device_for(std::string_view secret) const;
   // Whether `secret` is a valid token of `device_id` (the MQTT user name / password check).
   bool verify(std::string_view device_id, std::string_view secret) const;
+  // The id of the token `secret` when it is a valid token of `device_id`, else nullopt.
+  std::optional<std::string> token_id_for(std::string_view device_id,
+                                          std::string_view secret) const;
+  // Whether the token `token_id` exists and is not revoked.
+  bool is_active(const std::string& token_id) const;
 
   Result<CreatedDeviceToken> create(const std::string& device_id, const std::string& name);
   // kNotFound unless `token_id` is a token of `device_id`.
@@ -44,6 +51,11 @@ class DeviceTokenAuthenticator {
   Result<std::vector<DeviceTokenRecord>> list(const std::string& device_id) const;
   // Revokes every token of `device_id` (when the device is removed).
   Status revoke_all(const std::string& device_id);
+
+  // Called with (device id, token id) after a token was revoked, so sessions authenticated
+  // with it can be closed. Called on the revoking thread with no lock of this class held.
+  using RevokeListener = std::function<void(const std::string& device_id, const std::string&)>;
+  void add_revoke_listener(RevokeListener l);
 
  private:
   struct Entry {
@@ -54,6 +66,8 @@ class DeviceTokenAuthenticator {
   const Clock& clock_;
   mutable std::mutex mu_;
   std::unordered_map<std::string, Entry> by_hash_;  // guarded by mu_
+  std::unordered_set<std::string> active_ids_;      // token ids of by_hash_; guarded by mu_
+  std::vector<RevokeListener> listeners_;           // guarded by mu_
 };
 
 }  // namespace fp

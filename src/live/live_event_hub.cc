@@ -42,14 +42,35 @@ std::string LiveEventHub::frame(std::string_view event, std::string_view json) {
   return f;
 }
 
-int64_t LiveEventHub::subscribe(Writer writer, std::vector<std::string> devices) {
+int64_t LiveEventHub::subscribe(Writer writer, std::vector<std::string> devices,
+                                std::string principal, std::function<void()> closer) {
   if (!writer(": connected\n\n")) return 0;
   std::lock_guard lock(mu_);
-  Subscriber s{next_id_++, std::move(writer), {devices.begin(), devices.end()}};
+  Subscriber s{next_id_++,
+               std::move(writer),
+               {devices.begin(), devices.end()},
+               std::move(principal),
+               std::move(closer)};
   if (!s.devices.empty()) ++telemetry_subscribers_;
   for (const auto& d : s.devices) ++watched_[d];
   subscribers_.push_back(std::move(s));
   return subscribers_.back().id;
+}
+
+size_t LiveEventHub::disconnect_principal(const std::string& principal) {
+  if (principal.empty()) return 0;
+  std::vector<std::function<void()>> closers;
+  {
+    std::lock_guard lock(mu_);
+    std::erase_if(subscribers_, [&](Subscriber& s) {
+      if (s.principal != principal) return false;
+      if (s.close) closers.push_back(std::move(s.close));
+      forget(s);
+      return true;
+    });
+  }
+  for (auto& c : closers) c();
+  return closers.size();
 }
 
 size_t LiveEventHub::subscribers() const {

@@ -47,8 +47,14 @@ class LiveEventHub {
   void stop();
 
   // Adds a client. `devices`: telemetry subscriptions (empty: no telemetry events).
-  // The client gets a first comment at once, so it knows the stream is open.
-  int64_t subscribe(Writer writer, std::vector<std::string> devices);
+  // The client gets a first comment at once, so it knows the stream is open. `principal` is
+  // who opened it (an API key id) and `closer` ends the stream; both are used by
+  // disconnect_principal().
+  int64_t subscribe(Writer writer, std::vector<std::string> devices, std::string principal = {},
+                    std::function<void()> closer = {});
+  // Ends every stream opened by `principal` (its key was revoked or its role changed) and
+  // returns how many. The closers run after the hub's lock is released.
+  size_t disconnect_principal(const std::string& principal);
   size_t subscribers() const;
 
   // `event: <name>\ndata: <json>\n\n` to every client.
@@ -64,6 +70,8 @@ class LiveEventHub {
     int64_t id;
     Writer write;
     std::unordered_set<std::string> devices;
+    std::string principal;
+    std::function<void()> close;
   };
   void run();
   void send_all(const std::string& frame);  // drops clients that are gone; mu_ held

@@ -26,8 +26,18 @@ std::optional<DeviceConnectionState> DeviceConnections::get(const std::string& d
 }
 
 void DeviceConnections::forget(const std::string& device_id) {
+  std::vector<std::function<void(const std::string&)>> listeners;
+  {
+    std::lock_guard lock(mu_);
+    by_device_.erase(device_id);
+    listeners = removal_listeners_;
+  }
+  for (const auto& l : listeners) l(device_id);
+}
+
+void DeviceConnections::add_removal_listener(std::function<void(const std::string&)> l) {
   std::lock_guard lock(mu_);
-  by_device_.erase(device_id);
+  removal_listeners_.push_back(std::move(l));
 }
 
 }  // namespace fp

@@ -76,6 +76,46 @@ void Connection::close_async(uint8_t reason_code, std::string why) {
                                         why = std::move(why)] { self->close(reason_code, why); });
 }
 
+void Connection::close_if_async(Revocation kind, std::string id) {
+  net::post(transport_.get_executor(), [self = shared_from_this(), kind, id = std::move(id)] {
+    if (!self->connected_ || self->closing_ || self->closed_) return;
+    const bool match = kind == Revocation::kToken    ? self->auth_token_id_ == id
+                       : kind == Revocation::kApiKey ? self->auth_key_id_ == id
+                                                     : self->device_id_ == id;
+    if (!match) return;
+    if (kind == Revocation::kDevice) {
+      // The device is gone: its session is not kept, nor its connection state recreated.
+      self->counted_device_ = false;
+      if (self->session_) {
+        std::lock_guard lock(self->session_->mu);
+        self->session_->persistent = false;
+      }
+    }
+    self->server_.metrics.revoked.inc();
+    spdlog::info("event=mqtt_revoked client={} device={} reason={}", self->client_id_,
+                 self->device_id_,
+                 kind == Revocation::kToken    ? "token_revoked"
+                 : kind == Revocation::kApiKey ? "api_key_changed"
+                                               : "device_removed");
+    self->close(reason::kNotAuthorized, "credential revoked");
+  });
+}
+
+bool Connection::credential_still_valid() {
+  bool valid = true;
+  if (!auth_token_id_.empty()) {
+    valid = server_.deps.device_tokens.is_active(auth_token_id_);
+  } else if (!auth_key_id_.empty()) {
+    auto role = server_.deps.api_keys.role_of(auth_key_id_);
+    valid = role && role_allows(*role, ApiRole::kWrite);
+  }
+  if (!valid) {
+    server_.metrics.revoked.inc();
+    close(reason::kNotAuthorized, "credential revoked");
+  }
+  return valid;
+}
+
 void Connection::stop_reading_async() {
   net::post(transport_.get_executor(), [self = shared_from_this()] { self->read_stopped_ = true; });
 }
@@ -299,19 +339,28 @@ void Connection::finish_close() {
             session_->expiry_ms > INT64_MAX - now ? INT64_MAX : now + session_->expiry_ms;
       }
       for (const auto& [filter, qos] : subs) server_.unsubscribe(filter, this);
-      std::lock_guard lock(server_.sessions_mu);
-      auto it = server_.sessions.find(client_id_);
-      if (it != server_.sessions.end() && it->second.owner.lock().get() == this) {
-        bool keep;
-        {
-          std::lock_guard slock(session_->mu);
-          keep = session_->persistent;
+      bool owner = false, keep = false;
+      {
+        std::lock_guard lock(server_.sessions_mu);
+        auto it = server_.sessions.find(client_id_);
+        if (it != server_.sessions.end() && it->second.owner.lock().get() == this) {
+          owner = true;
+          {
+            std::lock_guard slock(session_->mu);
+            keep = session_->persistent;
+          }
+          if (keep)
+            it->second.owner.reset();
+          else
+            server_.sessions.erase(it);
         }
-        if (keep)
-          it->second.owner.reset();
-        else
-          server_.sessions.erase(it);
       }
+      // The stored copy follows: its expiry counts from now, or it is gone (v5 DISCONNECT
+      // with expiry 0, or a removed device). A taken-over session belongs to its new owner.
+      if (owner && keep)
+        server_.store_session(client_id_, *session_);
+      else if (owner)
+        server_.unstore_session(client_id_, *session_);
     }
   }
   auto self = shared_from_this();

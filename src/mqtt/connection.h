@@ -30,6 +30,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void close_async(uint8_t reason_code, std::string why);
   // Delivers an application message on a subscribed topic.
   void deliver_async(std::string topic, std::string payload, bool retain);
+  // Delivers a stored push (a command) if subscribed and not already sent on this connection.
+  void deliver_push_async(QueuedPush p);
+  // Closes with 0x87 (Not authorized) if this connection authenticated with token / key `id`,
+  // or belongs to device `id` (which was removed).
+  void close_if_async(Revocation kind, std::string id);
   // Stops reading new packets (shutdown drain); acks of what was read still go out.
   void stop_reading_async();
 
@@ -83,6 +88,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void handle_unsubscribe(uint8_t flags, std::span<const uint8_t> body);
   void handle_puback(const Ack& a);
   void deliver(const std::string& topic, const std::string& payload, bool retain);
+  void deliver_push(const QueuedPush& p);
+  // Sends what is queued for `topic` (a commands topic this connection subscribes to).
+  void deliver_pending(const std::string& topic);
+  // After CONNACK of a resumed session: what is pending on its subscriptions (commands, and a
+  // config changed while it was away), without it subscribing again.
+  void resume_deliveries();
+  // False (and the connection closing with 0x87) once its credential was revoked or its key
+  // lost the write role: checked on each PUBLISH besides the revocation listeners.
+  bool credential_still_valid();
   // 0, 1: granted QoS; >= 0x80 a refusal reason.
   uint8_t authorize_filter(const Subscription& s, std::string& device);
 
@@ -109,8 +123,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool connected_ = false;  // CONNECT accepted
   Version version_ = Version::kV311;
   std::string client_id_;
-  std::string device_id_;    // the authenticated (or named) device; empty for a gateway
-  bool any_device_ = false;  // may publish for any device (auth off, or a write API key)
+  std::string device_id_;      // the authenticated (or named) device; empty for a gateway
+  std::string auth_token_id_;  // the device token it authenticated with (auth on)
+  std::string auth_key_id_;    // the operator key it authenticated with (auth on, a gateway)
+  bool any_device_ = false;    // may publish for any device (auth off, or a write API key)
   bool counted_device_ = false;
   uint16_t keep_alive_s_ = 0;
   std::chrono::steady_clock::time_point last_packet_at_ = std::chrono::steady_clock::now();
@@ -122,6 +138,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint64_t acks_base_ = 0;  // sequence number of acks_.front()
   uint16_t next_packet_id_ = 1;
   std::set<uint16_t> outbound_unacked_;
+  std::map<uint16_t, int64_t> outbound_push_;  // packet id -> stored push awaiting PUBACK
+  std::set<int64_t> pushes_sent_;              // stored pushes sent on this connection
+  bool session_resumed_ = false;
 };
 
 }  // namespace fp::mqtt

@@ -31,14 +31,16 @@ bool Connection::authenticate(const Connect& c, uint8_t& reason_code) {
     reason_code = reason::kNotAuthorized;
     return false;
   }
-  if (server_.deps.device_tokens.verify(username, *c.password)) {
+  if (auto token = server_.deps.device_tokens.token_id_for(username, *c.password)) {
     device_id_ = username;
+    auth_token_id_ = std::move(*token);  // revoking it closes this connection
     return true;
   }
   // An operator key with the write role: a gateway that publishes for many devices.
   auto who = server_.deps.api_keys.authenticate("Bearer " + *c.password);
   if (who && role_allows(who->role, ApiRole::kWrite)) {
     any_device_ = true;
+    auth_key_id_ = who->key_id;
     return true;
   }
   reason_code = reason::kBadUserNameOrPassword;
@@ -55,9 +57,11 @@ void Connection::attach_session(const Connect& c, bool& session_present) {
       c.version == Version::kV5 && interval != 0xFFFFFFFF ? int64_t{interval} * 1000 : INT64_MAX;
   const int64_t now = server_.deps.clock.now_ms();
   std::shared_ptr<Connection> previous;
+  std::shared_ptr<Session> discarded;  // a stored session this connection does not resume
+  std::vector<std::string> pruned;
   {
     std::lock_guard lock(server_.sessions_mu);
-    if (!server_.sessions.count(client_id_)) server_.prune_sessions_locked(now);
+    if (!server_.sessions.count(client_id_)) pruned = server_.prune_sessions_locked(now);
     auto& slot = server_.sessions[client_id_];
     previous = slot.owner.lock();
     bool resumable = false;
@@ -65,21 +69,32 @@ void Connection::attach_session(const Connect& c, bool& session_present) {
       std::lock_guard slock(slot.session->mu);
       resumable = previous || slot.session->expires_at_ms > now;
     }
-    if (resumable)
+    if (resumable) {
       session_present = true;
-    else
+    } else {
+      discarded = std::move(slot.session);
       slot.session = std::make_shared<Session>();
+    }
     slot.owner = weak_from_this();
     session_ = slot.session;
   }
+  for (const auto& id : pruned) (void)server_.deps.catalog.delete_mqtt_session(id);
+  if (discarded) server_.unstore_session(client_id_, *discarded);
   {
     std::lock_guard lock(session_->mu);
     session_->persistent = persistent;
     session_->expiry_ms = expiry_ms;
     session_->expires_at_ms = INT64_MAX;
+    session_->device_id = device_id_;
     for (const auto& [filter, qos] : session_->subscriptions)
       server_.subscribe(filter, shared_from_this());
   }
+  // Stored before CONNACK: a persistent session is kept across kill -9 from now on (with
+  // expires_at "connected": its expiry starts at the next start if the server dies).
+  if (persistent)
+    server_.store_session(client_id_, *session_);
+  else
+    server_.unstore_session(client_id_, *session_);
   // Client-id takeover: the older connection goes (MQTT-3.1.4-2).
   if (previous && previous.get() != this)
     previous->close_async(reason::kSessionTakenOver, "another connection took the client id");
@@ -148,6 +163,7 @@ void Connection::handle_connect(uint8_t flags, std::span<const uint8_t> body) {
   timer_.cancel();
   send(encode_connack(version_, session_present, reason::kSuccess, ack_props));
   arm_keepalive();
+  if (session_present) resume_deliveries();
   spdlog::debug("event=mqtt_connected client={} device={} version={} session_present={}",
                 client_id_, device_id_, version_ == Version::kV5 ? 5 : 4, session_present);
 }

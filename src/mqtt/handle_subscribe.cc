@@ -44,6 +44,7 @@ void Connection::handle_subscribe(uint8_t flags, std::span<const uint8_t> body) 
     return protocol_failure(d);
   std::vector<uint8_t> codes;
   std::vector<std::pair<std::string, std::string>> configs_to_send;  // topic, device
+  std::vector<std::string> commands_to_send;                         // topics
   for (const Subscription& s : sub.subscriptions) {
     std::string device;
     const uint8_t code = authorize_filter(s, device);
@@ -56,13 +57,49 @@ void Connection::handle_subscribe(uint8_t flags, std::span<const uint8_t> body) 
     server_.subscribe(s.filter, shared_from_this());
     if (s.filter.size() > 7 && s.filter.compare(s.filter.size() - 7, 7, "/config") == 0)
       configs_to_send.emplace_back(s.filter, device);
+    else
+      commands_to_send.push_back(s.filter);
   }
+  // A persistent session's subscriptions are durable before the SUBACK says so.
+  if (!configs_to_send.empty() || !commands_to_send.empty())
+    server_.store_session(client_id_, *session_);
   send(encode_suback(version_, sub.packet_id, codes));
   // The current config comes at once, flagged retained, like a retained message would.
   for (const auto& [topic, device] : configs_to_send) {
     auto d = server_.deps.catalog.get_device(device);
     if (d.ok()) deliver(topic, d->config_json.empty() ? "{}" : d->config_json, true);
+    // A stored config push is superseded by the current config just sent.
+    auto pending = server_.deps.catalog.pending_pushes(topic, server_.deps.clock.now_ms(), 16);
+    if (pending.ok())
+      for (const auto& p : *pending) (void)server_.deps.catalog.delete_push(p.id);
   }
+  // Commands queued while the device was away follow, oldest first.
+  for (const auto& topic : commands_to_send) deliver_pending(topic);
+}
+
+void Connection::resume_deliveries() {
+  std::vector<std::string> topics;
+  {
+    std::lock_guard lock(session_->mu);
+    for (const auto& [filter, qos] : session_->subscriptions) topics.push_back(filter);
+  }
+  // A config changed while it was away, or never acknowledged, is pending like a command.
+  for (const auto& topic : topics) deliver_pending(topic);
+}
+
+void Connection::deliver_pending(const std::string& topic) {
+  constexpr int kMaxPerLoad = 1000;  // the most a connection holds unacknowledged
+  const int64_t now = server_.deps.clock.now_ms();
+  // What expired while nobody came for it is dropped (and counted) now.
+  if (auto gone = server_.deps.catalog.delete_expired_pushes(now); gone.ok() && *gone > 0)
+    server_.metrics.commands_expired.inc(static_cast<double>(*gone));
+  auto pending = server_.deps.catalog.pending_pushes(topic, now, kMaxPerLoad);
+  if (!pending.ok()) {
+    spdlog::error("event=mqtt_pending_load_failed client={} topic={} reason=\"{}\"", client_id_,
+                  topic, pending.status().message());
+    return;
+  }
+  for (const auto& p : *pending) deliver_push(p);
 }
 
 void Connection::handle_unsubscribe(uint8_t flags, std::span<const uint8_t> body) {
@@ -79,11 +116,57 @@ void Connection::handle_unsubscribe(uint8_t flags, std::span<const uint8_t> body
     if (existed) server_.unsubscribe(f, this);
     codes.push_back(existed ? reason::kSuccess : 0x11);  // 0x11: no subscription existed
   }
+  server_.store_session(client_id_, *session_);
   send(encode_unsuback(version_, u.packet_id, codes));
 }
 
 void Connection::handle_puback(const Ack& a) {
   outbound_unacked_.erase(a.packet_id);
+  auto it = outbound_push_.find(a.packet_id);
+  if (it == outbound_push_.end()) return;
+  // Acknowledged: the command is done (for every subscriber of the device).
+  if (Status s = server_.deps.catalog.delete_push(it->second); !s.ok())
+    spdlog::error("event=mqtt_push_delete_failed id={} reason=\"{}\"", it->second, s.message());
+  outbound_push_.erase(it);
+}
+
+void Connection::deliver_push_async(QueuedPush p) {
+  net::post(transport_.get_executor(),
+            [self = shared_from_this(), p = std::move(p)] { self->deliver_push(p); });
+}
+
+void Connection::deliver_push(const QueuedPush& push) {
+  if (closing_ || closed_ || !session_ || pushes_sent_.count(push.id)) return;
+  uint8_t qos;
+  {
+    std::lock_guard lock(session_->mu);
+    auto it = session_->subscriptions.find(push.topic);
+    if (it == session_->subscriptions.end()) return;
+    qos = it->second;
+  }
+  Publish p;
+  p.topic = push.topic;
+  p.payload = push.payload;
+  p.qos = qos;
+  p.dup = qos > 0 && push.attempts > 0;  // sent before (to this client or another connection)
+  if (qos > 0) {
+    if (outbound_unacked_.size() >= 1000) return;  // stays queued for the next connection
+    do {
+      p.packet_id = next_packet_id_++;
+      if (next_packet_id_ == 0) next_packet_id_ = 1;
+    } while (outbound_unacked_.count(p.packet_id));
+    outbound_unacked_.insert(p.packet_id);
+    outbound_push_[p.packet_id] = push.id;
+    // Counted before it leaves, so a resend after a crash carries DUP.
+    if (Status s = server_.deps.catalog.mark_push_sent(push.id); !s.ok())
+      spdlog::error("event=mqtt_push_update_failed id={} reason=\"{}\"", push.id, s.message());
+  } else if (Status s = server_.deps.catalog.delete_push(push.id); !s.ok()) {
+    // QoS 0: at most once, so it is done once sent.
+    spdlog::error("event=mqtt_push_delete_failed id={} reason=\"{}\"", push.id, s.message());
+  }
+  pushes_sent_.insert(push.id);
+  server_.metrics.delivered.inc();
+  send(encode_publish(version_, p));
 }
 
 void Connection::deliver_async(std::string topic, std::string payload, bool retain) {

@@ -31,7 +31,20 @@ MqttMetrics::MqttMetrics(metrics::Registry& r)
                  .get()),
       delivered(r.counter("fleetpulse_mqtt_messages_sent_total",
                           "Config and command messages delivered to subscribed devices.")
-                    .get()) {
+                    .get()),
+      commands_queued(r.counter("fleetpulse_mqtt_commands_queued_total",
+                                "Commands stored for devices (delivered now or queued).")
+                          .get()),
+      commands_refused(r.counter("fleetpulse_mqtt_commands_refused_total",
+                                 "Commands refused because the queue was full (HTTP 429).")
+                           .get()),
+      commands_expired(r.counter("fleetpulse_mqtt_commands_expired_total",
+                                 "Queued commands dropped unacknowledged at their expiry.")
+                           .get()),
+      revoked(r.counter("fleetpulse_mqtt_revocations_total",
+                        "MQTT connections closed because their credential was revoked or "
+                        "changed, or their device removed.")
+                  .get()) {
   accepted.with({"accepted"});
   accepted.with({"refused"});
   for (const char* q : {"0", "1", "2"}) messages.with({q});
@@ -57,15 +70,17 @@ void ServerState::unsubscribe(const std::string& topic, const Connection* c) {
   if (list.empty()) subscribers.erase(it);
 }
 
-void ServerState::prune_sessions_locked(int64_t now_ms) {
+std::vector<std::string> ServerState::prune_sessions_locked(int64_t now_ms) {
+  std::vector<std::string> dropped;
   const size_t cap = 2 * options.max_connections;
-  if (sessions.size() < cap) return;
+  if (sessions.size() < cap) return dropped;
   auto absent_and = [&](bool expired_only) {
     for (auto it = sessions.begin(); it != sessions.end() && sessions.size() >= cap;) {
       bool drop = false;
       if (!it->second.owner.lock()) {
         std::lock_guard lock(it->second.session->mu);
         drop = !expired_only || it->second.session->expires_at_ms <= now_ms;
+        if (drop && it->second.session->stored) dropped.push_back(it->first);
       }
       it = drop ? sessions.erase(it) : std::next(it);
     }
@@ -75,6 +90,35 @@ void ServerState::prune_sessions_locked(int64_t now_ms) {
     spdlog::warn("event=mqtt_sessions_dropped reason=\"more than {} stored sessions\"", cap);
     absent_and(false);
   }
+  return dropped;
+}
+
+void ServerState::store_session(const std::string& client_id, Session& s) {
+  MqttSessionRecord r;
+  {
+    std::lock_guard lock(s.mu);
+    if (!s.persistent) return;
+    r.client_id = client_id;
+    r.device_id = s.device_id;
+    r.expiry_ms = s.expiry_ms;
+    r.expires_at_ms = s.expires_at_ms;
+    r.subscriptions.assign(s.subscriptions.begin(), s.subscriptions.end());
+    s.stored = true;
+  }
+  if (Status st = deps.catalog.put_mqtt_session(r); !st.ok())
+    spdlog::error("event=mqtt_session_store_failed client={} reason=\"{}\"", client_id,
+                  st.message());
+}
+
+void ServerState::unstore_session(const std::string& client_id, Session& s) {
+  {
+    std::lock_guard lock(s.mu);
+    if (!s.stored) return;
+    s.stored = false;
+  }
+  if (Status st = deps.catalog.delete_mqtt_session(client_id); !st.ok())
+    spdlog::error("event=mqtt_session_delete_failed client={} reason=\"{}\"", client_id,
+                  st.message());
 }
 
 std::vector<std::shared_ptr<Connection>> ServerState::subscribers_of(const std::string& topic) {
@@ -140,6 +184,37 @@ MqttServer::MqttServer(MqttServerOptions options, MqttServerDeps deps)
 
 MqttServer::~MqttServer() {
   shutdown(std::chrono::milliseconds(0));
+}
+
+Status MqttServer::restore_sessions() {
+  ServerState& st = impl_->state;
+  auto stored = st.deps.catalog.load_mqtt_sessions();
+  if (!stored.ok()) return stored.status();
+  const int64_t now = st.deps.clock.now_ms();
+  size_t restored = 0;
+  for (auto& r : *stored) {
+    // Connected when the server stopped (or crashed): the expiry starts now.
+    if (r.expires_at_ms == INT64_MAX && r.expiry_ms != INT64_MAX)
+      r.expires_at_ms = r.expiry_ms > INT64_MAX - now ? INT64_MAX : now + r.expiry_ms;
+    if (r.expires_at_ms <= now) {
+      (void)st.deps.catalog.delete_mqtt_session(r.client_id);
+      continue;
+    }
+    auto s = std::make_shared<Session>();
+    s->subscriptions.insert(r.subscriptions.begin(), r.subscriptions.end());
+    s->persistent = true;
+    s->expiry_ms = r.expiry_ms;
+    s->expires_at_ms = r.expires_at_ms;
+    s->device_id = r.device_id;
+    s->stored = true;
+    if (Status w = st.deps.catalog.put_mqtt_session(r); !w.ok()) return w;
+    std::lock_guard lock(st.sessions_mu);
+    st.sessions[r.client_id].session = std::move(s);
+    ++restored;
+  }
+  if (Status s = st.deps.catalog.delete_expired_pushes(now).status(); !s.ok()) return s;
+  spdlog::info("event=mqtt_sessions_restored sessions={}", restored);
+  return Status::Ok();
 }
 
 Status MqttServer::listen() {
@@ -216,15 +291,92 @@ void MqttServer::shutdown(std::chrono::milliseconds drain) {
 }
 
 void MqttServer::push_config(const std::string& device_id, const std::string& config_json) {
-  const std::string topic = "devices/" + device_id + "/config";
-  for (auto& c : impl_->state.subscribers_of(topic)) c->deliver_async(topic, config_json, false);
+  ServerState& st = impl_->state;
+  QueuedPush p;
+  p.device_id = device_id;
+  p.topic = "devices/" + device_id + "/config";
+  p.payload = config_json;
+  p.created_at_ms = st.deps.clock.now_ms();
+  p.expires_at_ms = p.created_at_ms + st.options.queue_expiry.count();
+  // Stored (replacing an older config not yet acknowledged) so a persistent session that is
+  // away, or whose client never acknowledged it, gets it when it comes back.
+  int64_t expired = 0;
+  auto id =
+      st.deps.catalog.enqueue_push(p, st.options.queue_limits, p.created_at_ms, true, &expired);
+  if (expired > 0) st.metrics.commands_expired.inc(static_cast<double>(expired));
+  if (!id.ok()) {
+    spdlog::error("event=mqtt_config_store_failed device={} reason=\"{}\"", device_id,
+                  id.status().message());
+    for (auto& c : st.subscribers_of(p.topic)) c->deliver_async(p.topic, config_json, false);
+    return;
+  }
+  for (auto& c : st.subscribers_of(p.topic)) c->deliver_push_async(p);
 }
 
-size_t MqttServer::push_command(const std::string& device_id, const std::string& payload) {
-  const std::string topic = "devices/" + device_id + "/commands";
-  auto subs = impl_->state.subscribers_of(topic);
-  for (auto& c : subs) c->deliver_async(topic, payload, false);
-  return subs.size();
+CommandOutcome MqttServer::push_command(const std::string& device_id, const std::string& payload) {
+  ServerState& st = impl_->state;
+  CommandOutcome out;
+  QueuedPush p;
+  p.device_id = device_id;
+  p.topic = "devices/" + device_id + "/commands";
+  p.payload = payload;
+  p.created_at_ms = st.deps.clock.now_ms();
+  p.expires_at_ms = p.created_at_ms + st.options.queue_expiry.count();
+  int64_t expired = 0;
+  auto id =
+      st.deps.catalog.enqueue_push(p, st.options.queue_limits, p.created_at_ms, false, &expired);
+  if (expired > 0) st.metrics.commands_expired.inc(static_cast<double>(expired));
+  if (!id.ok()) {
+    if (id.status().code() == StatusCode::kOverloaded) st.metrics.commands_refused.inc();
+    out.status = id.status();
+    return out;
+  }
+  st.metrics.commands_queued.inc();
+  out.command_id = *id;
+  out.expires_at_ms = p.expires_at_ms;
+  auto subs = st.subscribers_of(p.topic);
+  for (auto& c : subs) c->deliver_push_async(p);
+  out.delivered_to = subs.size();
+  return out;
+}
+
+namespace {
+void close_matching(ServerState& st, Revocation kind, const std::string& id) {
+  std::vector<std::shared_ptr<Connection>> conns;
+  {
+    std::lock_guard lock(st.conns_mu);
+    conns.assign(st.connections.begin(), st.connections.end());
+  }
+  // Each connection checks its own credential on its strand (no lock held across I/O).
+  for (auto& c : conns) c->close_if_async(kind, id);
+}
+}  // namespace
+
+void MqttServer::close_token_sessions(const std::string& token_id) {
+  close_matching(impl_->state, Revocation::kToken, token_id);
+}
+
+void MqttServer::close_key_sessions(const std::string& key_id) {
+  close_matching(impl_->state, Revocation::kApiKey, key_id);
+}
+
+void MqttServer::forget_device(const std::string& device_id) {
+  ServerState& st = impl_->state;
+  close_matching(st, Revocation::kDevice, device_id);
+  {
+    std::lock_guard lock(st.sessions_mu);
+    for (auto it = st.sessions.begin(); it != st.sessions.end();) {
+      bool mine;
+      {
+        std::lock_guard slock(it->second.session->mu);
+        mine = it->second.session->device_id == device_id;
+      }
+      it = mine && !it->second.owner.lock() ? st.sessions.erase(it) : std::next(it);
+    }
+  }
+  if (Status s = st.deps.catalog.forget_device_mqtt_state(device_id); !s.ok())
+    spdlog::error("event=mqtt_forget_device_failed device={} reason=\"{}\"", device_id,
+                  s.message());
 }
 
 MqttStats MqttServer::stats() const {

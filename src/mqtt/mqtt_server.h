@@ -49,6 +49,9 @@ struct MqttServerOptions {
   std::chrono::seconds connect_timeout{10};  // from TCP accept to CONNECT
   bool auth = false;  // user name = device id, password = its device token (or a write API key)
   TopicTemplates topics = TopicTemplates::defaults();
+  // Commands waiting for a device (stored in the catalog until acknowledged): bounds and expiry.
+  PushQueueLimits queue_limits;
+  std::chrono::milliseconds queue_expiry{std::chrono::hours(24)};
 };
 
 // What the server works with; everything must outlive it.
@@ -65,6 +68,14 @@ struct MqttServerDeps {
   DeviceActivityLog* activity = nullptr;  // per-device rejections for KPIs, may be null
 };
 
+// What became of a command (push_command).
+struct CommandOutcome {
+  Status status;              // kOverloaded when the queue is full; nothing stored then
+  int64_t command_id = 0;     // its place in the queue
+  size_t delivered_to = 0;    // connections it was sent to now (0: queued for later)
+  int64_t expires_at_ms = 0;  // dropped unacknowledged after this
+};
+
 struct MqttStats {
   uint64_t connections = 0;  // open sockets
   uint64_t sessions = 0;     // connected clients (after CONNACK)
@@ -79,6 +90,9 @@ class MqttServer {
   MqttServer(const MqttServer&) = delete;
   MqttServer& operator=(const MqttServer&) = delete;
 
+  // Restores the persistent sessions stored in the catalog (a session that was connected when
+  // the server stopped starts its expiry now). Call once, before start().
+  Status restore_sessions();
   // Binds the listeners (and loads the TLS certificate); ports are known afterwards.
   Status listen();
   uint16_t port() const;
@@ -91,8 +105,19 @@ class MqttServer {
 
   // Publishes a device's config (JSON object text) to its devices/{id}/config subscribers.
   void push_config(const std::string& device_id, const std::string& config_json);
-  // Publishes a command payload to devices/{id}/commands subscribers; returns how many.
-  size_t push_command(const std::string& device_id, const std::string& payload);
+  // Stores a command for the device (durable when this returns ok) and sends it to the
+  // connections subscribed to devices/{id}/commands now. It stays queued until a subscriber
+  // acknowledges it (QoS 1) or gets it with QoS 0, or until it expires; a device that
+  // subscribes (or resumes a persistent session) gets what is queued, oldest first.
+  CommandOutcome push_command(const std::string& device_id, const std::string& payload);
+
+  // Revocation (any thread; the connections close on their own strands within milliseconds).
+  // Closes the sessions authenticated with device token `token_id` (v5: DISCONNECT 0x87).
+  void close_token_sessions(const std::string& token_id);
+  // Closes the sessions authenticated with operator key `key_id`.
+  void close_key_sessions(const std::string& key_id);
+  // The device was removed: closes its sessions and drops its stored sessions and pushes.
+  void forget_device(const std::string& device_id);
 
   MqttStats stats() const;
   // The "mqtt" component of /api/v1/health/detailed.

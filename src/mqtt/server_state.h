@@ -34,6 +34,10 @@ struct MqttMetrics {
   metrics::Gauge& buffered;                     // fleetpulse_mqtt_buffered_bytes
   metrics::Counter& paused;                     // fleetpulse_mqtt_backpressure_pauses_total
   metrics::Counter& delivered;                  // fleetpulse_mqtt_messages_sent_total
+  metrics::Counter& commands_queued;            // fleetpulse_mqtt_commands_queued_total
+  metrics::Counter& commands_refused;           // fleetpulse_mqtt_commands_refused_total
+  metrics::Counter& commands_expired;           // fleetpulse_mqtt_commands_expired_total
+  metrics::Counter& revoked;                    // fleetpulse_mqtt_revocations_total
 };
 
 // State a client keeps across connections when its session is persistent (3.1.1 clean
@@ -45,7 +49,12 @@ struct Session {
   bool persistent = false;                       // guarded by mu
   int64_t expiry_ms = INT64_MAX;                 // how long it outlives a connection; guarded by mu
   int64_t expires_at_ms = INT64_MAX;             // set at disconnect; guarded by mu
+  std::string device_id;                         // whose session it is; guarded by mu
+  bool stored = false;  // a row in the catalog (persistent sessions); guarded by mu
 };
+
+// Which sessions a revocation closes (Connection::close_if_async).
+enum class Revocation { kToken, kApiKey, kDevice };
 
 struct ServerState {
   ServerState(MqttServerOptions o, MqttServerDeps d)
@@ -71,8 +80,14 @@ struct ServerState {
   std::unordered_map<std::string, SessionSlot> sessions;  // guarded by sessions_mu
   // With sessions_mu held: makes room for one more session. Expired sessions of absent
   // clients go first; beyond 2 x max_connections, absent clients' sessions go regardless
-  // (memory stays bounded whatever client ids a fleet invents).
-  void prune_sessions_locked(int64_t now_ms);
+  // (memory stays bounded whatever client ids a fleet invents). Returns the client ids of
+  // the stored sessions it dropped, for the caller to delete once the lock is released.
+  std::vector<std::string> prune_sessions_locked(int64_t now_ms);
+
+  // Catalog copies of persistent sessions (called without locks; the write is durable when
+  // it returns, so a SUBACK sent after it is kept across kill -9).
+  void store_session(const std::string& client_id, Session& s);
+  void unstore_session(const std::string& client_id, Session& s);
 
   // Topic (no wildcards) -> subscribed connections.
   std::mutex subs_mu;

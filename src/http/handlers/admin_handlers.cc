@@ -41,6 +41,32 @@ void create_key(ApiContext& ctx, RequestContext& rc, const Responder& respond) {
   respond(Response::json(201, w.take()));
 }
 
+// PATCH /api/v1/admin/api-keys/{id} {"role": ...}: the key keeps its secret; what was opened
+// with it (SSE streams, MQTT sessions) is closed, so it reconnects under the new role.
+void change_key_role(ApiContext& ctx, RequestContext& rc, const Responder& respond) {
+  auto parsed = parse_json(rc.request.body);
+  if (!parsed.ok()) return respond(error_response(parsed.status()));
+  simdjson::dom::object obj;
+  if (parsed->get_object().get(obj))
+    return respond(error_response(Status::Unprocessable("the body must be a JSON object")));
+  auto role_text = optional_string(obj, "role");
+  if (!role_text.ok()) return respond(error_response(role_text.status()));
+  if (!*role_text)
+    return respond(error_response(Status::Unprocessable("role is required: read, write or admin")));
+  auto role = parse_api_role(**role_text);
+  if (!role)
+    return respond(error_response(Status::Unprocessable("role must be read, write or admin")));
+  auto updated = ctx.keys.set_role(rc.params.get("id"), *role);
+  if (!updated.ok()) {
+    if (updated.status().code() == StatusCode::kNotFound)
+      return respond(error_response(404, "not_found", updated.status().message()));
+    return respond(error_response(updated.status()));
+  }
+  JsonWriter w;
+  write_key(w, *updated, nullptr);
+  respond(Response::json(200, w.take()));
+}
+
 }  // namespace
 
 void add_admin_routes(Router& r, ApiContext& ctx) {
@@ -71,6 +97,8 @@ void add_admin_routes(Router& r, ApiContext& ctx) {
           w.end_array().end_object();
           respond(Response::json(200, w.take()));
         });
+  r.add(Method::kPatch, "/api/v1/admin/api-keys/{id}", Access::kAdmin,
+        [&ctx](RequestContext& rc, Responder respond) { change_key_role(ctx, rc, respond); });
   r.add(Method::kDelete, "/api/v1/admin/api-keys/{id}", Access::kAdmin,
         [&ctx](RequestContext& rc, Responder respond) {
           Status s = ctx.keys.revoke(rc.params.get("id"));

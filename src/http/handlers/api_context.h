@@ -58,8 +58,17 @@ struct ApiContext {
   // Called after a device's config changed through the API (pushes it to the device).
   std::function<void(const std::string& device_id, const std::string& config_json)>
       on_config_changed;
-  // Publishes a command to devices/{id}/commands; returns how many connections got it.
-  std::function<size_t(const std::string& device_id, const std::string& payload)> on_command;
+  // Stores a command for devices/{id}/commands and sends it to the connections subscribed now
+  // (mqtt::MqttServer::push_command): ok with the queue id and how many got it now (0: queued),
+  // or kOverloaded when the device's or the whole queue is full.
+  struct CommandOutcome {
+    Status status;
+    int64_t command_id = 0;
+    size_t delivered_to = 0;
+    int64_t expires_at_ms = 0;
+  };
+  std::function<CommandOutcome(const std::string& device_id, const std::string& payload)>
+      on_command;
   // The "mqtt" component of /api/v1/health/detailed as a JSON object; null when off.
   std::function<std::string()> mqtt_health_json;
   // Streamed exports run here (at most 4 at once); joined before the rest goes.

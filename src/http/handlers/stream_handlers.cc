@@ -25,9 +25,11 @@ void add_stream_routes(Router& r, ApiContext& ctx) {
           res.content_type = "text/event-stream";
           res.headers.emplace_back("Cache-Control", "no-cache");
           res.headers.emplace_back("X-Accel-Buffering", "no");
-          res.on_stream = [&ctx, devices = std::move(devices)](std::shared_ptr<StreamSink> sink) {
+          // The key id it was opened with: revoking the key or changing its role ends it.
+          res.on_stream = [&ctx, devices = std::move(devices),
+                           principal = rc.principal](std::shared_ptr<StreamSink> sink) {
             ctx.live->subscribe([sink](std::string frame) { return sink->write(std::move(frame)); },
-                                devices);
+                                devices, principal, [sink] { sink->close(); });
           };
           respond(std::move(res));
         });

@@ -105,6 +105,35 @@ struct DeviceTokenRecord {
   bool revoked = false;
 };
 
+// An MQTT persistent session (3.1.1 clean session 0, v5 session expiry > 0), kept so a client
+// finds it again after a restart. expires_at_ms is INT64_MAX while the client is connected: a
+// session found so after a crash starts its expiry at the next start.
+struct MqttSessionRecord {
+  std::string client_id;
+  std::string device_id;  // the device the client authenticated as or named; may be empty
+  int64_t expiry_ms = INT64_MAX;
+  int64_t expires_at_ms = INT64_MAX;
+  std::vector<std::pair<std::string, uint8_t>> subscriptions;  // filter, granted QoS
+};
+
+// A config or command push waiting for a device's acknowledgement (PUBACK), or for the device
+// to come back and subscribe. Kept until acknowledged, delivered with QoS 0, or expired.
+struct QueuedPush {
+  int64_t id = 0;  // assigned by the catalog, increasing: the delivery order
+  std::string device_id;
+  std::string topic;  // devices/{id}/commands or devices/{id}/config
+  std::string payload;
+  int64_t created_at_ms = 0;
+  int64_t expires_at_ms = 0;
+  int attempts = 0;  // times sent; a resend carries DUP
+};
+
+// Bounds of the push queue (enqueue_push refuses with kOverloaded beyond them).
+struct PushQueueLimits {
+  int64_t per_device = 100;
+  int64_t total = 100'000;
+};
+
 class Catalog {
  public:
   // Opens (creating if needed) the database at `path` and migrates it to the newest schema.
@@ -188,6 +217,26 @@ class Catalog {
                                               std::span<const DeviceAttribute> attributes) = 0;
   // The device's attributes by key (empty when it has none or does not exist).
   virtual Result<std::vector<DeviceAttribute>> device_attributes(const std::string& id) = 0;
+  // MQTT persistent sessions and the push queue (schema v6; sqlite_catalog_mqtt.cc).
+  // put_mqtt_session inserts or replaces the session with its subscriptions in one transaction.
+  virtual Status put_mqtt_session(const MqttSessionRecord& s) = 0;
+  virtual Status delete_mqtt_session(const std::string& client_id) = 0;  // no error if absent
+  virtual Result<std::vector<MqttSessionRecord>> load_mqtt_sessions() = 0;
+  // Stores a push with a new id once it is durable; kOverloaded (message names the bound)
+  // when its topic or the whole queue holds as many unexpired pushes as `limits` allow.
+  // With `replace_topic` (a config: only the newest matters) the topic's older pushes are
+  // dropped instead and no bound applies. Expired pushes are removed first (their number is
+  // added to *expired when not null).
+  virtual Result<int64_t> enqueue_push(QueuedPush& p, const PushQueueLimits& limits, int64_t now_ms,
+                                       bool replace_topic, int64_t* expired) = 0;
+  // Unexpired pushes on `topic`, oldest first (at most `limit`).
+  virtual Result<std::vector<QueuedPush>> pending_pushes(const std::string& topic, int64_t now_ms,
+                                                         int limit) = 0;
+  virtual Status mark_push_sent(int64_t id) = 0;                      // attempts + 1
+  virtual Status delete_push(int64_t id) = 0;                         // no error if absent
+  virtual Result<int64_t> delete_expired_pushes(int64_t now_ms) = 0;  // how many
+  // Drops a removed device's pushes and the sessions that were its own.
+  virtual Status forget_device_mqtt_state(const std::string& device_id) = 0;
 };
 
 }  // namespace fp

@@ -129,7 +129,40 @@ BEGIN
 END;
 )sql";
 
-constexpr std::array<std::string_view, 4> kMigrations = {kV1, kV2Alerts, kV3Mqtt, kV4Attributes};
+// v5 is reserved for the `durable` branch (KPI counters, webhook queue, absence state).
+constexpr std::string_view kV5Reserved = "SELECT 1;";
+
+// v6 (sessions): MQTT persistent sessions with their subscriptions, and config/command pushes
+// waiting for a device (queued while it is away, kept until it acknowledges them).
+constexpr std::string_view kV6MqttSessions = R"sql(
+CREATE TABLE mqtt_sessions (
+  client_id  TEXT PRIMARY KEY NOT NULL,
+  device_id  TEXT NOT NULL DEFAULT '',
+  expiry_ms  INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE TABLE mqtt_subscriptions (
+  client_id TEXT NOT NULL REFERENCES mqtt_sessions (client_id) ON DELETE CASCADE,
+  filter    TEXT NOT NULL,
+  qos       INTEGER NOT NULL,
+  PRIMARY KEY (client_id, filter)
+);
+CREATE TABLE mqtt_push_queue (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  device_id  TEXT NOT NULL,
+  topic      TEXT NOT NULL,
+  payload    TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  attempts   INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX mqtt_push_queue_by_topic ON mqtt_push_queue (topic, id);
+CREATE INDEX mqtt_push_queue_by_device ON mqtt_push_queue (device_id);
+CREATE INDEX mqtt_push_queue_by_expiry ON mqtt_push_queue (expires_at);
+)sql";
+
+constexpr std::array<std::string_view, 6> kMigrations = {
+    kV1, kV2Alerts, kV3Mqtt, kV4Attributes, kV5Reserved, kV6MqttSessions};
 
 Result<int> user_version(sqlite::Db& db) {
   Result<sqlite::Statement> st = db.prepare("PRAGMA user_version");

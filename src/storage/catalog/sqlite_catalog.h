@@ -72,6 +72,18 @@ class SqliteCatalog final : public Catalog {
                                       std::span<const StatusTransition> transitions,
                                       std::span<const DeviceAttribute> attributes) override;
   Result<std::vector<DeviceAttribute>> device_attributes(const std::string& id) override;
+  // sqlite_catalog_mqtt.cc
+  Status put_mqtt_session(const MqttSessionRecord& s) override;
+  Status delete_mqtt_session(const std::string& client_id) override;
+  Result<std::vector<MqttSessionRecord>> load_mqtt_sessions() override;
+  Result<int64_t> enqueue_push(QueuedPush& p, const PushQueueLimits& limits, int64_t now_ms,
+                               bool replace_topic, int64_t* expired) override;
+  Result<std::vector<QueuedPush>> pending_pushes(const std::string& topic, int64_t now_ms,
+                                                 int limit) override;
+  Status mark_push_sent(int64_t id) override;
+  Status delete_push(int64_t id) override;
+  Result<int64_t> delete_expired_pushes(int64_t now_ms) override;
+  Status forget_device_mqtt_state(const std::string& device_id) override;
 
  private:
   // Returns a borrowed reader connection to the pool when the Reader goes out of scope.

@@ -90,5 +90,24 @@ TEST(LiveEventHubTest, PeriodicStatsAndKeepalives) {
   EXPECT_EQ(hub.subscribers(), 0u);  // stop() lets every client go
 }
 
+TEST(LiveEventHubTest, DisconnectingAPrincipalClosesOnlyItsStreams) {
+  LiveEventHub hub;
+  Collector a, b, anon;
+  int closed_a = 0, closed_b = 0;
+  hub.subscribe(a.writer(), {}, "key_a", [&] { ++closed_a; });
+  hub.subscribe(b.writer(), {}, "key_b", [&] { ++closed_b; });
+  hub.subscribe(anon.writer(), {});
+  EXPECT_EQ(hub.disconnect_principal("key_a"), 1u);
+  EXPECT_EQ(closed_a, 1);
+  EXPECT_EQ(closed_b, 0);
+  EXPECT_EQ(hub.subscribers(), 2u);
+  hub.publish("alert", "{}");
+  EXPECT_EQ(a.count("event: alert"), 0u) << "a closed stream gets nothing more";
+  EXPECT_EQ(b.count("event: alert"), 1u);
+  EXPECT_EQ(hub.disconnect_principal("key_a"), 0u);
+  EXPECT_EQ(hub.disconnect_principal(""), 0u) << "streams opened without a key are not matched";
+  EXPECT_EQ(hub.subscribers(), 2u);
+}
+
 }  // namespace
 }  // namespace fp
