@@ -117,6 +117,25 @@ std::vector<OptionSpec> make_options() {
                  c.tls_key = std::string(v);
                  return Status::Ok();
                }});
+  o.push_back({"https", "HOST:PORT|off",
+               "HTTPS listen address for the API and dashboard, with --tls-cert/--tls-key "
+               "(reloaded on SIGHUP) (default off)",
+               [](ServerConfig& c, std::string_view v) {
+                 auto a = parse_listen_address(v, true);
+                 if (!a.ok()) return bad("https", v, a.status().message());
+                 c.https = *a;
+                 return Status::Ok();
+               }});
+  o.push_back({"cors-origins", "LIST",
+               "origins allowed to call the API from a browser, comma-separated, or * "
+               "(default none: CORS off)",
+               [](ServerConfig& c, std::string_view v) {
+                 c.cors_origins = mqtt::split_list(v);
+                 for (const auto& origin : c.cors_origins)
+                   if (origin != "*" && origin.find("://") == std::string::npos)
+                     return bad("cors-origins", v, "expected origins like https://host:port or *");
+                 return Status::Ok();
+               }});
   o.push_back({"mqtt-telemetry-topics", "LIST",
                "comma-separated telemetry topic templates with {device_id} (default "
                "devices/{device_id}/telemetry,iot/{device_id}/telemetry)",
@@ -529,6 +548,8 @@ Result<ServerConfig> build_server_config(
                                    format_duration(c.status.defaults.at_risk_after_ms) + ")");
   if (c.mqtt_tls.enabled && (c.tls_cert.empty() || c.tls_key.empty()))
     return Status::InvalidArgument("--mqtt-tls needs --tls-cert FILE and --tls-key FILE");
+  if (c.https.enabled && (c.tls_cert.empty() || c.tls_key.empty()))
+    return Status::InvalidArgument("--https needs --tls-cert FILE and --tls-key FILE");
   // Per-type thresholds start from the final global ones.
   if (toml_text) {
     toml::table tbl = toml::parse(*toml_text, toml_source);

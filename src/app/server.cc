@@ -15,6 +15,7 @@
 #include "alerting/webhook_notifier.h"
 #include "app/server_metrics_collectors.h"
 #include "auth/api_key_authenticator.h"
+#include "compat/compat_routes.h"
 #include "http/api_dispatcher.h"
 #include "http/handlers/routes.h"
 #include "http/handlers/stats_json.h"
@@ -315,7 +316,8 @@ int run_server(const ServerConfig& cfg) {
   ctx.kpis = &kpis;
   http::Router router;
   http::add_all_routes(router, ctx);
-  http::ApiDispatcher dispatcher(router, ctx);
+  compat::add_compat_routes(router, ctx);  // after the native routes (see compat/README.md)
+  http::ApiDispatcher dispatcher(router, ctx, {cfg.max_body_bytes, cfg.cors_origins});
 
   http::ServerOptions opts;
   opts.host = cfg.http.host;

@@ -203,6 +203,12 @@ class Session : public std::enable_shared_from_this<Session> {
     r.remote_address = remote_;
     r.authorization = std::string(msg[bhttp::field::authorization]);
     r.content_type = std::string(msg[bhttp::field::content_type]);
+    r.content_encoding = std::string(msg[bhttp::field::content_encoding]);
+    r.origin = std::string(msg[bhttp::field::origin]);
+    r.user_agent = std::string(msg[bhttp::field::user_agent]);
+    r.access_control_request_method = std::string(msg[bhttp::field::access_control_request_method]);
+    r.access_control_request_headers =
+        std::string(msg[bhttp::field::access_control_request_headers]);
     r.body = std::move(msg.body());
     const bool keep_alive = msg.keep_alive();
     const unsigned version = msg.version();
