@@ -120,8 +120,8 @@ void influx_v2_write(http::ApiContext& ctx, http::RequestContext& rc, http::Resp
 }
 
 void influx_v1_write(http::ApiContext& ctx, http::RequestContext& rc, http::Responder respond) {
-  if (rc.request.param("db").value_or("").empty())
-    return respond(styled_error(ErrorStyle::kInfluxV1, 400, "invalid", "database is required"));
+  // `db` and `rp` name nothing here (there is one store); a write without `db`, which
+  // InfluxDB refuses, is accepted like the native /api/v1/write.
   const auto p = rc.request.param("precision").value_or("n");
   std::optional<Precision> precision;
   int64_t scale = 1;
