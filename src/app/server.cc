@@ -68,14 +68,19 @@ std::string mqtt_health(const mqtt::MqttServer* listener,
   return out;
 }
 
-int wait_for_stop_signal() {
+// Waits for SIGTERM or SIGINT; SIGHUP on the way calls `on_hup` (reloads certificates).
+int wait_for_stop_signal(const std::function<void()>& on_hup) {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
-  int sig = 0;
-  sigwait(&set, &sig);
-  return sig;
+  sigaddset(&set, SIGHUP);
+  for (;;) {
+    int sig = 0;
+    sigwait(&set, &sig);
+    if (sig != SIGHUP) return sig;
+    on_hup();
+  }
 }
 
 // What the KPIs need from each committed report (see kpi/device_activity_log.h).
@@ -323,6 +328,11 @@ int run_server(const ServerConfig& cfg) {
   opts.host = cfg.http.host;
   opts.port = cfg.http.port;
   opts.max_body_bytes = cfg.max_body_bytes;
+  opts.tls_enabled = cfg.https.enabled;
+  opts.tls_host = cfg.https.host;
+  opts.tls_port = cfg.https.port;
+  opts.tls_cert_file = cfg.tls_cert;
+  opts.tls_key_file = cfg.tls_key;
   opts.threads = cfg.threads > 0
                      ? cfg.threads
                      : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -428,8 +438,18 @@ int run_server(const ServerConfig& cfg) {
       "event=listening transport=http address={}:{} auth={} devices={} data_dir={} startup_ms={}",
       cfg.http.host, server.port(), auth_enabled ? "on" : "off", tracker.size(), cfg.data_dir,
       clock.now_ms() - started);
+  if (cfg.https.enabled)
+    spdlog::info("event=listening transport=https address={}:{}", cfg.https.host,
+                 server.tls_port());
 
-  const int sig = wait_for_stop_signal();
+  const int sig = wait_for_stop_signal([&server, &cfg] {
+    if (!cfg.https.enabled) return;
+    Status s = server.reload_tls();
+    if (s.ok())
+      spdlog::info("event=tls_reloaded transport=https cert={}", cfg.tls_cert);
+    else
+      spdlog::error("event=tls_reload_failed transport=https reason=\"{}\"", s.message());
+  });
   spdlog::info("event=shutdown signal={} in_flight={}", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                server.in_flight());
   ctx.ready = false;
