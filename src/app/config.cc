@@ -388,6 +388,9 @@ constexpr std::string_view kBuiltinAlertRules[] = {
     R"("metric":"temperature","min":-10,"max":50,"severity":"warning"})",
     R"({"id":"default-humidity-range","name":"humidity out of range","kind":"range",)"
     R"("metric":"humidity","min":0,"max":100,"severity":"warning"})",
+    // The flat /ingest stack names its temperature temperature_c (docs/compatibility.md).
+    R"({"id":"default-temperature-c-range","name":"temperature_c out of range","kind":"range",)"
+    R"("metric":"temperature_c","min":-10,"max":50,"severity":"warning"})",
 };
 
 // [[alert_rules]]: each table is a rule in the API's shape (durations as strings).

@@ -4,12 +4,9 @@ accepts and then read back through the native API; device registration bodies in
 spelling (device_name, device_type, status, extra fields kept in metadata); the same calls
 with auth on; an acknowledged /ingest survives kill -9."""
 
-import json
-import signal
-
 import pytest
 
-from fleetpulse_harness import assert_error, urlquote
+from fleetpulse_harness import assert_error, urlquote, wait_until
 from mqtt_harness import V311, mosquitto_pub, start_mqtt_server
 
 JSON = {"Content-Type": "application/json"}
@@ -176,3 +173,21 @@ def test_an_acknowledged_ingest_survives_kill_9(start_server):
     server.kill()
     server.restart()
     assert latest(server, "dur-1") == {"temperature_c": 19.25}
+
+
+def test_default_rules_cover_the_stacks_temperature_names_and_humidity(shared_server):
+    ids = {r["id"]: r for r in shared_server.get("/api/v1/rules").json["rules"]}
+    assert ids["default-temperature-range"]["metric"] == "temperature"
+    assert ids["default-temperature-c-range"]["metric"] == "temperature_c"
+    assert ids["default-humidity-range"]["metric"] == "humidity"
+
+
+def test_an_ingest_too_hot_in_temperature_c_raises_the_default_alert(server):
+    body = b'{"device_id":"hot-1","temperature_c":75.0,"humidity":60.0}'
+    assert server.post("/ingest", raw=body, headers=JSON).status == 200
+
+    def alert():
+        alerts = server.get("/api/v1/alerts?device_id=hot-1").json["alerts"]
+        return alerts[0] if alerts else None
+    wait_until(lambda: alert() is not None, 5, message="alert for temperature_c")
+    assert alert()["rule_id"] == "default-temperature-c-range"
