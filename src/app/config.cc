@@ -107,12 +107,12 @@ std::vector<OptionSpec> make_options() {
                  c.mqtt_tls = *a;
                  return Status::Ok();
                }});
-  o.push_back({"tls-cert", "FILE", "PEM certificate chain for --mqtt-tls",
+  o.push_back({"tls-cert", "FILE", "PEM certificate chain for --mqtt-tls and --https",
                [](ServerConfig& c, std::string_view v) {
                  c.tls_cert = std::string(v);
                  return Status::Ok();
                }});
-  o.push_back({"tls-key", "FILE", "PEM private key for --mqtt-tls",
+  o.push_back({"tls-key", "FILE", "PEM private key for --mqtt-tls and --https",
                [](ServerConfig& c, std::string_view v) {
                  c.tls_key = std::string(v);
                  return Status::Ok();

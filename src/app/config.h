@@ -70,13 +70,14 @@ struct ServerConfig {
   size_t mqtt_max_packet_bytes = 1 << 20;
   size_t mqtt_max_buffered_bytes = 2 << 20;
   std::vector<std::string> mqtt_bridge;          // broker URLs mqtt://host:port
-  // HTTPS (API and dashboard) with tls_cert/tls_key, reloaded on SIGHUP; CORS origins.
-  ListenAddress https{"", 0, false};
-  std::vector<std::string> cors_origins;  // empty: CORS off; "*": any origin
   std::string mqtt_bridge_group = "fleetpulse";  // shared subscription group; empty: none
   std::string mqtt_bridge_client_id = "fleetpulse";
   std::string mqtt_bridge_username;
   std::string mqtt_bridge_password;
+
+  // HTTPS (API and dashboard) with tls_cert/tls_key, reloaded on SIGHUP; CORS origins.
+  ListenAddress https{"", 0, false};
+  std::vector<std::string> cors_origins;  // empty: CORS off; "*": any origin
 };
 
 struct OptionSpec {
