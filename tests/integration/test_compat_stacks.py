@@ -166,13 +166,18 @@ def test_with_auth_on_the_calls_need_a_key_or_device_token(start_server):
     assert_error(resp, 403)
 
 
-def test_an_acknowledged_ingest_survives_kill_9(start_server):
+def test_acknowledged_ingest_and_registration_survive_kill_9(start_server):
     server = start_server()
     body = b'{"device_id":"dur-1","ts":"2026-02-12T16:00:00Z","temperature_c":19.25}'
     assert server.post("/ingest", raw=body, headers=JSON).status == 200
+    assert server.post("/api/v1/devices", raw=REGISTER, headers=JSON).status == 201
+    assert server.patch("/api/v1/devices/device-004", {"status": "inactive"}).status == 200
     server.kill()
     server.restart()
     assert latest(server, "dur-1") == {"temperature_c": 19.25}
+    d = device(server, "device-004")
+    assert d["name"] == "New Sensor"
+    assert d["metadata"] == {"sampling_rate": "5s", "enabled": False}
 
 
 def test_default_rules_cover_the_stacks_temperature_names_and_humidity(shared_server):
