@@ -26,6 +26,9 @@ void device_data(http::ApiContext& ctx, http::RequestContext& rc, http::Responde
 void influx_v2_write(http::ApiContext& ctx, http::RequestContext& rc, http::Responder respond);
 // POST /write?db=&rp=&precision=n|ns|u|us|ms|s|m|h (InfluxDB 1.x).
 void influx_v1_write(http::ApiContext& ctx, http::RequestContext& rc, http::Responder respond);
+// POST /query (InfluxDB 1.x): `CREATE DATABASE ...` (Telegraf's first call) answers 200 and
+// does nothing (there is one store); any other statement is 400: queries are not served.
+void influx_v1_query(http::RequestContext& rc, http::Responder respond);
 // GET/HEAD /ping: 204 with InfluxDB's version headers (200 {"version"} with ?verbose=true).
 void influx_ping(http::RequestContext& rc, http::Responder respond);
 // InfluxDB's /health body (what its client libraries' health() reads).

@@ -51,6 +51,10 @@ void add_compat_routes(http::Router& r, http::ApiContext& ctx) {
         influx_v1_write(ctx, rc, std::move(respond));
       },
       ErrorStyle::kInfluxV1);
+  r.add(
+      Method::kPost, "/query", Access::kWrite,
+      [](RequestContext& rc, Responder respond) { influx_v1_query(rc, std::move(respond)); },
+      ErrorStyle::kInfluxV1);
   r.add(Method::kGet, "/ping", Access::kPublic,
         [](RequestContext& rc, Responder respond) { influx_ping(rc, std::move(respond)); });
   // /health stays fleetpulse's {"status":"ok",...} except for InfluxDB clients, which read

@@ -7,6 +7,7 @@
 // 2.x errors are {"code":"invalid","message":"..."}, 1.x errors {"error":"..."}.
 
 #include "compat/compat_handlers.h"
+#include "http/server.h"
 #include "ingest/line_protocol.h"
 #include "util/json_writer.h"
 
@@ -136,6 +137,26 @@ void influx_v1_write(http::ApiContext& ctx, http::RequestContext& rc, http::Resp
         styled_error(ErrorStyle::kInfluxV1, 400, "invalid",
                      "invalid precision \"" + std::string(p) + "\" (use n, u, ms, s, m or h)"));
   write_lines(ctx, rc, std::move(respond), ErrorStyle::kInfluxV1, *precision, scale);
+}
+
+void influx_v1_query(http::RequestContext& rc, http::Responder respond) {
+  // q comes in the query string or, as Telegraf sends it, in a form body.
+  std::string q(rc.request.param("q").value_or(""));
+  if (q.empty() && rc.request.body.rfind("q=", 0) == 0) {
+    std::map<std::string, std::string, std::less<>> form;
+    std::string ignored;
+    if (http::parse_target("/?" + rc.request.body, ignored, form)) q = form["q"];
+  }
+  size_t i = 0;
+  while (i < q.size() && (q[i] == ' ' || q[i] == '\n' || q[i] == '\t')) ++i;
+  std::string head = q.substr(i, 15);
+  for (char& c : head) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (head == "CREATE DATABASE")
+    return respond(Response::json(200, R"({"results":[{"statement_id":0}]})"));
+  respond(styled_error(ErrorStyle::kInfluxV1, 400, "invalid",
+                       "fleetpulse takes InfluxDB writes only: InfluxQL queries are not served "
+                       "(CREATE DATABASE is accepted and does nothing); query with /api/v1 or "
+                       "the Prometheus API"));
 }
 
 void influx_ping(http::RequestContext& rc, http::Responder respond) {
