@@ -151,7 +151,8 @@ int run_server(const ServerConfig& cfg) {
   }
   const bool exposed = !is_loopback(cfg.http.host) ||
                        (cfg.mqtt.enabled && !is_loopback(cfg.mqtt.host)) ||
-                       (cfg.mqtt_tls.enabled && !is_loopback(cfg.mqtt_tls.host));
+                       (cfg.mqtt_tls.enabled && !is_loopback(cfg.mqtt_tls.host)) ||
+                       (cfg.https.enabled && !is_loopback(cfg.https.host));
   if (!auth_enabled && exposed && cfg.auth != AuthMode::kOff) {
     spdlog::critical(
         "event=startup_failed reason=\"protected mode: refusing to listen on a non-loopback "

@@ -137,3 +137,12 @@ def test_cors_origins_are_checked(start_server):
     server = start_server.create("--cors-origins", "app.example")
     with pytest.raises(AssertionError, match="cors-origins"):
         server.start()
+
+
+def test_https_on_a_public_address_without_keys_refuses_to_start(start_server, tmp_path):
+    cert, key = make_cert(tmp_path, "public")
+    server = start_server.create("--https", f"0.0.0.0:{free_port()}", "--tls-cert", str(cert),
+                                 "--tls-key", str(key))
+    with pytest.raises(AssertionError, match="before becoming ready"):
+        server.start()
+    assert "protected mode" in server.log()
