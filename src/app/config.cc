@@ -133,14 +133,33 @@ std::vector<OptionSpec> make_options() {
                  c.mqtt_tls = *a;
                  return Status::Ok();
                }});
-  o.push_back({"tls-cert", "FILE", "PEM certificate chain for --mqtt-tls",
+  o.push_back({"tls-cert", "FILE", "PEM certificate chain for --mqtt-tls and --https",
                [](ServerConfig& c, std::string_view v) {
                  c.tls_cert = std::string(v);
                  return Status::Ok();
                }});
-  o.push_back({"tls-key", "FILE", "PEM private key for --mqtt-tls",
+  o.push_back({"tls-key", "FILE", "PEM private key for --mqtt-tls and --https",
                [](ServerConfig& c, std::string_view v) {
                  c.tls_key = std::string(v);
+                 return Status::Ok();
+               }});
+  o.push_back({"https", "HOST:PORT|off",
+               "HTTPS listen address for the API and dashboard, with --tls-cert/--tls-key "
+               "(reloaded on SIGHUP) (default off)",
+               [](ServerConfig& c, std::string_view v) {
+                 auto a = parse_listen_address(v, true);
+                 if (!a.ok()) return bad("https", v, a.status().message());
+                 c.https = *a;
+                 return Status::Ok();
+               }});
+  o.push_back({"cors-origins", "LIST",
+               "origins allowed to call the API from a browser, comma-separated, or * "
+               "(default none: CORS off)",
+               [](ServerConfig& c, std::string_view v) {
+                 c.cors_origins = mqtt::split_list(v);
+                 for (const auto& origin : c.cors_origins)
+                   if (origin != "*" && origin.find("://") == std::string::npos)
+                     return bad("cors-origins", v, "expected origins like https://host:port or *");
                  return Status::Ok();
                }});
   o.push_back({"mqtt-telemetry-topics", "LIST",
@@ -478,6 +497,9 @@ constexpr std::string_view kBuiltinAlertRules[] = {
     R"("metric":"temperature","min":-10,"max":50,"severity":"warning"})",
     R"({"id":"default-humidity-range","name":"humidity out of range","kind":"range",)"
     R"("metric":"humidity","min":0,"max":100,"severity":"warning"})",
+    // The flat /ingest stack names its temperature temperature_c (docs/compatibility.md).
+    R"({"id":"default-temperature-c-range","name":"temperature_c out of range","kind":"range",)"
+    R"("metric":"temperature_c","min":-10,"max":50,"severity":"warning"})",
 };
 
 // [[alert_rules]]: each table is a rule in the API's shape (durations as strings).
@@ -643,6 +665,8 @@ Result<ServerConfig> build_server_config(
     return Status::InvalidArgument("--mqtt-tls needs --tls-cert FILE and --tls-key FILE");
   if (!c.cluster.nats.empty() && c.cluster.node_id.empty())
     return Status::InvalidArgument("--cluster needs --node-id NAME (a stable name per node)");
+  if (c.https.enabled && (c.tls_cert.empty() || c.tls_key.empty()))
+    return Status::InvalidArgument("--https needs --tls-cert FILE and --tls-key FILE");
   // Per-type thresholds start from the final global ones.
   if (toml_text) {
     toml::table tbl = toml::parse(*toml_text, toml_source);

@@ -95,6 +95,9 @@ struct ServerConfig {
   // FLEETPULSE_X", "flag --x"); options left at their default are absent. For --check-config.
   std::map<std::string, std::string, std::less<>> option_sources;
   int64_t fleet_history_interval_ms = 60'000;  // the overview's history: one sample this often
+  // HTTPS (API and dashboard) with tls_cert/tls_key, reloaded on SIGHUP; CORS origins.
+  ListenAddress https{"", 0, false};
+  std::vector<std::string> cors_origins;  // empty: CORS off; "*": any origin
 };
 
 struct OptionSpec {

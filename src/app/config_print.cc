@@ -114,6 +114,9 @@ const std::map<std::string_view, Printer>& printers() {
       {"mqtt-queue-total",
        [](const ServerConfig& c) { return std::to_string(c.mqtt_queue_total); }},
       {"mqtt-queue-expiry", [](const ServerConfig& c) { return duration(c.mqtt_queue_expiry_ms); }},
+      {"https", [](const ServerConfig& c) { return address(c.https); }},
+      {"cors-origins",
+       [](const ServerConfig& c) { return c.cors_origins.empty() ? "" : list(c.cors_origins); }},
       {"admin-key", [](const ServerConfig& c) { return secret(c.admin_key); }},
       {"fleet-history-interval",
        [](const ServerConfig& c) { return duration(c.fleet_history_interval_ms); }},
@@ -218,7 +221,8 @@ std::vector<std::string> config_warnings(const ServerConfig& c) {
   auto loopback = [](const ListenAddress& a) {
     return !a.enabled || a.host == "::1" || a.host.rfind("127.", 0) == 0;
   };
-  const bool exposed = !loopback(c.http) || !loopback(c.mqtt) || !loopback(c.mqtt_tls);
+  const bool exposed =
+      !loopback(c.http) || !loopback(c.https) || !loopback(c.mqtt) || !loopback(c.mqtt_tls);
   if (exposed && c.admin_key.empty() && c.auth != AuthMode::kOff)
     w.push_back(
         "listening beyond loopback without --admin-key: the server starts only if the data "

@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);  // reloads the HTTPS certificate (run_server)
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
   CLI::App app{"fleetpulse: one server that monitors fleets of IoT devices"};

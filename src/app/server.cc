@@ -16,6 +16,7 @@
 #include "app/server_metrics_collectors.h"
 #include "app/systemd_notify.h"
 #include "auth/api_key_authenticator.h"
+#include "compat/compat_routes.h"
 #include "fleet_history/fleet_history_sampler.h"
 #include "http/api_dispatcher.h"
 #include "http/handlers/routes.h"
@@ -69,14 +70,19 @@ std::string mqtt_health(const mqtt::MqttServer* listener,
   return out;
 }
 
-int wait_for_stop_signal() {
+// Waits for SIGTERM or SIGINT; SIGHUP on the way calls `on_hup` (reloads certificates).
+int wait_for_stop_signal(const std::function<void()>& on_hup) {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
-  int sig = 0;
-  sigwait(&set, &sig);
-  return sig;
+  sigaddset(&set, SIGHUP);
+  for (;;) {
+    int sig = 0;
+    sigwait(&set, &sig);
+    if (sig != SIGHUP) return sig;
+    on_hup();
+  }
 }
 
 // What the KPIs need from each committed report (see kpi/device_activity_log.h).
@@ -147,7 +153,8 @@ int run_server(const ServerConfig& cfg) {
   }
   const bool exposed = !is_loopback(cfg.http.host) ||
                        (cfg.mqtt.enabled && !is_loopback(cfg.mqtt.host)) ||
-                       (cfg.mqtt_tls.enabled && !is_loopback(cfg.mqtt_tls.host));
+                       (cfg.mqtt_tls.enabled && !is_loopback(cfg.mqtt_tls.host)) ||
+                       (cfg.https.enabled && !is_loopback(cfg.https.host));
   if (!auth_enabled && exposed && cfg.auth != AuthMode::kOff) {
     spdlog::critical(
         "event=startup_failed reason=\"protected mode: refusing to listen on a non-loopback "
@@ -355,12 +362,18 @@ int run_server(const ServerConfig& cfg) {
   fleet_sampler.start();
   http::Router router;
   http::add_all_routes(router, ctx);
-  http::ApiDispatcher dispatcher(router, ctx);
+  compat::add_compat_routes(router, ctx);  // after the native routes (see compat/README.md)
+  http::ApiDispatcher dispatcher(router, ctx, {cfg.max_body_bytes, cfg.cors_origins});
 
   http::ServerOptions opts;
   opts.host = cfg.http.host;
   opts.port = cfg.http.port;
   opts.max_body_bytes = cfg.max_body_bytes;
+  opts.tls_enabled = cfg.https.enabled;
+  opts.tls_host = cfg.https.host;
+  opts.tls_port = cfg.https.port;
+  opts.tls_cert_file = cfg.tls_cert;
+  opts.tls_key_file = cfg.tls_key;
   opts.threads = cfg.threads > 0
                      ? cfg.threads
                      : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -481,9 +494,19 @@ int run_server(const ServerConfig& cfg) {
       "event=listening transport=http address={}:{} auth={} devices={} data_dir={} startup_ms={}",
       cfg.http.host, server.port(), auth_enabled ? "on" : "off", tracker.size(), cfg.data_dir,
       clock.now_ms() - started);
-  notify_service_manager("READY=1");  // Type=notify: recovery is done, both listeners are up
+  if (cfg.https.enabled)
+    spdlog::info("event=listening transport=https address={}:{}", cfg.https.host,
+                 server.tls_port());
+  notify_service_manager("READY=1");  // Type=notify: recovery is done, the listeners are up
 
-  const int sig = wait_for_stop_signal();
+  const int sig = wait_for_stop_signal([&server, &cfg] {
+    if (!cfg.https.enabled) return;
+    Status s = server.reload_tls();
+    if (s.ok())
+      spdlog::info("event=tls_reloaded transport=https cert={}", cfg.tls_cert);
+    else
+      spdlog::error("event=tls_reload_failed transport=https reason=\"{}\"", s.message());
+  });
   notify_service_manager("STOPPING=1");
   spdlog::info("event=shutdown signal={} in_flight={}", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                server.in_flight());

@@ -4,6 +4,8 @@
 
 #include <memory>
 
+#include "http/content_encoding.h"
+
 namespace fp::http {
 namespace {
 
@@ -22,41 +24,126 @@ std::optional<ApiRole> required_role(Access a, Method m) {
   return m == Method::kGet ? ApiRole::kRead : ApiRole::kWrite;
 }
 
+bool starts_with_ci(std::string_view s, std::string_view prefix) {
+  if (s.size() < prefix.size()) return false;
+  for (size_t i = 0; i < prefix.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(s[i])) !=
+        std::tolower(static_cast<unsigned char>(prefix[i])))
+      return false;
+  return true;
+}
+
+int base64_value(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+' || c == '-') return 62;
+  if (c == '/' || c == '_') return 63;
+  return -1;
+}
+
+// Standard or URL-safe base64, padding optional. Empty on bad input.
+std::string base64_decode(std::string_view in) {
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    if (c == '=') break;
+    const int v = base64_value(c);
+    if (v < 0) return {};
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  return out;
+}
+
+void add_cors_headers(Response& r, const std::string& origin) {
+  r.headers.emplace_back("Access-Control-Allow-Origin", origin);
+  r.headers.emplace_back("Vary", "Origin");
+}
+
 }  // namespace
+
+std::string normalized_authorization(const Request& req, bool influx_v1) {
+  std::string_view a = req.authorization;
+  while (!a.empty() && a.front() == ' ') a.remove_prefix(1);
+  if (starts_with_ci(a, "Token ")) return "Bearer " + std::string(a.substr(6));
+  if (starts_with_ci(a, "Basic ")) {
+    const std::string plain = base64_decode(a.substr(6));
+    const size_t colon = plain.find(':');
+    if (colon == std::string::npos) return "Bearer ";  // present but unusable: 401
+    return "Bearer " + plain.substr(colon + 1);
+  }
+  if (!a.empty()) return std::string(a);
+  // Browsers' EventSource cannot set headers: the key may come as ?api_key= instead.
+  if (auto key = req.param("api_key")) return "Bearer " + std::string(*key);
+  if (influx_v1)
+    if (auto p = req.param("p")) return "Bearer " + std::string(*p);
+  return {};
+}
+
+bool ApiDispatcher::origin_allowed(const std::string& origin) const {
+  if (origin.empty()) return false;
+  for (const auto& o : options_.cors_origins)
+    if (o == "*" || o == origin) return true;
+  return false;
+}
 
 void ApiDispatcher::dispatch(Request&& request, Responder respond) {
   auto req = std::make_shared<Request>(std::move(request));
+  const bool cors = origin_allowed(req->origin);
+  const bool preflight =
+      cors && req->method == Method::kOptions && !req->access_control_request_method.empty();
   auto match = router_.match(req->method, req->path);
-  const std::string route = match.route ? match.route->pattern : "unmatched";
+  const std::string route = preflight     ? "preflight"
+                            : match.route ? match.route->pattern
+                                          : "unmatched";
   const std::string method(to_string(req->method));
+  const ErrorStyle style = match.route ? match.route->errors : ErrorStyle::kApi;
 
   // Every answer passes here: count it and time it. Holding `req` keeps the request alive
   // for handlers that answer later from another thread.
-  Responder done = [this, req, route, method, respond = std::move(respond)](Response res) {
+  Responder done = [this, req, route, method, cors, respond = std::move(respond)](Response res) {
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - req->received_at).count();
     ctx_.metrics.http_duration.with({method, route}).observe(seconds);
     ctx_.metrics.http_requests.with({method, route, std::to_string(res.status)}).inc();
+    if (cors) add_cors_headers(res, req->origin);
     respond(std::move(res));
   };
+
+  // A CORS preflight carries no credentials: answered before authentication, for any path
+  // (the real request is checked as usual).
+  if (preflight) {
+    Response r = Response::no_content();
+    r.headers.emplace_back("Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, PATCH, DELETE");
+    r.headers.emplace_back("Access-Control-Allow-Headers",
+                           req->access_control_request_headers.empty()
+                               ? "Authorization, Content-Type, Content-Encoding"
+                               : req->access_control_request_headers);
+    r.headers.emplace_back("Access-Control-Max-Age", "600");
+    return done(std::move(r));
+  }
 
   // With auth on, only public routes answer without a valid key, unknown paths included.
   const bool is_public = match.route && match.route->access == Access::kPublic;
   std::optional<Principal> who;
   std::optional<std::string> device;  // a device token, accepted on Access::kDevice routes only
   if (ctx_.auth_enabled && !is_public) {
-    // Browsers' EventSource cannot set headers: the key may come as ?api_key= instead.
-    std::string authorization = req->authorization;
-    if (auto key = req->param("api_key"); authorization.empty() && key)
-      authorization = "Bearer " + std::string(*key);
+    const std::string authorization =
+        normalized_authorization(*req, style == ErrorStyle::kInfluxV1);
     who = ctx_.keys.authenticate(authorization);
     if (!who && match.route && match.route->access == Access::kDevice && ctx_.device_tokens)
       device = ctx_.device_tokens->device_for(bearer_token(authorization));
     if (!who && !device) {
-      Response r = error_response(401, "unauthorized",
-                                  authorization.empty()
-                                      ? "an API key is required: Authorization: Bearer <key>"
-                                      : "the API key is not valid");
+      Response r =
+          styled_error(style, 401, "unauthorized",
+                       authorization.empty() ? "an API key is required: Authorization: Bearer <key>"
+                                             : "the API key is not valid");
       r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"fleetpulse\"");
       return done(std::move(r));
     }
@@ -74,20 +161,39 @@ void ApiDispatcher::dispatch(Request&& request, Responder respond) {
   if (who) {
     auto need = required_role(match.route->access, req->method);
     if (need && !role_allows(who->role, *need))
-      return done(error_response(403, "forbidden",
-                                 "this needs the " + std::string(to_string(*need)) +
-                                     " role; the key has " + std::string(to_string(who->role))));
+      return done(styled_error(style, 403, "forbidden",
+                               "this needs the " + std::string(to_string(*need)) +
+                                   " role; the key has " + std::string(to_string(who->role))));
     rc.principal = who->key_id;
   }
   if (device) {
     rc.principal = "device:" + *device;
     rc.device_id = *device;
   }
+  // Compressed bodies (after authentication: nobody unknown makes the server inflate).
+  if (!req->content_encoding.empty() && !req->body.empty()) {
+    if (starts_with_ci(req->content_encoding, "gzip") ||
+        starts_with_ci(req->content_encoding, "x-gzip")) {
+      auto plain = gunzip(req->body, options_.max_inflated_bytes);
+      if (!plain.ok()) {
+        const bool too_large = plain.status().code() == StatusCode::kTooLarge;
+        ctx_.metrics.ingest_rejected.with({too_large ? "body_too_large" : "malformed_body"}).inc();
+        return done(styled_error(style, too_large ? 413 : 400,
+                                 too_large ? "payload_too_large" : "bad_encoding",
+                                 plain.status().message()));
+      }
+      req->body = std::move(*plain);
+    } else if (!starts_with_ci(req->content_encoding, "identity")) {
+      return done(styled_error(style, 415, "unsupported_encoding",
+                               "Content-Encoding '" + req->content_encoding +
+                                   "' is not supported (use gzip or identity)"));
+    }
+  }
   try {
     match.route->handler(rc, done);
   } catch (const std::exception& e) {
     spdlog::error("event=handler_exception route={} error=\"{}\"", route, e.what());
-    done(error_response(500, "internal", "internal error"));
+    done(styled_error(style, 500, "internal", "internal error"));
   }
 }
 

@@ -71,4 +71,53 @@ Response error_response(const Status& s) {
   return error_response(500, "internal", s.message());
 }
 
+namespace {
+
+// InfluxDB 2.x error codes (influxdb/kit/platform/errors) by HTTP status.
+std::string_view influx_v2_code(int status) {
+  switch (status) {
+    case 400:
+      return "invalid";
+    case 401:
+      return "unauthorized";
+    case 403:
+      return "forbidden";
+    case 404:
+      return "not found";
+    case 405:
+      return "method not allowed";
+    case 409:
+      return "conflict";
+    case 413:
+      return "request too large";
+    case 415:
+      return "unsupported media type";
+    case 422:
+      return "unprocessable entity";
+    case 429:
+      return "too many requests";
+    case 503:
+      return "unavailable";
+    default:
+      return "internal error";
+  }
+}
+
+}  // namespace
+
+Response styled_error(ErrorStyle style, int status, std::string_view code,
+                      std::string_view message) {
+  if (style == ErrorStyle::kApi) return error_response(status, code, message);
+  JsonWriter w;
+  w.begin_object();
+  if (style == ErrorStyle::kInfluxV2)
+    w.field("code", influx_v2_code(status)).field("message", message);
+  else
+    w.field("error", message);
+  w.end_object();
+  Response r = Response::json(status, w.take());
+  if (status == 429 || status == 503) r.headers.emplace_back("Retry-After", "1");
+  return r;
+}
+
 }  // namespace fp::http

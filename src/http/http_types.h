@@ -26,6 +26,11 @@ struct Request {
   std::map<std::string, std::string, std::less<>> query;  // decoded; last value wins
   std::string authorization;                              // the Authorization header, if any
   std::string content_type;
+  std::string content_encoding;  // Content-Encoding ("gzip"); the dispatcher inflates the body
+  std::string origin;            // Origin (CORS)
+  std::string user_agent;
+  std::string access_control_request_method;  // CORS preflight
+  std::string access_control_request_headers;
   std::string body;
   std::string remote_address;
   std::chrono::steady_clock::time_point received_at;
@@ -87,5 +92,11 @@ Response error_response(int status, std::string_view code, std::string_view mess
                         std::string_view details_json = {});
 // Maps a Status to its HTTP status and error code.
 Response error_response(const Status& s);
+
+// The error body a route's clients expect: fleetpulse's own (above), or InfluxDB's on the
+// InfluxDB-compatible routes: 2.x `{"code":"invalid","message":...}`, 1.x `{"error":...}`.
+enum class ErrorStyle { kApi, kInfluxV2, kInfluxV1 };
+Response styled_error(ErrorStyle style, int status, std::string_view code,
+                      std::string_view message);
 
 }  // namespace fp::http

@@ -28,10 +28,30 @@ const std::string& PathParams::get(std::string_view name) const {
   return kEmpty;
 }
 
-void Router::add(Method m, std::string pattern, Access access, Handler h) {
-  Route r{m, std::move(pattern), access, std::move(h), {}};
+void Router::add(Method m, std::string pattern, Access access, Handler h, ErrorStyle errors) {
+  Route r{m, std::move(pattern), access, std::move(h), {}, errors};
   for (auto s : split_path(r.pattern)) r.segments.emplace_back(s);
   routes_.push_back(std::move(r));
+}
+
+void Router::replace(Method m, std::string pattern, Access access, Handler h, ErrorStyle errors) {
+  for (Route& r : routes_)
+    if (r.method == m && r.pattern == pattern) {
+      r.access = access;
+      r.handler = std::move(h);
+      r.errors = errors;
+      return;
+    }
+  add(m, std::move(pattern), access, std::move(h), errors);
+}
+
+bool Router::wrap(Method m, std::string_view pattern, const std::function<Handler(Handler)>& wrap) {
+  for (Route& r : routes_)
+    if (r.method == m && r.pattern == pattern) {
+      r.handler = wrap(std::move(r.handler));
+      return true;
+    }
+  return false;
 }
 
 Router::Match Router::match(Method m, std::string_view path) const {

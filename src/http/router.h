@@ -35,12 +35,22 @@ struct Route {
   std::string pattern;
   Access access;
   Handler handler;
-  std::vector<std::string> segments;  // the pattern split at '/'
+  std::vector<std::string> segments;     // the pattern split at '/'
+  ErrorStyle errors = ErrorStyle::kApi;  // the shape of the dispatcher's own errors (401, 413...)
 };
 
 class Router {
  public:
-  void add(Method m, std::string pattern, Access access, Handler h);
+  void add(Method m, std::string pattern, Access access, Handler h,
+           ErrorStyle errors = ErrorStyle::kApi);
+  // Like add(), but takes the place of a route already added for the same method and pattern
+  // (the compatibility routes use this where another stack owns a path, e.g. InfluxDB's
+  // /write); adds the route when there is none.
+  void replace(Method m, std::string pattern, Access access, Handler h,
+               ErrorStyle errors = ErrorStyle::kApi);
+  // Calls `wrap` with the handler of the route (m, pattern) and installs what it returns.
+  // False (nothing changed) when there is no such route.
+  bool wrap(Method m, std::string_view pattern, const std::function<Handler(Handler)>& wrap);
 
   struct Match {
     const Route* route = nullptr;  // null: see status

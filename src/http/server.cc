@@ -4,8 +4,10 @@
 
 #include <atomic>
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <deque>
 #include <mutex>
 #include <set>
@@ -94,53 +96,109 @@ bool parse_target(std::string_view target, std::string& path,
   return true;
 }
 
-class Session;
+// What the server needs of a connection of either kind (plain or TLS).
+class SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  virtual void start() = 0;
+  virtual void close() = 0;
+};
+
+using TlsContext = std::shared_ptr<net::ssl::context>;
+
+// A TLS context from PEM files (chain, key), TLS 1.2 and newer.
+Result<TlsContext> load_tls_context(const std::string& cert_file, const std::string& key_file) {
+  auto ctx = std::make_shared<net::ssl::context>(net::ssl::context::tls_server);
+  ctx->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                   net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
+                   net::ssl::context::no_tlsv1_1);
+  beast::error_code ec;
+  ctx->use_certificate_chain_file(cert_file, ec);
+  if (ec)
+    return Status::InvalidArgument("cannot use TLS certificate " + cert_file + ": " + ec.message());
+  ctx->use_private_key_file(key_file, net::ssl::context::pem, ec);
+  if (ec) return Status::InvalidArgument("cannot use TLS key " + key_file + ": " + ec.message());
+  return ctx;
+}
 
 struct HttpServer::Impl {
   ServerOptions options;
   Dispatch dispatch;
   net::io_context ioc{options.threads};
   tcp::acceptor acceptor{ioc};
+  tcp::acceptor tls_acceptor{ioc};
+  std::mutex tls_mu;
+  TlsContext tls;  // guarded by tls_mu; replaced whole by reload_tls()
   std::vector<std::thread> threads;
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
   std::atomic<bool> accepting{false};
   std::atomic<size_t> in_flight{0};
   std::atomic<size_t> connections{0};
   std::mutex sessions_mu;
-  std::set<std::weak_ptr<Session>, std::owner_less<std::weak_ptr<Session>>> sessions;
+  std::set<std::weak_ptr<SessionBase>, std::owner_less<std::weak_ptr<SessionBase>>> sessions;
 
   Impl(ServerOptions o, Dispatch d) : options(std::move(o)), dispatch(std::move(d)) {}
-  void do_accept();
+  void do_accept(tcp::acceptor& from, bool tls);
+  TlsContext current_tls() {
+    std::lock_guard lock(tls_mu);
+    return tls;
+  }
 };
 
-class Session : public std::enable_shared_from_this<Session> {
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// One connection: HTTP/1.1 over `Stream` (PlainStream or TlsStream), on its own strand.
+template <class Stream>
+class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
  public:
-  Session(tcp::socket&& socket, HttpServer::Impl& server)
-      : stream_(std::move(socket)), server_(server) {
+  Session(tcp::socket&& socket, HttpServer::Impl& server, TlsContext tls = nullptr)
+      : stream_(make_stream(std::move(socket), tls)), server_(server), tls_(std::move(tls)) {
     beast::error_code ec;
-    auto ep = stream_.socket().remote_endpoint(ec);
+    auto ep = socket_().remote_endpoint(ec);
     if (!ec) remote_ = ep.address().to_string();
-    stream_.socket().set_option(tcp::no_delay(true), ec);
+    socket_().set_option(tcp::no_delay(true), ec);
   }
 
-  void start() {
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(); });
+  void start() override {
+    net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+      if constexpr (std::is_same_v<Stream, TlsStream>) {
+        beast::get_lowest_layer(self->stream_).expires_after(std::chrono::seconds(30));
+        self->stream_.async_handshake(net::ssl::stream_base::server, [self](beast::error_code ec) {
+          if (ec) return;  // not TLS, or a bad client: just close
+          self->read_header();
+        });
+      } else {
+        self->read_header();
+      }
+    });
   }
 
-  void close() {
-    net::post(stream_.get_executor(), [self = shared_from_this()] {
+  void close() override {
+    net::post(stream_.get_executor(), [self = this->shared_from_this()] {
       beast::error_code ec;
-      self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-      self->stream_.close();
+      self->socket_().shutdown(tcp::socket::shutdown_both, ec);
+      beast::get_lowest_layer(self->stream_).close();
     });
   }
 
  private:
+  static Stream make_stream(tcp::socket&& socket, const TlsContext& tls) {
+    if constexpr (std::is_same_v<Stream, TlsStream>)
+      return Stream(std::move(socket), *tls);
+    else
+      return Stream(std::move(socket));
+  }
+  tcp::socket& socket_() { return beast::get_lowest_layer(stream_).socket(); }
+  auto shared_from_this() {
+    return std::enable_shared_from_this<Session<Stream>>::shared_from_this();
+  }
+
   void read_header() {
     parser_.emplace();
     parser_->body_limit(server_.options.max_body_bytes);
     parser_->header_limit(64 * 1024);
-    stream_.expires_after(server_.options.idle_timeout);
+    beast::get_lowest_layer(stream_).expires_after(server_.options.idle_timeout);
     bhttp::async_read_header(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
@@ -176,7 +234,7 @@ class Session : public std::enable_shared_from_this<Session> {
         ec == net::error::operation_aborted || ec == net::error::connection_reset ||
         ec == net::error::bad_descriptor) {
       beast::error_code ignored;
-      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      socket_().shutdown(tcp::socket::shutdown_send, ignored);
       return;
     }
     if (ec == bhttp::error::body_limit)
@@ -203,6 +261,12 @@ class Session : public std::enable_shared_from_this<Session> {
     r.remote_address = remote_;
     r.authorization = std::string(msg[bhttp::field::authorization]);
     r.content_type = std::string(msg[bhttp::field::content_type]);
+    r.content_encoding = std::string(msg[bhttp::field::content_encoding]);
+    r.origin = std::string(msg[bhttp::field::origin]);
+    r.user_agent = std::string(msg[bhttp::field::user_agent]);
+    r.access_control_request_method = std::string(msg[bhttp::field::access_control_request_method]);
+    r.access_control_request_headers =
+        std::string(msg[bhttp::field::access_control_request_headers]);
     r.body = std::move(msg.body());
     const bool keep_alive = msg.keep_alive();
     const unsigned version = msg.version();
@@ -234,14 +298,14 @@ class Session : public std::enable_shared_from_this<Session> {
     res->prepare_payload();
     if (head) res->content_length(length);
     const bool close = !res->keep_alive();
-    stream_.expires_after(std::chrono::seconds(30));
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(30));
     bhttp::async_write(stream_, *res,
                        [self = shared_from_this(), res, close](beast::error_code ec, size_t) {
                          --self->server_.in_flight;
                          if (ec) return;
                          if (close) {
                            beast::error_code ignored;
-                           self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+                           self->socket_().shutdown(tcp::socket::shutdown_send, ignored);
                            return;
                          }
                          self->read_header();
@@ -289,7 +353,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
    private:
     friend class Session;
-    std::shared_ptr<Sink> shared() { return shared_from_this(); }
+    std::shared_ptr<Sink> shared() {
+      return this->std::enable_shared_from_this<Sink>::shared_from_this();
+    }
     void close_locked() {
       if (!open_) return;
       open_ = false;
@@ -343,7 +409,7 @@ class Session : public std::enable_shared_from_this<Session> {
     for (auto& [k, v] : resp.headers) res->set(k, v);
     res->keep_alive(false);
     auto sr = std::make_shared<bhttp::response_serializer<bhttp::empty_body>>(*res);
-    stream_.expires_never();
+    beast::get_lowest_layer(stream_).expires_never();
     bhttp::async_write_header(
         stream_, *sr,
         [self = shared_from_this(), res, sr, on_stream = std::move(resp.on_stream),
@@ -362,10 +428,11 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   char discard_[256];
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   HttpServer::Impl& server_;
+  TlsContext tls_;  // keeps the context this connection was made with (reloads replace it)
   std::string remote_;
 };
 
@@ -376,28 +443,36 @@ struct ConnectionCount {
   ~ConnectionCount() { --n; }
 };
 
-void HttpServer::Impl::do_accept() {
-  acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
-    if (!accepting.load()) return;
-    if (!ec) {
-      if (connections.load() >= options.max_connections) {
-        beast::error_code ignored;
-        socket.close(ignored);
-      } else {
-        auto counted = std::make_shared<ConnectionCount>(connections);
-        auto s = std::shared_ptr<Session>(new Session(std::move(socket), *this),
-                                          [counted](Session* p) { delete p; });
-        {
-          std::lock_guard lock(sessions_mu);
-          for (auto it = sessions.begin(); it != sessions.end();)
-            it = it->expired() ? sessions.erase(it) : std::next(it);
-          sessions.insert(s);
-        }
-        s->start();
-      }
-    }
-    do_accept();
-  });
+void HttpServer::Impl::do_accept(tcp::acceptor& from, bool tls) {
+  from.async_accept(net::make_strand(ioc),
+                    [this, &from, tls](beast::error_code ec, tcp::socket socket) {
+                      if (!accepting.load()) return;
+                      if (!ec) {
+                        if (connections.load() >= options.max_connections) {
+                          beast::error_code ignored;
+                          socket.close(ignored);
+                        } else {
+                          auto counted = std::make_shared<ConnectionCount>(connections);
+                          std::shared_ptr<SessionBase> s;
+                          if (tls)
+                            s = std::shared_ptr<Session<TlsStream>>(
+                                new Session<TlsStream>(std::move(socket), *this, current_tls()),
+                                [counted](Session<TlsStream>* p) { delete p; });
+                          else
+                            s = std::shared_ptr<Session<PlainStream>>(
+                                new Session<PlainStream>(std::move(socket), *this),
+                                [counted](Session<PlainStream>* p) { delete p; });
+                          {
+                            std::lock_guard lock(sessions_mu);
+                            for (auto it = sessions.begin(); it != sessions.end();)
+                              it = it->expired() ? sessions.erase(it) : std::next(it);
+                            sessions.insert(s);
+                          }
+                          s->start();
+                        }
+                      }
+                      do_accept(from, tls);
+                    });
 }
 
 HttpServer::HttpServer(ServerOptions options, Dispatch dispatch)
@@ -421,7 +496,36 @@ Status HttpServer::listen() {
   if (ec)
     return Status::IoError("cannot listen on " + impl_->options.host + ":" +
                            std::to_string(impl_->options.port) + ": " + ec.message());
+  if (!impl_->options.tls_enabled) return Status::Ok();
+  if (Status s = reload_tls(); !s.ok()) return s;
+  auto tls_addr = net::ip::make_address(impl_->options.tls_host, ec);
+  if (ec)
+    return Status::InvalidArgument("invalid HTTPS listen address '" + impl_->options.tls_host +
+                                   "'");
+  tcp::endpoint tls_ep(tls_addr, impl_->options.tls_port);
+  auto& t = impl_->tls_acceptor;
+  t.open(tls_ep.protocol(), ec);
+  if (!ec) t.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) t.bind(tls_ep, ec);
+  if (!ec) t.listen(net::socket_base::max_listen_connections, ec);
+  if (ec)
+    return Status::IoError("cannot listen on " + impl_->options.tls_host + ":" +
+                           std::to_string(impl_->options.tls_port) + " (HTTPS): " + ec.message());
   return Status::Ok();
+}
+
+Status HttpServer::reload_tls() {
+  auto ctx = load_tls_context(impl_->options.tls_cert_file, impl_->options.tls_key_file);
+  if (!ctx.ok()) return ctx.status();
+  std::lock_guard lock(impl_->tls_mu);
+  impl_->tls = std::move(*ctx);
+  return Status::Ok();
+}
+
+uint16_t HttpServer::tls_port() const {
+  beast::error_code ec;
+  auto ep = impl_->tls_acceptor.local_endpoint(ec);
+  return ec ? 0 : ep.port();
 }
 
 uint16_t HttpServer::port() const {
@@ -433,7 +537,8 @@ uint16_t HttpServer::port() const {
 void HttpServer::start() {
   impl_->accepting = true;
   impl_->work.emplace(impl_->ioc.get_executor());
-  impl_->do_accept();
+  impl_->do_accept(impl_->acceptor, false);
+  if (impl_->tls_acceptor.is_open()) impl_->do_accept(impl_->tls_acceptor, true);
   for (int i = 0; i < std::max(1, impl_->options.threads); ++i)
     impl_->threads.emplace_back([this] { impl_->ioc.run(); });
 }
@@ -444,6 +549,7 @@ void HttpServer::shutdown(std::chrono::milliseconds drain) {
   net::post(impl_->ioc, [this] {
     beast::error_code ec;
     impl_->acceptor.close(ec);
+    impl_->tls_acceptor.close(ec);
   });
   auto deadline = std::chrono::steady_clock::now() + drain;
   while (impl_->in_flight.load() > 0 && std::chrono::steady_clock::now() < deadline)

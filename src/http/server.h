@@ -24,6 +24,12 @@ struct ServerOptions {
   size_t max_connections = 10'000;
   int threads = 2;
   std::chrono::seconds idle_timeout{120};
+  // HTTPS beside plain HTTP (same routes): PEM files, read at listen() and by reload_tls().
+  bool tls_enabled = false;
+  std::string tls_host = "127.0.0.1";
+  uint16_t tls_port = 0;  // 0 picks a free port; see HttpServer::tls_port()
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 using Dispatch = std::function<void(Request&& req, Responder respond)>;
@@ -35,9 +41,14 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  // Binds and listens; the actual port is known afterwards.
+  // Binds and listens (also HTTPS when tls_enabled: the certificate must load); the actual
+  // ports are known afterwards.
   Status listen();
   uint16_t port() const;
+  uint16_t tls_port() const;
+  // Reads the certificate and key files again (SIGHUP). New HTTPS connections use them;
+  // open ones keep theirs. On error the previous certificate stays in use. Thread-safe.
+  Status reload_tls();
   // Starts accepting and the worker threads. Returns immediately.
   void start();
   // Stops accepting, waits up to `drain` for in-flight requests to be answered, closes every

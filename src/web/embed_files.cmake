@@ -1,6 +1,6 @@
 # Writes OUT: a C++ source defining fp::web::kEmbeddedFiles from
 #   every file under DIST (served at "/<relative path>"),
-#   DOCS (served as "/docs.html") and OPENAPI (as "/openapi.json").
+#   DOCS (served as "/docs.html"), OPENAPI (as "/openapi.json") and EXTRA (file@url pairs).
 # Run as: cmake -DDIST=... -DDOCS=... -DOPENAPI=... -DOUT=... -P embed_files.cmake
 file(GLOB_RECURSE dist_files RELATIVE ${DIST} ${DIST}/*)
 list(SORT dist_files)
@@ -9,6 +9,18 @@ foreach(rel ${dist_files})
   list(APPEND entries "${DIST}/${rel}|/${rel}")
 endforeach()
 list(APPEND entries "${DOCS}|/docs.html" "${OPENAPI}|/openapi.json")
+# EXTRA: more files as "file@url@file@url..." (the gzip-compressed Swagger UI for /docs).
+if(DEFINED EXTRA AND NOT EXTRA STREQUAL "")
+  string(REPLACE "@" ";" extra_list "${EXTRA}")
+  list(LENGTH extra_list extra_n)
+  math(EXPR extra_last "${extra_n} - 1")
+  foreach(k RANGE 0 ${extra_last} 2)
+    math(EXPR k1 "${k} + 1")
+    list(GET extra_list ${k} extra_file)
+    list(GET extra_list ${k1} extra_url)
+    list(APPEND entries "${extra_file}|${extra_url}")
+  endforeach()
+endif()
 
 set(arrays "")
 set(table "")

@@ -1,5 +1,8 @@
 // Devices: registry CRUD with filters and cursor pagination, and status history.
 
+#include <algorithm>
+#include <span>
+
 #include "alerting/alert_engine.h"
 #include "http/handlers/device_json.h"
 #include "http/handlers/query_params.h"
@@ -11,11 +14,92 @@
 namespace fp::http {
 namespace {
 
-// Reads the updatable fields of a device body. kMalformed / kUnprocessable on bad input.
+// Fields of a device body besides the updatable ones: the compatibility spellings and the
+// device object's own read-only fields (a client may PUT back what it got; those are ignored).
+constexpr std::string_view kReadOnlyFields[] = {
+    "status_reason", "last_seen",  "battery_level", "signal_strength",    "created_at",
+    "updated_at",    "connected",  "geo",           "report_interval_ms", "latest",
+    "values",        "attributes", "last_connect"};
+constexpr std::string_view kKnownFields[] = {"device_id", "name",   "type",        "location",
+                                             "metadata",  "config", "device_name", "device_type",
+                                             "status",    "enabled"};
+
+bool listed(std::string_view key, std::span<const std::string_view> names) {
+  return std::find(names.begin(), names.end(), key) != names.end();
+}
+
+// What a body says beyond the native fields, to be kept in `metadata` (never dropped):
+// `status` "active"/"inactive" or `enabled` as metadata.enabled, and every unknown field
+// under its own name. Each value is compact JSON text.
+using MetadataExtras = std::vector<std::pair<std::string, std::string>>;
+
+Result<MetadataExtras> metadata_extras(simdjson::dom::object obj) {
+  MetadataExtras extras;
+  for (auto [key, value] : obj) {
+    if (listed(key, kReadOnlyFields)) continue;
+    if (key == "status") {
+      std::string_view s;
+      if (value.get_string().get(s))
+        return Status::Unprocessable("status must be a string: active or inactive");
+      if (s == "active" || s == "inactive") {
+        extras.emplace_back("enabled", s == "active" ? "true" : "false");
+        continue;
+      }
+      if (s == "online" || s == "at_risk" || s == "offline") continue;  // computed, read-only
+      return Status::Unprocessable("status must be active or inactive, got '" + std::string(s) +
+                                   "'");
+    }
+    if (key == "enabled") {
+      bool b;
+      if (value.get_bool().get(b)) return Status::Unprocessable("enabled must be a boolean");
+      extras.emplace_back("enabled", b ? "true" : "false");
+      continue;
+    }
+    if (listed(key, kKnownFields)) continue;
+    extras.emplace_back(std::string(key), simdjson::minify(value));
+  }
+  return extras;
+}
+
+// `base` (a JSON object's text) with the `extras` set on it.
+std::string merge_metadata(std::string_view base, const MetadataExtras& extras) {
+  simdjson::dom::parser parser;  // not the thread's: the request body's DOM stays valid
+  simdjson::dom::object obj;
+  JsonWriter w;
+  w.begin_object();
+  if (!parser.parse(base.data(), base.size()).get_object().get(obj))
+    for (auto [key, value] : obj) {
+      bool replaced = false;
+      for (const auto& e : extras) replaced = replaced || e.first == key;
+      if (!replaced) w.key(key).raw(simdjson::minify(value));
+    }
+  for (const auto& [key, json] : extras) w.key(key).raw(json);
+  w.end_object();
+  return w.take();
+}
+
+// The entries of a JSON object's text, as MetadataExtras.
+MetadataExtras object_entries(std::string_view json) {
+  simdjson::dom::parser parser;
+  simdjson::dom::object obj;
+  MetadataExtras out;
+  if (!parser.parse(json.data(), json.size()).get_object().get(obj))
+    for (auto [key, value] : obj) out.emplace_back(std::string(key), simdjson::minify(value));
+  return out;
+}
+
+// Reads the updatable fields of a device body, also as the stacks fleetpulse replaces spell
+// them (`device_name`, `device_type`). kMalformed / kUnprocessable on bad input.
 Status read_device_fields(simdjson::dom::object obj, Device* create, DeviceUpdate* update) {
   std::optional<std::string> name, type, location, metadata, config;
   FP_ASSIGN_OR_RETURN(name, optional_string(obj, "name"));
   FP_ASSIGN_OR_RETURN(type, optional_string(obj, "type"));
+  if (!name) {
+    FP_ASSIGN_OR_RETURN(name, optional_string(obj, "device_name"));
+  }
+  if (!type) {
+    FP_ASSIGN_OR_RETURN(type, optional_string(obj, "device_type"));
+  }
   FP_ASSIGN_OR_RETURN(location, optional_string(obj, "location"));
   FP_ASSIGN_OR_RETURN(metadata, optional_object_text(obj, "metadata"));
   FP_ASSIGN_OR_RETURN(config, optional_object_text(obj, "config"));
@@ -70,6 +154,9 @@ void create_device(ApiContext& ctx, RequestContext& rc, const Responder& respond
   Device d;
   d.device_id = *id;
   if (Status s = read_device_fields(*obj, &d, nullptr); !s.ok()) return respond(error_response(s));
+  auto extras = metadata_extras(*obj);
+  if (!extras.ok()) return respond(error_response(extras.status()));
+  if (!extras->empty()) d.metadata_json = merge_metadata(d.metadata_json, *extras);
   d.created_at_ms = d.updated_at_ms = ctx.clock.now_ms();
   if (Status s = ctx.catalog.create_device(d); !s.ok()) {
     if (s.code() == StatusCode::kAlreadyExists)
@@ -93,6 +180,21 @@ void update_device(ApiContext& ctx, RequestContext& rc, const Responder& respond
   DeviceUpdate u;
   u.merge_objects = merge;
   if (Status s = read_device_fields(*obj, nullptr, &u); !s.ok()) return respond(error_response(s));
+  auto extras = metadata_extras(*obj);
+  if (!extras.ok()) return respond(error_response(extras.status()));
+  if (!extras->empty()) {
+    // Extras join the metadata the device keeps (PUT's `metadata` replaces it, PATCH's merges).
+    auto current = ctx.catalog.get_device(id);
+    if (!current.ok()) {
+      if (current.status().code() == StatusCode::kNotFound)
+        return respond(error_response(404, "not_found", "no device '" + id + "'"));
+      return respond(error_response(current.status()));
+    }
+    std::string base = current->metadata_json;
+    if (u.metadata_json)
+      base = merge ? merge_metadata(base, object_entries(*u.metadata_json)) : *u.metadata_json;
+    u.metadata_json = merge_metadata(base, *extras);
+  }
   auto updated = ctx.catalog.update_device(id, u);
   if (!updated.ok()) {
     if (updated.status().code() == StatusCode::kNotFound)

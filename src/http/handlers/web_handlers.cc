@@ -1,5 +1,6 @@
 // The browser side: the dashboard at / (its hashed assets under /assets/), the API reference
-// at /docs and the OpenAPI document at /api/v1/openapi.json. All public: with auth on, the
+// at /docs (Swagger UI, its files under /docs/) and the OpenAPI document at
+// /api/v1/openapi.json. All public: with auth on, the
 // dashboard asks for an API key and sends it with every API call.
 
 #include <memory>
@@ -44,6 +45,18 @@ void add_web_routes(Router& r, ApiContext&) {
   });
   r.add(Method::kGet, "/docs", Access::kPublic,
         [](RequestContext&, Responder respond) { serve_file("/docs.html", "no-cache", respond); });
+  // Swagger UI's bundle and stylesheet, embedded gzip-compressed (src/web/CMakeLists.txt) and
+  // sent as they are: every browser takes Content-Encoding: gzip.
+  r.add(Method::kGet, "/docs/{file}", Access::kPublic, [](RequestContext& rc, Responder respond) {
+    const std::string path = "/docs/" + rc.params.get("file");
+    const web::EmbeddedFile* f = web::find_embedded_file(path + ".gz");
+    if (!f) return respond(error_response(404, "not_found", "no such file: " + path));
+    Response res = file_response(*f, "public, max-age=86400");
+    res.content_type = std::string(web::content_type_for(path));
+    res.headers.emplace_back("Content-Encoding", "gzip");
+    res.headers.emplace_back("Vary", "Accept-Encoding");
+    respond(std::move(res));
+  });
   auto cache = std::make_shared<OpenApiCache>();
   const Router& router = r;
   r.add(Method::kGet, "/api/v1/openapi.json", Access::kPublic,

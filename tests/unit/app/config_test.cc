@@ -109,9 +109,10 @@ TEST(Config, EnvAndTomlNamesDeriveFromTheFlag) {
 TEST(Config, BuiltInAlertRulesUnlessTheFileNamesSome) {
   auto c = build_server_config({}, env_of({}), std::nullopt);
   ASSERT_TRUE(c.ok());
-  ASSERT_EQ(c->alert_rules_json.size(), 2u);
+  ASSERT_EQ(c->alert_rules_json.size(), 3u);
   EXPECT_NE(c->alert_rules_json[0].find("\"temperature\""), std::string::npos);
   EXPECT_NE(c->alert_rules_json[1].find("\"humidity\""), std::string::npos);
+  EXPECT_NE(c->alert_rules_json[2].find("\"temperature_c\""), std::string::npos);
   c = build_server_config({}, env_of({}),
                           std::string("[[alert_rules]]\nid = \"cold\"\nkind = \"threshold\"\n"
                                       "metric = \"t\"\nop = \"<\"\nthreshold = 0\nfor = \"5m\"\n"));
