@@ -75,11 +75,13 @@ def test_post_api_device_data_and_bulk(shared_server):
 
 
 def test_bulk_with_a_bad_reading_stores_the_good_ones_and_names_the_bad(shared_server):
-    body = (b'{"readings":[{"device_id":"bulk-bad","metric_type":"humidity","value":"wet?"},'
+    # A string or object value is refused per item (never swallowed); the good one is stored.
+    body = (b'{"readings":[{"device_id":"bulk-bad","metric_type":"humidity","value":55.5},'
+            b'{"device_id":"bulk-bad","metric_type":"humidity","value":"wet?"},'
             b'{"device_id":"bulk-bad","metric_type":"temperature","value":{"x":1}}]}')
     resp = shared_server.post("/api/device/data/bulk", raw=body, headers=JSON)
     assert resp.status == 422, resp
-    assert resp.json["accepted"] == 1 and [r["index"] for r in resp.json["rejected"]] == [1]
+    assert resp.json["accepted"] == 1 and [r["index"] for r in resp.json["rejected"]] == [1, 2]
     assert shared_server.get("/api/v1/devices/bulk-bad").status == 200
 
 
