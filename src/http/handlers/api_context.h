@@ -14,6 +14,7 @@
 #include "monitor/device_connections.h"
 #include "monitor/device_status_tracker.h"
 #include "storage/catalog/catalog.h"
+#include "http/handlers/data_dir_usage.h"
 #include "storage/tsdb/time_series_store.h"
 #include "util/background_jobs.h"
 #include "util/clock.h"
@@ -39,6 +40,7 @@ struct ApiContext {
   metrics::ServerMetrics& metrics;
   const Clock& clock;
   std::string data_dir;
+  DiskThreshold disk_threshold;  // detailed health: free space below this is critical
   bool auth_enabled = false;
   bool mqtt_enabled = false;
   int64_t started_at_ms = 0;
