@@ -306,7 +306,9 @@ Status TimeSeriesStore::quarantine_block(
   const auto& entries = s.reader ? s.reader->entries() : kNone;
   bool resealed = false;
   if (superseded) {
-    what += "; a verified compaction output holds its data";
+    // A verified block names it as replaced (a compaction output, or its own re-sealed copy
+    // from a start that crashed before the move below): that block holds what is readable.
+    what += "; its readable entries are in a newer verified block";
   } else if (s.reader && s.range_known && !s.good.empty()) {
     // Re-seal the readable entries into a new block that names this one as replaced, so a
     // crash before the move below leaves a pair the next start resolves the same way.
@@ -335,12 +337,12 @@ Status TimeSeriesStore::quarantine_block(
     what += "; " + std::to_string(s.good.size()) + " of " + std::to_string(entries.size()) +
             " series re-sealed into " + new_name;
   }
-  if (!superseded) {
+  {
     if (s.reader) {
       for (uint32_t i : s.lost)
         lost.push_back(
             {entries[i].device, entries[i].metric, entries[i].min_ts, entries[i].max_ts});
-      if (!resealed)
+      if (!resealed && !superseded)
         for (uint32_t i : s.good)
           lost.push_back(
               {entries[i].device, entries[i].metric, entries[i].min_ts, entries[i].max_ts});
@@ -757,7 +759,7 @@ void TimeSeriesStore::block_thread() {
     waiters.swap(flush_waiters_);
     lock.unlock();
     Status s = flush ? write_frozen() : Status::Ok();
-    for (auto& done : waiters) done(s);
+    for (auto& done : waiters) done(without_paths(s, "block_write_failed"));
     if (s.ok()) s = compact_and_expire();
     {
       std::lock_guard st(stats_mu_);
