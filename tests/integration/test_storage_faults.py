@@ -404,3 +404,19 @@ def test_storage_errors_never_show_server_paths(start_server):
                          f"{WIDE}").text]
     for body in bodies:
         assert str(data_dir) not in body, f"an answer shows a server path: {body[:400]}"
+
+
+def test_disk_threshold_is_relative_to_the_volume_and_configurable(start_server):
+    server = start_server()
+    disk = server.get("/api/v1/health/detailed").json["components"]["disk"]
+    assert disk["critical_below_bytes"] == min(disk["total_bytes"] * 5 // 100, 1 << 30), disk
+    server.stop()
+    # A size bound larger than 5 % of the volume: the relative one decides.
+    server = start_server("--disk-low-free", "100000GiB", data_dir=server.data_dir)
+    disk = server.get("/api/v1/health/detailed").json["components"]["disk"]
+    assert abs(disk["critical_below_bytes"] - disk["total_bytes"] * 0.05) <= 1, disk
+    server.stop()
+    server = start_server("--disk-low-free", "1KiB", data_dir=server.data_dir)
+    disk = server.get("/api/v1/health/detailed").json["components"]["disk"]
+    assert disk["critical_below_bytes"] == 1024, disk
+    assert disk["state"] == "ok"

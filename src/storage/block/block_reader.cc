@@ -135,6 +135,12 @@ Status BlockReader::parse_index(std::string_view index) {
   return Status::Ok();
 }
 
+Status BlockReader::verify(const Entry& e) const {
+  if (crc32c(file_->bytes().substr(e.offset, e.stored_len)) != e.crc)
+    return corrupt("payload checksum mismatch for " + e.device + "/" + e.metric);
+  return Status::Ok();
+}
+
 Result<std::string> BlockReader::payload(const Entry& e) const {
   const std::string_view stored = file_->bytes().substr(e.offset, e.stored_len);
   if (crc32c(stored) != e.crc)

@@ -46,6 +46,8 @@ class BlockReader {
   uint64_t file_bytes() const { return file_->bytes().size(); }
   // The entry's payload, checksum verified and decompressed.
   Result<std::string> payload(const Entry& e) const;
+  // Checks only the entry's stored bytes against its checksum (no decompression).
+  Status verify(const Entry& e) const;
 
  private:
   explicit BlockReader(std::shared_ptr<const MappedFile> file) : file_(std::move(file)) {}

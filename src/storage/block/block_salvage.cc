@@ -50,9 +50,9 @@ BlockSalvage salvage_block(std::shared_ptr<const MappedFile> file, int64_t parti
   s.meta = s.reader->meta();
   const auto& entries = s.reader->entries();
   for (uint32_t i = 0; i < entries.size(); ++i) {
-    auto payload = s.reader->payload(entries[i]);
-    (payload.ok() ? s.good : s.lost).push_back(i);
-    if (!payload.ok() && s.problem.empty()) s.problem = payload.status().message();
+    const Status v = s.reader->verify(entries[i]);
+    (v.ok() ? s.good : s.lost).push_back(i);
+    if (!v.ok() && s.problem.empty()) s.problem = v.message();
   }
   if (s.footer_ok) {
     s.range_known = true;

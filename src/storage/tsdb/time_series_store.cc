@@ -305,6 +305,7 @@ Status TimeSeriesStore::quarantine_block(
   static const std::vector<block::Entry> kNone;
   const auto& entries = s.reader ? s.reader->entries() : kNone;
   bool resealed = false;
+  std::vector<uint32_t> unreadable;  // verified entries whose payload still does not decode
   if (superseded) {
     // A verified block names it as replaced (a compaction output, or its own re-sealed copy
     // from a start that crashed before the move below): that block holds what is readable.
@@ -322,9 +323,11 @@ Status TimeSeriesStore::quarantine_block(
       if (!st.ok()) break;
       const block::Entry& e = entries[i];
       auto payload = s.reader->payload(e);
-      st = payload.ok() ? (*w)->add({e.device, e.metric, e.min_ts, e.max_ts, e.last_value, e.count},
-                                    *payload)
-                        : payload.status();
+      if (!payload.ok()) {  // intact bytes that do not decompress: lost all the same
+        unreadable.push_back(i);
+        continue;
+      }
+      st = (*w)->add({e.device, e.metric, e.min_ts, e.max_ts, e.last_value, e.count}, *payload);
     }
     if (st.ok()) st = w.ok() ? (*w)->finish().status() : st;
     if (st.ok()) {
@@ -334,12 +337,15 @@ Status TimeSeriesStore::quarantine_block(
     }
     if (!st.ok()) return st;  // e.g. a full disk: refuse to start rather than lose readings
     resealed = true;
-    what += "; " + std::to_string(s.good.size()) + " of " + std::to_string(entries.size()) +
-            " series re-sealed into " + new_name;
+    what += "; " + std::to_string(s.good.size() - unreadable.size()) + " of " +
+            std::to_string(entries.size()) + " series re-sealed into " + new_name;
   }
   {
     if (s.reader) {
       for (uint32_t i : s.lost)
+        lost.push_back(
+            {entries[i].device, entries[i].metric, entries[i].min_ts, entries[i].max_ts});
+      for (uint32_t i : unreadable)
         lost.push_back(
             {entries[i].device, entries[i].metric, entries[i].min_ts, entries[i].max_ts});
       if (!resealed && !superseded)

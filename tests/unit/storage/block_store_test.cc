@@ -343,7 +343,8 @@ TEST_F(BlockStoreTest, CrashAtAnyPointOfAFlushLosesNothingCommitted) {
     ASSERT_NE(store, nullptr);
     expect_model(*store);
     if (HasFatalFailure()) return;
-    // Orphans of the interrupted flush are gone; the next flush works.
+    // Blocks of the interrupted flush are kept (the WAL replays the same points over them);
+    // the next flush works.
     ASSERT_TRUE(store->flush_now().ok());
     expect_model(*store);
     if (flushed) break;
