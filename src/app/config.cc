@@ -338,6 +338,18 @@ std::vector<OptionSpec> make_options() {
                [](ServerConfig& c, std::string_view v) {
                  return set_retention(c.storage.retention_1h_ms, "retention-1h", v);
                }});
+  o.push_back({"disk-low-free", "PERCENT|BYTES",
+               "health calls the disk critical below min(5% of the volume, 1GiB) free; give a "
+               "percentage (5%) or a size (1GiB) to change either bound",
+               [](ServerConfig& c, std::string_view v) {
+                 if (v.ends_with('%'))
+                   return set_percent(c.storage.disk_low_free_percent, "disk-low-free",
+                                      v.substr(0, v.size() - 1));
+                 auto b = parse_byte_size(v);
+                 if (!b) return bad("disk-low-free", v, "expected a percentage or a size");
+                 c.storage.disk_low_free_bytes = *b;
+                 return Status::Ok();
+               }});
   o.push_back({"at-risk-after", "DURATION", "silence after which a device is at risk (default 2m)",
                [](ServerConfig& c, std::string_view v) {
                  return set_duration(c.status.defaults.at_risk_after_ms, "at-risk-after", v);

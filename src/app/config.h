@@ -34,6 +34,9 @@ struct StorageConfig {
   int64_t retention_raw_ms = 0;             // 0: keep forever
   int64_t retention_1m_ms = 0;
   int64_t retention_1h_ms = 0;
+  // Detailed health calls the disk critical below min(percent of the volume, bytes) free.
+  double disk_low_free_percent = 5;
+  uint64_t disk_low_free_bytes = 1ull << 30;
 };
 
 // Cluster mode (API.md "Cluster"): several nodes on a NATS JetStream cluster. These options

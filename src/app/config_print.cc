@@ -115,6 +115,12 @@ const std::map<std::string_view, Printer>& printers() {
        [](const ServerConfig& c) { return std::to_string(c.mqtt_queue_total); }},
       {"mqtt-queue-expiry", [](const ServerConfig& c) { return duration(c.mqtt_queue_expiry_ms); }},
       {"https", [](const ServerConfig& c) { return address(c.https); }},
+      {"disk-low-free",  // one option sets either bound; a changed size is the one shown
+       [](const ServerConfig& c) {
+         if (c.storage.disk_low_free_bytes != (1ull << 30))
+           return toml_string(std::to_string(c.storage.disk_low_free_bytes));
+         return toml_string(number(c.storage.disk_low_free_percent) + "%");
+       }},
       {"cors-origins",
        [](const ServerConfig& c) { return c.cors_origins.empty() ? "" : list(c.cors_origins); }},
       {"admin-key", [](const ServerConfig& c) { return secret(c.admin_key); }},

@@ -8,8 +8,10 @@
 #include <iostream>
 #include <sstream>
 
+#include "app/check_command.h"
 #include "app/config.h"
 #include "app/logging.h"
+#include "app/repair_command.h"
 #include "app/server.h"
 #include "model/time_format.h"
 #include "simulate/simulator.h"
@@ -62,6 +64,8 @@ int main(int argc, char** argv) {
         ->type_name(std::string(o.value_hint));
   }
   app.add_subcommand("version", "print the version");
+  fp::add_check_command(app);
+  fp::add_repair_command(app);
 
   fp::sim::SimulateOptions sim;
   std::string sim_rate, sim_duration = "60s", sim_history, sim_history_step = "1m",

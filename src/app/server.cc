@@ -311,6 +311,7 @@ int run_server(const ServerConfig& cfg) {
   http::ApiContext ctx{**catalog, tracker,        ingestor, **store,     keys,
                        registry,  server_metrics, clock,    cfg.data_dir};
   ctx.auth_enabled = auth_enabled;
+  ctx.disk_threshold = {cfg.storage.disk_low_free_percent, cfg.storage.disk_low_free_bytes};
   ctx.mqtt_enabled = cfg.mqtt.enabled || cfg.mqtt_tls.enabled;
   DeviceConnections device_connections;
   ctx.device_tokens = &device_tokens;

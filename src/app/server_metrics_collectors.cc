@@ -80,8 +80,29 @@ void add_server_collectors(metrics::Registry& registry, CollectorSources src) {
     w.header("fleetpulse_block_compactions_total", "Partitions compacted (with rollups built).",
              Kind::kCounter);
     w.sample("fleetpulse_block_compactions_total", {}, {}, static_cast<double>(blocks.compactions));
-    w.header("fleetpulse_block_errors_total", "Failed block writes (retried).", Kind::kCounter);
-    w.sample("fleetpulse_block_errors_total", {}, {}, static_cast<double>(blocks.errors));
+    w.header("fleetpulse_block_errors_total",
+             "Failed block writes (retried), damaged blocks found at start, and chunk reads that "
+             "failed their checksum.",
+             Kind::kCounter);
+    w.sample("fleetpulse_block_errors_total", {}, {},
+             static_cast<double>(blocks.errors + blocks.damaged + blocks.read_errors));
+    const tsdb::StorageHealth sh = src.store.health();
+    w.header("fleetpulse_blocks_quarantined_total",
+             "Damaged blocks moved to quarantine at start (re-sealed where readable).",
+             Kind::kCounter);
+    w.sample("fleetpulse_blocks_quarantined_total", {}, {}, static_cast<double>(blocks.damaged));
+    w.header("fleetpulse_storage_quarantined_files", "Damaged files kept in tsdb/quarantine.",
+             Kind::kGauge);
+    w.sample("fleetpulse_storage_quarantined_files", {}, {},
+             static_cast<double>(sh.quarantined_files));
+    w.header("fleetpulse_storage_damage_unacknowledged",
+             "Storage damage reports an operator has not acknowledged yet.", Kind::kGauge);
+    w.sample("fleetpulse_storage_damage_unacknowledged", {}, {},
+             static_cast<double>(sh.damage_unacknowledged));
+    w.header("fleetpulse_wal_records_skipped_total",
+             "Damaged WAL records skipped by recovery at the last start.", Kind::kCounter);
+    w.sample("fleetpulse_wal_records_skipped_total", {}, {},
+             static_cast<double>(sh.wal_records_skipped));
     w.header("fleetpulse_wal_bytes", "Bytes in telemetry WAL segments.", Kind::kGauge);
     const WalStats wal = src.store.wal_stats();
     w.sample("fleetpulse_wal_bytes", {}, {}, static_cast<double>(wal.bytes));

@@ -4,7 +4,10 @@
 //     correct checksums, so the index parser itself is reached, not just the CRC check);
 //  3. the bytes as a rollup payload.
 // The reader must answer ok or kCorruption without reading outside the input; every entry it
-// accepts lies inside the file, and reading its payload never crashes.
+// accepts lies inside the file, and reading its payload never crashes. Salvage (what recovery
+// keeps of a damaged block) runs on every input too: it never fails or reads outside the
+// input, sorts every entry into good or lost, agrees with the strict reader on a whole
+// block, and its good entries verify.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -14,6 +17,7 @@
 
 #include "storage/block/block_format.h"
 #include "storage/block/block_reader.h"
+#include "storage/block/block_salvage.h"
 #include "storage/codec/chunk_decoder.h"
 #include "storage/tsdb/rollup.h"
 #include "storage/wal/crc32c.h"
@@ -29,9 +33,27 @@ void check(bool ok, const char* what) {
   }
 }
 
+void salvage(const std::shared_ptr<const MappedFile>& file) {
+  const size_t size = file->bytes().size();
+  block::BlockSalvage s = block::salvage_block(file, 86'400'000);
+  const bool strict_ok = block::BlockReader::parse(file).ok();
+  if (s.whole()) check(strict_ok && s.reader, "a whole block the strict reader refuses");
+  if (!s.reader) return;
+  const auto& entries = s.reader->entries();
+  check(s.good.size() + s.lost.size() == entries.size(), "entries neither good nor lost");
+  for (uint32_t i : s.good) {
+    check(entries[i].offset + entries[i].stored_len <= size, "salvaged entry outside the file");
+    check(s.reader->verify(entries[i]).ok(), "a good entry does not verify");
+    (void)s.reader->payload(entries[i]);
+  }
+  if (s.range_known) check(s.meta.partition_ms > 0, "a known range of zero width");
+}
+
 void read_all(std::string file) {
   const size_t size = file.size();
-  auto r = block::BlockReader::parse(bytes_as_mapped_file(std::move(file)));
+  auto mapped = bytes_as_mapped_file(std::move(file));
+  salvage(mapped);
+  auto r = block::BlockReader::parse(mapped);
   if (!r.ok()) {
     check(r.status().code() == StatusCode::kCorruption, "error other than kCorruption");
     return;

@@ -1,7 +1,8 @@
-// Fuzzes WAL recovery: arbitrary bytes as segment files must be replayed up to the first
-// defect and cut there, never crash or hang, and leave a WAL that a second recovery replays
-// identically with nothing more to cut. The only error allowed is kCorruption for a segment
-// header of another format version.
+// Fuzzes WAL recovery: arbitrary bytes as segment files must be replayed in strictly
+// increasing LSN order, damage skipped (resync) and only a torn tail cut, never crash or hang,
+// and leave a WAL that a second recovery replays identically with nothing more to cut. Intact
+// framed input is replayed whole; a torn (truncated) one loses only its tail. The only error
+// allowed is kCorruption for a segment header of another format version.
 //
 // Input: byte 0 picks the mode, byte 1 the checkpoint LSN, the rest is the body.
 //   mode & 3 == 0: the body is one segment file, as is.
@@ -11,6 +12,7 @@
 //   mode & 3 == 3: body[1..] is split at body[0] into two segments of valid records, the
 //                  second one continuing the LSNs (or leaving a gap if mode & 16); then a
 //                  bit of the second one is flipped if mode & 4.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -77,6 +79,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   fp::FaultInjectingFileSystem fs;
   uint64_t next = 0;
+  bool truncated = false;  // mode 2 cut bytes off the end (perhaps whole records, undetectably)
   switch (mode & 3) {
     case 0:
       fs.put_file(segment_path(1), std::string(body));
@@ -93,6 +96,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       uint8_t b0 = static_cast<uint8_t>(body[0]);
       uint8_t b1 = static_cast<uint8_t>(body[1]);
       if (mode & 4) flip_bit(seg, size_t{b0} * 8 + (b1 & 7));
+      truncated = (b1 >> 3) != 0;
       seg.resize(seg.size() - std::min<size_t>(seg.size(), b1 >> 3));
       fs.put_file(segment_path(1), seg);
       break;
@@ -114,7 +118,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto first = replay(fs, from_lsn, &cut, &unreadable);
   if (unreadable) return 0;
   for (size_t i = 1; i < first.size(); ++i) {
-    if (first[i].first != first[i - 1].first + 1) __builtin_trap();
+    if (first[i].first <= first[i - 1].first) __builtin_trap();
+  }
+  // Valid records with nothing flipped: every one at or after the checkpoint is replayed (a
+  // cut tail loses only records after the last one replayed).
+  const bool intact = (mode & 3) >= 2 && !(mode & 4);
+  if (intact && (mode & 3) == 3 && !(mode & 16) && !first.empty()) {
+    for (size_t i = 1; i < first.size(); ++i)
+      if (first[i].first != first[i - 1].first + 1) __builtin_trap();
+  }
+  if (intact && (mode & 3) == 2 && !truncated) {
+    const uint64_t want =
+        next > std::max<uint64_t>(from_lsn, 1) ? next - std::max<uint64_t>(from_lsn, 1) : 0;
+    if (first.size() != want) __builtin_trap();
   }
   bool cut_again = false;
   auto second = replay(fs, from_lsn, &cut_again, &unreadable);

@@ -8,6 +8,7 @@
 
 #include "auth/api_key_authenticator.h"
 #include "auth/device_token_authenticator.h"
+#include "http/handlers/data_dir_usage.h"
 #include "ingest/ingestor.h"
 #include "metrics/registry.h"
 #include "metrics/server_metrics.h"
@@ -40,6 +41,7 @@ struct ApiContext {
   metrics::ServerMetrics& metrics;
   const Clock& clock;
   std::string data_dir;
+  DiskThreshold disk_threshold;  // detailed health: free space below this is critical
   bool auth_enabled = false;
   bool mqtt_enabled = false;
   int64_t started_at_ms = 0;

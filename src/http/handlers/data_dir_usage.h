@@ -16,4 +16,15 @@ struct DiskUsage {
 
 DiskUsage disk_usage(const std::string& data_dir);
 
+// When free space is critical: below min(percent of the volume, bytes), so that a small
+// volume is not always "critical" and a large one is not warned about 100 MiB too late.
+struct DiskThreshold {
+  double percent = 5;
+  uint64_t bytes = 1ull << 30;
+  uint64_t critical_below(uint64_t total_bytes) const {
+    const auto relative = static_cast<uint64_t>(static_cast<double>(total_bytes) * percent / 100);
+    return relative < bytes ? relative : bytes;
+  }
+};
+
 }  // namespace fp::http

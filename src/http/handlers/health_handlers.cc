@@ -1,5 +1,8 @@
-// Health: /health (liveness), /ready (storage recovered and open), and
-// /api/v1/health/detailed (each component with its state).
+// Health: /health (liveness), /ready (storage recovered and open),
+// /api/v1/health/detailed (each component with its state), and
+// POST /api/v1/admin/storage/acknowledge-damage (an operator saw the storage damage report).
+
+#include <mutex>
 
 #include "http/handlers/data_dir_usage.h"
 #include "http/handlers/routes.h"
@@ -8,9 +11,19 @@
 namespace fp::http {
 namespace {
 
-// Below these the disk is reported as low / critical.
-constexpr uint64_t kDiskLowBytes = 1ull << 30;
-constexpr uint64_t kDiskCriticalBytes = 100ull << 20;
+// Whether the ingestor's group commits are failing now: a failure seen since the last commit
+// that succeeded. Recovers by itself (e.g. once a full disk has room again) at the next good
+// commit, instead of staying degraded until a restart.
+bool commits_failing(const IngestorStats& st) {
+  static std::mutex mu;
+  static uint64_t seen_errors = 0, commits_at_error = 0;
+  std::lock_guard lock(mu);
+  if (st.commit_errors != seen_errors) {
+    seen_errors = st.commit_errors;
+    commits_at_error = st.commits;
+  }
+  return st.commit_errors > 0 && st.commits == commits_at_error;
+}
 
 void detailed(ApiContext& ctx, const Responder& respond) {
   bool healthy = ctx.ready.load();
@@ -31,12 +44,30 @@ void detailed(ApiContext& ctx, const Responder& respond) {
   healthy = healthy && count.ok();
 
   const auto st = ctx.ingestor.stats();
+  tsdb::StorageHealth sh = ctx.store.health();
+  if (commits_failing(st) && sh.reason.find("commit failed") == std::string::npos) {
+    sh.degraded = true;
+    sh.reason = "the last commit failed" + (sh.reason.empty() ? "" : "; " + sh.reason);
+  }
   w.key("storage").begin_object();
-  w.field("state", st.commit_errors == 0 ? "ok" : "degraded");
+  w.field("state", sh.degraded ? "degraded" : "ok");
+  if (sh.degraded) w.field("reason", sh.reason);
   w.field("commits", st.commits);
   w.field("commit_errors", st.commit_errors);
   w.field("pending", st.pending);
+  w.field("damage_unacknowledged", static_cast<uint64_t>(sh.damage_unacknowledged));
+  w.field("quarantined_files", static_cast<uint64_t>(sh.quarantined_files));
+  w.field("wal_records_skipped", sh.wal_records_skipped);
+  w.key("damage").begin_array();
+  for (const auto& n : sh.damage)
+    w.begin_object()
+        .field("file", "quarantine/" + n.name)
+        .field("what", n.what)
+        .field("acknowledged", n.acknowledged)
+        .end_object();
+  w.end_array();
   w.end_object();
+  healthy = healthy && !sh.degraded;
 
   const WalStats wal = ctx.store.wal_stats();
   w.key("wal").begin_object();
@@ -55,7 +86,8 @@ void detailed(ApiContext& ctx, const Responder& respond) {
   w.field("block_bytes", blocks.bytes);
   w.field("flushes", blocks.flushes);
   w.field("compactions", blocks.compactions);
-  w.field("block_errors", blocks.errors);
+  w.field("block_errors", blocks.errors + blocks.damaged + blocks.read_errors);
+  w.field("quarantined", static_cast<uint64_t>(sh.quarantined_files));
   w.end_object();
 
   if (ctx.mqtt_health_json) {
@@ -69,17 +101,20 @@ void detailed(ApiContext& ctx, const Responder& respond) {
 
   DiskUsage du = disk_usage(ctx.data_dir);
   w.key("disk").begin_object();
-  const char* disk_state = !du.ok                               ? "error"
-                           : du.free_bytes < kDiskCriticalBytes ? "critical"
-                           : du.free_bytes < kDiskLowBytes      ? "low"
-                                                                : "ok";
+  // Read afresh on every call, so the state recovers as soon as there is room again.
+  const uint64_t critical = ctx.disk_threshold.critical_below(du.total_bytes);
+  const char* disk_state = !du.ok                         ? "error"
+                           : du.free_bytes < critical     ? "critical"
+                           : du.free_bytes < 2 * critical ? "low"
+                                                          : "ok";
   w.field("state", disk_state);
+  w.field("critical_below_bytes", critical);
   w.field("path", ctx.data_dir);
   w.field("free_bytes", du.free_bytes);
   w.field("total_bytes", du.total_bytes);
   w.field("data_bytes", du.data_bytes);
   w.end_object();
-  healthy = healthy && du.ok && du.free_bytes >= kDiskCriticalBytes;
+  healthy = healthy && du.ok && du.free_bytes >= critical;
 
   w.end_object();
   w.field("status", healthy ? "ok" : "degraded");
@@ -99,6 +134,17 @@ void add_health_routes(Router& r, ApiContext& ctx) {
   });
   r.add(Method::kGet, "/api/v1/health/detailed", Access::kRead,
         [&ctx](RequestContext&, Responder respond) { detailed(ctx, respond); });
+  r.add(Method::kPost, "/api/v1/admin/storage/acknowledge-damage", Access::kAdmin,
+        [&ctx](RequestContext&, Responder respond) {
+          auto n = ctx.store.acknowledge_damage();
+          if (!n.ok())
+            return respond(error_response(500, "internal",
+                                          "the acknowledgement could not be "
+                                          "saved; retry"));
+          JsonWriter w;
+          w.begin_object().field("acknowledged", static_cast<uint64_t>(*n)).end_object();
+          respond(Response::json(200, w.take()));
+        });
 }
 
 }  // namespace fp::http

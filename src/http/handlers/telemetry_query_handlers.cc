@@ -103,6 +103,13 @@ Result<AggregateParams> aggregate_params(ApiContext& ctx, const Request& req) {
   return AggregateParams{std::move(*metric), *range, *interval, *aggs};
 }
 
+// Marks an answer that may be short because stored readings could not be read (damage not
+// yet acknowledged, see TimeSeriesStore::missing_data): "partial":true and the reason.
+void write_partial(JsonWriter& w, const std::string& missing) {
+  if (missing.empty()) return;
+  w.field("partial", true).field("partial_reason", missing);
+}
+
 // Raw points with cursor paging. The cursor is the timestamp to continue from.
 void raw_points(ApiContext& ctx, RequestContext& rc, const Responder& respond) {
   const std::string& device = rc.params.get("id");
@@ -153,7 +160,9 @@ void raw_points(ApiContext& ctx, RequestContext& rc, const Responder& respond) {
   w.begin_object().field("device_id", device).field("metric", *metric).key("points").begin_array();
   for (const auto& s : points)
     w.begin_object().field("ts", format_rfc3339(s.ts)).field("value", s.value).end_object();
-  w.end_array().field("next_cursor", next).end_object();
+  w.end_array().field("next_cursor", next);
+  write_partial(w, ctx.store.missing_data(device, *metric, range->start, range->end));
+  w.end_object();
   respond(Response::json(200, w.take()));
 }
 
@@ -174,7 +183,9 @@ void device_aggregates(ApiContext& ctx, RequestContext& rc, const Responder& res
   w.begin_object().field("device_id", device).field("metric", metric);
   w.field("interval", format_duration(interval)).key("buckets").begin_array();
   for (const auto& b : buckets) write_bucket(w, b, aggs);
-  w.end_array().end_object();
+  w.end_array();
+  write_partial(w, ctx.store.missing_data(device, metric, range.start, range.end));
+  w.end_object();
   respond(Response::json(200, w.take()));
 }
 
@@ -251,7 +262,11 @@ void fleet_aggregates(ApiContext& ctx, RequestContext& rc, const Responder& resp
   if (!devices.ok()) return respond(error_response(devices.status()));
 
   std::map<std::string, std::map<int64_t, query::Bucket>> groups;
+  std::string missing;
   for (const Device& d : *devices) {
+    if (std::string m = ctx.store.missing_data(d.device_id, metric, range.start, range.end);
+        !m.empty() && missing.find(m) == std::string::npos)
+      missing += (missing.empty() ? "" : "; ") + m;
     auto id = ctx.store.index().find(d.device_id, metric);
     if (!id) continue;
     auto buckets = query::aggregate_series(ctx.store, *id, range.start, range.end, interval);
@@ -276,7 +291,9 @@ void fleet_aggregates(ApiContext& ctx, RequestContext& rc, const Responder& resp
     for (const auto& [start, b] : buckets) write_bucket(w, b, aggs);
     w.end_array().end_object();
   }
-  w.end_array().end_object();
+  w.end_array();
+  write_partial(w, missing);
+  w.end_object();
   respond(Response::json(200, w.take()));
 }
 

@@ -60,28 +60,34 @@ Result<std::unique_ptr<BlockReader>> BlockReader::open(FileSystem& fs, const std
   return r;
 }
 
-Result<std::unique_ptr<BlockReader>> BlockReader::parse(std::shared_ptr<const MappedFile> file) {
+Result<std::unique_ptr<BlockReader>> BlockReader::parse(std::shared_ptr<const MappedFile> file,
+                                                        bool trust_footer) {
   std::unique_ptr<BlockReader> r(new BlockReader(std::move(file)));
   const std::string_view b = r->file_->bytes();
   if (b.size() < kHeaderBytes + kFooterBytes) return corrupt("file too short");
-  if (b.substr(0, 8) != kHeaderMagic) return corrupt("not a block file (bad magic)");
-  if (get_fixed<uint16_t>(b.data() + 8) != kVersion)
-    return corrupt("unsupported format version " +
-                   std::to_string(get_fixed<uint16_t>(b.data() + 8)));
-  if (b[11] != 0 || get_fixed<uint32_t>(b.data() + 12) != 0) return corrupt("bad header");
+  if (trust_footer) {
+    if (b.substr(0, 8) != kHeaderMagic) return corrupt("not a block file (bad magic)");
+    if (get_fixed<uint16_t>(b.data() + 8) != kVersion)
+      return corrupt("unsupported format version " +
+                     std::to_string(get_fixed<uint16_t>(b.data() + 8)));
+    if (b[11] != 0 || get_fixed<uint32_t>(b.data() + 12) != 0) return corrupt("bad header");
+  }
 
   const std::string_view footer = b.substr(b.size() - kFooterBytes);
-  if (footer.substr(60) != kFooterMagic) return corrupt("bad footer magic (torn file?)");
-  if (crc32c(footer.substr(0, 56)) != get_fixed<uint32_t>(footer.data() + 56))
+  if (trust_footer && footer.substr(60) != kFooterMagic)
+    return corrupt("bad footer magic (torn file?)");
+  if (trust_footer && crc32c(footer.substr(0, 56)) != get_fixed<uint32_t>(footer.data() + 56))
     return corrupt("footer checksum mismatch");
   const auto index_offset = get_fixed<uint64_t>(footer.data());
   const auto index_len = get_fixed<uint32_t>(footer.data() + 8);
   const auto index_raw_len = get_fixed<uint32_t>(footer.data() + 12);
   const auto index_crc = get_fixed<uint32_t>(footer.data() + 16);
   // The resolution is in the header (for tools) and in the checksummed footer; they agree.
-  const auto resolution = get_fixed<uint32_t>(footer.data() + 20);
+  auto resolution = get_fixed<uint32_t>(footer.data() + 20);
+  if (!trust_footer && resolution > static_cast<uint32_t>(Resolution::kHour))
+    resolution = static_cast<uint8_t>(b[10]);  // the header's copy
   if (resolution > static_cast<uint32_t>(Resolution::kHour) ||
-      static_cast<uint8_t>(b[10]) != resolution)
+      (trust_footer && static_cast<uint8_t>(b[10]) != resolution))
     return corrupt("bad resolution");
   r->meta_.resolution = static_cast<Resolution>(resolution);
   r->meta_.seq = get_fixed<uint64_t>(footer.data() + 24);
@@ -126,6 +132,12 @@ Status BlockReader::parse_index(std::string_view index) {
     if (e.min_ts > e.max_ts) return corrupt("entry time range inverted");
   }
   if (!c.done()) return corrupt("trailing bytes after the index");
+  return Status::Ok();
+}
+
+Status BlockReader::verify(const Entry& e) const {
+  if (crc32c(file_->bytes().substr(e.offset, e.stored_len)) != e.crc)
+    return corrupt("payload checksum mismatch for " + e.device + "/" + e.metric);
   return Status::Ok();
 }
 

@@ -34,14 +34,20 @@ struct Entry {
 class BlockReader {
  public:
   static Result<std::unique_ptr<BlockReader>> open(FileSystem& fs, const std::string& path);
-  // Parses a block already in memory (the fuzz target uses this).
-  static Result<std::unique_ptr<BlockReader>> parse(std::shared_ptr<const MappedFile> file);
+  // Parses a block already in memory (the fuzz target uses this). With trust_footer = false
+  // (salvage of a damaged block) the footer's magic and checksum and the header are not
+  // required: only the index it points at must match its checksum; meta() is then as the
+  // footer says, unverified.
+  static Result<std::unique_ptr<BlockReader>> parse(std::shared_ptr<const MappedFile> file,
+                                                    bool trust_footer = true);
 
   const BlockMeta& meta() const { return meta_; }
   const std::vector<Entry>& entries() const { return entries_; }
   uint64_t file_bytes() const { return file_->bytes().size(); }
   // The entry's payload, checksum verified and decompressed.
   Result<std::string> payload(const Entry& e) const;
+  // Checks only the entry's stored bytes against its checksum (no decompression).
+  Status verify(const Entry& e) const;
 
  private:
   explicit BlockReader(std::shared_ptr<const MappedFile> file) : file_(std::move(file)) {}

@@ -11,6 +11,7 @@
 #include "storage/codec/chunk_encoder.h"
 #include "storage/tsdb/batch_record.h"
 #include "storage/tsdb/compaction.h"
+#include "storage/wal/wal_format.h"
 #include "storage/wal/wal_recovery.h"
 
 namespace fp::tsdb {
@@ -36,12 +37,48 @@ int64_t floor_to(int64_t ts, int64_t width) {
   return q * width;
 }
 
+// A Status message without file-system paths (they must not reach HTTP answers): every
+// "/abs/path: " prefix, and any remaining absolute path, is cut down to its file name.
+std::string public_message(const Status& s) {
+  std::string m(s.message());
+  for (size_t at = 0; (at = m.find('/', at)) != std::string::npos;) {
+    if (at > 0 && m[at - 1] != ' ' && m[at - 1] != '(' && m[at - 1] != '\'') {
+      ++at;
+      continue;
+    }
+    size_t end = at;
+    while (end < m.size() && m[end] != ' ' && m[end] != ':' && m[end] != '\'' && m[end] != ',')
+      ++end;
+    const size_t slash = m.rfind('/', end - 1);
+    m.erase(at, slash + 1 - at);
+  }
+  return m;
+}
+
+// True when the WAL in `dir` still has its very first segment (it was never cut).
+bool wal_starts_at_first_lsn(FileSystem& fs, const std::string& dir) {
+  auto names = fs.list_dir(dir);
+  if (!names.ok()) return false;
+  return std::any_of(names->begin(), names->end(), [](const std::string& n) {
+    return wal::parse_segment_file_name(n) == std::optional<uint64_t>(1);
+  });
+}
+
+// The same Status with public_message(); the full one goes to the log.
+Status without_paths(Status s, std::string_view event) {
+  if (s.ok()) return s;
+  std::string m = public_message(s);
+  if (m != s.message()) spdlog::warn("event={} error=\"{}\"", event, s.message());
+  return Status(s.code(), std::move(m));
+}
+
 }  // namespace
 
 TimeSeriesStore::TimeSeriesStore(FileSystem& fs, StoreOptions options)
     : fs_(fs),
       options_(std::move(options)),
-      clock_(options_.clock ? *options_.clock : SystemClock::instance()) {}
+      clock_(options_.clock ? *options_.clock : SystemClock::instance()),
+      quarantine_(fs, join_path(options_.dir, "quarantine")) {}
 
 TimeSeriesStore::~TimeSeriesStore() {
   {
@@ -70,22 +107,95 @@ Result<std::unique_ptr<TimeSeriesStore>> TimeSeriesStore::open(
   RecoveryReport& rep = report ? *report : local;
   rep = RecoveryReport{};
 
-  FP_ASSIGN_OR_RETURN(Checkpoint cp, read_checkpoint(fs, options.dir));
-  store->next_seq_ = cp.seq + 1;
-  FP_ASSIGN_OR_RETURN(store->tombstones_, read_tombstones(fs, options.dir));
-  FP_RETURN_IF_ERROR(store->load_blocks(cp, rep));
+  if (Status s = store->quarantine_.load(); !s.ok())
+    spdlog::error("event=quarantine_unreadable error=\"{}\"", s.message());
+  auto damaged = [&](std::string line) {
+    spdlog::error("event=storage_damage detail=\"{}\"", line);
+    rep.damage.push_back(std::move(line));
+  };
+  // Metadata: a damaged file goes to quarantine and is rebuilt from what the blocks say.
+  const bool cp_present = fs.exists(join_path(options.dir, "CHECKPOINT"));
+  Checkpoint cp;
+  bool cp_rebuild = false;
+  if (auto r = read_checkpoint(fs, options.dir); r.ok()) {
+    cp = *r;
+  } else if (r.status().code() == StatusCode::kCorruption) {
+    std::string what =
+        "CHECKPOINT unreadable (checksum or size wrong); rebuilt from the blocks, the WAL "
+        "replayed from its start";
+    FP_RETURN_IF_ERROR(store->quarantine_.move_in(join_path(options.dir, "CHECKPOINT"), what));
+    damaged(what);
+    cp_rebuild = true;
+  } else {
+    return r.status();
+  }
+  if (auto t = read_tombstones(fs, options.dir); t.ok()) {
+    store->tombstones_ = std::move(*t);
+  } else if (t.status().code() == StatusCode::kCorruption) {
+    std::string what =
+        "TOMBSTONES unreadable; moved to quarantine (data of devices deleted before it may show "
+        "again)";
+    FP_RETURN_IF_ERROR(store->quarantine_.move_in(join_path(options.dir, "TOMBSTONES"), what));
+    damaged(what);
+  } else {
+    return t.status();
+  }
+  FP_ASSIGN_OR_RETURN(const uint64_t max_seq, store->load_blocks(rep));
+  // Blocks describe themselves: with the checkpoint gone, replaying the whole WAL over them is
+  // safe (equal (series, ts) overwrite). Only blocks of a single first flush may exist without
+  // a checkpoint in normal operation (a crash before it was written), and then the WAL was
+  // never cut: it still starts at LSN 1.
+  if (!cp_present && !cp_rebuild && max_seq > 0 &&
+      (max_seq > 1 || !wal_starts_at_first_lsn(fs, wal_dir))) {
+    std::string what = "CHECKPOINT missing with " + std::to_string(rep.blocks) +
+                       " blocks on disk; rebuilt from the blocks, the WAL replayed from its start";
+    FP_RETURN_IF_ERROR(store->quarantine_.note("CHECKPOINT", what));
+    damaged(what);
+    cp_rebuild = true;
+  }
+  if (cp_rebuild || (!cp_present && max_seq > 0)) {
+    cp = Checkpoint{1, max_seq};
+    FP_RETURN_IF_ERROR(write_checkpoint(fs, options.dir, cp));
+  }
+  store->next_seq_ = std::max(cp.seq, max_seq) + 1;
 
-  auto recovered = recover_wal(fs, wal_dir, cp.lsn, [&](uint64_t, std::string_view payload) {
-    store->apply_record(payload, on_replay ? &on_replay : nullptr,
-                        on_removal ? &on_removal : nullptr, &rep);
-    ++rep.records;
-    return Status::Ok();
-  });
+  const std::string quarantine_dir = join_path(options.dir, "quarantine");
+  FP_RETURN_IF_ERROR(fs.create_dir(quarantine_dir));
+  auto recovered = recover_wal(
+      fs, wal_dir, cp.lsn,
+      [&](uint64_t, std::string_view payload) {
+        store->apply_record(payload, on_replay ? &on_replay : nullptr,
+                            on_removal ? &on_removal : nullptr, &rep);
+        ++rep.records;
+        return Status::Ok();
+      },
+      quarantine_dir);
   if (!recovered.ok()) return recovered.status();
   if (recovered->cut) {
     rep.truncated_bytes = recovered->cut->bytes_dropped;
     rep.truncation = describe(*recovered->cut);
   }
+  // Damage in the middle of the log: the segment stays in use and a copy goes to quarantine.
+  std::map<std::string, std::pair<std::string, bool>> by_segment;  // what, moved
+  for (const WalDamage& d : recovered->damage) {
+    if (d.before_checkpoint) {
+      spdlog::info("event=wal_damage_covered detail=\"{}\"", describe(d));
+      continue;
+    }
+    auto& [what, moved] = by_segment[d.segment];
+    what += (what.empty() ? "" : "; ") + describe(d);
+    moved = moved || d.moved;
+  }
+  for (auto& [segment, entry] : by_segment) {
+    auto& [what, moved] = entry;
+    what += "; the series and times of the lost records are unknown";
+    Status s = moved ? store->quarantine_.note(segment, what, {LostRange{}})
+                     : store->quarantine_.copy_in(join_path(wal_dir, segment), what, {LostRange{}});
+    if (!s.ok()) return s;
+    damaged(what);
+  }
+  rep.wal_records_skipped = recovered->records_skipped;
+  store->wal_records_skipped_ = recovered->records_skipped;
   uint64_t next_lsn = recovered->next_lsn;
   if (next_lsn < cp.lsn) {
     // The WAL lost records the blocks already hold (a cut tail): start it afresh after the
@@ -111,14 +221,15 @@ Result<std::unique_ptr<TimeSeriesStore>> TimeSeriesStore::open(
   return store;
 }
 
-Status TimeSeriesStore::load_blocks(const Checkpoint& cp, RecoveryReport& rep) {
+Result<uint64_t> TimeSeriesStore::load_blocks(RecoveryReport& rep) {
   const std::string dir = blocks_dir();
   FP_RETURN_IF_ERROR(fs_.create_dir(dir));
   FP_ASSIGN_OR_RETURN(std::vector<std::string> names, fs_.list_dir(dir));
   std::sort(names.begin(), names.end());
   std::vector<std::pair<std::unique_ptr<block::BlockReader>, std::string>> readers;
+  std::vector<std::pair<std::string, block::BlockSalvage>> damaged;
   std::set<uint64_t> superseded;
-  uint64_t max_id = 0;
+  uint64_t max_id = 0, max_seq = 0;
   auto remove = [&](const std::string& path) {
     if (fs_.remove_file(path).ok()) ++rep.blocks_removed;
   };
@@ -126,32 +237,44 @@ Status TimeSeriesStore::load_blocks(const Checkpoint& cp, RecoveryReport& rep) {
   for (const std::string& name : names) {
     const std::string path = join_path(dir, name);
     if (name.ends_with(".tmp")) {
-      remove(path);
+      remove(path);  // an unfinished write: its data is still in the WAL or its inputs
       continue;
     }
     if (!name.ends_with(".blk")) continue;
-    auto r = block::BlockReader::open(fs_, path);
-    if (!r.ok()) {
-      spdlog::error("event=block_unreadable path={} error=\"{}\"", path, r.status().message());
-      rep.block_errors += (rep.block_errors.empty() ? "" : "; ") + r.status().message();
-      (void)fs_.rename(path, path + ".corrupt");
+    if (uint64_t id = std::strtoull(name.c_str(), nullptr, 10); id > max_id) max_id = id;
+    auto file = fs_.map_file(path);
+    if (!file.ok()) {
+      // Not damage we can see (an I/O error): leave the file where it is.
+      spdlog::error("event=block_unreadable block={} error=\"{}\"", name, file.status().message());
+      rep.block_errors += (rep.block_errors.empty() ? "" : "; ") + name + ": I/O error";
       continue;
     }
-    const block::BlockMeta& m = (*r)->meta();
+    // Every checksum of the block is verified once here; reads verify their chunk again.
+    block::BlockSalvage salvage = block::salvage_block(*file, options_.partition_ms);
+    if (!salvage.whole()) {
+      damaged.emplace_back(path, std::move(salvage));
+      continue;
+    }
+    const block::BlockMeta& m = salvage.reader->meta();
     max_id = std::max(max_id, m.id);
-    const bool orphan_flush = m.seq > cp.seq;  // written by a flush whose checkpoint is missing
-    const bool deleted = all_tomb != tombstones_.end() && m.seq < all_tomb->second;
-    if (orphan_flush || deleted) {
-      remove(path);
+    max_seq = std::max(max_seq, m.seq);
+    if (all_tomb != tombstones_.end() && m.seq < all_tomb->second) {
+      remove(path);  // everything in it was deleted (a delete-all) before a compaction ran
       continue;
     }
     superseded.insert(m.replaces.begin(), m.replaces.end());
-    readers.emplace_back(std::move(*r), path);
+    readers.emplace_back(std::move(salvage.reader), path);
   }
   next_block_id_ = max_id + 1;
+  for (auto& [path, salvage] : damaged) {
+    const bool covered = salvage.reader && superseded.count(salvage.reader->meta().id);
+    if (salvage.reader) max_seq = std::max(max_seq, salvage.meta.seq);
+    FP_RETURN_IF_ERROR(quarantine_block(path, salvage, covered, readers, rep));
+  }
   BlockList blocks;
   for (auto& [reader, path] : readers) {
     if (superseded.count(reader->meta().id)) {
+      // A verified block names this one as its input: it is a copy, so it may go.
       remove(path);
       continue;
     }
@@ -169,6 +292,84 @@ Status TimeSeriesStore::load_blocks(const Checkpoint& cp, RecoveryReport& rep) {
   std::unique_lock lock(state_mu_);
   blocks_ = std::move(blocks);
   publish_locked();
+  return max_seq;
+}
+
+Status TimeSeriesStore::quarantine_block(
+    const std::string& path, const block::BlockSalvage& s, bool superseded,
+    std::vector<std::pair<std::unique_ptr<block::BlockReader>, std::string>>& out,
+    RecoveryReport& rep) {
+  const std::string name = path.substr(path.find_last_of('/') + 1);
+  std::string what = "block " + name + ": " + s.problem;
+  std::vector<LostRange> lost;
+  static const std::vector<block::Entry> kNone;
+  const auto& entries = s.reader ? s.reader->entries() : kNone;
+  bool resealed = false;
+  std::vector<uint32_t> unreadable;  // verified entries whose payload still does not decode
+  if (superseded) {
+    // A verified block names it as replaced (a compaction output, or its own re-sealed copy
+    // from a start that crashed before the move below): that block holds what is readable.
+    what += "; its readable entries are in a newer verified block";
+  } else if (s.reader && s.range_known && !s.good.empty()) {
+    // Re-seal the readable entries into a new block that names this one as replaced, so a
+    // crash before the move below leaves a pair the next start resolves the same way.
+    block::BlockMeta meta = s.meta;
+    meta.id = next_block_id();
+    meta.replaces = {s.reader->meta().id};
+    const std::string new_name = block_file_name(meta.id);
+    auto w = block::BlockWriter::create(fs_, blocks_dir(), new_name, meta);
+    Status st = w.ok() ? Status::Ok() : w.status();
+    for (uint32_t i : s.good) {
+      if (!st.ok()) break;
+      const block::Entry& e = entries[i];
+      auto payload = s.reader->payload(e);
+      if (!payload.ok()) {  // intact bytes that do not decompress: lost all the same
+        unreadable.push_back(i);
+        continue;
+      }
+      st = (*w)->add({e.device, e.metric, e.min_ts, e.max_ts, e.last_value, e.count}, *payload);
+    }
+    if (st.ok()) st = w.ok() ? (*w)->finish().status() : st;
+    if (st.ok()) {
+      auto reader = block::BlockReader::open(fs_, join_path(blocks_dir(), new_name));
+      st = reader.ok() ? Status::Ok() : reader.status();
+      if (st.ok()) out.emplace_back(std::move(*reader), join_path(blocks_dir(), new_name));
+    }
+    if (!st.ok()) return st;  // e.g. a full disk: refuse to start rather than lose readings
+    resealed = true;
+    what += "; " + std::to_string(s.good.size() - unreadable.size()) + " of " +
+            std::to_string(entries.size()) + " series re-sealed into " + new_name;
+  }
+  {
+    if (s.reader) {
+      for (uint32_t i : s.lost)
+        lost.push_back(
+            {entries[i].device, entries[i].metric, entries[i].min_ts, entries[i].max_ts});
+      for (uint32_t i : unreadable)
+        lost.push_back(
+            {entries[i].device, entries[i].metric, entries[i].min_ts, entries[i].max_ts});
+      if (!resealed && !superseded)
+        for (uint32_t i : s.good)
+          lost.push_back(
+              {entries[i].device, entries[i].metric, entries[i].min_ts, entries[i].max_ts});
+      if (!lost.empty()) what += "; " + std::to_string(lost.size()) + " series lost";
+    } else if (s.range_known) {
+      lost.push_back(
+          {"", "", s.meta.partition_start, s.meta.partition_start + s.meta.partition_ms - 1});
+      what += "; the readings of every series in the partition starting " +
+              std::to_string(s.meta.partition_start) + " are lost";
+    } else {
+      lost.push_back({});
+      what += "; its series and time range are unknown";
+    }
+  }
+  FP_RETURN_IF_ERROR(quarantine_.move_in(path, what, std::move(lost)));
+  spdlog::error("event=block_quarantined detail=\"{}\"", what);
+  rep.block_errors += (rep.block_errors.empty() ? "" : "; ") + what;
+  rep.damage.push_back(what);
+  ++rep.blocks_quarantined;
+  std::lock_guard lock(stats_mu_);
+  ++stats_.damaged;
   return Status::Ok();
 }
 
@@ -230,7 +431,7 @@ Status TimeSeriesStore::log(const ReadingBatch& batch, int64_t received_ms) {
   put_i64(scratch_, received_ms);
   encode_batch_record(batch, scratch_);
   auto lsn = wal_->append(scratch_);
-  return lsn.ok() ? Status::Ok() : lsn.status();
+  return lsn.ok() ? Status::Ok() : without_paths(lsn.status(), "wal_append_failed");
 }
 
 Status TimeSeriesStore::log_delete_device(const std::string& device) {
@@ -238,7 +439,7 @@ Status TimeSeriesStore::log_delete_device(const std::string& device) {
   scratch_.push_back(static_cast<char>(RecordType::kDeleteDevice));
   scratch_ += device;
   auto lsn = wal_->append(scratch_);
-  return lsn.ok() ? Status::Ok() : lsn.status();
+  return lsn.ok() ? Status::Ok() : without_paths(lsn.status(), "wal_append_failed");
 }
 
 Status TimeSeriesStore::log_forget_device(const std::string& device) {
@@ -246,17 +447,22 @@ Status TimeSeriesStore::log_forget_device(const std::string& device) {
   scratch_.push_back(static_cast<char>(RecordType::kForgetDevice));
   scratch_ += device;
   auto lsn = wal_->append(scratch_);
-  return lsn.ok() ? Status::Ok() : lsn.status();
+  return lsn.ok() ? Status::Ok() : without_paths(lsn.status(), "wal_append_failed");
 }
 
 Status TimeSeriesStore::log_delete_all() {
   scratch_.assign(1, static_cast<char>(RecordType::kDeleteAll));
   auto lsn = wal_->append(scratch_);
-  return lsn.ok() ? Status::Ok() : lsn.status();
+  return lsn.ok() ? Status::Ok() : without_paths(lsn.status(), "wal_append_failed");
 }
 
 Status TimeSeriesStore::commit() {
-  return wal_->commit();
+  Status s = without_paths(wal_->commit(), "wal_commit_failed");
+  if (s.ok() != last_commit_error_.empty()) {
+    std::lock_guard lock(stats_mu_);
+    last_commit_error_ = s.ok() ? "" : "the last WAL commit failed: " + public_message(s);
+  }
+  return s;
 }
 
 void TimeSeriesStore::apply(const ReadingBatch& batch) {
@@ -559,8 +765,12 @@ void TimeSeriesStore::block_thread() {
     waiters.swap(flush_waiters_);
     lock.unlock();
     Status s = flush ? write_frozen() : Status::Ok();
-    for (auto& done : waiters) done(s);
+    for (auto& done : waiters) done(without_paths(s, "block_write_failed"));
     if (s.ok()) s = compact_and_expire();
+    {
+      std::lock_guard st(stats_mu_);
+      last_block_error_ = s.ok() ? "" : "the last block write failed: " + public_message(s);
+    }
     lock.lock();
     if (s.ok()) continue;
     if (flush && frozen_points_.load() > 0) flush_wanted_ = true;  // retry the frozen layer
@@ -600,8 +810,7 @@ std::vector<Sample> TimeSeriesStore::collect(SeriesId id, int64_t start, int64_t
   for (const auto& b : blocks_) {  // oldest first within a partition
     if (!b->is_raw() || b->partition_end() <= start || b->meta().partition_start > end) continue;
     if (const block::Entry* e = b->find(id)) {
-      if (Status s = append_points(*b, *e, start, end, all); !s.ok())
-        spdlog::error("event=block_read_failed path={} error=\"{}\"", b->path, s.message());
+      if (Status s = append_points(*b, *e, start, end, all); !s.ok()) note_read_failure(*b, *e, s);
     }
   }
   if (frozen_ && id < frozen_->series.size()) {
@@ -659,8 +868,7 @@ void TimeSeriesStore::scan_for_aggregate(
     auto buckets = payload.ok() ? decode_rollups(*payload)
                                 : Result<std::vector<RollupBucket>>(payload.status());
     if (!buckets.ok()) {
-      spdlog::error("event=block_read_failed path={} error=\"{}\"", b->path,
-                    buckets.status().message());
+      note_read_failure(*b, *e, buckets.status());
       continue;
     }
     raw(t, a - 1);
@@ -669,6 +877,55 @@ void TimeSeriesStore::scan_for_aggregate(
     t = z + 1;
   }
   raw(t, end);
+}
+
+void TimeSeriesStore::note_read_failure(const LoadedBlock& b, const block::Entry& e,
+                                        const Status& s) const {
+  const std::string name = b.path.substr(b.path.find_last_of('/') + 1);
+  std::lock_guard lock(stats_mu_);
+  ++stats_.read_errors;
+  for (const auto& f : read_failures_)
+    if (f.block_id == b.meta().id && f.device == e.device && f.metric == e.metric) return;
+  spdlog::error("event=block_read_failed block={} error=\"{}\"", name, s.message());
+  read_failures_.push_back(
+      {b.meta().id, e.device, e.metric, e.min_ts, e.max_ts,
+       "block " + name + ": " + s.message() + " (re-sealed into quarantine at the next start)"});
+}
+
+std::string TimeSeriesStore::missing_data(std::string_view device, std::string_view metric,
+                                          int64_t start, int64_t end) const {
+  std::string out = quarantine_.lost_reason(device, metric, start, end);
+  std::lock_guard lock(stats_mu_);
+  for (const auto& f : read_failures_)
+    if (f.device == device && f.metric == metric && f.min_ts <= end && f.max_ts >= start)
+      out += (out.empty() ? "" : "; ") + f.what;
+  return out;
+}
+
+StorageHealth TimeSeriesStore::health() const {
+  StorageHealth h;
+  h.damage = quarantine_.notes();
+  h.damage_unacknowledged = quarantine_.unacknowledged();
+  h.quarantined_files = quarantine_.files();
+  h.wal_records_skipped = wal_records_skipped_;
+  std::vector<std::string> reasons;
+  {
+    std::lock_guard lock(stats_mu_);
+    if (!last_commit_error_.empty()) reasons.push_back(last_commit_error_);
+    if (!last_block_error_.empty()) reasons.push_back(last_block_error_);
+    for (const auto& f : read_failures_) reasons.push_back(f.what);
+  }
+  for (const DamageNote& n : h.damage)
+    if (!n.acknowledged) reasons.push_back(n.what);
+  if (h.damage_unacknowledged > 0)
+    reasons.push_back("acknowledge with POST /api/v1/admin/storage/acknowledge-damage");
+  h.degraded = !reasons.empty();
+  for (const auto& r : reasons) h.reason += (h.reason.empty() ? "" : "; ") + r;
+  return h;
+}
+
+Result<size_t> TimeSeriesStore::acknowledge_damage() {
+  return quarantine_.acknowledge_all();
 }
 
 std::optional<std::pair<int64_t, int64_t>> TimeSeriesStore::time_span(SeriesId id) const {

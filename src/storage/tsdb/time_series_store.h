@@ -12,8 +12,17 @@
 // commit thread then removes the WAL segments the checkpoint covers. Sealed partitions (whose
 // end lies seal_after_ms in the past) are compacted into one raw block plus 1-minute and
 // 1-hour rollup blocks; retention drops whole blocks per resolution. On start, blocks are
-// loaded (orphans of an unfinished flush or compaction deleted) and the WAL is replayed from
-// the checkpoint. Device deletions are tombstones that hide older blocks until compaction.
+// loaded and verified (every chunk checksum) and the WAL is replayed from the checkpoint.
+// Device deletions are tombstones that hide older blocks until compaction.
+//
+// Recovery never deletes what it cannot read (docs/formats/block.md, wal.md): a missing or
+// damaged CHECKPOINT is rebuilt from the blocks (the WAL is then replayed from its start, which
+// is idempotent); blocks of an interrupted flush are kept (the WAL replays the same points over
+// them); a compaction input is deleted only when a fully verified output names it; a damaged
+// block is re-sealed from its readable entries and moved to `quarantine/`; damaged WAL records
+// are skipped and their segment copied to `quarantine/`. What was lost is noted there
+// (Quarantine) until an operator acknowledges it, and reads it may concern say so
+// (missing_data()).
 //
 // Reads merge blocks, the frozen layer and the head, the newest source winning on equal
 // timestamps (so rewriting a point overwrites it). Readers may run on any thread.
@@ -30,9 +39,11 @@
 #include <thread>
 
 #include "model/reading_batch.h"
+#include "storage/block/block_salvage.h"
 #include "storage/fs/file_system.h"
 #include "storage/tsdb/block_set.h"
 #include "storage/tsdb/head.h"
+#include "storage/tsdb/quarantine.h"
 #include "storage/tsdb/rollup.h"
 #include "storage/tsdb/series_index.h"
 #include "storage/tsdb/store_files.h"
@@ -60,11 +71,14 @@ struct StoreOptions {
 struct RecoveryReport {
   uint64_t records = 0;
   uint64_t points = 0;
-  uint64_t truncated_bytes = 0;  // cut from a torn or corrupt WAL tail
+  uint64_t truncated_bytes = 0;  // cut from a torn WAL tail (normal after a crash)
   std::string truncation;        // what was cut and why, empty when nothing
   uint64_t blocks = 0;           // block files loaded
-  uint64_t blocks_removed = 0;   // orphans and superseded blocks deleted
-  std::string block_errors;      // unreadable blocks (moved aside as *.corrupt)
+  uint64_t blocks_removed = 0;   // unfinished .tmp writes and verified-superseded blocks deleted
+  std::string block_errors;      // damaged blocks (re-sealed / moved to quarantine)
+  uint64_t blocks_quarantined = 0;
+  uint64_t wal_records_skipped = 0;  // damaged WAL records after the checkpoint, skipped
+  std::vector<std::string> damage;   // one line per thing found damaged, for the log
   int64_t millis = 0;
 };
 
@@ -74,7 +88,19 @@ struct BlockStats {
   uint64_t raw_points = 0;  // points in raw blocks (before compaction, overwritten ones too)
   uint64_t flushes = 0;
   uint64_t compactions = 0;
-  uint64_t errors = 0;
+  uint64_t errors = 0;       // failed block writes (retried)
+  uint64_t damaged = 0;      // damaged blocks found at start (quarantined)
+  uint64_t read_errors = 0;  // chunk reads that failed their checksum while serving
+};
+
+// What the store knows is wrong with it now, for detailed health.
+struct StorageHealth {
+  bool degraded = false;
+  std::string reason;  // why, when degraded
+  size_t damage_unacknowledged = 0;
+  size_t quarantined_files = 0;
+  std::vector<DamageNote> damage;  // every note, acknowledged or not
+  uint64_t wal_records_skipped = 0;
 };
 
 // Called for every replayed batch so other state (device last-seen) can be rebuilt.
@@ -150,6 +176,17 @@ class TimeSeriesStore {
   WalStats wal_stats() const;
   BlockStats block_stats() const;
 
+  // Why readings of (device, metric) in [start, end] may be missing from an answer: damage not
+  // yet acknowledged that may concern them, and chunks that failed their checksum while being
+  // read. Empty when nothing is known to be missing. Any thread.
+  std::string missing_data(std::string_view device, std::string_view metric, int64_t start,
+                           int64_t end) const;
+  // Damage, quarantine and failed writes, for detailed health. Any thread.
+  StorageHealth health() const;
+  // An operator saw the damage: it no longer degrades health or marks answers partial.
+  // Returns how many notes were acknowledged. Any thread.
+  Result<size_t> acknowledge_damage();
+
  private:
   struct Frozen {
     uint64_t seq = 0;
@@ -159,7 +196,16 @@ class TimeSeriesStore {
   };
 
   TimeSeriesStore(FileSystem& fs, StoreOptions options);
-  Status load_blocks(const Checkpoint& cp, RecoveryReport& report);
+  // Loads every block; returns the highest block seq found (0: none).
+  Result<uint64_t> load_blocks(RecoveryReport& report);
+  // A damaged block: re-seals its readable entries into a new block (unless `superseded`)
+  // and moves it to quarantine with a note of what is lost. The new block, if any, is added
+  // to `out`.
+  Status quarantine_block(
+      const std::string& path, const block::BlockSalvage& s, bool superseded,
+      std::vector<std::pair<std::unique_ptr<block::BlockReader>, std::string>>& out,
+      RecoveryReport& rep);
+  void note_read_failure(const LoadedBlock& b, const block::Entry& e, const Status& s) const;
   // Needs state_mu_ (exclusive): sorts blocks_ and recomputes the block statistics.
   void publish_locked();
   void apply_record(std::string_view payload, const ReplayListener* on_replay,
@@ -181,6 +227,7 @@ class TimeSeriesStore {
   FileSystem& fs_;
   const StoreOptions options_;
   const Clock& clock_;
+  Quarantine quarantine_;
   SeriesIndex index_;
   Head head_;
   std::unique_ptr<WalWriter> wal_;
@@ -213,7 +260,17 @@ class TimeSeriesStore {
   std::mutex block_work_mu_;  // one flush or compaction at a time
 
   mutable std::mutex stats_mu_;
-  BlockStats stats_;  // stats_mu_ (blocks/bytes/raw_points recomputed on publish)
+  mutable BlockStats stats_;  // stats_mu_ (blocks/bytes/raw_points recomputed on publish)
+  struct ReadFailure {
+    uint64_t block_id;
+    std::string device, metric;
+    int64_t min_ts, max_ts;
+    std::string what;
+  };
+  mutable std::vector<ReadFailure> read_failures_;  // stats_mu_
+  uint64_t wal_records_skipped_ = 0;                // set at open
+  std::string last_commit_error_;                   // stats_mu_: empty after a good commit
+  std::string last_block_error_;                    // stats_mu_: empty after a good write
 };
 
 template <typename Fn>

@@ -89,42 +89,82 @@ bool WalSegmentReader::fail(WalDefect d, std::string detail) {
   return false;
 }
 
+Result<bool> WalSegmentReader::resync(WalDefect d, std::string detail) {
+  const uint64_t start = offset_;
+  FP_ASSIGN_OR_RETURN(bool all, fill(file_size_ - offset_));
+  if (!all) return fail(WalDefect::kTruncatedRecord, "file shrank while reading");
+  const std::string_view rest(buf_.data() + pos_, file_size_ - offset_);
+  for (size_t p = 1; p + wal::kRecordHeaderSize <= rest.size(); ++p) {
+    const wal::RecordHeader h = wal::parse_record_header(rest.substr(p));
+    if (h.length > wal::kMaxPayloadBytes || h.length > rest.size() - p - wal::kRecordHeaderSize)
+      continue;
+    // The records lost in the p skipped bytes take at least 16 bytes each, which bounds how
+    // far the LSN can have moved on (and makes a false match of 8 random bytes unlikely).
+    if (h.lsn < next_lsn_ || h.lsn - next_lsn_ > p / wal::kRecordHeaderSize) continue;
+    if (wal::record_checksum(h.lsn, rest.substr(p + wal::kRecordHeaderSize, h.length)) !=
+        h.checksum)
+      continue;
+    skips_.push_back({start, p, next_lsn_, h.lsn - next_lsn_, d, std::move(detail)});
+    pos_ += p;
+    offset_ += p;
+    next_lsn_ = h.lsn;
+    return true;
+  }
+  return fail(d, std::move(detail));
+}
+
 Result<bool> WalSegmentReader::next(WalRecordView* record) {
-  if (defect_ != WalDefect::kNone || offset_ >= file_size_) return false;
-  auto at = [this] { return " at offset " + std::to_string(offset_); };
-  uint64_t remaining = file_size_ - offset_;
-  FP_ASSIGN_OR_RETURN(bool have_header, fill(wal::kRecordHeaderSize));
-  if (remaining < wal::kRecordHeaderSize || !have_header) {
-    return fail(WalDefect::kTruncatedRecord, "record header cut short" + at());
+  for (;;) {
+    if (defect_ != WalDefect::kNone || offset_ >= file_size_) return false;
+    auto at = [this] { return " at offset " + std::to_string(offset_); };
+    const uint64_t remaining = file_size_ - offset_;
+    FP_ASSIGN_OR_RETURN(bool have_header, fill(wal::kRecordHeaderSize));
+    if (remaining < wal::kRecordHeaderSize || !have_header) {
+      // Too short to hold any record: only ever a torn tail.
+      return fail(WalDefect::kTruncatedRecord, "record header cut short" + at());
+    }
+    const wal::RecordHeader h = wal::parse_record_header(std::string_view(buf_).substr(pos_));
+    const uint64_t framed = wal::kRecordHeaderSize + uint64_t{h.length};
+    WalDefect d = WalDefect::kNone;
+    std::string detail;
+    if (h.length > wal::kMaxPayloadBytes) {
+      d = WalDefect::kBadLength;
+      detail = "length " + std::to_string(h.length) + at();
+    } else if (framed > remaining) {
+      d = WalDefect::kTruncatedRecord;
+      detail = "record of " + std::to_string(framed) + " bytes with " + std::to_string(remaining) +
+               " left in the file" + at();
+    } else {
+      FP_ASSIGN_OR_RETURN(bool have_record, fill(framed));
+      if (!have_record)
+        return fail(WalDefect::kTruncatedRecord, "file shrank while reading" + at());
+      const std::string_view payload(buf_.data() + pos_ + wal::kRecordHeaderSize, h.length);
+      if (wal::record_checksum(h.lsn, payload) != h.checksum) {
+        d = WalDefect::kChecksumMismatch;
+        detail = "record" + at();
+      } else if (h.lsn < next_lsn_) {
+        d = WalDefect::kLsnOutOfSequence;
+        detail = "LSN " + std::to_string(h.lsn) + " where " + std::to_string(next_lsn_) +
+                 " was expected" + at();
+      } else {
+        if (h.lsn > next_lsn_) {
+          // An intact record further on in the sequence: the ones between are missing.
+          skips_.push_back({offset_, 0, next_lsn_, h.lsn - next_lsn_, WalDefect::kLsnOutOfSequence,
+                            "LSN " + std::to_string(h.lsn) + " where " + std::to_string(next_lsn_) +
+                                " was expected" + at()});
+        }
+        pos_ += framed;
+        offset_ += framed;
+        good_end_ = offset_;
+        next_lsn_ = h.lsn + 1;
+        record->lsn = h.lsn;
+        record->payload = payload;
+        return true;
+      }
+    }
+    FP_ASSIGN_OR_RETURN(bool moved, resync(d, std::move(detail)));
+    if (!moved) return false;
   }
-  wal::RecordHeader h = wal::parse_record_header(std::string_view(buf_).substr(pos_));
-  if (h.length > wal::kMaxPayloadBytes) {
-    return fail(WalDefect::kBadLength, "length " + std::to_string(h.length) + at());
-  }
-  uint64_t framed = wal::kRecordHeaderSize + uint64_t{h.length};
-  if (framed > remaining) {
-    return fail(WalDefect::kTruncatedRecord, "record of " + std::to_string(framed) +
-                                                 " bytes with " + std::to_string(remaining) +
-                                                 " left in the file" + at());
-  }
-  FP_ASSIGN_OR_RETURN(bool have_record, fill(framed));
-  if (!have_record) return fail(WalDefect::kTruncatedRecord, "file shrank while reading" + at());
-  std::string_view payload(buf_.data() + pos_ + wal::kRecordHeaderSize, h.length);
-  if (wal::record_checksum(h.lsn, payload) != h.checksum) {
-    return fail(WalDefect::kChecksumMismatch, "record" + at());
-  }
-  if (h.lsn != next_lsn_) {
-    return fail(WalDefect::kLsnOutOfSequence, "LSN " + std::to_string(h.lsn) + " where " +
-                                                  std::to_string(next_lsn_) + " was expected" +
-                                                  at());
-  }
-  pos_ += framed;
-  offset_ += framed;
-  good_end_ = offset_;
-  ++next_lsn_;
-  record->lsn = h.lsn;
-  record->payload = payload;
-  return true;
 }
 
 }  // namespace fp

@@ -6,6 +6,7 @@
 // driven by the test.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -342,7 +343,8 @@ TEST_F(BlockStoreTest, CrashAtAnyPointOfAFlushLosesNothingCommitted) {
     ASSERT_NE(store, nullptr);
     expect_model(*store);
     if (HasFatalFailure()) return;
-    // Orphans of the interrupted flush are gone; the next flush works.
+    // Blocks of the interrupted flush are kept (the WAL replays the same points over them);
+    // the next flush works.
     ASSERT_TRUE(store->flush_now().ok());
     expect_model(*store);
     if (flushed) break;
@@ -446,6 +448,166 @@ TEST_F(BlockStoreTest, RetentionPerResolutionDropsWholeBlocks) {
   ASSERT_TRUE(store->compact_now().ok());
   // Raw: only day 3. 1m: days 2 and 3. 1h: all three.
   EXPECT_EQ(store->block_stats().blocks, 1u + 2u + 3u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recovery never deletes what it cannot read
+
+std::vector<std::string> names_in(FaultInjectingFileSystem& fs, const std::string& dir) {
+  auto names = fs.list_dir(dir);
+  std::vector<std::string> out = names.ok() ? *names : std::vector<std::string>{};
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST_F(BlockStoreTest, DeletedCheckpointIsRebuiltFromTheBlocksAndNoBlockIsDeleted) {
+  auto store = open();
+  write_random(*store, 3, 3000, 21);
+  ASSERT_TRUE(store->flush_now().ok());
+  write_random(*store, 3, 3000, 22);
+  ASSERT_TRUE(store->flush_now().ok());  // two flushes: seq 2, the WAL cut behind them
+  write_random(*store, 3, 200, 23);      // and some more only in the WAL
+  store.reset();
+  const auto blocks = names_in(fs(), std::string(kDir) + "/blocks");
+  ASSERT_TRUE(fs().remove_file(std::string(kDir) + "/CHECKPOINT").ok());
+
+  RecoveryReport report;
+  store = open(options(), &report);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(names_in(fs(), std::string(kDir) + "/blocks"), blocks) << "no block deleted";
+  EXPECT_EQ(report.blocks_removed, 0u);
+  expect_model(*store);
+  EXPECT_TRUE(fs().exists(std::string(kDir) + "/CHECKPOINT")) << "rebuilt";
+  ASSERT_EQ(report.damage.size(), 1u);
+  EXPECT_NE(report.damage[0].find("CHECKPOINT missing"), std::string::npos) << report.damage[0];
+  EXPECT_TRUE(store->health().degraded);
+  EXPECT_EQ(store->missing_data("dev0", "temp", kMinTs, kMaxTs), "") << "nothing was lost";
+
+  // Sound from now on: restarts and flushes keep everything, the report stays until acknowledged.
+  crash(store);
+  store = open();
+  expect_model(*store);
+  ASSERT_TRUE(store->flush_now().ok());
+  EXPECT_EQ(*store->acknowledge_damage(), 1u);
+  EXPECT_FALSE(store->health().degraded);
+  store.reset();
+  store = open();
+  expect_model(*store);
+  EXPECT_FALSE(store->health().degraded) << "the acknowledgement is on disk";
+}
+
+TEST_F(BlockStoreTest, DamagedCheckpointIsQuarantinedAndRebuilt) {
+  auto store = open();
+  write_random(*store, 2, 2000, 24);
+  ASSERT_TRUE(store->flush_now().ok());
+  store.reset();
+  ASSERT_TRUE(fs().flip_bit(std::string(kDir) + "/CHECKPOINT", 3, 0).ok());
+  RecoveryReport report;
+  store = open(options(), &report);
+  ASSERT_NE(store, nullptr);
+  expect_model(*store);
+  EXPECT_TRUE(fs().exists(std::string(kDir) + "/quarantine/CHECKPOINT"));
+  EXPECT_TRUE(store->health().degraded);
+}
+
+// The first entry of the block of day `day`, and the block's path.
+std::pair<block::Entry, std::string> first_entry_of_day(FaultInjectingFileSystem& fs, int day) {
+  for (const auto& name : names_in(fs, std::string(kDir) + "/blocks")) {
+    const std::string path = std::string(kDir) + "/blocks/" + name;
+    auto r = block::BlockReader::open(fs, path);
+    if (r.ok() && (*r)->meta().partition_start == kT0 + day * kDay)
+      return {(*r)->entries().at(0), path};
+  }
+  ADD_FAILURE() << "no block of day " << day;
+  return {};
+}
+
+TEST_F(BlockStoreTest, FlippedChunkIsResealedQuarantinedAndItsReadsSayPartial) {
+  auto store = open();
+  write_random(*store, 3, 3000, 31);
+  ASSERT_TRUE(store->flush_now().ok());
+  store.reset();
+  auto [entry, path] = first_entry_of_day(fs(), 1);
+  ASSERT_TRUE(fs().flip_bit(path, entry.offset + entry.stored_len / 2, 4).ok());
+  // What is lost: that series' points of that day, nothing else.
+  auto& series = model_[{entry.device, entry.metric}];
+  std::erase_if(series,
+                [](const auto& p) { return p.first >= kT0 + kDay && p.first < kT0 + 2 * kDay; });
+
+  RecoveryReport report;
+  store = open(options(), &report);
+  ASSERT_NE(store, nullptr);
+  expect_model(*store);
+  const std::string name = path.substr(path.rfind('/') + 1);
+  EXPECT_FALSE(fs().exists(path));
+  EXPECT_TRUE(fs().exists(std::string(kDir) + "/quarantine/" + name)) << "moved, not deleted";
+  EXPECT_EQ(report.blocks_quarantined, 1u);
+  EXPECT_EQ(store->block_stats().damaged, 1u);
+  EXPECT_NE(store->missing_data(entry.device, entry.metric, kT0 + kDay, kT0 + 2 * kDay - 1), "");
+  EXPECT_EQ(store->missing_data(entry.device, entry.metric, kT0, kT0 + kDay - 1), "");
+  EXPECT_EQ(store->missing_data("nobody", entry.metric, kMinTs, kMaxTs), "");
+  EXPECT_EQ(store->health().quarantined_files, 1u);
+
+  // A restart finds a whole store (the re-sealed block), and the same report.
+  store.reset();
+  report = {};
+  store = open(options(), &report);
+  expect_model(*store);
+  EXPECT_EQ(report.blocks_quarantined, 0u);
+  EXPECT_NE(store->missing_data(entry.device, entry.metric, kT0 + kDay, kT0 + 2 * kDay - 1), "");
+  ASSERT_TRUE(store->acknowledge_damage().ok());
+  EXPECT_EQ(store->missing_data(entry.device, entry.metric, kT0 + kDay, kT0 + 2 * kDay - 1), "");
+  EXPECT_TRUE(fs().exists(std::string(kDir) + "/quarantine/" + name)) << "kept after the ack";
+}
+
+TEST_F(BlockStoreTest, TornBlockIsQuarantinedAndEveryReadSaysItMayBeShort) {
+  auto store = open();
+  write_random(*store, 3, 3000, 41);
+  ASSERT_TRUE(store->flush_now().ok());
+  store.reset();
+  auto [entry, path] = first_entry_of_day(fs(), 2);
+  const uint64_t size = *fs().file_size(path);
+  ASSERT_TRUE(fs().truncate(path, size / 2).ok());
+  for (auto& [key, points] : model_)
+    std::erase_if(points, [](const auto& p) { return p.first >= kT0 + 2 * kDay; });
+  std::erase_if(model_, [](const auto& kv) { return kv.second.empty(); });
+
+  store = open();
+  ASSERT_NE(store, nullptr);
+  expect_model(*store);
+  EXPECT_TRUE(fs().exists(std::string(kDir) + "/quarantine/" + path.substr(path.rfind('/') + 1)));
+  EXPECT_NE(store->missing_data("dev0", "temp", kT0, kT0 + 1), "") << "its range is unknown";
+}
+
+TEST_F(BlockStoreTest, CrashAtAnyPointWhileResealingADamagedBlockLosesNothingReadable) {
+  for (uint64_t ops = 0;; ++ops) {
+    SCOPED_TRACE("machine stops after " + std::to_string(ops) + " operations");
+    fs_ = std::make_unique<FaultInjectingFileSystem>();
+    model_.clear();
+    auto store = open();
+    write_random(*store, 2, 1000, 51);
+    ASSERT_TRUE(store->flush_now().ok());
+    store.reset();
+    auto [entry, path] = first_entry_of_day(fs(), 0);
+    ASSERT_TRUE(fs().flip_bit(path, entry.offset + entry.stored_len / 2, 1).ok());
+    auto& series = model_[{entry.device, entry.metric}];
+    std::erase_if(series, [](const auto& p) { return p.first < kT0 + kDay; });
+    const std::string name = path.substr(path.rfind('/') + 1);
+
+    fs().stop_after(ops);
+    auto interrupted = TimeSeriesStore::open(fs(), options(), {}, nullptr);
+    const bool done = interrupted.ok();
+    interrupted = Status::Unavailable("closed");
+    fs().crash();
+    store = open();
+    ASSERT_NE(store, nullptr);
+    expect_model(*store);
+    EXPECT_TRUE(fs().exists(path) || fs().exists(std::string(kDir) + "/quarantine/" + name))
+        << "the damaged block is never deleted";
+    EXPECT_NE(store->missing_data(entry.device, entry.metric, kT0, kT0 + kDay - 1), "");
+    if (HasFailure() || done) return;
+    ASSERT_LT(ops, 200u);
+  }
 }
 
 }  // namespace

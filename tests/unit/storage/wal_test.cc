@@ -208,7 +208,7 @@ TEST_F(WalTest, TornTailIsCutAndRecoveryStarts) {
   EXPECT_FALSE(again.result.cut.has_value());
 }
 
-TEST_F(WalTest, BitFlipInMiddleTruncatesThereAndDropsLaterSegments) {
+TEST_F(WalTest, BitFlipInMiddleCostsOnlyThatRecordAndKeepsLaterSegments) {
   auto w = open(1, options(/*segment_bytes=*/1024));
   write_records(*w, 60, 100);  // 116 bytes framed: 9 records per segment
   w.reset();
@@ -219,32 +219,93 @@ TEST_F(WalTest, BitFlipInMiddleTruncatesThereAndDropsLaterSegments) {
   // Flip a payload bit of the third record of the second segment.
   uint64_t record_offset = wal::kSegmentHeaderSize + 2 * (wal::kRecordHeaderSize + 100);
   ASSERT_TRUE(fs_.flip_bit(std::string(kDir) + "/" + victim, record_offset + 20 + 3, 5).ok());
-  uint64_t total = 0;
-  for (size_t i = 1; i < before.size(); ++i) {
-    total += *fs_.file_size(std::string(kDir) + "/" + before[i]);
-  }
 
   Replayed r = recover(fs_, kDir);
-  EXPECT_EQ(lsns(r), range(1, first + 1));
+  std::vector<uint64_t> want = range(1, 60);
+  want.erase(std::find(want.begin(), want.end(), first + 2));
+  EXPECT_EQ(lsns(r), want);
   expect_payloads_match(r);
-  ASSERT_TRUE(r.result.cut.has_value());
-  const WalCut& cut = *r.result.cut;
-  EXPECT_EQ(cut.reason, WalDefect::kChecksumMismatch);
-  EXPECT_EQ(cut.segment, victim);
-  EXPECT_EQ(cut.offset, record_offset);
-  EXPECT_FALSE(cut.segment_removed);
-  EXPECT_EQ(cut.removed, std::vector<std::string>(before.begin() + 2, before.end()));
-  EXPECT_EQ(cut.bytes_dropped, total - record_offset);
-  EXPECT_EQ(segment_names(), std::vector<std::string>(before.begin(), before.begin() + 2));
-  EXPECT_EQ(r.result.next_lsn, first + 2);
-  EXPECT_EQ(r.result.segments, 2u);
+  EXPECT_FALSE(r.result.cut.has_value());
+  ASSERT_EQ(r.result.damage.size(), 1u);
+  const WalDamage& d = r.result.damage[0];
+  EXPECT_EQ(d.reason, WalDefect::kChecksumMismatch);
+  EXPECT_EQ(d.segment, victim);
+  EXPECT_EQ(d.offset, record_offset);
+  EXPECT_EQ(d.bytes, wal::kRecordHeaderSize + 100);
+  EXPECT_EQ(d.first_lsn, first + 2);
+  EXPECT_EQ(d.records, 1u);
+  EXPECT_FALSE(d.before_checkpoint);
+  EXPECT_EQ(r.result.records_skipped, 1u);
+  EXPECT_NE(describe(d).find("1 records lost"), std::string::npos) << describe(d);
+  EXPECT_EQ(segment_names(), before) << "no segment is removed";
+  EXPECT_EQ(r.result.next_lsn, 61u);
 
+  // The writer continues after it; the next recovery finds the same damage and the new records.
+  w = open(r.result.next_lsn, options(1024));
+  write_records(*w, 3, 100);
+  w.reset();
   Replayed again = recover(fs_, kDir);
-  EXPECT_FALSE(again.result.cut.has_value());
-  EXPECT_EQ(lsns(again), lsns(r));
+  want.insert(want.end(), {61, 62, 63});
+  EXPECT_EQ(lsns(again), want);
+  ASSERT_EQ(again.result.damage.size(), 1u);
+  EXPECT_EQ(again.result.damage[0].first_lsn, first + 2);
 }
 
-TEST_F(WalTest, MissingSegmentInTheMiddleIsAnLsnGapAndIsCut) {
+TEST_F(WalTest, DamagedLengthFieldIsSkippedToTheNextValidRecord) {
+  auto w = open(1, options());
+  write_records(*w, 20, 100);
+  w.reset();
+  const std::string path = std::string(kDir) + "/" + wal::segment_file_name(1);
+  const uint64_t record_offset = wal::kSegmentHeaderSize + 7 * (wal::kRecordHeaderSize + 100);
+  ASSERT_TRUE(fs_.flip_bit(path, record_offset + 2, 3).ok());  // length now runs past the end
+
+  Replayed r = recover(fs_, kDir);
+  std::vector<uint64_t> want = range(1, 20);
+  want.erase(want.begin() + 7);
+  EXPECT_EQ(lsns(r), want);
+  expect_payloads_match(r);
+  EXPECT_FALSE(r.result.cut.has_value());
+  ASSERT_EQ(r.result.damage.size(), 1u);
+  EXPECT_EQ(r.result.damage[0].first_lsn, 8u);
+  EXPECT_EQ(r.result.damage[0].records, 1u);
+}
+
+TEST_F(WalTest, DamageThenATornTailIsReportedAndCutSeparately) {
+  auto w = open(1, options());
+  write_records(*w, 10, 100);
+  fs_.tear_next_write(9);
+  ASSERT_TRUE(w->append("torn by a power loss").ok());
+  EXPECT_FALSE(w->commit().ok());
+  w.reset();
+  fs_.crash();
+  const std::string path = std::string(kDir) + "/" + wal::segment_file_name(1);
+  ASSERT_TRUE(fs_.flip_bit(path, wal::kSegmentHeaderSize + 3 * 116 + 30, 0).ok());
+
+  Replayed r = recover(fs_, kDir);
+  std::vector<uint64_t> want = range(1, 10);
+  want.erase(want.begin() + 3);
+  EXPECT_EQ(lsns(r), want);
+  ASSERT_EQ(r.result.damage.size(), 1u);
+  EXPECT_EQ(r.result.damage[0].first_lsn, 4u);
+  ASSERT_TRUE(r.result.cut.has_value()) << "the torn tail is still cut, as a torn tail";
+  EXPECT_EQ(r.result.cut->bytes_dropped, 9u);
+  EXPECT_EQ(r.result.next_lsn, 11u);
+}
+
+TEST_F(WalTest, DamageBeforeTheCheckpointIsReportedButIsNoLoss) {
+  auto w = open(1, options());
+  write_records(*w, 10, 100);
+  w.reset();
+  const std::string path = std::string(kDir) + "/" + wal::segment_file_name(1);
+  ASSERT_TRUE(fs_.flip_bit(path, wal::kSegmentHeaderSize + 2 * 116 + 40, 1).ok());  // LSN 3
+  Replayed r = recover(fs_, kDir, /*from_lsn=*/6);
+  EXPECT_EQ(lsns(r), range(6, 10));
+  ASSERT_EQ(r.result.damage.size(), 1u);
+  EXPECT_TRUE(r.result.damage[0].before_checkpoint);
+  EXPECT_EQ(r.result.records_skipped, 0u);
+}
+
+TEST_F(WalTest, MissingSegmentInTheMiddleIsAGapAndLaterSegmentsAreKept) {
   auto w = open(1, options(/*segment_bytes=*/512));
   write_records(*w, 30, 100);
   w.reset();
@@ -254,13 +315,42 @@ TEST_F(WalTest, MissingSegmentInTheMiddleIsAnLsnGapAndIsCut) {
 
   Replayed r = recover(fs_, kDir);
   uint64_t second = *wal::parse_segment_file_name(before[1]);
-  EXPECT_EQ(lsns(r), range(1, second - 1));
-  ASSERT_TRUE(r.result.cut.has_value());
-  EXPECT_EQ(r.result.cut->reason, WalDefect::kLsnOutOfSequence);
-  EXPECT_EQ(r.result.cut->segment, before[2]);
-  EXPECT_TRUE(r.result.cut->segment_removed);
-  EXPECT_EQ(segment_names(), std::vector<std::string>{before[0]});
-  EXPECT_EQ(r.result.next_lsn, second);
+  uint64_t third = *wal::parse_segment_file_name(before[2]);
+  std::vector<uint64_t> want = range(1, second - 1);
+  for (uint64_t l = third; l <= 30; ++l) want.push_back(l);
+  EXPECT_EQ(lsns(r), want);
+  EXPECT_FALSE(r.result.cut.has_value());
+  ASSERT_EQ(r.result.damage.size(), 1u);
+  EXPECT_EQ(r.result.damage[0].reason, WalDefect::kLsnOutOfSequence);
+  EXPECT_EQ(r.result.damage[0].segment, before[2]);
+  EXPECT_EQ(r.result.damage[0].first_lsn, second);
+  EXPECT_EQ(r.result.damage[0].records, third - second);
+  before.erase(before.begin() + 1);
+  EXPECT_EQ(segment_names(), before);
+  EXPECT_EQ(r.result.next_lsn, 31u);
+}
+
+TEST_F(WalTest, OlderSegmentWithADamagedHeaderIsMovedToQuarantineAndTheRestReplayed) {
+  auto w = open(1, options(/*segment_bytes=*/512));
+  write_records(*w, 30, 100);
+  w.reset();
+  std::vector<std::string> before = segment_names();
+  ASSERT_GE(before.size(), 4u);
+  ASSERT_TRUE(fs_.flip_bit(std::string(kDir) + "/" + before[1], 1, 2).ok());  // magic
+  ASSERT_TRUE(fs_.create_dir("/data/quarantine").ok());
+
+  Result<WalRecoveryResult> r = recover_wal(
+      fs_, kDir, 1, [](uint64_t, std::string_view) { return Status::Ok(); }, "/data/quarantine");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  uint64_t second = *wal::parse_segment_file_name(before[1]);
+  uint64_t third = *wal::parse_segment_file_name(before[2]);
+  ASSERT_EQ(r->damage.size(), 1u);
+  EXPECT_EQ(r->damage[0].reason, WalDefect::kBadHeader);
+  EXPECT_TRUE(r->damage[0].moved);
+  EXPECT_EQ(r->damage[0].records, third - second);
+  EXPECT_TRUE(fs_.exists("/data/quarantine/" + before[1])) << "moved, not deleted";
+  EXPECT_EQ(r->records_replayed, 30 - (third - second));
+  EXPECT_EQ(r->next_lsn, 31u);
 }
 
 TEST_F(WalTest, CrashDuringSegmentCreationLeavesAHeaderlessFileThatRecoveryRemoves) {
