@@ -20,6 +20,7 @@
 #include "http/handlers/stats_json.h"
 #include "http/server.h"
 #include "ingest/ingestor.h"
+#include "kpi/commit_activity.h"
 #include "kpi/kpi_service.h"
 #include "live/live_event_hub.h"
 #include "metrics/server_metrics.h"
@@ -75,27 +76,6 @@ int wait_for_stop_signal() {
   int sig = 0;
   sigwait(&set, &sig);
   return sig;
-}
-
-// What the KPIs need from each committed report (see kpi/device_activity_log.h).
-void record_activity(DeviceActivityLog& log, const ReadingBatch& b, int64_t received_ms) {
-  const size_t n = b.devices().size();
-  for (size_t i = 0; i < n; ++i)
-    log.record_message(b.devices()[i], received_ms, b.wire_bytes() / n);
-  for (size_t m = 0; m < b.metrics().size(); ++m) {
-    if (b.metrics()[m] != "battery_level" && b.metrics()[m] != "battery") continue;
-    for (const Point& p : b.points())
-      if (p.metric == m && p.value >= 0 && p.value <= 100)
-        log.record_battery(b.devices()[p.device], p.ts_ms, p.value);
-  }
-}
-
-void record_activity(DeviceActivityLog& log, const HeartbeatReport& h) {
-  log.record_message(h.device_id, h.received_ms, h.wire_bytes);
-  if (h.device_ts_ms)
-    log.record_response_time(h.device_id, h.received_ms,
-                             static_cast<double>(h.received_ms - *h.device_ts_ms));
-  if (h.battery_level) log.record_battery(h.device_id, h.received_ms, *h.battery_level);
 }
 
 }  // namespace
@@ -278,18 +258,24 @@ int run_server(const ServerConfig& cfg) {
     notifier.notify(c);
     live.publish("alert", alert_to_json(c.alert));
   });
+  // KPI activity: journaled in <data-dir>/kpi before each commit's reports are answered.
   DeviceActivityLog activity;
-  ingestor.add_commit_listener([&alerts, &live, &activity](const CommitEvent& e) {
+  if (Status s = activity.open(PosixFileSystem::instance(),
+                               (std::filesystem::path(cfg.data_dir) / "kpi").string());
+      !s.ok()) {
+    spdlog::critical("event=startup_failed reason=\"cannot open the KPI journal: {}\"",
+                     s.message());
+    return 1;
+  }
+  ingestor.set_ack_barrier([&activity](const CommitEvent& e) { record_commit(activity, e); });
+  ingestor.add_commit_listener([&alerts, &live](const CommitEvent& e) {
     CommittedWork work;
     for (const auto& t : e.telemetry) {
       work.batches.push_back(t.batch);
       live.publish_telemetry(*t.batch);
-      record_activity(activity, *t.batch, t.received_ms);
     }
-    for (const HeartbeatReport* h : e.heartbeats) {
+    for (const HeartbeatReport* h : e.heartbeats)
       work.heartbeats.push_back({h->device_id, h->battery_level});
-      record_activity(activity, *h);
-    }
     for (const StatusTransition& t : e.transitions) live.publish_status(t);
     work.transitions.assign(e.transitions.begin(), e.transitions.end());
     alerts.submit(std::move(work));

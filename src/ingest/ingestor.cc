@@ -274,7 +274,7 @@ void Ingestor::commit(std::vector<PendingHeartbeat>& batch,
         continue;
       }
       store_->apply(*telemetry[i].batch);
-      if (!commit_listeners_.empty())
+      if (!commit_listeners_.empty() || ack_barrier_)
         event.telemetry.push_back({telemetry[i].batch, telemetry[i].received_ms});
       observe_telemetry(*telemetry[i].batch, telemetry[i].received_ms, new_devices, transitions);
       ++telemetry_batches_;
@@ -287,6 +287,7 @@ void Ingestor::commit(std::vector<PendingHeartbeat>& batch,
     }
     // Durable and visible: answer now, unless the telemetry registered devices, which must
     // be in the catalog (below) before the writer is told its write succeeded.
+    if (ack_barrier_ && !event.telemetry.empty()) ack_barrier_(event);
     if (new_devices.empty()) answer_telemetry(telemetry, telemetry_acks);
   }
 
@@ -327,6 +328,12 @@ void Ingestor::commit(std::vector<PendingHeartbeat>& batch,
     } else if (listener_ && !transitions.empty()) {
       listener_(transitions);
     }
+  }
+  if (ack_barrier_ && st.ok()) {
+    CommitEvent acked;
+    for (size_t i = 0; i < batch.size(); ++i)
+      if (acks[i].status.ok()) acked.heartbeats.push_back(&batch[i].report);
+    if (!acked.empty()) ack_barrier_(acked);
   }
   answer_telemetry(telemetry, telemetry_acks);  // no-op when answered above
   pending_ -= batch.size();
