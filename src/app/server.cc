@@ -244,20 +244,48 @@ int run_server(const ServerConfig& cfg) {
         return DeviceFacts{d->type, d->location};
       },
       alert_options);
-  if (Status s = alerts.load(default_rules); !s.ok()) {
-    spdlog::critical("event=startup_failed reason=\"cannot load alert rules: {}\"", s.message());
-    return 1;
-  }
+  // Webhook deliveries are stored with their alert change (catalog webhook_queue) and those
+  // pending at the last stop or crash are resumed.
   NotifierOptions notifier_options;
   notifier_options.max_attempts = cfg.webhook_attempts;
   notifier_options.backoff = std::chrono::milliseconds(cfg.webhook_backoff_ms);
   notifier_options.timeout = std::chrono::milliseconds(cfg.webhook_timeout_ms);
   WebhookNotifier notifier(cat, clock, notifier_options);
+  if (Status s = notifier.restore(); !s.ok()) {
+    spdlog::critical("event=startup_failed reason=\"cannot load the webhook queue: {}\"",
+                     s.message());
+    return 1;
+  }
+  alerts.set_outbox(&notifier);
+  // Absence rules watch every device in scope from its last report, also across restarts.
+  alerts.set_device_source(
+      [&cat, &tracker]() {
+        std::vector<KnownDevice> out;
+        auto all = cat.load_all_devices();
+        if (!all.ok()) return out;
+        for (const Device& d : *all) {
+          const auto live = tracker.get(d.device_id);
+          out.push_back({d.device_id,
+                         {d.type, d.location},
+                         live && live->last_seen_ms ? live->last_seen_ms : d.last_seen_ms});
+        }
+        return out;
+      },
+      [st = store->get()](const std::string& device,
+                          const std::string& metric) -> std::optional<int64_t> {
+        const auto id = st->index().find(device, metric);
+        if (!id) return std::nullopt;
+        const auto latest = st->latest(*id);
+        if (!latest) return std::nullopt;
+        return latest->ts;
+      });
+  if (Status s = alerts.load(default_rules); !s.ok()) {
+    spdlog::critical("event=startup_failed reason=\"cannot load alert rules: {}\"", s.message());
+    return 1;
+  }
   LiveEventHub live;
-  alerts.add_listener([&notifier, &live](const AlertChange& c) {
-    notifier.notify(c);
-    live.publish("alert", alert_to_json(c.alert));
-  });
+  alerts.add_listener(
+      [&live](const AlertChange& c) { live.publish("alert", alert_to_json(c.alert)); });
   // KPI activity: journaled in <data-dir>/kpi before each commit's reports are answered.
   DeviceActivityLog activity;
   if (Status s = activity.open(PosixFileSystem::instance(),

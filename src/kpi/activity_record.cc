@@ -45,7 +45,9 @@ bool decode_payload(std::string_view payload, ActivityRecord& r) {
   Reader in(payload);
   uint8_t type = 0;
   uint16_t len = 0;
-  if (!in.get(type) || !in.get(len) || !in.get_bytes(len, r.device)) return false;
+  if (!in.get(type) || !in.get(len) || len > kMaxActivityDeviceBytes ||
+      !in.get_bytes(len, r.device))
+    return false;
   r.type = static_cast<ActivityRecordType>(type);
   switch (r.type) {
     case ActivityRecordType::kTotals:

@@ -299,7 +299,8 @@ Status DeviceActivityLog::compact_locked() {
 
 DeviceActivity DeviceActivityLog::collect(const Entry& e, int64_t since_ms) {
   DeviceActivity a;
-  const int64_t since_hour = floor_div(since_ms, kHourMs);
+  // Only the kHours hours up to the newest one are kept (older slots may linger unused).
+  const int64_t since_hour = std::max(floor_div(since_ms, kHourMs), e.newest_hour - (kHours - 1));
   for (const Bucket& b : e.hours) {
     if (b.hour < since_hour) continue;
     a.totals.messages += b.totals.messages;
@@ -309,8 +310,10 @@ DeviceActivity DeviceActivityLog::collect(const Entry& e, int64_t since_ms) {
   a.totals_since_ms = since_ms;
   if (e.newest_hour >= 0)
     a.totals_since_ms = std::max(since_ms, (e.newest_hour - (kHours - 1)) * kHourMs);
-  for (const auto& [at, ms] : e.response)
+  for (size_t i = 0; i < e.response.size(); ++i) {  // oldest first, like the battery
+    const auto& [at, ms] = e.response[(e.response_next + i) % e.response.size()];
     if (at >= since_ms) a.response_ms.push_back(ms);
+  }
   for (size_t i = 0; i < e.battery.size(); ++i) {
     const BatterySample& s = e.battery[(e.battery_next + i) % e.battery.size()];
     if (s.at_ms >= since_ms) a.battery.push_back(s);

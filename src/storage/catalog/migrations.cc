@@ -112,7 +112,32 @@ CREATE TABLE device_tokens (
 CREATE INDEX device_tokens_by_device ON device_tokens (device_id, created_at);
 )sql";
 
-constexpr std::array<std::string_view, 3> kMigrations = {kV1, kV2Alerts, kV3Mqtt};
+// v4 is reserved for the `identity` branch (device attributes); the merge puts it here.
+constexpr std::string_view kV4Reserved = "";
+
+// v5 (durable alerting): when an alert's condition happened (the reading's time, beside
+// started_at, when it was raised; NULL in older rows means started_at), and the webhook
+// deliveries waiting for an attempt, stored with the alert change they announce so a restart
+// or a crash resumes them (at least once).
+constexpr std::string_view kV5Durable = R"sql(
+ALTER TABLE alerts ADD COLUMN condition_at INTEGER;
+
+CREATE TABLE webhook_queue (
+  id               INTEGER PRIMARY KEY,
+  alert_id         INTEGER NOT NULL,
+  rule_id          TEXT NOT NULL DEFAULT '',
+  url              TEXT NOT NULL,
+  payload          TEXT NOT NULL,
+  attempts         INTEGER NOT NULL DEFAULT 0,
+  last_error       TEXT NOT NULL DEFAULT '',
+  created_at       INTEGER NOT NULL,
+  first_attempt_at INTEGER,
+  next_attempt_at  INTEGER NOT NULL
+);
+)sql";
+
+constexpr std::array<std::string_view, 5> kMigrations = {kV1, kV2Alerts, kV3Mqtt, kV4Reserved,
+                                                         kV5Durable};
 
 Result<int> user_version(sqlite::Db& db) {
   Result<sqlite::Statement> st = db.prepare("PRAGMA user_version");

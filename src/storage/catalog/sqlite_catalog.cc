@@ -637,7 +637,7 @@ Status SqliteCatalog::delete_all_data() {
   if (!tx.ok()) return tx.status();
   if (Status s =
           writer_.exec("DELETE FROM status_history; DELETE FROM devices; DELETE FROM alerts; "
-                       "DELETE FROM dead_letters;");
+                       "DELETE FROM dead_letters; DELETE FROM webhook_queue;");
       !s.ok())
     return s;
   return tx->commit();

@@ -65,6 +65,14 @@ class SqliteCatalog final : public Catalog {
   Status scan_status_history(int64_t since_ms,
                              const std::function<void(const StatusTransition&)>& fn) override;
 
+  Status put_alert_with_deliveries(const Alert& a,
+                                   std::vector<WebhookDelivery>& deliveries) override;
+  Status update_delivery(const WebhookDelivery& d) override;
+  Status delete_delivery(int64_t id) override;
+  Result<int64_t> dead_letter_delivery(int64_t delivery_id, const DeadLetter& d) override;
+  Status requeue_dead_letter(int64_t id, WebhookDelivery& d) override;
+  Result<std::vector<WebhookDelivery>> load_deliveries(int64_t after_id, int limit) override;
+
   Status delete_all_data() override;
 
  private:
@@ -78,6 +86,10 @@ class SqliteCatalog final : public Catalog {
   SqliteCatalog(std::string path, const Clock& clock, sqlite::Db writer, int version);
   Result<Reader> acquire_reader();
   void release_reader(sqlite::Db* db);
+  // Writes of the alerting tables on the writer connection; writer_mu_ held by the caller.
+  Status put_alert_locked(const Alert& a);
+  Result<int64_t> put_dead_letter_locked(const DeadLetter& d);
+  Status insert_delivery_locked(WebhookDelivery& d);
 
   // Constant after construction.
   const std::string path_;
