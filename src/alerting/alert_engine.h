@@ -8,6 +8,10 @@
 // engine's own thread evaluates it and, once a second, runs the timers (`for` durations,
 // absence, offline-for). Tests drive evaluate() and tick() directly with a ManualClock.
 //
+// Persistence: each alert change is written to the catalog together with its webhook
+// deliveries (see AlertOutbox) before listeners hear of it; absence timers restart from each
+// device's last report (see set_device_source), so a restart does not forget silent devices.
+//
 // Locking: all rule and alert state is guarded by mu_; evaluation is in-memory and cheap.
 // Catalog writes and listener calls happen after mu_ is released (an alert's `version` makes
 // out-of-order writes of the same alert harmless). Listeners run on the thread that changed

@@ -88,22 +88,30 @@ void DeviceActivityLog::sync_thread() {
   while (!stopping_) {
     stop_cv_.wait_for(lock, std::chrono::seconds(1));
     if (stopping_) break;
+    const uint64_t compact_bytes = std::max(kCompactMinBytes, snapshot_bytes_ * kCompactFactor);
     lock.unlock();
-    (void)sync(std::max(kCompactMinBytes, snapshot_bytes_ * kCompactFactor));
+    (void)sync(compact_bytes);
     lock.lock();
   }
 }
 
 Status DeviceActivityLog::sync(uint64_t compact_bytes) {
-  std::lock_guard lock(mu_);
-  if (!file_) return Status::Ok();
-  Status s = write_pending_locked();
-  if (s.ok() && unsynced_) {
-    s = file_->sync();
-    if (s.ok()) unsynced_ = false;
+  std::lock_guard one_at_a_time(sync_mu_);
+  bool compact = false;
+  Status s;
+  {
+    std::lock_guard lock(mu_);
+    if (!file_) return Status::Ok();
+    s = write_pending_locked();
+    if (s.ok() && unsynced_) {
+      s = file_->sync();
+      if (s.ok()) unsynced_ = false;
+    }
+    compact = s.ok() && file_->size() > compact_bytes;
   }
-  if (s.ok() && file_->size() > compact_bytes) s = compact_locked();
+  if (compact) s = compact_journal();
   if (!s.ok()) {
+    std::lock_guard lock(mu_);
     ++stats_.write_errors;
     spdlog::error("event=kpi_journal_sync_failed error=\"{}\"", s.message());
   }
@@ -221,6 +229,7 @@ Status DeviceActivityLog::write_pending() {
 Status DeviceActivityLog::write_pending_locked() {
   if (!file_ || pending_.empty()) return Status::Ok();
   Status s = file_->append(pending_);
+  if (s.ok() && compacting_) written_meanwhile_ += pending_;
   pending_.clear();
   if (!s.ok()) {
     // The records stay applied in memory; counted and logged, never retried (a partial
@@ -272,27 +281,41 @@ std::string DeviceActivityLog::snapshot_locked() const {
   return out;
 }
 
-Status DeviceActivityLog::compact_locked() {
-  FP_RETURN_IF_ERROR(write_pending_locked());
+Status DeviceActivityLog::compact_journal() {
   const std::string tmp = join_path(dir_, kRewriteName);
   const std::string path = join_path(dir_, kJournalName);
-  const std::string bytes = snapshot_locked();
+  std::string bytes;
   {
-    FP_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> f, fs_->open_writable(tmp, false));
-    FP_RETURN_IF_ERROR(f->append(bytes));
-    FP_RETURN_IF_ERROR(f->sync());
-    FP_RETURN_IF_ERROR(f->close());
+    std::lock_guard lock(mu_);
+    FP_RETURN_IF_ERROR(write_pending_locked());
+    bytes = snapshot_locked();
+    compacting_ = true;  // from here, what is written is also kept for the new file
   }
-  // Until the rename the old journal stays the durable one, and it is still open here.
-  FP_RETURN_IF_ERROR(fs_->rename(tmp, path));
-  FP_RETURN_IF_ERROR(fs_->sync_dir(dir_));
-  file_.reset();
-  FP_ASSIGN_OR_RETURN(file_, fs_->open_writable(path, true));
+  // The state as of now, written and synced without the lock (the slow part).
+  std::unique_ptr<WritableFile> f;
+  Status s = Status::Ok();
+  if (auto opened = fs_->open_writable(tmp, false); opened.ok())
+    f = std::move(*opened);
+  else
+    s = opened.status();
+  if (s.ok()) s = f->append(bytes);
+  if (s.ok()) s = f->sync();
+  std::lock_guard lock(mu_);
+  compacting_ = false;
+  // Then what was written meanwhile, and the switch: until the rename the old journal is the
+  // durable one (it holds everything), and it stays open.
+  if (s.ok()) s = write_pending_locked();
+  if (s.ok()) s = f->append(written_meanwhile_);
+  written_meanwhile_.clear();
+  if (s.ok()) s = f->sync();
+  if (s.ok()) s = fs_->rename(tmp, path);
+  if (!s.ok()) return s;
+  file_ = std::move(f);
   unsynced_ = false;
   snapshot_bytes_ = file_->size();
   stats_.bytes = file_->size();
   ++stats_.compactions;
-  return Status::Ok();
+  return fs_->sync_dir(dir_);
 }
 
 // ---- reads ----------------------------------------------------------------------------------

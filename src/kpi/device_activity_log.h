@@ -105,8 +105,8 @@ class DeviceActivityLog {
 
   ActivityJournalStats journal_stats() const;
 
-  // Test hook: fdatasync, and rewrite the journal compactly when it is over `compact_bytes`
-  // (the sync thread calls this once a second with its own threshold).
+  // fdatasync, and rewrite the journal compactly when it is over `compact_bytes` (the sync
+  // thread calls this once a second with its own threshold; tests call it directly).
   Status sync(uint64_t compact_bytes);
 
  private:
@@ -130,10 +130,13 @@ class DeviceActivityLog {
   bool apply_locked(const ActivityRecord& r);
   void record_locked(const ActivityRecord& r);  // apply, and journal when it changed state
   Status write_pending_locked();
-  Status compact_locked();
+  // Rewrites the journal as the records of the current state (mu_ NOT held: it is taken only
+  // to copy the state and to switch files, not while the copy is written and synced).
+  Status compact_journal();
   std::string snapshot_locked() const;  // the journal that rebuilds the current state
   void sync_thread();
 
+  std::mutex sync_mu_;  // one sync() (and rewrite) at a time; taken before mu_
   mutable std::mutex mu_;
   std::unordered_map<std::string, Entry> devices_;  // guarded by mu_
   // The journal (null when in memory only); all guarded by mu_.
@@ -143,6 +146,8 @@ class DeviceActivityLog {
   std::string pending_;          // encoded records not yet written
   bool unsynced_ = false;        // written since the last fdatasync
   uint64_t snapshot_bytes_ = 0;  // size of the journal after the last rewrite
+  bool compacting_ = false;      // a rewrite is being written: keep what is appended meanwhile
+  std::string written_meanwhile_;
   ActivityJournalStats stats_;
 
   std::condition_variable stop_cv_;
