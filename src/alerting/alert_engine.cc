@@ -56,6 +56,16 @@ std::string describe(const Rule& r, double value) {
   return name;
 }
 
+// Whether `r`'s scope takes a device with these facts (the facts known, not cached).
+bool scope_takes(const RuleScope& s, const std::string& device_id, const DeviceFacts& f) {
+  if (!s.devices.empty() &&
+      std::find(s.devices.begin(), s.devices.end(), device_id) == s.devices.end())
+    return false;
+  if (s.type && f.type != *s.type) return false;
+  if (s.location && f.location != *s.location) return false;
+  return true;
+}
+
 }  // namespace
 
 AlertEngine::AlertEngine(Catalog& catalog, const Clock& clock, DeviceFactsLookup facts,
@@ -80,9 +90,8 @@ Status AlertEngine::load(std::span<const Rule> defaults) {
   FP_ASSIGN_OR_RETURN(std::vector<RuleRecord> records, catalog_.list_rules());
   FP_ASSIGN_OR_RETURN(std::vector<Alert> open, catalog_.load_open_alerts());
   FP_ASSIGN_OR_RETURN(int64_t max_id, catalog_.max_alert_id());
-
-  std::lock_guard lock(mu_);
-  rules_.clear();
+  std::vector<Rule> parsed_rules;
+  bool any_absence = false;
   for (const RuleRecord& rec : records) {
     auto parsed = parse_rule(rec.json, rec.id);
     if (!parsed.ok()) {
@@ -92,7 +101,19 @@ Status AlertEngine::load(std::span<const Rule> defaults) {
     }
     parsed->created_at_ms = rec.created_at_ms;
     parsed->updated_at_ms = rec.updated_at_ms;
-    rules_[rec.id].rule = std::move(*parsed);
+    any_absence = any_absence || parsed->kind == RuleKind::kAbsence;
+    parsed_rules.push_back(std::move(*parsed));
+  }
+  // Devices silent since before the start are watched from their last report.
+  std::vector<KnownDevice> devices;
+  if (any_absence && list_devices_) devices = list_devices_();
+
+  std::lock_guard lock(mu_);
+  rules_.clear();
+  for (Rule& r : parsed_rules) {
+    RuleEntry& e = rules_[r.id];
+    e.rule = std::move(r);
+    watch_known_devices(e, devices);
   }
   open_.clear();
   for (Alert& a : open) {
@@ -239,10 +260,13 @@ Result<Rule> AlertEngine::create_rule(Rule r) {
   }
   r.created_at_ms = r.updated_at_ms = now;
   FP_RETURN_IF_ERROR(catalog_.put_rule({r.id, rule_to_json(r), now, now}));
+  std::vector<KnownDevice> devices;
+  if (r.kind == RuleKind::kAbsence && list_devices_) devices = list_devices_();
   std::lock_guard lock(mu_);
   RuleEntry& e = rules_[r.id];
   e.rule = r;
   e.tracks.clear();
+  watch_known_devices(e, devices);
   rebuild_index();
   return r;
 }
@@ -257,6 +281,8 @@ Result<Rule> AlertEngine::replace_rule(Rule r) {
   }
   r.updated_at_ms = now;
   FP_RETURN_IF_ERROR(catalog_.put_rule({r.id, rule_to_json(r), r.created_at_ms, now}));
+  std::vector<KnownDevice> devices;
+  if (r.kind == RuleKind::kAbsence && r.enabled && list_devices_) devices = list_devices_();
   Changes changes;
   {
     std::lock_guard lock(mu_);
@@ -275,6 +301,7 @@ Result<Rule> AlertEngine::replace_rule(Rule r) {
         k.open_alert = t.open_alert;
       }
       e.tracks.swap(kept);
+      watch_known_devices(e, devices);
     }
     rebuild_index();
   }
@@ -321,7 +348,7 @@ Result<Alert> AlertEngine::raise(const ManualAlert& m) {
     a.severity = m.severity;
     a.message = m.message;
     a.value = m.value;
-    a.started_at_ms = a.updated_at_ms = now;
+    a.started_at_ms = a.updated_at_ms = a.condition_at_ms = now;
     a.version = 1;
     open_.emplace(a.id, a);
     changes.push_back(change_for(a));
@@ -494,7 +521,7 @@ void AlertEngine::evaluate(const CommittedWork& work) {
       for (RuleEntry* e : status_rules_) {
         if (!in_scope(e->rule, st.device_id, now)) continue;
         Track& t = e->tracks[st.device_id];
-        apply(*e, st.device_id, t, st.to == DeviceStatus::kOffline, 0, now, changes);
+        apply(*e, st.device_id, t, st.to == DeviceStatus::kOffline, 0, st.at_ms, now, changes);
       }
     }
   }
@@ -504,7 +531,7 @@ void AlertEngine::evaluate(const CommittedWork& work) {
 void AlertEngine::mark_seen(RuleEntry& e, const std::string& device, int64_t now, Changes& out) {
   Track& t = e.tracks[device];
   t.last_seen_ms = std::max(t.last_seen_ms, now);
-  apply(e, device, t, false, 0, now, out);
+  apply(e, device, t, false, 0, now, now, out);
 }
 
 void AlertEngine::observe_report(const std::string& device, int64_t now, Changes& out) {
@@ -575,11 +602,12 @@ void AlertEngine::observe_value(RuleEntry& e, const std::string& device, double 
     case RuleKind::kOffline:
       return;
   }
-  apply(e, device, t, condition, shown, now, out);
+  apply(e, device, t, condition, shown, ts_ms, now, out);
 }
 
 void AlertEngine::apply(RuleEntry& e, const std::string& device, Track& t,
-                        std::optional<bool> condition, double value, int64_t now, Changes& out) {
+                        std::optional<bool> condition, double value, int64_t condition_at,
+                        int64_t now, Changes& out) {
   if (!condition) return;  // no verdict yet (still learning)
   if (!*condition) {
     t.pending_since.reset();
@@ -599,12 +627,16 @@ void AlertEngine::apply(RuleEntry& e, const std::string& device, Track& t,
   if (!t.pending_since) {
     t.pending_since = now;
     t.pending_value = value;
+    t.pending_condition_at = condition_at;
   }
-  if (own_duration || now - *t.pending_since >= e.rule.for_ms) fire(e, device, t, value, now, out);
+  if (own_duration)
+    fire(e, device, t, value, condition_at, now, out);
+  else if (now - *t.pending_since >= e.rule.for_ms)
+    fire(e, device, t, value, t.pending_condition_at, now, out);
 }
 
-void AlertEngine::fire(RuleEntry& e, const std::string& device, Track& t, double value, int64_t now,
-                       Changes& out) {
+void AlertEngine::fire(RuleEntry& e, const std::string& device, Track& t, double value,
+                       int64_t condition_at, int64_t now, Changes& out) {
   t.active = true;
   t.pending_since.reset();
   Alert a;
@@ -615,6 +647,7 @@ void AlertEngine::fire(RuleEntry& e, const std::string& device, Track& t, double
   a.message = describe(e.rule, value);
   if (e.rule.kind != RuleKind::kAbsence && e.rule.kind != RuleKind::kOffline) a.value = value;
   a.started_at_ms = a.updated_at_ms = now;
+  a.condition_at_ms = condition_at;
   a.version = 1;
   t.open_alert = a.id;
   auto [it, inserted] = open_.emplace(a.id, std::move(a));
@@ -654,23 +687,50 @@ void AlertEngine::tick() {
       if (k == RuleKind::kAbsence) {
         for (auto& [device, t] : e.tracks)
           if (!t.active && t.last_seen_ms > 0 && now - t.last_seen_ms >= e.rule.for_ms)
-            apply(e, device, t, true, 0, now, changes);
+            apply(e, device, t, true, 0, t.last_seen_ms + e.rule.for_ms, now, changes);
       } else if (e.rule.for_ms > 0 && k != RuleKind::kStuck) {
         for (auto& [device, t] : e.tracks)
           if (!t.active && t.pending_since && now - *t.pending_since >= e.rule.for_ms)
-            fire(e, device, t, t.pending_value, now, changes);
+            fire(e, device, t, t.pending_value, t.pending_condition_at, now, changes);
       }
     }
   }
   publish(changes);
 }
 
+void AlertEngine::watch_known_devices(RuleEntry& e, const std::vector<KnownDevice>& devices) {
+  const Rule& r = e.rule;
+  if (r.kind != RuleKind::kAbsence || !r.enabled) return;
+  for (const KnownDevice& d : devices) {
+    if (!d.last_seen_ms || !scope_takes(r.scope, d.device_id, d.facts)) continue;
+    int64_t seen = *d.last_seen_ms;
+    if (!r.metric.empty()) {
+      // The metric's newest point (device time) tells whether it came with the last report:
+      // within `for` of it counts as the last report (a device clock a little behind), older
+      // means the metric stopped before the device did.
+      const std::optional<int64_t> sent =
+          metric_seen_ ? metric_seen_(d.device_id, r.metric) : std::nullopt;
+      if (!sent) continue;
+      if (*sent < seen - r.for_ms) seen = *sent;
+    }
+    Track& t = e.tracks[d.device_id];
+    t.last_seen_ms = std::max(t.last_seen_ms, seen);
+  }
+}
+
 void AlertEngine::publish(Changes& changes) {
   for (const AlertChange& c : changes) {
-    if (Status s = catalog_.put_alert(c.alert); !s.ok()) {
+    // The change and its webhook deliveries in one transaction: a delivery is never lost
+    // for a change that was stored, nor sent for one that was not.
+    std::vector<WebhookDelivery> deliveries;
+    if (outbox_) deliveries = outbox_->plan(c);
+    Status s = deliveries.empty() ? catalog_.put_alert(c.alert)
+                                  : catalog_.put_alert_with_deliveries(c.alert, deliveries);
+    if (!s.ok()) {
       ++persist_errors_;
       spdlog::error("event=alert_persist_failed alert={} error=\"{}\"", c.alert.id, s.message());
     }
+    if (!deliveries.empty()) outbox_->queued(std::move(deliveries));
     if (c.alert.state == AlertState::kFiring && c.alert.version == 1)
       spdlog::info("event=alert_firing alert={} rule={} device={} severity={} message=\"{}\"",
                    c.alert.id, c.alert.rule_id, c.alert.device_id, to_string(c.alert.severity),

@@ -8,6 +8,10 @@
 // engine's own thread evaluates it and, once a second, runs the timers (`for` durations,
 // absence, offline-for). Tests drive evaluate() and tick() directly with a ManualClock.
 //
+// Persistence: each alert change is written to the catalog together with its webhook
+// deliveries (see AlertOutbox) before listeners hear of it; absence timers restart from each
+// device's last report (see set_device_source), so a restart does not forget silent devices.
+//
 // Locking: all rule and alert state is guarded by mu_; evaluation is in-memory and cheap.
 // Catalog writes and listener calls happen after mu_ is released (an alert's `version` makes
 // out-of-order writes of the same alert harmless). Listeners run on the thread that changed
@@ -73,6 +77,29 @@ struct AlertChange {
   std::vector<std::string> webhooks;  // the rule's notify targets
 };
 
+// Where the webhook deliveries of alert changes go (the WebhookNotifier). The engine stores
+// what plan() returns in the same catalog transaction as the change, then hands the stored
+// rows (ids assigned; id 0 when the write failed) to queued(). Both may be called from any
+// thread that changes alerts, without the engine's lock held.
+class AlertOutbox {
+ public:
+  virtual ~AlertOutbox() = default;
+  virtual std::vector<WebhookDelivery> plan(const AlertChange& change) = 0;
+  virtual void queued(std::vector<WebhookDelivery> deliveries) = 0;
+};
+
+// A registered device as absence rules see it when they (re)start watching: its scope facts
+// and when it last reported (server time, as the status tracker knows it).
+struct KnownDevice {
+  std::string device_id;
+  DeviceFacts facts;
+  std::optional<int64_t> last_seen_ms;
+};
+using DeviceLister = std::function<std::vector<KnownDevice>()>;
+// When `device` last sent `metric` (device time of its newest point), nullopt if never.
+using MetricSeenLookup =
+    std::function<std::optional<int64_t>(const std::string& device, const std::string& metric)>;
+
 struct ManualAlert {
   std::string device_id;
   Severity severity = Severity::kWarning;
@@ -97,6 +124,17 @@ class AlertEngine {
   Status load(std::span<const Rule> defaults);
   // Called after every persisted alert change. Add before start().
   void add_listener(Listener fn);
+  // Webhook deliveries are stored with each change and handed to `outbox` (which must
+  // outlive the engine). Set before load().
+  void set_outbox(AlertOutbox* outbox) { outbox_ = outbox; }
+  // Lets absence rules watch every device in their scope from its last report, not only
+  // devices that report after the start (or after the rule was created): load(), create_rule
+  // and replace_rule start a timer for each listed device that reported (for a metric rule:
+  // that sent the metric). Set before load(); either may be null.
+  void set_device_source(DeviceLister list, MetricSeenLookup metric_seen) {
+    list_devices_ = std::move(list);
+    metric_seen_ = std::move(metric_seen);
+  }
 
   void start();
   void stop();  // evaluates what is queued, then joins the thread
@@ -139,7 +177,8 @@ class AlertEngine {
     bool active = false;                   // the condition holds and has fired (until it clears)
     std::optional<int64_t> pending_since;  // condition true since, waiting for `for`
     double pending_value = 0;
-    int64_t open_alert = 0;  // the open alert for this (rule, device), 0 if none
+    int64_t pending_condition_at = 0;  // when the pending condition happened
+    int64_t open_alert = 0;            // the open alert for this (rule, device), 0 if none
     // Series memory of the kinds that need it.
     bool has_last = false;
     double last_value = 0;
@@ -164,10 +203,14 @@ class AlertEngine {
   // Absence bookkeeping: a report (of anything) from `device`, or a reading for rule `e`.
   void observe_report(const std::string& device, int64_t now, Changes& out);  // mu_ held
   void mark_seen(RuleEntry& e, const std::string& device, int64_t now, Changes& out);
+  // `condition_at`: when the condition (if true) happened, e.g. the reading's own time.
   void apply(RuleEntry& e, const std::string& device, Track& t, std::optional<bool> condition,
-             double value, int64_t now, Changes& out);  // mu_ held
-  void fire(RuleEntry& e, const std::string& device, Track& t, double value, int64_t now,
-            Changes& out);  // mu_ held
+             double value, int64_t condition_at, int64_t now, Changes& out);  // mu_ held
+  void fire(RuleEntry& e, const std::string& device, Track& t, double value, int64_t condition_at,
+            int64_t now, Changes& out);  // mu_ held
+  // Absence rules: a timer for every listed device in scope that has reported (calls
+  // metric_seen_, which reads memory only).
+  void watch_known_devices(RuleEntry& e, const std::vector<KnownDevice>& devices);  // mu_ held
   void close_alert(Alert& a, const std::string& by, const std::string& note, int64_t now,
                    Changes& out);                // mu_ held; also forgets it in open_
   AlertChange change_for(const Alert& a) const;  // mu_ held
@@ -180,6 +223,9 @@ class AlertEngine {
   const DeviceFactsLookup facts_;
   const AlertEngineOptions options_;
   std::vector<Listener> listeners_;  // set before start()
+  AlertOutbox* outbox_ = nullptr;    // set before load()
+  DeviceLister list_devices_;        // set before load()
+  MetricSeenLookup metric_seen_;     // set before load()
 
   mutable std::mutex mu_;
   std::map<std::string, RuleEntry> rules_;                              // guarded by mu_

@@ -29,6 +29,8 @@ void write_alert(JsonWriter& w, const Alert& a) {
   w.field("device_id", a.device_id).field("severity", to_string(a.severity));
   w.field("state", to_string(a.state)).field("message", a.message).field("value", a.value);
   w.field("started_at", format_rfc3339(a.started_at_ms));
+  w.field("condition_at",
+          format_rfc3339(a.condition_at_ms != 0 ? a.condition_at_ms : a.started_at_ms));
   optional_time(w, "acknowledged_at", a.acknowledged_at_ms);
   optional_text(w, "acknowledged_by", a.acknowledged_by);
   optional_text(w, "note", a.note);

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "alerting/alert_json.h"
 
 namespace fp {
@@ -12,6 +14,19 @@ WebhookNotifier::WebhookNotifier(Catalog& catalog, const Clock& clock, NotifierO
 
 WebhookNotifier::~WebhookNotifier() {
   stop();
+}
+
+Status WebhookNotifier::restore() {
+  FP_ASSIGN_OR_RETURN(std::vector<WebhookDelivery> rows,
+                      catalog_.load_deliveries(0, static_cast<int>(options_.max_pending)));
+  if (!rows.empty()) spdlog::info("event=webhook_queue_restored deliveries={}", rows.size());
+  const bool more = rows.size() >= options_.max_pending;
+  enqueue(std::move(rows));
+  if (more) {
+    std::lock_guard lock(mu_);
+    backlog_ = true;
+  }
+  return Status::Ok();
 }
 
 void WebhookNotifier::start() {
@@ -45,33 +60,89 @@ std::string WebhookNotifier::payload(const AlertChange& c) {
   return w.take();
 }
 
-void WebhookNotifier::notify(const AlertChange& change) {
-  if (change.webhooks.empty()) return;
+std::vector<WebhookDelivery> WebhookNotifier::plan(const AlertChange& change) {
+  std::vector<WebhookDelivery> rows;
+  if (change.webhooks.empty()) return rows;
   const std::string body = payload(change);
-  for (const std::string& url : change.webhooks)
-    enqueue(
-        {std::chrono::steady_clock::now(), change.alert.id, change.alert.rule_id, url, body, 0, 0});
+  const int64_t now = clock_.now_ms();
+  for (const std::string& url : change.webhooks) {
+    WebhookDelivery d;
+    d.alert_id = change.alert.id;
+    d.rule_id = change.alert.rule_id;
+    d.url = url;
+    d.payload = body;
+    d.created_at_ms = d.next_attempt_ms = now;
+    rows.push_back(std::move(d));
+  }
+  return rows;
 }
 
-void WebhookNotifier::enqueue(Delivery d) {
+void WebhookNotifier::queued(std::vector<WebhookDelivery> deliveries) {
+  enqueue(std::move(deliveries));
+}
+
+void WebhookNotifier::notify(const AlertChange& change) {
+  std::vector<WebhookDelivery> rows = plan(change);
+  if (rows.empty()) return;
+  if (Status s = catalog_.put_alert_with_deliveries(change.alert, rows); !s.ok())
+    spdlog::error("event=webhook_queue_not_stored alert={} error=\"{}\"", change.alert.id,
+                  s.message());
+  enqueue(std::move(rows));
+}
+
+std::chrono::steady_clock::time_point WebhookNotifier::due_at(int64_t wall_ms) const {
+  const int64_t wait = std::max<int64_t>(0, wall_ms - clock_.now_ms());
+  return std::chrono::steady_clock::now() + std::chrono::milliseconds(wait);
+}
+
+void WebhookNotifier::enqueue(std::vector<WebhookDelivery> rows) {
+  if (rows.empty()) return;
   {
     std::lock_guard lock(mu_);
-    if (queue_.size() >= options_.max_pending) {
-      ++dropped_;
-      spdlog::warn("event=webhook_dropped alert={} url={} reason=\"queue full\"", d.alert_id,
-                   d.url);
-      return;
-    }
-    d.seq = next_seq_++;
-    queue_.push(std::move(d));
+    for (WebhookDelivery& r : rows) enqueue_locked(std::move(r));
   }
   cv_.notify_one();
 }
 
+void WebhookNotifier::enqueue_locked(WebhookDelivery row) {
+  if (row.id != 0 && held_.contains(row.id)) return;  // already queued (backlog reload)
+  if (queue_.size() >= options_.max_pending) {
+    if (row.id != 0) {
+      backlog_ = true;  // stored: loaded once the queue has drained
+      return;
+    }
+    ++dropped_;
+    spdlog::warn("event=webhook_dropped alert={} url={} reason=\"queue full, not stored\"",
+                 row.alert_id, row.url);
+    return;
+  }
+  if (row.id != 0) held_.insert(row.id);
+  const auto due = due_at(row.next_attempt_ms);
+  queue_.push({due, std::move(row), next_seq_++});
+}
+
+void WebhookNotifier::load_backlog() {
+  auto rows = catalog_.load_deliveries(0, static_cast<int>(options_.max_pending));
+  std::lock_guard lock(mu_);
+  backlog_ = false;
+  if (!rows.ok()) {
+    spdlog::error("event=webhook_queue_unreadable error=\"{}\"", rows.status().message());
+    return;
+  }
+  if (rows->size() >= options_.max_pending) backlog_ = true;
+  for (WebhookDelivery& r : *rows) enqueue_locked(std::move(r));
+}
+
 Status WebhookNotifier::retry_dead_letter(int64_t id) {
-  FP_ASSIGN_OR_RETURN(DeadLetter d, catalog_.get_dead_letter(id));
-  FP_RETURN_IF_ERROR(catalog_.delete_dead_letter(id));
-  enqueue({std::chrono::steady_clock::now(), d.alert_id, d.rule_id, d.url, d.payload, 0, 0});
+  FP_ASSIGN_OR_RETURN(DeadLetter dl, catalog_.get_dead_letter(id));
+  WebhookDelivery d;
+  d.alert_id = dl.alert_id;
+  d.rule_id = dl.rule_id;
+  d.url = dl.url;
+  d.payload = dl.payload;
+  d.created_at_ms = d.next_attempt_ms = clock_.now_ms();
+  FP_RETURN_IF_ERROR(catalog_.requeue_dead_letter(id, d));
+  enqueue({std::move(d)});
   return Status::Ok();
 }
 
@@ -86,58 +157,90 @@ NotifierStats WebhookNotifier::stats() const {
 void WebhookNotifier::run() {
   for (;;) {
     Delivery d;
+    bool reload = false;
     {
       std::unique_lock lock(mu_);
       for (;;) {
         if (stopping_) return;
+        if (queue_.empty() && backlog_) {
+          reload = true;
+          break;
+        }
         if (!queue_.empty() && queue_.top().due <= std::chrono::steady_clock::now()) break;
         if (queue_.empty())
           cv_.wait(lock);
         else
           cv_.wait_until(lock, queue_.top().due);
       }
-      d = queue_.top();
-      queue_.pop();
+      if (!reload) {
+        d = queue_.top();
+        queue_.pop();
+      }
     }
-    attempt(std::move(d));  // no lock held across the HTTP exchange
+    if (reload)
+      load_backlog();
+    else
+      attempt(std::move(d));  // no lock held across the HTTP exchange
   }
 }
 
 void WebhookNotifier::attempt(Delivery d) {
-  if (d.attempts == 0) d.first_attempt_ms = clock_.now_ms();
-  ++d.attempts;
-  const PostResult r = post_(d.url, d.payload, options_.timeout);
+  WebhookDelivery& row = d.row;
+  const int64_t now = clock_.now_ms();
+  if (row.first_attempt_ms == 0) row.first_attempt_ms = now;
+  const PostResult r = post_(row.url, row.payload, options_.timeout);
+  auto release = [&] {
+    std::lock_guard lock(mu_);
+    held_.erase(row.id);
+  };
   if (r.ok()) {
+    // A crash before this delete delivers it again after the restart (at least once).
+    if (row.id != 0)
+      if (Status s = catalog_.delete_delivery(row.id); !s.ok())
+        spdlog::error("event=webhook_queue_delete_failed id={} error=\"{}\"", row.id, s.message());
     ++delivered_;
+    release();
     return;
   }
-  ++failed_attempts_;
-  if (d.attempts < options_.max_attempts) {
-    auto delay = options_.backoff * (int64_t{1} << std::min(d.attempts - 1, 20));
+  ++row.attempts;
+  row.last_error = r.describe();
+  if (row.attempts < options_.max_attempts) {
+    auto delay = options_.backoff * (int64_t{1} << std::min(row.attempts - 1, 20));
     if (delay > options_.max_backoff) delay = options_.max_backoff;
+    row.next_attempt_ms = clock_.now_ms() + delay.count();
+    if (row.id != 0)
+      if (Status s = catalog_.update_delivery(row); !s.ok())
+        spdlog::error("event=webhook_queue_update_failed id={} error=\"{}\"", row.id, s.message());
+    ++failed_attempts_;
     spdlog::warn("event=webhook_retry alert={} url={} attempt={} error=\"{}\" retry_in_ms={}",
-                 d.alert_id, d.url, d.attempts, r.describe(), delay.count());
-    d.due = std::chrono::steady_clock::now() + delay;
-    enqueue(std::move(d));
+                 row.alert_id, row.url, row.attempts, row.last_error, delay.count());
+    {
+      std::lock_guard lock(mu_);  // back in the queue even when it is full: it was held
+      d.due = std::chrono::steady_clock::now() + delay;
+      d.seq = next_seq_++;
+      queue_.push(std::move(d));
+    }
     return;
   }
   DeadLetter dl;
-  dl.alert_id = d.alert_id;
-  dl.rule_id = d.rule_id;
-  dl.url = d.url;
-  dl.payload = d.payload;
-  dl.attempts = d.attempts;
-  dl.last_error = r.describe();
-  dl.created_at_ms = d.first_attempt_ms;
+  dl.alert_id = row.alert_id;
+  dl.rule_id = row.rule_id;
+  dl.url = row.url;
+  dl.payload = row.payload;
+  dl.attempts = row.attempts;
+  dl.last_error = row.last_error;
+  dl.created_at_ms = row.first_attempt_ms;
   dl.failed_at_ms = clock_.now_ms();
-  auto id = catalog_.put_dead_letter(dl);
+  auto id = catalog_.dead_letter_delivery(row.id, dl);
+  ++failed_attempts_;
   ++dead_lettered_;
+  release();
   if (!id.ok())
-    spdlog::error("event=dead_letter_not_stored alert={} url={} error=\"{}\"", d.alert_id, d.url,
-                  id.status().message());
+    spdlog::error("event=dead_letter_not_stored alert={} url={} error=\"{}\"", row.alert_id,
+                  row.url, id.status().message());
   else
     spdlog::warn("event=webhook_dead_letter id={} alert={} url={} attempts={} error=\"{}\"", *id,
-                 d.alert_id, d.url, d.attempts, dl.last_error);
+                 row.alert_id, row.url, row.attempts, dl.last_error);
 }
 
 }  // namespace fp

@@ -23,6 +23,7 @@
 #include "http/handlers/stats_json.h"
 #include "http/server.h"
 #include "ingest/ingestor.h"
+#include "kpi/commit_activity.h"
 #include "kpi/kpi_service.h"
 #include "live/live_event_hub.h"
 #include "metrics/server_metrics.h"
@@ -83,27 +84,6 @@ int wait_for_stop_signal(const std::function<void()>& on_hup) {
     if (sig != SIGHUP) return sig;
     on_hup();
   }
-}
-
-// What the KPIs need from each committed report (see kpi/device_activity_log.h).
-void record_activity(DeviceActivityLog& log, const ReadingBatch& b, int64_t received_ms) {
-  const size_t n = b.devices().size();
-  for (size_t i = 0; i < n; ++i)
-    log.record_message(b.devices()[i], received_ms, b.wire_bytes() / n);
-  for (size_t m = 0; m < b.metrics().size(); ++m) {
-    if (b.metrics()[m] != "battery_level" && b.metrics()[m] != "battery") continue;
-    for (const Point& p : b.points())
-      if (p.metric == m && p.value >= 0 && p.value <= 100)
-        log.record_battery(b.devices()[p.device], p.ts_ms, p.value);
-  }
-}
-
-void record_activity(DeviceActivityLog& log, const HeartbeatReport& h) {
-  log.record_message(h.device_id, h.received_ms, h.wire_bytes);
-  if (h.device_ts_ms)
-    log.record_response_time(h.device_id, h.received_ms,
-                             static_cast<double>(h.received_ms - *h.device_ts_ms));
-  if (h.battery_level) log.record_battery(h.device_id, h.received_ms, *h.battery_level);
 }
 
 }  // namespace
@@ -273,32 +253,66 @@ int run_server(const ServerConfig& cfg) {
         return DeviceFacts{d->type, d->location};
       },
       alert_options);
-  if (Status s = alerts.load(default_rules); !s.ok()) {
-    spdlog::critical("event=startup_failed reason=\"cannot load alert rules: {}\"", s.message());
-    return 1;
-  }
+  // Webhook deliveries are stored with their alert change (catalog webhook_queue) and those
+  // pending at the last stop or crash are resumed.
   NotifierOptions notifier_options;
   notifier_options.max_attempts = cfg.webhook_attempts;
   notifier_options.backoff = std::chrono::milliseconds(cfg.webhook_backoff_ms);
   notifier_options.timeout = std::chrono::milliseconds(cfg.webhook_timeout_ms);
   WebhookNotifier notifier(cat, clock, notifier_options);
+  if (Status s = notifier.restore(); !s.ok()) {
+    spdlog::critical("event=startup_failed reason=\"cannot load the webhook queue: {}\"",
+                     s.message());
+    return 1;
+  }
+  alerts.set_outbox(&notifier);
+  // Absence rules watch every device in scope from its last report, also across restarts.
+  alerts.set_device_source(
+      [&cat, &tracker]() {
+        std::vector<KnownDevice> out;
+        auto all = cat.load_all_devices();
+        if (!all.ok()) return out;
+        for (const Device& d : *all) {
+          const auto live = tracker.get(d.device_id);
+          out.push_back({d.device_id,
+                         {d.type, d.location},
+                         live && live->last_seen_ms ? live->last_seen_ms : d.last_seen_ms});
+        }
+        return out;
+      },
+      [st = store->get()](const std::string& device,
+                          const std::string& metric) -> std::optional<int64_t> {
+        const auto id = st->index().find(device, metric);
+        if (!id) return std::nullopt;
+        const auto latest = st->latest(*id);
+        if (!latest) return std::nullopt;
+        return latest->ts;
+      });
+  if (Status s = alerts.load(default_rules); !s.ok()) {
+    spdlog::critical("event=startup_failed reason=\"cannot load alert rules: {}\"", s.message());
+    return 1;
+  }
   LiveEventHub live;
-  alerts.add_listener([&notifier, &live](const AlertChange& c) {
-    notifier.notify(c);
-    live.publish("alert", alert_to_json(c.alert));
-  });
+  alerts.add_listener(
+      [&live](const AlertChange& c) { live.publish("alert", alert_to_json(c.alert)); });
+  // KPI activity: journaled in <data-dir>/kpi before each commit's reports are answered.
   DeviceActivityLog activity;
-  ingestor.add_commit_listener([&alerts, &live, &activity](const CommitEvent& e) {
+  if (Status s = activity.open(PosixFileSystem::instance(),
+                               (std::filesystem::path(cfg.data_dir) / "kpi").string());
+      !s.ok()) {
+    spdlog::critical("event=startup_failed reason=\"cannot open the KPI journal: {}\"",
+                     s.message());
+    return 1;
+  }
+  ingestor.set_ack_barrier([&activity](const CommitEvent& e) { record_commit(activity, e); });
+  ingestor.add_commit_listener([&alerts, &live](const CommitEvent& e) {
     CommittedWork work;
     for (const auto& t : e.telemetry) {
       work.batches.push_back(t.batch);
       live.publish_telemetry(*t.batch);
-      record_activity(activity, *t.batch, t.received_ms);
     }
-    for (const HeartbeatReport* h : e.heartbeats) {
+    for (const HeartbeatReport* h : e.heartbeats)
       work.heartbeats.push_back({h->device_id, h->battery_level});
-      record_activity(activity, *h);
-    }
     for (const StatusTransition& t : e.transitions) live.publish_status(t);
     work.transitions.assign(e.transitions.begin(), e.transitions.end());
     alerts.submit(std::move(work));

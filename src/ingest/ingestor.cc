@@ -315,7 +315,7 @@ void Ingestor::commit(std::vector<PendingHeartbeat>& batch,
         continue;
       }
       store_->apply(*telemetry[i].batch);
-      if (!commit_listeners_.empty())
+      if (!commit_listeners_.empty() || ack_barrier_)
         event.telemetry.push_back({telemetry[i].batch, telemetry[i].received_ms});
       observe_telemetry(*telemetry[i].batch, telemetry[i].received_ms, new_devices, transitions);
       if (!telemetry[i].batch->attributes().empty())
@@ -333,6 +333,8 @@ void Ingestor::commit(std::vector<PendingHeartbeat>& batch,
     group_attributes_.clear();
     // Durable and visible: answer now, unless the telemetry registered devices or changed
     // attributes, which must be in the catalog (below) before the writer is told it succeeded.
+    // The ack barrier (KPI activity) runs before any of these answers leaves.
+    if (ack_barrier_ && !event.telemetry.empty()) ack_barrier_(event);
     if (new_devices.empty() && attributes.empty()) answer_telemetry(telemetry, telemetry_acks);
   }
 
@@ -384,6 +386,12 @@ void Ingestor::commit(std::vector<PendingHeartbeat>& batch,
         if (changed_attributes[i] && telemetry_acks[i].status.ok())
           telemetry_acks[i].status = Status::IoError("attribute write failed: " + st.message());
     }
+  }
+  if (ack_barrier_ && st.ok()) {
+    CommitEvent acked;
+    for (size_t i = 0; i < batch.size(); ++i)
+      if (acks[i].status.ok()) acked.heartbeats.push_back(&batch[i].report);
+    if (!acked.empty()) ack_barrier_(acked);
   }
   answer_telemetry(telemetry, telemetry_acks);  // no-op when answered above
   pending_ -= batch.size();

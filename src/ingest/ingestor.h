@@ -87,6 +87,11 @@ class Ingestor {
   // Called on the commit thread after each commit with what became durable (alert evaluation,
   // live stream, KPIs). Must not block: hand work over to another thread. Set before start().
   void add_commit_listener(CommitListener fn) { commit_listeners_.push_back(std::move(fn)); }
+  // Called on the commit thread with what is durable and about to be acknowledged, before it
+  // is: committed telemetry before its answers, committed heartbeats before theirs (at most
+  // twice per commit). State derived from the reports (KPI activity) is made durable here,
+  // so a crash never loses it for an answered report. Must be quick. Set before start().
+  void set_ack_barrier(CommitListener fn) { ack_barrier_ = std::move(fn); }
 
   // Attaches the telemetry store (before start(); the store may replay into this Ingestor
   // while it opens, so the two are created separately).
@@ -153,6 +158,7 @@ class Ingestor {
   const IngestorOptions options_;
   TransitionListener listener_;
   std::vector<CommitListener> commit_listeners_;
+  CommitListener ack_barrier_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

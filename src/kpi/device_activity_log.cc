@@ -1,80 +1,342 @@
 #include "kpi/device_activity_log.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <chrono>
 
 namespace fp {
 namespace {
-constexpr int64_t kHourMs = 3'600'000;
+
+constexpr std::string_view kJournalName = "activity.journal";
+constexpr std::string_view kRewriteName = "activity.journal.tmp";
+// The journal is rewritten once it is this much larger than its last rewrite (and over 1 MiB).
+constexpr uint64_t kCompactFactor = 4;
+constexpr uint64_t kCompactMinBytes = 1 << 20;
 
 int64_t floor_div(int64_t a, int64_t b) {
   return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
 }
+
 }  // namespace
+
+DeviceActivityLog::~DeviceActivityLog() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  std::lock_guard lock(mu_);
+  if (file_) {
+    (void)write_pending_locked();
+    (void)file_->sync();
+  }
+}
+
+Status DeviceActivityLog::open(FileSystem& fs, const std::string& dir) {
+  std::lock_guard lock(mu_);
+  FP_RETURN_IF_ERROR(fs.create_dir(dir));
+  const std::string path = join_path(dir, kJournalName);
+  (void)fs.remove_file(join_path(dir, kRewriteName));  // a rewrite that did not finish
+  uint64_t keep = 0;
+  if (fs.exists(path)) {
+    FP_ASSIGN_OR_RETURN(std::shared_ptr<const MappedFile> mapped, fs.map_file(path));
+    const std::string_view bytes = mapped->bytes();
+    if (bytes.size() >= kActivityJournalHeader.size() &&
+        bytes.substr(0, kActivityJournalHeader.size()) == kActivityJournalHeader) {
+      const ActivityDecodeResult r =
+          decode_activity_records(bytes.substr(kActivityJournalHeader.size()),
+                                  [this](const ActivityRecord& rec) { apply_locked(rec); });
+      keep = kActivityJournalHeader.size() + r.valid_bytes;
+      stats_.replayed = r.records;
+    }
+    if (keep == 0 && !bytes.empty()) {
+      // Not a journal this build can read (another version?): kept aside, never deleted.
+      mapped.reset();
+      const std::string aside = path + ".unreadable";
+      FP_RETURN_IF_ERROR(fs.rename(path, aside));
+      spdlog::error("event=kpi_journal_unreadable moved_to={}", aside);
+    }
+    stats_.dropped_bytes = keep == 0 ? 0 : bytes.size() - keep;
+    if (keep > 0 && keep < bytes.size()) {
+      spdlog::warn("event=kpi_journal_tail_cut bytes={} kept_records={}", bytes.size() - keep,
+                   stats_.replayed);
+    }
+  }
+  if (keep == 0) {
+    // New (or unreadable from its first byte): start it with a header, durably.
+    FP_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> f, fs.open_writable(path, false));
+    FP_RETURN_IF_ERROR(f->append(kActivityJournalHeader));
+    FP_RETURN_IF_ERROR(f->sync());
+    FP_RETURN_IF_ERROR(f->close());
+    FP_RETURN_IF_ERROR(fs.sync_dir(dir));
+  } else if (stats_.dropped_bytes > 0) {
+    FP_RETURN_IF_ERROR(fs.truncate(path, keep));
+  }
+  FP_ASSIGN_OR_RETURN(file_, fs.open_writable(path, true));
+  fs_ = &fs;
+  dir_ = dir;
+  snapshot_bytes_ = file_->size();
+  stats_.bytes = file_->size();
+  thread_ = std::thread([this] { sync_thread(); });
+  return Status::Ok();
+}
+
+void DeviceActivityLog::sync_thread() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    stop_cv_.wait_for(lock, std::chrono::seconds(1));
+    if (stopping_) break;
+    const uint64_t compact_bytes = std::max(kCompactMinBytes, snapshot_bytes_ * kCompactFactor);
+    lock.unlock();
+    (void)sync(compact_bytes);
+    lock.lock();
+  }
+}
+
+Status DeviceActivityLog::sync(uint64_t compact_bytes) {
+  std::lock_guard one_at_a_time(sync_mu_);
+  bool compact = false;
+  Status s;
+  {
+    std::lock_guard lock(mu_);
+    if (!file_) return Status::Ok();
+    s = write_pending_locked();
+    if (s.ok() && unsynced_) {
+      s = file_->sync();
+      if (s.ok()) unsynced_ = false;
+    }
+    compact = s.ok() && file_->size() > compact_bytes;
+  }
+  if (compact) s = compact_journal();
+  if (!s.ok()) {
+    std::lock_guard lock(mu_);
+    ++stats_.write_errors;
+    spdlog::error("event=kpi_journal_sync_failed error=\"{}\"", s.message());
+  }
+  return s;
+}
+
+// ---- changes --------------------------------------------------------------------------------
 
 DeviceActivityLog::Bucket& DeviceActivityLog::bucket(Entry& e, int64_t at_ms) {
   const int64_t hour = floor_div(at_ms, kHourMs);
   Bucket& b = e.hours[static_cast<size_t>(((hour % kHours) + kHours) % kHours)];
   if (b.hour != hour) b = {hour, {}};
+  e.newest_hour = std::max(e.newest_hour, hour);
   return b;
 }
 
+bool DeviceActivityLog::apply_locked(const ActivityRecord& r) {
+  switch (r.type) {
+    case ActivityRecordType::kTotals: {
+      Entry& e = devices_[r.device];
+      const int64_t hour = floor_div(r.at_ms, kHourMs);
+      if (hour <= e.newest_hour - kHours) return false;  // older than every hour kept
+      ActivityTotals& t = bucket(e, r.at_ms).totals;
+      t.messages += r.messages;
+      t.bytes += r.bytes;
+      t.rejected += r.rejected;
+      return true;
+    }
+    case ActivityRecordType::kResponse: {
+      Entry& e = devices_[r.device];
+      if (e.response.size() < kResponseSamples) {
+        e.response.emplace_back(r.at_ms, static_cast<float>(r.value));
+      } else {
+        e.response[e.response_next] = {r.at_ms, static_cast<float>(r.value)};
+        e.response_next = (e.response_next + 1) % kResponseSamples;
+      }
+      return true;
+    }
+    case ActivityRecordType::kBattery: {
+      Entry& e = devices_[r.device];
+      if (!e.battery.empty() && r.at_ms - e.last_battery_ms < kBatterySpacingMs) return false;
+      e.last_battery_ms = r.at_ms;
+      if (e.battery.size() < kBatterySamples) {
+        e.battery.push_back({r.at_ms, r.value});
+      } else {
+        e.battery[e.battery_next] = {r.at_ms, r.value};
+        e.battery_next = (e.battery_next + 1) % kBatterySamples;
+      }
+      return true;
+    }
+    case ActivityRecordType::kForget:
+      return devices_.erase(r.device) > 0;
+    case ActivityRecordType::kClear:
+      devices_.clear();
+      return true;
+  }
+  return false;
+}
+
+void DeviceActivityLog::record_locked(const ActivityRecord& r) {
+  if (apply_locked(r) && file_) append_activity_record(r, pending_);
+}
+
 void DeviceActivityLog::record_message(const std::string& device, int64_t at_ms, uint64_t bytes) {
+  record_messages(device, at_ms, 1, bytes);
+}
+
+void DeviceActivityLog::record_messages(const std::string& device, int64_t at_ms, uint64_t messages,
+                                        uint64_t bytes) {
+  ActivityRecord r{ActivityRecordType::kTotals, device, at_ms, messages, bytes, 0, 0};
   std::lock_guard lock(mu_);
-  ActivityTotals& t = bucket(devices_[device], at_ms).totals;
-  ++t.messages;
-  t.bytes += bytes;
+  record_locked(r);
 }
 
 void DeviceActivityLog::record_rejected(const std::string& device, int64_t at_ms, uint64_t count) {
+  ActivityRecord r{ActivityRecordType::kTotals, device, at_ms, 0, 0, count, 0};
   std::lock_guard lock(mu_);
-  bucket(devices_[device], at_ms).totals.rejected += count;
+  record_locked(r);
+  (void)write_pending_locked();
 }
 
 void DeviceActivityLog::record_response_time(const std::string& device, int64_t at_ms, double ms) {
+  ActivityRecord r{ActivityRecordType::kResponse, device, at_ms, 0, 0, 0, ms};
   std::lock_guard lock(mu_);
-  Entry& e = devices_[device];
-  if (e.response.size() < kResponseSamples) {
-    e.response.emplace_back(at_ms, static_cast<float>(ms));
-  } else {
-    e.response[e.response_next] = {at_ms, static_cast<float>(ms)};
-    e.response_next = (e.response_next + 1) % kResponseSamples;
-  }
+  record_locked(r);
 }
 
 void DeviceActivityLog::record_battery(const std::string& device, int64_t at_ms, double level) {
+  ActivityRecord r{ActivityRecordType::kBattery, device, at_ms, 0, 0, 0, level};
   std::lock_guard lock(mu_);
-  Entry& e = devices_[device];
-  if (!e.battery.empty() && at_ms - e.last_battery_ms < kBatterySpacingMs) return;
-  e.last_battery_ms = at_ms;
-  if (e.battery.size() < kBatterySamples) {
-    e.battery.push_back({at_ms, level});
-  } else {
-    e.battery[e.battery_next] = {at_ms, level};
-    e.battery_next = (e.battery_next + 1) % kBatterySamples;
-  }
+  record_locked(r);
 }
 
 void DeviceActivityLog::forget(const std::string& device) {
+  ActivityRecord r{ActivityRecordType::kForget, device, 0, 0, 0, 0, 0};
   std::lock_guard lock(mu_);
-  devices_.erase(device);
+  // Journaled even when nothing is in memory: the journal may still hold older records.
+  apply_locked(r);
+  if (file_) append_activity_record(r, pending_);
+  (void)write_pending_locked();
 }
 
 void DeviceActivityLog::clear() {
+  ActivityRecord r{ActivityRecordType::kClear, "", 0, 0, 0, 0, 0};
   std::lock_guard lock(mu_);
-  devices_.clear();
+  record_locked(r);
+  (void)write_pending_locked();
 }
+
+Status DeviceActivityLog::write_pending() {
+  std::lock_guard lock(mu_);
+  return write_pending_locked();
+}
+
+Status DeviceActivityLog::write_pending_locked() {
+  if (!file_ || pending_.empty()) return Status::Ok();
+  Status s = file_->append(pending_);
+  if (s.ok() && compacting_) written_meanwhile_ += pending_;
+  pending_.clear();
+  if (!s.ok()) {
+    // The records stay applied in memory; counted and logged, never retried (a partial
+    // append is cut as a torn tail at the next start).
+    ++stats_.write_errors;
+    spdlog::error("event=kpi_journal_write_failed error=\"{}\"", s.message());
+    return s;
+  }
+  unsynced_ = true;
+  stats_.bytes = file_->size();
+  return s;
+}
+
+// ---- compaction -----------------------------------------------------------------------------
+
+std::string DeviceActivityLog::snapshot_locked() const {
+  std::string out(kActivityJournalHeader);
+  ActivityRecord r;
+  for (const auto& [id, e] : devices_) {
+    r.device = id;
+    std::vector<const Bucket*> buckets;
+    for (const Bucket& b : e.hours)
+      if (b.hour >= 0 && b.hour > e.newest_hour - kHours) buckets.push_back(&b);
+    std::sort(buckets.begin(), buckets.end(),
+              [](const Bucket* a, const Bucket* b) { return a->hour < b->hour; });
+    r.type = ActivityRecordType::kTotals;
+    for (const Bucket* b : buckets) {
+      r.at_ms = b->hour * kHourMs;
+      r.messages = b->totals.messages;
+      r.bytes = b->totals.bytes;
+      r.rejected = b->totals.rejected;
+      append_activity_record(r, out);
+    }
+    r.type = ActivityRecordType::kResponse;
+    for (size_t i = 0; i < e.response.size(); ++i) {
+      const auto& [at, ms] = e.response[(e.response_next + i) % e.response.size()];
+      r.at_ms = at;
+      r.value = ms;
+      append_activity_record(r, out);
+    }
+    r.type = ActivityRecordType::kBattery;
+    for (size_t i = 0; i < e.battery.size(); ++i) {
+      const BatterySample& s = e.battery[(e.battery_next + i) % e.battery.size()];
+      r.at_ms = s.at_ms;
+      r.value = s.level;
+      append_activity_record(r, out);
+    }
+  }
+  return out;
+}
+
+Status DeviceActivityLog::compact_journal() {
+  const std::string tmp = join_path(dir_, kRewriteName);
+  const std::string path = join_path(dir_, kJournalName);
+  std::string bytes;
+  {
+    std::lock_guard lock(mu_);
+    FP_RETURN_IF_ERROR(write_pending_locked());
+    bytes = snapshot_locked();
+    compacting_ = true;  // from here, what is written is also kept for the new file
+  }
+  // The state as of now, written and synced without the lock (the slow part).
+  std::unique_ptr<WritableFile> f;
+  Status s = Status::Ok();
+  if (auto opened = fs_->open_writable(tmp, false); opened.ok())
+    f = std::move(*opened);
+  else
+    s = opened.status();
+  if (s.ok()) s = f->append(bytes);
+  if (s.ok()) s = f->sync();
+  std::lock_guard lock(mu_);
+  compacting_ = false;
+  // Then what was written meanwhile, and the switch: until the rename the old journal is the
+  // durable one (it holds everything), and it stays open.
+  if (s.ok()) s = write_pending_locked();
+  if (s.ok()) s = f->append(written_meanwhile_);
+  written_meanwhile_.clear();
+  if (s.ok()) s = f->sync();
+  if (s.ok()) s = fs_->rename(tmp, path);
+  if (!s.ok()) return s;
+  file_ = std::move(f);
+  unsynced_ = false;
+  snapshot_bytes_ = file_->size();
+  stats_.bytes = file_->size();
+  ++stats_.compactions;
+  return fs_->sync_dir(dir_);
+}
+
+// ---- reads ----------------------------------------------------------------------------------
 
 DeviceActivity DeviceActivityLog::collect(const Entry& e, int64_t since_ms) {
   DeviceActivity a;
-  const int64_t since_hour = floor_div(since_ms, kHourMs);
+  // Only the kHours hours up to the newest one are kept (older slots may linger unused).
+  const int64_t since_hour = std::max(floor_div(since_ms, kHourMs), e.newest_hour - (kHours - 1));
   for (const Bucket& b : e.hours) {
     if (b.hour < since_hour) continue;
     a.totals.messages += b.totals.messages;
     a.totals.bytes += b.totals.bytes;
     a.totals.rejected += b.totals.rejected;
   }
-  for (const auto& [at, ms] : e.response)
+  a.totals_since_ms = since_ms;
+  if (e.newest_hour >= 0)
+    a.totals_since_ms = std::max(since_ms, (e.newest_hour - (kHours - 1)) * kHourMs);
+  for (size_t i = 0; i < e.response.size(); ++i) {  // oldest first, like the battery
+    const auto& [at, ms] = e.response[(e.response_next + i) % e.response.size()];
     if (at >= since_ms) a.response_ms.push_back(ms);
+  }
   for (size_t i = 0; i < e.battery.size(); ++i) {
     const BatterySample& s = e.battery[(e.battery_next + i) % e.battery.size()];
     if (s.at_ms >= since_ms) a.battery.push_back(s);
@@ -85,8 +347,17 @@ DeviceActivity DeviceActivityLog::collect(const Entry& e, int64_t since_ms) {
 DeviceActivity DeviceActivityLog::activity(const std::string& device, int64_t since_ms) const {
   std::lock_guard lock(mu_);
   auto it = devices_.find(device);
-  if (it == devices_.end()) return {};
+  if (it == devices_.end()) {
+    DeviceActivity a;
+    a.totals_since_ms = since_ms;
+    return a;
+  }
   return collect(it->second, since_ms);
+}
+
+ActivityJournalStats DeviceActivityLog::journal_stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
 }
 
 }  // namespace fp

@@ -77,18 +77,27 @@ BatteryForecast forecast_battery(std::span<const BatterySample> samples) {
 
 DeviceKpis compute_device_kpis(const StatusTimes& times, const DeviceActivity& activity,
                                std::optional<int64_t> cadence_ms, int64_t window_ms,
-                               int64_t /*end_ms*/) {
+                               int64_t end_ms) {
   DeviceKpis k;
   k.window_ms = window_ms;
+  k.messages = activity.totals.messages;
+  k.bytes = activity.totals.bytes;
+  k.rejected = activity.totals.rejected;
+  // Rates over the part of the period the counts cover (all of it for windows up to 24 h).
+  k.activity_since_ms = std::max(end_ms - times.period_ms, activity.totals_since_ms);
+  const int64_t span_ms = std::min(times.period_ms, end_ms - k.activity_since_ms);
   if (times.period_ms > 0) {
     const double period = static_cast<double>(times.period_ms);
     k.availability_pct = 100.0 * static_cast<double>(times.online_ms) / period;
     k.uptime_pct = 100.0 * static_cast<double>(times.online_ms + times.at_risk_ms) / period;
-    const double minutes = period / 60'000.0;
+  }
+  if (span_ms > 0) {
+    const double span = static_cast<double>(span_ms);
+    const double minutes = span / 60'000.0;
     k.messages_per_min = static_cast<double>(activity.totals.messages) / minutes;
     k.bytes_per_min = static_cast<double>(activity.totals.bytes) / minutes;
     if (cadence_ms && *cadence_ms > 0) {
-      const double expected = period / static_cast<double>(*cadence_ms);
+      const double expected = span / static_cast<double>(*cadence_ms);
       if (expected >= 1)
         k.status_consistency =
             std::min(1.0, static_cast<double>(activity.totals.messages) / expected);

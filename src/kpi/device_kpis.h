@@ -41,6 +41,12 @@ struct DeviceKpis {
   std::optional<double> status_consistency;  // received / expected at the learned cadence, <= 1
   std::optional<double> battery_drain_pct_per_day;
   std::optional<int64_t> battery_empty_at_ms;
+  // The counts behind the rates, and the start of the time they cover: the activity log keeps
+  // 25 hours, so for a longer window the rates are over that span, not the whole window.
+  uint64_t messages = 0;
+  uint64_t bytes = 0;
+  uint64_t rejected = 0;
+  int64_t activity_since_ms = 0;
 };
 
 // Everything about one device over [start_ms, end_ms] (start_ms already clipped to when the

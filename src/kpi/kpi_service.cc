@@ -23,6 +23,8 @@ struct GroupAccumulator {
   double drain_sum = 0;
   int64_t drain_n = 0;
   std::optional<int64_t> first_empty_ms;
+  uint64_t bytes = 0;
+  std::optional<int64_t> activity_since_ms;  // the earliest of the group's devices
 
   void add(const StatusTimes& t, const DeviceActivity& a, const DeviceKpis& k) {
     ++devices;
@@ -38,6 +40,9 @@ struct GroupAccumulator {
     response_ms.insert(response_ms.end(), a.response_ms.begin(), a.response_ms.end());
     messages += a.totals.messages;
     rejected += a.totals.rejected;
+    bytes += a.totals.bytes;
+    if (!activity_since_ms || k.activity_since_ms < *activity_since_ms)
+      activity_since_ms = k.activity_since_ms;
     messages_per_min += k.messages_per_min;
     bytes_per_min += k.bytes_per_min;
     if (k.status_consistency) {
@@ -75,6 +80,10 @@ struct GroupAccumulator {
       k.status_consistency = consistency_sum / static_cast<double>(consistency_n);
     if (drain_n > 0) k.battery_drain_pct_per_day = drain_sum / static_cast<double>(drain_n);
     k.battery_empty_at_ms = first_empty_ms;
+    k.messages = messages;
+    k.bytes = bytes;
+    k.rejected = rejected;
+    k.activity_since_ms = activity_since_ms.value_or(0);
     return g;
   }
 };

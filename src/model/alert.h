@@ -26,7 +26,11 @@ struct Alert {
   AlertState state = AlertState::kFiring;
   std::string message;
   std::optional<double> value;  // the reading that made the condition true, if any
-  int64_t started_at_ms = 0;
+  int64_t started_at_ms = 0;    // when the alert was raised (server time)
+  // When its condition happened: the reading's own time for value rules (so backfilled data
+  // shows when it was measured), last seen + `for` for absence, the transition for offline.
+  // 0 (alerts stored before schema v5): the same as started_at_ms.
+  int64_t condition_at_ms = 0;
   std::optional<int64_t> acknowledged_at_ms;
   std::string acknowledged_by;
   std::string note;  // the acknowledging (or resolving) operator's note

@@ -1,9 +1,12 @@
 """Webhook notifications against a real local HTTP receiver: the JSON body of each alert
 change, retries with backoff from a receiver that fails, dead letters listed by the API and
-retried on request, and the delivery counters in /metrics."""
+retried on request, the delivery counters in /metrics, and the durable delivery queue: a
+delivery pending at a restart or a kill -9 is delivered once afterwards, or dead-lettered."""
 
 import socket
 import time
+
+import pytest
 
 from fleetpulse_harness import assert_error, metric_value, wait_until
 from webhook_receiver import WebhookReceiver
@@ -115,3 +118,66 @@ def test_an_unreachable_webhook_ends_as_a_dead_letter_and_survives_a_restart(sta
     assert letter["last_error"].startswith("connect"), letter
     server.restart()
     assert [d["id"] for d in dead_letters(server)] == [letter["id"]]
+
+
+# -- the delivery queue is durable (catalog table webhook_queue) ------------------------------
+
+SLOW_RETRIES = ("--webhook-attempts", "4", "--webhook-backoff", "1s", "--webhook-timeout", "2s")
+
+
+def unused_port() -> int:
+    with socket.socket() as s:  # a port nobody listens on (yet)
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def failed_attempts(server) -> float:
+    return metric_value(server.metrics_text(), "fleetpulse_webhook_deliveries_total",
+                        result="failed_attempt") or 0
+
+
+def stop(server, how: str) -> None:
+    if how == "kill -9":
+        server.kill()
+    else:
+        assert server.stop() == 0
+
+
+@pytest.mark.parametrize("how", ["restart", "kill -9"])
+def test_a_pending_delivery_is_delivered_once_after_a_restart(start_server, how):
+    port = unused_port()
+    url = f"http://127.0.0.1:{port}/hook"
+    server = start_server(*SLOW_RETRIES)
+    hot_rule(server, url)
+    reading(server, "wq1", 45)
+    # The receiver is down: the first attempt fails and the delivery waits for its retry.
+    wait_until(lambda: failed_attempts(server) >= 1, 5, message="a failed attempt")
+    [alert] = server.get("/api/v1/alerts?device_id=wq1").json["alerts"]
+    stop(server, how)
+    with WebhookReceiver(port=port) as receiver:
+        server.start()
+        [body] = wait_until(lambda: receiver.bodies() or None, 10, message="the redelivery")
+        assert body["event"] == "alert.firing"
+        assert body["alert"]["id"] == alert["id"] and body["alert"]["device_id"] == "wq1"
+        time.sleep(2.5)  # longer than the next backoff: nothing is sent twice
+        assert len(receiver.bodies()) == 1
+        assert dead_letters(server) == []
+
+
+@pytest.mark.parametrize("how", ["restart", "kill -9"])
+def test_a_pending_delivery_that_keeps_failing_is_dead_lettered_after_a_restart(start_server,
+                                                                                 how):
+    with WebhookReceiver(fail_status=503, fail_first=10**6) as receiver:
+        server = start_server("--webhook-attempts", "3", "--webhook-backoff", "1s",
+                              "--webhook-timeout", "2s")
+        hot_rule(server, receiver.url)
+        reading(server, "wq2", 45)
+        wait_until(lambda: failed_attempts(server) >= 1, 5, message="a failed attempt")
+        stop(server, how)
+        server.start()
+        [letter] = wait_until(lambda: dead_letters(server) or None, 15, message="a dead letter")
+        # The attempts made before the restart count: 3 in all, not 3 more.
+        assert letter["attempts"] == 3, letter
+        assert receiver.attempts == 3
+        assert letter["last_error"] == "HTTP 503"
+        assert letter["payload"]["alert"]["device_id"] == "wq2"

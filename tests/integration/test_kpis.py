@@ -1,14 +1,18 @@
 """Device and fleet KPIs against the real binary: availability cross-checked with the status
 history the API returns, response time from heartbeat `ts`, throughput, error rate, battery
-drain and time to empty from a backfilled series, grouping, and parameter errors."""
+drain and time to empty from a backfilled series, grouping, parameter errors, and the same
+figures after a restart and after a kill -9 moments after the data was acknowledged."""
 
 import time
+
+import pytest
 
 from fleetpulse_harness import (assert_error, epoch_to_rfc3339, rfc3339_to_epoch, wait_until)
 
 KPI_FIELDS = {"device_id", "window", "availability_pct", "uptime_pct", "mtbf_s", "mttr_s",
               "response_time_ms", "error_rate", "messages_per_min", "bytes_per_min",
-              "status_consistency", "battery_drain_pct_per_day", "battery_empty_at"}
+              "status_consistency", "battery_drain_pct_per_day", "battery_empty_at",
+              "messages", "bytes", "rejected", "activity_since"}
 
 
 def kpis(server, device_id: str, window: str = "24h") -> dict:
@@ -110,3 +114,81 @@ def test_kpi_parameter_errors(server):
     assert_error(server.get("/api/v1/devices/k4/kpis?window=soon"), 400, "invalid_parameter")
     assert_error(server.get("/api/v1/devices/nobody/kpis"), 404, "not_found")
     assert_error(server.get("/api/v1/kpis/summary?group_by=colour"), 400, "invalid_parameter")
+
+
+# The figures that come from the activity log (counts and samples), not from the clock.
+DURABLE_FIELDS = ("messages", "bytes", "rejected", "error_rate", "response_time_ms",
+                  "battery_drain_pct_per_day", "battery_empty_at", "activity_since")
+
+
+def durable_figures(server, device_id: str) -> dict:
+    k = kpis(server, device_id)
+    return {f: k[f] for f in DURABLE_FIELDS}
+
+
+def fleet_figures(server) -> dict:
+    fleet = server.get("/api/v1/kpis/summary?group_by=type").json["fleet"]
+    return {f: fleet[f] for f in ("devices", "messages", "bytes", "rejected", "error_rate",
+                                  "response_time_ms")}
+
+
+def send_activity(server, device_id: str, rounds: int) -> None:
+    now = time.time()
+    for i in range(rounds):
+        hb = {"device_id": device_id, "ts": epoch_to_rfc3339(now - 0.1 * (i + 1))}
+        assert server.post("/api/v1/heartbeat", hb).status == 200
+        batch = [{"device_id": device_id, "temp": 20 + i},
+                 {"device_id": device_id, "battery_level": 95 - 5 * i,
+                  "ts": epoch_to_rfc3339(now - (rounds - i) * 3600)}]
+        assert server.post("/api/v1/telemetry", batch).status == 200
+    bad = server.post("/api/v1/telemetry", [{"device_id": device_id, "temp": 1},
+                                            {"device_id": device_id, "temp": None}])
+    assert bad.status == 422, bad
+    assert server.post("/api/v1/devices/%s/heartbeat" % device_id, raw="{nope").status == 400
+
+
+@pytest.mark.parametrize("how", ["restart", "kill -9"])
+def test_kpis_are_the_same_after_a_restart(start_server, how):
+    server = start_server()
+    server.create_device("kd1", type="pump")
+    send_activity(server, "kd1", 4)
+    server.heartbeat("kd2")
+    before = durable_figures(server, "kd1")
+    fleet_before = fleet_figures(server)
+    assert before["messages"] == 9 and before["rejected"] == 2, before
+    assert before["battery_drain_pct_per_day"] is not None, before
+    assert before["response_time_ms"]["avg"] is not None, before
+    if how == "kill -9":
+        server.kill()  # moments after the last acknowledged write
+    else:
+        assert server.stop() == 0
+    server.start()
+    assert durable_figures(server, "kd1") == before
+    assert fleet_figures(server) == fleet_before
+    # And it keeps counting on top of what it had.
+    server.heartbeat("kd1")
+    assert kpis(server, "kd1")["messages"] == before["messages"] + 1
+
+
+def test_kpis_survive_several_kills_and_a_deleted_device_stays_forgotten(start_server):
+    server = start_server()
+    for round_ in range(3):
+        send_activity(server, "kd3", 2)
+        server.heartbeat("kd4")
+        server.kill()
+        server.start()
+        assert kpis(server, "kd3")["messages"] == 5 * (round_ + 1)
+    assert server.delete("/api/v1/devices/kd4").status == 204
+    server.kill()
+    server.start()
+    server.heartbeat("kd4")  # registered afresh: its old activity is gone
+    assert kpis(server, "kd4")["messages"] == 1
+
+
+def test_a_window_longer_than_the_activity_kept_says_what_it_covers(server):
+    server.heartbeat("kd5")
+    k = kpis(server, "kd5", "7d")
+    created = rfc3339_to_epoch(server.device("kd5")["created_at"])
+    # Counts cover at most the last 25 hours; for a new device, its whole life.
+    assert abs(rfc3339_to_epoch(k["activity_since"]) - created) < 1, k
+    assert k["messages"] == 1

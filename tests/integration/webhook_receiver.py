@@ -1,6 +1,7 @@
 """A real local HTTP receiver for webhook tests: python's http.server on a free port, in a
 thread. It records every POST (path and parsed JSON body) and answers with the status the test
-chose (`fail_first` failures of `fail_status`, then 200)."""
+chose (`fail_first` failures of `fail_status`, then 200). `port` 0 picks a free one; a test
+that needs a receiver to come up later at a known address passes the port it reserved."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class WebhookReceiver:
-    def __init__(self, fail_status: int = 500, fail_first: int = 0):
+    def __init__(self, fail_status: int = 500, fail_first: int = 0, port: int = 0):
         self.fail_status = fail_status
         self.fail_first = fail_first
         self.received: list[dict] = []
@@ -36,7 +37,8 @@ class WebhookReceiver:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ThreadingHTTPServer.allow_reuse_address = True
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 

@@ -35,6 +35,12 @@ void write_kpis(JsonWriter& w, const DeviceKpis& k) {
     w.value(format_rfc3339(*k.battery_empty_at_ms));
   else
     w.null();
+  w.field("messages", k.messages).field("bytes", k.bytes).field("rejected", k.rejected);
+  w.key("activity_since");
+  if (k.activity_since_ms > 0)
+    w.value(format_rfc3339(k.activity_since_ms));
+  else
+    w.null();
 }
 
 void write_group(JsonWriter& w, const GroupKpis& g) {

@@ -46,4 +46,20 @@ struct DeadLetter {
   int64_t failed_at_ms = 0;   // when the last attempt failed
 };
 
+// A webhook delivery waiting for its (next) attempt (schema v5 "webhook_queue"): stored in
+// the same transaction as the alert change it announces, deleted once delivered or moved to
+// the dead letters, so a restart or a crash resumes it.
+struct WebhookDelivery {
+  int64_t id = 0;  // assigned by the catalog when stored
+  int64_t alert_id = 0;
+  std::string rule_id;
+  std::string url;
+  std::string payload;
+  int attempts = 0;  // failed attempts so far
+  std::string last_error;
+  int64_t created_at_ms = 0;
+  int64_t first_attempt_ms = 0;  // 0 before the first attempt
+  int64_t next_attempt_ms = 0;   // wall-clock time the next attempt is due
+};
+
 }  // namespace fp

@@ -205,6 +205,22 @@ class Catalog {
   // Marks the token revoked; kNotFound unless `id` is a token of `device_id`.
   virtual Status revoke_device_token(const std::string& device_id, const std::string& id) = 0;
 
+  // Webhook delivery queue (schema v5; sqlite_catalog_webhooks.cc). put_alert_with_deliveries
+  // stores `a` as put_alert does and queues `deliveries` in the same transaction, assigning
+  // their ids. update_delivery stores attempts/last_error/first and next attempt times.
+  virtual Status put_alert_with_deliveries(const Alert& a,
+                                           std::vector<WebhookDelivery>& deliveries) = 0;
+  virtual Status update_delivery(const WebhookDelivery& d) = 0;
+  virtual Status delete_delivery(int64_t id) = 0;  // delivered; ok if already gone
+  // In one transaction: stores the dead letter `d` (assigning its id) and removes the queued
+  // delivery `delivery_id` (0: none).
+  virtual Result<int64_t> dead_letter_delivery(int64_t delivery_id, const DeadLetter& d) = 0;
+  // In one transaction: removes dead letter `id` and queues `d` (assigning its id);
+  // kNotFound if there is no such dead letter.
+  virtual Status requeue_dead_letter(int64_t id, WebhookDelivery& d) = 0;
+  // Queued deliveries with id > after_id, oldest first, at most `limit`.
+  virtual Result<std::vector<WebhookDelivery>> load_deliveries(int64_t after_id, int limit) = 0;
+
   // Deletes every device, status transition and non-admin-seeded row. Keys are kept.
   virtual Status delete_all_data() = 0;
 

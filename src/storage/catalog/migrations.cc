@@ -129,8 +129,26 @@ BEGIN
 END;
 )sql";
 
-// v5 is reserved for the `durable` branch (KPI counters, webhook queue, absence state).
-constexpr std::string_view kV5Reserved = "SELECT 1;";
+// v5 (durable alerting): when an alert's condition happened (the reading's time, beside
+// started_at, when it was raised; NULL in older rows means started_at), and the webhook
+// deliveries waiting for an attempt, stored with the alert change they announce so a restart
+// or a crash resumes them (at least once).
+constexpr std::string_view kV5Durable = R"sql(
+ALTER TABLE alerts ADD COLUMN condition_at INTEGER;
+
+CREATE TABLE webhook_queue (
+  id               INTEGER PRIMARY KEY,
+  alert_id         INTEGER NOT NULL,
+  rule_id          TEXT NOT NULL DEFAULT '',
+  url              TEXT NOT NULL,
+  payload          TEXT NOT NULL,
+  attempts         INTEGER NOT NULL DEFAULT 0,
+  last_error       TEXT NOT NULL DEFAULT '',
+  created_at       INTEGER NOT NULL,
+  first_attempt_at INTEGER,
+  next_attempt_at  INTEGER NOT NULL
+);
+)sql";
 
 // v6 (sessions): MQTT persistent sessions with their subscriptions, and config/command pushes
 // waiting for a device (queued while it is away, kept until it acknowledges them).
@@ -162,7 +180,7 @@ CREATE INDEX mqtt_push_queue_by_expiry ON mqtt_push_queue (expires_at);
 )sql";
 
 constexpr std::array<std::string_view, 6> kMigrations = {
-    kV1, kV2Alerts, kV3Mqtt, kV4Attributes, kV5Reserved, kV6MqttSessions};
+    kV1, kV2Alerts, kV3Mqtt, kV4Attributes, kV5Durable, kV6MqttSessions};
 
 Result<int> user_version(sqlite::Db& db) {
   Result<sqlite::Statement> st = db.prepare("PRAGMA user_version");

@@ -648,7 +648,8 @@ Status SqliteCatalog::delete_all_data() {
   if (!tx.ok()) return tx.status();
   if (Status s =
           writer_.exec("DELETE FROM status_history; DELETE FROM devices; DELETE FROM alerts; "
-                       "DELETE FROM dead_letters; DELETE FROM mqtt_push_queue;");
+                       "DELETE FROM dead_letters; DELETE FROM mqtt_push_queue; "
+                       "DELETE FROM webhook_queue;");
       !s.ok())
     return s;
   return tx->commit();

@@ -65,6 +65,14 @@ class SqliteCatalog final : public Catalog {
   Status scan_status_history(int64_t since_ms,
                              const std::function<void(const StatusTransition&)>& fn) override;
 
+  Status put_alert_with_deliveries(const Alert& a,
+                                   std::vector<WebhookDelivery>& deliveries) override;
+  Status update_delivery(const WebhookDelivery& d) override;
+  Status delete_delivery(int64_t id) override;
+  Result<int64_t> dead_letter_delivery(int64_t delivery_id, const DeadLetter& d) override;
+  Status requeue_dead_letter(int64_t id, WebhookDelivery& d) override;
+  Result<std::vector<WebhookDelivery>> load_deliveries(int64_t after_id, int limit) override;
+
   Status delete_all_data() override;
 
   Status apply_reports_and_attributes(std::span<const Device> new_devices,
@@ -100,6 +108,10 @@ class SqliteCatalog final : public Catalog {
   // Sets d.attributes from `db` (sqlite_catalog_attributes.cc).
   Status read_attributes(sqlite::Db& db, Device& d);
   void release_reader(sqlite::Db* db);
+  // Writes of the alerting tables on the writer connection; writer_mu_ held by the caller.
+  Status put_alert_locked(const Alert& a);
+  Result<int64_t> put_dead_letter_locked(const DeadLetter& d);
+  Status insert_delivery_locked(WebhookDelivery& d);
 
   // Constant after construction.
   const std::string path_;

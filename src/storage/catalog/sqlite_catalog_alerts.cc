@@ -13,7 +13,7 @@ namespace {
 
 constexpr std::string_view kAlertColumns =
     "id, rule_id, device_id, severity, state, message, value, started_at, acknowledged_at, "
-    "acknowledged_by, note, resolved_at, resolved_by, updated_at, version";
+    "acknowledged_by, note, resolved_at, resolved_by, updated_at, version, condition_at";
 
 Alert read_alert(const Statement& st) {
   Alert a;
@@ -32,6 +32,7 @@ Alert read_alert(const Statement& st) {
   a.resolved_by = st.text(12);
   a.updated_at_ms = st.int64(13);
   a.version = st.int64(14);
+  a.condition_at_ms = st.opt_int64(15).value_or(0);
   return a;
 }
 
@@ -99,9 +100,13 @@ Result<std::vector<RuleRecord>> SqliteCatalog::list_rules() {
 
 Status SqliteCatalog::put_alert(const Alert& a) {
   std::lock_guard lock(writer_mu_);
+  return put_alert_locked(a);
+}
+
+Status SqliteCatalog::put_alert_locked(const Alert& a) {
   Result<Statement> st = writer_.prepare(
       "INSERT INTO alerts (" + std::string(kAlertColumns) +
-      ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) "
+      ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) "
       "ON CONFLICT (id) DO UPDATE SET severity = excluded.severity, state = excluded.state, "
       "message = excluded.message, value = excluded.value, "
       "acknowledged_at = excluded.acknowledged_at, acknowledged_by = excluded.acknowledged_by, "
@@ -114,6 +119,7 @@ Status SqliteCatalog::put_alert(const Alert& a) {
   st->bind(9, a.acknowledged_at_ms).bind(10, a.acknowledged_by).bind(11, a.note);
   st->bind(12, a.resolved_at_ms).bind(13, a.resolved_by).bind(14, a.updated_at_ms);
   st->bind(15, a.version);
+  if (a.condition_at_ms != 0) st->bind(16, a.condition_at_ms);  // unbound: NULL
   return st->run();
 }
 
@@ -181,6 +187,10 @@ Result<int64_t> SqliteCatalog::max_alert_id() {
 
 Result<int64_t> SqliteCatalog::put_dead_letter(const DeadLetter& d) {
   std::lock_guard lock(writer_mu_);
+  return put_dead_letter_locked(d);
+}
+
+Result<int64_t> SqliteCatalog::put_dead_letter_locked(const DeadLetter& d) {
   Result<Statement> st =
       writer_.prepare("INSERT OR REPLACE INTO dead_letters (" + std::string(kDeadLetterColumns) +
                       ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");

@@ -46,6 +46,18 @@ class AlertEngineTest : public ::testing::Test {
         },
         AlertEngineOptions{});
     engine_->add_listener([this](const AlertChange& c) { changes_.push_back(c); });
+    engine_->set_device_source(
+        [this] {
+          std::vector<KnownDevice> out;
+          for (const auto& [id, seen] : last_seen_)
+            out.push_back({id, facts_.count(id) ? facts_[id] : DeviceFacts{}, seen});
+          return out;
+        },
+        [this](const std::string& device, const std::string& metric) -> std::optional<int64_t> {
+          auto it = metric_seen_.find(device + "/" + metric);
+          if (it == metric_seen_.end()) return std::nullopt;
+          return it->second;
+        });
     Status s = engine_->load(defaults);
     ASSERT_TRUE(s.ok()) << s.message();
   }
@@ -91,6 +103,8 @@ class AlertEngineTest : public ::testing::Test {
   std::unique_ptr<Catalog> catalog_;
   std::unique_ptr<AlertEngine> engine_;
   std::map<std::string, DeviceFacts> facts_;
+  std::map<std::string, std::optional<int64_t>> last_seen_;  // what the device source lists
+  std::map<std::string, int64_t> metric_seen_;               // "device/metric" -> newest point
   std::vector<AlertChange> changes_;
 };
 
@@ -466,6 +480,121 @@ TEST_F(AlertEngineTest, ReplacingARuleKeepsItsOpenAlertsAndDisablingResolvesThem
   EXPECT_EQ(open(), 0);
   EXPECT_EQ(engine_->replace_rule(*parse_rule(R"({"kind":"offline"})", "nope")).status().code(),
             StatusCode::kNotFound);
+}
+
+TEST_F(AlertEngineTest, AbsenceWatchesDevicesSilentSinceBeforeARestart) {
+  add(R"({"id":"quiet","kind":"absence","for":"60s"})");
+  add(R"({"id":"no_t","kind":"absence","metric":"t","for":"60s","scope":{"type":"pump"}})");
+  const int64_t seen = clock_.now_ms();
+  last_seen_["d1"] = seen;  // reported, then the server restarted
+  last_seen_["never"] = std::nullopt;
+  facts_["d1"] = {"pump", ""};
+  metric_seen_["d1/t"] = seen - 2 * kSec;  // its clock a little behind: the same report
+  clock_.advance(10 * kSec);
+  make_engine();
+  clock_.advance(49 * kSec);
+  engine_->tick();
+  EXPECT_EQ(open(), 0);
+  clock_.advance(1 * kSec);  // 60 s after the last report, not after the restart
+  engine_->tick();
+  ASSERT_EQ(open(), 2);
+  for (const Alert& a : stored()) {
+    EXPECT_EQ(a.device_id, "d1");
+    EXPECT_EQ(a.condition_at_ms, seen + 60 * kSec);
+  }
+  make_engine();  // open alerts are not raised again
+  clock_.advance(5 * kSec);
+  engine_->tick();
+  EXPECT_EQ(stored().size(), 2u);
+  reading("d1", "t", 1);
+  EXPECT_EQ(open(), 0);
+}
+
+TEST_F(AlertEngineTest, AMetricAbsenceStartsFromTheMetricsLastPointWhenItStoppedEarlier) {
+  const int64_t seen = clock_.now_ms();
+  last_seen_["d1"] = seen;
+  metric_seen_["d1/t"] = seen - 300 * kSec;  // t stopped 5 min before the device did
+  last_seen_["d2"] = seen;                   // never sent t: not watched for it
+  add(R"({"id":"no_t","kind":"absence","metric":"t","for":"60s"})");  // created now
+  engine_->tick();
+  ASSERT_EQ(open(), 1);
+  EXPECT_EQ(stored()[0].device_id, "d1");
+  EXPECT_EQ(stored()[0].condition_at_ms, seen - 240 * kSec);
+  EXPECT_EQ(stored()[0].started_at_ms, seen);
+}
+
+TEST_F(AlertEngineTest, ConditionTimeIsTheReadingsTimeAndSurvivesInTheCatalog) {
+  add(R"({"id":"hot","kind":"threshold","metric":"t","threshold":1})");
+  add(R"({"id":"slow","kind":"threshold","metric":"u","threshold":1,"for":"10s"})");
+  const int64_t then = clock_.now_ms() - 7'200 * kSec;  // backfilled: two hours old
+  auto b = std::make_shared<ReadingBatch>();
+  b->add(b->intern_device("d1"), b->intern_metric("t"), then, 5);
+  CommittedWork w;
+  w.batches.push_back(b);
+  engine_->evaluate(w);
+  ASSERT_EQ(stored().size(), 1u);
+  EXPECT_EQ(stored()[0].condition_at_ms, then);
+  EXPECT_EQ(stored()[0].started_at_ms, clock_.now_ms());
+  // `for`: the condition happened at the first reading of the run.
+  const int64_t first = clock_.now_ms();
+  reading("d2", "u", 5);
+  clock_.advance(5 * kSec);
+  reading("d2", "u", 6);
+  clock_.advance(5 * kSec);
+  engine_->tick();
+  AlertQuery q;
+  q.device_id = "d2";
+  auto page = catalog_->list_alerts(q);
+  ASSERT_EQ(page->alerts.size(), 1u);
+  EXPECT_EQ(page->alerts[0].condition_at_ms, first);
+  EXPECT_EQ(page->alerts[0].started_at_ms, first + 10 * kSec);
+  // Offline: the transition's time; manual: when raised.
+  add(R"({"id":"off","kind":"offline"})");
+  CommittedWork t;
+  t.transitions.push_back({"d3", DeviceStatus::kOnline, DeviceStatus::kOffline, "", first - kSec});
+  engine_->evaluate(t);
+  q.device_id = "d3";
+  EXPECT_EQ(catalog_->list_alerts(q)->alerts[0].condition_at_ms, first - kSec);
+  auto manual = engine_->raise({"d4", Severity::kInfo, "by hand", std::nullopt});
+  EXPECT_EQ(manual->condition_at_ms, manual->started_at_ms);
+  EXPECT_EQ(catalog_->get_alert(manual->id)->condition_at_ms, manual->started_at_ms);
+}
+
+// An outbox that records what the engine hands it, to check the deliveries are stored with
+// the change.
+class RecordingOutbox : public AlertOutbox {
+ public:
+  std::vector<WebhookDelivery> plan(const AlertChange& c) override {
+    std::vector<WebhookDelivery> out;
+    for (const auto& url : c.webhooks) {
+      WebhookDelivery d;
+      d.alert_id = c.alert.id;
+      d.url = url;
+      d.payload = "{}";
+      out.push_back(d);
+    }
+    return out;
+  }
+  void queued(std::vector<WebhookDelivery> d) override {
+    for (auto& x : d) got.push_back(std::move(x));
+  }
+  std::vector<WebhookDelivery> got;
+};
+
+TEST_F(AlertEngineTest, WebhookDeliveriesAreStoredWithTheAlertChange) {
+  RecordingOutbox outbox;
+  engine_->set_outbox(&outbox);
+  add(R"({"id":"hot","kind":"threshold","metric":"t","threshold":1,
+          "notify":[{"webhook":"http://127.0.0.1:9/a"},{"webhook":"http://127.0.0.1:9/b"}]})");
+  reading("d1", "t", 5);
+  ASSERT_EQ(outbox.got.size(), 2u);
+  auto rows = catalog_->load_deliveries(0, 10);
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[0].id, outbox.got[0].id);
+  EXPECT_NE(outbox.got[0].id, 0);
+  EXPECT_EQ((*rows)[1].url, "http://127.0.0.1:9/b");
+  EXPECT_EQ((*rows)[0].alert_id, stored()[0].id);
+  engine_->set_outbox(nullptr);
 }
 
 }  // namespace

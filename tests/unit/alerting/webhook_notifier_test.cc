@@ -1,5 +1,6 @@
 // WebhookNotifier with an injected HTTP client: attempts, exponential backoff, dead letters
-// and their retry. (The real client against a real receiver is in the integration tests.)
+// and their retry, and the durable queue (resumed after a restart, backlog beyond memory). (The
+// real client against a real receiver is in the integration tests.)
 
 #include "alerting/webhook_notifier.h"
 
@@ -28,7 +29,8 @@ class WebhookNotifierTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
-  // A post function that fails the first `failures` calls, recording when each came.
+  // A post function that fails the first `failures` calls (counted over the test, across
+  // notifiers), recording when each came.
   WebhookNotifier::PostFn post(int failures) {
     return [this, failures](std::string_view, std::string_view body, std::chrono::milliseconds) {
       std::lock_guard lock(mu_);
@@ -122,13 +124,78 @@ TEST_F(WebhookNotifierTest, PayloadDescribesTheChange) {
   EXPECT_NE(WebhookNotifier::payload(manual).find(R"("rule":null)"), std::string::npos);
 }
 
-TEST_F(WebhookNotifierTest, AFullQueueDropsAndCounts) {
-  WebhookNotifier n(*catalog_, clock_, {1, 10ms, 10ms, 1000ms, 2}, post(0));  // not started
+TEST_F(WebhookNotifierTest, AFullQueueKeepsTheRestInTheCatalogAndDeliversItLater) {
+  WebhookNotifier n(*catalog_, clock_, {1, 10ms, 10ms, 1000ms, 2}, post(0));
   AlertChange c = change();
   c.webhooks = {"http://a/", "http://b/", "http://c/"};
   n.notify(c);
-  EXPECT_EQ(n.stats().pending, 2u);
-  EXPECT_EQ(n.stats().dropped, 1u);
+  EXPECT_EQ(n.stats().pending, 2u);  // memory holds 2; the third waits in the catalog
+  EXPECT_EQ(n.stats().dropped, 0u);
+  EXPECT_EQ(catalog_->load_deliveries(0, 10)->size(), 3u);
+  n.start();
+  ASSERT_TRUE(eventually([&] { return n.stats().delivered == 3; }));
+  EXPECT_EQ(calls(), 3u);
+  EXPECT_TRUE(catalog_->load_deliveries(0, 10)->empty());
+}
+
+TEST_F(WebhookNotifierTest, APendingDeliveryIsResumedAfterARestartWithItsAttempts) {
+  {
+    WebhookNotifier n(*catalog_, clock_, {3, 10'000ms, 10'000ms, 1000ms, 100}, post(100));
+    ASSERT_TRUE(n.restore().ok());
+    n.start();
+    n.notify(change());
+    ASSERT_TRUE(eventually([&] { return n.stats().failed_attempts == 1; }));
+    n.stop();  // or a crash: the row is already stored with its failed attempt
+  }
+  auto rows = catalog_->load_deliveries(0, 10);
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0].attempts, 1);
+  EXPECT_EQ((*rows)[0].last_error, "HTTP 500");
+  EXPECT_EQ((*rows)[0].next_attempt_ms, clock_.now_ms() + 10'000);
+  // The next start: due in 10 s by the stored time; the clock says it is due now.
+  clock_.advance(10'000);
+  WebhookNotifier n(*catalog_, clock_, {3, 10ms, 10ms, 1000ms, 100}, post(2));  // 1 more fails
+  ASSERT_TRUE(n.restore().ok());
+  EXPECT_EQ(n.stats().pending, 1u);
+  n.start();
+  ASSERT_TRUE(eventually([&] { return n.stats().delivered == 1; }));
+  EXPECT_EQ(n.stats().failed_attempts, 1u);  // attempt 2 failed, attempt 3 delivered
+  EXPECT_TRUE(catalog_->load_deliveries(0, 10)->empty());
+  EXPECT_TRUE(catalog_->list_dead_letters(10)->empty());
+}
+
+TEST_F(WebhookNotifierTest, AttemptsBeforeARestartCountTowardsTheDeadLetter) {
+  {
+    WebhookNotifier n(*catalog_, clock_, {3, 10'000ms, 10'000ms, 1000ms, 100}, post(100));
+    n.start();
+    n.notify(change());
+    ASSERT_TRUE(eventually([&] { return n.stats().failed_attempts == 1; }));
+  }
+  clock_.advance(10'000);  // the stored retry time has come
+  WebhookNotifier n(*catalog_, clock_, {3, 10ms, 10ms, 1000ms, 100}, post(100));
+  ASSERT_TRUE(n.restore().ok());
+  n.start();
+  ASSERT_TRUE(eventually([&] { return n.stats().dead_lettered == 1; }));
+  EXPECT_EQ(calls(), 3u);  // 1 before, 2 after
+  auto letters = catalog_->list_dead_letters(10);
+  ASSERT_EQ(letters->size(), 1u);
+  EXPECT_EQ((*letters)[0].attempts, 3);
+  EXPECT_TRUE(catalog_->load_deliveries(0, 10)->empty());  // moved, not copied
+}
+
+TEST_F(WebhookNotifierTest, ARetriedDeadLetterIsStoredInTheQueueUntilDelivered) {
+  WebhookNotifier n(*catalog_, clock_, {1, 10ms, 10ms, 1000ms, 100}, post(1));
+  n.start();
+  n.notify(change());
+  ASSERT_TRUE(eventually([&] { return n.stats().dead_lettered == 1; }));
+  n.stop();
+  const int64_t id = (*catalog_->list_dead_letters(10))[0].id;
+  ASSERT_TRUE(n.retry_dead_letter(id).ok());  // not started: waits in the queue
+  EXPECT_TRUE(catalog_->list_dead_letters(10)->empty());
+  ASSERT_EQ(catalog_->load_deliveries(0, 10)->size(), 1u);
+  n.start();
+  ASSERT_TRUE(eventually([&] { return n.stats().delivered == 1; }));
+  EXPECT_TRUE(catalog_->load_deliveries(0, 10)->empty());
 }
 
 }  // namespace

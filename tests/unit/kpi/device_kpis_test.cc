@@ -79,14 +79,31 @@ TEST(DeviceKpisTest, ThroughputErrorRateAndConsistency) {
   StatusTimes times = status_times(S::kOnline, {}, kT0, kT0 + 60 * kMin);
   DeviceActivity a;
   a.totals = {45, 45 * 200, 5};
-  const DeviceKpis k = compute_device_kpis(times, a, 60'000, 60 * kMin, 0);
+  const int64_t end = kT0 + 60 * kMin;
+  const DeviceKpis k = compute_device_kpis(times, a, 60'000, 60 * kMin, end);
   EXPECT_DOUBLE_EQ(k.messages_per_min, 0.75);
   EXPECT_DOUBLE_EQ(k.bytes_per_min, 150.0);
   EXPECT_DOUBLE_EQ(*k.error_rate, 0.1);           // 5 / (45 + 5)
   EXPECT_DOUBLE_EQ(*k.status_consistency, 0.75);  // 45 of 60 expected at 1/min
   a.totals.messages = 500;                        // more than expected: capped
-  EXPECT_DOUBLE_EQ(*compute_device_kpis(times, a, 60'000, 60 * kMin, 0).status_consistency, 1.0);
-  EXPECT_FALSE(compute_device_kpis(times, a, std::nullopt, 60 * kMin, 0).status_consistency);
+  EXPECT_DOUBLE_EQ(*compute_device_kpis(times, a, 60'000, 60 * kMin, end).status_consistency, 1.0);
+  EXPECT_FALSE(compute_device_kpis(times, a, std::nullopt, 60 * kMin, end).status_consistency);
+}
+
+TEST(DeviceKpisTest, RatesAreOverTheSpanTheCountsCoverInALongWindow) {
+  // A 7-day period whose counts cover only the last 25 hours: rates over those 25 hours.
+  const int64_t end = kT0 + 7 * 24 * 60 * kMin;
+  StatusTimes times = status_times(S::kOnline, {}, kT0, end);
+  DeviceActivity a;
+  a.totals = {1500, 3000, 0};
+  a.totals_since_ms = end - 25 * 60 * kMin;
+  const DeviceKpis k = compute_device_kpis(times, a, 60'000, 7 * 24 * 60 * kMin, end);
+  EXPECT_DOUBLE_EQ(k.messages_per_min, 1.0);  // 1500 in 1500 minutes, not in 10080
+  EXPECT_DOUBLE_EQ(k.bytes_per_min, 2.0);
+  EXPECT_DOUBLE_EQ(*k.status_consistency, 1.0);
+  EXPECT_EQ(k.activity_since_ms, a.totals_since_ms);
+  EXPECT_EQ(k.messages, 1500u);
+  EXPECT_DOUBLE_EQ(*k.availability_pct, 100.0);  // status figures cover the whole period
 }
 
 TEST(DeviceKpisTest, ResponseTimeAverageAndP95) {
@@ -132,9 +149,9 @@ TEST(DeviceActivityLogTest, HourlyTotalsSamplesAndBatterySpacing) {
   ASSERT_EQ(a.battery.size(), 2u);
   EXPECT_EQ(a.battery[1].level, 88);
   EXPECT_EQ(log.activity("d1", kT0 - 4 * 3'600'000).totals.messages, 3u);
-  // A bucket 25 hours later reuses the slot.
+  // A bucket 25 hours later reuses the slot; the hour 28 hours before it is no longer kept.
   log.record_message("d1", kT0 + 25 * 3'600'000, 1);
-  EXPECT_EQ(log.activity("d1", kT0 - 4 * 3'600'000).totals.messages, 2u);
+  EXPECT_EQ(log.activity("d1", kT0 - 4 * 3'600'000).totals.messages, 1u);
 }
 
 TEST(DeviceActivityLogTest, RingsKeepTheNewestSamples) {
