@@ -1,0 +1,152 @@
+#include "cluster/nats_lease_kv.h"
+
+#include <nats/nats.h>
+
+#include <cstring>
+
+namespace fp::cluster {
+namespace {
+
+std::string LastError(natsStatus s) {
+  natsStatus ignored;
+  const char* text = nats_GetLastError(&ignored);
+  std::string out = natsStatus_GetText(s);
+  if (text != nullptr && *text != '\0') out += std::string(": ") + text;
+  return out;
+}
+
+// A failed conditional write: the server answers "wrong last sequence" (JetStream error
+// 10071); everything else means the store could not answer.
+Status WriteFailure(natsStatus s, const std::string& what) {
+  std::string text = LastError(s);
+  if (s == NATS_ERR && text.find("wrong last sequence") != std::string::npos) {
+    return Status::AlreadyExists(what + ": " + text);
+  }
+  return Status::Unavailable(what + ": " + text);
+}
+
+}  // namespace
+
+struct NatsLeaseKv::Handles {
+  natsOptions* opts = nullptr;
+  natsConnection* nc = nullptr;
+  jsCtx* js = nullptr;
+  kvStore* kv = nullptr;
+  ~Handles() {
+    if (kv != nullptr) kvStore_Destroy(kv);
+    if (js != nullptr) jsCtx_Destroy(js);
+    if (nc != nullptr) natsConnection_Destroy(nc);
+    if (opts != nullptr) natsOptions_Destroy(opts);
+  }
+};
+
+NatsLeaseKv::NatsLeaseKv(std::unique_ptr<Handles> h, int64_t timeout_ms)
+    : h_(std::move(h)), timeout_ms_(timeout_ms) {}
+
+NatsLeaseKv::~NatsLeaseKv() = default;
+
+Result<std::unique_ptr<NatsLeaseKv>> NatsLeaseKv::Open(const NatsLeaseKvOptions& o) {
+  if (o.servers.empty()) return Status::InvalidArgument("no NATS server given");
+  if (o.replicas != 1 && o.replicas != 3) return Status::InvalidArgument("replicas must be 1|3");
+  auto h = std::make_unique<Handles>();
+  std::vector<const char*> urls;
+  for (const auto& s : o.servers) urls.push_back(s.c_str());
+  natsStatus s = natsOptions_Create(&h->opts);
+  if (s == NATS_OK) s = natsOptions_SetServers(h->opts, urls.data(), static_cast<int>(urls.size()));
+  if (s == NATS_OK) s = natsOptions_SetMaxReconnect(h->opts, -1);
+  if (s == NATS_OK) s = natsOptions_SetReconnectWait(h->opts, 250);
+  if (s == NATS_OK) s = natsOptions_SetTimeout(h->opts, o.timeout_ms);
+  if (s == NATS_OK) s = natsOptions_SetReconnectBufSize(h->opts, 1);
+  if (s != NATS_OK) return Status::Internal("NATS options: " + LastError(s));
+  s = natsConnection_Connect(&h->nc, h->opts);
+  if (s != NATS_OK) return Status::Unavailable("cannot connect to NATS: " + LastError(s));
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = o.timeout_ms;
+  s = natsConnection_JetStream(&h->js, h->nc, &jo);
+  if (s != NATS_OK) return Status::Unavailable("JetStream context: " + LastError(s));
+
+  kvConfig cfg;
+  kvConfig_Init(&cfg);
+  cfg.Bucket = o.bucket.c_str();
+  cfg.History = 1;
+  cfg.TTL = o.ttl_ms * 1'000'000;  // nanoseconds
+  cfg.StorageType = js_FileStorage;
+  cfg.Replicas = o.replicas;
+  s = js_CreateKeyValue(&h->kv, h->js, &cfg);
+  if (s != NATS_OK) {
+    // An existing bucket with another configuration: bind to it and check its TTL.
+    natsStatus bind = js_KeyValue(&h->kv, h->js, o.bucket.c_str());
+    if (bind != NATS_OK) return Status::Unavailable("lease bucket: " + LastError(s));
+    kvStatus* st = nullptr;
+    if (kvStore_Status(&st, h->kv) == NATS_OK) {
+      int64_t ttl = kvStatus_TTL(st);
+      kvStatus_Destroy(st);
+      if (ttl != cfg.TTL) {
+        return Status::InvalidArgument("lease bucket " + o.bucket + " exists with TTL " +
+                                       std::to_string(ttl / 1'000'000) + " ms, not " +
+                                       std::to_string(o.ttl_ms) + " ms");
+      }
+    }
+  }
+  return std::unique_ptr<NatsLeaseKv>(new NatsLeaseKv(std::move(h), o.timeout_ms));
+}
+
+Result<uint64_t> NatsLeaseKv::Create(const std::string& key, const std::string& value) {
+  uint64_t rev = 0;
+  natsStatus s = kvStore_CreateString(&rev, h_->kv, key.c_str(), value.c_str());
+  if (s != NATS_OK) return WriteFailure(s, "create " + key);
+  return rev;
+}
+
+Result<uint64_t> NatsLeaseKv::Update(const std::string& key, const std::string& value,
+                                     uint64_t expected_revision) {
+  uint64_t rev = 0;
+  natsStatus s =
+      kvStore_UpdateString(&rev, h_->kv, key.c_str(), value.c_str(), expected_revision);
+  if (s != NATS_OK) return WriteFailure(s, "update " + key);
+  return rev;
+}
+
+Result<std::optional<KvEntry>> NatsLeaseKv::Get(const std::string& key) {
+  kvEntry* e = nullptr;
+  natsStatus s = kvStore_Get(&e, h_->kv, key.c_str());
+  if (s == NATS_NOT_FOUND) return std::optional<KvEntry>();
+  if (s != NATS_OK) return Status::Unavailable("get " + key + ": " + LastError(s));
+  KvEntry out{kvEntry_Key(e),
+              std::string(static_cast<const char*>(kvEntry_Value(e)),
+                          static_cast<size_t>(kvEntry_ValueLen(e))),
+              kvEntry_Revision(e)};
+  kvEntry_Destroy(e);
+  return std::optional<KvEntry>(std::move(out));
+}
+
+Result<std::vector<KvEntry>> NatsLeaseKv::List(const std::string& prefix) {
+  kvWatchOptions wo;
+  kvWatchOptions_Init(&wo);
+  wo.IgnoreDeletes = true;
+  wo.Timeout = timeout_ms_;
+  kvWatcher* w = nullptr;
+  const std::string filter = prefix + ">";
+  natsStatus s = kvStore_Watch(&w, h_->kv, filter.c_str(), &wo);
+  if (s != NATS_OK) return Status::Unavailable("watch " + filter + ": " + LastError(s));
+  std::vector<KvEntry> out;
+  for (;;) {
+    kvEntry* e = nullptr;
+    s = kvWatcher_Next(&e, w, timeout_ms_);
+    if (s != NATS_OK) break;
+    if (e == nullptr) break;  // the initial values are all delivered
+    if (kvEntry_Operation(e) == kvOp_Put) {
+      out.push_back(KvEntry{kvEntry_Key(e),
+                            std::string(static_cast<const char*>(kvEntry_Value(e)),
+                                        static_cast<size_t>(kvEntry_ValueLen(e))),
+                            kvEntry_Revision(e)});
+    }
+    kvEntry_Destroy(e);
+  }
+  kvWatcher_Destroy(w);
+  if (s != NATS_OK) return Status::Unavailable("list " + filter + ": " + LastError(s));
+  return out;
+}
+
+}  // namespace fp::cluster
