@@ -32,6 +32,7 @@ struct NatsLeaseKv::Handles {
   natsConnection* nc = nullptr;
   jsCtx* js = nullptr;
   kvStore* kv = nullptr;
+  std::string bucket;
   ~Handles() {
     if (kv != nullptr) kvStore_Destroy(kv);
     if (js != nullptr) jsCtx_Destroy(js);
@@ -49,6 +50,7 @@ Result<std::unique_ptr<NatsLeaseKv>> NatsLeaseKv::Open(const NatsLeaseKvOptions&
   if (o.servers.empty()) return Status::InvalidArgument("no NATS server given");
   if (o.replicas != 1 && o.replicas != 3) return Status::InvalidArgument("replicas must be 1|3");
   auto h = std::make_unique<Handles>();
+  h->bucket = o.bucket;
   std::vector<const char*> urls;
   for (const auto& s : o.servers) urls.push_back(s.c_str());
   natsStatus s = natsOptions_Create(&h->opts);
@@ -109,16 +111,25 @@ Result<uint64_t> NatsLeaseKv::Update(const std::string& key, const std::string& 
 }
 
 Result<std::optional<KvEntry>> NatsLeaseKv::Get(const std::string& key) {
-  kvEntry* e = nullptr;
-  natsStatus s = kvStore_Get(&e, h_->kv, key.c_str());
-  if (s == NATS_NOT_FOUND) return std::optional<KvEntry>();
+  // Through the stream leader (STREAM.MSG.GET), not kvStore_Get: libnats 3.4 reads a bucket
+  // with allow_direct from any replica, which may not have applied our own write yet.
+  natsMsg* m = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  const std::string stream = "KV_" + h_->bucket;
+  const std::string subject = "$KV." + h_->bucket + "." + key;
+  natsStatus s = js_GetLastMsg(&m, h_->js, stream.c_str(), subject.c_str(), nullptr, &code);
+  if (s == NATS_NOT_FOUND || code == 10037) return std::optional<KvEntry>();
   if (s != NATS_OK) return Status::Unavailable("get " + key + ": " + LastError(s));
-  KvEntry out{kvEntry_Key(e),
-              std::string(static_cast<const char*>(kvEntry_Value(e)),
-                          static_cast<size_t>(kvEntry_ValueLen(e))),
-              kvEntry_Revision(e)};
-  kvEntry_Destroy(e);
-  return std::optional<KvEntry>(std::move(out));
+  const char* op = nullptr;
+  bool deleted = natsMsgHeader_Get(m, "KV-Operation", &op) == NATS_OK && op != nullptr;
+  std::optional<KvEntry> out;
+  if (!deleted) {
+    out = KvEntry{key,
+                  std::string(natsMsg_GetData(m), static_cast<size_t>(natsMsg_GetDataLength(m))),
+                  natsMsg_GetSequence(m)};
+  }
+  natsMsg_Destroy(m);
+  return out;
 }
 
 Result<std::vector<KvEntry>> NatsLeaseKv::List(const std::string& prefix) {

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <iostream>
 #include <cstdlib>
 #include <map>
 #include <sstream>
@@ -57,6 +58,10 @@ class Node {
         if (!paused_) {
           Status s = keeper_->Tick();
           if (s.code() == StatusCode::kUnavailable) ++unavailable_ticks_;
+          if (!s.ok() && (s.code() != last_code_ || ++same_ % 20 == 0)) {
+            std::cerr << keeper_->config().node_id << ": tick: " << s.message() << "\n";
+          }
+          last_code_ = s.code();
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(kTickMs));
       }
@@ -76,6 +81,8 @@ class Node {
   std::unique_ptr<LeaseKeeper> keeper_;
   std::atomic<bool> stop_{false}, paused_{false};
   std::atomic<int> unavailable_ticks_{0};
+  StatusCode last_code_ = StatusCode::kOk;  // tick thread only
+  int same_ = 0;                            // tick thread only
   std::thread thread_;
 };
 
