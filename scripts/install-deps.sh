@@ -21,6 +21,8 @@ packages=(
   # packaging and deployment tests (tests/deploy, scripts/package.sh)
   debhelper help2man lintian debootstrap buildah docker-compose podman-compose haproxy nats-server
   python3-yaml
+  # cluster mode (src/cluster, tests/cluster): the NATS C client and a JetStream server
+  libnats-dev nats-server
 )
 # kubectl (with kustomize 5) renders the Kubernetes manifests. Debian's kubernetes-client
 # conflicts with a kubectl installed otherwise; install it only where there is none.

@@ -6,14 +6,18 @@
 
 namespace fp::cluster {
 
-std::string PresenceKey(const std::string& node_id) { return "node." + node_id; }
-std::string LeaseKey(uint32_t partition) { return "part." + std::to_string(partition); }
+std::string PresenceKey(const std::string& node_id) {
+  return "node." + node_id;
+}
+std::string LeaseKey(uint32_t partition) {
+  return "part." + std::to_string(partition);
+}
 
 bool ValidNodeId(const std::string& node_id) {
   if (node_id.empty() || node_id.size() > 64) return false;
   return std::all_of(node_id.begin(), node_id.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
   });
 }
 
@@ -51,8 +55,8 @@ Status LeaseKeeper::KeepPresence() {
 LeaseKeeper::WriteOutcome LeaseKeeper::WriteLease(uint32_t partition, uint64_t revision) {
   const std::string key = LeaseKey(partition);
   const int64_t sent_ms = clock_.now_ms();
-  auto rev = revision == 0 ? kv_.Create(key, config_.node_id)
-                           : kv_.Update(key, config_.node_id, revision);
+  auto rev =
+      revision == 0 ? kv_.Create(key, config_.node_id) : kv_.Update(key, config_.node_id, revision);
   if (!rev.ok()) {
     return rev.status().code() == StatusCode::kAlreadyExists ? WriteOutcome::kLost
                                                              : WriteOutcome::kUnavailable;

@@ -30,11 +30,11 @@
 namespace fp::cluster {
 
 struct LeaseConfig {
-  std::string node_id;            // [A-Za-z0-9_-]+, unique among live nodes
-  std::string advertise;          // stored in the presence key (how other nodes reach us)
-  uint32_t partitions = 16;       // fixed for the cluster
-  int64_t ttl_ms = 10'000;        // the bucket's TTL (max age)
-  int64_t safety_margin_ms = 0;   // 0 = ttl / 3
+  std::string node_id;           // [A-Za-z0-9_-]+, unique among live nodes
+  std::string advertise;         // stored in the presence key (how other nodes reach us)
+  uint32_t partitions = 16;      // fixed for the cluster
+  int64_t ttl_ms = 20'000;       // the bucket's TTL (max age); see docs/cluster.md
+  int64_t safety_margin_ms = 0;  // 0 = ttl / 3
 };
 
 // Key names in the lease bucket.
@@ -79,8 +79,8 @@ class LeaseKeeper {
   const LeaseConfig config_;
   LeaseKv& kv_;
   const Clock& clock_;
-  uint64_t presence_revision_ = 0;                 // Tick thread only
-  std::map<uint32_t, int64_t> free_since_ms_;      // Tick thread only
+  uint64_t presence_revision_ = 0;             // Tick thread only
+  std::map<uint32_t, int64_t> free_since_ms_;  // Tick thread only
   mutable std::mutex mu_;
   std::map<uint32_t, Held> held_;  // guarded by mu_
 };

@@ -104,8 +104,7 @@ Result<uint64_t> NatsLeaseKv::Create(const std::string& key, const std::string& 
 Result<uint64_t> NatsLeaseKv::Update(const std::string& key, const std::string& value,
                                      uint64_t expected_revision) {
   uint64_t rev = 0;
-  natsStatus s =
-      kvStore_UpdateString(&rev, h_->kv, key.c_str(), value.c_str(), expected_revision);
+  natsStatus s = kvStore_UpdateString(&rev, h_->kv, key.c_str(), value.c_str(), expected_revision);
   if (s != NATS_OK) return WriteFailure(s, "update " + key);
   return rev;
 }
@@ -124,39 +123,43 @@ Result<std::optional<KvEntry>> NatsLeaseKv::Get(const std::string& key) {
   bool deleted = natsMsgHeader_Get(m, "KV-Operation", &op) == NATS_OK && op != nullptr;
   std::optional<KvEntry> out;
   if (!deleted) {
-    out = KvEntry{key,
-                  std::string(natsMsg_GetData(m), static_cast<size_t>(natsMsg_GetDataLength(m))),
-                  natsMsg_GetSequence(m)};
+    out =
+        KvEntry{key, std::string(natsMsg_GetData(m), static_cast<size_t>(natsMsg_GetDataLength(m))),
+                natsMsg_GetSequence(m)};
   }
   natsMsg_Destroy(m);
   return out;
 }
 
 Result<std::vector<KvEntry>> NatsLeaseKv::List(const std::string& prefix) {
-  kvWatchOptions wo;
-  kvWatchOptions_Init(&wo);
-  wo.IgnoreDeletes = true;
-  wo.Timeout = timeout_ms_;
-  kvWatcher* w = nullptr;
-  const std::string filter = prefix + ">";
-  natsStatus s = kvStore_Watch(&w, h_->kv, filter.c_str(), &wo);
-  if (s != NATS_OK) return Status::Unavailable("watch " + filter + ": " + LastError(s));
-  std::vector<KvEntry> out;
-  for (;;) {
-    kvEntry* e = nullptr;
-    s = kvWatcher_Next(&e, w, timeout_ms_);
-    if (s != NATS_OK) break;
-    if (e == nullptr) break;  // the initial values are all delivered
-    if (kvEntry_Operation(e) == kvOp_Put) {
-      out.push_back(KvEntry{kvEntry_Key(e),
-                            std::string(static_cast<const char*>(kvEntry_Value(e)),
-                                        static_cast<size_t>(kvEntry_ValueLen(e))),
-                            kvEntry_Revision(e)});
-    }
-    kvEntry_Destroy(e);
-  }
-  kvWatcher_Destroy(w);
+  // Stream info with a subjects filter names the live keys, then each is read through the
+  // leader. No consumer is created: a watcher's consumer goes through the meta leader, which
+  // stalls for seconds while a killed server's roles are re-elected.
+  const std::string stream = "KV_" + h_->bucket;
+  const std::string subject_prefix = "$KV." + h_->bucket + ".";
+  const std::string filter = subject_prefix + prefix + ">";
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = timeout_ms_;
+  jo.Stream.Info.SubjectsFilter = filter.c_str();
+  jsStreamInfo* si = nullptr;
+  natsStatus s = js_GetStreamInfo(&si, h_->js, stream.c_str(), &jo, nullptr);
   if (s != NATS_OK) return Status::Unavailable("list " + filter + ": " + LastError(s));
+  std::vector<std::string> keys;
+  if (si->State.Subjects != nullptr) {
+    for (int i = 0; i < si->State.Subjects->Count; ++i) {
+      std::string subject = si->State.Subjects->List[i].Subject;
+      if (subject.rfind(subject_prefix, 0) == 0)
+        keys.push_back(subject.substr(subject_prefix.size()));
+    }
+  }
+  jsStreamInfo_Destroy(si);
+  std::vector<KvEntry> out;
+  for (const auto& key : keys) {
+    auto e = Get(key);
+    if (!e.ok()) return e.status();
+    if (e->has_value()) out.push_back(std::move(**e));
+  }
   return out;
 }
 

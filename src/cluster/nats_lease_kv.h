@@ -1,7 +1,8 @@
 #pragma once
 // NatsLeaseKv: LeaseKv over a JetStream key-value bucket with libnats 3.4 (Debian libnats-dev).
-// Owns its own NATS connection. Uses only request/reply KV calls and ordered push watchers
-// (List); never the pull Fetch path, which has known bugs in libnats 3.4.
+// Owns its own NATS connection. Uses only request/reply calls to the bucket stream's leader
+// (KV create/update, STREAM.MSG.GET, STREAM.INFO): no consumers, and never the pull Fetch path,
+// which has known bugs in libnats 3.4.
 //
 // The connection's reconnect buffer is one byte: a lease write made while the client is
 // reconnecting fails at once instead of being queued and applied later, when its deadline
@@ -19,8 +20,8 @@ namespace fp::cluster {
 struct NatsLeaseKvOptions {
   std::vector<std::string> servers;  // nats://host:port, at least one
   std::string bucket = "fleetpulse_leases";
-  int64_t ttl_ms = 10'000;  // the bucket's max age; checked against an existing bucket
-  int replicas = 3;         // 1 or 3
+  int64_t ttl_ms = 20'000;     // the bucket's max age; checked against an existing bucket
+  int replicas = 3;            // 1 or 3
   int64_t timeout_ms = 2'000;  // per KV request
 };
 

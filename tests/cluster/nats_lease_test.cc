@@ -8,8 +8,8 @@
 
 #include <atomic>
 #include <csignal>
-#include <iostream>
 #include <cstdlib>
+#include <iostream>
 #include <map>
 #include <sstream>
 #include <thread>
@@ -203,6 +203,28 @@ TEST_F(NatsLeaseTest, LeasesKeepRenewingWhenTheBucketLeaderServerIsKilled) {
   for (uint32_t p : b.keeper().Served()) EXPECT_GT(b.keeper().DeadlineMs(p), end - ttl_ms_);
   std::cout << "ticks without an answer: a=" << a.unavailable_ticks()
             << " b=" << b.unavailable_ticks() << "\n";
+}
+
+TEST_F(NatsLeaseTest, OwnerLostWhileANatsServerIsDownIsTakenOver) {
+  Node a("a", urls_, ttl_ms_, clock_), b("b", urls_, ttl_ms_, clock_);
+  ASSERT_TRUE(a.ok() && b.ok());
+  WatchExclusive({&a, &b}, 2 * ttl_ms_ + 2'000);
+  std::vector<uint32_t> a_parts = a.keeper().Served();
+  ASSERT_FALSE(a_parts.empty());
+  int leader = BucketLeader(urls_);
+  ASSERT_GE(leader, 0);
+  ASSERT_EQ(::kill(std::stoi(pids_[leader]), SIGKILL), 0);
+  a.Pause();  // the node dies with the server
+  const int64_t paused_at = clock_.now_ms();
+  // b takes a's partitions once a's leases expire, on the two remaining servers: within the
+  // TTL plus one leader election (<= 9 s on 2.9) and a few rounds.
+  while (b.keeper().Served().size() < kPartitions && clock_.now_ms() < paused_at + 3 * ttl_ms_) {
+    WatchExclusive({&a, &b}, 50);
+  }
+  EXPECT_EQ(b.keeper().Served().size(), kPartitions)
+      << "b serves " << b.keeper().Served().size() << " after " << clock_.now_ms() - paused_at;
+  EXPECT_LE(clock_.now_ms() - paused_at, ttl_ms_ + 12'000);
+  std::cout << "takeover with a NATS server down: " << clock_.now_ms() - paused_at << " ms\n";
 }
 
 TEST_F(NatsLeaseTest, SecondNodeWithTheSameIdIsRefused) {

@@ -20,7 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 TTL_MS = 20_000
 
 
-def test_binary() -> str:
+def cluster_test_binary() -> str:
     path = os.environ.get("FLEETPULSE_CLUSTER_TEST_BIN") or os.path.join(
         ROOT, "build", "release", "tests", "test_cluster_nats")
     if not os.access(path, os.X_OK):
@@ -32,11 +32,12 @@ def test_binary() -> str:
     "ContendingNodesOwnEachPartitionExactlyOnce",
     "PausedOwnerDeadlinePassesBeforeTheOtherNodeTakesOver",
     "LeasesKeepRenewingWhenTheBucketLeaderServerIsKilled",
+    "OwnerLostWhileANatsServerIsDownIsTakenOver",
     "SecondNodeWithTheSameIdIsRefused",
     "ExistingBucketWithAnotherTtlIsRefused",
 ])
 def test_leases_on_real_jetstream(gtest: str) -> None:
-    binary = test_binary()
+    binary = cluster_test_binary()
     with NatsCluster() as cluster:
         env = dict(os.environ,
                    FLEETPULSE_NATS_URLS=",".join(cluster.urls),

@@ -8,8 +8,7 @@ namespace {
 
 using ::testing::ElementsAre;
 
-LeasePlanInput Input(const std::string& self, uint32_t partitions,
-                     std::vector<std::string> live) {
+LeasePlanInput Input(const std::string& self, uint32_t partitions, std::vector<std::string> live) {
   LeasePlanInput in;
   in.self = self;
   in.partitions = partitions;
