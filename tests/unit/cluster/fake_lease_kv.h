@@ -3,6 +3,7 @@
 // not written for ttl_ms is gone, as in a JetStream KV bucket with max age. `available` set to
 // false makes every call fail with kUnavailable (a store that cannot answer).
 
+#include <functional>
 #include <map>
 
 #include "cluster/lease_kv.h"
@@ -16,12 +17,15 @@ class FakeLeaseKv final : public LeaseKv {
 
   bool available = true;
   int writes = 0;
+  // Called after each successful Create/Update with its key until it returns true: lets a
+  // test land a concurrent write between a write and its read-back.
+  std::function<bool(const std::string&)> after_write;
 
   Result<uint64_t> Create(const std::string& key, const std::string& value) override {
     if (!available) return Status::Unavailable("down");
     Expire();
     if (entries_.count(key)) return Status::AlreadyExists("exists");
-    return Write(key, value);
+    return Written(key, Write(key, value));
   }
   Result<uint64_t> Update(const std::string& key, const std::string& value,
                           uint64_t expected) override {
@@ -31,7 +35,7 @@ class FakeLeaseKv final : public LeaseKv {
     if (it == entries_.end() || it->second.entry.revision != expected) {
       return Status::AlreadyExists("wrong last sequence");
     }
-    return Write(key, value);
+    return Written(key, Write(key, value));
   }
   Result<std::optional<KvEntry>> Get(const std::string& key) override {
     if (!available) return Status::Unavailable("down");
@@ -66,6 +70,13 @@ class FakeLeaseKv final : public LeaseKv {
     KvEntry entry;
     int64_t written_ms;
   };
+  uint64_t Written(const std::string& key, uint64_t revision) {
+    if (after_write) {
+      auto hook = after_write;
+      if (hook(key)) after_write = nullptr;
+    }
+    return revision;
+  }
   uint64_t Write(const std::string& key, const std::string& value) {
     ++writes;
     entries_[key] = Stored{KvEntry{key, value, ++last_revision_}, clock_.now_ms()};

@@ -152,6 +152,23 @@ TEST_F(LeaseKeeperTest, ForeignWriteOnAHeldLeaseStopsServingAtTheNextTick) {
   EXPECT_TRUE(a.Serving(4));
 }
 
+// Issue 4320: a renew by revision "succeeds" while a concurrent write lands on the same key.
+// The read-back sees the other revision and the node stops serving in the same round.
+TEST_F(LeaseKeeperTest, RenewOvertakenByAConcurrentWriteStopsServingAtOnce) {
+  auto& a = AddNode("a");
+  Run(kStep);
+  ASSERT_TRUE(a.Serving(5));
+  kv_.after_write = [&](const std::string& key) {
+    if (key != LeaseKey(0)) return false;
+    kv_.ForceWrite(LeaseKey(0), "a");  // same value, newer revision
+    return true;
+  };
+  clock_.advance(kStep);
+  ASSERT_TRUE(a.Tick().ok());
+  EXPECT_FALSE(a.Serving(0));
+  EXPECT_TRUE(a.Serving(5));
+}
+
 TEST_F(LeaseKeeperTest, SecondNodeWithTheSameIdIsRefused) {
   auto& a = AddNode("a");
   ASSERT_TRUE(a.Tick().ok());
