@@ -23,6 +23,8 @@ packages=(
   python3-yaml
   # gzip request bodies (zlib), Swagger UI compressed at build time, HTTPS test certificates
   zlib1g-dev gzip openssl
+  # cluster mode (src/cluster, tests/cluster): the NATS C client and a JetStream server
+  libnats-dev nats-server
 )
 # kubectl (with kustomize 5) renders the Kubernetes manifests. Debian's kubernetes-client
 # conflicts with a kubectl installed otherwise; install it only where there is none.

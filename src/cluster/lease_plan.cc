@@ -1,0 +1,65 @@
+#include "cluster/lease_plan.h"
+
+#include <algorithm>
+#include <set>
+
+namespace fp::cluster {
+
+uint32_t FairShare(uint32_t partitions, size_t live_nodes) {
+  if (live_nodes == 0) return partitions;
+  return static_cast<uint32_t>((partitions + live_nodes - 1) / live_nodes);
+}
+
+LeasePlan PlanLeases(const LeasePlanInput& in) {
+  LeasePlan plan;
+  std::vector<std::string> live = in.view.live_nodes;
+  if (std::find(live.begin(), live.end(), in.self) == live.end()) live.push_back(in.self);
+  std::sort(live.begin(), live.end());
+  live.erase(std::unique(live.begin(), live.end()), live.end());
+  const uint32_t cap = FairShare(in.partitions, live.size());
+  auto preferred = [&](uint32_t p) -> const std::string& { return live[p % live.size()]; };
+  auto owner = [&](uint32_t p) -> std::optional<std::string> {
+    return p < in.view.owners.size() ? in.view.owners[p] : std::nullopt;
+  };
+
+  // Held partitions the bucket still shows as ours; anything else is lost already, and the
+  // keeper stops serving it without a plan entry.
+  std::vector<uint32_t> kept;
+  for (uint32_t p : in.held) {
+    if (owner(p) == in.self) kept.push_back(p);
+  }
+  // Surplus above cap: release first what another node prefers, highest ids first.
+  if (kept.size() > cap) {
+    std::stable_sort(kept.begin(), kept.end(), [&](uint32_t a, uint32_t b) {
+      bool a_mine = preferred(a) == in.self, b_mine = preferred(b) == in.self;
+      if (a_mine != b_mine) return a_mine;
+      return a < b;
+    });
+    plan.release.assign(kept.begin() + cap, kept.end());
+    kept.resize(cap);
+  }
+  plan.renew = kept;
+  std::sort(plan.renew.begin(), plan.renew.end());
+
+  size_t count = kept.size();
+  std::set<uint32_t> held(in.held.begin(), in.held.end());
+  auto try_take = [&](bool preferred_only) {
+    for (uint32_t p = 0; p < in.partitions && count < cap; ++p) {
+      if (owner(p) || held.count(p)) continue;
+      if (std::find(plan.take.begin(), plan.take.end(), p) != plan.take.end()) continue;
+      bool mine = preferred(p) == in.self;
+      if (preferred_only && !mine) continue;
+      if (!preferred_only) {
+        auto it = in.free_since_ms.find(p);
+        if (it == in.free_since_ms.end() || in.now_ms - it->second < in.grace_ms) continue;
+      }
+      plan.take.push_back(p);
+      ++count;
+    }
+  };
+  try_take(/*preferred_only=*/true);
+  try_take(/*preferred_only=*/false);
+  return plan;
+}
+
+}  // namespace fp::cluster
