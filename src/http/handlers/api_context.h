@@ -63,6 +63,9 @@ struct ApiContext {
   std::function<std::string()> mqtt_health_json;
   // Streamed exports run here (at most 4 at once); joined before the rest goes.
   BackgroundJobs exports{4};
+  // PromQL per-query limits (/prometheus/api/v1): series selected, raw points read.
+  size_t promql_max_series = 100'000;
+  size_t promql_max_points = 20'000'000;
 };
 
 }  // namespace fp::http
