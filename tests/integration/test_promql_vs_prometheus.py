@@ -235,13 +235,15 @@ def test_unsupported_expressions_get_422(fleetpulse, prometheus):
 @pytest.mark.parametrize("path,params", [
     ("/series", [("match[]", 'fp_temperature{type="sensor"}')]),
     ("/series", [("match[]", "fp_humidity{location=~'n.*'}"), ("match[]", 'fp_errors_total{device_id="dev-002"}')]),
-    ("/labels", []),
+    ("/labels", [("match[]", '{__name__=~"fp_.*"}')]),
     ("/labels", [("match[]", "fp_temperature")]),
-    ("/label/device_id/values", []),
+    ("/label/device_id/values", [("match[]", '{__name__=~"fp_.*"}')]),
     ("/label/type/values", [("match[]", "fp_temperature")]),
-    ("/label/location/values", []),
-    ("/label/__name__/values", []),
+    ("/label/location/values", [("match[]", "fp_humidity"), ("match[]", "fp_errors_total")]),
+    ("/label/__name__/values", [("match[]", '{__name__=~"fp_.*"}')]),
     ("/label/nonexistent/values", []),
+    ("/series", [("match[]", "fp_temperature"), ("start", secs(T0 - 60_000)), ("end", secs(T0 + 3_700_000))]),
+    ("/series", [("match[]", "fp_temperature"), ("start", secs(T0 - 7_200_000)), ("end", secs(T0 - 3_600_000))]),
 ])
 def test_series_and_label_apis_agree(prometheus, fleetpulse, path, params):
     def norm(answer):

@@ -11,6 +11,7 @@
 #include "http/handlers/routes.h"
 #include "model/time_format.h"
 #include "promql/api_json.h"
+#include "promql/device_status_source.h"
 #include "promql/engine.h"
 #include "promql/lexer.h"
 #include "promql/parser.h"
@@ -126,12 +127,36 @@ std::optional<int64_t> parse_step(const std::string& s) {
   return d;
 }
 
-promql::DeviceLabelMap device_labels(ApiContext& ctx) {
-  promql::DeviceLabelMap m;
-  if (auto all = ctx.catalog.load_all_devices(); all.ok())
-    for (auto& d : *all) m[d.device_id] = {std::move(d.type), std::move(d.location)};
-  return m;
-}
+// The series sources of one query: stored telemetry and device status history.
+struct QuerySources {
+  explicit QuerySources(ApiContext& ctx)
+      : telemetry(ctx.store, labels),
+        status([this, &ctx](promql::StatusTimeline& tl) { return load_timeline(ctx, tl); },
+               labels, ctx.clock.now_ms()),
+        all({&telemetry, &status}) {
+    if (auto d = ctx.catalog.load_all_devices(); d.ok()) devices = std::move(*d);
+    for (const auto& d : devices) labels[d.device_id] = {d.type, d.location};
+  }
+  // Status transitions from the catalog; a device without any has its current status since
+  // it was registered.
+  Status load_timeline(ApiContext& ctx, promql::StatusTimeline& tl) const {
+    auto s = ctx.catalog.scan_status_history(0, [&tl](const StatusTransition& t) {
+      tl[t.device_id].emplace_back(t.at_ms, t.to);
+    });
+    if (!s.ok()) return s;
+    for (const auto& d : devices)
+      if (tl[d.device_id].empty()) tl[d.device_id].emplace_back(d.created_at_ms, d.status);
+    for (auto it = tl.begin(); it != tl.end();)
+      it = labels.count(it->first) ? std::next(it) : tl.erase(it);  // deleted devices
+    return Status::Ok();
+  }
+
+  std::vector<Device> devices;
+  promql::DeviceLabelMap labels;
+  promql::TelemetrySource telemetry;
+  promql::DeviceStatusSource status;
+  promql::CombinedSource all;
+};
 
 promql::EngineOptions engine_options(ApiContext& ctx) {
   promql::EngineOptions o;
@@ -169,9 +194,8 @@ void instant_query(ApiContext& ctx, const Request& req, const Responder& respond
   if (!t.ok()) return respond(bad_data(t.status().message()));
   auto expr = parse_query(f);
   if (!expr.ok()) return respond(parse_error(expr.status()));
-  const auto devices = device_labels(ctx);
-  promql::TelemetrySource src(ctx.store, devices);
-  auto r = promql::evaluate_instant(**expr, src, *t, engine_options(ctx));
+  QuerySources src(ctx);
+  auto r = promql::evaluate_instant(**expr, src.all, *t, engine_options(ctx));
   if (!r.ok()) return respond(query_error(r.status()));
   respond(Response::json(200, promql::query_result_json(*r)));
 }
@@ -208,9 +232,8 @@ void range_query(ApiContext& ctx, const Request& req, const Responder& respond) 
   if (type != promql::ValueType::kScalar && type != promql::ValueType::kVector)
     return respond(bad_data("invalid expression type \"" + std::string(promql::to_string(type)) +
                             "\" for range query, must be Scalar or instant Vector"));
-  const auto devices = device_labels(ctx);
-  promql::TelemetrySource src(ctx.store, devices);
-  auto r = promql::evaluate_range(**expr, src, *start, *end, *step, engine_options(ctx));
+  QuerySources src(ctx);
+  auto r = promql::evaluate_range(**expr, src.all, *start, *end, *step, engine_options(ctx));
   if (!r.ok()) return respond(query_error(r.status()));
   respond(Response::json(200, promql::query_result_json(*r)));
 }
@@ -228,15 +251,14 @@ Result<std::vector<promql::Labels>> matching_series(ApiContext& ctx, const FormV
     if (require_match) return Status::InvalidArgument("no match[] parameter provided");
     selectors.push_back("{__name__=~\".+\"}");
   }
-  const auto devices = device_labels(ctx);
-  promql::TelemetrySource src(ctx.store, devices);
+  QuerySources src(ctx);
   promql::QueryBudget budget(engine_options(ctx).limits);
   std::set<promql::Labels> seen;
   for (const auto& sel : selectors) {
     auto e = promql::parse_selector(sel);
     if (!e.ok()) return Status::InvalidArgument(e.status().message());
     promql::Matrix m;
-    if (auto s = src.select((*e)->matchers, *start, *end, false, budget, m); !s.ok()) return s;
+    if (auto s = src.all.select((*e)->matchers, *start, *end, false, budget, m); !s.ok()) return s;
     for (auto& s : m) seen.insert(std::move(s.labels));
   }
   return std::vector<promql::Labels>(seen.begin(), seen.end());

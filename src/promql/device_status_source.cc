@@ -1,0 +1,86 @@
+#include "promql/device_status_source.h"
+
+#include <algorithm>
+
+namespace fp::promql {
+namespace {
+
+constexpr std::string_view kUp = "fleetpulse_device_up";
+constexpr std::string_view kStatus = "fleetpulse_device_status";
+constexpr DeviceStatus kStatuses[] = {DeviceStatus::kOnline, DeviceStatus::kAtRisk,
+                                      DeviceStatus::kOffline, DeviceStatus::kUnknown};
+
+bool name_may_match(const std::vector<LabelMatcher>& matchers, std::string_view name) {
+  for (const auto& m : matchers)
+    if (m.name == kMetricName && !m.matches(name)) return false;
+  return true;
+}
+
+}  // namespace
+
+const StatusTimeline* DeviceStatusSource::timeline() const {
+  std::call_once(loaded_, [this] { load_status_ = load_(timeline_); });
+  return load_status_.ok() ? &timeline_ : nullptr;
+}
+
+Status DeviceStatusSource::select(const std::vector<LabelMatcher>& matchers, int64_t mint,
+                                  int64_t maxt, bool with_points, QueryBudget& budget,
+                                  Matrix& out) const {
+  const bool want_up = name_may_match(matchers, kUp);
+  const bool want_status = name_may_match(matchers, kStatus);
+  if (!want_up && !want_status) return Status::Ok();
+  const StatusTimeline* tl = timeline();
+  if (!tl) return load_status_;
+  std::vector<std::string> ids;
+  ids.reserve(tl->size());
+  for (const auto& [id, _] : *tl) ids.push_back(id);
+  std::sort(ids.begin(), ids.end());
+  const int64_t last = std::min(maxt, now_ms_);
+  for (const std::string& id : ids) {
+    const auto& changes = tl->at(id);
+    if (changes.empty()) continue;
+    Labels base{{"device_id", id}};
+    if (auto d = devices_.find(id); d != devices_.end()) {
+      if (!d->second.location.empty()) base.emplace_back("location", d->second.location);
+      if (!d->second.type.empty()) base.emplace_back("type", d->second.type);
+    }
+    // The minute grid points inside [max(mint, first change), last].
+    const int64_t from = std::max(mint, changes.front().first);
+    const int64_t first_t = (from + kStatusSampleMs - 1) / kStatusSampleMs * kStatusSampleMs;
+    auto emit = [&](Labels ls, const std::function<double(DeviceStatus)>& value) -> Status {
+      if (!matches_all(matchers, ls)) return Status::Ok();
+      Series s{std::move(ls), {}};
+      size_t c = 0;
+      for (int64_t t = first_t; t <= last; t += kStatusSampleMs) {
+        while (c + 1 < changes.size() && changes[c + 1].first <= t) ++c;
+        if (with_points) s.points.push_back({t, value(changes[c].second)});
+        if (!with_points) break;
+      }
+      if (first_t > last) return Status::Ok();
+      if (auto st = budget.take_series(); !st.ok()) return st;
+      if (auto st = budget.take_points(s.points.size()); !st.ok()) return st;
+      out.push_back(std::move(s));
+      return Status::Ok();
+    };
+    if (want_up) {
+      Labels ls{{std::string(kMetricName), std::string(kUp)}};
+      ls.insert(ls.end(), base.begin(), base.end());
+      if (auto st = emit(std::move(ls), [](DeviceStatus s) { return s == DeviceStatus::kOnline ? 1.0 : 0.0; });
+          !st.ok())
+        return st;
+    }
+    if (want_status) {
+      for (DeviceStatus which : kStatuses) {
+        Labels ls{{std::string(kMetricName), std::string(kStatus)}};
+        ls.insert(ls.end(), base.begin(), base.end());
+        set_label(ls, "status", to_string(which));
+        if (auto st = emit(std::move(ls), [which](DeviceStatus s) { return s == which ? 1.0 : 0.0; });
+            !st.ok())
+          return st;
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace fp::promql
