@@ -44,19 +44,25 @@ Status DeviceStatusSource::select(const std::vector<LabelMatcher>& matchers, int
       if (!d->second.location.empty()) base.emplace_back("location", d->second.location);
       if (!d->second.type.empty()) base.emplace_back("type", d->second.type);
     }
-    // The minute grid points inside [max(mint, first change), last].
+    // Samples at the first time in range, then on every whole minute, and at the end of the
+    // range (now at the latest), so a device registered seconds ago has its status too.
     const int64_t from = std::max(mint, changes.front().first);
-    const int64_t first_t = (from + kStatusSampleMs - 1) / kStatusSampleMs * kStatusSampleMs;
+    if (from > last) continue;
+    std::vector<int64_t> times{from};
+    for (int64_t t = (from / kStatusSampleMs + 1) * kStatusSampleMs; t <= last;
+         t += kStatusSampleMs)
+      times.push_back(t);
+    if (times.back() != last) times.push_back(last);
     auto emit = [&](Labels ls, const std::function<double(DeviceStatus)>& value) -> Status {
       if (!matches_all(matchers, ls)) return Status::Ok();
       Series s{std::move(ls), {}};
-      size_t c = 0;
-      for (int64_t t = first_t; t <= last; t += kStatusSampleMs) {
-        while (c + 1 < changes.size() && changes[c + 1].first <= t) ++c;
-        if (with_points) s.points.push_back({t, value(changes[c].second)});
-        if (!with_points) break;
+      if (with_points) {
+        size_t c = 0;
+        for (int64_t t : times) {
+          while (c + 1 < changes.size() && changes[c + 1].first <= t) ++c;
+          s.points.push_back({t, value(changes[c].second)});
+        }
       }
-      if (first_t > last) return Status::Ok();
       if (auto st = budget.take_series(); !st.ok()) return st;
       if (auto st = budget.take_points(s.points.size()); !st.ok()) return st;
       out.push_back(std::move(s));
@@ -65,7 +71,8 @@ Status DeviceStatusSource::select(const std::vector<LabelMatcher>& matchers, int
     if (want_up) {
       Labels ls{{std::string(kMetricName), std::string(kUp)}};
       ls.insert(ls.end(), base.begin(), base.end());
-      if (auto st = emit(std::move(ls), [](DeviceStatus s) { return s == DeviceStatus::kOnline ? 1.0 : 0.0; });
+      if (auto st = emit(std::move(ls),
+                         [](DeviceStatus s) { return s == DeviceStatus::kOnline ? 1.0 : 0.0; });
           !st.ok())
         return st;
     }
@@ -74,7 +81,8 @@ Status DeviceStatusSource::select(const std::vector<LabelMatcher>& matchers, int
         Labels ls{{std::string(kMetricName), std::string(kStatus)}};
         ls.insert(ls.end(), base.begin(), base.end());
         set_label(ls, "status", to_string(which));
-        if (auto st = emit(std::move(ls), [which](DeviceStatus s) { return s == which ? 1.0 : 0.0; });
+        if (auto st =
+                emit(std::move(ls), [which](DeviceStatus s) { return s == which ? 1.0 : 0.0; });
             !st.ok())
           return st;
       }

@@ -4,8 +4,9 @@
 //   fleetpulse_device_status{device_id, type, location, status}  1 for the status in effect
 //                                                                (online, at_risk, offline,
 //                                                                unknown), 0 for the others
-// sampled every minute (on whole minutes) from a device's first recorded transition up to
-// `now`, so the 5-minute lookback always finds a sample while the device exists.
+// sampled at the start of the asked range (or the device's first recorded transition), every
+// whole minute, and at the range's end (`now` at the latest), so the 5-minute lookback always
+// finds a sample while the device exists. Devices of the timeline are sorted by id.
 
 #include <functional>
 #include <mutex>
@@ -21,7 +22,8 @@ namespace fp::promql {
 inline constexpr int64_t kStatusSampleMs = 60'000;
 
 // Each device's transitions, oldest first: (at_ms, status from then on).
-using StatusTimeline = std::unordered_map<std::string, std::vector<std::pair<int64_t, DeviceStatus>>>;
+using StatusTimeline =
+    std::unordered_map<std::string, std::vector<std::pair<int64_t, DeviceStatus>>>;
 
 class DeviceStatusSource : public SeriesSource {
  public:

@@ -43,12 +43,12 @@ Status TelemetrySource::select(const std::vector<LabelMatcher>& matchers, int64_
           s.points.push_back({p.ts, p.value});
         });
         if (s.points.empty()) continue;
-        if (auto st = budget.take_points(s.points.size()); !st.ok()) return st;
       } else {
         auto span = store_.time_span(id);
         if (!span || span->second < mint || span->first > maxt) continue;
       }
       if (auto st = budget.take_series(); !st.ok()) return st;
+      if (auto st = budget.take_points(s.points.size()); !st.ok()) return st;
       out.push_back(std::move(s));
     }
   }

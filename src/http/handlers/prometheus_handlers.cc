@@ -131,8 +131,8 @@ std::optional<int64_t> parse_step(const std::string& s) {
 struct QuerySources {
   explicit QuerySources(ApiContext& ctx)
       : telemetry(ctx.store, labels),
-        status([this, &ctx](promql::StatusTimeline& tl) { return load_timeline(ctx, tl); },
-               labels, ctx.clock.now_ms()),
+        status([this, &ctx](promql::StatusTimeline& tl) { return load_timeline(ctx, tl); }, labels,
+               ctx.clock.now_ms()),
         all({&telemetry, &status}) {
     if (auto d = ctx.catalog.load_all_devices(); d.ok()) devices = std::move(*d);
     for (const auto& d : devices) labels[d.device_id] = {d.type, d.location};
@@ -140,9 +140,8 @@ struct QuerySources {
   // Status transitions from the catalog; a device without any has its current status since
   // it was registered.
   Status load_timeline(ApiContext& ctx, promql::StatusTimeline& tl) const {
-    auto s = ctx.catalog.scan_status_history(0, [&tl](const StatusTransition& t) {
-      tl[t.device_id].emplace_back(t.at_ms, t.to);
-    });
+    auto s = ctx.catalog.scan_status_history(
+        0, [&tl](const StatusTransition& t) { tl[t.device_id].emplace_back(t.at_ms, t.to); });
     if (!s.ok()) return s;
     for (const auto& d : devices)
       if (tl[d.device_id].empty()) tl[d.device_id].emplace_back(d.created_at_ms, d.status);
