@@ -158,14 +158,25 @@ class MatrixBuilder {
   Matrix out_;
 };
 
-// The samples of a matrix per step: by_step[i] lists (series, value) in series order.
-using StepSamples = std::vector<std::vector<AggSample>>;
-StepSamples by_step(const Matrix& m, const Steps& steps) {
-  StepSamples out(steps.n);
-  for (uint32_t si = 0; si < m.size(); ++si)
-    for (const Point& p : m[si].points) out[steps.index(p.t)].push_back({si, p.v});
-  return out;
-}
+// Walks a matrix step by step (steps visited in order): at(ts) lists the (series, value)
+// samples at ts in series order, without materialising every step at once.
+class StepCursor {
+ public:
+  explicit StepCursor(const Matrix& m) : m_(m), pos_(m.size(), 0) {}
+  const std::vector<AggSample>& at(int64_t ts) {
+    cur_.clear();
+    for (uint32_t si = 0; si < m_.size(); ++si) {
+      const auto& pts = m_[si].points;
+      if (pos_[si] < pts.size() && pts[pos_[si]].t == ts) cur_.push_back({si, pts[pos_[si]++].v});
+    }
+    return cur_;
+  }
+
+ private:
+  const Matrix& m_;
+  std::vector<size_t> pos_;
+  std::vector<AggSample> cur_;
+};
 
 class Evaluator {
  public:
@@ -386,11 +397,13 @@ class Evaluator {
     MatrixBuilder out;
     std::vector<size_t> group_slot(group_labels.size(), SIZE_MAX);
     std::vector<size_t> series_slot(k_op ? m.size() : 0, SIZE_MAX);
-    const StepSamples samples = by_step(m, steps_);
+    StepCursor cursor(m);
     std::vector<std::vector<AggSample>> per_group(group_labels.size());
     std::vector<uint32_t> order;  // groups in order of first appearance at this step
     std::vector<AggSample> selected;
     for (size_t i = 0; i < steps_.n; ++i) {
+      const int64_t ts = steps_.at(i);
+      const auto& samples = cursor.at(ts);
       // k is checked at every step, with or without samples, as Prometheus does.
       if (k_op) {
         const double k = param[i];
@@ -398,10 +411,9 @@ class Evaluator {
           fail("Scalar value " + format_go_float(k) + " overflows int64");
         if (static_cast<int64_t>(k) < 1) continue;
       }
-      if (samples[i].empty()) continue;
-      const int64_t ts = steps_.at(i);
+      if (samples.empty()) continue;
       order.clear();
-      for (const AggSample& s : samples[i]) {
+      for (const AggSample& s : samples) {
         auto& g = per_group[group_of[s.series]];
         if (g.empty()) order.push_back(group_of[s.series]);
         g.push_back(s);
@@ -482,12 +494,14 @@ class Evaluator {
     std::vector<std::string> lsig, rsig;
     for (const auto& s : lhs) lsig.push_back(signature(s.labels, e.matching));
     for (const auto& s : rhs) rsig.push_back(signature(s.labels, e.matching));
-    const StepSamples ls = by_step(lhs, steps_), rs = by_step(rhs, steps_);
+    StepCursor lcur(lhs), rcur(rhs);
     MatrixBuilder out;
     std::vector<size_t> lslot(lhs.size(), SIZE_MAX), rslot(rhs.size(), SIZE_MAX);
     std::unordered_map<std::string_view, int> sigs;
     for (size_t i = 0; i < steps_.n; ++i) {
       const int64_t ts = steps_.at(i);
+      const auto& lsamples = lcur.at(ts);
+      const auto& rsamples = rcur.at(ts);
       auto emit_l = [&](const AggSample& s) {
         if (lslot[s.series] == SIZE_MAX) lslot[s.series] = out.slot(lhs[s.series].labels);
         out.add(lslot[s.series], ts, s.v);
@@ -496,18 +510,18 @@ class Evaluator {
       switch (e.op) {
         case BinOp::kAnd:
         case BinOp::kUnless: {
-          if (e.op == BinOp::kAnd && rs[i].empty()) break;
-          for (const auto& s : rs[i]) sigs[rsig[s.series]] = 1;
-          for (const auto& s : ls[i])
+          if (e.op == BinOp::kAnd && rsamples.empty()) break;
+          for (const auto& s : rsamples) sigs[rsig[s.series]] = 1;
+          for (const auto& s : lsamples)
             if (sigs.count(lsig[s.series]) == (e.op == BinOp::kAnd ? 1u : 0u)) emit_l(s);
           break;
         }
         default: {  // or
-          for (const auto& s : ls[i]) {
+          for (const auto& s : lsamples) {
             sigs[lsig[s.series]] = 1;
             emit_l(s);
           }
-          for (const auto& s : rs[i]) {
+          for (const auto& s : rsamples) {
             if (sigs.count(rsig[s.series])) continue;
             if (rslot[s.series] == SIZE_MAX) rslot[s.series] = out.slot(rhs[s.series].labels);
             out.add(rslot[s.series], ts, s.v);
@@ -529,16 +543,18 @@ class Evaluator {
     std::vector<std::string> lsig, rsig;
     for (const auto& s : lhs) lsig.push_back(signature(s.labels, vm));
     for (const auto& s : rhs) rsig.push_back(signature(s.labels, vm));
-    const StepSamples ls = by_step(lhs, steps_), rs = by_step(rhs, steps_);
+    StepCursor lcur(lhs), rcur(rhs);
     MatrixBuilder out;
     std::unordered_map<uint64_t, size_t> result_slot;  // (lhs, rhs) series pair -> output
     std::unordered_map<std::string_view, AggSample> right;
     std::unordered_map<std::string_view, std::vector<size_t>> matched;
     for (size_t i = 0; i < steps_.n; ++i) {
-      if (ls[i].empty() || rs[i].empty()) continue;
       const int64_t ts = steps_.at(i);
+      const auto& lsamples = lcur.at(ts);
+      const auto& rsamples = rcur.at(ts);
+      if (lsamples.empty() || rsamples.empty()) continue;
       right.clear();
-      for (const auto& s : rs[i]) {
+      for (const auto& s : rsamples) {
         auto [it, fresh] = right.emplace(rsig[s.series], s);
         if (!fresh) {
           const Labels& a = rhs[s.series].labels;
@@ -552,7 +568,7 @@ class Evaluator {
         }
       }
       matched.clear();
-      for (const auto& s : ls[i]) {
+      for (const auto& s : lsamples) {
         auto it = right.find(lsig[s.series]);
         if (it == right.end()) continue;
         const AggSample& rsamp = it->second;
