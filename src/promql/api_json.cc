@@ -2,7 +2,6 @@
 
 #include <charconv>
 #include <cmath>
-#include <cstdio>
 
 #include "util/json_writer.h"
 
@@ -15,32 +14,74 @@ void write_labels(JsonWriter& w, const Labels& ls) {
   w.end_object();
 }
 
-void write_point(JsonWriter& w, int64_t t, double v) {
-  w.begin_array().raw(format_timestamp(t)).value(format_value(v)).end_array();
+// Appends Go's strconv.FormatFloat(v, 'f', -1, 64).
+void append_value(std::string& out, double v) {
+  if (std::isnan(v)) {
+    out += "NaN";
+  } else if (std::isinf(v)) {
+    out += v > 0 ? "+Inf" : "-Inf";
+  } else {
+    char buf[400];
+    auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
+    out.append(buf, r.ptr);
+  }
+}
+
+// Appends the timestamp as seconds with up to 3 decimals, as Prometheus's marshalTimestamp.
+void append_timestamp(std::string& out, int64_t t) {
+  char buf[32];
+  char* p = buf;
+  uint64_t u = static_cast<uint64_t>(t);
+  if (t < 0) {
+    *p++ = '-';
+    u = 0 - u;
+  }
+  p = std::to_chars(p, buf + sizeof buf, u / 1000).ptr;
+  if (const uint64_t frac = u % 1000; frac != 0) {
+    *p++ = '.';
+    *p++ = static_cast<char>('0' + frac / 100);
+    *p++ = static_cast<char>('0' + frac / 10 % 10);
+    *p++ = static_cast<char>('0' + frac % 10);
+  }
+  out.append(buf, p);
 }
 
 }  // namespace
 
 std::string format_value(double v) {
-  if (std::isnan(v)) return "NaN";
-  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
-  char buf[512];
-  auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
-  return std::string(buf, r.ptr);
+  std::string s;
+  append_value(s, v);
+  return s;
 }
 
 std::string format_timestamp(int64_t t) {
-  char buf[32];
-  const bool negative = t < 0;
-  const uint64_t u = negative ? 0 - static_cast<uint64_t>(t) : static_cast<uint64_t>(t);
-  const uint64_t frac = u % 1000;
-  int n = frac == 0 ? std::snprintf(buf, sizeof buf, "%s%llu", negative ? "-" : "",
-                                    static_cast<unsigned long long>(u / 1000))
-                    : std::snprintf(buf, sizeof buf, "%s%llu.%03llu", negative ? "-" : "",
-                                    static_cast<unsigned long long>(u / 1000),
-                                    static_cast<unsigned long long>(frac));
-  return std::string(buf, static_cast<size_t>(n));
+  std::string s;
+  append_timestamp(s, t);
+  return s;
 }
+
+namespace {
+void write_point(JsonWriter& w, int64_t t, double v) {
+  w.begin_array().raw(format_timestamp(t)).value(format_value(v)).end_array();
+}
+
+// A matrix's points, written straight into the output ([t,"v"],[t,"v"]...).
+std::string points_json(const std::vector<Point>& pts) {
+  std::string out;
+  out.reserve(pts.size() * 28 + 2);
+  out += '[';
+  for (size_t i = 0; i < pts.size(); ++i) {
+    if (i) out += ',';
+    out += '[';
+    append_timestamp(out, pts[i].t);
+    out += ",\"";
+    append_value(out, pts[i].v);
+    out += "\"]";
+  }
+  out += ']';
+  return out;
+}
+}  // namespace
 
 std::string query_result_json(const QueryValue& q) {
   JsonWriter w;
@@ -70,9 +111,8 @@ std::string query_result_json(const QueryValue& q) {
       for (const auto& s : q.series) {
         w.begin_object().key("metric");
         write_labels(w, s.labels);
-        w.key("values").begin_array();
-        for (const auto& p : s.points) write_point(w, p.t, p.v);
-        w.end_array().end_object();
+        w.key("values").raw(points_json(s.points));
+        w.end_object();
       }
       w.end_array();
       break;

@@ -15,6 +15,8 @@ namespace fp::promql {
 namespace {
 
 constexpr int kMaxDepth = 200;
+// Longer ranges and offsets are refused (422) so that time arithmetic cannot overflow.
+constexpr int64_t kMaxDurationMs = 10'000LL * 365 * 86'400'000;
 
 struct AggName {
   std::string_view name;
@@ -316,6 +318,7 @@ class Parser {
         e->kind = Expr::Kind::kMatrixSelector;
         e->range_ms = parse_duration(d.text);
         if (e->range_ms <= 0) return err(d.pos, "range must be positive");
+        if (e->range_ms > kMaxDurationMs) return unsupported("a range longer than 10000y");
         continue;
       }
       if (tk.kind == Tok::kOffset) {
@@ -323,6 +326,7 @@ class Parser {
         if (peek().kind == Tok::kSub) return unsupported("negative offset");
         if (peek().kind != Tok::kDuration) return unexpected("duration after offset");
         const int64_t off = parse_duration(next().text);
+        if (off > kMaxDurationMs) return unsupported("an offset longer than 10000y");
         if (e->kind != Expr::Kind::kVectorSelector && e->kind != Expr::Kind::kMatrixSelector)
           return err(tk.pos,
                      "offset modifier must be preceded by an instant vector selector or "

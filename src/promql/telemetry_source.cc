@@ -19,7 +19,14 @@ Status TelemetrySource::select(const std::vector<LabelMatcher>& matchers, int64_
                                int64_t maxt, bool with_points, QueryBudget& budget,
                                Matrix& out) const {
   const auto& index = store_.index();
-  for (const std::string& device : index.devices()) {
+  std::vector<std::string> devices;
+  if (only_) {
+    for (const auto& d : *only_)
+      if (index.has_device(d)) devices.push_back(d);
+  } else {
+    devices = index.devices();
+  }
+  for (const std::string& device : devices) {
     Labels base;
     base.emplace_back("device_id", device);
     if (auto d = devices_.find(device); d != devices_.end()) {

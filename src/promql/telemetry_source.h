@@ -5,6 +5,7 @@
 // [A-Za-z0-9_:] becomes '_' and a leading digit gets a '_' before it ("env.temp" is
 // env_temp).
 
+#include <set>
 #include <string>
 #include <unordered_map>
 
@@ -25,14 +26,17 @@ std::string prometheus_metric_name(std::string_view metric);
 // Reads raw points through the store's public read API. `store` and `devices` must outlive it.
 class TelemetrySource : public SeriesSource {
  public:
-  TelemetrySource(const tsdb::TimeSeriesStore& store, const DeviceLabelMap& devices)
-      : store_(store), devices_(devices) {}
+  // `only`, when given, limits the source to those devices (the query names them all).
+  TelemetrySource(const tsdb::TimeSeriesStore& store, const DeviceLabelMap& devices,
+                  const std::set<std::string>* only = nullptr)
+      : store_(store), devices_(devices), only_(only) {}
   Status select(const std::vector<LabelMatcher>& matchers, int64_t mint, int64_t maxt,
                 bool with_points, QueryBudget& budget, Matrix& out) const override;
 
  private:
   const tsdb::TimeSeriesStore& store_;
   const DeviceLabelMap& devices_;
+  const std::set<std::string>* only_;
 };
 
 }  // namespace fp::promql

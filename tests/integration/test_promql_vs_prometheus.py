@@ -284,4 +284,7 @@ def test_buildinfo_and_metadata(fleetpulse):
     assert s == 200 and body["status"] == "success" and body["data"]["version"].startswith("2.")
     s, body = http_json(fleetpulse, "/metadata", [])
     assert s == 200 and body["data"]["fp_temperature"][0]["type"] == "gauge"
-    assert set(body["data"]) == {f"fp_{m}" for m in dataset.METRICS}
+    assert set(body["data"]) == {f"fp_{m}" for m in dataset.METRICS} | {
+        "fleetpulse_device_up", "fleetpulse_device_status"}
+    s, body = http_json(fleetpulse, "/metadata", [("metric", "fp_humidity")])
+    assert list(body["data"]) == ["fp_humidity"]

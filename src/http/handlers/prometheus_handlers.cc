@@ -6,6 +6,7 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <map>
 #include <set>
 
 #include "http/handlers/routes.h"
@@ -96,7 +97,7 @@ std::optional<int64_t> parse_time(const std::string& s) {
   if (r.ec == std::errc() && r.ptr == s.data() + s.size() && std::isfinite(secs)) {
     double whole = 0;
     const double frac = std::modf(secs, &whole);
-    if (std::fabs(whole) > 9.2e15) return std::nullopt;
+    if (std::fabs(whole) > 9.2e12) return std::nullopt;  // keeps ms arithmetic in range
     return static_cast<int64_t>(whole) * 1000 + static_cast<int64_t>(std::round(frac * 1000));
   }
   if (auto t = parse_rfc3339(s)) return *t;
@@ -119,7 +120,7 @@ std::optional<int64_t> parse_step(const std::string& s) {
   auto r = std::from_chars(s.data(), s.data() + s.size(), secs);
   if (r.ec == std::errc() && r.ptr == s.data() + s.size()) {
     const double ms = secs * 1000;
-    if (!std::isfinite(ms) || std::fabs(ms) > 9.2e15) return std::nullopt;
+    if (!std::isfinite(ms) || std::fabs(ms) > 9.2e15) return std::nullopt;  // 292,000 years
     return static_cast<int64_t>(ms);
   }
   const int64_t d = promql::parse_duration(s);
@@ -127,14 +128,49 @@ std::optional<int64_t> parse_step(const std::string& s) {
   return d;
 }
 
-// The series sources of one query: stored telemetry and device status history.
+// The device ids every selector of `e` names with device_id="..." (then only those devices'
+// catalog rows are read), or nullopt when some selector may match any device.
+void collect_named_devices(const promql::Expr& e, std::optional<std::set<std::string>>& out,
+                           bool& any) {
+  if (e.kind == promql::Expr::Kind::kVectorSelector ||
+      e.kind == promql::Expr::Kind::kMatrixSelector) {
+    bool named = false;
+    for (const auto& m : e.matchers)
+      if (m.name == "device_id" && m.op == promql::LabelMatcher::Op::kEqual) {
+        if (!out) out.emplace();
+        out->insert(m.value);
+        named = true;
+        break;
+      }
+    if (!named) any = true;
+  }
+  for (const auto& a : e.args) collect_named_devices(*a, out, any);
+  if (e.param) collect_named_devices(*e.param, out, any);
+}
+
+std::optional<std::set<std::string>> named_devices(const std::vector<const promql::Expr*>& es) {
+  std::optional<std::set<std::string>> out;
+  bool any = false;
+  for (const auto* e : es) collect_named_devices(*e, out, any);
+  if (any) return std::nullopt;
+  return out ? out : std::set<std::string>{};
+}
+
+// The series sources of one query: stored telemetry and device status history. Reads the
+// catalog rows of `only` devices when given, else of every device.
 struct QuerySources {
-  explicit QuerySources(ApiContext& ctx)
-      : telemetry(ctx.store, labels),
+  QuerySources(ApiContext& ctx, std::optional<std::set<std::string>> only_devices)
+      : only(std::move(only_devices)),
+        telemetry(ctx.store, labels, only ? &*only : nullptr),
         status([this, &ctx](promql::StatusTimeline& tl) { return load_timeline(ctx, tl); }, labels,
                ctx.clock.now_ms()),
         all({&telemetry, &status}) {
-    if (auto d = ctx.catalog.load_all_devices(); d.ok()) devices = std::move(*d);
+    if (only) {
+      for (const auto& id : *only)
+        if (auto d = ctx.catalog.get_device(id); d.ok()) devices.push_back(std::move(*d));
+    } else if (auto d = ctx.catalog.load_all_devices(); d.ok()) {
+      devices = std::move(*d);
+    }
     for (const auto& d : devices) labels[d.device_id] = {d.type, d.location};
   }
   // Status transitions from the catalog; a device without any has its current status since
@@ -150,6 +186,7 @@ struct QuerySources {
     return Status::Ok();
   }
 
+  std::optional<std::set<std::string>> only;
   std::vector<Device> devices;
   promql::DeviceLabelMap labels;
   promql::TelemetrySource telemetry;
@@ -193,7 +230,7 @@ void instant_query(ApiContext& ctx, const Request& req, const Responder& respond
   if (!t.ok()) return respond(bad_data(t.status().message()));
   auto expr = parse_query(f);
   if (!expr.ok()) return respond(parse_error(expr.status()));
-  QuerySources src(ctx);
+  QuerySources src(ctx, named_devices({expr->get()}));
   auto r = promql::evaluate_instant(**expr, src.all, *t, engine_options(ctx));
   if (!r.ok()) return respond(query_error(r.status()));
   respond(Response::json(200, promql::query_result_json(*r)));
@@ -231,7 +268,7 @@ void range_query(ApiContext& ctx, const Request& req, const Responder& respond) 
   if (type != promql::ValueType::kScalar && type != promql::ValueType::kVector)
     return respond(bad_data("invalid expression type \"" + std::string(promql::to_string(type)) +
                             "\" for range query, must be Scalar or instant Vector"));
-  QuerySources src(ctx);
+  QuerySources src(ctx, named_devices({expr->get()}));
   auto r = promql::evaluate_range(**expr, src.all, *start, *end, *step, engine_options(ctx));
   if (!r.ok()) return respond(query_error(r.status()));
   respond(Response::json(200, promql::query_result_json(*r)));
@@ -250,14 +287,20 @@ Result<std::vector<promql::Labels>> matching_series(ApiContext& ctx, const FormV
     if (require_match) return Status::InvalidArgument("no match[] parameter provided");
     selectors.push_back("{__name__=~\".+\"}");
   }
-  QuerySources src(ctx);
-  promql::QueryBudget budget(engine_options(ctx).limits);
-  std::set<promql::Labels> seen;
+  std::vector<promql::ExprPtr> parsed;
+  std::vector<const promql::Expr*> exprs;
   for (const auto& sel : selectors) {
     auto e = promql::parse_selector(sel);
     if (!e.ok()) return Status::InvalidArgument(e.status().message());
+    exprs.push_back(e->get());
+    parsed.push_back(std::move(*e));
+  }
+  QuerySources src(ctx, named_devices(exprs));
+  promql::QueryBudget budget(engine_options(ctx).limits);
+  std::set<promql::Labels> seen;
+  for (const auto* e : exprs) {
     promql::Matrix m;
-    if (auto s = src.all.select((*e)->matchers, *start, *end, false, budget, m); !s.ok()) return s;
+    if (auto s = src.all.select(e->matchers, *start, *end, false, budget, m); !s.ok()) return s;
     for (auto& s : m) seen.insert(std::move(s.labels));
   }
   return std::vector<promql::Labels>(seen.begin(), seen.end());
@@ -300,16 +343,18 @@ void label_values(ApiContext& ctx, RequestContext& rc, const Responder& respond)
 void metadata(ApiContext& ctx, const Request& req, const Responder& respond) {
   FormValues f(req);
   const auto only = f.get("metric");
-  std::set<std::string> names;
+  std::map<std::string, std::string> help;
   for (const auto& device : ctx.store.index().devices())
     for (const auto& [metric, id] : ctx.store.index().metrics_of(device))
-      names.insert(promql::prometheus_metric_name(metric));
+      help.emplace(promql::prometheus_metric_name(metric), "telemetry reported by devices");
+  help["fleetpulse_device_up"] = "1 while the device is online, else 0";
+  help["fleetpulse_device_status"] = "1 for the device's status (label status), 0 for the others";
   JsonWriter w;
   w.begin_object().field("status", "success").key("data").begin_object();
-  for (const auto& n : names) {
+  for (const auto& [n, text] : help) {
     if (only && !only->empty() && *only != n) continue;
     w.key(n).begin_array().begin_object();
-    w.field("type", "gauge").field("help", "telemetry reported by devices").field("unit", "");
+    w.field("type", "gauge").field("help", text).field("unit", "");
     w.end_object().end_array();
   }
   w.end_object().end_object();

@@ -1,12 +1,13 @@
 // The PromQL parser: Prometheus 2.42's precedence and associativity, its type errors, and the
 // 400/422 split between invalid and unsupported PromQL.
-#include "promql/lexer.h"
 #include "promql/parser.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <string>
+
+#include "promql/lexer.h"
 
 namespace fp::promql {
 namespace {
@@ -130,6 +131,8 @@ TEST(PromqlParser, RefusesUnsupportedPromqlAsUnprocessableNamingIt) {
       {"rate(x[5m:1m])", "subquery"},
       {"x @ 100", "@ modifier"},
       {"x offset -5m", "negative offset"},
+      {"x offset 20000y", "offset longer than 10000y"},
+      {"rate(x[20000y])", "range longer than 10000y"},
       {"count_values(\"v\", x)", "count_values"},
       {"histogram_quantile(0.9, x)", "histogram_quantile"},
       {"label_replace(x, \"a\", \"b\", \"c\", \"d\")", "label_replace"},
