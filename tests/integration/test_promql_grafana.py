@@ -167,3 +167,35 @@ def test_limits_refuse_queries_that_touch_too_much(start_server, tmp_path):
                                                ("time", "1700000030")], None)
     assert status == 422 and "promql-max-points" in body["error"]
     assert server.get("/health").status == 200
+
+
+def test_a_long_query_does_not_hold_the_network_thread(start_server):
+    # One network thread: if the query ran on it, /health would wait for the whole query.
+    server = start_server("--threads", "1")
+    base = 1_700_000_000_000
+    for d in range(50):
+        lines = "\n".join(f"m,device_id=d{d} v={(i * 7 + d) % 100} {base + i * 10_000}"
+                          for i in range(5000))
+        assert server.post("/api/v1/write?precision=ms", raw=lines).status in (200, 204)
+    url = f"http://127.0.0.1:{server.port}/prometheus"
+    params = [("query", "sum(sum_over_time(m_v[1h]))"), ("start", str(base / 1000)),
+              ("end", str(base / 1000 + 50_000)), ("step", "5")]
+    done = {}
+
+    def run():
+        t0 = time.perf_counter()
+        done["answer"] = prom(url, "/api/v1/query_range", params, None)
+        done["seconds"] = time.perf_counter() - t0
+
+    import threading
+    t = threading.Thread(target=run)
+    t.start()
+    time.sleep(0.2)
+    t0 = time.perf_counter()
+    assert server.get("/health").status == 200
+    health_seconds = time.perf_counter() - t0
+    t.join(timeout=120)
+    status, body = done["answer"]
+    assert status == 200 and len(body["data"]["result"]) == 1
+    assert done["seconds"] > 0.6, f"the query took only {done['seconds']:.2f} s: too light to tell"
+    assert health_seconds < done["seconds"] / 3, (health_seconds, done["seconds"])

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <memory>
 #include <set>
 
 #include "http/handlers/routes.h"
@@ -374,16 +375,29 @@ void buildinfo(const Responder& respond) {
   respond(Response::json(200, w.take()));
 }
 
+using QueryFn = void (*)(ApiContext&, const Request&, const Responder&);
+
+// Evaluates a query on a job thread of ctx.promql_jobs so that a long query does not hold a
+// network thread; inline when every job slot is busy (the request is never refused for it).
+void off_network_thread(ApiContext& ctx, const Request& req, Responder respond, QueryFn fn) {
+  auto task = std::make_shared<std::pair<Request, Responder>>(req, std::move(respond));
+  if (ctx.promql_jobs.try_run(
+          [&ctx, task, fn](const std::atomic<bool>&) { fn(ctx, task->first, task->second); }))
+    return;
+  fn(ctx, task->first, task->second);
+}
+
 }  // namespace
 
 void add_prometheus_routes(Router& r, ApiContext& ctx) {
   const std::string base = "/prometheus/api/v1";
   for (Method m : {Method::kGet, Method::kPost}) {
     r.add(m, base + "/query", Access::kRead, [&ctx](RequestContext& rc, Responder respond) {
-      instant_query(ctx, rc.request, respond);
+      off_network_thread(ctx, rc.request, std::move(respond), instant_query);
     });
-    r.add(m, base + "/query_range", Access::kRead,
-          [&ctx](RequestContext& rc, Responder respond) { range_query(ctx, rc.request, respond); });
+    r.add(m, base + "/query_range", Access::kRead, [&ctx](RequestContext& rc, Responder respond) {
+      off_network_thread(ctx, rc.request, std::move(respond), range_query);
+    });
     r.add(m, base + "/series", Access::kRead,
           [&ctx](RequestContext& rc, Responder respond) { series(ctx, rc.request, respond); });
     r.add(m, base + "/labels", Access::kRead,
