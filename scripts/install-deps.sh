@@ -18,8 +18,8 @@ packages=(
   chromium
   # MQTT conformance and bridge tests: real brokers and clients
   mosquitto mosquitto-clients python3-paho-mqtt
-  # PromQL label matchers (RE2, as Prometheus's Go regexp)
-  libre2-dev
+  # PromQL label matchers (RE2, as Prometheus's Go regexp); YAML of the Grafana provisioning test
+  libre2-dev python3-yaml
 )
 # The dashboard is built with Node.js >= 18 and npm. Debian 12's nodejs (18) and npm serve;
 # a machine that already has node and npm (e.g. from NodeSource) keeps its own.
