@@ -25,6 +25,8 @@ packages=(
   zlib1g-dev gzip openssl
   # cluster mode (src/cluster, tests/cluster): the NATS C client and a JetStream server
   libnats-dev nats-server
+  # PromQL label matchers (RE2, as Prometheus's Go regexp); YAML of the Grafana provisioning test
+  libre2-dev python3-yaml
 )
 # kubectl (with kustomize 5) renders the Kubernetes manifests. Debian's kubernetes-client
 # conflicts with a kubectl installed otherwise; install it only where there is none.

@@ -385,6 +385,16 @@ std::vector<OptionSpec> make_options() {
                  return set_int<size_t>(c.metrics_device_cap, "metrics-device-cap", v, 0,
                                         10'000'000);
                }});
+  o.push_back({"promql-max-series", "N", "most series one PromQL query may select (default 100000)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_int<size_t>(c.promql_max_series, "promql-max-series", v, 1,
+                                        100'000'000);
+               }});
+  o.push_back(
+      {"promql-max-points", "N", "most raw points one PromQL query may read (default 20000000)",
+       [](ServerConfig& c, std::string_view v) {
+         return set_int<size_t>(c.promql_max_points, "promql-max-points", v, 1, 10'000'000'000);
+       }});
   o.push_back({"webhook-attempts", "N",
                "attempts per webhook delivery before it becomes a dead letter (default 5)",
                [](ServerConfig& c, std::string_view v) {

@@ -63,6 +63,8 @@ struct ServerConfig {
   size_t max_body_bytes = 8 * 1024 * 1024;
   int threads = 0;  // 0: one per core
   size_t metrics_device_cap = 1000;
+  size_t promql_max_series = 100'000;     // per PromQL query
+  size_t promql_max_points = 20'000'000;  // raw points per PromQL query
   std::string log_level = "info";
   // Alerting. Rules stored on the first start: the TOML file's [[alert_rules]] tables, or
   // else the built-in defaults (temperature outside -10..50, humidity outside 0..100). Each

@@ -115,6 +115,10 @@ const std::map<std::string_view, Printer>& printers() {
        [](const ServerConfig& c) { return std::to_string(c.mqtt_queue_total); }},
       {"mqtt-queue-expiry", [](const ServerConfig& c) { return duration(c.mqtt_queue_expiry_ms); }},
       {"https", [](const ServerConfig& c) { return address(c.https); }},
+      {"promql-max-series",
+       [](const ServerConfig& c) { return std::to_string(c.promql_max_series); }},
+      {"promql-max-points",
+       [](const ServerConfig& c) { return std::to_string(c.promql_max_points); }},
       {"disk-low-free",  // one option sets either bound; a changed size is the one shown
        [](const ServerConfig& c) {
          if (c.storage.disk_low_free_bytes != (1ull << 30))

@@ -331,6 +331,8 @@ int run_server(const ServerConfig& cfg) {
   ctx.device_tokens = &device_tokens;
   ctx.connections = &device_connections;
   ctx.started_at_ms = started;
+  ctx.promql_max_series = cfg.promql_max_series;
+  ctx.promql_max_points = cfg.promql_max_points;
   ctx.alerts = &alerts;
   ctx.notifier = &notifier;
   ctx.live = &live;

@@ -78,6 +78,11 @@ struct ApiContext {
   // The overview's 24 h history (GET /api/v1/stats/history); null when not kept.
   FleetHistory* fleet_history = nullptr;
   int64_t fleet_history_interval_ms = 60'000;
+  // PromQL per-query limits (/prometheus/api/v1): series selected, raw points read.
+  size_t promql_max_series = 100'000;
+  size_t promql_max_points = 20'000'000;
+  // PromQL queries run here (at most 8 at once, inline beyond); joined before the rest goes.
+  BackgroundJobs promql_jobs{8};
 };
 
 }  // namespace fp::http

@@ -18,6 +18,7 @@ void add_alerting_routes(Router& r, ApiContext& ctx);  // rules, alerts, notific
 void add_device_token_routes(Router& r, ApiContext& ctx);
 void add_device_command_routes(Router& r, ApiContext& ctx);
 void add_fleet_history_routes(Router& r, ApiContext& ctx);
+void add_prometheus_routes(Router& r, ApiContext& ctx);  // /prometheus/api/v1 (PromQL)
 
 inline void add_all_routes(Router& r, ApiContext& ctx) {
   add_health_routes(r, ctx);
@@ -32,6 +33,7 @@ inline void add_all_routes(Router& r, ApiContext& ctx) {
   add_device_token_routes(r, ctx);
   add_device_command_routes(r, ctx);
   add_fleet_history_routes(r, ctx);
+  add_prometheus_routes(r, ctx);
 }
 
 }  // namespace fp::http

@@ -1,0 +1,215 @@
+#!/usr/bin/env python3
+"""PromQL query latency, fleetpulse beside Prometheus 2.42 and VictoriaMetrics, same data, one run.
+
+Data: DEVICES devices (default 10,000; type = one of 5, location = one of 10 sites, so a site
+holds DEVICES/10 devices) reporting `bench_temperature` every INTERVAL seconds (default 300)
+for one day. Loaded into fleetpulse by line protocol (devices registered first with type and
+location), into Prometheus as TSDB blocks made by `promtool tsdb create-blocks-from openmetrics`,
+into VictoriaMetrics by /api/v1/import/prometheus. Then each query_range over the whole day at
+60 s step is run once to warm up and RUNS times (default 5) timed; the table shows the median
+wall time of the HTTP request (server time + JSON transfer on loopback).
+
+Usage: bench/promql_bench.py [--devices N] [--interval S] [--runs N]
+       (FLEETPULSE_BIN, default build/release/src/app/fleetpulse). Temp dirs, free ports, all on
+       127.0.0.1; servers are stopped by PID at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+DAY_END_MS = 1_764_460_800_000  # 2025-11-30T00:00:00Z
+TYPES = ["sensor", "gateway", "tracker", "camera", "meter"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(url: str, proc: subprocess.Popen, what: str, timeout: float = 120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"{what} exited early")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    sys.exit(f"{what} not ready")
+
+
+def generate(devices: int, interval_s: int):
+    rng = random.Random(7)
+    start = DAY_END_MS - 86_400_000
+    for d in range(devices):
+        dev = f"dev-{d:05d}"
+        t = start + rng.randrange(0, interval_s * 1000)
+        v = rng.uniform(10, 30)
+        pts = []
+        while t <= DAY_END_MS:
+            pts.append((t, round(v, 3)))
+            v += rng.uniform(-0.5, 0.5)
+            t += interval_s * 1000
+        yield dev, TYPES[d % 5], f"site-{d % 10:02d}", pts
+
+
+def post(conn: http.client.HTTPConnection, path: str, body: bytes, ctype: str) -> int:
+    conn.request("POST", path, body=body, headers={"Content-Type": ctype})
+    r = conn.getresponse()
+    r.read()
+    return r.status
+
+
+def timed_query(base: str, query: str, runs: int, extra=()) -> tuple[float, int]:
+    params = urllib.parse.urlencode([("query", query), ("start", str((DAY_END_MS - 86_400_000) / 1000)),
+                                     ("end", str(DAY_END_MS / 1000)), ("step", "60"), *extra])
+    times, series = [], 0
+    for i in range(runs + 1):
+        t0 = time.perf_counter()
+        with urllib.request.urlopen(base + "/api/v1/query_range?" + params, timeout=300) as r:
+            body = r.read()
+        dt = time.perf_counter() - t0
+        doc = json.loads(body)
+        assert doc["status"] == "success", doc
+        series = len(doc["data"]["result"])
+        if i:
+            times.append(dt)
+    return statistics.median(times), series
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--devices", type=int, default=10_000)
+    ap.add_argument("--interval", type=int, default=300)
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="promql-bench-"))
+    procs = []
+    try:
+        data = list(generate(args.devices, args.interval))
+        npoints = sum(len(p) for *_, p in data)
+        print(f"data: {args.devices} series, {npoints} points, one day", flush=True)
+
+        # fleetpulse
+        fp_bin = os.environ.get("FLEETPULSE_BIN", str(Path(__file__).resolve().parent.parent /
+                                                      "build/release/src/app/fleetpulse"))
+        fp_port = free_port()
+        p = subprocess.Popen([fp_bin, "serve", "--data-dir", str(root / "fp"), "--http",
+                              f"127.0.0.1:{fp_port}", "--mqtt", "off", "--log-level", "warn",
+                              "--fsync", "none"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(p)
+        wait_ready(f"http://127.0.0.1:{fp_port}/ready", p, "fleetpulse")
+        t0 = time.time()
+
+        def register(chunk):
+            conn = http.client.HTTPConnection("127.0.0.1", fp_port, timeout=60)
+            for dev, typ, loc, _ in chunk:
+                body = json.dumps({"device_id": dev, "type": typ, "location": loc}).encode()
+                assert post(conn, "/api/v1/devices", body, "application/json") == 201
+        threads = [threading.Thread(target=register, args=(data[i::8],)) for i in range(8)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        conn = http.client.HTTPConnection("127.0.0.1", fp_port, timeout=300)
+        lines = [f"bench,device_id={dev} temperature={v} {t}" for dev, _, _, pts in data for t, v in pts]
+        for i in range(0, len(lines), 50_000):
+            assert post(conn, "/api/v1/write?precision=ms", "\n".join(lines[i:i + 50_000]).encode(),
+                        "text/plain") in (200, 204)
+        print(f"fleetpulse loaded in {time.time() - t0:.1f} s", flush=True)
+
+        # Prometheus
+        om = root / "data.om"
+        with om.open("w") as f:
+            f.write("# TYPE bench_temperature gauge\n")
+            for dev, typ, loc, pts in data:
+                lbl = f'{{device_id="{dev}",location="{loc}",type="{typ}"}}'
+                for t, v in pts:
+                    f.write(f"bench_temperature{lbl} {v} {t // 1000}.{t % 1000:03d}\n")
+            f.write("# EOF\n")
+        t0 = time.time()
+        subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", str(om), str(root / "prom")],
+                       check=True, capture_output=True)
+        (root / "prom.yml").write_text("scrape_configs: []\n")
+        pr_port = free_port()
+        p = subprocess.Popen(["prometheus", f"--config.file={root / 'prom.yml'}",
+                              f"--storage.tsdb.path={root / 'prom'}", "--storage.tsdb.retention.time=100y",
+                              f"--web.listen-address=127.0.0.1:{pr_port}", "--log.level=warn"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(p)
+        wait_ready(f"http://127.0.0.1:{pr_port}/-/ready", p, "prometheus")
+        print(f"prometheus loaded in {time.time() - t0:.1f} s", flush=True)
+
+        # VictoriaMetrics (when installed)
+        vm_base = None
+        vm_bin = shutil.which("victoria-metrics") or shutil.which("victoria-metrics-prod")
+        if vm_bin:
+            vm_port = free_port()
+            p = subprocess.Popen([vm_bin, f"-storageDataPath={root / 'vm'}", f"-httpListenAddr=127.0.0.1:{vm_port}",
+                                  "-retentionPeriod=100y", "-search.disableCache", "-loggerLevel=ERROR"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            procs.append(p)
+            wait_ready(f"http://127.0.0.1:{vm_port}/health", p, "victoria-metrics")
+            t0 = time.time()
+            conn = http.client.HTTPConnection("127.0.0.1", vm_port, timeout=300)
+            buf = []
+            for dev, typ, loc, pts in data:
+                lbl = f'{{device_id="{dev}",location="{loc}",type="{typ}"}}'
+                buf += [f"bench_temperature{lbl} {v} {t}" for t, v in pts]
+                if len(buf) > 50_000:
+                    assert post(conn, "/api/v1/import/prometheus", "\n".join(buf).encode(), "text/plain") == 204
+                    buf = []
+            if buf:
+                assert post(conn, "/api/v1/import/prometheus", "\n".join(buf).encode(), "text/plain") == 204
+            urllib.request.urlopen(f"http://127.0.0.1:{vm_port}/internal/force_flush").read()
+            vm_base = f"http://127.0.0.1:{vm_port}"
+            print(f"victoria-metrics loaded in {time.time() - t0:.1f} s", flush=True)
+
+        queries = [
+            ("1 series", 'bench_temperature{device_id="dev-00042"}'),
+            (f"{args.devices // 10} series", 'bench_temperature{location="site-03"}'),
+            (f"sum by (type) over {args.devices} devices", "sum by (type) (bench_temperature)"),
+        ]
+        targets = [("fleetpulse", f"http://127.0.0.1:{fp_port}/prometheus", ()),
+                   ("Prometheus 2.42", f"http://127.0.0.1:{pr_port}", ())]
+        if vm_base:
+            targets.append(("VictoriaMetrics", vm_base, (("nocache", "1"),)))
+        print("\n| query_range, 1 day at 60 s step | " + " | ".join(n for n, *_ in targets) + " |")
+        print("|---|" + "---|" * len(targets))
+        for name, q in queries:
+            cells = []
+            for _, base, extra in targets:
+                med, n = timed_query(base, q, args.runs, extra)
+                cells.append(f"{med * 1000:.1f} ms ({n} series)")
+            print(f"| {name}: `{q}` | " + " | ".join(cells) + " |", flush=True)
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,414 @@
+// The Prometheus HTTP query API under /prometheus/api/v1/ (query, query_range, series,
+// labels, label/{name}/values, metadata, status/buildinfo), GET and form POST, with
+// Prometheus's JSON shapes and error format, over stored telemetry (see src/promql/).
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <set>
+
+#include "http/handlers/routes.h"
+#include "model/time_format.h"
+#include "promql/api_json.h"
+#include "promql/device_status_source.h"
+#include "promql/engine.h"
+#include "promql/lexer.h"
+#include "promql/parser.h"
+#include "promql/telemetry_source.h"
+#include "util/json_writer.h"
+
+namespace fp::http {
+namespace {
+
+constexpr int64_t kMinTime = -9223372036854775807LL / 1000000 * 1000 / 2;  // far past
+constexpr int64_t kMaxTime = 9223372036854775807LL / 1000000 * 1000 / 2;   // far future
+constexpr int64_t kMaxPointsPerSeries = 11000;
+
+// Form values from the URL query and, for a form POST, the body; repeated keys kept.
+class FormValues {
+ public:
+  explicit FormValues(const Request& req) {
+    if (auto q = req.target.find('?'); q != std::string::npos)
+      parse(std::string_view(req.target).substr(q + 1));
+    if (req.method == Method::kPost &&
+        req.content_type.find("application/x-www-form-urlencoded") != std::string::npos)
+      parse(req.body);
+  }
+  std::optional<std::string> get(std::string_view key) const {
+    for (const auto& [k, v] : values_)
+      if (k == key) return v;
+    return std::nullopt;
+  }
+  std::vector<std::string> all(std::string_view key) const {
+    std::vector<std::string> out;
+    for (const auto& [k, v] : values_)
+      if (k == key) out.push_back(v);
+    return out;
+  }
+
+ private:
+  static std::string decode(std::string_view s) {
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+      if (s[i] == '+') {
+        out += ' ';
+      } else if (s[i] == '%' && i + 2 < s.size()) {
+        int v = 0;
+        auto r = std::from_chars(s.data() + i + 1, s.data() + i + 3, v, 16);
+        if (r.ec == std::errc() && r.ptr == s.data() + i + 3) {
+          out += static_cast<char>(v);
+          i += 2;
+        } else {
+          out += s[i];
+        }
+      } else {
+        out += s[i];
+      }
+    }
+    return out;
+  }
+  void parse(std::string_view s) {
+    while (!s.empty()) {
+      const size_t amp = s.find('&');
+      std::string_view pair = s.substr(0, amp);
+      s = amp == std::string_view::npos ? std::string_view() : s.substr(amp + 1);
+      if (pair.empty()) continue;
+      const size_t eq = pair.find('=');
+      values_.emplace_back(decode(pair.substr(0, eq)),
+                           eq == std::string_view::npos ? "" : decode(pair.substr(eq + 1)));
+    }
+  }
+  std::vector<std::pair<std::string, std::string>> values_;
+};
+
+Response prom_error(int status, std::string_view type, std::string_view msg) {
+  return Response::json(status, promql::error_json(type, msg));
+}
+Response bad_data(std::string_view msg) {
+  return prom_error(400, "bad_data", msg);
+}
+
+// Prometheus's parseTime: float seconds or RFC 3339.
+std::optional<int64_t> parse_time(const std::string& s) {
+  double secs = 0;
+  auto r = std::from_chars(s.data(), s.data() + s.size(), secs);
+  if (r.ec == std::errc() && r.ptr == s.data() + s.size() && std::isfinite(secs)) {
+    double whole = 0;
+    const double frac = std::modf(secs, &whole);
+    if (std::fabs(whole) > 9.2e12) return std::nullopt;  // keeps ms arithmetic in range
+    return static_cast<int64_t>(whole) * 1000 + static_cast<int64_t>(std::round(frac * 1000));
+  }
+  if (auto t = parse_rfc3339(s)) return *t;
+  return std::nullopt;
+}
+
+Result<int64_t> time_value(const FormValues& f, std::string_view name, int64_t fallback) {
+  auto v = f.get(name);
+  if (!v || v->empty()) return fallback;
+  auto t = parse_time(*v);
+  if (!t)
+    return Status::InvalidArgument("invalid parameter \"" + std::string(name) +
+                                   "\": cannot parse \"" + *v + "\" to a valid timestamp");
+  return *t;
+}
+
+// Prometheus's parseDuration: float seconds or a duration like 1m.
+std::optional<int64_t> parse_step(const std::string& s) {
+  double secs = 0;
+  auto r = std::from_chars(s.data(), s.data() + s.size(), secs);
+  if (r.ec == std::errc() && r.ptr == s.data() + s.size()) {
+    const double ms = secs * 1000;
+    if (!std::isfinite(ms) || std::fabs(ms) > 9.2e15) return std::nullopt;  // 292,000 years
+    return static_cast<int64_t>(ms);
+  }
+  const int64_t d = promql::parse_duration(s);
+  if (d < 0) return std::nullopt;
+  return d;
+}
+
+// The device ids every selector of `e` names with device_id="..." (then only those devices'
+// catalog rows are read), or nullopt when some selector may match any device.
+void collect_named_devices(const promql::Expr& e, std::optional<std::set<std::string>>& out,
+                           bool& any) {
+  if (e.kind == promql::Expr::Kind::kVectorSelector ||
+      e.kind == promql::Expr::Kind::kMatrixSelector) {
+    bool named = false;
+    for (const auto& m : e.matchers)
+      if (m.name == "device_id" && m.op == promql::LabelMatcher::Op::kEqual) {
+        if (!out) out.emplace();
+        out->insert(m.value);
+        named = true;
+        break;
+      }
+    if (!named) any = true;
+  }
+  for (const auto& a : e.args) collect_named_devices(*a, out, any);
+  if (e.param) collect_named_devices(*e.param, out, any);
+}
+
+std::optional<std::set<std::string>> named_devices(const std::vector<const promql::Expr*>& es) {
+  std::optional<std::set<std::string>> out;
+  bool any = false;
+  for (const auto* e : es) collect_named_devices(*e, out, any);
+  if (any) return std::nullopt;
+  return out ? out : std::set<std::string>{};
+}
+
+// The series sources of one query: stored telemetry and device status history. Reads the
+// catalog rows of `only` devices when given, else of every device.
+struct QuerySources {
+  QuerySources(ApiContext& ctx, std::optional<std::set<std::string>> only_devices)
+      : only(std::move(only_devices)),
+        telemetry(ctx.store, labels, only ? &*only : nullptr),
+        status([this, &ctx](promql::StatusTimeline& tl) { return load_timeline(ctx, tl); }, labels,
+               ctx.clock.now_ms()),
+        all({&telemetry, &status}) {
+    if (only) {
+      for (const auto& id : *only)
+        if (auto d = ctx.catalog.get_device(id); d.ok()) devices.push_back(std::move(*d));
+    } else if (auto d = ctx.catalog.load_all_devices(); d.ok()) {
+      devices = std::move(*d);
+    }
+    for (const auto& d : devices) labels[d.device_id] = {d.type, d.location};
+  }
+  // Status transitions from the catalog; a device without any has its current status since
+  // it was registered.
+  Status load_timeline(ApiContext& ctx, promql::StatusTimeline& tl) const {
+    auto s = ctx.catalog.scan_status_history(
+        0, [&tl](const StatusTransition& t) { tl[t.device_id].emplace_back(t.at_ms, t.to); });
+    if (!s.ok()) return s;
+    for (const auto& d : devices)
+      if (tl[d.device_id].empty()) tl[d.device_id].emplace_back(d.created_at_ms, d.status);
+    for (auto it = tl.begin(); it != tl.end();)
+      it = labels.count(it->first) ? std::next(it) : tl.erase(it);  // deleted devices
+    return Status::Ok();
+  }
+
+  std::optional<std::set<std::string>> only;
+  std::vector<Device> devices;
+  promql::DeviceLabelMap labels;
+  promql::TelemetrySource telemetry;
+  promql::DeviceStatusSource status;
+  promql::CombinedSource all;
+};
+
+promql::EngineOptions engine_options(ApiContext& ctx) {
+  promql::EngineOptions o;
+  o.limits.max_series = ctx.promql_max_series;
+  o.limits.max_points = ctx.promql_max_points;
+  return o;
+}
+
+Response query_error(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kMalformed:
+    case StatusCode::kInvalidArgument:
+      return bad_data(s.message());
+    case StatusCode::kUnprocessable:
+      return prom_error(422, "execution", s.message());
+    case StatusCode::kTooLarge:
+      return prom_error(422, "execution", s.message());
+    default:
+      return prom_error(500, "internal", s.message());
+  }
+}
+
+// Parses `query`; unsupported constructs answer 422 bad_data naming them.
+Result<promql::ExprPtr> parse_query(const FormValues& f) {
+  return promql::parse_expression(f.get("query").value_or(""));
+}
+Response parse_error(const Status& s) {
+  if (s.code() == StatusCode::kUnprocessable) return prom_error(422, "bad_data", s.message());
+  return bad_data(s.message());
+}
+
+void instant_query(ApiContext& ctx, const Request& req, const Responder& respond) {
+  FormValues f(req);
+  auto t = time_value(f, "time", ctx.clock.now_ms());
+  if (!t.ok()) return respond(bad_data(t.status().message()));
+  auto expr = parse_query(f);
+  if (!expr.ok()) return respond(parse_error(expr.status()));
+  QuerySources src(ctx, named_devices({expr->get()}));
+  auto r = promql::evaluate_instant(**expr, src.all, *t, engine_options(ctx));
+  if (!r.ok()) return respond(query_error(r.status()));
+  respond(Response::json(200, promql::query_result_json(*r)));
+}
+
+void range_query(ApiContext& ctx, const Request& req, const Responder& respond) {
+  FormValues f(req);
+  auto start = time_value(f, "start", INT64_MIN);
+  if (!start.ok()) return respond(bad_data(start.status().message()));
+  auto end = time_value(f, "end", INT64_MIN);
+  if (!end.ok()) return respond(bad_data(end.status().message()));
+  if (*start == INT64_MIN)
+    return respond(bad_data("invalid parameter \"start\": cannot parse \"\" to a valid timestamp"));
+  if (*end == INT64_MIN)
+    return respond(bad_data("invalid parameter \"end\": cannot parse \"\" to a valid timestamp"));
+  if (*end < *start)
+    return respond(
+        bad_data("invalid parameter \"end\": end timestamp must not be before start time"));
+  const std::string step_text = f.get("step").value_or("");
+  auto step = parse_step(step_text);
+  if (!step)
+    return respond(bad_data("invalid parameter \"step\": cannot parse \"" + step_text +
+                            "\" to a valid duration"));
+  if (*step <= 0)
+    return respond(
+        bad_data("invalid parameter \"step\": zero or negative query resolution step "
+                 "widths are not accepted. Try a positive integer"));
+  if ((*end - *start) / *step > kMaxPointsPerSeries)
+    return respond(
+        bad_data("exceeded maximum resolution of 11,000 points per timeseries. Try "
+                 "decreasing the query resolution (?step=XX)"));
+  auto expr = parse_query(f);
+  if (!expr.ok()) return respond(parse_error(expr.status()));
+  const auto type = (*expr)->type();
+  if (type != promql::ValueType::kScalar && type != promql::ValueType::kVector)
+    return respond(bad_data("invalid expression type \"" + std::string(promql::to_string(type)) +
+                            "\" for range query, must be Scalar or instant Vector"));
+  QuerySources src(ctx, named_devices({expr->get()}));
+  auto r = promql::evaluate_range(**expr, src.all, *start, *end, *step, engine_options(ctx));
+  if (!r.ok()) return respond(query_error(r.status()));
+  respond(Response::json(200, promql::query_result_json(*r)));
+}
+
+// The label sets of the series matching any match[] selector (all series without one) with
+// data in [start, end].
+Result<std::vector<promql::Labels>> matching_series(ApiContext& ctx, const FormValues& f,
+                                                    bool require_match) {
+  auto start = time_value(f, "start", kMinTime);
+  if (!start.ok()) return start.status();
+  auto end = time_value(f, "end", kMaxTime);
+  if (!end.ok()) return end.status();
+  std::vector<std::string> selectors = f.all("match[]");
+  if (selectors.empty()) {
+    if (require_match) return Status::InvalidArgument("no match[] parameter provided");
+    selectors.push_back("{__name__=~\".+\"}");
+  }
+  std::vector<promql::ExprPtr> parsed;
+  std::vector<const promql::Expr*> exprs;
+  for (const auto& sel : selectors) {
+    auto e = promql::parse_selector(sel);
+    if (!e.ok()) return Status::InvalidArgument(e.status().message());
+    exprs.push_back(e->get());
+    parsed.push_back(std::move(*e));
+  }
+  QuerySources src(ctx, named_devices(exprs));
+  promql::QueryBudget budget(engine_options(ctx).limits);
+  std::set<promql::Labels> seen;
+  for (const auto* e : exprs) {
+    promql::Matrix m;
+    if (auto s = src.all.select(e->matchers, *start, *end, false, budget, m); !s.ok()) return s;
+    for (auto& s : m) seen.insert(std::move(s.labels));
+  }
+  return std::vector<promql::Labels>(seen.begin(), seen.end());
+}
+
+Response series_error(const Status& s) {
+  if (s.code() == StatusCode::kTooLarge) return prom_error(422, "execution", s.message());
+  return bad_data(s.message());
+}
+
+void series(ApiContext& ctx, const Request& req, const Responder& respond) {
+  FormValues f(req);
+  auto r = matching_series(ctx, f, true);
+  if (!r.ok()) return respond(series_error(r.status()));
+  respond(Response::json(200, promql::series_json(*r)));
+}
+
+void label_names(ApiContext& ctx, const Request& req, const Responder& respond) {
+  FormValues f(req);
+  auto r = matching_series(ctx, f, false);
+  if (!r.ok()) return respond(series_error(r.status()));
+  std::set<std::string> names;
+  for (const auto& ls : *r)
+    for (const auto& [n, v] : ls) names.insert(n);
+  respond(Response::json(200, promql::string_list_json({names.begin(), names.end()})));
+}
+
+void label_values(ApiContext& ctx, RequestContext& rc, const Responder& respond) {
+  FormValues f(rc.request);
+  const std::string& name = rc.params.get("name");
+  auto r = matching_series(ctx, f, false);
+  if (!r.ok()) return respond(series_error(r.status()));
+  std::set<std::string> values;
+  for (const auto& ls : *r)
+    if (auto v = promql::label_value(ls, name); !v.empty()) values.emplace(v);
+  respond(Response::json(200, promql::string_list_json({values.begin(), values.end()})));
+}
+
+// Every stored metric is a gauge to Prometheus clients (a device's readings).
+void metadata(ApiContext& ctx, const Request& req, const Responder& respond) {
+  FormValues f(req);
+  const auto only = f.get("metric");
+  std::map<std::string, std::string> help;
+  for (const auto& device : ctx.store.index().devices())
+    for (const auto& [metric, id] : ctx.store.index().metrics_of(device))
+      help.emplace(promql::prometheus_metric_name(metric), "telemetry reported by devices");
+  help["fleetpulse_device_up"] = "1 while the device is online, else 0";
+  help["fleetpulse_device_status"] = "1 for the device's status (label status), 0 for the others";
+  JsonWriter w;
+  w.begin_object().field("status", "success").key("data").begin_object();
+  for (const auto& [n, text] : help) {
+    if (only && !only->empty() && *only != n) continue;
+    w.key(n).begin_array().begin_object();
+    w.field("type", "gauge").field("help", text).field("unit", "");
+    w.end_object().end_array();
+  }
+  w.end_object().end_object();
+  respond(Response::json(200, w.take()));
+}
+
+void buildinfo(const Responder& respond) {
+  JsonWriter w;
+  w.begin_object().field("status", "success").key("data").begin_object();
+  w.field("version", "2.42.0")
+      .field("revision", "fleetpulse")
+      .field("branch", "fleetpulse")
+      .field("buildUser", "fleetpulse")
+      .field("buildDate", "")
+      .field("goVersion", "");
+  w.end_object().end_object();
+  respond(Response::json(200, w.take()));
+}
+
+using QueryFn = void (*)(ApiContext&, const Request&, const Responder&);
+
+// Evaluates a query on a job thread of ctx.promql_jobs so that a long query does not hold a
+// network thread; inline when every job slot is busy (the request is never refused for it).
+void off_network_thread(ApiContext& ctx, const Request& req, Responder respond, QueryFn fn) {
+  auto task = std::make_shared<std::pair<Request, Responder>>(req, std::move(respond));
+  if (ctx.promql_jobs.try_run(
+          [&ctx, task, fn](const std::atomic<bool>&) { fn(ctx, task->first, task->second); }))
+    return;
+  fn(ctx, task->first, task->second);
+}
+
+}  // namespace
+
+void add_prometheus_routes(Router& r, ApiContext& ctx) {
+  const std::string base = "/prometheus/api/v1";
+  for (Method m : {Method::kGet, Method::kPost}) {
+    r.add(m, base + "/query", Access::kRead, [&ctx](RequestContext& rc, Responder respond) {
+      off_network_thread(ctx, rc.request, std::move(respond), instant_query);
+    });
+    r.add(m, base + "/query_range", Access::kRead, [&ctx](RequestContext& rc, Responder respond) {
+      off_network_thread(ctx, rc.request, std::move(respond), range_query);
+    });
+    r.add(m, base + "/series", Access::kRead,
+          [&ctx](RequestContext& rc, Responder respond) { series(ctx, rc.request, respond); });
+    r.add(m, base + "/labels", Access::kRead,
+          [&ctx](RequestContext& rc, Responder respond) { label_names(ctx, rc.request, respond); });
+    r.add(m, base + "/label/{name}/values", Access::kRead,
+          [&ctx](RequestContext& rc, Responder respond) { label_values(ctx, rc, respond); });
+    r.add(m, base + "/metadata", Access::kRead,
+          [&ctx](RequestContext& rc, Responder respond) { metadata(ctx, rc.request, respond); });
+    r.add(m, base + "/status/buildinfo", Access::kRead,
+          [](RequestContext&, Responder respond) { buildinfo(respond); });
+  }
+}
+
+}  // namespace fp::http

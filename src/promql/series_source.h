@@ -1,0 +1,72 @@
+#pragma once
+// Where the engine's series come from. A SeriesSource answers a selector's matchers with the
+// matching series and their raw points; fleetpulse plugs in one source per kind of data
+// (stored telemetry, device status history, later KPI history), all behind this interface.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "promql/ast.h"
+#include "promql/labels.h"
+#include "util/result.h"
+
+namespace fp::promql {
+
+struct Point {
+  int64_t t;  // milliseconds since the epoch
+  double v;
+};
+
+struct Series {
+  Labels labels;
+  std::vector<Point> points;  // ascending by t, one per timestamp
+};
+using Matrix = std::vector<Series>;
+
+// Per-query limits: series selected and raw points read. Exceeding one ends the query with
+// kTooLarge naming the limit; nothing is read beyond it.
+struct QueryLimits {
+  size_t max_series = 100'000;
+  size_t max_points = 20'000'000;
+};
+
+// What one query may still read. Not thread-safe: one per query.
+class QueryBudget {
+ public:
+  explicit QueryBudget(const QueryLimits& l) : limits_(l) {}
+  Status take_series(size_t n = 1);
+  Status take_points(size_t n);
+
+ private:
+  QueryLimits limits_;
+  size_t series_ = 0;
+  size_t points_ = 0;
+};
+
+class SeriesSource {
+ public:
+  virtual ~SeriesSource() = default;
+  // Appends to `out` every series whose labels satisfy all `matchers` and that has points in
+  // [mint, maxt], with those points (with_points false: labels only, points left empty).
+  // Charges `budget`; stops with its error when a limit is reached. Any thread.
+  virtual Status select(const std::vector<LabelMatcher>& matchers, int64_t mint, int64_t maxt,
+                        bool with_points, QueryBudget& budget, Matrix& out) const = 0;
+};
+
+// Several sources as one (series from each, in order). Does not own them.
+class CombinedSource : public SeriesSource {
+ public:
+  explicit CombinedSource(std::vector<const SeriesSource*> parts) : parts_(std::move(parts)) {}
+  Status select(const std::vector<LabelMatcher>& matchers, int64_t mint, int64_t maxt,
+                bool with_points, QueryBudget& budget, Matrix& out) const override;
+
+ private:
+  std::vector<const SeriesSource*> parts_;
+};
+
+// True when `ls` satisfies every matcher (a missing label is the empty value).
+bool matches_all(const std::vector<LabelMatcher>& matchers, const Labels& ls);
+
+}  // namespace fp::promql

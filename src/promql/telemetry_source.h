@@ -1,0 +1,42 @@
+#pragma once
+// Stored telemetry as PromQL series: each (device, metric) of the TimeSeriesStore is
+// <metric>{device_id, type, location} (type and location from the device catalog, left out
+// when empty). Metric names are made valid Prometheus names: every character outside
+// [A-Za-z0-9_:] becomes '_' and a leading digit gets a '_' before it ("env.temp" is
+// env_temp).
+
+#include <set>
+#include <string>
+#include <unordered_map>
+
+#include "promql/series_source.h"
+#include "storage/tsdb/time_series_store.h"
+
+namespace fp::promql {
+
+struct DeviceLabels {
+  std::string type;
+  std::string location;
+};
+// device_id -> its catalog labels, taken once per query.
+using DeviceLabelMap = std::unordered_map<std::string, DeviceLabels>;
+
+std::string prometheus_metric_name(std::string_view metric);
+
+// Reads raw points through the store's public read API. `store` and `devices` must outlive it.
+class TelemetrySource : public SeriesSource {
+ public:
+  // `only`, when given, limits the source to those devices (the query names them all).
+  TelemetrySource(const tsdb::TimeSeriesStore& store, const DeviceLabelMap& devices,
+                  const std::set<std::string>* only = nullptr)
+      : store_(store), devices_(devices), only_(only) {}
+  Status select(const std::vector<LabelMatcher>& matchers, int64_t mint, int64_t maxt,
+                bool with_points, QueryBudget& budget, Matrix& out) const override;
+
+ private:
+  const tsdb::TimeSeriesStore& store_;
+  const DeviceLabelMap& devices_;
+  const std::set<std::string>* only_;
+};
+
+}  // namespace fp::promql
