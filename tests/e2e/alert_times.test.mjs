@@ -1,7 +1,7 @@
 // Alert times (issue 17): an alert raised from backfilled (late) data shows when its condition
 // happened — the reading's time, the API's `condition_at` — not when the server raised it, with
 // the raise time in the detail. Needs the `condition_at` field (durable's part of issue 17):
-// without it this test fails and says so. Run by alert_times_e2e.py.
+// without it this test fails and says so. Run by test_alert_times_e2e.py.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 

@@ -1,8 +1,5 @@
-"""Runs alert_times.test.mjs (a backfilled alert shows its condition time) against a fresh
-server. Not collected by default (the file name does not start with test_): it needs the alert
-`condition_at` field from the durable branch. After both are merged, run it with
-    FLEETPULSE_BIN=build/release/src/app/fleetpulse python3 -m pytest -q tests/e2e/alert_times_e2e.py
-and rename it to test_alert_times_e2e.py so ctest runs it."""
+"""Runs alert_times.test.mjs (a backfilled alert shows its condition time, the alert's
+`condition_at`, not when the server raised it) against a fresh server in Chromium."""
 
 import subprocess
 
