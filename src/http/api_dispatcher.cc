@@ -61,6 +61,13 @@ std::string base64_decode(std::string_view in) {
   return out;
 }
 
+// The routes a browser opens without being able to set a header: the live stream
+// (EventSource) and streamed export downloads (a plain link). Read-only.
+bool query_key_allowed(const Request& req) {
+  return (req.method == Method::kGet || req.method == Method::kHead) &&
+         (req.path == "/api/v1/stream" || req.path == "/api/v1/export");
+}
+
 void add_cors_headers(Response& r, const std::string& origin) {
   r.headers.emplace_back("Access-Control-Allow-Origin", origin);
   r.headers.emplace_back("Vary", "Origin");
@@ -136,7 +143,19 @@ void ApiDispatcher::dispatch(Request&& request, Responder respond) {
   if (ctx_.auth_enabled && !is_public) {
     const std::string authorization =
         normalized_authorization(*req, style == ErrorStyle::kInfluxV1);
+    // A key in the query string ends up in proxy logs and browser history: it is taken only
+    // where a browser cannot send a header (the SSE stream, download links) and only to read.
+    const bool key_from_query = req->authorization.empty() && req->param("api_key").has_value();
+    if (key_from_query && !query_key_allowed(*req)) {
+      Response r = styled_error(style, 401, "unauthorized",
+                                "an API key in the query string is accepted only by GET "
+                                "/api/v1/stream and GET /api/v1/export; send Authorization: "
+                                "Bearer <key>");
+      r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"fleetpulse\"");
+      return done(std::move(r));
+    }
     who = ctx_.keys.authenticate(authorization);
+    if (who && key_from_query) who->role = ApiRole::kRead;
     if (!who && match.route && match.route->access == Access::kDevice && ctx_.device_tokens)
       device = ctx_.device_tokens->device_for(bearer_token(authorization));
     if (!who && !device) {

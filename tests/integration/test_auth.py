@@ -282,3 +282,34 @@ def test_binding_a_public_address_with_an_admin_key_starts_with_auth_on(start_se
     server = start_server(admin_key=ADMIN_KEY, bind_host="0.0.0.0")
     assert_error(server.get("/api/v1/devices", key=None), 401, "unauthorized")
     assert server.get("/api/v1/devices").status == 200
+
+
+# -- keys in the query string (?api_key=) ------------------------------------------------------
+
+@pytest.mark.parametrize("method,path", [
+    ("POST", "/api/v1/admin/api-keys"), ("GET", "/api/v1/admin/api-keys"),
+    ("GET", "/api/v1/devices"), ("POST", "/api/v1/heartbeat"), ("GET", "/metrics"),
+    ("POST", "/api/v1/admin/delete-all?confirm=yes")])
+def test_a_key_in_the_query_string_is_refused_outside_the_stream_and_export(secured, method,
+                                                                            path):
+    secured.create_device("keep-me")
+    sep = "&" if "?" in path else "?"
+    body = {"name": "leaked", "role": "admin"} if path.endswith("api-keys") else (
+        {"device_id": "d1"} if method == "POST" else None)
+    resp = secured.request(method, f"{path}{sep}api_key={ADMIN_KEY}", body, key=None)
+    assert_error(resp, 401, "unauthorized")
+    assert "query string" in resp.json["error"]["message"]
+    assert secured.get("/api/v1/devices/keep-me").status == 200  # nothing was wiped
+    names = [k["name"] for k in secured.get("/api/v1/admin/api-keys").json["keys"]]
+    assert "leaked" not in names
+
+
+def test_a_key_in_the_query_string_reads_the_export_with_the_read_role_only(secured):
+    secured.create_device("exp-1")
+    assert secured.post("/api/v1/telemetry", {"device_id": "exp-1", "temperature": 20.5}).status == 200
+    resp = secured.get(f"/api/v1/export?device_id=exp-1&start=-1h&format=ndjson&api_key={ADMIN_KEY}",
+                       key=None)
+    assert resp.status == 200, resp
+    assert b"20.5" in resp.raw
+    # The same key as a header still has its full role.
+    assert secured.post("/api/v1/admin/api-keys", {"name": "ok", "role": "read"}).status == 201
