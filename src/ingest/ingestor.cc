@@ -324,7 +324,9 @@ void Ingestor::commit(std::vector<PendingHeartbeat>& batch,
       ++telemetry_batches_;
       points_ += telemetry[i].batch->points().size();
     }
-    if (!durable.ok()) {
+    if (durable.ok()) {
+      ++commits_;  // a good WAL commit also ends a run of failed ones (health recovers)
+    } else {
       ++commit_errors_;
       spdlog::error("event=wal_commit_failed batches={} error=\"{}\"", telemetry.size(),
                     durable.message());

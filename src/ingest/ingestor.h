@@ -50,7 +50,7 @@ struct TelemetryAck {
 struct IngestorStats {
   uint64_t heartbeats = 0;  // committed
   uint64_t rejected = 0;    // refused: overload, unknown device, storage error
-  uint64_t commits = 0;     // transactions
+  uint64_t commits = 0;     // durable commits: catalog transactions and WAL group commits
   uint64_t commit_errors = 0;
   uint64_t auto_registered = 0;
   uint64_t pending = 0;
