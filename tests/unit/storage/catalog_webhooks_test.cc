@@ -86,7 +86,7 @@ TEST_F(CatalogWebhooksTest, AnOlderDatabaseIsMigratedAndItsAlertsHaveNoCondition
                     .ok());
   }
   reopen();
-  EXPECT_EQ(catalog_->schema_version(), 5);
+  EXPECT_EQ(catalog_->schema_version(), 6);  // migrated through v5 (and v6)
   EXPECT_EQ(catalog_->get_alert(7)->condition_at_ms, 0);
   EXPECT_EQ(catalog_->get_alert(7)->started_at_ms, 5);
 }
