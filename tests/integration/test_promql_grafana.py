@@ -178,7 +178,7 @@ def test_a_long_query_does_not_hold_the_network_thread(start_server):
                           for i in range(5000))
         assert server.post("/api/v1/write?precision=ms", raw=lines).status in (200, 204)
     url = f"http://127.0.0.1:{server.port}/prometheus"
-    params = [("query", "sum(sum_over_time(m_v[1h]))"), ("start", str(base / 1000)),
+    params = [("query", "sum(sum_over_time(m_v[3h]))"), ("start", str(base / 1000)),
               ("end", str(base / 1000 + 50_000)), ("step", "5")]
     done = {}
 
@@ -198,4 +198,5 @@ def test_a_long_query_does_not_hold_the_network_thread(start_server):
     status, body = done["answer"]
     assert status == 200 and len(body["data"]["result"]) == 1
     assert done["seconds"] > 0.6, f"the query took only {done['seconds']:.2f} s: too light to tell"
+    print(f"query {done['seconds']:.2f} s, health {health_seconds:.3f} s")
     assert health_seconds < done["seconds"] / 3, (health_seconds, done["seconds"])
