@@ -464,6 +464,39 @@ std::vector<OptionSpec> make_options() {
                  c.cluster.replicas = v == "1" ? 1 : 3;
                  return Status::Ok();
                }});
+  // transport: HTTP timeouts and connection caps (docs/security.md).
+  o.push_back({"http-header-timeout", "DURATION",
+               "close a connection whose request header is not complete this long after its "
+               "first byte, or after the connection opened (default 10s)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_duration(c.http_header_timeout_ms, "http-header-timeout", v);
+               }});
+  o.push_back({"http-body-timeout", "DURATION",
+               "close a connection whose request body makes no progress for this long "
+               "(default 30s)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_duration(c.http_body_timeout_ms, "http-body-timeout", v);
+               }});
+  o.push_back({"http-idle-timeout", "DURATION",
+               "close a kept-alive connection that sends no new request for this long "
+               "(default 60s)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_duration(c.http_idle_timeout_ms, "http-idle-timeout", v);
+               }});
+  o.push_back({"http-max-connections", "N",
+               "most HTTP(S) connections open at once; more are refused with 503 (default "
+               "10000; also held to 3/4 of the open-files limit)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_int<size_t>(c.http_max_connections, "http-max-connections", v, 1,
+                                        10'000'000);
+               }});
+  o.push_back({"http-max-connections-per-address", "N",
+               "most HTTP(S) connections open at once from one client address, 0 for no limit "
+               "(default 256; raise it behind a reverse proxy or carrier NAT)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_int<size_t>(c.http_max_connections_per_address,
+                                        "http-max-connections-per-address", v, 0, 10'000'000);
+               }});
   return o;
 }
 

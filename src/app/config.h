@@ -103,6 +103,14 @@ struct ServerConfig {
   // HTTPS (API and dashboard) with tls_cert/tls_key, reloaded on SIGHUP; CORS origins.
   ListenAddress https{"", 0, false};
   std::vector<std::string> cors_origins;  // empty: CORS off; "*": any origin
+
+  // transport: HTTP timeouts and connection caps against slow, idle or greedy clients
+  // (docs/security.md).
+  int64_t http_header_timeout_ms = 10'000;  // the whole request header
+  int64_t http_body_timeout_ms = 30'000;    // longest pause inside a request body
+  int64_t http_idle_timeout_ms = 60'000;    // a kept-alive connection between requests
+  size_t http_max_connections = 10'000;
+  size_t http_max_connections_per_address = 256;  // 0: no per-address cap
 };
 
 struct OptionSpec {

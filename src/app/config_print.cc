@@ -185,6 +185,15 @@ const std::map<std::string_view, Printer>& printers() {
        }},
       {"partitions", [](const ServerConfig& c) { return std::to_string(c.cluster.partitions); }},
       {"replicas", [](const ServerConfig& c) { return std::to_string(c.cluster.replicas); }},
+      // transport
+      {"http-header-timeout",
+       [](const ServerConfig& c) { return duration(c.http_header_timeout_ms); }},
+      {"http-body-timeout", [](const ServerConfig& c) { return duration(c.http_body_timeout_ms); }},
+      {"http-idle-timeout", [](const ServerConfig& c) { return duration(c.http_idle_timeout_ms); }},
+      {"http-max-connections",
+       [](const ServerConfig& c) { return std::to_string(c.http_max_connections); }},
+      {"http-max-connections-per-address",
+       [](const ServerConfig& c) { return std::to_string(c.http_max_connections_per_address); }},
   };
   return p;
 }

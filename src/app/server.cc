@@ -19,6 +19,7 @@
 #include "compat/compat_routes.h"
 #include "fleet_history/fleet_history_sampler.h"
 #include "http/api_dispatcher.h"
+#include "http/connection_metrics.h"
 #include "http/handlers/routes.h"
 #include "http/handlers/stats_json.h"
 #include "http/server.h"
@@ -36,6 +37,7 @@
 #include "storage/fs/posix_file_system.h"
 #include "storage/tsdb/time_series_store.h"
 #include "util/json_writer.h"
+#include "util/open_files.h"
 
 namespace fp {
 namespace {
@@ -91,6 +93,8 @@ int wait_for_stop_signal(const std::function<void()>& on_hup) {
 int run_server(const ServerConfig& cfg) {
   const Clock& clock = SystemClock::instance();
   const int64_t started = clock.now_ms();
+  // transport: every descriptor the hard limit allows (connections are capped below it).
+  spdlog::info("event=open_files_limit soft={}", raise_open_files_limit());
 
   // Auth first: refusing to start must not leave anything half-opened.
   std::error_code ec;
@@ -391,6 +395,11 @@ int run_server(const ServerConfig& cfg) {
   opts.tls_port = cfg.https.port;
   opts.tls_cert_file = cfg.tls_cert;
   opts.tls_key_file = cfg.tls_key;
+  opts.header_timeout = std::chrono::milliseconds(cfg.http_header_timeout_ms);  // transport
+  opts.body_timeout = std::chrono::milliseconds(cfg.http_body_timeout_ms);
+  opts.idle_timeout = std::chrono::milliseconds(cfg.http_idle_timeout_ms);
+  opts.max_connections = cfg.http_max_connections;
+  opts.max_connections_per_address = cfg.http_max_connections_per_address;
   opts.threads = cfg.threads > 0
                      ? cfg.threads
                      : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -401,6 +410,7 @@ int run_server(const ServerConfig& cfg) {
                                    [&server] { return server.open_connections(); },
                                    [&alerts] { return alerts.open_counts(); }});
   add_alerting_collectors(registry, alerts, notifier);
+  http::add_connection_collectors(registry, server);  // transport
   if (Status s = server.listen(); !s.ok()) {
     spdlog::critical("event=startup_failed reason=\"{}\"", s.message());
     ingestor.stop();

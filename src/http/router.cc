@@ -1,5 +1,7 @@
 #include "http/router.h"
 
+#include <cctype>
+
 namespace fp::http {
 namespace {
 
@@ -19,7 +21,56 @@ std::vector<std::string_view> split_path(std::string_view path) {
   return out;
 }
 
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  return true;
+}
+
+bool takes_json_body(Method m, std::string_view pattern, ErrorStyle errors, BodyFormat body) {
+  if (body != BodyFormat::kDefault) return body == BodyFormat::kJson;
+  if (m != Method::kPost && m != Method::kPut && m != Method::kPatch) return false;
+  if (errors != ErrorStyle::kApi) return false;  // InfluxDB's routes: line protocol, InfluxQL
+  if (pattern.starts_with("/prometheus/")) return false;  // form-encoded PromQL
+  const size_t slash = pattern.rfind('/');
+  return pattern.substr(slash == std::string_view::npos ? 0 : slash + 1) != "write";
+}
+
+// `h` behind the 415 check for bodies declared as something other than JSON.
+Handler require_json_body(Handler h) {
+  return [h = std::move(h)](RequestContext& rc, Responder respond) {
+    const Request& req = rc.request;
+    if (!req.body.empty() && !json_compatible_content_type(req.content_type))
+      return respond(error_response(415, "unsupported_media_type",
+                                    "Content-Type '" + req.content_type +
+                                        "' is not accepted here: the body must be JSON "
+                                        "(Content-Type: application/json)"));
+    h(rc, std::move(respond));
+  };
+}
+
 }  // namespace
+
+bool json_compatible_content_type(std::string_view content_type) {
+  std::string_view type = trim(content_type.substr(0, content_type.find(';')));
+  if (type.empty()) return true;
+  for (std::string_view ok :
+       {"application/json", "text/json", "text/plain", "application/x-www-form-urlencoded"})
+    if (iequals(type, ok)) return true;
+  constexpr std::string_view kApplication = "application/", kJsonSuffix = "+json";
+  return type.size() > kApplication.size() + kJsonSuffix.size() &&
+         iequals(type.substr(0, kApplication.size()), kApplication) &&
+         iequals(type.substr(type.size() - kJsonSuffix.size()), kJsonSuffix);
+}
 
 const std::string& PathParams::get(std::string_view name) const {
   static const std::string kEmpty;
@@ -28,21 +79,25 @@ const std::string& PathParams::get(std::string_view name) const {
   return kEmpty;
 }
 
-void Router::add(Method m, std::string pattern, Access access, Handler h, ErrorStyle errors) {
+void Router::add(Method m, std::string pattern, Access access, Handler h, ErrorStyle errors,
+                 BodyFormat body) {
+  if (takes_json_body(m, pattern, errors, body)) h = require_json_body(std::move(h));
   Route r{m, std::move(pattern), access, std::move(h), {}, errors};
   for (auto s : split_path(r.pattern)) r.segments.emplace_back(s);
   routes_.push_back(std::move(r));
 }
 
-void Router::replace(Method m, std::string pattern, Access access, Handler h, ErrorStyle errors) {
+void Router::replace(Method m, std::string pattern, Access access, Handler h, ErrorStyle errors,
+                     BodyFormat body) {
   for (Route& r : routes_)
     if (r.method == m && r.pattern == pattern) {
       r.access = access;
-      r.handler = std::move(h);
+      r.handler = takes_json_body(m, pattern, errors, body) ? require_json_body(std::move(h))
+                                                            : std::move(h);
       r.errors = errors;
       return;
     }
-  add(m, std::move(pattern), access, std::move(h), errors);
+  add(m, std::move(pattern), access, std::move(h), errors, body);
 }
 
 bool Router::wrap(Method m, std::string_view pattern, const std::function<Handler(Handler)>& wrap) {

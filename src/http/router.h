@@ -3,6 +3,12 @@
 // `{name}` placeholders ("/api/v1/devices/{id}/heartbeat"). A path that matches some pattern
 // but not the method gives 405; no match gives 404.
 //
+// A route that takes a JSON body answers 415 to a non-empty body declared as another format
+// (XML, multipart, protobuf...); no Content-Type, JSON, text/plain and the form type curl sends
+// by default stay accepted, since clients send those for JSON. Routes whose bodies are not
+// JSON are exempt: the line-protocol writes (a last segment `write`), the InfluxDB-style routes
+// and the Prometheus API (form-encoded queries), or any route added with BodyFormat::kAny.
+//
 // Thread safety: routes are added before the server starts; matching is read-only.
 
 #include <functional>
@@ -15,6 +21,15 @@
 namespace fp::http {
 
 enum class Access { kPublic, kRead, kWrite, kAdmin, kDevice };
+
+// What a route's body may be declared as (see above). kDefault: kJson for POST, PUT and PATCH
+// unless the route is one of the exempt kinds; kAny: the handler reads Content-Type itself.
+enum class BodyFormat { kDefault, kJson, kAny };
+
+// True when `content_type` may label a JSON body: empty, application/json, application/*+json,
+// text/json, text/plain or application/x-www-form-urlencoded (parameters such as charset
+// ignored, case-insensitive).
+bool json_compatible_content_type(std::string_view content_type);
 
 struct PathParams {
   std::vector<std::pair<std::string, std::string>> values;
@@ -42,12 +57,12 @@ struct Route {
 class Router {
  public:
   void add(Method m, std::string pattern, Access access, Handler h,
-           ErrorStyle errors = ErrorStyle::kApi);
+           ErrorStyle errors = ErrorStyle::kApi, BodyFormat body = BodyFormat::kDefault);
   // Like add(), but takes the place of a route already added for the same method and pattern
   // (the compatibility routes use this where another stack owns a path, e.g. InfluxDB's
   // /write); adds the route when there is none.
   void replace(Method m, std::string pattern, Access access, Handler h,
-               ErrorStyle errors = ErrorStyle::kApi);
+               ErrorStyle errors = ErrorStyle::kApi, BodyFormat body = BodyFormat::kDefault);
   // Calls `wrap` with the handler of the route (m, pattern) and installs what it returns.
   // False (nothing changed) when there is no such route.
   bool wrap(Method m, std::string_view pattern, const std::function<Handler(Handler)>& wrap);

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
@@ -12,6 +13,9 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <unordered_map>
+
+#include "util/open_files.h"
 
 namespace fp::http {
 
@@ -70,6 +74,33 @@ Method to_method(bhttp::verb v) {
       return Method::kOther;
   }
 }
+
+// True when the request's Transfer-Encoding is absent or exactly `chunked`: the only coding
+// HTTP/1.1 requires and the only one this server decodes. Anything else (gzip, a list, a
+// repeated header) would otherwise be read as an empty body followed by garbage.
+template <class Fields>
+bool transfer_coding_supported(const Fields& fields) {
+  auto range = fields.equal_range(bhttp::field::transfer_encoding);
+  if (range.first == range.second) return true;
+  if (std::next(range.first) != range.second) return false;
+  std::string_view v = range.first->value();
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  return beast::iequals(v, "chunked");
+}
+
+// A complete 503 answer for a connection refused at a cap, sent without a session.
+std::string refusal_response(std::string_view message) {
+  const std::string body =
+      R"({"error":{"code":"too_many_connections","message":")" + std::string(message) + "\"}}";
+  return "HTTP/1.1 503 Service Unavailable\r\nServer: fleetpulse\r\n"
+         "Content-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\n"
+         "Content-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+constexpr std::chrono::milliseconds kAcceptBackoffMin{50};
+constexpr std::chrono::milliseconds kAcceptBackoffMax{500};
 
 }  // namespace
 
@@ -134,11 +165,27 @@ struct HttpServer::Impl {
   std::atomic<bool> accepting{false};
   std::atomic<size_t> in_flight{0};
   std::atomic<size_t> connections{0};
+  size_t connection_cap = 0;  // set by listen(): options.max_connections within the fd budget
+  std::mutex per_address_mu;
+  std::unordered_map<std::string, size_t> per_address;  // guarded by per_address_mu
+  std::atomic<uint64_t> refused_total_cap{0};
+  std::atomic<uint64_t> refused_address_cap{0};
+  std::atomic<uint64_t> header_timeouts{0};
+  std::atomic<uint64_t> body_timeouts{0};
+  std::atomic<uint64_t> idle_timeouts{0};
+  std::atomic<uint64_t> accept_errors{0};
   std::mutex sessions_mu;
   std::set<std::weak_ptr<SessionBase>, std::owner_less<std::weak_ptr<SessionBase>>> sessions;
 
   Impl(ServerOptions o, Dispatch d) : options(std::move(o)), dispatch(std::move(d)) {}
-  void do_accept(tcp::acceptor& from, bool tls);
+  // Accepts on `from` forever; after an accept error (EMFILE...) it waits `backoff` first.
+  void do_accept(tcp::acceptor& from, bool tls,
+                 std::chrono::milliseconds backoff = std::chrono::milliseconds(0));
+  void on_accept(tcp::acceptor& from, bool tls, tcp::socket socket);
+  // Takes a slot for a connection from `address`; at either cap, says which (and counts it).
+  enum class Refusal { kNone, kTotalCap, kAddressCap };
+  Refusal take_slot(const std::string& address);
+  void release_slot(const std::string& address);
   TlsContext current_tls() {
     std::lock_guard lock(tls_mu);
     return tls;
@@ -163,9 +210,10 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   void start() override {
     net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
       if constexpr (std::is_same_v<Stream, TlsStream>) {
-        beast::get_lowest_layer(self->stream_).expires_after(std::chrono::seconds(30));
+        self->phase_ = Phase::kHeader;  // a handshake too slow counts as a slow header
+        beast::get_lowest_layer(self->stream_).expires_after(self->server_.options.header_timeout);
         self->stream_.async_handshake(net::ssl::stream_base::server, [self](beast::error_code ec) {
-          if (ec) return;  // not TLS, or a bad client: just close
+          if (ec) return self->count_timeout(ec);  // not TLS, or a bad client: just close
           self->read_header();
         });
       } else {
@@ -194,19 +242,44 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     return std::enable_shared_from_this<Session<Stream>>::shared_from_this();
   }
 
+  // What the connection waits for; decides which timeout a timer expiry counts as.
+  enum class Phase { kIdle, kHeader, kBody };
+
+  // The next request's header, all of it within header_timeout (a new connection's clock
+  // starts at the accept, a kept-alive one's at the request's first byte).
   void read_header() {
     parser_.emplace();
     parser_->body_limit(server_.options.max_body_bytes);
     parser_->header_limit(64 * 1024);
-    beast::get_lowest_layer(stream_).expires_after(server_.options.idle_timeout);
+    phase_ = Phase::kHeader;
+    beast::get_lowest_layer(stream_).expires_after(server_.options.header_timeout);
     bhttp::async_read_header(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
   }
 
+  // After a kept-alive answer: up to idle_timeout for the next request's first bytes.
+  void await_next_request() {
+    if (buffer_.size() > 0) return read_header();  // pipelined: already here
+    phase_ = Phase::kIdle;
+    beast::get_lowest_layer(stream_).expires_after(server_.options.idle_timeout);
+    stream_.async_read_some(buffer_.prepare(4096),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              if (ec) return self->on_read_error(ec);
+                              self->buffer_.commit(n);
+                              self->read_header();
+                            });
+  }
+
   void on_header(beast::error_code ec) {
     if (ec) return on_read_error(ec);
     auto& req = parser_->get();
+    if (!transfer_coding_supported(req))
+      return reply_error_and_close(501, "not_implemented",
+                                   "Transfer-Encoding '" +
+                                       std::string(req[bhttp::field::transfer_encoding]) +
+                                       "' is not supported: send the body with Content-Length "
+                                       "or Transfer-Encoding: chunked");
     if (parser_->content_length() && *parser_->content_length() > server_.options.max_body_bytes)
       return reply_error_and_close(413, "payload_too_large",
                                    "request body is larger than the limit");
@@ -223,16 +296,41 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     read_body();
   }
 
+  // The body in steps, each within body_timeout: a client may send slowly, but it has to keep
+  // sending (a body shorter than its Content-Length ends here instead of holding the
+  // connection).
   void read_body() {
-    bhttp::async_read(
-        stream_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, size_t) { self->on_body(ec); });
+    if (parser_->is_done()) return on_body({});
+    phase_ = Phase::kBody;
+    beast::get_lowest_layer(stream_).expires_after(server_.options.body_timeout);
+    bhttp::async_read_some(stream_, buffer_, *parser_,
+                           [self = shared_from_this()](beast::error_code ec, size_t) {
+                             if (ec) return self->on_read_error(ec);
+                             self->read_body();
+                           });
+  }
+
+  // A timer expiry is counted by what the connection was waiting for; other errors are not.
+  void count_timeout(beast::error_code ec) {
+    if (ec != beast::error::timeout) return;
+    switch (phase_) {
+      case Phase::kIdle:
+        ++server_.idle_timeouts;
+        break;
+      case Phase::kHeader:
+        ++server_.header_timeouts;
+        break;
+      case Phase::kBody:
+        ++server_.body_timeouts;
+        break;
+    }
   }
 
   void on_read_error(beast::error_code ec) {
     if (ec == bhttp::error::end_of_stream || ec == net::error::eof || ec == beast::error::timeout ||
         ec == net::error::operation_aborted || ec == net::error::connection_reset ||
         ec == net::error::bad_descriptor) {
+      count_timeout(ec);
       beast::error_code ignored;
       socket_().shutdown(tcp::socket::shutdown_send, ignored);
       return;
@@ -272,6 +370,15 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     const unsigned version = msg.version();
     const bool head = r.method == Method::kHead;
     ++server_.in_flight;
+    // No route takes any other method: say which one, here, where its name is still known.
+    if (r.method == Method::kOther) {
+      write(error_response(501, "method_not_implemented",
+                           std::string(msg.method_string()) +
+                               " is not implemented (fleetpulse takes GET, HEAD, POST, PUT, "
+                               "PATCH, DELETE and OPTIONS)"),
+            version, keep_alive, false);
+      return;
+    }
     if (!parse_target(r.target, r.path, r.query)) {
       write(error_response(400, "bad_request", "malformed request target"), version, false, head);
       return;
@@ -290,6 +397,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     auto res = std::make_shared<bhttp::response<bhttp::string_body>>(
         static_cast<bhttp::status>(resp.status), version);
     res->set(bhttp::field::server, "fleetpulse");
+    // Every answer is what its Content-Type says: browsers must not guess (a handler may set
+    // the header again; set() replaces).
+    res->set("X-Content-Type-Options", "nosniff");
     if (!resp.content_type.empty()) res->set(bhttp::field::content_type, resp.content_type);
     for (auto& [k, v] : resp.headers) res->set(k, v);
     res->keep_alive(keep_alive && server_.accepting.load());
@@ -308,7 +418,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
                            self->socket_().shutdown(tcp::socket::shutdown_send, ignored);
                            return;
                          }
-                         self->read_header();
+                         self->await_next_request();
                        });
   }
 
@@ -434,45 +544,112 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   HttpServer::Impl& server_;
   TlsContext tls_;  // keeps the context this connection was made with (reloads replace it)
   std::string remote_;
+  Phase phase_ = Phase::kHeader;  // on the strand
 };
 
-// Counts a connection for as long as its Session lives.
-struct ConnectionCount {
-  std::atomic<size_t>& n;
-  explicit ConnectionCount(std::atomic<size_t>& c) : n(c) { ++n; }
-  ~ConnectionCount() { --n; }
+// Holds a connection's place under the caps for as long as its Session lives.
+struct ConnectionSlot {
+  ConnectionSlot(HttpServer::Impl& s, std::string a) : server(s), address(std::move(a)) {}
+  ConnectionSlot(const ConnectionSlot&) = delete;
+  ConnectionSlot& operator=(const ConnectionSlot&) = delete;
+  ~ConnectionSlot() { server.release_slot(address); }
+
+  HttpServer::Impl& server;
+  const std::string address;
 };
 
-void HttpServer::Impl::do_accept(tcp::acceptor& from, bool tls) {
-  from.async_accept(net::make_strand(ioc),
-                    [this, &from, tls](beast::error_code ec, tcp::socket socket) {
-                      if (!accepting.load()) return;
-                      if (!ec) {
-                        if (connections.load() >= options.max_connections) {
-                          beast::error_code ignored;
-                          socket.close(ignored);
-                        } else {
-                          auto counted = std::make_shared<ConnectionCount>(connections);
-                          std::shared_ptr<SessionBase> s;
-                          if (tls)
-                            s = std::shared_ptr<Session<TlsStream>>(
-                                new Session<TlsStream>(std::move(socket), *this, current_tls()),
-                                [counted](Session<TlsStream>* p) { delete p; });
-                          else
-                            s = std::shared_ptr<Session<PlainStream>>(
-                                new Session<PlainStream>(std::move(socket), *this),
-                                [counted](Session<PlainStream>* p) { delete p; });
-                          {
-                            std::lock_guard lock(sessions_mu);
-                            for (auto it = sessions.begin(); it != sessions.end();)
-                              it = it->expired() ? sessions.erase(it) : std::next(it);
-                            sessions.insert(s);
-                          }
-                          s->start();
-                        }
-                      }
-                      do_accept(from, tls);
-                    });
+HttpServer::Impl::Refusal HttpServer::Impl::take_slot(const std::string& address) {
+  // Only the accept handlers add connections (one at a time per listener): with HTTP and
+  // HTTPS both on, the total may overshoot the cap by one.
+  if (connections.load() >= connection_cap) {
+    ++refused_total_cap;
+    return Refusal::kTotalCap;
+  }
+  if (options.max_connections_per_address > 0) {
+    std::lock_guard lock(per_address_mu);
+    size_t& n = per_address[address];
+    if (n >= options.max_connections_per_address) {
+      ++refused_address_cap;
+      return Refusal::kAddressCap;
+    }
+    ++n;
+  }
+  ++connections;
+  return Refusal::kNone;
+}
+
+void HttpServer::Impl::release_slot(const std::string& address) {
+  --connections;
+  if (options.max_connections_per_address == 0) return;
+  std::lock_guard lock(per_address_mu);
+  auto it = per_address.find(address);
+  if (it != per_address.end() && --it->second == 0) per_address.erase(it);
+}
+
+void HttpServer::Impl::do_accept(tcp::acceptor& from, bool tls, std::chrono::milliseconds backoff) {
+  from.async_accept(
+      net::make_strand(ioc), [this, &from, tls, backoff](beast::error_code ec, tcp::socket socket) {
+        if (!accepting.load() || ec == net::error::operation_aborted) return;
+        if (!ec || ec == net::error::connection_aborted) {
+          if (!ec) on_accept(from, tls, std::move(socket));
+          return do_accept(from, tls);
+        }
+        // Out of descriptors (EMFILE, ENFILE) or kernel memory: the pending connection stays
+        // in the backlog and the next accept would fail at once, so wait (50 ms, doubling up
+        // to 500 ms) instead of spinning; accepting resumes when descriptors are freed.
+        ++accept_errors;
+        const auto wait = std::clamp(backoff * 2, kAcceptBackoffMin, kAcceptBackoffMax);
+        if (backoff.count() == 0)
+          spdlog::warn("event=accept_failed transport={} reason=\"{}\" retry_ms={}",
+                       tls ? "https" : "http", ec.message(), wait.count());
+        auto timer = std::make_shared<net::steady_timer>(ioc, wait);
+        timer->async_wait([this, &from, tls, wait, timer](beast::error_code) {
+          if (accepting.load()) do_accept(from, tls, wait);
+        });
+      });
+}
+
+void HttpServer::Impl::on_accept(tcp::acceptor&, bool tls, tcp::socket socket) {
+  beast::error_code ec;
+  auto ep = socket.remote_endpoint(ec);
+  std::string address = ec ? std::string() : ep.address().to_string();
+  if (const Refusal refused = take_slot(address); refused != Refusal::kNone) {
+    // Refused: a 503 if the socket takes it at once, then closed. No session, no waiting.
+    static const std::string kBusy =
+        refusal_response("the server has too many open connections; retry later");
+    static const std::string kBusyAddress =
+        refusal_response("too many open connections from this address; close some or retry later");
+    socket.non_blocking(true, ec);
+    socket.send(net::buffer(refused == Refusal::kAddressCap ? kBusyAddress : kBusy), 0, ec);
+    socket.shutdown(tcp::socket::shutdown_both, ec);
+    socket.close(ec);
+    return;
+  }
+  // The slot is released with the session, not with the control block: weak_ptrs in
+  // `sessions` keep that alive until the next accept sweeps them.
+  auto slot = std::make_unique<ConnectionSlot>(*this, std::move(address));
+  std::shared_ptr<SessionBase> s;
+  if (tls)
+    s = std::shared_ptr<Session<TlsStream>>(
+        new Session<TlsStream>(std::move(socket), *this, current_tls()),
+        [slot = std::move(slot)](Session<TlsStream>* p) mutable {
+          delete p;
+          slot.reset();
+        });
+  else
+    s = std::shared_ptr<Session<PlainStream>>(
+        new Session<PlainStream>(std::move(socket), *this),
+        [slot = std::move(slot)](Session<PlainStream>* p) mutable {
+          delete p;
+          slot.reset();
+        });
+  {
+    std::lock_guard lock(sessions_mu);
+    for (auto it = sessions.begin(); it != sessions.end();)
+      it = it->expired() ? sessions.erase(it) : std::next(it);
+    sessions.insert(s);
+  }
+  s->start();
 }
 
 HttpServer::HttpServer(ServerOptions options, Dispatch dispatch)
@@ -496,6 +673,17 @@ Status HttpServer::listen() {
   if (ec)
     return Status::IoError("cannot listen on " + impl_->options.host + ":" +
                            std::to_string(impl_->options.port) + ": " + ec.message());
+  // Connections may use three quarters of the descriptors; the rest stay for storage, the
+  // catalog, MQTT and the refusals themselves (accepting one to close it takes one).
+  const uint64_t fd_limit = open_files_limit();
+  impl_->connection_cap = impl_->options.max_connections;
+  if (fd_limit > 0 && fd_limit / 4 * 3 < impl_->connection_cap)
+    impl_->connection_cap = static_cast<size_t>(fd_limit / 4 * 3);
+  if (impl_->connection_cap < impl_->options.max_connections)
+    spdlog::warn(
+        "event=http_connection_cap_lowered configured={} cap={} open_files_limit={} "
+        "hint=\"raise the hard nofile limit (ulimit -Hn, LimitNOFILE=) for more connections\"",
+        impl_->options.max_connections, impl_->connection_cap, fd_limit);
   if (!impl_->options.tls_enabled) return Status::Ok();
   if (Status s = reload_tls(); !s.ok()) return s;
   auto tls_addr = net::ip::make_address(impl_->options.tls_host, ec);
@@ -575,6 +763,19 @@ size_t HttpServer::open_connections() const {
 }
 size_t HttpServer::in_flight() const {
   return impl_->in_flight.load();
+}
+
+HttpServerStats HttpServer::stats() const {
+  HttpServerStats st;
+  st.open_connections = impl_->connections.load();
+  st.connection_cap = impl_->connection_cap;
+  st.refused_total_cap = impl_->refused_total_cap.load();
+  st.refused_address_cap = impl_->refused_address_cap.load();
+  st.header_timeouts = impl_->header_timeouts.load();
+  st.body_timeouts = impl_->body_timeouts.load();
+  st.idle_timeouts = impl_->idle_timeouts.load();
+  st.accept_errors = impl_->accept_errors.load();
+  return st;
 }
 
 void HttpServer::post_after(std::chrono::milliseconds delay, std::function<void()> fn) {

@@ -1,6 +1,7 @@
 #pragma once
 // HttpServer: HTTP/1.1 on Boost.Beast with keep-alive, a body-size limit, `Expect:
-// 100-continue`, idle timeouts and graceful shutdown. It owns its io_context and the threads
+// 100-continue`, timeouts against slow or idle clients, connection caps (in total and per
+// client address) and graceful shutdown. It owns its io_context and the threads
 // that run it; every parsed request is handed to `dispatch`, whose Responder may be called
 // later from any thread (the write is posted back to the connection).
 //
@@ -21,9 +22,19 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 8080;  // 0 picks a free port; see HttpServer::port()
   size_t max_body_bytes = 8 * 1024 * 1024;
+  // Connections beyond either cap are closed right after accept (with a 503 when the socket
+  // takes it at once); 0 turns the per-address cap off. The total cap is also held to three
+  // quarters of the RLIMIT_NOFILE in force at listen(), so that connections alone cannot use
+  // up the descriptors storage and MQTT need.
   size_t max_connections = 10'000;
+  size_t max_connections_per_address = 256;
   int threads = 2;
-  std::chrono::seconds idle_timeout{120};
+  // The whole request header must arrive within header_timeout of its first byte (of the
+  // accept on a new connection); a body may go no longer than body_timeout without a byte;
+  // a kept-alive connection may wait idle_timeout for its next request. Any of them: close.
+  std::chrono::milliseconds header_timeout{10'000};
+  std::chrono::milliseconds body_timeout{30'000};
+  std::chrono::milliseconds idle_timeout{60'000};
   // HTTPS beside plain HTTP (same routes): PEM files, read at listen() and by reload_tls().
   bool tls_enabled = false;
   std::string tls_host = "127.0.0.1";
@@ -33,6 +44,18 @@ struct ServerOptions {
 };
 
 using Dispatch = std::function<void(Request&& req, Responder respond)>;
+
+// What the server has refused or cut off since it started (for /metrics).
+struct HttpServerStats {
+  size_t open_connections = 0;
+  size_t connection_cap = 0;  // the total cap in force (see ServerOptions::max_connections)
+  uint64_t refused_total_cap = 0;
+  uint64_t refused_address_cap = 0;
+  uint64_t header_timeouts = 0;
+  uint64_t body_timeouts = 0;
+  uint64_t idle_timeouts = 0;
+  uint64_t accept_errors = 0;  // e.g. EMFILE: accepting pauses 50-500 ms after each
+};
 
 class HttpServer {
  public:
@@ -57,6 +80,7 @@ class HttpServer {
 
   size_t open_connections() const;
   size_t in_flight() const;
+  HttpServerStats stats() const;  // thread-safe
 
   // Runs `fn` on the server's threads after `delay` (for periodic work such as SSE stats).
   void post_after(std::chrono::milliseconds delay, std::function<void()> fn);

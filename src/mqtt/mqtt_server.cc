@@ -158,24 +158,40 @@ struct MqttServer::Impl {
     return Status::Ok();
   }
 
-  void accept(tcp::acceptor& a, bool use_tls) {
-    a.async_accept(
-        net::make_strand(ioc), [this, &a, use_tls](const boost::system::error_code& ec, Socket s) {
-          if (ec == net::error::operation_aborted || state.stopping.load()) return;
-          if (!ec) {
-            boost::system::error_code ignored;
-            s.set_option(tcp::no_delay(true), ignored);
-            std::shared_ptr<Connection> c =
-                use_tls ? std::make_shared<Connection>(state, Transport(std::move(s), ssl))
-                        : std::make_shared<Connection>(state, Transport(std::move(s)));
-            {
-              std::lock_guard lock(state.conns_mu);
-              state.connections.insert(c);
-            }
-            c->start();
-          }
-          accept(a, use_tls);
+  // Accepts on `a` forever. After an accept error other than a client's abort (EMFILE, ENFILE,
+  // ENOMEM: the pending connection stays queued and the next accept fails at once) it waits
+  // 50 ms, doubling up to 500 ms, instead of spinning; a success resets the wait.
+  void accept(tcp::acceptor& a, bool use_tls,
+              std::chrono::milliseconds backoff = std::chrono::milliseconds(0)) {
+    a.async_accept(net::make_strand(ioc), [this, &a, use_tls, backoff](
+                                              const boost::system::error_code& ec, Socket s) {
+      if (ec == net::error::operation_aborted || state.stopping.load()) return;
+      if (ec && ec != net::error::connection_aborted) {
+        const auto wait =
+            std::clamp(backoff * 2, std::chrono::milliseconds(50), std::chrono::milliseconds(500));
+        if (backoff.count() == 0)
+          spdlog::warn("event=accept_failed transport=mqtt reason=\"{}\" retry_ms={}", ec.message(),
+                       wait.count());
+        auto timer = std::make_shared<net::steady_timer>(ioc, wait);
+        timer->async_wait([this, &a, use_tls, wait, timer](const boost::system::error_code&) {
+          if (!state.stopping.load()) accept(a, use_tls, wait);
         });
+        return;
+      }
+      if (!ec) {
+        boost::system::error_code ignored;
+        s.set_option(tcp::no_delay(true), ignored);
+        std::shared_ptr<Connection> c =
+            use_tls ? std::make_shared<Connection>(state, Transport(std::move(s), ssl))
+                    : std::make_shared<Connection>(state, Transport(std::move(s)));
+        {
+          std::lock_guard lock(state.conns_mu);
+          state.connections.insert(c);
+        }
+        c->start();
+      }
+      accept(a, use_tls);
+    });
   }
 };
 
