@@ -3,10 +3,12 @@
 // /api/v1/openapi.json. All public: with auth on, the
 // dashboard asks for an API key and sends it with every API call.
 //
-// The two HTML pages carry a Content-Security-Policy (scripts and styles from this server
-// only, plus the page's own inline blocks by their SHA-256; images also from data: URLs and
-// any tile server the map is pointed at; requests to this server only; no framing), and
-// X-Frame-Options, Referrer-Policy. Every file is sent with X-Content-Type-Options: nosniff.
+// The two HTML pages carry a Content-Security-Policy (scripts from this server only, plus the
+// page's own inline scripts by their SHA-256; styles from this server and inline, which
+// Leaflet, uPlot and Swagger UI set; images also from data: URLs and any tile server the map
+// is pointed at; the dashboard's requests to this server only, the API reference's anywhere,
+// as "Try it out" may target another server; no framing), and X-Frame-Options,
+// Referrer-Policy. Every file is sent with X-Content-Type-Options: nosniff.
 
 #include <openssl/evp.h>
 
@@ -63,16 +65,18 @@ std::string inline_block_hashes(std::string_view html, std::string_view tag) {
   return out;
 }
 
-// The Content-Security-Policy of an embedded HTML page.
-std::string content_security_policy(std::string_view html) {
+// The Content-Security-Policy of an embedded HTML page that may send requests to
+// `connect_src`.
+std::string content_security_policy(std::string_view html, std::string_view connect_src) {
   return "default-src 'self'; script-src 'self'" + inline_block_hashes(html, "script") +
-         "; style-src 'self'" + inline_block_hashes(html, "style") +
-         "; img-src 'self' data: blob: https: http:; font-src 'self' data:; connect-src 'self'; "
-         "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+         "; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob: https: http:; "
+         "font-src 'self' data:; connect-src " +
+         std::string(connect_src) +
+         "; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 }
 
 // An HTML page with its security headers (the policy is computed once per page).
-void serve_page(std::string_view path, const Responder& respond) {
+void serve_page(std::string_view path, std::string_view connect_src, const Responder& respond) {
   static std::mutex mu;
   static std::map<std::string, std::string, std::less<>> policies;  // guarded by mu
   const web::EmbeddedFile* f = web::find_embedded_file(path);
@@ -82,7 +86,7 @@ void serve_page(std::string_view path, const Responder& respond) {
     std::lock_guard lock(mu);
     auto it = policies.find(path);
     if (it == policies.end())
-      it = policies.emplace(std::string(path), content_security_policy(f->data)).first;
+      it = policies.emplace(std::string(path), content_security_policy(f->data, connect_src)).first;
     r.headers.emplace_back("Content-Security-Policy", it->second);
   }
   r.headers.emplace_back("X-Frame-Options", "DENY");
@@ -100,13 +104,14 @@ struct OpenApiCache {
 
 void add_web_routes(Router& r, ApiContext&) {
   r.add(Method::kGet, "/", Access::kPublic,
-        [](RequestContext&, Responder respond) { serve_page("/index.html", respond); });
+        [](RequestContext&, Responder respond) { serve_page("/index.html", "'self'", respond); });
   r.add(Method::kGet, "/assets/{file}", Access::kPublic, [](RequestContext& rc, Responder respond) {
     // Vite names assets by content hash: they never change under the same name.
     serve_file("/assets/" + rc.params.get("file"), "public, max-age=31536000, immutable", respond);
   });
-  r.add(Method::kGet, "/docs", Access::kPublic,
-        [](RequestContext&, Responder respond) { serve_page("/docs.html", respond); });
+  r.add(Method::kGet, "/docs", Access::kPublic, [](RequestContext&, Responder respond) {
+    serve_page("/docs.html", "'self' http: https:", respond);
+  });
   // Swagger UI's bundle and stylesheet, embedded gzip-compressed (src/web/CMakeLists.txt) and
   // sent as they are: every browser takes Content-Encoding: gzip.
   r.add(Method::kGet, "/docs/{file}", Access::kPublic, [](RequestContext& rc, Responder respond) {
