@@ -103,6 +103,13 @@ struct ServerConfig {
   // HTTPS (API and dashboard) with tls_cert/tls_key, reloaded on SIGHUP; CORS origins.
   ListenAddress https{"", 0, false};
   std::vector<std::string> cors_origins;  // empty: CORS off; "*": any origin
+  // authsec: dashboard sessions, failed-authentication throttling, where webhooks may go.
+  int64_t session_idle_timeout_ms = 3'600'000;   // a session unused this long ends
+  int64_t session_lifetime_ms = 12 * 3'600'000;  // ... and ends this long after login anyway
+  int64_t auth_throttle_delay_ms = 100;          // first failure's delay, doubled; 0: off
+  int64_t auth_throttle_max_delay_ms = 10'000;   // the doubling stops here
+  std::vector<std::string> webhook_allow;        // CIDRs webhooks may reach though internal
+  std::string webhook_ca_file;                   // extra CA certificates for https webhooks
 };
 
 struct OptionSpec {
