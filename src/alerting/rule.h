@@ -75,8 +75,7 @@ Result<Rule> parse_rule(std::string_view json, std::string_view path_id,
 // The rule as canonical JSON (what the API returns and the catalog stores).
 std::string rule_to_json(const Rule& r);
 
-// Webhook URLs: http(s)://host[:port][/path]; an IP-literal host must be allowed by the
-// webhook policy (webhook_client.h). Returns an error message or empty.
+// Webhook URLs: http://host[:port][/path]. Returns an error message or empty.
 std::string validate_webhook_url(std::string_view url);
 
 }  // namespace fp

@@ -196,9 +196,19 @@ int run_server(const ServerConfig& cfg) {
   metrics::ServerMetrics server_metrics(registry);
   // authsec: failed-authentication throttle (HTTP and MQTT), dashboard sessions (in memory: a
   // restart logs the dashboard out), where webhooks may go.
+  auto& auth_failures = registry.counter(
+      "fleetpulse_auth_failures_total",
+      "Credentials presented and refused (API keys, device tokens, MQTT passwords), by transport.",
+      {"transport"});
+  for (const char* t : {"http", "mqtt"}) auth_failures.with({t});
+  auto& auth_throttled = registry.counter(
+      "fleetpulse_auth_throttled_total",
+      "Failed authentications answered late (delayed) or attempts refused unchecked while an "
+      "address had too many waiting (refused), by transport.",
+      {"transport", "action"});
   AuthThrottle auth_throttle({std::chrono::milliseconds(cfg.auth_throttle_delay_ms),
                               std::chrono::milliseconds(cfg.auth_throttle_max_delay_ms)},
-                             server_metrics.auth_failures, server_metrics.auth_throttled);
+                             auth_failures, auth_throttled);
   keys.set_throttle(&auth_throttle);
   SessionStore sessions(keys, clock, {cfg.session_idle_timeout_ms, cfg.session_lifetime_ms});
   keys.add_change_listener(

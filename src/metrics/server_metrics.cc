@@ -15,19 +15,9 @@ ServerMetrics::ServerMetrics(Registry& r)
                               {"method", "route", "code"})),
       http_duration(r.histogram("fleetpulse_http_request_duration_seconds",
                                 "Time from a request being read to its response being ready.",
-                                latency_buckets(), {"method", "route"})),
-      auth_failures(r.counter("fleetpulse_auth_failures_total",
-                              "Credentials presented and refused (API keys, device tokens, MQTT "
-                              "passwords), by transport.",
-                              {"transport"})),
-      auth_throttled(r.counter("fleetpulse_auth_throttled_total",
-                               "Failed authentications answered late (delayed) or attempts "
-                               "refused unchecked while an address had too many waiting "
-                               "(refused), by transport.",
-                               {"transport", "action"})) {
+                                latency_buckets(), {"method", "route"})) {
   heartbeats.get();
   for (const char* t : {"http", "mqtt"}) points_ingested.with({t});
-  for (const char* t : {"http", "mqtt"}) auth_failures.with({t});
 }
 
 }  // namespace fp::metrics

@@ -16,8 +16,6 @@ struct ServerMetrics {
   Family<Counter>& status_transitions;  // fleetpulse_status_transitions_total{to}
   Family<Counter>& http_requests;       // fleetpulse_http_requests_total{method,route,code}
   Family<Histogram>& http_duration;     // fleetpulse_http_request_duration_seconds{method,route}
-  Family<Counter>& auth_failures;       // fleetpulse_auth_failures_total{transport}
-  Family<Counter>& auth_throttled;      // fleetpulse_auth_throttled_total{transport,action}
 };
 
 }  // namespace fp::metrics

@@ -66,13 +66,15 @@ def test_a_burst_of_wrong_keys_is_slowed_while_other_addresses_are_answered_at_o
     assert status == 401
     attacker.join(60)
 
-    # 5 free failures, then 20, 40, ... 640 ms, 1 s, released one at a time: >= 5.2 s.
+    # 5 free failures, then 20, 40, ... 640 ms, 1 s x4, released one at a time: 5.26 s.
     assert result["codes"] == [401] * 15
-    assert result["elapsed"] > max(20 * base_elapsed, 3.0), (result, base_elapsed)
-    assert other_right < 0.5 and other_wrong < 0.5, (other_right, other_wrong)
+    assert result["elapsed"] >= 5.0 and result["elapsed"] > 3 * base_elapsed, \
+        (result, base_elapsed)
+    # Well under the 1 s a throttled answer waits by then.
+    assert other_right < 0.8 and other_wrong < 0.8, (other_right, other_wrong)
     # The attacking address's own right key is not slowed (success never waits).
     status, own_right, _ = one_request(port, "127.0.0.2", KEY)
-    assert status == 200 and own_right < 0.5, own_right
+    assert status == 200 and own_right < 0.8, own_right
 
     text = throttled.get("/metrics").text
     assert metric_value(text, "fleetpulse_auth_failures_total", transport="http") == 16
@@ -81,7 +83,7 @@ def test_a_burst_of_wrong_keys_is_slowed_while_other_addresses_are_answered_at_o
 
 
 def test_too_many_waiting_refusals_are_answered_429_at_once(start_server):
-    server = start_server("--auth-throttle-delay", "20ms", "--auth-throttle-max-delay", "200ms",
+    server = start_server("--auth-throttle-delay", "20ms", "--auth-throttle-max-delay", "1s",
                           admin_key=KEY)
     elapsed, codes = burst(server.port, "127.0.0.4", "wrong-key-xyz", 40, 40)
     # 5 answered at once, 16 waiting at most, the rest refused unchecked.
