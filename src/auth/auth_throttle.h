@@ -41,11 +41,11 @@ class AuthThrottle {
   struct Options {
     Ms delay{100};  // 0: throttling off (failures are only counted)
     Ms max_delay{10'000};
-    int free_failures = 5;  // answered at once before delays start
-    int max_pending = 16;   // refusals waiting per address before attempts are refused unseen
+    int free_failures = 10;  // answered at once before delays start
+    int max_pending = 16;    // refusals waiting per address before attempts are refused unseen
     size_t max_addresses = 10'000;
     size_t max_pending_total = 20'000;  // across addresses: beyond, refused unseen
-    Ms forget_after{10 * 60'000};
+    Ms forget_after{60'000};
   };
 
   // `failures` (labels {transport}) counts refused credentials; `throttled` (labels
