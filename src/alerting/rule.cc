@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "alerting/webhook_client.h"
 #include "ingest/json_input.h"
 #include "model/device.h"
 #include "model/reading_batch.h"
@@ -206,16 +207,7 @@ bool compare(double value, CompareOp op, double threshold) {
 }
 
 std::string validate_webhook_url(std::string_view url) {
-  constexpr std::string_view kScheme = "http://";
-  if (url.substr(0, kScheme.size()) != kScheme)
-    return "must be an http:// URL (https is not supported by the built-in notifier)";
-  std::string_view rest = url.substr(kScheme.size());
-  std::string_view authority = rest.substr(0, rest.find('/'));
-  if (authority.empty()) return "must name a host";
-  if (url.size() > 2048) return "must be at most 2048 characters";
-  for (char c : url)
-    if (static_cast<unsigned char>(c) <= 0x20) return "must not contain spaces or control bytes";
-  return {};
+  return webhook_url_problem(url);
 }
 
 Result<Rule> parse_rule(std::string_view json, std::string_view path_id,

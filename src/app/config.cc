@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "alerting/rule.h"
+#include "alerting/webhook_client.h"
 #include "model/time_format.h"
 #include "mqtt/topic_templates.h"
 
@@ -496,6 +497,48 @@ std::vector<OptionSpec> make_options() {
                [](ServerConfig& c, std::string_view v) {
                  return set_int<size_t>(c.http_max_connections_per_address,
                                         "http-max-connections-per-address", v, 0, 10'000'000);
+  // authsec: dashboard sessions, failed-authentication throttling, webhook address policy.
+  o.push_back({"session-idle-timeout", "DURATION",
+               "a dashboard session (POST /api/v1/session) unused this long ends (default 1h)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_duration(c.session_idle_timeout_ms, "session-idle-timeout", v);
+               }});
+  o.push_back({"session-lifetime", "DURATION",
+               "a dashboard session ends this long after its login, used or not (default 12h)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_duration(c.session_lifetime_ms, "session-lifetime", v);
+               }});
+  o.push_back({"auth-throttle-delay", "DURATION",
+               "a failed authentication is answered this late, doubled per further failure from "
+               "the same client address; 0 turns throttling off (default 100ms)",
+               [](ServerConfig& c, std::string_view v) {
+                 if (v == "0" || v == "off") {
+                   c.auth_throttle_delay_ms = 0;
+                   return Status::Ok();
+                 }
+                 return set_duration(c.auth_throttle_delay_ms, "auth-throttle-delay", v);
+               }});
+  o.push_back({"auth-throttle-max-delay", "DURATION",
+               "the longest delay of a failed authentication (default 10s)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_duration(c.auth_throttle_max_delay_ms, "auth-throttle-max-delay", v);
+               }});
+  o.push_back({"webhook-allow", "CIDR[,CIDR...]",
+               "internal networks webhooks may reach anyway, e.g. 10.1.0.0/16 (default none: "
+               "loopback, link-local, private and metadata addresses are refused)",
+               [](ServerConfig& c, std::string_view v) {
+                 auto nets = parse_cidr_list(v);
+                 if (!nets.ok()) return bad("webhook-allow", v, nets.status().message());
+                 c.webhook_allow = mqtt::split_list(v);
+                 return Status::Ok();
+               }});
+  o.push_back({"webhook-ca-file", "FILE",
+               "PEM CA certificates trusted for https webhooks besides the system store",
+               [](ServerConfig& c, std::string_view v) {
+                 std::ifstream f{std::string(v)};
+                 if (!f) return bad("webhook-ca-file", v, "cannot read the file");
+                 c.webhook_ca_file = std::string(v);
+                 return Status::Ok();
                }});
   return o;
 }

@@ -111,6 +111,13 @@ struct ServerConfig {
   int64_t http_idle_timeout_ms = 60'000;    // a kept-alive connection between requests
   size_t http_max_connections = 10'000;
   size_t http_max_connections_per_address = 256;  // 0: no per-address cap
+  // authsec: dashboard sessions, failed-authentication throttling, where webhooks may go.
+  int64_t session_idle_timeout_ms = 3'600'000;   // a session unused this long ends
+  int64_t session_lifetime_ms = 12 * 3'600'000;  // ... and ends this long after login anyway
+  int64_t auth_throttle_delay_ms = 100;          // first failure's delay, doubled; 0: off
+  int64_t auth_throttle_max_delay_ms = 10'000;   // the doubling stops here
+  std::vector<std::string> webhook_allow;        // CIDRs webhooks may reach though internal
+  std::string webhook_ca_file;                   // extra CA certificates for https webhooks
 };
 
 struct OptionSpec {

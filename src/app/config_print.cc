@@ -194,6 +194,23 @@ const std::map<std::string_view, Printer>& printers() {
        [](const ServerConfig& c) { return std::to_string(c.http_max_connections); }},
       {"http-max-connections-per-address",
        [](const ServerConfig& c) { return std::to_string(c.http_max_connections_per_address); }},
+      // authsec
+      {"session-idle-timeout",
+       [](const ServerConfig& c) { return duration(c.session_idle_timeout_ms); }},
+      {"session-lifetime", [](const ServerConfig& c) { return duration(c.session_lifetime_ms); }},
+      {"auth-throttle-delay",
+       [](const ServerConfig& c) {
+         return c.auth_throttle_delay_ms == 0 ? toml_string("0")
+                                              : duration(c.auth_throttle_delay_ms);
+       }},
+      {"auth-throttle-max-delay",
+       [](const ServerConfig& c) { return duration(c.auth_throttle_max_delay_ms); }},
+      {"webhook-allow",
+       [](const ServerConfig& c) { return c.webhook_allow.empty() ? "" : list(c.webhook_allow); }},
+      {"webhook-ca-file",
+       [](const ServerConfig& c) {
+         return c.webhook_ca_file.empty() ? "" : toml_string(c.webhook_ca_file);
+       }},
   };
   return p;
 }

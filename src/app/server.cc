@@ -12,10 +12,13 @@
 
 #include "alerting/alert_engine.h"
 #include "alerting/alert_json.h"
+#include "alerting/webhook_client.h"
 #include "alerting/webhook_notifier.h"
 #include "app/server_metrics_collectors.h"
 #include "app/systemd_notify.h"
 #include "auth/api_key_authenticator.h"
+#include "auth/auth_throttle.h"
+#include "auth/session_store.h"
 #include "compat/compat_routes.h"
 #include "fleet_history/fleet_history_sampler.h"
 #include "http/api_dispatcher.h"
@@ -195,6 +198,28 @@ int run_server(const ServerConfig& cfg) {
 
   metrics::Registry registry;
   metrics::ServerMetrics server_metrics(registry);
+  // authsec: failed-authentication throttle (HTTP and MQTT), dashboard sessions (in memory: a
+  // restart logs the dashboard out), where webhooks may go.
+  auto& auth_failures = registry.counter(
+      "fleetpulse_auth_failures_total",
+      "Credentials presented and refused (API keys, device tokens, MQTT passwords), by transport.",
+      {"transport"});
+  for (const char* t : {"http", "mqtt"}) auth_failures.with({t});
+  auto& auth_throttled = registry.counter(
+      "fleetpulse_auth_throttled_total",
+      "Failed authentications answered late (delayed) or attempts refused unchecked while an "
+      "address had too many waiting (refused), by transport.",
+      {"transport", "action"});
+  AuthThrottle auth_throttle({std::chrono::milliseconds(cfg.auth_throttle_delay_ms),
+                              std::chrono::milliseconds(cfg.auth_throttle_max_delay_ms)},
+                             auth_failures, auth_throttled);
+  keys.set_throttle(&auth_throttle);
+  SessionStore sessions(keys, clock, {cfg.session_idle_timeout_ms, cfg.session_lifetime_ms});
+  keys.add_change_listener(
+      [&sessions](const std::string& key_id) { sessions.end_for_key(key_id); });
+  std::string webhook_allow;
+  for (const auto& cidr : cfg.webhook_allow) webhook_allow += cidr + ",";
+  set_webhook_policy({parse_cidr_list(webhook_allow).value(), cfg.webhook_ca_file});
   ingestor.set_transition_listener([&server_metrics](const std::vector<StatusTransition>& ts) {
     for (const auto& t : ts) {
       server_metrics.status_transitions.with({std::string(to_string(t.to))}).inc();
@@ -329,6 +354,7 @@ int run_server(const ServerConfig& cfg) {
   http::ApiContext ctx{**catalog, tracker,        ingestor, **store,     keys,
                        registry,  server_metrics, clock,    cfg.data_dir};
   ctx.auth_enabled = auth_enabled;
+  ctx.sessions = &sessions;
   ctx.disk_threshold = {cfg.storage.disk_low_free_percent, cfg.storage.disk_low_free_bytes};
   ctx.mqtt_enabled = cfg.mqtt.enabled || cfg.mqtt_tls.enabled;
   DeviceConnections device_connections;
@@ -538,6 +564,7 @@ int run_server(const ServerConfig& cfg) {
   spdlog::info("event=shutdown signal={} in_flight={}", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                server.in_flight());
   ctx.ready = false;
+  auth_throttle.stop();  // refusals waiting for their delay are answered now
   fleet_sampler.stop();
   for (auto& b : bridges) b->stop();
   if (mqtt) mqtt->shutdown(std::chrono::seconds(5));

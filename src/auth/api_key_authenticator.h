@@ -18,6 +18,8 @@
 
 namespace fp {
 
+class AuthThrottle;
+
 struct Principal {
   std::string key_id;
   std::string name;
@@ -58,6 +60,11 @@ class ApiKeyAuthenticator {
   using ChangeListener = std::function<void(const std::string& key_id)>;
   void add_change_listener(ChangeListener l);
 
+  // The failed-authentication throttle shared by HTTP and MQTT (auth_throttle.h), set once at
+  // start-up before any request; null: none.
+  void set_throttle(AuthThrottle* throttle) { throttle_ = throttle; }
+  AuthThrottle* throttle() const { return throttle_; }
+
   static std::string sha256_hex(std::string_view data);
   // A new random secret: `prefix` followed by 43 base64url characters (256 bits).
   static std::string generate_secret(std::string_view prefix = "fpk_");
@@ -68,6 +75,7 @@ class ApiKeyAuthenticator {
   mutable std::mutex mu_;
   std::unordered_map<std::string, Principal> by_hash_;  // guarded by mu_
   std::vector<ChangeListener> listeners_;               // guarded by mu_
+  AuthThrottle* throttle_ = nullptr;
   void notify(const std::string& key_id) const;
 };
 

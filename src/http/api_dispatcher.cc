@@ -4,6 +4,8 @@
 
 #include <memory>
 
+#include "auth/auth_throttle.h"
+#include "auth/session_store.h"
 #include "http/content_encoding.h"
 
 namespace fp::http {
@@ -68,12 +70,67 @@ bool query_key_allowed(const Request& req) {
          (req.path == "/api/v1/stream" || req.path == "/api/v1/export");
 }
 
+bool state_changing(Method m) {
+  return m != Method::kGet && m != Method::kHead && m != Method::kOptions;
+}
+
+Response unauthorized(ErrorStyle style, std::string_view message) {
+  Response r = styled_error(style, 401, "unauthorized", message);
+  r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"fleetpulse\"");
+  return r;
+}
+
 void add_cors_headers(Response& r, const std::string& origin) {
   r.headers.emplace_back("Access-Control-Allow-Origin", origin);
   r.headers.emplace_back("Vary", "Origin");
 }
 
 }  // namespace
+
+std::string_view cookie_value(std::string_view header, std::string_view name) {
+  while (!header.empty()) {
+    const size_t semi = header.find(';');
+    std::string_view pair = header.substr(0, semi);
+    header = semi == std::string_view::npos ? std::string_view{} : header.substr(semi + 1);
+    while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+    const size_t eq = pair.find('=');
+    if (eq != std::string_view::npos && pair.substr(0, eq) == name) return pair.substr(eq + 1);
+  }
+  return {};
+}
+
+bool same_origin(const Request& req) {
+  if (req.origin.empty()) return true;  // not a browser, or a browser that sends none
+  std::string_view o = req.origin;
+  const size_t scheme = o.find("://");
+  if (scheme == std::string_view::npos) return false;  // "null" (sandboxed, file:) and junk
+  const std::string_view origin_scheme = o.substr(0, scheme);
+  if (origin_scheme != (req.tls ? "https" : "http")) return false;
+  std::string_view host = o.substr(scheme + 3);
+  std::string_view want = req.host;
+  // A default port may be written or left out on either side.
+  const std::string_view default_port = req.tls ? ":443" : ":80";
+  auto strip = [&](std::string_view h) {
+    if (h.size() > default_port.size() && h.substr(h.size() - default_port.size()) == default_port)
+      h.remove_suffix(default_port.size());
+    return h;
+  };
+  host = strip(host);
+  want = strip(want);
+  if (host.size() != want.size()) return false;
+  for (size_t i = 0; i < host.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(host[i])) !=
+        std::tolower(static_cast<unsigned char>(want[i])))
+      return false;
+  return true;
+}
+
+std::string session_cookie(std::string_view token, int64_t max_age_s, bool secure) {
+  std::string c = std::string(kSessionCookie) + "=" + std::string(token) +
+                  "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" + std::to_string(max_age_s);
+  if (secure) c += "; Secure";
+  return c;
+}
 
 std::string normalized_authorization(const Request& req, bool influx_v1) {
   std::string_view a = req.authorization;
@@ -146,24 +203,65 @@ void ApiDispatcher::dispatch(Request&& request, Responder respond) {
     // A key in the query string ends up in proxy logs and browser history: it is taken only
     // where a browser cannot send a header (the SSE stream, download links) and only to read.
     const bool key_from_query = req->authorization.empty() && req->param("api_key").has_value();
-    if (key_from_query && !query_key_allowed(*req)) {
-      Response r = styled_error(style, 401, "unauthorized",
-                                "an API key in the query string is accepted only by GET "
-                                "/api/v1/stream and GET /api/v1/export; send Authorization: "
-                                "Bearer <key>");
-      r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"fleetpulse\"");
+    if (key_from_query && !query_key_allowed(*req))
+      return done(unauthorized(style,
+                               "an API key in the query string is accepted only by GET "
+                               "/api/v1/stream and GET /api/v1/export; send Authorization: "
+                               "Bearer <key>"));
+    // The dashboard's session cookie, when no key came with the request (a key wins).
+    const std::string_view cookie = cookie_value(req->cookie, kSessionCookie);
+    if (authorization.empty() && !cookie.empty() && ctx_.sessions) {
+      auto session = ctx_.sessions->use(cookie);
+      if (!session) {
+        Response r = unauthorized(style,
+                                  "the session has ended (expired, logged out, or its key was "
+                                  "revoked or changed): log in again");
+        r.headers.emplace_back("Set-Cookie", session_cookie("", 0, req->tls));
+        return done(std::move(r));
+      }
+      // A cookie rides along with any request the browser makes, a forged cross-site one
+      // included: a state-changing request must come from this origin and carry the
+      // session's CSRF token, which only this origin's pages can read.
+      if (state_changing(req->method)) {
+        if (!same_origin(*req))
+          return done(styled_error(style, 403, "csrf_origin_mismatch",
+                                   "a request made with the session cookie must come from "
+                                   "this server's own origin"));
+        if (!secrets_equal(req->csrf_token, session->csrf_token))
+          return done(styled_error(style, 403, "csrf_token_invalid",
+                                   "a request made with the session cookie needs the session's "
+                                   "X-CSRF-Token header (from POST or GET /api/v1/session)"));
+      }
+      who = Principal{session->key_id, session->name, session->role};
+    }
+    AuthThrottle* throttle = authorization.empty() ? nullptr : ctx_.keys.throttle();
+    if (throttle && throttle->saturated(req->remote_address, "http")) {
+      Response r = styled_error(style, 429, "too_many_failed_authentications",
+                                "too many failed authentications from this address are "
+                                "waiting for their answer; retry later");
+      r.headers.emplace_back("Retry-After", "10");
       return done(std::move(r));
     }
-    who = ctx_.keys.authenticate(authorization);
+    if (!who) who = ctx_.keys.authenticate(authorization);
     if (who && key_from_query) who->role = ApiRole::kRead;
     if (!who && match.route && match.route->access == Access::kDevice && ctx_.device_tokens)
       device = ctx_.device_tokens->device_for(bearer_token(authorization));
     if (!who && !device) {
-      Response r =
-          styled_error(style, 401, "unauthorized",
-                       authorization.empty() ? "an API key is required: Authorization: Bearer <key>"
-                                             : "the API key is not valid");
-      r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"fleetpulse\"");
+      Response r = unauthorized(style, authorization.empty()
+                                           ? "an API key is required: Authorization: Bearer <key>"
+                                           : "the API key is not valid");
+      // A credential was presented and refused: a guess, maybe; answered late (throttle).
+      if (throttle) {
+        const auto wait = throttle->failed(req->remote_address, "http");
+        if (wait.count() > 0) {
+          throttle->run_after(
+              wait, [throttle, address = req->remote_address, done, r = std::move(r)]() mutable {
+                throttle->answered(address);
+                done(std::move(r));
+              });
+          return;
+        }
+      }
       return done(std::move(r));
     }
   }

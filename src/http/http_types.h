@@ -34,6 +34,11 @@ struct Request {
   std::string body;
   std::string remote_address;
   std::chrono::steady_clock::time_point received_at;
+  // authsec: dashboard session cookie and its CSRF protection.
+  std::string cookie;      // the Cookie header
+  std::string csrf_token;  // X-CSRF-Token
+  std::string host;        // Host (same-origin check of Origin)
+  bool tls = false;        // received over HTTPS
 
   // Query parameter or nullopt.
   std::optional<std::string_view> param(std::string_view name) const {

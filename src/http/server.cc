@@ -365,6 +365,10 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     r.access_control_request_method = std::string(msg[bhttp::field::access_control_request_method]);
     r.access_control_request_headers =
         std::string(msg[bhttp::field::access_control_request_headers]);
+    r.cookie = std::string(msg[bhttp::field::cookie]);  // authsec: session cookie, CSRF
+    r.csrf_token = std::string(msg["X-CSRF-Token"]);
+    r.host = std::string(msg[bhttp::field::host]);
+    r.tls = std::is_same_v<Stream, TlsStream>;
     r.body = std::move(msg.body());
     const bool keep_alive = msg.keep_alive();
     const unsigned version = msg.version();

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "auth/auth_throttle.h"
 #include "model/device.h"
 #include "mqtt/connection.h"
 #include "mqtt/packet_encoder.h"
@@ -130,9 +131,31 @@ void Connection::handle_connect(uint8_t flags, std::span<const uint8_t> body) {
   } else if (client_id_.size() > 256) {
     return refuse_connect(version_, reason::kClientIdNotValid, "client id longer than 256 bytes");
   }
+  // Failed-authentication throttle (auth/auth_throttle.h), per client address, shared with
+  // HTTP: refused unchecked while too many refusals wait, else a refusal is answered late
+  // (reading stops meanwhile, so nothing sent after CONNECT reveals the outcome earlier).
+  AuthThrottle* throttle = server_.options.auth ? server_.deps.api_keys.throttle() : nullptr;
+  boost::system::error_code peer_ec;
+  const std::string peer = transport_.lowest().remote_endpoint(peer_ec).address().to_string();
+  if (throttle && c.password && throttle->saturated(peer, "mqtt"))
+    return refuse_connect(version_, reason::kServerBusy,
+                          "too many failed authentications from this address");
   uint8_t refusal = reason::kSuccess;
-  if (!authenticate(c, refusal))
-    return refuse_connect(version_, refusal, "bad or missing device credentials");
+  if (!authenticate(c, refusal)) {
+    const auto wait = throttle && c.password ? throttle->failed(peer, "mqtt") : AuthThrottle::Ms{0};
+    if (wait.count() == 0)
+      return refuse_connect(version_, refusal, "bad or missing device credentials");
+    closing_ = true;  // no more input is read or handled until the refusal goes out
+    timer_.expires_after(wait);
+    timer_.async_wait(
+        [self = shared_from_this(), throttle, peer, refusal](const boost::system::error_code&) {
+          throttle->answered(peer);
+          if (self->closed_) return;
+          self->closing_ = false;
+          self->refuse_connect(self->version_, refusal, "bad or missing device credentials");
+        });
+    return;
+  }
   if (c.will) {
     // A will is checked now, as if it were published now.
     auto m = server_.options.topics.match(c.will->topic);

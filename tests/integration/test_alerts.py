@@ -31,7 +31,8 @@ def wait_for_alerts(server, query: str, count: int) -> list[dict]:
 
 # -- rules -------------------------------------------------------------------------------------
 
-def test_rule_crud(server):
+def test_rule_crud(start_server):
+    server = start_server("--webhook-allow", "127.0.0.0/8")  # the webhook below is on loopback
     rule = {"id": "r1", "name": "hot", "kind": "threshold", "metric": "temperature", "op": ">",
             "threshold": 50, "for": "0s", "severity": "critical", "scope": {"type": "sensor"},
             "enabled": True, "notify": [{"webhook": "http://127.0.0.1:9/hook"}]}

@@ -83,7 +83,8 @@ def test_an_offline_device_goes_offline_once_across_restarts(start_server):
 
 def test_an_alert_from_backfilled_data_carries_the_readings_time(start_server):
     with WebhookReceiver() as receiver:
-        server = start_server("--webhook-attempts", "2", "--webhook-backoff", "100ms")
+        server = start_server("--webhook-attempts", "2", "--webhook-backoff", "100ms",
+                              "--webhook-allow", "127.0.0.0/8")
         create_rule(server, {"id": "hot", "kind": "threshold", "metric": "temp", "threshold": 30,
                              "notify": [{"webhook": receiver.url}]})
         then = time.time() - 2 * 3600  # uploaded two hours late

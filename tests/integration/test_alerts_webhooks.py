@@ -11,7 +11,10 @@ import pytest
 from fleetpulse_harness import assert_error, metric_value, wait_until
 from webhook_receiver import WebhookReceiver
 
-FAST_RETRIES = ("--webhook-attempts", "3", "--webhook-backoff", "100ms", "--webhook-timeout", "2s")
+# The receivers listen on 127.0.0.1, which webhooks may reach only when allowed.
+ALLOW_LOCAL = ("--webhook-allow", "127.0.0.0/8")
+FAST_RETRIES = ("--webhook-attempts", "3", "--webhook-backoff", "100ms", "--webhook-timeout", "2s",
+                *ALLOW_LOCAL)
 
 
 def hot_rule(server, url: str, rule_id: str = "hot") -> None:
@@ -122,7 +125,8 @@ def test_an_unreachable_webhook_ends_as_a_dead_letter_and_survives_a_restart(sta
 
 # -- the delivery queue is durable (catalog table webhook_queue) ------------------------------
 
-SLOW_RETRIES = ("--webhook-attempts", "4", "--webhook-backoff", "1s", "--webhook-timeout", "2s")
+SLOW_RETRIES = ("--webhook-attempts", "4", "--webhook-backoff", "1s", "--webhook-timeout", "2s",
+                *ALLOW_LOCAL)
 
 
 def unused_port() -> int:
@@ -169,7 +173,7 @@ def test_a_pending_delivery_that_keeps_failing_is_dead_lettered_after_a_restart(
                                                                                  how):
     with WebhookReceiver(fail_status=503, fail_first=10**6) as receiver:
         server = start_server("--webhook-attempts", "3", "--webhook-backoff", "1s",
-                              "--webhook-timeout", "2s")
+                              "--webhook-timeout", "2s", *ALLOW_LOCAL)
         hot_rule(server, receiver.url)
         reading(server, "wq2", 45)
         wait_until(lambda: failed_attempts(server) >= 1, 5, message="a failed attempt")

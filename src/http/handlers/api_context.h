@@ -27,6 +27,7 @@ class LiveEventHub;
 class DeviceKpiService;
 class DeviceActivityLog;
 class FleetHistory;
+class SessionStore;
 }  // namespace fp
 
 namespace fp::http {
@@ -83,6 +84,7 @@ struct ApiContext {
   size_t promql_max_points = 20'000'000;
   // PromQL queries run here (at most 8 at once, inline beyond); joined before the rest goes.
   BackgroundJobs promql_jobs{8};
+  SessionStore* sessions = nullptr;  // authsec: dashboard sessions (POST /api/v1/session)
 };
 
 }  // namespace fp::http

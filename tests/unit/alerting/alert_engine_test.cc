@@ -418,13 +418,13 @@ TEST_F(AlertEngineTest, DeletingARuleResolvesItsAlerts) {
 
 TEST_F(AlertEngineTest, ListenersSeeEveryChangeWithTheRulesWebhooks) {
   add(R"({"id":"hot","kind":"threshold","metric":"t","threshold":1,
-          "notify":[{"webhook":"http://127.0.0.1:9/hook"}]})");
+          "notify":[{"webhook":"http://203.0.113.5:9/hook"}]})");
   reading("d1", "t", 5);
   reading("d1", "t", 0);
   ASSERT_EQ(changes_.size(), 2u);
   EXPECT_EQ(changes_[0].alert.state, AlertState::kFiring);
   EXPECT_EQ(changes_[1].alert.state, AlertState::kResolved);
-  EXPECT_EQ(changes_[0].webhooks, std::vector<std::string>{"http://127.0.0.1:9/hook"});
+  EXPECT_EQ(changes_[0].webhooks, std::vector<std::string>{"http://203.0.113.5:9/hook"});
 }
 
 TEST_F(AlertEngineTest, TheQueueRefusesWorkBeyondItsBound) {
@@ -585,14 +585,14 @@ TEST_F(AlertEngineTest, WebhookDeliveriesAreStoredWithTheAlertChange) {
   RecordingOutbox outbox;
   engine_->set_outbox(&outbox);
   add(R"({"id":"hot","kind":"threshold","metric":"t","threshold":1,
-          "notify":[{"webhook":"http://127.0.0.1:9/a"},{"webhook":"http://127.0.0.1:9/b"}]})");
+          "notify":[{"webhook":"http://203.0.113.5:9/a"},{"webhook":"http://203.0.113.5:9/b"}]})");
   reading("d1", "t", 5);
   ASSERT_EQ(outbox.got.size(), 2u);
   auto rows = catalog_->load_deliveries(0, 10);
   ASSERT_EQ(rows->size(), 2u);
   EXPECT_EQ((*rows)[0].id, outbox.got[0].id);
   EXPECT_NE(outbox.got[0].id, 0);
-  EXPECT_EQ((*rows)[1].url, "http://127.0.0.1:9/b");
+  EXPECT_EQ((*rows)[1].url, "http://203.0.113.5:9/b");
   EXPECT_EQ((*rows)[0].alert_id, stored()[0].id);
   engine_->set_outbox(nullptr);
 }

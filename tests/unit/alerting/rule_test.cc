@@ -19,7 +19,7 @@ std::vector<std::string> fields_of(std::string_view json) {
 TEST(RuleTest, ParsesTheContractExample) {
   auto r = parse_rule(R"({"id":"r1","name":"hot","kind":"threshold","metric":"temperature",
       "op":">","threshold":50,"for":"0s","severity":"critical","scope":{"type":"temperature"},
-      "enabled":true,"notify":[{"webhook":"http://127.0.0.1:9000/hook"}]})",
+      "enabled":true,"notify":[{"webhook":"http://203.0.113.5:9000/hook"}]})",
                       "");
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_EQ(r->id, "r1");
@@ -28,7 +28,7 @@ TEST(RuleTest, ParsesTheContractExample) {
   EXPECT_EQ(*r->threshold, 50);
   EXPECT_EQ(r->severity, Severity::kCritical);
   EXPECT_EQ(*r->scope.type, "temperature");
-  EXPECT_EQ(r->webhooks, std::vector<std::string>{"http://127.0.0.1:9000/hook"});
+  EXPECT_EQ(r->webhooks, std::vector<std::string>{"http://203.0.113.5:9000/hook"});
 }
 
 TEST(RuleTest, CanonicalJsonParsesBackToTheSameRule) {

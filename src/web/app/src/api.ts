@@ -1,8 +1,15 @@
-// Talking to the fleetpulse API: the stored API key (sent as Bearer), a prompt for one when
-// the server answers 401, errors as exceptions with the server's message, and the features
-// this server offers (read from the OpenAPI document, which lists only registered routes).
+// Talking to the fleetpulse API. With auth on, the dashboard logs in once with an API key
+// (POST /api/v1/session): the server answers with an HttpOnly, SameSite=Strict session cookie
+// that the browser sends by itself (fetches, the live EventSource, export links) and a CSRF
+// token that state-changing requests carry in X-CSRF-Token. The key itself is never stored.
+// Errors come back as exceptions with the server's message; the features this server offers
+// are read from the OpenAPI document (which lists only registered routes).
 
-const KEY_STORAGE = "fleetpulse.apiKey";
+// Where an older dashboard kept the key: removed at start-up.
+const LEGACY_KEY_STORAGE = "fleetpulse.apiKey";
+// The session's CSRF token for this tab (not a credential on its own: the cookie is needed
+// too). Read again from GET /api/v1/session when missing (a new tab).
+const CSRF_STORAGE = "fleetpulse.csrf";
 
 export class ApiError extends Error {
   constructor(
@@ -14,24 +21,88 @@ export class ApiError extends Error {
   }
 }
 
+try {
+  localStorage.removeItem(LEGACY_KEY_STORAGE);
+} catch {
+  /* storage may be unavailable */
+}
+
+// The dashboard no longer holds an API key (the session cookie authenticates everything,
+// the live stream included): always empty. Kept for callers that add `api_key` when set.
 export function apiKey(): string {
-  return localStorage.getItem(KEY_STORAGE) ?? "";
+  return "";
+}
+
+let csrfToken: string | null = sessionStorage.getItem(CSRF_STORAGE);
+
+function rememberSession(body: any): void {
+  csrfToken = typeof body?.csrf_token === "string" ? body.csrf_token : null;
+  if (csrfToken) sessionStorage.setItem(CSRF_STORAGE, csrfToken);
+  else sessionStorage.removeItem(CSRF_STORAGE);
+}
+
+// Exchanges `key` for a session cookie; false when the server refuses the key.
+async function logIn(key: string): Promise<boolean> {
+  const res = await fetch("/api/v1/session", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ api_key: key }),
+    credentials: "same-origin",
+  });
+  if (!res.ok) return false;
+  rememberSession(await res.json());
+  return true;
+}
+
+// The CSRF token of the current session (asked for when this tab does not know it yet).
+async function csrf(): Promise<string | null> {
+  if (csrfToken) return csrfToken;
+  const res = await fetch("/api/v1/session", { credentials: "same-origin" });
+  if (res.ok) rememberSession(await res.json());
+  return csrfToken;
+}
+
+// Ends the session (the cookie is cleared by the server).
+export async function logOut(): Promise<void> {
+  const token = await csrf();
+  await fetch("/api/v1/session", {
+    method: "DELETE",
+    headers: token ? { "X-CSRF-Token": token } : {},
+    credentials: "same-origin",
+  });
+  rememberSession(null);
 }
 
 let keyPrompt: Promise<void> | null = null;
 
-// Shows the key dialog once (concurrent 401s share it); resolves when a key was entered.
+// Shows the key dialog once (concurrent 401s share it); resolves once the key entered was
+// accepted and the session cookie is set. A refused key keeps the dialog open with a message.
 function askForKey(error: string): Promise<void> {
   if (keyPrompt) return keyPrompt;
   keyPrompt = new Promise<void>((resolve) => {
     const dialog = document.getElementById("key-dialog") as HTMLDialogElement;
     const input = document.getElementById("key-input") as HTMLInputElement;
-    (document.getElementById("key-error") as HTMLElement).textContent = error;
+    const message = document.getElementById("key-error") as HTMLElement;
+    message.textContent = error;
     const form = document.getElementById("key-form") as HTMLFormElement;
-    form.onsubmit = () => {
-      localStorage.setItem(KEY_STORAGE, input.value.trim());
-      keyPrompt = null;
-      resolve();
+    form.onsubmit = (ev) => {
+      ev.preventDefault();
+      const key = input.value.trim();
+      logIn(key)
+        .then((ok) => {
+          if (!ok) {
+            message.textContent = "That key was not accepted.";
+            input.select();
+            return;
+          }
+          input.value = "";
+          dialog.close();
+          keyPrompt = null;
+          resolve();
+        })
+        .catch(() => {
+          message.textContent = "The server could not be reached.";
+        });
     };
     dialog.addEventListener("cancel", (e) => e.preventDefault());
     if (!dialog.open) dialog.showModal();
@@ -40,15 +111,22 @@ function askForKey(error: string): Promise<void> {
   return keyPrompt;
 }
 
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
 export async function api<T = any>(path: string, init: RequestInit = {}): Promise<T> {
+  let csrfRetried = false;
   for (;;) {
     const headers = new Headers(init.headers);
-    const key = apiKey();
-    if (key) headers.set("Authorization", "Bearer " + key);
     if (init.body && !headers.has("Content-Type")) headers.set("Content-Type", "application/json");
-    const res = await fetch(path, { ...init, headers });
+    const method = (init.method ?? "GET").toUpperCase();
+    if (!SAFE_METHODS.has(method)) {
+      const token = await csrf();
+      if (token) headers.set("X-CSRF-Token", token);
+    }
+    const res = await fetch(path, { ...init, headers, credentials: "same-origin" });
     if (res.status === 401) {
-      await askForKey(key ? "That key was not accepted." : "");
+      rememberSession(null);
+      await askForKey("");
       continue;
     }
     const text = await res.text();
@@ -57,6 +135,11 @@ export async function api<T = any>(path: string, init: RequestInit = {}): Promis
       body = text ? JSON.parse(text) : null;
     } catch {
       body = text;
+    }
+    if (res.status === 403 && body?.error?.code === "csrf_token_invalid" && !csrfRetried) {
+      csrfRetried = true;
+      rememberSession(null);  // a stale token (a new session in another tab): fetch it again
+      continue;
     }
     if (!res.ok) {
       const err = body?.error;
@@ -104,8 +187,8 @@ export function qs(params: Record<string, string | number | undefined | null>): 
   return s ? "?" + s : "";
 }
 
-// A URL the browser downloads by itself (a plain link): the key goes as ?api_key=, which the
-// server accepts for every route, because a link cannot carry an Authorization header.
+// A URL the browser downloads by itself (a plain link): the session cookie goes with it, so
+// the link carries no key.
 export function downloadUrl(path: string, params: Record<string, string | number | undefined | null>): string {
-  return path + qs({ ...params, api_key: apiKey() || undefined });
+  return path + qs(params);
 }
