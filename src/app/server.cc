@@ -164,19 +164,16 @@ int run_server(const ServerConfig& cfg) {
   store_options.retention_hour_ms = cfg.storage.retention_1h_ms;
   tsdb::RecoveryReport recovery;
   auto store = tsdb::TimeSeriesStore::open(
-      PosixFileSystem::instance(), store_options,
-      [&replay_seen](const ReadingBatch& b, int64_t received_ms) {
-        for (const auto& d : b.devices()) {
-          int64_t& seen = replay_seen[d];
-          seen = std::max(seen, received_ms);
-        }
-      },
-      &recovery,
+      PosixFileSystem::instance(), store_options, {}, &recovery,
       [&replay_seen](const std::optional<std::string>& device) {
         if (device)
           replay_seen.erase(*device);
         else
           replay_seen.clear();
+      },
+      [&replay_seen](std::string_view device, int64_t received_ms) {
+        int64_t& seen = replay_seen[std::string(device)];
+        seen = std::max(seen, received_ms);
       });
   if (!store.ok()) {
     spdlog::critical("event=startup_failed reason=\"cannot open the telemetry store: {}\"",

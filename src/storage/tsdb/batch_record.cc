@@ -98,8 +98,11 @@ void encode_batch_record(const ReadingBatch& b, std::string& out) {
   }
 }
 
-Status decode_batch_record(std::string_view record, ReadingBatch& out) {
-  out.clear();
+Status decode_batch_record_view(std::string_view record, BatchRecordView& out) {
+  out.devices.clear();
+  out.metrics.clear();
+  out.points.clear();
+  out.attributes.clear();
   Reader r(record);
   auto bad = [](const char* what) {
     return Status::Corruption(std::string("batch record: ") + what);
@@ -111,17 +114,17 @@ Status decode_batch_record(std::string_view record, ReadingBatch& out) {
   if (!r.varint(n) || n > r.remaining()) return bad("device count");
   for (uint64_t i = 0; i < n; ++i) {
     if (!r.string(s)) return bad("device name");
-    if (out.intern_device(s) != i) return bad("duplicate device name");
+    out.devices.push_back(s);
   }
   const uint64_t n_devices = n;
   if (!r.varint(n) || n > r.remaining()) return bad("metric count");
   for (uint64_t i = 0; i < n; ++i) {
     if (!r.string(s)) return bad("metric name");
-    if (out.intern_metric(s) != i) return bad("duplicate metric name");
+    out.metrics.push_back(s);
   }
   const uint64_t n_metrics = n;
   if (!r.varint(n) || n > r.remaining() / 11) return bad("point count");
-  out.reserve(n);
+  out.points.resize(n);
   int64_t ts = 0;
   for (uint64_t i = 0; i < n; ++i) {
     uint64_t dev, met, delta, bits;
@@ -131,7 +134,7 @@ Status decode_batch_record(std::string_view record, ReadingBatch& out) {
     ts = static_cast<int64_t>(static_cast<uint64_t>(ts) + static_cast<uint64_t>(unzigzag(delta)));
     double v;
     std::memcpy(&v, &bits, 8);
-    out.add(static_cast<uint32_t>(dev), static_cast<uint32_t>(met), ts, v);
+    out.points[i] = {static_cast<uint32_t>(dev), static_cast<uint32_t>(met), ts, v};
   }
   if (!r.varint(n) || n > r.remaining()) return bad("attribute count");
   ts = 0;
@@ -142,9 +145,27 @@ Status decode_batch_record(std::string_view record, ReadingBatch& out) {
       return bad("truncated attribute");
     if (dev >= n_devices) return bad("attribute refers to an unknown device");
     ts = static_cast<int64_t>(static_cast<uint64_t>(ts) + static_cast<uint64_t>(unzigzag(delta)));
-    out.add_attribute(static_cast<uint32_t>(dev), std::string(k), std::string(v), ts);
+    out.attributes.push_back({static_cast<uint32_t>(dev), k, v, ts});
   }
   if (r.remaining() != 0) return bad("trailing bytes");
+  return Status::Ok();
+}
+
+Status decode_batch_record(std::string_view record, ReadingBatch& out) {
+  out.clear();
+  BatchRecordView view;
+  FP_RETURN_IF_ERROR(decode_batch_record_view(record, view));
+  auto bad = [](const char* what) {
+    return Status::Corruption(std::string("batch record: ") + what);
+  };
+  for (size_t i = 0; i < view.devices.size(); ++i)
+    if (out.intern_device(view.devices[i]) != i) return bad("duplicate device name");
+  for (size_t i = 0; i < view.metrics.size(); ++i)
+    if (out.intern_metric(view.metrics[i]) != i) return bad("duplicate metric name");
+  out.reserve(view.points.size());
+  for (const Point& p : view.points) out.add(p.device, p.metric, p.ts_ms, p.value);
+  for (const auto& a : view.attributes)
+    out.add_attribute(a.device, std::string(a.key), std::string(a.value), a.ts_ms);
   return Status::Ok();
 }
 

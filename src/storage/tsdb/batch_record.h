@@ -12,6 +12,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "model/reading_batch.h"
 #include "util/result.h"
@@ -22,5 +23,23 @@ namespace fp::tsdb {
 void encode_batch_record(const ReadingBatch& batch, std::string& out);
 // Decodes a record into `out` (cleared first). kCorruption when malformed.
 Status decode_batch_record(std::string_view record, ReadingBatch& out);
+
+// A record decoded in place, for WAL replay: names and attribute strings point into the
+// record's bytes (valid while they are), and once the vectors have grown decoding allocates
+// nothing. Unlike decode_batch_record it does not check that device and metric names are
+// distinct; a caller that needs that checks it (ReplayApplier does).
+struct BatchRecordView {
+  struct AttributeRef {
+    uint32_t device;
+    std::string_view key, value;
+    int64_t ts_ms;
+  };
+  std::vector<std::string_view> devices;
+  std::vector<std::string_view> metrics;
+  std::vector<Point> points;
+  std::vector<AttributeRef> attributes;
+};
+// Decodes a record into `out` (cleared first). kCorruption when malformed.
+Status decode_batch_record_view(std::string_view record, BatchRecordView& out);
 
 }  // namespace fp::tsdb

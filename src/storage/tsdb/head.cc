@@ -1,6 +1,7 @@
 #include "storage/tsdb/head.h"
 
 #include <algorithm>
+#include <climits>
 #include <memory>
 
 namespace fp::tsdb {
@@ -44,33 +45,62 @@ void Head::Series::merge_late() {
   late.clear();
 }
 
+bool Head::Series::insert(int64_t ts, double value) {
+  auto& v = samples;
+  if (v.empty() || v.back().ts < ts) {
+    v.push_back({ts, value});
+    return false;
+  }
+  auto it =
+      std::lower_bound(v.begin(), v.end(), ts, [](const Sample& a, int64_t t) { return a.ts < t; });
+  if (it->ts == ts) {  // it is valid: v.back().ts >= ts
+    it->value = value;
+    return true;
+  }
+  auto l = std::find_if(late.begin(), late.end(), [ts](const Sample& x) { return x.ts == ts; });
+  if (l != late.end()) {
+    l->value = value;
+    return true;
+  }
+  late.push_back({ts, value});
+  if (late.size() >= std::max<size_t>(256, v.size() / 64)) merge_late();
+  return false;
+}
+
 bool Head::append(SeriesId id, int64_t ts, double value) {
   Series* s = get_or_add(id);
   std::lock_guard lock(stripe(id));
-  auto& v = s->samples;
-  bool overwrote = false;
-  if (v.empty() || v.back().ts < ts) {
-    v.push_back({ts, value});
-  } else {
-    auto it = std::lower_bound(v.begin(), v.end(), ts,
-                               [](const Sample& a, int64_t t) { return a.ts < t; });
-    if (it->ts == ts) {  // it is valid: v.back().ts >= ts
-      it->value = value;
-      overwrote = true;
-    } else {
-      auto l = std::find_if(s->late.begin(), s->late.end(),
-                            [ts](const Sample& x) { return x.ts == ts; });
-      if (l != s->late.end()) {
-        l->value = value;
-        overwrote = true;
-      } else {
-        s->late.push_back({ts, value});
-        if (s->late.size() >= std::max<size_t>(256, v.size() / 64)) s->merge_late();
-      }
-    }
-  }
+  const bool overwrote = s->insert(ts, value);
   if (!overwrote) points_.fetch_add(1, std::memory_order_relaxed);
   s->offer_latest(ts, value);
+  return overwrote;
+}
+
+size_t Head::append_run(SeriesId id, const Sample* points, size_t n) {
+  if (n == 0) return 0;
+  Series* s = get_or_add(id);
+  std::lock_guard lock(stripe(id));
+  auto& v = s->samples;
+  size_t i = 0, overwrote = 0;
+  while (i < n) {
+    // The longest ascending run after the newest point is copied at once.
+    size_t j = i;
+    int64_t last = v.empty() ? INT64_MIN : v.back().ts;
+    while (j < n && points[j].ts > last) last = points[j++].ts;
+    if (j > i) {
+      v.insert(v.end(), points + i, points + j);
+      i = j;
+      continue;
+    }
+    if (s->insert(points[i].ts, points[i].value)) ++overwrote;
+    ++i;
+  }
+  // offer_latest takes a point at an equal or newer time: the last of the greatest ts wins.
+  const Sample* best = points;
+  for (size_t k = 1; k < n; ++k)
+    if (points[k].ts >= best->ts) best = points + k;
+  s->offer_latest(best->ts, best->value);
+  points_.fetch_add(n - overwrote, std::memory_order_relaxed);
   return overwrote;
 }
 

@@ -11,6 +11,7 @@
 #include "storage/codec/chunk_encoder.h"
 #include "storage/tsdb/batch_record.h"
 #include "storage/tsdb/compaction.h"
+#include "storage/tsdb/replay_applier.h"
 #include "storage/wal/wal_format.h"
 #include "storage/wal/wal_recovery.h"
 
@@ -98,7 +99,7 @@ std::string TimeSeriesStore::blocks_dir() const {
 
 Result<std::unique_ptr<TimeSeriesStore>> TimeSeriesStore::open(
     FileSystem& fs, StoreOptions options, const ReplayListener& on_replay, RecoveryReport* report,
-    const ReplayRemovalListener& on_removal) {
+    const ReplayRemovalListener& on_removal, const ReplaySeenListener& on_seen) {
   const auto started = std::chrono::steady_clock::now();
   FP_RETURN_IF_ERROR(fs.create_dir(options.dir));
   std::unique_ptr<TimeSeriesStore> store(new TimeSeriesStore(fs, options));
@@ -161,16 +162,19 @@ Result<std::unique_ptr<TimeSeriesStore>> TimeSeriesStore::open(
 
   const std::string quarantine_dir = join_path(options.dir, "quarantine");
   FP_RETURN_IF_ERROR(fs.create_dir(quarantine_dir));
+  ReplayApplier applier(store->index_, store->head_);
   auto recovered = recover_wal(
       fs, wal_dir, cp.lsn,
       [&](uint64_t, std::string_view payload) {
-        store->apply_record(payload, on_replay ? &on_replay : nullptr,
+        store->apply_record(payload, applier, on_replay ? &on_replay : nullptr,
                             on_removal ? &on_removal : nullptr, &rep);
         ++rep.records;
         return Status::Ok();
       },
       quarantine_dir);
   if (!recovered.ok()) return recovered.status();
+  applier.flush();
+  if (on_seen) applier.for_each_seen(on_seen);
   if (recovered->cut) {
     rep.truncated_bytes = recovered->cut->bytes_dropped;
     rep.truncation = describe(*recovered->cut);
@@ -386,7 +390,8 @@ void TimeSeriesStore::publish_locked() {
   }
 }
 
-void TimeSeriesStore::apply_record(std::string_view payload, const ReplayListener* on_replay,
+void TimeSeriesStore::apply_record(std::string_view payload, ReplayApplier& applier,
+                                   const ReplayListener* on_replay,
                                    const ReplayRemovalListener* on_removal,
                                    RecoveryReport* report) {
   if (payload.empty()) return;
@@ -397,26 +402,31 @@ void TimeSeriesStore::apply_record(std::string_view payload, const ReplayListene
       if (payload.size() < 8) break;
       int64_t received;
       std::memcpy(&received, payload.data(), 8);
-      ReadingBatch batch;
-      Status s = decode_batch_record(payload.substr(8), batch);
+      size_t points = 0;
+      Status s = applier.add_batch(payload.substr(8), received, &points);
       if (!s.ok()) {
         // The WAL checksum passed, so this is a bug or a format change, not a torn write.
         spdlog::error("event=wal_record_unreadable error=\"{}\"", s.message());
         break;
       }
-      apply(batch);
-      if (report) report->points += batch.points().size();
-      if (on_replay && *on_replay) (*on_replay)(batch, received);
+      if (report) report->points += points;
+      if (on_replay && *on_replay) {
+        ReadingBatch batch;
+        if (decode_batch_record(payload.substr(8), batch).ok()) (*on_replay)(batch, received);
+      }
       break;
     }
     case RecordType::kDeleteDevice:
+      applier.before_removal(payload);
       apply_delete_device(std::string(payload));
       if (on_removal) (*on_removal)(std::string(payload));
       break;
     case RecordType::kForgetDevice:
+      applier.before_removal(payload, /*keep_ids=*/true);
       if (on_removal) (*on_removal)(std::string(payload));
       break;
     case RecordType::kDeleteAll:
+      applier.before_remove_all();
       apply_delete_all();
       if (on_removal) (*on_removal)(std::nullopt);
       break;

@@ -53,6 +53,8 @@
 
 namespace fp::tsdb {
 
+class ReplayApplier;
+
 struct StoreOptions {
   std::string dir;  // the store's own directory, e.g. <data-dir>/tsdb
   FsyncPolicy fsync = FsyncPolicy::kAlways;
@@ -108,13 +110,21 @@ using ReplayListener = std::function<void(const ReadingBatch& batch, int64_t rec
 // Called for every replayed device removal (nullopt: all devices), so that state rebuilt
 // from earlier batches forgets the device again.
 using ReplayRemovalListener = std::function<void(const std::optional<std::string>& device)>;
+// Called once per device after the replay, with the newest receive time of its replayed
+// batches since its last removal: what a ReplayListener that only tracks last-seen times
+// would compute, without a call (and a ReadingBatch) per record.
+using ReplaySeenListener = std::function<void(std::string_view device, int64_t received_ms)>;
 
 class TimeSeriesStore {
  public:
   // Opens the store in `options.dir`: loads blocks, replays the WAL. `fs` must outlive it.
-  static Result<std::unique_ptr<TimeSeriesStore>> open(
-      FileSystem& fs, StoreOptions options, const ReplayListener& on_replay, RecoveryReport* report,
-      const ReplayRemovalListener& on_removal = {});
+  // `on_replay` (slower: a ReadingBatch per record) and `on_removal` run during the replay,
+  // `on_seen` after it.
+  static Result<std::unique_ptr<TimeSeriesStore>> open(FileSystem& fs, StoreOptions options,
+                                                       const ReplayListener& on_replay,
+                                                       RecoveryReport* report,
+                                                       const ReplayRemovalListener& on_removal = {},
+                                                       const ReplaySeenListener& on_seen = {});
   ~TimeSeriesStore();
 
   // Commit thread only. log() appends the batch to the WAL (not yet durable).
@@ -208,8 +218,9 @@ class TimeSeriesStore {
   void note_read_failure(const LoadedBlock& b, const block::Entry& e, const Status& s) const;
   // Needs state_mu_ (exclusive): sorts blocks_ and recomputes the block statistics.
   void publish_locked();
-  void apply_record(std::string_view payload, const ReplayListener* on_replay,
-                    const ReplayRemovalListener* on_removal, RecoveryReport* report);
+  void apply_record(std::string_view payload, ReplayApplier& applier,
+                    const ReplayListener* on_replay, const ReplayRemovalListener* on_removal,
+                    RecoveryReport* report);
   void freeze();
   void save_tombstones(const Tombstones& t);  // commit thread
   Status write_frozen();                      // block thread
