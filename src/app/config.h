@@ -103,6 +103,12 @@ struct ServerConfig {
   // HTTPS (API and dashboard) with tls_cert/tls_key, reloaded on SIGHUP; CORS origins.
   ListenAddress https{"", 0, false};
   std::vector<std::string> cors_origins;  // empty: CORS off; "*": any origin
+
+  // Cardinality limits (limits branch); 0 means no limit. See docs/security.md.
+  size_t max_series_per_device = 1'000;
+  size_t max_series = 1'000'000;
+  size_t max_metric_names_per_request = 10'000;
+  size_t max_registrations_per_minute = 10'000;
 };
 
 struct OptionSpec {

@@ -13,6 +13,7 @@
 #include "alerting/alert_engine.h"
 #include "alerting/alert_json.h"
 #include "alerting/webhook_notifier.h"
+#include "app/data_dir_hygiene.h"
 #include "app/server_metrics_collectors.h"
 #include "app/systemd_notify.h"
 #include "auth/api_key_authenticator.h"
@@ -93,8 +94,11 @@ int run_server(const ServerConfig& cfg) {
   const int64_t started = clock.now_ms();
 
   // Auth first: refusing to start must not leave anything half-opened.
+  restrict_new_file_permissions();  // what the server creates is its user's only (0700/0600)
   std::error_code ec;
   std::filesystem::create_directories(cfg.data_dir, ec);
+  if (auto w = data_dir_permission_warning(cfg.data_dir); !w.empty())
+    spdlog::warn("event=data_dir_permissions reason=\"{}\"", w);
   if (ec) {
     spdlog::critical("event=startup_failed reason=\"cannot create data dir {}: {}\"", cfg.data_dir,
                      ec.message());
@@ -109,6 +113,8 @@ int run_server(const ServerConfig& cfg) {
         cfg.data_dir);
     return 1;
   }
+  for (const std::string& name : remove_stale_temporary_files(cfg.data_dir))
+    spdlog::info("event=stale_temporary_file_removed file={}", name);
   auto catalog =
       Catalog::open((std::filesystem::path(cfg.data_dir) / "catalog.db").string(), clock);
   if (!catalog.ok()) {
@@ -187,7 +193,10 @@ int run_server(const ServerConfig& cfg) {
       (*store)->series(), recovery.millis);
 
   DeviceStatusTracker tracker(cfg.status, clock);
-  Ingestor ingestor(**catalog, tracker, store->get(), clock, {cfg.auto_register, 200'000});
+  Ingestor ingestor(**catalog, tracker, store->get(), clock,
+                    {cfg.auto_register, 200'000, 4'000'000,
+                     {cfg.max_series_per_device, cfg.max_series, cfg.max_metric_names_per_request,
+                      cfg.max_registrations_per_minute}});
 
   metrics::Registry registry;
   metrics::ServerMetrics server_metrics(registry);
