@@ -1,11 +1,10 @@
 #include "app/data_dir_hygiene.h"
 
+#include <fmt/format.h>
 #include <sys/stat.h>
 
 #include <filesystem>
 #include <system_error>
-
-#include <fmt/format.h>
 
 namespace fp {
 

@@ -193,10 +193,10 @@ int run_server(const ServerConfig& cfg) {
       (*store)->series(), recovery.millis);
 
   DeviceStatusTracker tracker(cfg.status, clock);
-  Ingestor ingestor(**catalog, tracker, store->get(), clock,
-                    {cfg.auto_register, 200'000, 4'000'000,
-                     {cfg.max_series_per_device, cfg.max_series, cfg.max_metric_names_per_request,
-                      cfg.max_registrations_per_minute}});
+  IngestorOptions ingest_options{cfg.auto_register, 200'000};
+  ingest_options.limits = {cfg.max_series_per_device, cfg.max_series,
+                           cfg.max_metric_names_per_request, cfg.max_registrations_per_minute};
+  Ingestor ingestor(**catalog, tracker, store->get(), clock, ingest_options);
 
   metrics::Registry registry;
   metrics::ServerMetrics server_metrics(registry);

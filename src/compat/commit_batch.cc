@@ -1,5 +1,7 @@
 // The commit path of every compatibility route that writes readings.
 
+#include <algorithm>
+
 #include "compat/compat_handlers.h"
 #include "kpi/device_activity_log.h"
 

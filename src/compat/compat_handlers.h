@@ -4,6 +4,7 @@
 
 #include "http/handlers/api_context.h"
 #include "http/router.h"
+#include "ingest/cardinality_limits.h"
 #include "model/reading_batch.h"
 
 namespace fp::compat {

@@ -171,18 +171,21 @@ std::string SeriesAdmission::admit(ReadingBatch& batch, std::string_view device,
   }
   if (!scratch_new_series_.empty()) {
     const std::string_view first = scratch_new_series_.front();
-    LimitKind hit = total_full_                  ? LimitKind::kSeriesTotal
-                    : full_devices_.count(std::string(device)) ? LimitKind::kSeriesPerDevice
-                                                 : limits_.reserve(device, scratch_new_series_.size(), now_ms_);
+    LimitKind hit = total_full_ ? LimitKind::kSeriesTotal
+                    : full_devices_.count(std::string(device))
+                        ? LimitKind::kSeriesPerDevice
+                        : limits_.reserve(device, scratch_new_series_.size(), now_ms_);
     switch (hit) {
       case LimitKind::kSeriesTotal:
-        total_full_ = true;
-        return refuse(hit, fmt::format("metric {} would be a new series, but the server holds "
-                                       "the most series allowed: {} ({})",
-                                       name_for_message(first), opt.max_series_total,
-                                       limit_option(hit)));
+        // Remember "full" only when not even one more fits (a larger item may not fit where a
+        // smaller one still would).
+        if (scratch_new_series_.size() == 1) total_full_ = true;
+        return refuse(
+            hit, fmt::format("metric {} would be a new series, but the server holds "
+                             "the most series allowed: {} ({})",
+                             name_for_message(first), opt.max_series_total, limit_option(hit)));
       case LimitKind::kSeriesPerDevice:
-        full_devices_.emplace(device);
+        if (scratch_new_series_.size() == 1) full_devices_.emplace(device);
         return refuse(hit, fmt::format("metric {} would be a new series of device {}, which has "
                                        "the most series allowed per device: {} ({})",
                                        name_for_message(first), quote_for_message(device),

@@ -99,8 +99,8 @@ class CardinalityLimits {
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
   std::unordered_map<std::string, size_t, Hash, std::equal_to<>> reserved_by_device_;  // mu_
-  double tokens_ = -1;         // mu_: registrations available (-1: bucket not started)
-  int64_t tokens_at_ms_ = 0;   // mu_
+  double tokens_ = -1;        // mu_: registrations available (-1: bucket not started)
+  int64_t tokens_at_ms_ = 0;  // mu_
 };
 
 // The limits as one request sees them. Decoders call admit() for each valid item just before
@@ -135,8 +135,8 @@ class SeriesAdmission {
   std::vector<std::string_view> scratch_new_names_;
   std::vector<std::string_view> scratch_new_series_;
   std::unordered_set<std::string_view> scratch_seen_;  // dedupes one item's names
-  std::vector<uint32_t> scratch_known_;  // metric indexes of known series to record
-  bool total_full_ = false;              // once refused for the total, the rest is too
+  std::vector<uint32_t> scratch_known_;                // metric indexes of known series to record
+  bool total_full_ = false;                       // once refused for the total, the rest is too
   std::unordered_set<std::string> full_devices_;  // devices refused for their own limit
   size_t refused_[kLimitKindCount] = {};
 };

@@ -45,8 +45,7 @@ Result<HeartbeatReport> decode_heartbeat(std::string_view body, std::string_view
 
   FP_ASSIGN_OR_RETURN(r.name, optional_string(obj, "name"));
   if (r.name) {
-    if (auto e = validate_device_text("name", *r.name); !e.empty())
-      return Status::Unprocessable(e);
+    if (auto e = validate_device_text("name", *r.name); !e.empty()) return Status::Unprocessable(e);
   }
   FP_ASSIGN_OR_RETURN(r.battery_level, optional_number(obj, "battery_level"));
   if (r.battery_level && (*r.battery_level < 0 || *r.battery_level > 100))

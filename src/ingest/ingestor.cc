@@ -31,7 +31,8 @@ void Ingestor::set_store(tsdb::TimeSeriesStore* store) {
 
 Status Ingestor::admit_new_devices(std::span<const std::string> ids, int64_t now_ms,
                                    int64_t* retry_after_s) {
-  if (!options_.auto_register) return Status::Ok();
+  if (!options_.auto_register || limits_.options().max_registrations_per_minute == 0)
+    return Status::Ok();
   size_t unknown = 0;
   for (const std::string& id : ids)
     if (!tracker_.contains(id)) ++unknown;

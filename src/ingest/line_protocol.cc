@@ -119,8 +119,8 @@ class LineDecoder {
   std::string error_;
   std::deque<std::string> unescaped_;  // stable addresses; reused line after line
   size_t unescaped_used_ = 0;
-  std::string name_;  // a composed metric name
-  std::vector<std::string> names_;             // the line's metric names, for the admission
+  std::string name_;                          // a composed metric name
+  std::vector<std::string> names_;            // the line's metric names, for the admission
   std::vector<std::string_view> name_views_;  // ... as views
 
   // The previous valid line.

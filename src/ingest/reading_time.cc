@@ -57,7 +57,7 @@ std::string parse_reading_time(simdjson::dom::element t, std::string_view key,
     }
     default:
       return fmt::format("{} must be an RFC 3339 string or an epoch number, got {}", key,
-                         t.type() == element_type::BOOL ? "boolean"
+                         t.type() == element_type::BOOL         ? "boolean"
                          : t.type() == element_type::NULL_VALUE ? "null"
                          : t.type() == element_type::ARRAY      ? "array"
                                                                 : "object");

@@ -38,8 +38,7 @@ std::string validate_device_id(std::string_view id) {
 
 std::string validate_device_text(std::string_view field, std::string_view value) {
   if (value.size() > kMaxDeviceTextBytes)
-    return std::string(field) + " is longer than " + std::to_string(kMaxDeviceTextBytes) +
-           " bytes";
+    return std::string(field) + " is longer than " + std::to_string(kMaxDeviceTextBytes) + " bytes";
   return {};
 }
 

@@ -104,8 +104,8 @@ Status read_device_fields(simdjson::dom::object obj, Device* create, DeviceUpdat
   FP_ASSIGN_OR_RETURN(location, optional_string(obj, "location"));
   FP_ASSIGN_OR_RETURN(metadata, optional_object_text(obj, "metadata"));
   FP_ASSIGN_OR_RETURN(config, optional_object_text(obj, "config"));
-  for (auto [field, value] : {std::pair{"name", &name}, std::pair{"type", &type},
-                              std::pair{"location", &location}})
+  for (auto [field, value] :
+       {std::pair{"name", &name}, std::pair{"type", &type}, std::pair{"location", &location}})
     if (*value) {
       if (auto e = validate_device_text(field, **value); !e.empty())
         return Status::Unprocessable(e);
@@ -214,7 +214,8 @@ void update_device(ApiContext& ctx, RequestContext& rc, const Responder& respond
            {std::tuple{"metadata", &current->metadata_json, &u.metadata_json},
             std::tuple{"config", &current->config_json, &u.config_json}}) {
         if (!*patch) continue;
-        if (auto e = validate_device_json_size(field, merge_metadata(*base, object_entries(**patch)));
+        if (auto e =
+                validate_device_json_size(field, merge_metadata(*base, object_entries(**patch)));
             !e.empty())
           return respond(error_response(Status::Unprocessable(e)));
       }

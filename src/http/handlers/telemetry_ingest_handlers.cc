@@ -3,6 +3,8 @@
 // beyond a cardinality limit are item errors (422) naming the limit; a request whose new
 // devices exceed the auto-registration rate is refused whole (429 with Retry-After).
 
+#include <algorithm>
+
 #include "http/handlers/routes.h"
 #include "ingest/line_protocol.h"
 #include "ingest/telemetry_json.h"
