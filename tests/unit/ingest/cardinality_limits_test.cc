@@ -210,32 +210,23 @@ TEST(InputSizes, DeviceIdsThatArePathSegmentsAndOversizedTextAreRefused) {
   EXPECT_NE(validate_device_id(".."), "");
   EXPECT_EQ(validate_device_id("..."), "");
   EXPECT_EQ(validate_device_id("a.b"), "");
-  auto hb = decode_heartbeat(R"({"device_id":"..")"
-                             "}",
-                             "", kNow);
+  auto hb = decode_heartbeat(R"({"device_id":".."})", "", kNow);
   EXPECT_FALSE(hb.ok());
   const std::string big(300, 'x');
-  auto named = decode_heartbeat(R"({"device_id":"d1","name":")" + big + ""
-}
-", "
-    ", kNow);
-    ASSERT_FALSE(named.ok());
-EXPECT_NE(named.status().message().find("name is longer than 256 bytes"), std::string::npos);
-  auto located = decode_heartbeat(R"({"device_id":"d1","location":")" + big + ""
-  }
-  ", "
-  ", kNow);
-      EXPECT_FALSE(located.ok());
+  auto named = decode_heartbeat(R"({"device_id":"d1","name":")" + big + R"("})", "", kNow);
+  ASSERT_FALSE(named.ok());
+  EXPECT_NE(named.status().message().find("name is longer than 256 bytes"), std::string::npos);
+  auto located = decode_heartbeat(R"({"device_id":"d1","location":")" + big + R"("})", "", kNow);
+  EXPECT_FALSE(located.ok());
   ReadingBatch b;
   std::vector<ItemError> errors;
   const std::string attr(kMaxAttributeValueBytes + 1, 'v');
   ASSERT_TRUE(
-      decode_telemetry_json(R"({"device_id":"d1","fw":")" + attr + ""
-  }", {}, kNow, b, errors)
+      decode_telemetry_json(R"({"device_id":"d1","fw":")" + attr + R"("})", {}, kNow, b, errors)
           .ok());
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_NE(errors[0].message.find("longer than 4096 bytes"), std::string::npos);
-  }
+}
 
-  }  // namespace
-  }  // namespace fp
+}  // namespace
+}  // namespace fp
