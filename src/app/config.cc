@@ -539,6 +539,34 @@ std::vector<OptionSpec> make_options() {
                  if (!f) return bad("webhook-ca-file", v, "cannot read the file");
                  c.webhook_ca_file = std::string(v);
                  return Status::Ok();
+  // Cardinality limits (limits branch).
+  o.push_back({"max-series-per-device", "N",
+               "most series (metrics) one device may have; readings of new ones beyond are "
+               "refused with 422 (default 1000, 0: no limit)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_int<size_t>(c.max_series_per_device, "max-series-per-device", v, 0,
+                                        100'000'000);
+               }});
+  o.push_back({"max-series", "N",
+               "most series the server holds in all; readings of new ones beyond are refused "
+               "with 422 (default 1000000, 0: no limit)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_int<size_t>(c.max_series, "max-series", v, 0, 4'000'000'000);
+               }});
+  o.push_back({"max-metric-names-per-request", "N",
+               "most distinct metric names in one request or message; readings beyond are "
+               "refused with 422 (default 10000, 0: no limit)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_int<size_t>(c.max_metric_names_per_request,
+                                        "max-metric-names-per-request", v, 0, 100'000'000);
+               }});
+  o.push_back({"max-registrations-per-minute", "N",
+               "most devices registered automatically per minute (bursts up to as many); "
+               "reports of new devices beyond get 429 with Retry-After (default 10000, 0: no "
+               "limit)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_int<size_t>(c.max_registrations_per_minute,
+                                        "max-registrations-per-minute", v, 0, 100'000'000);
                }});
   return o;
 }

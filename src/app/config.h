@@ -118,6 +118,11 @@ struct ServerConfig {
   int64_t auth_throttle_max_delay_ms = 10'000;   // the doubling stops here
   std::vector<std::string> webhook_allow;        // CIDRs webhooks may reach though internal
   std::string webhook_ca_file;                   // extra CA certificates for https webhooks
+  // Cardinality limits (limits branch); 0 means no limit. See docs/security.md.
+  size_t max_series_per_device = 1'000;
+  size_t max_series = 1'000'000;
+  size_t max_metric_names_per_request = 10'000;
+  size_t max_registrations_per_minute = 10'000;
 };
 
 struct OptionSpec {

@@ -211,6 +211,14 @@ const std::map<std::string_view, Printer>& printers() {
        [](const ServerConfig& c) {
          return c.webhook_ca_file.empty() ? "" : toml_string(c.webhook_ca_file);
        }},
+      // Cardinality limits (limits branch).
+      {"max-series-per-device",
+       [](const ServerConfig& c) { return std::to_string(c.max_series_per_device); }},
+      {"max-series", [](const ServerConfig& c) { return std::to_string(c.max_series); }},
+      {"max-metric-names-per-request",
+       [](const ServerConfig& c) { return std::to_string(c.max_metric_names_per_request); }},
+      {"max-registrations-per-minute",
+       [](const ServerConfig& c) { return std::to_string(c.max_registrations_per_minute); }},
   };
   return p;
 }

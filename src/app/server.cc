@@ -14,6 +14,7 @@
 #include "alerting/alert_json.h"
 #include "alerting/webhook_client.h"
 #include "alerting/webhook_notifier.h"
+#include "app/data_dir_hygiene.h"
 #include "app/server_metrics_collectors.h"
 #include "app/systemd_notify.h"
 #include "auth/api_key_authenticator.h"
@@ -100,8 +101,11 @@ int run_server(const ServerConfig& cfg) {
   spdlog::info("event=open_files_limit soft={}", raise_open_files_limit());
 
   // Auth first: refusing to start must not leave anything half-opened.
+  restrict_new_file_permissions();  // what the server creates is its user's only (0700/0600)
   std::error_code ec;
   std::filesystem::create_directories(cfg.data_dir, ec);
+  if (auto w = data_dir_permission_warning(cfg.data_dir); !w.empty())
+    spdlog::warn("event=data_dir_permissions reason=\"{}\"", w);
   if (ec) {
     spdlog::critical("event=startup_failed reason=\"cannot create data dir {}: {}\"", cfg.data_dir,
                      ec.message());
@@ -116,6 +120,8 @@ int run_server(const ServerConfig& cfg) {
         cfg.data_dir);
     return 1;
   }
+  for (const std::string& name : remove_stale_temporary_files(cfg.data_dir))
+    spdlog::info("event=stale_temporary_file_removed file={}", name);
   auto catalog =
       Catalog::open((std::filesystem::path(cfg.data_dir) / "catalog.db").string(), clock);
   if (!catalog.ok()) {
@@ -191,7 +197,10 @@ int run_server(const ServerConfig& cfg) {
       (*store)->series(), recovery.millis);
 
   DeviceStatusTracker tracker(cfg.status, clock);
-  Ingestor ingestor(**catalog, tracker, store->get(), clock, {cfg.auto_register, 200'000});
+  IngestorOptions ingest_options{cfg.auto_register, 200'000};
+  ingest_options.limits = {cfg.max_series_per_device, cfg.max_series,
+                           cfg.max_metric_names_per_request, cfg.max_registrations_per_minute};
+  Ingestor ingestor(**catalog, tracker, store->get(), clock, ingest_options);
 
   metrics::Registry registry;
   metrics::ServerMetrics server_metrics(registry);

@@ -4,16 +4,25 @@
 
 #include "http/handlers/api_context.h"
 #include "http/router.h"
+#include "ingest/cardinality_limits.h"
 #include "model/reading_batch.h"
 
 namespace fp::compat {
 
 // Hands `batch` to the commit path and calls `done` with the outcome once it is durable (at
 // once with OK when the batch is empty). Counts points and rejections in /metrics the way
-// the native routes do; `rejected` items are counted as invalid readings.
+// the native routes do; `rejected` items are counted as invalid readings, or by the limit
+// that refused them (`admission`, which holds the batch's reserved series until it is
+// committed; may be null).
 void commit_batch(http::ApiContext& ctx, std::shared_ptr<ReadingBatch> batch,
                   std::string_view transport, size_t rejected,
+                  std::shared_ptr<SeriesAdmission> admission,
                   std::function<void(const Status&)> done);
+// The auto-registration rate (Ingestor::admit_new_devices) for a decoded batch of `items`:
+// true when its new devices fit; else false with the refusal (kOverloaded naming the limit)
+// and the seconds to wait, counted in /metrics.
+bool admit_devices(http::ApiContext& ctx, const ReadingBatch& batch, size_t items,
+                   int64_t* retry_after_s, Status* refusal);
 
 // POST /ingest: one flat reading (or any telemetry form); 200 {"status":"queued","device_id"}.
 void ingest(http::ApiContext& ctx, http::RequestContext& rc, http::Responder respond);

@@ -65,6 +65,8 @@ void write_lines(http::ApiContext& ctx, http::RequestContext& rc, http::Responde
   LineProtocolOptions opt;
   opt.precision = precision;
   int64_t now = ctx.clock.now_ms();
+  auto admission = std::make_shared<SeriesAdmission>(ctx.ingestor.limits(), now);
+  opt.admission = admission.get();
   // With a scale, lines without a timestamp must stay recognisable after decoding: explicit
   // times in seconds are whole seconds, so stamp the others off the second.
   if (scale > 1 && now % 1000 == 0) ++now;
@@ -91,8 +93,15 @@ void write_lines(http::ApiContext& ctx, http::RequestContext& rc, http::Responde
     ctx.metrics.ingest_rejected.with({"invalid_reading"}).inc(static_cast<double>(errors->size()));
     return respond(styled_error(style, 400, "invalid", parse_errors(body, *errors)));
   }
+  int64_t retry_after_s = 1;
+  if (Status refusal; !admit_devices(ctx, *batch, lines, &retry_after_s, &refusal)) {
+    Response r = styled_error(style, 429, "too many requests", refusal.message());
+    for (auto& [name, value] : r.headers)
+      if (name == "Retry-After") value = std::to_string(retry_after_s);
+    return respond(std::move(r));
+  }
   batch->set_wire_bytes(body.size());
-  commit_batch(ctx, std::move(batch), "line_protocol", errors->size(),
+  commit_batch(ctx, std::move(batch), "line_protocol", errors->size(), std::move(admission),
                [style, errors, body = std::make_shared<std::string>(body),
                 respond = std::move(respond)](const Status& s) {
                  if (!s.ok()) return respond(styled_status(style, s));

@@ -40,6 +40,8 @@ void write_readings(http::ApiContext& ctx, http::RequestContext& rc, std::string
   }
   TelemetryJsonOptions opt;
   opt.path_device_id = path_device;
+  auto admission = std::make_shared<SeriesAdmission>(ctx.ingestor.limits(), ctx.clock.now_ms());
+  opt.admission = admission.get();
   auto batch = std::make_shared<ReadingBatch>();
   auto errors = std::make_shared<std::vector<ItemError>>();
   size_t items = 0;
@@ -49,13 +51,20 @@ void write_readings(http::ApiContext& ctx, http::RequestContext& rc, std::string
     ctx.metrics.ingest_rejected.with({"malformed_body"}).inc();
     return respond(error_response(st));
   }
+  int64_t retry_after_s = 1;
+  if (Status refusal; !admit_devices(ctx, *batch, items, &retry_after_s, &refusal)) {
+    Response r = error_response(429, "rate_limited", refusal.message());
+    for (auto& [name, value] : r.headers)
+      if (name == "Retry-After") value = std::to_string(retry_after_s);
+    return respond(std::move(r));
+  }
   batch->set_wire_bytes(rc.request.body.size());
   const std::string device = !path_device.empty()       ? path_device
                              : batch->devices().empty() ? std::string()
                                                         : batch->devices()[0];
   const size_t accepted = items - errors->size();
   const size_t rejected = errors->size();
-  commit_batch(ctx, std::move(batch), "http", rejected,
+  commit_batch(ctx, std::move(batch), "http", rejected, std::move(admission),
                [errors, accepted, device, success = std::move(success),
                 respond = std::move(respond)](const Status& s) {
                  if (!s.ok()) return respond(error_response(s));

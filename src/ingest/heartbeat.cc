@@ -44,6 +44,9 @@ Result<HeartbeatReport> decode_heartbeat(std::string_view body, std::string_view
   if (auto e = validate_device_id(r.device_id); !e.empty()) return Status::Unprocessable(e);
 
   FP_ASSIGN_OR_RETURN(r.name, optional_string(obj, "name"));
+  if (r.name) {
+    if (auto e = validate_device_text("name", *r.name); !e.empty()) return Status::Unprocessable(e);
+  }
   FP_ASSIGN_OR_RETURN(r.battery_level, optional_number(obj, "battery_level"));
   if (r.battery_level && (*r.battery_level < 0 || *r.battery_level > 100))
     return Status::Unprocessable(
@@ -79,6 +82,10 @@ Result<HeartbeatReport> decode_heartbeat(std::string_view body, std::string_view
     } else {
       return Status::Unprocessable("location must be a string or an object with lat and lon");
     }
+  }
+  if (r.location) {
+    if (auto e = validate_device_text("location", *r.location); !e.empty())
+      return Status::Unprocessable(e);
   }
   return r;
 }

@@ -15,7 +15,34 @@ constexpr int64_t kSeenFlushMs = 5000;
 
 Ingestor::Ingestor(Catalog& catalog, DeviceStatusTracker& tracker, tsdb::TimeSeriesStore* store,
                    const Clock& clock, IngestorOptions options)
-    : catalog_(catalog), tracker_(tracker), clock_(clock), options_(options), store_(store) {}
+    : catalog_(catalog),
+      tracker_(tracker),
+      clock_(clock),
+      options_(options),
+      limits_(options.limits),
+      store_(store) {
+  if (store_) limits_.set_index(&store_->index());
+}
+
+void Ingestor::set_store(tsdb::TimeSeriesStore* store) {
+  store_ = store;
+  limits_.set_index(store_ ? &store_->index() : nullptr);
+}
+
+Status Ingestor::admit_new_devices(std::span<const std::string> ids, int64_t now_ms,
+                                   int64_t* retry_after_s) {
+  if (!options_.auto_register || limits_.options().max_registrations_per_minute == 0)
+    return Status::Ok();
+  size_t unknown = 0;
+  for (const std::string& id : ids)
+    if (!tracker_.contains(id)) ++unknown;
+  if (limits_.take_registrations(unknown, now_ms, retry_after_s)) return Status::Ok();
+  return Status(StatusCode::kOverloaded,
+                "too many new devices: at most " +
+                    std::to_string(limits_.options().max_registrations_per_minute) +
+                    " devices are registered automatically per minute (" +
+                    std::string(limit_option(LimitKind::kRegistrationRate)) + "), retry later");
+}
 
 Ingestor::~Ingestor() {
   stop();

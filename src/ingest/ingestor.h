@@ -21,6 +21,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "ingest/cardinality_limits.h"
 #include "ingest/heartbeat.h"
 #include "ingest/server_timestamps.h"
 #include "model/reading_batch.h"
@@ -35,6 +36,7 @@ struct IngestorOptions {
   bool auto_register = true;              // unknown reporting devices are registered on the fly
   size_t max_pending = 200'000;           // queued reports beyond this are refused (back-pressure)
   size_t max_pending_points = 4'000'000;  // queued telemetry values beyond this are refused
+  CardinalityLimitOptions limits;         // series and registration limits (limits branch)
 };
 
 struct HeartbeatAck {
@@ -95,7 +97,16 @@ class Ingestor {
 
   // Attaches the telemetry store (before start(); the store may replay into this Ingestor
   // while it opens, so the two are created separately).
-  void set_store(tsdb::TimeSeriesStore* store) { store_ = store; }
+  void set_store(tsdb::TimeSeriesStore* store);
+
+  // The cardinality limits every transport applies before it submits (SeriesAdmission per
+  // request). Any thread.
+  CardinalityLimits& limits() { return limits_; }
+  // Auto-registration budget: the devices of `ids` not registered yet each take one
+  // registration (CardinalityLimits::take_registrations) when auto-registration is on. OK when
+  // they fit, else kOverloaded naming the limit and `*retry_after_s` set. Any thread.
+  Status admit_new_devices(std::span<const std::string> ids, int64_t now_ms,
+                           int64_t* retry_after_s);
 
   void start();
   // Commits everything still queued, then stops the thread.
@@ -156,6 +167,7 @@ class Ingestor {
   DeviceStatusTracker& tracker_;
   const Clock& clock_;
   const IngestorOptions options_;
+  CardinalityLimits limits_;
   TransitionListener listener_;
   std::vector<CommitListener> commit_listeners_;
   CommitListener ack_barrier_;

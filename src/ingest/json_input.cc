@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "model/time_format.h"
+#include "ingest/reading_time.h"
 
 namespace fp {
 
@@ -43,22 +43,10 @@ Result<std::optional<std::string>> optional_object_text(simdjson::dom::object ob
 Result<std::optional<int64_t>> optional_time(simdjson::dom::object obj, std::string_view key) {
   simdjson::dom::element el;
   if (obj.at_key(key).get(el) || el.is_null()) return std::optional<int64_t>();
-  std::string_view sv;
-  if (!el.get_string().get(sv)) {
-    auto t = parse_rfc3339(sv);
-    if (!t)
-      return Status::Unprocessable(std::string(key) + " is not an RFC 3339 time: '" +
-                                   std::string(sv) + "'");
-    return std::optional<int64_t>(*t);
-  }
-  double d;
-  if (el.is_number() && !el.get_double().get(d) && std::isfinite(d)) {
-    if (d < 0) return Status::Unprocessable(std::string(key) + " must not be negative");
-    // Epoch seconds are < 1e11 until the year 5138; milliseconds are above that since 1973.
-    return std::optional<int64_t>(d < 1e11 ? epoch_to_ms(d, Precision::kSeconds)
-                                           : epoch_to_ms(d, Precision::kMillis));
-  }
-  return Status::Unprocessable(std::string(key) + " must be an RFC 3339 string or epoch number");
+  int64_t ms = 0;
+  if (auto e = parse_reading_time(el, key, std::nullopt, ms); !e.empty())
+    return Status::Unprocessable(std::move(e));
+  return std::optional<int64_t>(ms);
 }
 
 }  // namespace fp

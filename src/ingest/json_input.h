@@ -24,7 +24,8 @@ Result<std::optional<double>> optional_number(simdjson::dom::object obj, std::st
 Result<std::optional<std::string>> optional_object_text(simdjson::dom::object obj,
                                                         std::string_view key);
 // A time field: RFC 3339 string or epoch number (milliseconds, or seconds when it looks
-// like seconds: < 1e11). nullopt when absent.
+// like seconds: < 1e11), validated like every reading time (ingest/reading_time.h). nullopt
+// when absent.
 Result<std::optional<int64_t>> optional_time(simdjson::dom::object obj, std::string_view key);
 
 }  // namespace fp

@@ -119,7 +119,9 @@ class LineDecoder {
   std::string error_;
   std::deque<std::string> unescaped_;  // stable addresses; reused line after line
   size_t unescaped_used_ = 0;
-  std::string name_;  // a composed metric name
+  std::string name_;                          // a composed metric name
+  std::vector<std::string> names_;            // the line's metric names, for the admission
+  std::vector<std::string_view> name_views_;  // ... as views
 
   // The previous valid line.
   std::string prev_measurement_;
@@ -386,6 +388,32 @@ bool LineDecoder::commit_line(const char* line_begin, const char* line_end) {
     compose_name(f.key);
     if (auto e = validate_metric_name(name_); !e.empty())
       return fail(fmt::format("field {}: {}", name_for_message(f.key), e));
+  }
+
+  for (const Field& f : fields_)
+    if (f.is_string && f.text.size() > kMaxAttributeValueBytes)
+      return fail(fmt::format("field {} is longer than {} bytes", name_for_message(f.key),
+                              kMaxAttributeValueBytes));
+  if (opt_.tags_as_attributes)
+    for (const Tag& t : tags_)
+      if (t.value.size() > kMaxAttributeValueBytes)
+        return fail(fmt::format("tag {} is longer than {} bytes", name_for_message(t.key),
+                                kMaxAttributeValueBytes));
+
+  // Cardinality limits: a line of the previous line's device whose metrics all came from that
+  // line was admitted with it.
+  bool cached = same_device;
+  for (const Field& f : fields_) cached = cached && (f.is_string || f.metric != kNoMetric);
+  if (opt_.admission && !cached) {
+    names_.clear();
+    for (const Field& f : fields_) {
+      if (f.is_string) continue;
+      compose_name(f.key);
+      names_.push_back(name_);
+    }
+    name_views_.assign(names_.begin(), names_.end());
+    if (auto e = opt_.admission->admit(out_, device_tag.value, name_views_); !e.empty())
+      return fail(std::move(e));
   }
 
   // Add the line.

@@ -24,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ingest/cardinality_limits.h"
 #include "ingest/item_error.h"
 #include "model/reading_batch.h"
 #include "model/time_format.h"
@@ -35,10 +36,14 @@ struct LineProtocolOptions {
   std::vector<std::string> device_tags = {"device_id", "host", "name"};
   bool prefix_measurement = true;  // metric "measurement.field", else "field"
   bool tags_as_attributes = true;  // other tags -> attributes "tag.<key>" (see above)
+  // The cardinality limits of the request (null: none). Each valid line is admitted just
+  // before it is added; one it refuses is an item error naming the limit.
+  SeriesAdmission* admission = nullptr;
 };
 
 // Decodes `body` and appends every valid line to `out`. A line that is malformed, has no
-// device tag, no fields, an invalid metric name or device id, invalid UTF-8, or a timestamp
+// device tag, no fields, an invalid metric name or device id, invalid UTF-8, a string field or
+// attribute tag longer than kMaxAttributeValueBytes, or a timestamp
 // outside 1970-01-01 .. 2262-04-11 adds nothing and is reported in `errors` with its 0-based
 // line number (of its first line, when a string field spans lines); other lines still count.
 // A line without a timestamp adds its points unstamped at `now_ms`

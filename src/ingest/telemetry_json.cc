@@ -3,11 +3,11 @@
 #include <fmt/format.h>
 #include <simdjson.h>
 
-#include <charconv>
 #include <cmath>
 #include <limits>
 
 #include "ingest/json_input.h"
+#include "ingest/reading_time.h"
 #include "model/device.h"
 
 namespace fp {
@@ -100,6 +100,7 @@ class ReadingDecoder {
   ReadingBatch& out_;
   std::vector<PendingPoint> points_;
   std::vector<PendingAttribute> attributes_;
+  std::vector<std::string_view> metric_names_;  // of points_, for the admission
   size_t values_ = 0;  // points plus attributes other than `unit` and `name`
 };
 
@@ -122,9 +123,14 @@ std::string ReadingDecoder::add_field(std::string_view key, element v, std::stri
     case element_type::BOOL:
       points_.push_back({key, v.get_bool().value_unsafe() ? 1.0 : 0.0});
       break;
-    case element_type::STRING:
-      attributes_.push_back({key, {}, v.get_string().value_unsafe()});
+    case element_type::STRING: {
+      const std::string_view text = v.get_string().value_unsafe();
+      if (text.size() > kMaxAttributeValueBytes)
+        return fmt::format("{}{} is longer than {} bytes", context, name_for_message(key),
+                           kMaxAttributeValueBytes);
+      attributes_.push_back({key, {}, text});
       break;
+    }
     default:
       points_.push_back({key, v.get_double().value_unsafe()});
       break;
@@ -144,44 +150,11 @@ std::string ReadingDecoder::decode_time(element reserved[], const bool present[]
     }
   }
   if (which < 0) return {};
-  const std::string_view key = kReservedNames[which];
-  const element t = reserved[which];
-  const auto range_error = [&] {
-    return fmt::format("{} is out of range: times must lie between 1970-01-01 and 2262-04-11", key);
-  };
-  std::optional<int64_t> ms;
-  switch (t.type()) {
-    case element_type::STRING: {
-      const std::string_view s = t.get_string().value_unsafe();
-      int64_t n = 0;
-      const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
-      if (!s.empty() && s[0] != '-' && ec == std::errc() && end == s.data() + s.size()) {
-        ms = checked_epoch_ms(n, opt_.precision);  // a number sent as a string
-      } else if (ec == std::errc::result_out_of_range) {
-        return range_error();
-      } else {
-        auto parsed = parse_rfc3339(s);
-        if (!parsed)
-          return fmt::format("{} must be an RFC 3339 time or an epoch number, got {}", key,
-                             quote_for_message(s));
-        ms = *parsed >= 0 && *parsed <= kMaxEpochMs ? parsed : std::nullopt;
-      }
-      break;
-    }
-    case element_type::INT64:
-      ms = checked_epoch_ms(t.get_int64().value_unsafe(), opt_.precision);
-      break;
-    case element_type::UINT64:
-      break;  // beyond int64: out of range in every precision
-    case element_type::DOUBLE:
-      ms = checked_epoch_ms(t.get_double().value_unsafe(), opt_.precision);
-      break;
-    default:
-      return fmt::format("{} must be an RFC 3339 string or an epoch number, got {}", key,
-                         type_name(t));
-  }
-  if (!ms) return range_error();
-  ts_ms = *ms;
+  int64_t ms = 0;
+  if (auto e = parse_reading_time(reserved[which], kReservedNames[which], opt_.precision, ms);
+      !e.empty())
+    return e;
+  ts_ms = ms;
   has_ts = true;
   return {};
 }
@@ -231,6 +204,8 @@ std::string ReadingDecoder::decode_metric_form(element reserved[], const bool pr
     std::string_view unit;
     if (reserved[kUnit].get_string().get(unit))
       return fmt::format("unit must be a string, got {}", type_name(reserved[kUnit]));
+    if (unit.size() > kMaxDeviceTextBytes)
+      return fmt::format("unit is longer than {} bytes", kMaxDeviceTextBytes);
     if (have_metric)
       attributes_.push_back({metric, ".unit", unit});
     else
@@ -289,10 +264,17 @@ std::string ReadingDecoder::decode(element el) {
     std::string_view name;
     if (reserved[kName].get_string().get(name))
       return fmt::format("name must be a string, got {}", type_name(reserved[kName]));
+    if (name.size() > kMaxDeviceTextBytes)
+      return fmt::format("name is longer than {} bytes", kMaxDeviceTextBytes);
     attributes_.push_back({"name", {}, name});
   }
   if (values_ == 0) return "reading has no values: expected numeric, boolean or string fields";
 
+  if (opt_.admission) {
+    metric_names_.clear();
+    for (const PendingPoint& p : points_) metric_names_.push_back(p.metric);
+    if (auto e = opt_.admission->admit(out_, device, metric_names_); !e.empty()) return e;
+  }
   commit(device, ts_ms, has_ts);
   return {};
 }

@@ -18,7 +18,8 @@
 // `precision` (a string of digits counts as a number), or absent/null: then the reading's
 // points are added unstamped at `now_ms` (ReadingBatch::add_unstamped) and the commit path
 // gives each its own server timestamp. It must fall in 1970-01-01 .. 2262-04-11 (what int64
-// nanoseconds can hold).
+// nanoseconds can hold; ingest/reading_time.h). String attribute values are at most
+// kMaxAttributeValueBytes, `name` and `unit` at most kMaxDeviceTextBytes.
 
 #include <cstddef>
 #include <cstdint>
@@ -26,6 +27,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ingest/cardinality_limits.h"
 #include "ingest/item_error.h"
 #include "model/reading_batch.h"
 #include "model/time_format.h"
@@ -38,6 +40,9 @@ struct TelemetryJsonOptions {
   // The device of the transport (URL path, MQTT topic). When set, readings may omit
   // device_id; one that names another device is an item error.
   std::string path_device_id;
+  // The cardinality limits of the request (null: none). Each valid reading is admitted just
+  // before it is added; one it refuses is an item error naming the limit.
+  SeriesAdmission* admission = nullptr;
 };
 
 inline constexpr size_t kMaxTelemetryItems = 100'000;

@@ -1,6 +1,7 @@
 #pragma once
 // Device: a registered device as the catalog stores it and the API shows it.
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -50,7 +51,19 @@ struct StatusTransition {
   int64_t at_ms = 0;
 };
 
-// Device ids: 1..128 characters of [A-Za-z0-9._:-]. Returns an error message or empty.
+// Device ids: 1..128 characters of [A-Za-z0-9._:-], not "." or ".." (an id is a path segment
+// in URLs and topics). Returns an error message or empty.
 std::string validate_device_id(std::string_view id);
+
+// Size limits of what a client may store on a device, so no request can make a device row
+// (and every list or stream that shows it) arbitrarily large.
+inline constexpr size_t kMaxDeviceTextBytes = 256;           // name, type, location, unit
+inline constexpr size_t kMaxDeviceJsonBytes = 64 * 1024;     // metadata, config (as sent)
+inline constexpr size_t kMaxAttributeValueBytes = 4 * 1024;  // a reported string value
+
+// `field` ("name", "type", "location") of at most kMaxDeviceTextBytes; error message or empty.
+std::string validate_device_text(std::string_view field, std::string_view value);
+// `field` ("metadata", "config") of at most kMaxDeviceJsonBytes; error message or empty.
+std::string validate_device_json_size(std::string_view field, std::string_view json);
 
 }  // namespace fp

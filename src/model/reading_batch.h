@@ -11,6 +11,7 @@
 // Not thread-safe; a batch is built by one decoder and then handed over whole.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -36,6 +37,12 @@ class ReadingBatch {
  public:
   uint32_t intern_device(std::string_view id) { return intern(device_index_, devices_, id); }
   uint32_t intern_metric(std::string_view name) { return intern(metric_index_, metrics_, name); }
+
+  // The index of an already interned device id or metric name; nullopt when not interned.
+  std::optional<uint32_t> find_device(std::string_view id) const { return find(device_index_, id); }
+  std::optional<uint32_t> find_metric(std::string_view name) const {
+    return find(metric_index_, name);
+  }
 
   void add(uint32_t device, uint32_t metric, int64_t ts_ms, double value) {
     points_.push_back({device, metric, ts_ms, value});
@@ -79,6 +86,11 @@ class ReadingBatch {
   };
   using Index = std::unordered_map<std::string, uint32_t, Hash, std::equal_to<>>;
 
+  static std::optional<uint32_t> find(const Index& index, std::string_view s) {
+    auto it = index.find(s);
+    if (it == index.end()) return std::nullopt;
+    return it->second;
+  }
   static uint32_t intern(Index& index, std::vector<std::string>& names, std::string_view s) {
     auto it = index.find(s);
     if (it != index.end()) return it->second;

@@ -18,6 +18,9 @@ Refusal submit_message(const IngestSinks& sinks, const TopicMatch& target, std::
       if (sinks.activity) sinks.activity->record_rejected(target.device_id, now);
       return {reason::kPayloadFormatInvalid, "invalid_heartbeat", report.status().message()};
     }
+    if (Status st = sinks.ingestor.admit_new_devices({&report->device_id, 1}, now, nullptr);
+        !st.ok())
+      return {reason::kQuotaExceeded, "registration_rate_limit", st.message()};
     report->wire_bytes = static_cast<uint32_t>(payload.size());
     sinks.ingestor.submit_heartbeat(std::move(*report),
                                     [&m, &clock, rate, done = std::move(done)](HeartbeatAck ack) {
@@ -31,6 +34,8 @@ Refusal submit_message(const IngestSinks& sinks, const TopicMatch& target, std::
   }
   TelemetryJsonOptions opt;
   opt.path_device_id = target.device_id;
+  auto admission = std::make_shared<SeriesAdmission>(sinks.ingestor.limits(), now);
+  opt.admission = admission.get();
   auto batch = std::make_shared<ReadingBatch>();
   std::vector<ItemError> errors;
   size_t items = 0;
@@ -38,16 +43,40 @@ Refusal submit_message(const IngestSinks& sinks, const TopicMatch& target, std::
   batch->set_wire_bytes(payload.size());
   if (sinks.activity && (!st.ok() || !errors.empty()))
     sinks.activity->record_rejected(target.device_id, now, std::max<size_t>(1, errors.size()));
+  if (st.ok() && admission->refused_total() > 0 && admission->refused_total() == errors.size() &&
+      batch->empty()) {
+    // Every reading was refused by a cardinality limit: a quota, not a format problem.
+    LimitKind kind = LimitKind::kNone;
+    for (int k = 1; k < kLimitKindCount && kind == LimitKind::kNone; ++k)
+      if (admission->refused(static_cast<LimitKind>(k)) > 0) kind = static_cast<LimitKind>(k);
+    return {reason::kQuotaExceeded, limit_label(kind).data(), errors.front().message};
+  }
   if (!st.ok() || batch->empty())
     return {reason::kPayloadFormatInvalid, "invalid_telemetry",
             !st.ok()         ? st.message()
             : errors.empty() ? std::string("no readings")
                              : errors.front().message};
-  if (!errors.empty())
-    m.ingest_rejected.with({"invalid_reading"}).inc(static_cast<double>(errors.size()));
+  if (Status reg = sinks.ingestor.admit_new_devices(batch->devices(), now, nullptr); !reg.ok())
+    return {reason::kQuotaExceeded, "registration_rate_limit", reg.message()};
+  if (!errors.empty()) {
+    size_t by_limits = 0;
+    for (int k = 1; k < kLimitKindCount; ++k) {
+      const auto kind = static_cast<LimitKind>(k);
+      if (const size_t n = admission->refused(kind); n > 0) {
+        m.ingest_rejected.with({std::string(limit_label(kind))}).inc(static_cast<double>(n));
+        by_limits += n;
+      }
+    }
+    if (errors.size() > by_limits)
+      m.ingest_rejected.with({"invalid_reading"})
+          .inc(static_cast<double>(errors.size() - by_limits));
+  }
   const size_t points = batch->points().size();
   sinks.ingestor.submit_telemetry(
-      std::move(batch), now, [&m, &clock, rate, points, done = std::move(done)](TelemetryAck ack) {
+      std::move(batch), now,
+      [&m, &clock, rate, points, admission = std::move(admission),
+       done = std::move(done)](TelemetryAck ack) mutable {
+        admission.reset();  // the batch's series are in the index now (or were not written)
         if (ack.status.ok()) {
           m.points_ingested.with({"mqtt"}).inc(static_cast<double>(points));
           if (rate) rate->record(clock.now_ms(), points);

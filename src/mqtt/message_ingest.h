@@ -2,7 +2,9 @@
 // submit_message: the one path from an MQTT application message (device connection or bridge)
 // to the Ingestor. Decodes the payload with the ingest decoders (telemetry JSON in any reading
 // form, or a heartbeat) for the device of the topic, submits it, and counts it in the server
-// metrics once durable.
+// metrics once durable. The cardinality limits apply as on HTTP: readings beyond a series limit
+// are dropped and counted (the message is refused when none is left), new devices beyond the
+// auto-registration rate refuse the message.
 //
 // Thread safety: call from any thread; `done` runs on the Ingestor's commit thread and must not
 // block.
@@ -30,8 +32,10 @@ struct IngestSinks {
 
 // Why a message was not submitted. reason 0: submitted, `done` will run.
 struct Refusal {
-  uint8_t reason = 0;      // MQTT 5 reason code (0x99 payload format invalid)
-  const char* label = "";  // metric label: invalid_telemetry, invalid_heartbeat
+  uint8_t reason = 0;      // MQTT 5 reason code (0x99 payload format invalid, 0x97 quota
+                           // exceeded: a cardinality limit or the auto-registration rate)
+  const char* label = "";  // metric label: invalid_telemetry, invalid_heartbeat, or the
+                           // limit_label() of the limit that refused it
   std::string detail;
   bool submitted() const { return reason == 0; }
 };

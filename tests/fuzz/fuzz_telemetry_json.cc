@@ -33,6 +33,31 @@ void run(std::string_view body, const fp::TelemetryJsonOptions& opt) {
   fp::fuzz::check_stamping(batch);
 }
 
+// With small cardinality limits: whatever the input, a batch never holds more distinct metric
+// names than the request limit nor more series of a device than the device limit.
+void run_limited(std::string_view body, fp::TelemetryJsonOptions limited) {
+  fp::tsdb::SeriesIndex index;
+  index.get_or_create("dev-1", "known");
+  fp::CardinalityLimits limits({2, 0, 3, 0});
+  limits.set_index(&index);
+  fp::SeriesAdmission admission(limits, fp::fuzz::kNow);
+  limited.admission = &admission;
+  fp::ReadingBatch batch;
+  std::vector<fp::ItemError> errors;
+  (void)fp::decode_telemetry_json(body, limited, fp::fuzz::kNow, batch, errors);
+  check(batch.metrics().size() <= 3);
+  std::vector<std::vector<bool>> seen(batch.devices().size(),
+                                      std::vector<bool>(batch.metrics().size()));
+  std::vector<size_t> per_device(batch.devices().size());
+  for (const fp::Point& p : batch.points())
+    if (!seen[p.device][p.metric]) {
+      seen[p.device][p.metric] = true;
+      if (!index.find(batch.devices()[p.device], batch.metrics()[p.metric])) ++per_device[p.device];
+    }
+  for (size_t n : per_device) check(n <= 2);
+  check(limits.reserved() <= 2 * batch.devices().size());
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -42,5 +67,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   other.precision = fp::Precision::kNanos;
   other.path_device_id = "dev-1";
   run(body, other);
+  run_limited(body, {});
   return 0;
 }

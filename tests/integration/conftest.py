@@ -40,7 +40,7 @@ class ServerFactory:
 
     def new_data_dir(self) -> Path:
         path = self.tmp_path / f"data-{next(_counter)}"
-        path.mkdir()
+        path.mkdir(mode=0o700)  # as the server creates it (an open one is warned about)
         return path
 
     def write_config(self, text: str) -> Path:

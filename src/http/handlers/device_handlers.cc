@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <span>
+#include <tuple>
 
 #include "alerting/alert_engine.h"
 #include "http/handlers/device_json.h"
@@ -103,9 +104,17 @@ Status read_device_fields(simdjson::dom::object obj, Device* create, DeviceUpdat
   FP_ASSIGN_OR_RETURN(location, optional_string(obj, "location"));
   FP_ASSIGN_OR_RETURN(metadata, optional_object_text(obj, "metadata"));
   FP_ASSIGN_OR_RETURN(config, optional_object_text(obj, "config"));
-  for (const auto* s : {&name, &type, &location})
-    if (*s && s->value().size() > 256)
-      return Status::Unprocessable("name, type and location are limited to 256 characters");
+  for (auto [field, value] :
+       {std::pair{"name", &name}, std::pair{"type", &type}, std::pair{"location", &location}})
+    if (*value) {
+      if (auto e = validate_device_text(field, **value); !e.empty())
+        return Status::Unprocessable(e);
+    }
+  for (auto [field, value] : {std::pair{"metadata", &metadata}, std::pair{"config", &config}})
+    if (*value) {
+      if (auto e = validate_device_json_size(field, **value); !e.empty())
+        return Status::Unprocessable(e);
+    }
   if (create) {
     create->name = name.value_or("");
     create->type = type.value_or("");
@@ -157,6 +166,8 @@ void create_device(ApiContext& ctx, RequestContext& rc, const Responder& respond
   auto extras = metadata_extras(*obj);
   if (!extras.ok()) return respond(error_response(extras.status()));
   if (!extras->empty()) d.metadata_json = merge_metadata(d.metadata_json, *extras);
+  if (auto e = validate_device_json_size("metadata", d.metadata_json); !e.empty())
+    return respond(error_response(Status::Unprocessable(e)));
   d.created_at_ms = d.updated_at_ms = ctx.clock.now_ms();
   if (Status s = ctx.catalog.create_device(d); !s.ok()) {
     if (s.code() == StatusCode::kAlreadyExists)
@@ -194,6 +205,25 @@ void update_device(ApiContext& ctx, RequestContext& rc, const Responder& respond
     if (u.metadata_json)
       base = merge ? merge_metadata(base, object_entries(*u.metadata_json)) : *u.metadata_json;
     u.metadata_json = merge_metadata(base, *extras);
+  }
+  if (merge && (u.metadata_json || u.config_json)) {
+    // PATCH merges into what the device has: the result must stay within the limit too.
+    auto current = ctx.catalog.get_device(id);
+    if (current.ok()) {
+      for (auto [field, base, patch] :
+           {std::tuple{"metadata", &current->metadata_json, &u.metadata_json},
+            std::tuple{"config", &current->config_json, &u.config_json}}) {
+        if (!*patch) continue;
+        if (auto e =
+                validate_device_json_size(field, merge_metadata(*base, object_entries(**patch)));
+            !e.empty())
+          return respond(error_response(Status::Unprocessable(e)));
+      }
+    }
+  }
+  if (u.metadata_json) {
+    if (auto e = validate_device_json_size("metadata", *u.metadata_json); !e.empty())
+      return respond(error_response(Status::Unprocessable(e)));
   }
   auto updated = ctx.catalog.update_device(id, u);
   if (!updated.ok()) {

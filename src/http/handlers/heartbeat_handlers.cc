@@ -1,5 +1,6 @@
 // Heartbeats: POST /api/v1/heartbeat and POST /api/v1/devices/{id}/heartbeat. The answer is
-// sent by the Ingestor's commit thread once the heartbeat is durable.
+// sent by the Ingestor's commit thread once the heartbeat is durable. A heartbeat of an
+// unknown device beyond the auto-registration rate gets 429 with Retry-After.
 
 #include "http/handlers/routes.h"
 #include "kpi/device_activity_log.h"
@@ -24,6 +25,16 @@ void heartbeat(ApiContext& ctx, RequestContext& rc, Responder respond) {
     if (ctx.activity && !rc.params.get("id").empty())
       ctx.activity->record_rejected(rc.params.get("id"), now);
     return respond(error_response(report.status()));
+  }
+  int64_t retry_after_s = 1;
+  if (Status st = ctx.ingestor.admit_new_devices({&report->device_id, 1}, now, &retry_after_s);
+      !st.ok()) {
+    ctx.metrics.ingest_rejected.with({std::string(limit_label(LimitKind::kRegistrationRate))})
+        .inc();
+    Response r = error_response(429, "rate_limited", st.message());
+    for (auto& [name, value] : r.headers)
+      if (name == "Retry-After") value = std::to_string(retry_after_s);
+    return respond(std::move(r));
   }
   report->wire_bytes = static_cast<uint32_t>(rc.request.body.size());
   std::string id = report->device_id;

@@ -1,5 +1,9 @@
 // Telemetry ingest: POST /api/v1/telemetry (JSON, every reading form) and POST /api/v1/write
-// and /write (InfluxDB line protocol). Answered by the commit thread once durable.
+// and /write (InfluxDB line protocol). Answered by the commit thread once durable. Readings
+// beyond a cardinality limit are item errors (422) naming the limit; a request whose new
+// devices exceed the auto-registration rate is refused whole (429 with Retry-After).
+
+#include <algorithm>
 
 #include "http/handlers/routes.h"
 #include "ingest/line_protocol.h"
@@ -36,12 +40,44 @@ Response ingest_answer(const TelemetryAck& ack, size_t accepted_items,
   return Response::json(422, w.take());
 }
 
+// 429 naming the registration limit, with the seconds until it admits the batch's devices.
+Response registration_refused(const Status& st, int64_t retry_after_s) {
+  Response r = error_response(429, "rate_limited", st.message());
+  for (auto& [name, value] : r.headers)
+    if (name == "Retry-After") value = std::to_string(retry_after_s);
+  return r;
+}
+
+// The batch's new devices within the auto-registration rate? Else answers 429 and counts the
+// request's items as refused; false then.
+bool admit_devices(ApiContext& ctx, const ReadingBatch& batch, size_t items, Responder& respond) {
+  int64_t retry_after_s = 1;
+  Status st = ctx.ingestor.admit_new_devices(batch.devices(), ctx.clock.now_ms(), &retry_after_s);
+  if (st.ok()) return true;
+  ctx.metrics.ingest_rejected.with({std::string(limit_label(LimitKind::kRegistrationRate))})
+      .inc(static_cast<double>(std::max<size_t>(items, 1)));
+  respond(registration_refused(st, retry_after_s));
+  return false;
+}
+
+// `admission` holds the batch's new series reserved until the batch is committed.
 void submit(ApiContext& ctx, std::shared_ptr<ReadingBatch> batch, std::string_view transport,
             size_t items, std::shared_ptr<std::vector<ItemError>> errors, Response success,
-            Responder respond) {
+            std::shared_ptr<SeriesAdmission> admission, Responder respond) {
   const size_t accepted = items - errors->size();
   if (!errors->empty()) {
-    ctx.metrics.ingest_rejected.with({"invalid_reading"}).inc(static_cast<double>(errors->size()));
+    size_t by_limits = 0;
+    for (int k = 1; k < kLimitKindCount; ++k) {
+      const auto kind = static_cast<LimitKind>(k);
+      if (const size_t n = admission->refused(kind); n > 0) {
+        ctx.metrics.ingest_rejected.with({std::string(limit_label(kind))})
+            .inc(static_cast<double>(n));
+        by_limits += n;
+      }
+    }
+    if (errors->size() > by_limits)
+      ctx.metrics.ingest_rejected.with({"invalid_reading"})
+          .inc(static_cast<double>(errors->size() - by_limits));
     // Per-device error rates: rejections count for the device when the request is one
     // device's (a rejected item's own device id is not known).
     if (ctx.activity && batch->devices().size() == 1)
@@ -57,7 +93,8 @@ void submit(ApiContext& ctx, std::shared_ptr<ReadingBatch> batch, std::string_vi
   ctx.ingestor.submit_telemetry(
       std::move(batch), ctx.clock.now_ms(),
       [&ctx, t, points, accepted, errors, success = std::move(success),
-       respond = std::move(respond)](TelemetryAck ack) mutable {
+       admission = std::move(admission), respond = std::move(respond)](TelemetryAck ack) mutable {
+        admission.reset();  // the batch's series are in the index now (or were not written)
         if (ack.status.ok()) {
           ctx.metrics.points_ingested.with({t}).inc(static_cast<double>(points));
           ctx.ingest_rate.record(ctx.clock.now_ms(), points);
@@ -87,6 +124,8 @@ void telemetry(ApiContext& ctx, RequestContext& rc, Responder respond) {
   TelemetryJsonOptions opt;
   opt.precision = *precision;
   opt.path_device_id = rc.device_id;  // a device token writes only its own readings
+  auto admission = std::make_shared<SeriesAdmission>(ctx.ingestor.limits(), ctx.clock.now_ms());
+  opt.admission = admission.get();
   auto batch = std::make_shared<ReadingBatch>();
   auto errors = std::make_shared<std::vector<ItemError>>();
   size_t items = 0;
@@ -96,11 +135,12 @@ void telemetry(ApiContext& ctx, RequestContext& rc, Responder respond) {
     ctx.metrics.ingest_rejected.with({"malformed_body"}).inc();
     return respond(error_response(st));
   }
+  if (!admit_devices(ctx, *batch, items, respond)) return;
   batch->set_wire_bytes(rc.request.body.size());
   JsonWriter ok;
   ok.begin_object().field("accepted", static_cast<uint64_t>(items)).end_object();
   submit(ctx, std::move(batch), "http", items, std::move(errors), Response::json(200, ok.take()),
-         std::move(respond));
+         std::move(admission), std::move(respond));
 }
 
 void line_protocol(ApiContext& ctx, RequestContext& rc, Responder respond) {
@@ -108,6 +148,8 @@ void line_protocol(ApiContext& ctx, RequestContext& rc, Responder respond) {
   if (!precision.ok()) return respond(error_response(precision.status()));
   LineProtocolOptions opt;
   opt.precision = *precision;
+  auto admission = std::make_shared<SeriesAdmission>(ctx.ingestor.limits(), ctx.clock.now_ms());
+  opt.admission = admission.get();
   auto batch = std::make_shared<ReadingBatch>();
   auto errors = std::make_shared<std::vector<ItemError>>();
   size_t lines = 0;
@@ -119,9 +161,10 @@ void line_protocol(ApiContext& ctx, RequestContext& rc, Responder respond) {
         return respond(error_response(
             403, "forbidden", "a device token may only write its own data, not '" + d + "'"));
       }
+  if (!admit_devices(ctx, *batch, lines, respond)) return;
   batch->set_wire_bytes(rc.request.body.size());
   submit(ctx, std::move(batch), "line_protocol", lines, std::move(errors), Response::no_content(),
-         std::move(respond));
+         std::move(admission), std::move(respond));
 }
 
 }  // namespace

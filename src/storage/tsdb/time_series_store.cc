@@ -102,6 +102,11 @@ Result<std::unique_ptr<TimeSeriesStore>> TimeSeriesStore::open(
     const ReplayRemovalListener& on_removal, const ReplaySeenListener& on_seen) {
   const auto started = std::chrono::steady_clock::now();
   FP_RETURN_IF_ERROR(fs.create_dir(options.dir));
+  // CHECKPOINT.tmp, TOMBSTONES.tmp: a replacement a crash interrupted (the file it was to
+  // replace is intact; blocks/*.tmp are removed by load_blocks).
+  if (auto names = fs.list_dir(options.dir); names.ok())
+    for (const std::string& name : *names)
+      if (name.ends_with(".tmp")) (void)fs.remove_file(join_path(options.dir, name));
   std::unique_ptr<TimeSeriesStore> store(new TimeSeriesStore(fs, options));
   const std::string wal_dir = join_path(options.dir, "wal");
   RecoveryReport local;

@@ -1,0 +1,207 @@
+#include "ingest/cardinality_limits.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "ingest/item_error.h"
+
+namespace fp {
+namespace {
+
+constexpr int64_t kTotalRefreshMs = 1'000;
+
+uint64_t pair_key(uint32_t device, uint32_t metric) {
+  return (static_cast<uint64_t>(device) << 32) | metric;
+}
+
+}  // namespace
+
+std::string_view limit_label(LimitKind k) {
+  switch (k) {
+    case LimitKind::kSeriesPerDevice:
+      return "series_per_device_limit";
+    case LimitKind::kSeriesTotal:
+      return "series_total_limit";
+    case LimitKind::kMetricNamesPerRequest:
+      return "metric_names_per_request_limit";
+    case LimitKind::kRegistrationRate:
+      return "registration_rate_limit";
+    case LimitKind::kNone:
+      break;
+  }
+  return "none";
+}
+
+std::string_view limit_option(LimitKind k) {
+  switch (k) {
+    case LimitKind::kSeriesPerDevice:
+      return "--max-series-per-device";
+    case LimitKind::kSeriesTotal:
+      return "--max-series";
+    case LimitKind::kMetricNamesPerRequest:
+      return "--max-metric-names-per-request";
+    case LimitKind::kRegistrationRate:
+      return "--max-registrations-per-minute";
+    case LimitKind::kNone:
+      break;
+  }
+  return "";
+}
+
+size_t CardinalityLimits::total_locked(int64_t now_ms) {
+  if (index_total_at_ms_ < 0 || now_ms - index_total_at_ms_ >= kTotalRefreshMs ||
+      now_ms < index_total_at_ms_) {
+    index_total_ = index_ ? index_->size() : 0;
+    index_total_at_ms_ = now_ms;
+    committed_since_refresh_ = 0;
+  }
+  return index_total_ + committed_since_refresh_ + reserved_total_;
+}
+
+LimitKind CardinalityLimits::reserve(std::string_view device, size_t n, int64_t now_ms) {
+  if (n == 0 || !index_) return LimitKind::kNone;
+  std::lock_guard lock(mu_);
+  if (options_.max_series_total > 0 && total_locked(now_ms) + n > options_.max_series_total)
+    return LimitKind::kSeriesTotal;
+  auto it = reserved_by_device_.find(device);
+  if (options_.max_series_per_device > 0) {
+    size_t have = it == reserved_by_device_.end() ? 0 : it->second;
+    index_->for_each_metric(device, [&](std::string_view, tsdb::SeriesId) { ++have; });
+    if (have + n > options_.max_series_per_device) return LimitKind::kSeriesPerDevice;
+  }
+  if (it == reserved_by_device_.end()) it = reserved_by_device_.emplace(device, 0).first;
+  it->second += n;
+  reserved_total_ += n;
+  return LimitKind::kNone;
+}
+
+void CardinalityLimits::release(std::string_view device, size_t n) {
+  if (n == 0) return;
+  std::lock_guard lock(mu_);
+  auto it = reserved_by_device_.find(device);
+  if (it != reserved_by_device_.end()) {
+    it->second -= std::min(it->second, n);
+    if (it->second == 0) reserved_by_device_.erase(it);
+  }
+  reserved_total_ -= std::min(reserved_total_, n);
+  // Committed series are in the index now, but the cached index size does not show them yet.
+  committed_since_refresh_ += n;
+}
+
+bool CardinalityLimits::take_registrations(size_t n, int64_t now_ms, int64_t* retry_after_s) {
+  const size_t per_minute = options_.max_registrations_per_minute;
+  if (n == 0 || per_minute == 0) return true;
+  std::lock_guard lock(mu_);
+  const double capacity = static_cast<double>(per_minute);
+  const double per_ms = capacity / 60'000.0;
+  if (tokens_ < 0) {
+    tokens_ = capacity;
+  } else if (now_ms > tokens_at_ms_) {
+    tokens_ = std::min(capacity, tokens_ + static_cast<double>(now_ms - tokens_at_ms_) * per_ms);
+  }
+  tokens_at_ms_ = std::max(tokens_at_ms_, now_ms);
+  const double want = static_cast<double>(n);
+  if (tokens_ >= want) {
+    tokens_ -= want;
+    return true;
+  }
+  if (retry_after_s) {
+    // More than a bucket's worth never fits: come back once it is full.
+    const double missing = std::min(want, capacity) - tokens_;
+    *retry_after_s = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(missing / per_ms / 1000)));
+  }
+  return false;
+}
+
+size_t CardinalityLimits::reserved() const {
+  std::lock_guard lock(mu_);
+  return reserved_total_;
+}
+
+SeriesAdmission::~SeriesAdmission() {
+  for (const auto& [device, n] : reserved_) limits_.release(device, n);
+}
+
+size_t SeriesAdmission::refused_total() const {
+  size_t n = 0;
+  for (size_t r : refused_) n += r;
+  return n;
+}
+
+std::string SeriesAdmission::refuse(LimitKind k, std::string message) {
+  ++refused_[static_cast<int>(k)];
+  return message;
+}
+
+std::string SeriesAdmission::admit(ReadingBatch& batch, std::string_view device,
+                                   std::span<const std::string_view> metrics) {
+  const CardinalityLimitOptions& opt = limits_.options();
+
+  // Distinct metric names in this request, counted before any is interned (stopping at the
+  // first one over the limit, so a huge item costs no more than the limit).
+  const size_t max_names = opt.max_metric_names_per_request;
+  scratch_new_names_.clear();
+  scratch_seen_.clear();
+  for (std::string_view m : metrics) {
+    if (batch.find_metric(m) || !scratch_seen_.insert(m).second) continue;
+    scratch_new_names_.push_back(m);
+    if (max_names > 0 && batch.metrics().size() + scratch_new_names_.size() > max_names)
+      return refuse(LimitKind::kMetricNamesPerRequest,
+                    fmt::format("metric {} would be distinct metric name {} of this request: at "
+                                "most {} are allowed per request ({})",
+                                name_for_message(m), max_names + 1, max_names,
+                                limit_option(LimitKind::kMetricNamesPerRequest)));
+  }
+
+  // Series this item would create, looked up in the store's index once per request and pair.
+  scratch_new_series_.clear();
+  scratch_seen_.clear();
+  const tsdb::SeriesIndex* index = limits_.index();
+  if (index) {
+    const std::optional<uint32_t> d = batch.find_device(device);
+    for (std::string_view m : metrics) {
+      if (d) {
+        if (auto mi = batch.find_metric(m); mi && admitted_.count(pair_key(*d, *mi))) continue;
+      }
+      if (index->find(device, m)) continue;
+      if (scratch_seen_.insert(m).second) scratch_new_series_.push_back(m);
+    }
+  }
+  if (!scratch_new_series_.empty()) {
+    const std::string_view first = scratch_new_series_.front();
+    LimitKind hit = total_full_ ? LimitKind::kSeriesTotal
+                    : full_devices_.count(std::string(device))
+                        ? LimitKind::kSeriesPerDevice
+                        : limits_.reserve(device, scratch_new_series_.size(), now_ms_);
+    switch (hit) {
+      case LimitKind::kSeriesTotal:
+        // Remember "full" only when not even one more fits (a larger item may not fit where a
+        // smaller one still would).
+        if (scratch_new_series_.size() == 1) total_full_ = true;
+        return refuse(
+            hit, fmt::format("metric {} would be a new series, but the server holds "
+                             "the most series allowed: {} ({})",
+                             name_for_message(first), opt.max_series_total, limit_option(hit)));
+      case LimitKind::kSeriesPerDevice:
+        if (scratch_new_series_.size() == 1) full_devices_.emplace(device);
+        return refuse(hit, fmt::format("metric {} would be a new series of device {}, which has "
+                                       "the most series allowed per device: {} ({})",
+                                       name_for_message(first), quote_for_message(device),
+                                       opt.max_series_per_device, limit_option(hit)));
+      default:
+        break;
+    }
+    reserved_[std::string(device)] += scratch_new_series_.size();
+  }
+
+  const uint32_t d = batch.intern_device(device);
+  for (std::string_view m : metrics) {
+    const uint32_t mi = batch.intern_metric(m);
+    if (index) admitted_.insert(pair_key(d, mi));
+  }
+  return {};
+}
+
+}  // namespace fp
