@@ -27,6 +27,8 @@ packages=(
   libnats-dev nats-server
   # PromQL label matchers (RE2, as Prometheus's Go regexp); YAML of the Grafana provisioning test
   libre2-dev python3-yaml
+  # slow-disk test (tests/integration/test_slow_disk.py): fsync delays injected with strace
+  strace
 )
 # kubectl (with kustomize 5) renders the Kubernetes manifests. Debian's kubernetes-client
 # conflicts with a kubectl installed otherwise; install it only where there is none.

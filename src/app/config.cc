@@ -464,6 +464,24 @@ std::vector<OptionSpec> make_options() {
                  c.cluster.replicas = v == "1" ? 1 : 3;
                  return Status::Ok();
                }});
+  // slowdisk: load shedding when the disk is slow.
+  o.push_back({"disk-shed-after", "DURATION",
+               "answer 503 + Retry-After to new writes once a write has waited this long for the "
+               "disk (default 2s)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_duration(c.disk_shed_after_ms, "disk-shed-after", v);
+               }});
+  o.push_back({"disk-max-in-flight", "N",
+               "most writes waiting for the disk at once; beyond: 503 + Retry-After (default 512)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_int<size_t>(c.disk_max_in_flight, "disk-max-in-flight", v, 1,
+                                        1'000'000);
+               }});
+  o.push_back({"disk-workers", "N",
+               "threads for API writes that wait for the catalog's commit (default 8)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_int(c.disk_workers, "disk-workers", v, 1, 256);
+               }});
   return o;
 }
 

@@ -185,6 +185,11 @@ const std::map<std::string_view, Printer>& printers() {
        }},
       {"partitions", [](const ServerConfig& c) { return std::to_string(c.cluster.partitions); }},
       {"replicas", [](const ServerConfig& c) { return std::to_string(c.cluster.replicas); }},
+      // slowdisk
+      {"disk-shed-after", [](const ServerConfig& c) { return duration(c.disk_shed_after_ms); }},
+      {"disk-max-in-flight",
+       [](const ServerConfig& c) { return std::to_string(c.disk_max_in_flight); }},
+      {"disk-workers", [](const ServerConfig& c) { return std::to_string(c.disk_workers); }},
   };
   return p;
 }

@@ -19,6 +19,7 @@
 #include "compat/compat_routes.h"
 #include "fleet_history/fleet_history_sampler.h"
 #include "http/api_dispatcher.h"
+#include "http/disk_work_queue.h"
 #include "http/handlers/routes.h"
 #include "http/handlers/stats_json.h"
 #include "http/server.h"
@@ -33,6 +34,7 @@
 #include "mqtt/bridge_client.h"
 #include "mqtt/mqtt_server.h"
 #include "storage/catalog/catalog.h"
+#include "storage/catalog/write_queue.h"
 #include "storage/fs/posix_file_system.h"
 #include "storage/tsdb/time_series_store.h"
 #include "util/json_writer.h"
@@ -333,6 +335,13 @@ int run_server(const ServerConfig& cfg) {
   ctx.started_at_ms = started;
   ctx.promql_max_series = cfg.promql_max_series;
   ctx.promql_max_points = cfg.promql_max_points;
+  // slowdisk: writes leave the network threads; shed with 503 when the disk is behind.
+  CatalogWriteQueue* catalog_queue = cat.write_queue();
+  http::DiskWorkQueue disk_work({cfg.disk_workers, cfg.disk_max_in_flight, cfg.disk_shed_after_ms,
+                                 2, [catalog_queue]() -> int64_t {
+                                   return catalog_queue ? catalog_queue->stats().oldest_age_ms : 0;
+                                 }});
+  ctx.disk_work = &disk_work;
   ctx.alerts = &alerts;
   ctx.notifier = &notifier;
   ctx.live = &live;

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "http/content_encoding.h"
+#include "http/disk_work_queue.h"
 
 namespace fp::http {
 namespace {
@@ -208,6 +209,7 @@ void ApiDispatcher::dispatch(Request&& request, Responder respond) {
                                    "' is not supported (use gzip or identity)"));
     }
   }
+  if (dispatch_disk_work(ctx_.disk_work, *match.route, rc, style, done)) return;  // slowdisk
   try {
     match.route->handler(rc, done);
   } catch (const std::exception& e) {

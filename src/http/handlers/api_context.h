@@ -31,6 +31,8 @@ class FleetHistory;
 
 namespace fp::http {
 
+class DiskWorkQueue;
+
 struct ApiContext {
   Catalog& catalog;
   DeviceStatusTracker& tracker;
@@ -83,6 +85,7 @@ struct ApiContext {
   size_t promql_max_points = 20'000'000;
   // PromQL queries run here (at most 8 at once, inline beyond); joined before the rest goes.
   BackgroundJobs promql_jobs{8};
+  DiskWorkQueue* disk_work = nullptr;  // slowdisk: writes off the network threads, shed when slow
 };
 
 }  // namespace fp::http
