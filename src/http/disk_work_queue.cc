@@ -85,6 +85,8 @@ void DiskWorkQueue::run(Use use, ErrorStyle style, std::function<void(Responder)
     Response r = styled_error(style, 503, "disk_overloaded",
                               "the server's disk is behind (" + reason + "); retry in " +
                                   std::to_string(options_.retry_after_s) + " s");
+    // Ours instead of the generic one second: the disk needs longer to catch up.
+    std::erase_if(r.headers, [](const auto& h) { return h.first == "Retry-After"; });
     r.headers.emplace_back("Retry-After", std::to_string(options_.retry_after_s));
     return respond(std::move(r));
   }
