@@ -482,6 +482,12 @@ std::vector<OptionSpec> make_options() {
                [](ServerConfig& c, std::string_view v) {
                  return set_int(c.disk_workers, "disk-workers", v, 1, 256);
                }});
+  o.push_back({"disk-answer-within", "DURATION",
+               "a write the disk has not committed by then is answered 503 + Retry-After (not "
+               "acknowledged; keep it below clients' timeouts; default 8s)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_duration(c.disk_answer_within_ms, "disk-answer-within", v);
+               }});
   return o;
 }
 

@@ -104,9 +104,10 @@ struct ServerConfig {
   ListenAddress https{"", 0, false};
   std::vector<std::string> cors_origins;  // empty: CORS off; "*": any origin
   // slowdisk: load shedding when the disk is slow (http/disk_work_queue.h).
-  int64_t disk_shed_after_ms = 2'000;  // oldest disk request / catalog write older: 503
-  size_t disk_max_in_flight = 512;     // disk-needing requests admitted at once
-  int disk_workers = 8;                // threads for handlers that wait for a catalog write
+  int64_t disk_shed_after_ms = 2'000;     // oldest disk request / catalog write older: 503
+  size_t disk_max_in_flight = 512;        // disk-needing requests admitted at once
+  int disk_workers = 8;                   // threads for handlers that wait for a catalog write
+  int64_t disk_answer_within_ms = 8'000;  // admitted writes not committed by then: 503
 };
 
 struct OptionSpec {

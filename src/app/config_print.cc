@@ -190,6 +190,8 @@ const std::map<std::string_view, Printer>& printers() {
       {"disk-max-in-flight",
        [](const ServerConfig& c) { return std::to_string(c.disk_max_in_flight); }},
       {"disk-workers", [](const ServerConfig& c) { return std::to_string(c.disk_workers); }},
+      {"disk-answer-within",
+       [](const ServerConfig& c) { return duration(c.disk_answer_within_ms); }},
   };
   return p;
 }

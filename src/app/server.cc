@@ -337,8 +337,11 @@ int run_server(const ServerConfig& cfg) {
   ctx.promql_max_points = cfg.promql_max_points;
   // slowdisk: writes leave the network threads; shed with 503 when the disk is behind.
   CatalogWriteQueue* catalog_queue = cat.write_queue();
-  http::DiskWorkQueue disk_work({cfg.disk_workers, cfg.disk_max_in_flight, cfg.disk_shed_after_ms,
-                                 2, [catalog_queue]() -> int64_t {
+  http::DiskWorkQueue disk_work({.threads = cfg.disk_workers,
+                                 .max_in_flight = cfg.disk_max_in_flight,
+                                 .shed_after_ms = cfg.disk_shed_after_ms,
+                                 .answer_within_ms = cfg.disk_answer_within_ms,
+                                 .catalog_backlog_ms = [catalog_queue]() -> int64_t {
                                    return catalog_queue ? catalog_queue->stats().oldest_age_ms : 0;
                                  }});
   ctx.disk_work = &disk_work;

@@ -39,6 +39,7 @@ DiskWorkQueue::Use DiskWorkQueue::needs_disk(const Route& route, Method method) 
 DiskWorkQueue::DiskWorkQueue(DiskWorkOptions options) : options_(std::move(options)) {
   for (int i = 0; i < std::max(1, options_.threads); ++i)
     workers_.emplace_back([this] { worker_loop(); });
+  deadline_thread_ = std::thread([this] { deadline_loop(); });
 }
 
 DiskWorkQueue::~DiskWorkQueue() {
@@ -47,11 +48,13 @@ DiskWorkQueue::~DiskWorkQueue() {
     stopping_ = true;
   }
   cv_.notify_all();
+  deadline_cv_.notify_all();
   for (auto& t : workers_) t.join();
+  deadline_thread_.join();
 }
 
 int64_t DiskWorkQueue::oldest_locked(SteadyClock::time_point now) const {
-  return admitted_.empty() ? 0 : ms_between(admitted_.begin()->second, now);
+  return admitted_.empty() ? 0 : ms_between(admitted_.begin()->second.since, now);
 }
 
 std::string DiskWorkQueue::overload_reason(int64_t oldest_ms, size_t in_flight,
@@ -65,47 +68,50 @@ std::string DiskWorkQueue::overload_reason(int64_t oldest_ms, size_t in_flight,
   return {};
 }
 
+// One admitted request: its answer is given once, by the handler or by the deadline.
+struct DiskWorkQueue::Admission {
+  DiskWorkQueue* queue;
+  uint64_t ticket;
+  ErrorStyle style;
+  Responder respond;
+  std::atomic<bool> answered{false};
+  // True for the first caller only.
+  bool claim() { return !answered.exchange(true); }
+  // The handler's answer (or none: it dropped its responder) ends the admission.
+  ~Admission() { queue->release(ticket); }
+};
+
+Response DiskWorkQueue::unavailable(ErrorStyle style, const std::string& message) const {
+  Response r = styled_error(style, 503, "disk_overloaded", message);
+  // Ours instead of the generic one second: the disk needs longer to catch up.
+  std::erase_if(r.headers, [](const auto& h) { return h.first == "Retry-After"; });
+  r.headers.emplace_back("Retry-After", std::to_string(options_.retry_after_s));
+  return r;
+}
+
 void DiskWorkQueue::run(Use use, ErrorStyle style, std::function<void(Responder)> handler,
                         Responder respond) {
   const int64_t backlog = options_.catalog_backlog_ms ? options_.catalog_backlog_ms() : 0;
   const auto now = SteadyClock::now();
-  uint64_t ticket = 0;
   std::string reason;
+  std::shared_ptr<Admission> admission;
   {
     std::lock_guard lock(mu_);
     reason = overload_reason(oldest_locked(now), admitted_.size(), backlog);
     if (!reason.empty()) {
       ++shed_;
     } else {
-      ticket = ++next_ticket_;
-      admitted_.emplace(ticket, now);
+      admission = std::make_shared<Admission>(this, ++next_ticket_, style, std::move(respond));
+      admitted_.emplace(admission->ticket, Entry{now, admission, false});
     }
   }
-  if (!reason.empty()) {
-    Response r = styled_error(style, 503, "disk_overloaded",
-                              "the server's disk is behind (" + reason + "); retry in " +
-                                  std::to_string(options_.retry_after_s) + " s");
-    // Ours instead of the generic one second: the disk needs longer to catch up.
-    std::erase_if(r.headers, [](const auto& h) { return h.first == "Retry-After"; });
-    r.headers.emplace_back("Retry-After", std::to_string(options_.retry_after_s));
-    return respond(std::move(r));
-  }
+  if (!admission)
+    return respond(unavailable(style, "the server's disk is behind (" + reason + "); retry in " +
+                                          std::to_string(options_.retry_after_s) + " s"));
 
-  // Ends the admission when the answer is given, or when the last copy of the responder goes
-  // away unanswered (a handler that dropped it must not hold the gate shut forever).
-  struct Admission {
-    DiskWorkQueue* queue;
-    uint64_t ticket;
-    std::atomic<bool> done{false};
-    void end() {
-      if (!done.exchange(true)) queue->release(ticket);
-    }
-    ~Admission() { end(); }
-  };
-  auto admission = std::make_shared<Admission>(this, ticket);
-  Responder answer = [admission, respond = std::move(respond)](Response res) {
-    admission->end();
-    respond(std::move(res));
+  Responder answer = [admission](Response res) {
+    if (admission->claim()) admission->respond(std::move(res));
+    // else the deadline answered already: this late answer is dropped.
   };
   auto call = [handler = std::move(handler), answer = std::move(answer)]() mutable {
     try {
@@ -128,6 +134,34 @@ void DiskWorkQueue::release(uint64_t ticket) {
   admitted_.erase(ticket);
 }
 
+void DiskWorkQueue::deadline_loop() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    deadline_cv_.wait_for(lock, std::chrono::milliseconds(50));
+    const auto now = SteadyClock::now();
+    std::vector<std::shared_ptr<Admission>> late;
+    for (auto& [ticket, e] : admitted_) {  // oldest first
+      if (ms_between(e.since, now) < options_.answer_within_ms) break;
+      if (e.expired) continue;
+      e.expired = true;
+      if (auto a = e.admission.lock()) late.push_back(std::move(a));
+    }
+    if (late.empty()) continue;
+    lock.unlock();
+    for (auto& a : late) {
+      if (!a->claim()) continue;
+      ++timed_out_;
+      // Not an acknowledgement: the write may still commit (a retry of telemetry or a
+      // heartbeat overwrites the same points; a retried create answers 409).
+      a->respond(unavailable(a->style, "the disk did not commit this write within " +
+                                           std::to_string(options_.answer_within_ms) +
+                                           " ms; it may or may not be stored: retry"));
+    }
+    late.clear();  // the last references may end admissions: release() locks mu_
+    lock.lock();
+  }
+}
+
 DiskWorkQueue::Stats DiskWorkQueue::stats() const {
   Stats s;
   s.catalog_backlog_ms = options_.catalog_backlog_ms ? options_.catalog_backlog_ms() : 0;
@@ -135,6 +169,7 @@ DiskWorkQueue::Stats DiskWorkQueue::stats() const {
   s.in_flight = admitted_.size();
   s.oldest_ms = oldest_locked(SteadyClock::now());
   s.shed = shed_;
+  s.timed_out = timed_out_.load();
   s.reason = overload_reason(s.oldest_ms, s.in_flight, s.catalog_backlog_ms);
   s.shedding = !s.reason.empty();
   return s;

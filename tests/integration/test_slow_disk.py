@@ -23,7 +23,6 @@ import pytest
 
 from fleetpulse_harness import exchange, urlquote, wait_until
 
-DELAY_US = 500_000          # each fsync / fdatasync waits this long
 CLIENT_TIMEOUT_S = 10.0     # what a client would wait before giving up
 LOAD_S = 8.0
 T0 = 1767225600000          # 2026-01-01T00:00:00Z in epoch ms
@@ -50,7 +49,7 @@ class SlowDisk:
     """strace attached to every thread of `pid`, delaying fsync and fdatasync; detach() ends it
     (the delay is gone, the process runs on)."""
 
-    def __init__(self, pid: int, log_path):
+    def __init__(self, pid: int, log_path, delay_us: int):
         if shutil.which("strace") is None:
             pytest.fail("strace is not installed (apt-get install strace; see "
                         "scripts/install-deps.sh): the slow-disk test needs it")
@@ -58,8 +57,8 @@ class SlowDisk:
         self.proc = subprocess.Popen(
             ["strace", "-f", "-qq", "-o", "/dev/null", "-p", str(pid),
              "-e", "trace=fsync,fdatasync",
-             "-e", f"inject=fsync:delay_enter={DELAY_US}",
-             "-e", f"inject=fdatasync:delay_enter={DELAY_US}"],
+             "-e", f"inject=fsync:delay_enter={delay_us}",
+             "-e", f"inject=fdatasync:delay_enter={delay_us}"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(log_path, "wb"))
         deadline = time.monotonic() + 10
         while not traced(pid):
@@ -96,13 +95,16 @@ def health_latencies(port: int, n: int) -> list[float]:
     return out
 
 
+# Each fsync and fdatasync waits this long: 0.5 s, and the red team's worst, 2 s (where an
+# ingest commit, WAL plus catalog, takes over 4 s, so admitted writes meet the answer deadline).
+@pytest.mark.parametrize("delay_us", [500_000, 2_000_000], ids=["fsync-0.5s", "fsync-2s"])
 def test_slow_disk_health_answers_writes_are_shed_and_nothing_acknowledged_is_lost(
-        start_server, tmp_path):
+        start_server, tmp_path, delay_us):
     server = start_server()
     port = server.port
     baseline = sorted(health_latencies(port, 20))[10]
 
-    slow = SlowDisk(server.proc.pid, tmp_path / "strace.log")
+    slow = SlowDisk(server.proc.pid, tmp_path / "strace.log", delay_us)
     results: dict[str, list] = {"ingest": [], "device": []}
     acked_devices: list[str] = []
     acked_points: dict[str, list[int]] = {}
@@ -173,11 +175,11 @@ def test_slow_disk_health_answers_writes_are_shed_and_nothing_acknowledged_is_lo
     assert not timeouts, (f"{len(timeouts)} of {len(everything)} writes got no answer within "
                           f"{CLIENT_TIMEOUT_S}s (the server should shed with 503 instead)")
     shed = [r for r in everything if r[0] == 503]
-    assert shed, ("no write was shed with 503 under a disk with 0.5 s fsyncs: "
+    assert shed, (f"no write was shed with 503 under a disk with {delay_us / 1e6} s fsyncs: "
                   f"statuses {sorted(set(r[0] for r in everything))}")
     assert all(r[2] is not None and int(r[2]) > 0 for r in shed), "503 without Retry-After"
-    slowest_shed = max(r[1] for r in shed)
-    assert slowest_shed < CLIENT_TIMEOUT_S / 2, f"a shed answer took {slowest_shed:.1f}s"
+    slowest = max(r[1] for r in everything)
+    assert slowest < CLIENT_TIMEOUT_S - 1, f"a write was answered only after {slowest:.1f}s"
     assert "degraded" in detailed_states, f"detailed health never said degraded: {detailed_states}"
     # /health answers from memory: a slow disk must not show. Compared with the same server's
     # idle latency (wide margin for loaded machines), and with an absolute bound.

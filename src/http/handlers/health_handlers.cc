@@ -127,6 +127,7 @@ void detailed(ApiContext& ctx, const Responder& respond) {
   w.field("requests_in_flight", static_cast<uint64_t>(dq.in_flight));
   w.field("oldest_request_ms", dq.oldest_ms);
   w.field("shed", dq.shed);
+  w.field("timed_out", dq.timed_out);
   if (CatalogWriteQueue* q = ctx.catalog.write_queue()) {
     const CatalogWriteQueue::Stats cs = q->stats();
     w.field("catalog_writes_queued", static_cast<uint64_t>(cs.depth + cs.in_commit));

@@ -30,7 +30,7 @@ TEST(DiskWorkQueue, ClassifiesRoutes) {
 }
 
 TEST(DiskWorkQueue, BlockingHandlersRunOffTheCallingThread) {
-  DiskWorkQueue q({2, 10, 60'000, 2, {}});
+  DiskWorkQueue q({.threads = 2, .max_in_flight = 10, .shed_after_ms = 60'000});
   std::promise<std::thread::id> ran_on;
   std::promise<int> answered;
   q.run(
@@ -46,7 +46,7 @@ TEST(DiskWorkQueue, BlockingHandlersRunOffTheCallingThread) {
 }
 
 TEST(DiskWorkQueue, ShedsWhenTheOldestRequestWaitedTooLong) {
-  DiskWorkQueue q({1, 100, 50, 3, {}});
+  DiskWorkQueue q({.threads = 1, .max_in_flight = 100, .shed_after_ms = 50, .retry_after_s = 3});
   Responder held;  // the first request's answer, not given yet (its disk is slow)
   q.run(
       DiskWorkQueue::Use::kAsync, ErrorStyle::kApi, [&](Responder r) { held = std::move(r); },
@@ -66,8 +66,9 @@ TEST(DiskWorkQueue, ShedsWhenTheOldestRequestWaitedTooLong) {
   EXPECT_EQ(header(*shed, "Retry-After"), "3");
   EXPECT_NE(shed->body.find("disk_overloaded"), std::string::npos);
   EXPECT_EQ(q.stats().shed, 1u);
-  // Once the slow one is answered, requests are admitted again.
+  // Once the slow one is answered (and its handler done), requests are admitted again.
   held(Response::json(200, "{}"));
+  held = nullptr;
   EXPECT_FALSE(q.stats().shedding);
   bool admitted = false;
   q.run(
@@ -82,7 +83,10 @@ TEST(DiskWorkQueue, ShedsWhenTheOldestRequestWaitedTooLong) {
 
 TEST(DiskWorkQueue, ShedsBeyondMaxInFlightAndOnCatalogBacklog) {
   std::atomic<int64_t> backlog{0};
-  DiskWorkQueue q({1, 2, 60'000, 2, [&] { return backlog.load(); }});
+  DiskWorkQueue q(
+      {.threads = 1, .max_in_flight = 2, .shed_after_ms = 60'000, .catalog_backlog_ms = [&] {
+         return backlog.load();
+       }});
   std::vector<Responder> held;
   for (int i = 0; i < 2; ++i)
     q.run(
@@ -94,7 +98,7 @@ TEST(DiskWorkQueue, ShedsBeyondMaxInFlightAndOnCatalogBacklog) {
       [&](Response r) { status = r.status; });
   EXPECT_EQ(status, 503);
   for (auto& r : held) r(Response::json(200, "{}"));
-  held.clear();
+  held.clear();  // the handlers are done with their responders
   backlog = 120'000;  // a catalog write has waited two minutes
   status = 0;
   q.run(
@@ -105,7 +109,7 @@ TEST(DiskWorkQueue, ShedsBeyondMaxInFlightAndOnCatalogBacklog) {
 }
 
 TEST(DiskWorkQueue, ADroppedResponderOrAThrowEndsTheAdmission) {
-  DiskWorkQueue q({1, 1, 60'000, 2, {}});
+  DiskWorkQueue q({.threads = 1, .max_in_flight = 1, .shed_after_ms = 60'000});
   q.run(
       DiskWorkQueue::Use::kAsync, ErrorStyle::kApi, [](Responder) {}, [](Response) {});
   EXPECT_EQ(q.stats().in_flight, 0u);  // the handler dropped its responder
@@ -115,6 +119,35 @@ TEST(DiskWorkQueue, ADroppedResponderOrAThrowEndsTheAdmission) {
       [](Responder) { throw std::runtime_error("boom"); },
       [&](Response r) { answered.set_value(r.status); });
   EXPECT_EQ(answered.get_future().get(), 500);
+  EXPECT_EQ(q.stats().in_flight, 0u);
+}
+
+TEST(DiskWorkQueue, AnAdmittedRequestTheDiskHoldsTooLongIsAnswered503) {
+  DiskWorkQueue q({.threads = 1,
+                   .max_in_flight = 10,
+                   .shed_after_ms = 60'000,
+                   .retry_after_s = 4,
+                   .answer_within_ms = 100});
+  Responder held;
+  std::promise<Response> answered;
+  std::atomic<int> answers{0};
+  q.run(
+      DiskWorkQueue::Use::kAsync, ErrorStyle::kApi, [&](Responder r) { held = std::move(r); },
+      [&](Response r) {
+        if (answers++ == 0) answered.set_value(std::move(r));
+      });
+  auto f = answered.get_future();
+  ASSERT_EQ(f.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  const Response r = f.get();
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(header(r, "Retry-After"), "4");
+  EXPECT_NE(r.body.find("may or may not be stored"), std::string::npos);
+  EXPECT_EQ(q.stats().timed_out, 1u);
+  // Still waiting for the disk: it counts as in flight until the handler is done.
+  EXPECT_EQ(q.stats().in_flight, 1u);
+  held(Response::json(200, "{}"));  // the late answer is dropped
+  EXPECT_EQ(answers.load(), 1);
+  held = nullptr;
   EXPECT_EQ(q.stats().in_flight, 0u);
 }
 
