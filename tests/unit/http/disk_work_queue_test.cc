@@ -98,7 +98,7 @@ TEST(DiskWorkQueue, ShedsBeyondMaxInFlightAndOnCatalogBacklog) {
       [&](Response r) { status = r.status; });
   EXPECT_EQ(status, 503);
   for (auto& r : held) r(Response::json(200, "{}"));
-  held.clear();  // the handlers are done with their responders
+  held.clear();       // the handlers are done with their responders
   backlog = 120'000;  // a catalog write has waited two minutes
   status = 0;
   q.run(
