@@ -29,6 +29,8 @@ packages=(
   libre2-dev python3-yaml
   # https webhooks verify receivers against the system CA store (authsec)
   ca-certificates
+  # slow-disk test (tests/integration/test_slow_disk.py): fsync delays injected with strace
+  strace
 )
 # kubectl (with kustomize 5) renders the Kubernetes manifests. Debian's kubernetes-client
 # conflicts with a kubectl installed otherwise; install it only where there is none.

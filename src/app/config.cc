@@ -567,6 +567,29 @@ std::vector<OptionSpec> make_options() {
                [](ServerConfig& c, std::string_view v) {
                  return set_int<size_t>(c.max_registrations_per_minute,
                                         "max-registrations-per-minute", v, 0, 100'000'000);
+  // slowdisk: load shedding when the disk is slow.
+  o.push_back({"disk-shed-after", "DURATION",
+               "answer 503 + Retry-After to new writes once a write has waited this long for the "
+               "disk (default 2s)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_duration(c.disk_shed_after_ms, "disk-shed-after", v);
+               }});
+  o.push_back({"disk-max-in-flight", "N",
+               "most writes waiting for the disk at once; beyond: 503 + Retry-After (default 512)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_int<size_t>(c.disk_max_in_flight, "disk-max-in-flight", v, 1,
+                                        1'000'000);
+               }});
+  o.push_back({"disk-workers", "N",
+               "threads for API writes that wait for the catalog's commit (default 8)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_int(c.disk_workers, "disk-workers", v, 1, 256);
+               }});
+  o.push_back({"disk-answer-within", "DURATION",
+               "a write the disk has not committed by then is answered 503 + Retry-After (not "
+               "acknowledged; keep it below clients' timeouts; default 8s)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_duration(c.disk_answer_within_ms, "disk-answer-within", v);
                }});
   return o;
 }

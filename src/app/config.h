@@ -123,6 +123,11 @@ struct ServerConfig {
   size_t max_series = 1'000'000;
   size_t max_metric_names_per_request = 10'000;
   size_t max_registrations_per_minute = 10'000;
+  // slowdisk: load shedding when the disk is slow (http/disk_work_queue.h).
+  int64_t disk_shed_after_ms = 2'000;     // oldest disk request / catalog write older: 503
+  size_t disk_max_in_flight = 512;        // disk-needing requests admitted at once
+  int disk_workers = 8;                   // threads for handlers that wait for a catalog write
+  int64_t disk_answer_within_ms = 8'000;  // admitted writes not committed by then: 503
 };
 
 struct OptionSpec {

@@ -219,6 +219,13 @@ const std::map<std::string_view, Printer>& printers() {
        [](const ServerConfig& c) { return std::to_string(c.max_metric_names_per_request); }},
       {"max-registrations-per-minute",
        [](const ServerConfig& c) { return std::to_string(c.max_registrations_per_minute); }},
+      // slowdisk
+      {"disk-shed-after", [](const ServerConfig& c) { return duration(c.disk_shed_after_ms); }},
+      {"disk-max-in-flight",
+       [](const ServerConfig& c) { return std::to_string(c.disk_max_in_flight); }},
+      {"disk-workers", [](const ServerConfig& c) { return std::to_string(c.disk_workers); }},
+      {"disk-answer-within",
+       [](const ServerConfig& c) { return duration(c.disk_answer_within_ms); }},
   };
   return p;
 }

@@ -24,6 +24,7 @@
 #include "fleet_history/fleet_history_sampler.h"
 #include "http/api_dispatcher.h"
 #include "http/connection_metrics.h"
+#include "http/disk_work_queue.h"
 #include "http/handlers/routes.h"
 #include "http/handlers/stats_json.h"
 #include "http/server.h"
@@ -38,6 +39,7 @@
 #include "mqtt/bridge_client.h"
 #include "mqtt/mqtt_server.h"
 #include "storage/catalog/catalog.h"
+#include "storage/catalog/write_queue.h"
 #include "storage/fs/posix_file_system.h"
 #include "storage/tsdb/time_series_store.h"
 #include "util/json_writer.h"
@@ -369,6 +371,16 @@ int run_server(const ServerConfig& cfg) {
   ctx.started_at_ms = started;
   ctx.promql_max_series = cfg.promql_max_series;
   ctx.promql_max_points = cfg.promql_max_points;
+  // slowdisk: writes leave the network threads; shed with 503 when the disk is behind.
+  CatalogWriteQueue* catalog_queue = cat.write_queue();
+  http::DiskWorkQueue disk_work({.threads = cfg.disk_workers,
+                                 .max_in_flight = cfg.disk_max_in_flight,
+                                 .shed_after_ms = cfg.disk_shed_after_ms,
+                                 .answer_within_ms = cfg.disk_answer_within_ms,
+                                 .catalog_backlog_ms = [catalog_queue]() -> int64_t {
+                                   return catalog_queue ? catalog_queue->stats().oldest_age_ms : 0;
+                                 }});
+  ctx.disk_work = &disk_work;
   ctx.alerts = &alerts;
   ctx.notifier = &notifier;
   ctx.live = &live;

@@ -7,6 +7,7 @@
 #include "auth/auth_throttle.h"
 #include "auth/session_store.h"
 #include "http/content_encoding.h"
+#include "http/disk_work_queue.h"
 
 namespace fp::http {
 namespace {
@@ -306,6 +307,7 @@ void ApiDispatcher::dispatch(Request&& request, Responder respond) {
                                    "' is not supported (use gzip or identity)"));
     }
   }
+  if (dispatch_disk_work(ctx_.disk_work, *match.route, rc, style, done)) return;  // slowdisk
   try {
     match.route->handler(rc, done);
   } catch (const std::exception& e) {

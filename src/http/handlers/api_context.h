@@ -32,6 +32,8 @@ class SessionStore;
 
 namespace fp::http {
 
+class DiskWorkQueue;
+
 struct ApiContext {
   Catalog& catalog;
   DeviceStatusTracker& tracker;
@@ -85,6 +87,7 @@ struct ApiContext {
   // PromQL queries run here (at most 8 at once, inline beyond); joined before the rest goes.
   BackgroundJobs promql_jobs{8};
   SessionStore* sessions = nullptr;  // authsec: dashboard sessions (POST /api/v1/session)
+  DiskWorkQueue* disk_work = nullptr;  // slowdisk: writes off the network threads, shed when slow
 };
 
 }  // namespace fp::http

@@ -4,8 +4,10 @@
 
 #include <mutex>
 
+#include "http/disk_work_queue.h"
 #include "http/handlers/data_dir_usage.h"
 #include "http/handlers/routes.h"
+#include "storage/catalog/write_queue.h"
 #include "util/json_writer.h"
 
 namespace fp::http {
@@ -115,6 +117,27 @@ void detailed(ApiContext& ctx, const Responder& respond) {
   w.field("data_bytes", du.data_bytes);
   w.end_object();
   healthy = healthy && du.ok && du.free_bytes >= critical;
+
+  // Writes waiting for the disk (from memory: answers at once however slow the disk is).
+  w.key("disk_queue").begin_object();
+  const DiskWorkQueue::Stats dq =
+      ctx.disk_work != nullptr ? ctx.disk_work->stats() : DiskWorkQueue::Stats{};
+  w.field("state", dq.shedding ? "degraded" : "ok");
+  if (dq.shedding) w.field("reason", dq.reason);
+  w.field("requests_in_flight", static_cast<uint64_t>(dq.in_flight));
+  w.field("oldest_request_ms", dq.oldest_ms);
+  w.field("shed", dq.shed);
+  w.field("timed_out", dq.timed_out);
+  if (CatalogWriteQueue* q = ctx.catalog.write_queue()) {
+    const CatalogWriteQueue::Stats cs = q->stats();
+    w.field("catalog_writes_queued", static_cast<uint64_t>(cs.depth + cs.in_commit));
+    w.field("catalog_oldest_write_ms", cs.oldest_age_ms);
+    w.field("catalog_groups", cs.groups);
+    w.field("catalog_writes", cs.writes);
+    w.field("catalog_last_commit_ms", cs.last_commit_ms);
+  }
+  w.end_object();
+  healthy = healthy && !dq.shedding;
 
   w.end_object();
   w.field("status", healthy ? "ok" : "degraded");

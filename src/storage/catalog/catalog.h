@@ -134,6 +134,8 @@ struct PushQueueLimits {
   int64_t total = 100'000;
 };
 
+class CatalogWriteQueue;
+
 class Catalog {
  public:
   // Opens (creating if needed) the database at `path` and migrates it to the newest schema.
@@ -253,6 +255,10 @@ class Catalog {
   virtual Result<int64_t> delete_expired_pushes(int64_t now_ms) = 0;  // how many
   // Drops a removed device's pushes and the sessions that were its own.
   virtual Status forget_device_mqtt_state(const std::string& device_id) = 0;
+
+  // --- slowdisk: the write queue (group commit) behind this catalog, for callers that must
+  // not wait for the disk (network threads): null when writes are not queued.
+  virtual CatalogWriteQueue* write_queue() { return nullptr; }
 };
 
 }  // namespace fp

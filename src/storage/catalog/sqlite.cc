@@ -184,20 +184,23 @@ std::optional<double> Statement::opt_real(int col) const {
 // --- Transaction ---
 
 Result<Transaction> Transaction::begin(Db& db) {
-  Status s = db.exec("BEGIN IMMEDIATE");
+  const bool nested = !sqlite3_get_autocommit(db.handle());
+  Status s = db.exec(nested ? "SAVEPOINT fp_nested" : "BEGIN IMMEDIATE");
   if (!s.ok()) return s;
-  return Transaction(db);
+  return Transaction(db, nested);
 }
 
-Transaction::Transaction(Transaction&& other) noexcept : db_(std::exchange(other.db_, nullptr)) {}
+Transaction::Transaction(Transaction&& other) noexcept
+    : db_(std::exchange(other.db_, nullptr)), nested_(other.nested_) {}
 
 Transaction::~Transaction() {
   // Best effort: if COMMIT failed SQLite may already have rolled back, which is also fine.
-  if (db_ != nullptr && !sqlite3_get_autocommit(db_->handle())) (void)db_->exec("ROLLBACK");
+  if (db_ == nullptr || sqlite3_get_autocommit(db_->handle())) return;
+  (void)db_->exec(nested_ ? "ROLLBACK TO fp_nested; RELEASE fp_nested" : "ROLLBACK");
 }
 
 Status Transaction::commit() {
-  Status s = db_->exec("COMMIT");
+  Status s = db_->exec(nested_ ? "RELEASE fp_nested" : "COMMIT");
   if (s.ok()) db_ = nullptr;
   return s;
 }

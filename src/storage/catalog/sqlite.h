@@ -93,7 +93,9 @@ class Statement {
 };
 
 // BEGIN IMMEDIATE on construction via begin(); rolls back in the destructor unless commit()
-// succeeded. The connection must outlive the guard.
+// succeeded. Inside a transaction that is already open (the write queue's group commit) it is
+// a SAVEPOINT instead: commit() releases it (durable only with the outer COMMIT) and the
+// destructor rolls back to it. The connection must outlive the guard.
 class Transaction {
  public:
   static Result<Transaction> begin(Db& db);
@@ -107,8 +109,9 @@ class Transaction {
   Status commit();
 
  private:
-  explicit Transaction(Db& db) : db_(&db) {}
-  Db* db_;  // nullptr once committed, rolled back or moved from
+  Transaction(Db& db, bool nested) : db_(&db), nested_(nested) {}
+  Db* db_;               // nullptr once committed, rolled back or moved from
+  bool nested_ = false;  // a savepoint inside an outer transaction
 };
 
 // Maps a SQLite result code (and the connection's last error message) to a Status:

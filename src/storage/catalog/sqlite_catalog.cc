@@ -1,12 +1,14 @@
 #include "storage/catalog/sqlite_catalog.h"
 
 #include <fmt/format.h>
+#include <sqlite3.h>
 
 #include <algorithm>
 #include <charconv>
 #include <utility>
 
 #include "storage/catalog/migrations.h"
+#include "storage/catalog/queued_catalog.h"
 
 namespace fp {
 
@@ -34,7 +36,7 @@ std::optional<ApiRole> parse_api_role(std::string_view s) {
 }
 
 Result<std::unique_ptr<Catalog>> Catalog::open(const std::string& path, const Clock& clock) {
-  Result<std::unique_ptr<SqliteCatalog>> c = SqliteCatalog::open(path, clock);
+  Result<std::unique_ptr<QueuedCatalog>> c = QueuedCatalog::open(path, clock);
   if (!c.ok()) return c.status();
   return std::unique_ptr<Catalog>(std::move(c).value());
 }
@@ -653,6 +655,39 @@ Status SqliteCatalog::delete_all_data() {
       !s.ok())
     return s;
   return tx->commit();
+}
+
+void SqliteCatalog::run_grouped(std::span<const std::function<Status()>> ops,
+                                std::vector<Status>& results) {
+  results.assign(ops.size(), Status::Ok());
+  std::lock_guard lock(writer_mu_);
+  auto fail_all = [&](const Status& s) {
+    for (Status& r : results)
+      if (r.ok()) r = s;
+  };
+  if (Status s = writer_.exec("BEGIN IMMEDIATE"); !s.ok()) return fail_all(s);
+  for (size_t i = 0; i < ops.size(); ++i) {
+    if (Status s = writer_.exec("SAVEPOINT fp_group"); !s.ok()) {
+      results[i] = s;
+      continue;
+    }
+    results[i] = ops[i]();
+    if (sqlite3_get_autocommit(writer_.handle())) {
+      // SQLite rolled the whole transaction back (I/O error, disk full): nothing of the group
+      // is stored, so no op may report success.
+      Status lost =
+          results[i].ok() ? Status::IoError("catalog transaction rolled back") : results[i];
+      for (size_t j = i + 1; j < ops.size(); ++j) results[j] = lost;
+      return fail_all(lost);
+    }
+    const bool ok = results[i].ok();
+    Status s = writer_.exec(ok ? "RELEASE fp_group" : "ROLLBACK TO fp_group; RELEASE fp_group");
+    if (!s.ok() && ok) results[i] = s;
+  }
+  if (Status s = writer_.exec("COMMIT"); !s.ok()) {
+    if (!sqlite3_get_autocommit(writer_.handle())) (void)writer_.exec("ROLLBACK");
+    fail_all(s);
+  }
 }
 
 }  // namespace fp

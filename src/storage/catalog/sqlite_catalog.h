@@ -6,8 +6,10 @@
 // reader connections from a pool, waiting only when all of them are busy.
 
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -16,7 +18,7 @@
 
 namespace fp {
 
-class SqliteCatalog final : public Catalog {
+class SqliteCatalog : public Catalog {
  public:
   static constexpr int kMaxReaders = 4;
 
@@ -93,6 +95,16 @@ class SqliteCatalog final : public Catalog {
   Result<int64_t> delete_expired_pushes(int64_t now_ms) override;
   Status forget_device_mqtt_state(const std::string& device_id) override;
 
+  // Group commit (used by CatalogWriteQueue's writer thread): runs every op in ONE
+  // transaction on the writer connection, each inside its own savepoint so an op that fails
+  // is rolled back alone, then commits once. results[i] is ops[i]'s status: its own error, or
+  // the commit's when the group could not commit; ok only once the transaction is durable.
+  // The write methods called by an op join the transaction (writer_mu_ is recursive).
+  void run_grouped(std::span<const std::function<Status()>> ops, std::vector<Status>& results);
+
+ protected:
+  SqliteCatalog(std::string path, const Clock& clock, sqlite::Db writer, int version);
+
  private:
   // Returns a borrowed reader connection to the pool when the Reader goes out of scope.
   struct ReaderReturn {
@@ -101,7 +113,6 @@ class SqliteCatalog final : public Catalog {
   };
   using Reader = std::unique_ptr<sqlite::Db, ReaderReturn>;
 
-  SqliteCatalog(std::string path, const Clock& clock, sqlite::Db writer, int version);
   Result<Reader> acquire_reader();
   // Needs writer_mu_ and an open transaction (sqlite_catalog_attributes.cc).
   Status write_attributes_locked(std::span<const DeviceAttribute> attributes);
@@ -118,8 +129,8 @@ class SqliteCatalog final : public Catalog {
   const Clock& clock_;
   const int schema_version_;
 
-  std::mutex writer_mu_;
-  sqlite::Db writer_;  // guarded by writer_mu_
+  std::recursive_mutex writer_mu_;  // recursive: run_grouped holds it around the writes
+  sqlite::Db writer_;               // guarded by writer_mu_
 
   std::mutex pool_mu_;
   std::condition_variable pool_cv_;
