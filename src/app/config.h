@@ -103,6 +103,8 @@ struct ServerConfig {
   // HTTPS (API and dashboard) with tls_cert/tls_key, reloaded on SIGHUP; CORS origins.
   ListenAddress https{"", 0, false};
   std::vector<std::string> cors_origins;  // empty: CORS off; "*": any origin
+  // consumers: undelivered messages one MQTT consumer may have queued before it is cut.
+  size_t mqtt_consumer_queue_bytes = 4 << 20;
 };
 
 struct OptionSpec {

@@ -185,6 +185,8 @@ const std::map<std::string_view, Printer>& printers() {
        }},
       {"partitions", [](const ServerConfig& c) { return std::to_string(c.cluster.partitions); }},
       {"replicas", [](const ServerConfig& c) { return std::to_string(c.cluster.replicas); }},
+      {"mqtt-consumer-queue",  // consumers
+       [](const ServerConfig& c) { return std::to_string(c.mqtt_consumer_queue_bytes); }},
   };
   return p;
 }
