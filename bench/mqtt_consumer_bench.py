@@ -100,6 +100,8 @@ def main():
     ap.add_argument("--senders", type=int, default=2)
     ap.add_argument("--devices", type=int, default=1000)
     ap.add_argument("--batch", type=int, default=5000)
+    ap.add_argument("--topic", default="devices/+/telemetry", help="the consumers' filter")
+    ap.add_argument("--perf", help="perf record the server during the phase with consumers")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="mqtt-consumer-bench-"))
     procs: list[subprocess.Popen] = []
@@ -127,15 +129,22 @@ def main():
         subs = []
         for i in range(args.consumers):
             s = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(mqtt_port),
-                                  "-q", "0", "-t", "devices/+/telemetry", "-u", "operator",
+                                  "-q", "0", "-t", args.topic, "-u", "operator",
                                   "-P", read_key, "-i", f"bench-consumer-{i}"],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             procs.append(s)
             subs.append(s)
         time.sleep(2)  # connected and subscribed
         sent_before = metric(http_port, "fleetpulse_mqtt_consumer_messages_sent_total")
+        perf = None
+        if args.perf:
+            perf = subprocess.Popen(["perf", "record", "-g", "-F", "499", "-o", args.perf, "-p",
+                                     str(p.pid), "--", "sleep", str(args.seconds)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         rate10, n10 = run_phase(http_port, args.seconds, args.senders, args.devices, args.batch,
                                 1_720_000_000_000)
+        if perf:
+            perf.wait()
         time.sleep(1)
         sent = metric(http_port, "fleetpulse_mqtt_consumer_messages_sent_total") - sent_before
         cut = metric(http_port, "fleetpulse_mqtt_consumer_overflows_total")

@@ -298,6 +298,7 @@ int run_server(const ServerConfig& cfg) {
       [&live](const AlertChange& c) { live.publish("alert", alert_to_json(c.alert)); });
   // consumers: MQTT consumers get what became durable (fleet/alerts after the alert is stored).
   ConsumerFeed consumer_feed({cfg.mqtt_consumer_queue_bytes});
+  consumer_feed.start();
   alerts.add_listener([&consumer_feed](const AlertChange& c) {
     consumer_feed.publish_alert(alert_to_json(c.alert));
   });
@@ -325,7 +326,7 @@ int run_server(const ServerConfig& cfg) {
   });
   // consumers: telemetry, heartbeats and status changes after each commit, in commit order.
   ingestor.add_commit_listener([&consumer_feed](const CommitEvent& e) {
-    for (const auto& t : e.telemetry) consumer_feed.publish_telemetry(*t.batch);
+    for (const auto& t : e.telemetry) consumer_feed.publish_telemetry(t.batch);
     for (const HeartbeatReport* h : e.heartbeats)
       consumer_feed.publish_heartbeat({h->device_id, h->received_ms, h->device_ts_ms,
                                        h->battery_level, h->signal_strength, h->location});
@@ -544,6 +545,7 @@ int run_server(const ServerConfig& cfg) {
   ctx.ready = false;
   fleet_sampler.stop();
   for (auto& b : bridges) b->stop();
+  consumer_feed.stop();  // consumers: no more wake-ups for connections about to close
   if (mqtt) mqtt->shutdown(std::chrono::seconds(5));
   server.shutdown(std::chrono::seconds(10));
   ingestor.stop();

@@ -20,7 +20,77 @@ class ConsumerFeed::Subscriber {
 };
 
 ConsumerFeed::ConsumerFeed(ConsumerFeedOptions options) : options_(options) {}
-ConsumerFeed::~ConsumerFeed() = default;
+ConsumerFeed::~ConsumerFeed() {
+  stop();
+}
+
+void ConsumerFeed::start() {
+  std::lock_guard lock(inbox_mu_);
+  if (running_ || stopping_) return;
+  running_ = true;
+  thread_ = std::thread([this] { run(); });
+}
+
+void ConsumerFeed::stop() {
+  {
+    std::lock_guard lock(inbox_mu_);
+    if (!running_ || stopping_) return;
+    stopping_ = true;  // stays set: nothing is fanned out after stop()
+  }
+  inbox_cv_.notify_all();
+  thread_.join();
+  std::lock_guard lock(inbox_mu_);
+  inbox_.clear();
+}
+
+void ConsumerFeed::run() {
+  std::unique_lock lock(inbox_mu_);
+  while (true) {
+    inbox_cv_.wait(lock, [this] { return stopping_ || !inbox_.empty(); });
+    if (stopping_) return;
+    std::function<void()> fanout = std::move(inbox_.front());
+    inbox_.pop_front();
+    lock.unlock();
+    fanout();
+    lock.lock();
+  }
+}
+
+void ConsumerFeed::post(std::function<void()> fanout) {
+  {
+    std::lock_guard lock(inbox_mu_);
+    if (stopping_) return;
+    if (running_) {
+      if (inbox_.size() < options_.max_pending_events) {
+        inbox_.push_back(std::move(fanout));
+        inbox_cv_.notify_one();
+        return;
+      }
+      inbox_.clear();  // behind by too much: everyone is cut (below), then it starts afresh
+      fanout = nullptr;
+    }
+  }
+  if (fanout)
+    fanout();  // not started: on the caller's thread
+  else
+    drop_all();
+}
+
+void ConsumerFeed::drop_all() {
+  std::vector<std::function<void()>> calls;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& s : subscribers_) {
+      if (!s->filters.empty()) --count_;
+      s->dropped = true;
+      s->queue.clear();
+      s->queued_bytes = 0;
+      if (s->callbacks.overflow) calls.push_back(s->callbacks.overflow);
+    }
+    subscribers_.clear();
+  }
+  for (auto& c : calls) c();
+}
 
 std::shared_ptr<ConsumerFeed::Subscriber> ConsumerFeed::add(Callbacks callbacks) {
   auto s = std::make_shared<Subscriber>(std::move(callbacks));
@@ -104,7 +174,12 @@ void ConsumerFeed::publish(const std::string& topic, const std::function<std::st
   for (auto& c : calls) c();
 }
 
-void ConsumerFeed::publish_telemetry(const ReadingBatch& b) {
+void ConsumerFeed::publish_telemetry(std::shared_ptr<const ReadingBatch> batch) {
+  if (count_.load() == 0 || !batch) return;
+  post([this, batch = std::move(batch)] { fanout_telemetry(*batch); });
+}
+
+void ConsumerFeed::fanout_telemetry(const ReadingBatch& b) {
   if (count_.load() == 0) return;
   // One message per device of the batch, its points in batch order.
   std::vector<std::vector<uint32_t>> by_device(b.devices().size());
@@ -126,35 +201,41 @@ void ConsumerFeed::publish_telemetry(const ReadingBatch& b) {
   }
 }
 
-void ConsumerFeed::publish_heartbeat(const ConsumerHeartbeat& h) {
+void ConsumerFeed::publish_heartbeat(const ConsumerHeartbeat& heartbeat) {
   if (count_.load() == 0) return;
-  publish("devices/" + h.device_id + "/heartbeat", [&] {
-    JsonWriter w;
-    w.begin_object().field("device_id", h.device_id);
-    w.field("received_at", format_rfc3339(h.received_ms));
-    if (h.device_ts_ms) w.field("timestamp", format_rfc3339(*h.device_ts_ms));
-    if (h.battery_level) w.field("battery_level", *h.battery_level);
-    if (h.signal_strength) w.field("signal_strength", *h.signal_strength);
-    if (h.location) w.field("location", *h.location);
-    w.end_object();
-    return w.str();
+  post([this, h = heartbeat] {
+    publish("devices/" + h.device_id + "/heartbeat", [&] {
+      JsonWriter w;
+      w.begin_object().field("device_id", h.device_id);
+      w.field("received_at", format_rfc3339(h.received_ms));
+      if (h.device_ts_ms) w.field("timestamp", format_rfc3339(*h.device_ts_ms));
+      if (h.battery_level) w.field("battery_level", *h.battery_level);
+      if (h.signal_strength) w.field("signal_strength", *h.signal_strength);
+      if (h.location) w.field("location", *h.location);
+      w.end_object();
+      return w.str();
+    });
   });
 }
 
-void ConsumerFeed::publish_status(const StatusTransition& t) {
+void ConsumerFeed::publish_status(const StatusTransition& transition) {
   if (count_.load() == 0) return;
-  publish("fleet/status", [&] {
-    JsonWriter w;
-    w.begin_object().field("device_id", t.device_id).field("from", to_string(t.from));
-    w.field("to", to_string(t.to)).field("reason", t.reason).field("at", format_rfc3339(t.at_ms));
-    w.end_object();
-    return w.str();
+  post([this, t = transition] {
+    publish("fleet/status", [&] {
+      JsonWriter w;
+      w.begin_object().field("device_id", t.device_id).field("from", to_string(t.from));
+      w.field("to", to_string(t.to)).field("reason", t.reason).field("at", format_rfc3339(t.at_ms));
+      w.end_object();
+      return w.str();
+    });
   });
 }
 
 void ConsumerFeed::publish_alert(std::string alert_json) {
   if (count_.load() == 0) return;
-  publish("fleet/alerts", [&] { return std::move(alert_json); });
+  post([this, json = std::move(alert_json)]() mutable {
+    publish("fleet/alerts", [&] { return std::move(json); });
+  });
 }
 
 bool ConsumerFeed::valid_filter(std::string_view f) {

@@ -3,16 +3,21 @@
 // key to `devices/+/telemetry`, `devices/+/heartbeat`, `fleet/status`, `fleet/alerts`).
 //
 // The publishers run after durability: the ingest commit thread (telemetry, heartbeats, status
-// changes) and the alert engine after it stored a change. Publishing never blocks: it builds
-// each message once (only when some subscriber's filter matches its topic) and appends it to
-// the bounded queue of every matching subscriber. A subscriber whose queue exceeds
-// `max_queued_bytes` is dropped and told so (`overflow`), so a consumer that falls behind is
-// cut and never slows ingest. One queue per subscriber, filled in publishing order, so messages
-// of one device arrive in the order they became durable.
+// changes) and the alert engine after it stored a change. Publishing never blocks and costs
+// the publisher almost nothing: once start()ed, the feed's own thread takes the event (a
+// reference to the committed batch, nothing is copied or formatted on the commit thread),
+// builds each message once (only when some subscriber's filter matches its topic) and appends
+// it to the bounded queue of every matching subscriber. A subscriber whose queue exceeds
+// `max_queued_bytes` is dropped and told so (`overflow`); if the feed thread itself falls
+// `max_pending_events` behind, every subscriber is. So a consumer that falls behind is cut
+// and never slows ingest. One queue per subscriber, filled in publishing order, so messages of
+// one device arrive in the order they became durable. Without start() (unit tests) publishing
+// fans out on the caller's thread.
 //
 // Thread safety: every method may be called from any thread.
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -22,6 +27,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "model/device.h"
@@ -53,6 +59,7 @@ struct ConsumerHeartbeat {
 
 struct ConsumerFeedOptions {
   size_t max_queued_bytes = 4 << 20;  // per subscriber: messages taken by nobody yet
+  size_t max_pending_events = 4096;   // events (batches, ...) the feed thread is behind by
 };
 
 class ConsumerFeed {
@@ -69,6 +76,11 @@ class ConsumerFeed {
   explicit ConsumerFeed(ConsumerFeedOptions options = {});
   ~ConsumerFeed();
 
+  // Starts the thread that formats and fans out what is published; stop() ends it for good
+  // (what is still pending is dropped: nobody is guaranteed messages across a shutdown).
+  void start();
+  void stop();
+
   // A new subscriber with no filters (receives nothing until set_filters()).
   std::shared_ptr<Subscriber> add(Callbacks callbacks);
   // Replaces its filters (filter -> granted QoS). Filters must pass valid_filter().
@@ -80,7 +92,7 @@ class ConsumerFeed {
   size_t subscribers() const;
 
   // The publishers (after durability).
-  void publish_telemetry(const ReadingBatch& batch);
+  void publish_telemetry(std::shared_ptr<const ReadingBatch> batch);
   void publish_heartbeat(const ConsumerHeartbeat& h);
   void publish_status(const StatusTransition& t);
   void publish_alert(std::string alert_json);
@@ -94,13 +106,26 @@ class ConsumerFeed {
   static bool is_consumer_topic(std::string_view topic);
 
  private:
+  // Runs `fanout` on the feed thread (or here without one).
+  void post(std::function<void()> fanout);
+  void run();
   // Builds the message only if someone subscribed to `topic`.
   void publish(const std::string& topic, const std::function<std::string()>& payload);
+  void fanout_telemetry(const ReadingBatch& batch);
+  // Drops every subscriber (the feed thread fell behind).
+  void drop_all();
 
   const ConsumerFeedOptions options_;
   mutable std::mutex mu_;
   std::vector<std::shared_ptr<Subscriber>> subscribers_;  // guarded by mu_
   std::atomic<size_t> count_{0};                          // subscribers with filters
+
+  std::mutex inbox_mu_;
+  std::condition_variable inbox_cv_;
+  std::deque<std::function<void()>> inbox_;  // guarded by inbox_mu_
+  bool running_ = false;                     // guarded by inbox_mu_
+  bool stopping_ = false;                    // guarded by inbox_mu_
+  std::thread thread_;
 };
 
 }  // namespace fp

@@ -14,6 +14,7 @@
 #include "metrics/server_metrics.h"
 #include "monitor/device_connections.h"
 #include "monitor/device_status_tracker.h"
+#include "promql/query_pool.h"
 #include "storage/catalog/catalog.h"
 #include "storage/tsdb/time_series_store.h"
 #include "util/background_jobs.h"
@@ -81,8 +82,8 @@ struct ApiContext {
   // PromQL per-query limits (/prometheus/api/v1): series selected, raw points read.
   size_t promql_max_series = 100'000;
   size_t promql_max_points = 20'000'000;
-  // PromQL queries run here (at most 8 at once, inline beyond); joined before the rest goes.
-  BackgroundJobs promql_jobs{8};
+  // PromQL queries run on these workers (64 may wait, inline beyond); joined before the rest.
+  promql::QueryPool promql_pool{4, 64};
 };
 
 }  // namespace fp::http

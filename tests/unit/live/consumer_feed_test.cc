@@ -6,7 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <string>
+#include <thread>
 
 namespace fp {
 namespace {
@@ -56,7 +59,8 @@ TEST(ConsumerFeed, QueuesInOrderOnceAtTheHighestQos) {
   b.add(d1, m, 1000, 1);
   b.add(d2, m, 1000, 2);
   b.add(d1, m, 2000, 3);
-  feed.publish_telemetry(b);
+  auto batch = std::make_shared<const ReadingBatch>(std::move(b));
+  feed.publish_telemetry(batch);
   feed.publish_status({"d1", DeviceStatus::kUnknown, DeviceStatus::kOnline, "heartbeat", 5});
   EXPECT_EQ(wakes, 1);  // one wake until the queue is emptied
   auto got = feed.take(*s, 10);
@@ -69,8 +73,33 @@ TEST(ConsumerFeed, QueuesInOrderOnceAtTheHighestQos) {
   EXPECT_EQ(got[1].message->topic, "devices/d2/telemetry");
   EXPECT_EQ(got[1].qos, 0);
   EXPECT_TRUE(feed.take(*s, 10).empty());
-  feed.publish_telemetry(b);
+  feed.publish_telemetry(batch);
   EXPECT_EQ(wakes, 2);
+}
+
+TEST(ConsumerFeed, StartedItFansOutOnItsOwnThread) {
+  ConsumerFeed feed;
+  std::atomic<int> wakes = 0;
+  auto s = feed.add({[&] { ++wakes; }, {}});
+  feed.set_filters(*s, {{"fleet/alerts", 1}});
+  feed.start();
+  feed.publish_alert("{\"id\":1}");
+  feed.publish_alert("{\"id\":2}");
+  for (int i = 0; i < 500 && wakes == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(wakes, 1);
+  std::vector<ConsumerDelivery> got;
+  for (int i = 0; i < 500 && got.size() < 2; ++i) {
+    for (auto& d : feed.take(*s, 10)) got.push_back(std::move(d));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].message->payload, "{\"id\":1}");
+  EXPECT_EQ(got[1].message->payload, "{\"id\":2}");
+  feed.stop();
+  feed.stop();
+  feed.publish_alert("{}");  // after stop: nothing, no crash
+  EXPECT_TRUE(feed.take(*s, 10).empty());
 }
 
 TEST(ConsumerFeed, ASubscriberThatFallsBehindIsDroppedAlone) {
