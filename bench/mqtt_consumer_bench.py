@@ -63,6 +63,12 @@ def metric(port: int, name: str) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_phase(port: int, seconds: float, senders: int, devices: int, batch: int,
               t_base: int) -> tuple[float, int]:
     """Posts batches for `seconds`; returns (points/s acknowledged, points)."""
@@ -124,8 +130,10 @@ def main():
         # Warm-up (series created, files opened): not measured.
         run_phase(http_port, 3, args.senders, args.devices, args.batch, 1_700_000_000_000)
 
+        cpu = cpu_seconds(p.pid)
         rate0, n0 = run_phase(http_port, args.seconds, args.senders, args.devices, args.batch,
                               1_710_000_000_000)
+        cpu0 = cpu_seconds(p.pid) - cpu
         subs = []
         for i in range(args.consumers):
             s = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(mqtt_port),
@@ -141,18 +149,21 @@ def main():
             perf = subprocess.Popen(["perf", "record", "-g", "-F", "499", "-o", args.perf, "-p",
                                      str(p.pid), "--", "sleep", str(args.seconds)],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cpu = cpu_seconds(p.pid)
         rate10, n10 = run_phase(http_port, args.seconds, args.senders, args.devices, args.batch,
                                 1_720_000_000_000)
+        cpu10 = cpu_seconds(p.pid) - cpu
         if perf:
             perf.wait()
         time.sleep(1)
         sent = metric(http_port, "fleetpulse_mqtt_consumer_messages_sent_total") - sent_before
         cut = metric(http_port, "fleetpulse_mqtt_consumer_overflows_total")
         alive = sum(1 for s in subs if s.poll() is None)
-        print(f"\n| consumers subscribed to devices/+/telemetry | points/s acknowledged | points |")
-        print("|---|---|---|")
-        print(f"| 0 | {rate0:,.0f} | {n0:,} |")
-        print(f"| {args.consumers} | {rate10:,.0f} | {n10:,} |")
+        print(f"\n| consumers subscribed to {args.topic} | points/s acknowledged | points | "
+              "server CPU s per 1 M points |")
+        print("|---|---|---|---|")
+        print(f"| 0 | {rate0:,.0f} | {n0:,} | {cpu0 / n0 * 1e6:.2f} |")
+        print(f"| {args.consumers} | {rate10:,.0f} | {n10:,} | {cpu10 / n10 * 1e6:.2f} |")
         print(f"\nratio {rate10 / rate0:.2f}; consumer messages sent {sent:,.0f} "
               f"(one per device per commit batch, per consumer); consumers cut: {cut:.0f}; "
               f"mosquitto_sub still running: {alive}/{args.consumers}")
