@@ -37,8 +37,14 @@ uint8_t Connection::authorize_consumer_filter(const Subscription& s) {
   const bool v5 = version_ == Version::kV5;
   if (!ConsumerFeed::valid_filter(s.filter))
     return v5 ? reason::kTopicFilterInvalid : reason::kUnspecifiedError;
-  // A device (its token) reads only its own config and commands.
-  if (!may_consume()) return v5 ? reason::kNotAuthorized : reason::kUnspecifiedError;
+  // A device (its token) reads only its own config and commands: for it, wildcards are not
+  // available (as its CONNACK says) and the consumer topics are not topics it may filter on.
+  if (!may_consume()) {
+    if (!v5) return reason::kUnspecifiedError;
+    return s.filter.find_first_of("+#") != std::string::npos
+               ? reason::kWildcardSubscriptionsNotSupported
+               : reason::kTopicFilterInvalid;
+  }
   return std::min<uint8_t>(s.max_qos, 1);  // QoS 0 and 1
 }
 
