@@ -102,6 +102,7 @@ def main():
     ap.add_argument("--devices", type=int, default=10_000)
     ap.add_argument("--interval", type=int, default=300)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--perf", help="perf record fleetpulse while its queries run (perf.data path)")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="promql-bench-"))
     procs = []
@@ -196,8 +197,18 @@ def main():
         print("|---|" + "---|" * len(targets))
         for name, q in queries:
             cells = []
-            for _, base, extra in targets:
+            for target, base, extra in targets:
+                perf = None
+                if args.perf and target == "fleetpulse":
+                    perf = subprocess.Popen(["perf", "record", "-g", "-F", "999", "-o",
+                                             f"{args.perf}.q{queries.index((name, q))}",
+                                             "-p", str(procs[0].pid)],
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    time.sleep(0.5)
                 med, n = timed_query(base, q, args.runs, extra)
+                if perf:
+                    perf.send_signal(2)
+                    perf.wait()
                 cells.append(f"{med * 1000:.1f} ms ({n} series)")
             print(f"| {name}: `{q}` | " + " | ".join(cells) + " |", flush=True)
     finally:

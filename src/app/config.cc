@@ -591,6 +591,17 @@ std::vector<OptionSpec> make_options() {
                [](ServerConfig& c, std::string_view v) {
                  return set_duration(c.disk_answer_within_ms, "disk-answer-within", v);
                }});
+  // consumers
+  o.push_back(
+      {"mqtt-consumer-queue", "BYTES",
+       "undelivered messages an MQTT consumer (a read key subscribed to devices/+/telemetry "
+       "...) may fall behind by before it is disconnected (default 4MiB)",
+       [](ServerConfig& c, std::string_view v) {
+         auto b = parse_byte_size(v);
+         if (!b || *b < 1024) return bad("mqtt-consumer-queue", v, "expected at least 1KiB");
+         c.mqtt_consumer_queue_bytes = *b;
+         return Status::Ok();
+       }});
   return o;
 }
 

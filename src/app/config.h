@@ -128,6 +128,8 @@ struct ServerConfig {
   size_t disk_max_in_flight = 512;        // disk-needing requests admitted at once
   int disk_workers = 8;                   // threads for handlers that wait for a catalog write
   int64_t disk_answer_within_ms = 8'000;  // admitted writes not committed by then: 503
+  // consumers: undelivered messages one MQTT consumer may have queued before it is cut.
+  size_t mqtt_consumer_queue_bytes = 4 << 20;
 };
 
 struct OptionSpec {

@@ -226,6 +226,8 @@ const std::map<std::string_view, Printer>& printers() {
       {"disk-workers", [](const ServerConfig& c) { return std::to_string(c.disk_workers); }},
       {"disk-answer-within",
        [](const ServerConfig& c) { return duration(c.disk_answer_within_ms); }},
+      {"mqtt-consumer-queue",  // consumers
+       [](const ServerConfig& c) { return std::to_string(c.mqtt_consumer_queue_bytes); }},
   };
   return p;
 }

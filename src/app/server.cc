@@ -31,6 +31,7 @@
 #include "ingest/ingestor.h"
 #include "kpi/commit_activity.h"
 #include "kpi/kpi_service.h"
+#include "live/consumer_feed.h"
 #include "live/live_event_hub.h"
 #include "metrics/server_metrics.h"
 #include "model/time_format.h"
@@ -332,6 +333,12 @@ int run_server(const ServerConfig& cfg) {
   LiveEventHub live;
   alerts.add_listener(
       [&live](const AlertChange& c) { live.publish("alert", alert_to_json(c.alert)); });
+  // consumers: MQTT consumers get what became durable (fleet/alerts after the alert is stored).
+  ConsumerFeed consumer_feed({cfg.mqtt_consumer_queue_bytes});
+  consumer_feed.start();
+  alerts.add_listener([&consumer_feed](const AlertChange& c) {
+    consumer_feed.publish_alert(alert_to_json(c.alert));
+  });
   // KPI activity: journaled in <data-dir>/kpi before each commit's reports are answered.
   DeviceActivityLog activity;
   if (Status s = activity.open(PosixFileSystem::instance(),
@@ -353,6 +360,14 @@ int run_server(const ServerConfig& cfg) {
     for (const StatusTransition& t : e.transitions) live.publish_status(t);
     work.transitions.assign(e.transitions.begin(), e.transitions.end());
     alerts.submit(std::move(work));
+  });
+  // consumers: telemetry, heartbeats and status changes after each commit, in commit order.
+  ingestor.add_commit_listener([&consumer_feed](const CommitEvent& e) {
+    for (const auto& t : e.telemetry) consumer_feed.publish_telemetry(t.batch);
+    for (const HeartbeatReport* h : e.heartbeats)
+      consumer_feed.publish_heartbeat({h->device_id, h->received_ms, h->device_ts_ms,
+                                       h->battery_level, h->signal_strength, h->location});
+    for (const StatusTransition& t : e.transitions) consumer_feed.publish_status(t);
   });
   alerts.start();
   notifier.start();
@@ -492,7 +507,7 @@ int run_server(const ServerConfig& cfg) {
     mqtt = std::make_unique<mqtt::MqttServer>(
         std::move(mo),
         mqtt::MqttServerDeps{ingestor, **catalog, device_tokens, keys, device_connections, registry,
-                             server_metrics, clock, &ctx.ingest_rate, &activity});
+                             server_metrics, clock, &ctx.ingest_rate, &activity, &consumer_feed});
     Status restored = mqtt->restore_sessions();
     if (Status s = restored.ok() ? mqtt->listen() : restored; !s.ok()) {
       spdlog::critical("event=startup_failed reason=\"{}\"", s.message());
@@ -585,6 +600,7 @@ int run_server(const ServerConfig& cfg) {
   auth_throttle.stop();  // refusals waiting for their delay are answered now
   fleet_sampler.stop();
   for (auto& b : bridges) b->stop();
+  consumer_feed.stop();  // consumers: no more wake-ups for connections about to close
   if (mqtt) mqtt->shutdown(std::chrono::seconds(5));
   server.shutdown(std::chrono::seconds(10));
   ingestor.stop();

@@ -290,6 +290,7 @@ void Connection::write_next() {
                              return self->finish_close();
                            }
                            self->write_next();
+                           self->drain_consumer();
                            if (!self->closing_) {
                              self->process_buffer();
                              self->read_more();
@@ -325,6 +326,7 @@ void Connection::finish_close() {
   if (!acks_.empty()) server_.inflight.fetch_sub(static_cast<int64_t>(acks_.size()));
   server_.metrics.inflight.add(-static_cast<double>(acks_.size()));
   acks_.clear();
+  drop_consumer();
   if (connected_) {
     server_.connected_clients.fetch_sub(1);
     if (counted_device_)

@@ -100,6 +100,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // 0, 1: granted QoS; >= 0x80 a refusal reason.
   uint8_t authorize_filter(const Subscription& s, std::string& device);
 
+  // consumers (handle_consume.cc): operators reading durable events with wildcards.
+  // A key of the read role (write keys are gateways) may connect as a consumer.
+  bool authenticate_consumer(const Principal& who);
+  // Whether this connection may subscribe to consumer topics (auth off, or an operator key).
+  bool may_consume() const;
+  uint8_t authorize_consumer_filter(const Subscription& s);
+  // Tells the feed this connection's consumer filters (from the session's subscriptions).
+  void update_consumer_filters();
+  // Moves queued consumer messages to the socket while its output and QoS 1 window allow.
+  void drain_consumer();
+  void drop_consumer();
+
   ServerState& server_;
   Transport transport_;
   net::steady_timer timer_;  // connect timeout, then keep-alive
@@ -141,6 +153,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::map<uint16_t, int64_t> outbound_push_;  // packet id -> stored push awaiting PUBACK
   std::set<int64_t> pushes_sent_;              // stored pushes sent on this connection
   bool session_resumed_ = false;
+  bool read_key_only_ = false;           // an operator key of the read role: consumes only
+  uint16_t client_receive_max_ = 65535;  // v5 Receive Maximum of the client
+  std::shared_ptr<ConsumerFeed::Subscriber> consumer_;  // set once it has consumer filters
 };
 
 }  // namespace fp::mqtt

@@ -45,6 +45,7 @@ bool Connection::authenticate(const Connect& c, uint8_t& reason_code) {
     auth_key_id_ = who->key_id;
     return true;
   }
+  if (who && authenticate_consumer(*who)) return true;
   reason_code = reason::kBadUserNameOrPassword;
   return false;
 }
@@ -168,6 +169,7 @@ void Connection::handle_connect(uint8_t flags, std::span<const uint8_t> body) {
   }
   keep_alive_s_ = c.keep_alive_s;
   client_max_packet_ = c.properties.maximum_packet_size.value_or(0);
+  client_receive_max_ = c.properties.receive_maximum.value_or(65535);
 
   bool session_present = false;
   attach_session(c, session_present);
@@ -182,7 +184,7 @@ void Connection::handle_connect(uint8_t flags, std::span<const uint8_t> body) {
     ack_props.receive_maximum = server_.options.max_inflight;
     ack_props.maximum_packet_size = static_cast<uint32_t>(server_.options.max_packet_bytes);
     ack_props.retain_available = 0;
-    ack_props.wildcard_subscription_available = 0;
+    ack_props.wildcard_subscription_available = may_consume() ? 1 : 0;
     ack_props.shared_subscription_available = 0;
   }
   timer_.cancel();

@@ -15,6 +15,7 @@ void Connection::handle_publish(uint8_t flags, std::span<const uint8_t> body) {
     return protocol_failure(d);
   server_.messages.fetch_add(1);
   server_.metrics.messages.with({std::to_string(p.qos)}).inc();
+  if (read_key_only_) return close(reason::kNotAuthorized, "a read key may not publish");
   if (!credential_still_valid()) return;  // revoked: nothing more is stored for it
   if (p.qos == 2 && session_) {
     // A resent QoS 2 message is stored once: answer the PUBREC again (or later, if pending).

@@ -30,8 +30,10 @@ uint8_t Connection::authorize_filter(const Subscription& s, std::string& device)
   const bool v5 = version_ == Version::kV5;
   if (s.filter.rfind("$share/", 0) == 0)
     return v5 ? reason::kSharedSubscriptionsNotSupported : reason::kUnspecifiedError;
-  if (s.filter.find_first_of("+#") != std::string::npos)
-    return v5 ? reason::kWildcardSubscriptionsNotSupported : reason::kUnspecifiedError;
+  // Wildcards and consumer topics (devices/{id}/telemetry, fleet/status, ...) are for consumers.
+  if (s.filter.find_first_of("+#") != std::string::npos ||
+      ConsumerFeed::is_consumer_topic(s.filter))
+    return authorize_consumer_filter(s);
   device = device_of_push_topic(s.filter);
   if (device.empty()) return v5 ? reason::kTopicFilterInvalid : reason::kUnspecifiedError;
   if (!any_device_ && device != device_id_)
@@ -46,6 +48,7 @@ void Connection::handle_subscribe(uint8_t flags, std::span<const uint8_t> body) 
   std::vector<uint8_t> codes;
   std::vector<std::pair<std::string, std::string>> configs_to_send;  // topic, device
   std::vector<std::string> commands_to_send;                         // topics
+  bool consumer_changed = false;
   for (const Subscription& s : sub.subscriptions) {
     std::string device;
     const uint8_t code = authorize_filter(s, device);
@@ -55,6 +58,10 @@ void Connection::handle_subscribe(uint8_t flags, std::span<const uint8_t> body) 
       std::lock_guard lock(session_->mu);
       session_->subscriptions[s.filter] = code;
     }
+    if (device.empty()) {  // a consumer filter: served by the feed, not the push table
+      consumer_changed = true;
+      continue;
+    }
     server_.subscribe(s.filter, shared_from_this());
     if (s.filter.size() > 7 && s.filter.compare(s.filter.size() - 7, 7, "/config") == 0)
       configs_to_send.emplace_back(s.filter, device);
@@ -62,8 +69,10 @@ void Connection::handle_subscribe(uint8_t flags, std::span<const uint8_t> body) 
       commands_to_send.push_back(s.filter);
   }
   // A persistent session's subscriptions are durable before the SUBACK says so.
-  if (!configs_to_send.empty() || !commands_to_send.empty())
+  if (!configs_to_send.empty() || !commands_to_send.empty() || consumer_changed)
     server_.store_session(client_id_, *session_);
+  // Messages durable from now on are queued for it; they leave after the SUBACK.
+  if (consumer_changed) update_consumer_filters();
   send(encode_suback(version_, sub.packet_id, codes));
   // The current config comes at once, flagged retained, like a retained message would.
   for (const auto& [topic, device] : configs_to_send) {
@@ -83,8 +92,12 @@ void Connection::resume_deliveries() {
   std::vector<std::string> topics;
   {
     std::lock_guard lock(session_->mu);
-    for (const auto& [filter, qos] : session_->subscriptions) topics.push_back(filter);
+    for (const auto& [filter, qos] : session_->subscriptions)
+      if (filter.find_first_of("+#") == std::string::npos &&
+          !ConsumerFeed::is_consumer_topic(filter))
+        topics.push_back(filter);
   }
+  update_consumer_filters();
   // A config changed while it was away, or never acknowledged, is pending like a command.
   for (const auto& topic : topics) deliver_pending(topic);
 }
@@ -123,11 +136,13 @@ void Connection::handle_unsubscribe(uint8_t flags, std::span<const uint8_t> body
     codes.push_back(existed ? reason::kSuccess : 0x11);  // 0x11: no subscription existed
   }
   server_.store_session(client_id_, *session_);
+  if (consumer_) update_consumer_filters();
   send(encode_unsuback(version_, u.packet_id, codes));
 }
 
 void Connection::handle_puback(const Ack& a) {
   outbound_unacked_.erase(a.packet_id);
+  drain_consumer();  // its QoS 1 window has room again
   auto it = outbound_push_.find(a.packet_id);
   if (it == outbound_push_.end()) return;
   // Acknowledged: the command is done (for every subscriber of the device).

@@ -45,7 +45,15 @@ MqttMetrics::MqttMetrics(metrics::Registry& r)
       revoked(r.counter("fleetpulse_mqtt_revocations_total",
                         "MQTT connections closed because their credential was revoked or "
                         "changed, or their device removed.")
-                  .get()) {
+                  .get()),
+      consumer_sent(r.counter("fleetpulse_mqtt_consumer_messages_sent_total",
+                              "Messages sent to MQTT consumers (devices/+/telemetry, "
+                              "devices/+/heartbeat, fleet/status, fleet/alerts).")
+                        .get()),
+      consumer_cut(r.counter("fleetpulse_mqtt_consumer_overflows_total",
+                             "MQTT consumers disconnected because they fell behind (their "
+                             "queue of undelivered messages exceeded its limit).")
+                       .get()) {
   accepted.with({"accepted"});
   accepted.with({"refused"});
   for (const char* q : {"0", "1", "2"}) messages.with({q});

@@ -22,6 +22,7 @@
 #include "auth/device_token_authenticator.h"
 #include "ingest/ingestor.h"
 #include "kpi/device_activity_log.h"
+#include "live/consumer_feed.h"
 #include "metrics/registry.h"
 #include "metrics/server_metrics.h"
 #include "monitor/device_connections.h"
@@ -66,6 +67,9 @@ struct MqttServerDeps {
   const Clock& clock;
   RateMeter* ingest_rate = nullptr;       // heartbeats and points per second, may be null
   DeviceActivityLog* activity = nullptr;  // per-device rejections for KPIs, may be null
+  // Durable events for consumers (read keys subscribed to devices/+/telemetry, ...); null:
+  // consumer subscriptions are refused.
+  ConsumerFeed* consumers = nullptr;
 };
 
 // What became of a command (push_command).

@@ -38,6 +38,8 @@ struct MqttMetrics {
   metrics::Counter& commands_refused;           // fleetpulse_mqtt_commands_refused_total
   metrics::Counter& commands_expired;           // fleetpulse_mqtt_commands_expired_total
   metrics::Counter& revoked;                    // fleetpulse_mqtt_revocations_total
+  metrics::Counter& consumer_sent;              // fleetpulse_mqtt_consumer_messages_sent_total
+  metrics::Counter& consumer_cut;               // fleetpulse_mqtt_consumer_overflows_total
 };
 
 // State a client keeps across connections when its session is persistent (3.1.1 clean

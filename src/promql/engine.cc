@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <unordered_map>
 
 #include "promql/aggregation.h"
@@ -375,7 +376,113 @@ class Evaluator {
     return out;
   }
 
+  // The values of series `s` (from select(), read from `ref - lookback`) at each step, as
+  // vector_selector gives them: emit(step index, value).
+  template <typename Emit>
+  void step_values(const Series& s, int64_t offset_ms, Emit emit) const {
+    const int64_t lookback = opt_.lookback_ms;
+    const auto& pts = s.points;
+    size_t j = 0;
+    for (size_t i = 0; i < steps_.n; ++i) {
+      const int64_t ref = steps_.at(i) - offset_ms;
+      while (j < pts.size() && pts[j].t <= ref) ++j;
+      if (j > 0 && pts[j - 1].t >= ref - lookback) emit(i, pts[j - 1].v);
+    }
+  }
+
+  // sum/avg/min/max/count/group straight over a vector selector: each series' step values go
+  // into its group's accumulators, series in the same order as the step-by-step path visits
+  // them (so every float operation happens in the same order), without building the
+  // selector's matrix over all steps first (10k series x 1,441 steps = 230 MB).
+  std::optional<Value> aggregate_selector(const Expr& e) {
+    const Expr& arg = unwrap(*e.args[0]);
+    if (arg.kind != Expr::Kind::kVectorSelector || e.param) return std::nullopt;
+    if (e.agg != AggOp::kSum && e.agg != AggOp::kAvg && e.agg != AggOp::kMin &&
+        e.agg != AggOp::kMax && e.agg != AggOp::kCount && e.agg != AggOp::kGroup)
+      return std::nullopt;
+    const Matrix data =
+        select(arg, steps_.start - arg.offset_ms - opt_.lookback_ms, steps_.end - arg.offset_ms);
+    std::vector<std::string> grouping = e.grouping;
+    std::sort(grouping.begin(), grouping.end());
+    struct Group {
+      Labels labels;
+      std::vector<double> v, count;  // per step; count 0: no sample
+      size_t first_step = SIZE_MAX, first_series = 0;
+    };
+    std::vector<Group> groups;
+    std::unordered_map<std::string, uint32_t> index;
+    for (size_t si = 0; si < data.size(); ++si) {
+      const Series& s = data[si];
+      Group* g = nullptr;
+      step_values(s, arg.offset_ms, [&](size_t i, double x) {
+        if (!g) {
+          Labels gl =
+              e.without ? drop_labels(s.labels, grouping, true) : keep_labels(s.labels, grouping);
+          auto [it, fresh] = index.emplace(labels_key(gl), static_cast<uint32_t>(groups.size()));
+          if (fresh) {
+            groups.push_back({std::move(gl), std::vector<double>(steps_.n, 0),
+                              std::vector<double>(steps_.n, 0)});
+          }
+          g = &groups[it->second];
+        }
+        if (i < g->first_step) {  // series come in order: the first at a step stays first
+          g->first_step = i;
+          g->first_series = si;
+        }
+        double& v = g->v[i];
+        double& count = g->count[i];
+        if (count == 0) {
+          v = x;
+          count = 1;
+          return;
+        }
+        count++;
+        switch (e.agg) {
+          case AggOp::kSum:
+            v += x;
+            break;
+          case AggOp::kAvg:
+            if (std::isinf(v)) {
+              if (std::isinf(x) && (v > 0) == (x > 0)) break;
+              if (!std::isinf(x) && !std::isnan(x)) break;
+            }
+            v += x / count - v / count;
+            break;
+          case AggOp::kMax:
+            if (v < x || std::isnan(v)) v = x;
+            break;
+          case AggOp::kMin:
+            if (v > x || std::isnan(v)) v = x;
+            break;
+          default:
+            break;
+        }
+      });
+    }
+    // Output series in the order the step-by-step path creates them.
+    std::vector<uint32_t> order(groups.size());
+    for (uint32_t k = 0; k < order.size(); ++k) order[k] = k;
+    std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+      return std::pair(groups[a].first_step, groups[a].first_series) <
+             std::pair(groups[b].first_step, groups[b].first_series);
+    });
+    Value out;
+    out.vec.reserve(groups.size());
+    for (uint32_t k : order) {
+      Group& g = groups[k];
+      Series r{std::move(g.labels), {}};
+      for (size_t i = 0; i < steps_.n; ++i) {
+        if (g.count[i] == 0) continue;
+        const double v = e.agg == AggOp::kCount ? g.count[i] : e.agg == AggOp::kGroup ? 1 : g.v[i];
+        r.points.push_back({steps_.at(i), v});
+      }
+      out.vec.push_back(std::move(r));
+    }
+    return out;
+  }
+
   Value aggregate(const Expr& e) {
+    if (auto fused = aggregate_selector(e)) return std::move(*fused);
     std::vector<double> param(steps_.n, 0);
     if (e.param) param = eval(*e.param).scalar;
     Value in = eval(*e.args[0]);

@@ -14,6 +14,7 @@
 #include "metrics/server_metrics.h"
 #include "monitor/device_connections.h"
 #include "monitor/device_status_tracker.h"
+#include "promql/query_pool.h"
 #include "storage/catalog/catalog.h"
 #include "storage/tsdb/time_series_store.h"
 #include "util/background_jobs.h"
@@ -88,6 +89,8 @@ struct ApiContext {
   BackgroundJobs promql_jobs{8};
   SessionStore* sessions = nullptr;  // authsec: dashboard sessions (POST /api/v1/session)
   DiskWorkQueue* disk_work = nullptr;  // slowdisk: writes off the network threads, shed when slow
+  // PromQL queries run on these workers (64 may wait, inline beyond); joined before the rest.
+  promql::QueryPool promql_pool{4, 64};
 };
 
 }  // namespace fp::http

@@ -377,13 +377,11 @@ void buildinfo(const Responder& respond) {
 
 using QueryFn = void (*)(ApiContext&, const Request&, const Responder&);
 
-// Evaluates a query on a job thread of ctx.promql_jobs so that a long query does not hold a
-// network thread; inline when every job slot is busy (the request is never refused for it).
+// Evaluates a query on a worker of ctx.promql_pool so that a long query does not hold a
+// network thread; inline when the pool's queue is full (the request is never refused for it).
 void off_network_thread(ApiContext& ctx, const Request& req, Responder respond, QueryFn fn) {
   auto task = std::make_shared<std::pair<Request, Responder>>(req, std::move(respond));
-  if (ctx.promql_jobs.try_run(
-          [&ctx, task, fn](const std::atomic<bool>&) { fn(ctx, task->first, task->second); }))
-    return;
+  if (ctx.promql_pool.try_submit([&ctx, task, fn] { fn(ctx, task->first, task->second); })) return;
   fn(ctx, task->first, task->second);
 }
 

@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""Ingest rate with 0 and with 10 MQTT consumers subscribed to `devices/+/telemetry`, one run.
+
+One fleetpulse server (MQTT on, auth on, a read key for the consumers). Phase A: SENDERS HTTP
+threads post line-protocol batches (BATCH lines of DEVICES devices) for SECONDS seconds with no
+consumer; phase B: the same with CONSUMERS `mosquitto_sub` processes (QoS 0, output to
+/dev/null) subscribed to `devices/+/telemetry`. Prints points/s acknowledged in each phase, the
+consumer messages sent (fleetpulse_mqtt_consumer_messages_sent_total) and consumers cut for
+falling behind (fleetpulse_mqtt_consumer_overflows_total).
+
+Usage: bench/mqtt_consumer_bench.py [--seconds 20] [--consumers 10] [--senders 2]
+       (FLEETPULSE_BIN, default build/release/src/app/fleetpulse). Temp dir, free ports,
+       127.0.0.1 only; every process it starts is stopped by PID at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ADMIN = "bench-admin-key-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            sys.exit("fleetpulse exited early")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    sys.exit("fleetpulse not ready")
+
+
+def metric(port: int, name: str) -> float:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/metrics",
+                                 headers={"Authorization": f"Bearer {ADMIN}"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_phase(port: int, seconds: float, senders: int, devices: int, batch: int,
+              t_base: int) -> tuple[float, int]:
+    """Posts batches for `seconds`; returns (points/s acknowledged, points)."""
+    stop = time.monotonic() + seconds
+    counts = [0] * senders
+
+    def sender(k: int):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        t = t_base + k * 1_000_000_000
+        while time.monotonic() < stop:
+            lines = [f"bench,device_id=dev-{(t + i) % devices:05d} v={i} {t + i}"
+                     for i in range(batch)]
+            t += batch
+            conn.request("POST", "/api/v1/write?precision=ms", body="\n".join(lines).encode(),
+                         headers={"Content-Type": "text/plain",
+                                  "Authorization": f"Bearer {ADMIN}"})
+            r = conn.getresponse()
+            r.read()
+            if r.status not in (200, 204):
+                sys.exit(f"write answered {r.status}")
+            counts[k] += batch
+
+    start = time.monotonic()
+    threads = [threading.Thread(target=sender, args=(k,)) for k in range(senders)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    elapsed = time.monotonic() - start
+    return sum(counts) / elapsed, sum(counts)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--consumers", type=int, default=10)
+    ap.add_argument("--senders", type=int, default=2)
+    ap.add_argument("--devices", type=int, default=1000)
+    ap.add_argument("--batch", type=int, default=5000)
+    ap.add_argument("--topic", default="devices/+/telemetry", help="the consumers' filter")
+    ap.add_argument("--perf", help="perf record the server during the phase with consumers")
+    args = ap.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="mqtt-consumer-bench-"))
+    procs: list[subprocess.Popen] = []
+    try:
+        fp_bin = os.environ.get("FLEETPULSE_BIN", str(Path(__file__).resolve().parent.parent /
+                                                      "build/release/src/app/fleetpulse"))
+        http_port, mqtt_port = free_port(), free_port()
+        p = subprocess.Popen([fp_bin, "serve", "--data-dir", str(root / "fp"), "--http",
+                              f"127.0.0.1:{http_port}", "--mqtt", f"127.0.0.1:{mqtt_port}",
+                              "--admin-key", ADMIN, "--log-level", "warn"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(p)
+        wait_ready(f"http://127.0.0.1:{http_port}/ready", p)
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{http_port}/api/v1/admin/api-keys",
+            data=json.dumps({"name": "consumers", "role": "read"}).encode(),
+            headers={"Authorization": f"Bearer {ADMIN}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            read_key = json.loads(r.read())["key"]
+        # Warm-up (series created, files opened): not measured.
+        run_phase(http_port, 3, args.senders, args.devices, args.batch, 1_700_000_000_000)
+
+        cpu = cpu_seconds(p.pid)
+        rate0, n0 = run_phase(http_port, args.seconds, args.senders, args.devices, args.batch,
+                              1_710_000_000_000)
+        cpu0 = cpu_seconds(p.pid) - cpu
+        subs = []
+        for i in range(args.consumers):
+            s = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(mqtt_port),
+                                  "-q", "0", "-t", args.topic, "-u", "operator",
+                                  "-P", read_key, "-i", f"bench-consumer-{i}"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            procs.append(s)
+            subs.append(s)
+        time.sleep(2)  # connected and subscribed
+        sent_before = metric(http_port, "fleetpulse_mqtt_consumer_messages_sent_total")
+        perf = None
+        if args.perf:
+            perf = subprocess.Popen(["perf", "record", "-g", "-F", "499", "-o", args.perf, "-p",
+                                     str(p.pid), "--", "sleep", str(args.seconds)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cpu = cpu_seconds(p.pid)
+        rate10, n10 = run_phase(http_port, args.seconds, args.senders, args.devices, args.batch,
+                                1_720_000_000_000)
+        cpu10 = cpu_seconds(p.pid) - cpu
+        if perf:
+            perf.wait()
+        time.sleep(1)
+        sent = metric(http_port, "fleetpulse_mqtt_consumer_messages_sent_total") - sent_before
+        cut = metric(http_port, "fleetpulse_mqtt_consumer_overflows_total")
+        alive = sum(1 for s in subs if s.poll() is None)
+        print(f"\n| consumers subscribed to {args.topic} | points/s acknowledged | points | "
+              "server CPU s per 1 M points |")
+        print("|---|---|---|---|")
+        print(f"| 0 | {rate0:,.0f} | {n0:,} | {cpu0 / n0 * 1e6:.2f} |")
+        print(f"| {args.consumers} | {rate10:,.0f} | {n10:,} | {cpu10 / n10 * 1e6:.2f} |")
+        print(f"\nratio {rate10 / rate0:.2f}; consumer messages sent {sent:,.0f} "
+              f"(one per device per commit batch, per consumer); consumers cut: {cut:.0f}; "
+              f"mosquitto_sub still running: {alive}/{args.consumers}")
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+// Consumers: operators (an API key of the read role, or any key/client when auth is off) that
+// subscribe with wildcards to devices/+/telemetry, devices/+/heartbeat, fleet/status and
+// fleet/alerts. Messages come from the ConsumerFeed (published after durability) and leave
+// in order; a consumer that falls behind is cut by the feed, never slowing ingest.
+
+#include <spdlog/spdlog.h>
+
+#include "mqtt/connection.h"
+#include "mqtt/packet_encoder.h"
+
+namespace fp::mqtt {
+namespace {
+// Consumer messages are moved to the socket while less than this is unsent, so a slow
+// reader's backlog stays in the feed's bounded queue (where it is measured and cut).
+constexpr size_t kConsumerWriteWindow = 256 * 1024;
+// The most consumer QoS 1 messages awaiting PUBACK (lower if the client's Receive Maximum is).
+constexpr size_t kConsumerMaxUnacked = 1000;
+constexpr size_t kTakeAtOnce = 64;
+
+bool is_consumer_filter(const std::string& filter) {
+  return filter.find_first_of("+#") != std::string::npos || ConsumerFeed::is_consumer_topic(filter);
+}
+}  // namespace
+
+bool Connection::authenticate_consumer(const Principal& who) {
+  if (!role_allows(who.role, ApiRole::kRead)) return false;
+  auth_key_id_ = who.key_id;  // revoking or changing the key closes this connection
+  read_key_only_ = true;
+  return true;
+}
+
+bool Connection::may_consume() const {
+  return server_.deps.consumers != nullptr && (!server_.options.auth || !auth_key_id_.empty());
+}
+
+uint8_t Connection::authorize_consumer_filter(const Subscription& s) {
+  const bool v5 = version_ == Version::kV5;
+  if (!ConsumerFeed::valid_filter(s.filter))
+    return v5 ? reason::kTopicFilterInvalid : reason::kUnspecifiedError;
+  // A device (its token) reads only its own config and commands: for it, wildcards are not
+  // available (as its CONNACK says) and the consumer topics are not topics it may filter on.
+  if (!may_consume()) {
+    if (!v5) return reason::kUnspecifiedError;
+    return s.filter.find_first_of("+#") != std::string::npos
+               ? reason::kWildcardSubscriptionsNotSupported
+               : reason::kTopicFilterInvalid;
+  }
+  return std::min<uint8_t>(s.max_qos, 1);  // QoS 0 and 1
+}
+
+void Connection::update_consumer_filters() {
+  if (!may_consume() || closing_ || closed_ || !session_) return;
+  std::map<std::string, uint8_t> filters;
+  {
+    std::lock_guard lock(session_->mu);
+    for (const auto& [filter, qos] : session_->subscriptions)
+      if (is_consumer_filter(filter)) filters.emplace(filter, qos);
+  }
+  ConsumerFeed& feed = *server_.deps.consumers;
+  if (!consumer_ && filters.empty()) return;
+  if (!consumer_) {
+    std::weak_ptr<Connection> weak = weak_from_this();
+    consumer_ = feed.add(
+        {[weak] {
+           if (auto self = weak.lock())
+             net::post(self->transport_.get_executor(), [self] { self->drain_consumer(); });
+         },
+         [weak] {
+           auto self = weak.lock();
+           if (!self) return;
+           self->server_.metrics.consumer_cut.inc();
+           spdlog::warn("event=mqtt_consumer_cut client={} reason=\"fell behind\"",
+                        self->client_id_);
+           self->close_async(reason::kQuotaExceeded,
+                             "consumer fell behind: its queue of undelivered messages is full");
+         }});
+  }
+  feed.set_filters(*consumer_, filters);
+}
+
+void Connection::drain_consumer() {
+  if (!consumer_ || closing_ || closed_) return;
+  const size_t max_unacked =
+      std::min<size_t>(kConsumerMaxUnacked, std::max<uint16_t>(client_receive_max_, 1));
+  while (out_bytes_ < kConsumerWriteWindow && outbound_unacked_.size() < max_unacked) {
+    const size_t room = std::min(kTakeAtOnce, max_unacked - outbound_unacked_.size());
+    std::vector<ConsumerDelivery> batch = server_.deps.consumers->take(*consumer_, room);
+    if (batch.empty()) return;
+    for (const ConsumerDelivery& d : batch) {
+      Publish p;
+      p.topic = d.message->topic;
+      p.payload = d.message->payload;
+      p.qos = d.qos;
+      if (p.qos > 0) {
+        do {
+          p.packet_id = next_packet_id_++;
+          if (next_packet_id_ == 0) next_packet_id_ = 1;
+        } while (outbound_unacked_.count(p.packet_id));
+        outbound_unacked_.insert(p.packet_id);
+      }
+      std::string packet = encode_publish(version_, p);
+      if (client_max_packet_ && packet.size() > client_max_packet_) {
+        outbound_unacked_.erase(p.packet_id);  // too large for it: skipped (MQTT-3.1.2-24)
+        continue;
+      }
+      server_.metrics.consumer_sent.inc();
+      send(std::move(packet));
+    }
+  }
+}
+
+void Connection::drop_consumer() {
+  if (!consumer_) return;
+  // QoS 1 messages not yet acknowledged are not sent again: the feed keeps nothing for an
+  // absent consumer (it reads what it missed from the HTTP API).
+  server_.deps.consumers->remove(consumer_);
+  consumer_.reset();
+}
+
+}  // namespace fp::mqtt
