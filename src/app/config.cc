@@ -464,6 +464,13 @@ std::vector<OptionSpec> make_options() {
                  c.cluster.replicas = v == "1" ? 1 : 3;
                  return Status::Ok();
                }});
+  // history (session 4)
+  o.push_back({"kpi-history-interval", "DURATION",
+               "sample each device's KPIs (availability, response time, messages, errors, "
+               "battery) into the KPI history this often (default 1m)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_duration(c.kpi_history_interval_ms, "kpi-history-interval", v);
+               }});
   return o;
 }
 

@@ -103,6 +103,8 @@ struct ServerConfig {
   // HTTPS (API and dashboard) with tls_cert/tls_key, reloaded on SIGHUP; CORS origins.
   ListenAddress https{"", 0, false};
   std::vector<std::string> cors_origins;  // empty: CORS off; "*": any origin
+  // history (session 4): KPI history, one sample per device and type this often.
+  int64_t kpi_history_interval_ms = 60'000;
 };
 
 struct OptionSpec {

@@ -185,6 +185,9 @@ const std::map<std::string_view, Printer>& printers() {
        }},
       {"partitions", [](const ServerConfig& c) { return std::to_string(c.cluster.partitions); }},
       {"replicas", [](const ServerConfig& c) { return std::to_string(c.cluster.replicas); }},
+      // history (session 4)
+      {"kpi-history-interval",
+       [](const ServerConfig& c) { return duration(c.kpi_history_interval_ms); }},
   };
   return p;
 }

@@ -22,8 +22,10 @@
 #include "http/handlers/routes.h"
 #include "http/handlers/stats_json.h"
 #include "http/server.h"
+#include "ingest/derived_series.h"
 #include "ingest/ingestor.h"
 #include "kpi/commit_activity.h"
+#include "kpi/kpi_history.h"
 #include "kpi/kpi_service.h"
 #include "live/live_event_hub.h"
 #include "metrics/server_metrics.h"
@@ -160,6 +162,7 @@ int run_server(const ServerConfig& cfg) {
       PosixFileSystem::instance(), store_options,
       [&replay_seen](const ReadingBatch& b, int64_t received_ms) {
         for (const auto& d : b.devices()) {
+          if (is_internal_series_key(d)) continue;  // KPI history, not a device
           int64_t& seen = replay_seen[d];
           seen = std::max(seen, received_ms);
         }
@@ -377,6 +380,11 @@ int run_server(const ServerConfig& cfg) {
         return s;
       });
   fleet_sampler.start();
+  // KPI history: sampled into the telemetry store through the commit path (src/kpi).
+  KpiHistorySampler kpi_history(cat, tracker, activity, ingestor, clock,
+                                cfg.kpi_history_interval_ms);
+  kpi_history.start();
+  ctx.kpi_history_interval_ms = cfg.kpi_history_interval_ms;
   http::Router router;
   http::add_all_routes(router, ctx);
   compat::add_compat_routes(router, ctx);  // after the native routes (see compat/README.md)
@@ -529,6 +537,7 @@ int run_server(const ServerConfig& cfg) {
                server.in_flight());
   ctx.ready = false;
   fleet_sampler.stop();
+  kpi_history.stop();
   for (auto& b : bridges) b->stop();
   if (mqtt) mqtt->shutdown(std::chrono::seconds(5));
   server.shutdown(std::chrono::seconds(10));
