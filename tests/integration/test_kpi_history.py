@@ -158,3 +158,38 @@ def test_the_interval_option_is_printed_and_checked(start_server):
                          capture_output=True, text=True, timeout=30)
     assert bad.returncode != 0
     assert "kpi-history-interval" in bad.stderr + bad.stdout
+
+
+def test_the_kpi_history_route_reads_the_same_series(start_server):
+    from fleetpulse_harness import assert_error
+    server = start_server(*FAST)
+    server.create_device("route-1", type="pump")
+    for _ in range(3):
+        server.heartbeat("route-1", battery_level=64, ts=time.time() - 0.1)
+        time.sleep(0.35)
+
+    def got():
+        r = server.get("/api/v1/kpis/history?device_id=route-1&kpi=availability,battery_level"
+                       "&start=-1h&step=1s")
+        assert r.status == 200, r
+        return r.json
+    wait_until(lambda: len(got()["series"]) == 2, timeout=10, message="two KPI series")
+    body = got()
+    by_kpi = {s["kpi"]: s for s in body["series"]}
+    assert by_kpi["availability"]["device_id"] == "route-1"
+    assert by_kpi["availability"]["type"] == "pump"
+    assert {p["value"] for p in by_kpi["battery_level"]["points"]} == {64.0}
+    # The same figures as PromQL's, averaged per step.
+    now = time.time()
+    raw = raw_points(server, 'fleetpulse_device_battery_level{device_id="route-1"}[1h]', now)
+    assert raw["fleetpulse_device_battery_level"]
+    typed = server.get("/api/v1/kpis/history?group_by=type&kpi=devices&start=-1h").json
+    assert [s["type"] for s in typed["series"]] == ["pump"]
+    assert {p["value"] for p in typed["series"][0]["points"]} == {1.0}
+    # Bad requests name what is wrong.
+    assert_error(server.get("/api/v1/kpis/history?device_id=route-1&kpi=bogus"), 400)
+    assert_error(server.get("/api/v1/kpis/history?kpi=availability"), 400)
+    assert_error(server.get("/api/v1/kpis/history?group_by=location"), 400)
+    assert_error(server.get("/api/v1/kpis/history?device_id=route-1&step=0s"), 400)
+    assert_error(server.get("/api/v1/kpis/history?device_id=route-1&start=-1h&end=-2h"), 400)
+    assert_error(server.get("/api/v1/kpis/history?device_id=ghost"), 404)
