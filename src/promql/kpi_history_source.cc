@@ -115,4 +115,18 @@ std::vector<std::pair<std::string, std::string>> kpi_metric_help() {
   };
 }
 
+std::optional<std::pair<std::string, std::string>> kpi_metric(std::string_view key,
+                                                              std::string_view metric) {
+  std::string name;
+  if (key.starts_with(kpi_keys::kDevicePrefix))
+    name = std::string(kDeviceMetric) + std::string(metric);
+  else if (key.starts_with(kpi_keys::kTypePrefix))
+    name = std::string(kTypeMetric) + std::string(metric);
+  else
+    return std::nullopt;
+  for (auto& [n, text] : kpi_metric_help())
+    if (n == name) return std::make_pair(name, text);
+  return std::make_pair(name, std::string("KPI history"));
+}
+
 }  // namespace fp::promql

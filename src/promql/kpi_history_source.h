@@ -6,6 +6,7 @@
 // for <kpi> in availability, uptime, response_time_ms, messages, errors, battery_level (and
 // fleetpulse_type_devices). KPI series of devices no longer in the catalog are left out.
 
+#include <optional>
 #include <set>
 #include <string>
 
@@ -33,5 +34,9 @@ class KpiHistorySource : public SeriesSource {
 
 // The help text of each KPI metric name, for /prometheus/api/v1/metadata.
 std::vector<std::pair<std::string, std::string>> kpi_metric_help();
+// The PromQL name of store series (`key`, `metric`) when `key` is a KPI history key, with its
+// help text; nullopt for other keys.
+std::optional<std::pair<std::string, std::string>> kpi_metric(std::string_view key,
+                                                              std::string_view metric);
 
 }  // namespace fp::promql

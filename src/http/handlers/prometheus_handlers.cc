@@ -353,9 +353,10 @@ void metadata(ApiContext& ctx, const Request& req, const Responder& respond) {
     for (const auto& [metric, id] : ctx.store.index().metrics_of(device))
       if (!is_internal_series_key(device))
         help.emplace(promql::prometheus_metric_name(metric), "telemetry reported by devices");
+      else if (auto kpi = promql::kpi_metric(device, metric))  // KPI history, once sampled
+        help.emplace(std::move(*kpi));
   help["fleetpulse_device_up"] = "1 while the device is online, else 0";
   help["fleetpulse_device_status"] = "1 for the device's status (label status), 0 for the others";
-  for (auto& [n, text] : promql::kpi_metric_help()) help[n] = text;
   JsonWriter w;
   w.begin_object().field("status", "success").key("data").begin_object();
   for (const auto& [n, text] : help) {
