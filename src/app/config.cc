@@ -602,6 +602,13 @@ std::vector<OptionSpec> make_options() {
          c.mqtt_consumer_queue_bytes = *b;
          return Status::Ok();
        }});
+  // history (session 4)
+  o.push_back({"kpi-history-interval", "DURATION",
+               "sample each device's KPIs (availability, response time, messages, errors, "
+               "battery) into the KPI history this often (default 1m)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_duration(c.kpi_history_interval_ms, "kpi-history-interval", v);
+               }});
   return o;
 }
 

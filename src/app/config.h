@@ -130,6 +130,8 @@ struct ServerConfig {
   int64_t disk_answer_within_ms = 8'000;  // admitted writes not committed by then: 503
   // consumers: undelivered messages one MQTT consumer may have queued before it is cut.
   size_t mqtt_consumer_queue_bytes = 4 << 20;
+  // history (session 4): KPI history, one sample per device and type this often.
+  int64_t kpi_history_interval_ms = 60'000;
 };
 
 struct OptionSpec {

@@ -228,6 +228,9 @@ const std::map<std::string_view, Printer>& printers() {
        [](const ServerConfig& c) { return duration(c.disk_answer_within_ms); }},
       {"mqtt-consumer-queue",  // consumers
        [](const ServerConfig& c) { return std::to_string(c.mqtt_consumer_queue_bytes); }},
+      // history (session 4)
+      {"kpi-history-interval",
+       [](const ServerConfig& c) { return duration(c.kpi_history_interval_ms); }},
   };
   return p;
 }

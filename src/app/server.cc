@@ -28,8 +28,10 @@
 #include "http/handlers/routes.h"
 #include "http/handlers/stats_json.h"
 #include "http/server.h"
+#include "ingest/derived_series.h"
 #include "ingest/ingestor.h"
 #include "kpi/commit_activity.h"
+#include "kpi/kpi_history.h"
 #include "kpi/kpi_service.h"
 #include "live/consumer_feed.h"
 #include "live/live_event_hub.h"
@@ -181,6 +183,7 @@ int run_server(const ServerConfig& cfg) {
           replay_seen.clear();
       },
       [&replay_seen](std::string_view device, int64_t received_ms) {
+        if (is_internal_series_key(device)) return;  // KPI history, not a device
         int64_t& seen = replay_seen[std::string(device)];
         seen = std::max(seen, received_ms);
       });
@@ -440,6 +443,11 @@ int run_server(const ServerConfig& cfg) {
         return s;
       });
   fleet_sampler.start();
+  // KPI history: sampled into the telemetry store through the commit path (src/kpi).
+  KpiHistorySampler kpi_history(cat, tracker, activity, ingestor, clock,
+                                cfg.kpi_history_interval_ms);
+  kpi_history.start();
+  ctx.kpi_history_interval_ms = cfg.kpi_history_interval_ms;
   http::Router router;
   http::add_all_routes(router, ctx);
   compat::add_compat_routes(router, ctx);  // after the native routes (see compat/README.md)
@@ -599,6 +607,7 @@ int run_server(const ServerConfig& cfg) {
   ctx.ready = false;
   auth_throttle.stop();  // refusals waiting for their delay are answered now
   fleet_sampler.stop();
+  kpi_history.stop();
   for (auto& b : bridges) b->stop();
   consumer_feed.stop();  // consumers: no more wake-ups for connections about to close
   if (mqtt) mqtt->shutdown(std::chrono::seconds(5));

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include "ingest/derived_series.h"
+
 namespace fp {
 namespace {
 // Upper bound on one wait, so that deadlines stay correct even if the wall clock jumps.
@@ -140,6 +142,20 @@ void Ingestor::submit_transitions(std::vector<StatusTransition> transitions) {
   cv_.notify_one();
 }
 
+void Ingestor::submit_derived(std::shared_ptr<ReadingBatch> batch,
+                              std::function<void(Status)> done) {
+  {
+    std::lock_guard lock(mu_);
+    if (!stopping_ && store_) {
+      derived_queue_.emplace_back(std::move(batch), std::move(done));
+      woken_ = true;
+      cv_.notify_one();
+      return;
+    }
+  }
+  done(Status::Unavailable("the server is shutting down"));
+}
+
 void Ingestor::wake() {
   {
     std::lock_guard lock(mu_);
@@ -179,6 +195,22 @@ void Ingestor::run() {
       queued_points_ = 0;
       transitions.swap(queued_transitions_);
       stop_now = stopping_;
+    }
+    // Derived series (KPI history, a few a minute): logged, made durable and applied together.
+    std::vector<std::pair<std::shared_ptr<ReadingBatch>, std::function<void(Status)>>> derived;
+    {
+      std::lock_guard lock(mu_);
+      derived.swap(derived_queue_);
+    }
+    if (!derived.empty()) {
+      Status s = Status::Ok();
+      for (auto& [b, done] : derived)
+        if (s.ok()) s = store_->log(*b, clock_.now_ms());
+      if (s.ok()) s = store_->commit();
+      for (auto& [b, done] : derived) {
+        if (s.ok()) store_->apply(*b);
+        done(s);
+      }
     }
     // Purges are rare: each is logged and made durable on its own, in queue order.
     for (auto& p : purges) {
@@ -386,6 +418,20 @@ void Ingestor::commit(std::vector<PendingHeartbeat>& batch,
     updates.push_back({r.device_id, r.received_ms, r.battery_level, r.signal_strength, r.geo,
                        r.name, r.location});
     dirty_seen_.erase(r.device_id);  // this update carries a newer last-seen
+  }
+  // The heartbeats' battery and signal as series of their devices, durable before the answer.
+  if (store_) {
+    ReadingBatch fields;
+    int64_t newest = 0;
+    for (size_t i = 0; i < batch.size(); ++i)
+      if (acks[i].status.ok() && add_heartbeat_series(fields, batch[i].report))
+        newest = std::max(newest, batch[i].report.received_ms);
+    Status s = fields.points().empty() ? Status::Ok() : store_->log(fields, newest);
+    if (s.ok() && !fields.points().empty()) s = store_->commit();
+    if (s.ok() && !fields.points().empty()) store_->apply(fields);
+    for (size_t i = 0; i < batch.size() && !s.ok(); ++i)
+      if (acks[i].status.ok() && (batch[i].report.battery_level || batch[i].report.signal_strength))
+        acks[i].status = Status::IoError("WAL write failed: " + s.message());
   }
   if (flush_seen) {
     for (auto& [id, u] : dirty_seen_) updates.push_back(std::move(u));

@@ -128,6 +128,11 @@ class Ingestor {
   void submit_flush(std::function<void(Status)> done);
   // Persists status changes produced outside the commit thread (e.g. a device's type changed).
   void submit_transitions(std::vector<StatusTransition> transitions);
+  // Series the server computes itself under internal keys (KPI history, derived_series.h):
+  // written to the WAL and made visible like telemetry, but never observed as device activity
+  // (no last-seen, registration, KPI activity or listeners). `done` runs on the commit thread
+  // once the batch is durable and visible, or failed.
+  void submit_derived(std::shared_ptr<ReadingBatch> batch, std::function<void(Status)> done);
   // Makes the commit thread re-check the tracker's deadlines now.
   void wake();
 
@@ -183,10 +188,12 @@ class Ingestor {
   };
   std::vector<PendingPurge> purge_queue_;                 // guarded by mu_
   std::vector<std::function<void(Status)>> flush_queue_;  // guarded by mu_
-  size_t queued_points_ = 0;                              // guarded by mu_
-  std::vector<StatusTransition> queued_transitions_;      // guarded by mu_
-  bool stopping_ = false;                                 // guarded by mu_
-  bool woken_ = false;                                    // guarded by mu_
+  std::vector<std::pair<std::shared_ptr<ReadingBatch>, std::function<void(Status)>>>
+      derived_queue_;                                 // guarded by mu_
+  size_t queued_points_ = 0;                          // guarded by mu_
+  std::vector<StatusTransition> queued_transitions_;  // guarded by mu_
+  bool stopping_ = false;                             // guarded by mu_
+  bool woken_ = false;                                // guarded by mu_
   std::thread thread_;
   tsdb::TimeSeriesStore* store_;
   // Last-seen times from telemetry not yet written to the catalog (commit thread only):

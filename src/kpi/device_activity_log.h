@@ -103,6 +103,22 @@ class DeviceActivityLog {
     for (const auto& [id, e] : devices_) fn(id, collect(e, since_ms));
   }
 
+  // Calls fn(device, this_hour, previous_hour) for every device, in one pass under the lock:
+  // its totals of the hour holding `at_ms` and of the hour before (zero when not kept).
+  template <typename Fn>
+  void for_each_recent_hours(int64_t at_ms, Fn&& fn) const {
+    const int64_t hour = at_ms >= 0 ? at_ms / kHourMs : (at_ms - kHourMs + 1) / kHourMs;
+    std::lock_guard lock(mu_);
+    for (const auto& [id, e] : devices_) {
+      ActivityTotals now, before;
+      for (const Bucket& b : e.hours) {
+        if (b.hour == hour) now = b.totals;
+        if (b.hour == hour - 1) before = b.totals;
+      }
+      fn(id, now, before);
+    }
+  }
+
   ActivityJournalStats journal_stats() const;
 
   // fdatasync, and rewrite the journal compactly when it is over `compact_bytes` (the sync

@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "ingest/derived_series.h"
+
 namespace fp::promql {
 
 std::string prometheus_metric_name(std::string_view metric) {
@@ -27,6 +29,7 @@ Status TelemetrySource::select(const std::vector<LabelMatcher>& matchers, int64_
     devices = index.devices();
   }
   for (const std::string& device : devices) {
+    if (is_internal_series_key(device)) continue;  // KPI history: kpi_history_source.h
     Labels base;
     base.emplace_back("device_id", device);
     if (auto d = devices_.find(device); d != devices_.end()) {

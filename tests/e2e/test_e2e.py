@@ -24,7 +24,7 @@ ARTIFACTS = Path(os.environ.get("FLEETPULSE_E2E_ARTIFACTS", REPO_ROOT / "build" 
 ADMIN_KEY = "e2e-admin-key-0123456789"
 SUITES = ["dashboard.test.mjs", "alerts.test.mjs", "map.test.mjs", "export.test.mjs",
           "views.test.mjs"]
-TESTS = 24  # test() calls in SUITES: all must run and pass
+TESTS = 25  # test() calls in SUITES: all must run and pass
 
 
 def start(tmp_path, name, *args, admin_key=None):
@@ -51,7 +51,7 @@ def simulate(server, *args, key=None, background=False):
 def test_dashboard_in_chromium(tmp_path):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     server = start(tmp_path, "main", "--at-risk-after", "3s", "--offline-after", "6s",
-                   "--fleet-history-interval", "2s")
+                   "--fleet-history-interval", "2s", "--kpi-history-interval", "2s")
     auth_server = start(tmp_path, "auth", admin_key=ADMIN_KEY)
     live = None
     try:
@@ -73,8 +73,13 @@ def test_dashboard_in_chromium(tmp_path):
         # fixed history to export.
         server.heartbeat("e2e-geo", battery_level=70,
                          location={"lat": 48.85837, "lon": 2.29448, "name": "paris"})
+        # With their own time, so they have a response time; create it typed so its KPI
+        # trends show its type's average beside it.
+        server.create_device("e2e-heartbeat-only", type="tracker", location="lab")
         for battery, dbm in ((91, -61), (90, -64), (88, -67)):
-            server.heartbeat("e2e-heartbeat-only", battery_level=battery, signal_strength=dbm)
+            server.heartbeat("e2e-heartbeat-only", battery_level=battery, signal_strength=dbm,
+                             ts=time.time() - 0.3)
+            time.sleep(0.05)
         assert server.post("/api/v1/telemetry", {"device_id": "e2e-gps-only", "lat": 52.37403,
                                                  "lon": 4.88969}).status == 200
         now_ms = int(time.time() * 1000)

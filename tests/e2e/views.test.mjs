@@ -1,5 +1,6 @@
 // The dashboard for daily use: light and dark themes (the system's choice, and a toggle kept
-// per browser), keyboard navigation with visible focus, a heartbeat-only device's charts, the
+// per browser), keyboard navigation with visible focus, a heartbeat-only device's charts (from
+// the series the server keeps of its heartbeats), KPI trends per type and per device, the
 // rules page without empty boxes, readable numbers, a text alternative on every chart, the
 // overview's 24 h history from the server, every view at 1440 px and 390 px without console
 // errors (screenshots in the artifacts) and the size of the JavaScript bundle.
@@ -98,6 +99,16 @@ test("a device that only sends heartbeats shows battery, signal and status chart
   for (const metric of ["battery_level", "signal_strength", "status"])
     await page.waitForSelector(`#charts .chart[data-metric="${metric}"] canvas`);
   const device = await apiGet(base, "/api/v1/devices/" + heartbeatDevice);
+  // Battery and signal come from the series the server keeps of the heartbeats (every one of
+  // them, not what this page saw), status from the status history.
+  const kept = await apiGet(base, `/api/v1/devices/${heartbeatDevice}/telemetry?metric=battery_level&start=-24h&limit=1000`);
+  assert.ok(kept.points.length >= 3, JSON.stringify(kept));
+  await page.click('button[data-range="1h"]');
+  for (const metric of ["battery_level", "signal_strength"]) {
+    await page.waitForSelector(`#charts [data-metric="${metric}"][data-source="raw"] canvas`);
+    assert.equal(Number(await page.getAttribute(`#charts [data-metric="${metric}"]`, "data-points")), kept.points.length);
+  }
+  await page.waitForSelector('#charts .chart[data-metric="status"] canvas');
   const battery = await page.getAttribute('#charts [data-metric="battery_level"]', "aria-label");
   assert.ok(battery.includes(`latest ${device.battery_level} %`), battery);
   const signal = await page.getAttribute('#charts [data-metric="signal_strength"]', "aria-label");
@@ -105,8 +116,12 @@ test("a device that only sends heartbeats shows battery, signal and status chart
   assert.match(await page.getAttribute('#charts [data-metric="status"]', "aria-label"), /Status: latest (online|at risk|offline)/);
   assert.match(await page.textContent("#latest"), /only sends heartbeats/);
   await page.waitForSelector("#device-kpis dd");
-  // KPI trends: a clear empty state until the server keeps KPI history.
-  assert.match(await page.textContent("#kpi-trends"), /once the server keeps KPI history/);
+  // KPI trends from the server's KPI history: this device beside its type's average.
+  await page.waitForSelector("#kpi-trends #kpi-trend-availability canvas");
+  await page.waitForSelector("#kpi-trends #kpi-trend-response canvas");
+  assert.equal(await page.getAttribute("#kpi-trend-availability", "data-lines"), "2");
+  assert.match(await page.getAttribute("#kpi-trend-availability", "aria-label"), new RegExp(`Availability \\(%\\)\\. ${heartbeatDevice}: latest [\\d.]+ %`));
+  assert.match(await page.getAttribute("#kpi-trend-response", "aria-label"), /Response time \(ms\)\. .*latest \d+ ms/);
   // KPIs with human names and how each is computed.
   const kpiNames = await page.$$eval("#device-kpis dt", (d) => d.map((e) => [e.textContent, e.getAttribute("title")]));
   assert.ok(kpiNames.some(([n, how]) => n === "Mean time between failures" && how.length > 10), JSON.stringify(kpiNames));
@@ -114,6 +129,37 @@ test("a device that only sends heartbeats shows battery, signal and status chart
   await shot(page, "heartbeat-device-1440");
   assert.deepEqual(page.errors, []);
   await page.close();
+});
+
+test("KPI trends: availability and response time per type on the overview and per device, at 1440 and 390 px", async () => {
+  const history = await apiGet(base, "/api/v1/kpis/history?group_by=type&kpi=availability,response_time_ms&start=-24h");
+  const types = new Set(history.series.filter((s) => s.kpi === "availability" && s.points.length).map((s) => s.type));
+  assert.ok(types.size >= 2, JSON.stringify(history).slice(0, 500));
+  for (const [width, height] of [[1440, 900], [390, 844]]) {
+    const page = await newPage(session.context, { width, height });
+    await open(page, "");
+    await page.waitForSelector("#kpi-trends #kpi-trend-availability canvas");
+    // One line per device type with history, each named in the text alternative.
+    const lines = Number(await page.getAttribute("#kpi-trend-availability", "data-lines"));
+    assert.ok(lines >= types.size - 1 && lines <= types.size + 1, `${lines} lines for ${types.size} types`);
+    const label = await page.getAttribute("#kpi-trend-availability", "aria-label");
+    for (const t of [...types].slice(0, 3)) assert.ok(label.includes(t + ": latest"), label);
+    assert.equal(await page.$("#kpi-trends #kpi-trends-empty"), null);
+    await page.$eval("#kpi-trends", (e) => e.scrollIntoView());
+    await shot(page, `kpi-trends-overview-${width}`);
+    // A device of the simulated fleet: its availability beside its type's.
+    await open(page, "#/devices/" + chartDevice);
+    await page.waitForSelector("#kpi-trends #kpi-trend-availability canvas");
+    assert.equal(await page.getAttribute("#kpi-trend-availability", "data-lines"), "2");
+    await open(page, "#/devices/" + heartbeatDevice);
+    await page.waitForSelector("#kpi-trends #kpi-trend-response canvas");
+    await page.waitForSelector('#charts .chart[data-metric="battery_level"] canvas');
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 1, `${overflow}px wider than the screen`);
+    await shot(page, `kpi-trends-heartbeat-device-${width}`);
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  }
 });
 
 test("the rules page has no empty element, before and after the form is used", async () => {

@@ -80,8 +80,23 @@ def test_summary_matches_what_the_server_stored(server, tmp_path):
     assert by_type == s["devices_by_type"]
 
     status, _, stats = server.get("/api/v1/stats")
-    assert stats["points_stored"] == s["points_accepted"]
-    for metric in ("temperature", "signal_strength", "lat"):
+    # The store also holds the heartbeats' battery and signal (series of the devices) and any
+    # KPI history sampled meanwhile: counted from the server by PromQL.
+    def stored(expr):
+        st, _, body = server.get("/prometheus/api/v1/query?query=" + urlquote(expr))
+        assert st == 200, body
+        return sum(float(r["value"][1]) for r in body["data"]["result"])
+    by_metric = s["points_by_metric"]
+    from_heartbeats = sum(stored(f"sum(count_over_time({m}[1d]))") - by_metric.get(m, 0)
+                          for m in ("battery_level", "signal_strength"))
+    kpis = sum(stored(f"sum(count_over_time(fleetpulse_{owner}_{k}[1d]))")
+               for owner in ("device", "type") for k in (
+                   "availability", "uptime", "response_time_ms", "messages", "errors",
+                   "battery_level", "devices"))
+    assert from_heartbeats > 0
+    assert stats["points_stored"] == s["points_accepted"] + from_heartbeats + kpis
+    # (signal_strength also holds the heartbeats' readings, counted above)
+    for metric in ("temperature", "lat"):
         assert stored_count(server, metric) == s["points_by_metric"][metric], metric
 
 

@@ -56,7 +56,8 @@ struct ApiContext {
   WebhookNotifier* notifier = nullptr;
   LiveEventHub* live = nullptr;
   DeviceKpiService* kpis = nullptr;
-  DeviceActivityLog* activity = nullptr;  // per-device rejections are recorded here
+  int64_t kpi_history_interval_ms = 60'000;  // history: how often KPI history is sampled
+  DeviceActivityLog* activity = nullptr;     // per-device rejections are recorded here
 
   // Set by app/server.cc when the MQTT endpoint runs (all optional):
   DeviceTokenAuthenticator* device_tokens = nullptr;  // device tokens as HTTP Bearer

@@ -11,10 +11,12 @@
 #include <set>
 
 #include "http/handlers/routes.h"
+#include "ingest/derived_series.h"
 #include "model/time_format.h"
 #include "promql/api_json.h"
 #include "promql/device_status_source.h"
 #include "promql/engine.h"
+#include "promql/kpi_history_source.h"
 #include "promql/lexer.h"
 #include "promql/parser.h"
 #include "promql/telemetry_source.h"
@@ -165,7 +167,8 @@ struct QuerySources {
         telemetry(ctx.store, labels, only ? &*only : nullptr),
         status([this, &ctx](promql::StatusTimeline& tl) { return load_timeline(ctx, tl); }, labels,
                ctx.clock.now_ms()),
-        all({&telemetry, &status}) {
+        kpi_history(ctx.store, labels, only ? &*only : nullptr),
+        all({&telemetry, &status, &kpi_history}) {
     if (only) {
       for (const auto& id : *only)
         if (auto d = ctx.catalog.get_device(id); d.ok()) devices.push_back(std::move(*d));
@@ -192,6 +195,7 @@ struct QuerySources {
   promql::DeviceLabelMap labels;
   promql::TelemetrySource telemetry;
   promql::DeviceStatusSource status;
+  promql::KpiHistorySource kpi_history;  // fleetpulse_device_<kpi>, fleetpulse_type_<kpi>
   promql::CombinedSource all;
 };
 
@@ -347,7 +351,10 @@ void metadata(ApiContext& ctx, const Request& req, const Responder& respond) {
   std::map<std::string, std::string> help;
   for (const auto& device : ctx.store.index().devices())
     for (const auto& [metric, id] : ctx.store.index().metrics_of(device))
-      help.emplace(promql::prometheus_metric_name(metric), "telemetry reported by devices");
+      if (!is_internal_series_key(device))
+        help.emplace(promql::prometheus_metric_name(metric), "telemetry reported by devices");
+      else if (auto kpi = promql::kpi_metric(device, metric))  // KPI history, once sampled
+        help.emplace(std::move(*kpi));
   help["fleetpulse_device_up"] = "1 while the device is online, else 0";
   help["fleetpulse_device_status"] = "1 for the device's status (label status), 0 for the others";
   JsonWriter w;

@@ -111,7 +111,8 @@ export interface NamedSeries {
 }
 
 // Several series over one time axis (the overview's history), with a small legend.
-export function multiChart(target: HTMLElement, title: string, ts: number[], list: NamedSeries[], format: (v: number) => string = String, height = 150): uPlot {
+// `xRange` (ms) fixes the time axis when the points do not span the range (a few samples).
+export function multiChart(target: HTMLElement, title: string, ts: number[], list: NamedSeries[], format: (v: number) => string = String, height = 150, xRange?: [number, number]): uPlot {
   const plot = new uPlot(
     {
       width: Math.max(260, target.clientWidth || 400),
@@ -120,7 +121,10 @@ export function multiChart(target: HTMLElement, title: string, ts: number[], lis
       axes: axes(),
       legend: { show: list.length > 1, live: false },
       cursor: { drag: { x: false, y: false } },
-      scales: { y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] } },
+      scales: {
+        ...(xRange ? { x: { time: true, range: (): uPlot.Range.MinMax => [xRange[0] / 1000, xRange[1] / 1000] } } : {}),
+        y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] },
+      },
     },
     [ts, ...list.map((s) => s.values)] as unknown as uPlot.AlignedData,
     target,

@@ -1,7 +1,8 @@
 // One device: its status, battery and signal, latest values, its position and track, a chart
 // per metric over a chosen range (raw points for short ranges, server-side aggregates for long
 // ones; drag to zoom), export of the range, the status timeline, KPIs and alerts. A device
-// that only sends heartbeats gets battery, signal and status charts instead of an empty section.
+// that only sends heartbeats gets battery and signal charts from the series the server keeps of
+// its heartbeats, and a status chart; KPI trends come from the server's KPI history.
 
 import { api, Features, qs } from "../api";
 import { describe, lineChart, Series } from "../chart";
@@ -11,6 +12,7 @@ import { subscribe, watchTelemetry } from "../live";
 import { createMap, TrackLayer } from "../map";
 import { alertRow } from "./alerts";
 import { exportControls, stamp } from "./export";
+import { deviceTrends } from "../kpi_trends";
 
 const RANGES: [string, number][] = [["1h", 3600e3], ["6h", 6 * 3600e3], ["24h", 86400e3], ["7d", 7 * 86400e3], ["30d", 30 * 86400e3]];
 const RAW_LIMIT_MS = 6 * 3600e3;  // longer ranges use aggregates
@@ -20,6 +22,7 @@ const INTERVALS = [["1m", 60e3], ["5m", 300e3], ["15m", 900e3], ["1h", 3600e3], 
 const LAT = ["lat", "latitude"];
 const LON = ["lon", "lng", "longitude"];
 const STATUS_LEVEL: Record<string, number> = { offline: 0, unknown: 0, at_risk: 1, online: 2 };
+const HEARTBEAT_FIELDS = ["battery_level", "signal_strength"];
 
 // Battery and signal seen from heartbeats while pages were open (until heartbeats are stored
 // as series): per device, [ms, value] pairs, kept across views of this tab.
@@ -102,6 +105,8 @@ export function deviceView(root: HTMLElement, id: string, features: Features): (
         h("div", { class: "muted small" }, fmtAgo(v.ts))));
     }
     if (!names.length) latest.append(message(d.last_seen ? "No telemetry: this device only sends heartbeats." : "Nothing received yet."));
+    else if (names.every((m) => HEARTBEAT_FIELDS.includes(m)))
+      latest.append(message("No other telemetry: this device only sends heartbeats; its battery and signal are charted from them."));
     if (firstLoad || names.join() !== metrics.join()) {
       firstLoad = false;
       metrics = names;
@@ -152,9 +157,11 @@ export function deviceView(root: HTMLElement, id: string, features: Features): (
         describe(box, title, []);
         return;
       }
-      lineChart(box, title, s, zoom, reset, { format: (v) => fmtMetric(m, v, device?.attributes) });
+      // A few points (a heartbeat-only device's battery) do not span the range: fix the axis.
+      lineChart(box, title, s, zoom, reset, { format: (v) => fmtMetric(m, v, device?.attributes), xRange: s.ts.length < 3 ? [range.from, range.to] : undefined });
     });
     if (!metrics.length) heartbeatCharts();
+    else if (metrics.every((m) => HEARTBEAT_FIELDS.includes(m))) statusChart().catch(() => {});
     loadTimeline().catch(() => {});
     loadTrack().catch(() => {});
   }
@@ -172,7 +179,7 @@ export function deviceView(root: HTMLElement, id: string, features: Features): (
       const inRange = list.filter(([t]) => t >= from);
       return { ts: inRange.map(([t]) => t / 1000), values: inRange.map(([, v]) => v) };
     };
-    const note = "From heartbeats: values received while the dashboard was open (the server does not keep a battery history yet).";
+    const note = "From heartbeats: values received while the dashboard was open (this server keeps no series of them).";
     for (const [key, metric, list] of [["battery", "battery_level", seen.battery], ["signal", "signal_strength", seen.signal]] as const) {
       if (device[metric] == null && !list.length) continue;
       const info = metricInfo(metric, device.attributes);
@@ -186,7 +193,15 @@ export function deviceView(root: HTMLElement, id: string, features: Features): (
       box.append(h("p", { class: "muted small" }, note));
       box.title = key;
     }
-    // Status as a staircase: 2 online, 1 at risk, 0 offline, from the transitions.
+    statusChart(history);
+  }
+
+  // Status as a staircase: 2 online, 1 at risk, 0 offline, from the transitions (for devices
+  // that only send heartbeats, beside their battery and signal charts).
+  async function statusChart(given?: any): Promise<void> {
+    const history = given ?? await api(`/api/v1/devices/${enc}/status-history` + qs({ limit: 1000 }));
+    if (!device || charts.querySelector('[data-metric="status"]')) return;
+    const from = range.from;
     const tr: any[] = history.transitions ?? [];
     const ts: number[] = [], values: number[] = [];
     let state = "unknown";
@@ -305,11 +320,22 @@ export function deviceView(root: HTMLElement, id: string, features: Features): (
     const res = await api(`/api/v1/devices/${enc}/kpis?window=24h`);
     kpis.querySelector(".kv")?.remove();
     kpis.append(kpiList(res));
-    trends.querySelector(".muted")?.remove();
-    if (!features.kpiHistory)
-      trends.append(h("p", { class: "muted", id: "kpi-trends-empty" },
-        "Availability and response time over time will appear here once the server keeps KPI history. Until then: the 24 h figures above."));
-    else trends.append(h("p", { class: "muted" }, "KPI history: " + features.kpiHistory));
+    await loadTrends();
+  }
+
+  let trendsLoading = false;
+  async function loadTrends(): Promise<void> {
+    if (trendsLoading) return;
+    trendsLoading = true;
+    const box = h("div", { class: "trends-box" });
+    try {
+      if (!device) device = await api("/api/v1/devices/" + enc);
+      await deviceTrends(box, features.kpiHistory, id, device.type ?? "");
+      trends.querySelector(".trends-box")?.remove();
+      trends.append(box);
+    } finally {
+      trendsLoading = false;
+    }
   }
 
   async function loadAlerts(): Promise<void> {

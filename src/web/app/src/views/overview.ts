@@ -6,6 +6,7 @@ import { api, Features } from "../api";
 import { multiChart, sparkline } from "../chart";
 import { clear, fmtBytes, fmtNumber, h, kvGrid, message, statusBadge, throttle } from "../dom";
 import { fmtDuration, fmtValue, KPI_FIELDS } from "../format";
+import { typeTrends } from "../kpi_trends";
 import { subscribe } from "../live";
 import { alertRow } from "./alerts";
 
@@ -116,10 +117,10 @@ export function overviewView(root: HTMLElement, features: Features): () => void 
     kpis.querySelector(".table-wrap, .kv, .muted")?.remove();
     if (Array.isArray(res?.groups)) kpis.append(kpiTable([res.fleet, ...res.groups].filter(Boolean)));
     else kpis.append(res && typeof res === "object" ? kvGrid(res) : message("No KPIs yet."));
-    if (!trends.querySelector(".muted"))
-      trends.append(h("p", { class: "muted", id: "kpi-trends-empty" }, features.kpiHistory
-        ? "KPI history: " + features.kpiHistory
-        : "Availability and response time over time, per device type, will appear here once the server keeps KPI history. Until then: the 24 h figures above."));
+    const box = h("div", { class: "trends-box" });
+    await typeTrends(box, features.kpiHistory);
+    trends.querySelector(".trends-box")?.remove();
+    trends.append(box);
   }
 
   const load = () =>
