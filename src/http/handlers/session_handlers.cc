@@ -88,7 +88,8 @@ void login(ApiContext& ctx, RequestContext& rc, const Responder& respond) {
 }
 
 void current(ApiContext& ctx, RequestContext& rc, const Responder& respond) {
-  if (!ctx.auth_enabled || !ctx.sessions) return respond(auth_off());
+  // Auth off: nothing to log in to and no CSRF token to send (the dashboard asks anyway).
+  if (!ctx.auth_enabled || !ctx.sessions) return respond(Response::json(200, R"({"auth":false})"));
   const std::string_view token = cookie_value(rc.request.cookie, kSessionCookie);
   auto session = token.empty() ? std::nullopt : ctx.sessions->use(token);
   if (!session) {

@@ -54,11 +54,16 @@ async function logIn(key: string): Promise<boolean> {
   return true;
 }
 
+let csrfAsked = false;  // GET /api/v1/session answered since the last 401 (auth off: no token)
+
 // The CSRF token of the current session (asked for when this tab does not know it yet).
 async function csrf(): Promise<string | null> {
-  if (csrfToken) return csrfToken;
+  if (csrfToken || csrfAsked) return csrfToken;
   const res = await fetch("/api/v1/session", { credentials: "same-origin" });
-  if (res.ok) rememberSession(await res.json());
+  if (res.ok) {
+    rememberSession(await res.json());
+    csrfAsked = true;
+  }
   return csrfToken;
 }
 
@@ -126,6 +131,7 @@ export async function api<T = any>(path: string, init: RequestInit = {}): Promis
     const res = await fetch(path, { ...init, headers, credentials: "same-origin" });
     if (res.status === 401) {
       rememberSession(null);
+      csrfAsked = false;
       await askForKey("");
       continue;
     }
@@ -139,6 +145,7 @@ export async function api<T = any>(path: string, init: RequestInit = {}): Promis
     if (res.status === 403 && body?.error?.code === "csrf_token_invalid" && !csrfRetried) {
       csrfRetried = true;
       rememberSession(null);  // a stale token (a new session in another tab): fetch it again
+      csrfAsked = false;
       continue;
     }
     if (!res.ok) {
