@@ -22,7 +22,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   fp::tsdb::SeriesIndex index;
   fp::tsdb::Head head;
-  fp::tsdb::ReplayApplier applier(index, head, 3);
+  fp::tsdb::ReplayApplier applier(index, head, 3, /*background=*/false);
   size_t points = 0;
   const fp::Status r = applier.add_batch(record, 1, &points);
   if (r.ok() != s.ok()) __builtin_trap();

@@ -13,7 +13,7 @@ ReplayApplier::ReplayApplier(SeriesIndex& index, Head& head, size_t buffer_point
       background_(background) {}
 
 ReplayApplier::~ReplayApplier() {
-  wait();
+  if (worker_.valid()) worker_.wait();  // an error it threw was reported by flush() or is moot
 }
 
 uint32_t ReplayApplier::device_number(std::string_view name) {
