@@ -119,7 +119,7 @@ TEST(DiskWorkQueue, ADroppedResponderOrAThrowEndsTheAdmission) {
   DiskWorkQueue q({.threads = 1, .max_in_flight = 1, .shed_after_ms = 60'000});
   q.run(
       DiskWorkQueue::Use::kAsync, ErrorStyle::kApi, [](Responder) {}, [](Response) {});
-  EXPECT_EQ(q.stats().in_flight, 0u);  // the handler dropped its responder
+  EXPECT_EQ(settled_in_flight(q), 0u);  // the handler dropped its responder
   std::promise<int> answered;
   q.run(
       DiskWorkQueue::Use::kBlocking, ErrorStyle::kApi,
