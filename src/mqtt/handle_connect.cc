@@ -6,7 +6,6 @@
 #include "model/device.h"
 #include "mqtt/connection.h"
 #include "mqtt/packet_encoder.h"
-#include "storage/catalog/write_queue.h"
 
 namespace fp::mqtt {
 
@@ -81,8 +80,7 @@ void Connection::attach_session(const Connect& c, bool& session_present) {
     slot.owner = weak_from_this();
     session_ = slot.session;
   }
-  for (const auto& id : pruned)
-    write_later(server_.deps.catalog, [id](Catalog& c) { return c.delete_mqtt_session(id); });
+  for (const auto& id : pruned) (void)server_.deps.catalog.delete_mqtt_session(id);
   if (discarded) server_.unstore_session(client_id_, *discarded);
   {
     std::lock_guard lock(session_->mu);

@@ -6,7 +6,6 @@
 #include "model/device.h"
 #include "mqtt/connection.h"
 #include "mqtt/packet_encoder.h"
-#include "storage/catalog/write_queue.h"
 
 namespace fp::mqtt {
 namespace {
@@ -81,8 +80,7 @@ void Connection::handle_subscribe(uint8_t flags, std::span<const uint8_t> body) 
     // A stored config push is superseded by the current config just sent.
     auto pending = server_.deps.catalog.pending_pushes(topic, server_.deps.clock.now_ms(), 16);
     if (pending.ok())
-      for (const auto& p : *pending)
-        write_later(server_.deps.catalog, [id = p.id](Catalog& c) { return c.delete_push(id); });
+      for (const auto& p : *pending) (void)server_.deps.catalog.delete_push(p.id);
   }
   // Commands queued while the device was away follow, oldest first.
   for (const auto& topic : commands_to_send) deliver_pending(topic);
@@ -106,12 +104,8 @@ void Connection::deliver_pending(const std::string& topic) {
   constexpr int kMaxPerLoad = 1000;  // the most a connection holds unacknowledged
   const int64_t now = server_.deps.clock.now_ms();
   // What expired while nobody came for it is dropped (and counted) now.
-  write_later(server_.deps.catalog, [self = weak_from_this(), now](Catalog& c) {
-    auto gone = c.delete_expired_pushes(now);
-    if (auto alive = self.lock(); alive && gone.ok() && *gone > 0)  // else the server is gone
-      alive->server_.metrics.commands_expired.inc(static_cast<double>(*gone));
-    return gone.status();
-  });
+  if (auto gone = server_.deps.catalog.delete_expired_pushes(now); gone.ok() && *gone > 0)
+    server_.metrics.commands_expired.inc(static_cast<double>(*gone));
   auto pending = server_.deps.catalog.pending_pushes(topic, now, kMaxPerLoad);
   if (!pending.ok()) {
     spdlog::error("event=mqtt_pending_load_failed client={} topic={} reason=\"{}\"", client_id_,
@@ -146,12 +140,8 @@ void Connection::handle_puback(const Ack& a) {
   auto it = outbound_push_.find(a.packet_id);
   if (it == outbound_push_.end()) return;
   // Acknowledged: the command is done (for every subscriber of the device).
-  write_later(
-      server_.deps.catalog, [id = it->second](Catalog& c) { return c.delete_push(id); },
-      [id = it->second](const Status& s) {
-        if (!s.ok())
-          spdlog::error("event=mqtt_push_delete_failed id={} reason=\"{}\"", id, s.message());
-      });
+  if (Status s = server_.deps.catalog.delete_push(it->second); !s.ok())
+    spdlog::error("event=mqtt_push_delete_failed id={} reason=\"{}\"", it->second, s.message());
   outbound_push_.erase(it);
 }
 
@@ -183,20 +173,11 @@ void Connection::deliver_push(const QueuedPush& push) {
     outbound_unacked_.insert(p.packet_id);
     outbound_push_[p.packet_id] = push.id;
     // Counted before it leaves, so a resend after a crash carries DUP.
-    write_later(
-        server_.deps.catalog, [id = push.id](Catalog& c) { return c.mark_push_sent(id); },
-        [id = push.id](const Status& s) {
-          if (!s.ok())
-            spdlog::error("event=mqtt_push_update_failed id={} reason=\"{}\"", id, s.message());
-        });
-  } else {
+    if (Status s = server_.deps.catalog.mark_push_sent(push.id); !s.ok())
+      spdlog::error("event=mqtt_push_update_failed id={} reason=\"{}\"", push.id, s.message());
+  } else if (Status s = server_.deps.catalog.delete_push(push.id); !s.ok()) {
     // QoS 0: at most once, so it is done once sent.
-    write_later(
-        server_.deps.catalog, [id = push.id](Catalog& c) { return c.delete_push(id); },
-        [id = push.id](const Status& s) {
-          if (!s.ok())
-            spdlog::error("event=mqtt_push_delete_failed id={} reason=\"{}\"", id, s.message());
-        });
+    spdlog::error("event=mqtt_push_delete_failed id={} reason=\"{}\"", push.id, s.message());
   }
   pushes_sent_.insert(push.id);
   server_.metrics.delivered.inc();

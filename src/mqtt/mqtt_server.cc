@@ -5,7 +5,6 @@
 #include <thread>
 
 #include "mqtt/connection.h"
-#include "storage/catalog/write_queue.h"
 #include "util/json_writer.h"
 
 namespace fp::mqtt {
@@ -114,13 +113,9 @@ void ServerState::store_session(const std::string& client_id, Session& s) {
     r.subscriptions.assign(s.subscriptions.begin(), s.subscriptions.end());
     s.stored = true;
   }
-  write_later(
-      deps.catalog, [r](Catalog& c) { return c.put_mqtt_session(r); },
-      [client_id](const Status& st) {
-        if (!st.ok())
-          spdlog::error("event=mqtt_session_store_failed client={} reason=\"{}\"", client_id,
-                        st.message());
-      });
+  if (Status st = deps.catalog.put_mqtt_session(r); !st.ok())
+    spdlog::error("event=mqtt_session_store_failed client={} reason=\"{}\"", client_id,
+                  st.message());
 }
 
 void ServerState::unstore_session(const std::string& client_id, Session& s) {
@@ -129,13 +124,9 @@ void ServerState::unstore_session(const std::string& client_id, Session& s) {
     if (!s.stored) return;
     s.stored = false;
   }
-  write_later(
-      deps.catalog, [client_id](Catalog& c) { return c.delete_mqtt_session(client_id); },
-      [client_id](const Status& st) {
-        if (!st.ok())
-          spdlog::error("event=mqtt_session_delete_failed client={} reason=\"{}\"", client_id,
-                        st.message());
-      });
+  if (Status st = deps.catalog.delete_mqtt_session(client_id); !st.ok())
+    spdlog::error("event=mqtt_session_delete_failed client={} reason=\"{}\"", client_id,
+                  st.message());
 }
 
 std::vector<std::shared_ptr<Connection>> ServerState::subscribers_of(const std::string& topic) {

@@ -22,8 +22,6 @@ import time
 import pytest
 
 from fleetpulse_harness import exchange, urlquote, wait_until
-from mqtt_harness import (SUBACK, V311, RawClient, connack_code, mqtt_str, packet,
-                          start_mqtt_server)
 
 CLIENT_TIMEOUT_S = 10.0     # what a client would wait before giving up
 LOAD_S = 8.0
@@ -208,45 +206,3 @@ def test_slow_disk_health_answers_writes_are_shed_and_nothing_acknowledged_is_lo
         assert len(resp.json["points"]) >= len(set(stamps)), (
             f"{device}: {len(set(stamps))} points acknowledged, {len(stored)} stored after kill -9")
 
-
-def subscribe_packet(topic: str, packet_id: int = 1) -> bytes:
-    body = bytes([packet_id >> 8, packet_id & 0xFF])  # MQTT 3.1.1
-    return packet(0x82, body + mqtt_str(topic) + bytes([1]))
-
-
-def test_slow_disk_mqtt_sessions_are_stored_off_the_network_threads(start_server, tmp_path):
-    """Persistent sessions are written to the catalog; with 2 s fsyncs, CONNECT and SUBSCRIBE
-    of persistent sessions are still answered at once (the session is stored by the catalog's
-    writer thread), and the stored sessions are there after kill -9 once the disk caught up."""
-    server = start_mqtt_server(start_server)
-    slow = SlowDisk(server.proc.pid, tmp_path / "strace.log", 2_000_000)
-    clients = [f"slow-mqtt-{i}" for i in range(6)]
-    answers: list[float] = []
-    try:
-        for cid in clients:
-            started = time.monotonic()
-            raw = RawClient(server.mqtt_port)
-            ack = raw.connect(V311, client_id=cid, clean=False)
-            assert ack is not None and connack_code(V311, ack) == 0, ack
-            raw.send(subscribe_packet(f"devices/{cid}/commands"))
-            sub = raw.read_packet(timeout=CLIENT_TIMEOUT_S)
-            assert sub is not None and sub[0] == SUBACK, sub
-            answers.append(time.monotonic() - started)
-            raw.close()
-            status, took, _, _ = timed(server.port, "GET", "/health")
-            assert status == 200 and took < 1.0, f"/health took {took:.2f}s"
-    finally:
-        slow.detach()
-    assert max(answers) < 1.0, (f"CONNECT+SUBSCRIBE of a persistent session took up to "
-                                f"{max(answers):.2f}s with 2 s fsyncs (stored on the network thread)")
-    # The disk is fast again: the queued session writes commit, then a crash keeps them.
-    wait_until(lambda: server.get("/api/v1/health/detailed").json["components"]["disk_queue"]
-               ["catalog_writes_queued"] == 0, timeout=30, message="catalog write queue drained")
-    server.kill()
-    server.start()
-    for cid in clients:
-        raw = RawClient(server.mqtt_port)
-        ack = raw.connect(V311, client_id=cid, clean=False)
-        assert connack_code(V311, ack) == 0, ack
-        assert ack[2][0] & 1, f"the persistent session of {cid} was lost by kill -9"
-        raw.close()
