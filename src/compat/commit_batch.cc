@@ -15,7 +15,7 @@ void commit_batch(http::ApiContext& ctx, std::shared_ptr<ReadingBatch> batch,
   }
   if (batch->empty()) return done(Status::Ok());
   const size_t points = batch->points().size();
-  ctx.ingestor.submit_telemetry(
+  ctx.writes.submit_telemetry(
       std::move(batch), ctx.clock.now_ms(),
       [&ctx, t = std::string(transport), points, done = std::move(done)](TelemetryAck ack) {
         if (ack.status.ok()) {

@@ -19,7 +19,7 @@ Refusal submit_message(const IngestSinks& sinks, const TopicMatch& target, std::
       return {reason::kPayloadFormatInvalid, "invalid_heartbeat", report.status().message()};
     }
     report->wire_bytes = static_cast<uint32_t>(payload.size());
-    sinks.ingestor.submit_heartbeat(std::move(*report),
+    sinks.writes.submit_heartbeat(std::move(*report),
                                     [&m, &clock, rate, done = std::move(done)](HeartbeatAck ack) {
                                       if (ack.status.ok()) {
                                         m.heartbeats.get().inc();
@@ -46,7 +46,7 @@ Refusal submit_message(const IngestSinks& sinks, const TopicMatch& target, std::
   if (!errors.empty())
     m.ingest_rejected.with({"invalid_reading"}).inc(static_cast<double>(errors.size()));
   const size_t points = batch->points().size();
-  sinks.ingestor.submit_telemetry(
+  sinks.writes.submit_telemetry(
       std::move(batch), now, [&m, &clock, rate, points, done = std::move(done)](TelemetryAck ack) {
         if (ack.status.ok()) {
           m.points_ingested.with({"mqtt"}).inc(static_cast<double>(points));

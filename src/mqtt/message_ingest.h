@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-#include "ingest/ingestor.h"
+#include "ingest/write_path.h"
 #include "kpi/device_activity_log.h"
 #include "metrics/server_metrics.h"
 #include "mqtt/topic_templates.h"
@@ -21,7 +21,7 @@
 namespace fp::mqtt {
 
 struct IngestSinks {
-  Ingestor& ingestor;
+  WritePath& writes;
   metrics::ServerMetrics& server_metrics;
   const Clock& clock;
   RateMeter* ingest_rate = nullptr;       // may be null

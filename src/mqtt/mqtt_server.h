@@ -21,6 +21,7 @@
 #include "auth/api_key_authenticator.h"
 #include "auth/device_token_authenticator.h"
 #include "ingest/ingestor.h"
+#include "ingest/write_path.h"
 #include "kpi/device_activity_log.h"
 #include "metrics/registry.h"
 #include "metrics/server_metrics.h"
@@ -56,7 +57,7 @@ struct MqttServerOptions {
 
 // What the server works with; everything must outlive it.
 struct MqttServerDeps {
-  Ingestor& ingestor;
+  WritePath& writes;
   Catalog& catalog;
   DeviceTokenAuthenticator& device_tokens;
   ApiKeyAuthenticator& api_keys;
