@@ -20,13 +20,13 @@ Refusal submit_message(const IngestSinks& sinks, const TopicMatch& target, std::
     }
     report->wire_bytes = static_cast<uint32_t>(payload.size());
     sinks.writes.submit_heartbeat(std::move(*report),
-                                    [&m, &clock, rate, done = std::move(done)](HeartbeatAck ack) {
-                                      if (ack.status.ok()) {
-                                        m.heartbeats.get().inc();
-                                        if (rate) rate->record(clock.now_ms());
-                                      }
-                                      done(ack.status.ok());
-                                    });
+                                  [&m, &clock, rate, done = std::move(done)](HeartbeatAck ack) {
+                                    if (ack.status.ok()) {
+                                      m.heartbeats.get().inc();
+                                      if (rate) rate->record(clock.now_ms());
+                                    }
+                                    done(ack.status.ok());
+                                  });
     return {};
   }
   TelemetryJsonOptions opt;

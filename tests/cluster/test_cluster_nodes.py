@@ -1,7 +1,8 @@
 """Three real fleetpulse nodes in cluster mode on three real nats-server processes (loopback).
 
 A write through any node is answered after JetStream acknowledged it and is applied by the
-owner of the device's partition; kill -9 of an owner moves its partitions to the live nodes
+owner of the device's partition; a device's reads answer the same through every node
+(forwarded to the owner); kill -9 of an owner moves its partitions to the live nodes
 within the lease TTL and every acknowledged reading is there afterwards; bad cluster input
 (another partition count, a node id in use) is refused at start.
 """
@@ -103,6 +104,11 @@ def test_write_through_one_node_is_applied_by_each_devices_owner(cluster):
         owner = owner_node(nodes, d)
         pts = wait_points(owner, d, 1)
         assert [p["value"] for p in pts] == [float(i)], (d, owner.node_id, pts)
+        # Every node answers a device's reads: the others forward them to the owner.
+        for n in nodes:
+            assert telemetry_points(n, d) == pts, (d, n.node_id)
+            latest = n.get(f"/api/v1/devices/{d}/latest")
+            assert latest.status == 200 and latest.body["values"]["temp"]["value"] == float(i)
     owner = owner_node(nodes, "w-dev-0")
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -185,6 +191,8 @@ def test_kill_9_of_an_owner_moves_its_partitions_and_loses_no_acknowledged_readi
                 for p in pts}
         missing = stamps - have
         assert not missing, (d, owner.node_id, len(missing), sorted(missing)[:5])
+        for n in survivors:  # and through every live node (forwarded to the new owner)
+            assert len(telemetry_points(n, d)) == len(pts), (d, n.node_id)
     # The killed node comes back on its data dir and rejoins the cluster.
     victim.start()
     deadline = time.monotonic() + 2 * LEASE_TTL_S
