@@ -16,6 +16,8 @@ import pytest
 
 from fleetpulse_cluster_harness import (LEASE_TTL_S, PARTITIONS, FleetpulseNode, node_by_id,
                                         partition_of, wait_all_owned)
+from fleetpulse_harness import free_port
+from mqtt_harness import PahoClient
 from nats_cluster_harness import NatsCluster
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, ms
@@ -25,7 +27,11 @@ T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, ms
 def cluster(tmp_path_factory):
     work = tmp_path_factory.mktemp("fpcluster")
     with NatsCluster() as nats:
-        nodes = [FleetpulseNode(n, nats.urls, work) for n in ("a", "b", "c")]
+        # Node a also runs the MQTT endpoint (devices may connect to any node).
+        mqtt_port = free_port()
+        nodes = [FleetpulseNode("a", nats.urls, work, extra=["--mqtt", f"127.0.0.1:{mqtt_port}"]),
+                 FleetpulseNode("b", nats.urls, work), FleetpulseNode("c", nats.urls, work)]
+        nodes[0].mqtt_port = mqtt_port
         try:
             for n in nodes:
                 n.start()
@@ -40,9 +46,21 @@ def cluster(tmp_path_factory):
                 n.kill()
 
 
+def read(node: FleetpulseNode, path: str, timeout: float = 10.0):
+    """GET `path`, retrying while the answer is 503 (a partition between owners: the node says
+    so with Retry-After instead of answering from the wrong place)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = node.get(path)
+        if r.status != 503 or time.monotonic() > deadline:
+            return r
+        assert r.header("Retry-After"), r
+        time.sleep(0.2)
+
+
 def telemetry_points(node: FleetpulseNode, device: str, metric: str = "temp") -> list[dict]:
-    r = node.get(f"/api/v1/devices/{device}/telemetry?metric={metric}&start={T0 - 1}"
-                 f"&end={T0 + 10_000_000}&limit=10000")
+    r = read(node, f"/api/v1/devices/{device}/telemetry?metric={metric}&start={T0 - 1}"
+             f"&end={T0 + 10_000_000}&limit=10000")
     if r.status != 200:
         return []
     return r.body["points"]
@@ -107,7 +125,7 @@ def test_write_through_one_node_is_applied_by_each_devices_owner(cluster):
         # Every node answers a device's reads: the others forward them to the owner.
         for n in nodes:
             assert telemetry_points(n, d) == pts, (d, n.node_id)
-            latest = n.get(f"/api/v1/devices/{d}/latest")
+            latest = read(n, f"/api/v1/devices/{d}/latest")
             assert latest.status == 200 and latest.body["values"]["temp"]["value"] == float(i)
     owner = owner_node(nodes, "w-dev-0")
     deadline = time.monotonic() + 20
@@ -117,6 +135,21 @@ def test_write_through_one_node_is_applied_by_each_devices_owner(cluster):
             break
         time.sleep(0.2)
     assert dev.status == 200 and dev.body["status"] == "online", dev
+
+
+def test_mqtt_puback_after_jetstream_and_the_owner_has_the_reading(cluster):
+    _, nodes, _ = cluster
+    client = PahoClient(nodes[0].mqtt_port, 4, client_id="cluster-mqtt-1")
+    try:
+        for i in range(5):
+            client.publish(f"devices/m-dev-{i}/telemetry",
+                           f'{{"metric":"temp","value":{i},"ts":{T0 + 50 + i}}}', qos=1)
+    finally:
+        client.close()
+    for i in range(5):
+        owner = owner_node(nodes, f"m-dev-{i}")
+        pts = wait_points(owner, f"m-dev-{i}", 1)
+        assert [p["value"] for p in pts] == [float(i)], (i, owner.node_id, pts)
 
 
 def test_another_partition_count_is_refused(cluster, tmp_path):
