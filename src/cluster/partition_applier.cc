@@ -60,7 +60,7 @@ Status PartitionApplier::Open() {
 }
 
 void PartitionApplier::OnMsg(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
-  auto* part = static_cast<Part*>(closure);
+  auto* sub = static_cast<Subscription*>(closure);
   jsMsgMetaData* meta = nullptr;
   if (natsMsg_GetMetaData(&meta, msg) != NATS_OK) {
     natsMsg_Destroy(msg);
@@ -68,27 +68,33 @@ void PartitionApplier::OnMsg(natsConnection*, natsSubscription*, natsMsg* msg, v
   }
   const uint64_t seq = meta->Sequence.Stream;
   jsMsgMetaData_Destroy(meta);
-  part->owner->Apply(*part, seq, msg);
+  sub->part->owner->Apply(*sub->part, sub->generation, seq, msg);
 }
 
-void PartitionApplier::Apply(Part& part, uint64_t seq, natsMsg* msg) {
+void PartitionApplier::Apply(Part& part, uint64_t generation, uint64_t seq, natsMsg* msg) {
   if (!part.active || part.failed || !keeper_.Serving(part.partition)) {
     part.failed = true;  // the next Reconcile stops (or restarts) this consumer
     natsMsg_Destroy(msg);
     return;
   }
-  uint64_t generation = 0;
   {
     std::unique_lock lock(part.mu);
-    if (seq <= part.submitted) {  // a redelivery after an ordered-consumer reset
+    // A stopped consumer's late callback, or a redelivery after an ordered-consumer reset.
+    if (part.generation != generation || seq <= part.submitted) {
       natsMsg_Destroy(msg);
       return;
     }
-    while (part.inflight.size() >= kMaxInflight && part.active && !part.failed)
+    while (part.inflight.size() >= kMaxInflight && part.active && !part.failed &&
+           part.generation == generation)
       part.cv.wait_for(lock, std::chrono::milliseconds(100));
+    // Stopped (or stopped and restarted) while waiting: this message belongs to the old
+    // consumer; the new one delivers it again from the applied mark.
+    if (!part.active || part.failed || part.generation != generation || seq <= part.submitted) {
+      natsMsg_Destroy(msg);
+      return;
+    }
     part.submitted = seq;
     part.inflight.insert(seq);
-    generation = part.generation;
   }
   auto share = DecodeShare(
       std::string_view(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg))));
@@ -134,9 +140,11 @@ void PartitionApplier::Apply(Part& part, uint64_t seq, natsMsg* msg) {
 }
 
 void PartitionApplier::Start(Part& part) {
+  auto closure = std::make_unique<Subscription>();
+  closure->part = &part;
   {
     std::lock_guard lock(part.mu);
-    ++part.generation;
+    closure->generation = ++part.generation;
     part.inflight.clear();
     part.submitted = part.applied;
   }
@@ -155,8 +163,9 @@ void PartitionApplier::Start(Part& part) {
     so.Config.DeliverPolicy = js_DeliverAll;
   }
   jsErrCode code = static_cast<jsErrCode>(0);
-  natsStatus s = js_Subscribe(&part.sub, js_, subject.c_str(), &PartitionApplier::OnMsg, &part,
-                              nullptr, &so, &code);
+  natsStatus s = js_Subscribe(&part.sub, js_, subject.c_str(), &PartitionApplier::OnMsg,
+                              closure.get(), nullptr, &so, &code);
+  part.closures.push_back(std::move(closure));
   if (s != NATS_OK) {
     part.active = false;
     part.sub = nullptr;
@@ -170,6 +179,11 @@ void PartitionApplier::Start(Part& part) {
 
 void PartitionApplier::Stop(Part& part) {
   part.active = false;
+  {
+    std::lock_guard lock(part.mu);
+    ++part.generation;  // late callbacks and acknowledgements of this consumer count no more
+    part.inflight.clear();
+  }
   part.cv.notify_all();
   if (part.sub == nullptr) return;
   natsSubscription_Unsubscribe(part.sub);

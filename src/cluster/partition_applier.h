@@ -49,6 +49,13 @@ class PartitionApplier {
   uint64_t damaged() const { return damaged_.load(); }
 
  private:
+  struct Part;
+  // The callback closure of one subscription: its messages count only while `generation` is
+  // the partition's current one (a stopped consumer's late callbacks change nothing).
+  struct Subscription {
+    Part* part = nullptr;
+    uint64_t generation = 0;
+  };
   struct Part {
     PartitionApplier* owner = nullptr;
     uint32_t partition = 0;
@@ -61,9 +68,10 @@ class PartitionApplier {
     uint64_t generation = 0;      // guarded by mu: bumped at each start
     uint64_t submitted = 0;       // guarded by mu: highest sequence handed to the Ingestor
     std::set<uint64_t> inflight;  // guarded by mu: handed over, not acknowledged yet
+    std::vector<std::unique_ptr<Subscription>> closures;  // Reconcile thread; kept to the end
   };
   static void OnMsg(natsConnection* nc, natsSubscription* sub, natsMsg* msg, void* closure);
-  void Apply(Part& part, uint64_t seq, natsMsg* msg);
+  void Apply(Part& part, uint64_t generation, uint64_t seq, natsMsg* msg);
   void Start(Part& part);
   void Stop(Part& part);
   void SaveIfMoved();
