@@ -3,8 +3,9 @@
 A write through any node is answered after JetStream acknowledged it and is applied by the
 owner of the device's partition; a device's reads answer the same through every node
 (forwarded to the owner); kill -9 of an owner moves its partitions to the live nodes
-within the lease TTL and every acknowledged reading is there afterwards; bad cluster input
-(another partition count, a node id in use) is refused at start.
+within the lease TTL and every acknowledged reading is there afterwards; without a JetStream
+quorum a write gets 503, never a success; bad cluster input (another partition count, a node id
+in use) is refused at start.
 """
 
 from __future__ import annotations
@@ -235,3 +236,29 @@ def test_kill_9_of_an_owner_moves_its_partitions_and_loses_no_acknowledged_readi
         time.sleep(0.3)
     assert victim.node_id in {n["id"] for n in survivors[0].cluster()["nodes"]}
     assert (victim.data_dir / "cluster" / "applied").exists()
+
+
+def test_without_a_jetstream_quorum_writes_get_503_then_resume(cluster):
+    nats, nodes, _ = cluster
+    live = [n for n in nodes if n.running]
+    reading = {"device_id": "q-dev-1", "metric": "temp", "value": 1.0, "ts": T0 + 7}
+    assert live[0].post("/api/v1/telemetry", reading).status == 200
+    down = nats.servers[1:]
+    for s in down:  # two of three: the R3 streams have no quorum
+        nats.kill(s)
+    try:
+        r = live[0].post("/api/v1/telemetry", dict(reading, value=2.0, ts=T0 + 8))
+        assert r.status == 503, r  # never a success the cluster did not store
+        assert r.header("Retry-After") and r.body["error"]["code"] == "unavailable", r
+    finally:
+        for s in down:
+            nats.start(s)
+        nats.wait_ready()
+    deadline = time.monotonic() + 30
+    status = None
+    while time.monotonic() < deadline:
+        status = live[0].post("/api/v1/telemetry", dict(reading, value=3.0, ts=T0 + 9)).status
+        if status == 200:
+            break
+        time.sleep(0.5)
+    assert status == 200, "writes did not resume within 30 s of the quorum coming back"
