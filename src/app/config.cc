@@ -425,7 +425,7 @@ std::vector<OptionSpec> make_options() {
                }});
   o.push_back({"cluster", "URL[,URL...]",
                "run as one node of a cluster on these NATS JetStream servers, e.g. "
-               "nats://h1:4222,nats://h2:4222,nats://h3:4222 (not available in this build yet)",
+               "nats://h1:4222,nats://h2:4222,nats://h3:4222 (docs/cluster.md)",
                [](ServerConfig& c, std::string_view v) {
                  std::vector<std::string> urls = mqtt::split_list(v);
                  for (const auto& url : urls)
@@ -608,6 +608,17 @@ std::vector<OptionSpec> make_options() {
                "battery) into the KPI history this often (default 1m)",
                [](ServerConfig& c, std::string_view v) {
                  return set_duration(c.kpi_history_interval_ms, "kpi-history-interval", v);
+               }});
+  // branch cluster: the lease TTL (how long a dead node's partitions wait for a new owner).
+  o.push_back({"lease-ttl", "DURATION",
+               "partition lease TTL in cluster mode: a dead node's partitions move within it; the "
+               "same on every node of a cluster (default 20s, 3s..10m)",
+               [](ServerConfig& c, std::string_view v) {
+                 int64_t ms = 0;
+                 if (Status s = set_duration(ms, "lease-ttl", v); !s.ok()) return s;
+                 if (ms < 3'000 || ms > 600'000) return bad("lease-ttl", v, "expected 3s..10m");
+                 c.cluster.lease_ttl_ms = ms;
+                 return Status::Ok();
                }});
   return o;
 }

@@ -40,14 +40,14 @@ struct StorageConfig {
 };
 
 // Cluster mode (API.md "Cluster"): several nodes on a NATS JetStream cluster. These options
-// are parsed and validated so that deployment manifests can be checked; `serve` refuses to
-// start with them until cluster mode exists (see deploy/README.md).
+// are parsed and validated; `serve --cluster` runs the node (src/cluster, docs/cluster.md).
 struct ClusterConfig {
   std::vector<std::string> nats;  // nats:// or tls:// URLs of the JetStream servers; empty: single
   std::string node_id;            // this node's stable name, e.g. the pod name fleetpulse-0
   std::string advertise;          // how other nodes and clients reach this node's HTTP
   int partitions = 16;            // fixed when the cluster is first created
   int replicas = 3;               // JetStream replicas: 1 or 3
+  int64_t lease_ttl_ms = 20'000;  // partition lease TTL (branch cluster); same on every node
 };
 
 struct ServerConfig {

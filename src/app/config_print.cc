@@ -231,6 +231,7 @@ const std::map<std::string_view, Printer>& printers() {
       // history (session 4)
       {"kpi-history-interval",
        [](const ServerConfig& c) { return duration(c.kpi_history_interval_ms); }},
+      {"lease-ttl", [](const ServerConfig& c) { return duration(c.cluster.lease_ttl_ms); }},
   };
   return p;
 }
@@ -283,12 +284,8 @@ std::vector<std::string> config_warnings(const ServerConfig& c) {
     w.push_back(
         "listening beyond loopback without --admin-key: the server starts only if the data "
         "directory already holds API keys, or with --auth off");
-  if (!c.cluster.nats.empty())
-    w.push_back(
-        "--cluster is set: cluster mode is not available in this build yet, so `serve` will "
-        "refuse to start (see deploy/README.md)");
-  else
-    for (std::string_view name : {"node-id", "advertise", "partitions", "replicas"})
+  if (c.cluster.nats.empty())
+    for (std::string_view name : {"node-id", "advertise", "partitions", "replicas", "lease-ttl"})
       if (c.option_sources.count(name))
         w.push_back("--" + std::string(name) + " has no effect without --cluster");
   return w;

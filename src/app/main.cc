@@ -219,11 +219,6 @@ int main(int argc, char** argv) {
     std::cerr << "fleetpulse: configuration is valid\n";
     return 0;
   }
-  if (!cfg->cluster.nats.empty()) {
-    std::cerr << "fleetpulse: cluster mode (--cluster) is not available in this build yet; "
-                 "run a single node without --cluster (see deploy/README.md)\n";
-    return 2;
-  }
   fp::init_logging(cfg->log_level);
   return fp::run_server(*cfg);
 }

@@ -20,6 +20,8 @@
 #include "auth/api_key_authenticator.h"
 #include "auth/auth_throttle.h"
 #include "auth/session_store.h"
+#include "cluster/cluster_node.h"
+#include "cluster/read_forwarder.h"
 #include "compat/compat_routes.h"
 #include "fleet_history/fleet_history_sampler.h"
 #include "http/api_dispatcher.h"
@@ -30,6 +32,7 @@
 #include "http/server.h"
 #include "ingest/derived_series.h"
 #include "ingest/ingestor.h"
+#include "ingest/write_path.h"
 #include "kpi/commit_activity.h"
 #include "kpi/kpi_history.h"
 #include "kpi/kpi_service.h"
@@ -376,13 +379,46 @@ int run_server(const ServerConfig& cfg) {
   notifier.start();
   if (!initial.empty()) alerts.submit({{}, {}, initial});
   ingestor.start();
+  // The write path (the one fork, ingest/write_path.h): single node = the local Ingestor.
+  LocalWritePath local_writes(ingestor);
+  WritePath* writes = &local_writes;
+  // Cluster mode (docs/cluster.md): writes go to JetStream; this node applies its partitions.
+  std::unique_ptr<cluster::ClusterNode> cluster_node;
+  if (!cfg.cluster.nats.empty()) {
+    cluster::ClusterNodeOptions co;
+    co.nats = cfg.cluster.nats;
+    co.node_id = cfg.cluster.node_id;
+    co.advertise = !cfg.cluster.advertise.empty()
+                       ? cfg.cluster.advertise
+                       : "http://" + cfg.http.host + ":" + std::to_string(cfg.http.port);
+    co.partitions = static_cast<uint32_t>(cfg.cluster.partitions);
+    co.replicas = cfg.cluster.replicas;
+    co.data_dir = cfg.data_dir;
+    co.stream_max_age_ms = cfg.storage.retention_raw_ms;
+    co.lease_ttl_ms = cfg.cluster.lease_ttl_ms;
+    co.connect_for_ms = cfg.cluster.lease_ttl_ms;  // retry an unreachable NATS this long
+    auto node = cluster::ClusterNode::Start(co, ingestor);
+    if (!node.ok()) {
+      spdlog::critical("event=startup_failed reason=\"{}\"", node.status().message());
+      ingestor.stop();
+      return 1;
+    }
+    cluster_node = std::move(*node);
+    writes = &cluster_node->write_path();
+    registry.add_collector(
+        [n = cluster_node.get()](metrics::ExpositionWriter& w) { n->WriteMetrics(w); });
+  }
 
-  http::ApiContext ctx{**catalog, tracker,        ingestor, **store,     keys,
-                       registry,  server_metrics, clock,    cfg.data_dir};
+  http::ApiContext ctx{**catalog, tracker,  ingestor,       *writes, **store,
+                       keys,      registry, server_metrics, clock,   cfg.data_dir};
   ctx.auth_enabled = auth_enabled;
   ctx.sessions = &sessions;
   ctx.disk_threshold = {cfg.storage.disk_low_free_percent, cfg.storage.disk_low_free_bytes};
   ctx.mqtt_enabled = cfg.mqtt.enabled || cfg.mqtt_tls.enabled;
+  if (cluster_node) {
+    ctx.cluster_json = [n = cluster_node.get()] { return n->ClusterJson(); };
+    ctx.cluster_health_json = [n = cluster_node.get()] { return n->HealthJson(); };
+  }
   DeviceConnections device_connections;
   ctx.device_tokens = &device_tokens;
   ctx.connections = &device_connections;
@@ -470,9 +506,14 @@ int run_server(const ServerConfig& cfg) {
   opts.threads = cfg.threads > 0
                      ? cfg.threads
                      : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  http::HttpServer server(opts, [&dispatcher](http::Request&& r, http::Responder respond) {
-    dispatcher.dispatch(std::move(r), std::move(respond));
-  });
+  // Cluster mode: a device's reads go to its partition's owner (cluster/read_forwarder.h).
+  std::unique_ptr<cluster::ReadForwarder> forwarder;
+  if (cluster_node) forwarder = std::make_unique<cluster::ReadForwarder>(*cluster_node, 5'000);
+  http::HttpServer server(opts,
+                          [&dispatcher, &forwarder](http::Request&& r, http::Responder respond) {
+                            if (forwarder && forwarder->MaybeForward(r, respond)) return;
+                            dispatcher.dispatch(std::move(r), std::move(respond));
+                          });
   add_server_collectors(registry, {tracker, ingestor, **store, cfg.data_dir, cfg.metrics_device_cap,
                                    [&server] { return server.open_connections(); },
                                    [&alerts] { return alerts.open_counts(); }});
@@ -514,8 +555,9 @@ int run_server(const ServerConfig& cfg) {
     mo.queue_expiry = std::chrono::milliseconds(cfg.mqtt_queue_expiry_ms);
     mqtt = std::make_unique<mqtt::MqttServer>(
         std::move(mo),
-        mqtt::MqttServerDeps{ingestor, **catalog, device_tokens, keys, device_connections, registry,
-                             server_metrics, clock, &ctx.ingest_rate, &activity, &consumer_feed});
+        mqtt::MqttServerDeps{*writes, ingestor, **catalog, device_tokens, keys, device_connections,
+                             registry, server_metrics, clock, &ctx.ingest_rate, &activity,
+                             &consumer_feed});
     Status restored = mqtt->restore_sessions();
     if (Status s = restored.ok() ? mqtt->listen() : restored; !s.ok()) {
       spdlog::critical("event=startup_failed reason=\"{}\"", s.message());
@@ -568,7 +610,7 @@ int run_server(const ServerConfig& cfg) {
     bo.password = cfg.mqtt_bridge_password;
     auto b = std::make_unique<mqtt::BridgeClient>(
         std::move(bo),
-        mqtt::IngestSinks{ingestor, server_metrics, clock, &ctx.ingest_rate, &activity}, *topics,
+        mqtt::IngestSinks{*writes, ingestor, server_metrics, clock, &ctx.ingest_rate, &activity}, *topics,
         registry);
     if (Status s = b->start(); !s.ok()) {
       spdlog::critical("event=startup_failed reason=\"{}\"", s.message());
@@ -612,6 +654,7 @@ int run_server(const ServerConfig& cfg) {
   consumer_feed.stop();  // consumers: no more wake-ups for connections about to close
   if (mqtt) mqtt->shutdown(std::chrono::seconds(5));
   server.shutdown(std::chrono::seconds(10));
+  if (cluster_node) cluster_node->Stop();  // no more applying before the Ingestor stops
   ingestor.stop();
   live.stop();
   alerts.stop();

@@ -79,6 +79,22 @@ LeaseKeeper::WriteOutcome LeaseKeeper::WriteLease(uint32_t partition, uint64_t r
 }
 
 Status LeaseKeeper::Tick() {
+  Status s = TickRound();
+  std::vector<uint32_t> now = Served();
+  if (now != last_served_) {
+    uint64_t moved = 0;
+    for (uint32_t p : now)
+      if (!std::binary_search(last_served_.begin(), last_served_.end(), p)) ++moved;
+    for (uint32_t p : last_served_)
+      if (!std::binary_search(now.begin(), now.end(), p)) ++moved;
+    std::lock_guard lock(mu_);
+    changes_ += moved;
+  }
+  last_served_ = std::move(now);
+  return s;
+}
+
+Status LeaseKeeper::TickRound() {
   // Leases whose deadline passed are gone for good: they are re-taken only by Create.
   std::map<uint32_t, Held> held;
   {
@@ -153,6 +169,14 @@ Status LeaseKeeper::Tick() {
   in.free_since_ms = free_since_ms_;
   in.held = held_ids;
 
+  {
+    LeaseSnapshot snap;
+    for (const auto& e : *nodes) snap.nodes.emplace_back(e.key.substr(5), e.value);
+    std::sort(snap.nodes.begin(), snap.nodes.end());
+    for (const auto& o : in.view.owners) snap.owners.push_back(o.value_or(""));
+    std::lock_guard lock(mu_);
+    snapshot_ = std::move(snap);
+  }
   LeasePlan plan = PlanLeases(in);
   for (uint32_t p : held_ids) {
     if (std::find(plan.renew.begin(), plan.renew.end(), p) == plan.renew.end()) {
@@ -164,6 +188,16 @@ Status LeaseKeeper::Tick() {
     if (WriteLease(p, 0) == WriteOutcome::kUnavailable) break;
   }
   return Status::Ok();
+}
+
+LeaseSnapshot LeaseKeeper::Snapshot() const {
+  std::lock_guard lock(mu_);
+  return snapshot_;
+}
+
+uint64_t LeaseKeeper::changes() const {
+  std::lock_guard lock(mu_);
+  return changes_;
 }
 
 bool LeaseKeeper::Serving(uint32_t partition) const {

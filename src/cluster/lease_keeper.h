@@ -44,6 +44,12 @@ std::string LeaseKey(uint32_t partition);             // "part.<p>"
 // Whether `node_id` is usable as a node id (and hence in a KV key).
 bool ValidNodeId(const std::string& node_id);
 
+// The cluster as the last successful round read it from the lease bucket.
+struct LeaseSnapshot {
+  std::vector<std::pair<std::string, std::string>> nodes;  // (node id, advertise URL), by id
+  std::vector<std::string> owners;                         // [partition] -> owner or ""
+};
+
 class LeaseKeeper {
  public:
   // `kv` and `clock` (monotonic) must outlive the keeper.
@@ -63,6 +69,10 @@ class LeaseKeeper {
   int64_t DeadlineMs(uint32_t partition) const;
 
   const LeaseConfig& config() const { return config_; }
+  // The last view read from the bucket (empty before the first successful round).
+  LeaseSnapshot Snapshot() const;
+  // How often this node gained or lost a partition.
+  uint64_t changes() const;
 
  private:
   struct Held {
@@ -70,6 +80,7 @@ class LeaseKeeper {
     int64_t deadline_ms = 0;
   };
   enum class WriteOutcome { kOk, kLost, kUnavailable };
+  Status TickRound();
   Status KeepPresence();
   // Writes the lease (create when revision == 0, else update), reads it back and on success
   // sets `held_[partition]` with a new deadline. kLost: the store refused the write or shows
@@ -82,7 +93,10 @@ class LeaseKeeper {
   uint64_t presence_revision_ = 0;             // Tick thread only
   std::map<uint32_t, int64_t> free_since_ms_;  // Tick thread only
   mutable std::mutex mu_;
-  std::map<uint32_t, Held> held_;  // guarded by mu_
+  std::map<uint32_t, Held> held_;      // guarded by mu_
+  LeaseSnapshot snapshot_;             // guarded by mu_
+  uint64_t changes_ = 0;               // guarded by mu_
+  std::vector<uint32_t> last_served_;  // Tick thread only
 };
 
 }  // namespace fp::cluster

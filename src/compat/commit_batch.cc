@@ -38,7 +38,7 @@ void commit_batch(http::ApiContext& ctx, std::shared_ptr<ReadingBatch> batch,
   }
   if (batch->empty()) return done(Status::Ok());
   const size_t points = batch->points().size();
-  ctx.ingestor.submit_telemetry(
+  ctx.writes.submit_telemetry(
       std::move(batch), ctx.clock.now_ms(),
       [&ctx, t = std::string(transport), points, admission = std::move(admission),
        done = std::move(done)](TelemetryAck ack) mutable {

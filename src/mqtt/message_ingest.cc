@@ -22,14 +22,14 @@ Refusal submit_message(const IngestSinks& sinks, const TopicMatch& target, std::
         !st.ok())
       return {reason::kQuotaExceeded, "registration_rate_limit", st.message()};
     report->wire_bytes = static_cast<uint32_t>(payload.size());
-    sinks.ingestor.submit_heartbeat(std::move(*report),
-                                    [&m, &clock, rate, done = std::move(done)](HeartbeatAck ack) {
-                                      if (ack.status.ok()) {
-                                        m.heartbeats.get().inc();
-                                        if (rate) rate->record(clock.now_ms());
-                                      }
-                                      done(ack.status.ok());
-                                    });
+    sinks.writes.submit_heartbeat(std::move(*report),
+                                  [&m, &clock, rate, done = std::move(done)](HeartbeatAck ack) {
+                                    if (ack.status.ok()) {
+                                      m.heartbeats.get().inc();
+                                      if (rate) rate->record(clock.now_ms());
+                                    }
+                                    done(ack.status.ok());
+                                  });
     return {};
   }
   TelemetryJsonOptions opt;
@@ -72,7 +72,7 @@ Refusal submit_message(const IngestSinks& sinks, const TopicMatch& target, std::
           .inc(static_cast<double>(errors.size() - by_limits));
   }
   const size_t points = batch->points().size();
-  sinks.ingestor.submit_telemetry(
+  sinks.writes.submit_telemetry(
       std::move(batch), now,
       [&m, &clock, rate, points, admission = std::move(admission),
        done = std::move(done)](TelemetryAck ack) mutable {

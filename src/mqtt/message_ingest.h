@@ -13,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-#include "ingest/ingestor.h"
+#include "ingest/write_path.h"
 #include "kpi/device_activity_log.h"
 #include "metrics/server_metrics.h"
 #include "mqtt/topic_templates.h"
@@ -23,7 +23,8 @@
 namespace fp::mqtt {
 
 struct IngestSinks {
-  Ingestor& ingestor;
+  WritePath& writes;
+  Ingestor& ingestor;  // cardinality limits and the auto-registration rate (admission)
   metrics::ServerMetrics& server_metrics;
   const Clock& clock;
   RateMeter* ingest_rate = nullptr;       // may be null

@@ -21,6 +21,7 @@
 #include "auth/api_key_authenticator.h"
 #include "auth/device_token_authenticator.h"
 #include "ingest/ingestor.h"
+#include "ingest/write_path.h"
 #include "kpi/device_activity_log.h"
 #include "live/consumer_feed.h"
 #include "metrics/registry.h"
@@ -57,7 +58,8 @@ struct MqttServerOptions {
 
 // What the server works with; everything must outlive it.
 struct MqttServerDeps {
-  Ingestor& ingestor;
+  WritePath& writes;
+  Ingestor& ingestor;  // admission (cardinality limits) only; writes go through `writes`
   Catalog& catalog;
   DeviceTokenAuthenticator& device_tokens;
   ApiKeyAuthenticator& api_keys;

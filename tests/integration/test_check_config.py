@@ -83,7 +83,7 @@ def test_cluster_options_validate_in_check_config():
     assert result.returncode == 0, result
     assert 'node_id = "n1"' in result.stdout
     assert "partitions = 32" in result.stdout
-    assert "not available in this build yet" in result.stderr
+    assert 'lease_ttl = "20s"' in result.stdout
     bad = run_cli(["serve", "--check-config", "--cluster", "nats://h1:4222", "--node-id", "n1",
                    "--replicas", "2"])
     assert bad.returncode == 2 and "replicas" in bad.stderr
@@ -91,14 +91,17 @@ def test_cluster_options_validate_in_check_config():
     assert no_id.returncode == 2 and "--node-id" in no_id.stderr
 
 
-def test_serve_with_cluster_refuses_to_start_and_says_why(tmp_path):
-    port = free_port()
-    result = run_cli(["serve", "--cluster", "nats://127.0.0.1:4222", "--node-id", "n1",
-                      "--http", f"127.0.0.1:{port}", "--mqtt", "off",
-                      "--data-dir", str(tmp_path / "d")], timeout=10)
-    assert result.returncode == 2
-    assert "cluster mode" in result.stderr and "not available" in result.stderr
-    assert not (tmp_path / "d").exists()
+def test_serve_with_unreachable_nats_retries_then_says_why(tmp_path):
+    # Nothing listens on the port: the node retries for one lease TTL (3 s here), logging each
+    # attempt, then exits 1 naming the servers; it never serves in single-node mode instead.
+    port, nats_port = free_port(), free_port()
+    result = run_cli(["serve", "--cluster", f"nats://127.0.0.1:{nats_port}", "--node-id", "n1",
+                      "--lease-ttl", "3s", "--http", f"127.0.0.1:{port}", "--mqtt", "off",
+                      "--data-dir", str(tmp_path / "d")], timeout=30)
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out
+    assert "cluster_nats_retry" in out
+    assert "cannot connect to NATS" in out and f"127.0.0.1:{nats_port}" in out, out
 
 
 def test_sd_notify_ready_after_start_and_stopping_on_sigterm(tmp_path):

@@ -10,6 +10,7 @@
 #include "auth/device_token_authenticator.h"
 #include "http/handlers/data_dir_usage.h"
 #include "ingest/ingestor.h"
+#include "ingest/write_path.h"
 #include "metrics/registry.h"
 #include "metrics/server_metrics.h"
 #include "monitor/device_connections.h"
@@ -39,6 +40,7 @@ struct ApiContext {
   Catalog& catalog;
   DeviceStatusTracker& tracker;
   Ingestor& ingestor;
+  WritePath& writes;  // telemetry, heartbeats, removals: local Ingestor or cluster publish
   tsdb::TimeSeriesStore& store;
   ApiKeyAuthenticator& keys;
   metrics::Registry& registry;
@@ -92,6 +94,10 @@ struct ApiContext {
   DiskWorkQueue* disk_work = nullptr;  // slowdisk: writes off the network threads, shed when slow
   // PromQL queries run on these workers (64 may wait, inline beyond); joined before the rest.
   promql::QueryPool promql_pool{4, 64};
+  // Cluster mode (src/cluster; null in single-node mode): GET /api/v1/cluster's body and the
+  // "nats" component of /api/v1/health/detailed, as JSON objects.
+  std::function<std::string()> cluster_json;
+  std::function<std::string()> cluster_health_json;
 };
 
 }  // namespace fp::http

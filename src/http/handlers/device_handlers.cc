@@ -324,7 +324,7 @@ void add_device_routes(Router& r, ApiContext& ctx) {
           // A removed device's credentials die with it.
           if (ctx.device_tokens) (void)ctx.device_tokens->revoke_all(id);
           if (ctx.connections) ctx.connections->forget(id);
-          ctx.ingestor.submit_removal(id, *purge, [respond = std::move(respond)](Status st) {
+          ctx.writes.submit_removal(id, *purge, [respond = std::move(respond)](Status st) {
             respond(st.ok() ? Response::no_content() : error_response(st));
           });
         });

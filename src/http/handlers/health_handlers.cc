@@ -101,6 +101,8 @@ void detailed(ApiContext& ctx, const Responder& respond) {
     w.end_object();
   }
 
+  if (ctx.cluster_health_json) w.key("nats").raw(ctx.cluster_health_json());  // cluster mode
+
   DiskUsage du = disk_usage(ctx.data_dir);
   w.key("disk").begin_object();
   // Read afresh on every call, so the state recovers as soon as there is room again.

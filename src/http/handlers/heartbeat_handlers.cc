@@ -38,7 +38,7 @@ void heartbeat(ApiContext& ctx, RequestContext& rc, Responder respond) {
   }
   report->wire_bytes = static_cast<uint32_t>(rc.request.body.size());
   std::string id = report->device_id;
-  ctx.ingestor.submit_heartbeat(
+  ctx.writes.submit_heartbeat(
       std::move(*report), [&ctx, id, respond = std::move(respond)](HeartbeatAck ack) {
         if (!ack.status.ok()) {
           ctx.metrics.ingest_rejected

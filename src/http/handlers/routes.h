@@ -20,6 +20,7 @@ void add_device_command_routes(Router& r, ApiContext& ctx);
 void add_fleet_history_routes(Router& r, ApiContext& ctx);
 void add_prometheus_routes(Router& r, ApiContext& ctx);  // /prometheus/api/v1 (PromQL)
 void add_session_routes(Router& r, ApiContext& ctx);     // dashboard login (authsec)
+void add_cluster_routes(Router& r, ApiContext& ctx);     // GET /api/v1/cluster
 
 inline void add_all_routes(Router& r, ApiContext& ctx) {
   add_health_routes(r, ctx);
@@ -36,6 +37,7 @@ inline void add_all_routes(Router& r, ApiContext& ctx) {
   add_fleet_history_routes(r, ctx);
   add_prometheus_routes(r, ctx);
   add_session_routes(r, ctx);
+  add_cluster_routes(r, ctx);
 }
 
 }  // namespace fp::http

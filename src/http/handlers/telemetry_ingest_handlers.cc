@@ -90,7 +90,7 @@ void submit(ApiContext& ctx, std::shared_ptr<ReadingBatch> batch, std::string_vi
   }
   const size_t points = batch->points().size();
   std::string t(transport);
-  ctx.ingestor.submit_telemetry(
+  ctx.writes.submit_telemetry(
       std::move(batch), ctx.clock.now_ms(),
       [&ctx, t, points, accepted, errors, success = std::move(success),
        admission = std::move(admission), respond = std::move(respond)](TelemetryAck ack) mutable {

@@ -167,13 +167,14 @@ TEST(ClusterOptions, ClusterNeedsANodeId) {
   EXPECT_NE(c.status().message().find("--node-id"), std::string::npos);
 }
 
-TEST(ClusterOptions, WarningsSayClusterModeIsNotAvailableYet) {
+TEST(ClusterOptions, ClusterOptionsWithoutClusterAreNamedInWarnings) {
   auto c =
-      build_server_config({{"cluster", "nats://h1:4222"}, {"node-id", "n1"}}, no_env, std::nullopt);
+      build_server_config({{"cluster", "nats://h1:4222"}, {"node-id", "n1"}, {"lease-ttl", "6s"}},
+                          no_env, std::nullopt);
   ASSERT_TRUE(c.ok());
-  auto w = config_warnings(*c);
-  ASSERT_EQ(w.size(), 1u);
-  EXPECT_NE(w[0].find("not available"), std::string::npos);
+  EXPECT_TRUE(config_warnings(*c).empty());  // cluster mode runs: nothing to warn about
+  EXPECT_EQ(c->cluster.lease_ttl_ms, 6'000);
+  EXPECT_FALSE(build_server_config({{"lease-ttl", "1s"}}, no_env, std::nullopt).ok());
   auto single = build_server_config({{"partitions", "8"}}, no_env, std::nullopt);
   ASSERT_TRUE(single.ok());
   ASSERT_EQ(config_warnings(*single).size(), 1u);

@@ -1,0 +1,94 @@
+#pragma once
+// ClusterNode: one fleetpulse node of a cluster (serve --cluster), wired from the parts in
+// this folder. Start() connects to NATS (retrying for a while, then a clear error), checks the
+// cluster's partition count (kept in the "fleetpulse_cluster" KV bucket, written by the first
+// node), creates the partition streams, takes its first lease round (refusing a node id that
+// another live node uses) and starts one thread that renews leases and starts or stops the
+// partition consumers (PartitionApplier) every round. write_path() is what the transports get
+// instead of the local Ingestor.
+//
+// Thread safety: the accessors from any thread.
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ingest/ingestor.h"
+#include "ingest/write_path.h"
+#include "metrics/registry.h"
+#include "util/result.h"
+
+namespace fp::cluster {
+
+struct ClusterNodeOptions {
+  std::vector<std::string> nats;  // nats://host:port
+  std::string node_id;
+  std::string advertise;  // this node's HTTP base URL, as other nodes reach it
+  uint32_t partitions = 16;
+  int replicas = 3;
+  std::string data_dir;           // the applied checkpoint goes to <data_dir>/cluster/applied
+  int64_t lease_ttl_ms = 20'000;  // the lease bucket's TTL
+  int64_t round_ms = 1'000;       // lease round
+  int64_t publish_timeout_ms = 5'000;
+  int64_t stream_max_age_ms = 0;    // 0 = keep forever (first version: raw retention)
+  int64_t connect_for_ms = 15'000;  // how long Start() retries an unreachable NATS
+};
+
+// One partition as GET /api/v1/cluster shows it.
+struct PartitionView {
+  uint32_t id = 0;
+  std::string owner;  // empty: no owner right now
+  uint64_t last_seq = 0;
+  uint64_t applied_seq = 0;  // this node's (0 when it never applied the partition)
+  bool served_here = false;
+};
+
+struct NodeView {
+  std::string id;
+  std::string advertise;
+  std::vector<uint32_t> partitions;
+};
+
+class ClusterNode {
+ public:
+  static Result<std::unique_ptr<ClusterNode>> Start(const ClusterNodeOptions& options,
+                                                    Ingestor& ingestor);
+  ~ClusterNode();
+  ClusterNode(const ClusterNode&) = delete;
+  ClusterNode& operator=(const ClusterNode&) = delete;
+
+  WritePath& write_path();
+  // Stops the lease thread and the consumers (leases then expire after the TTL).
+  void Stop();
+
+  const ClusterNodeOptions& options() const;
+  bool nats_connected() const;
+  std::string nats_connected_url() const;
+  std::vector<uint32_t> served() const;
+  // The latest view from the lease thread (refreshed every round).
+  std::vector<NodeView> nodes() const;
+  std::vector<PartitionView> partitions() const;
+  uint64_t lease_changes() const;
+  uint64_t shares_published() const;
+  uint64_t shares_refused() const;
+  uint64_t shares_damaged() const;
+
+  // GET /api/v1/cluster (API.md "Cluster").
+  std::string ClusterJson() const;
+  // The "nats" component of /api/v1/health/detailed.
+  std::string HealthJson() const;
+  // Per-partition lag, lease changes, shares and the NATS connection, for /metrics.
+  void WriteMetrics(metrics::ExpositionWriter& w) const;
+
+ private:
+  struct Impl;
+  explicit ClusterNode(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fp::cluster

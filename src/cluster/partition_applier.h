@@ -1,0 +1,90 @@
+#pragma once
+// PartitionApplier: the owner side of cluster mode. For every partition this node serves
+// (LeaseKeeper), an ordered push consumer of the partition's stream feeds each share to the
+// local Ingestor (telemetry, heartbeat, removal), starting after the partition's applied
+// checkpoint. A share counts as applied when the Ingestor has acknowledged it (it is in the
+// WAL); the checkpoint (applied_checkpoint.h) is saved from those acknowledgements only. A
+// message for a partition the node no longer serves is not applied: the consumer is stopped
+// at the next Reconcile(). A share that fails to apply (Ingestor overloaded, disk error)
+// stops the consumer, and the next Reconcile() restarts it from the checkpoint. Replays are
+// harmless: applying a share twice changes nothing.
+//
+// Thread safety: Reconcile() and StopAll() from one thread; the accessors from any thread.
+
+#include <nats/nats.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cluster/applied_checkpoint.h"
+#include "cluster/lease_keeper.h"
+#include "ingest/ingestor.h"
+
+namespace fp::cluster {
+
+class PartitionApplier {
+ public:
+  // Everything must outlive the applier.
+  PartitionApplier(natsConnection* nc, Ingestor& ingestor, const LeaseKeeper& keeper,
+                   std::string checkpoint_path, uint32_t partitions);
+  ~PartitionApplier();
+
+  // Loads the checkpoint (a damaged one is set aside: those partitions replay from the start).
+  Status Open();
+  // Starts consumers for `served` partitions that have none (or whose consumer failed), stops
+  // the others, and saves the checkpoint when it moved.
+  void Reconcile(const std::vector<uint32_t>& served);
+  void StopAll();
+
+  // The last stream sequence made durable locally for `partition` (0: none).
+  uint64_t Applied(uint32_t partition) const;
+  bool Running(uint32_t partition) const;
+  uint64_t damaged() const { return damaged_.load(); }
+
+ private:
+  struct Part;
+  // The callback closure of one subscription: its messages count only while `generation` is
+  // the partition's current one (a stopped consumer's late callbacks change nothing).
+  struct Subscription {
+    Part* part = nullptr;
+    uint64_t generation = 0;
+  };
+  struct Part {
+    PartitionApplier* owner = nullptr;
+    uint32_t partition = 0;
+    natsSubscription* sub = nullptr;  // Reconcile thread only
+    std::atomic<bool> active{false};
+    std::atomic<bool> failed{false};
+    std::atomic<uint64_t> applied{0};
+    std::mutex mu;
+    std::condition_variable cv;
+    uint64_t generation = 0;      // guarded by mu: bumped at each start
+    uint64_t submitted = 0;       // guarded by mu: highest sequence handed to the Ingestor
+    std::set<uint64_t> inflight;  // guarded by mu: handed over, not acknowledged yet
+    std::vector<std::unique_ptr<Subscription>> closures;  // Reconcile thread; kept to the end
+  };
+  static void OnMsg(natsConnection* nc, natsSubscription* sub, natsMsg* msg, void* closure);
+  void Apply(Part& part, uint64_t generation, uint64_t seq, natsMsg* msg);
+  void Start(Part& part);
+  void Stop(Part& part);
+  void SaveIfMoved();
+
+  natsConnection* nc_;
+  Ingestor& ingestor_;
+  const LeaseKeeper& keeper_;
+  const std::string checkpoint_path_;
+  const uint32_t partitions_;
+  jsCtx* js_ = nullptr;
+  std::vector<std::shared_ptr<Part>> parts_;  // [partition], fixed after Open()
+  AppliedCheckpoint saved_;                   // Reconcile thread only
+  std::atomic<uint64_t> damaged_{0};
+};
+
+}  // namespace fp::cluster

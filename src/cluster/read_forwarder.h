@@ -1,0 +1,36 @@
+#pragma once
+// ReadForwarder: in cluster mode a device's data lives on its partition's owner, so a read of
+// one device (GET /api/v1/devices/{id} and everything below it) that reaches another node is
+// forwarded over HTTP to the owner's --advertise URL and its answer passed back unchanged.
+// No owner right now, an owner that does not answer within the timeout, or too many forwards
+// at once: 503 + Retry-After, never a hang and never another node's partial view. A forwarded
+// request carries the query parameter fp_forwarded=1 and is never forwarded again (views of
+// ownership may differ for a moment during a move).
+//
+// Thread safety: MaybeForward() from any thread; forwards run on their own threads.
+
+#include <cstdint>
+#include <memory>
+
+#include "cluster/cluster_node.h"
+#include "http/http_types.h"
+#include "util/background_jobs.h"
+
+namespace fp::cluster {
+
+class ReadForwarder {
+ public:
+  // `node` must outlive the forwarder.
+  ReadForwarder(const ClusterNode& node, int64_t timeout_ms, size_t max_concurrent = 64);
+  ~ReadForwarder();
+
+  // True when the request was taken (forwarded, or answered 503); false: serve it locally.
+  bool MaybeForward(const http::Request& req, http::Responder& respond);
+
+ private:
+  const ClusterNode& node_;
+  const int64_t timeout_ms_;
+  BackgroundJobs jobs_;
+};
+
+}  // namespace fp::cluster

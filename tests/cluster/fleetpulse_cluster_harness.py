@@ -1,0 +1,103 @@
+"""Three fleetpulse nodes in cluster mode on a 3-server JetStream cluster, all on loopback.
+
+FleetpulseNode is the integration harness's FleetpulseServer (real binary, free port, waits
+for /ready) started with --cluster, --node-id and --advertise pointing at its own port. Used by
+test_cluster_nodes.py; the NATS side is nats_cluster_harness.NatsCluster.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "integration"))
+
+from fleetpulse_harness import FleetpulseServer  # noqa: E402
+
+# Short leases keep failover tests quick; production default is 20 s (docs/cluster.md).
+LEASE_TTL = "6s"
+LEASE_TTL_S = 6.0
+PARTITIONS = 8
+
+
+def fnv1a64(data: bytes) -> int:
+    h = 0xcbf29ce484222325
+    for b in data:
+        h ^= b
+        h = (h * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def partition_of(device_id: str, partitions: int = PARTITIONS) -> int:
+    """The partition function of docs/cluster.md, independently of the C++ code."""
+    return fnv1a64(device_id.encode()) % partitions
+
+
+class FleetpulseNode(FleetpulseServer):
+    def __init__(self, node_id: str, nats_urls: list[str], workdir: Path,
+                 partitions: int = PARTITIONS, replicas: int = 3, extra: list[str] | None = None):
+        self.node_id = node_id
+        self.nats_urls = nats_urls
+        self.partitions = partitions
+        self.replicas = replicas
+        data = workdir / node_id
+        data.mkdir(parents=True, exist_ok=True)
+        super().__init__(data, workdir / f"{node_id}.log", list(extra or []))
+
+    def command(self, port: int) -> list[str]:
+        return super().command(port) + [
+            "--cluster", ",".join(self.nats_urls), "--node-id", self.node_id,
+            "--advertise", f"http://127.0.0.1:{port}", "--partitions", str(self.partitions),
+            "--replicas", str(self.replicas), "--lease-ttl", LEASE_TTL]
+
+    def cluster(self) -> dict:
+        r = self.get("/api/v1/cluster")
+        assert r.status == 200, r
+        return r.body
+
+
+def owners(node: FleetpulseNode) -> dict[int, str | None]:
+    return {p["id"]: p["owner"] for p in node.cluster()["partitions"]}
+
+
+def wait_all_owned(nodes: list[FleetpulseNode], timeout: float, among: set[str] | None = None,
+                   balanced: bool = False) -> dict[int, str]:
+    """Waits until every partition has an owner (one of `among`, if given) that serves it, as
+    each owner itself reports — with `balanced`, also no running node above its fair share
+    ceil(N / running nodes); returns partition -> owner."""
+    deadline = time.monotonic() + timeout
+    last: dict = {}
+    while time.monotonic() < deadline:
+        served: dict[int, str] = {}
+        for n in nodes:
+            if not n.running:
+                continue
+            try:
+                view = n.cluster()
+            except Exception:  # noqa: BLE001 - a node may be restarting
+                continue
+            for p in view["partitions"]:
+                if p["owner"] == n.node_id and p["applied_seq"] is not None:
+                    served[p["id"]] = n.node_id
+        last = served
+        parts = nodes[0].partitions
+        running = sum(1 for n in nodes if n.running)
+        cap = -(-parts // max(1, running))
+        fair = not balanced or all(list(served.values()).count(o) <= cap for o in served.values())
+        if len(served) == parts and (among is None or set(served.values()) <= among) and fair:
+            return served
+        time.sleep(0.3)
+    raise AssertionError(f"partitions not all owned within {timeout}s: {last}")
+
+
+def node_by_id(nodes: list[FleetpulseNode], node_id: str) -> FleetpulseNode:
+    return next(n for n in nodes if n.node_id == node_id)
+
+
+def env_binary_ok() -> None:
+    if not os.environ.get("FLEETPULSE_BIN") and not (
+            HERE.parent.parent / "build" / "release" / "src" / "app" / "fleetpulse").exists():
+        raise RuntimeError("fleetpulse binary not built: scripts/build.sh release")
