@@ -138,6 +138,22 @@ std::string SeriesAdmission::refuse(LimitKind k, std::string message) {
 std::string SeriesAdmission::admit(ReadingBatch& batch, std::string_view device,
                                    std::span<const std::string_view> metrics) {
   const CardinalityLimitOptions& opt = limits_.options();
+  const tsdb::SeriesIndex* index = limits_.index();
+
+  // Fast path, the common case: every pair of the item was admitted earlier in this request.
+  if (index) {
+    if (const std::optional<uint32_t> d = batch.find_device(device)) {
+      bool all = true;
+      for (std::string_view m : metrics) {
+        const std::optional<uint32_t> mi = batch.find_metric(m);
+        if (!mi || !admitted_.count(pair_key(*d, *mi))) {
+          all = false;
+          break;
+        }
+      }
+      if (all) return {};
+    }
+  }
 
   // Distinct metric names in this request, counted before any is interned (stopping at the
   // first one over the limit, so a huge item costs no more than the limit).
@@ -158,7 +174,6 @@ std::string SeriesAdmission::admit(ReadingBatch& batch, std::string_view device,
   // Series this item would create, looked up in the store's index once per request and pair.
   scratch_new_series_.clear();
   scratch_seen_.clear();
-  const tsdb::SeriesIndex* index = limits_.index();
   if (index) {
     const std::optional<uint32_t> d = batch.find_device(device);
     for (std::string_view m : metrics) {
