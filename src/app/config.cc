@@ -491,10 +491,11 @@ std::vector<OptionSpec> make_options() {
                  return set_int<size_t>(c.http_max_connections, "http-max-connections", v, 1,
                                         10'000'000);
                }});
-  o.push_back({"http-max-connections-per-address", "N",
-               "most HTTP(S) connections open at once from one client address, 0 for no limit "
-               "(default 256; raise it behind a reverse proxy or carrier NAT)",
-               [](ServerConfig& c, std::string_view v) {
+  o.push_back({
+  "http-max-connections-per-address", "N",
+      "most HTTP(S) connections open at once from one client address, 0 for no limit "
+      "(default 256; raise it behind a reverse proxy or carrier NAT)",
+      [](ServerConfig& c, std::string_view v) {
                  return set_int<size_t>(c.http_max_connections_per_address,
                                         "http-max-connections-per-address", v, 0, 10'000'000);
   // authsec: dashboard sessions, failed-authentication throttling, webhook address policy.

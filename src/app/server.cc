@@ -554,10 +554,9 @@ int run_server(const ServerConfig& cfg) {
     mo.queue_limits = {cfg.mqtt_queue_per_device, cfg.mqtt_queue_total};
     mo.queue_expiry = std::chrono::milliseconds(cfg.mqtt_queue_expiry_ms);
     mqtt = std::make_unique<mqtt::MqttServer>(
-        std::move(mo),
-        mqtt::MqttServerDeps{*writes, ingestor, **catalog, device_tokens, keys, device_connections,
-                             registry, server_metrics, clock, &ctx.ingest_rate, &activity,
-                             &consumer_feed});
+        std::move(mo), mqtt::MqttServerDeps{*writes, ingestor, **catalog, device_tokens, keys,
+                                            device_connections, registry, server_metrics, clock,
+                                            &ctx.ingest_rate, &activity, &consumer_feed});
     Status restored = mqtt->restore_sessions();
     if (Status s = restored.ok() ? mqtt->listen() : restored; !s.ok()) {
       spdlog::critical("event=startup_failed reason=\"{}\"", s.message());
@@ -610,8 +609,8 @@ int run_server(const ServerConfig& cfg) {
     bo.password = cfg.mqtt_bridge_password;
     auto b = std::make_unique<mqtt::BridgeClient>(
         std::move(bo),
-        mqtt::IngestSinks{*writes, ingestor, server_metrics, clock, &ctx.ingest_rate, &activity}, *topics,
-        registry);
+        mqtt::IngestSinks{*writes, ingestor, server_metrics, clock, &ctx.ingest_rate, &activity},
+        *topics, registry);
     if (Status s = b->start(); !s.ok()) {
       spdlog::critical("event=startup_failed reason=\"{}\"", s.message());
       if (mqtt) mqtt->shutdown(std::chrono::seconds(0));

@@ -90,7 +90,7 @@ struct ApiContext {
   size_t promql_max_points = 20'000'000;
   // PromQL queries run here (at most 8 at once, inline beyond); joined before the rest goes.
   BackgroundJobs promql_jobs{8};
-  SessionStore* sessions = nullptr;  // authsec: dashboard sessions (POST /api/v1/session)
+  SessionStore* sessions = nullptr;    // authsec: dashboard sessions (POST /api/v1/session)
   DiskWorkQueue* disk_work = nullptr;  // slowdisk: writes off the network threads, shed when slow
   // PromQL queries run on these workers (64 may wait, inline beyond); joined before the rest.
   promql::QueryPool promql_pool{4, 64};
