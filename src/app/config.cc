@@ -491,13 +491,13 @@ std::vector<OptionSpec> make_options() {
                  return set_int<size_t>(c.http_max_connections, "http-max-connections", v, 1,
                                         10'000'000);
                }});
-  o.push_back({
-  "http-max-connections-per-address", "N",
-      "most HTTP(S) connections open at once from one client address, 0 for no limit "
-      "(default 256; raise it behind a reverse proxy or carrier NAT)",
-      [](ServerConfig& c, std::string_view v) {
+  o.push_back({"http-max-connections-per-address", "N",
+               "most HTTP(S) connections open at once from one client address, 0 for no limit "
+               "(default 256; raise it behind a reverse proxy or carrier NAT)",
+               [](ServerConfig& c, std::string_view v) {
                  return set_int<size_t>(c.http_max_connections_per_address,
                                         "http-max-connections-per-address", v, 0, 10'000'000);
+               }});
   // authsec: dashboard sessions, failed-authentication throttling, webhook address policy.
   o.push_back({"session-idle-timeout", "DURATION",
                "a dashboard session (POST /api/v1/session) unused this long ends (default 1h)",
@@ -540,6 +540,7 @@ std::vector<OptionSpec> make_options() {
                  if (!f) return bad("webhook-ca-file", v, "cannot read the file");
                  c.webhook_ca_file = std::string(v);
                  return Status::Ok();
+               }});
   // Cardinality limits (limits branch).
   o.push_back({"max-series-per-device", "N",
                "most series (metrics) one device may have; readings of new ones beyond are "
@@ -568,6 +569,7 @@ std::vector<OptionSpec> make_options() {
                [](ServerConfig& c, std::string_view v) {
                  return set_int<size_t>(c.max_registrations_per_minute,
                                         "max-registrations-per-minute", v, 0, 100'000'000);
+               }});
   // slowdisk: load shedding when the disk is slow.
   o.push_back({"disk-shed-after", "DURATION",
                "answer 503 + Retry-After to new writes once a write has waited this long for the "
