@@ -70,6 +70,8 @@ std::string DiskWorkQueue::overload_reason(int64_t oldest_ms, size_t in_flight,
 
 // One admitted request: its answer is given once, by the handler or by the deadline.
 struct DiskWorkQueue::Admission {
+  Admission(DiskWorkQueue* q, uint64_t t, ErrorStyle s, Responder r)
+      : queue(q), ticket(t), style(s), respond(std::move(r)) {}
   DiskWorkQueue* queue;
   uint64_t ticket;
   ErrorStyle style;
