@@ -35,10 +35,17 @@ Status Ingestor::admit_new_devices(std::span<const std::string> ids, int64_t now
                                    int64_t* retry_after_s) {
   if (!options_.auto_register || limits_.options().max_registrations_per_minute == 0)
     return Status::Ok();
-  size_t unknown = 0;
+  std::vector<const std::string*> unknown;
   for (const std::string& id : ids)
-    if (!tracker_.contains(id)) ++unknown;
-  if (limits_.take_registrations(unknown, now_ms, retry_after_s)) return Status::Ok();
+    if (!tracker_.contains(id)) unknown.push_back(&id);
+  if (unknown.empty()) return Status::Ok();
+  std::lock_guard lock(admitted_mu_);
+  std::erase_if(admitted_, [now_ms](const auto& e) { return e.second + 60'000 <= now_ms; });
+  std::erase_if(unknown, [this](const std::string* id) { return admitted_.contains(*id); });
+  if (limits_.take_registrations(unknown.size(), now_ms, retry_after_s)) {
+    for (const std::string* id : unknown) admitted_.emplace(*id, now_ms);
+    return Status::Ok();
+  }
   return Status(StatusCode::kOverloaded,
                 "too many new devices: at most " +
                     std::to_string(limits_.options().max_registrations_per_minute) +

@@ -173,6 +173,10 @@ class Ingestor {
   const Clock& clock_;
   const IngestorOptions options_;
   CardinalityLimits limits_;
+  // Devices charged to the registration rate in the last minute (id -> when): a device in
+  // several requests before its first commit is charged once. At most a minute's worth.
+  std::mutex admitted_mu_;
+  std::unordered_map<std::string, int64_t> admitted_;
   TransitionListener listener_;
   std::vector<CommitListener> commit_listeners_;
   CommitListener ack_barrier_;
