@@ -74,24 +74,10 @@ Status KpiHistorySource::select(const std::vector<LabelMatcher>& matchers, int64
       if (m.name != kMetricName && !m.matches(label_value(o.base, m.name))) owner_ok = false;
     if (!owner_ok) continue;
     for (const auto& [metric, id] : index.metrics_of(o.key)) {
-      Labels ls;
-      ls.reserve(o.base.size() + 1);
-      ls.emplace_back(std::string(kMetricName), std::string(o.prefix) + metric);
-      ls.insert(ls.end(), o.base.begin(), o.base.end());
-      if (!matches_all(matchers, ls)) continue;
-      Series s{std::move(ls), {}};
-      if (with_points) {
-        store_.scan(id, mint, maxt, [&](const tsdb::Sample& p) {
-          s.points.push_back({p.ts, p.value});
-        });
-        if (s.points.empty()) continue;
-      } else {
-        auto span = store_.time_span(id);
-        if (!span || span->second < mint || span->first > maxt) continue;
-      }
-      if (auto st = budget.take_series(); !st.ok()) return st;
-      if (auto st = budget.take_points(s.points.size()); !st.ok()) return st;
-      out.push_back(std::move(s));
+      if (auto st = select_stored_series(store_, id, std::string(o.prefix) + metric, o.base,
+                                         matchers, mint, maxt, with_points, budget, out);
+          !st.ok())
+        return st;
     }
   }
   return Status::Ok();

@@ -17,6 +17,29 @@ std::string prometheus_metric_name(std::string_view metric) {
   return out;
 }
 
+Status select_stored_series(const tsdb::TimeSeriesStore& store, tsdb::SeriesId id, std::string name,
+                            const Labels& base, const std::vector<LabelMatcher>& matchers,
+                            int64_t mint, int64_t maxt, bool with_points, QueryBudget& budget,
+                            Matrix& out) {
+  Labels ls;
+  ls.reserve(base.size() + 1);
+  ls.emplace_back(std::string(kMetricName), std::move(name));
+  ls.insert(ls.end(), base.begin(), base.end());
+  if (!matches_all(matchers, ls)) return Status::Ok();
+  Series s{std::move(ls), {}};
+  if (with_points) {
+    store.scan(id, mint, maxt, [&](const tsdb::Sample& p) { s.points.push_back({p.ts, p.value}); });
+    if (s.points.empty()) return Status::Ok();
+  } else {
+    auto span = store.time_span(id);
+    if (!span || span->second < mint || span->first > maxt) return Status::Ok();
+  }
+  if (auto st = budget.take_series(); !st.ok()) return st;
+  if (auto st = budget.take_points(s.points.size()); !st.ok()) return st;
+  out.push_back(std::move(s));
+  return Status::Ok();
+}
+
 Status TelemetrySource::select(const std::vector<LabelMatcher>& matchers, int64_t mint,
                                int64_t maxt, bool with_points, QueryBudget& budget,
                                Matrix& out) const {
@@ -42,24 +65,10 @@ Status TelemetrySource::select(const std::vector<LabelMatcher>& matchers, int64_
       if (m.name != kMetricName && !m.matches(label_value(base, m.name))) device_ok = false;
     if (!device_ok) continue;
     for (const auto& [metric, id] : index.metrics_of(device)) {
-      Labels ls;
-      ls.reserve(base.size() + 1);
-      ls.emplace_back(std::string(kMetricName), prometheus_metric_name(metric));
-      ls.insert(ls.end(), base.begin(), base.end());
-      if (!matches_all(matchers, ls)) continue;
-      Series s{std::move(ls), {}};
-      if (with_points) {
-        store_.scan(id, mint, maxt, [&](const tsdb::Sample& p) {
-          s.points.push_back({p.ts, p.value});
-        });
-        if (s.points.empty()) continue;
-      } else {
-        auto span = store_.time_span(id);
-        if (!span || span->second < mint || span->first > maxt) continue;
-      }
-      if (auto st = budget.take_series(); !st.ok()) return st;
-      if (auto st = budget.take_points(s.points.size()); !st.ok()) return st;
-      out.push_back(std::move(s));
+      if (auto st = select_stored_series(store_, id, prometheus_metric_name(metric), base, matchers,
+                                         mint, maxt, with_points, budget, out);
+          !st.ok())
+        return st;
     }
   }
   return Status::Ok();

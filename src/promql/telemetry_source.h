@@ -23,6 +23,14 @@ using DeviceLabelMap = std::unordered_map<std::string, DeviceLabels>;
 
 std::string prometheus_metric_name(std::string_view metric);
 
+// One stored series `id` as <name>{base...}: appended to `out` when it matches `matchers` and
+// has points in [mint, maxt] (with_points: read them; otherwise its time span is checked),
+// charged to `budget` (its error is returned). Shared by the telemetry and KPI sources.
+Status select_stored_series(const tsdb::TimeSeriesStore& store, tsdb::SeriesId id, std::string name,
+                            const Labels& base, const std::vector<LabelMatcher>& matchers,
+                            int64_t mint, int64_t maxt, bool with_points, QueryBudget& budget,
+                            Matrix& out);
+
 // Reads raw points through the store's public read API. `store` and `devices` must outlive it.
 class TelemetrySource : public SeriesSource {
  public:
