@@ -22,6 +22,7 @@
 #include "auth/session_store.h"
 #include "cluster/cluster_node.h"
 #include "cluster/read_forwarder.h"
+#include "cluster/state_sync.h"
 #include "compat/compat_routes.h"
 #include "fleet_history/fleet_history_sampler.h"
 #include "http/api_dispatcher.h"
@@ -384,6 +385,7 @@ int run_server(const ServerConfig& cfg) {
   WritePath* writes = &local_writes;
   // Cluster mode (docs/cluster.md): writes go to JetStream; this node applies its partitions.
   std::unique_ptr<cluster::ClusterNode> cluster_node;
+  std::unique_ptr<cluster::StateSync> state_sync;
   if (!cfg.cluster.nats.empty()) {
     cluster::ClusterNodeOptions co;
     co.nats = cfg.cluster.nats;
@@ -405,6 +407,15 @@ int run_server(const ServerConfig& cfg) {
     }
     cluster_node = std::move(*node);
     writes = &cluster_node->write_path();
+    // Rules, API keys and device tokens are cluster-wide: a KV bucket (cluster/state_sync.h).
+    auto sync = cluster::StateSync::Start({cfg.cluster.nats, cfg.cluster.replicas},
+                                          {**catalog, keys, &device_tokens, &alerts});
+    if (!sync.ok()) {
+      spdlog::critical("event=startup_failed reason=\"{}\"", sync.status().message());
+      ingestor.stop();
+      return 1;
+    }
+    state_sync = std::move(*sync);
     registry.add_collector(
         [n = cluster_node.get()](metrics::ExpositionWriter& w) { n->WriteMetrics(w); });
   }
@@ -654,6 +665,7 @@ int run_server(const ServerConfig& cfg) {
   if (mqtt) mqtt->shutdown(std::chrono::seconds(5));
   server.shutdown(std::chrono::seconds(10));
   if (cluster_node) cluster_node->Stop();  // no more applying before the Ingestor stops
+  if (state_sync) state_sync->Stop();
   ingestor.stop();
   live.stop();
   alerts.stop();

@@ -22,7 +22,7 @@ from nats_cluster_harness import NatsCluster
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, ms
 DEVICES = [f"g-dev-{i:02d}" for i in range(30)]
-RULE = {"name": "hot", "kind": "threshold", "metric": "temp", "op": ">", "threshold": 50,
+RULE = {"id": "hot", "name": "hot", "kind": "threshold", "metric": "temp", "op": ">", "threshold": 50,
         "severity": "critical"}
 
 
@@ -54,9 +54,13 @@ def cluster(tmp_path_factory):
                     len(n.cluster()["nodes"]) == 3 for n in nodes):
                 time.sleep(0.2)
             wait_all_owned(nodes, timeout=6 * LEASE_TTL_S, balanced=True)
-            # Rules are per node until they move to KV: the same rule on every node.
-            for n in nodes + [single]:
+            # A rule created on one node is in force on all (cluster/state_sync.h).
+            for n in (nodes[0], single):
                 assert n.post("/api/v1/rules", RULE).status == 201
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and not all(
+                    n.get("/api/v1/rules/hot").status == 200 for n in nodes):
+                time.sleep(0.1)
             body = {"readings": readings()}
             r = nodes[0].post("/api/v1/telemetry", body)
             assert r.status == 200, r
