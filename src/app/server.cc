@@ -519,7 +519,8 @@ int run_server(const ServerConfig& cfg) {
                      : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   // Cluster mode: a device's reads go to its partition's owner (cluster/read_forwarder.h).
   std::unique_ptr<cluster::ReadForwarder> forwarder;
-  if (cluster_node) forwarder = std::make_unique<cluster::ReadForwarder>(*cluster_node, 5'000);
+  if (cluster_node)
+    forwarder = std::make_unique<cluster::ReadForwarder>(*cluster_node, 5'000, &keys, &sessions);
   http::HttpServer server(opts,
                           [&dispatcher, &forwarder](http::Request&& r, http::Responder respond) {
                             if (forwarder && forwarder->MaybeForward(r, respond)) return;

@@ -13,8 +13,9 @@ constexpr std::string_view kLocalMarker = "fp_local";
 
 }  // namespace
 
-FleetGather::FleetGather(const ClusterNode& node, int64_t timeout_ms, size_t max_concurrent)
-    : node_(node), timeout_ms_(timeout_ms), jobs_(max_concurrent) {}
+FleetGather::FleetGather(const ClusterNode& node, int64_t timeout_ms, const ForwardAuth* auth,
+                         size_t max_concurrent)
+    : node_(node), timeout_ms_(timeout_ms), auth_(auth), jobs_(max_concurrent) {}
 
 FleetGather::~FleetGather() = default;
 
@@ -69,8 +70,9 @@ bool FleetGather::MaybeGather(const http::Request& req, http::Responder& respond
   base.method = std::string(http::to_string(req.method));
   base.target = req.target + (req.target.find('?') == std::string::npos ? "?" : "&") +
                 std::string(kLocalMarker) + "=1";
-  base.authorization = req.authorization;
-  base.cookie = req.cookie;
+  ForwardAuth::Headers h = auth_->For(req);
+  base.authorization = std::move(h.authorization);
+  base.cookie = std::move(h.cookie);
   base.content_type = req.content_type;
   base.body = req.body;
   auto shared_respond = std::make_shared<http::Responder>(std::move(respond));

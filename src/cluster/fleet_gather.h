@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "cluster/cluster_node.h"
+#include "cluster/forward_auth.h"
 #include "http/http_types.h"
 #include "util/background_jobs.h"
 
@@ -18,8 +19,9 @@ namespace fp::cluster {
 
 class FleetGather {
  public:
-  // `node` must outlive the gatherer. `timeout_ms` bounds each owner's answer.
-  FleetGather(const ClusterNode& node, int64_t timeout_ms, size_t max_concurrent = 32);
+  // `node` and `auth` must outlive the gatherer. `timeout_ms` bounds each owner's answer.
+  FleetGather(const ClusterNode& node, int64_t timeout_ms, const ForwardAuth* auth,
+              size_t max_concurrent = 32);
   ~FleetGather();
 
   // True when the request was taken (gathered, or answered 503); false: serve it locally
@@ -29,6 +31,7 @@ class FleetGather {
  private:
   const ClusterNode& node_;
   const int64_t timeout_ms_;
+  const ForwardAuth* auth_;
   BackgroundJobs jobs_;
 };
 

@@ -11,8 +11,13 @@ constexpr std::string_view kMarker = "fp_forwarded";
 
 }  // namespace
 
-ReadForwarder::ReadForwarder(const ClusterNode& node, int64_t timeout_ms, size_t max_concurrent)
-    : node_(node), timeout_ms_(timeout_ms), jobs_(max_concurrent), gather_(node, timeout_ms / 2) {}
+ReadForwarder::ReadForwarder(const ClusterNode& node, int64_t timeout_ms, ApiKeyAuthenticator* keys,
+                             SessionStore* sessions, size_t max_concurrent)
+    : node_(node),
+      timeout_ms_(timeout_ms),
+      jobs_(max_concurrent),
+      auth_(keys, sessions, node.options().node_id),
+      gather_(node, timeout_ms / 2, &auth_) {}
 
 ReadForwarder::~ReadForwarder() = default;
 
@@ -46,8 +51,9 @@ bool ReadForwarder::MaybeForward(const http::Request& req, http::Responder& resp
   auto shared_respond = std::make_shared<http::Responder>(std::move(respond));
   OwnerRequest call;
   call.target = std::move(target);
-  call.authorization = req.authorization;
-  call.cookie = req.cookie;
+  ForwardAuth::Headers h = auth_.For(req);
+  call.authorization = std::move(h.authorization);
+  call.cookie = std::move(h.cookie);
   const bool started = jobs_.try_run([host, port, call = std::move(call), timeout = timeout_ms_,
                                       shared_respond](const std::atomic<bool>&) {
     OwnerReply r = CallOwner(host, port, call, timeout);

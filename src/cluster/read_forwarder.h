@@ -16,6 +16,7 @@
 
 #include "cluster/cluster_node.h"
 #include "cluster/fleet_gather.h"
+#include "cluster/forward_auth.h"
 #include "http/http_types.h"
 #include "util/background_jobs.h"
 
@@ -23,8 +24,9 @@ namespace fp::cluster {
 
 class ReadForwarder {
  public:
-  // `node` must outlive the forwarder.
-  ReadForwarder(const ClusterNode& node, int64_t timeout_ms, size_t max_concurrent = 64);
+  // `node` (and `keys`, `sessions` when given: see forward_auth.h) must outlive the forwarder.
+  ReadForwarder(const ClusterNode& node, int64_t timeout_ms, ApiKeyAuthenticator* keys = nullptr,
+                SessionStore* sessions = nullptr, size_t max_concurrent = 64);
   ~ReadForwarder();
 
   // True when the request was taken (forwarded, or answered 503); false: serve it locally.
@@ -34,6 +36,7 @@ class ReadForwarder {
   const ClusterNode& node_;
   const int64_t timeout_ms_;
   BackgroundJobs jobs_;
+  ForwardAuth auth_;
   FleetGather gather_;
 };
 

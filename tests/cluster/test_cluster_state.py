@@ -145,3 +145,28 @@ def test_a_node_killed_and_restarted_has_the_state_and_catches_up(cluster):
     assert c.get("/api/v1/rules", key=during).status == 200
     assert c.get("/api/v1/rules", key=before).status == 401
     wait_all_owned(cluster, timeout=6 * LEASE_TTL_S)
+
+
+def test_a_dashboard_session_on_one_node_reads_the_fleet_and_other_owners_devices(cluster):
+    """Sessions live in the memory of the node that made them; the node forwards and gathers
+    with its own internal read key instead (cluster/forward_auth.h)."""
+    a, b, c = cluster
+    device = next(f"sess-{i}" for i in range(100) if owner_of(cluster, f"sess-{i}") is not a)
+    assert b.post("/api/v1/telemetry", {"readings": [
+        {"device_id": device, "metric": "temp", "value": 4.0, "ts": T0}]}).status == 200
+    login = a.post("/api/v1/session", {"api_key": ADMIN}, key=None)
+    assert login.status in (200, 201), login
+    cookie = login.header("Set-Cookie").split(";")[0]
+    headers = {"Cookie": cookie}
+    until(lambda: a.get(f"/api/v1/devices/{device}", key=None, headers=headers).status == 200,
+          10.0, "a device of another owner read with the session cookie")
+    # (A partition between owners after the previous test's restart answers partial: retry.)
+    until(lambda: a.get("/api/v1/devices?limit=1000", key=None, headers=headers).body.get(
+        "partial") is False, 4 * LEASE_TTL_S, "a complete fleet read with the session cookie")
+    r = a.get("/api/v1/devices?limit=1000", key=None, headers=headers)
+    assert r.status == 200, r
+    assert device in {d["device_id"] for d in r.body["devices"]}
+    # Without a valid session nothing is forwarded on its behalf.
+    bad = {"Cookie": "fp_session=not-a-session"}
+    assert a.get("/api/v1/devices?limit=10", key=None, headers=bad).status == 401
+    assert a.get(f"/api/v1/devices/{device}", key=None, headers=bad).status == 401
