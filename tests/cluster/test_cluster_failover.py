@@ -19,6 +19,7 @@ from mqtt_harness import PahoClient
 from nats_cluster_harness import NatsCluster
 
 T0 = 1_767_225_600_000
+OFFLINE_S = 16
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,9 @@ def cluster(tmp_path_factory):
     work = tmp_path_factory.mktemp("fpfailover")
     with NatsCluster() as nats:
         mqtt_ports = [free_port() for _ in range(3)]
-        nodes = [FleetpulseNode(n, nats.urls, work, extra=["--mqtt", f"127.0.0.1:{p}"])
+        # Short status windows: a silent device goes offline within the test.
+        nodes = [FleetpulseNode(n, nats.urls, work, extra=[
+            "--mqtt", f"127.0.0.1:{p}", "--at-risk-after", "10s", "--offline-after", f"{OFFLINE_S}s"])
                  for n, p in zip(("a", "b", "c"), mqtt_ports)]
         try:
             for n in nodes:
@@ -124,9 +127,55 @@ def test_a_paused_owner_applies_nothing_after_its_lease_passed_and_rejoins(clust
         assert values.get(d) == 1.0, (d, values.get(d))
     served = {p["id"] for p in victim.cluster()["partitions"] if p["owner"] == victim.node_id}
     assert not served & moved
+    # Nor does it keep status deadlines for them: its tracker let go of their devices
+    # (cluster/partition_scope.h), so it cannot mark them offline or alert for them.
+    local_stats = victim.get("/api/v1/stats?fp_local=1").body
+    assert local_stats["devices"]["total"] == 0, local_stats
     # It rejoins, takes a share again (rebuilding from its checkpoint), and every acknowledged
     # reading is readable through every node.
     wait_all_owned(nodes, timeout=8 * LEASE_TTL_S, balanced=True)
     for d in devices:
         for n in nodes:
             wait_values(n.request, d, [1.0, 2.0])
+
+
+def test_a_device_silent_across_a_failover_goes_offline_and_alerts_once(cluster):
+    """Its owner is killed (-9) soon after the device's last heartbeat: the new owner rebuilds
+    the device's status from the stream and marks it offline at the right time, once."""
+    nodes, proxy = cluster
+    wait_all_owned(nodes, timeout=8 * LEASE_TTL_S, balanced=True)
+    assert nodes[0].post("/api/v1/rules", {"id": "off", "name": "off", "kind": "offline",
+                                           "severity": "warning"}).status == 201
+    views = {n.node_id: [p["id"] for p in n.cluster()["partitions"] if p["owner"] == n.node_id]
+             for n in nodes}
+    victim = max(nodes, key=lambda n: len(views[n.node_id]))
+    survivors = [n for n in nodes if n is not victim]
+    device = next(d for d in (f"quiet-{i}" for i in range(200))
+                  if partition_of(d) in set(views[victim.node_id]))
+    for n in survivors:  # the rule is everywhere before the heartbeat
+        deadline = time.monotonic() + 5
+        while n.get("/api/v1/rules/off").status != 200 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert survivors[0].post("/api/v1/heartbeat", {"device_id": device}).status == 200
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and victim.get(f"/api/v1/devices/{device}").status != 200:
+        time.sleep(0.2)
+    victim.kill()
+    wait_all_owned(survivors, timeout=4 * LEASE_TTL_S)
+    deadline = time.monotonic() + OFFLINE_S + 20
+    status = None
+    while time.monotonic() < deadline:
+        r = proxy.request("GET", f"/api/v1/devices/{device}")
+        status = r.body.get("status") if r.status == 200 else None
+        if status == "offline":
+            break
+        time.sleep(0.3)
+    assert status == "offline"
+    time.sleep(3)  # room for a second (wrong) transition or alert
+    history = proxy.request("GET", f"/api/v1/devices/{device}/status-history").body
+    assert [t["to"] for t in history["transitions"]].count("offline") == 1, history
+    alerts = proxy.request("GET", f"/api/v1/alerts?device_id={device}").body
+    assert [a["rule_id"] for a in alerts["alerts"]] == ["off"], alerts
+    local = [n.get(f"/api/v1/alerts?device_id={device}&fp_local=1").body["alerts"]
+             for n in survivors]
+    assert sum(len(x) for x in local) == 1, local
