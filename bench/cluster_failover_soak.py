@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,6 +137,20 @@ def main() -> int:
                       f"  {reads_s:15.1f}", flush=True)
                 if args.kill_nats:
                     nats.start(server)
+                    # One server down at a time is the guarantee: wait until the restarted
+                    # server is current again (its /healthz) before the next round's kill.
+                    healthy_at = time.monotonic()
+                    while time.monotonic() - healthy_at < 120:
+                        try:
+                            with urllib.request.urlopen(
+                                    f"http://127.0.0.1:{server.http_port}/healthz", timeout=2) as h:
+                                if h.status == 200:
+                                    break
+                        except OSError:
+                            pass
+                        time.sleep(0.5)
+                    print(f"  {server.name} healthy again after "
+                          f"{time.monotonic() - healthy_at:.1f}s", flush=True)
                 # Its presence key must expire before its id may join again.
                 while victim.node_id in {x["id"] for x in live[0].cluster()["nodes"]}:
                     time.sleep(0.3)
