@@ -89,13 +89,24 @@ def wait_complete(node, timeout: float) -> dict:
     raise AssertionError(f"cluster not complete within {timeout}s: {body}")
 
 
+
+def complete(node, path: str):
+    """GET `path` until the answer is not partial: a partition moving between owners (the
+    spread settles for a while after start) is reported as partial, correctly; wait it out."""
+    deadline = time.monotonic() + 4 * LEASE_TTL_S
+    while True:
+        r = node.get(path)
+        assert r.status == 200, r
+        if r.body.get("partial", False) is False or time.monotonic() > deadline:
+            assert r.body.get("partial", False) is False, r
+            return r
+
 def all_device_ids(node, limit: int) -> list[str]:
     ids: list[str] = []
     cursor = None
     for _ in range(100):
         q = f"/api/v1/devices?limit={limit}" + (f"&cursor={cursor}" if cursor else "")
-        r = node.get(q)
-        assert r.status == 200 and r.body.get("partial", False) is False, r
+        r = complete(node, q)
         assert len(r.body["devices"]) <= limit
         ids += [d["device_id"] for d in r.body["devices"]]
         cursor = r.body["next_cursor"]
@@ -119,41 +130,39 @@ def test_fleet_reads_through_any_node_equal_the_single_node(cluster):
     for n in nodes:
         assert all_device_ids(n, 7) == want_ids, n.node_id
         assert all_device_ids(n, 1000) == want_ids, n.node_id
-        latest = n.get("/api/v1/latest?metric=temp")
-        assert latest.status == 200 and not latest.body["partial"]
+        latest = complete(n, "/api/v1/latest?metric=temp")
         assert strip(latest.body) == single.get("/api/v1/latest?metric=temp").body
         for q in ("", "&group_by=device"):
-            got = n.get(AGG + q)
-            assert got.status == 200 and not got.body["partial"], got
+            got = complete(n, AGG + q)
             assert strip(got.body) == single.get(AGG + q).body, (n.node_id, q)
-        stats = n.get("/api/v1/stats").body
+        stats = complete(n, "/api/v1/stats").body
         want = single.get("/api/v1/stats").body
         for k in ("series", "points_stored", "open_alerts"):
             assert stats[k] == want[k], (k, stats, want)
         assert stats["devices"] == want["devices"]
-        kpi = n.get("/api/v1/kpis/summary?window=24h").body
+        kpi = complete(n, "/api/v1/kpis/summary?window=24h").body
         assert kpi["fleet"]["devices"] == len(DEVICES) and kpi["partial"] is False, kpi
-        alerts = n.get("/api/v1/alerts?state=firing").body
+        alerts = complete(n, "/api/v1/alerts?state=firing").body
         assert sorted(a["device_id"] for a in alerts["alerts"]) == sorted(DEVICES[:5]), alerts
         assert alerts["partial"] is False
-        prom = n.get("/prometheus/api/v1/query?" + urllib.parse.urlencode(
+        prom = complete(n, "/prometheus/api/v1/query?" + urllib.parse.urlencode(
             {"query": "sum(temp)", "time": (T0 + 400_000) / 1000}))
         want_prom = single.get("/prometheus/api/v1/query?" + urllib.parse.urlencode(
             {"query": "sum(temp)", "time": (T0 + 400_000) / 1000}))
         assert prom.status == 200 and prom.body["data"] == want_prom.body["data"], prom
-        sel = n.get("/prometheus/api/v1/query?" + urllib.parse.urlencode(
+        sel = complete(n, "/prometheus/api/v1/query?" + urllib.parse.urlencode(
             {"query": "temp", "time": (T0 + 400_000) / 1000}))
         assert len(sel.body["data"]["result"]) == len(DEVICES), sel
-        values = n.get("/prometheus/api/v1/label/device_id/values").body
+        values = complete(n, "/prometheus/api/v1/label/device_id/values").body
         assert values["data"] == want_ids, values
 
 
 def test_a_stopped_owner_makes_the_answer_partial_then_complete_after_cont(cluster):
     nodes, _ = cluster
     a, c = nodes[0], nodes[2]
+    complete(a, "/api/v1/devices?limit=1000")
     owned_by_c = sorted(p["id"] for p in c.cluster()["partitions"] if p["owner"] == "c")
     assert owned_by_c
-    c_devices = {d for d in DEVICES if partition_of(d) in owned_by_c}
     c.send_signal(signal.SIGSTOP)
     try:
         started = time.monotonic()
@@ -165,11 +174,15 @@ def test_a_stopped_owner_makes_the_answer_partial_then_complete_after_cont(clust
     # Bounded: the gather gives up on the stopped owner well before the lease TTL passes.
     assert took < LEASE_TTL_S, took
     assert r.status == 200 and r.body["partial"] is True, r
-    assert r.body["missing_partitions"] == owned_by_c, r.body
+    # Exactly c's partitions (plus, rarely, one moving between two other owners right then).
+    missing = set(r.body["missing_partitions"])
+    assert set(owned_by_c) <= missing and len(missing) <= len(owned_by_c) + 1, r.body
+    gone = {d for d in DEVICES if partition_of(d) in missing}
     ids = {d["device_id"] for d in r.body["devices"]}
-    assert ids == set(DEVICES) - c_devices
+    assert ids == set(DEVICES) - gone
     assert stats.status == 200 and stats.body["partial"] is True
-    assert stats.body["devices"]["total"] == len(DEVICES) - len(c_devices)
+    assert stats.body["devices"]["total"] == len(DEVICES) - len(
+        {d for d in DEVICES if partition_of(d) in set(stats.body["missing_partitions"])})
     # After SIGCONT (and, if its leases passed meanwhile, after they move): complete again.
     wait_all_owned(nodes, timeout=6 * LEASE_TTL_S)
     wait_complete(a, timeout=6 * LEASE_TTL_S)
