@@ -21,7 +21,9 @@
 #include "auth/auth_throttle.h"
 #include "auth/session_store.h"
 #include "cluster/cluster_node.h"
+#include "cluster/partition_scope.h"
 #include "cluster/read_forwarder.h"
+#include "cluster/state_sync.h"
 #include "compat/compat_routes.h"
 #include "fleet_history/fleet_history_sampler.h"
 #include "http/api_dispatcher.h"
@@ -383,7 +385,9 @@ int run_server(const ServerConfig& cfg) {
   LocalWritePath local_writes(ingestor);
   WritePath* writes = &local_writes;
   // Cluster mode (docs/cluster.md): writes go to JetStream; this node applies its partitions.
+  std::unique_ptr<cluster::PartitionScope> partition_scope;  // outlives cluster_node
   std::unique_ptr<cluster::ClusterNode> cluster_node;
+  std::unique_ptr<cluster::StateSync> state_sync;
   if (!cfg.cluster.nats.empty()) {
     cluster::ClusterNodeOptions co;
     co.nats = cfg.cluster.nats;
@@ -397,6 +401,16 @@ int run_server(const ServerConfig& cfg) {
     co.stream_max_age_ms = cfg.storage.retention_raw_ms;
     co.lease_ttl_ms = cfg.cluster.lease_ttl_ms;
     co.connect_for_ms = cfg.cluster.lease_ttl_ms;  // retry an unreachable NATS this long
+    // Status deadlines (and offline alerts) only for the partitions this node serves.
+    partition_scope = std::make_unique<cluster::PartitionScope>(
+        **catalog, tracker,
+        [&alerts](auto t) {
+          alerts.submit({{}, {}, std::move(t)});
+        },
+        co.partitions);
+    co.on_ownership_change = [s = partition_scope.get()](const auto& g, const auto& l) {
+      s->Apply(g, l);
+    };
     auto node = cluster::ClusterNode::Start(co, ingestor);
     if (!node.ok()) {
       spdlog::critical("event=startup_failed reason=\"{}\"", node.status().message());
@@ -405,6 +419,15 @@ int run_server(const ServerConfig& cfg) {
     }
     cluster_node = std::move(*node);
     writes = &cluster_node->write_path();
+    // Rules, API keys and device tokens are cluster-wide: a KV bucket (cluster/state_sync.h).
+    auto sync = cluster::StateSync::Start({cfg.cluster.nats, cfg.cluster.replicas},
+                                          {**catalog, keys, &device_tokens, &alerts});
+    if (!sync.ok()) {
+      spdlog::critical("event=startup_failed reason=\"{}\"", sync.status().message());
+      ingestor.stop();
+      return 1;
+    }
+    state_sync = std::move(*sync);
     registry.add_collector(
         [n = cluster_node.get()](metrics::ExpositionWriter& w) { n->WriteMetrics(w); });
   }
@@ -508,7 +531,9 @@ int run_server(const ServerConfig& cfg) {
                      : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   // Cluster mode: a device's reads go to its partition's owner (cluster/read_forwarder.h).
   std::unique_ptr<cluster::ReadForwarder> forwarder;
-  if (cluster_node) forwarder = std::make_unique<cluster::ReadForwarder>(*cluster_node, 5'000);
+  if (cluster_node)
+    forwarder = std::make_unique<cluster::ReadForwarder>(*cluster_node, 5'000,
+                                                         auth_enabled ? &keys : nullptr, &sessions);
   http::HttpServer server(opts,
                           [&dispatcher, &forwarder](http::Request&& r, http::Responder respond) {
                             if (forwarder && forwarder->MaybeForward(r, respond)) return;
@@ -654,6 +679,7 @@ int run_server(const ServerConfig& cfg) {
   if (mqtt) mqtt->shutdown(std::chrono::seconds(5));
   server.shutdown(std::chrono::seconds(10));
   if (cluster_node) cluster_node->Stop();  // no more applying before the Ingestor stops
+  if (state_sync) state_sync->Stop();
   ingestor.stop();
   live.stop();
   alerts.stop();

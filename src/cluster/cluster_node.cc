@@ -162,6 +162,26 @@ struct ClusterNode::Impl {
     last_seq = std::move(seqs);
   }
 
+  // Which partitions this node served at the last report; all at first (see the option).
+  std::vector<bool> reported;
+
+  void ReportOwnership(const std::vector<uint32_t>& served) {
+    if (!options.on_ownership_change) return;
+    if (reported.empty()) reported.assign(options.partitions, true);
+    std::vector<bool> now(options.partitions, false);
+    for (uint32_t p : served)
+      if (p < options.partitions) now[p] = true;
+    std::vector<uint32_t> gained, lost;
+    for (uint32_t p = 0; p < options.partitions; ++p) {
+      if (now[p] && !reported[p]) gained.push_back(p);
+      if (!now[p] && reported[p]) lost.push_back(p);
+    }
+    reported = std::move(now);
+    if (gained.empty() && lost.empty()) return;
+    spdlog::info("event=cluster_ownership_change gained={} lost={}", gained.size(), lost.size());
+    options.on_ownership_change(gained, lost);
+  }
+
   void Run() {
     uint64_t round = 0;
     std::unique_lock lock(mu);
@@ -177,7 +197,9 @@ struct ClusterNode::Impl {
       } else {
         id_conflict = false;
       }
-      applier->Reconcile(keeper->Served());
+      const std::vector<uint32_t> served = keeper->Served();
+      ReportOwnership(served);
+      applier->Reconcile(served);
       if (round++ % 3 == 0) RefreshLastSeq();
       lock.lock();
       cv.wait_for(lock, std::chrono::milliseconds(options.round_ms), [&] { return stopping; });

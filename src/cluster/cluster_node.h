@@ -12,6 +12,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -37,6 +38,11 @@ struct ClusterNodeOptions {
   int64_t publish_timeout_ms = 5'000;
   int64_t stream_max_age_ms = 0;    // 0 = keep forever (first version: raw retention)
   int64_t connect_for_ms = 15'000;  // how long Start() retries an unreachable NATS
+  // Called on the lease thread when partitions start or stop being served here, before their
+  // consumers start or after they stop; the first round reports every partition not served
+  // as lost (the node starts with all its catalog's devices). May be empty.
+  std::function<void(const std::vector<uint32_t>& gained, const std::vector<uint32_t>& lost)>
+      on_ownership_change;
 };
 
 // One partition as GET /api/v1/cluster shows it.

@@ -1,7 +1,9 @@
 #pragma once
 // ReadForwarder: in cluster mode a device's data lives on its partition's owner, so a read of
 // one device (GET /api/v1/devices/{id} and everything below it) that reaches another node is
-// forwarded over HTTP to the owner's --advertise URL and its answer passed back unchanged.
+// forwarded over HTTP to the owner's --advertise URL and its answer passed back unchanged
+// (with the client's Authorization and Cookie headers). Fleet reads go to FleetGather
+// (fleet_gather.h), which asks every owner and merges.
 // No owner right now, an owner that does not answer within the timeout, or too many forwards
 // at once: 503 + Retry-After, never a hang and never another node's partial view. A forwarded
 // request carries the query parameter fp_forwarded=1 and is never forwarded again (views of
@@ -13,6 +15,8 @@
 #include <memory>
 
 #include "cluster/cluster_node.h"
+#include "cluster/fleet_gather.h"
+#include "cluster/forward_auth.h"
 #include "http/http_types.h"
 #include "util/background_jobs.h"
 
@@ -20,8 +24,9 @@ namespace fp::cluster {
 
 class ReadForwarder {
  public:
-  // `node` must outlive the forwarder.
-  ReadForwarder(const ClusterNode& node, int64_t timeout_ms, size_t max_concurrent = 64);
+  // `node` (and `keys`, `sessions` when given: see forward_auth.h) must outlive the forwarder.
+  ReadForwarder(const ClusterNode& node, int64_t timeout_ms, ApiKeyAuthenticator* keys = nullptr,
+                SessionStore* sessions = nullptr, size_t max_concurrent = 64);
   ~ReadForwarder();
 
   // True when the request was taken (forwarded, or answered 503); false: serve it locally.
@@ -31,6 +36,8 @@ class ReadForwarder {
   const ClusterNode& node_;
   const int64_t timeout_ms_;
   BackgroundJobs jobs_;
+  ForwardAuth auth_;
+  FleetGather gather_;
 };
 
 }  // namespace fp::cluster

@@ -1,0 +1,38 @@
+#pragma once
+// FleetGather: in cluster mode a fleet read (device list, latest, alerts, stats, KPI summary,
+// fleet aggregates, Prometheus queries; gather_merge.h lists them) is asked of every partition
+// owner — this node included, over its own --advertise URL — with the query parameter
+// fp_local=1, which makes the owner answer from its own engine. The answers are merged
+// (gather_merge.h); an owner that does not answer within the timeout makes its partitions
+// `missing` ("partial":true), never a hang.
+//
+// Thread safety: MaybeGather() from any thread; the gathering runs on its own threads.
+
+#include <cstdint>
+
+#include "cluster/cluster_node.h"
+#include "cluster/forward_auth.h"
+#include "http/http_types.h"
+#include "util/background_jobs.h"
+
+namespace fp::cluster {
+
+class FleetGather {
+ public:
+  // `node` and `auth` must outlive the gatherer. `timeout_ms` bounds each owner's answer.
+  FleetGather(const ClusterNode& node, int64_t timeout_ms, const ForwardAuth* auth,
+              size_t max_concurrent = 32);
+  ~FleetGather();
+
+  // True when the request was taken (gathered, or answered 503); false: serve it locally
+  // (not a fleet read, or already an owner's local part of a gather).
+  bool MaybeGather(const http::Request& req, http::Responder& respond);
+
+ private:
+  const ClusterNode& node_;
+  const int64_t timeout_ms_;
+  const ForwardAuth* auth_;
+  BackgroundJobs jobs_;
+};
+
+}  // namespace fp::cluster
