@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Builds the Containerfile's default image, the one operators get: the `source` stage compiles
+# fleetpulse on Debian 12 inside the build (a full cold C++ build of the server), then the
+# slim runtime stage. Not run by CI or scripts/test.sh (it takes far longer than their budget;
+# tests/deploy builds the `prebuilt` variant from the binary the suite already tested).
+# Runs buildah with chroot isolation at the lowest CPU priority (nice -n 19), from the local
+# Debian 12 bases of tests/deploy/base_image.sh (no registry needed; apt and npm inside the
+# build reach their usual mirrors), prints the wall time, the image size, and the image's
+# `fleetpulse --version` run as its non-root user.
+#   deploy/container/build-source.sh [image-name]     (default localhost/fleetpulse:source)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+image="${1:-localhost/fleetpulse:source}"
+tests/deploy/base_image.sh >/dev/null
+
+containers() { buildah containers --quiet --notruncate | sort; }
+before=$(containers)
+cleanup() {
+  comm -13 <(echo "$before") <(containers) | xargs -r buildah rm >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+start=$(date +%s)
+echo "build-source: started $(date -u +%FT%TZ)" >&2
+# buildah 1.28 resolves a FROM <ARG> stage only for --build-arg values, not the ARG default:
+# name the stage explicitly, or it skips `source` and fails with "source: image not known".
+nice -n 19 buildah build --isolation chroot --layers --pull=never --format docker \
+  --build-arg FLEETPULSE_BINARY=source \
+  --ignorefile deploy/container/Containerfile.dockerignore \
+  -f deploy/container/Containerfile -t "$image" .
+end=$(date +%s)
+echo "build-source: finished $(date -u +%FT%TZ), wall time $(((end - start) / 60)) min $(((end - start) % 60)) s"
+echo "build-source: image size $(buildah inspect --type image --format '{{.Size}}' "$image") bytes"
+ctr=$(buildah from --pull=never "$image")
+buildah run --isolation chroot "$ctr" -- /usr/bin/fleetpulse --version
+buildah run --isolation chroot "$ctr" -- id -u
