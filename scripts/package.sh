@@ -3,7 +3,9 @@
 # binary (scripts/build.sh release, run first when FLEETPULSE_BIN is not given), with debhelper
 # and the files in deploy/debian: the hardened systemd unit, /etc/default/fleetpulse, the
 # configuration file /etc/fleetpulse/fleetpulse.toml (every option commented, generated from
-# `fleetpulse serve --check-config`) and the man page (help2man from `--help-all`).
+# `fleetpulse serve --check-config`, with commented [device_types.X] / [[alert_rules]] examples
+# and a line naming the version it shipped with), the man page (help2man from `--help-all`) and
+# the Grafana provisioning of deploy/grafana (/usr/share/fleetpulse/grafana).
 # Environment: FLEETPULSE_BIN (binary to package), VERSION (default <fleetpulse version>+git
 # <commits>.<hash>), OUT_DIR (default build/package). Prints the path of the .deb.
 set -euo pipefail
@@ -42,6 +44,7 @@ mkdir -p "$src"
 cp -r deploy/debian "$src/debian"
 cp "$bin" "$src/fleetpulse"
 cp deploy/README.md "$src/README.md"
+cp -r deploy/grafana "$src/grafana"
 
 # The configuration file: the packaged data directory, everything else commented out at its
 # default, each with its help text.
