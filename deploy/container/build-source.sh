@@ -20,12 +20,25 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The build fetches from the Debian mirror (apt) and the npm registry (the dashboard's
+# packages). Behind a TLS-intercepting proxy the image's own CA list does not verify the
+# registry (npm: SELF_SIGNED_CERT_IN_CHAIN): lend the build this host's CA bundle and point
+# npm at it. Volumes serve the RUN steps only; nothing of them lands in the image.
+ca_args=()
+host_ca=/etc/ssl/certs/ca-certificates.crt
+if [ -s "$host_ca" ]; then
+  npmrc=$(mktemp)
+  trap 'cleanup; rm -f "$npmrc"' EXIT
+  echo "cafile=$host_ca" >"$npmrc"
+  ca_args=(--volume "$host_ca:$host_ca:ro" --volume "$npmrc:/root/.npmrc:ro")
+fi
+
 start=$(date +%s)
 echo "build-source: started $(date -u +%FT%TZ)" >&2
 # buildah 1.28 resolves a FROM <ARG> stage only for --build-arg values, not the ARG default:
 # name the stage explicitly, or it skips `source` and fails with "source: image not known".
 nice -n 19 buildah build --isolation chroot --layers --pull=never --format docker \
-  --build-arg FLEETPULSE_BINARY=source \
+  --build-arg FLEETPULSE_BINARY=source "${ca_args[@]}" \
   --ignorefile deploy/container/Containerfile.dockerignore \
   -f deploy/container/Containerfile -t "$image" .
 end=$(date +%s)

@@ -167,6 +167,18 @@ def test_bind_mounts_name_files_of_the_repository():
                 assert Path(source).exists(), f"{name}: {source} does not exist"
 
 
+@pytest.mark.parametrize("name", COMPOSE_FILES)
+def test_compose_builds_name_the_source_stage(name):
+    """buildah (podman-compose) builds the `FROM ${FLEETPULSE_BINARY}` stage only when the
+    argument is given (deploy/README.md); each build names a stage of the Containerfile."""
+    stages = set(re.findall(r"^FROM \S+ AS (\w+)$",
+                            (DEPLOY / "container/Containerfile").read_text(), re.M))
+    builds = [svc["build"] for svc in compose_config(name)["services"].values() if "build" in svc]
+    assert builds
+    for build in builds:
+        assert build["args"]["FLEETPULSE_BINARY"] == "source" and "source" in stages, build
+
+
 def test_grafana_mounts_the_dashboards_where_its_provider_reads_them():
     grafana = compose_config("single.yml")["services"]["grafana"]
     mounts = {}
