@@ -6,19 +6,15 @@
 # Runs buildah with chroot isolation at the lowest CPU priority (nice -n 19), from the local
 # Debian 12 bases of tests/deploy/base_image.sh (no registry needed; apt and npm inside the
 # build reach their usual mirrors), prints the wall time, the image size, and the image's
-# `fleetpulse --version` run as its non-root user.
+# `fleetpulse version` run as its non-root user.
 #   deploy/container/build-source.sh [image-name]     (default localhost/fleetpulse:source)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 image="${1:-localhost/fleetpulse:source}"
 tests/deploy/base_image.sh >/dev/null
 
-containers() { buildah containers --quiet --notruncate | sort; }
-before=$(containers)
-cleanup() {
-  comm -13 <(echo "$before") <(containers) | xargs -r buildah rm >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
+. tests/deploy/buildah_cleanup.sh
+trap remove_new_buildah_containers EXIT
 
 # The build fetches from the Debian mirror (apt) and the npm registry (the dashboard's
 # packages). Behind a TLS-intercepting proxy the image's own CA list does not verify the
@@ -28,7 +24,7 @@ ca_args=()
 host_ca=/etc/ssl/certs/ca-certificates.crt
 if [ -s "$host_ca" ]; then
   npmrc=$(mktemp)
-  trap 'cleanup; rm -f "$npmrc"' EXIT
+  trap 'remove_new_buildah_containers; rm -f "$npmrc"' EXIT
   echo "cafile=$host_ca" >"$npmrc"
   ca_args=(--volume "$host_ca:$host_ca:ro" --volume "$npmrc:/root/.npmrc:ro")
 fi
@@ -43,7 +39,7 @@ nice -n 19 buildah build --isolation chroot --layers --pull=never --format docke
   -f deploy/container/Containerfile -t "$image" .
 end=$(date +%s)
 echo "build-source: finished $(date -u +%FT%TZ), wall time $(((end - start) / 60)) min $(((end - start) % 60)) s"
-echo "build-source: image size $(buildah inspect --type image --format '{{.Size}}' "$image") bytes"
+echo "build-source: image size $(buildah images --noheading --format '{{.Size}}' "$image")"
 ctr=$(buildah from --pull=never "$image")
-buildah run --isolation chroot "$ctr" -- /usr/bin/fleetpulse --version
-buildah run --isolation chroot "$ctr" -- id -u
+buildah run --isolation chroot "$ctr" -- /usr/bin/fleetpulse version
+echo "build-source: runs as uid $(buildah run --isolation chroot "$ctr" -- id -u)"

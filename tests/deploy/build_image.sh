@@ -16,14 +16,8 @@ done
 
 tests/deploy/base_image.sh >/dev/null
 
-# buildah build leaves the working containers of stages used by name (FROM <stage>); remove
-# those this build made.
-containers() { buildah containers --quiet --notruncate | sort; }
-before=$(containers)
-cleanup_build() {
-  comm -13 <(echo "$before") <(containers) | xargs -r buildah rm >/dev/null 2>&1 || true
-}
-trap cleanup_build EXIT
+. tests/deploy/buildah_cleanup.sh
+trap remove_new_buildah_containers EXIT
 mkdir -p build/container
 strip -o build/container/fleetpulse "$FLEETPULSE_BIN"
 buildah build --isolation chroot --layers --pull=never --format docker --quiet \
