@@ -32,10 +32,15 @@ packages=(
   # slow-disk test (tests/integration/test_slow_disk.py): fsync delays injected with strace
   strace
 )
-# kubectl (with kustomize 5) renders the Kubernetes manifests. Debian's kubernetes-client
-# conflicts with a kubectl installed otherwise; install it only where there is none.
+# kubectl renders the Kubernetes manifests (deploy/k8s) with its built-in kustomize, which
+# must be >= 4.1 (kubectl >= 1.22; 1.21 has kustomize 4.0.5) for `labels:` and `patches:`.
+# Debian 12's kubernetes-client is kubectl 1.20 (kustomize 2.0.3), which cannot render them,
+# so it is not installed: without a kubectl, say where to get one (the deploy tests fail
+# with the same message until there is one).
 if ! command -v kubectl >/dev/null 2>&1; then
-  packages+=(kubernetes-client)
+  echo "install-deps: no kubectl: install kubectl >= 1.22 from https://pkgs.k8s.io" \
+    "(https://kubernetes.io/docs/tasks/tools/); Debian 12's kubernetes-client (1.20) cannot" \
+    "render deploy/k8s" >&2
 fi
 # The dashboard is built with Node.js >= 18 and npm. Debian 12's nodejs (18) and npm serve;
 # a machine that already has node and npm (e.g. from NodeSource) keeps its own.

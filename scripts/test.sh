@@ -21,6 +21,8 @@ for preset in release asan; do
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --preset "$preset" --timeout 900
 done
+# ctest hides a passing test's output: the image size tests/deploy measured (deploy/README.md).
+[ -f build/container/image-size.txt ] && echo "== container image $(cat build/container/image-size.txt)"
 
 echo "== fuzz (libFuzzer, ASan+UBSan, ${FUZZ_SECONDS:-15}s per decoder)"
 scripts/fuzz.sh "${FUZZ_SECONDS:-15}"

@@ -19,6 +19,17 @@ REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 HERE = Path(__file__).resolve().parent
 CACHE = Path(os.environ.get("FLEETPULSE_BUILD_CACHE", "/var/cache/fleetpulse-build"))
+IMAGE_REPORT = REPO / "build/container/image-size.txt"  # written by test_image.py
+
+
+def pytest_sessionstart(session):
+    IMAGE_REPORT.unlink(missing_ok=True)  # never report a size this run did not measure
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The container image's size, in the summary that -q and output capture keep."""
+    if IMAGE_REPORT.exists():
+        terminalreporter.write_line(f"container image {IMAGE_REPORT.read_text().strip()}")
 
 
 def require_tool(name: str, install: str) -> str:

@@ -2,12 +2,17 @@
 service user and data directory exist, the binary started exactly as the unit's ExecStart
 says (as the unit's user, with the unit's environment file, and a notify socket as systemd
 gives one) answers /ready and tells the socket READY=1 then STOPPING=1; systemd-analyze
-accepts the unit; an upgrade to a newer build keeps data and edited configuration; remove
+accepts the unit; `systemctl reload` (ExecReload) keeps it serving; an upgrade to a newer build
+whose fleetpulse.toml differs keeps data and both edited conffiles (--force-confold) and asks
+systemd to restart the unit; the man page documents every option; the Grafana provisioning
+and the conffile's examples ship and parse; remove
 keeps the data; purge removes it; lintian reports no errors.
 
 One root goes through install -> upgrade -> remove -> purge in order (each test builds on the
 one before, as an operator's machine does), so the tests of this file run in file order."""
 
+import gzip
+import json
 import os
 import re
 import shlex
@@ -15,6 +20,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -32,13 +38,17 @@ def debs(fleetpulse_bin, tmp_path_factory):
     require_tool("dh", "apt-get install debhelper")
     require_tool("help2man", "apt-get install help2man")
     out = tmp_path_factory.mktemp("debs")
+    # Both at once: each is mostly waiting on one process at a time (dh, help2man, xz).
+    builds = [subprocess.Popen([str(REPO / "scripts/package.sh")], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "FLEETPULSE_BIN": str(fleetpulse_bin),
+                                    "VERSION": version, "OUT_DIR": str(out)})
+              for version in ("0.1.0~deploytest1", "0.1.0~deploytest2")]
     made = []
-    for version in ("0.1.0~deploytest1", "0.1.0~deploytest2"):
-        r = subprocess.run([str(REPO / "scripts/package.sh")], capture_output=True, text=True,
-                           env={**os.environ, "FLEETPULSE_BIN": str(fleetpulse_bin),
-                                "VERSION": version, "OUT_DIR": str(out)})
-        assert r.returncode == 0, r.stderr
-        made.append(Path(r.stdout.strip().splitlines()[-1]))
+    for build in builds:
+        stdout, stderr = build.communicate()
+        assert build.returncode == 0, stderr
+        made.append(Path(stdout.strip().splitlines()[-1]))
     return made
 
 
@@ -53,18 +63,20 @@ def root(debian_tarball):
         remove_root(path)
 
 
-def chroot(root: Path, *cmd: str, check: bool = True) -> subprocess.CompletedProcess:
+def chroot(root: Path, *cmd: str, check: bool = True,
+           env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive",
-           "LANG": "C.UTF-8"}
+           "LANG": "C.UTF-8", **(env or {})}
     r = subprocess.run(["chroot", str(root), *cmd], capture_output=True, text=True, env=env)
     if check:
         assert r.returncode == 0, f"{' '.join(cmd)} failed:\n{r.stdout}\n{r.stderr}"
     return r
 
 
-def apt_install(root: Path, deb: Path | str) -> None:
-    """apt-get install ./x.deb (or a package by name) inside the root; what apt fetches is
-    cached across runs."""
+def apt_install(root: Path, deb: Path | str, *options: str,
+                env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """apt-get install [OPTIONS] ./x.deb (or a package by name) inside the root (with `env`
+    added to its environment); what apt fetches is cached across runs."""
     archives = root / "var/cache/apt/archives"
     if APT_CACHE.is_dir():
         for f in APT_CACHE.glob("*.deb"):
@@ -76,12 +88,13 @@ def apt_install(root: Path, deb: Path | str) -> None:
         if r.returncode != 0:
             pytest.fail(f"apt-get update inside the Debian root failed (mirror unreachable?):\n"
                         f"{r.stderr}", pytrace=False)
-    chroot(root, "apt-get", "install", "-y", "-qq", "--no-install-recommends",
-           f"/tmp/{deb.name}" if isinstance(deb, Path) else deb)
+    r = chroot(root, "apt-get", "install", "-y", "-qq", "--no-install-recommends", *options,
+               f"/tmp/{deb.name}" if isinstance(deb, Path) else deb, env=env)
     APT_CACHE.mkdir(parents=True, exist_ok=True)
     for f in archives.glob("*.deb"):
         if not (APT_CACHE / f.name).exists():
             shutil.copy(f, APT_CACHE)
+    return r
 
 
 def unit(root: Path) -> dict[str, list[str]]:
@@ -206,6 +219,62 @@ def test_installed_files_are_where_the_unit_and_docs_say(root, debs):
                       ("Restart", "on-failure"), ("User", "fleetpulse")]:
         assert s.get(key) == [want], (key, s.get(key))
     assert int(s["LimitNOFILE"][0]) >= 10_000 + 1000
+    assert s.get("ExecReload") == ["/bin/kill -HUP $MAINPID"], s.get("ExecReload")
+
+
+def test_grafana_provisioning_is_installed_as_in_the_repository(root, debs):
+    shipped = root / "usr/share/fleetpulse/grafana"
+    repo = REPO / "deploy/grafana"
+    want = sorted(p.relative_to(repo) for p in repo.rglob("*") if p.is_file())
+    assert sorted(p.relative_to(shipped) for p in shipped.rglob("*") if p.is_file()) == want
+    for rel in want:
+        assert (shipped / rel).read_bytes() == (repo / rel).read_bytes(), rel
+    assert len([p for p in want if p.suffix == ".json"]) >= 1
+    assert Path("provisioning/datasources/fleetpulse.yaml") in want
+
+
+def test_man_page_documents_every_current_option(root, debs):
+    page = gzip.decompress((root / "usr/share/man/man1/fleetpulse.1.gz").read_bytes()).decode()
+    documented = set(re.findall(r"\\fB\\-\\-([a-z0-9\\-]+)\\fR", page))
+    documented = {o.replace("\\-", "-") for o in documented}
+    help_text = chroot(root, "/usr/bin/fleetpulse", "serve", "--help").stdout
+    options = set(re.findall(r"^\s+--([a-z0-9-]+)", help_text, re.M)) - {"help"}
+    assert {"cluster", "partitions", "node-id", "check-config"} <= options, help_text
+    assert options <= documented, f"missing from fleetpulse(1): {sorted(options - documented)}"
+    for command in ("serve", "simulate", "check"):
+        assert re.search(rf"^{command}$", page, re.M), f"subcommand {command} not in the page"
+
+
+def uncommented(toml: str) -> str:
+    """The conffile with every option and example table commented in (as package.sh checks
+    it): `#key = value` and `#[table]` lines lose their '#'."""
+    out = []
+    for line in toml.splitlines():
+        if re.match(r"^#[a-z_0-9]+ = [^(]*$", line) or re.match(r"^#\[.*\]$", line):
+            line = line[1:]
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def test_conffile_examples_are_accepted_when_commented_in(root, debs):
+    text = (root / "etc/fleetpulse/fleetpulse.toml").read_text()
+    assert "\n#[device_types." in text and "\n#[[alert_rules]]\n" in text
+    (root / "tmp/all-options.toml").write_text(uncommented(text))
+    r = chroot(root, "/usr/bin/fleetpulse", "serve", "--config", "/tmp/all-options.toml",
+               "--check-config", check=False)
+    assert r.returncode == 0, r.stderr
+    printed = r.stdout
+    # The example device type and rules are what the server would use.
+    assert re.search(r'^\[device_types\.camera\]\nat_risk_after = "10m"\n'
+                     r'offline_after = "30m"\nlow_battery = 10$', printed, re.M), printed
+    rules = re.findall(r'^#   (\{.*\})$', printed, re.M)
+    ids = [json.loads(rule)["id"] for rule in rules]
+    assert ids == ["freezer-warm", "gateway-silent"], ids
+    assert json.loads(rules[0])["scope"] == {"type": "freezer"}
+    # Commented out, as shipped, they change nothing: the built-in rules stay.
+    r = chroot(root, "/usr/bin/fleetpulse", "serve", "--config", "/etc/fleetpulse/fleetpulse.toml",
+               "--check-config")
+    assert "[device_types." not in r.stdout and "default-temperature-range" in r.stdout
 
 
 def test_systemd_analyze_verify_accepts_the_unit(root, debs):
@@ -230,6 +299,13 @@ def test_service_as_the_unit_starts_it_answers_ready_and_notifies(root, debs, po
         status, body = http("POST", base + "/api/v1/heartbeat",
                             {"device_id": "pkg-dev-1", "battery_level": 77})
         assert status in (200, 201, 202), body
+        # `systemctl reload` runs ExecReload with $MAINPID: the server reloads its
+        # certificates and keeps serving (SIGHUP's default action would end it).
+        reload = shlex.split(unit(root)["ExecReload"][0].replace("$MAINPID", str(run.proc.pid)))
+        chroot(root, *reload)
+        time.sleep(0.5)
+        assert run.proc.poll() is None, run.log.read_text()[-2000:]
+        assert http("GET", base + "/ready")[0] == 200
         run.proc.terminate()
         assert run.notification() == "STOPPING=1"
     finally:
@@ -240,19 +316,61 @@ def test_service_as_the_unit_starts_it_answers_ready_and_notifies(root, debs, po
     assert owners == {uid}, "files in the data dir not owned by the service user"
 
 
-def test_upgrade_keeps_data_and_edited_configuration(root, debs, ports, tmp_path):
-    apt_install(root, debs[1])
+def test_upgrade_keeps_data_and_edited_configuration_and_restarts(root, debs, ports, tmp_path):
+    """As on a server: the operator edited both conffiles, the old version runs, apt upgrades
+    non-interactively keeping the edits (--force-confold, deploy/README.md) although the new
+    package's fleetpulse.toml differs, and asks systemd to restart the unit; the new binary
+    then serves the old data with the edited configuration."""
+    conf, default = root / "etc/fleetpulse/fleetpulse.toml", root / "etc/default/fleetpulse"
+    shipped = '\n#http = "127.0.0.1:8080"\n'
+    assert shipped in conf.read_text()
+    http_port = free_port()
+    conf.write_text(conf.read_text().replace(shipped, f'\nhttp = "127.0.0.1:{http_port}"\n'))
+    default.write_text("".join(line for line in default.read_text().splitlines(True)
+                               if not line.startswith("FLEETPULSE_HTTP=")))
+    edited_conf, edited_default = conf.read_text(), default.read_text()
+    assert "Shipped with fleetpulse 0.1.0~deploytest1." in edited_conf
+    base = f"http://127.0.0.1:{http_port}"
+
+    # systemd's marker directory makes the maintainer scripts call systemctl; no systemd runs
+    # in this chroot, and SYSTEMD_OFFLINE=1 tells systemctl so: it then answers from the unit
+    # files (is the unit enabled?) and reports the command it would send instead of sending it.
+    marker = root / "run/systemd/system"
+    marker.mkdir(parents=True, exist_ok=True)
+    old = ServiceRun(root, tmp_path).start()
+    try:
+        assert old.notification() == "READY=1"
+        wait_ready(base, old.proc, old.log)
+        status, body = http("POST", base + "/api/v1/heartbeat",
+                            {"device_id": "pkg-dev-2", "battery_level": 55})
+        assert status in (200, 201, 202), body
+        upgrade = apt_install(root, debs[1], "-o", "Dpkg::Options::=--force-confold",
+                              env={"SYSTEMD_OFFLINE": "1"})
+    finally:
+        # What the restart does: stop the old process (drain, flush, exit 0) ...
+        assert old.close() == 0, old.log.read_text()[-2000:]
+        shutil.rmtree(root / "run/systemd")
+    output = upgrade.stdout + upgrade.stderr
+    assert "Running in chroot, ignoring command 'restart'" in output, output
     version = chroot(root, "dpkg-query", "-W", "-f=${Version}", "fleetpulse").stdout
     assert version == "0.1.0~deploytest2"
-    assert f"FLEETPULSE_HTTP=127.0.0.1:{ports['http']}" in \
-        (root / "etc/default/fleetpulse").read_text(), "the upgrade replaced the edited conffile"
+    assert os.access(root / "usr/bin/fleetpulse", os.X_OK)
+    # The new conffile differed; the edited one stays and the new one is left beside it.
+    assert conf.read_text() == edited_conf, "the upgrade replaced the edited fleetpulse.toml"
+    assert default.read_text() == edited_default, "the upgrade replaced /etc/default/fleetpulse"
+    offered = root / "etc/fleetpulse/fleetpulse.toml.dpkg-dist"
+    assert "Shipped with fleetpulse 0.1.0~deploytest2." in offered.read_text()
+    assert oct(conf.stat().st_mode & 0o777) == "0o640"
+
+    # ... and start the new one as the unit says: the file's address, the data of before.
     run = ServiceRun(root, tmp_path).start()
     try:
-        base = f"http://127.0.0.1:{ports['http']}"
+        assert run.notification() == "READY=1"
         wait_ready(base, run.proc, run.log)
-        status, body = http("GET", base + "/api/v1/devices/pkg-dev-1")
-        assert status == 200, body
-        assert b"77" in body
+        for device, battery in (("pkg-dev-1", b"77"), ("pkg-dev-2", b"55")):
+            status, body = http("GET", base + f"/api/v1/devices/{device}")
+            assert status == 200, body
+            assert battery in body, body
     finally:
         assert run.close() == 0
 
