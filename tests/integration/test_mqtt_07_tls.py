@@ -15,6 +15,7 @@ import pytest
 
 from fleetpulse_harness import free_port, run_cli, wait_until
 from mqtt_harness import V5, VERSIONS, RawClient, connect_packet
+from test_compat_https_cors import make_cert, peer_common_name
 from test_telemetry_ingest import T0, points
 
 
@@ -88,27 +89,6 @@ def test_7_4_tls_without_a_certificate_refuses_to_start(tmp_path):
                  str(tmp_path / "missing.pem"), "--tls-key", str(tmp_path / "missing.pem")])
     assert r.returncode == 1
     assert "cannot load TLS certificate" in r.stderr + r.stdout
-
-
-def make_cert(directory, cn):
-    cert, key = directory / f"{cn}.crt", directory / f"{cn}.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-keyout", str(key), "-out", str(cert), "-subj", f"/CN={cn}",
-                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-                   check=True, capture_output=True)
-    return cert, key
-
-
-def peer_common_name(port):
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
-        with ctx.wrap_socket(raw) as tls:
-            der = tls.getpeercert(binary_form=True)
-    text = subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-subject"],
-                          input=der, capture_output=True, timeout=10, check=True).stdout.decode()
-    return text.strip().split("CN")[-1].strip(" =")
 
 
 def tls_publish(port, cafile, dev, value):
