@@ -127,7 +127,7 @@ def test_explicit_timestamps_in_each_precision_are_read_back(auth_server, route,
 
 
 def test_v2_write_tags_update_the_device_and_stay_readable_with_the_unit(auth_server):
-    body = (f'env,device_id=v2-attr,name=Roof\ sensor,location=Roof,type=thermo,site=north '
+    body = (f'env,device_id=v2-attr,name=Roof\\ sensor,location=Roof,type=thermo,site=north '
             f'temperature=21.5,unit="celsius" {T0_MS}').encode()
     resp = auth_server.post("/api/v2/write?org=o&bucket=b&precision=ms", raw=body)
     assert resp.status == 204, resp
