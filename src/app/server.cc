@@ -589,6 +589,8 @@ int run_server(const ServerConfig& cfg) {
       ingestor.stop();
       return 1;
     }
+    if (Status s = mqtt->reload_tls(); !s.ok())  // before start(): SIGHUP reloads it later
+      spdlog::error("event=tls_reload_failed transport=mqtt reason=\"{}\"", s.message());
     mqtt->start();
     ctx.on_config_changed = [m = mqtt.get()](const std::string& id, const std::string& config) {
       m->push_config(id, config);
@@ -659,7 +661,14 @@ int run_server(const ServerConfig& cfg) {
                  server.tls_port());
   notify_service_manager("READY=1");  // Type=notify: recovery is done, the listeners are up
 
-  const int sig = wait_for_stop_signal([&server, &cfg] {
+  const int sig = wait_for_stop_signal([&server, &cfg, m = mqtt.get()] {
+    if (m && cfg.mqtt_tls.enabled) {
+      Status s = m->reload_tls();
+      if (s.ok())
+        spdlog::info("event=tls_reloaded transport=mqtt cert={}", cfg.tls_cert);
+      else
+        spdlog::error("event=tls_reload_failed transport=mqtt reason=\"{}\"", s.message());
+    }
     if (!cfg.https.enabled) return;
     Status s = server.reload_tls();
     if (s.ok())

@@ -108,6 +108,9 @@ std::string_view influx_v2_code(int status) {
 Response styled_error(ErrorStyle style, int status, std::string_view code,
                       std::string_view message) {
   if (style == ErrorStyle::kApi) return error_response(status, code, message);
+  // InfluxDB 1.x answers overload with 503 (its write throttler), and Telegraf's influxdb
+  // output drops a batch on any 4xx: a 429 there would lose data a 503 gets retried.
+  if (style == ErrorStyle::kInfluxV1 && status == 429) status = 503;
   JsonWriter w;
   w.begin_object();
   if (style == ErrorStyle::kInfluxV2)

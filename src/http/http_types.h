@@ -99,7 +99,8 @@ Response error_response(int status, std::string_view code, std::string_view mess
 Response error_response(const Status& s);
 
 // The error body a route's clients expect: fleetpulse's own (above), or InfluxDB's on the
-// InfluxDB-compatible routes: 2.x `{"code":"invalid","message":...}`, 1.x `{"error":...}`.
+// InfluxDB-compatible routes: 2.x `{"code":"invalid","message":...}`, 1.x `{"error":...}`
+// (where 429 becomes 503, as InfluxDB 1.x answers overload).
 enum class ErrorStyle { kApi, kInfluxV2, kInfluxV1 };
 Response styled_error(ErrorStyle style, int status, std::string_view code,
                       std::string_view message);

@@ -427,4 +427,65 @@ std::string MqttServer::health_json() const {
   return w.take();
 }
 
+// --- TLS certificate reload (SIGHUP) ------------------------------------------------------
+namespace {
+
+// The certificate and key new TLS handshakes get, attached to the listener's SSL_CTX (freed
+// with it). The live SSL_CTX is never modified after start(): its certificate callback copies
+// the current pair into each connection when the handshake reaches certificate selection.
+struct ReloadedCertificate {
+  std::mutex mu;
+  std::shared_ptr<net::ssl::context> current;  // guarded by mu
+};
+
+int reloaded_certificate_index() {
+  static const int index = SSL_CTX_get_ex_new_index(
+      0, nullptr, nullptr, nullptr, [](void*, void* p, CRYPTO_EX_DATA*, int, long, void*) {
+        delete static_cast<ReloadedCertificate*>(p);
+      });
+  return index;
+}
+
+int use_reloaded_certificate(SSL* ssl, void* arg) {
+  std::shared_ptr<net::ssl::context> ctx;
+  {
+    auto* r = static_cast<ReloadedCertificate*>(arg);
+    std::lock_guard lock(r->mu);
+    ctx = r->current;
+  }
+  SSL_CTX* c = ctx->native_handle();
+  STACK_OF(X509)* chain = nullptr;
+  SSL_CTX_get0_chain_certs(c, &chain);
+  return SSL_use_cert_and_key(ssl, SSL_CTX_get0_certificate(c), SSL_CTX_get0_privatekey(c), chain,
+                              1);
+}
+
+}  // namespace
+
+Status MqttServer::reload_tls() {
+  const auto& o = impl_->state.options;
+  if (!o.tls_enabled) return Status::Ok();
+  auto fresh = std::make_shared<net::ssl::context>(net::ssl::context::tls_server);
+  boost::system::error_code ec;
+  fresh->use_certificate_chain_file(o.tls_cert_file, ec);
+  if (ec)
+    return Status::InvalidArgument("cannot load TLS certificate " + o.tls_cert_file + ": " +
+                                   ec.message());
+  fresh->use_private_key_file(o.tls_key_file, net::ssl::context::pem, ec);  // checks the pair
+  if (ec)
+    return Status::InvalidArgument("cannot load TLS key " + o.tls_key_file + ": " + ec.message());
+  SSL_CTX* live = impl_->ssl.native_handle();
+  auto* r =
+      static_cast<ReloadedCertificate*>(SSL_CTX_get_ex_data(live, reloaded_certificate_index()));
+  if (r == nullptr) {  // the first call (before start()): install the callback
+    r = new ReloadedCertificate;
+    r->current = fresh;
+    SSL_CTX_set_ex_data(live, reloaded_certificate_index(), r);
+    SSL_CTX_set_cert_cb(live, use_reloaded_certificate, r);
+  }
+  std::lock_guard lock(r->mu);
+  r->current = std::move(fresh);
+  return Status::Ok();
+}
+
 }  // namespace fp::mqtt

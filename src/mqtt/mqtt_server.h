@@ -101,6 +101,11 @@ class MqttServer {
   Status restore_sessions();
   // Binds the listeners (and loads the TLS certificate); ports are known afterwards.
   Status listen();
+  // Reads --tls-cert/--tls-key again (SIGHUP); new TLS handshakes use them, open connections
+  // keep theirs. A pair that does not load is an error and the previous one stays. The first
+  // call installs the hook on the listener's TLS context: make it after listen() and before
+  // start() (run_server does); later calls may come from any thread. No-op without TLS.
+  Status reload_tls();
   uint16_t port() const;
   uint16_t tls_port() const;
   // Starts accepting and the I/O threads. Returns immediately.

@@ -1,8 +1,10 @@
 // Drives the real InfluxDB client libraries against a fleetpulse server and prints what they
 // saw as one JSON object (read by tests/integration/test_compat_influx.py).
-//   node influx_clients.mjs v2 URL TOKEN DEVICE   @influxdata/influxdb-client, gzip always
+//   node influx_clients.mjs v2 URL TOKEN DEVICE   @influxdata/influxdb-client, gzip always;
+//                                                 ping and health by -apis' PingAPI, HealthAPI
 //   node influx_clients.mjs v1 URL USER PASS DEVICE   `influx` (node-influx), Basic auth
 import { InfluxDB as InfluxV2, Point, HttpError } from "@influxdata/influxdb-client";
+import { HealthAPI, PingAPI } from "@influxdata/influxdb-client-apis";
 import Influx from "influx";
 
 const [mode, url, ...args] = process.argv.slice(2);
@@ -10,6 +12,10 @@ const out = {};
 
 async function v2(token, device) {
   const client = new InfluxV2({ url, token, timeout: 10000 });
+  await new PingAPI(client).getPing();  // GET /ping: resolves on 204, throws otherwise
+  out.ping = "ok";
+  const health = await new HealthAPI(client).getHealth();
+  out.health = { status: health.status, version: health.version };
   const write = client.getWriteApi("fleet-org", "fleet-bucket", "ms", {
     gzipThreshold: 0,  // every body gzip-compressed, as Telegraf's content_encoding = "gzip"
     maxRetries: 0,
@@ -49,11 +55,16 @@ async function v1(user, pass, device) {
       timestamp: new Date(t0.getTime() + 60000) },
   ], { precision: "s" });
   out.written = 2;
+  // A batch with a bad point (no fields): the good one is stored, the error names the bad one.
   try {
-    await influx.writeMeasurement("cpu", [{ tags: { host: device }, fields: {} }]);
+    await influx.writePoints([
+      { measurement: "cpu", tags: { host: device }, fields: { usage: 14.5 },
+        timestamp: new Date(t0.getTime() + 120000) },
+      { measurement: "cpu", tags: { host: device }, fields: {} },
+    ], { precision: "s" });
     out.bad = { ok: true };
   } catch (e) {
-    out.bad = { error: String(e.message ?? e) };
+    out.bad = { status: e.res?.statusCode, message: String(e.message ?? e) };
   }
 }
 

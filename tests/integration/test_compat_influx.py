@@ -7,11 +7,12 @@ gzip 400 on every ingest route, and the server keeps serving."""
 
 import base64
 import gzip
+import json
 
 import pytest
 
 from compat_clients import run_node
-from fleetpulse_harness import assert_error, rfc3339_to_epoch
+from fleetpulse_harness import assert_error, epoch_to_rfc3339, rfc3339_to_epoch
 
 KEY = "compat-influx-key-0123456789"
 T0_MS = 1767225600000  # 2026-01-01T00:00:00Z
@@ -31,6 +32,7 @@ def latest(server, device_id):
 def test_influxdb_client_js_writes_gzip_bodies_with_a_token(auth_server):
     out = run_node("influx_clients.mjs", "v2", auth_server.base_url, KEY, "js-v2")
     assert "failed" not in out, out["failed"]
+    assert out["ping"] == "ok" and out["health"] == {"status": "pass", "version": "2.7.0"}, out
     assert out["written"] == 3
     values = latest(auth_server, "js-v2")
     assert values["env.count"] == (2, "2026-01-01T00:00:02.000Z")
@@ -51,7 +53,15 @@ def test_node_influx_v1_writes_with_basic_auth_and_pings(auth_server):
     out = run_node("influx_clients.mjs", "v1", auth_server.base_url, "telegraf", KEY, "nodev1")
     assert "failed" not in out, out["failed"]
     assert out["ping"] == [{"online": True, "version": "2.7.0"}]
-    assert latest(auth_server, "nodev1") == {"cpu.usage": (13.5, "2026-01-01T00:01:00.000Z")}
+    # The batch with a point without fields: a partial write, its good point stored.
+    assert out["bad"]["status"] == 400, out
+    body = json.loads(out["bad"]["message"].split(" error occurred: ", 1)[1])
+    assert body["error"].startswith("partial write: unable to parse 'cpu,host=nodev1'"), body
+    assert body["error"].endswith("dropped=1"), body
+    assert latest(auth_server, "nodev1") == {"cpu.usage": (14.5, "2026-01-01T00:02:00.000Z")}
+    resp = auth_server.get("/api/v1/devices/nodev1/telemetry?metric=cpu.usage&start=0"
+                           "&end=2100-01-01T00:00:00Z")
+    assert [p["value"] for p in resp.json["points"]] == [12.5, 13.5, 14.5], resp
     out = run_node("influx_clients.mjs", "v1", auth_server.base_url, "telegraf", "bad", "nv1-no")
     assert out.get("status") == 401 or "401" in out.get("failed", ""), out
 
@@ -99,6 +109,34 @@ def test_v1_precisions_including_minutes_and_hours(auth_server, precision, scale
                            "&end=2100-01-01T00:00:00Z")
     got = round(rfc3339_to_epoch(resp.json["points"][0]["ts"]) * 1000)
     assert got == round(ts * scale_ms), resp
+
+
+@pytest.mark.parametrize("route,precision,per_ms", [
+    ("v2", "ns", 1_000_000), ("v2", "us", 1000), ("v2", "s", 0.001), ("v2", "ms", 1),
+    ("v1", "ms", 1), ("v1", "n", 1_000_000), ("v1", "ns", 1_000_000)])
+def test_explicit_timestamps_in_each_precision_are_read_back(auth_server, route, precision,
+                                                             per_ms):
+    device = f"ts-{route}-{precision}"
+    ms = T0_MS + 1234_000 if precision == "s" else T0_MS + 1234
+    path = (f"/api/v2/write?org=o&bucket=b&precision={precision}" if route == "v2"
+            else f"/write?db=d&rp=autogen&precision={precision}")
+    resp = auth_server.post(path, raw=f"p,host={device} v=1 {round(ms * per_ms)}".encode())
+    assert resp.status == 204, resp
+    assert latest(auth_server, device) == {
+        "p.v": (1, epoch_to_rfc3339(ms / 1000))}
+
+
+def test_v2_write_tags_update_the_device_and_stay_readable_with_the_unit(auth_server):
+    body = (f'env,device_id=v2-attr,name=Roof\\ sensor,location=Roof,type=thermo,site=north '
+            f'temperature=21.5,unit="celsius" {T0_MS}').encode()
+    resp = auth_server.post("/api/v2/write?org=o&bucket=b&precision=ms", raw=body)
+    assert resp.status == 204, resp
+    d = auth_server.get("/api/v1/devices/v2-attr").json
+    assert (d["name"], d["location"], d["type"]) == ("Roof sensor", "Roof", "thermo"), d
+    assert d["attributes"]["tag.site"] == "north", d
+    assert d["attributes"]["env.unit"] == "celsius", d
+    assert latest(auth_server, "v2-attr") == {"env.temperature": (21.5,
+                                                                  "2026-01-01T00:00:00.000Z")}
 
 
 def test_credentials_as_token_basic_and_u_p(auth_server):

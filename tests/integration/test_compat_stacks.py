@@ -2,10 +2,15 @@
 stacks document them (docs/compatibility.md), each answered with a success body such a client
 accepts and then read back through the native API; device registration bodies in their
 spelling (device_name, device_type, status, extra fields kept in metadata); the same calls
-with auth on; an acknowledged /ingest survives kill -9."""
+gzip-compressed; the MQTT payload from mosquitto_pub, paho and MQTT.js; the same calls with
+auth on; an acknowledged /ingest survives kill -9."""
 
+import gzip
+
+import paho.mqtt.client as paho
 import pytest
 
+from compat_clients import run_node
 from fleetpulse_harness import assert_error, urlquote, wait_until
 from mqtt_harness import V311, mosquitto_pub, start_mqtt_server
 
@@ -146,6 +151,71 @@ def test_mqtt_iot_telemetry_topic_unchanged(start_server):
     resp = server.get("/api/v1/devices/device-001/latest")
     assert resp.json["values"]["temperature"] == {"value": 23.5,
                                                    "ts": "2026-02-12T16:00:00.000Z"}, resp
+
+
+def mqtt_payload(device_id, temperature):
+    return MQTT_TELEMETRY.replace("device-001", device_id).replace("23.5", str(temperature))
+
+
+def test_paho_and_mqtt_js_publish_the_stacks_payload(start_server):
+    server = start_mqtt_server(start_server)
+    url = f"mqtt://127.0.0.1:{server.mqtt_port}"
+    for version, device_id, temperature in [("4", "device-001", 23.5), ("5", "mqttjs-5", 24.5)]:
+        topic = f"iot/{device_id}/telemetry"
+        out = run_node("mqtt_client.mjs", url, version, topic, mqtt_payload(device_id,
+                                                                            temperature))
+        assert out == {"connected": True, "published": True}, out
+    client = paho.Client(client_id="paho-compat", protocol=paho.MQTTv311)
+    client.connect("127.0.0.1", server.mqtt_port)
+    client.loop_start()
+    try:
+        info = client.publish("iot/paho-1/telemetry", mqtt_payload("paho-1", 25.5), qos=1)
+        info.wait_for_publish(10)
+        assert info.is_published()
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    for device_id, temperature in [("device-001", 23.5), ("mqttjs-5", 24.5), ("paho-1", 25.5)]:
+        resp = server.get(f"/api/v1/devices/{device_id}/latest")
+        assert resp.status == 200, (device_id, resp)
+        assert resp.json["values"]["temperature"] == {
+            "value": temperature, "ts": "2026-02-12T16:00:00.000Z"}, (device_id, resp)
+    # With auth on MQTT.js logs in with a device token (user name: the device id).
+    server = start_mqtt_server(start_server, admin_key="compat-admin-key-0123456789")
+    assert server.post("/api/v1/devices", {"device_id": "mqttjs-tok"}).status == 201
+    token = server.post("/api/v1/devices/mqttjs-tok/tokens", {}).json["token"]
+    url = f"mqtt://127.0.0.1:{server.mqtt_port}"
+    topic = "iot/mqttjs-tok/telemetry"
+    out = run_node("mqtt_client.mjs", url, "5", topic, mqtt_payload("mqttjs-tok", 26.5),
+                   "mqttjs-tok", token)
+    assert out == {"connected": True, "published": True}, out
+    out = run_node("mqtt_client.mjs", url, "5", topic, mqtt_payload("mqttjs-tok", 27.5),
+                   "mqttjs-tok", "wrong-token")
+    assert "published" not in out and out.get("code") in (134, 135), out  # bad credentials
+    assert latest(server, "mqttjs-tok") == {"temperature": 26.5}
+
+
+GZ = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+
+
+def test_the_stacks_calls_gzip_compressed(shared_server):
+    calls = [("/heartbeat", HEARTBEAT.replace(b"test-device-001", b"gz-hb")),
+             ("/api/device/data", DEVICE_DATA.replace(b"device_01", b"gz-data")),
+             ("/api/device/data/bulk", BULK.replace(b'"d1"', b'"gz-bulk"')),
+             ("/api/v1/devices/gz-metrics/metrics", METRICS)]
+    for path, body in calls:
+        resp = shared_server.post(path, raw=gzip.compress(body), headers=GZ)
+        assert resp.status == 200, (path, resp)
+    d = device(shared_server, "gz-hb")
+    assert (d["name"], d["battery_level"]) == ("Test Sensor", 85.5)
+    assert latest(shared_server, "gz-data") == {"temperature": 22.5}
+    assert latest(shared_server, "gz-bulk") == {"humidity": 55.2, "temperature": 21.1}
+    assert latest(shared_server, "gz-metrics") == {"uptime": 0.95}
+    assert device(shared_server, "gz-metrics")["attributes"]["uptime.unit"] == "percentage"
+    resp = shared_server.post("/write?db=telegraf", headers={"Content-Encoding": "gzip"},
+                              raw=gzip.compress(b"env,host=gz-v1 t=19.5 1767225600000000000"))
+    assert resp.status == 204, resp
+    assert latest(shared_server, "gz-v1") == {"env.t": 19.5}
 
 
 def test_with_auth_on_the_calls_need_a_key_or_device_token(start_server):

@@ -58,6 +58,30 @@ def test_openapi_document_is_well_formed():
             ids.add(op["operationId"])
             declared = {p["name"] for p in op.get("parameters", []) if p.get("in") == "path"}
             assert declared == params, (method, path, declared, params)
+            # "Try it out" in /docs starts from these: every body and required parameter
+            # has an example.
+            for media_type, media in resolve(doc, op.get("requestBody", {})).get(
+                    "content", {}).items():
+                assert has_example(doc, media), f"{method} {path}: {media_type} body example"
+            for param in item.get("parameters", []) + op.get("parameters", []):
+                param = resolve(doc, param)
+                if param.get("required"):
+                    assert has_example(doc, param), f"{method} {path}: {param['name']} example"
+
+
+def resolve(doc, node):
+    while isinstance(node, dict) and "$ref" in node:
+        target = doc
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def has_example(doc, node):
+    """An OpenAPI parameter or media type with `example`/`examples`, or a schema that has one."""
+    return ("example" in node or bool(node.get("examples"))
+            or "example" in resolve(doc, node.get("schema", {})))
 
 
 def test_dashboard_and_assets_are_served_with_types_and_caching(shared_server):
