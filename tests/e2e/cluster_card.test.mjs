@@ -5,17 +5,14 @@
 // with every node up and once after kill -9 of one: FP_CLUSTER_URLS (the live nodes' base
 // URLs) and FP_CLUSTER_NODES (their ids, in the same order).
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 
-import { apiGet, env, eventually, launch, newPage, shot } from "./browser.mjs";
+import { apiGet, browserForFile, env, eventually, newPage, openView, shot } from "./browser.mjs";
 
 const urls = env("FP_CLUSTER_URLS").split(",");
 const ids = env("FP_CLUSTER_NODES").split(",");
 const phase = env("FP_CLUSTER_PHASE");
-let session;
-
-before(async () => { session = await launch(); });
-after(async () => { await session?.close(); });
+const session = browserForFile();
 
 // What the card shows, read from its tables.
 async function cardView(page) {
@@ -34,8 +31,7 @@ urls.forEach((base, i) => {
   test(`${phase}: node ${ids[i]}'s overview shows the cluster as its API does`, async () => {
     for (const width of [1440, 390]) {
       const page = await newPage(session.context, { width, height: 900 });
-      await page.goto(base + "/");
-      await page.waitForSelector("body[data-ready=true]");
+      await openView(page, base);
       await page.waitForSelector("#cluster-card #cluster-partitions tbody tr");
       // The card refreshes every 5 s; ownership may move meanwhile: compare until they agree.
       await eventually(async () => {

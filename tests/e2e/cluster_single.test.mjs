@@ -3,23 +3,19 @@
 // tests/cluster/test_cluster_dashboard.py with cluster_card.test.mjs).
 // Run by test_e2e.py (ctest `e2e`).
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 
-import { apiGet, env, launch, newPage } from "./browser.mjs";
+import { apiGet, browserForFile, env, newPage, openView } from "./browser.mjs";
 
 const base = env("FP_BASE_URL");
-let session;
-
-before(async () => { session = await launch(); });
-after(async () => { await session?.close(); });
+const session = browserForFile();
 
 test("single-node mode: no cluster card on the overview", async () => {
   assert.deepEqual(await apiGet(base, "/api/v1/cluster"), { mode: "single" });
   const page = await newPage(session.context);
   const asked = [];
   page.on("response", (r) => { if (r.url().endsWith("/api/v1/cluster")) asked.push(r.status()); });
-  await page.goto(base + "/");
-  await page.waitForSelector("body[data-ready=true]");
+  await openView(page, base);
   await page.waitForSelector("#status-cards .card");
   // The page did ask (so the card would be there in cluster mode), and shows nothing of it.
   await page.waitForFunction(() => performance.getEntriesByType("resource").some((e) => e.name.endsWith("/api/v1/cluster")));

@@ -4,20 +4,13 @@
 // without devices, a device that never reported and a device that reported but has no history.
 // Run by test_e2e.py (ctest `e2e`) against its server "empty".
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 
-import { apiGet, apiPost, env, launch, newPage, shot } from "./browser.mjs";
+import { apiGet, apiPost, browserForFile, env, newPage, openView, shot } from "./browser.mjs";
 
 const base = env("FP_EMPTY_BASE_URL");
-let session;
-
-before(async () => { session = await launch(); });
-after(async () => { await session?.close(); });
-
-async function open(page, hash) {
-  await page.goto(base + "/" + hash);
-  await page.waitForSelector("body[data-ready=true]");
-}
+const session = browserForFile();
+const open = (page, hash) => openView(page, base, hash);
 
 const text = (page, sel) => page.$eval(sel, (e) => e.textContent.trim());
 const canvases = (page, sel) => page.$$eval(sel + " canvas", (l) => l.length);
