@@ -505,6 +505,7 @@ int run_server(const ServerConfig& cfg) {
   // KPI history: sampled into the telemetry store through the commit path (src/kpi).
   KpiHistorySampler kpi_history(cat, tracker, activity, ingestor, clock,
                                 cfg.kpi_history_interval_ms);
+  kpi_history.restore(**store);  // dashboard: count on from the last sample before a restart
   kpi_history.start();
   ctx.kpi_history_interval_ms = cfg.kpi_history_interval_ms;
   http::Router router;

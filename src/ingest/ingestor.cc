@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "ingest/derived_series.h"
+#include "kpi/kpi_series_keys.h"  // header only: a device's KPI history keys (removals)
 
 namespace fp {
 namespace {
@@ -224,7 +225,14 @@ void Ingestor::run() {
       Status s = !p.device     ? store_->log_delete_all()
                  : p.with_data ? store_->log_delete_device(*p.device)
                                : store_->log_forget_device(*p.device);
+      // The device's KPI history goes with it, in the same commit (dashboard branch).
+      const std::vector<std::string> companions =
+          p.device ? kpi_keys::keys_of_device(*p.device) : std::vector<std::string>{};
+      for (const std::string& key : companions)
+        if (s.ok()) s = store_->log_delete_device(key);
       if (s.ok()) s = store_->commit();
+      if (s.ok())
+        for (const std::string& key : companions) store_->apply_delete_device(key);
       if (s.ok() && p.with_data) {
         if (p.device) {
           store_->apply_delete_device(*p.device);

@@ -7,6 +7,7 @@
 
 #include "kpi/device_kpis.h"
 #include "kpi/kpi_series_keys.h"
+#include "storage/tsdb/time_series_store.h"
 
 namespace fp {
 namespace {
@@ -75,8 +76,44 @@ void KpiHistorySampler::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+void KpiHistorySampler::restore(const tsdb::TimeSeriesStore& store) {
+  const auto& index = store.index();
+  auto last_point = [&](std::string_view key,
+                        std::string_view metric) -> std::optional<tsdb::Sample> {
+    const auto id = index.find(key, metric);
+    if (!id) return std::nullopt;
+    const auto span = store.time_span(*id);
+    if (!span) return std::nullopt;
+    std::optional<tsdb::Sample> out;
+    store.scan(*id, span->second, span->second, [&](const tsdb::Sample& s) { out = s; });
+    return out;
+  };
+  const auto sampled = last_point(kpi_keys::kSampledKey, "sampled");
+  if (!sampled) return;  // never sampled: the first sample takes the baseline
+  const int64_t hour = hour_of(sampled->ts);
+  for (const std::string& key : index.devices()) {
+    if (!key.starts_with(kpi_keys::kBaselinePrefix)) continue;
+    const std::string id = key.substr(kpi_keys::kBaselinePrefix.size());
+    const auto m = last_point(key, "hour_messages");
+    const auto e = last_point(key, "hour_errors");
+    if (!m || !e) continue;
+    const Baseline written{hour_of(m->ts),
+                           {static_cast<uint64_t>(m->value), 0, static_cast<uint64_t>(e->value)}};
+    written_[id] = written;
+    // Written only when they changed: a last write in an earlier hour means no reports in the
+    // last sample's hour up to it.
+    baseline_[id] = written.hour == hour ? written : Baseline{hour, {}};
+  }
+  last_ms_ = sampled->ts;
+  restored_ = true;
+}
+
 Result<std::shared_ptr<ReadingBatch>> KpiHistorySampler::measure(int64_t now) {
-  const int64_t prev = last_ms_ > 0 && last_ms_ < now ? last_ms_ : now - interval_ms_;
+  // Counts go from the previous sample (restored after a restart); status and response times
+  // cover one interval after a restart (the server was down before it).
+  const int64_t count_from = last_ms_ > 0 && last_ms_ < now ? last_ms_ : now - interval_ms_;
+  const int64_t prev = restored_ ? now - interval_ms_ : count_from;
+  restored_ = false;
   const bool have_baseline = last_ms_ > 0;
   FP_ASSIGN_OR_RETURN(std::vector<Device> devices, catalog_.load_all_devices());
   std::unordered_map<std::string, std::vector<StatusTransition>> history;
@@ -91,17 +128,22 @@ Result<std::shared_ptr<ReadingBatch>> KpiHistorySampler::measure(int64_t now) {
     response[id] = sum / static_cast<double>(a.response_ms.size());
   });
   const int64_t hour = hour_of(now);
-  std::unordered_map<std::string, ActivityTotals> counts;
+  struct Recent {
+    ActivityTotals now, before;  // this hour's and the previous hour's counters
+  };
+  std::unordered_map<std::string, Recent> recent;
   activity_.for_each_recent_hours(
       now, [&](const std::string& id, const ActivityTotals& cur, const ActivityTotals& before) {
-        auto b = baseline_.find(id);
-        if (have_baseline) {
-          counts[id] = b != baseline_.end()
-                           ? counted_since(hour, cur, before, b->second.hour, b->second.totals)
-                           : counted_since(hour, cur, before, hour_of(prev), {});
-        }
-        baseline_[id] = {hour, cur};
+        recent[id] = {cur, before};
       });
+  // Reports since the previous sample; a device created since then counts from zero (its id
+  // may have been used before: the old counters are not its own).
+  auto counted = [&](const Device& d, const Recent& r) {
+    const auto b = baseline_.find(d.device_id);
+    if (b == baseline_.end() || d.created_at_ms > count_from)
+      return counted_since(hour, r.now, r.before, hour_of(count_from), {});
+    return counted_since(hour, r.now, r.before, b->second.hour, b->second.totals);
+  };
   last_ms_ = now;
 
   auto batch = std::make_shared<ReadingBatch>();
@@ -110,6 +152,9 @@ Result<std::shared_ptr<ReadingBatch>> KpiHistorySampler::measure(int64_t now) {
   for (size_t i = 0; i < kpi_keys::kMetrics.size(); ++i)
     m[i] = batch->intern_metric(kpi_keys::kMetrics[i]);
   enum { kAvail, kUptime, kResponse, kMessages, kErrors, kBattery, kDevices };
+  const uint32_t base_messages = batch->intern_metric("hour_messages");
+  const uint32_t base_errors = batch->intern_metric("hour_errors");
+  std::unordered_map<std::string, Baseline> next_baseline;
   static const std::vector<StatusTransition> kNone;
   for (const Device& d : devices) {
     const uint32_t key = batch->intern_device(kpi_keys::device_key(d.device_id));
@@ -142,9 +187,26 @@ Result<std::shared_ptr<ReadingBatch>> KpiHistorySampler::measure(int64_t now) {
         ++t->with_response;
       }
     }
+    const auto r = recent.find(d.device_id);
+    if (r != recent.end()) {
+      // What the next sample counts from, written with this one when it changed.
+      const Baseline nb{hour, r->second.now};
+      next_baseline[d.device_id] = nb;
+      if (d.created_at_ms > count_from) written_.erase(d.device_id);
+      const auto w = written_.find(d.device_id);
+      const bool zero = nb.totals.messages == 0 && nb.totals.rejected == 0;
+      const bool same = w != written_.end() && w->second.hour == hour &&
+                        w->second.totals.messages == nb.totals.messages &&
+                        w->second.totals.rejected == nb.totals.rejected;
+      if (!same && !(zero && (w == written_.end() || w->second.hour != hour))) {
+        const uint32_t bkey = batch->intern_device(kpi_keys::baseline_key(d.device_id));
+        batch->add(bkey, base_messages, now, static_cast<double>(nb.totals.messages));
+        batch->add(bkey, base_errors, now, static_cast<double>(nb.totals.rejected));
+        written_[d.device_id] = nb;
+      }
+    }
     if (have_baseline) {
-      const auto c = counts.find(d.device_id);
-      const ActivityTotals n = c == counts.end() ? ActivityTotals{} : c->second;
+      const ActivityTotals n = r == recent.end() ? ActivityTotals{} : counted(d, r->second);
       batch->add(key, m[kMessages], now, static_cast<double>(n.messages));
       batch->add(key, m[kErrors], now, static_cast<double>(n.rejected));
       if (t) {
@@ -161,6 +223,10 @@ Result<std::shared_ptr<ReadingBatch>> KpiHistorySampler::measure(int64_t now) {
       }
     }
   }
+  baseline_ = std::move(next_baseline);
+  if (!devices.empty())  // nothing to count from without devices: no mark either
+    batch->add(batch->intern_device(kpi_keys::kSampledKey), batch->intern_metric("sampled"), now,
+               static_cast<double>(devices.size()));
   for (const auto& [type, t] : types) {
     const uint32_t key = batch->intern_device(kpi_keys::type_key(type));
     batch->add(key, m[kDevices], now, static_cast<double>(t.devices));

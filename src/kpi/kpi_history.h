@@ -8,9 +8,12 @@
 // PromQL API serves them (promql/kpi_history_source.h).
 //
 // Message and error counts are differences of the activity log's hourly counters between two
-// samples; the first sample after a start only takes the baseline (reports between the last
-// sample before a stop and the first after it are in the log's hourly KPIs, not in this
-// history). Thread safety: start()/stop() from one thread; measure() from one thread at a time.
+// samples. Each sample also writes, in the same batch (one WAL commit), the counters it counted
+// to (kpi_keys::kBaselinePrefix), so restore() after a restart or kill -9 counts the first
+// sample from the last one before it: the reports in between are in the history, once. A
+// device created since the previous sample (an id used again) counts from zero.
+// Thread safety: restore() before start(); start()/stop() from one thread; measure() from one
+// thread at a time.
 
 #include <condition_variable>
 #include <cstdint>
@@ -28,6 +31,9 @@
 #include "util/clock.h"
 
 namespace fp {
+namespace tsdb {
+class TimeSeriesStore;
+}
 
 class KpiHistorySampler {
  public:
@@ -37,6 +43,9 @@ class KpiHistorySampler {
                     int64_t interval_ms);
   ~KpiHistorySampler();  // stops
 
+  // Takes the last sample's time and counters from `store` (where measure() wrote them), so
+  // the next sample counts from there. Before start().
+  void restore(const tsdb::TimeSeriesStore& store);
   void start();  // samples at once, then every interval_ms
   void stop();   // joins; idempotent
 
@@ -59,6 +68,8 @@ class KpiHistorySampler {
   const int64_t interval_ms_;
   int64_t last_ms_ = 0;                                 // the previous sample's time
   std::unordered_map<std::string, Baseline> baseline_;  // counters at the previous sample
+  std::unordered_map<std::string, Baseline> written_;   // the counters last written as baseline
+  bool restored_ = false;                               // last_ms_ is from before a restart
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -9,6 +9,7 @@
 #include <array>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace fp::kpi_keys {
 
@@ -26,11 +27,29 @@ inline constexpr std::string_view kTypePrefix = "~type/";
 inline constexpr std::array<std::string_view, 7> kMetrics = {
     "availability", "uptime", "response_time_ms", "messages", "errors", "battery_level", "devices"};
 
+// Where the sampler keeps, with each sample, what it counts the next one from (so a restart
+// counts the reports made between the last sample and a crash, kpi_history.h). Not KPIs:
+// PromQL does not serve them.
+//   "~kpibase/<device_id>"  hour_messages, hour_errors: the device's counters of the sample's
+//                           hour at the sample's time (written when they changed)
+//   "~kpibase"              sampled: one point per sample of a fleet with devices (when the
+//                           last one was taken)
+inline constexpr std::string_view kBaselinePrefix = "~kpibase/";
+inline constexpr std::string_view kSampledKey = "~kpibase";
+
 inline std::string device_key(std::string_view device_id) {
   return std::string(kDevicePrefix) + std::string(device_id);
 }
 inline std::string type_key(std::string_view type) {
   return std::string(kTypePrefix) + std::string(type);
+}
+inline std::string baseline_key(std::string_view device_id) {
+  return std::string(kBaselinePrefix) + std::string(device_id);
+}
+// The store keys of one device's KPI history: removed with the device (Ingestor
+// removes them in the removal's WAL commit), so an id used again starts a new history.
+inline std::vector<std::string> keys_of_device(std::string_view device_id) {
+  return {device_key(device_id), baseline_key(device_id)};
 }
 
 }  // namespace fp::kpi_keys

@@ -41,6 +41,8 @@ std::string encode_heartbeat_json(const HeartbeatMessage& hb) {
   w.field("signal_strength", hb.signal_strength);
   if (hb.has_geo)
     w.key("location").begin_object().field("lat", hb.lat).field("lon", hb.lon).end_object();
+  // The server's response time KPI is its receive time minus this.
+  if (hb.ts_ms > 0) w.field("ts", hb.ts_ms);
   w.end_object();
   return w.take();
 }

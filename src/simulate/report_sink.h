@@ -2,6 +2,7 @@
 // ReportSink: where the simulated fleet's messages go: HttpReportSink (the HTTP API) or
 // MqttReportSink (devices/{id}/telemetry and devices/{id}/heartbeat over MQTT).
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,7 @@ struct HeartbeatMessage {
   double signal_strength = 0;
   bool has_geo = false;
   double lat = 0, lon = 0;
+  int64_t ts_ms = 0;  // the device's clock when it sent the heartbeat (0: not sent)
 };
 
 class ReportSink {

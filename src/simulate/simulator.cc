@@ -162,6 +162,7 @@ class Simulation {
       hb.has_geo = d.kind == DeviceKind::kVehicle;
       hb.lat = d.lat;
       hb.lon = d.lon;
+      hb.ts_ms = wall_now_ms();
       sink_.send_heartbeat(hb);
       ++stats_.heartbeats_sent;
     }

@@ -5,6 +5,7 @@ import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { after, before } from "node:test";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -82,4 +83,19 @@ export async function eventually(check, timeoutMs = 15000, intervalMs = 250) {
       await new Promise((r) => setTimeout(r, intervalMs));
     }
   }
+}
+
+// One browser for the tests of a file: launched before the first, closed after the last.
+// Returns an object whose `context` is set once it runs.
+export function browserForFile() {
+  const session = {};
+  before(async () => { Object.assign(session, await launch()); });
+  after(async () => { await session.close?.(); });
+  return session;
+}
+
+// Opens the dashboard at `base` on `hash` (a view route) and waits until it is ready.
+export async function openView(page, base, hash = "") {
+  await page.goto(base + "/" + hash);
+  await page.waitForSelector("body[data-ready=true]");
 }

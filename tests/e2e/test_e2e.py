@@ -3,7 +3,8 @@ offline after 6 s) fed by `fleetpulse simulate` (history plus a live fleet for t
 run), a few devices that went offline, a second server with auth on, then
 `node --test` on SUITES driving Debian's Chromium (the dashboard's views, alerts raised,
 acknowledged and resolved from the page, rules created and edited, the maps, exports, themes,
-keyboard use, heartbeat-only devices and every view at 1440 and 390 px).
+keyboard use, heartbeat-only devices and every view at 1440 and 390 px), and a third server
+without KPI history for the empty states.
 Screenshots go to $FLEETPULSE_E2E_ARTIFACTS (the build directory's e2e-artifacts when run by
 ctest)."""
 
@@ -23,8 +24,8 @@ from fleetpulse_harness import (FleetpulseServer, REPO_ROOT, binary_path,  # noq
 ARTIFACTS = Path(os.environ.get("FLEETPULSE_E2E_ARTIFACTS", REPO_ROOT / "build" / "e2e-artifacts"))
 ADMIN_KEY = "e2e-admin-key-0123456789"
 SUITES = ["dashboard.test.mjs", "alerts.test.mjs", "map.test.mjs", "export.test.mjs",
-          "views.test.mjs"]
-TESTS = 25  # test() calls in SUITES: all must run and pass
+          "views.test.mjs", "kpi_empty.test.mjs", "cluster_single.test.mjs"]
+TESTS = 30  # test() calls in SUITES: all must run and pass
 
 
 def start(tmp_path, name, *args, admin_key=None):
@@ -53,6 +54,9 @@ def test_dashboard_in_chromium(tmp_path):
     server = start(tmp_path, "main", "--at-risk-after", "3s", "--offline-after", "6s",
                    "--fleet-history-interval", "2s", "--kpi-history-interval", "2s")
     auth_server = start(tmp_path, "auth", admin_key=ADMIN_KEY)
+    # No KPI history yet (first sample of devices in an hour): the empty states.
+    empty_server = start(tmp_path, "empty", "--kpi-history-interval", "1h",
+                         "--fleet-history-interval", "1h")
     live = None
     try:
         # 24 h of history for 80 devices, then each reports every second for the whole run.
@@ -95,6 +99,7 @@ def test_dashboard_in_chromium(tmp_path):
             "FP_BASE_URL": server.base_url,
             "FP_AUTH_BASE_URL": auth_server.base_url,
             "FP_AUTH_KEY": ADMIN_KEY,
+            "FP_EMPTY_BASE_URL": empty_server.base_url,
             "FP_CHART_DEVICE": chart_device,
             "FP_FLIP_DEVICE": "e2e-flip",
             "FP_VEHICLE_DEVICE": vehicles["devices"][0]["device_id"],
@@ -113,5 +118,5 @@ def test_dashboard_in_chromium(tmp_path):
             live.send_signal(signal.SIGINT)
             out, _ = live.communicate(timeout=30)
             assert live.returncode == 0, out
-        for s in (server, auth_server):
+        for s in (server, auth_server, empty_server):
             assert s.stop() == 0, s.log()

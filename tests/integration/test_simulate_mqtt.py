@@ -71,6 +71,8 @@ def test_fleet_publishes_every_reading_and_heartbeat(tmp_path):
             if kind == "heartbeat":
                 heartbeats += 1
                 assert -150 <= body["signal_strength"] <= 0
+                # The device's clock when it sent it (ms), for the response time KPI.
+                assert isinstance(body["ts"], int) and abs(body["ts"] / 1000 - time.time()) < 60
             else:
                 assert kind == "telemetry"
                 items = body if isinstance(body, list) else [body]

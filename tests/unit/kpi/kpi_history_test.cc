@@ -97,6 +97,45 @@ TEST_F(KpiHistoryTest, CountsMessagesBetweenSamplesAcrossAnHour) {
   EXPECT_EQ((s[{kpi_keys::type_key("meter"), "devices"}]), 1);
 }
 
+TEST_F(KpiHistoryTest, EachSampleWritesWhatTheNextCountsFromWhenItChanged) {
+  add_device("a", "meter");
+  const std::string base = kpi_keys::baseline_key("a");
+  const std::pair<std::string, std::string> sampled{std::string(kpi_keys::kSampledKey), "sampled"};
+  activity_.record_messages("a", kStart + 10'000, 3, 300);
+  activity_.record_rejected("a", kStart + 20'000);
+  auto s = sample(kStart + 60'000);
+  EXPECT_EQ((s[{base, "hour_messages"}]), 3);
+  EXPECT_EQ((s[{base, "hour_errors"}]), 1);
+  EXPECT_EQ(s[sampled], 1);
+  // Unchanged: not written again (the last write still holds), but the sample is marked.
+  s = sample(kStart + 120'000);
+  EXPECT_EQ(s.count({base, "hour_messages"}), 0u);
+  EXPECT_EQ(s.count(sampled), 1u);
+  // A new hour without reports: not written (a restart infers zero from the older hour).
+  s = sample(kStart + kHour + 60'000);
+  EXPECT_EQ(s.count({base, "hour_messages"}), 0u);
+  activity_.record_messages("a", kStart + kHour + 70'000, 2, 200);
+  s = sample(kStart + kHour + 120'000);
+  EXPECT_EQ((s[{base, "hour_messages"}]), 2);
+  EXPECT_EQ((s[{base, "hour_errors"}]), 0);
+}
+
+TEST_F(KpiHistoryTest, ADeviceCreatedAgainUnderItsIdCountsFromZero) {
+  add_device("re", "meter");
+  const std::string key = kpi_keys::device_key("re");
+  activity_.record_messages("re", kStart + 10'000, 7, 700);
+  sample(kStart + 60'000);  // baseline: 7 this hour
+  // Deleted (the activity log forgets it) and created again, then 2 reports: 2, not 0.
+  ASSERT_TRUE(catalog_->delete_device("re").ok());
+  activity_.forget("re");
+  tracker_.remove("re");
+  clock_.set(kStart + 70'000);
+  add_device("re", "meter");
+  activity_.record_messages("re", kStart + 80'000, 2, 200);
+  auto s = sample(kStart + 120'000);
+  EXPECT_EQ((s[{key, "messages"}]), 2);
+}
+
 TEST_F(KpiHistoryTest, AvailabilityIsTheOnlineShareOfTheInterval) {
   add_device("on", "pump");
   add_device("never", "pump");

@@ -169,6 +169,7 @@ export interface Features {
   exports: boolean;
   history: boolean;       // GET /api/v1/stats/history: the overview's last 24 h
   kpiHistory: string | null;  // a KPI history route, once the server keeps one
+  cluster: boolean;       // GET /api/v1/cluster: the overview's cluster card (cluster mode only)
 }
 
 export async function loadFeatures(): Promise<Features> {
@@ -184,6 +185,7 @@ export async function loadFeatures(): Promise<Features> {
     exports: has("/api/v1/export"),
     history: has("/api/v1/stats/history"),
     kpiHistory: Object.keys(doc.paths ?? {}).find((p) => p.includes("kpis") && p.includes("history")) ?? null,
+    cluster: has("/api/v1/cluster"),
   };
 }
 

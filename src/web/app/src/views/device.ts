@@ -173,6 +173,10 @@ export function deviceView(root: HTMLElement, id: string, features: Features): (
     const history = await api(`/api/v1/devices/${enc}/status-history` + qs({ limit: 1000 })).catch(() => ({ transitions: [] }));
     if (metrics.length) return;
     clear(charts);
+    if (!device.last_seen && !(history.transitions ?? []).length) {
+      charts.append(h("p", { class: "muted", id: "charts-empty" }, "No charts yet: they appear with this device's first heartbeat or reading."));
+      return;
+    }
     const seen = heartbeatSeen.get(id) ?? { battery: [], signal: [] };
     const from = range.from;
     const pairs = (list: [number, number][]): Series => {
@@ -318,8 +322,12 @@ export function deviceView(root: HTMLElement, id: string, features: Features): (
   async function loadKpis(): Promise<void> {
     if (!features.deviceKpis) return;
     const res = await api(`/api/v1/devices/${enc}/kpis?window=24h`);
-    kpis.querySelector(".kv")?.remove();
-    kpis.append(kpiList(res));
+    if (!device) device = await api("/api/v1/devices/" + enc);
+    kpis.querySelector(".kv, #device-kpis-empty")?.remove();
+    // A device that never reported has no KPIs: "0.0 %" availability would read as a failure.
+    if (!device.last_seen && !res.messages)
+      kpis.append(h("p", { class: "muted", id: "device-kpis-empty" }, "No KPIs yet: this device has not reported since it was registered. They are measured from its heartbeats and readings."));
+    else kpis.append(kpiList(res));
     await loadTrends();
   }
 

@@ -1,6 +1,6 @@
 // Fleet overview: devices by status, ingest rate, storage figures, open alerts and the newest
 // of them, the last 24 h (ingest rate, devices by status, open alerts) as the server sampled
-// them, and the fleet KPI summary with human names.
+// them, the fleet KPI summary with human names, and in cluster mode the cluster card.
 
 import { api, Features } from "../api";
 import { multiChart, sparkline } from "../chart";
@@ -9,9 +9,11 @@ import { fmtDuration, fmtValue, KPI_FIELDS } from "../format";
 import { typeTrends } from "../kpi_trends";
 import { subscribe } from "../live";
 import { alertRow } from "./alerts";
+import { loadClusterCard } from "./cluster";
 
 const rateHistory: { ts: number[]; values: number[] } = { ts: [], values: [] };
 const HISTORY_REFRESH_MS = 60e3;
+const CLUSTER_REFRESH_MS = 5e3;
 
 export function overviewView(root: HTMLElement, features: Features): () => void {
   const cards = h("section", { class: "cards", id: "status-cards", "aria-label": "fleet figures" });
@@ -21,6 +23,8 @@ export function overviewView(root: HTMLElement, features: Features): () => void 
   const recent = h("section", { class: "panel" }, h("h2", {}, "Recent alerts"));
   const kpis = h("section", { class: "panel" }, h("h2", {}, "Fleet KPIs (24 h)"));
   const trends = h("section", { class: "panel", id: "kpi-trends" }, h("h2", {}, "KPI trends"));
+  // In cluster mode only: placed under the status bar once GET /api/v1/cluster says "cluster".
+  const cluster = h("section", { class: "panel", id: "cluster-card", "aria-label": "cluster" });
   root.append(h("h1", {}, "Fleet overview"), cards, bar);
   if (features.history) root.append(history);
   else root.append(h("section", { class: "panel" }, h("h2", {}, "Ingest rate (since this page opened)"), rateBox));
@@ -77,8 +81,12 @@ export function overviewView(root: HTMLElement, features: Features): () => void 
     const res = await api("/api/v1/stats/history?start=-24h");
     const samples: any[] = res.samples ?? [];
     history.querySelector(".history-grid, .muted")?.remove();
-    if (!samples.length) {
-      history.append(message("The server has not taken its first sample yet (one a minute)."));
+    // One sample is a dot, not a history: say when the charts will appear instead.
+    if (samples.length < 2) {
+      const when = samples.length ? "its second sample" : "its first samples";
+      history.append(h("p", { class: "muted", id: "history-empty" },
+        `No history to chart yet: the server samples the fleet every ${res.interval}; the charts appear with ${when}.`));
+      historyLoaded = 0;  // look again at the next refresh
       return;
     }
     const ts = samples.map((s) => Date.parse(s.ts) / 1000);
@@ -115,7 +123,9 @@ export function overviewView(root: HTMLElement, features: Features): () => void 
     if (!features.kpis) return;
     const res = await api("/api/v1/kpis/summary?window=24h&group_by=type");
     kpis.querySelector(".table-wrap, .kv, .muted")?.remove();
-    if (Array.isArray(res?.groups)) kpis.append(kpiTable([res.fleet, ...res.groups].filter(Boolean)));
+    if (res?.fleet && !res.fleet.devices)
+      kpis.append(h("p", { class: "muted", id: "kpis-empty" }, "No devices yet: the fleet's KPIs appear once devices register or report."));
+    else if (Array.isArray(res?.groups)) kpis.append(kpiTable([res.fleet, ...res.groups].filter(Boolean)));
     else kpis.append(res && typeof res === "object" ? kvGrid(res) : message("No KPIs yet."));
     const box = h("div", { class: "trends-box" });
     await typeTrends(box, features.kpiHistory);
@@ -123,18 +133,28 @@ export function overviewView(root: HTMLElement, features: Features): () => void 
     trends.append(box);
   }
 
+  // Refreshed on its own timer (the stream carries no cluster events); single-node mode stops it.
+  let clusterMode = features.cluster;
+  const loadCluster = async () => {
+    if (clusterMode) clusterMode = await loadClusterCard(cluster, (c) => bar.after(c));
+  };
+  const clusterTimer = window.setInterval(() => loadCluster().catch(() => {}), CLUSTER_REFRESH_MS);
   const load = () =>
-    Promise.all([loadStats(), loadAlerts(), loadKpis(), loadHistory()]).catch((e) => console.warn("overview:", e.message));
+    Promise.all([loadStats(), loadAlerts(), loadKpis(), loadHistory(), loadCluster()]).catch((e) => console.warn("overview:", e.message));
   load();
   // A burst of status events (thousands of devices going offline at once) refreshes once.
   const refreshStats = throttle(() => loadStats().catch(() => {}), 1000);
   const refreshAlerts = throttle(() => loadAlerts().catch(() => {}), 1000);
-  return subscribe((e) => {
+  const unsubscribe = subscribe((e) => {
     if (e.kind === "stats") showStats(e.data);
     else if (e.kind === "alert") refreshAlerts();
     else if (e.kind === "tick") load();
     else if (e.kind === "status") refreshStats();
   });
+  return () => {
+    clearInterval(clusterTimer);
+    unsubscribe();
+  };
 }
 
 // One row per group (the fleet first): the figures an operator scans for, named in full with
