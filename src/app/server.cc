@@ -355,7 +355,7 @@ int run_server(const ServerConfig& cfg) {
     return 1;
   }
   registry.add_collector([&activity](metrics::ExpositionWriter& w) {  // durable: KPI journal
-    const ActivityJournalStats js = activity.journal_stats();
+    const ActivityJournalStats js = activity.journal_damage();
     w.header("fleetpulse_kpi_journal_damaged_bytes",
              "Bytes of the KPI activity journal skipped as damaged at start (journal kept in "
              "kpi/quarantine).",

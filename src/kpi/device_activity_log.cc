@@ -111,6 +111,7 @@ Status DeviceActivityLog::open(FileSystem& fs, const std::string& dir) {
     FP_RETURN_IF_ERROR(fs.sync_dir(dir));
     FP_RETURN_IF_ERROR(fs.sync_dir(quarantine));
     stats_.damage_unacknowledged = true;
+    damage_unacknowledged_ = true;
     stats_.quarantined =
         std::string(kJournalName) + " -> quarantine/" + aside.substr(quarantine.size() + 1);
     spdlog::error("event=kpi_journal_quarantined stretches={} bytes_skipped={} copy={}",
@@ -126,6 +127,7 @@ Status DeviceActivityLog::open(FileSystem& fs, const std::string& dir) {
     FP_RETURN_IF_ERROR(fs.truncate(path, keep));
   }
   FP_ASSIGN_OR_RETURN(file_, fs.open_writable(path, true));
+  damage_ = stats_;
   fs_ = &fs;
   dir_ = dir;
   snapshot_bytes_ = file_->size();
@@ -440,15 +442,25 @@ Result<ActivityJournalCheck> check_activity_journal(FileSystem& fs, const std::s
 }
 
 size_t DeviceActivityLog::acknowledge_damage() {
-  std::lock_guard lock(mu_);
-  const bool was = stats_.damage_unacknowledged;
-  stats_.damage_unacknowledged = false;
-  return was ? 1 : 0;
+  return damage_unacknowledged_.exchange(false) ? 1 : 0;
+}
+
+ActivityJournalStats DeviceActivityLog::journal_damage() const {
+  ActivityJournalStats d;
+  d.damaged_bytes = damage_.damaged_bytes;
+  d.damaged_stretches = damage_.damaged_stretches;
+  d.quarantined = damage_.quarantined;
+  d.replayed = damage_.replayed;
+  d.dropped_bytes = damage_.dropped_bytes;
+  d.damage_unacknowledged = damage_unacknowledged_.load();
+  return d;
 }
 
 ActivityJournalStats DeviceActivityLog::journal_stats() const {
   std::lock_guard lock(mu_);
-  return stats_;
+  ActivityJournalStats s = stats_;
+  s.damage_unacknowledged = damage_unacknowledged_.load();
+  return s;
 }
 
 }  // namespace fp

@@ -17,6 +17,7 @@
 // ingest commit thread records through it, so each call is O(1) apart from the file write.
 
 #include <array>
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -139,6 +140,9 @@ class DeviceActivityLog {
   }
 
   ActivityJournalStats journal_stats() const;
+  // The damage open() found (the damage fields of journal_stats()), without waiting for the
+  // journal's disk writes (journal_stats() may wait for an fsync): for health and metrics.
+  ActivityJournalStats journal_damage() const;
   // An operator saw the damage open() reported: detailed health no longer says degraded for
   // it (in memory: the rewritten journal is clean, so a restart does not report it again).
   // Returns 1 when there was damage to acknowledge, else 0. Any thread.
@@ -177,6 +181,8 @@ class DeviceActivityLog {
 
   std::mutex sync_mu_;  // one sync() (and rewrite) at a time; taken before mu_
   mutable std::mutex mu_;
+  ActivityJournalStats damage_;  // set by open() only; its damage fields (journal_damage)
+  std::atomic<bool> damage_unacknowledged_{false};
   std::unordered_map<std::string, Entry> devices_;  // guarded by mu_
   // The journal (null when in memory only); all guarded by mu_.
   FileSystem* fs_ = nullptr;

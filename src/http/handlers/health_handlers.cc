@@ -73,7 +73,7 @@ void detailed(ApiContext& ctx, const Responder& respond) {
   healthy = healthy && !sh.degraded;
 
   if (ctx.activity) {  // the KPI activity journal: damage found at start, until acknowledged
-    const ActivityJournalStats js = ctx.activity->journal_stats();
+    const ActivityJournalStats js = ctx.activity->journal_damage();  // never waits on a sync
     w.key("kpi_journal").begin_object();
     w.field("state", js.damage_unacknowledged ? "degraded" : "ok");
     if (js.damage_unacknowledged)
@@ -81,7 +81,6 @@ void detailed(ApiContext& ctx, const Responder& respond) {
                             std::to_string(js.damaged_stretches) +
                             " place(s) at start, KPI counts there lost; " + js.quarantined +
                             "; acknowledge with POST /api/v1/admin/storage/acknowledge-damage");
-    w.field("bytes", js.bytes);
     w.field("replayed", js.replayed);
     w.field("damaged_bytes", js.damaged_bytes);
     w.field("torn_tail_bytes", js.dropped_bytes);
