@@ -9,6 +9,7 @@
 #include <iostream>
 #include <memory>
 
+#include "kpi/device_activity_log.h"
 #include "storage/catalog/sqlite.h"
 #include "storage/fs/posix_file_system.h"
 #include "storage/tsdb/store_check.h"
@@ -56,9 +57,32 @@ int run_check(const std::string& data_dir, const std::string& heading) {
       std::cout << "DAMAGED catalog.db: " << verdict << "\n";
     }
   }
+  // The KPI activity journal: damage in its middle is lost KPI counts (the server reads past
+  // it and moves the journal to kpi/quarantine); a torn tail is normal after a crash.
+  const std::string kpi_dir = (std::filesystem::path(data_dir) / "kpi").string();
+  auto journal = check_activity_journal(PosixFileSystem::instance(), kpi_dir);
+  if (!journal.ok()) {
+    damaged = true;
+    std::cout << "DAMAGED kpi/activity.journal: " << journal.status().message() << "\n";
+  } else if (!journal->readable) {
+    damaged = true;
+    std::cout << "DAMAGED kpi/activity.journal: not a journal this version reads\n";
+  } else if (journal->damaged_stretches > 0) {
+    damaged = true;
+    std::cout << "DAMAGED kpi/activity.journal: " << journal->damaged_stretches
+              << " damaged stretch(es), " << journal->damaged_bytes
+              << " bytes unreadable; the records after them are read\n";
+  } else if (journal->torn_tail_bytes > 0) {
+    std::cout << "note    kpi/activity.journal: torn tail of " << journal->torn_tail_bytes
+              << " bytes (cut at the next start)\n";
+  }
+  if (journal.ok() && journal->quarantined_files > 0)
+    std::cout << "note    kpi/quarantine: " << journal->quarantined_files
+              << " damaged journal(s) kept\n";
   std::cout << "checked " << report->blocks << " blocks (" << report->block_entries
             << " series entries), " << report->wal_segments << " WAL segments ("
-            << report->wal_records << " records), CHECKPOINT, TOMBSTONES, catalog.db; "
+            << report->wal_records << " records), CHECKPOINT, TOMBSTONES, catalog.db, "
+            << (journal.ok() ? journal->records : 0) << " KPI journal records; "
             << report->quarantined_files
             << " files in quarantine: " << (damaged ? "DAMAGED (run `fleetpulse repair`)" : "clean")
             << "\n";

@@ -356,6 +356,14 @@ int run_server(const ServerConfig& cfg) {
                      s.message());
     return 1;
   }
+  registry.add_collector([&activity](metrics::ExpositionWriter& w) {  // durable: KPI journal
+    const ActivityJournalStats js = activity.journal_damage();
+    w.header("fleetpulse_kpi_journal_damaged_bytes",
+             "Bytes of the KPI activity journal skipped as damaged at start (journal kept in "
+             "kpi/quarantine).",
+             metrics::Kind::kGauge);
+    w.sample("fleetpulse_kpi_journal_damaged_bytes", {}, {}, static_cast<double>(js.damaged_bytes));
+  });
   ingestor.set_ack_barrier([&activity](const CommitEvent& e) { record_commit(activity, e); });
   ingestor.add_commit_listener([&alerts, &live](const CommitEvent& e) {
     CommittedWork work;

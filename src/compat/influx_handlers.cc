@@ -77,17 +77,21 @@ void write_lines(http::ApiContext& ctx, http::RequestContext& rc, http::Responde
   if (scale > 1)
     for (Point& p : batch->mutable_points()) {
       if (p.ts_ms == now) continue;
-      if (p.ts_ms > kMaxEpochMs / scale)
+      if (p.ts_ms > kMaxEpochMs / scale) {
+        ctx.metrics.ingest_rejected.with({"invalid_reading"}).inc(static_cast<double>(lines));
         return respond(styled_error(style, 400, "invalid",
                                     "timestamp out of range (after 2262-04-11) with precision " +
                                         std::string(scale == 60 ? "m" : "h")));
+      }
       p.ts_ms *= scale;
     }
   if (!rc.device_id.empty())
     for (const auto& d : batch->devices())
-      if (d != rc.device_id)
+      if (d != rc.device_id) {
+        ctx.metrics.ingest_rejected.with({"forbidden_device"}).inc(static_cast<double>(lines));
         return respond(styled_error(style, 403, "forbidden",
                                     "a device token may only write its own data, not '" + d + "'"));
+      }
   if (!errors->empty() && errors->size() >= lines) {
     // Nothing valid: InfluxDB stores nothing and answers with the parse errors.
     ctx.metrics.ingest_rejected.with({"invalid_reading"}).inc(static_cast<double>(errors->size()));

@@ -33,9 +33,11 @@ void write_readings(http::ApiContext& ctx, http::RequestContext& rc, std::string
                     http::Responder respond,
                     std::function<Response(size_t accepted, const std::string& device)> success) {
   if (!rc.device_id.empty()) {  // a device token writes only its own readings
-    if (!path_device.empty() && path_device != rc.device_id)
+    if (!path_device.empty() && path_device != rc.device_id) {
+      ctx.metrics.ingest_rejected.with({"forbidden_device"}).inc();
       return respond(
           error_response(403, "forbidden", "a device token may only write its own data"));
+    }
     path_device = rc.device_id;
   }
   TelemetryJsonOptions opt;

@@ -448,6 +448,7 @@ void Ingestor::commit(std::vector<PendingHeartbeat>& batch,
       if (acks[i].status.ok() && (batch[i].report.battery_level || batch[i].report.signal_strength))
         acks[i].status = Status::IoError("WAL write failed: " + s.message());
   }
+  const size_t seen_from = updates.size();
   if (flush_seen) {
     for (auto& [id, u] : dirty_seen_) updates.push_back(std::move(u));
     dirty_seen_.clear();
@@ -465,6 +466,12 @@ void Ingestor::commit(std::vector<PendingHeartbeat>& batch,
     } else if (listener_ && !transitions.empty()) {
       listener_(transitions);
     }
+  }
+  if (flush_seen && !st.ok()) {
+    // Last-seen times not saved: keep them for the next try, and the WAL they come from.
+    for (size_t i = seen_from; i < updates.size(); ++i)
+      dirty_seen_.try_emplace(updates[i].device_id, std::move(updates[i]));
+    if (store_) store_->hold_wal_cut();
   }
   if (!attributes.empty()) {
     if (st.ok()) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 
 namespace fp {
 namespace {
@@ -13,6 +14,20 @@ constexpr std::string_view kRewriteName = "activity.journal.tmp";
 // The journal is rewritten once it is this much larger than its last rewrite (and over 1 MiB).
 constexpr uint64_t kCompactFactor = 4;
 constexpr uint64_t kCompactMinBytes = 1 << 20;
+
+// The offset of the first whole, valid record of `data` at or after `from` (npos: none).
+size_t next_valid_record(std::string_view data, size_t from) {
+  for (size_t q = from; q + kActivityFrameHeaderSize <= data.size(); ++q) {
+    uint32_t n = 0;
+    std::memcpy(&n, data.data() + q, 4);
+    if (n < 3 || n > kMaxActivityPayloadBytes || data.size() - q - kActivityFrameHeaderSize < n)
+      continue;
+    const auto r = decode_activity_records(data.substr(q, kActivityFrameHeaderSize + n),
+                                           [](const ActivityRecord&) {});
+    if (r.records == 1) return q;
+  }
+  return std::string_view::npos;
+}
 
 int64_t floor_div(int64_t a, int64_t b) {
   return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
@@ -45,11 +60,25 @@ Status DeviceActivityLog::open(FileSystem& fs, const std::string& dir) {
     const std::string_view bytes = mapped->bytes();
     if (bytes.size() >= kActivityJournalHeader.size() &&
         bytes.substr(0, kActivityJournalHeader.size()) == kActivityJournalHeader) {
-      const ActivityDecodeResult r =
-          decode_activity_records(bytes.substr(kActivityJournalHeader.size()),
-                                  [this](const ActivityRecord& rec) { apply_locked(rec); });
-      keep = kActivityJournalHeader.size() + r.valid_bytes;
-      stats_.replayed = r.records;
+      // A damaged record costs only itself: decoding goes on at the next valid record. Only
+      // a tail where nothing valid follows (a torn append) is cut.
+      const std::string_view data = bytes.substr(kActivityJournalHeader.size());
+      size_t pos = 0;
+      for (;;) {
+        const ActivityDecodeResult r = decode_activity_records(
+            data.substr(pos), [this](const ActivityRecord& rec) { apply_locked(rec); });
+        pos += r.valid_bytes;
+        stats_.replayed += r.records;
+        if (r.clean) break;
+        const size_t next = next_valid_record(data, pos + 1);
+        if (next == std::string_view::npos) break;
+        spdlog::error("event=kpi_journal_damage offset={} bytes_skipped={}",
+                      kActivityJournalHeader.size() + pos, next - pos);
+        stats_.damaged_bytes += next - pos;
+        ++stats_.damaged_stretches;
+        pos = next;
+      }
+      keep = kActivityJournalHeader.size() + pos;
     }
     if (keep == 0 && !bytes.empty()) {
       // Not a journal this build can read (another version?): kept aside, never deleted.
@@ -64,7 +93,30 @@ Status DeviceActivityLog::open(FileSystem& fs, const std::string& dir) {
                    stats_.replayed);
     }
   }
-  if (keep == 0) {
+  if (stats_.damaged_stretches > 0) {
+    // The damaged journal goes to quarantine whole (never deleted); a fresh one holds what
+    // was read from it, so the damage is not met again at the next start.
+    const std::string quarantine = join_path(dir, "quarantine");
+    FP_RETURN_IF_ERROR(fs.create_dir(quarantine));
+    std::string aside;
+    for (int i = 1; aside.empty() || fs.exists(aside); ++i)
+      aside = join_path(quarantine, std::string(kJournalName) + "." + std::to_string(i));
+    FP_RETURN_IF_ERROR(fs.rename(path, aside));
+    const std::string tmp = join_path(dir, kRewriteName);
+    FP_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> f, fs.open_writable(tmp, false));
+    FP_RETURN_IF_ERROR(f->append(snapshot_locked()));
+    FP_RETURN_IF_ERROR(f->sync());
+    FP_RETURN_IF_ERROR(f->close());
+    FP_RETURN_IF_ERROR(fs.rename(tmp, path));
+    FP_RETURN_IF_ERROR(fs.sync_dir(dir));
+    FP_RETURN_IF_ERROR(fs.sync_dir(quarantine));
+    stats_.damage_unacknowledged = true;
+    damage_unacknowledged_ = true;
+    stats_.quarantined =
+        std::string(kJournalName) + " -> quarantine/" + aside.substr(quarantine.size() + 1);
+    spdlog::error("event=kpi_journal_quarantined stretches={} bytes_skipped={} copy={}",
+                  stats_.damaged_stretches, stats_.damaged_bytes, aside);
+  } else if (keep == 0) {
     // New (or unreadable from its first byte): start it with a header, durably.
     FP_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> f, fs.open_writable(path, false));
     FP_RETURN_IF_ERROR(f->append(kActivityJournalHeader));
@@ -75,6 +127,7 @@ Status DeviceActivityLog::open(FileSystem& fs, const std::string& dir) {
     FP_RETURN_IF_ERROR(fs.truncate(path, keep));
   }
   FP_ASSIGN_OR_RETURN(file_, fs.open_writable(path, true));
+  damage_ = stats_;
   fs_ = &fs;
   dir_ = dir;
   snapshot_bytes_ = file_->size();
@@ -355,9 +408,59 @@ DeviceActivity DeviceActivityLog::activity(const std::string& device, int64_t si
   return collect(it->second, since_ms);
 }
 
+Result<ActivityJournalCheck> check_activity_journal(FileSystem& fs, const std::string& dir) {
+  ActivityJournalCheck c;
+  const std::string path = join_path(dir, kJournalName);
+  if (auto q = fs.list_dir(join_path(dir, "quarantine")); q.ok()) c.quarantined_files = q->size();
+  if (!fs.exists(path)) return c;
+  c.present = true;
+  FP_ASSIGN_OR_RETURN(std::shared_ptr<const MappedFile> mapped, fs.map_file(path));
+  const std::string_view bytes = mapped->bytes();
+  if (bytes.size() < kActivityJournalHeader.size() ||
+      bytes.substr(0, kActivityJournalHeader.size()) != kActivityJournalHeader) {
+    c.readable = bytes.empty();
+    return c;
+  }
+  const std::string_view data = bytes.substr(kActivityJournalHeader.size());
+  size_t pos = 0;
+  for (;;) {
+    const ActivityDecodeResult r =
+        decode_activity_records(data.substr(pos), [](const ActivityRecord&) {});
+    pos += r.valid_bytes;
+    c.records += r.records;
+    if (r.clean) break;
+    const size_t next = next_valid_record(data, pos + 1);
+    if (next == std::string_view::npos) {
+      c.torn_tail_bytes = data.size() - pos;
+      break;
+    }
+    c.damaged_bytes += next - pos;
+    ++c.damaged_stretches;
+    pos = next;
+  }
+  return c;
+}
+
+size_t DeviceActivityLog::acknowledge_damage() {
+  return damage_unacknowledged_.exchange(false) ? 1 : 0;
+}
+
+ActivityJournalStats DeviceActivityLog::journal_damage() const {
+  ActivityJournalStats d;
+  d.damaged_bytes = damage_.damaged_bytes;
+  d.damaged_stretches = damage_.damaged_stretches;
+  d.quarantined = damage_.quarantined;
+  d.replayed = damage_.replayed;
+  d.dropped_bytes = damage_.dropped_bytes;
+  d.damage_unacknowledged = damage_unacknowledged_.load();
+  return d;
+}
+
 ActivityJournalStats DeviceActivityLog::journal_stats() const {
   std::lock_guard lock(mu_);
-  return stats_;
+  ActivityJournalStats s = stats_;
+  s.damage_unacknowledged = damage_unacknowledged_.load();
+  return s;
 }
 
 }  // namespace fp

@@ -17,6 +17,7 @@
 // ingest commit thread records through it, so each call is O(1) apart from the file write.
 
 #include <array>
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -59,7 +60,26 @@ struct ActivityJournalStats {
   uint64_t write_errors = 0;   // appends, syncs or rewrites that failed (logged)
   uint64_t replayed = 0;       // records replayed at open()
   uint64_t dropped_bytes = 0;  // torn or corrupt tail cut at open()
+  // Damage in the middle of the journal at open(): skipped up to the next valid record, the
+  // journal moved to <dir>/quarantine and rewritten from what was read.
+  uint64_t damaged_bytes = 0;
+  uint64_t damaged_stretches = 0;
+  std::string quarantined;  // "activity.journal -> quarantine/activity.journal.N", or empty
+  bool damage_unacknowledged = false;  // set by that damage, cleared by acknowledge_damage()
 };
+
+// What check_activity_journal found in a journal, without changing it.
+struct ActivityJournalCheck {
+  bool present = false;        // the journal exists
+  bool readable = true;        // its header is one this build reads
+  uint64_t records = 0;        // valid records
+  uint64_t damaged_bytes = 0;  // in the middle (later records are valid)
+  uint64_t damaged_stretches = 0;
+  uint64_t torn_tail_bytes = 0;    // at the end, cut at the next open (normal after a crash)
+  uint64_t quarantined_files = 0;  // in <dir>/quarantine
+};
+// Reads <dir>/activity.journal as open() would, for `fleetpulse check`. Errors: I/O only.
+Result<ActivityJournalCheck> check_activity_journal(FileSystem& fs, const std::string& dir);
 
 class DeviceActivityLog {
  public:
@@ -120,6 +140,13 @@ class DeviceActivityLog {
   }
 
   ActivityJournalStats journal_stats() const;
+  // The damage open() found (the damage fields of journal_stats()), without waiting for the
+  // journal's disk writes (journal_stats() may wait for an fsync): for health and metrics.
+  ActivityJournalStats journal_damage() const;
+  // An operator saw the damage open() reported: detailed health no longer says degraded for
+  // it (in memory: the rewritten journal is clean, so a restart does not report it again).
+  // Returns 1 when there was damage to acknowledge, else 0. Any thread.
+  size_t acknowledge_damage();
 
   // fdatasync, and rewrite the journal compactly when it is over `compact_bytes` (the sync
   // thread calls this once a second with its own threshold; tests call it directly).
@@ -154,6 +181,8 @@ class DeviceActivityLog {
 
   std::mutex sync_mu_;  // one sync() (and rewrite) at a time; taken before mu_
   mutable std::mutex mu_;
+  ActivityJournalStats damage_;  // set by open() only; its damage fields (journal_damage)
+  std::atomic<bool> damage_unacknowledged_{false};
   std::unordered_map<std::string, Entry> devices_;  // guarded by mu_
   // The journal (null when in memory only); all guarded by mu_.
   FileSystem* fs_ = nullptr;

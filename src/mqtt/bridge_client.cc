@@ -169,6 +169,7 @@ void BridgeClient::handle(const mosquitto_message* msg) {
     }
     if (stopping_ || attempt >= 50) {
       rejected_.inc();
+      sinks_.server_metrics.ingest_rejected.with({"lost"}).inc();
       spdlog::error("event=mqtt_bridge_message_lost topic={} reason=\"storage refused it\"",
                     msg->topic);
       return;

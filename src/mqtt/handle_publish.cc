@@ -61,7 +61,11 @@ bool Connection::ingest(const Publish& p, bool is_will) {
     return true;
   }
   if (!any_device_ && match->device_id != device_id_) {
-    if (version_ == Version::kV311 && !is_will) return false;
+    if (version_ == Version::kV311 && !is_will) {
+      server_.metrics.rejected.with({"not_authorized"}).inc();
+      server_.deps.server_metrics.ingest_rejected.with({"not_authorized"}).inc();
+      return false;  // the caller closes the connection: 3.1.1 cannot refuse one message
+    }
     refuse(reason::kNotAuthorized, "not_authorized", "another device's topic");
     return true;
   }

@@ -96,7 +96,10 @@ std::vector<std::string> ServerState::prune_sessions_locked(int64_t now_ms) {
   absent_and(true);
   if (sessions.size() >= cap) {
     spdlog::warn("event=mqtt_sessions_dropped reason=\"more than {} stored sessions\"", cap);
+    const size_t before = sessions.size();
     absent_and(false);
+    deps.server_metrics.ingest_rejected.with({"session_pruned"})
+        .inc(static_cast<double>(before - sessions.size()));
   }
   return dropped;
 }

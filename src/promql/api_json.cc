@@ -102,8 +102,17 @@ std::string matrix_json(const Matrix& m) {
 }
 }  // namespace
 
-std::string query_result_json(const QueryValue& q) {
-  if (q.type == ValueType::kMatrix) return matrix_json(q.series);
+std::string query_result_json(const QueryValue& q, const std::vector<std::string>& warnings) {
+  if (q.type == ValueType::kMatrix) {
+    std::string out = matrix_json(q.series);
+    if (warnings.empty()) return out;
+    out.pop_back();  // the closing brace of the answer
+    JsonWriter w;
+    w.begin_array();
+    for (const auto& s : warnings) w.value(s);
+    w.end_array();
+    return out + ",\"warnings\":" + w.take() + "}";
+  }
   JsonWriter w;
   w.begin_object().field("status", "success").key("data").begin_object();
   switch (q.type) {
@@ -129,7 +138,13 @@ std::string query_result_json(const QueryValue& q) {
     case ValueType::kMatrix:  // matrix_json() above
       break;
   }
-  w.end_object().end_object();
+  w.end_object();
+  if (!warnings.empty()) {
+    w.key("warnings").begin_array();
+    for (const auto& s : warnings) w.value(s);
+    w.end_array();
+  }
+  w.end_object();
   return w.take();
 }
 

@@ -14,8 +14,9 @@ namespace fp::promql {
 std::string format_value(double v);          // Go's strconv.FormatFloat(v, 'f', -1, 64)
 std::string format_timestamp(int64_t t_ms);  // 1435781451.781
 
-// {"status":"success","data":{"resultType":...,"result":...}}
-std::string query_result_json(const QueryValue& q);
+// {"status":"success","data":{"resultType":...,"result":...}}, with "warnings":[...] after
+// "data" when `warnings` is not empty (as Prometheus answers a query that may be incomplete).
+std::string query_result_json(const QueryValue& q, const std::vector<std::string>& warnings = {});
 // {"status":"success","data":[{labels}, ...]}
 std::string series_json(const std::vector<Labels>& series);
 // {"status":"success","data":["a","b"]}

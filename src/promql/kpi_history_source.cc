@@ -74,8 +74,11 @@ Status KpiHistorySource::select(const std::vector<LabelMatcher>& matchers, int64
       if (m.name != kMetricName && !m.matches(label_value(o.base, m.name))) owner_ok = false;
     if (!owner_ok) continue;
     for (const auto& [metric, id] : index.metrics_of(o.key)) {
-      if (auto st = select_stored_series(store_, id, std::string(o.prefix) + metric, o.base,
-                                         matchers, mint, maxt, with_points, budget, out);
+      std::string name = std::string(o.prefix) + metric;
+      if (missing_ && name_matches(matchers, name))  // as in TelemetrySource::select
+        missing_->add(store_.missing_data(o.key, metric, mint, maxt));
+      if (auto st = select_stored_series(store_, id, std::move(name), o.base, matchers, mint, maxt,
+                                         with_points, budget, out);
           !st.ok())
         return st;
     }

@@ -19,10 +19,11 @@ namespace fp::promql {
 class KpiHistorySource : public SeriesSource {
  public:
   // `only`, when given, limits the per-device series to those devices. `store` and `devices`
-  // must outlive the source.
+  // must outlive the source. `missing`, when given, gets why readings of the selected series
+  // may be missing (and must outlive it too).
   KpiHistorySource(const tsdb::TimeSeriesStore& store, const DeviceLabelMap& devices,
-                   const std::set<std::string>* only = nullptr)
-      : store_(store), devices_(devices), only_(only) {}
+                   const std::set<std::string>* only = nullptr, MissingData* missing = nullptr)
+      : store_(store), devices_(devices), only_(only), missing_(missing) {}
   Status select(const std::vector<LabelMatcher>& matchers, int64_t mint, int64_t maxt,
                 bool with_points, QueryBudget& budget, Matrix& out) const override;
 
@@ -30,6 +31,7 @@ class KpiHistorySource : public SeriesSource {
   const tsdb::TimeSeriesStore& store_;
   const DeviceLabelMap& devices_;
   const std::set<std::string>* only_;
+  MissingData* missing_;  // may be null
 };
 
 // The help text of each KPI metric name, for /prometheus/api/v1/metadata.

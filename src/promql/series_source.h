@@ -3,8 +3,10 @@
 // matching series and their raw points; fleetpulse plugs in one source per kind of data
 // (stored telemetry, device status history, later KPI history), all behind this interface.
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -43,6 +45,27 @@ class QueryBudget {
   QueryLimits limits_;
   size_t series_ = 0;
   size_t points_ = 0;
+};
+
+// Why readings one query selected may be missing (storage damage not yet acknowledged, see
+// TimeSeriesStore::missing_data): the distinct reasons, in the order found. The sources that
+// read stored points add to it; the HTTP API answers them as Prometheus "warnings".
+class MissingData {
+ public:
+  void add(const std::string& reason) {
+    if (reason.empty()) return;
+    std::lock_guard lock(mu_);
+    if (std::find(reasons_.begin(), reasons_.end(), reason) == reasons_.end())
+      reasons_.push_back(reason);
+  }
+  std::vector<std::string> reasons() const {
+    std::lock_guard lock(mu_);
+    return reasons_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::string> reasons_;
 };
 
 class SeriesSource {

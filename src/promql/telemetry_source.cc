@@ -40,6 +40,12 @@ Status select_stored_series(const tsdb::TimeSeriesStore& store, tsdb::SeriesId i
   return Status::Ok();
 }
 
+bool name_matches(const std::vector<LabelMatcher>& matchers, std::string_view name) {
+  for (const auto& m : matchers)
+    if (m.name == kMetricName && !m.matches(name)) return false;
+  return true;
+}
+
 Status TelemetrySource::select(const std::vector<LabelMatcher>& matchers, int64_t mint,
                                int64_t maxt, bool with_points, QueryBudget& budget,
                                Matrix& out) const {
@@ -65,8 +71,12 @@ Status TelemetrySource::select(const std::vector<LabelMatcher>& matchers, int64_
       if (m.name != kMetricName && !m.matches(label_value(base, m.name))) device_ok = false;
     if (!device_ok) continue;
     for (const auto& [metric, id] : index.metrics_of(device)) {
-      if (auto st = select_stored_series(store_, id, prometheus_metric_name(metric), base, matchers,
-                                         mint, maxt, with_points, budget, out);
+      std::string name = prometheus_metric_name(metric);
+      // A selected series whose readings were lost may have none left to select it by.
+      if (missing_ && name_matches(matchers, name))
+        missing_->add(store_.missing_data(device, metric, mint, maxt));
+      if (auto st = select_stored_series(store_, id, std::move(name), base, matchers, mint, maxt,
+                                         with_points, budget, out);
           !st.ok())
         return st;
     }

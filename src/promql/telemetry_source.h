@@ -31,13 +31,17 @@ Status select_stored_series(const tsdb::TimeSeriesStore& store, tsdb::SeriesId i
                             int64_t mint, int64_t maxt, bool with_points, QueryBudget& budget,
                             Matrix& out);
 
+// True when every matcher on the metric name (__name__) accepts `name`.
+bool name_matches(const std::vector<LabelMatcher>& matchers, std::string_view name);
+
 // Reads raw points through the store's public read API. `store` and `devices` must outlive it.
 class TelemetrySource : public SeriesSource {
  public:
   // `only`, when given, limits the source to those devices (the query names them all).
+  // `missing`, when given, gets why readings of the selected series may be missing.
   TelemetrySource(const tsdb::TimeSeriesStore& store, const DeviceLabelMap& devices,
-                  const std::set<std::string>* only = nullptr)
-      : store_(store), devices_(devices), only_(only) {}
+                  const std::set<std::string>* only = nullptr, MissingData* missing = nullptr)
+      : store_(store), devices_(devices), only_(only), missing_(missing) {}
   Status select(const std::vector<LabelMatcher>& matchers, int64_t mint, int64_t maxt,
                 bool with_points, QueryBudget& budget, Matrix& out) const override;
 
@@ -45,6 +49,7 @@ class TelemetrySource : public SeriesSource {
   const tsdb::TimeSeriesStore& store_;
   const DeviceLabelMap& devices_;
   const std::set<std::string>* only_;
+  MissingData* missing_;  // may be null
 };
 
 }  // namespace fp::promql

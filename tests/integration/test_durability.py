@@ -246,3 +246,45 @@ def test_relaxed_fsync_policies_still_answer_and_store(start_server, policy):
     assert before["dur-a"]["latest"]["t"] == {"value": 49.5, "ts": "2026-01-01T00:01:39.000Z"}
     server.restart()  # a clean stop flushes whatever the policy left in memory
     assert snapshot(server, devices) == before
+
+
+# -- config pushed while a persistent MQTT session is away ----------------------------------------
+
+@pytest.mark.parametrize("version", [4, 5], ids=["mqtt311", "mqtt5"])
+@pytest.mark.parametrize("how", ["stay_up", "kill9"])
+def test_config_changed_while_a_persistent_session_is_away_is_delivered_on_reconnect(
+        start_server, version, how):
+    """The device subscribed with a persistent session, went away, its config changed: on
+    reconnecting (after a kill -9 of the server in between, too) it gets session present and
+    the new config without subscribing again."""
+    from mqtt_harness import PUBLISH, start_mqtt_server
+    from test_mqtt_09_sessions import (parse_publish, persistent_connect, puback_packet,
+                                       subscribe_packet)
+    server = start_mqtt_server(start_server)
+    dev = f"cfg-away-{version}-{how}"
+    server.create_device(dev, config={"a": 1})
+    raw, present = persistent_connect(server.mqtt_port, version, dev)
+    assert not present
+    raw.send(subscribe_packet(version, f"devices/{dev}/config"))
+    first = raw.read_packet()
+    while first is not None and first[0] != PUBLISH:  # the SUBACK
+        first = raw.read_packet()
+    topic, payload, _, _, pid = parse_publish(version, first)
+    assert (topic, payload) == (f"devices/{dev}/config", {"a": 1})
+    raw.send(puback_packet(pid))
+    time.sleep(0.2)
+    raw.close()
+    time.sleep(0.2)
+    assert server.patch(f"/api/v1/devices/{dev}", {"config": {"a": 2}}).status == 200
+    if how == "kill9":
+        server.kill()
+        server.start()
+    raw, present = persistent_connect(server.mqtt_port, version, dev)
+    try:
+        assert present, "the session was forgotten"
+        topic, payload, qos, _, pid = parse_publish(version, raw.read_packet())  # no SUBSCRIBE
+        assert (topic, payload, qos) == (f"devices/{dev}/config", {"a": 2}, 1)
+        raw.send(puback_packet(pid))
+        assert raw.read_packet(timeout=1) is None, "more than the new config arrived"
+    finally:
+        raw.close()

@@ -7,11 +7,12 @@ files sit in tsdb/quarantine), queries over lost data say `"partial":true`, `fle
 names the damaged file, and `fleetpulse repair` leaves a store that `check` calls clean and
 that serves the same readings. Acknowledging the damage (admin route) clears the report."""
 
+import json
 import struct
 import time
 from pathlib import Path
 
-from fleetpulse_harness import run_cli, wait_until
+from fleetpulse_harness import run_cli, urlquote, wait_until
 
 DAY = 86_400_000
 T0 = 1767225600000  # 2026-01-01T00:00:00Z
@@ -420,3 +421,56 @@ def test_disk_threshold_is_relative_to_the_volume_and_configurable(start_server)
     disk = server.get("/api/v1/health/detailed").json["components"]["disk"]
     assert disk["critical_below_bytes"] == 1024, disk
     assert disk["state"] == "ok"
+
+
+def test_every_read_over_lost_data_says_so(start_server):
+    """Latest values, the fleet's latest values, exports (NDJSON and CSV) and PromQL instant and
+    range queries say they may be short when a quarantined block covered what they read
+    (PromQL with Prometheus' "warnings"); a range the damage did not touch answers clean, and
+    acknowledging the damage clears every mark."""
+    server, total = sealed_store(start_server)
+    data_dir = server.data_dir
+    block, day = middle_block(data_dir)
+    f = footer(block)
+    flip(block, f["index_offset"] + f["index_len"] // 2)
+    server = start_server(*BLOCK_FLAGS, data_dir=data_dir)
+    d = DEVICES[0]
+
+    def marks() -> dict:
+        out = {"latest": server.get(f"/api/v1/devices/{d}/latest").json.get("partial"),
+               "fleet_latest": server.get("/api/v1/latest").json.get("partial")}
+        nd = server.get(f"/api/v1/export?device_id={d}&{WIDE}&format=ndjson")
+        assert nd.status == 200, nd
+        lines = [json.loads(x) for x in nd.text.splitlines() if x]
+        assert len([x for x in lines if "value" in x]) == PER_DAY * (DAYS - 1)
+        out["export_ndjson"] = lines[-1].get("partial")
+        out["export_header"] = nd.header("X-Fleetpulse-Partial")
+        csv = server.get(f"/api/v1/export?device_id={d}&{WIDE}&format=csv")
+        assert csv.status == 200, csv
+        out["export_csv_header"] = csv.header("X-Fleetpulse-Partial")
+        sel = urlquote(f'temp{{device_id="{d}"}}')
+        t_day = (T0 + day * DAY + DAY // 2) / 1000
+        inst = server.get(f"/prometheus/api/v1/query?query={sel}&time={t_day}")
+        assert inst.status == 200 and inst.json["status"] == "success", inst
+        out["promql_query"] = inst.json.get("warnings")
+        rng = server.get(f"/prometheus/api/v1/query_range?query={sel}&start={T0 / 1000}"
+                         f"&end={(T0 + DAYS * DAY) / 1000}&step=3600")
+        assert rng.status == 200 and rng.json["status"] == "success", rng
+        out["promql_range"] = rng.json.get("warnings")
+        clean = server.get(f"/prometheus/api/v1/query_range?query={sel}&start={T0 / 1000}"
+                           f"&end={(T0 + DAY // 2) / 1000}&step=3600")
+        assert clean.status == 200 and clean.json["data"]["result"], clean
+        out["promql_untouched_range"] = clean.json.get("warnings")
+        kpi = server.get(f"/api/v1/kpis/history?device_id={d}&start={iso(T0 + day * DAY)}"
+                         f"&end={iso(T0 + (day + 1) * DAY - 1)}")
+        assert kpi.status == 200, kpi
+        out["kpi_history"] = kpi.json.get("partial")
+        return out
+
+    got = marks()
+    assert got["promql_untouched_range"] is None, got
+    del got["promql_untouched_range"]
+    assert all(got.values()), got
+    assert any(block.name in w or "block" in w for w in got["promql_range"]), got
+    acknowledge(server)
+    assert not any(marks().values())

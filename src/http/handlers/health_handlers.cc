@@ -7,6 +7,7 @@
 #include "http/disk_work_queue.h"
 #include "http/handlers/data_dir_usage.h"
 #include "http/handlers/routes.h"
+#include "kpi/device_activity_log.h"
 #include "storage/catalog/write_queue.h"
 #include "util/json_writer.h"
 
@@ -70,6 +71,22 @@ void detailed(ApiContext& ctx, const Responder& respond) {
   w.end_array();
   w.end_object();
   healthy = healthy && !sh.degraded;
+
+  if (ctx.activity) {  // the KPI activity journal: damage found at start, until acknowledged
+    const ActivityJournalStats js = ctx.activity->journal_damage();  // never waits on a sync
+    w.key("kpi_journal").begin_object();
+    w.field("state", js.damage_unacknowledged ? "degraded" : "ok");
+    if (js.damage_unacknowledged)
+      w.field("reason", std::to_string(js.damaged_bytes) + " damaged bytes skipped in " +
+                            std::to_string(js.damaged_stretches) +
+                            " place(s) at start, KPI counts there lost; " + js.quarantined +
+                            "; acknowledge with POST /api/v1/admin/storage/acknowledge-damage");
+    w.field("replayed", js.replayed);
+    w.field("damaged_bytes", js.damaged_bytes);
+    w.field("torn_tail_bytes", js.dropped_bytes);
+    w.end_object();
+    healthy = healthy && !js.damage_unacknowledged;
+  }
 
   const WalStats wal = ctx.store.wal_stats();
   w.key("wal").begin_object();
@@ -162,6 +179,7 @@ void add_health_routes(Router& r, ApiContext& ctx) {
   r.add(Method::kPost, "/api/v1/admin/storage/acknowledge-damage", Access::kAdmin,
         [&ctx](RequestContext&, Responder respond) {
           auto n = ctx.store.acknowledge_damage();
+          if (n.ok() && ctx.activity) *n += ctx.activity->acknowledge_damage();
           if (!n.ok())
             return respond(error_response(500, "internal",
                                           "the acknowledgement could not be "

@@ -14,9 +14,11 @@ void heartbeat(ApiContext& ctx, RequestContext& rc, Responder respond) {
   const int64_t now = ctx.clock.now_ms();
   std::string path_id = rc.params.get("id");
   if (!rc.device_id.empty()) {  // a device token: only its own heartbeats
-    if (!path_id.empty() && path_id != rc.device_id)
+    if (!path_id.empty() && path_id != rc.device_id) {
+      ctx.metrics.ingest_rejected.with({"forbidden_device"}).inc();
       return respond(
           error_response(403, "forbidden", "a device token may only send its own heartbeats"));
+    }
     path_id = rc.device_id;
   }
   auto report = decode_heartbeat(rc.request.body, path_id, now);

@@ -130,8 +130,12 @@ void kpi_history(ApiContext& ctx, RequestContext& rc, const Responder& respond) 
   w.field("step", format_duration(step))
       .field("interval", format_duration(ctx.kpi_history_interval_ms));
   w.key("series").begin_array();
+  std::string missing;  // why stored history may be missing (storage damage): "partial"
   for (const Owner& o : owners) {
     for (const std::string& k : kpis) {
+      if (std::string m = ctx.store.missing_data(o.key, k, *start, *end);
+          !m.empty() && missing.find(m) == std::string::npos)
+        missing += (missing.empty() ? "" : "; ") + m;
       auto id = ctx.store.index().find(o.key, k);
       if (!id) continue;
       w.begin_object().field("kpi", k);
@@ -141,7 +145,9 @@ void kpi_history(ApiContext& ctx, RequestContext& rc, const Responder& respond) 
       w.end_object();
     }
   }
-  w.end_array().end_object();
+  w.end_array();
+  if (!missing.empty()) w.field("partial", true).field("partial_reason", missing);
+  w.end_object();
   respond(Response::json(200, w.take()));
 }
 

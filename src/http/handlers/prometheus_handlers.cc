@@ -164,10 +164,10 @@ std::optional<std::set<std::string>> named_devices(const std::vector<const promq
 struct QuerySources {
   QuerySources(ApiContext& ctx, std::optional<std::set<std::string>> only_devices)
       : only(std::move(only_devices)),
-        telemetry(ctx.store, labels, only ? &*only : nullptr),
+        telemetry(ctx.store, labels, only ? &*only : nullptr, &missing),
         status([this, &ctx](promql::StatusTimeline& tl) { return load_timeline(ctx, tl); }, labels,
                ctx.clock.now_ms()),
-        kpi_history(ctx.store, labels, only ? &*only : nullptr),
+        kpi_history(ctx.store, labels, only ? &*only : nullptr, &missing),
         all({&telemetry, &status, &kpi_history}) {
     if (only) {
       for (const auto& id : *only)
@@ -193,6 +193,7 @@ struct QuerySources {
   std::optional<std::set<std::string>> only;
   std::vector<Device> devices;
   promql::DeviceLabelMap labels;
+  promql::MissingData missing;  // answered as "warnings"
   promql::TelemetrySource telemetry;
   promql::DeviceStatusSource status;
   promql::KpiHistorySource kpi_history;  // fleetpulse_device_<kpi>, fleetpulse_type_<kpi>
@@ -238,7 +239,7 @@ void instant_query(ApiContext& ctx, const Request& req, const Responder& respond
   QuerySources src(ctx, named_devices({expr->get()}));
   auto r = promql::evaluate_instant(**expr, src.all, *t, engine_options(ctx));
   if (!r.ok()) return respond(query_error(r.status()));
-  respond(Response::json(200, promql::query_result_json(*r)));
+  respond(Response::json(200, promql::query_result_json(*r, src.missing.reasons())));
 }
 
 void range_query(ApiContext& ctx, const Request& req, const Responder& respond) {
@@ -276,7 +277,7 @@ void range_query(ApiContext& ctx, const Request& req, const Responder& respond) 
   QuerySources src(ctx, named_devices({expr->get()}));
   auto r = promql::evaluate_range(**expr, src.all, *start, *end, *step, engine_options(ctx));
   if (!r.ok()) return respond(query_error(r.status()));
-  respond(Response::json(200, promql::query_result_json(*r)));
+  respond(Response::json(200, promql::query_result_json(*r, src.missing.reasons())));
 }
 
 // The label sets of the series matching any match[] selector (all series without one) with

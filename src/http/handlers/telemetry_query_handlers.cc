@@ -25,11 +25,19 @@ bool device_known(ApiContext& ctx, const std::string& id) {
   return ctx.tracker.contains(id) || ctx.store.index().has_device(id);
 }
 
+// Adds `reason` to the "; "-separated list `missing` unless it is there already.
+void add_missing(std::string& missing, const std::string& reason) {
+  if (!reason.empty() && missing.find(reason) == std::string::npos)
+    missing += (missing.empty() ? "" : "; ") + reason;
+}
+
+// Writes "values" and adds to `missing` why a newer value of one of them may be unreadable.
 void write_latest_values(ApiContext& ctx, JsonWriter& w, const std::string& device,
-                         std::optional<std::string_view> only_metric) {
+                         std::optional<std::string_view> only_metric, std::string& missing) {
   w.key("values").begin_object();
   ctx.store.index().for_each_metric(device, [&](std::string_view metric, tsdb::SeriesId id) {
     if (only_metric && metric != *only_metric) return;
+    add_missing(missing, ctx.store.missing_data(device, metric, INT64_MIN, INT64_MAX));
     auto s = ctx.store.latest(id);
     if (!s) return;
     w.key(metric)
@@ -233,6 +241,7 @@ void fleet_latest(ApiContext& ctx, RequestContext& rc, const Responder& respond)
   w.begin_object().key("devices").begin_array();
   int n = 0;
   std::optional<std::string> next;
+  std::string missing;
   for (const Device& d : *devices) {
     if (!cursor.empty() && d.device_id <= cursor) continue;
     if (n == *limit) {
@@ -240,12 +249,17 @@ void fleet_latest(ApiContext& ctx, RequestContext& rc, const Responder& respond)
       break;
     }
     w.begin_object().field("device_id", d.device_id);
-    write_latest_values(ctx, w, d.device_id, metric);
+    std::string device_missing;
+    write_latest_values(ctx, w, d.device_id, metric, device_missing);
+    write_partial(w, device_missing);
+    add_missing(missing, device_missing);
     w.end_object();
     cursor = d.device_id;
     ++n;
   }
-  w.end_array().field("next_cursor", next).end_object();
+  w.end_array().field("next_cursor", next);
+  write_partial(w, missing);
+  w.end_object();
   respond(Response::json(200, w.take()));
 }
 
@@ -264,9 +278,7 @@ void fleet_aggregates(ApiContext& ctx, RequestContext& rc, const Responder& resp
   std::map<std::string, std::map<int64_t, query::Bucket>> groups;
   std::string missing;
   for (const Device& d : *devices) {
-    if (std::string m = ctx.store.missing_data(d.device_id, metric, range.start, range.end);
-        !m.empty() && missing.find(m) == std::string::npos)
-      missing += (missing.empty() ? "" : "; ") + m;
+    add_missing(missing, ctx.store.missing_data(d.device_id, metric, range.start, range.end));
     auto id = ctx.store.index().find(d.device_id, metric);
     if (!id) continue;
     auto buckets = query::aggregate_series(ctx.store, *id, range.start, range.end, interval);
@@ -340,9 +352,14 @@ void run_export(ApiContext& ctx, const std::shared_ptr<StreamSink>& sink, bool c
     return true;
   };
   std::vector<tsdb::Sample> points;
+  std::string missing;
   for (const Device& d : devices) {
     for (const auto& series : ctx.store.index().metrics_of(d.device_id)) {
       if (only_metric && series.first != *only_metric) continue;
+      // Asked before the scan (a series whose points are all unreadable has no span) and
+      // after it (chunks that failed their checksum while it read them).
+      add_missing(missing,
+                  ctx.store.missing_data(d.device_id, series.first, range.start, range.end));
       const auto span = ctx.store.time_span(series.second);
       if (!span) continue;
       const int64_t first = std::max(range.start, span->first);
@@ -359,7 +376,16 @@ void run_export(ApiContext& ctx, const std::shared_ptr<StreamSink>& sink, bool c
         if (window_end == last) break;
         t = window_end + 1;
       }
+      add_missing(missing,
+                  ctx.store.missing_data(d.device_id, series.first, range.start, range.end));
     }
+  }
+  if (!missing.empty() && !csv) {
+    // The export is short: its last line says so (CSV has the response header only).
+    JsonWriter line;
+    line.begin_object().field("partial", true).field("partial_reason", missing).end_object();
+    out += line.str();
+    out += '\n';
   }
   if (!out.empty() && !send()) return;
   sink->finish();
@@ -384,6 +410,17 @@ void export_points(ApiContext& ctx, RequestContext& rc, const Responder& respond
   }
   Response res;
   res.content_type = csv ? "text/csv; charset=utf-8" : "application/x-ndjson";
+  // Damage known before the export starts, in headers (the stream cannot say it in CSV).
+  std::string missing;
+  for (const Device& d : *devices)
+    for (const auto& series : ctx.store.index().metrics_of(d.device_id))
+      if (!only_metric || series.first == *only_metric)
+        add_missing(missing,
+                    ctx.store.missing_data(d.device_id, series.first, range->start, range->end));
+  if (!missing.empty()) {
+    res.headers.emplace_back("X-Fleetpulse-Partial", "true");
+    res.headers.emplace_back("X-Fleetpulse-Partial-Reason", missing);
+  }
   res.stream_queue_limit = size_t{64} << 20;  // the job waits at 2 MiB; this is a backstop
   res.on_stream = [&ctx, csv, devices = std::move(*devices), only_metric,
                    r = *range](std::shared_ptr<StreamSink> sink) mutable {
@@ -406,7 +443,9 @@ void add_telemetry_query_routes(Router& r, ApiContext& ctx) {
           if (!device_known(ctx, id)) return respond(no_device(id));
           JsonWriter w;
           w.begin_object().field("device_id", id);
-          write_latest_values(ctx, w, id, rc.request.param("metric"));
+          std::string missing;
+          write_latest_values(ctx, w, id, rc.request.param("metric"), missing);
+          write_partial(w, missing);
           w.end_object();
           respond(Response::json(200, w.take()));
         });

@@ -75,6 +75,16 @@ Status ReplayApplier::add_batch(std::string_view record, int64_t received_ms, si
   return Status::Ok();
 }
 
+Status ReplayApplier::add_seen_only(std::string_view record, int64_t received_ms) {
+  FP_RETURN_IF_ERROR(decode_batch_record_view(record, view_));
+  for (std::string_view name : view_.devices) {
+    Device& dev = devices_[device_number(name)];
+    dev.last_received_ms = dev.seen ? std::max(dev.last_received_ms, received_ms) : received_ms;
+    dev.seen = true;
+  }
+  return Status::Ok();
+}
+
 void ReplayApplier::wait() {
   if (worker_.valid()) worker_.get();
 }

@@ -46,6 +46,10 @@ class ReplayApplier {
   // queues its points. kCorruption (nothing queued) when the record is malformed or names a
   // device or metric twice. Returns the number of points through `points`.
   Status add_batch(std::string_view record, int64_t received_ms, size_t* points);
+  // A batch record a checkpoint covers (its points are in blocks already): only its devices'
+  // last-seen time is taken, in order with removals; nothing is queued. kCorruption when the
+  // record is malformed.
+  Status add_seen_only(std::string_view record, int64_t received_ms);
   // Applies every queued point to the head; returns once they are all there.
   void flush();
   // Call before a device's series are removed from the index (flushes, forgets cached ids

@@ -176,7 +176,24 @@ Result<std::unique_ptr<TimeSeriesStore>> TimeSeriesStore::open(
         ++rep.records;
         return Status::Ok();
       },
-      quarantine_dir);
+      quarantine_dir,
+      // Records the checkpoint covers are still on disk until the commit thread has saved the
+      // last-seen times derived from them (maintain() cuts only then): a crash in between
+      // must not lose those, so they feed last-seen times (in order with removals) only.
+      [&](uint64_t, std::string_view payload) {
+        if (payload.empty()) return;
+        const auto type = static_cast<RecordType>(payload[0]);
+        payload.remove_prefix(1);
+        if (type == RecordType::kBatch && payload.size() >= 8) {
+          int64_t received;
+          std::memcpy(&received, payload.data(), 8);
+          (void)applier.add_seen_only(payload.substr(8), received);
+        } else if (type == RecordType::kDeleteDevice || type == RecordType::kForgetDevice) {
+          applier.before_removal(payload, /*keep_ids=*/true);
+        } else if (type == RecordType::kDeleteAll) {
+          applier.before_remove_all();
+        }
+      });
   if (!recovered.ok()) return recovered.status();
   applier.flush();
   if (on_seen) applier.for_each_seen(on_seen);

@@ -150,6 +150,9 @@ class TimeSeriesStore {
     cut_to_lsn_ = checkpoint_lsn_.load();
     return cut_to_lsn_ != maintained_checkpoint_lsn_;
   }
+  // Commit thread: the state wal_cut_pending() asked to save could not be saved, so the next
+  // maintain() keeps the WAL it would rebuild it from (wal_cut_pending() stays true).
+  void hold_wal_cut() { cut_to_lsn_ = maintained_checkpoint_lsn_; }
 
   // Commit thread only: seal everything in memory into blocks; `done` runs on the block
   // thread once they and the checkpoint are durable (at once when there is nothing to seal).

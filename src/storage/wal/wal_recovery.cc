@@ -47,6 +47,23 @@ Status apply_cut(FileSystem& fs, const std::string& dir, const std::vector<Segme
   return fs.sync_dir(dir);
 }
 
+// Hands the records of a segment wholly before from_lsn to `covered`, as far as it reads.
+uint64_t read_covered(FileSystem& fs, const std::string& path, uint64_t first_lsn,
+                      uint64_t from_lsn,
+                      const std::function<void(uint64_t, std::string_view)>& covered) {
+  auto reader = WalSegmentReader::open(fs, path, first_lsn);
+  if (!reader.ok() || (*reader)->defect() == WalDefect::kBadHeader) return 0;
+  uint64_t n = 0;
+  WalRecordView rec;
+  for (;;) {
+    auto got = (*reader)->next(&rec);
+    if (!got.ok() || !*got) return n;
+    if (rec.lsn >= from_lsn) return n;
+    covered(rec.lsn, rec.payload);
+    ++n;
+  }
+}
+
 }  // namespace
 
 std::string describe(const WalCut& cut) {
@@ -76,7 +93,8 @@ std::string describe(const WalDamage& d) {
 Result<WalRecoveryResult> recover_wal(
     FileSystem& fs, const std::string& dir, uint64_t from_lsn,
     const std::function<Status(uint64_t lsn, std::string_view payload)>& fn,
-    const std::string& quarantine_dir) {
+    const std::string& quarantine_dir,
+    const std::function<void(uint64_t lsn, std::string_view payload)>& covered) {
   from_lsn = std::max<uint64_t>(from_lsn, 1);
   FP_ASSIGN_OR_RETURN(std::vector<SegmentFile> segments, list_segments(fs, dir));
   WalRecoveryResult result;
@@ -85,6 +103,10 @@ Result<WalRecoveryResult> recover_wal(
   // Segment i holds LSNs [first_i, first_{i+1}): skip those wholly before from_lsn.
   size_t start = 0;
   while (start + 1 < segments.size() && segments[start + 1].first_lsn <= from_lsn) ++start;
+  if (covered)
+    for (size_t i = 0; i < start; ++i)
+      result.records_covered += read_covered(fs, join_path(dir, segments[i].name),
+                                             segments[i].first_lsn, from_lsn, covered);
 
   auto add_damage = [&](WalDamage d) {
     d.before_checkpoint = d.records > 0 && d.first_lsn + d.records <= from_lsn;
@@ -169,7 +191,13 @@ Result<WalRecoveryResult> recover_wal(
       FP_ASSIGN_OR_RETURN(bool got, reader->next(&rec));
       if (!got) break;
       result.last_lsn = rec.lsn;
-      if (rec.lsn < from_lsn) continue;
+      if (rec.lsn < from_lsn) {
+        if (covered) {
+          covered(rec.lsn, rec.payload);
+          ++result.records_covered;
+        }
+        continue;
+      }
       FP_RETURN_IF_ERROR(fn(rec.lsn, rec.payload));
       ++result.records_replayed;
     }

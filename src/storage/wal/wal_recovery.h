@@ -53,6 +53,7 @@ struct WalRecoveryResult {
   std::optional<WalCut> cut;      // set when a torn or corrupt tail was cut off
   std::vector<WalDamage> damage;  // skipped stretches in the middle of the log
   uint64_t records_skipped = 0;   // LSNs lost at or after from_lsn (sum over `damage`)
+  uint64_t records_covered = 0;   // records handed to `covered` (LSN < from_lsn)
 };
 
 // Calls `fn` for every valid record with LSN >= `from_lsn` (the first LSN not covered by the
@@ -71,9 +72,16 @@ struct WalRecoveryResult {
 // Errors: I/O failures; kCorruption for a segment of another format version (nothing is cut:
 // an operator must choose); and the first non-ok Status from `fn`, which stops the replay
 // (nothing is cut then). The payload view passed to `fn` is only valid during the call.
+//
+// `covered`, when given, is called (in LSN order, before any call of `fn`) for every valid
+// record with LSN < from_lsn still on disk: what the checkpoint holds already, but state
+// derived from it (last-seen times) may not be saved yet. Segments read only for it are read
+// as far as they are readable; their damage is neither reported nor acted on (the records are
+// in blocks), and they are never moved or cut.
 Result<WalRecoveryResult> recover_wal(
     FileSystem& fs, const std::string& dir, uint64_t from_lsn,
     const std::function<Status(uint64_t lsn, std::string_view payload)>& fn,
-    const std::string& quarantine_dir = "");
+    const std::string& quarantine_dir = "",
+    const std::function<void(uint64_t lsn, std::string_view payload)>& covered = {});
 
 }  // namespace fp
