@@ -3,17 +3,21 @@
 # line-protocol payload and sender against fleetpulse and the peers (VictoriaMetrics,
 # InfluxDB, PostgreSQL). Usage: bench/run_peer_comparison.sh [args for run_peers.sh]
 # Environment as for run_peers.sh: PEERS (default vm,influx,pg-copy,pg-insert), RUNS, ...
+# FP_PORT (default 8080) is fleetpulse's HTTP port; FLEETPULSE_BIN the binary (default: this
+# tree's release build).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 shared="${SHARED_BENCH:-$here/../shared/bench}"
-[ -x "$here/build/release/src/app/fleetpulse" ] || "$here/scripts/build.sh" release
+bin="${FLEETPULSE_BIN:-$here/build/release/src/app/fleetpulse}"
+port="${FP_PORT:-8080}"
+[ -x "$bin" ] || "$here/scripts/build.sh" release
 peer="$(mktemp --suffix=.peer)"
 cat > "$peer" <<PEER
 name=fleetpulse
-url=http://127.0.0.1:8080/write
-cmd=$here/build/release/src/app/fleetpulse serve --data-dir {data} --http 127.0.0.1:8080 --mqtt off --log-level warn
-ready=http://127.0.0.1:8080/ready
-flush=POST http://127.0.0.1:8080/api/v1/admin/flush
+url=http://127.0.0.1:$port/write
+cmd=$bin serve --data-dir {data} --http 127.0.0.1:$port --mqtt off --log-level warn
+ready=http://127.0.0.1:$port/ready
+flush=POST http://127.0.0.1:$port/api/v1/admin/flush
 settle_min=2
 PEER
 cd "$shared"

@@ -13,26 +13,12 @@
 # are built with g++ into $ROOT/build. The WAL written is about 13 bytes per value.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
-shared="${SHARED_BENCH:-$here/../shared/bench}"
-bin="${FLEETPULSE_BIN:-$here/build/release/src/app/fleetpulse}"
 root="${ROOT:-/tmp/fp-recovery}"
 devices="${DEVICES:-10000}"
 batch="${BATCH:-5000}"
 values="${VALUES:-80000000}"
 restarts="${RESTARTS:-3}"
-port="${PORT:-$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}"
-url="http://127.0.0.1:$port"
-
-mkdir -p "$root/build"
-for t in gen send; do
-  [ -x "$root/build/$t" ] || g++ -O2 -std=c++17 -pthread -o "$root/build/$t" "$shared/$t.cpp"
-done
-payload="$root/payload/d$devices-b$batch-v$values"
-if [ ! -f "$payload/manifest.txt" ]; then
-  rm -rf "$payload"
-  "$root/build/gen" --out "$payload" --devices "$devices" --batch "$batch" --values "$values" \
-    --no-csv >/dev/null
-fi
+. "$here/bench/lib_payload.sh"
 
 data="$root/data"
 log="$root/server.log"

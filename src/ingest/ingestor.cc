@@ -68,6 +68,8 @@ void Ingestor::start() {
   stopping_ = false;
   last_seen_flush_ms_ = clock_.now_ms();
   if (store_ && !stamps_) stamps_.emplace(*store_);
+  reap_stop_ = false;
+  reaper_ = std::thread([this] { reap(); });
   thread_ = std::thread([this] { run(); });
 }
 
@@ -79,6 +81,41 @@ void Ingestor::stop() {
   }
   cv_.notify_all();
   thread_.join();
+  {
+    std::lock_guard lock(reap_mu_);
+    reap_stop_ = true;
+  }
+  reap_cv_.notify_all();
+  reaper_.join();
+}
+
+void Ingestor::reap() {
+  std::vector<PendingTelemetry> requests;
+  std::vector<std::shared_ptr<const ReadingBatch>> batches;
+  for (;;) {
+    {
+      std::unique_lock lock(reap_mu_);
+      reap_cv_.wait(
+          lock, [this] { return reap_stop_ || !reap_requests_.empty() || !reap_batches_.empty(); });
+      if (reap_requests_.empty() && reap_batches_.empty()) return;  // stopping, all freed
+      requests.swap(reap_requests_);
+      batches.swap(reap_batches_);
+    }
+    requests.clear();
+    batches.clear();
+  }
+}
+
+void Ingestor::hand_to_reaper(std::vector<PendingTelemetry>& telemetry, CommitEvent& event) {
+  if (telemetry.empty() && event.telemetry.empty()) return;
+  {
+    std::lock_guard lock(reap_mu_);
+    for (PendingTelemetry& t : telemetry) reap_requests_.push_back(std::move(t));
+    for (CommitEvent::Telemetry& t : event.telemetry) reap_batches_.push_back(std::move(t.batch));
+  }
+  telemetry.clear();
+  event.telemetry.clear();
+  reap_cv_.notify_one();
 }
 
 void Ingestor::submit_heartbeat(HeartbeatReport report, std::function<void(HeartbeatAck)> done) {
@@ -98,6 +135,13 @@ void Ingestor::submit_heartbeat(HeartbeatReport report, std::function<void(Heart
 void Ingestor::submit_telemetry(std::shared_ptr<ReadingBatch> batch, int64_t received_ms,
                                 std::function<void(TelemetryAck)> done) {
   const size_t n = batch->points().size();
+  PendingTelemetry pending{std::move(batch), received_ms, std::move(done)};
+  if (store_) {
+    // Lookups the commit thread would otherwise do, here on the submitting thread.
+    pending.ids_generation = store_->removal_generation();
+    pending.ids = store_->find_series(*pending.batch);
+    pending.attributes_known = attributes_known(*pending.batch, &pending.attributes_epoch);
+  }
   Status refused;
   if (!store_) {
     refused = Status::Unavailable("telemetry storage is not open");
@@ -111,14 +155,14 @@ void Ingestor::submit_telemetry(std::shared_ptr<ReadingBatch> batch, int64_t rec
       refused = Status(StatusCode::kOverloaded, "ingest queue is full, retry later");
     } else {
       queued_points_ += n;
-      telemetry_queue_.push_back({std::move(batch), received_ms, std::move(done)});
+      telemetry_queue_.push_back(std::move(pending));
       ++pending_;
       cv_.notify_one();
       return;
     }
   }
   ++rejected_;
-  done({refused});
+  pending.done({refused});
 }
 
 void Ingestor::submit_removal(std::optional<std::string> device, bool with_data,
@@ -242,10 +286,14 @@ void Ingestor::run() {
         }
       }
       // The catalog row (and its attributes) went with the device.
-      if (p.device)
-        attributes_.erase(*p.device);
-      else
-        attributes_.clear();
+      {
+        std::unique_lock lock(attributes_mu_);
+        if (p.device)
+          attributes_.erase(*p.device);
+        else
+          attributes_.clear();
+        ++attributes_epoch_;
+      }
       p.done(s);
     }
     purges.clear();
@@ -314,8 +362,9 @@ void Ingestor::observe_telemetry(const ReadingBatch& b, int64_t received_ms,
     if (!ensure_device(id, received_ms, std::nullopt, std::nullopt, new_devices)) continue;
     if (auto t = tracker_.observe(id, received_ms, battery[i], signal[i]))
       transitions.push_back(std::move(*t));
-    DeviceLiveUpdate& u = dirty_seen_[id];
-    u.device_id = id;
+    auto [seen, inserted] = dirty_seen_.try_emplace(id);
+    DeviceLiveUpdate& u = seen->second;
+    if (inserted) u.device_id = id;
     u.last_seen_ms = std::max(u.last_seen_ms, received_ms);
     if (battery[i]) u.battery_level = battery[i];
     if (signal[i]) u.signal_strength = signal[i];
@@ -336,8 +385,10 @@ bool Ingestor::collect_attributes(const ReadingBatch& b, int64_t received_ms,
       out[slot->second].value = a.value;
       out[slot->second].updated_at_ms = received_ms;
     } else {
-      const auto& known = attributes_[device];
-      if (auto it = known.find(a.key); it != known.end() && it->second == a.value) continue;
+      // Only this thread writes attributes_, so it reads without the lock.
+      if (auto d = attributes_.find(device); d != attributes_.end())
+        if (auto it = d->second.find(a.key); it != d->second.end() && it->second == a.value)
+          continue;
       group_attributes_.emplace(key, out.size());
       out.push_back({device, a.key, a.value, received_ms});
     }
@@ -349,6 +400,24 @@ bool Ingestor::collect_attributes(const ReadingBatch& b, int64_t received_ms,
   return any;
 }
 
+bool Ingestor::attributes_known(const ReadingBatch& b, uint64_t* epoch) const {
+  std::shared_lock lock(attributes_mu_);
+  *epoch = attributes_epoch_;
+  uint32_t last = UINT32_MAX;
+  const std::unordered_map<std::string, std::string>* known = nullptr;
+  for (const Attribute& a : b.attributes()) {
+    if (a.device != last) {
+      last = a.device;
+      auto d = attributes_.find(b.devices()[a.device]);
+      if (d == attributes_.end()) return false;
+      known = &d->second;
+    }
+    auto it = known->find(a.key);
+    if (it == known->end() || it->second != a.value) return false;
+  }
+  return true;
+}
+
 void Ingestor::answer_telemetry(std::vector<PendingTelemetry>& telemetry,
                                 std::vector<TelemetryAck>& acks) {
   pending_ -= telemetry.size();
@@ -356,7 +425,8 @@ void Ingestor::answer_telemetry(std::vector<PendingTelemetry>& telemetry,
     if (!acks[i].status.ok()) ++rejected_;
     telemetry[i].done(std::move(acks[i]));
   }
-  telemetry.clear();
+  CommitEvent none;
+  hand_to_reaper(telemetry, none);
 }
 
 void Ingestor::commit(std::vector<PendingHeartbeat>& batch,
@@ -388,11 +458,19 @@ void Ingestor::commit(std::vector<PendingHeartbeat>& batch,
         telemetry_acks[i].status = Status::IoError("WAL fsync failed: " + durable.message());
         continue;
       }
-      store_->apply(*telemetry[i].batch);
+      PendingTelemetry& t = telemetry[i];
+      if (t.ids_generation == store_->removal_generation())
+        store_->apply(*t.batch, t.ids);
+      else
+        store_->apply(*t.batch);  // a device was removed since: its ids may be stale
       if (!commit_listeners_.empty() || ack_barrier_)
         event.telemetry.push_back({telemetry[i].batch, telemetry[i].received_ms});
       observe_telemetry(*telemetry[i].batch, telemetry[i].received_ms, new_devices, transitions);
-      if (!telemetry[i].batch->attributes().empty())
+      // Attributes all equal to the catalog's when submitted, with nothing changed since
+      // (same epoch, no change earlier in this group), have nothing to write.
+      const bool unchanged = t.attributes_known && t.attributes_epoch == attributes_epoch_ &&
+                             group_attributes_.empty();
+      if (!t.batch->attributes().empty() && !unchanged)
         changed_attributes[i] = collect_attributes(*telemetry[i].batch, telemetry[i].received_ms,
                                                    attributes, transitions);
       ++telemetry_batches_;
@@ -475,8 +553,10 @@ void Ingestor::commit(std::vector<PendingHeartbeat>& batch,
   }
   if (!attributes.empty()) {
     if (st.ok()) {
+      std::unique_lock lock(attributes_mu_);
       for (DeviceAttribute& a : attributes)
         attributes_[a.device_id][std::move(a.key)] = std::move(a.value);
+      ++attributes_epoch_;
     } else {
       // The points are durable, the attributes are not: the writer must know.
       for (size_t i = 0; i < telemetry.size(); ++i)
@@ -507,6 +587,7 @@ void Ingestor::commit(std::vector<PendingHeartbeat>& batch,
   if (st.ok()) event.transitions = transitions;
   if (!event.empty())
     for (const auto& fn : commit_listeners_) fn(event);
+  hand_to_reaper(telemetry, event);
 }
 
 }  // namespace fp

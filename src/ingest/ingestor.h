@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <span>
 #include <thread>
 #include <unordered_map>
@@ -148,9 +149,20 @@ class Ingestor {
     std::shared_ptr<ReadingBatch> batch;
     int64_t received_ms;
     std::function<void(TelemetryAck)> done;
+    // Work done on the submitting thread so the commit thread need not: each point's series
+    // id (kNoSeries: new series) as of the store's removal generation `ids_generation`, and
+    // whether every attribute already equals the catalog's value as of `attributes_epoch`.
+    std::vector<tsdb::SeriesId> ids;
+    uint64_t ids_generation = 0;
+    bool attributes_known = false;
+    uint64_t attributes_epoch = 0;
   };
 
   void run();
+  // The reaper thread: frees what answered requests leave behind (batches, the decoders'
+  // admission state, callbacks), which would otherwise cost the commit thread's time.
+  void reap();
+  void hand_to_reaper(std::vector<PendingTelemetry>& telemetry, CommitEvent& event);
   void commit(std::vector<PendingHeartbeat>& heartbeats, std::vector<PendingTelemetry>& telemetry,
               std::vector<StatusTransition>& transitions, bool flush_seen);
   // Completes every telemetry request with its ack and empties `telemetry`.
@@ -164,6 +176,9 @@ class Ingestor {
   bool collect_attributes(const ReadingBatch& batch, int64_t received_ms,
                           std::vector<DeviceAttribute>& out,
                           std::vector<StatusTransition>& transitions);
+  // Any thread: true when every attribute of `batch` equals the value the catalog holds (by
+  // the cache below), with the cache's epoch in `*epoch`.
+  bool attributes_known(const ReadingBatch& batch, uint64_t* epoch) const;
   // Registers `id` in the tracker if unknown; false when auto-registration is off.
   bool ensure_device(const std::string& id, int64_t now_ms, const std::optional<std::string>& name,
                      const std::optional<std::string>& location, std::vector<Device>& new_devices);
@@ -199,6 +214,12 @@ class Ingestor {
   bool stopping_ = false;                             // guarded by mu_
   bool woken_ = false;                                // guarded by mu_
   std::thread thread_;
+  std::mutex reap_mu_;
+  std::condition_variable reap_cv_;
+  std::vector<PendingTelemetry> reap_requests_;                    // reap_mu_
+  std::vector<std::shared_ptr<const ReadingBatch>> reap_batches_;  // reap_mu_
+  bool reap_stop_ = false;                                         // reap_mu_
+  std::thread reaper_;
   tsdb::TimeSeriesStore* store_;
   // Last-seen times from telemetry not yet written to the catalog (commit thread only):
   // written every few seconds, since the WAL replay rebuilds them after a crash.
@@ -208,7 +229,11 @@ class Ingestor {
   // attribute values known to be in the catalog, by device then key (a device not in it yet
   // writes all its attributes once; removals forget it).
   std::optional<ServerTimestamps> stamps_;
+  // attributes_ is written by the commit thread under an exclusive attributes_mu_ (each
+  // change bumps attributes_epoch_) and read by submitting threads under a shared one.
+  mutable std::shared_mutex attributes_mu_;
   std::unordered_map<std::string, std::unordered_map<std::string, std::string>> attributes_;
+  uint64_t attributes_epoch_ = 0;
   std::unordered_map<std::string, size_t> group_attributes_;  // "device\0key" -> index
 
   std::atomic<uint64_t> heartbeats_{0}, rejected_{0}, commits_{0}, commit_errors_{0},

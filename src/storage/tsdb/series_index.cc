@@ -37,6 +37,26 @@ std::optional<SeriesId> SeriesIndex::find(std::string_view device, std::string_v
   return m->second;
 }
 
+void SeriesIndex::find_pairs(std::span<const std::string> devices,
+                             std::span<const std::string> metrics, std::span<const uint64_t> pairs,
+                             SeriesId* out) const {
+  std::shared_lock lock(mu_);
+  uint64_t last_device = UINT64_MAX;
+  const MetricMap* map = nullptr;
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    const uint64_t d = pairs[i] >> 32;
+    if (d != last_device) {
+      last_device = d;
+      auto it = by_device_.find(std::string_view(devices[d]));
+      map = it == by_device_.end() ? nullptr : &it->second;
+    }
+    out[i] = kNoSeries;
+    if (!map) continue;
+    auto m = map->find(std::string_view(metrics[pairs[i] & 0xffffffffu]));
+    if (m != map->end()) out[i] = m->second;
+  }
+}
+
 std::vector<std::pair<std::string, SeriesId>> SeriesIndex::metrics_of(
     std::string_view device) const {
   std::shared_lock lock(mu_);

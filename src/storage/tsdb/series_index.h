@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -17,6 +18,7 @@
 namespace fp::tsdb {
 
 using SeriesId = uint32_t;
+inline constexpr SeriesId kNoSeries = UINT32_MAX;  // "not resolved" in id tables
 
 struct SeriesKey {
   std::string device;
@@ -28,6 +30,11 @@ class SeriesIndex {
   // The id of (device, metric), creating it when new (*created tells which).
   SeriesId get_or_create(std::string_view device, std::string_view metric, bool* created = nullptr);
   std::optional<SeriesId> find(std::string_view device, std::string_view metric) const;
+  // Looks up many pairs under one shared lock, creating nothing: for each packed pair
+  // (device index << 32 | metric index) of `pairs`, out[i] is the id of (devices[d],
+  // metrics[m]) or kNoSeries. Consecutive pairs of one device find the device once.
+  void find_pairs(std::span<const std::string> devices, std::span<const std::string> metrics,
+                  std::span<const uint64_t> pairs, SeriesId* out) const;
   // The device's metrics, sorted by name.
   std::vector<std::pair<std::string, SeriesId>> metrics_of(std::string_view device) const;
   // Calls fn(metric, id) for the device's metrics in name order, without copying; fn runs

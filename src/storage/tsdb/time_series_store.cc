@@ -522,11 +522,59 @@ void TimeSeriesStore::apply(const ReadingBatch& batch) {
   }
 }
 
+std::vector<SeriesId> TimeSeriesStore::find_series(const ReadingBatch& batch) const {
+  const auto& points = batch.points();
+  std::vector<SeriesId> ids(points.size(), kNoSeries);
+  // Distinct pairs in order of first appearance (a dense table when devices x metrics is
+  // small, as in apply()), then one pass over the index under one shared lock.
+  const size_t n_metrics = batch.metrics().size();
+  const size_t cells = batch.devices().size() * n_metrics;
+  std::vector<uint64_t> pairs;
+  std::vector<uint32_t> slot(points.size());
+  if (cells <= 4 * points.size() + 1024) {
+    std::vector<uint32_t> cell(cells, UINT32_MAX);
+    for (size_t i = 0; i < points.size(); ++i) {
+      uint32_t& c = cell[static_cast<size_t>(points[i].device) * n_metrics + points[i].metric];
+      if (c == UINT32_MAX) {
+        c = static_cast<uint32_t>(pairs.size());
+        pairs.push_back((uint64_t{points[i].device} << 32) | points[i].metric);
+      }
+      slot[i] = c;
+    }
+  } else {
+    std::unordered_map<uint64_t, uint32_t> seen;
+    for (size_t i = 0; i < points.size(); ++i) {
+      const uint64_t key = (uint64_t{points[i].device} << 32) | points[i].metric;
+      auto [it, inserted] = seen.try_emplace(key, static_cast<uint32_t>(pairs.size()));
+      if (inserted) pairs.push_back(key);
+      slot[i] = it->second;
+    }
+  }
+  std::vector<SeriesId> found(pairs.size());
+  index_.find_pairs(batch.devices(), batch.metrics(), pairs, found.data());
+  for (size_t i = 0; i < points.size(); ++i) ids[i] = found[slot[i]];
+  return ids;
+}
+
+void TimeSeriesStore::apply(const ReadingBatch& batch, std::span<const SeriesId> ids) {
+  if (ids.size() != batch.points().size()) return apply(batch);
+  if (head_first_ms_ == 0 && !batch.points().empty()) head_first_ms_ = clock_.now_ms();
+  const auto& points = batch.points();
+  for (size_t i = 0; i < points.size(); ++i) {
+    const Point& p = points[i];
+    const SeriesId id = ids[i] != kNoSeries ? ids[i]
+                                            : index_.get_or_create(batch.devices()[p.device],
+                                                                   batch.metrics()[p.metric]);
+    head_.append(id, p.ts_ms, p.value);
+  }
+}
+
 void TimeSeriesStore::apply_delete_device(const std::string& device) {
   Tombstones copy;
   {
     std::unique_lock lock(state_mu_);
     for (SeriesId id : index_.remove_device(device)) head_.drop(id);
+    removal_generation_.fetch_add(1, std::memory_order_release);
     if (blocks_.empty() && !frozen_) return;  // nothing older than the WAL to hide
     tombstones_[device] = next_seq_;
     copy = tombstones_;
@@ -540,6 +588,7 @@ void TimeSeriesStore::apply_delete_all() {
     std::unique_lock lock(state_mu_);
     for (const auto& d : index_.devices())
       for (SeriesId id : index_.remove_device(d)) head_.drop(id);
+    removal_generation_.fetch_add(1, std::memory_order_release);
     if (blocks_.empty() && !frozen_) return;
     tombstones_.clear();
     tombstones_[""] = next_seq_;

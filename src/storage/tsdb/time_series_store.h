@@ -138,6 +138,17 @@ class TimeSeriesStore {
   Status commit();
   // Commit thread only, after commit(): makes the batch visible to readers.
   void apply(const ReadingBatch& batch);
+  // Any thread: the series id of each point of `batch` (kNoSeries where the series does not
+  // exist yet), looked up without creating anything, so that the commit thread need not. Read
+  // removal_generation() before: the ids hold while it has not changed.
+  std::vector<SeriesId> find_series(const ReadingBatch& batch) const;
+  // Bumped after every removal of series from the index (device deletions).
+  uint64_t removal_generation() const {
+    return removal_generation_.load(std::memory_order_acquire);
+  }
+  // As apply(batch), with `ids` from find_series() under the current removal_generation():
+  // only the points whose series did not exist then are resolved here.
+  void apply(const ReadingBatch& batch, std::span<const SeriesId> ids);
   void apply_delete_device(const std::string& device);
   void apply_delete_all();
   // Commit thread only, between commits: interval fsyncs, WAL truncation after a checkpoint,
@@ -254,6 +265,7 @@ class TimeSeriesStore {
   BlockList blocks_;                      // state_mu_
   Tombstones tombstones_;                 // state_mu_
   std::atomic<uint64_t> frozen_points_{0};
+  std::atomic<uint64_t> removal_generation_{0};  // written by the commit thread
 
   uint64_t next_seq_ = 1;      // commit thread (tombstones, freeze)
   int64_t head_first_ms_ = 0;  // commit thread: clock time of the head's first point

@@ -927,6 +927,80 @@ TEST_F(StoreTest, SparseBatchesLandOnTheRightSeries) {
   expect_content(*store, model);
 }
 
+// Ids looked up on a submitting thread (find_series) before the commit thread applies: new
+// series are created at apply, and a removal in between is seen by the removal generation.
+TEST_F(StoreTest, SeriesFoundBeforeApplyLandOnTheRightSeries) {
+  auto store = open();
+  write(*store, make_batch({{"a", "t", 1, 1}, {"b", "t", 1, 2}}), 100);
+  ReadingBatch next = make_batch({{"a", "t", 2, 3}, {"a", "new", 2, 4}, {"b", "t", 2, 5}});
+  const uint64_t generation = store->removal_generation();
+  std::vector<SeriesId> ids = store->find_series(next);
+  ASSERT_EQ(ids.size(), 3u);
+  EXPECT_EQ(ids[0], *store->index().find("a", "t"));
+  EXPECT_EQ(ids[1], kNoSeries) << "a series that does not exist yet is not created by a lookup";
+  EXPECT_EQ(ids[2], *store->index().find("b", "t"));
+  EXPECT_EQ(store->series(), 2u);
+
+  // Device "a" is removed after the lookup and before the apply: its ids are stale.
+  ASSERT_TRUE(store->log_delete_device("a").ok());
+  ASSERT_TRUE(store->commit().ok());
+  store->apply_delete_device("a");
+  EXPECT_NE(store->removal_generation(), generation);
+  ASSERT_TRUE(store->log(next, 200).ok());
+  ASSERT_TRUE(store->commit().ok());
+  store->apply(next);  // what the Ingestor does when the generation moved
+
+  // A batch applied with fresh ids, one of them for a series created at apply.
+  ReadingBatch third = make_batch({{"b", "t", 3, 6}, {"c", "x", 3, 7}});
+  std::vector<SeriesId> third_ids = store->find_series(third);
+  EXPECT_EQ(third_ids[1], kNoSeries);
+  ASSERT_TRUE(store->log(third, 300).ok());
+  ASSERT_TRUE(store->commit().ok());
+  store->apply(third, third_ids);
+
+  Model model;
+  model[{"a", "t"}] = {{2, 3}};
+  model[{"a", "new"}] = {{2, 4}};
+  model[{"b", "t"}] = {{1, 2}, {2, 5}, {3, 6}};
+  model[{"c", "x"}] = {{3, 7}};
+  expect_content(*store, model);
+  crash(store);
+  store = open();
+  expect_content(*store, model);
+}
+
+TEST_F(StoreTest, SparseBatchesFoundBeforeApplyLandOnTheRightSeries) {
+  auto store = open();
+  ReadingBatch b;
+  for (int i = 0; i < 3000; ++i) b.intern_device("d" + std::to_string(i));
+  for (int i = 0; i < 100; ++i) b.intern_metric("m" + std::to_string(i));
+  Model model;
+  // devices x metrics far above the points: find_series takes its hash-map path.
+  for (uint32_t d = 0; d < 3000; d += 7) {
+    const uint32_t m = (d * 13) % 100;
+    b.add(d, m, d, d * 0.5);
+    model[{b.devices()[d], b.metrics()[m]}][d] = d * 0.5;
+  }
+  write(*store, b, 1);  // every series exists now
+  ReadingBatch again;
+  for (const auto& dev : b.devices()) again.intern_device(dev);
+  for (const auto& met : b.metrics()) again.intern_metric(met);
+  for (uint32_t d = 0; d < 3000; d += 7) {
+    const uint32_t m = (d * 13) % 100;
+    again.add(d, m, d + 1, d * 2.0);
+    model[{b.devices()[d], b.metrics()[m]}][d + 1] = d * 2.0;
+  }
+  std::vector<SeriesId> ids = store->find_series(again);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const Point& p = again.points()[i];
+    ASSERT_EQ(ids[i], *store->index().find(again.devices()[p.device], again.metrics()[p.metric]));
+  }
+  ASSERT_TRUE(store->log(again, 2).ok());
+  ASSERT_TRUE(store->commit().ok());
+  store->apply(again, ids);
+  expect_content(*store, model);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Aggregates
 

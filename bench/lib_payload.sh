@@ -1,0 +1,18 @@
+# Sourced by bench scripts that load a real fleetpulse server with ../shared/bench's payload.
+# Needs: here (repo root), root (scratch dir), devices, batch, values; optional PAYLOAD (a dir
+# gen wrote) and PORT. Sets: shared, bin, port, url, payload (built with gen --no-csv when
+# missing); gen and send are built with g++ into $root/build.
+shared="${SHARED_BENCH:-$here/../shared/bench}"
+bin="${FLEETPULSE_BIN:-$here/build/release/src/app/fleetpulse}"
+port="${PORT:-$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}"
+url="http://127.0.0.1:$port"
+mkdir -p "$root/build"
+for t in gen send; do
+  [ -x "$root/build/$t" ] || g++ -O2 -std=c++17 -pthread -o "$root/build/$t" "$shared/$t.cpp"
+done
+payload="${PAYLOAD:-$root/payload/d$devices-b$batch-v$values}"
+if [ ! -f "$payload/manifest.txt" ]; then
+  rm -rf "$payload"
+  "$root/build/gen" --out "$payload" --devices "$devices" --batch "$batch" --values "$values" \
+    --no-csv >/dev/null
+fi
