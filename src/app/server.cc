@@ -553,6 +553,7 @@ int run_server(const ServerConfig& cfg) {
     mo.topics = *topics;
     mo.queue_limits = {cfg.mqtt_queue_per_device, cfg.mqtt_queue_total};
     mo.queue_expiry = std::chrono::milliseconds(cfg.mqtt_queue_expiry_ms);
+    mo.disk_behind = [&disk_work] { return disk_work.stats().reason; };  // mqttdur: MQTT shed
     mqtt = std::make_unique<mqtt::MqttServer>(
         std::move(mo), mqtt::MqttServerDeps{*writes, ingestor, **catalog, device_tokens, keys,
                                             device_connections, registry, server_metrics, clock,
