@@ -208,7 +208,8 @@ int run_server(const ServerConfig& cfg) {
   DeviceStatusTracker tracker(cfg.status, clock);
   IngestorOptions ingest_options{cfg.auto_register, 200'000};
   ingest_options.limits = {cfg.max_series_per_device, cfg.max_series,
-                           cfg.max_metric_names_per_request, cfg.max_registrations_per_minute};
+                           cfg.max_metric_names_per_request, cfg.max_registrations_per_minute,
+                           cfg.max_attributes_per_device};  // mqttdur: attribute keys
   Ingestor ingestor(**catalog, tracker, store->get(), clock, ingest_options);
 
   metrics::Registry registry;
@@ -610,7 +611,8 @@ int run_server(const ServerConfig& cfg) {
     bo.password = cfg.mqtt_bridge_password;
     auto b = std::make_unique<mqtt::BridgeClient>(
         std::move(bo),
-        mqtt::IngestSinks{*writes, ingestor, server_metrics, clock, &ctx.ingest_rate, &activity},
+        mqtt::IngestSinks{*writes, ingestor, server_metrics, clock, &ctx.ingest_rate, &activity,
+                          &**catalog},
         *topics, registry);
     if (Status s = b->start(); !s.ok()) {
       spdlog::critical("event=startup_failed reason=\"{}\"", s.message());

@@ -80,7 +80,8 @@ bool Connection::ingest(const Publish& p, bool is_will) {
   auto self = shared_from_this();
   const IngestSinks sinks{server_.deps.writes,         server_.deps.ingestor,
                           server_.deps.server_metrics, server_.deps.clock,
-                          server_.deps.ingest_rate,    server_.deps.activity};
+                          server_.deps.ingest_rate,    server_.deps.activity,
+                          &server_.deps.catalog};
   const uint64_t seq = expect_ack(ack_type, p.packet_id);
   Refusal r = submit_message(sinks, *match, p.payload, [self, seq](bool durable) {
     net::post(self->transport_.get_executor(),
