@@ -26,7 +26,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from soak_hostile import ADMIN_KEY, free_port, mqtt_connect, mstr, pkt, request  # noqa: E402
+from soak_hostile import (ADMIN_KEY, free_port, launch, mqtt_connect, mstr, pkt,  # noqa: E402
+                          request)
 
 
 class Server:
@@ -34,19 +35,8 @@ class Server:
         self.dir = tempfile.mkdtemp(prefix="redteam-")
         self.data = os.path.join(self.dir, "data")
         self.http, self.mqtt = free_port(), free_port()
-        self.proc = subprocess.Popen(
-            [*prefix, binary, "serve", "--http", f"127.0.0.1:{self.http}", "--mqtt",
-             f"127.0.0.1:{self.mqtt}", "--data-dir", self.data, "--log-level", "warn", *args],
-            env={**os.environ, "FLEETPULSE_ADMIN_KEY": ADMIN_KEY},
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if request(self.http, "GET", "/health", key=None)[0] == 200:
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise SystemExit("fleetpulse did not start")
+        self.proc = launch(binary, self.http, self.mqtt, self.data, subprocess.DEVNULL,
+                           extra=args, prefix=prefix)
 
     def req(self, method, path, body=None, **kw):
         status, raw = request(self.http, method, path, body, **kw)

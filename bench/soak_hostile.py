@@ -61,6 +61,23 @@ def request(port, method, path, body=None, key=ADMIN_KEY, timeout=10.0, raw=None
         conn.close()
 
 
+def launch(binary, http, mqtt, data_dir, log, extra=(), prefix=(), wait_s=120.0):
+    """Starts `fleetpulse serve` (admin key from the environment) and waits for /health."""
+    proc = subprocess.Popen(
+        [*prefix, binary, "serve", "--http", f"127.0.0.1:{http}", "--mqtt", f"127.0.0.1:{mqtt}",
+         "--data-dir", data_dir, "--log-level", "warn", *extra],
+        env={**os.environ, "FLEETPULSE_ADMIN_KEY": ADMIN_KEY}, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            if request(http, "GET", "/health", key=None)[0] == 200:
+                return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("fleetpulse did not start")
+
+
 # ------------------------------------------------------------------------------- MQTT bytes
 def varint(n):
     out = bytearray()
@@ -113,24 +130,13 @@ class Soak:
             self.counts[what] = self.counts.get(what, 0) + n
 
     # ------------------------------------------------------------------ server
-    def start_server(self):
-        self.dir = tempfile.mkdtemp(prefix="soak-")
-        self.http, self.mqtt = free_port(), free_port()
-        self.log = open(os.path.join(self.dir, "server.log"), "wb")
-        self.proc = subprocess.Popen(
-            [self.args.bin, "serve", "--http", f"127.0.0.1:{self.http}", "--mqtt",
-             f"127.0.0.1:{self.mqtt}", "--data-dir", os.path.join(self.dir, "data"),
-             "--log-level", "warn"],
-            env={**os.environ, "FLEETPULSE_ADMIN_KEY": ADMIN_KEY},
-            stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if request(self.http, "GET", "/health", key=None)[0] == 200:
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise SystemExit("fleetpulse did not start")
+    def start_server(self, again=False):
+        if not again:
+            self.dir = tempfile.mkdtemp(prefix="soak-")
+            self.http, self.mqtt = free_port(), free_port()
+        self.log = open(os.path.join(self.dir, "server.log"), "ab")
+        self.proc = launch(self.args.bin, self.http, self.mqtt, os.path.join(self.dir, "data"),
+                           self.log)
 
     # ------------------------------------------------------------------ normal load
     def normal_ingest(self, w):
@@ -336,7 +342,7 @@ class Soak:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
         self.log.close()
-        self.start_server_again()
+        self.start_server(again=True)
         missing = 0
         acked = sum(len(v) for v in self.acked.values())
         for dev, stamps in self.acked.items():
@@ -371,23 +377,6 @@ class Soak:
                 json.dump({"samples": samples, "summary": summary}, f, indent=1)
         shutil.rmtree(self.dir, ignore_errors=True)
         return 0 if missing == 0 else 1
-
-    def start_server_again(self):
-        self.log = open(os.path.join(self.dir, "server.log"), "ab")
-        self.proc = subprocess.Popen(
-            [self.args.bin, "serve", "--http", f"127.0.0.1:{self.http}", "--mqtt",
-             f"127.0.0.1:{self.mqtt}", "--data-dir", os.path.join(self.dir, "data"),
-             "--log-level", "warn"],
-            env={**os.environ, "FLEETPULSE_ADMIN_KEY": ADMIN_KEY},
-            stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if request(self.http, "GET", "/health", key=None)[0] == 200:
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise SystemExit("fleetpulse did not restart")
 
 
 def main():
