@@ -623,6 +623,15 @@ std::vector<OptionSpec> make_options() {
                  c.cluster.lease_ttl_ms = ms;
                  return Status::Ok();
                }});
+  // mqttdur: distinct attribute keys per device.
+  o.push_back({"max-attributes-per-device", "N",
+               "most distinct attribute keys (string values, units, line-protocol tags) one "
+               "device may have; a request or message that would add more is refused with 422 "
+               "(MQTT 5: 0x97) (default 1000, 0: no limit)",
+               [](ServerConfig& c, std::string_view v) {
+                 return set_int<size_t>(c.max_attributes_per_device, "max-attributes-per-device", v,
+                                        0, 100'000'000);
+               }});
   return o;
 }
 

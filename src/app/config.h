@@ -132,6 +132,8 @@ struct ServerConfig {
   size_t mqtt_consumer_queue_bytes = 4 << 20;
   // history (session 4): KPI history, one sample per device and type this often.
   int64_t kpi_history_interval_ms = 60'000;
+  // mqttdur: distinct attribute keys (string values, units, tags) per device; 0: no limit.
+  size_t max_attributes_per_device = 1'000;
 };
 
 struct OptionSpec {

@@ -232,6 +232,9 @@ const std::map<std::string_view, Printer>& printers() {
       {"kpi-history-interval",
        [](const ServerConfig& c) { return duration(c.kpi_history_interval_ms); }},
       {"lease-ttl", [](const ServerConfig& c) { return duration(c.cluster.lease_ttl_ms); }},
+      // mqttdur
+      {"max-attributes-per-device",
+       [](const ServerConfig& c) { return std::to_string(c.max_attributes_per_device); }},
   };
   return p;
 }

@@ -210,7 +210,8 @@ int run_server(const ServerConfig& cfg) {
   DeviceStatusTracker tracker(cfg.status, clock);
   IngestorOptions ingest_options{cfg.auto_register, 200'000};
   ingest_options.limits = {cfg.max_series_per_device, cfg.max_series,
-                           cfg.max_metric_names_per_request, cfg.max_registrations_per_minute};
+                           cfg.max_metric_names_per_request, cfg.max_registrations_per_minute,
+                           cfg.max_attributes_per_device};  // mqttdur: attribute keys
   Ingestor ingestor(**catalog, tracker, store->get(), clock, ingest_options);
 
   metrics::Registry registry;
@@ -587,6 +588,7 @@ int run_server(const ServerConfig& cfg) {
     mo.topics = *topics;
     mo.queue_limits = {cfg.mqtt_queue_per_device, cfg.mqtt_queue_total};
     mo.queue_expiry = std::chrono::milliseconds(cfg.mqtt_queue_expiry_ms);
+    mo.disk_behind = [&disk_work] { return disk_work.stats().reason; };  // mqttdur: MQTT shed
     mqtt = std::make_unique<mqtt::MqttServer>(
         std::move(mo), mqtt::MqttServerDeps{*writes, ingestor, **catalog, device_tokens, keys,
                                             device_connections, registry, server_metrics, clock,
@@ -645,7 +647,8 @@ int run_server(const ServerConfig& cfg) {
     bo.password = cfg.mqtt_bridge_password;
     auto b = std::make_unique<mqtt::BridgeClient>(
         std::move(bo),
-        mqtt::IngestSinks{*writes, ingestor, server_metrics, clock, &ctx.ingest_rate, &activity},
+        mqtt::IngestSinks{*writes, ingestor, server_metrics, clock, &ctx.ingest_rate, &activity,
+                          &**catalog},
         *topics, registry);
     if (Status s = b->start(); !s.ok()) {
       spdlog::critical("event=startup_failed reason=\"{}\"", s.message());

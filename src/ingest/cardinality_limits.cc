@@ -28,6 +28,8 @@ std::string_view limit_label(LimitKind k) {
       return "metric_names_per_request_limit";
     case LimitKind::kRegistrationRate:
       return "registration_rate_limit";
+    case LimitKind::kAttributesPerDevice:
+      return "attributes_per_device_limit";
     case LimitKind::kNone:
       break;
   }
@@ -44,6 +46,8 @@ std::string_view limit_option(LimitKind k) {
       return "--max-metric-names-per-request";
     case LimitKind::kRegistrationRate:
       return "--max-registrations-per-minute";
+    case LimitKind::kAttributesPerDevice:
+      return "--max-attributes-per-device";
     case LimitKind::kNone:
       break;
   }
@@ -215,6 +219,45 @@ std::string SeriesAdmission::admit(ReadingBatch& batch, std::string_view device,
   for (std::string_view m : metrics) {
     const uint32_t mi = batch.intern_metric(m);
     if (index) admitted_.insert(pair_key(d, mi));
+  }
+  return {};
+}
+
+std::string CardinalityLimits::admit_attribute_keys(const ReadingBatch& batch,
+                                                    const KnownKeys& known_keys) {
+  const size_t limit = options_.max_attributes_per_device;
+  if (limit == 0 || batch.attributes().empty()) return {};
+  constexpr size_t kMaxCachedDevices = 10'000;
+  // The batch's keys by device.
+  std::unordered_map<uint32_t, std::unordered_set<std::string_view>> wanted;
+  for (const auto& a : batch.attributes()) wanted[a.device].insert(a.key);
+  // Devices not cached yet are read outside the lock (a catalog read).
+  std::vector<std::pair<uint32_t, std::vector<std::string>>> loaded;
+  {
+    std::lock_guard lock(attr_mu_);
+    for (const auto& [device, keys] : wanted)
+      if (!attribute_keys_.count(batch.devices()[device]))
+        loaded.emplace_back(device, std::vector<std::string>{});
+  }
+  for (auto& [device, keys] : loaded) keys = known_keys(batch.devices()[device]);
+  std::lock_guard lock(attr_mu_);
+  if (attribute_keys_.size() + loaded.size() > kMaxCachedDevices) attribute_keys_.clear();
+  for (auto& [device, keys] : loaded)
+    attribute_keys_.try_emplace(batch.devices()[device], std::make_move_iterator(keys.begin()),
+                                std::make_move_iterator(keys.end()));
+  for (const auto& [device, keys] : wanted) {
+    const std::string& id = batch.devices()[device];
+    const auto& known = attribute_keys_[id];
+    size_t total = known.size();
+    for (std::string_view k : keys) total += known.count(std::string(k)) ? 0 : 1;
+    if (total > limit)
+      return fmt::format(
+          "device {} would have {} distinct attribute keys, more than {} allows ({})",
+          quote_for_message(id), total, limit_option(LimitKind::kAttributesPerDevice), limit);
+  }
+  for (const auto& [device, keys] : wanted) {
+    auto& known = attribute_keys_[batch.devices()[device]];
+    for (std::string_view k : keys) known.emplace(k);
   }
   return {};
 }

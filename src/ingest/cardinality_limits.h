@@ -21,6 +21,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <span>
 #include <string>
@@ -40,6 +41,7 @@ struct CardinalityLimitOptions {
   size_t max_series_total = 1'000'000;
   size_t max_metric_names_per_request = 10'000;
   size_t max_registrations_per_minute = 10'000;
+  size_t max_attributes_per_device = 1'000;  // distinct attribute keys (mqttdur)
 };
 
 // Which limit refused an item or a request (for messages and the /metrics reason label).
@@ -49,8 +51,9 @@ enum class LimitKind : uint8_t {
   kSeriesTotal,
   kMetricNamesPerRequest,
   kRegistrationRate,
+  kAttributesPerDevice,
 };
-inline constexpr int kLimitKindCount = 5;
+inline constexpr int kLimitKindCount = 6;
 
 // "series_per_device_limit", "series_total_limit", ... : the ingest_rejected reason label.
 std::string_view limit_label(LimitKind k);
@@ -82,6 +85,15 @@ class CardinalityLimits {
   // Series currently reserved by requests in flight (for tests and /metrics).
   size_t reserved() const;
 
+  // Keeps every device of `batch` within max_attributes_per_device distinct attribute keys
+  // (string values, units, line-protocol tags). `known_keys(device)` gives the keys a device
+  // already has (its catalog rows); it is asked once per device while the device's keys are
+  // cached (at most 10,000 devices; beyond, the cache starts over). Empty when the batch fits
+  // (its new keys count from now on, even if it is not stored: at worst a later batch is
+  // refused early); else the message naming the device and the option, nothing counted.
+  using KnownKeys = std::function<std::vector<std::string>(const std::string& device)>;
+  std::string admit_attribute_keys(const ReadingBatch& batch, const KnownKeys& known_keys);
+
  private:
   // Needs mu_: the series in the index plus those committed since the last refresh.
   size_t total_locked(int64_t now_ms);
@@ -101,6 +113,9 @@ class CardinalityLimits {
   std::unordered_map<std::string, size_t, Hash, std::equal_to<>> reserved_by_device_;  // mu_
   double tokens_ = -1;        // mu_: registrations available (-1: bucket not started)
   int64_t tokens_at_ms_ = 0;  // mu_
+
+  std::mutex attr_mu_;
+  std::unordered_map<std::string, std::unordered_set<std::string>> attribute_keys_;  // attr_mu_
 };
 
 // The limits as one request sees them. Decoders call admit() for each valid item just before

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "mqtt/packet_encoder.h"
+#include "storage/catalog/write_queue.h"
 
 namespace fp::mqtt {
 namespace {
@@ -128,7 +129,7 @@ bool Connection::at_limit() const {
 }
 
 void Connection::read_more() {
-  if (reading_ || closing_ || closed_ || read_stopped_) return;
+  if (reading_ || closing_ || closed_ || read_stopped_ || hold_input_) return;
   if (at_limit()) {
     if (!paused_) {
       paused_ = true;
@@ -177,7 +178,14 @@ void Connection::on_read(const boost::system::error_code& ec, size_t n) {
 }
 
 void Connection::process_buffer() {
-  while (!closing_ && !closed_ && !at_limit()) {
+  // Not re-entered from an answer completed while a packet is handled: the loop goes on.
+  if (processing_) return;
+  processing_ = true;
+  struct Done {
+    bool& flag;
+    ~Done() { flag = false; }
+  } done{processing_};
+  while (!closing_ && !closed_ && !hold_input_ && !at_limit()) {
     FrameHeader h;
     const std::span<const uint8_t> avail(in_.data() + in_start_, in_end_ - in_start_);
     // Anything but CONNECT first is refused at its first byte, not after its length arrives.
@@ -243,7 +251,17 @@ void Connection::handle_packet(const FrameHeader& h, std::span<const uint8_t> bo
         session_->persistent = interval > 0;
         session_->expiry_ms = interval == 0xFFFFFFFF ? INT64_MAX : int64_t{interval} * 1000;
       }
-      return close(reason::kSuccess, "DISCONNECT");  // what is queued is written first
+      // Closed once this connection's catalog writes (a command's PUBACK deleting it) are
+      // committed, so a client that saw the close finds them done after a crash; what is
+      // queued is written first.
+      hold_input_ = true;
+      const uint64_t seq = expect_ack(kNoAck, 0);
+      write_later(
+          server_.deps.catalog, [](Catalog&) { return Status::Ok(); },
+          on_strand([this, seq](const Status&) {
+            answer(seq, {}, [this] { close(reason::kSuccess, "DISCONNECT"); });
+          }));
+      return;
     }
     default:
       return protocol_failure(
@@ -411,7 +429,7 @@ void Connection::complete(uint64_t seq, bool durable, uint8_t reason_code) {
 void Connection::flush_acks() {
   bool popped = false;
   while (!acks_.empty() && acks_.front().done) {
-    const PendingAck a = acks_.front();
+    PendingAck a = std::move(acks_.front());
     acks_.pop_front();
     ++acks_base_;
     popped = true;
@@ -427,12 +445,54 @@ void Connection::flush_acks() {
       else
         session_->awaiting_pubrel[a.packet_id] = true;
     }
-    if (a.type != kNoAck) send(encode_ack(version_, a.type, a.packet_id, a.reason_code));
+    if (!a.packet.empty())
+      send(std::move(a.packet));
+    else if (a.type != kNoAck)
+      send(encode_ack(version_, a.type, a.packet_id, a.reason_code));
+    if (a.then) a.then();
   }
   if (popped) {
     process_buffer();
     read_more();
   }
+}
+
+void Connection::answer(uint64_t seq, std::string packet, std::function<void()> then) {
+  if (closed_ || seq < acks_base_ || seq - acks_base_ >= acks_.size()) return;
+  PendingAck& a = acks_[seq - acks_base_];
+  a.done = true;
+  a.packet = std::move(packet);
+  a.then = std::move(then);
+  flush_acks();
+}
+
+CatalogWriteQueue::Done Connection::on_strand(std::function<void(Status)> then) {
+  return [gate = server_.gate, weak = weak_from_this(), then = std::move(then)](Status s) {
+    std::lock_guard lock(gate->mu);  // the server's I/O cannot stop while this posts
+    if (!gate->open) return;
+    std::shared_ptr<Connection> self = weak.lock();
+    if (!self) return;  // closed and gone: nobody to answer
+    auto executor = self->transport_.get_executor();
+    net::post(executor,
+              [self = std::move(self), then, s = std::move(s)]() mutable { then(std::move(s)); });
+  };
+}
+
+void Connection::write_and_forget(CatalogWriteQueue::Op op, std::string what) {
+  write_later(server_.deps.catalog, std::move(op), [what = std::move(what)](const Status& s) {
+    if (!s.ok())
+      spdlog::error("event=mqtt_catalog_write_failed what=\"{}\" reason=\"{}\"", what, s.message());
+  });
+}
+
+std::string Connection::disk_behind(const char* packet) {
+  if (!server_.options.disk_behind) return {};
+  std::string why = server_.options.disk_behind();
+  if (!why.empty()) {
+    server_.metrics.shed.with({packet}).inc();
+    spdlog::debug("event=mqtt_shed client={} packet={} reason=\"{}\"", client_id_, packet, why);
+  }
+  return why;
 }
 
 }  // namespace fp::mqtt

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -46,6 +47,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     bool done = false;
     bool failed = false;  // not durable: the connection is closed instead of acking
     uint8_t reason_code = reason::kSuccess;  // v5: why the message was refused
+    std::string packet;          // a prepared answer (CONNACK, SUBACK, UNSUBACK) sent instead
+    std::function<void()> then;  // runs on the strand right after the answer is queued
   };
   static constexpr auto kNoAck = static_cast<PacketType>(0);
 
@@ -68,12 +71,25 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // `durable` false closes the connection unacknowledged; `reason_code` goes in the v5 ack.
   void complete(uint64_t seq, bool durable, uint8_t reason_code);
   void flush_acks();
+  // Completes `seq` (registered with expect_ack(kNoAck, ...)) with a prepared answer; it leaves
+  // in its turn, and `then` runs right after it is queued.
+  void answer(uint64_t seq, std::string packet, std::function<void()> then = {});
+  // A catalog write's completion: `then` runs on this connection's strand with the write's
+  // outcome (once committed), unless the connection or the server is gone by then.
+  CatalogWriteQueue::Done on_strand(std::function<void(Status)> then);
+  // Queues `op` on the catalog's write queue without waiting; a failure is logged as `what`.
+  void write_and_forget(CatalogWriteQueue::Op op, std::string what);
+  // Why the disk is behind (the HTTP disk gate's verdict); empty while it keeps up. Counts a
+  // shed `packet` when not empty.
+  std::string disk_behind(const char* packet);
 
   // handle_connect.cc
   void handle_connect(uint8_t flags, std::span<const uint8_t> body);
   void refuse_connect(Version v, uint8_t reason_code, std::string_view why);
   bool authenticate(const Connect& c, uint8_t& reason_code);
-  void attach_session(const Connect& c, bool& session_present);
+  // Attaches (or creates) the client's session; `connack` runs on the strand once the catalog
+  // writes it needed are committed (at once when none were), with their outcome.
+  void attach_session(const Connect& c, std::function<void(Status, bool session_present)> connack);
 
   // handle_publish.cc
   void handle_publish(uint8_t flags, std::span<const uint8_t> body);
@@ -129,10 +145,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool reading_ = false;
   bool read_stopped_ = false;
   bool paused_ = false;
-  bool closing_ = false;  // no more input; close once the output is written
+  bool processing_ = false;  // in process_buffer()
+  bool closing_ = false;     // no more input; close once the output is written
   bool closed_ = false;
 
   bool connected_ = false;  // CONNECT accepted
+  // No packet is read or handled until an answer that must come first has left (a CONNACK
+  // waiting for its session's commit) or the connection closes (after DISCONNECT).
+  bool hold_input_ = false;
   Version version_ = Version::kV311;
   std::string client_id_;
   std::string device_id_;      // the authenticated (or named) device; empty for a gateway

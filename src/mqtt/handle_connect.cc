@@ -6,8 +6,18 @@
 #include "model/device.h"
 #include "mqtt/connection.h"
 #include "mqtt/packet_encoder.h"
+#include "storage/catalog/write_queue.h"
 
 namespace fp::mqtt {
+namespace {
+
+// 3.1.1 clean session 0, v5 session expiry > 0.
+bool wants_persistent_session(const Connect& c) {
+  return c.version == Version::kV5 ? c.properties.session_expiry_interval.value_or(0) > 0
+                                   : !c.clean_start;
+}
+
+}  // namespace
 
 void Connection::refuse_connect(Version v, uint8_t reason_code, std::string_view why) {
   server_.metrics.accepted.with({"refused"}).inc();
@@ -49,15 +59,15 @@ bool Connection::authenticate(const Connect& c, uint8_t& reason_code) {
   return false;
 }
 
-void Connection::attach_session(const Connect& c, bool& session_present) {
-  const bool persistent = c.version == Version::kV5
-                              ? c.properties.session_expiry_interval.value_or(0) > 0
-                              : !c.clean_start;
+void Connection::attach_session(const Connect& c,
+                                std::function<void(Status, bool session_present)> connack) {
+  const bool persistent = wants_persistent_session(c);
   // v5 0xFFFFFFFF and 3.1.1 persistent sessions never expire.
   const uint32_t interval = c.properties.session_expiry_interval.value_or(0xFFFFFFFF);
   const int64_t expiry_ms =
       c.version == Version::kV5 && interval != 0xFFFFFFFF ? int64_t{interval} * 1000 : INT64_MAX;
   const int64_t now = server_.deps.clock.now_ms();
+  bool session_present = false;
   std::shared_ptr<Connection> previous;
   std::shared_ptr<Session> discarded;  // a stored session this connection does not resume
   std::vector<std::string> pruned;
@@ -80,8 +90,13 @@ void Connection::attach_session(const Connect& c, bool& session_present) {
     slot.owner = weak_from_this();
     session_ = slot.session;
   }
-  for (const auto& id : pruned) (void)server_.deps.catalog.delete_mqtt_session(id);
-  if (discarded) server_.unstore_session(client_id_, *discarded);
+  // Catalog writes are queued, never waited for here; the CONNACK follows their commit (the
+  // queue commits in order, so the last one's completion covers those before it).
+  bool queued = !pruned.empty();
+  for (const auto& id : pruned)
+    write_and_forget([id](Catalog& cat) { return cat.delete_mqtt_session(id); },
+                     "drop session " + id);
+  if (discarded) queued = server_.unstore_session(client_id_, *discarded) || queued;
   {
     std::lock_guard lock(session_->mu);
     session_->persistent = persistent;
@@ -91,12 +106,18 @@ void Connection::attach_session(const Connect& c, bool& session_present) {
     for (const auto& [filter, qos] : session_->subscriptions)
       server_.subscribe(filter, shared_from_this());
   }
-  // Stored before CONNACK: a persistent session is kept across kill -9 from now on (with
+  auto then = [connack = std::move(connack), session_present](Status s) {
+    connack(std::move(s), session_present);
+  };
+  // A persistent session is stored before CONNACK: kept across kill -9 from then on (with
   // expires_at "connected": its expiry starts at the next start if the server dies).
-  if (persistent)
-    server_.store_session(client_id_, *session_);
-  else
-    server_.unstore_session(client_id_, *session_);
+  const bool waits = persistent ? server_.store_session(client_id_, *session_, on_strand(then))
+                                : server_.unstore_session(client_id_, *session_, on_strand(then));
+  if (!waits && queued)  // a dropped session's delete commits before the CONNACK says it is gone
+    write_later(
+        server_.deps.catalog, [](Catalog&) { return Status::Ok(); }, on_strand(then));
+  else if (!waits)
+    then(Status::Ok());
   // Client-id takeover: the older connection goes (MQTT-3.1.4-2).
   if (previous && previous.get() != this)
     previous->close_async(reason::kSessionTakenOver, "another connection took the client id");
@@ -165,13 +186,17 @@ void Connection::handle_connect(uint8_t flags, std::span<const uint8_t> body) {
                             "the will topic belongs to another device");
     will_ = std::move(c.will);
   }
+  // A persistent session is stored before its CONNACK: refused at once while the disk is behind
+  // (a clean session needs no write and connects as usual).
+  if (wants_persistent_session(c))
+    if (std::string why = disk_behind("connect"); !why.empty())
+      return refuse_connect(version_, reason::kServerBusy, "the disk is behind: " + why);
   keep_alive_s_ = c.keep_alive_s;
   client_max_packet_ = c.properties.maximum_packet_size.value_or(0);
   client_receive_max_ = c.properties.receive_maximum.value_or(65535);
 
-  bool session_present = false;
-  attach_session(c, session_present);
   connected_ = true;
+  hold_input_ = true;  // nothing else is read before the CONNACK leaves
   server_.connected_clients.fetch_add(1);
   server_.metrics.accepted.with({"accepted"}).inc();
   if (!device_id_.empty()) {
@@ -186,11 +211,24 @@ void Connection::handle_connect(uint8_t flags, std::span<const uint8_t> body) {
     ack_props.shared_subscription_available = 0;
   }
   timer_.cancel();
-  send(encode_connack(version_, session_present, reason::kSuccess, ack_props));
-  arm_keepalive();
-  if (session_present) resume_deliveries();
-  spdlog::debug("event=mqtt_connected client={} device={} version={} session_present={}",
-                client_id_, device_id_, version_ == Version::kV5 ? 5 : 4, session_present);
+  const uint64_t seq = expect_ack(kNoAck, 0);
+  attach_session(c, [this, seq, ack_props](Status stored, bool session_present) {
+    if (!stored.ok()) {  // the session is not durable: refused, not acknowledged
+      server_.metrics.accepted.with({"refused"}).inc();
+      return answer(seq, encode_connack(version_, false, reason::kServerUnavailable),
+                    [this] { close(reason::kSuccess, "the session could not be stored"); });
+    }
+    answer(seq, encode_connack(version_, session_present, reason::kSuccess, ack_props),
+           [this, session_present] {
+             hold_input_ = false;
+             arm_keepalive();
+             if (session_present) resume_deliveries();
+             spdlog::debug(
+                 "event=mqtt_connected client={} device={} version={} "
+                 "session_present={}",
+                 client_id_, device_id_, version_ == Version::kV5 ? 5 : 4, session_present);
+           });
+  });
 }
 
 }  // namespace fp::mqtt

@@ -69,10 +69,23 @@ bool Connection::ingest(const Publish& p, bool is_will) {
     refuse(reason::kNotAuthorized, "not_authorized", "another device's topic");
     return true;
   }
+  // The disk is behind: not stored, and said so before the client times out. v5 is told 0x97;
+  // 3.1.1 cannot refuse one message, so QoS 1/2 closes unacknowledged (the client sends it
+  // again after reconnecting) and QoS 0 is dropped.
+  if (std::string why = disk_behind("publish"); !why.empty()) {
+    if (version_ == Version::kV311 && ack_type != kNoAck) {
+      server_.metrics.rejected.with({"disk_overloaded"}).inc();
+      close(reason::kServerBusy, "the disk is behind: " + why);
+      return true;
+    }
+    refuse(reason::kQuotaExceeded, "disk_overloaded", why);
+    return true;
+  }
   auto self = shared_from_this();
   const IngestSinks sinks{server_.deps.writes,         server_.deps.ingestor,
                           server_.deps.server_metrics, server_.deps.clock,
-                          server_.deps.ingest_rate,    server_.deps.activity};
+                          server_.deps.ingest_rate,    server_.deps.activity,
+                          &server_.deps.catalog};
   const uint64_t seq = expect_ack(ack_type, p.packet_id);
   Refusal r = submit_message(sinks, *match, p.payload, [self, seq](bool durable) {
     net::post(self->transport_.get_executor(),

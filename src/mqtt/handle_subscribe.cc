@@ -6,6 +6,7 @@
 #include "model/device.h"
 #include "mqtt/connection.h"
 #include "mqtt/packet_encoder.h"
+#include "storage/catalog/write_queue.h"
 
 namespace fp::mqtt {
 namespace {
@@ -44,6 +45,20 @@ void Connection::handle_subscribe(uint8_t flags, std::span<const uint8_t> body) 
   Subscribe sub;
   if (DecodeResult d = decode_subscribe(version_, flags, body, sub); !d.ok())
     return protocol_failure(d);
+  bool persistent;
+  {
+    std::lock_guard lock(session_->mu);
+    persistent = session_->persistent;
+  }
+  const uint64_t seq = expect_ack(kNoAck, sub.packet_id);
+  // A persistent session's subscriptions are stored before the SUBACK: refused at once while
+  // the disk is behind (nothing of them is kept).
+  if (persistent && !disk_behind("subscribe").empty()) {
+    const uint8_t refused =
+        version_ == Version::kV5 ? reason::kQuotaExceeded : reason::kUnspecifiedError;
+    return answer(seq, encode_suback(version_, sub.packet_id,
+                                     std::vector<uint8_t>(sub.subscriptions.size(), refused)));
+  }
   std::vector<uint8_t> codes;
   std::vector<std::pair<std::string, std::string>> configs_to_send;  // topic, device
   std::vector<std::string> commands_to_send;                         // topics
@@ -67,23 +82,34 @@ void Connection::handle_subscribe(uint8_t flags, std::span<const uint8_t> body) 
     else
       commands_to_send.push_back(s.filter);
   }
-  // A persistent session's subscriptions are durable before the SUBACK says so.
-  if (!configs_to_send.empty() || !commands_to_send.empty() || consumer_changed)
-    server_.store_session(client_id_, *session_);
-  // Messages durable from now on are queued for it; they leave after the SUBACK.
-  if (consumer_changed) update_consumer_filters();
-  send(encode_suback(version_, sub.packet_id, codes));
-  // The current config comes at once, flagged retained, like a retained message would.
-  for (const auto& [topic, device] : configs_to_send) {
-    auto d = server_.deps.catalog.get_device(device);
-    if (d.ok()) deliver(topic, d->config_json.empty() ? "{}" : d->config_json, true);
-    // A stored config push is superseded by the current config just sent.
-    auto pending = server_.deps.catalog.pending_pushes(topic, server_.deps.clock.now_ms(), 16);
-    if (pending.ok())
-      for (const auto& p : *pending) (void)server_.deps.catalog.delete_push(p.id);
-  }
-  // Commands queued while the device was away follow, oldest first.
-  for (const auto& topic : commands_to_send) deliver_pending(topic);
+  const bool changed = !configs_to_send.empty() || !commands_to_send.empty() || consumer_changed;
+  auto suback = [this, seq, packet = encode_suback(version_, sub.packet_id, codes),
+                 configs_to_send = std::move(configs_to_send),
+                 commands_to_send = std::move(commands_to_send), consumer_changed](Status stored) {
+    // Not durable: no SUBACK; the client subscribes again after reconnecting.
+    if (!stored.ok()) return complete(seq, false, 0);
+    answer(seq, packet, [this, configs_to_send, commands_to_send, consumer_changed] {
+      // Messages durable from now on are queued for it.
+      if (consumer_changed) update_consumer_filters();
+      // The current config comes at once, flagged retained, like a retained message would.
+      for (const auto& [topic, device] : configs_to_send) {
+        auto d = server_.deps.catalog.get_device(device);
+        if (d.ok()) deliver(topic, d->config_json.empty() ? "{}" : d->config_json, true);
+        // A stored config push is superseded by the current config just sent.
+        auto pending = server_.deps.catalog.pending_pushes(topic, server_.deps.clock.now_ms(), 16);
+        if (pending.ok())
+          for (const auto& p : *pending)
+            write_and_forget([id = p.id](Catalog& c) { return c.delete_push(id); },
+                             "delete superseded config push");
+      }
+      // Commands queued while the device was away follow, oldest first.
+      for (const auto& topic : commands_to_send) deliver_pending(topic);
+    });
+  };
+  // A persistent session's subscriptions are durable before the SUBACK says so: it is sent
+  // from the write's completion, never waited for on this thread.
+  if (!changed || !server_.store_session(client_id_, *session_, on_strand(suback)))
+    suback(Status::Ok());
 }
 
 void Connection::resume_deliveries() {
@@ -103,9 +129,19 @@ void Connection::resume_deliveries() {
 void Connection::deliver_pending(const std::string& topic) {
   constexpr int kMaxPerLoad = 1000;  // the most a connection holds unacknowledged
   const int64_t now = server_.deps.clock.now_ms();
-  // What expired while nobody came for it is dropped (and counted) now.
-  if (auto gone = server_.deps.catalog.delete_expired_pushes(now); gone.ok() && *gone > 0)
-    server_.metrics.commands_expired.inc(static_cast<double>(*gone));
+  // What expired while nobody came for it is dropped (and counted) in the background; the
+  // read below skips it already.
+  auto gone = std::make_shared<int64_t>(0);  // set on the writer thread, read after the post
+  write_later(
+      server_.deps.catalog,
+      [gone, now](Catalog& c) {
+        auto n = c.delete_expired_pushes(now);
+        if (n.ok()) *gone = *n;
+        return n.status();
+      },
+      on_strand([this, gone](const Status&) {
+        if (*gone > 0) server_.metrics.commands_expired.inc(static_cast<double>(*gone));
+      }));
   auto pending = server_.deps.catalog.pending_pushes(topic, now, kMaxPerLoad);
   if (!pending.ok()) {
     spdlog::error("event=mqtt_pending_load_failed client={} topic={} reason=\"{}\"", client_id_,
@@ -129,9 +165,13 @@ void Connection::handle_unsubscribe(uint8_t flags, std::span<const uint8_t> body
     if (existed) server_.unsubscribe(f, this);
     codes.push_back(existed ? reason::kSuccess : 0x11);  // 0x11: no subscription existed
   }
-  server_.store_session(client_id_, *session_);
   if (consumer_) update_consumer_filters();
-  send(encode_unsuback(version_, u.packet_id, codes));
+  const uint64_t seq = expect_ack(kNoAck, u.packet_id);
+  auto unsuback = [this, seq, packet = encode_unsuback(version_, u.packet_id, codes)](Status s) {
+    if (!s.ok()) return complete(seq, false, 0);
+    answer(seq, packet);
+  };
+  if (!server_.store_session(client_id_, *session_, on_strand(unsuback))) unsuback(Status::Ok());
 }
 
 void Connection::handle_puback(const Ack& a) {
@@ -139,9 +179,10 @@ void Connection::handle_puback(const Ack& a) {
   drain_consumer();  // its QoS 1 window has room again
   auto it = outbound_push_.find(a.packet_id);
   if (it == outbound_push_.end()) return;
-  // Acknowledged: the command is done (for every subscriber of the device).
-  if (Status s = server_.deps.catalog.delete_push(it->second); !s.ok())
-    spdlog::error("event=mqtt_push_delete_failed id={} reason=\"{}\"", it->second, s.message());
+  // Acknowledged: the command is done (for every subscriber of the device). Not waited for: a
+  // crash before the commit sends it again, flagged DUP.
+  write_and_forget([id = it->second](Catalog& c) { return c.delete_push(id); },
+                   "delete acknowledged push " + std::to_string(it->second));
   outbound_push_.erase(it);
 }
 
@@ -172,16 +213,20 @@ void Connection::deliver_push(const QueuedPush& push) {
     } while (outbound_unacked_.count(p.packet_id));
     outbound_unacked_.insert(p.packet_id);
     outbound_push_[p.packet_id] = push.id;
-    // Counted before it leaves, so a resend after a crash carries DUP.
-    if (Status s = server_.deps.catalog.mark_push_sent(push.id); !s.ok())
-      spdlog::error("event=mqtt_push_update_failed id={} reason=\"{}\"", push.id, s.message());
-  } else if (Status s = server_.deps.catalog.delete_push(push.id); !s.ok()) {
-    // QoS 0: at most once, so it is done once sent.
-    spdlog::error("event=mqtt_push_delete_failed id={} reason=\"{}\"", push.id, s.message());
   }
   pushes_sent_.insert(push.id);
   server_.metrics.delivered.inc();
-  send(encode_publish(version_, p));
+  // QoS 1: counted as sent before it leaves, so a resend after a crash carries DUP. QoS 0: at
+  // most once, so it is deleted before it leaves. It leaves from the write's completion.
+  const int64_t id = push.id;
+  write_later(
+      server_.deps.catalog,
+      [id, qos](Catalog& c) { return qos > 0 ? c.mark_push_sent(id) : c.delete_push(id); },
+      on_strand([this, id, packet = encode_publish(version_, p)](const Status& s) {
+        if (!s.ok())
+          spdlog::error("event=mqtt_push_update_failed id={} reason=\"{}\"", id, s.message());
+        if (!closing_) send(packet);
+      }));
 }
 
 void Connection::deliver_async(std::string topic, std::string payload, bool retain) {

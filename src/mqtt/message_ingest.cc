@@ -58,6 +58,18 @@ Refusal submit_message(const IngestSinks& sinks, const TopicMatch& target, std::
                              : errors.front().message};
   if (Status reg = sinks.ingestor.admit_new_devices(batch->devices(), now, nullptr); !reg.ok())
     return {reason::kQuotaExceeded, "registration_rate_limit", reg.message()};
+  if (sinks.catalog) {
+    std::string refused =
+        sinks.ingestor.limits().admit_attribute_keys(*batch, [&sinks](const std::string& device) {
+          std::vector<std::string> keys;
+          if (auto known = sinks.catalog->device_attributes(device); known.ok())
+            for (auto& a : *known) keys.push_back(std::move(a.key));
+          return keys;
+        });
+    if (!refused.empty())
+      return {reason::kQuotaExceeded, limit_label(LimitKind::kAttributesPerDevice).data(),
+              std::move(refused)};
+  }
   if (!errors.empty()) {
     size_t by_limits = 0;
     for (int k = 1; k < kLimitKindCount; ++k) {

@@ -29,6 +29,8 @@ struct IngestSinks {
   const Clock& clock;
   RateMeter* ingest_rate = nullptr;       // may be null
   DeviceActivityLog* activity = nullptr;  // per-device rejections for KPIs; may be null
+  Catalog* catalog =
+      nullptr;  // a device's attribute keys (--max-attributes-per-device); may be null
 };
 
 // Why a message was not submitted. reason 0: submitted, `done` will run.

@@ -52,10 +52,15 @@ MqttMetrics::MqttMetrics(metrics::Registry& r)
       consumer_cut(r.counter("fleetpulse_mqtt_consumer_overflows_total",
                              "MQTT consumers disconnected because they fell behind (their "
                              "queue of undelivered messages exceeded its limit).")
-                       .get()) {
+                       .get()),
+      shed(r.counter("fleetpulse_mqtt_shed_total",
+                     "MQTT packets refused because the disk is behind (CONNECT of a persistent "
+                     "session, SUBSCRIBE, PUBLISH), by packet.",
+                     {"packet"})) {
   accepted.with({"accepted"});
   accepted.with({"refused"});
   for (const char* q : {"0", "1", "2"}) messages.with({q});
+  for (const char* p : {"connect", "subscribe", "publish"}) shed.with({p});
 }
 
 void ServerState::subscribe(const std::string& topic, const std::shared_ptr<Connection>& c) {
@@ -104,32 +109,42 @@ std::vector<std::string> ServerState::prune_sessions_locked(int64_t now_ms) {
   return dropped;
 }
 
-void ServerState::store_session(const std::string& client_id, Session& s) {
+bool ServerState::store_session(const std::string& client_id, Session& s,
+                                CatalogWriteQueue::Done done) {
   MqttSessionRecord r;
-  {
-    std::lock_guard lock(s.mu);
-    if (!s.persistent) return;
-    r.client_id = client_id;
-    r.device_id = s.device_id;
-    r.expiry_ms = s.expiry_ms;
-    r.expires_at_ms = s.expires_at_ms;
-    r.subscriptions.assign(s.subscriptions.begin(), s.subscriptions.end());
-    s.stored = true;
-  }
-  if (Status st = deps.catalog.put_mqtt_session(r); !st.ok())
-    spdlog::error("event=mqtt_session_store_failed client={} reason=\"{}\"", client_id,
-                  st.message());
+  std::lock_guard lock(s.mu);  // held while queuing: the session's writes keep their order
+  if (!s.persistent) return false;
+  r.client_id = client_id;
+  r.device_id = s.device_id;
+  r.expiry_ms = s.expiry_ms;
+  r.expires_at_ms = s.expires_at_ms;
+  r.subscriptions.assign(s.subscriptions.begin(), s.subscriptions.end());
+  s.stored = true;
+  write_later(
+      deps.catalog, [r = std::move(r)](Catalog& c) { return c.put_mqtt_session(r); },
+      [client_id, done = std::move(done)](Status st) {
+        if (!st.ok())
+          spdlog::error("event=mqtt_session_store_failed client={} reason=\"{}\"", client_id,
+                        st.message());
+        if (done) done(std::move(st));
+      });
+  return true;
 }
 
-void ServerState::unstore_session(const std::string& client_id, Session& s) {
-  {
-    std::lock_guard lock(s.mu);
-    if (!s.stored) return;
-    s.stored = false;
-  }
-  if (Status st = deps.catalog.delete_mqtt_session(client_id); !st.ok())
-    spdlog::error("event=mqtt_session_delete_failed client={} reason=\"{}\"", client_id,
-                  st.message());
+bool ServerState::unstore_session(const std::string& client_id, Session& s,
+                                  CatalogWriteQueue::Done done) {
+  std::lock_guard lock(s.mu);
+  if (!s.stored) return false;
+  s.stored = false;
+  write_later(
+      deps.catalog, [client_id](Catalog& c) { return c.delete_mqtt_session(client_id); },
+      [client_id, done = std::move(done)](Status st) {
+        if (!st.ok())
+          spdlog::error("event=mqtt_session_delete_failed client={} reason=\"{}\"", client_id,
+                        st.message());
+        if (done) done(std::move(st));
+      });
+  return true;
 }
 
 std::vector<std::shared_ptr<Connection>> ServerState::subscribers_of(const std::string& topic) {
@@ -309,6 +324,11 @@ void MqttServer::shutdown(std::chrono::milliseconds drain) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   conns.clear();
+  {
+    // Catalog writes still completing post nowhere from now on.
+    std::lock_guard lock(st.gate->mu);
+    st.gate->open = false;
+  }
   impl_->work.reset();
   impl_->ioc.stop();
   for (auto& t : impl_->threads) t.join();

@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -54,6 +55,12 @@ struct MqttServerOptions {
   // Commands waiting for a device (stored in the catalog until acknowledged): bounds and expiry.
   PushQueueLimits queue_limits;
   std::chrono::milliseconds queue_expiry{std::chrono::hours(24)};
+  // Why the disk is behind (the HTTP disk gate's verdict), empty while it keeps up; may be
+  // empty. While it says behind, a CONNECT of a persistent session is refused (v5 0x89 Server
+  // busy, 3.1.1 return code 3), a SUBSCRIBE of one gets failure codes (v5 0x97 Quota exceeded,
+  // 3.1.1 0x80) and a PUBLISH is not stored (v5 0x97; 3.1.1 QoS 1/2 closes the connection
+  // unacknowledged, QoS 0 is dropped), counted in fleetpulse_mqtt_shed_total{packet}.
+  std::function<std::string()> disk_behind;
 };
 
 // What the server works with; everything must outlive it.

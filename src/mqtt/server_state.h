@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "mqtt/mqtt_server.h"
+#include "storage/catalog/write_queue.h"
 
 namespace fp::mqtt {
 
@@ -40,6 +41,14 @@ struct MqttMetrics {
   metrics::Counter& revoked;                    // fleetpulse_mqtt_revocations_total
   metrics::Counter& consumer_sent;              // fleetpulse_mqtt_consumer_messages_sent_total
   metrics::Counter& consumer_cut;               // fleetpulse_mqtt_consumer_overflows_total
+  metrics::Family<metrics::Counter>& shed;      // fleetpulse_mqtt_shed_total{packet}
+};
+
+// Lets catalog-write completions (on the catalog's writer thread) post to connections only
+// while the server's I/O runs: shutdown closes it before the io_context stops.
+struct CompletionGate {
+  std::mutex mu;
+  bool open = true;  // guarded by mu
 };
 
 // State a client keeps across connections when its session is persistent (3.1.1 clean
@@ -86,10 +95,15 @@ struct ServerState {
   // the stored sessions it dropped, for the caller to delete once the lock is released.
   std::vector<std::string> prune_sessions_locked(int64_t now_ms);
 
-  // Catalog copies of persistent sessions (called without locks; the write is durable when
-  // it returns, so a SUBACK sent after it is kept across kill -9).
-  void store_session(const std::string& client_id, Session& s);
-  void unstore_session(const std::string& client_id, Session& s);
+  // Catalog copies of persistent sessions (called without locks). The write is queued on the
+  // catalog's write queue, never waited for; `done` (may be empty) gets its outcome on the
+  // writer thread once committed, so an answer sent from it (SUBACK, CONNACK) is kept across
+  // kill -9. Writes of one session are queued in the order of their snapshots. Returns false
+  // (and `done` is not called) when there was nothing to write.
+  bool store_session(const std::string& client_id, Session& s, CatalogWriteQueue::Done done = {});
+  bool unstore_session(const std::string& client_id, Session& s, CatalogWriteQueue::Done done = {});
+
+  std::shared_ptr<CompletionGate> gate = std::make_shared<CompletionGate>();
 
   // Topic (no wildcards) -> subscribed connections.
   std::mutex subs_mu;

@@ -1,9 +1,11 @@
 // Telemetry ingest: POST /api/v1/telemetry (JSON, every reading form) and POST /api/v1/write
 // and /write (InfluxDB line protocol). Answered by the commit thread once durable. Readings
 // beyond a cardinality limit are item errors (422) naming the limit; a request whose new
-// devices exceed the auto-registration rate is refused whole (429 with Retry-After).
+// devices exceed the auto-registration rate is refused whole (429 with Retry-After). A 422
+// lists the first 100 rejected items and counts them all (`rejected_count`).
 
 #include <algorithm>
+#include <span>
 
 #include "http/handlers/routes.h"
 #include "ingest/line_protocol.h"
@@ -15,10 +17,14 @@
 namespace fp::http {
 namespace {
 
+// The 422 body lists the first rejected items only (a request of 100k bad items would
+// otherwise be answered with megabytes); `rejected_count` says how many there were.
+constexpr size_t kMaxRejectedListed = 100;
+
 std::string rejected_json(const std::vector<ItemError>& errors) {
   JsonWriter w;
   w.begin_array();
-  for (const auto& e : errors)
+  for (const auto& e : std::span(errors).first(std::min(errors.size(), kMaxRejectedListed)))
     w.begin_object()
         .field("index", static_cast<uint64_t>(e.index))
         .field("error", e.message)
@@ -36,6 +42,7 @@ Response ingest_answer(const TelemetryAck& ack, size_t accepted_items,
   JsonWriter w;
   w.begin_object().field("accepted", static_cast<uint64_t>(accepted_items));
   w.key("rejected").raw(rejected_json(errors));
+  w.field("rejected_count", static_cast<uint64_t>(errors.size()));
   w.end_object();
   return Response::json(422, w.take());
 }
@@ -57,6 +64,24 @@ bool admit_devices(ApiContext& ctx, const ReadingBatch& batch, size_t items, Res
   ctx.metrics.ingest_rejected.with({std::string(limit_label(LimitKind::kRegistrationRate))})
       .inc(static_cast<double>(std::max<size_t>(items, 1)));
   respond(registration_refused(st, retry_after_s));
+  return false;
+}
+
+// The batch's attribute keys within --max-attributes-per-device? Else answers 422 naming the
+// limit (nothing of the request is stored) and counts its items as refused; false then.
+bool admit_attribute_keys(ApiContext& ctx, const ReadingBatch& batch, size_t items,
+                          Responder& respond) {
+  std::string refused =
+      ctx.ingestor.limits().admit_attribute_keys(batch, [&ctx](const std::string& device) {
+        std::vector<std::string> keys;
+        if (auto known = ctx.catalog.device_attributes(device); known.ok())
+          for (auto& a : *known) keys.push_back(std::move(a.key));
+        return keys;
+      });
+  if (refused.empty()) return true;
+  ctx.metrics.ingest_rejected.with({std::string(limit_label(LimitKind::kAttributesPerDevice))})
+      .inc(static_cast<double>(std::max<size_t>(items, 1)));
+  respond(error_response(422, "limit_exceeded", refused));
   return false;
 }
 
@@ -136,6 +161,7 @@ void telemetry(ApiContext& ctx, RequestContext& rc, Responder respond) {
     return respond(error_response(st));
   }
   if (!admit_devices(ctx, *batch, items, respond)) return;
+  if (!admit_attribute_keys(ctx, *batch, items, respond)) return;
   batch->set_wire_bytes(rc.request.body.size());
   JsonWriter ok;
   ok.begin_object().field("accepted", static_cast<uint64_t>(items)).end_object();
@@ -162,6 +188,7 @@ void line_protocol(ApiContext& ctx, RequestContext& rc, Responder respond) {
             403, "forbidden", "a device token may only write its own data, not '" + d + "'"));
       }
   if (!admit_devices(ctx, *batch, lines, respond)) return;
+  if (!admit_attribute_keys(ctx, *batch, lines, respond)) return;
   batch->set_wire_bytes(rc.request.body.size());
   submit(ctx, std::move(batch), "line_protocol", lines, std::move(errors), Response::no_content(),
          std::move(admission), std::move(respond));
