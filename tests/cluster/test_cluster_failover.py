@@ -65,6 +65,21 @@ def wait_values(request, device: str, want: list[float], timeout: float = 30.0):
     raise AssertionError(f"{device}: {got} != {want}")
 
 
+def served_by(node) -> set[int]:
+    return {p["id"] for p in node.cluster()["partitions"] if p["owner"] == node.node_id}
+
+
+def busiest_owner(nodes, prefix: str, count: int):
+    """The node owning the most partitions, its partitions, the other nodes, and up to
+    `count` device ids named `prefix`N that fall in its partitions."""
+    views = {n.node_id: served_by(n) for n in nodes}
+    victim = max(nodes, key=lambda n: len(views[n.node_id]))
+    moved = views[victim.node_id]
+    devices = [d for d in (f"{prefix}{i}" for i in range(200)) if partition_of(d) in moved][:count]
+    assert devices
+    return victim, moved, [n for n in nodes if n is not victim], devices
+
+
 def test_http_and_mqtt_through_haproxy_reach_every_owner(cluster):
     nodes, proxy = cluster
     devices = [f"hp-dev-{i}" for i in range(12)]
@@ -92,13 +107,7 @@ def test_http_and_mqtt_through_haproxy_reach_every_owner(cluster):
 
 def test_a_paused_owner_applies_nothing_after_its_lease_passed_and_rejoins(cluster):
     nodes, proxy = cluster
-    views = {n.node_id: [p["id"] for p in n.cluster()["partitions"] if p["owner"] == n.node_id]
-             for n in nodes}
-    victim = max(nodes, key=lambda n: len(views[n.node_id]))
-    moved = set(views[victim.node_id])
-    survivors = [n for n in nodes if n is not victim]
-    devices = [d for d in (f"pz-dev-{i}" for i in range(200)) if partition_of(d) in moved][:8]
-    assert devices
+    victim, moved, survivors, devices = busiest_owner(nodes, "pz-dev-", 8)
     first = {"readings": [{"device_id": d, "metric": "temp", "value": 1.0, "ts": T0}
                           for d in devices]}
     assert survivors[0].post("/api/v1/telemetry", first).status == 200
@@ -125,8 +134,7 @@ def test_a_paused_owner_applies_nothing_after_its_lease_passed_and_rejoins(clust
     values = {x["device_id"]: x["values"]["temp"]["value"] for x in local}
     for d in devices:
         assert values.get(d) == 1.0, (d, values.get(d))
-    served = {p["id"] for p in victim.cluster()["partitions"] if p["owner"] == victim.node_id}
-    assert not served & moved
+    assert not served_by(victim) & moved
     # Nor does it keep status deadlines for them: its tracker let go of their devices
     # (cluster/partition_scope.h), so it cannot mark them offline or alert for them.
     local_stats = victim.get("/api/v1/stats?fp_local=1").body
@@ -189,13 +197,7 @@ def test_a_node_that_lost_a_partition_runs_no_alert_timers_for_its_devices(clust
     wait_all_owned(nodes, timeout=8 * LEASE_TTL_S, balanced=True)
     assert nodes[0].post("/api/v1/rules", {"id": "gone", "name": "gone", "kind": "absence",
                                            "for": "4s", "severity": "warning"}).status == 201
-    views = {n.node_id: [p["id"] for p in n.cluster()["partitions"] if p["owner"] == n.node_id]
-             for n in nodes}
-    victim = max(nodes, key=lambda n: len(views[n.node_id]))
-    moved = set(views[victim.node_id])
-    survivors = [n for n in nodes if n is not victim]
-    devices = [d for d in (f"abs-dev-{i}" for i in range(200)) if partition_of(d) in moved][:4]
-    assert devices
+    victim, moved, survivors, devices = busiest_owner(nodes, "abs-dev-", 4)
     for n in nodes:  # the rule is everywhere before the readings
         deadline = time.monotonic() + 5
         while n.get("/api/v1/rules/gone").status != 200 and time.monotonic() < deadline:
@@ -222,9 +224,9 @@ def test_a_node_that_lost_a_partition_runs_no_alert_timers_for_its_devices(clust
     checked: set[str] = set()
     until = time.monotonic() + 3
     while time.monotonic() < until:
-        before = {p["id"] for p in victim.cluster()["partitions"] if p["owner"] == victim.node_id}
+        before = served_by(victim)
         fired = {d: local_gone(victim, d) for d in devices}
-        after = {p["id"] for p in victim.cluster()["partitions"] if p["owner"] == victim.node_id}
+        after = served_by(victim)
         for d in devices:
             if partition_of(d) not in before | after:
                 assert fired[d] == 0, (d, fired)

@@ -599,9 +599,6 @@ TEST_F(AlertEngineTest, WebhookDeliveriesAreStoredWithTheAlertChange) {
   engine_->set_outbox(nullptr);
 }
 
-}  // namespace
-}  // namespace fp
-
 // Cluster mode: timers run only for the devices this node owns now (set_owner_filter).
 TEST_F(AlertEngineTest, TimersRunOnlyForOwnedDevices) {
   add(R"({"id":"quiet","kind":"absence","for":"60s"})");
@@ -617,3 +614,6 @@ TEST_F(AlertEngineTest, TimersRunOnlyForOwnedDevices) {
   engine_->tick();
   EXPECT_EQ(open(), 4);
 }
+
+}  // namespace
+}  // namespace fp
