@@ -676,21 +676,29 @@ AlertChange AlertEngine::change_for(const Alert& a) const {
   return c;
 }
 
+void AlertEngine::set_owner_filter(std::function<bool(const std::string&)> owned) {
+  std::lock_guard lock(mu_);
+  owned_ = std::move(owned);
+}
+
 void AlertEngine::tick() {
   Changes changes;
   {
     std::lock_guard lock(mu_);
     const int64_t now = clock_.now_ms();
+    auto owned = [this](const std::string& device) { return !owned_ || owned_(device); };
     for (auto& [id, e] : rules_) {
       if (!e.rule.enabled) continue;
       const RuleKind k = e.rule.kind;
       if (k == RuleKind::kAbsence) {
         for (auto& [device, t] : e.tracks)
-          if (!t.active && t.last_seen_ms > 0 && now - t.last_seen_ms >= e.rule.for_ms)
+          if (!t.active && t.last_seen_ms > 0 && now - t.last_seen_ms >= e.rule.for_ms &&
+              owned(device))
             apply(e, device, t, true, 0, t.last_seen_ms + e.rule.for_ms, now, changes);
       } else if (e.rule.for_ms > 0 && k != RuleKind::kStuck) {
         for (auto& [device, t] : e.tracks)
-          if (!t.active && t.pending_since && now - *t.pending_since >= e.rule.for_ms)
+          if (!t.active && t.pending_since && now - *t.pending_since >= e.rule.for_ms &&
+              owned(device))
             fire(e, device, t, t.pending_value, t.pending_condition_at, now, changes);
       }
     }

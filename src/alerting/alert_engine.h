@@ -136,6 +136,12 @@ class AlertEngine {
     metric_seen_ = std::move(metric_seen);
   }
 
+  // Cluster mode (docs/cluster.md): the timers (`for` durations, absence) run only for the
+  // devices `owned` answers true for (the partitions this node serves now), so a node that
+  // lost a partition raises no alert (and sends no webhook) for its devices. Unset = every
+  // device (single node). May be set at any time; `owned` runs under the engine's lock.
+  void set_owner_filter(std::function<bool(const std::string& device_id)> owned);
+
   void start();
   void stop();  // evaluates what is queued, then joins the thread
 
@@ -235,6 +241,8 @@ class AlertEngine {
   std::vector<RuleEntry*> status_rules_;     // offline; guarded by mu_
   std::unordered_map<int64_t, Alert> open_;  // open alerts by id; guarded by mu_
   int64_t next_alert_id_ = 1;                // guarded by mu_
+
+  std::function<bool(const std::string&)> owned_;  // guarded by mu_; empty = every device
   struct CachedFacts {
     std::optional<DeviceFacts> facts;
     int64_t fetched_ms = 0;

@@ -428,6 +428,8 @@ int run_server(const ServerConfig& cfg) {
     }
     cluster_node = std::move(*node);
     writes = &cluster_node->write_path();
+    alerts.set_owner_filter(
+        [n = cluster_node.get()](const auto& d) { return n->serves_device(d); });
     // Rules, API keys and device tokens are cluster-wide: a KV bucket (cluster/state_sync.h).
     auto sync = cluster::StateSync::Start({cfg.cluster.nats, cfg.cluster.replicas},
                                           {**catalog, keys, &device_tokens, &alerts});

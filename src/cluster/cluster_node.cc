@@ -10,6 +10,7 @@
 #include "cluster/cluster_write_path.h"
 #include "cluster/lease_keeper.h"
 #include "cluster/nats_lease_kv.h"
+#include "cluster/partition.h"
 #include "cluster/partition_applier.h"
 #include "cluster/steady_clock.h"
 #include "metrics/registry.h"
@@ -294,6 +295,9 @@ std::string ClusterNode::nats_connected_url() const {
 }
 std::vector<uint32_t> ClusterNode::served() const {
   return impl_->keeper->Served();
+}
+bool ClusterNode::serves_device(std::string_view device_id) const {
+  return impl_->keeper->Serving(PartitionOf(device_id, impl_->options.partitions));
 }
 uint64_t ClusterNode::lease_changes() const {
   return impl_->keeper->changes();

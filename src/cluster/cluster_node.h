@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -76,6 +77,8 @@ class ClusterNode {
   bool nats_connected() const;
   std::string nats_connected_url() const;
   std::vector<uint32_t> served() const;
+  // Whether this node serves the partition of `device_id` now (its lease has not passed).
+  bool serves_device(std::string_view device_id) const;
   // The latest view from the lease thread (refreshed every round).
   std::vector<NodeView> nodes() const;
   std::vector<PartitionView> partitions() const;

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from fleetpulse_cluster_harness import (LEASE_TTL_S, FleetpulseNode, partition_of,
+from fleetpulse_cluster_harness import (LEASE_TTL_S, FleetpulseNode, owners, partition_of,
                                         wait_all_owned)
 from fleetpulse_harness import free_port
 from haproxy_harness import Haproxy
@@ -65,6 +65,22 @@ def wait_values(request, device: str, want: list[float], timeout: float = 30.0):
     raise AssertionError(f"{device}: {got} != {want}")
 
 
+def served_by(node) -> set[int]:
+    return {p["id"] for p in node.cluster()["partitions"] if p["owner"] == node.node_id}
+
+
+def busiest_owner(nodes, prefix: str, count: int):
+    """The running node owning the most partitions, its partitions, the other running nodes,
+    and up to `count` device ids named `prefix`N that fall in its partitions."""
+    nodes = [n for n in nodes if n.running]
+    views = {n.node_id: served_by(n) for n in nodes}
+    victim = max(nodes, key=lambda n: len(views[n.node_id]))
+    moved = views[victim.node_id]
+    devices = [d for d in (f"{prefix}{i}" for i in range(200)) if partition_of(d) in moved][:count]
+    assert devices
+    return victim, moved, [n for n in nodes if n is not victim], devices
+
+
 def test_http_and_mqtt_through_haproxy_reach_every_owner(cluster):
     nodes, proxy = cluster
     devices = [f"hp-dev-{i}" for i in range(12)]
@@ -92,13 +108,7 @@ def test_http_and_mqtt_through_haproxy_reach_every_owner(cluster):
 
 def test_a_paused_owner_applies_nothing_after_its_lease_passed_and_rejoins(cluster):
     nodes, proxy = cluster
-    views = {n.node_id: [p["id"] for p in n.cluster()["partitions"] if p["owner"] == n.node_id]
-             for n in nodes}
-    victim = max(nodes, key=lambda n: len(views[n.node_id]))
-    moved = set(views[victim.node_id])
-    survivors = [n for n in nodes if n is not victim]
-    devices = [d for d in (f"pz-dev-{i}" for i in range(200)) if partition_of(d) in moved][:8]
-    assert devices
+    victim, moved, survivors, devices = busiest_owner(nodes, "pz-dev-", 8)
     first = {"readings": [{"device_id": d, "metric": "temp", "value": 1.0, "ts": T0}
                           for d in devices]}
     assert survivors[0].post("/api/v1/telemetry", first).status == 200
@@ -125,8 +135,7 @@ def test_a_paused_owner_applies_nothing_after_its_lease_passed_and_rejoins(clust
     values = {x["device_id"]: x["values"]["temp"]["value"] for x in local}
     for d in devices:
         assert values.get(d) == 1.0, (d, values.get(d))
-    served = {p["id"] for p in victim.cluster()["partitions"] if p["owner"] == victim.node_id}
-    assert not served & moved
+    assert not served_by(victim) & moved
     # Nor does it keep status deadlines for them: its tracker let go of their devices
     # (cluster/partition_scope.h), so it cannot mark them offline or alert for them.
     local_stats = victim.get("/api/v1/stats?fp_local=1").body
@@ -179,3 +188,62 @@ def test_a_device_silent_across_a_failover_goes_offline_and_alerts_once(cluster)
     local = [n.get(f"/api/v1/alerts?device_id={device}&fp_local=1").body["alerts"]
              for n in survivors]
     assert sum(len(x) for x in local) == 1, local
+
+
+def test_a_node_that_lost_a_partition_runs_no_alert_timers_for_its_devices(cluster):
+    """Absence timers (and `for` durations) run on the owner only: an owner paused past its
+    lease while the absence timers of its devices ran out raises no alert for them after
+    SIGCONT while it does not serve them (so sends no webhook); their owner alerts."""
+    nodes, proxy = cluster
+    nodes = [n for n in nodes if n.running]  # an earlier test may have killed one
+    wait_all_owned(nodes, timeout=8 * LEASE_TTL_S, balanced=True)
+    assert nodes[0].post("/api/v1/rules", {"id": "gone", "name": "gone", "kind": "absence",
+                                           "for": "4s", "severity": "warning"}).status == 201
+    victim, moved, survivors, devices = busiest_owner(nodes, "abs-dev-", 4)
+    for n in nodes:  # the rule is everywhere before the readings
+        deadline = time.monotonic() + 5
+        while n.get("/api/v1/rules/gone").status != 200 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert survivors[0].post("/api/v1/telemetry", {"readings": [
+        {"device_id": d, "metric": "temp", "value": 1.0, "ts": T0} for d in devices]}).status == 200
+    for d in devices:
+        wait_values(victim.request, d, [1.0])
+
+    def local_gone(node, device) -> int:
+        r = node.get(f"/api/v1/alerts?device_id={device}&fp_local=1")
+        assert r.status == 200, r
+        return sum(1 for a in r.body["alerts"] if a["rule_id"] == "gone")
+
+    victim.send_signal(signal.SIGSTOP)
+    try:
+        wait_all_owned(survivors, timeout=4 * LEASE_TTL_S)
+    finally:
+        victim.send_signal(signal.SIGCONT)
+    # The victim's timers ran out during the pause; its engine ticks every second. It fires
+    # nothing for a device while it does not serve the device's partition (it rejoins and may
+    # take some back within seconds: a partition it serves before and after reading its alerts
+    # is left out; the unfixed engine fired at its first tick after SIGCONT).
+    checked: set[str] = set()
+    until = time.monotonic() + 3
+    while time.monotonic() < until:
+        before = served_by(victim)
+        fired = {d: local_gone(victim, d) for d in devices}
+        after = served_by(victim)
+        for d in devices:
+            if partition_of(d) not in before | after:
+                assert fired[d] == 0, (d, fired)
+                checked.add(d)
+        time.sleep(0.3)
+    assert checked, "the victim took every partition back at once: nothing was checked"
+    # Every device alerts (not never): its owner now (a new owner replayed its reports, or the
+    # victim got the partition back and its timer ran out). Exactly once across the move needs
+    # the open alerts carried over (docs/cluster.md, "Not done"): not asserted.
+    deadline = time.monotonic() + 20
+    counts: list[int] = []
+    while time.monotonic() < deadline:
+        counts = [sum(local_gone(n, d) for n in nodes) for d in devices]
+        if all(c >= 1 for c in counts):
+            break
+        time.sleep(0.3)
+    assert all(c >= 1 for c in counts), (counts, owners(nodes[0]))
+    assert nodes[0].delete("/api/v1/rules/gone").status in (200, 204)

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <set>
+#include <string>
 
 namespace fp {
 namespace {
@@ -595,6 +597,22 @@ TEST_F(AlertEngineTest, WebhookDeliveriesAreStoredWithTheAlertChange) {
   EXPECT_EQ((*rows)[1].url, "http://203.0.113.5:9/b");
   EXPECT_EQ((*rows)[0].alert_id, stored()[0].id);
   engine_->set_outbox(nullptr);
+}
+
+// Cluster mode: timers run only for the devices this node owns now (set_owner_filter).
+TEST_F(AlertEngineTest, TimersRunOnlyForOwnedDevices) {
+  add(R"({"id":"quiet","kind":"absence","for":"60s"})");
+  add(R"({"id":"hot","kind":"threshold","metric":"t","threshold":50,"for":"30s"})");
+  std::set<std::string> owned = {"mine"};
+  engine_->set_owner_filter([&owned](const std::string& d) { return owned.contains(d); });
+  for (const char* d : {"mine", "lost"}) reading(d, "t", 60);
+  clock_.advance(61 * kSec);
+  engine_->tick();
+  ASSERT_EQ(open(), 2);  // absence and `for` for "mine" only
+  for (const Alert& a : stored()) EXPECT_EQ(a.device_id, "mine");
+  owned.insert("lost");  // the partition comes back: its timers run again
+  engine_->tick();
+  EXPECT_EQ(open(), 4);
 }
 
 }  // namespace
