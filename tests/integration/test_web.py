@@ -37,8 +37,17 @@ def test_every_registered_route_is_documented_and_every_documented_one_served(sh
         assert op in offered
 
 
+def _refuse_duplicate_keys(pairs):
+    keys = [k for k, _ in pairs]
+    duplicates = sorted({k for k in keys if keys.count(k) > 1})
+    # A repeated key (two merges adding the same status) is legal JSON for Python but breaks
+    # Swagger UI's /docs, which then renders no operation at all.
+    assert not duplicates, f"openapi.json repeats the key(s) {duplicates} in one object"
+    return dict(pairs)
+
+
 def test_openapi_document_is_well_formed():
-    doc = json.loads(OPENAPI_SOURCE.read_text())
+    doc = json.loads(OPENAPI_SOURCE.read_text(), object_pairs_hook=_refuse_duplicate_keys)
     assert doc["openapi"].startswith("3.0")
     assert doc["info"]["title"] and doc["info"]["version"]
     ids = set()
