@@ -93,6 +93,18 @@ def wait_all_owned(nodes: list[FleetpulseNode], timeout: float, among: set[str] 
     raise AssertionError(f"partitions not all owned within {timeout}s: {last}")
 
 
+def start_cluster(nodes: list[FleetpulseNode]) -> None:
+    """Starts every node, waits until each lists all of them, then until every partition has an
+    owner and the partitions are spread evenly (`wait_all_owned(..., balanced=True)`)."""
+    for n in nodes:
+        n.start()
+    deadline = time.monotonic() + 4 * LEASE_TTL_S
+    while time.monotonic() < deadline and not all(
+            len(n.cluster()["nodes"]) == len(nodes) for n in nodes):
+        time.sleep(0.2)
+    wait_all_owned(nodes, timeout=6 * LEASE_TTL_S, balanced=True)
+
+
 def node_by_id(nodes: list[FleetpulseNode], node_id: str) -> FleetpulseNode:
     return next(n for n in nodes if n.node_id == node_id)
 

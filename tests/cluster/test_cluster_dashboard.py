@@ -11,7 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from fleetpulse_cluster_harness import LEASE_TTL_S, FleetpulseNode, wait_all_owned
+from fleetpulse_cluster_harness import LEASE_TTL_S, FleetpulseNode, start_cluster, wait_all_owned
 from fleetpulse_harness import REPO_ROOT, hermetic_env, wait_until
 from nats_cluster_harness import NatsCluster
 
@@ -37,13 +37,7 @@ def test_cluster_card_on_every_node_before_and_after_a_node_dies(tmp_path):
     with NatsCluster() as nats:
         nodes = [FleetpulseNode(n, nats.urls, tmp_path) for n in ("a", "b", "c")]
         try:
-            for n in nodes:
-                n.start()
-            deadline = time.monotonic() + 4 * LEASE_TTL_S
-            while time.monotonic() < deadline and not all(
-                    len(n.cluster()["nodes"]) == 3 for n in nodes):
-                time.sleep(0.2)
-            wait_all_owned(nodes, timeout=6 * LEASE_TTL_S, balanced=True)
+            start_cluster(nodes)
             # Readings for many devices (so most partitions' streams have messages).
             readings = [{"device_id": f"card-{k}", "ts": T0 + k, "temp": k} for k in range(64)]
             r = nodes[0].post("/api/v1/telemetry", readings)

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from fleetpulse_cluster_harness import (LEASE_TTL_S, FleetpulseNode, owners, partition_of,
-                                        wait_all_owned)
+                                        start_cluster, wait_all_owned)
 from fleetpulse_harness import free_port
 from haproxy_harness import Haproxy
 from mqtt_harness import PahoClient
@@ -32,13 +32,7 @@ def cluster(tmp_path_factory):
             "--mqtt", f"127.0.0.1:{p}", "--at-risk-after", "10s", "--offline-after", f"{OFFLINE_S}s"])
                  for n, p in zip(("a", "b", "c"), mqtt_ports)]
         try:
-            for n in nodes:
-                n.start()
-            deadline = time.monotonic() + 4 * LEASE_TTL_S
-            while time.monotonic() < deadline and not all(
-                    len(n.cluster()["nodes"]) == 3 for n in nodes):
-                time.sleep(0.2)
-            wait_all_owned(nodes, timeout=6 * LEASE_TTL_S, balanced=True)
+            start_cluster(nodes)
             with Haproxy(work, [n.port for n in nodes], mqtt_ports) as proxy:
                 yield nodes, proxy
         finally:

@@ -16,7 +16,7 @@ import urllib.parse
 import pytest
 
 from fleetpulse_cluster_harness import (LEASE_TTL_S, FleetpulseNode, partition_of,
-                                        wait_all_owned)
+                                        start_cluster, wait_all_owned)
 from fleetpulse_harness import FleetpulseServer
 from nats_cluster_harness import NatsCluster
 
@@ -46,14 +46,8 @@ def cluster(tmp_path_factory):
         single = FleetpulseServer(work / "single", work / "single.log")
         (work / "single").mkdir()
         try:
-            for n in nodes:
-                n.start()
+            start_cluster(nodes)
             single.start()
-            deadline = time.monotonic() + 4 * LEASE_TTL_S
-            while time.monotonic() < deadline and not all(
-                    len(n.cluster()["nodes"]) == 3 for n in nodes):
-                time.sleep(0.2)
-            wait_all_owned(nodes, timeout=6 * LEASE_TTL_S, balanced=True)
             # A rule created on one node is in force on all (cluster/state_sync.h).
             for n in (nodes[0], single):
                 assert n.post("/api/v1/rules", RULE).status == 201

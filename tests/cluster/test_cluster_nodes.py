@@ -16,7 +16,7 @@ import time
 import pytest
 
 from fleetpulse_cluster_harness import (LEASE_TTL_S, PARTITIONS, FleetpulseNode, node_by_id,
-                                        partition_of, wait_all_owned)
+                                        partition_of, start_cluster, wait_all_owned)
 from fleetpulse_harness import free_port
 from mqtt_harness import PahoClient
 from nats_cluster_harness import NatsCluster
@@ -34,13 +34,7 @@ def cluster(tmp_path_factory):
                  FleetpulseNode("b", nats.urls, work), FleetpulseNode("c", nats.urls, work)]
         nodes[0].mqtt_port = mqtt_port
         try:
-            for n in nodes:
-                n.start()
-            deadline = time.monotonic() + 4 * LEASE_TTL_S
-            while time.monotonic() < deadline and not all(
-                    len(n.cluster()["nodes"]) == 3 for n in nodes):
-                time.sleep(0.2)
-            wait_all_owned(nodes, timeout=6 * LEASE_TTL_S, balanced=True)
+            start_cluster(nodes)
             yield nats, nodes, work
         finally:
             for n in nodes:

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from fleetpulse_cluster_harness import (LEASE_TTL_S, FleetpulseNode, node_by_id, partition_of,
-                                        wait_all_owned)
+                                        start_cluster, wait_all_owned)
 from nats_cluster_harness import NatsCluster
 
 ADMIN = "fp-test-admin-key-0123456789"
@@ -30,13 +30,7 @@ def cluster(tmp_path_factory):
         for n in nodes:
             n.admin_key = ADMIN
         try:
-            for n in nodes:
-                n.start()
-            deadline = time.monotonic() + 4 * LEASE_TTL_S
-            while time.monotonic() < deadline and not all(
-                    len(n.cluster()["nodes"]) == 3 for n in nodes):
-                time.sleep(0.2)
-            wait_all_owned(nodes, timeout=6 * LEASE_TTL_S, balanced=True)
+            start_cluster(nodes)
             yield nodes
         finally:
             for n in nodes:
