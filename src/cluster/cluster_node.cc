@@ -9,6 +9,7 @@
 
 #include "cluster/cluster_write_path.h"
 #include "cluster/lease_keeper.h"
+#include "cluster/nats_error.h"
 #include "cluster/nats_lease_kv.h"
 #include "cluster/partition.h"
 #include "cluster/partition_applier.h"
@@ -18,14 +19,6 @@
 
 namespace fp::cluster {
 namespace {
-
-std::string NatsError(natsStatus s) {
-  natsStatus ignored;
-  const char* text = nats_GetLastError(&ignored);
-  std::string out = natsStatus_GetText(s);
-  if (text != nullptr && *text != '\0') out += std::string(": ") + text;
-  return out;
-}
 
 std::string Joined(const std::vector<std::string>& v) {
   std::string out;
@@ -85,14 +78,14 @@ struct ClusterNode::Impl {
     if (s == NATS_OK) s = natsOptions_SetMaxReconnect(nopts, -1);
     if (s == NATS_OK) s = natsOptions_SetReconnectWait(nopts, 250);
     if (s == NATS_OK) s = natsOptions_SetTimeout(nopts, 2'000);
-    if (s != NATS_OK) return Status::Internal("NATS options: " + NatsError(s));
+    if (s != NATS_OK) return Status::Internal("NATS options: " + NatsErrorText(s));
     s = natsConnection_Connect(&nc, nopts);
-    if (s != NATS_OK) return Status::Unavailable("cannot connect to NATS: " + NatsError(s));
+    if (s != NATS_OK) return Status::Unavailable("cannot connect to NATS: " + NatsErrorText(s));
     jsOptions jo;
     jsOptions_Init(&jo);
     jo.Wait = 5'000;
     s = natsConnection_JetStream(&js, nc, &jo);
-    if (s != NATS_OK) return Status::Unavailable("JetStream context: " + NatsError(s));
+    if (s != NATS_OK) return Status::Unavailable("JetStream context: " + NatsErrorText(s));
     return Status::Ok();
   }
 
@@ -124,7 +117,7 @@ struct ClusterNode::Impl {
         continue;
       }
       if (code == JSStreamNameExistErr) continue;  // another node created it meanwhile
-      return Status::Unavailable("cannot create stream " + name + ": " + NatsError(s));
+      return Status::Unavailable("cannot create stream " + name + ": " + NatsErrorText(s));
     }
     return Status::Ok();
   }

@@ -4,21 +4,15 @@
 
 #include <cstring>
 
+#include "cluster/nats_error.h"
+
 namespace fp::cluster {
 namespace {
-
-std::string LastError(natsStatus s) {
-  natsStatus ignored;
-  const char* text = nats_GetLastError(&ignored);
-  std::string out = natsStatus_GetText(s);
-  if (text != nullptr && *text != '\0') out += std::string(": ") + text;
-  return out;
-}
 
 // A failed conditional write: the server answers "wrong last sequence" (JetStream error
 // 10071); everything else means the store could not answer.
 Status WriteFailure(natsStatus s, const std::string& what) {
-  std::string text = LastError(s);
+  std::string text = NatsErrorText(s);
   if (s == NATS_ERR && text.find("wrong last sequence") != std::string::npos) {
     return Status::AlreadyExists(what + ": " + text);
   }
@@ -59,14 +53,14 @@ Result<std::unique_ptr<NatsLeaseKv>> NatsLeaseKv::Open(const NatsLeaseKvOptions&
   if (s == NATS_OK) s = natsOptions_SetReconnectWait(h->opts, 250);
   if (s == NATS_OK) s = natsOptions_SetTimeout(h->opts, o.timeout_ms);
   if (s == NATS_OK) s = natsOptions_SetReconnectBufSize(h->opts, 1);
-  if (s != NATS_OK) return Status::Internal("NATS options: " + LastError(s));
+  if (s != NATS_OK) return Status::Internal("NATS options: " + NatsErrorText(s));
   s = natsConnection_Connect(&h->nc, h->opts);
-  if (s != NATS_OK) return Status::Unavailable("cannot connect to NATS: " + LastError(s));
+  if (s != NATS_OK) return Status::Unavailable("cannot connect to NATS: " + NatsErrorText(s));
   jsOptions jo;
   jsOptions_Init(&jo);
   jo.Wait = o.timeout_ms;
   s = natsConnection_JetStream(&h->js, h->nc, &jo);
-  if (s != NATS_OK) return Status::Unavailable("JetStream context: " + LastError(s));
+  if (s != NATS_OK) return Status::Unavailable("JetStream context: " + NatsErrorText(s));
 
   kvConfig cfg;
   kvConfig_Init(&cfg);
@@ -79,7 +73,7 @@ Result<std::unique_ptr<NatsLeaseKv>> NatsLeaseKv::Open(const NatsLeaseKvOptions&
   if (s != NATS_OK) {
     // An existing bucket with another configuration: bind to it and check its TTL.
     natsStatus bind = js_KeyValue(&h->kv, h->js, o.bucket.c_str());
-    if (bind != NATS_OK) return Status::Unavailable("lease bucket: " + LastError(s));
+    if (bind != NATS_OK) return Status::Unavailable("lease bucket: " + NatsErrorText(s));
     kvStatus* st = nullptr;
     if (kvStore_Status(&st, h->kv) == NATS_OK) {
       int64_t ttl = kvStatus_TTL(st);
@@ -118,7 +112,7 @@ Result<std::optional<KvEntry>> NatsLeaseKv::Get(const std::string& key) {
   const std::string subject = "$KV." + h_->bucket + "." + key;
   natsStatus s = js_GetLastMsg(&m, h_->js, stream.c_str(), subject.c_str(), nullptr, &code);
   if (s == NATS_NOT_FOUND || code == 10037) return std::optional<KvEntry>();
-  if (s != NATS_OK) return Status::Unavailable("get " + key + ": " + LastError(s));
+  if (s != NATS_OK) return Status::Unavailable("get " + key + ": " + NatsErrorText(s));
   const char* op = nullptr;
   bool deleted = natsMsgHeader_Get(m, "KV-Operation", &op) == NATS_OK && op != nullptr;
   std::optional<KvEntry> out;
@@ -144,7 +138,7 @@ Result<std::vector<KvEntry>> NatsLeaseKv::List(const std::string& prefix) {
   jo.Stream.Info.SubjectsFilter = filter.c_str();
   jsStreamInfo* si = nullptr;
   natsStatus s = js_GetStreamInfo(&si, h_->js, stream.c_str(), &jo, nullptr);
-  if (s != NATS_OK) return Status::Unavailable("list " + filter + ": " + LastError(s));
+  if (s != NATS_OK) return Status::Unavailable("list " + filter + ": " + NatsErrorText(s));
   std::vector<std::string> keys;
   if (si->State.Subjects != nullptr) {
     for (int i = 0; i < si->State.Subjects->Count; ++i) {

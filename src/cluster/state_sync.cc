@@ -12,6 +12,7 @@
 #include "alerting/rule.h"
 #include "auth/api_key_authenticator.h"
 #include "auth/device_token_authenticator.h"
+#include "cluster/nats_error.h"
 #include "storage/catalog/catalog.h"
 #include "util/json_writer.h"
 
@@ -20,14 +21,6 @@ namespace {
 
 constexpr const char* kBucket = "fleetpulse_state";
 constexpr std::string_view kTombstone = R"({"deleted":true})";
-
-std::string NatsError(natsStatus s) {
-  natsStatus ignored;
-  const char* text = nats_GetLastError(&ignored);
-  std::string out = natsStatus_GetText(s);
-  if (text != nullptr && *text != '\0') out += std::string(": ") + text;
-  return out;
-}
 
 // KV keys allow [-/_=.a-zA-Z0-9]; ids may hold anything, so they are hex-encoded.
 std::string Hex(std::string_view s) {
@@ -133,7 +126,7 @@ struct StateSync::Impl {
     uint64_t rev = 0;
     natsStatus s = kvStore_Put(&rev, kv, key.c_str(), value.data(), static_cast<int>(value.size()));
     if (s != NATS_OK) {
-      spdlog::warn("event=cluster_state_put_failed key={} reason=\"{}\"", key, NatsError(s));
+      spdlog::warn("event=cluster_state_put_failed key={} reason=\"{}\"", key, NatsErrorText(s));
       return;  // retried at the next poll: `synced` still differs
     }
     synced[key] = value;
@@ -275,12 +268,12 @@ Result<std::unique_ptr<StateSync>> StateSync::Start(const StateSyncOptions& o,
   if (s == NATS_OK) s = natsOptions_SetReconnectWait(impl->nopts, 250);
   if (s == NATS_OK) s = natsOptions_SetTimeout(impl->nopts, 2'000);
   if (s == NATS_OK) s = natsConnection_Connect(&impl->nc, impl->nopts);
-  if (s != NATS_OK) return Status::Unavailable("cluster state: NATS: " + NatsError(s));
+  if (s != NATS_OK) return Status::Unavailable("cluster state: NATS: " + NatsErrorText(s));
   jsOptions jo;
   jsOptions_Init(&jo);
   jo.Wait = 5'000;
   s = natsConnection_JetStream(&impl->js, impl->nc, &jo);
-  if (s != NATS_OK) return Status::Unavailable("cluster state: JetStream: " + NatsError(s));
+  if (s != NATS_OK) return Status::Unavailable("cluster state: JetStream: " + NatsErrorText(s));
   kvConfig cfg;
   kvConfig_Init(&cfg);
   cfg.Bucket = kBucket;
@@ -289,9 +282,9 @@ Result<std::unique_ptr<StateSync>> StateSync::Start(const StateSyncOptions& o,
   cfg.Replicas = o.replicas;
   s = js_CreateKeyValue(&impl->kv, impl->js, &cfg);
   if (s != NATS_OK) s = js_KeyValue(&impl->kv, impl->js, kBucket);
-  if (s != NATS_OK) return Status::Unavailable("cluster state bucket: " + NatsError(s));
+  if (s != NATS_OK) return Status::Unavailable("cluster state bucket: " + NatsErrorText(s));
   s = kvStore_WatchAll(&impl->watcher, impl->kv, nullptr);
-  if (s != NATS_OK) return Status::Unavailable("cluster state watcher: " + NatsError(s));
+  if (s != NATS_OK) return Status::Unavailable("cluster state watcher: " + NatsErrorText(s));
   // The bucket's content first (what the cluster decided while this node was away wins),
   // then what only this node has.
   bool initial_done = false;
