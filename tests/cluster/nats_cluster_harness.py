@@ -27,6 +27,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def distinct_free_ports(count: int) -> list[int]:
+    """`count` different ports, all free a moment ago: the sockets stay bound until every port
+    is picked, so the kernel cannot hand the same port out twice (a cluster port equal to
+    another server's monitor port once made a CI run fail)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
 def nats_server_binary() -> str:
     """The nats-server executable, or a failure naming the package that provides it."""
     path = shutil.which("nats-server") or ("/usr/sbin/nats-server"
@@ -63,10 +79,30 @@ class NatsCluster:
     def __enter__(self) -> "NatsCluster":
         binary = nats_server_binary()
         self.workdir = tempfile.mkdtemp(prefix="fp-nats-")
+        # Another process may take a picked port before nats-server binds it: start again with
+        # fresh ports when a server dies of "address already in use".
+        for attempt in range(3):
+            self.configure(attempt)
+            for s in self.servers:
+                self.start(s, binary)
+            try:
+                self.wait_ready()
+                return self
+            except RuntimeError:
+                if attempt == 2 or not self.port_clash():
+                    self.__exit__(None, None, None)
+                    raise
+                self.stop_all()
+        return self
+
+    def configure(self, attempt: int) -> None:
+        """Picks distinct ports and writes each server's config under workdir/attempt-N."""
+        ports = distinct_free_ports(3 * self.size)
+        self.servers = []
         for i in range(self.size):
-            d = os.path.join(self.workdir, f"n{i}")
+            d = os.path.join(self.workdir, f"try{attempt}", f"n{i}")
             os.makedirs(d)
-            self.servers.append(NatsServer(f"n{i}", free_port(), free_port(), free_port(),
+            self.servers.append(NatsServer(f"n{i}", *ports[3 * i:3 * i + 3],
                                            os.path.join(d, "store"), os.path.join(d, "nats.conf"),
                                            os.path.join(d, "nats.log")))
         routes = ", ".join(f"nats-route://127.0.0.1:{s.cluster_port}" for s in self.servers)
@@ -82,10 +118,23 @@ cluster {{
   routes: [{routes}]
 }}
 """)
+
+    def port_clash(self) -> bool:
+        """Whether a server's log says one of its ports was already taken."""
         for s in self.servers:
-            self.start(s, binary)
-        self.wait_ready()
-        return self
+            if os.path.exists(s.log_path) and "address already in use" in open(s.log_path).read():
+                return True
+        return False
+
+    def stop_all(self) -> None:
+        for s in self.servers:
+            if s.proc and s.proc.poll() is None:
+                s.proc.terminate()
+                try:
+                    s.proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    s.proc.kill()
+                    s.proc.wait()
 
     def start(self, s: NatsServer, binary: str | None = None) -> None:
         """Starts (or restarts, with the same store) one server."""
@@ -127,12 +176,5 @@ cluster {{
         return [s.proc.pid if s.proc else -1 for s in self.servers]
 
     def __exit__(self, *exc) -> None:
-        for s in self.servers:
-            if s.proc and s.proc.poll() is None:
-                s.proc.terminate()
-                try:
-                    s.proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    s.proc.kill()
-                    s.proc.wait()
+        self.stop_all()
         shutil.rmtree(self.workdir, ignore_errors=True)
