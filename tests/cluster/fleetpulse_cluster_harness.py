@@ -15,7 +15,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "integration"))
 
-from fleetpulse_harness import FleetpulseServer  # noqa: E402
+from fleetpulse_harness import FleetpulseServer, free_port  # noqa: E402
 
 # Short leases keep failover tests quick; production default is 20 s (docs/cluster.md).
 LEASE_TTL = "6s"
@@ -37,21 +37,47 @@ def partition_of(device_id: str, partitions: int = PARTITIONS) -> int:
 
 
 class FleetpulseNode(FleetpulseServer):
+    """With `mqtt=True` the node also runs the MQTT endpoint, on a port picked afresh for every
+    start attempt (`self.mqtt_port`): a retry after "address in use" must not reuse the port
+    that was taken."""
+
     def __init__(self, node_id: str, nats_urls: list[str], workdir: Path,
-                 partitions: int = PARTITIONS, replicas: int = 3, extra: list[str] | None = None):
+                 partitions: int = PARTITIONS, replicas: int = 3, extra: list[str] | None = None,
+                 mqtt: bool = False):
         self.node_id = node_id
         self.nats_urls = nats_urls
         self.partitions = partitions
         self.replicas = replicas
+        self.mqtt = mqtt
+        self.mqtt_port: int | None = None
+        self._retry = False
         data = workdir / node_id
         data.mkdir(parents=True, exist_ok=True)
         super().__init__(data, workdir / f"{node_id}.log", list(extra or []))
 
     def command(self, port: int) -> list[str]:
-        return super().command(port) + [
+        cmd = super().command(port)
+        if self.mqtt:
+            cmd += ["--mqtt", f"127.0.0.1:{self.mqtt_port}"]
+        return cmd + [
             "--cluster", ",".join(self.nats_urls), "--node-id", self.node_id,
             "--advertise", f"http://127.0.0.1:{port}", "--partitions", str(self.partitions),
             "--replicas", str(self.replicas), "--lease-ttl", LEASE_TTL]
+
+    def _spawn(self, port: int) -> None:
+        # A node joins the cluster (its presence key node.<id>) before it binds its listeners:
+        # an attempt that died of "address in use" after joining leaves the key for one lease
+        # TTL, and a retry within it would be refused as a duplicate node id.
+        if self._retry and "event=cluster_joined" in self.log().rsplit("\n=== ", 1)[-1]:
+            time.sleep(LEASE_TTL_S + 1)
+        if self.mqtt:
+            self.mqtt_port = free_port()
+        self._retry = True  # the next _spawn within this start() is a retry
+        super()._spawn(port)
+
+    def start(self) -> "FleetpulseNode":
+        self._retry = False
+        return super().start()
 
     def cluster(self) -> dict:
         r = self.get("/api/v1/cluster")

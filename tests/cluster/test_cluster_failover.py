@@ -13,7 +13,6 @@ import pytest
 
 from fleetpulse_cluster_harness import (LEASE_TTL_S, FleetpulseNode, owners, partition_of,
                                         start_cluster, wait_all_owned)
-from fleetpulse_harness import free_port
 from haproxy_harness import Haproxy
 from mqtt_harness import PahoClient
 from nats_cluster_harness import NatsCluster
@@ -26,14 +25,13 @@ OFFLINE_S = 16
 def cluster(tmp_path_factory):
     work = tmp_path_factory.mktemp("fpfailover")
     with NatsCluster() as nats:
-        mqtt_ports = [free_port() for _ in range(3)]
         # Short status windows: a silent device goes offline within the test.
-        nodes = [FleetpulseNode(n, nats.urls, work, extra=[
-            "--mqtt", f"127.0.0.1:{p}", "--at-risk-after", "10s", "--offline-after", f"{OFFLINE_S}s"])
-                 for n, p in zip(("a", "b", "c"), mqtt_ports)]
+        nodes = [FleetpulseNode(n, nats.urls, work, mqtt=True, extra=[
+            "--at-risk-after", "10s", "--offline-after", f"{OFFLINE_S}s"])
+                 for n in ("a", "b", "c")]
         try:
             start_cluster(nodes)
-            with Haproxy(work, [n.port for n in nodes], mqtt_ports) as proxy:
+            with Haproxy(work, [n.port for n in nodes], [n.mqtt_port for n in nodes]) as proxy:
                 yield nodes, proxy
         finally:
             for n in nodes:

@@ -17,7 +17,6 @@ import pytest
 
 from fleetpulse_cluster_harness import (LEASE_TTL_S, PARTITIONS, FleetpulseNode, node_by_id,
                                         partition_of, start_cluster, wait_all_owned)
-from fleetpulse_harness import free_port
 from mqtt_harness import PahoClient
 from nats_cluster_harness import NatsCluster
 
@@ -29,10 +28,8 @@ def cluster(tmp_path_factory):
     work = tmp_path_factory.mktemp("fpcluster")
     with NatsCluster() as nats:
         # Node a also runs the MQTT endpoint (devices may connect to any node).
-        mqtt_port = free_port()
-        nodes = [FleetpulseNode("a", nats.urls, work, extra=["--mqtt", f"127.0.0.1:{mqtt_port}"]),
+        nodes = [FleetpulseNode("a", nats.urls, work, mqtt=True),
                  FleetpulseNode("b", nats.urls, work), FleetpulseNode("c", nats.urls, work)]
-        nodes[0].mqtt_port = mqtt_port
         try:
             start_cluster(nodes)
             yield nats, nodes, work
