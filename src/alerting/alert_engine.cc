@@ -483,8 +483,11 @@ void AlertEngine::evaluate(const CommittedWork& work) {
   {
     std::lock_guard lock(mu_);
     const int64_t now = clock_.now_ms();
-    for (const auto& bp : work.batches) {
-      const ReadingBatch& b = *bp;
+    for (size_t bi = 0; bi < work.batches.size(); ++bi) {
+      const ReadingBatch& b = *work.batches[bi];
+      const int64_t seen = bi < work.received_ms.size() && work.received_ms[bi] > 0
+                               ? std::min(work.received_ms[bi], now)
+                               : now;
       // Rules per metric of this batch, looked up once.
       std::vector<const std::vector<RuleEntry*>*> metric_rules(b.metrics().size(), nullptr);
       std::vector<bool> battery(b.metrics().size(), false);
@@ -499,7 +502,7 @@ void AlertEngine::evaluate(const CommittedWork& work) {
           for (RuleEntry* e : *list) {
             if (!in_scope(e->rule, device, now)) continue;
             if (e->rule.kind == RuleKind::kAbsence)
-              mark_seen(*e, device, now, changes);
+              mark_seen(*e, device, seen, now, changes);
             else
               observe_value(*e, device, p.value, p.ts_ms, now, changes);
           }
@@ -508,10 +511,11 @@ void AlertEngine::evaluate(const CommittedWork& work) {
             if (in_scope(e->rule, device, now))
               observe_value(*e, device, p.value, p.ts_ms, now, changes);
       }
-      for (const auto& device : b.devices()) observe_report(device, now, changes);
+      for (const auto& device : b.devices()) observe_report(device, seen, now, changes);
     }
     for (const HeartbeatObservation& h : work.heartbeats) {
-      observe_report(h.device_id, now, changes);
+      observe_report(h.device_id, h.received_ms > 0 ? std::min(h.received_ms, now) : now, now,
+                     changes);
       if (!h.battery_level) continue;
       for (RuleEntry* e : battery_rules_)
         if (in_scope(e->rule, h.device_id, now))
@@ -528,15 +532,20 @@ void AlertEngine::evaluate(const CommittedWork& work) {
   publish(changes);
 }
 
-void AlertEngine::mark_seen(RuleEntry& e, const std::string& device, int64_t now, Changes& out) {
+void AlertEngine::mark_seen(RuleEntry& e, const std::string& device, int64_t seen, int64_t now,
+                            Changes& out) {
   Track& t = e.tracks[device];
-  t.last_seen_ms = std::max(t.last_seen_ms, now);
+  t.last_seen_ms = std::max(t.last_seen_ms, seen);
+  if (t.active && t.open_alert)
+    if (auto it = open_.find(t.open_alert); it != open_.end() && seen < it->second.condition_at_ms)
+      return;  // a report from before the silence began (a replay): the silence goes on
   apply(e, device, t, false, 0, now, now, out);
 }
 
-void AlertEngine::observe_report(const std::string& device, int64_t now, Changes& out) {
+void AlertEngine::observe_report(const std::string& device, int64_t seen, int64_t now,
+                                 Changes& out) {
   for (RuleEntry* e : report_rules_)
-    if (in_scope(e->rule, device, now)) mark_seen(*e, device, now, out);
+    if (in_scope(e->rule, device, now)) mark_seen(*e, device, seen, now, out);
 }
 
 void AlertEngine::observe_value(RuleEntry& e, const std::string& device, double value,
@@ -679,6 +688,62 @@ AlertChange AlertEngine::change_for(const Alert& a) const {
 void AlertEngine::set_owner_filter(std::function<bool(const std::string&)> owned) {
   std::lock_guard lock(mu_);
   owned_ = std::move(owned);
+}
+
+void AlertEngine::adopt(const std::function<bool(const std::string&)>& in_scope,
+                        const std::vector<Alert>& carried) {
+  std::vector<Alert> writes;
+  {
+    std::lock_guard lock(mu_);
+    const int64_t now = clock_.now_ms();
+    std::map<std::pair<std::string, std::string>, const Alert*> want;  // (rule, device)
+    for (const Alert& c : carried)
+      if (!c.rule_id.empty() && c.open() && in_scope(c.device_id))
+        want[{c.rule_id, c.device_id}] = &c;
+    std::vector<int64_t> stale;
+    for (const auto& [id, a] : open_)
+      if (!a.rule_id.empty() && in_scope(a.device_id) && !want.count({a.rule_id, a.device_id}))
+        stale.push_back(id);
+    for (int64_t id : stale) {
+      Alert& a = open_.at(id);
+      if (auto r = rules_.find(a.rule_id); r != rules_.end())
+        if (auto t = r->second.tracks.find(a.device_id); t != r->second.tracks.end()) {
+          t->second.active = false;
+          t->second.open_alert = 0;
+        }
+      a.state = AlertState::kResolved;
+      a.resolved_at_ms = a.updated_at_ms = now;
+      a.resolved_by = "cluster";
+      ++a.version;
+      writes.push_back(a);
+      open_.erase(id);
+    }
+    for (const auto& [key, c] : want) {
+      auto r = rules_.find(key.first);
+      if (r == rules_.end()) {
+        spdlog::warn("event=alert_adopt_skipped rule={} device={} reason=\"unknown rule\"",
+                     key.first, key.second);
+        continue;
+      }
+      Track& t = r->second.tracks[key.second];
+      t.active = true;
+      t.pending_since.reset();
+      if (t.open_alert && open_.count(t.open_alert)) continue;  // still open here
+      Alert a = *c;
+      a.id = next_alert_id_++;
+      t.open_alert = a.id;
+      open_.emplace(a.id, a);
+      writes.push_back(std::move(a));
+    }
+  }
+  for (const Alert& a : writes) {
+    if (Status s = catalog_.put_alert(a); !s.ok()) {
+      ++persist_errors_;
+      spdlog::error("event=alert_persist_failed alert={} error=\"{}\"", a.id, s.message());
+    }
+    spdlog::info("event=alert_adopted alert={} rule={} device={} state={}", a.id, a.rule_id,
+                 a.device_id, to_string(a.state));
+  }
 }
 
 void AlertEngine::tick() {

@@ -60,6 +60,7 @@ struct AlertEngineOptions {
 struct HeartbeatObservation {
   std::string device_id;
   std::optional<double> battery_level;
+  int64_t received_ms = 0;  // server receive time; 0 = now
 };
 
 // One piece of committed work.
@@ -67,6 +68,10 @@ struct CommittedWork {
   std::vector<std::shared_ptr<const ReadingBatch>> batches;
   std::vector<HeartbeatObservation> heartbeats;
   std::vector<StatusTransition> transitions;
+  // Server receive time of each batch (same index; missing or 0 = now). Absence rules count
+  // silence from it, so a stream replayed by a new cluster owner re-arms their timers from
+  // when the reports came, not from the replay.
+  std::vector<int64_t> received_ms;
   bool empty() const { return batches.empty() && heartbeats.empty() && transitions.empty(); }
 };
 
@@ -142,6 +147,18 @@ class AlertEngine {
   // device (single node). May be set at any time; `owned` runs under the engine's lock.
   void set_owner_filter(std::function<bool(const std::string& device_id)> owned);
 
+  // Cluster mode, on gaining partitions (docs/cluster.md, "Alerts across a failover"): the
+  // open rule alerts of the devices `in_scope` takes become exactly `carried` (what the
+  // partitions' previous owner left in the cluster's alert bucket). A carried alert this
+  // engine does not have open is stored under a new local id and its track made active, so
+  // the condition holding on does not raise it again and its clearing resolves it once; an
+  // open alert of its own that is not carried was resolved by another owner meanwhile and is
+  // closed ("cluster"). No webhook and no listener call for either: nothing changed for the
+  // outside world. Carried alerts of unknown rules are skipped. `in_scope` runs under the
+  // engine's lock.
+  void adopt(const std::function<bool(const std::string& device_id)>& in_scope,
+             const std::vector<Alert>& carried);
+
   void start();
   void stop();  // evaluates what is queued, then joins the thread
 
@@ -206,9 +223,11 @@ class AlertEngine {
   bool in_scope(const Rule& r, const std::string& device_id, int64_t now);  // mu_ held
   void observe_value(RuleEntry& e, const std::string& device, double value, int64_t ts_ms,
                      int64_t now, Changes& out);  // mu_ held
-  // Absence bookkeeping: a report (of anything) from `device`, or a reading for rule `e`.
-  void observe_report(const std::string& device, int64_t now, Changes& out);  // mu_ held
-  void mark_seen(RuleEntry& e, const std::string& device, int64_t now, Changes& out);
+  // Absence bookkeeping: a report (of anything) from `device` received at `seen`, or a reading
+  // for rule `e`. A report older than the open alert's condition (a replay) does not clear it.
+  void observe_report(const std::string& device, int64_t seen, int64_t now,
+                      Changes& out);  // mu_ held
+  void mark_seen(RuleEntry& e, const std::string& device, int64_t seen, int64_t now, Changes& out);
   // `condition_at`: when the condition (if true) happened, e.g. the reading's own time.
   void apply(RuleEntry& e, const std::string& device, Track& t, std::optional<bool> condition,
              double value, int64_t condition_at, int64_t now, Changes& out);  // mu_ held

@@ -6,7 +6,9 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
+#include <future>
 #include <thread>
 #include <unordered_map>
 
@@ -20,6 +22,7 @@
 #include "auth/api_key_authenticator.h"
 #include "auth/auth_throttle.h"
 #include "auth/session_store.h"
+#include "cluster/alert_carry.h"
 #include "cluster/cluster_node.h"
 #include "cluster/partition_scope.h"
 #include "cluster/read_forwarder.h"
@@ -44,6 +47,7 @@
 #include "model/time_format.h"
 #include "monitor/device_connections.h"
 #include "monitor/device_status_tracker.h"
+#include "monitor/owner_filter.h"
 #include "mqtt/bridge_client.h"
 #include "mqtt/mqtt_server.h"
 #include "storage/catalog/catalog.h"
@@ -292,6 +296,10 @@ int run_server(const ServerConfig& cfg) {
   AlertEngineOptions alert_options;
   alert_options.low_battery_pct = cfg.status.defaults.low_battery_pct;
   Catalog& cat = **catalog;
+  // Cluster mode: open alerts kept in the cluster's alert bucket (cluster/alert_carry.h); set
+  // once the node joined, declared before the engine so it outlives the engine's listeners.
+  std::unique_ptr<cluster::AlertCarry> alert_carry;
+  std::atomic<cluster::AlertCarry*> carry_sink{nullptr};
   AlertEngine alerts(
       cat, clock,
       [&cat](const std::string& id) -> std::optional<DeviceFacts> {
@@ -340,6 +348,9 @@ int run_server(const ServerConfig& cfg) {
     return 1;
   }
   LiveEventHub live;
+  alerts.add_listener([&carry_sink](const AlertChange& c) {
+    if (auto* k = carry_sink.load()) k->Record(c.alert);
+  });
   alerts.add_listener(
       [&live](const AlertChange& c) { live.publish("alert", alert_to_json(c.alert)); });
   // consumers: MQTT consumers get what became durable (fleet/alerts after the alert is stored).
@@ -370,10 +381,11 @@ int run_server(const ServerConfig& cfg) {
     CommittedWork work;
     for (const auto& t : e.telemetry) {
       work.batches.push_back(t.batch);
+      work.received_ms.push_back(t.received_ms);
       live.publish_telemetry(*t.batch);
     }
     for (const HeartbeatReport* h : e.heartbeats)
-      work.heartbeats.push_back({h->device_id, h->battery_level});
+      work.heartbeats.push_back({h->device_id, h->battery_level, h->received_ms});
     for (const StatusTransition& t : e.transitions) live.publish_status(t);
     work.transitions.assign(e.transitions.begin(), e.transitions.end());
     alerts.submit(std::move(work));
@@ -417,16 +429,37 @@ int run_server(const ServerConfig& cfg) {
           alerts.submit({{}, {}, std::move(t)});
         },
         co.partitions);
-    co.on_ownership_change = [s = partition_scope.get()](const auto& g, const auto& l) {
+    // Gained partitions: their open alerts first (adopted from the alert bucket, so they are
+    // not raised again), then their devices' status deadlines.
+    std::promise<cluster::AlertCarry*> carry_started;
+    co.on_ownership_change = [s = partition_scope.get(), &alerts,
+                              carry = carry_started.get_future().share()](const auto& g,
+                                                                          const auto& l) {
+      if (auto* k = carry.get()) k->OnOwnershipChange(alerts, g, l);
       s->Apply(g, l);
     };
     auto node = cluster::ClusterNode::Start(co, ingestor);
     if (!node.ok()) {
+      carry_started.set_value(nullptr);
       spdlog::critical("event=startup_failed reason=\"{}\"", node.status().message());
       ingestor.stop();
       return 1;
     }
     cluster_node = std::move(*node);
+    auto carry = cluster::AlertCarry::Start({co.nats, co.replicas, co.partitions});
+    if (!carry.ok()) {
+      carry_started.set_value(nullptr);
+      spdlog::critical("event=startup_failed reason=\"{}\"", carry.status().message());
+      cluster_node->Stop();
+      ingestor.stop();
+      return 1;
+    }
+    alert_carry = std::move(*carry);
+    alert_carry->set_serves([n = cluster_node.get()](auto d) { return n->serves_device(d); });
+    carry_sink = alert_carry.get();
+    carry_started.set_value(alert_carry.get());
+    set_status_owner_filter(
+        [n = cluster_node.get()](const auto& d) { return n->serves_device(d); });
     writes = &cluster_node->write_path();
     alerts.set_owner_filter(
         [n = cluster_node.get()](const auto& d) { return n->serves_device(d); });

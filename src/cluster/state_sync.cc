@@ -12,7 +12,9 @@
 #include "alerting/rule.h"
 #include "auth/api_key_authenticator.h"
 #include "auth/device_token_authenticator.h"
+#include "cluster/kv_key.h"
 #include "cluster/nats_error.h"
+#include "cluster/nats_kv_bucket.h"
 #include "storage/catalog/catalog.h"
 #include "util/json_writer.h"
 
@@ -22,15 +24,8 @@ namespace {
 constexpr const char* kBucket = "fleetpulse_state";
 constexpr std::string_view kTombstone = R"({"deleted":true})";
 
-// KV keys allow [-/_=.a-zA-Z0-9]; ids may hold anything, so they are hex-encoded.
 std::string Hex(std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : s) {
-    out += kHex[c >> 4];
-    out += kHex[c & 0xf];
-  }
-  return out;
+  return KvHex(s);
 }
 
 std::string Unhex(std::string_view s) {
@@ -78,10 +73,8 @@ std::string TokenJson(const DeviceTokenRecord& t) {
 struct StateSync::Impl {
   StateSyncOptions o;
   StateSyncTargets t;
-  natsOptions* nopts = nullptr;
-  natsConnection* nc = nullptr;
-  jsCtx* js = nullptr;
-  kvStore* kv = nullptr;
+  std::unique_ptr<NatsKvBucket> nats;
+  kvStore* kv = nullptr;  // nats->kv
   kvWatcher* watcher = nullptr;
   std::atomic<bool> stop{false};
   std::thread thread;
@@ -90,10 +83,6 @@ struct StateSync::Impl {
   Impl(StateSyncOptions opts, StateSyncTargets targets) : o(std::move(opts)), t(targets) {}
   ~Impl() {
     if (watcher != nullptr) kvWatcher_Destroy(watcher);
-    if (kv != nullptr) kvStore_Destroy(kv);
-    if (js != nullptr) jsCtx_Destroy(js);
-    if (nc != nullptr) natsConnection_Destroy(nc);
-    if (nopts != nullptr) natsOptions_Destroy(nopts);
   }
 
   // The node's own state as KV key -> value.
@@ -259,31 +248,11 @@ void StateSync::Stop() {
 Result<std::unique_ptr<StateSync>> StateSync::Start(const StateSyncOptions& o,
                                                     StateSyncTargets targets) {
   auto impl = std::make_unique<Impl>(o, targets);
-  std::vector<const char*> urls;
-  for (const auto& s : o.nats) urls.push_back(s.c_str());
-  natsStatus s = natsOptions_Create(&impl->nopts);
-  if (s == NATS_OK)
-    s = natsOptions_SetServers(impl->nopts, urls.data(), static_cast<int>(urls.size()));
-  if (s == NATS_OK) s = natsOptions_SetMaxReconnect(impl->nopts, -1);
-  if (s == NATS_OK) s = natsOptions_SetReconnectWait(impl->nopts, 250);
-  if (s == NATS_OK) s = natsOptions_SetTimeout(impl->nopts, 2'000);
-  if (s == NATS_OK) s = natsConnection_Connect(&impl->nc, impl->nopts);
-  if (s != NATS_OK) return Status::Unavailable("cluster state: NATS: " + NatsErrorText(s));
-  jsOptions jo;
-  jsOptions_Init(&jo);
-  jo.Wait = 5'000;
-  s = natsConnection_JetStream(&impl->js, impl->nc, &jo);
-  if (s != NATS_OK) return Status::Unavailable("cluster state: JetStream: " + NatsErrorText(s));
-  kvConfig cfg;
-  kvConfig_Init(&cfg);
-  cfg.Bucket = kBucket;
-  cfg.History = 1;
-  cfg.StorageType = js_FileStorage;
-  cfg.Replicas = o.replicas;
-  s = js_CreateKeyValue(&impl->kv, impl->js, &cfg);
-  if (s != NATS_OK) s = js_KeyValue(&impl->kv, impl->js, kBucket);
-  if (s != NATS_OK) return Status::Unavailable("cluster state bucket: " + NatsErrorText(s));
-  s = kvStore_WatchAll(&impl->watcher, impl->kv, nullptr);
+  auto bucket = NatsKvBucket::Open(o.nats, kBucket, o.replicas, "cluster state");
+  if (!bucket.ok()) return bucket.status();
+  impl->nats = std::move(*bucket);
+  impl->kv = impl->nats->kv;
+  natsStatus s = kvStore_WatchAll(&impl->watcher, impl->kv, nullptr);
   if (s != NATS_OK) return Status::Unavailable("cluster state watcher: " + NatsErrorText(s));
   // The bucket's content first (what the cluster decided while this node was away wins),
   // then what only this node has.

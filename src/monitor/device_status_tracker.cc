@@ -1,9 +1,12 @@
 #include "monitor/device_status_tracker.h"
 
+#include "monitor/owner_filter.h"
+
 namespace fp {
 namespace {
 constexpr double kCadenceAlpha = 0.2;  // weight of the newest interval in the EWMA
 constexpr int64_t kMinCadenceIntervalMs = 1000;
+constexpr int64_t kNotOwnedRetryMs = 1000;  // a due device of a partition not served now
 }  // namespace
 
 DeviceStatusTracker::DeviceStatusTracker(StatusPolicy policy, const Clock& clock)
@@ -100,6 +103,7 @@ std::optional<StatusTransition> DeviceStatusTracker::observe(const std::string& 
 
 std::vector<StatusTransition> DeviceStatusTracker::process_due(int64_t now_ms) {
   std::vector<StatusTransition> out;
+  std::vector<Entry*> not_owned;
   std::lock_guard lock(mu_);
   while (!deadlines_.empty() && deadlines_.top().at_ms <= now_ms) {
     Deadline d = deadlines_.top();
@@ -107,8 +111,13 @@ std::vector<StatusTransition> DeviceStatusTracker::process_due(int64_t now_ms) {
     auto it = devices_.find(d.device_id);
     if (it == devices_.end() || it->second.scheduled_ms != d.at_ms) continue;  // stale entry
     it->second.scheduled_ms = kNoDeadline;
+    if (!status_owner_filter_takes(d.device_id)) {
+      not_owned.push_back(&it->second);
+      continue;
+    }
     if (auto t = reevaluate(it->second, now_ms)) out.push_back(std::move(*t));
   }
+  for (Entry* e : not_owned) schedule(*e, now_ms + kNotOwnedRetryMs);
   return out;
 }
 

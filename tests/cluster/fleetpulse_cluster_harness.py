@@ -8,6 +8,7 @@ test_cluster_nodes.py; the NATS side is nats_cluster_harness.NatsCluster.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -129,6 +130,14 @@ def start_cluster(nodes: list[FleetpulseNode]) -> None:
             len(n.cluster()["nodes"]) == len(nodes) for n in nodes):
         time.sleep(0.2)
     wait_all_owned(nodes, timeout=6 * LEASE_TTL_S, balanced=True)
+
+
+def kill_all(nodes: list[FleetpulseNode]) -> None:
+    """kill -9 every node, resuming a paused one first (a stopped process cannot be reaped)."""
+    for n in nodes:
+        if n.running:
+            n.send_signal(signal.SIGCONT)
+        n.kill()
 
 
 def node_by_id(nodes: list[FleetpulseNode], node_id: str) -> FleetpulseNode:

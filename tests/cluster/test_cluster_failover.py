@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from fleetpulse_cluster_harness import (LEASE_TTL_S, FleetpulseNode, owners, partition_of,
-                                        start_cluster, wait_all_owned)
+from fleetpulse_cluster_harness import (LEASE_TTL_S, FleetpulseNode, kill_all, owners,
+                                        partition_of, start_cluster, wait_all_owned)
 from haproxy_harness import Haproxy
 from mqtt_harness import PahoClient
 from nats_cluster_harness import NatsCluster
@@ -34,10 +34,7 @@ def cluster(tmp_path_factory):
             with Haproxy(work, [n.port for n in nodes], [n.mqtt_port for n in nodes]) as proxy:
                 yield nodes, proxy
         finally:
-            for n in nodes:
-                if n.running:
-                    n.send_signal(signal.SIGCONT)
-                n.kill()
+            kill_all(nodes)
 
 
 def points_via(request, device: str) -> list[float]:

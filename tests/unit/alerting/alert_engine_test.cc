@@ -615,5 +615,75 @@ TEST_F(AlertEngineTest, TimersRunOnlyForOwnedDevices) {
   EXPECT_EQ(open(), 4);
 }
 
+// Cluster failover (docs/cluster.md): the new owner adopts the open alerts the previous owner
+// left; the condition holding on raises nothing, its clearing resolves the alert once.
+TEST_F(AlertEngineTest, AdoptedAlertIsContinuedNotRaisedAgain) {
+  add(R"({"id":"off","kind":"offline"})");
+  Alert carried;
+  carried.rule_id = "off";
+  carried.device_id = "moved";
+  carried.message = "device offline (rule off)";
+  carried.started_at_ms = carried.condition_at_ms = carried.updated_at_ms = clock_.now_ms();
+  carried.version = 1;
+  Alert other = carried;
+  other.device_id = "elsewhere";  // not in the gained partitions: ignored
+  engine_->adopt([](const std::string& d) { return d != "elsewhere"; }, {carried, other});
+  ASSERT_EQ(open(), 1);
+  ASSERT_EQ(stored().size(), 1u);
+  EXPECT_EQ(stored()[0].device_id, "moved");
+  EXPECT_TRUE(changes_.empty());  // no webhook, no listener: nothing new happened
+  status("moved", DeviceStatus::kOnline, DeviceStatus::kOffline);  // the replay's transition
+  EXPECT_EQ(open(), 1);
+  EXPECT_TRUE(changes_.empty());
+  status("moved", DeviceStatus::kOffline, DeviceStatus::kOnline);
+  EXPECT_EQ(open(), 0);
+  ASSERT_EQ(changes_.size(), 1u);
+  EXPECT_EQ(changes_[0].alert.state, AlertState::kResolved);
+}
+
+// A partition coming back: an alert still open here but no longer carried was resolved by the
+// other owner meanwhile: closed quietly; one carried and still open here stays as it is.
+TEST_F(AlertEngineTest, AdoptClosesWhatAnotherOwnerResolved) {
+  add(R"({"id":"off","kind":"offline"})");
+  status("gone", DeviceStatus::kOnline, DeviceStatus::kOffline);
+  status("kept", DeviceStatus::kOnline, DeviceStatus::kOffline);
+  ASSERT_EQ(open(), 2);
+  changes_.clear();
+  Alert kept = stored(AlertState::kFiring)[0].device_id == "kept" ? stored(AlertState::kFiring)[0]
+                                                                  : stored(AlertState::kFiring)[1];
+  engine_->adopt([](const std::string&) { return true; }, {kept});
+  EXPECT_EQ(open(), 1);
+  EXPECT_TRUE(changes_.empty());
+  auto resolved = stored(AlertState::kResolved);
+  ASSERT_EQ(resolved.size(), 1u);
+  EXPECT_EQ(resolved[0].device_id, "gone");
+  EXPECT_EQ(resolved[0].resolved_by, "cluster");
+  EXPECT_EQ(stored().size(), 2u);                                 // "kept" not stored twice
+  status("gone", DeviceStatus::kOnline, DeviceStatus::kOffline);  // fires again: a new episode
+  EXPECT_EQ(open(), 2);
+}
+
+// A new cluster owner replays the stream: absence timers count from the reports' receive
+// times, and a replayed report older than an adopted absence alert does not clear it.
+TEST_F(AlertEngineTest, AbsenceCountsFromReceiveTimeAndReplaysKeepAdoptedAlerts) {
+  add(R"({"id":"quiet","kind":"absence","for":"60s"})");
+  const int64_t sent = clock_.now_ms();
+  clock_.advance(45 * kSec);  // the replay runs 45 s after the report came
+  CommittedWork w;
+  w.heartbeats.push_back({"late", std::nullopt, sent});
+  engine_->evaluate(w);
+  clock_.advance(15 * kSec);
+  engine_->tick();
+  ASSERT_EQ(open(), 1) << "60 s after the report, not after the replay";
+  // Adopted elsewhere: the same report replayed again (older than the alert) keeps it open.
+  changes_.clear();
+  engine_->evaluate(w);
+  EXPECT_EQ(open(), 1);
+  EXPECT_TRUE(changes_.empty());
+  // A report after the silence began resolves it.
+  heartbeat("late", std::nullopt);
+  EXPECT_EQ(open(), 0);
+}
+
 }  // namespace
 }  // namespace fp

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "monitor/owner_filter.h"
+
 namespace fp {
 namespace {
 
@@ -193,6 +195,24 @@ TEST(StatusPolicy, EvaluateGivesTheNextChangeTime) {
   e = evaluate_status(f, p.defaults, p, 1000 + 100 * kS);
   EXPECT_EQ(e.status, DeviceStatus::kAtRisk);
   EXPECT_EQ(e.next_change_ms, 1000 + 300 * kS + 1);
+}
+
+// Cluster mode: a deadline of a device whose partition this node does not serve now changes
+// nothing (a node woken from SIGSTOP past its lease); it is looked at again later, and fires
+// once the partition is served again.
+TEST_F(TrackerTest, DeadlinesOfDevicesNotOwnedDoNotFire) {
+  bool owned = false;
+  set_status_owner_filter([&owned](const std::string&) { return owned; });
+  t.add(dev("d1"));
+  report("d1");
+  EXPECT_TRUE(advance(400 * kS).empty());
+  EXPECT_EQ(t.get("d1")->status, DeviceStatus::kOnline);
+  EXPECT_NE(t.next_deadline(), kNoDeadline) << "still watched";
+  owned = true;
+  auto due = advance(1 * kS);
+  set_status_owner_filter(nullptr);
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].to, DeviceStatus::kOffline);
 }
 
 }  // namespace
