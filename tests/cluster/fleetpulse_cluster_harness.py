@@ -58,8 +58,8 @@ class FleetpulseNode(FleetpulseServer):
 
     def command(self, port: int) -> list[str]:
         cmd = super().command(port)
-        if self.mqtt:
-            cmd += ["--mqtt", f"127.0.0.1:{self.mqtt_port}"]
+        if self.mqtt:  # in place of the base's "--mqtt off"
+            cmd[cmd.index("--mqtt") + 1] = f"127.0.0.1:{self.mqtt_port}"
         return cmd + [
             "--cluster", ",".join(self.nats_urls), "--node-id", self.node_id,
             "--advertise", f"http://127.0.0.1:{port}", "--partitions", str(self.partitions),
