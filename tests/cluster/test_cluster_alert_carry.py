@@ -1,9 +1,10 @@
 """Open alerts and status deadlines across a failover (docs/cluster.md, "Alerts across a
-failover"): an offline alert raised before its owner is killed (-9) is continued by the new
-owner — not raised again — and resolves once when the device comes back; a device silent
-through a failover alerts once; an owner paused (SIGSTOP) past its lease while a device's
-offline deadline passed flips no status and sends no webhook for it after SIGCONT. Every
-alert is counted where the outside world sees it: the webhook receiver.
+failover"), on three nodes, then two, then one: an owner paused (SIGSTOP) past its lease while
+its devices' offline deadlines passed flips no status and sends no webhook for them after
+SIGCONT; an offline alert raised before its owner is killed (-9) is continued by the new owner
+— not raised again — and resolves once when the device comes back; a device silent through a
+failover alerts once. Every alert is counted where the outside world sees it: the webhook
+receiver.
 """
 
 from __future__ import annotations
@@ -77,8 +78,40 @@ def status_via(node, device: str) -> str | None:
     return r.body.get("status") if r.status == 200 else None
 
 
+def test_a_paused_owner_flips_no_status_and_sends_no_alert_after_sigcont(cluster):
+    """The device's offline deadline passes while its owner is stopped past its lease; after
+    SIGCONT the ex-owner's status sweep may run before its lease thread notices the loss: it
+    must not mark the device offline nor raise the alert (the new owner does, once)."""
+    nodes, hooks = cluster
+    running = [n for n in nodes if n.running]  # each test kills one, the first pauses one
+    wait_all_owned(running, timeout=8 * LEASE_TTL_S, balanced=True)
+    victim, survivors, device = owner_and_device(nodes, "pause-")
+    devices = [device] + [d for d in (f"pause-x{i}" for i in range(500))
+                          if partition_of(d) in served_by(victim)][:5]
+    for d in devices:
+        assert survivors[0].post("/api/v1/heartbeat", {"device_id": d}).status == 200
+    for d in devices:
+        until(lambda d=d: status_via(victim, d) == "online", 10, "online on its owner")
+    victim.send_signal(signal.SIGSTOP)
+    try:
+        wait_all_owned(survivors, timeout=4 * LEASE_TTL_S)
+        for d in devices:  # the new owners alert
+            until(lambda d=d: events(hooks, d) == ["alert.firing"], 15, f"firing webhook {d}")
+    finally:
+        victim.send_signal(signal.SIGCONT)
+    time.sleep(4)  # the ex-owner's sweep and engine ran; webhooks have been sent
+    for d in devices:
+        assert events(hooks, d) == ["alert.firing"], (d, hooks.bodies())
+    # Its own catalog recorded no offline transition for them after the pause.
+    run = victim.log().split("\n=== ")[-1]
+    for d in devices:
+        assert not re.search(rf"event=status_change device={d} from=\S+ to=offline", run), d
+
+
 def test_an_open_alert_is_continued_by_the_new_owner_and_resolves_once(cluster):
     nodes, hooks = cluster
+    running = [n for n in nodes if n.running]  # each test kills one, the first pauses one
+    wait_all_owned(running, timeout=8 * LEASE_TTL_S, balanced=True)
     victim, survivors, device = owner_and_device(nodes, "carry-")
     assert survivors[0].post("/api/v1/heartbeat", {"device_id": device}).status == 200
     # Its owner marks it offline and raises the alert (one webhook) before it dies.
@@ -101,15 +134,12 @@ def test_an_open_alert_is_continued_by_the_new_owner_and_resolves_once(cluster):
     assert events(hooks, device) == ["alert.firing", "alert.resolved"]
     alerts = survivors[0].get(f"/api/v1/alerts?device_id={device}").body
     assert [(a["rule_id"], a["state"]) for a in alerts["alerts"]] == [("off", "resolved")], alerts
-    # The killed node comes back (its presence key expired first) for the next test.
-    until(lambda: victim.node_id not in {n["id"] for n in survivors[0].cluster()["nodes"]},
-          3 * LEASE_TTL_S, "presence expired")
-    victim.start()
-    wait_all_owned(nodes, timeout=8 * LEASE_TTL_S, balanced=True)
 
 
 def test_a_device_silent_through_a_failover_alerts_once(cluster):
     nodes, hooks = cluster
+    running = [n for n in nodes if n.running]  # each test kills one, the first pauses one
+    wait_all_owned(running, timeout=8 * LEASE_TTL_S, balanced=True)
     victim, survivors, device = owner_and_device(nodes, "hush-")
     assert survivors[0].post("/api/v1/heartbeat", {"device_id": device}).status == 200
     until(lambda: status_via(victim, device) == "online", 10, "online on its owner")
@@ -120,35 +150,3 @@ def test_a_device_silent_through_a_failover_alerts_once(cluster):
     assert events(hooks, device) == ["alert.firing"], hooks.bodies()
     history = survivors[0].get(f"/api/v1/devices/{device}/status-history").body
     assert [t["to"] for t in history["transitions"]].count("offline") == 1, history
-    until(lambda: victim.node_id not in {n["id"] for n in survivors[0].cluster()["nodes"]},
-          3 * LEASE_TTL_S, "presence expired")
-    victim.start()
-    wait_all_owned(nodes, timeout=8 * LEASE_TTL_S, balanced=True)
-
-
-def test_a_paused_owner_flips_no_status_and_sends_no_alert_after_sigcont(cluster):
-    """The device's offline deadline passes while its owner is stopped past its lease; after
-    SIGCONT the ex-owner's status sweep may run before its lease thread notices the loss: it
-    must not mark the device offline nor raise the alert (the new owner does, once)."""
-    nodes, hooks = cluster
-    victim, survivors, device = owner_and_device(nodes, "pause-")
-    devices = [device] + [d for d in (f"pause-x{i}" for i in range(500))
-                          if partition_of(d) in served_by(victim)][:5]
-    for d in devices:
-        assert survivors[0].post("/api/v1/heartbeat", {"device_id": d}).status == 200
-    for d in devices:
-        until(lambda d=d: status_via(victim, d) == "online", 10, "online on its owner")
-    victim.send_signal(signal.SIGSTOP)
-    try:
-        wait_all_owned(survivors, timeout=4 * LEASE_TTL_S)
-        for d in devices:  # the new owners alert
-            until(lambda d=d: events(hooks, d) == ["alert.firing"], 15, f"firing webhook {d}")
-    finally:
-        victim.send_signal(signal.SIGCONT)
-    time.sleep(4)  # the ex-owner's sweep and engine ran; webhooks have been sent
-    for d in devices:
-        assert events(hooks, d) == ["alert.firing"], (d, hooks.bodies())
-    # Its own catalog recorded no offline transition for them after the pause.
-    run = victim.log().split("\n=== ")[-1]
-    for d in devices:
-        assert not re.search(rf"event=status_change device={d} from=\S+ to=offline", run), d
