@@ -22,7 +22,7 @@ void add_connection_collectors(metrics::Registry& registry, const HttpServer& se
              static_cast<double>(st.refused_address_cap));
     w.header("fleetpulse_http_connections_evicted_total",
              "HTTP(S) connections without a request under way closed to make room for a new "
-             "one at a cap (or when accept ran out of descriptors).",
+             "one at a cap.",
              Kind::kCounter);
     w.sample("fleetpulse_http_connections_evicted_total", {}, {},
              static_cast<double>(st.evicted_waiting));

@@ -673,10 +673,8 @@ void HttpServer::Impl::do_accept(tcp::acceptor& from, bool tls, std::chrono::mil
         }
         // Out of descriptors (EMFILE, ENFILE) or kernel memory: the pending connection stays
         // in the backlog and the next accept would fail at once, so wait (50 ms, doubling up
-        // to 500 ms) instead of spinning; accepting resumes when descriptors are freed. Out
-        // of descriptors, an HTTP connection without a request frees one for the next try.
+        // to 500 ms) instead of spinning; accepting resumes when descriptors are freed.
         ++accept_errors;
-        if (ec == net::error::no_descriptors || ec.value() == ENFILE) evict_oldest_waiting(nullptr);
         const auto wait = std::clamp(backoff * 2, kAcceptBackoffMin, kAcceptBackoffMax);
         if (backoff.count() == 0)
           spdlog::warn("event=accept_failed transport={} reason=\"{}\" retry_ms={}",
