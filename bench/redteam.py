@@ -233,19 +233,26 @@ def check_slow_disk(b):
     s.stop()
 
 
-def check_revocation(b):
-    s = Server(b, "--auth", "on")
-    s.req("POST", "/api/v1/devices", {"device_id": "rv1"})
-    st, tok = s.req("POST", "/api/v1/devices/rv1/tokens", {"name": "t"})
-    c, code = mqtt_connect(s.mqtt, "rv1", "rv1", tok["token"])
-    s.req("DELETE", f"/api/v1/devices/rv1/tokens/{tok['id']}")
+def publish_after(s, device, delete_path):
+    """Connects `device` over MQTT with a new token, DELETEs `delete_path(token)`, then
+    publishes QoS 1 on the open session: what came back (b"" when the session was closed)."""
+    s.req("POST", "/api/v1/devices", {"device_id": device})
+    st, tok = s.req("POST", f"/api/v1/devices/{device}/tokens", {"name": "t"})
+    c, code = mqtt_connect(s.mqtt, device, device, tok["token"])
+    s.req("DELETE", delete_path(tok))
     c.settimeout(3)
     try:
-        c.sendall(pkt(0x32, mstr("devices/rv1/telemetry") + b"\x00\x01" + b'{"t":1}'))
+        c.sendall(pkt(0x32, mstr(f"devices/{device}/telemetry") + b"\x00\x01" + b'{"t":1}'))
         got = c.recv(16)
     except OSError:
         got = b""
     c.close()
+    return got
+
+
+def check_revocation(b):
+    s = Server(b, "--auth", "on")
+    got = publish_after(s, "rv1", lambda tok: f"/api/v1/devices/rv1/tokens/{tok['id']}")
     row("revoked device token's open MQTT session", "keeps publishing (5/5 PUBACKed)",
         "closed, no PUBACK" if not got or got[0] >> 4 != 4 else "PUBACKed",
         not got or got[0] >> 4 != 4)
@@ -394,17 +401,7 @@ def sse_closed_within(c, seconds):
 def check_revocation_more(b):
     s = Server(b, "--auth", "on")
     # A deleted device's open session: closed, and its next report does not re-register it.
-    s.req("POST", "/api/v1/devices", {"device_id": "rv2"})
-    st, tok = s.req("POST", "/api/v1/devices/rv2/tokens", {"name": "t"})
-    c, code = mqtt_connect(s.mqtt, "rv2", "rv2", tok["token"])
-    s.req("DELETE", "/api/v1/devices/rv2")
-    c.settimeout(3)
-    try:
-        c.sendall(pkt(0x32, mstr("devices/rv2/telemetry") + b"\x00\x01" + b'{"t":1}'))
-        got = c.recv(16)
-    except OSError:
-        got = b""
-    c.close()
+    got = publish_after(s, "rv2", lambda tok: "/api/v1/devices/rv2")
     time.sleep(0.5)
     after = s.req("GET", "/api/v1/devices/rv2")[0]
     acked = bool(got) and got[0] >> 4 == 4
