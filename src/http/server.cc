@@ -614,7 +614,8 @@ HttpServer::Impl::Refusal HttpServer::Impl::take_slot(const std::string& address
     ++refused_address_cap;
     return Refusal::kAddressCap;
   }
-  if (connections.load() - evicting.load() >= connection_cap && !evict_oldest_waiting(nullptr)) {
+  const size_t open = connections.load(), closing = evicting.load();
+  if (open > closing && open - closing >= connection_cap && !evict_oldest_waiting(nullptr)) {
     ++refused_total_cap;
     return Refusal::kTotalCap;
   }
