@@ -230,7 +230,8 @@ def test_per_address_cap_closes_the_oldest_idle_connection_for_a_new_one(start_s
             started = time.monotonic()
             newcomers.append(connect(server.port))
             assert get_health(newcomers[-1]) == 200
-            assert time.monotonic() - started < 1.0
+            # Served now, not after the idle ones' 10 s header timeout (wide margin: loaded CI).
+            assert time.monotonic() - started < 5.0
         # The three longest-waiting connections were closed, in order; the others and the one
         # with a request under way stay open.
         wait_until(lambda: all(closed_by_peer(s) for s in kept[:3]), timeout=3,
@@ -286,7 +287,8 @@ def test_total_cap_full_of_idle_connections_still_serves_a_new_one(start_server)
             started = time.monotonic()
             held.append(connect(server.port, source))  # kept open: takes exactly one slot
             assert get_health(held[-1]) == 200
-            assert time.monotonic() - started < 1.0
+            # Served now, not after the idle ones' 10 s header timeout (wide margin: loaded CI).
+            assert time.monotonic() - started < 5.0
         wait_until(lambda: closed_by_peer(held[0]) and closed_by_peer(held[1]), timeout=3,
                    message="the two oldest idle connections closed")
         assert not any(closed_by_peer(s) for s in held[2:])
