@@ -489,6 +489,8 @@ int run_server(const ServerConfig& cfg) {
   DeviceConnections device_connections;
   ctx.device_tokens = &device_tokens;
   ctx.connections = &device_connections;
+  device_connections.add_removal_listener(  // hostile: a deleted device's attribute keys go
+      [&ingestor](const std::string& id) { ingestor.limits().forget_device(id); });
   ctx.started_at_ms = started;
   ctx.promql_max_series = cfg.promql_max_series;
   ctx.promql_max_points = cfg.promql_max_points;

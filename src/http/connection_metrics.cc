@@ -20,6 +20,12 @@ void add_connection_collectors(metrics::Registry& registry, const HttpServer& se
              static_cast<double>(st.refused_total_cap));
     w.sample("fleetpulse_http_connections_refused_total", {"reason"}, {"address_cap"},
              static_cast<double>(st.refused_address_cap));
+    w.header("fleetpulse_http_connections_evicted_total",
+             "HTTP(S) connections without a request under way closed to make room for a new "
+             "one at a cap.",
+             Kind::kCounter);
+    w.sample("fleetpulse_http_connections_evicted_total", {}, {},
+             static_cast<double>(st.evicted_waiting));
     w.header("fleetpulse_http_timeouts_total",
              "HTTP(S) connections closed by a timeout, by what they were waiting for.",
              Kind::kCounter);

@@ -128,11 +128,32 @@ bool parse_target(std::string_view target, std::string& path,
 }
 
 // What the server needs of a connection of either kind (plain or TLS).
+struct ConnectionSlot;
+
 class SessionBase {
  public:
   virtual ~SessionBase() = default;
   virtual void start() = 0;
   virtual void close() = 0;
+
+  // Whether the connection waits for a request it has not completely sent (a new or a
+  // kept-alive connection, a slow header): such a connection may be closed to make room for a
+  // new one at a cap (see HttpServer::Impl::evict_oldest_waiting). Set on the strand, read by
+  // the accept handler.
+  void set_waiting(bool waiting) {
+    if (waiting)
+      waiting_since_.store(std::chrono::steady_clock::now().time_since_epoch().count(),
+                           std::memory_order_relaxed);
+    waiting_.store(waiting, std::memory_order_relaxed);
+  }
+  bool waiting() const { return waiting_.load(std::memory_order_relaxed); }
+  int64_t waiting_since() const { return waiting_since_.load(std::memory_order_relaxed); }
+
+  ConnectionSlot* slot = nullptr;  // set once, before start()
+
+ private:
+  std::atomic<bool> waiting_{true};
+  std::atomic<int64_t> waiting_since_{std::chrono::steady_clock::now().time_since_epoch().count()};
 };
 
 using TlsContext = std::shared_ptr<net::ssl::context>;
@@ -167,13 +188,21 @@ struct HttpServer::Impl {
   std::atomic<size_t> connections{0};
   size_t connection_cap = 0;  // set by listen(): options.max_connections within the fd budget
   std::mutex per_address_mu;
-  std::unordered_map<std::string, size_t> per_address;  // guarded by per_address_mu
+  struct AddressCount {
+    size_t open = 0;
+    size_t evicting = 0;  // of `open`, closed to make room but not released yet
+  };
+  std::unordered_map<std::string, AddressCount> per_address;  // guarded by per_address_mu
   std::atomic<uint64_t> refused_total_cap{0};
   std::atomic<uint64_t> refused_address_cap{0};
   std::atomic<uint64_t> header_timeouts{0};
   std::atomic<uint64_t> body_timeouts{0};
   std::atomic<uint64_t> idle_timeouts{0};
   std::atomic<uint64_t> accept_errors{0};
+  std::atomic<uint64_t> evicted_waiting{0};
+  // Connections closed to make room (see evict_oldest_waiting) whose slot is not released yet:
+  // they still hold a descriptor for a moment but no longer count against the caps.
+  std::atomic<size_t> evicting{0};
   std::mutex sessions_mu;
   std::set<std::weak_ptr<SessionBase>, std::owner_less<std::weak_ptr<SessionBase>>> sessions;
 
@@ -185,7 +214,11 @@ struct HttpServer::Impl {
   // Takes a slot for a connection from `address`; at either cap, says which (and counts it).
   enum class Refusal { kNone, kTotalCap, kAddressCap };
   Refusal take_slot(const std::string& address);
-  void release_slot(const std::string& address);
+  void release_slot(const ConnectionSlot& slot);
+  // Closes the connection that has waited longest for a request it has not completely sent
+  // (from `address`, or from anywhere when it is null) and marks its slot as being released.
+  // False when every connection is busy with a request (or a stream).
+  bool evict_oldest_waiting(const std::string* address);
   TlsContext current_tls() {
     std::lock_guard lock(tls_mu);
     return tls;
@@ -260,6 +293,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
   // After a kept-alive answer: up to idle_timeout for the next request's first bytes.
   void await_next_request() {
+    set_waiting(true);
     if (buffer_.size() > 0) return read_header();  // pipelined: already here
     phase_ = Phase::kIdle;
     beast::get_lowest_layer(stream_).expires_after(server_.options.idle_timeout);
@@ -273,6 +307,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
   void on_header(beast::error_code ec) {
     if (ec) return on_read_error(ec);
+    set_waiting(false);  // a request under way is never closed to make room
     auto& req = parser_->get();
     if (!transfer_coding_supported(req))
       return reply_error_and_close(501, "not_implemented",
@@ -556,38 +591,77 @@ struct ConnectionSlot {
   ConnectionSlot(HttpServer::Impl& s, std::string a) : server(s), address(std::move(a)) {}
   ConnectionSlot(const ConnectionSlot&) = delete;
   ConnectionSlot& operator=(const ConnectionSlot&) = delete;
-  ~ConnectionSlot() { server.release_slot(address); }
+  ~ConnectionSlot() { server.release_slot(*this); }
 
   HttpServer::Impl& server;
   const std::string address;
+  std::atomic<bool> evicted{false};  // closed to make room: counted in Impl::evicting
 };
 
 HttpServer::Impl::Refusal HttpServer::Impl::take_slot(const std::string& address) {
   // Only the accept handlers add connections (one at a time per listener): with HTTP and
-  // HTTPS both on, the total may overshoot the cap by one.
-  if (connections.load() >= connection_cap) {
+  // HTTPS both on, the total may overshoot the cap by one. At a cap, a connection that waits
+  // for a request makes room (the oldest first, from the same address at the per-address cap),
+  // so that idle or slow sockets cannot lock out a client with a request to send; only when
+  // every connection is busy is the new one refused.
+  const size_t per_address_cap = options.max_connections_per_address;
+  auto address_full = [&] {
+    std::lock_guard lock(per_address_mu);
+    auto it = per_address.find(address);
+    return it != per_address.end() && it->second.open - it->second.evicting >= per_address_cap;
+  };
+  if (per_address_cap > 0 && address_full() && !evict_oldest_waiting(&address)) {
+    ++refused_address_cap;
+    return Refusal::kAddressCap;
+  }
+  const size_t open = connections.load(), closing = evicting.load();
+  if (open > closing && open - closing >= connection_cap && !evict_oldest_waiting(nullptr)) {
     ++refused_total_cap;
     return Refusal::kTotalCap;
   }
-  if (options.max_connections_per_address > 0) {
+  if (per_address_cap > 0) {
     std::lock_guard lock(per_address_mu);
-    size_t& n = per_address[address];
-    if (n >= options.max_connections_per_address) {
-      ++refused_address_cap;
-      return Refusal::kAddressCap;
-    }
-    ++n;
+    ++per_address[address].open;
   }
   ++connections;
   return Refusal::kNone;
 }
 
-void HttpServer::Impl::release_slot(const std::string& address) {
+bool HttpServer::Impl::evict_oldest_waiting(const std::string* address) {
+  std::shared_ptr<SessionBase> oldest;
+  {
+    std::lock_guard lock(sessions_mu);
+    for (auto& w : sessions) {
+      auto s = w.lock();
+      if (!s || !s->waiting() || !s->slot || s->slot->evicted.load()) continue;
+      if (address && s->slot->address != *address) continue;
+      if (!oldest || s->waiting_since() < oldest->waiting_since()) oldest = std::move(s);
+    }
+    // Marked under the lock: two accepts never pick the same connection.
+    if (!oldest) return false;
+    oldest->slot->evicted = true;
+  }
+  ++evicting;
+  {
+    std::lock_guard lock(per_address_mu);
+    if (auto it = per_address.find(oldest->slot->address); it != per_address.end())
+      ++it->second.evicting;
+  }
+  ++evicted_waiting;
+  oldest->close();
+  return true;
+}
+
+void HttpServer::Impl::release_slot(const ConnectionSlot& slot) {
+  const bool evicted = slot.evicted.load();
+  if (evicted) --evicting;
   --connections;
   if (options.max_connections_per_address == 0) return;
   std::lock_guard lock(per_address_mu);
-  auto it = per_address.find(address);
-  if (it != per_address.end() && --it->second == 0) per_address.erase(it);
+  auto it = per_address.find(slot.address);
+  if (it == per_address.end()) return;
+  if (evicted && it->second.evicting > 0) --it->second.evicting;
+  if (--it->second.open == 0) per_address.erase(it);
 }
 
 void HttpServer::Impl::do_accept(tcp::acceptor& from, bool tls, std::chrono::milliseconds backoff) {
@@ -632,6 +706,7 @@ void HttpServer::Impl::on_accept(tcp::acceptor&, bool tls, tcp::socket socket) {
   // The slot is released with the session, not with the control block: weak_ptrs in
   // `sessions` keep that alive until the next accept sweeps them.
   auto slot = std::make_unique<ConnectionSlot>(*this, std::move(address));
+  ConnectionSlot* const slot_ptr = slot.get();
   std::shared_ptr<SessionBase> s;
   if (tls)
     s = std::shared_ptr<Session<TlsStream>>(
@@ -647,6 +722,7 @@ void HttpServer::Impl::on_accept(tcp::acceptor&, bool tls, tcp::socket socket) {
           delete p;
           slot.reset();
         });
+  s->slot = slot_ptr;
   {
     std::lock_guard lock(sessions_mu);
     for (auto it = sessions.begin(); it != sessions.end();)
@@ -779,6 +855,7 @@ HttpServerStats HttpServer::stats() const {
   st.body_timeouts = impl_->body_timeouts.load();
   st.idle_timeouts = impl_->idle_timeouts.load();
   st.accept_errors = impl_->accept_errors.load();
+  st.evicted_waiting = impl_->evicted_waiting.load();
   return st;
 }
 

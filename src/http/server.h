@@ -22,10 +22,12 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 8080;  // 0 picks a free port; see HttpServer::port()
   size_t max_body_bytes = 8 * 1024 * 1024;
-  // Connections beyond either cap are closed right after accept (with a 503 when the socket
-  // takes it at once); 0 turns the per-address cap off. The total cap is also held to three
-  // quarters of the RLIMIT_NOFILE in force at listen(), so that connections alone cannot use
-  // up the descriptors storage and MQTT need.
+  // At either cap, the connection that has waited longest for a request it has not completely
+  // sent (new, kept-alive or slow-header) is closed to make room for the new one; when every
+  // connection is busy with a request or a stream, the new one is closed right after accept
+  // (with a 503 when the socket takes it at once). 0 turns the per-address cap off. The total cap
+  // is also held to three quarters of the RLIMIT_NOFILE in force at listen(), so that connections
+  // alone cannot use up the descriptors storage and MQTT need.
   size_t max_connections = 10'000;
   size_t max_connections_per_address = 256;
   int threads = 2;
@@ -54,7 +56,8 @@ struct HttpServerStats {
   uint64_t header_timeouts = 0;
   uint64_t body_timeouts = 0;
   uint64_t idle_timeouts = 0;
-  uint64_t accept_errors = 0;  // e.g. EMFILE: accepting pauses 50-500 ms after each
+  uint64_t accept_errors = 0;    // e.g. EMFILE: accepting pauses 50-500 ms after each
+  uint64_t evicted_waiting = 0;  // connections without a request closed to make room at a cap
 };
 
 class HttpServer {

@@ -262,4 +262,9 @@ std::string CardinalityLimits::admit_attribute_keys(const ReadingBatch& batch,
   return {};
 }
 
+void CardinalityLimits::forget_device(const std::string& device) {
+  std::lock_guard lock(attr_mu_);
+  attribute_keys_.erase(device);
+}
+
 }  // namespace fp

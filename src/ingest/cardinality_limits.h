@@ -93,6 +93,9 @@ class CardinalityLimits {
   // refused early); else the message naming the device and the option, nothing counted.
   using KnownKeys = std::function<std::vector<std::string>(const std::string& device)>;
   std::string admit_attribute_keys(const ReadingBatch& batch, const KnownKeys& known_keys);
+  // The device was deleted (its catalog rows with it): drops its cached keys, so that a device
+  // re-created with the same id starts with an empty budget.
+  void forget_device(const std::string& device);
 
  private:
   // Needs mu_: the series in the index plus those committed since the last refresh.

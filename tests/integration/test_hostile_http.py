@@ -172,34 +172,83 @@ def test_a_slow_body_that_keeps_coming_is_read_to_the_end(start_server):
 # Connection caps
 
 
-def test_per_address_cap_refuses_that_address_only_and_recovers(start_server):
+def busy_connection(port: int, source: str = "127.0.0.1") -> socket.socket:
+    """A connection with a request under way: the header sent, the body still coming (the
+    server waits up to --http-body-timeout, 30 s by default, for its next byte)."""
+    s = connect(port, source)
+    s.sendall(b"POST /api/v1/telemetry HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+              b"Content-Length: 1000\r\n\r\n{")
+    return s
+
+
+def metrics_from(port: int, source: str) -> str:
+    with connect(port, source) as s:
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        text = b""
+        while chunk := s.recv(65536):
+            text += chunk
+    return text.partition(b"\r\n\r\n")[2].decode()
+
+
+def test_per_address_cap_refuses_that_address_only_when_all_are_busy_and_recovers(start_server):
     server = start_server("--http-max-connections-per-address", "20")
-    held = [connect(server.port) for _ in range(20)]
+    held = [busy_connection(server.port) for _ in range(20)]
     try:
-        for s in held:
-            assert get_health(s) == 200
+        time.sleep(0.3)  # the headers are read: every connection has a request under way
         assert refused(server.port)
-        # Another client address is not affected, and an open connection keeps working.
+        # Another client address is not affected.
         with connect(server.port, source="127.0.0.2") as other:
             assert get_health(other) == 200
-        assert get_health(held[0]) == 200
         for s in held[:5]:
             s.close()
         started = time.monotonic()
         wait_until(lambda: not closed_or_503(server.port), timeout=3,
                    message="a new connection answered after some closed")
         assert time.monotonic() - started < 1.5
-        with connect(server.port, source="127.0.0.2") as other:
-            assert get_health(other) == 200
-            other.sendall(b"GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-            text = b""
-            while chunk := other.recv(65536):
-                text += chunk
-        refusals = metric_value(text.partition(b"\r\n\r\n")[2].decode(),
+        assert not any(closed_by_peer(s) for s in held[5:]), "a busy connection was closed"
+        refusals = metric_value(metrics_from(server.port, "127.0.0.2"),
                                 "fleetpulse_http_connections_refused_total", reason="address_cap")
         assert refusals >= 1
     finally:
         for s in held:
+            s.close()
+
+
+def test_per_address_cap_closes_the_oldest_idle_connection_for_a_new_one(start_server):
+    # Idle connections (new ones that sent nothing, kept-alive ones between requests) must not
+    # lock their address out until their timeouts: the oldest makes room, busy ones stay.
+    server = start_server("--http-max-connections-per-address", "20")
+    in_use = busy_connection(server.port)
+    kept = [connect(server.port) for _ in range(10)]
+    # Kept-alive, idle from their answer on: the first three clearly longest (which of two
+    # connections idle within the same few ms is older is not asserted).
+    for group in (kept[:3], kept[3:]):
+        for s in group:
+            assert get_health(s) == 200
+        time.sleep(0.3)
+    silent = [connect(server.port) for _ in range(9)]
+    time.sleep(0.3)
+    newcomers: list[socket.socket] = []
+    try:
+        for _ in range(3):  # kept open: each one takes exactly one slot
+            started = time.monotonic()
+            newcomers.append(connect(server.port))
+            assert get_health(newcomers[-1]) == 200
+            # Served now, not after the idle ones' 10 s header timeout (wide margin: loaded CI).
+            assert time.monotonic() - started < 5.0
+        # The three longest-waiting connections were closed; the others and the one
+        # with a request under way stay open.
+        wait_until(lambda: all(closed_by_peer(s) for s in kept[:3]), timeout=3,
+                   message="the oldest idle connections closed")
+        assert not any(closed_by_peer(s) for s in kept[3:] + silent)
+        assert not closed_by_peer(in_use)
+        assert get_health(kept[3]) == 200
+        assert metric_value(metrics_from(server.port, "127.0.0.2"),
+                            "fleetpulse_http_connections_evicted_total") >= 3
+        assert metric_value(metrics_from(server.port, "127.0.0.2"),
+                            "fleetpulse_http_connections_refused_total", reason="address_cap") == 0
+    finally:
+        for s in [in_use] + kept + silent + newcomers:
             s.close()
 
 
@@ -213,16 +262,14 @@ def closed_or_503(port: int) -> bool:
     return not data or parse_raw_response(data)[0] == 503
 
 
-def test_total_cap_refuses_new_connections_and_recovers(start_server):
+def test_total_cap_refuses_new_connections_when_all_are_busy_and_recovers(start_server):
     server = start_server("--http-max-connections", "30",
                           "--http-max-connections-per-address", "0")
-    held = [connect(server.port, source=f"127.0.0.{2 + i % 3}") for i in range(30)]
+    held = [busy_connection(server.port, source=f"127.0.0.{2 + i % 3}") for i in range(30)]
     try:
-        for s in held:
-            assert get_health(s) == 200
+        time.sleep(0.3)
         for source in ("127.0.0.1", "127.0.0.9"):
             assert refused(server.port, source)
-        assert get_health(held[-1]) == 200  # open connections keep being served
         for s in held[:3]:
             s.close()
         wait_until(lambda: not closed_or_503(server.port), timeout=3,
@@ -232,6 +279,29 @@ def test_total_cap_refuses_new_connections_and_recovers(start_server):
             s.close()
     assert metric_value(server.metrics_text(), "fleetpulse_http_connections_refused_total",
                         reason="total_cap") >= 2
+
+
+def test_total_cap_full_of_idle_connections_still_serves_a_new_one(start_server):
+    server = start_server("--http-max-connections", "30",
+                          "--http-max-connections-per-address", "0")
+    held = [connect(server.port, source=f"127.0.0.{2 + i % 3}") for i in range(30)]
+    try:
+        time.sleep(0.3)
+        for source in ("127.0.0.1", "127.0.0.9"):
+            started = time.monotonic()
+            held.append(connect(server.port, source))  # kept open: takes exactly one slot
+            assert get_health(held[-1]) == 200
+            # Served now, not after the idle ones' 10 s header timeout (wide margin: loaded CI).
+            assert time.monotonic() - started < 5.0
+        wait_until(lambda: closed_by_peer(held[0]) and closed_by_peer(held[1]), timeout=3,
+                   message="the two oldest idle connections closed")
+        assert not any(closed_by_peer(s) for s in held[2:])
+        assert get_health(held[2]) == 200
+    finally:
+        for s in held:
+            s.close()
+    assert metric_value(server.metrics_text(), "fleetpulse_http_connections_refused_total",
+                        reason="total_cap") == 0
 
 
 # ------------------------------------------------------------------------------------------

@@ -92,3 +92,21 @@ def test_ingest_routes_document_429_and_503():
         assert code in responses, f"/write does not document {code}"
     props = spec["components"]["schemas"]["IngestResult"]["properties"]
     assert "rejected_count" in props
+
+
+def test_a_deleted_and_recreated_device_starts_with_an_empty_attribute_budget(start_server):
+    # The catalog drops a deleted device's attribute rows; the server's cache of its keys must
+    # go with them, or the new device of the same id inherits the old one's keys.
+    server = start_server("--max-attributes-per-device", "5")
+    old = reading("attr-reborn", **{f"old{i}": "v" for i in range(5)})
+    assert server.post("/api/v1/telemetry", old).status == 200
+    assert server.post("/api/v1/telemetry", reading("attr-reborn", new0="v")).status == 422
+    assert server.delete("/api/v1/devices/attr-reborn").status == 204
+    fresh = reading("attr-reborn", **{f"new{i}": "v" for i in range(5)})
+    resp = server.post("/api/v1/telemetry", fresh)
+    assert resp.status == 200, f"the re-created device kept the deleted one's keys: {resp!r}"
+    # And its budget is now full with its own keys.
+    assert server.post("/api/v1/telemetry", reading("attr-reborn", old0="v")).status == 422
+    wait_until(lambda: sorted(server.get("/api/v1/devices/attr-reborn").json.get("attributes")
+                              or {}) == [f"new{i}" for i in range(5)],
+               timeout=10, message="only the new device's attributes stored")
