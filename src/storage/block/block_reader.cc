@@ -2,6 +2,9 @@
 
 #include <zstd.h>
 
+#include <algorithm>
+
+#include "storage/block/block_frame.h"
 #include "storage/codec/chunk_format.h"
 #include "storage/wal/crc32c.h"
 
@@ -64,12 +67,178 @@ Result<std::unique_ptr<BlockReader>> BlockReader::parse(std::shared_ptr<const Ma
                                                         bool trust_footer) {
   std::unique_ptr<BlockReader> r(new BlockReader(std::move(file)));
   const std::string_view b = r->file_->bytes();
+  const uint16_t version = b.size() >= 10 ? get_fixed<uint16_t>(b.data() + 8) : 0;
+  // Format version 2 (block_frame.h). Lambdas: they need the reader's private members, and
+  // this is the one member function that builds readers.
+  // The index a sound footer points at: the replaced ids and each series frame's offset.
+  struct IndexV2 {
+    uint64_t offset = 0;  // where the index starts: the end of the data section
+    std::vector<uint64_t> replaces;
+    std::vector<uint64_t> frames;
+  };
+  auto read_index_v2 = [&](IndexV2* ix) -> Status {
+    if (b.size() < kHeaderBytesV2 + kFooterBytes) return corrupt("file too short");
+    const std::string_view footer = b.substr(b.size() - kFooterBytes);
+    if (footer.substr(60) != kFooterMagic) return corrupt("bad footer magic (torn file?)");
+    if (crc32c(footer.substr(0, 56)) != get_fixed<uint32_t>(footer.data() + 56))
+      return corrupt("footer checksum mismatch");
+    const auto index_offset = get_fixed<uint64_t>(footer.data());
+    const auto index_len = get_fixed<uint32_t>(footer.data() + 8);
+    const auto index_raw_len = get_fixed<uint32_t>(footer.data() + 12);
+    const uint64_t body_end = b.size() - kFooterBytes;
+    if (index_offset < kHeaderBytesV2 || index_offset > body_end ||
+        index_len != body_end - index_offset)
+      return corrupt("index out of bounds");
+    const std::string_view stored = b.substr(index_offset, index_len);
+    if (crc32c(stored) != get_fixed<uint32_t>(footer.data() + 16))
+      return corrupt("index checksum mismatch");
+    std::string inflated;
+    if (index_raw_len != 0) {
+      FP_ASSIGN_OR_RETURN(inflated, inflate(stored, index_raw_len));
+    }
+    const std::string_view index = index_raw_len != 0 ? std::string_view(inflated) : stored;
+    Cursor c(index);
+    uint64_t n = 0;
+    if (!c.uvarint(&n) || n > index.size() / 8) return corrupt("bad replaces list");
+    ix->offset = index_offset;
+    ix->replaces.resize(n);
+    for (uint64_t& id : ix->replaces)
+      if (!c.fixed(&id)) return corrupt("truncated replaces list");
+    // A series frame takes more than 16 bytes, which bounds the count before reserving.
+    if (!c.uvarint(&n) || n > index_offset / 16) return corrupt("bad entry count");
+    ix->frames.resize(n);
+    uint64_t at = 0;
+    for (uint64_t& frame : ix->frames) {
+      uint64_t delta = 0;
+      if (!c.uvarint(&delta) || delta > index_offset - at) return corrupt("truncated index");
+      frame = at += delta;
+    }
+    if (!c.done()) return corrupt("trailing bytes after the index");
+    return Status::Ok();
+  };
+  auto parse_v2 = [&]() -> Status {
+    if (b.size() < kHeaderBytesV2 + kFooterBytes) return corrupt("file too short");
+    if (!read_header_v2(b, &r->meta_)) return corrupt("header checksum mismatch");
+    IndexV2 ix;
+    FP_RETURN_IF_ERROR(read_index_v2(&ix));
+    // The footer repeats the header's meta (both checksummed); they must agree.
+    const std::string_view footer = b.substr(b.size() - kFooterBytes);
+    const BlockMeta& m = r->meta_;
+    if (get_fixed<uint32_t>(footer.data() + 20) != static_cast<uint32_t>(m.resolution) ||
+        get_fixed<uint64_t>(footer.data() + 24) != m.seq ||
+        get_fixed<uint64_t>(footer.data() + 32) != m.id ||
+        get_fixed<int64_t>(footer.data() + 40) != m.partition_start ||
+        get_fixed<int64_t>(footer.data() + 48) != m.partition_ms)
+      return corrupt("header and footer disagree");
+    r->meta_.replaces = ix.replaces;
+    const std::string_view data = b.substr(0, ix.offset);
+    r->entries_.resize(ix.frames.size());
+    uint64_t next = kHeaderBytesV2;
+    for (size_t i = 0; i < ix.frames.size(); ++i) {
+      Entry& e = r->entries_[i];
+      Frame f;
+      if (ix.frames[i] != next) return corrupt("index and series frames disagree");
+      if (!read_frame(data, next, &f) || f.kind != kFrameSeries || !parse_series(f.body, f.end, &e))
+        return corrupt("series frame damaged");
+      if (e.stored_len > ix.offset - e.offset) return corrupt("entry out of bounds");
+      next = e.offset + e.stored_len;
+    }
+    Frame end;
+    uint64_t count = 0;
+    std::vector<uint64_t> replaces;
+    if (!read_frame(data, next, &end) || end.kind != kFrameEnd || end.end != ix.offset ||
+        !parse_end(end.body, &count, &replaces) || count != ix.frames.size() ||
+        replaces != r->meta_.replaces)
+      return corrupt("end frame damaged");
+    return Status::Ok();
+  };
+  // Salvage without index or footer: walks the data section from the header, taking every
+  // series frame whose checksum verifies (after damage, on to the next frame magic; a false
+  // match fails its checksum). meta: the header's if it verifies, else the footer's values
+  // (unverified); `replaces` from the end frame. Unless the walk reached the end frame with
+  // nothing skipped, the series count matching and every payload inside the file, series may
+  // be missing: an entry with no key and no payload (never verifies) stands for them over the
+  // block's partition (or all time when neither header nor footer verifies).
+  auto walk_frames = [&]() -> bool {
+    const bool header_ok = read_header_v2(b, &r->meta_);
+    bool footer_ok = false;
+    if (b.size() >= kFooterBytes) {
+      const std::string_view footer = b.substr(b.size() - kFooterBytes);
+      footer_ok = footer.substr(60) == kFooterMagic &&
+                  crc32c(footer.substr(0, 56)) == get_fixed<uint32_t>(footer.data() + 56);
+      if (!header_ok) {
+        const auto res = get_fixed<uint32_t>(footer.data() + 20);
+        if (res <= static_cast<uint32_t>(Resolution::kHour))
+          r->meta_.resolution = static_cast<Resolution>(res);
+        r->meta_.seq = get_fixed<uint64_t>(footer.data() + 24);
+        r->meta_.id = get_fixed<uint64_t>(footer.data() + 32);
+        r->meta_.partition_start = get_fixed<int64_t>(footer.data() + 40);
+        r->meta_.partition_ms = get_fixed<int64_t>(footer.data() + 48);
+      }
+    }
+    bool gap = false, ended = false, cut = false;
+    uint64_t declared = 0;
+    std::vector<uint64_t> frames;  // offsets of the series frames read, while none was skipped
+    uint64_t pos = std::min<uint64_t>(kHeaderBytesV2, b.size());
+    while (pos < b.size()) {
+      Frame f;
+      Entry e;
+      const bool framed = read_frame(b, pos, &f);
+      if (framed && f.kind == kFrameSeries && parse_series(f.body, f.end, &e)) {
+        cut = e.stored_len > b.size() - e.offset;  // the file ends inside the payload
+        if (!gap) frames.push_back(pos);
+        pos = e.offset + e.stored_len;
+        r->entries_.push_back(std::move(e));
+        if (cut) break;
+        continue;
+      }
+      if (framed && f.kind == kFrameEnd && parse_end(f.body, &declared, &r->meta_.replaces)) {
+        ended = true;
+        break;
+      }
+      gap = true;
+      const size_t next = b.find(kFrameMagic, pos + 1);
+      if (next == std::string_view::npos) break;
+      pos = next;
+    }
+    if (r->entries_.empty() && !ended) return false;
+    bool complete = ended && !gap && !cut && declared == r->entries_.size();
+    if (!complete && !cut && frames.size() == r->entries_.size()) {
+      // The end frame is damaged, but an index that verifies lists exactly the frames read.
+      IndexV2 ix;
+      if (read_index_v2(&ix).ok() && ix.frames == frames) {
+        complete = true;
+        r->meta_.replaces = ix.replaces;
+      }
+    }
+    if (!complete) {
+      Entry unknown;
+      const BlockMeta& m = r->meta_;
+      const bool range = (header_ok || footer_ok) && m.partition_ms > 0 &&
+                         m.partition_start <= INT64_MAX - m.partition_ms;
+      unknown.min_ts = range ? m.partition_start : INT64_MIN;
+      unknown.max_ts = range ? m.partition_start + m.partition_ms - 1 : INT64_MAX;
+      unknown.crc = ~crc32c(std::string_view());
+      r->entries_.push_back(std::move(unknown));
+    }
+    return true;
+  };
+  if (version == kVersion2 && trust_footer) {
+    FP_RETURN_IF_ERROR(parse_v2());
+    return r;
+  }
+  if (!trust_footer && version != kVersion) {
+    // Version 2, or a header too damaged to say which (a version-1 index is tried below).
+    if (walk_frames()) return r;
+    if (version == kVersion2) return corrupt("no series frame found");
+    r->entries_.clear();
+    r->meta_ = {};
+  }
   if (b.size() < kHeaderBytes + kFooterBytes) return corrupt("file too short");
   if (trust_footer) {
     if (b.substr(0, 8) != kHeaderMagic) return corrupt("not a block file (bad magic)");
-    if (get_fixed<uint16_t>(b.data() + 8) != kVersion)
-      return corrupt("unsupported format version " +
-                     std::to_string(get_fixed<uint16_t>(b.data() + 8)));
+    if (version != kVersion)
+      return corrupt("unsupported format version " + std::to_string(version));
     if (b[11] != 0 || get_fixed<uint32_t>(b.data() + 12) != 0) return corrupt("bad header");
   }
 

@@ -2,6 +2,7 @@
 
 #include <zstd.h>
 
+#include "storage/block/block_frame.h"
 #include "storage/codec/chunk_format.h"
 #include "storage/wal/crc32c.h"
 
@@ -9,11 +10,6 @@ namespace fp::block {
 namespace {
 
 constexpr size_t kBufferBytes = size_t{1} << 20;
-
-void put_string(std::string* out, std::string_view s) {
-  codec::put_uvarint(out, s.size());
-  out->append(s);
-}
 
 }  // namespace
 
@@ -51,11 +47,7 @@ BlockWriter::BlockWriter(FileSystem& fs, std::string dir, std::string file_name,
       name_(std::move(file_name)),
       meta_(std::move(meta)),
       file_(std::move(file)) {
-  buffer_.append(kHeaderMagic);
-  put_fixed<uint16_t>(&buffer_, kVersion);
-  put_fixed<uint8_t>(&buffer_, static_cast<uint8_t>(meta_.resolution));
-  put_fixed<uint8_t>(&buffer_, 0);
-  put_fixed<uint32_t>(&buffer_, 0);
+  put_header_v2(&buffer_, meta_);  // format version 2 (block_frame.h)
   offset_ = buffer_.size();
 }
 
@@ -74,33 +66,41 @@ Status BlockWriter::flush_buffer() {
 }
 
 Status BlockWriter::add(const EntryInfo& info, std::string_view payload) {
+  if (payload.size() > kMaxRawBytes) return Status::InvalidArgument("block entry too large");
+  if (info.max_ts < info.min_ts) return Status::InvalidArgument("block entry range inverted");
   std::string compressed;
   const bool z = compress_if_pays(payload, &compressed);
   const std::string_view stored = z ? std::string_view(compressed) : payload;
-  if (payload.size() > kMaxRawBytes) return Status::InvalidArgument("block entry too large");
-  put_string(&index_, info.device);
-  put_string(&index_, info.metric);
-  put_fixed<int64_t>(&index_, info.min_ts);
-  put_fixed<int64_t>(&index_, info.max_ts);
-  put_fixed<double>(&index_, info.last_value);
-  put_fixed<uint32_t>(&index_, info.count);
+  const std::string body = series_body(info, stored, z ? static_cast<uint32_t>(payload.size()) : 0);
+  if (body.size() > kMaxFrameBody) return Status::InvalidArgument("series key too long");
+  // Until finish() turns them into deltas, index_ holds each frame's offset as u64.
   put_fixed<uint64_t>(&index_, offset_);
-  put_fixed<uint32_t>(&index_, static_cast<uint32_t>(stored.size()));
-  put_fixed<uint32_t>(&index_, z ? static_cast<uint32_t>(payload.size()) : 0);
-  put_fixed<uint32_t>(&index_, crc32c(stored));
+  const size_t before = buffer_.size();
+  put_frame(&buffer_, body);
   buffer_.append(stored);
-  offset_ += stored.size();
+  offset_ += buffer_.size() - before;
   ++entries_;
   if (buffer_.size() >= kBufferBytes) return flush_buffer();
   return Status::Ok();
 }
 
 Result<uint64_t> BlockWriter::finish() {
+  // The end frame closes the data section: how many series it holds and what it replaces, so
+  // a block whose index or footer is damaged is still known to be complete.
+  const size_t before = buffer_.size();
+  put_frame(&buffer_, end_body(entries_, meta_.replaces));
+  offset_ += buffer_.size() - before;
+  // The index: the replaced ids, then each series frame's offset as a uvarint delta.
   std::string index;
   codec::put_uvarint(&index, meta_.replaces.size());
   for (uint64_t id : meta_.replaces) put_fixed<uint64_t>(&index, id);
   codec::put_uvarint(&index, entries_);
-  index.append(index_);
+  uint64_t previous = 0;
+  for (size_t i = 0; i < entries_; ++i) {
+    const auto frame = get_fixed<uint64_t>(index_.data() + i * 8);
+    codec::put_uvarint(&index, frame - previous);
+    previous = frame;
+  }
   if (index.size() > kMaxRawBytes) return Status::InvalidArgument("block index too large");
   std::string compressed;
   const bool z = compress_if_pays(index, &compressed);

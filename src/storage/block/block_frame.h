@@ -1,0 +1,61 @@
+#pragma once
+// Format version 2 of a block file (docs/formats/block.md is the reference): a 56-byte header
+// that carries the block's meta (seq, id, partition) under its own checksum, and a data section
+// that describes itself — a series frame (series key, time range, count, lengths and the
+// payload's checksum, under the frame's own checksum) before each payload, and an end frame
+// (series count, replaced ids) after the last. The index then only lists the frames' offsets.
+// A block whose index or footer is damaged, or which is cut short, can so still be read frame by
+// frame. Version 1 (kVersion in block_format.h: a 16-byte header, series keys only in the index)
+// is still read. Shared by BlockWriter, BlockReader and salvage.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "storage/block/block_reader.h"
+#include "storage/block/block_writer.h"
+
+namespace fp::block {
+
+inline constexpr uint16_t kVersion2 = 2;
+inline constexpr size_t kHeaderBytesV2 = 56;
+// A frame is this magic, a uvarint body length, the body, then crc32c u32 of all of that.
+inline constexpr std::string_view kFrameMagic{"FPSF", 4};
+inline constexpr uint8_t kFrameSeries = 1;  // body kind: a series; its payload follows the frame
+inline constexpr uint8_t kFrameEnd = 2;     // body kind: the end of the data section
+// A longer body is not a frame (a corrupt length must not make anyone checksum gigabytes).
+inline constexpr uint64_t kMaxFrameBody = 16u << 20;
+
+// Appends the version-2 header of `m` (its `replaces` go in the end frame).
+void put_header_v2(std::string* out, const BlockMeta& m);
+// The version-2 header's meta (without `replaces`), when its magic, version and checksum hold.
+bool read_header_v2(std::string_view file, BlockMeta* m);
+
+// Appends a frame around `body` (which starts with its kind byte).
+void put_frame(std::string* out, std::string_view body);
+// The body of a series frame for `info`, whose stored payload is `stored` (zstd-compressed from
+// `raw_len` bytes, or raw_len 0 when stored as is).
+std::string series_body(const EntryInfo& info, std::string_view stored, uint32_t raw_len);
+// The body of the end frame: the number of series frames before it and the replaced ids.
+std::string end_body(uint64_t series, const std::vector<uint64_t>& replaces);
+
+struct Frame {
+  uint8_t kind = 0;
+  std::string_view body;  // after the kind byte
+  uint64_t end = 0;       // file offset just past the frame's checksum
+};
+// The frame at `pos` of `file`, when its magic, length and checksum are right.
+bool read_frame(std::string_view file, uint64_t pos, Frame* f);
+// A series frame's body as an entry whose payload starts at `payload_offset`.
+bool parse_series(std::string_view body, uint64_t payload_offset, Entry* e);
+// An end frame's body.
+bool parse_end(std::string_view body, uint64_t* series, std::vector<uint64_t>* replaces);
+
+// True for the entry salvage adds for readings of unknown series a damaged block may have lost
+// (no key, no payload: it never verifies).
+inline bool is_unknown_loss(const Entry& e) {
+  return e.device.empty() && e.metric.empty() && e.stored_len == 0;
+}
+
+}  // namespace fp::block
