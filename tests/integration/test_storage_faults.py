@@ -505,7 +505,9 @@ def test_every_read_over_lost_data_says_so(start_server):
     block, day = middle_block(data_dir)
     d = DEVICES[0]
     mine = [f for f in series_frames(block) if f["device"] == d][0]
-    flip(block, (mine["payload"] + mine["end"]) // 2)  # d's readings of that day are lost
+    # d's series frame: its readings of that day are lost, and whose they were is unknown, so
+    # every read of that day may be short (KPI history, kept under internal keys, included).
+    flip(block, mine["frame"] + 6)
     server = start_server(*BLOCK_FLAGS, data_dir=data_dir)
 
     def marks() -> dict:
@@ -550,7 +552,7 @@ def test_every_read_over_lost_data_says_so(start_server):
     assert got["fleet_history_untouched_range"] is None, got
     del got["promql_untouched_range"], got["fleet_history_untouched_range"]
     assert block.name in got["fleet_history"], got
-    assert all(got.values()), got
+    assert all(got.values()), {k: v for k, v in got.items() if not v}
     assert any(block.name in w or "block" in w for w in got["promql_range"]), got
     acknowledge(server)
     assert not any(marks().values())
