@@ -3,7 +3,7 @@
 //  2. the bytes as a payload region and an index wrapped in a valid header and footer (with
 //     correct checksums, so the index parser itself is reached, not just the CRC check);
 //  3. the bytes as a version-2 data section: pieces separated by '|', the even ones wrapped as
-//     series/end frames with correct checksums (so the frame parsers are reached), the odd
+//     group/end frames with correct checksums (so the frame parsers are reached), the odd
 //     ones raw payload bytes, behind a valid header and in front of a matching index and
 //     footer — and the same without index and footer (the frame-by-frame salvage);
 //  4. the bytes as a rollup payload.
@@ -131,11 +131,11 @@ std::string wrap_v2(std::string_view in, uint8_t resolution, bool close) {
     in.remove_prefix(bar + 1);
   }
   if (!close) return f;
+  // The index: no replaced ids, then series and group counts taken from the input's head.
   std::string index;
   codec::put_uvarint(&index, 0);
+  codec::put_uvarint(&index, in.empty() ? 0 : static_cast<uint8_t>(in[0]) % 8);
   codec::put_uvarint(&index, frames.empty() ? 0 : frames.size() - 1);
-  for (size_t i = 0; i + 1 < frames.size(); ++i)
-    codec::put_uvarint(&index, frames[i] - (i ? frames[i - 1] : 0));
   const uint64_t index_offset = f.size();
   f.append(index);
   std::string footer;

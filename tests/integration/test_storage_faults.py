@@ -177,28 +177,18 @@ def uvarint(data: bytes, at: int) -> tuple[int, int]:
             return value, at
 
 
-def series_frames(path: Path) -> list[dict]:
-    """The series frames of a version-2 block (docs/formats/block.md): where each frame and its
-    payload lie, and whose readings they hold."""
+def layout(path: Path) -> dict:
+    """Where the parts of a version-2 block lie (docs/formats/block.md): its first group frame
+    (a block of three small series has one group) and so where the payloads start, and the end
+    frame (no replaced ids here) and so where the payloads end."""
     data = path.read_bytes()
     assert struct.unpack_from("<H", data, 8)[0] == 2, "not a version-2 block"
-    out, at = [], 56
-    while data[at:at + 4] == b"FPSF":
-        length, body = uvarint(data, at + 4)
-        end = body + length + 4
-        if data[body] != 1:
-            break  # the end frame
-        n, p = uvarint(data, body + 1)
-        device = data[p:p + n].decode()
-        n, p = uvarint(data, p + n)
-        p += n + 8
-        _span, p = uvarint(data, p)
-        p += 8
-        _count, p = uvarint(data, p)
-        stored, p = uvarint(data, p)
-        out.append({"device": device, "frame": at, "payload": end, "end": end + stored})
-        at = end + stored
-    return out
+    assert data[56:60] == b"FPSF", "no group frame after the header"
+    length, body = uvarint(data, 60)
+    assert data[body] == 1, "not a group frame"
+    end_frame = footer(path)["index_offset"] - 12  # magic, length, kind, count, 0 ids, crc
+    assert data[end_frame:end_frame + 4] == b"FPSF" and data[end_frame + 5] == 2
+    return {"group_frame": 56, "payloads": body + length + 4, "payloads_end": end_frame}
 
 
 def sealed_store(start_server):
@@ -339,8 +329,7 @@ def test_flipped_byte_in_a_chunk_loses_only_that_series_day_and_says_partial(sta
     server, total = sealed_store(start_server)
     data_dir = server.data_dir
     block, day = middle_block(data_dir)
-    first = series_frames(block)[0]
-    flip(block, (first["payload"] + first["end"]) // 2)  # inside the first payload
+    flip(block, layout(block)["payloads"] + 5)  # inside the first payload
     damaged = block.read_bytes()
     assert_check_names(data_dir, block.name)
 
@@ -408,31 +397,27 @@ def test_flipped_byte_in_a_block_footer_loses_nothing(start_server):
     repair_and_recheck(start_server, server, data_dir, total)
 
 
-def test_flipped_byte_in_a_series_frame_loses_only_that_series_day(start_server):
+def test_flipped_byte_in_a_group_frame_loses_only_that_groups_series_day(start_server):
+    """A group frame names its series; damaged, its group's readings (here all three series of
+    that day: a group holds up to 64 KiB of payloads) are lost and every answer of that day says
+    so; the other days are whole and clean."""
     server, total = sealed_store(start_server)
     data_dir = server.data_dir
     block, day = middle_block(data_dir)
-    frames = series_frames(block)
-    assert len(frames) == len(DEVICES)
-    hit = frames[1]
-    flip(block, hit["frame"] + 6)  # inside its series key
+    flip(block, layout(block)["group_frame"] + 8)
     damaged = block.read_bytes()
-    r = check(data_dir)
-    assert r.returncode != 0 and block.name in r.stdout, r.stdout
-    assert "may be missing" in r.stdout, r.stdout
+    assert_check_names(data_dir, block.name)
 
     server = start_server(*BLOCK_FLAGS, data_dir=data_dir)
-    assert served(server) == total - PER_DAY
-    assert len(day_query(server, hit["device"], day)["points"]) == 0
+    assert served(server) == total - PER_DAY * len(DEVICES)
     for d in DEVICES:
-        if d != hit["device"]:
-            assert len(day_query(server, d, day)["points"]) == PER_DAY, d
-        # Whose frame was damaged is unknown: every series' answers of that day say so.
+        assert len(day_query(server, d, day)["points"]) == 0
         assert day_query(server, d, day).get("partial"), d
         assert not day_query(server, d, 0).get("partial"), d
+        assert len(day_query(server, d, 2)["points"]) == PER_DAY
     assert_damage_reported(server, block.name)
     assert_kept_in_quarantine(data_dir, block.name, damaged)
-    repair_and_recheck(start_server, server, data_dir, total - PER_DAY)
+    repair_and_recheck(start_server, server, data_dir, total - PER_DAY * len(DEVICES))
 
 
 def test_truncated_block_serves_every_series_before_the_cut_and_its_day_says_partial(
@@ -441,18 +426,19 @@ def test_truncated_block_serves_every_series_before_the_cut_and_its_day_says_par
     data_dir = server.data_dir
     block, day = middle_block(data_dir)
     data = block.read_bytes()
-    cut = len(data) // 2
-    whole = [f["device"] for f in series_frames(block) if f["end"] <= cut]
-    assert whole, "the cut keeps no whole series: the test would prove nothing"
+    cut = layout(block)["payloads_end"] - 2  # inside the last series' payload
     block.write_bytes(data[:cut])
     damaged = block.read_bytes()
-    assert_check_names(data_dir, block.name)
+    r = check(data_dir)
+    assert r.returncode != 0 and block.name in r.stdout, r.stdout
+    assert "2 of 3 series readable" in r.stdout, r.stdout
 
     server = start_server(*BLOCK_FLAGS, data_dir=data_dir)
-    want = total - PER_DAY * (len(DEVICES) - len(whole))
+    want = total - PER_DAY
     assert served(server) == want
+    counts = sorted(len(day_query(server, d, day)["points"]) for d in DEVICES)
+    assert counts == [0, PER_DAY, PER_DAY], counts
     for d in DEVICES:
-        assert len(day_query(server, d, day)["points"]) == (PER_DAY if d in whole else 0), d
         # What came after the cut is unknown; the header still says which day it was.
         assert day_query(server, d, day).get("partial"), d
         assert not day_query(server, d, 0).get("partial"), d
@@ -468,8 +454,7 @@ def test_storage_errors_never_show_server_paths(start_server):
     server, _ = sealed_store(start_server)
     data_dir = server.data_dir
     block, _ = middle_block(data_dir)
-    first = series_frames(block)[0]
-    flip(block, (first["payload"] + first["end"]) // 2)
+    flip(block, layout(block)["payloads"] + 5)
     server = start_server(*BLOCK_FLAGS, data_dir=data_dir)
     bodies = [str(server.get("/api/v1/health/detailed").json["components"]["storage"]),
               server.get(f"/api/v1/devices/{DEVICES[0]}/telemetry?metric=temp&{WIDE}").text,
@@ -504,10 +489,9 @@ def test_every_read_over_lost_data_says_so(start_server):
     data_dir = server.data_dir
     block, day = middle_block(data_dir)
     d = DEVICES[0]
-    mine = [f for f in series_frames(block) if f["device"] == d][0]
-    # d's series frame: its readings of that day are lost, and whose they were is unknown, so
-    # every read of that day may be short (KPI history, kept under internal keys, included).
-    flip(block, mine["frame"] + 6)
+    # The group frame: that day's readings are lost, and whose they were is unknown, so every
+    # read of that day may be short (KPI history, kept under internal keys, included).
+    flip(block, layout(block)["group_frame"] + 8)
     server = start_server(*BLOCK_FLAGS, data_dir=data_dir)
 
     def marks() -> dict:

@@ -1,5 +1,7 @@
 #include "storage/block/block_frame.h"
 
+#include <zstd.h>
+
 #include "storage/codec/chunk_format.h"
 #include "storage/wal/crc32c.h"
 
@@ -90,19 +92,27 @@ void put_frame(std::string* out, std::string_view body) {
   put_fixed<uint32_t>(out, crc32c(std::string_view(*out).substr(start)));
 }
 
-std::string series_body(const EntryInfo& info, std::string_view stored, uint32_t raw_len) {
+void put_series(std::string* out, const EntryInfo& info, std::string_view stored,
+                uint32_t raw_len) {
+  put_string(out, info.device);
+  put_string(out, info.metric);
+  put_fixed<int64_t>(out, info.min_ts);
+  codec::put_uvarint(out, static_cast<uint64_t>(info.max_ts) - static_cast<uint64_t>(info.min_ts));
+  put_fixed<double>(out, info.last_value);
+  codec::put_uvarint(out, info.count);
+  codec::put_uvarint(out, stored.size());
+  codec::put_uvarint(out, raw_len);
+  put_fixed<uint32_t>(out, crc32c(stored));
+}
+
+std::string group_body(uint64_t n, std::string_view series) {
   std::string body;
-  body.push_back(static_cast<char>(kFrameSeries));
-  put_string(&body, info.device);
-  put_string(&body, info.metric);
-  put_fixed<int64_t>(&body, info.min_ts);
-  codec::put_uvarint(&body,
-                     static_cast<uint64_t>(info.max_ts) - static_cast<uint64_t>(info.min_ts));
-  put_fixed<double>(&body, info.last_value);
-  codec::put_uvarint(&body, info.count);
-  codec::put_uvarint(&body, stored.size());
-  codec::put_uvarint(&body, raw_len);
-  put_fixed<uint32_t>(&body, crc32c(stored));
+  body.push_back(static_cast<char>(kFrameGroup));
+  codec::put_uvarint(&body, n);
+  std::string compressed;
+  const bool z = compress_if_pays(series, &compressed);
+  codec::put_uvarint(&body, z ? series.size() : 0);
+  body.append(z ? compressed : std::string(series));
   return body;
 }
 
@@ -131,12 +141,13 @@ bool read_frame(std::string_view b, uint64_t pos, Frame* f) {
   return true;
 }
 
-bool parse_series(std::string_view body, uint64_t payload_offset, Entry* e) {
-  Cursor c(body);
+namespace {
+
+bool parse_series(Cursor& c, uint64_t payload_offset, Entry* e) {
   uint64_t span = 0, count = 0, stored = 0, raw = 0;
   if (!c.string(&e->device) || !c.string(&e->metric) || !c.fixed(&e->min_ts) || !c.uvarint(&span) ||
       !c.fixed(&e->last_value) || !c.uvarint(&count) || !c.uvarint(&stored) || !c.uvarint(&raw) ||
-      !c.fixed(&e->crc) || !c.done())
+      !c.fixed(&e->crc))
     return false;
   if (count > UINT32_MAX || stored > kMaxRawBytes || raw > kMaxRawBytes) return false;
   // max_ts = min_ts + span must not pass INT64_MAX (unsigned arithmetic: no overflow).
@@ -146,7 +157,42 @@ bool parse_series(std::string_view body, uint64_t payload_offset, Entry* e) {
   e->stored_len = static_cast<uint32_t>(stored);
   e->raw_len = static_cast<uint32_t>(raw);
   e->offset = payload_offset;
-  return !is_unknown_loss(*e) || e->stored_len != 0;
+  return !is_unknown_loss(*e);
+}
+
+}  // namespace
+
+bool parse_group(std::string_view body, uint64_t payload_offset, std::vector<Entry>* out) {
+  Cursor c(body);
+  uint64_t n = 0, raw_len = 0;
+  if (!c.uvarint(&n) || !c.uvarint(&raw_len) || raw_len > kMaxRawBytes) return false;
+  std::string_view rest;
+  if (!c.bytes(static_cast<uint64_t>(body.size()) - (c.at() - body.data()), &rest)) return false;
+  std::string inflated;
+  if (raw_len != 0) {
+    inflated.resize(raw_len);
+    const size_t got = ZSTD_decompress(inflated.data(), raw_len, rest.data(), rest.size());
+    if (ZSTD_isError(got) || got != raw_len) return false;
+    rest = inflated;
+  }
+  // A series takes more than 16 bytes, which bounds the count before reserving.
+  if (n > rest.size() / 16) return false;
+  const size_t before = out->size();
+  Cursor s(rest);
+  for (uint64_t i = 0; i < n; ++i) {
+    Entry e;
+    if (!parse_series(s, payload_offset, &e) || e.stored_len > UINT64_MAX - payload_offset) {
+      out->resize(before);
+      return false;
+    }
+    payload_offset += e.stored_len;
+    out->push_back(std::move(e));
+  }
+  if (!s.done()) {
+    out->resize(before);
+    return false;
+  }
+  return true;
 }
 
 bool parse_end(std::string_view body, uint64_t* series, std::vector<uint64_t>* replaces) {

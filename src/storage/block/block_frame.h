@@ -1,12 +1,15 @@
 #pragma once
 // Format version 2 of a block file (docs/formats/block.md is the reference): a 56-byte header
 // that carries the block's meta (seq, id, partition) under its own checksum, and a data section
-// that describes itself — a series frame (series key, time range, count, lengths and the
-// payload's checksum, under the frame's own checksum) before each payload, and an end frame
-// (series count, replaced ids) after the last. The index then only lists the frames' offsets.
-// A block whose index or footer is damaged, or which is cut short, can so still be read frame by
-// frame. Version 1 (kVersion in block_format.h: a 16-byte header, series keys only in the index)
-// is still read. Shared by BlockWriter, BlockReader and salvage.
+// that describes itself — payloads come in groups (up to kGroupBytes of payload), each group
+// preceded by a group frame listing its series (key, time range, count, lengths, the payload's
+// checksum; zstd-compressed when that pays, under the frame's own checksum), and an end frame
+// (series count, replaced ids) after the last group. The index then only lists the group
+// frames' offsets. A block whose index or footer is damaged, or which is cut short, can so
+// still be read frame by frame; a damaged group frame costs its group. Grouping keeps the
+// series keys compressible, so this costs no more bytes per value than version 1's compressed
+// index. Version 1 (kVersion in block_format.h: 16-byte header, keys only in the index) is
+// still read. Shared by BlockWriter, BlockReader and salvage.
 
 #include <cstdint>
 #include <string>
@@ -22,8 +25,11 @@ inline constexpr uint16_t kVersion2 = 2;
 inline constexpr size_t kHeaderBytesV2 = 56;
 // A frame is this magic, a uvarint body length, the body, then crc32c u32 of all of that.
 inline constexpr std::string_view kFrameMagic{"FPSF", 4};
-inline constexpr uint8_t kFrameSeries = 1;  // body kind: a series; its payload follows the frame
-inline constexpr uint8_t kFrameEnd = 2;     // body kind: the end of the data section
+inline constexpr uint8_t kFrameGroup = 1;  // body kind: a group; its payloads follow the frame
+inline constexpr uint8_t kFrameEnd = 2;    // body kind: the end of the data section
+// A group is closed once its payloads reach this many bytes (or it has kGroupSeries series).
+inline constexpr size_t kGroupBytes = 64u << 10;
+inline constexpr size_t kGroupSeries = 1024;
 // A longer body is not a frame (a corrupt length must not make anyone checksum gigabytes).
 inline constexpr uint64_t kMaxFrameBody = 16u << 20;
 
@@ -34,10 +40,12 @@ bool read_header_v2(std::string_view file, BlockMeta* m);
 
 // Appends a frame around `body` (which starts with its kind byte).
 void put_frame(std::string* out, std::string_view body);
-// The body of a series frame for `info`, whose stored payload is `stored` (zstd-compressed from
-// `raw_len` bytes, or raw_len 0 when stored as is).
-std::string series_body(const EntryInfo& info, std::string_view stored, uint32_t raw_len);
-// The body of the end frame: the number of series frames before it and the replaced ids.
+// Appends the description of one series of a group to `out`: `info`, and its stored payload
+// `stored` (zstd-compressed from `raw_len` bytes, or raw_len 0 when stored as is).
+void put_series(std::string* out, const EntryInfo& info, std::string_view stored, uint32_t raw_len);
+// The body of a group frame for `n` series described (put_series) in `series`.
+std::string group_body(uint64_t n, std::string_view series);
+// The body of the end frame: the number of series before it and the replaced ids.
 std::string end_body(uint64_t series, const std::vector<uint64_t>& replaces);
 
 struct Frame {
@@ -47,8 +55,9 @@ struct Frame {
 };
 // The frame at `pos` of `file`, when its magic, length and checksum are right.
 bool read_frame(std::string_view file, uint64_t pos, Frame* f);
-// A series frame's body as an entry whose payload starts at `payload_offset`.
-bool parse_series(std::string_view body, uint64_t payload_offset, Entry* e);
+// A group frame's body: appends its series to `out`, their payloads back to back from
+// `payload_offset`. False (and `out` as it was) when the body does not parse.
+bool parse_group(std::string_view body, uint64_t payload_offset, std::vector<Entry>* out);
 // An end frame's body.
 bool parse_end(std::string_view body, uint64_t* series, std::vector<uint64_t>* replaces);
 

@@ -70,11 +70,12 @@ Result<std::unique_ptr<BlockReader>> BlockReader::parse(std::shared_ptr<const Ma
   const uint16_t version = b.size() >= 10 ? get_fixed<uint16_t>(b.data() + 8) : 0;
   // Format version 2 (block_frame.h). Lambdas: they need the reader's private members, and
   // this is the one member function that builds readers.
-  // The index a sound footer points at: the replaced ids and each series frame's offset.
+  // The index a sound footer points at: the replaced ids, the numbers of series and groups.
   struct IndexV2 {
     uint64_t offset = 0;  // where the index starts: the end of the data section
     std::vector<uint64_t> replaces;
-    std::vector<uint64_t> frames;
+    uint64_t series = 0;
+    uint64_t groups = 0;
   };
   auto read_index_v2 = [&](IndexV2* ix) -> Status {
     if (b.size() < kHeaderBytesV2 + kFooterBytes) return corrupt("file too short");
@@ -104,15 +105,10 @@ Result<std::unique_ptr<BlockReader>> BlockReader::parse(std::shared_ptr<const Ma
     ix->replaces.resize(n);
     for (uint64_t& id : ix->replaces)
       if (!c.fixed(&id)) return corrupt("truncated replaces list");
-    // A series frame takes more than 16 bytes, which bounds the count before reserving.
-    if (!c.uvarint(&n) || n > index_offset / 16) return corrupt("bad entry count");
-    ix->frames.resize(n);
-    uint64_t at = 0;
-    for (uint64_t& frame : ix->frames) {
-      uint64_t delta = 0;
-      if (!c.uvarint(&delta) || delta > index_offset - at) return corrupt("truncated index");
-      frame = at += delta;
-    }
+    // A series takes more than 16 bytes of the data section, a group frame more than 8.
+    if (!c.uvarint(&ix->series) || ix->series > index_offset / 16 || !c.uvarint(&ix->groups) ||
+        ix->groups > index_offset / 8)
+      return corrupt("bad entry count");
     if (!c.done()) return corrupt("trailing bytes after the index");
     return Status::Ok();
   };
@@ -131,23 +127,25 @@ Result<std::unique_ptr<BlockReader>> BlockReader::parse(std::shared_ptr<const Ma
         get_fixed<int64_t>(footer.data() + 48) != m.partition_ms)
       return corrupt("header and footer disagree");
     r->meta_.replaces = ix.replaces;
+    // The groups lie back to back from the header, then the end frame, then the index.
     const std::string_view data = b.substr(0, ix.offset);
-    r->entries_.resize(ix.frames.size());
     uint64_t next = kHeaderBytesV2;
-    for (size_t i = 0; i < ix.frames.size(); ++i) {
-      Entry& e = r->entries_[i];
+    for (uint64_t g = 0; g < ix.groups; ++g) {
       Frame f;
-      if (ix.frames[i] != next) return corrupt("index and series frames disagree");
-      if (!read_frame(data, next, &f) || f.kind != kFrameSeries || !parse_series(f.body, f.end, &e))
-        return corrupt("series frame damaged");
-      if (e.stored_len > ix.offset - e.offset) return corrupt("entry out of bounds");
-      next = e.offset + e.stored_len;
+      if (!read_frame(data, next, &f) || f.kind != kFrameGroup ||
+          !parse_group(f.body, f.end, &r->entries_))
+        return corrupt("group frame damaged");
+      const Entry& last = r->entries_.back();
+      if (r->entries_.size() > ix.series || last.offset > ix.offset ||
+          last.stored_len > ix.offset - last.offset)
+        return corrupt("entry out of bounds");
+      next = last.offset + last.stored_len;
     }
     Frame end;
     uint64_t count = 0;
     std::vector<uint64_t> replaces;
-    if (!read_frame(data, next, &end) || end.kind != kFrameEnd || end.end != ix.offset ||
-        !parse_end(end.body, &count, &replaces) || count != ix.frames.size() ||
+    if (r->entries_.size() != ix.series || !read_frame(data, next, &end) || end.kind != kFrameEnd ||
+        end.end != ix.offset || !parse_end(end.body, &count, &replaces) || count != ix.series ||
         replaces != r->meta_.replaces)
       return corrupt("end frame damaged");
     return Status::Ok();
@@ -177,19 +175,32 @@ Result<std::unique_ptr<BlockReader>> BlockReader::parse(std::shared_ptr<const Ma
       }
     }
     bool gap = false, ended = false, cut = false;
-    uint64_t declared = 0;
-    std::vector<uint64_t> frames;  // offsets of the series frames read, while none was skipped
+    bool skipped = false;  // a group was read after damage was skipped
+    uint64_t declared = 0, groups = 0;
     uint64_t pos = std::min<uint64_t>(kHeaderBytesV2, b.size());
     while (pos < b.size()) {
       Frame f;
-      Entry e;
       const bool framed = read_frame(b, pos, &f);
-      if (framed && f.kind == kFrameSeries && parse_series(f.body, f.end, &e)) {
-        cut = e.stored_len > b.size() - e.offset;  // the file ends inside the payload
-        if (!gap) frames.push_back(pos);
-        pos = e.offset + e.stored_len;
-        r->entries_.push_back(std::move(e));
-        if (cut) break;
+      const size_t before = r->entries_.size();
+      if (framed && f.kind == kFrameGroup && parse_group(f.body, f.end, &r->entries_) &&
+          r->entries_.size() > before) {
+        ++groups;
+        skipped |= gap;
+        const Entry& last = r->entries_.back();
+        // The file may end inside the group's payloads: those entries stay (they fail their
+        // checksum), what came after them is unknown.
+        cut = last.offset > b.size() || last.stored_len > b.size() - last.offset;
+        if (cut) {
+          for (size_t i = before; i < r->entries_.size(); ++i) {
+            Entry& e = r->entries_[i];
+            if (e.offset <= b.size()) continue;
+            e.offset = b.size();  // wholly past the end: nothing of it to check
+            e.stored_len = 0;
+            e.crc = ~crc32c(std::string_view());
+          }
+          break;
+        }
+        pos = last.offset + last.stored_len;
         continue;
       }
       if (framed && f.kind == kFrameEnd && parse_end(f.body, &declared, &r->meta_.replaces)) {
@@ -203,10 +214,11 @@ Result<std::unique_ptr<BlockReader>> BlockReader::parse(std::shared_ptr<const Ma
     }
     if (r->entries_.empty() && !ended) return false;
     bool complete = ended && !gap && !cut && declared == r->entries_.size();
-    if (!complete && !cut && frames.size() == r->entries_.size()) {
-      // The end frame is damaged, but an index that verifies lists exactly the frames read.
+    if (!complete && !skipped && !cut) {
+      // The end frame is damaged, but an index that verifies counts exactly what was read
+      // (back to back from the header).
       IndexV2 ix;
-      if (read_index_v2(&ix).ok() && ix.frames == frames) {
+      if (read_index_v2(&ix).ok() && ix.series == r->entries_.size() && ix.groups == groups) {
         complete = true;
         r->meta_.replaces = ix.replaces;
       }

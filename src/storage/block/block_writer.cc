@@ -2,6 +2,8 @@
 
 #include <zstd.h>
 
+#include <cstring>
+
 #include "storage/block/block_frame.h"
 #include "storage/codec/chunk_format.h"
 #include "storage/wal/crc32c.h"
@@ -10,6 +12,31 @@ namespace fp::block {
 namespace {
 
 constexpr size_t kBufferBytes = size_t{1} << 20;
+
+// The open group (format version 2, block_frame.h) lives in the writer's own strings: its
+// payloads at the tail of `buffer` (from `group_start` = its file offset - bytes already in the
+// file), and in `index` the number of groups closed (u64), of series in the open group (u64),
+// then their descriptions (put_series). Closing the group puts its frame in front of its
+// payloads. The buffer is only flushed between groups.
+constexpr size_t kGroupsAt = 0, kOpenAt = 8, kSeriesAt = 16;
+
+uint64_t field(const std::string& index, size_t at) {
+  return get_fixed<uint64_t>(index.data() + at);
+}
+void set_field(std::string& index, size_t at, uint64_t v) {
+  std::memcpy(index.data() + at, &v, sizeof v);
+}
+
+void close_group(std::string& buffer, std::string& index, uint64_t group_start) {
+  const uint64_t n = field(index, kOpenAt);
+  if (n == 0) return;
+  std::string frame;
+  put_frame(&frame, group_body(n, std::string_view(index).substr(kSeriesAt)));
+  buffer.insert(group_start, frame);
+  set_field(index, kGroupsAt, field(index, kGroupsAt) + 1);
+  set_field(index, kOpenAt, 0);
+  index.resize(kSeriesAt);
+}
 
 }  // namespace
 
@@ -48,7 +75,8 @@ BlockWriter::BlockWriter(FileSystem& fs, std::string dir, std::string file_name,
       meta_(std::move(meta)),
       file_(std::move(file)) {
   put_header_v2(&buffer_, meta_);  // format version 2 (block_frame.h)
-  offset_ = buffer_.size();
+  offset_ = buffer_.size();        // where the open group starts
+  index_.assign(kSeriesAt, '\0');
 }
 
 BlockWriter::~BlockWriter() {
@@ -68,39 +96,38 @@ Status BlockWriter::flush_buffer() {
 Status BlockWriter::add(const EntryInfo& info, std::string_view payload) {
   if (payload.size() > kMaxRawBytes) return Status::InvalidArgument("block entry too large");
   if (info.max_ts < info.min_ts) return Status::InvalidArgument("block entry range inverted");
+  if (info.device.size() + info.metric.size() > kMaxFrameBody / 2)
+    return Status::InvalidArgument("series key too long");
   std::string compressed;
   const bool z = compress_if_pays(payload, &compressed);
   const std::string_view stored = z ? std::string_view(compressed) : payload;
-  const std::string body = series_body(info, stored, z ? static_cast<uint32_t>(payload.size()) : 0);
-  if (body.size() > kMaxFrameBody) return Status::InvalidArgument("series key too long");
-  // Until finish() turns them into deltas, index_ holds each frame's offset as u64.
-  put_fixed<uint64_t>(&index_, offset_);
-  const size_t before = buffer_.size();
-  put_frame(&buffer_, body);
+  put_series(&index_, info, stored, z ? static_cast<uint32_t>(payload.size()) : 0);
+  set_field(index_, kOpenAt, field(index_, kOpenAt) + 1);
   buffer_.append(stored);
-  offset_ += buffer_.size() - before;
   ++entries_;
+  const uint64_t group_start = offset_ - file_->size();  // in buffer_
+  if (buffer_.size() - group_start < kGroupBytes && field(index_, kOpenAt) < kGroupSeries &&
+      index_.size() < kMaxFrameBody / 2)
+    return Status::Ok();
+  close_group(buffer_, index_, group_start);
+  offset_ = file_->size() + buffer_.size();
   if (buffer_.size() >= kBufferBytes) return flush_buffer();
   return Status::Ok();
 }
 
 Result<uint64_t> BlockWriter::finish() {
-  // The end frame closes the data section: how many series it holds and what it replaces, so
-  // a block whose index or footer is damaged is still known to be complete.
-  const size_t before = buffer_.size();
+  close_group(buffer_, index_, offset_ - file_->size());
+  // The end frame closes the data section: how many series and groups it holds and what the
+  // block replaces, so a block whose index or footer is damaged is still known to be complete.
   put_frame(&buffer_, end_body(entries_, meta_.replaces));
-  offset_ += buffer_.size() - before;
-  // The index: the replaced ids, then each series frame's offset as a uvarint delta.
+  offset_ = file_->size() + buffer_.size();
+  // The index: the replaced ids, the number of series and of groups (the group frames are
+  // found by walking the data section).
   std::string index;
   codec::put_uvarint(&index, meta_.replaces.size());
   for (uint64_t id : meta_.replaces) put_fixed<uint64_t>(&index, id);
   codec::put_uvarint(&index, entries_);
-  uint64_t previous = 0;
-  for (size_t i = 0; i < entries_; ++i) {
-    const auto frame = get_fixed<uint64_t>(index_.data() + i * 8);
-    codec::put_uvarint(&index, frame - previous);
-    previous = frame;
-  }
+  codec::put_uvarint(&index, field(index_, kGroupsAt));
   if (index.size() > kMaxRawBytes) return Status::InvalidArgument("block index too large");
   std::string compressed;
   const bool z = compress_if_pays(index, &compressed);

@@ -188,14 +188,10 @@ TEST(BlockFileTest, VersionOneBlocksAreStillReadAndSalvaged) {
   EXPECT_TRUE(s.range_known);
 }
 
-// Where each entry of a block lies: [frame start, payload end).
+// Where each entry's payload lies: [offset, end).
 std::vector<std::pair<uint64_t, uint64_t>> entry_spans(const block::BlockReader& r) {
   std::vector<std::pair<uint64_t, uint64_t>> out;
-  uint64_t at = block::kHeaderBytesV2;
-  for (const auto& e : r.entries()) {
-    out.emplace_back(at, e.offset + e.stored_len);
-    at = e.offset + e.stored_len;
-  }
+  for (const auto& e : r.entries()) out.emplace_back(e.offset, e.offset + e.stored_len);
   return out;
 }
 
@@ -213,19 +209,26 @@ std::string v2_block_of(FaultInjectingFileSystem& fs, int series) {
 }
 
 TEST(BlockFileTest, EveryByteFlipKeepsEverySeriesWhoseOwnBytesAreIntact) {
-  // The block describes itself: a flipped byte in the header, the index, the end frame or the
-  // footer costs nothing; in a series frame or payload, at most that series.
+  // The block describes itself: a flipped byte in the header, the end frame, the index or the
+  // footer costs nothing; in a payload, that series; in the group frame, the group's series
+  // (here all: they are few), reported as readings of unknown series over the partition.
   FaultInjectingFileSystem fs;
   const std::string path = v2_block_of(fs, 4);
   auto whole = block::BlockReader::open(fs, path);
   ASSERT_TRUE(whole.ok()) << whole.status().message();
   const auto spans = entry_spans(**whole);
+  const uint64_t group_frame_end = spans.front().first;
   const uint64_t size = *fs.file_size(path);
   for (uint64_t offset = 0; offset < size; ++offset) {
     SCOPED_TRACE("offset " + std::to_string(offset));
     ASSERT_TRUE(fs.flip_bit(path, offset, 2).ok());
     auto s = block::salvage_block(*fs.map_file(path), kDay);
     ASSERT_FALSE(s.whole());
+    const bool in_group_frame = offset >= block::kHeaderBytesV2 && offset < group_frame_end;
+    if (in_group_frame && !s.reader) {
+      ASSERT_TRUE(fs.flip_bit(path, offset, 2).ok());
+      continue;  // the only group frame: nothing identifiable, the footer's range is lost
+    }
     ASSERT_TRUE(s.reader);
     EXPECT_TRUE(s.range_known);
     EXPECT_EQ(s.meta.partition_start, kT0);
@@ -235,16 +238,15 @@ TEST(BlockFileTest, EveryByteFlipKeepsEverySeriesWhoseOwnBytesAreIntact) {
       EXPECT_EQ(*s.reader->payload(e), "payload of " + e.device);
       good.insert(e.device);
     }
-    bool hit_a_series = false;
+    bool hit_a_payload = false;
     for (size_t i = 0; i < spans.size(); ++i) {
       const bool hit = offset >= spans[i].first && offset < spans[i].second;
-      hit_a_series |= hit;
-      if (!hit) {
+      hit_a_payload |= hit;
+      if (!hit && !in_group_frame) {
         EXPECT_TRUE(good.count("dev-" + std::to_string(i))) << i;
       }
     }
-    // A damaged series frame leaves an unknown series lost: said as the whole partition.
-    if (!hit_a_series) {
+    if (!hit_a_payload && !in_group_frame) {
       EXPECT_TRUE(s.lost.empty());
     }
     for (uint32_t i : s.lost) {
@@ -256,6 +258,41 @@ TEST(BlockFileTest, EveryByteFlipKeepsEverySeriesWhoseOwnBytesAreIntact) {
     }
     ASSERT_TRUE(fs.flip_bit(path, offset, 2).ok());
   }
+}
+
+TEST(BlockFileTest, ADamagedGroupFrameCostsOnlyItsGroup) {
+  // Enough data for several groups: a flip in the second group's frame loses its series and
+  // no other.
+  FaultInjectingFileSystem fs;
+  block::BlockMeta meta{8, 3, block::Resolution::kRaw, kT0, kDay, {}};
+  auto w = block::BlockWriter::create(fs, "/b", "g.blk", meta);
+  ASSERT_TRUE(w.ok());
+  std::mt19937_64 rng(5);
+  for (int i = 0; i < 40; ++i) {
+    std::string payload(8000, '\0');
+    for (auto& c : payload) c = static_cast<char>(rng());  // incompressible
+    ASSERT_TRUE((*w)->add({"dev-" + std::to_string(i), "temp", kT0, kT0 + 1, 1, 2}, payload).ok());
+  }
+  ASSERT_TRUE((*w)->finish().ok());
+  auto r = block::BlockReader::open(fs, "/b/g.blk");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  const auto& entries = (*r)->entries();
+  // Group boundaries: where a payload does not start right after the previous one.
+  std::vector<size_t> firsts;
+  for (size_t i = 1; i < entries.size(); ++i)
+    if (entries[i].offset != entries[i - 1].offset + entries[i - 1].stored_len) firsts.push_back(i);
+  ASSERT_GE(firsts.size(), 2u) << "expected several groups";
+  const size_t g = firsts[0];  // first series of the second group
+  const uint64_t frame_at = entries[g - 1].offset + entries[g - 1].stored_len;
+  ASSERT_TRUE(fs.flip_bit("/b/g.blk", frame_at + 7, 1).ok());
+  auto s = block::salvage_block(*fs.map_file("/b/g.blk"), kDay);
+  ASSERT_TRUE(s.reader);
+  std::set<std::string> good;
+  for (uint32_t i : s.good) good.insert(s.reader->entries()[i].device);
+  for (size_t i = 0; i < entries.size(); ++i)
+    EXPECT_EQ(good.count(entries[i].device), i < g || i >= firsts[1] ? 1u : 0u) << i;
+  ASSERT_FALSE(s.lost.empty());
+  EXPECT_EQ(s.reader->entries()[s.lost.back()].device, "") << "an unknown loss";
 }
 
 TEST(BlockFileTest, TruncatedBlockKeepsEveryPayloadBeforeTheCut) {
