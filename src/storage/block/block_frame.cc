@@ -13,44 +13,6 @@ void put_string(std::string* out, std::string_view s) {
   out->append(s);
 }
 
-// Reads fields of a bounded byte range; every read fails rather than pass the end.
-class Cursor {
- public:
-  explicit Cursor(std::string_view d) : p_(d.data()), end_(d.data() + d.size()) {}
-  bool uvarint(uint64_t* v) {
-    auto* p = reinterpret_cast<const uint8_t*>(p_);
-    if (!codec::get_uvarint(&p, reinterpret_cast<const uint8_t*>(end_), v)) return false;
-    p_ = reinterpret_cast<const char*>(p);
-    return true;
-  }
-  bool bytes(uint64_t n, std::string_view* out) {
-    if (n > static_cast<uint64_t>(end_ - p_)) return false;
-    *out = std::string_view(p_, n);
-    p_ += n;
-    return true;
-  }
-  bool string(std::string* s) {
-    uint64_t n;
-    std::string_view v;
-    if (!uvarint(&n) || !bytes(n, &v)) return false;
-    s->assign(v);
-    return true;
-  }
-  template <typename T>
-  bool fixed(T* v) {
-    if (static_cast<size_t>(end_ - p_) < sizeof(T)) return false;
-    *v = get_fixed<T>(p_);
-    p_ += sizeof(T);
-    return true;
-  }
-  bool done() const { return p_ == end_; }
-  const char* at() const { return p_; }
-
- private:
-  const char* p_;
-  const char* end_;
-};
-
 }  // namespace
 
 void put_header_v2(std::string* out, const BlockMeta& m) {

@@ -18,6 +18,7 @@
 
 #include "storage/block/block_reader.h"
 #include "storage/block/block_writer.h"
+#include "storage/codec/chunk_format.h"
 
 namespace fp::block {
 
@@ -32,6 +33,45 @@ inline constexpr size_t kGroupBytes = 64u << 10;
 inline constexpr size_t kGroupSeries = 1024;
 // A longer body is not a frame (a corrupt length must not make anyone checksum gigabytes).
 inline constexpr uint64_t kMaxFrameBody = 16u << 20;
+
+// Reads the fields of a bounded byte range (indexes and frame bodies); every read fails rather
+// than pass the end.
+class Cursor {
+ public:
+  explicit Cursor(std::string_view d) : p_(d.data()), end_(d.data() + d.size()) {}
+  bool uvarint(uint64_t* v) {
+    auto* p = reinterpret_cast<const uint8_t*>(p_);
+    if (!codec::get_uvarint(&p, reinterpret_cast<const uint8_t*>(end_), v)) return false;
+    p_ = reinterpret_cast<const char*>(p);
+    return true;
+  }
+  bool bytes(uint64_t n, std::string_view* out) {
+    if (n > static_cast<uint64_t>(end_ - p_)) return false;
+    *out = std::string_view(p_, n);
+    p_ += n;
+    return true;
+  }
+  bool string(std::string* s) {
+    uint64_t n;
+    std::string_view v;
+    if (!uvarint(&n) || !bytes(n, &v)) return false;
+    s->assign(v);
+    return true;
+  }
+  template <typename T>
+  bool fixed(T* v) {
+    if (static_cast<size_t>(end_ - p_) < sizeof(T)) return false;
+    *v = get_fixed<T>(p_);
+    p_ += sizeof(T);
+    return true;
+  }
+  bool done() const { return p_ == end_; }
+  const char* at() const { return p_; }
+
+ private:
+  const char* p_;
+  const char* end_;
+};
 
 // Appends the version-2 header of `m` (its `replaces` go in the end frame).
 void put_header_v2(std::string* out, const BlockMeta& m);

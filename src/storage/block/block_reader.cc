@@ -24,36 +24,6 @@ Result<std::string> inflate(std::string_view stored, uint32_t raw_len) {
   return out;
 }
 
-class Cursor {
- public:
-  explicit Cursor(std::string_view d) : p_(d.data()), end_(d.data() + d.size()) {}
-  bool uvarint(uint64_t* v) {
-    auto* p = reinterpret_cast<const uint8_t*>(p_);
-    if (!codec::get_uvarint(&p, reinterpret_cast<const uint8_t*>(end_), v)) return false;
-    p_ = reinterpret_cast<const char*>(p);
-    return true;
-  }
-  bool string(std::string* s) {
-    uint64_t n;
-    if (!uvarint(&n) || n > static_cast<uint64_t>(end_ - p_)) return false;
-    s->assign(p_, n);
-    p_ += n;
-    return true;
-  }
-  template <typename T>
-  bool fixed(T* v) {
-    if (static_cast<size_t>(end_ - p_) < sizeof(T)) return false;
-    *v = get_fixed<T>(p_);
-    p_ += sizeof(T);
-    return true;
-  }
-  bool done() const { return p_ == end_; }
-
- private:
-  const char* p_;
-  const char* end_;
-};
-
 }  // namespace
 
 Result<std::unique_ptr<BlockReader>> BlockReader::open(FileSystem& fs, const std::string& path) {
