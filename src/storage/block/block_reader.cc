@@ -102,8 +102,9 @@ Result<std::unique_ptr<BlockReader>> BlockReader::parse(std::shared_ptr<const Ma
     uint64_t next = kHeaderBytesV2;
     for (uint64_t g = 0; g < ix.groups; ++g) {
       Frame f;
+      const size_t before = r->entries_.size();
       if (!read_frame(data, next, &f) || f.kind != kFrameGroup ||
-          !parse_group(f.body, f.end, &r->entries_))
+          !parse_group(f.body, f.end, &r->entries_) || r->entries_.size() == before)
         return corrupt("group frame damaged");
       const Entry& last = r->entries_.back();
       if (r->entries_.size() > ix.series || last.offset > ix.offset ||
@@ -120,8 +121,8 @@ Result<std::unique_ptr<BlockReader>> BlockReader::parse(std::shared_ptr<const Ma
       return corrupt("end frame damaged");
     return Status::Ok();
   };
-  // Salvage without index or footer: walks the data section from the header, taking every
-  // series frame whose checksum verifies (after damage, on to the next frame magic; a false
+  // Salvage without index or footer: walks the data section from the header, taking the series
+  // of every group frame whose checksum verifies (after damage, on to the next frame magic; a false
   // match fails its checksum). meta: the header's if it verifies, else the footer's values
   // (unverified); `replaces` from the end frame. Unless the walk reached the end frame with
   // nothing skipped, the series count matching and every payload inside the file, series may
