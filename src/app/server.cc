@@ -32,6 +32,7 @@
 #include "http/api_dispatcher.h"
 #include "http/connection_metrics.h"
 #include "http/disk_work_queue.h"
+#include "http/handlers/device_delete.h"
 #include "http/handlers/routes.h"
 #include "http/handlers/stats_json.h"
 #include "http/server.h"
@@ -252,6 +253,7 @@ int run_server(const ServerConfig& cfg) {
     if (ts.size() > 20) spdlog::info("event=status_changes count={}", ts.size());
   });
 
+  if (!http::finish_device_deletes(cfg.data_dir, **catalog, **store, replay_seen).ok()) return 1;
   // Load the registry; devices that went quiet while the server was down change status now.
   auto devices = (*catalog)->load_all_devices();
   if (!devices.ok()) {

@@ -257,3 +257,45 @@ def test_last_seen_from_telemetry_survives_kill_9_after_the_wal_is_cut(start_ser
     after = server.get("/api/v1/devices/ls-1").json["last_seen"]
     assert after != before
     assert rfc3339_to_epoch(after) >= sent_at - 0.5
+
+
+def block_bytes_per_value(server, series: int, points: int) -> float:
+    """`series` random-walk series (4 metrics a device) of `points` readings spread over one
+    day, flushed into blocks: the bytes of tsdb/blocks per value."""
+    import random
+    step = DAY // points
+    batch = []
+    for i in range(series):
+        rng, v = random.Random(i), 20.0
+        for k in range(points):
+            v += rng.gauss(0, 0.3)
+            batch.append({"device_id": f"dev-{i // 4:05d}", "metric": ["temp", "hum", "volt",
+                          "rssi"][i % 4], "ts": T0 + k * step, "value": round(v, 1)})
+        if len(batch) >= 5000:
+            assert server.post("/api/v1/telemetry", batch).status == 200
+            batch = []
+    if batch:
+        assert server.post("/api/v1/telemetry", batch).status == 200
+    assert server.post("/api/v1/admin/flush").status == 200
+    # The day's blocks only (format 2 header: partition start at byte 32): the server's own
+    # series (KPI history) of today are not part of the measure.
+    import struct
+    days = [f for f in (server.data_dir / "tsdb" / "blocks").glob("*.blk")
+            if struct.unpack_from("<q", f.read_bytes(), 32)[0] == T0]
+    assert days, "no block of the day"
+    return sum(f.stat().st_size for f in days) / (series * points)
+
+
+def test_block_format_2_costs_no_more_bytes_per_value_than_format_1(start_server):
+    """Block files describe themselves (format 2: group frames naming their series) at no
+    extra cost per value. The bounds are format 1's measured sizes of the same data (main
+    before the change; docs/benchmarks.md "Block format version 2"), so a regression that
+    makes blocks bigger fails here. Many short series are the worst case: the series keys
+    weigh the most there."""
+    server = start_server("--flush-interval", "1h", "--seal-after", "3650d")
+    few_points = block_bytes_per_value(server, 2000, 8)
+    assert few_points <= 4.4031, f"{few_points:.4f} bytes/value (format 1: 4.4031)"
+    server.stop()
+    server = start_server("--flush-interval", "1h", "--seal-after", "3650d")
+    day_per_minute = block_bytes_per_value(server, 400, 1440)
+    assert day_per_minute <= 0.7224, f"{day_per_minute:.4f} bytes/value (format 1: 0.7224)"

@@ -166,6 +166,31 @@ def footer(path: Path) -> dict:
             "partition_start": partition_start, "size": len(data)}
 
 
+def uvarint(data: bytes, at: int) -> tuple[int, int]:
+    value, shift = 0, 0
+    while True:
+        b = data[at]
+        at += 1
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if b < 0x80:
+            return value, at
+
+
+def layout(path: Path) -> dict:
+    """Where the parts of a version-2 block lie (docs/formats/block.md): its first group frame
+    (a block of three small series has one group) and so where the payloads start, and the end
+    frame (no replaced ids here) and so where the payloads end."""
+    data = path.read_bytes()
+    assert struct.unpack_from("<H", data, 8)[0] == 2, "not a version-2 block"
+    assert data[56:60] == b"FPSF", "no group frame after the header"
+    length, body = uvarint(data, 60)
+    assert data[body] == 1, "not a group frame"
+    end_frame = footer(path)["index_offset"] - 12  # magic, length, kind, count, 0 ids, crc
+    assert data[end_frame:end_frame + 4] == b"FPSF" and data[end_frame + 5] == 2
+    return {"group_frame": 56, "payloads": body + length + 4, "payloads_end": end_frame}
+
+
 def sealed_store(start_server):
     """A server whose DAYS x DEVICES readings are in raw blocks only (WAL cut behind them)."""
     server = start_server(*BLOCK_FLAGS)
@@ -304,7 +329,7 @@ def test_flipped_byte_in_a_chunk_loses_only_that_series_day_and_says_partial(sta
     server, total = sealed_store(start_server)
     data_dir = server.data_dir
     block, day = middle_block(data_dir)
-    flip(block, 16 + 5)  # inside the first payload
+    flip(block, layout(block)["payloads"] + 5)  # inside the first payload
     damaged = block.read_bytes()
     assert_check_names(data_dir, block.name)
 
@@ -332,7 +357,20 @@ def test_flipped_byte_in_a_chunk_loses_only_that_series_day_and_says_partial(sta
     assert storage_health(server)["state"] == "ok"
 
 
-def test_flipped_byte_in_a_block_index_quarantines_it_and_its_day_says_partial(start_server):
+def assert_all_served_and_damage_reported(server, data_dir: Path, block: Path, damaged: bytes,
+                                          total: int, day: int) -> None:
+    """Nothing was lost: every reading is served, no answer says partial, and yet the damage is
+    reported and the damaged file kept."""
+    assert served(server) == total
+    for d in DEVICES:
+        assert len(day_query(server, d, day)["points"]) == PER_DAY, d
+        assert not day_query(server, d, day).get("partial"), d
+    assert_damage_reported(server, block.name)
+    assert_kept_in_quarantine(data_dir, block.name, damaged)
+    assert not block.exists()
+
+
+def test_flipped_byte_in_a_block_index_loses_nothing_the_frames_name_every_series(start_server):
     server, total = sealed_store(start_server)
     data_dir = server.data_dir
     block, day = middle_block(data_dir)
@@ -342,62 +380,81 @@ def test_flipped_byte_in_a_block_index_quarantines_it_and_its_day_says_partial(s
     assert_check_names(data_dir, block.name)
 
     server = start_server(*BLOCK_FLAGS, data_dir=data_dir)
-    assert served(server) == total - PER_DAY * len(DEVICES)
-    for d in DEVICES:
-        assert day_query(server, d, day).get("partial"), d
-        assert not day_query(server, d, 0).get("partial"), d
-        assert len(day_query(server, d, 0)["points"]) == PER_DAY
-    assert_damage_reported(server, block.name)
-    assert_kept_in_quarantine(data_dir, block.name, damaged)
-    assert not block.exists()
-    repair_and_recheck(start_server, server, data_dir, total - PER_DAY * len(DEVICES))
+    assert_all_served_and_damage_reported(server, data_dir, block, damaged, total, day)
+    repair_and_recheck(start_server, server, data_dir, total)
 
 
 def test_flipped_byte_in_a_block_footer_loses_nothing(start_server):
     server, total = sealed_store(start_server)
     data_dir = server.data_dir
     block, day = middle_block(data_dir)
-    flip(block, footer(block)["size"] - 64 + 40)  # partition_start
+    flip(block, footer(block)["size"] - 64 + 2)  # the index's offset: the index is lost too
     damaged = block.read_bytes()
     assert_check_names(data_dir, block.name)
 
     server = start_server(*BLOCK_FLAGS, data_dir=data_dir)
-    assert served(server) == total
-    for d in DEVICES:
-        assert len(day_query(server, d, day)["points"]) == PER_DAY
-        assert not day_query(server, d, day).get("partial")
-    assert_damage_reported(server, block.name)
-    assert_kept_in_quarantine(data_dir, block.name, damaged)
+    assert_all_served_and_damage_reported(server, data_dir, block, damaged, total, day)
     repair_and_recheck(start_server, server, data_dir, total)
 
 
-def test_truncated_block_is_quarantined_and_queries_say_partial(start_server):
+def test_flipped_byte_in_a_group_frame_loses_only_that_groups_series_day(start_server):
+    """A group frame names its series; damaged, its group's readings (here all three series of
+    that day: a group holds up to 64 KiB of payloads) are lost and every answer of that day says
+    so; the other days are whole and clean."""
     server, total = sealed_store(start_server)
     data_dir = server.data_dir
     block, day = middle_block(data_dir)
-    data = block.read_bytes()
-    block.write_bytes(data[: len(data) // 2])
+    flip(block, layout(block)["group_frame"] + 8)
     damaged = block.read_bytes()
     assert_check_names(data_dir, block.name)
 
     server = start_server(*BLOCK_FLAGS, data_dir=data_dir)
     assert served(server) == total - PER_DAY * len(DEVICES)
-    # The torn block's time range is unknown: every answer says it may be short.
     for d in DEVICES:
-        assert query(server, d).get("partial"), d
+        assert len(day_query(server, d, day)["points"]) == 0
+        assert day_query(server, d, day).get("partial"), d
+        assert not day_query(server, d, 0).get("partial"), d
+        assert len(day_query(server, d, 2)["points"]) == PER_DAY
+    assert_damage_reported(server, block.name)
+    assert_kept_in_quarantine(data_dir, block.name, damaged)
+    repair_and_recheck(start_server, server, data_dir, total - PER_DAY * len(DEVICES))
+
+
+def test_truncated_block_serves_every_series_before_the_cut_and_its_day_says_partial(
+        start_server):
+    server, total = sealed_store(start_server)
+    data_dir = server.data_dir
+    block, day = middle_block(data_dir)
+    data = block.read_bytes()
+    cut = layout(block)["payloads_end"] - 2  # inside the last series' payload
+    block.write_bytes(data[:cut])
+    damaged = block.read_bytes()
+    r = check(data_dir)
+    assert r.returncode != 0 and block.name in r.stdout, r.stdout
+    assert "2 of 3 series readable" in r.stdout, r.stdout
+
+    server = start_server(*BLOCK_FLAGS, data_dir=data_dir)
+    want = total - PER_DAY
+    assert served(server) == want
+    counts = sorted(len(day_query(server, d, day)["points"]) for d in DEVICES)
+    assert counts == [0, PER_DAY, PER_DAY], counts
+    for d in DEVICES:
+        # What came after the cut is unknown; the header still says which day it was.
+        assert day_query(server, d, day).get("partial"), d
+        assert not day_query(server, d, 0).get("partial"), d
     assert_damage_reported(server, block.name)
     assert_kept_in_quarantine(data_dir, block.name, damaged)
     assert metric_value(server, "fleetpulse_storage_quarantined_files") >= 1
-    server = repair_and_recheck(start_server, server, data_dir, total - PER_DAY * len(DEVICES))
+    server = repair_and_recheck(start_server, server, data_dir, want)
     acknowledge(server)
-    assert not query(server, DEVICES[0]).get("partial")
+    assert not day_query(server, DEVICES[0], day).get("partial")
 
 
 def test_storage_errors_never_show_server_paths(start_server):
     server, _ = sealed_store(start_server)
     data_dir = server.data_dir
     block, _ = middle_block(data_dir)
-    flip(block, 16 + 5)
+    flip(block, layout(block)["payloads"] + 5)
     server = start_server(*BLOCK_FLAGS, data_dir=data_dir)
     bodies = [str(server.get("/api/v1/health/detailed").json["components"]["storage"]),
               server.get(f"/api/v1/devices/{DEVICES[0]}/telemetry?metric=temp&{WIDE}").text,
@@ -424,17 +481,18 @@ def test_disk_threshold_is_relative_to_the_volume_and_configurable(start_server)
 
 
 def test_every_read_over_lost_data_says_so(start_server):
-    """Latest values, the fleet's latest values, exports (NDJSON and CSV) and PromQL instant and
-    range queries say they may be short when a quarantined block covered what they read
+    """Latest values, the fleet's latest values, exports (NDJSON and CSV), PromQL instant and
+    range queries, KPI history and the fleet history (/api/v1/stats/history) say they may be short when a quarantined block covered what they read
     (PromQL with Prometheus' "warnings"); a range the damage did not touch answers clean, and
     acknowledging the damage clears every mark."""
     server, total = sealed_store(start_server)
     data_dir = server.data_dir
     block, day = middle_block(data_dir)
-    f = footer(block)
-    flip(block, f["index_offset"] + f["index_len"] // 2)
-    server = start_server(*BLOCK_FLAGS, data_dir=data_dir)
     d = DEVICES[0]
+    # The group frame: that day's readings are lost, and whose they were is unknown, so every
+    # read of that day may be short (KPI history, kept under internal keys, included).
+    flip(block, layout(block)["group_frame"] + 8)
+    server = start_server(*BLOCK_FLAGS, data_dir=data_dir)
 
     def marks() -> dict:
         out = {"latest": server.get(f"/api/v1/devices/{d}/latest").json.get("partial"),
@@ -465,12 +523,20 @@ def test_every_read_over_lost_data_says_so(start_server):
                          f"&end={iso(T0 + (day + 1) * DAY - 1)}")
         assert kpi.status == 200, kpi
         out["kpi_history"] = kpi.json.get("partial")
+        fleet = server.get(f"/api/v1/stats/history?start={iso(T0)}&end={iso(T0 + DAYS * DAY)}")
+        assert fleet.status == 200, fleet
+        out["fleet_history"] = fleet.json.get("partial") and fleet.json["partial_reason"]
+        untouched = server.get(f"/api/v1/stats/history?start={iso(T0)}&end={iso(T0 + DAY - 1)}")
+        assert untouched.status == 200, untouched
+        out["fleet_history_untouched_range"] = untouched.json.get("partial")
         return out
 
     got = marks()
     assert got["promql_untouched_range"] is None, got
-    del got["promql_untouched_range"]
-    assert all(got.values()), got
+    assert got["fleet_history_untouched_range"] is None, got
+    del got["promql_untouched_range"], got["fleet_history_untouched_range"]
+    assert block.name in got["fleet_history"], got
+    assert all(got.values()), {k: v for k, v in got.items() if not v}
     assert any(block.name in w or "block" in w for w in got["promql_range"]), got
     acknowledge(server)
     assert not any(marks().values())

@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include "alerting/alert_engine.h"
+#include "http/handlers/device_delete.h"
 #include "http/handlers/device_json.h"
 #include "http/handlers/query_params.h"
 #include "http/handlers/routes.h"
@@ -312,7 +313,7 @@ void add_device_routes(Router& r, ApiContext& ctx) {
           const std::string& id = rc.params.get("id");
           auto purge = bool_param(rc.request, "purge", false);
           if (!purge.ok()) return respond(error_response(purge.status()));
-          Status s = ctx.catalog.delete_device(id);
+          Status s = begin_device_delete(ctx, id, *purge);  // crash-safe order: device_delete.h
           if (!s.ok()) {
             if (s.code() == StatusCode::kNotFound)
               return respond(error_response(404, "not_found", "no device '" + id + "'"));
@@ -324,9 +325,11 @@ void add_device_routes(Router& r, ApiContext& ctx) {
           // A removed device's credentials die with it.
           if (ctx.device_tokens) (void)ctx.device_tokens->revoke_all(id);
           if (ctx.connections) ctx.connections->forget(id);
-          ctx.writes.submit_removal(id, *purge, [respond = std::move(respond)](Status st) {
-            respond(st.ok() ? Response::no_content() : error_response(st));
-          });
+          ctx.writes.submit_removal(
+              id, *purge, [&ctx, id, respond = std::move(respond)](Status st) {
+                if (st.ok()) st = end_device_delete(ctx, id);
+                respond(st.ok() ? Response::no_content() : error_response(st));
+              });
         });
   r.add(Method::kGet, "/api/v1/devices/{id}/status-history", Access::kRead,
         [&ctx](RequestContext& rc, Responder respond) { status_history(ctx, rc, respond); });

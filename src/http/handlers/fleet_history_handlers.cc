@@ -1,5 +1,6 @@
 // The overview's history: GET /api/v1/stats/history?start=-24h&end=now — the fleet samples
-// kept by fleet_history (ingest rate, devices by status, open alerts), oldest first.
+// kept by fleet_history (ingest rate, devices by status, open alerts), oldest first, with
+// `"partial":true` and the reason when unacknowledged storage damage lost readings in the range.
 
 #include "fleet_history/fleet_history.h"
 #include "http/handlers/query_params.h"
@@ -34,7 +35,12 @@ void stats_history(ApiContext& ctx, RequestContext& rc, const Responder& respond
     w.field("total", s.online + s.at_risk + s.offline + s.unknown).end_object();
     w.field("open_alerts", s.open_alerts).end_object();
   }
-  w.end_array().end_object();
+  w.end_array();
+  // The samples summarise every device's readings: damage not yet acknowledged that lost
+  // readings of any series in the range makes the window incomplete, and the answer says so.
+  if (std::string m = ctx.store.missing_data("", "", *start, *end); !m.empty())
+    w.field("partial", true).field("partial_reason", m);
+  w.end_object();
   respond(Response::json(200, w.take()));
 }
 

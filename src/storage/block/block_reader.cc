@@ -2,6 +2,9 @@
 
 #include <zstd.h>
 
+#include <algorithm>
+
+#include "storage/block/block_frame.h"
 #include "storage/codec/chunk_format.h"
 #include "storage/wal/crc32c.h"
 
@@ -21,36 +24,6 @@ Result<std::string> inflate(std::string_view stored, uint32_t raw_len) {
   return out;
 }
 
-class Cursor {
- public:
-  explicit Cursor(std::string_view d) : p_(d.data()), end_(d.data() + d.size()) {}
-  bool uvarint(uint64_t* v) {
-    auto* p = reinterpret_cast<const uint8_t*>(p_);
-    if (!codec::get_uvarint(&p, reinterpret_cast<const uint8_t*>(end_), v)) return false;
-    p_ = reinterpret_cast<const char*>(p);
-    return true;
-  }
-  bool string(std::string* s) {
-    uint64_t n;
-    if (!uvarint(&n) || n > static_cast<uint64_t>(end_ - p_)) return false;
-    s->assign(p_, n);
-    p_ += n;
-    return true;
-  }
-  template <typename T>
-  bool fixed(T* v) {
-    if (static_cast<size_t>(end_ - p_) < sizeof(T)) return false;
-    *v = get_fixed<T>(p_);
-    p_ += sizeof(T);
-    return true;
-  }
-  bool done() const { return p_ == end_; }
-
- private:
-  const char* p_;
-  const char* end_;
-};
-
 }  // namespace
 
 Result<std::unique_ptr<BlockReader>> BlockReader::open(FileSystem& fs, const std::string& path) {
@@ -64,12 +37,191 @@ Result<std::unique_ptr<BlockReader>> BlockReader::parse(std::shared_ptr<const Ma
                                                         bool trust_footer) {
   std::unique_ptr<BlockReader> r(new BlockReader(std::move(file)));
   const std::string_view b = r->file_->bytes();
+  const uint16_t version = b.size() >= 10 ? get_fixed<uint16_t>(b.data() + 8) : 0;
+  // Format version 2 (block_frame.h). Lambdas: they need the reader's private members, and
+  // this is the one member function that builds readers.
+  // The index a sound footer points at: the replaced ids, the numbers of series and groups.
+  struct IndexV2 {
+    uint64_t offset = 0;  // where the index starts: the end of the data section
+    std::vector<uint64_t> replaces;
+    uint64_t series = 0;
+    uint64_t groups = 0;
+  };
+  auto read_index_v2 = [&](IndexV2* ix) -> Status {
+    if (b.size() < kHeaderBytesV2 + kFooterBytes) return corrupt("file too short");
+    const std::string_view footer = b.substr(b.size() - kFooterBytes);
+    if (footer.substr(60) != kFooterMagic) return corrupt("bad footer magic (torn file?)");
+    if (crc32c(footer.substr(0, 56)) != get_fixed<uint32_t>(footer.data() + 56))
+      return corrupt("footer checksum mismatch");
+    const auto index_offset = get_fixed<uint64_t>(footer.data());
+    const auto index_len = get_fixed<uint32_t>(footer.data() + 8);
+    const auto index_raw_len = get_fixed<uint32_t>(footer.data() + 12);
+    const uint64_t body_end = b.size() - kFooterBytes;
+    if (index_offset < kHeaderBytesV2 || index_offset > body_end ||
+        index_len != body_end - index_offset)
+      return corrupt("index out of bounds");
+    const std::string_view stored = b.substr(index_offset, index_len);
+    if (crc32c(stored) != get_fixed<uint32_t>(footer.data() + 16))
+      return corrupt("index checksum mismatch");
+    std::string inflated;
+    if (index_raw_len != 0) {
+      FP_ASSIGN_OR_RETURN(inflated, inflate(stored, index_raw_len));
+    }
+    const std::string_view index = index_raw_len != 0 ? std::string_view(inflated) : stored;
+    Cursor c(index);
+    uint64_t n = 0;
+    if (!c.uvarint(&n) || n > index.size() / 8) return corrupt("bad replaces list");
+    ix->offset = index_offset;
+    ix->replaces.resize(n);
+    for (uint64_t& id : ix->replaces)
+      if (!c.fixed(&id)) return corrupt("truncated replaces list");
+    // A series takes more than 16 bytes of the data section, a group frame more than 8.
+    if (!c.uvarint(&ix->series) || ix->series > index_offset / 16 || !c.uvarint(&ix->groups) ||
+        ix->groups > index_offset / 8)
+      return corrupt("bad entry count");
+    if (!c.done()) return corrupt("trailing bytes after the index");
+    return Status::Ok();
+  };
+  auto parse_v2 = [&]() -> Status {
+    if (b.size() < kHeaderBytesV2 + kFooterBytes) return corrupt("file too short");
+    if (!read_header_v2(b, &r->meta_)) return corrupt("header checksum mismatch");
+    IndexV2 ix;
+    FP_RETURN_IF_ERROR(read_index_v2(&ix));
+    // The footer repeats the header's meta (both checksummed); they must agree.
+    const std::string_view footer = b.substr(b.size() - kFooterBytes);
+    const BlockMeta& m = r->meta_;
+    if (get_fixed<uint32_t>(footer.data() + 20) != static_cast<uint32_t>(m.resolution) ||
+        get_fixed<uint64_t>(footer.data() + 24) != m.seq ||
+        get_fixed<uint64_t>(footer.data() + 32) != m.id ||
+        get_fixed<int64_t>(footer.data() + 40) != m.partition_start ||
+        get_fixed<int64_t>(footer.data() + 48) != m.partition_ms)
+      return corrupt("header and footer disagree");
+    r->meta_.replaces = ix.replaces;
+    // The groups lie back to back from the header, then the end frame, then the index.
+    const std::string_view data = b.substr(0, ix.offset);
+    uint64_t next = kHeaderBytesV2;
+    for (uint64_t g = 0; g < ix.groups; ++g) {
+      Frame f;
+      const size_t before = r->entries_.size();
+      if (!read_frame(data, next, &f) || f.kind != kFrameGroup ||
+          !parse_group(f.body, f.end, &r->entries_) || r->entries_.size() == before)
+        return corrupt("group frame damaged");
+      const Entry& last = r->entries_.back();
+      if (r->entries_.size() > ix.series || last.offset > ix.offset ||
+          last.stored_len > ix.offset - last.offset)
+        return corrupt("entry out of bounds");
+      next = last.offset + last.stored_len;
+    }
+    Frame end;
+    uint64_t count = 0;
+    std::vector<uint64_t> replaces;
+    if (r->entries_.size() != ix.series || !read_frame(data, next, &end) || end.kind != kFrameEnd ||
+        end.end != ix.offset || !parse_end(end.body, &count, &replaces) || count != ix.series ||
+        replaces != r->meta_.replaces)
+      return corrupt("end frame damaged");
+    return Status::Ok();
+  };
+  // Salvage without index or footer: walks the data section from the header, taking the series
+  // of every group frame whose checksum verifies (after damage, on to the next frame magic; a false
+  // match fails its checksum). meta: the header's if it verifies, else the footer's values
+  // (unverified); `replaces` from the end frame. Unless the walk reached the end frame with
+  // nothing skipped, the series count matching and every payload inside the file, series may
+  // be missing: an entry with no key and no payload (never verifies) stands for them over the
+  // block's partition (or all time when neither header nor footer verifies).
+  auto walk_frames = [&]() -> bool {
+    const bool header_ok = read_header_v2(b, &r->meta_);
+    bool footer_ok = false;
+    if (b.size() >= kFooterBytes) {
+      const std::string_view footer = b.substr(b.size() - kFooterBytes);
+      footer_ok = footer.substr(60) == kFooterMagic &&
+                  crc32c(footer.substr(0, 56)) == get_fixed<uint32_t>(footer.data() + 56);
+      if (!header_ok) {
+        const auto res = get_fixed<uint32_t>(footer.data() + 20);
+        if (res <= static_cast<uint32_t>(Resolution::kHour))
+          r->meta_.resolution = static_cast<Resolution>(res);
+        r->meta_.seq = get_fixed<uint64_t>(footer.data() + 24);
+        r->meta_.id = get_fixed<uint64_t>(footer.data() + 32);
+        r->meta_.partition_start = get_fixed<int64_t>(footer.data() + 40);
+        r->meta_.partition_ms = get_fixed<int64_t>(footer.data() + 48);
+      }
+    }
+    bool gap = false, ended = false, cut = false;
+    bool skipped = false;  // a group was read after damage was skipped
+    uint64_t declared = 0, groups = 0;
+    uint64_t pos = std::min<uint64_t>(kHeaderBytesV2, b.size());
+    while (pos < b.size()) {
+      Frame f;
+      const bool framed = read_frame(b, pos, &f);
+      const size_t before = r->entries_.size();
+      if (framed && f.kind == kFrameGroup && parse_group(f.body, f.end, &r->entries_) &&
+          r->entries_.size() > before) {
+        ++groups;
+        skipped |= gap;
+        const Entry& last = r->entries_.back();
+        // The file may end inside the group's payloads: those entries stay (they fail their
+        // checksum), what came after them is unknown.
+        cut = last.offset > b.size() || last.stored_len > b.size() - last.offset;
+        if (cut) {
+          for (size_t i = before; i < r->entries_.size(); ++i) {
+            Entry& e = r->entries_[i];
+            if (e.offset <= b.size()) continue;
+            e.offset = b.size();  // wholly past the end: nothing of it to check
+            e.stored_len = 0;
+            e.crc = ~crc32c(std::string_view());
+          }
+          break;
+        }
+        pos = last.offset + last.stored_len;
+        continue;
+      }
+      if (framed && f.kind == kFrameEnd && parse_end(f.body, &declared, &r->meta_.replaces)) {
+        ended = true;
+        break;
+      }
+      gap = true;
+      const size_t next = b.find(kFrameMagic, pos + 1);
+      if (next == std::string_view::npos) break;
+      pos = next;
+    }
+    if (r->entries_.empty() && !ended) return false;
+    bool complete = ended && !gap && !cut && declared == r->entries_.size();
+    if (!complete && !skipped && !cut) {
+      // The end frame is damaged, but an index that verifies counts exactly what was read
+      // (back to back from the header).
+      IndexV2 ix;
+      if (read_index_v2(&ix).ok() && ix.series == r->entries_.size() && ix.groups == groups) {
+        complete = true;
+        r->meta_.replaces = ix.replaces;
+      }
+    }
+    if (!complete) {
+      Entry unknown;
+      const BlockMeta& m = r->meta_;
+      const bool range = (header_ok || footer_ok) && m.partition_ms > 0 &&
+                         m.partition_start <= INT64_MAX - m.partition_ms;
+      unknown.min_ts = range ? m.partition_start : INT64_MIN;
+      unknown.max_ts = range ? m.partition_start + m.partition_ms - 1 : INT64_MAX;
+      unknown.crc = ~crc32c(std::string_view());
+      r->entries_.push_back(std::move(unknown));
+    }
+    return true;
+  };
+  if (version == kVersion2 && trust_footer) {
+    FP_RETURN_IF_ERROR(parse_v2());
+    return r;
+  }
+  if (!trust_footer && version != kVersion) {
+    // Version 2, or a header too damaged to say which (a version-1 index is tried below).
+    if (walk_frames()) return r;
+    if (version == kVersion2) return corrupt("no series frame found");
+    r->entries_.clear();
+    r->meta_ = {};
+  }
   if (b.size() < kHeaderBytes + kFooterBytes) return corrupt("file too short");
   if (trust_footer) {
     if (b.substr(0, 8) != kHeaderMagic) return corrupt("not a block file (bad magic)");
-    if (get_fixed<uint16_t>(b.data() + 8) != kVersion)
-      return corrupt("unsupported format version " +
-                     std::to_string(get_fixed<uint16_t>(b.data() + 8)));
+    if (version != kVersion)
+      return corrupt("unsupported format version " + std::to_string(version));
     if (b[11] != 0 || get_fixed<uint32_t>(b.data() + 12) != 0) return corrupt("bad header");
   }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "storage/block/block_frame.h"
 #include "storage/wal/crc32c.h"
 
 namespace fp::block {
@@ -15,8 +16,9 @@ int64_t floor_to(int64_t ts, int64_t width) {
 
 bool entries_within(const BlockReader& r, int64_t start, int64_t ms) {
   if (ms <= 0 || start > INT64_MAX - ms) return false;
-  return std::all_of(r.entries().begin(), r.entries().end(),
-                     [&](const Entry& e) { return e.min_ts >= start && e.max_ts < start + ms; });
+  return std::all_of(r.entries().begin(), r.entries().end(), [&](const Entry& e) {
+    return is_unknown_loss(e) || (e.min_ts >= start && e.max_ts < start + ms);
+  });
 }
 
 }  // namespace
@@ -54,16 +56,19 @@ BlockSalvage salvage_block(std::shared_ptr<const MappedFile> file, int64_t parti
     (v.ok() ? s.good : s.lost).push_back(i);
     if (!v.ok() && s.problem.empty()) s.problem = v.message();
   }
-  if (s.footer_ok) {
+  BlockMeta header;
+  if (s.footer_ok || read_header_v2(file->bytes(), &header)) {
     s.range_known = true;
   } else if (entries_within(*s.reader, s.meta.partition_start, s.meta.partition_ms) &&
              s.meta.partition_start % s.meta.partition_ms == 0) {
     s.range_known = true;
   } else if (!entries.empty() && partition_ms > 0) {
-    const auto lo = std::min_element(entries.begin(), entries.end(),
-                                     [](auto& x, auto& y) { return x.min_ts < y.min_ts; });
-    const int64_t start = floor_to(lo->min_ts, partition_ms);
-    if (entries_within(*s.reader, start, partition_ms)) {
+    // The earliest entry with a key (an unknown loss is not one; the walk puts it last).
+    const auto lo = std::min_element(entries.begin(), entries.end(), [](auto& x, auto& y) {
+      return !is_unknown_loss(x) && (is_unknown_loss(y) || x.min_ts < y.min_ts);
+    });
+    const int64_t start = is_unknown_loss(*lo) ? 0 : floor_to(lo->min_ts, partition_ms);
+    if (!is_unknown_loss(*lo) && entries_within(*s.reader, start, partition_ms)) {
       s.meta.partition_start = start;
       s.meta.partition_ms = partition_ms;
       s.range_known = true;

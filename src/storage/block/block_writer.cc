@@ -2,6 +2,9 @@
 
 #include <zstd.h>
 
+#include <cstring>
+
+#include "storage/block/block_frame.h"
 #include "storage/codec/chunk_format.h"
 #include "storage/wal/crc32c.h"
 
@@ -10,9 +13,29 @@ namespace {
 
 constexpr size_t kBufferBytes = size_t{1} << 20;
 
-void put_string(std::string* out, std::string_view s) {
-  codec::put_uvarint(out, s.size());
-  out->append(s);
+// The open group (format version 2, block_frame.h) lives in the writer's own strings: its
+// payloads at the tail of `buffer` (from `group_start` = its file offset - bytes already in the
+// file), and in `index` the number of groups closed (u64), of series in the open group (u64),
+// then their descriptions (put_series). Closing the group puts its frame in front of its
+// payloads. The buffer is only flushed between groups.
+constexpr size_t kGroupsAt = 0, kOpenAt = 8, kSeriesAt = 16;
+
+uint64_t field(const std::string& index, size_t at) {
+  return get_fixed<uint64_t>(index.data() + at);
+}
+void set_field(std::string& index, size_t at, uint64_t v) {
+  std::memcpy(index.data() + at, &v, sizeof v);
+}
+
+void close_group(std::string& buffer, std::string& index, uint64_t group_start) {
+  const uint64_t n = field(index, kOpenAt);
+  if (n == 0) return;
+  std::string frame;
+  put_frame(&frame, group_body(n, std::string_view(index).substr(kSeriesAt)));
+  buffer.insert(group_start, frame);
+  set_field(index, kGroupsAt, field(index, kGroupsAt) + 1);
+  set_field(index, kOpenAt, 0);
+  index.resize(kSeriesAt);
 }
 
 }  // namespace
@@ -51,12 +74,9 @@ BlockWriter::BlockWriter(FileSystem& fs, std::string dir, std::string file_name,
       name_(std::move(file_name)),
       meta_(std::move(meta)),
       file_(std::move(file)) {
-  buffer_.append(kHeaderMagic);
-  put_fixed<uint16_t>(&buffer_, kVersion);
-  put_fixed<uint8_t>(&buffer_, static_cast<uint8_t>(meta_.resolution));
-  put_fixed<uint8_t>(&buffer_, 0);
-  put_fixed<uint32_t>(&buffer_, 0);
-  offset_ = buffer_.size();
+  put_header_v2(&buffer_, meta_);  // format version 2 (block_frame.h)
+  offset_ = buffer_.size();        // where the open group starts
+  index_.assign(kSeriesAt, '\0');
 }
 
 BlockWriter::~BlockWriter() {
@@ -74,33 +94,40 @@ Status BlockWriter::flush_buffer() {
 }
 
 Status BlockWriter::add(const EntryInfo& info, std::string_view payload) {
+  if (payload.size() > kMaxRawBytes) return Status::InvalidArgument("block entry too large");
+  if (info.max_ts < info.min_ts) return Status::InvalidArgument("block entry range inverted");
+  if (info.device.size() + info.metric.size() > kMaxFrameBody / 2)
+    return Status::InvalidArgument("series key too long");
   std::string compressed;
   const bool z = compress_if_pays(payload, &compressed);
   const std::string_view stored = z ? std::string_view(compressed) : payload;
-  if (payload.size() > kMaxRawBytes) return Status::InvalidArgument("block entry too large");
-  put_string(&index_, info.device);
-  put_string(&index_, info.metric);
-  put_fixed<int64_t>(&index_, info.min_ts);
-  put_fixed<int64_t>(&index_, info.max_ts);
-  put_fixed<double>(&index_, info.last_value);
-  put_fixed<uint32_t>(&index_, info.count);
-  put_fixed<uint64_t>(&index_, offset_);
-  put_fixed<uint32_t>(&index_, static_cast<uint32_t>(stored.size()));
-  put_fixed<uint32_t>(&index_, z ? static_cast<uint32_t>(payload.size()) : 0);
-  put_fixed<uint32_t>(&index_, crc32c(stored));
+  put_series(&index_, info, stored, z ? static_cast<uint32_t>(payload.size()) : 0);
+  set_field(index_, kOpenAt, field(index_, kOpenAt) + 1);
   buffer_.append(stored);
-  offset_ += stored.size();
   ++entries_;
+  const uint64_t group_start = offset_ - file_->size();  // in buffer_
+  if (buffer_.size() - group_start < kGroupBytes && field(index_, kOpenAt) < kGroupSeries &&
+      index_.size() < kMaxFrameBody / 2)
+    return Status::Ok();
+  close_group(buffer_, index_, group_start);
+  offset_ = file_->size() + buffer_.size();
   if (buffer_.size() >= kBufferBytes) return flush_buffer();
   return Status::Ok();
 }
 
 Result<uint64_t> BlockWriter::finish() {
+  close_group(buffer_, index_, offset_ - file_->size());
+  // The end frame closes the data section: how many series and groups it holds and what the
+  // block replaces, so a block whose index or footer is damaged is still known to be complete.
+  put_frame(&buffer_, end_body(entries_, meta_.replaces));
+  offset_ = file_->size() + buffer_.size();
+  // The index: the replaced ids, the number of series and of groups (the group frames are
+  // found by walking the data section).
   std::string index;
   codec::put_uvarint(&index, meta_.replaces.size());
   for (uint64_t id : meta_.replaces) put_fixed<uint64_t>(&index, id);
   codec::put_uvarint(&index, entries_);
-  index.append(index_);
+  codec::put_uvarint(&index, field(index_, kGroupsAt));
   if (index.size() > kMaxRawBytes) return Status::InvalidArgument("block index too large");
   std::string compressed;
   const bool z = compress_if_pays(index, &compressed);

@@ -179,8 +179,9 @@ std::string Quarantine::lost_reason(std::string_view device, std::string_view me
   for (const DamageNote& n : notes_) {
     if (n.acknowledged) continue;
     const bool hit = std::any_of(n.lost.begin(), n.lost.end(), [&](const LostRange& r) {
-      return (r.device.empty() || r.device == device) && (r.metric.empty() || r.metric == metric) &&
-             r.start <= end && r.end >= start;
+      return (r.device.empty() || device.empty() || r.device == device) &&
+             (r.metric.empty() || metric.empty() || r.metric == metric) && r.start <= end &&
+             r.end >= start;
     });
     if (hit) out += (out.empty() ? "" : "; ") + n.what;
   }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "storage/block/block_frame.h"
 #include "storage/block/block_salvage.h"
 #include "storage/tsdb/store_files.h"
 #include "storage/wal/wal_format.h"
@@ -42,10 +43,15 @@ Result<uint64_t> check_blocks(FileSystem& fs, const std::string& dir, int64_t pa
       continue;
     }
     std::string what = s.problem;
-    if (s.reader)
+    if (s.reader) {
+      const auto& entries = s.reader->entries();
+      const auto unknown = std::count_if(entries.begin(), entries.end(), block::is_unknown_loss);
       what += "; " + std::to_string(s.good.size()) + " of " +
-              std::to_string(s.reader->entries().size()) + " series readable";
-    else if (s.range_known)
+              std::to_string(entries.size() - static_cast<size_t>(unknown)) + " series readable" +
+              (unknown ? "; series after the damage may be missing (frames unreadable or the "
+                         "file cut short)"
+                       : "");
+    } else if (s.range_known)
       what += "; index unreadable, partition starting " + std::to_string(s.meta.partition_start);
     else
       what += "; nothing identifiable";
