@@ -3,6 +3,7 @@
 #include <future>
 #include <map>
 
+#include "cluster/gather_export.h"
 #include "cluster/gather_merge.h"
 #include "cluster/owner_http.h"
 
@@ -15,7 +16,7 @@ constexpr std::string_view kLocalMarker = "fp_local";
 
 FleetGather::FleetGather(const ClusterNode& node, int64_t timeout_ms, const ForwardAuth* auth,
                          size_t max_concurrent)
-    : node_(node), timeout_ms_(timeout_ms), auth_(auth), jobs_(max_concurrent) {}
+    : node_(node), timeout_ms_(timeout_ms), auth_(auth), jobs_(max_concurrent), relay_(node) {}
 
 FleetGather::~FleetGather() = default;
 
@@ -23,7 +24,9 @@ bool FleetGather::MaybeGather(const http::Request& req, http::Responder& respond
   if (req.method != http::Method::kGet && req.method != http::Method::kPost) return false;
   GatherRequest g;
   g.kind = GatherKindOf(req.path);
-  if (g.kind == GatherKind::kNone) return false;
+  const bool streamed = req.method == http::Method::kGet &&
+                        (req.path == "/api/v1/export" || req.path == "/api/v1/stream");
+  if (g.kind == GatherKind::kNone && !streamed) return false;
   if (req.method == http::Method::kPost && g.kind != GatherKind::kPromQuery &&
       g.kind != GatherKind::kPromList)
     return false;
@@ -66,6 +69,8 @@ bool FleetGather::MaybeGather(const http::Request& req, http::Responder& respond
   }
   std::map<std::string, std::string> advertise;
   for (const NodeView& n : node_.nodes()) advertise[n.id] = n.advertise;
+  if (g.kind == GatherKind::kMetrics)  // every node has metrics, owner or not
+    for (const NodeView& n : node_.nodes()) by_owner[n.id];
   OwnerRequest base;
   base.method = std::string(http::to_string(req.method));
   base.target = req.target + (req.target.find('?') == std::string::npos ? "?" : "&") +
@@ -75,6 +80,11 @@ bool FleetGather::MaybeGather(const http::Request& req, http::Responder& respond
   base.cookie = std::move(h.cookie);
   base.content_type = req.content_type;
   base.body = req.body;
+  if (req.path == "/api/v1/stream") {
+    relay_.Serve(std::move(base), respond);
+    return true;
+  }
+  if (req.path == "/api/v1/export") return GatherExport(req, g, by_owner, advertise, base, respond);
   auto shared_respond = std::make_shared<http::Responder>(std::move(respond));
   const bool started = jobs_.try_run(
       [g = std::move(g), by_owner = std::move(by_owner), advertise = std::move(advertise),
@@ -105,6 +115,34 @@ bool FleetGather::MaybeGather(const http::Request& req, http::Responder& respond
         out.body = std::move(merged.body);
         if (out.status == 503) out.headers.emplace_back("Retry-After", "1");
         (*shared_respond)(std::move(out));
+      });
+  if (!started)
+    (*shared_respond)(Unavailable("too many fleet reads being gathered; retry shortly"));
+  return true;
+}
+
+bool FleetGather::GatherExport(const http::Request& req, const GatherRequest& g,
+                               const std::map<std::string, std::vector<uint32_t>>& by_owner,
+                               const std::map<std::string, std::string>& advertise,
+                               const OwnerRequest& base, http::Responder& respond) {
+  ExportGather e;
+  e.unowned = g.unowned;
+  e.partitions_total = g.partitions_total;
+  e.base = base;
+  e.csv = req.param("format") == "csv";
+  e.open_timeout_ms = timeout_ms_;
+  for (const auto& [owner, parts] : by_owner) {
+    ExportOwner o;
+    o.node = owner;
+    o.partitions = parts;
+    auto it = advertise.find(owner);
+    if (it == advertise.end() || !SplitAdvertiseUrl(it->second, o.host, o.port)) o.host.clear();
+    e.owners.push_back(std::move(o));
+  }
+  auto shared_respond = std::make_shared<http::Responder>(std::move(respond));
+  const bool started =
+      jobs_.try_run([e = std::move(e), shared_respond](const std::atomic<bool>& stop) {
+        RunGatheredExport(e, std::move(*shared_respond), stop);
       });
   if (!started)
     (*shared_respond)(Unavailable("too many fleet reads being gathered; retry shortly"));
