@@ -12,7 +12,7 @@ namespace fp::cluster {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr auto kSilentOwner = std::chrono::seconds(6);
+constexpr auto kSilentOwner = std::chrono::milliseconds(4'500);
 constexpr auto kRefresh = std::chrono::seconds(1);
 constexpr int64_t kOpenTimeoutMs = 1'000;
 constexpr int64_t kPollMs = 20;

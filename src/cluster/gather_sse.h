@@ -5,7 +5,7 @@
 // on every partition owner — itself included, over its own --advertise URL — and relays whole
 // frames to the client. `stats` events and comments are relayed from this node only (one
 // `stats` every 2 s, as on a single node; GET /api/v1/stats is the gathered fleet figure).
-// An owner that cannot be reached, or sends nothing for 6 s (owners send `stats` every 2 s),
+// An owner that cannot be reached, or sends nothing for 4.5 s (owners send `stats` every 2 s),
 // makes its partitions missing: the client gets `event: partial` with
 // `{"partial":true,"missing_partitions":[...]}` (and `{"partial":false,...}` once complete
 // again); owners are reconnected every second. One thread per relayed client. This node's own

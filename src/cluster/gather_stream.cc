@@ -127,7 +127,7 @@ OwnerStream::ReadResult OwnerStream::Read(std::string& out, int64_t wait_ms) {
     s.parser.get().body().size = s.chunk.size();
     s.pending = true;
     s.completed = false;
-    bhttp::async_read(s.stream, s.buffer, s.parser, [&s](beast::error_code e, size_t) {
+    bhttp::async_read_some(s.stream, s.buffer, s.parser, [&s](beast::error_code e, size_t) {
       s.ec = e;
       s.completed = true;
     });
