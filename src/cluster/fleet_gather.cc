@@ -1,16 +1,71 @@
 #include "cluster/fleet_gather.h"
 
+#include <cctype>
 #include <future>
 #include <map>
+#include <optional>
 
 #include "cluster/gather_export.h"
 #include "cluster/gather_merge.h"
+#include "cluster/gather_promql.h"
 #include "cluster/owner_http.h"
 
 namespace fp::cluster {
 namespace {
 
 constexpr std::string_view kLocalMarker = "fp_local";
+
+std::string PercentDecode(std::string_view in) {
+  std::string v;
+  for (size_t i = 0; i < in.size(); ++i) {
+    const auto hex = [](char c) {
+      return c >= '0' && c <= '9'                     ? c - '0'
+             : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (c | 0x20) - 'a' + 10
+                                                      : -1;
+    };
+    if (in[i] == '+') {
+      v += ' ';
+    } else if (in[i] == '%' && i + 2 < in.size() && hex(in[i + 1]) >= 0 && hex(in[i + 2]) >= 0) {
+      v += static_cast<char>(hex(in[i + 1]) * 16 + hex(in[i + 2]));
+      i += 2;
+    } else {
+      v += in[i];
+    }
+  }
+  return v;
+}
+
+// The pairs of an application/x-www-form-urlencoded body.
+std::vector<std::pair<std::string, std::string>> DecodeForm(std::string_view body) {
+  std::vector<std::pair<std::string, std::string>> out;
+  while (!body.empty()) {
+    const size_t amp = body.find('&');
+    std::string_view pair = body.substr(0, amp);
+    const size_t eq = pair.find('=');
+    if (!pair.empty())
+      out.emplace_back(PercentDecode(pair.substr(0, eq)),
+                       eq == std::string_view::npos ? "" : PercentDecode(pair.substr(eq + 1)));
+    if (amp == std::string_view::npos) break;
+    body.remove_prefix(amp + 1);
+  }
+  return out;
+}
+
+std::string UrlEncode(std::string_view in) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char c : in) {
+    if (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
+        c == '~') {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[(static_cast<unsigned char>(c) >> 4) & 0xF];
+      out += kHex[static_cast<unsigned char>(c) & 0xF];
+    }
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -35,29 +90,14 @@ bool FleetGather::MaybeGather(const http::Request& req, http::Responder& respond
   g.query = req.query;
   if (req.method == http::Method::kPost &&
       req.content_type.find("x-www-form-urlencoded") != std::string::npos) {
-    // Prometheus POST: the query is in the form body; the merge needs `query`.
-    std::string_view body = req.body;
-    while (!body.empty()) {
-      const size_t amp = body.find('&');
-      std::string_view pair = body.substr(0, amp);
-      if (pair.starts_with("query=")) {
-        std::string v;
-        for (size_t i = 6; i < pair.size(); ++i) {
-          if (pair[i] == '+') {
-            v += ' ';
-          } else if (pair[i] == '%' && i + 2 < pair.size()) {
-            v += static_cast<char>(std::stoi(std::string(pair.substr(i + 1, 2)), nullptr, 16));
-            i += 2;
-          } else {
-            v += pair[i];
-          }
-        }
-        g.query["query"] = v;
-      }
-      if (amp == std::string_view::npos) break;
-      body.remove_prefix(amp + 1);
-    }
+    // Prometheus POST: the parameters are in the form body; the merge needs `query`.
+    for (auto& [k, v] : DecodeForm(req.body)) g.query[k] = v;
   }
+  // avg/topk/quantile/...: every owner's series of the argument, aggregated once here.
+  std::optional<OuterAggregation> exact;
+  if (g.kind == GatherKind::kPromQuery)
+    if (auto q = g.query.find("query"); q != g.query.end())
+      exact = GatheredAggregationOf(q->second);
   // Partitions by owner in this node's view; no owner (or our own lapsed lease): missing.
   std::map<std::string, std::vector<uint32_t>> by_owner;
   for (const PartitionView& p : node_.partitions()) {
@@ -80,42 +120,53 @@ bool FleetGather::MaybeGather(const http::Request& req, http::Responder& respond
   base.cookie = std::move(h.cookie);
   base.content_type = req.content_type;
   base.body = req.body;
+  if (exact) {
+    g.query["query"] = exact->inner;
+    base.method = "GET";
+    base.body.clear();
+    base.content_type.clear();
+    base.target = req.path + "?";
+    for (const auto& [k, v] : g.query) base.target += UrlEncode(k) + "=" + UrlEncode(v) + "&";
+    base.target += std::string(kLocalMarker) + "=1";
+  }
   if (req.path == "/api/v1/stream") {
     relay_.Serve(std::move(base), respond);
     return true;
   }
   if (req.path == "/api/v1/export") return GatherExport(req, g, by_owner, advertise, base, respond);
   auto shared_respond = std::make_shared<http::Responder>(std::move(respond));
-  const bool started = jobs_.try_run(
-      [g = std::move(g), by_owner = std::move(by_owner), advertise = std::move(advertise),
-       base = std::move(base), timeout = timeout_ms_, shared_respond](const std::atomic<bool>&) {
-        std::vector<std::future<OwnerAnswer>> calls;
-        for (const auto& [owner, parts] : by_owner) {
-          calls.push_back(std::async(std::launch::async, [&, owner = owner, parts = parts] {
-            OwnerAnswer a;
-            a.node = owner;
-            a.partitions = parts;
-            std::string host, port;
-            auto it = advertise.find(owner);
-            if (it == advertise.end() || !SplitAdvertiseUrl(it->second, host, port)) return a;
-            OwnerReply r = CallOwner(host, port, base, timeout);
-            a.answered = r.answered;
-            a.status = r.response.status;
-            a.content_type = r.response.content_type;
-            a.body = std::move(r.response.body);
-            return a;
-          }));
-        }
-        std::vector<OwnerAnswer> answers;
-        for (auto& c : calls) answers.push_back(c.get());
-        GatherResponse merged = MergeGathered(g, answers);
-        http::Response out;
-        out.status = merged.status;
-        out.content_type = merged.content_type;
-        out.body = std::move(merged.body);
-        if (out.status == 503) out.headers.emplace_back("Retry-After", "1");
-        (*shared_respond)(std::move(out));
-      });
+  const bool started = jobs_.try_run([g = std::move(g), by_owner = std::move(by_owner),
+                                      advertise = std::move(advertise), base = std::move(base),
+                                      timeout = timeout_ms_, shared_respond,
+                                      exact = std::move(exact)](const std::atomic<bool>&) {
+    std::vector<std::future<OwnerAnswer>> calls;
+    for (const auto& [owner, parts] : by_owner) {
+      calls.push_back(std::async(std::launch::async, [&, owner = owner, parts = parts] {
+        OwnerAnswer a;
+        a.node = owner;
+        a.partitions = parts;
+        std::string host, port;
+        auto it = advertise.find(owner);
+        if (it == advertise.end() || !SplitAdvertiseUrl(it->second, host, port)) return a;
+        OwnerReply r = CallOwner(host, port, base, timeout);
+        a.answered = r.answered;
+        a.status = r.response.status;
+        a.content_type = r.response.content_type;
+        a.body = std::move(r.response.body);
+        return a;
+      }));
+    }
+    std::vector<OwnerAnswer> answers;
+    for (auto& c : calls) answers.push_back(c.get());
+    GatherResponse merged = MergeGathered(g, answers);
+    if (exact && merged.status == 200) merged.body = ApplyAggregation(*exact, merged.body);
+    http::Response out;
+    out.status = merged.status;
+    out.content_type = merged.content_type;
+    out.body = std::move(merged.body);
+    if (out.status == 503) out.headers.emplace_back("Retry-After", "1");
+    (*shared_respond)(std::move(out));
+  });
   if (!started)
     (*shared_respond)(Unavailable("too many fleet reads being gathered; retry shortly"));
   return true;
