@@ -17,7 +17,8 @@ device in every one of its partitions answers through another node (reads answer
 then the node is restarted and the spread awaited before the next round.
 
   FLEETPULSE_BIN=build/release/src/app/fleetpulse python3 bench/cluster_bench.py \
-      [--batches 30] [--conns 4] [--failovers 10] [--payload /tmp/peerbench]
+      [--batches 30] [--conns 4] [--failovers 10] [--payload /tmp/peerbench] [--only-failover]
+(Point FLEETPULSE_BIN at a copy of the binary if you build meanwhile: nodes are restarted.)
 """
 
 from __future__ import annotations
@@ -125,7 +126,11 @@ def cluster_run(work: Path, args, json_body: bool, files: Path, failovers: int) 
 
 
 def failover(nodes: list[FleetpulseNode], rounds: int) -> dict:
-    devices = [f"truck_{i}" for i in range(10_000)]
+    devices = [f"truck_{i}" for i in range(100)]  # every partition has some
+    wait_all_owned(nodes, timeout=90, balanced=True)
+    body = {"readings": [{"device_id": d, "metric": "probe", "value": 1.0,
+                          "ts": 1_767_225_600_000} for d in devices]}
+    assert nodes[0].post("/api/v1/telemetry", body).status == 200
     times = []
     for _ in range(rounds):
         owners = wait_all_owned(nodes, timeout=90, balanced=True)
@@ -167,10 +172,22 @@ def main() -> None:
     ap.add_argument("--conns", type=int, default=4)
     ap.add_argument("--failovers", type=int, default=10)
     ap.add_argument("--payload", default=os.environ.get("PEERBENCH_ROOT", "/tmp/peerbench"))
+    ap.add_argument("--only-failover", action="store_true", help="skip the ingest comparison")
     args = ap.parse_args()
+    if args.only_failover:
+        with tempfile.TemporaryDirectory(prefix="fpclusterbench") as tmp, NatsCluster() as nats:
+            nodes = [FleetpulseNode(n, nats.urls, Path(tmp)) for n in ("a", "b", "c")]
+            try:
+                for n in nodes:
+                    n.start()
+                print("SUMMARY " + json.dumps([failover(nodes, args.failovers)]))
+            finally:
+                for n in nodes:
+                    n.kill()
+        return
     root = Path(args.payload)
     args.sender = str(root / "build" / "send")
-    lp = next(root.glob("payload/*/lp"))
+    lp = next(root.glob("payload/*-b5000-*/lp"))  # 5,000 lines per request
     js = lp.parent / "json"
     sys.path.insert(0, str(ROOT / "bench"))
     from make_json_payload import convert  # noqa: E402 - the first --batches files only

@@ -79,7 +79,12 @@ void SseRelay::Run(const http::Responder& respond, const OwnerRequest& base) {
     sink_promise->set_value(std::move(sink));
   };
   respond(std::move(res));
-  if (sink_future.wait_for(std::chrono::seconds(10)) != std::future_status::ready) return;
+  // The server hands over the sink once the head is written (never, if the client went).
+  for (int i = 0; i < 100; ++i) {
+    if (stop_) return;
+    if (sink_future.wait_for(std::chrono::milliseconds(100)) == std::future_status::ready) break;
+  }
+  if (sink_future.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return;
   std::shared_ptr<http::StreamSink> sink = sink_future.get();
   Relay(sink, base, std::move(own));
   sink->close();

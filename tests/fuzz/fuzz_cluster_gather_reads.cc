@@ -25,8 +25,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (auto agg = fp::cluster::GatheredAggregationOf(query)) {
     if (!fp::promql::parse_expression(agg->inner).ok()) std::abort();
   }
-  for (fp::promql::AggOp op : {fp::promql::AggOp::kAvg, fp::promql::AggOp::kTopk,
-                               fp::promql::AggOp::kQuantile}) {
+  for (fp::promql::AggOp op :
+       {fp::promql::AggOp::kAvg, fp::promql::AggOp::kTopk, fp::promql::AggOp::kQuantile}) {
     OuterAggregation agg;
     agg.op = op;
     agg.param = 2;
