@@ -121,6 +121,13 @@ def test_aggregations_through_any_node_equal_the_single_node(cluster):
                          headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert r.status == 200, r
     assert_same(r.body, query(single, "avg(temp)", time=AT), "POST avg")
+    # A malformed percent escape in the form: the single node's answer, not a dead node.
+    bad = {"raw": f"query=avg(temp)%zz&time={AT}",
+           "headers": {"Content-Type": "application/x-www-form-urlencoded"}}
+    r = nodes[2].request("POST", "/prometheus/api/v1/query", **bad)
+    want = single.request("POST", "/prometheus/api/v1/query", **bad)
+    assert r.status == want.status and r.body["data"] == want.body["data"], (r, want)
+    assert nodes[2].get("/api/v1/stats").status == 200
 
 
 def test_avg_is_the_fleet_mean_not_a_mean_of_owner_means(cluster):
