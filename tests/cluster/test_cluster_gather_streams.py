@@ -82,6 +82,18 @@ def get_raw(node, path: str, timeout: float = 30.0):
         conn.close()
 
 
+def export_complete(node, path: str):
+    """GET the export until it is not partial: a partition moving between owners, or an owner
+    slower than the gather's 2.5 s to start (loaded CI, ASan), is reported, correctly."""
+    deadline = time.monotonic() + 20
+    while True:
+        status, headers, body = get_raw(node, path)
+        if headers.get("X-Fleetpulse-Partial") is None or time.monotonic() > deadline:
+            assert headers.get("X-Fleetpulse-Partial") is None, dict(headers)
+            return status, headers, body
+        time.sleep(0.5)
+
+
 def test_export_through_any_node_has_the_single_nodes_lines(cluster):
     nodes, single = cluster
     for fmt in ("ndjson", "csv"):
@@ -90,9 +102,8 @@ def test_export_through_any_node_has_the_single_nodes_lines(cluster):
         want_lines = want.splitlines()
         assert len(want_lines) == len(readings()) + (1 if fmt == "csv" else 0)
         for n in nodes:
-            status, headers, got = get_raw(n, f"{EXPORT}&format={fmt}")
+            status, headers, got = export_complete(n, f"{EXPORT}&format={fmt}")
             assert status == 200, got
-            assert headers.get("X-Fleetpulse-Partial") is None, dict(headers)
             lines = got.splitlines()
             if fmt == "csv":  # the header once, first
                 assert lines[0] == want_lines[0] == "device_id,metric,ts,value"
@@ -102,7 +113,7 @@ def test_export_through_any_node_has_the_single_nodes_lines(cluster):
             # Grouped by owner rather than in the single node's device order; same lines.
             assert sorted(lines) == sorted(ref), (n.node_id, fmt)
     # A filter goes to every owner: one metric only.
-    status, _, got = get_raw(nodes[2], f"{EXPORT}&metric=hum")
+    status, _, got = export_complete(nodes[2], f"{EXPORT}&metric=hum")
     assert status == 200
     assert sorted(got.splitlines()) == sorted(get_raw(single, f"{EXPORT}&metric=hum")[2].splitlines())
     # A bad parameter is the owners' 400, passed back.
@@ -123,8 +134,13 @@ def samples(text: str, name: str) -> dict[str, float]:
 def test_metrics_on_any_node_have_every_node_with_a_node_label(cluster):
     nodes, _ = cluster
     for n in nodes:
-        status, _, text = get_raw(n, "/metrics")
-        assert status == 200
+        deadline = time.monotonic() + 20
+        while True:  # complete (a node slower than 2.5 s on a loaded machine is reported)
+            status, _, text = get_raw(n, "/metrics")
+            assert status == 200
+            if "fleetpulse_cluster_gather_partial 0" in text or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         owned = samples(text, "fleetpulse_cluster_partitions_owned")
         assert set(owned) == {f'{{node="{x}"}}' for x in ("a", "b", "c")}, owned
         assert sum(owned.values()) == 8
