@@ -1,6 +1,7 @@
 #pragma once
 // FleetGather: in cluster mode a fleet read (device list, latest, alerts, stats, KPI summary,
-// fleet aggregates, Prometheus queries; gather_merge.h lists them) is asked of every partition
+// fleet aggregates, Prometheus queries, /metrics; gather_merge.h lists them; the export,
+// gather_export.h, and the live stream, gather_sse.h) is asked of every partition
 // owner — this node included, over its own --advertise URL — with the query parameter
 // fp_local=1, which makes the owner answer from its own engine. The answers are merged
 // (gather_merge.h); an owner that does not answer within the timeout makes its partitions
@@ -9,9 +10,15 @@
 // Thread safety: MaybeGather() from any thread; the gathering runs on its own threads.
 
 #include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "cluster/cluster_node.h"
 #include "cluster/forward_auth.h"
+#include "cluster/gather_merge.h"
+#include "cluster/gather_sse.h"
+#include "cluster/owner_http.h"
 #include "http/http_types.h"
 #include "util/background_jobs.h"
 
@@ -29,10 +36,16 @@ class FleetGather {
   bool MaybeGather(const http::Request& req, http::Responder& respond);
 
  private:
+  bool GatherExport(const http::Request& req, const GatherRequest& g,
+                    const std::map<std::string, std::vector<uint32_t>>& by_owner,
+                    const std::map<std::string, std::string>& advertise, const OwnerRequest& base,
+                    http::Responder& respond);
+
   const ClusterNode& node_;
   const int64_t timeout_ms_;
   const ForwardAuth* auth_;
   BackgroundJobs jobs_;
+  SseRelay relay_;  // last: its threads end before the rest goes
 };
 
 }  // namespace fp::cluster

@@ -7,6 +7,7 @@
 #include <memory>
 #include <set>
 
+#include "cluster/gather_metrics.h"
 #include "cluster/partition.h"
 #include "util/json_writer.h"
 
@@ -588,10 +589,12 @@ GatherKind GatherKindOf(std::string_view path) {
   if (path == "/prometheus/api/v1/series" || path == "/prometheus/api/v1/labels" ||
       (path.starts_with("/prometheus/api/v1/label/") && path.ends_with("/values")))
     return GatherKind::kPromList;
+  if (path == "/metrics") return GatherKind::kMetrics;
   return GatherKind::kNone;
 }
 
 GatherResponse MergeGathered(const GatherRequest& req, const std::vector<OwnerAnswer>& answers) {
+  if (req.kind == GatherKind::kMetrics) return MergeMetrics(req, answers);
   GatherResponse out;
   std::set<uint32_t> missing(req.unowned.begin(), req.unowned.end());
   std::vector<Parsed> parsed;
@@ -652,6 +655,7 @@ GatherResponse MergeGathered(const GatherRequest& req, const std::vector<OwnerAn
     case GatherKind::kPromList:
       MergePromList(parsed, out.missing, w);
       break;
+    case GatherKind::kMetrics:
     case GatherKind::kNone:
       break;
   }

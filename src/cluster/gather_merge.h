@@ -29,6 +29,7 @@ enum class GatherKind {
   kAggregates,  // GET /api/v1/aggregates
   kPromQuery,   // /prometheus/api/v1/query, query_range
   kPromList,    // /prometheus/api/v1/series, labels, label/{name}/values
+  kMetrics,     // GET /metrics: every node's, with a node label (gather_metrics.h)
 };
 
 // Which merge a request path needs; kNone for anything that is not gathered.
