@@ -2,7 +2,9 @@
 
 One generated data set (tests/promql/dataset.py: 300 series, 3 hours at uneven intervals,
 gaps longer than the lookback, counter resets) is loaded into Prometheus as TSDB blocks made by
-`promtool tsdb create-blocks-from openmetrics` and into fleetpulse by line protocol. Every
+`promtool tsdb create-blocks-from openmetrics` and into fleetpulse by line protocol (then
+sealed into blocks and compacted, so fleetpulse answers from blocks, and its instant selectors
+at hour-aligned steps from the 1-hour rollups: a wrong rollup timestamp fails 294 answers). Every
 expression of tests/promql/corpus_supported.promql is then run against both, as instant
 queries at several times and as range queries with several steps, and the answers must agree
 series by series, value by value (relative tolerance 1e-9, NaN equal to NaN, timestamps
