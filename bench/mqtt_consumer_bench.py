@@ -8,7 +8,13 @@ consumer; phase B: the same with CONSUMERS `mosquitto_sub` processes (QoS 0, out
 consumer messages sent (fleetpulse_mqtt_consumer_messages_sent_total) and consumers cut for
 falling behind (fleetpulse_mqtt_consumer_overflows_total).
 
+Phase C repeats phase A after the consumers are stopped (the same server, more data in it): a
+control for drift within the run. The consumers' own CPU time over phase B is printed too: on a
+machine with fewer cores than consumers + server threads, that is CPU the server does not get.
+--consumer-nice N starts them under `nice -n N`, so they only use CPU the server leaves idle.
+
 Usage: bench/mqtt_consumer_bench.py [--seconds 20] [--consumers 10] [--senders 2]
+       [--consumer-nice N]
        (FLEETPULSE_BIN, default build/release/src/app/fleetpulse). Temp dir, free ports,
        127.0.0.1 only; every process it starts is stopped by PID at the end.
 """
@@ -108,6 +114,8 @@ def main():
     ap.add_argument("--batch", type=int, default=5000)
     ap.add_argument("--topic", default="devices/+/telemetry", help="the consumers' filter")
     ap.add_argument("--perf", help="perf record the server during the phase with consumers")
+    ap.add_argument("--consumer-nice", type=int, default=0,
+                    help="run the consumers under nice -n N (0: as the server)")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="mqtt-consumer-bench-"))
     procs: list[subprocess.Popen] = []
@@ -136,7 +144,8 @@ def main():
         cpu0 = cpu_seconds(p.pid) - cpu
         subs = []
         for i in range(args.consumers):
-            s = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(mqtt_port),
+            nice = ["nice", "-n", str(args.consumer_nice)] if args.consumer_nice else []
+            s = subprocess.Popen([*nice, "mosquitto_sub", "-h", "127.0.0.1", "-p", str(mqtt_port),
                                   "-q", "0", "-t", args.topic, "-u", "operator",
                                   "-P", read_key, "-i", f"bench-consumer-{i}"],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -150,21 +159,37 @@ def main():
                                      str(p.pid), "--", "sleep", str(args.seconds)],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         cpu = cpu_seconds(p.pid)
+        sub_cpu = sum(cpu_seconds(s.pid) for s in subs if s.poll() is None)
         rate10, n10 = run_phase(http_port, args.seconds, args.senders, args.devices, args.batch,
                                 1_720_000_000_000)
         cpu10 = cpu_seconds(p.pid) - cpu
+        sub_cpu = sum(cpu_seconds(s.pid) for s in subs if s.poll() is None) - sub_cpu
         if perf:
             perf.wait()
         time.sleep(1)
         sent = metric(http_port, "fleetpulse_mqtt_consumer_messages_sent_total") - sent_before
         cut = metric(http_port, "fleetpulse_mqtt_consumer_overflows_total")
         alive = sum(1 for s in subs if s.poll() is None)
+        for s in subs:
+            s.terminate()
+        for s in subs:
+            s.wait(timeout=30)
+        time.sleep(1)
+        cpu = cpu_seconds(p.pid)
+        rate_c, n_c = run_phase(http_port, args.seconds, args.senders, args.devices, args.batch,
+                                1_730_000_000_000)
+        cpu_c = cpu_seconds(p.pid) - cpu
         print(f"\n| consumers subscribed to {args.topic} | points/s acknowledged | points | "
               "server CPU s per 1 M points |")
         print("|---|---|---|---|")
         print(f"| 0 | {rate0:,.0f} | {n0:,} | {cpu0 / n0 * 1e6:.2f} |")
         print(f"| {args.consumers} | {rate10:,.0f} | {n10:,} | {cpu10 / n10 * 1e6:.2f} |")
-        print(f"\nratio {rate10 / rate0:.2f}; consumer messages sent {sent:,.0f} "
+        print(f"| 0 (again, consumers stopped) | {rate_c:,.0f} | {n_c:,} | "
+              f"{cpu_c / n_c * 1e6:.2f} |")
+        print(f"\nconsumers' own CPU over the phase with them: {sub_cpu:.1f} s in "
+              f"{args.seconds:.0f} s (nice {args.consumer_nice})")
+        print(f"ratio {rate10 / rate0:.2f} (against the phase after: {rate10 / rate_c:.2f}); "
+              f"consumer messages sent {sent:,.0f} "
               f"(one per device per commit batch, per consumer); consumers cut: {cut:.0f}; "
               f"mosquitto_sub still running: {alive}/{args.consumers}")
     finally:

@@ -9,7 +9,15 @@ into VictoriaMetrics by /api/v1/import/prometheus. Then each query_range over th
 60 s step is run once to warm up and RUNS times (default 5) timed; the table shows the median
 wall time of the HTTP request (server time + JSON transfer on loopback).
 
-Usage: bench/promql_bench.py [--devices N] [--interval S] [--runs N]
+With --seal, fleetpulse seals what it loaded into blocks (POST /api/v1/admin/flush) and the
+run waits for the day's compaction, which builds the 1-minute and 1-hour rollups, so queries
+read blocks and rollups as they do for any day older than --seal-after (default 1 h).
+--dense-interval S (default 1) adds one series `bench_dense_temperature` at one point every S
+seconds: dense enough to get 1-minute rollups, which an instant selector at a 60 s step reads
+instead of all its points (src/promql/telemetry_source.h, read_points_for_steps).
+
+Usage: bench/promql_bench.py [--devices N] [--interval S] [--runs N] [--seal]
+       [--dense-interval S]
        (FLEETPULSE_BIN, default build/release/src/app/fleetpulse). Temp dirs, free ports, all on
        127.0.0.1; servers are stopped by PID at the end.
 """
@@ -73,6 +81,24 @@ def generate(devices: int, interval_s: int):
         yield dev, TYPES[d % 5], f"site-{d % 10:02d}", pts
 
 
+def dense_points(interval_s: int):
+    rng = random.Random(11)
+    t, v, pts = DAY_END_MS - 86_400_000 + 17, 20.0, []
+    while t <= DAY_END_MS:
+        pts.append((t, round(v, 3)))
+        v += rng.uniform(-0.5, 0.5)
+        t += interval_s * 1000
+    return pts
+
+
+def metric_value(port: int, name: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    return 0.0
+
+
 def post(conn: http.client.HTTPConnection, path: str, body: bytes, ctype: str) -> int:
     conn.request("POST", path, body=body, headers={"Content-Type": ctype})
     r = conn.getresponse()
@@ -102,13 +128,18 @@ def main():
     ap.add_argument("--devices", type=int, default=10_000)
     ap.add_argument("--interval", type=int, default=300)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--seal", action="store_true",
+                    help="fleetpulse: seal into blocks and wait for the rollups before querying")
+    ap.add_argument("--dense-interval", type=int, default=1,
+                    help="interval (s) of the one dense series bench_dense_temperature (0: none)")
     ap.add_argument("--perf", help="perf record fleetpulse while its queries run (perf.data path)")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="promql-bench-"))
     procs = []
     try:
         data = list(generate(args.devices, args.interval))
-        npoints = sum(len(p) for *_, p in data)
+        dense = dense_points(args.dense_interval) if args.dense_interval > 0 else []
+        npoints = sum(len(p) for *_, p in data) + len(dense)
         print(f"data: {args.devices} series, {npoints} points, one day", flush=True)
 
         # fleetpulse
@@ -132,9 +163,20 @@ def main():
         [t.join() for t in threads]
         conn = http.client.HTTPConnection("127.0.0.1", fp_port, timeout=300)
         lines = [f"bench,device_id={dev} temperature={v} {t}" for dev, _, _, pts in data for t, v in pts]
+        lines += [f"bench,device_id=dense-0 dense_temperature={v} {t}" for t, v in dense]
         for i in range(0, len(lines), 50_000):
             assert post(conn, "/api/v1/write?precision=ms", "\n".join(lines[i:i + 50_000]).encode(),
                         "text/plain") in (200, 204)
+        if args.seal:
+            before = metric_value(fp_port, "fleetpulse_block_compactions_total")
+            flushed = post(conn, "/api/v1/admin/flush", b"{}", "application/json")
+            assert flushed == 200, flushed
+            deadline = time.time() + 600
+            while metric_value(fp_port, "fleetpulse_block_compactions_total") <= before:
+                assert time.time() < deadline, "fleetpulse did not compact the day"
+                time.sleep(0.5)
+            print(f"fleetpulse sealed: {metric_value(fp_port, 'fleetpulse_blocks'):.0f} blocks",
+                  flush=True)
         print(f"fleetpulse loaded in {time.time() - t0:.1f} s", flush=True)
 
         # Prometheus
@@ -145,6 +187,11 @@ def main():
                 lbl = f'{{device_id="{dev}",location="{loc}",type="{typ}"}}'
                 for t, v in pts:
                     f.write(f"bench_temperature{lbl} {v} {t // 1000}.{t % 1000:03d}\n")
+            if dense:
+                f.write("# TYPE bench_dense_temperature gauge\n")
+                for t, v in dense:
+                    f.write(f'bench_dense_temperature{{device_id="dense-0"}} {v} '
+                            f"{t // 1000}.{t % 1000:03d}\n")
             f.write("# EOF\n")
         t0 = time.time()
         subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", str(om), str(root / "prom")],
@@ -178,6 +225,7 @@ def main():
                 if len(buf) > 50_000:
                     assert post(conn, "/api/v1/import/prometheus", "\n".join(buf).encode(), "text/plain") == 204
                     buf = []
+            buf += [f'bench_dense_temperature{{device_id="dense-0"}} {v} {t}' for t, v in dense]
             if buf:
                 assert post(conn, "/api/v1/import/prometheus", "\n".join(buf).encode(), "text/plain") == 204
             urllib.request.urlopen(f"http://127.0.0.1:{vm_port}/internal/force_flush").read()
@@ -189,6 +237,9 @@ def main():
             (f"{args.devices // 10} series", 'bench_temperature{location="site-03"}'),
             (f"sum by (type) over {args.devices} devices", "sum by (type) (bench_temperature)"),
         ]
+        if dense:
+            queries.append((f"1 series at {args.dense_interval} s ({len(dense)} points)",
+                            'bench_dense_temperature{device_id="dense-0"}'))
         targets = [("fleetpulse", f"http://127.0.0.1:{fp_port}/prometheus", ()),
                    ("Prometheus 2.42", f"http://127.0.0.1:{pr_port}", ())]
         if vm_base:

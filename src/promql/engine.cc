@@ -239,10 +239,23 @@ class Evaluator {
     return m;
   }
 
+  // An instant-vector selector's points for the lookback at every step (from the start of the
+  // first step's lookback): only those the lookback can pick (SeriesSource::select_for_steps,
+  // which may read rollups), sorted by labels.
+  Matrix select_for_steps(const Expr& sel) {
+    Matrix m;
+    const StepGrid grid{steps_.start - sel.offset_ms, steps_.n > 1 ? steps_.step : 0};
+    check(src_.select_for_steps(sel.matchers, grid.first - opt_.lookback_ms,
+                                steps_.end - sel.offset_ms, grid, budget_, m));
+    std::sort(m.begin(), m.end(),
+              [](const Series& a, const Series& b) { return a.labels < b.labels; });
+    return m;
+  }
+
   Value vector_selector(const Expr& e) {
     Value out;
     const int64_t lookback = opt_.lookback_ms;
-    Matrix data = select(e, steps_.start - e.offset_ms - lookback, steps_.end - e.offset_ms);
+    Matrix data = select_for_steps(e);
     for (auto& s : data) {
       Series r{std::move(s.labels), {}};
       const auto& pts = s.points;
@@ -400,8 +413,7 @@ class Evaluator {
     if (e.agg != AggOp::kSum && e.agg != AggOp::kAvg && e.agg != AggOp::kMin &&
         e.agg != AggOp::kMax && e.agg != AggOp::kCount && e.agg != AggOp::kGroup)
       return std::nullopt;
-    const Matrix data =
-        select(arg, steps_.start - arg.offset_ms - opt_.lookback_ms, steps_.end - arg.offset_ms);
+    const Matrix data = select_for_steps(arg);
     std::vector<std::string> grouping = e.grouping;
     std::sort(grouping.begin(), grouping.end());
     struct Group {

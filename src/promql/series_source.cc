@@ -26,6 +26,14 @@ Status CombinedSource::select(const std::vector<LabelMatcher>& matchers, int64_t
   return Status::Ok();
 }
 
+Status CombinedSource::select_for_steps(const std::vector<LabelMatcher>& matchers, int64_t mint,
+                                        int64_t maxt, const StepGrid& grid, QueryBudget& budget,
+                                        Matrix& out) const {
+  for (const SeriesSource* p : parts_)
+    if (auto s = p->select_for_steps(matchers, mint, maxt, grid, budget, out); !s.ok()) return s;
+  return Status::Ok();
+}
+
 bool matches_all(const std::vector<LabelMatcher>& matchers, const Labels& ls) {
   for (const auto& m : matchers)
     if (!m.matches(label_value(ls, m.name))) return false;

@@ -68,6 +68,13 @@ class MissingData {
   std::vector<std::string> reasons_;
 };
 
+// The instants an instant-vector selector is read at: first, first + step, ... (ms; step 0:
+// the single instant `first`). At each, the selector takes the last point at or before it.
+struct StepGrid {
+  int64_t first = 0;
+  int64_t step = 0;
+};
+
 class SeriesSource {
  public:
   virtual ~SeriesSource() = default;
@@ -76,6 +83,16 @@ class SeriesSource {
   // Charges `budget`; stops with its error when a limit is reached. Any thread.
   virtual Status select(const std::vector<LabelMatcher>& matchers, int64_t mint, int64_t maxt,
                         bool with_points, QueryBudget& budget, Matrix& out) const = 0;
+  // As select(with_points) for an instant selector read at the instants of `grid` (all in
+  // [mint, maxt]): each series may carry any subset of its points in [mint, maxt] that keeps,
+  // for every instant, the last point at or before it — so the answer is the same as from all
+  // points (a source may read rollups for it). By default, all points.
+  virtual Status select_for_steps(const std::vector<LabelMatcher>& matchers, int64_t mint,
+                                  int64_t maxt, const StepGrid& grid, QueryBudget& budget,
+                                  Matrix& out) const {
+    (void)grid;
+    return select(matchers, mint, maxt, true, budget, out);
+  }
 };
 
 // Several sources as one (series from each, in order). Does not own them.
@@ -84,6 +101,8 @@ class CombinedSource : public SeriesSource {
   explicit CombinedSource(std::vector<const SeriesSource*> parts) : parts_(std::move(parts)) {}
   Status select(const std::vector<LabelMatcher>& matchers, int64_t mint, int64_t maxt,
                 bool with_points, QueryBudget& budget, Matrix& out) const override;
+  Status select_for_steps(const std::vector<LabelMatcher>& matchers, int64_t mint, int64_t maxt,
+                          const StepGrid& grid, QueryBudget& budget, Matrix& out) const override;
 
  private:
   std::vector<const SeriesSource*> parts_;

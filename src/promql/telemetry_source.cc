@@ -20,7 +20,7 @@ std::string prometheus_metric_name(std::string_view metric) {
 Status select_stored_series(const tsdb::TimeSeriesStore& store, tsdb::SeriesId id, std::string name,
                             const Labels& base, const std::vector<LabelMatcher>& matchers,
                             int64_t mint, int64_t maxt, bool with_points, QueryBudget& budget,
-                            Matrix& out) {
+                            Matrix& out, const StepGrid* grid) {
   Labels ls;
   ls.reserve(base.size() + 1);
   ls.emplace_back(std::string(kMetricName), std::move(name));
@@ -28,7 +28,12 @@ Status select_stored_series(const tsdb::TimeSeriesStore& store, tsdb::SeriesId i
   if (!matches_all(matchers, ls)) return Status::Ok();
   Series s{std::move(ls), {}};
   if (with_points) {
-    store.scan(id, mint, maxt, [&](const tsdb::Sample& p) { s.points.push_back({p.ts, p.value}); });
+    if (grid)
+      read_points_for_steps(store, id, mint, maxt, *grid, s.points);
+    else
+      store.scan(id, mint, maxt, [&](const tsdb::Sample& p) {
+        s.points.push_back({p.ts, p.value});
+      });
     if (s.points.empty()) return Status::Ok();
   } else {
     auto span = store.time_span(id);
@@ -40,6 +45,42 @@ Status select_stored_series(const tsdb::TimeSeriesStore& store, tsdb::SeriesId i
   return Status::Ok();
 }
 
+int64_t rollup_width_for(const StepGrid& grid) {
+  for (const int64_t w : {int64_t{3'600'000}, int64_t{60'000}})
+    if (grid.step > 0 && grid.step % w == 0 && grid.first % w == 0) return w;
+  return 0;
+}
+
+bool read_points_for_steps(const tsdb::TimeSeriesStore& store, tsdb::SeriesId id, int64_t mint,
+                           int64_t maxt, const StepGrid& grid, std::vector<Point>& out) {
+  auto all_raw = [&] {
+    store.scan(id, mint, maxt, [&](const tsdb::Sample& p) { out.push_back({p.ts, p.value}); });
+  };
+  const int64_t width = rollup_width_for(grid);
+  if (width == 0) {
+    all_raw();
+    return false;
+  }
+  const size_t begin = out.size();
+  bool buckets = false, complete = true;
+  store.scan_for_aggregate(
+      id, mint, maxt, width,
+      [&](const tsdb::Sample& p) {
+        out.push_back({p.ts, p.value});
+      },
+      [&](const tsdb::RollupBucket& b) {
+        buckets = true;
+        if (!b.has_times) complete = false;
+        if (!complete) return;
+        if (b.first_ts == b.start && b.first_ts != b.last_ts) out.push_back({b.first_ts, b.first});
+        out.push_back({b.last_ts, b.last});
+      });
+  if (complete) return buckets;
+  out.resize(begin);
+  all_raw();
+  return false;
+}
+
 bool name_matches(const std::vector<LabelMatcher>& matchers, std::string_view name) {
   for (const auto& m : matchers)
     if (m.name == kMetricName && !m.matches(name)) return false;
@@ -49,6 +90,18 @@ bool name_matches(const std::vector<LabelMatcher>& matchers, std::string_view na
 Status TelemetrySource::select(const std::vector<LabelMatcher>& matchers, int64_t mint,
                                int64_t maxt, bool with_points, QueryBudget& budget,
                                Matrix& out) const {
+  return select_impl(matchers, mint, maxt, with_points, nullptr, budget, out);
+}
+
+Status TelemetrySource::select_for_steps(const std::vector<LabelMatcher>& matchers, int64_t mint,
+                                         int64_t maxt, const StepGrid& grid, QueryBudget& budget,
+                                         Matrix& out) const {
+  return select_impl(matchers, mint, maxt, true, &grid, budget, out);
+}
+
+Status TelemetrySource::select_impl(const std::vector<LabelMatcher>& matchers, int64_t mint,
+                                    int64_t maxt, bool with_points, const StepGrid* grid,
+                                    QueryBudget& budget, Matrix& out) const {
   const auto& index = store_.index();
   std::vector<std::string> devices;
   if (only_) {
@@ -76,7 +129,7 @@ Status TelemetrySource::select(const std::vector<LabelMatcher>& matchers, int64_
       if (missing_ && name_matches(matchers, name))
         missing_->add(store_.missing_data(device, metric, mint, maxt));
       if (auto st = select_stored_series(store_, id, std::move(name), base, matchers, mint, maxt,
-                                         with_points, budget, out);
+                                         with_points, budget, out, grid);
           !st.ok())
         return st;
     }

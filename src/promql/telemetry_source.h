@@ -26,10 +26,28 @@ std::string prometheus_metric_name(std::string_view metric);
 // One stored series `id` as <name>{base...}: appended to `out` when it matches `matchers` and
 // has points in [mint, maxt] (with_points: read them; otherwise its time span is checked),
 // charged to `budget` (its error is returned). Shared by the telemetry and KPI sources.
+// `grid` (with_points only): the points may be reduced as SeriesSource::select_for_steps
+// allows, see read_points_for_steps.
 Status select_stored_series(const tsdb::TimeSeriesStore& store, tsdb::SeriesId id, std::string name,
                             const Labels& base, const std::vector<LabelMatcher>& matchers,
                             int64_t mint, int64_t maxt, bool with_points, QueryBudget& budget,
-                            Matrix& out);
+                            Matrix& out, const StepGrid* grid = nullptr);
+
+// The rollup width (1 h or 1 min, in ms) every instant of `grid` is a bucket boundary of, or
+// 0 when there is none (a single instant, or steps or a start off the minute).
+int64_t rollup_width_for(const StepGrid& grid);
+
+// Appends the points of `id` in [mint, maxt] that an instant selector at the instants of
+// `grid` can read. Where whole rollup buckets of rollup_width_for(grid) cover the range (see
+// TimeSeriesStore::scan_for_aggregate), a bucket gives its last sample, and its first when
+// that lies on the bucket start: the instants are all bucket boundaries, so the last point at
+// or before an instant is the sample at it (a bucket's first) or the last of an earlier
+// bucket — never another one. Those are raw samples with their own timestamps, so the
+// lookback sees exactly what it sees in the raw points. Returns true when rollups were read;
+// reads every raw point instead where no rollup (or only an older one without sample
+// timestamps) covers the range.
+bool read_points_for_steps(const tsdb::TimeSeriesStore& store, tsdb::SeriesId id, int64_t mint,
+                           int64_t maxt, const StepGrid& grid, std::vector<Point>& out);
 
 // True when every matcher on the metric name (__name__) accepts `name`.
 bool name_matches(const std::vector<LabelMatcher>& matchers, std::string_view name);
@@ -44,8 +62,14 @@ class TelemetrySource : public SeriesSource {
       : store_(store), devices_(devices), only_(only), missing_(missing) {}
   Status select(const std::vector<LabelMatcher>& matchers, int64_t mint, int64_t maxt,
                 bool with_points, QueryBudget& budget, Matrix& out) const override;
+  // Reads rollups where they give the same answer (read_points_for_steps).
+  Status select_for_steps(const std::vector<LabelMatcher>& matchers, int64_t mint, int64_t maxt,
+                          const StepGrid& grid, QueryBudget& budget, Matrix& out) const override;
 
  private:
+  Status select_impl(const std::vector<LabelMatcher>& matchers, int64_t mint, int64_t maxt,
+                     bool with_points, const StepGrid* grid, QueryBudget& budget,
+                     Matrix& out) const;
   const tsdb::TimeSeriesStore& store_;
   const DeviceLabelMap& devices_;
   const std::set<std::string>* only_;

@@ -2,7 +2,9 @@
 
 One generated data set (tests/promql/dataset.py: 300 series, 3 hours at uneven intervals,
 gaps longer than the lookback, counter resets) is loaded into Prometheus as TSDB blocks made by
-`promtool tsdb create-blocks-from openmetrics` and into fleetpulse by line protocol. Every
+`promtool tsdb create-blocks-from openmetrics` and into fleetpulse by line protocol (then
+sealed into blocks and compacted, so fleetpulse answers from blocks, and its instant selectors
+at hour-aligned steps from the 1-hour rollups: a wrong rollup timestamp fails 294 answers). Every
 expression of tests/promql/corpus_supported.promql is then run against both, as instant
 queries at several times and as range queries with several steps, and the answers must agree
 series by series, value by value (relative tolerance 1e-9, NaN equal to NaN, timestamps
@@ -44,6 +46,10 @@ RANGES = [  # (start, end, step) in ms
     (T0 + 600_000, T0 + dataset.SPAN_MS + 600_000, 60_000),
     (T0 + 600_500, T0 + 7_000_000, 97_000),
     (T0 - 1_800_000, T0 + dataset.SPAN_MS, 900_000),
+    # Hour-aligned steps over compacted data: instant selectors read the 1-hour rollups (the
+    # series of 10-60 s are dense enough to have them); the answer must not change.
+    (T0 - 3_600_000, T0 + dataset.SPAN_MS + 3_600_000, 3_600_000),
+    (T0 - 7_200_000, T0 + dataset.SPAN_MS + 7_200_000, 7_200_000),
 ]
 
 
@@ -137,7 +143,22 @@ def fleetpulse(module_server_factory, data):
         r = server.post("/api/v1/write?precision=ms", raw="\n".join(lines[i:i + 20_000]),
                         headers={"Content-Type": "text/plain"})
         assert r.status in (200, 204), r
+    # Seal the data into blocks and wait for the day's compaction, which builds its rollups:
+    # the corpus then reads blocks, and the hour-step ranges read rollups.
+    assert server.post("/api/v1/admin/flush").status == 200
+    deadline = time.time() + 60
+    while metric_value(server, "fleetpulse_block_compactions_total") < 1:
+        assert time.time() < deadline, "the sealed day was not compacted within 60 s"
+        time.sleep(0.2)
+    assert metric_value(server, "fleetpulse_blocks") >= 2, "no rollup block was written"
     return f"http://127.0.0.1:{server.port}/prometheus/api/v1"
+
+
+def metric_value(server, name: str) -> float:
+    r = server.get("/metrics")
+    assert r.status == 200, r
+    m = re.search(rf"^{name}(?:{{[^}}]*}})? (\S+)$", r.text, re.M)
+    return float(m.group(1)) if m else 0.0
 
 
 def same_value(a: str, b: str) -> bool:

@@ -1,5 +1,7 @@
 #include "storage/tsdb/rollup.h"
 
+#include <algorithm>
+
 #include "storage/codec/chunk_decoder.h"
 #include "storage/codec/chunk_encoder.h"
 #include "storage/codec/chunk_format.h"
@@ -7,7 +9,8 @@
 namespace fp::tsdb {
 namespace {
 
-constexpr int kColumns = 6;
+constexpr int kOldColumns = 6;  // min max sum count first last
+constexpr int kColumns = 8;     // ... first_ts last_ts (as offsets from the bucket start)
 
 int64_t floor_to(int64_t ts, int64_t width) {
   int64_t q = ts / width;
@@ -27,8 +30,12 @@ double column(const RollupBucket& b, int c) {
       return static_cast<double>(b.count);
     case 4:
       return b.first;
-    default:
+    case 5:
       return b.last;
+    case 6:
+      return static_cast<double>(b.first_ts - b.start);
+    default:
+      return static_cast<double>(b.last_ts - b.start);
   }
 }
 
@@ -39,7 +46,12 @@ std::vector<RollupBucket> build_rollups(std::span<const Sample> samples, int64_t
   for (const Sample& s : samples) {
     const int64_t b = floor_to(s.ts, width_ms);
     if (out.empty() || out.back().start != b) {
-      out.push_back({b, s.value, s.value, 0, 0, s.value, s.value});
+      RollupBucket r;
+      r.start = b;
+      r.min = r.max = r.first = s.value;
+      r.first_ts = s.ts;
+      r.has_times = true;
+      out.push_back(r);
     }
     RollupBucket& r = out.back();
     if (s.value < r.min) r.min = s.value;
@@ -47,6 +59,7 @@ std::vector<RollupBucket> build_rollups(std::span<const Sample> samples, int64_t
     r.sum += s.value;
     ++r.count;
     r.last = s.value;
+    r.last_ts = s.ts;
   }
   return out;
 }
@@ -54,7 +67,10 @@ std::vector<RollupBucket> build_rollups(std::span<const Sample> samples, int64_t
 std::string encode_rollups(std::span<const RollupBucket> buckets) {
   std::string out;
   codec::ChunkEncoder enc;
-  for (int c = 0; c < kColumns; ++c) {
+  // Buckets without timestamps (decoded from an older payload) are written as they were read.
+  const bool times = std::all_of(buckets.begin(), buckets.end(),
+                                 [](const RollupBucket& b) { return b.has_times; });
+  for (int c = 0; c < (times ? kColumns : kOldColumns); ++c) {
     enc.clear();
     for (const RollupBucket& b : buckets) enc.append(b.start, column(b, c));
     const std::string chunk = enc.finish();
@@ -69,6 +85,7 @@ Result<std::vector<RollupBucket>> decode_rollups(std::string_view payload) {
   const auto* p = reinterpret_cast<const uint8_t*>(payload.data());
   const auto* end = p + payload.size();
   for (int c = 0; c < kColumns; ++c) {
+    if (c == kOldColumns && p == end) return out;  // an older payload: no timestamps
     uint64_t len;
     if (!codec::get_uvarint(&p, end, &len) || len > static_cast<uint64_t>(end - p))
       return Status::Corruption("rollup: truncated column");
@@ -99,8 +116,24 @@ Result<std::vector<RollupBucket>> decode_rollups(std::string_view payload) {
         case 4:
           out[i].first = v;
           break;
-        default:
+        case 5:
           out[i].last = v;
+          break;
+        default: {
+          // An offset in [0, 2^53): exact as a double; anything else is damage.
+          if (!(v >= 0 && v < 9.007e15) || v != static_cast<double>(static_cast<int64_t>(v)))
+            return Status::Corruption("rollup: bad sample timestamp");
+          int64_t ts;
+          if (__builtin_add_overflow(out[i].start, static_cast<int64_t>(v), &ts))
+            return Status::Corruption("rollup: bad sample timestamp");
+          if (c == 6) {
+            out[i].first_ts = ts;
+          } else {
+            if (ts < out[i].first_ts) return Status::Corruption("rollup: last before first");
+            out[i].last_ts = ts;
+            out[i].has_times = true;
+          }
+        }
       }
     }
   }

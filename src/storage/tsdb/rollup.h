@@ -1,8 +1,11 @@
 #pragma once
-// Rollups: per-bucket summaries (min, max, sum, count, first, last) of a series, kept in
-// their own blocks so long-range aggregates read buckets instead of raw points. A rollup
-// payload is six codec chunks, one per column, each with the bucket starts as timestamps
-// (regular, so they cost about a bit each) — see docs/formats/block.md.
+// Rollups: per-bucket summaries (min, max, sum, count, first, last, and the timestamps of the
+// first and last sample) of a series, kept in their own blocks so long-range aggregates read
+// buckets instead of raw points, and PromQL's instant selectors at bucket-aligned steps read
+// each bucket's first and last sample instead of all of them. A rollup payload is eight codec
+// chunks, one per column, each with the bucket starts as timestamps (regular, so they cost
+// about a bit each); payloads written before the two timestamp columns existed have six and
+// still decode (has_times false) — see docs/formats/block.md.
 
 #include <cstdint>
 #include <span>
@@ -20,13 +23,18 @@ struct RollupBucket {
   double min = 0, max = 0, sum = 0;
   uint64_t count = 0;
   double first = 0, last = 0;
+  // The first and last sample's timestamps (ms, in [start, start + width)); meaningful only
+  // when has_times (false for six-column payloads written before they were kept).
+  int64_t first_ts = 0, last_ts = 0;
+  bool has_times = false;
 };
 
 // Buckets of `width_ms` over `samples` (ascending by ts), only those with data.
 std::vector<RollupBucket> build_rollups(std::span<const Sample> samples, int64_t width_ms);
 
 std::string encode_rollups(std::span<const RollupBucket> buckets);
-// kCorruption when the payload is malformed or its columns disagree.
+// Six-column (older) or eight-column payloads. kCorruption when the payload is malformed, its
+// columns disagree, or a sample timestamp lies before its bucket or out of order.
 Result<std::vector<RollupBucket>> decode_rollups(std::string_view payload);
 
 }  // namespace fp::tsdb

@@ -1,0 +1,232 @@
+// PromQL range queries over compacted data read rollups where the step allows, and the answer
+// is the one all raw points give, number for number: dense series (1-minute and 1-hour
+// rollups), a sparse one (no rollups), gaps longer than the lookback, NaN and ±Inf, samples on
+// bucket boundaries, points in the head beside rollups, and rollups of the older six-column
+// format (no sample timestamps), which are read as raw instead.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "model/reading_batch.h"
+#include "promql/engine.h"
+#include "promql/parser.h"
+#include "promql/telemetry_source.h"
+#include "storage/fs/fault_injecting_file_system.h"
+#include "storage/tsdb/rollup.h"
+#include "storage/tsdb/time_series_store.h"
+#include "util/clock.h"
+
+namespace fp::promql {
+namespace {
+
+constexpr int64_t kDay = 86'400'000;
+constexpr int64_t kT0 = 1'767'225'600'000;  // 2026-01-01T00:00:00Z, a partition start
+constexpr int64_t kHour = 3'600'000;
+constexpr int64_t kMinute = 60'000;
+
+// The telemetry source without its rollup reads: every instant selector gets all raw points.
+class RawOnly : public SeriesSource {
+ public:
+  explicit RawOnly(const SeriesSource& s) : s_(s) {}
+  Status select(const std::vector<LabelMatcher>& matchers, int64_t mint, int64_t maxt,
+                bool with_points, QueryBudget& budget, Matrix& out) const override {
+    return s_.select(matchers, mint, maxt, with_points, budget, out);
+  }
+
+ private:
+  const SeriesSource& s_;
+};
+
+bool same(double a, double b) {
+  return std::memcmp(&a, &b, sizeof a) == 0 || (std::isnan(a) && std::isnan(b));
+}
+
+class PromqlRollupTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    tsdb::StoreOptions o;
+    o.dir = "/data/tsdb";
+    o.background = false;
+    o.clock = &clock_;
+    auto s = tsdb::TimeSeriesStore::open(fs_, o, {}, nullptr);
+    ASSERT_TRUE(s.ok()) << s.status().message();
+    store_ = std::move(s).value();
+    devices_["dense-a"] = {"sensor", "site-1"};
+    devices_["dense-b"] = {"sensor", "site-2"};
+    devices_["sparse"] = {"meter", "site-1"};
+  }
+
+  void write(const std::vector<std::tuple<std::string, int64_t, double>>& readings) {
+    ReadingBatch b;
+    for (const auto& [d, ts, v] : readings)
+      b.add(b.intern_device(d), b.intern_metric("temp"), ts, v);
+    ASSERT_TRUE(store_->log(b, clock_.now_ms()).ok());
+    ASSERT_TRUE(store_->commit().ok());
+    store_->apply(b);
+  }
+
+  // Two dense series (about one point a second, with gaps of 7 and 70 minutes, NaN and ±Inf,
+  // points on minute and hour boundaries) and a sparse one (every 5 minutes), over 5 hours.
+  void write_data() {
+    std::mt19937_64 rng(42);
+    std::vector<std::tuple<std::string, int64_t, double>> r;
+    for (const char* d : {"dense-a", "dense-b"}) {
+      for (int64_t t = kT0 + 17; t < kT0 + 5 * kHour;
+           t += 700 + static_cast<int64_t>(rng() % 900)) {
+        const int64_t in_hour = (t - kT0) % kHour;
+        if (d[6] == 'a' && t > kT0 + kHour + 5 * kMinute && t < kT0 + kHour + 12 * kMinute)
+          continue;  // a gap longer than the lookback
+        if (d[6] == 'b' && in_hour > 20 * kMinute && t < kT0 + 3 * kHour && t > kT0 + 2 * kHour)
+          continue;  // a gap past the end of an hour bucket
+        double v = static_cast<double>(rng() % 10'000) / 7;
+        if (rng() % 500 == 0) v = std::numeric_limits<double>::quiet_NaN();
+        if (rng() % 700 == 0) v = rng() % 2 ? HUGE_VAL : -HUGE_VAL;
+        r.emplace_back(d, t, v);
+      }
+      for (int64_t h = 1; h < 5; ++h) r.emplace_back(d, kT0 + h * kHour, 1000.0 + h);  // boundaries
+      for (int64_t m = 3; m < 300; m += 11) r.emplace_back(d, kT0 + m * kMinute, -m);
+    }
+    for (int64_t t = kT0 + 30'000; t < kT0 + 5 * kHour; t += 5 * kMinute)
+      r.emplace_back("sparse", t, 3);
+    write(r);
+  }
+
+  QueryValue eval(const SeriesSource& src, const std::string& q, int64_t start, int64_t end,
+                  int64_t step) {
+    auto e = parse_expression(q);
+    EXPECT_TRUE(e.ok()) << q;
+    auto v = evaluate_range(**e, src, start, end, step, EngineOptions{});
+    EXPECT_TRUE(v.ok()) << q << ": " << v.status().message();
+    return v.ok() ? std::move(v).value() : QueryValue{};
+  }
+
+  // Every expression over every grid: the rollup-reading source answers as the raw one.
+  void expect_same_answers() {
+    const TelemetrySource src(*store_, devices_);
+    const RawOnly raw(src);
+    const std::vector<std::string> queries = {"temp",
+                                              "sum by (type) (temp)",
+                                              "avg(temp)",
+                                              "max by (location) (temp)",
+                                              "count(temp)",
+                                              "temp offset 1h",
+                                              "temp * 2 > 100",
+                                              "min(temp offset 5m)",
+                                              "abs(temp{device_id=~\"dense.*\"})"};
+    const std::vector<std::tuple<int64_t, int64_t, int64_t>> grids = {
+        {kT0 - kHour, kT0 + 7 * kHour, kHour},           // hour buckets
+        {kT0, kT0 + 6 * kHour, 2 * kHour},               // hour buckets, 2 h step
+        {kT0 - 10 * kMinute, kT0 + 6 * kHour, kMinute},  // minute buckets
+        {kT0 + 5 * kMinute, kT0 + 5 * kHour, 5 * kMinute},
+        {kT0 + 30 * kMinute, kT0 + 5 * kHour, 30 * kMinute},  // not hour-aligned: minutes
+        {kT0 + 1'500, kT0 + 5 * kHour, kMinute},              // off the minute: raw
+        {kT0, kT0 + 5 * kHour, 97'000},                       // step off the minute: raw
+    };
+    for (const auto& q : queries) {
+      for (const auto& [a, b, step] : grids) {
+        SCOPED_TRACE(q + " @ " + std::to_string(a - kT0) + ".." + std::to_string(b - kT0) + "/" +
+                     std::to_string(step));
+        const QueryValue want = eval(raw, q, a, b, step);
+        const QueryValue got = eval(src, q, a, b, step);
+        ASSERT_EQ(got.series.size(), want.series.size());
+        for (size_t i = 0; i < want.series.size(); ++i) {
+          ASSERT_EQ(got.series[i].labels, want.series[i].labels);
+          ASSERT_EQ(got.series[i].points.size(), want.series[i].points.size());
+          for (size_t j = 0; j < want.series[i].points.size(); ++j) {
+            ASSERT_EQ(got.series[i].points[j].t, want.series[i].points[j].t);
+            ASSERT_TRUE(same(got.series[i].points[j].v, want.series[i].points[j].v))
+                << got.series[i].points[j].v << " vs " << want.series[i].points[j].v;
+          }
+        }
+      }
+    }
+  }
+
+  // The points an instant selector on `device` reads at the grid, and whether rollups gave them.
+  std::pair<size_t, bool> read(const std::string& device, const StepGrid& grid) {
+    const auto id = store_->index().find(device, "temp");
+    EXPECT_TRUE(id.has_value());
+    std::vector<Point> pts;
+    const bool rollups =
+        read_points_for_steps(*store_, *id, kT0 - kHour, kT0 + 6 * kHour, grid, pts);
+    return {pts.size(), rollups};
+  }
+
+  FaultInjectingFileSystem fs_;
+  ManualClock clock_{kT0 + 10 * kDay};
+  std::unique_ptr<tsdb::TimeSeriesStore> store_;
+  DeviceLabelMap devices_;
+};
+
+TEST(PromqlRollupWidth, OnlyGridsWhoseEveryInstantIsABucketBoundary) {
+  EXPECT_EQ(rollup_width_for({kT0, kHour}), kHour);
+  EXPECT_EQ(rollup_width_for({kT0, 2 * kHour}), kHour);
+  EXPECT_EQ(rollup_width_for({kT0 + kMinute, kHour}), kMinute);
+  EXPECT_EQ(rollup_width_for({kT0, kMinute}), kMinute);
+  EXPECT_EQ(rollup_width_for({kT0 - 5 * kMinute, 15 * kMinute}), kMinute);
+  EXPECT_EQ(rollup_width_for({kT0 + 1, kMinute}), 0);
+  EXPECT_EQ(rollup_width_for({kT0, 90'000}), 0);
+  EXPECT_EQ(rollup_width_for({kT0, 0}), 0) << "an instant query";
+}
+
+TEST_F(PromqlRollupTest, CompactedDenseSeriesAreReadFromRollupsWithTheRawAnswer) {
+  write_data();
+  expect_same_answers();  // all in the head: nothing to read rollups from
+  EXPECT_FALSE(read("dense-a", {kT0, kHour}).second);
+  const size_t raw_points = read("dense-a", {kT0 + 1, kHour}).first;
+
+  ASSERT_TRUE(store_->flush_now().ok());
+  ASSERT_TRUE(store_->compact_now().ok());
+  ASSERT_EQ(store_->block_stats().blocks, 3u) << "raw + 1m + 1h rollup blocks";
+  const auto [hour_points, hour_rollups] = read("dense-a", {kT0, kHour});
+  const auto [minute_points, minute_rollups] = read("dense-a", {kT0, kMinute});
+  EXPECT_TRUE(hour_rollups);
+  EXPECT_TRUE(minute_rollups);
+  EXPECT_EQ(read("dense-a", {kT0 + 1, kHour}).first, raw_points) << "off the minute: raw";
+  EXPECT_FALSE(read("dense-a", {kT0 + 1, kHour}).second);
+  EXPECT_LE(hour_points, 2u * 6) << "at most a bucket's first and last per hour";
+  EXPECT_LE(minute_points, 2u * 6 * 60);
+  EXPECT_GT(raw_points, 10 * minute_points / 2);
+  EXPECT_FALSE(read("sparse", {kT0, kMinute}).second) << "too sparse to have rollups";
+  expect_same_answers();
+
+  // Late points in the head over a compacted hour: that hour is read raw, the answer unchanged.
+  write({{"dense-a", kT0 + 2 * kHour + 30 * kMinute, 7.5}, {"dense-b", kT0 + 3 * kHour, -1}});
+  expect_same_answers();
+}
+
+TEST(PromqlRollupFormat, OlderSixColumnRollupsDecodeWithoutTimesAndAreReadRaw) {
+  std::vector<tsdb::Sample> s = {{kT0 + 5, 1}, {kT0 + 59'000, 2}, {kT0 + kMinute, 3}};
+  auto b = tsdb::build_rollups(s, kMinute);
+  ASSERT_EQ(b.size(), 2u);
+  EXPECT_TRUE(b[0].has_times);
+  EXPECT_EQ(b[0].first_ts, kT0 + 5);
+  EXPECT_EQ(b[0].last_ts, kT0 + 59'000);
+  EXPECT_EQ(b[1].first_ts, kT0 + kMinute);
+  auto back = tsdb::decode_rollups(tsdb::encode_rollups(b));
+  ASSERT_TRUE(back.ok());
+  EXPECT_TRUE((*back)[0].has_times);
+  EXPECT_EQ((*back)[0].first_ts, kT0 + 5);
+  EXPECT_EQ((*back)[0].last_ts, kT0 + 59'000);
+  // An older payload: the six columns only.
+  for (auto& x : b) x.has_times = false;
+  const std::string old = tsdb::encode_rollups(b);
+  EXPECT_LT(old.size(), tsdb::encode_rollups(*back).size());
+  auto old_back = tsdb::decode_rollups(old);
+  ASSERT_TRUE(old_back.ok());
+  ASSERT_EQ(old_back->size(), 2u);
+  EXPECT_FALSE((*old_back)[0].has_times);
+  EXPECT_EQ((*old_back)[1].last, 3);
+  // A timestamp before its bucket is damage.
+  (*back)[1].first_ts = kT0;
+  EXPECT_FALSE(tsdb::decode_rollups(tsdb::encode_rollups(*back)).ok());
+}
+
+}  // namespace
+}  // namespace fp::promql
