@@ -74,6 +74,6 @@ for ticks, tid, comm in rows:
     print(f"  tid {tid:>8} {comm:<16} {ticks / hz:7.2f} s  {ticks / hz / (values / 1e6):.3f} s/M")
 PY
 if [ "${PERF:-0}" = 1 ]; then
-  perf report -i "$root/perf.data" --no-children --sort tid,sym --stdio 2>/dev/null \
+  perf report -i "$root/perf.data" --no-children -g none --sort pid,sym --stdio 2>/dev/null \
     | grep -v '^$' | grep -E '^ +[0-9]' | head -60
 fi

@@ -11,10 +11,8 @@ namespace fp {
 namespace {
 
 constexpr int64_t kTotalRefreshMs = 1'000;
-
-uint64_t pair_key(uint32_t device, uint32_t metric) {
-  return (static_cast<uint64_t>(device) << 32) | metric;
-}
+// scratch_ids_ of a metric whose pair was admitted before (nothing to store).
+constexpr uint32_t kAlreadyAdmitted = UINT32_MAX - 1;
 
 }  // namespace
 
@@ -145,12 +143,13 @@ std::string SeriesAdmission::admit(ReadingBatch& batch, std::string_view device,
   const tsdb::SeriesIndex* index = limits_.index();
 
   // Fast path, the common case: every pair of the item was admitted earlier in this request.
+  SeriesPairs& admitted = batch.resolved_series();
   if (index) {
     if (const std::optional<uint32_t> d = batch.find_device(device)) {
       bool all = true;
       for (std::string_view m : metrics) {
         const std::optional<uint32_t> mi = batch.find_metric(m);
-        if (!mi || !admitted_.count(pair_key(*d, *mi))) {
+        if (!mi || !admitted.find(SeriesPairs::key(*d, *mi))) {
           all = false;
           break;
         }
@@ -176,15 +175,24 @@ std::string SeriesAdmission::admit(ReadingBatch& batch, std::string_view device,
   }
 
   // Series this item would create, looked up in the store's index once per request and pair.
+  // The ids found are handed to the batch (below), so the Ingestor does not look them up again.
   scratch_new_series_.clear();
   scratch_seen_.clear();
+  scratch_ids_.assign(metrics.size(), kAlreadyAdmitted);
   if (index) {
+    if (admitted.empty()) admitted.generation = index->removals();  // before the first lookup
     const std::optional<uint32_t> d = batch.find_device(device);
-    for (std::string_view m : metrics) {
+    for (size_t i = 0; i < metrics.size(); ++i) {
+      const std::string_view m = metrics[i];
       if (d) {
-        if (auto mi = batch.find_metric(m); mi && admitted_.count(pair_key(*d, *mi))) continue;
+        if (auto mi = batch.find_metric(m); mi && admitted.find(SeriesPairs::key(*d, *mi)))
+          continue;
       }
-      if (index->find(device, m)) continue;
+      if (const std::optional<tsdb::SeriesId> id = index->find(device, m)) {
+        scratch_ids_[i] = *id;
+        continue;
+      }
+      scratch_ids_[i] = SeriesPairs::kUnresolved;
       if (scratch_seen_.insert(m).second) scratch_new_series_.push_back(m);
     }
   }
@@ -216,9 +224,10 @@ std::string SeriesAdmission::admit(ReadingBatch& batch, std::string_view device,
   }
 
   const uint32_t d = batch.intern_device(device);
-  for (std::string_view m : metrics) {
-    const uint32_t mi = batch.intern_metric(m);
-    if (index) admitted_.insert(pair_key(d, mi));
+  for (size_t i = 0; i < metrics.size(); ++i) {
+    const uint32_t mi = batch.intern_metric(metrics[i]);
+    if (index && scratch_ids_[i] != kAlreadyAdmitted)
+      admitted.put(SeriesPairs::key(d, mi), scratch_ids_[i]);
   }
   return {};
 }

@@ -132,8 +132,10 @@ class SeriesAdmission {
   SeriesAdmission& operator=(const SeriesAdmission&) = delete;
 
   // May the item of `device` with these metric names go into `batch`? Empty when yes: then
-  // the device and the metric names are already interned in `batch` and the item's new series
-  // are reserved. Otherwise the message naming the limit and its option, and nothing changed.
+  // the device and the metric names are already interned in `batch`, the item's new series
+  // are reserved and each pair's series id (or SeriesPairs::kUnresolved for a new one) is in
+  // batch.resolved_series(). Otherwise the message naming the limit and its option, and
+  // nothing changed.
   std::string admit(ReadingBatch& batch, std::string_view device,
                     std::span<const std::string_view> metrics);
 
@@ -146,10 +148,10 @@ class SeriesAdmission {
 
   CardinalityLimits& limits_;
   const int64_t now_ms_;
-  // (batch device index << 32 | batch metric index) of pairs already admitted: known series
-  // or reserved ones.
-  std::unordered_set<uint64_t> admitted_;
+  // The pairs already admitted (known series or reserved ones) are the batch's
+  // resolved_series(): admit() stores each pair's id there (engine branch).
   std::unordered_map<std::string, size_t> reserved_;  // by device, to release
+  std::vector<uint32_t> scratch_ids_;                 // per metric of one item: id to store
   std::vector<std::string_view> scratch_new_names_;
   std::vector<std::string_view> scratch_new_series_;
   std::unordered_set<std::string_view> scratch_seen_;  // dedupes one item's names

@@ -137,9 +137,21 @@ void Ingestor::submit_telemetry(std::shared_ptr<ReadingBatch> batch, int64_t rec
   const size_t n = batch->points().size();
   PendingTelemetry pending{std::move(batch), received_ms, std::move(done)};
   if (store_) {
-    // Lookups the commit thread would otherwise do, here on the submitting thread.
-    pending.ids_generation = store_->removal_generation();
-    pending.ids = store_->find_series(*pending.batch);
+    // Lookups the commit thread would otherwise do, here on the submitting thread: the ids
+    // SeriesAdmission resolved while the batch was decoded, else one index pass.
+    const SeriesPairs& resolved = pending.batch->resolved_series();
+    if (!resolved.empty()) {
+      pending.ids_generation = resolved.generation;
+      pending.ids.resize(n);
+      const std::vector<Point>& points = pending.batch->points();
+      for (size_t i = 0; i < n; ++i) {
+        const uint32_t* id = resolved.find(SeriesPairs::key(points[i].device, points[i].metric));
+        pending.ids[i] = id ? *id : tsdb::kNoSeries;
+      }
+    } else {
+      pending.ids_generation = store_->index().removals();
+      pending.ids = store_->find_series(*pending.batch);
+    }
     pending.attributes_known = attributes_known(*pending.batch, &pending.attributes_epoch);
   }
   Status refused;
@@ -459,7 +471,7 @@ void Ingestor::commit(std::vector<PendingHeartbeat>& batch,
         continue;
       }
       PendingTelemetry& t = telemetry[i];
-      if (t.ids_generation == store_->removal_generation())
+      if (t.ids_generation == store_->index().removals())
         store_->apply(*t.batch, t.ids);
       else
         store_->apply(*t.batch);  // a device was removed since: its ids may be stale

@@ -150,7 +150,7 @@ class Ingestor {
     int64_t received_ms;
     std::function<void(TelemetryAck)> done;
     // Work done on the submitting thread so the commit thread need not: each point's series
-    // id (kNoSeries: new series) as of the store's removal generation `ids_generation`, and
+    // id (kNoSeries: new series) as of the index's removals() `ids_generation`, and
     // whether every attribute already equals the catalog's value as of `attributes_epoch`.
     std::vector<tsdb::SeriesId> ids;
     uint64_t ids_generation = 0;

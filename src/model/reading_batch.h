@@ -17,6 +17,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "model/series_pairs.h"
+
 namespace fp {
 
 struct Point {
@@ -77,7 +79,11 @@ class ReadingBatch {
     unstamped_.clear();
     device_index_.clear();
     metric_index_.clear();
+    resolved_series_.clear();
   }
+  // Series ids resolved before submission (SeriesAdmission fills them; engine branch).
+  SeriesPairs& resolved_series() { return resolved_series_; }
+  const SeriesPairs& resolved_series() const { return resolved_series_; }
 
  private:
   struct Hash {
@@ -108,6 +114,7 @@ class ReadingBatch {
   Index device_index_;
   Index metric_index_;
   size_t wire_bytes_ = 0;
+  SeriesPairs resolved_series_;
 };
 
 // Metric names: 1..200 bytes of UTF-8 without control characters. Returns an error message

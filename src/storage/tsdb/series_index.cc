@@ -96,6 +96,7 @@ std::vector<SeriesId> SeriesIndex::remove_device(std::string_view device) {
   if (d == by_device_.end()) return ids;
   for (const auto& [m, id] : d->second) ids.push_back(id);
   by_device_.erase(d);
+  removals_.fetch_add(1, std::memory_order_release);
   return ids;
 }
 
@@ -103,6 +104,7 @@ void SeriesIndex::clear() {
   std::unique_lock lock(mu_);
   by_device_.clear();
   keys_.clear();
+  removals_.fetch_add(1, std::memory_order_release);
 }
 
 }  // namespace fp::tsdb

@@ -5,6 +5,7 @@
 //
 // Thread safety: lookups take a shared lock, creation an exclusive one.
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -58,6 +59,9 @@ class SeriesIndex {
   // Forgets a device's series (their ids stay allocated but unreachable).
   std::vector<SeriesId> remove_device(std::string_view device);
   void clear();
+  // Bumped (under the exclusive lock) by every remove_device() and clear(): ids looked up
+  // after reading it hold while it has not changed. Any thread.
+  uint64_t removals() const { return removals_.load(std::memory_order_acquire); }
 
  private:
   struct Hash {
@@ -69,6 +73,7 @@ class SeriesIndex {
   mutable std::shared_mutex mu_;
   std::unordered_map<std::string, MetricMap, Hash, std::equal_to<>> by_device_;  // mu_
   std::vector<SeriesKey> keys_;                                                  // mu_
+  std::atomic<uint64_t> removals_{0};
 };
 
 }  // namespace fp::tsdb
