@@ -7,6 +7,7 @@ test_cluster_nodes.py; the NATS side is nats_cluster_harness.NatsCluster.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -17,6 +18,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "integration"))
 
 from fleetpulse_harness import FleetpulseServer, free_port  # noqa: E402
+from nats_cluster_harness import NatsCluster  # noqa: E402
 
 # Short leases keep failover tests quick; production default is 20 s (docs/cluster.md).
 LEASE_TTL = "6s"
@@ -138,6 +140,36 @@ def kill_all(nodes: list[FleetpulseNode]) -> None:
         if n.running:
             n.send_signal(signal.SIGCONT)
         n.kill()
+
+
+@contextlib.contextmanager
+def cluster_beside_single(work: Path, node_class=FleetpulseNode, start=None):
+    """Three real nats-servers, nodes a, b and c started by `start` (default `start_cluster`)
+    and one single-node fleetpulse with its own data dir, to compare answers on the same data;
+    yields (nodes, single) and kills them all at the end."""
+    with NatsCluster() as nats:
+        nodes = [node_class(n, nats.urls, work) for n in ("a", "b", "c")]
+        (work / "single").mkdir()
+        single = FleetpulseServer(work / "single", work / "single.log")
+        try:
+            (start or start_cluster)(nodes)
+            single.start()
+            yield nodes, single
+        finally:
+            kill_all(nodes)
+            single.kill()
+
+
+def wait_points_applied(node: FleetpulseNode, count: int, timeout: float = 30.0) -> dict:
+    """Waits until `node`'s gathered stats are complete and count `count` stored points."""
+    deadline = time.monotonic() + timeout
+    stats: dict = {}
+    while time.monotonic() < deadline:
+        stats = node.get("/api/v1/stats").body
+        if not stats.get("partial") and stats.get("points_stored") == count:
+            return stats
+        time.sleep(0.2)
+    raise AssertionError(f"readings not applied everywhere: {stats}")
 
 
 def node_by_id(nodes: list[FleetpulseNode], node_id: str) -> FleetpulseNode:

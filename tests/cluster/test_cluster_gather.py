@@ -15,10 +15,8 @@ import urllib.parse
 
 import pytest
 
-from fleetpulse_cluster_harness import (LEASE_TTL_S, FleetpulseNode, partition_of,
-                                        start_cluster, wait_all_owned)
-from fleetpulse_harness import FleetpulseServer
-from nats_cluster_harness import NatsCluster
+from fleetpulse_cluster_harness import (LEASE_TTL_S, cluster_beside_single, partition_of,
+                                        wait_all_owned)
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, ms
 DEVICES = [f"g-dev-{i:02d}" for i in range(30)]
@@ -40,31 +38,20 @@ def readings() -> list[dict]:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    work = tmp_path_factory.mktemp("fpgather")
-    with NatsCluster() as nats:
-        nodes = [FleetpulseNode(n, nats.urls, work) for n in ("a", "b", "c")]
-        single = FleetpulseServer(work / "single", work / "single.log")
-        (work / "single").mkdir()
-        try:
-            start_cluster(nodes)
-            single.start()
-            # A rule created on one node is in force on all (cluster/state_sync.h).
-            for n in (nodes[0], single):
-                assert n.post("/api/v1/rules", RULE).status == 201
-            deadline = time.monotonic() + 5
-            while time.monotonic() < deadline and not all(
-                    n.get("/api/v1/rules/hot").status == 200 for n in nodes):
-                time.sleep(0.1)
-            body = {"readings": readings()}
-            r = nodes[0].post("/api/v1/telemetry", body)
-            assert r.status == 200, r
-            assert single.post("/api/v1/telemetry", body).status == 200
-            wait_complete(nodes[1], timeout=30)
-            yield nodes, single
-        finally:
-            for n in nodes:
-                n.kill()
-            single.kill()
+    with cluster_beside_single(tmp_path_factory.mktemp("fpgather")) as (nodes, single):
+        # A rule created on one node is in force on all (cluster/state_sync.h).
+        for n in (nodes[0], single):
+            assert n.post("/api/v1/rules", RULE).status == 201
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not all(
+                n.get("/api/v1/rules/hot").status == 200 for n in nodes):
+            time.sleep(0.1)
+        body = {"readings": readings()}
+        r = nodes[0].post("/api/v1/telemetry", body)
+        assert r.status == 200, r
+        assert single.post("/api/v1/telemetry", body).status == 200
+        wait_complete(nodes[1], timeout=30)
+        yield nodes, single
 
 
 def wait_complete(node, timeout: float) -> dict:

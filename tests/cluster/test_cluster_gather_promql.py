@@ -18,9 +18,7 @@ import urllib.parse
 
 import pytest
 
-from fleetpulse_cluster_harness import FleetpulseNode, partition_of, start_cluster
-from fleetpulse_harness import FleetpulseServer
-from nats_cluster_harness import NatsCluster
+from fleetpulse_cluster_harness import cluster_beside_single, partition_of, wait_points_applied
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, ms
 DEVICES = [f"q-dev-{i:02d}" for i in range(20)]
@@ -41,30 +39,12 @@ def readings() -> list[dict]:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    work = tmp_path_factory.mktemp("fppromql")
-    with NatsCluster() as nats:
-        nodes = [FleetpulseNode(n, nats.urls, work) for n in ("a", "b", "c")]
-        single = FleetpulseServer(work / "single", work / "single.log")
-        (work / "single").mkdir()
-        try:
-            start_cluster(nodes)
-            single.start()
-            body = {"readings": readings()}
-            assert nodes[0].post("/api/v1/telemetry", body).status == 200
-            assert single.post("/api/v1/telemetry", body).status == 200
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                s = nodes[1].get("/api/v1/stats").body
-                if not s.get("partial") and s.get("points_stored") == len(readings()):
-                    break
-                time.sleep(0.2)
-            else:
-                raise AssertionError(f"readings not applied everywhere: {s}")
-            yield nodes, single
-        finally:
-            for n in nodes:
-                n.kill()
-            single.kill()
+    with cluster_beside_single(tmp_path_factory.mktemp("fppromql")) as (nodes, single):
+        body = {"readings": readings()}
+        assert nodes[0].post("/api/v1/telemetry", body).status == 200
+        assert single.post("/api/v1/telemetry", body).status == 200
+        wait_points_applied(nodes[1], len(readings()))
+        yield nodes, single
 
 
 def query(node, q: str, **params) -> dict:

@@ -18,9 +18,8 @@ import time
 
 import pytest
 
-from fleetpulse_cluster_harness import FleetpulseNode, partition_of, wait_all_owned
-from fleetpulse_harness import FleetpulseServer
-from nats_cluster_harness import NatsCluster
+from fleetpulse_cluster_harness import (FleetpulseNode, cluster_beside_single, partition_of,
+                                        wait_all_owned, wait_points_applied)
 from sse_client import SseClient
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, ms
@@ -42,34 +41,22 @@ def readings() -> list[dict]:
             for i, d in enumerate(DEVICES) for m in ("temp", "hum") for k in range(4)]
 
 
+def start_spread(nodes: list[Node]) -> None:
+    """start_cluster(), with the longer lease's time to spread."""
+    for n in nodes:
+        n.start()
+    wait_all_owned(nodes, timeout=60, balanced=True)
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    work = tmp_path_factory.mktemp("fpstreams")
-    with NatsCluster() as nats:
-        nodes = [Node(n, nats.urls, work) for n in ("a", "b", "c")]
-        single = FleetpulseServer(work / "single", work / "single.log")
-        (work / "single").mkdir()
-        try:
-            for n in nodes:  # start_cluster(), with the longer lease's time to spread
-                n.start()
-            wait_all_owned(nodes, timeout=60, balanced=True)
-            single.start()
-            body = {"readings": readings()}
-            assert nodes[0].post("/api/v1/telemetry", body).status == 200
-            assert single.post("/api/v1/telemetry", body).status == 200
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                s = nodes[1].get("/api/v1/stats").body
-                if not s.get("partial") and s.get("points_stored") == len(readings()):
-                    break
-                time.sleep(0.2)
-            else:
-                raise AssertionError(f"readings not applied everywhere: {s}")
-            yield nodes, single
-        finally:
-            for n in nodes:
-                n.kill()
-            single.kill()
+    with cluster_beside_single(tmp_path_factory.mktemp("fpstreams"), Node,
+                               start_spread) as (nodes, single):
+        body = {"readings": readings()}
+        assert nodes[0].post("/api/v1/telemetry", body).status == 200
+        assert single.post("/api/v1/telemetry", body).status == 200
+        wait_points_applied(nodes[1], len(readings()))
+        yield nodes, single
 
 
 def get_raw(node, path: str, timeout: float = 30.0):
