@@ -8,13 +8,11 @@
 
 #include "cluster/gather_stream.h"
 #include "cluster/partition.h"
+#include "http/paced_write.h"
 #include "util/json_writer.h"
 
 namespace fp::cluster {
 namespace {
-
-constexpr size_t kHighWater = 2 * 1024 * 1024;
-constexpr size_t kChunkBytes = 256 * 1024;
 
 std::string JoinIds(const std::set<uint32_t>& ids) {
   std::string s;
@@ -97,12 +95,9 @@ void RunGatheredExport(const ExportGather& g, http::Responder respond,
   std::string out;
   if (g.csv) out = "device_id,metric,ts,value\n";
   auto send = [&]() {
-    while (sink->is_open() && !stop && sink->queued_bytes() > kHighWater)
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    if (!sink->is_open() || stop) return false;
-    sink->write(std::move(out));
+    const bool written = http::write_paced(*sink, std::move(out), stop);
     out.clear();
-    return true;
+    return written;
   };
   for (size_t i = 0; i < streams.size(); ++i) {
     if (!streams[i]) continue;
@@ -134,7 +129,7 @@ void RunGatheredExport(const ExportGather& g, http::Responder respond,
         out += '\n';
       }
       in.erase(0, start);
-      if (out.size() >= kChunkBytes && !send()) return;
+      if (out.size() >= http::kExportChunkBytes && !send()) return;
     }
     if (!complete) missing.insert(o.partitions.begin(), o.partitions.end());
     streams[i].reset();

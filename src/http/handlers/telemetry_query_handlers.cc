@@ -8,6 +8,7 @@
 
 #include "http/handlers/query_params.h"
 #include "http/handlers/routes.h"
+#include "http/paced_write.h"
 #include "model/time_format.h"
 #include "query/aggregate.h"
 #include "util/json_writer.h"
@@ -338,18 +339,13 @@ void append_export_line(std::string& out, bool csv, const std::string& device,
 void run_export(ApiContext& ctx, const std::shared_ptr<StreamSink>& sink, bool csv,
                 const std::vector<Device>& devices, std::optional<std::string> only_metric,
                 Range range, const std::atomic<bool>& stop) {
-  constexpr size_t kChunkBytes = 256 * 1024;
-  constexpr size_t kHighWater = 2 * 1024 * 1024;
   constexpr int64_t kWindow = 24 * 3'600'000;
   std::string out;
   if (csv) out = "device_id,metric,ts,value\n";
   auto send = [&]() {
-    while (sink->is_open() && !stop && sink->queued_bytes() > kHighWater)
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    if (!sink->is_open() || stop) return false;
-    sink->write(std::move(out));
+    const bool written = write_paced(*sink, std::move(out), stop);
     out.clear();
-    return true;
+    return written;
   };
   std::vector<tsdb::Sample> points;
   std::string missing;
@@ -371,7 +367,7 @@ void run_export(ApiContext& ctx, const std::shared_ptr<StreamSink>& sink, bool c
                        [&](const tsdb::Sample& s) { points.push_back(s); });
         for (const tsdb::Sample& s : points) {
           append_export_line(out, csv, d.device_id, series.first, s);
-          if (out.size() >= kChunkBytes && !send()) return;
+          if (out.size() >= kExportChunkBytes && !send()) return;
         }
         if (window_end == last) break;
         t = window_end + 1;
