@@ -10,6 +10,8 @@
 #include <set>
 #include <string>
 
+#include "unit/temp_dir.h"
+
 namespace fp {
 namespace {
 
@@ -18,9 +20,7 @@ constexpr int64_t kSec = 1000;
 class AlertEngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "fp_alerts_XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
+    dir_ = make_temp_dir("fp_alerts_");
     open_catalog("catalog.db");
     make_engine();
   }

@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <thread>
 
+#include "unit/temp_dir.h"
+
 namespace fp {
 namespace {
 
@@ -19,9 +21,7 @@ using SteadyTime = std::chrono::steady_clock::time_point;
 class WebhookNotifierTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "fp_notify_XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
+    dir_ = make_temp_dir("fp_notify_");
     catalog_ = std::move(Catalog::open((dir_ / "catalog.db").string(), clock_)).value();
   }
   void TearDown() override {

@@ -17,6 +17,7 @@
 #include "auth/auth_throttle.h"
 #include "auth/session_store.h"
 #include "metrics/registry.h"
+#include "unit/temp_dir.h"
 #include "util/clock.h"
 
 namespace fp {
@@ -105,9 +106,7 @@ TEST(AuthThrottle, RunAfterRunsLaterAndStopAnswersAtOnce) {
 class SessionStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "fp_sess_XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
+    dir_ = make_temp_dir("fp_sess_");
     auto c = Catalog::open((dir_ / "catalog.db").string(), clock_);
     ASSERT_TRUE(c.ok()) << c.status().message();
     catalog_ = std::move(c).value();

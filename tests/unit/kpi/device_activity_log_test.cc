@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "storage/fs/posix_file_system.h"
+#include "unit/temp_dir.h"
 
 namespace fp {
 namespace {
@@ -21,11 +22,7 @@ constexpr int64_t kNow = 1'767'225'600'000;  // 2026-01-01T00:00:00Z
 
 class DeviceActivityJournalTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "fp_activity_XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
+  void SetUp() override { dir_ = make_temp_dir("fp_activity_"); }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   std::unique_ptr<DeviceActivityLog> open(const std::string& sub = "kpi") {

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "kpi/kpi_service.h"
+#include "unit/temp_dir.h"
 
 namespace fp {
 namespace {
@@ -171,9 +172,7 @@ TEST(DeviceActivityLogTest, RingsKeepTheNewestSamples) {
 class KpiServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "fp_kpi_XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
+    dir_ = make_temp_dir("fp_kpi_");
     clock_.set(kT0);
     auto c = Catalog::open((dir_ / "catalog.db").string(), clock_);
     ASSERT_TRUE(c.ok());

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "storage/catalog/catalog.h"
+#include "unit/temp_dir.h"
 
 namespace fp {
 namespace {
@@ -19,9 +20,7 @@ using Pairs = std::vector<std::pair<std::string, std::string>>;
 class CatalogAttributesTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "fp_attrs_XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
+    dir_ = make_temp_dir("fp_attrs_");
     reopen();
   }
   void TearDown() override {

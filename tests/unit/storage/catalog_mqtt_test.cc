@@ -8,6 +8,7 @@
 #include <string>
 
 #include "storage/catalog/catalog.h"
+#include "unit/temp_dir.h"
 
 namespace fp {
 namespace {
@@ -15,9 +16,7 @@ namespace {
 class CatalogMqttTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "fp_catmqtt_XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
+    dir_ = make_temp_dir("fp_catmqtt_");
     reopen();
   }
   void TearDown() override {

@@ -11,6 +11,7 @@
 
 #include "storage/catalog/migrations.h"
 #include "storage/catalog/sqlite.h"
+#include "unit/temp_dir.h"
 
 namespace fp {
 namespace {
@@ -18,9 +19,7 @@ namespace {
 class CatalogTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "fp_catalog_XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
+    dir_ = make_temp_dir("fp_catalog_");
     path_ = (dir_ / "catalog.db").string();
     reopen();
   }

@@ -12,6 +12,7 @@
 #include "storage/catalog/catalog.h"
 #include "storage/catalog/migrations.h"
 #include "storage/catalog/sqlite.h"
+#include "unit/temp_dir.h"
 
 namespace fp {
 namespace {
@@ -19,9 +20,7 @@ namespace {
 class CatalogWebhooksTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "fp_catwh_XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
+    dir_ = make_temp_dir("fp_catwh_");
     path_ = (dir_ / "catalog.db").string();
     reopen();
   }

@@ -14,6 +14,7 @@
 
 #include "storage/catalog/queued_catalog.h"
 #include "storage/catalog/write_queue.h"
+#include "unit/temp_dir.h"
 
 namespace fp {
 namespace {
@@ -21,9 +22,7 @@ namespace {
 class CatalogWriteQueueTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "fp_catwq_XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
+    dir_ = make_temp_dir("fp_catwq_");
     reopen();
   }
   void TearDown() override {

@@ -20,6 +20,7 @@
 #include "storage/wal/wal_format.h"
 #include "storage/wal/wal_recovery.h"
 #include "storage/wal/wal_writer.h"
+#include "unit/temp_dir.h"
 #include "util/clock.h"
 
 namespace fp {
@@ -743,9 +744,7 @@ TEST(FaultInjectingFileSystemTest, CrashForgetsEntriesOfDirectoriesNeverSynced) 
 class PosixWalTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "fp_wal_XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    root_ = tmpl;
+    root_ = make_temp_dir("fp_wal_");
     dir_ = (root_ / "nested" / "wal").string();
   }
   void TearDown() override { std::filesystem::remove_all(root_); }
