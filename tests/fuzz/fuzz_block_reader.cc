@@ -76,13 +76,8 @@ void read_all(std::string file) {
   }
 }
 
-std::string wrap(std::string_view payloads, std::string_view index, uint8_t resolution) {
-  std::string f(block::kHeaderMagic);
-  block::put_fixed<uint16_t>(&f, block::kVersion);
-  block::put_fixed<uint8_t>(&f, resolution);
-  block::put_fixed<uint8_t>(&f, 0);
-  block::put_fixed<uint32_t>(&f, 0);
-  f.append(payloads);
+// `f` followed by `index` and the checksummed footer both versions share (seq 1, id 1, one day).
+std::string with_index_and_footer(std::string f, std::string_view index, uint8_t resolution) {
   const uint64_t index_offset = f.size();
   f.append(index);
   std::string footer;
@@ -98,6 +93,16 @@ std::string wrap(std::string_view payloads, std::string_view index, uint8_t reso
   block::put_fixed<uint32_t>(&footer, crc32c(footer));
   footer.append(block::kFooterMagic);
   return f + footer;
+}
+
+std::string wrap(std::string_view payloads, std::string_view index, uint8_t resolution) {
+  std::string f(block::kHeaderMagic);
+  block::put_fixed<uint16_t>(&f, block::kVersion);
+  block::put_fixed<uint8_t>(&f, resolution);
+  block::put_fixed<uint8_t>(&f, 0);
+  block::put_fixed<uint32_t>(&f, 0);
+  f.append(payloads);
+  return with_index_and_footer(std::move(f), index, resolution);
 }
 
 // Version 2 around `in` (see 3. above). With `close` false the file stops after the data.
@@ -136,21 +141,7 @@ std::string wrap_v2(std::string_view in, uint8_t resolution, bool close) {
   codec::put_uvarint(&index, 0);
   codec::put_uvarint(&index, in.empty() ? 0 : static_cast<uint8_t>(in[0]) % 8);
   codec::put_uvarint(&index, frames.empty() ? 0 : frames.size() - 1);
-  const uint64_t index_offset = f.size();
-  f.append(index);
-  std::string footer;
-  block::put_fixed<uint64_t>(&footer, index_offset);
-  block::put_fixed<uint32_t>(&footer, static_cast<uint32_t>(index.size()));
-  block::put_fixed<uint32_t>(&footer, 0);
-  block::put_fixed<uint32_t>(&footer, crc32c(index));
-  block::put_fixed<uint32_t>(&footer, resolution);
-  block::put_fixed<uint64_t>(&footer, 1);
-  block::put_fixed<uint64_t>(&footer, 1);
-  block::put_fixed<int64_t>(&footer, 0);
-  block::put_fixed<int64_t>(&footer, 86'400'000);
-  block::put_fixed<uint32_t>(&footer, crc32c(footer));
-  footer.append(block::kFooterMagic);
-  return f + footer;
+  return with_index_and_footer(std::move(f), index, resolution);
 }
 
 }  // namespace
