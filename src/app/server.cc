@@ -48,7 +48,6 @@
 #include "model/time_format.h"
 #include "monitor/device_connections.h"
 #include "monitor/device_status_tracker.h"
-#include "monitor/owner_filter.h"
 #include "mqtt/bridge_client.h"
 #include "mqtt/mqtt_server.h"
 #include "storage/catalog/catalog.h"
@@ -460,7 +459,7 @@ int run_server(const ServerConfig& cfg) {
     alert_carry->set_serves([n = cluster_node.get()](auto d) { return n->serves_device(d); });
     carry_sink = alert_carry.get();
     carry_started.set_value(alert_carry.get());
-    set_status_owner_filter(
+    tracker.set_owner_filter(
         [n = cluster_node.get()](const auto& d) { return n->serves_device(d); });
     writes = &cluster_node->write_path();
     alerts.set_owner_filter(

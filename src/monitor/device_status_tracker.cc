@@ -1,7 +1,5 @@
 #include "monitor/device_status_tracker.h"
 
-#include "monitor/owner_filter.h"
-
 namespace fp {
 namespace {
 constexpr double kCadenceAlpha = 0.2;  // weight of the newest interval in the EWMA
@@ -101,6 +99,11 @@ std::optional<StatusTransition> DeviceStatusTracker::observe(const std::string& 
   return reevaluate(e, clock_.now_ms());
 }
 
+void DeviceStatusTracker::set_owner_filter(std::function<bool(const std::string&)> owned) {
+  std::lock_guard lock(mu_);
+  owned_ = std::move(owned);
+}
+
 std::vector<StatusTransition> DeviceStatusTracker::process_due(int64_t now_ms) {
   std::vector<StatusTransition> out;
   std::vector<Entry*> not_owned;
@@ -111,7 +114,7 @@ std::vector<StatusTransition> DeviceStatusTracker::process_due(int64_t now_ms) {
     auto it = devices_.find(d.device_id);
     if (it == devices_.end() || it->second.scheduled_ms != d.at_ms) continue;  // stale entry
     it->second.scheduled_ms = kNoDeadline;
-    if (!status_owner_filter_takes(d.device_id)) {
+    if (owned_ && !owned_(d.device_id)) {
       not_owned.push_back(&it->second);
       continue;
     }

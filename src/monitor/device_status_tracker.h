@@ -59,6 +59,14 @@ class DeviceStatusTracker {
                                           std::optional<double> battery,
                                           std::optional<double> signal);
 
+  // Cluster mode (docs/cluster.md): only the devices `owned` answers true for (those of the
+  // partitions this node serves at that moment) have a due deadline acted on; any other due
+  // device changes nothing and is looked at again a second later, so a node that wakes from
+  // SIGSTOP past its lease flips no status (and so raises no offline alert) for partitions it
+  // lost, even before its lease thread has run. Unset = every device (single node). May be
+  // set at any time; `owned` runs under the tracker's lock.
+  void set_owner_filter(std::function<bool(const std::string& device_id)> owned);
+
   // Evaluates every device whose deadline is <= now and returns the status changes.
   std::vector<StatusTransition> process_due(int64_t now_ms);
   // The earliest scheduled deadline, or kNoDeadline.
@@ -96,6 +104,7 @@ class DeviceStatusTracker {
   std::unordered_map<std::string, Entry> devices_;  // guarded by mu_
   std::priority_queue<Deadline, std::vector<Deadline>, std::greater<>> deadlines_;  // mu_
   std::array<int64_t, kDeviceStatusCount> counts_{};  // guarded by mu_
+  std::function<bool(const std::string&)> owned_;     // guarded by mu_; empty = every device
 };
 
 }  // namespace fp

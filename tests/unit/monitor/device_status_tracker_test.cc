@@ -2,8 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include "monitor/owner_filter.h"
-
 namespace fp {
 namespace {
 
@@ -202,7 +200,7 @@ TEST(StatusPolicy, EvaluateGivesTheNextChangeTime) {
 // once the partition is served again.
 TEST_F(TrackerTest, DeadlinesOfDevicesNotOwnedDoNotFire) {
   bool owned = false;
-  set_status_owner_filter([&owned](const std::string&) { return owned; });
+  t.set_owner_filter([&owned](const std::string&) { return owned; });
   t.add(dev("d1"));
   report("d1");
   EXPECT_TRUE(advance(400 * kS).empty());
@@ -210,7 +208,6 @@ TEST_F(TrackerTest, DeadlinesOfDevicesNotOwnedDoNotFire) {
   EXPECT_NE(t.next_deadline(), kNoDeadline) << "still watched";
   owned = true;
   auto due = advance(1 * kS);
-  set_status_owner_filter(nullptr);
   ASSERT_EQ(due.size(), 1u);
   EXPECT_EQ(due[0].to, DeviceStatus::kOffline);
 }
