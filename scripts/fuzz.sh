@@ -9,18 +9,23 @@ targets=$(grep -oE '^fp_fuzz_target\(fuzz_[a-z_]+' tests/fuzz/CMakeLists.txt | s
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz -j "${JOBS:-$(nproc)}" --target $targets
 mkdir -p build/fuzz/artifacts build/fuzz/corpus
-failed=0
-for bin in build/fuzz/tests/fuzz/fuzz_*; do
-  [ -x "$bin" ] || continue
+# One target: runs it, prints one line, and on failure the tail of its log. Run FUZZ_JOBS at once.
+fuzz_one() {
+  local bin="$1" seconds="$2" name log
   name=$(basename "$bin")
+  log="build/fuzz/$name.log"
   mkdir -p "build/fuzz/corpus/$name"
   if "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
        -artifact_prefix="build/fuzz/artifacts/$name-" "build/fuzz/corpus/$name" \
-       $( [ -d "tests/fuzz/seeds/$name" ] && echo "tests/fuzz/seeds/$name" ) \
-       > "build/fuzz/$name.log" 2>&1; then
-    echo "fuzz $name: ok ($(grep -oE 'Done [0-9]+ runs' "build/fuzz/$name.log" | head -1))"
+       $( [ -d "tests/fuzz/seeds/$name" ] && echo "tests/fuzz/seeds/$name" ) > "$log" 2>&1; then
+    echo "fuzz $name: ok ($(grep -oE 'Done [0-9]+ runs' "$log" | head -1))"
   else
-    echo "fuzz $name: FAILED, see build/fuzz/$name.log"; tail -30 "build/fuzz/$name.log"; failed=1
+    echo "fuzz $name: FAILED, see $log"$'\n'"$(tail -30 "$log")"
+    return 1
   fi
-done
-exit $failed
+}
+export -f fuzz_one
+status=0
+find build/fuzz/tests/fuzz -maxdepth 1 -name 'fuzz_*' -type f -executable | sort |
+  xargs -P "${FUZZ_JOBS:-2}" -I{} bash -c 'fuzz_one "$1" "$2"' _ {} "$seconds" || status=1
+exit $status

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: installs dependencies, checks formatting, builds the release and the
 # sanitizer (ASan+UBSan) configurations, runs every unit and integration test in both, and
-# runs every fuzz target briefly.
+# runs every fuzz target briefly. Tests run two at a time (TEST_JOBS; the heavy ones one at a
+# time beside the rest, tests/CMakeLists.txt), fuzz targets too (FUZZ_JOBS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -19,7 +20,7 @@ for preset in release asan; do
   scripts/build.sh "$preset"
   echo "== test $preset"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --preset "$preset" --timeout 900
+    ctest --preset "$preset" --timeout 900 -j "${TEST_JOBS:-2}"
 done
 # ctest hides a passing test's output: the image size tests/deploy measured (deploy/README.md).
 [ -f build/container/image-size.txt ] && echo "== container image $(cat build/container/image-size.txt)"

@@ -15,6 +15,7 @@ from typing import Mapping
 import pytest
 
 from fleetpulse_harness import FleetpulseServer, attach_to_report, use_shared
+from sharding import assign, load_weights, parse_shard
 
 FAST_THRESHOLDS = ("--at-risk-after", "1s", "--offline-after", "2s")
 
@@ -129,3 +130,25 @@ def fast_server(start_server) -> FleetpulseServer:
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: waits on real time (status thresholds)")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--fp-shard", default=None,
+                     help="i/N: run only the test files of shard i of N (tests/integration/sharding.py)")
+
+
+def pytest_collection_modifyitems(config, items):
+    spec = config.getoption("--fp-shard")
+    if not spec:
+        return
+    try:
+        index, count = parse_shard(spec)
+    except ValueError as e:
+        raise pytest.UsageError(str(e)) from None
+    files = sorted({Path(str(item.fspath)).name for item in items})
+    shard_of = assign(files, count, load_weights())
+    keep = [item for item in items if shard_of[Path(str(item.fspath)).name] == index]
+    dropped = [item for item in items if shard_of[Path(str(item.fspath)).name] != index]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+    items[:] = keep
