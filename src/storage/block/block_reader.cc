@@ -75,9 +75,10 @@ Result<std::unique_ptr<BlockReader>> BlockReader::parse(std::shared_ptr<const Ma
     ix->replaces.resize(n);
     for (uint64_t& id : ix->replaces)
       if (!c.fixed(&id)) return corrupt("truncated replaces list");
-    // A series takes more than 16 bytes of the data section, a group frame more than 8.
-    if (!c.uvarint(&ix->series) || ix->series > index_offset / 16 || !c.uvarint(&ix->groups) ||
-        ix->groups > index_offset / 8)
+    // A group frame takes more than 8 bytes of the data section and holds at most
+    // kGroupSeries series (a series itself may take less than a byte: zstd over its group).
+    if (!c.uvarint(&ix->series) || !c.uvarint(&ix->groups) || ix->groups > index_offset / 8 ||
+        ix->series > ix->groups * kGroupSeries)
       return corrupt("bad entry count");
     if (!c.done()) return corrupt("trailing bytes after the index");
     return Status::Ok();

@@ -86,6 +86,29 @@ TEST(BlockFileTest, RoundTripsMetaEntriesAndPayloads) {
   EXPECT_EQ(*(*r)->payload(b), repetitive);
 }
 
+// Many short series whose descriptions compress well (one point each, as where a flush
+// straddles a partition boundary) take fewer than 16 bytes of the data section per series.
+TEST(BlockFileTest, ManyOnePointSeriesRoundTrip) {
+  FaultInjectingFileSystem fs;
+  block::BlockMeta meta;
+  meta.id = 1;
+  meta.partition_start = kT0;
+  meta.partition_ms = kDay;
+  auto w = block::BlockWriter::create(fs, "/b", "many.blk", meta);
+  ASSERT_TRUE(w.ok());
+  constexpr int kSeries = 20'000;
+  for (int i = 0; i < kSeries; ++i) {
+    const std::string device = "truck_" + std::to_string(i / 7);
+    ASSERT_TRUE((*w)->add({device, "velocity", kT0, kT0, 1.0, 1}, "p").ok());
+  }
+  auto size = (*w)->finish();
+  ASSERT_TRUE(size.ok());
+  EXPECT_LT(*size, uint64_t{kSeries} * 16) << "the case this test is for";
+  auto r = block::BlockReader::open(fs, "/b/many.blk");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ((*r)->entries().size(), size_t{kSeries});
+}
+
 TEST(BlockFileTest, EveryFlippedBitIsCaughtAsCorruption) {
   FaultInjectingFileSystem fs;
   const std::string path = write_block(fs, "payload-one", std::string(300, 'q'));
