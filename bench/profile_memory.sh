@@ -3,6 +3,10 @@
 # line-protocol payload (../shared/bench gen/send), sample the server's RSS every 0.2 s and print
 # the peak (VmHWM), the RSS after the final flush, and the heap/anon/file split at the end
 # (/proc/PID/smaps_rollup). MALLOC_STATS=1 also asks glibc for its arena statistics (gdb).
+# Disk: bytes per stored value of the block files and of the whole data dir right after the
+# flush, and again COMPACT_WAIT seconds later (default 30: the block thread compacts days older
+# than --seal-after after each flush and every 10 s). FP_ARGS="--seal-after 3650d" keeps blocks
+# fresh (no compaction) for the fresh-only figure.
 #
 # Usage: bench/profile_memory.sh   (env: DEVICES=10000 BATCH=5000 VALUES=20000000 LIMIT=0
 #                                   CONNS=4 ROOT=/tmp/fp-mem FLEETPULSE_BIN=... FP_ARGS=...)
@@ -41,6 +45,15 @@ limit_arg=()
   >"$root/send.txt" || true
 grep -E '^values' "$root/send.txt" || true
 curl -sf -X POST "$url/api/v1/admin/flush" >/dev/null || echo "flush failed"
+ok="$(awk '/^values ok\/total/ { print $3 }' "$root/send.txt")"
+disk() { # label
+  local blocks all
+  blocks="$(du -sb "$data/tsdb/blocks" | cut -f1)"
+  all="$(du -sb "$data" | cut -f1)"
+  awk -v l="$1" -v b="$blocks" -v a="$all" -v n="$ok" 'BEGIN {
+    printf "disk %s: blocks %d B = %.3f B/value, data dir %d B = %.3f B/value\n", l, b, b / n, a, a / n }'
+}
+disk "after flush"
 sleep 1
 echo "peak RSS (VmHWM): $(awk '/^VmHWM/ { printf "%.0f MiB", $2 / 1024 }' /proc/"$pid"/status)"
 echo "RSS after flush:  $(awk '/^VmRSS/ { printf "%.0f MiB", $2 / 1024 }' /proc/"$pid"/status)"
@@ -50,5 +63,7 @@ if [ "${MALLOC_STATS:-0}" = 1 ]; then
   sleep 0.2
   grep -A3 -E 'Total \(incl. mmap\)' "$root/server.log" || tail -20 "$root/server.log"
 fi
+sleep "${COMPACT_WAIT:-30}"
+disk "${COMPACT_WAIT:-30} s later"
 awk 'NR == 1 { t0 = $1 } { if ($2 > m) { m = $2; tm = $1 - t0 } } END {
   printf "RSS samples: %d, max %.0f MiB at %.1f s\n", NR, m / 1024, tm }' "$root/rss.txt"
