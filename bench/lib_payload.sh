@@ -1,7 +1,13 @@
 # Sourced by bench scripts that load a real fleetpulse server with ../shared/bench's payload.
-# Needs: here (repo root), root (scratch dir), devices, batch, values; optional PAYLOAD (a dir
-# gen wrote) and PORT. Sets: shared, bin, port, url, payload (built with gen --no-csv when
+# Needs: here (repo root), root (scratch dir); optional `values` (the script's own default),
+# PAYLOAD (a dir gen wrote) and PORT. Sets: devices, batch, values, limit, conns (from DEVICES,
+# BATCH, VALUES, LIMIT, CONNS), shared, bin, port, url, payload (built with gen --no-csv when
 # missing); gen and send are built with g++ into $root/build.
+devices="${DEVICES:-10000}"
+batch="${BATCH:-5000}"
+values="${VALUES:-${values:-20000000}}"
+limit="${LIMIT:-0}"
+conns="${CONNS:-4}"
 shared="${SHARED_BENCH:-$here/../shared/bench}"
 bin="${FLEETPULSE_BIN:-$here/build/release/src/app/fleetpulse}"
 port="${PORT:-$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}"

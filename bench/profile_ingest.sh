@@ -12,11 +12,6 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 root="${ROOT:-/tmp/fp-prof}"
-devices="${DEVICES:-10000}"
-batch="${BATCH:-5000}"
-values="${VALUES:-20000000}"
-limit="${LIMIT:-0}"
-conns="${CONNS:-4}"
 . "$here/bench/lib_payload.sh"
 
 data="$root/data"

@@ -14,8 +14,6 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 root="${ROOT:-/tmp/fp-recovery}"
-devices="${DEVICES:-10000}"
-batch="${BATCH:-5000}"
 values="${VALUES:-80000000}"
 restarts="${RESTARTS:-3}"
 . "$here/bench/lib_payload.sh"

@@ -1,12 +1,15 @@
 // fleetpulse: the command line. `serve` runs the server; `version` prints the version.
 
+#include <malloc.h>
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 #include "app/check_command.h"
 #include "app/config.h"
@@ -36,6 +39,10 @@ int main(int argc, char** argv) {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGHUP);  // reloads the HTTPS certificate (run_server)
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  // engine (issue 16): one malloc arena per core, not glibc's 8: the head's vectors grow on the
+  // commit thread while requests are built on the network threads, and every extra arena keeps
+  // its own freed pages (default workload: peak RSS 374 -> 313 MiB, docs/benchmarks.md).
+  mallopt(M_ARENA_MAX, static_cast<int>(std::max(2u, std::thread::hardware_concurrency())));
 
   CLI::App app{"fleetpulse: one server that monitors fleets of IoT devices"};
   app.require_subcommand(1);

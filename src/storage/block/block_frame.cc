@@ -105,11 +105,11 @@ bool read_frame(std::string_view b, uint64_t pos, Frame* f) {
 
 namespace {
 
-bool parse_series(Cursor& c, uint64_t payload_offset, Entry* e) {
+bool parse_series(Cursor& c, uint64_t payload_offset, NameTable* names, Entry* e) {
   uint64_t span = 0, count = 0, stored = 0, raw = 0;
-  if (!c.string(&e->device) || !c.string(&e->metric) || !c.fixed(&e->min_ts) || !c.uvarint(&span) ||
-      !c.fixed(&e->last_value) || !c.uvarint(&count) || !c.uvarint(&stored) || !c.uvarint(&raw) ||
-      !c.fixed(&e->crc))
+  if (!c.name(names, &e->device) || !c.name(names, &e->metric) || !c.fixed(&e->min_ts) ||
+      !c.uvarint(&span) || !c.fixed(&e->last_value) || !c.uvarint(&count) || !c.uvarint(&stored) ||
+      !c.uvarint(&raw) || !c.fixed(&e->crc))
     return false;
   if (count > UINT32_MAX || stored > kMaxRawBytes || raw > kMaxRawBytes) return false;
   // max_ts = min_ts + span must not pass INT64_MAX (unsigned arithmetic: no overflow).
@@ -124,7 +124,8 @@ bool parse_series(Cursor& c, uint64_t payload_offset, Entry* e) {
 
 }  // namespace
 
-bool parse_group(std::string_view body, uint64_t payload_offset, std::vector<Entry>* out) {
+bool parse_group(std::string_view body, uint64_t payload_offset, NameTable* names,
+                 std::vector<Entry>* out) {
   Cursor c(body);
   uint64_t n = 0, raw_len = 0;
   if (!c.uvarint(&n) || !c.uvarint(&raw_len) || raw_len > kMaxRawBytes) return false;
@@ -143,7 +144,7 @@ bool parse_group(std::string_view body, uint64_t payload_offset, std::vector<Ent
   Cursor s(rest);
   for (uint64_t i = 0; i < n; ++i) {
     Entry e;
-    if (!parse_series(s, payload_offset, &e) || e.stored_len > UINT64_MAX - payload_offset) {
+    if (!parse_series(s, payload_offset, names, &e) || e.stored_len > UINT64_MAX - payload_offset) {
       out->resize(before);
       return false;
     }

@@ -51,6 +51,14 @@ class Cursor {
     p_ += n;
     return true;
   }
+  // A length-prefixed string, stored once in `names`.
+  bool name(NameTable* names, std::string_view* s) {
+    uint64_t n;
+    std::string_view v;
+    if (!uvarint(&n) || !bytes(n, &v)) return false;
+    *s = names->intern(v);
+    return true;
+  }
   bool string(std::string* s) {
     uint64_t n;
     std::string_view v;
@@ -97,7 +105,8 @@ struct Frame {
 bool read_frame(std::string_view file, uint64_t pos, Frame* f);
 // A group frame's body: appends its series to `out`, their payloads back to back from
 // `payload_offset`. False (and `out` as it was) when the body does not parse.
-bool parse_group(std::string_view body, uint64_t payload_offset, std::vector<Entry>* out);
+bool parse_group(std::string_view body, uint64_t payload_offset, NameTable* names,
+                 std::vector<Entry>* out);
 // An end frame's body.
 bool parse_end(std::string_view body, uint64_t* series, std::vector<uint64_t>* replaces);
 

@@ -75,9 +75,10 @@ Result<std::unique_ptr<BlockReader>> BlockReader::parse(std::shared_ptr<const Ma
     ix->replaces.resize(n);
     for (uint64_t& id : ix->replaces)
       if (!c.fixed(&id)) return corrupt("truncated replaces list");
-    // A series takes more than 16 bytes of the data section, a group frame more than 8.
-    if (!c.uvarint(&ix->series) || ix->series > index_offset / 16 || !c.uvarint(&ix->groups) ||
-        ix->groups > index_offset / 8)
+    // A group frame takes more than 8 bytes of the data section and holds at most
+    // kGroupSeries series (a series itself may take less than a byte: zstd over its group).
+    if (!c.uvarint(&ix->series) || !c.uvarint(&ix->groups) || ix->groups > index_offset / 8 ||
+        ix->series > ix->groups * kGroupSeries)
       return corrupt("bad entry count");
     if (!c.done()) return corrupt("trailing bytes after the index");
     return Status::Ok();
@@ -100,11 +101,14 @@ Result<std::unique_ptr<BlockReader>> BlockReader::parse(std::shared_ptr<const Ma
     // The groups lie back to back from the header, then the end frame, then the index.
     const std::string_view data = b.substr(0, ix.offset);
     uint64_t next = kHeaderBytesV2;
+    // Exactly as many entries as the index counts (loaded blocks keep them): no growth slack.
+    // A series takes at least a byte of the data section (its payload), which bounds it.
+    r->entries_.reserve(std::min<uint64_t>(ix.series, ix.offset));
     for (uint64_t g = 0; g < ix.groups; ++g) {
       Frame f;
       const size_t before = r->entries_.size();
       if (!read_frame(data, next, &f) || f.kind != kFrameGroup ||
-          !parse_group(f.body, f.end, &r->entries_) || r->entries_.size() == before)
+          !parse_group(f.body, f.end, &r->names_, &r->entries_) || r->entries_.size() == before)
         return corrupt("group frame damaged");
       const Entry& last = r->entries_.back();
       if (r->entries_.size() > ix.series || last.offset > ix.offset ||
@@ -153,7 +157,7 @@ Result<std::unique_ptr<BlockReader>> BlockReader::parse(std::shared_ptr<const Ma
       Frame f;
       const bool framed = read_frame(b, pos, &f);
       const size_t before = r->entries_.size();
-      if (framed && f.kind == kFrameGroup && parse_group(f.body, f.end, &r->entries_) &&
+      if (framed && f.kind == kFrameGroup && parse_group(f.body, f.end, &r->names_, &r->entries_) &&
           r->entries_.size() > before) {
         ++groups;
         skipped |= gap;
@@ -204,6 +208,7 @@ Result<std::unique_ptr<BlockReader>> BlockReader::parse(std::shared_ptr<const Ma
       unknown.crc = ~crc32c(std::string_view());
       r->entries_.push_back(std::move(unknown));
     }
+    r->entries_.shrink_to_fit();  // grown as the walk found groups
     return true;
   };
   if (version == kVersion2 && trust_footer) {
@@ -266,6 +271,12 @@ Result<std::unique_ptr<BlockReader>> BlockReader::parse(std::shared_ptr<const Ma
   return r;
 }
 
+std::string_view NameTable::intern(std::string_view name) {
+  auto it = names_.find(name);
+  if (it == names_.end()) it = names_.emplace(name).first;
+  return *it;
+}
+
 Status BlockReader::parse_index(std::string_view index) {
   Cursor c(index);
   uint64_t n = 0;
@@ -277,7 +288,7 @@ Status BlockReader::parse_index(std::string_view index) {
   if (!c.uvarint(&n) || n > index.size() / 46) return corrupt("bad entry count");
   entries_.resize(n);
   for (Entry& e : entries_) {
-    if (!c.string(&e.device) || !c.string(&e.metric) || !c.fixed(&e.min_ts) ||
+    if (!c.name(&names_, &e.device) || !c.name(&names_, &e.metric) || !c.fixed(&e.min_ts) ||
         !c.fixed(&e.max_ts) || !c.fixed(&e.last_value) || !c.fixed(&e.count) ||
         !c.fixed(&e.offset) || !c.fixed(&e.stored_len) || !c.fixed(&e.raw_len) || !c.fixed(&e.crc))
       return corrupt("truncated index entry");
@@ -289,14 +300,16 @@ Status BlockReader::parse_index(std::string_view index) {
 
 Status BlockReader::verify(const Entry& e) const {
   if (crc32c(file_->bytes().substr(e.offset, e.stored_len)) != e.crc)
-    return corrupt("payload checksum mismatch for " + e.device + "/" + e.metric);
+    return corrupt("payload checksum mismatch for " + std::string(e.device) + "/" +
+                   std::string(e.metric));
   return Status::Ok();
 }
 
 Result<std::string> BlockReader::payload(const Entry& e) const {
   const std::string_view stored = file_->bytes().substr(e.offset, e.stored_len);
   if (crc32c(stored) != e.crc)
-    return corrupt("payload checksum mismatch for " + e.device + "/" + e.metric);
+    return corrupt("payload checksum mismatch for " + std::string(e.device) + "/" +
+                   std::string(e.metric));
   if (e.raw_len == 0) return std::string(stored);
   return inflate(stored, e.raw_len);
 }

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "storage/block/block_writer.h"
@@ -18,14 +19,30 @@
 
 namespace fp::block {
 
+// Device and metric names of one block, each stored once (a block names every device once per
+// metric): entries point at them. Element addresses are stable (node-based set).
+class NameTable {
+ public:
+  std::string_view intern(std::string_view name);
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_set<std::string, Hash, std::equal_to<>> names_;
+};
+
+// One series of a block. `device` and `metric` point into the reader's NameTable: an Entry is
+// valid only while its BlockReader lives (80 bytes: loaded blocks keep one per series).
 struct Entry {
-  std::string device;
-  std::string metric;
+  std::string_view device;
+  std::string_view metric;
   int64_t min_ts = 0;
   int64_t max_ts = 0;
   double last_value = 0;
-  uint32_t count = 0;
   uint64_t offset = 0;
+  uint32_t count = 0;
   uint32_t stored_len = 0;
   uint32_t raw_len = 0;  // 0: stored uncompressed
   uint32_t crc = 0;
@@ -55,6 +72,7 @@ class BlockReader {
 
   std::shared_ptr<const MappedFile> file_;
   BlockMeta meta_;
+  NameTable names_;
   std::vector<Entry> entries_;
 };
 

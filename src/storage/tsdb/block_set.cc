@@ -16,7 +16,7 @@ void sort_blocks(BlockList& blocks) {
   });
 }
 
-bool visible(const Tombstones& t, const std::string& device, uint64_t seq) {
+bool visible(const Tombstones& t, std::string_view device, uint64_t seq) {
   if (t.empty()) return true;
   if (auto all = t.find(""); all != t.end() && seq < all->second) return false;
   auto it = t.find(device);

@@ -38,7 +38,7 @@ using BlockList = std::vector<std::shared_ptr<const LoadedBlock>>;
 void sort_blocks(BlockList& blocks);
 
 // False when a tombstone hides `device`'s entries of a block with this seq.
-bool visible(const Tombstones& t, const std::string& device, uint64_t seq);
+bool visible(const Tombstones& t, std::string_view device, uint64_t seq);
 
 // Maps the entries of `reader` to SeriesIds through `index`: visible entries only; with
 // `create`, unknown series are registered (at start), else they are skipped (a device

@@ -18,7 +18,7 @@ struct Checkpoint {
 };
 
 // A tombstone hides the blocks with seq < its value: for one device, or ("" key) for all.
-using Tombstones = std::map<std::string, uint64_t>;
+using Tombstones = std::map<std::string, uint64_t, std::less<>>;
 
 Result<Checkpoint> read_checkpoint(FileSystem& fs, const std::string& dir);  // default if absent
 Status write_checkpoint(FileSystem& fs, const std::string& dir, const Checkpoint& c);

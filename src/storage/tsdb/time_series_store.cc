@@ -369,15 +369,15 @@ Status TimeSeriesStore::quarantine_block(
   {
     if (s.reader) {
       for (uint32_t i : s.lost)
-        lost.push_back(
-            {entries[i].device, entries[i].metric, entries[i].min_ts, entries[i].max_ts});
+        lost.push_back({std::string(entries[i].device), std::string(entries[i].metric),
+                        entries[i].min_ts, entries[i].max_ts});
       for (uint32_t i : unreadable)
-        lost.push_back(
-            {entries[i].device, entries[i].metric, entries[i].min_ts, entries[i].max_ts});
+        lost.push_back({std::string(entries[i].device), std::string(entries[i].metric),
+                        entries[i].min_ts, entries[i].max_ts});
       if (!resealed && !superseded)
         for (uint32_t i : s.good)
-          lost.push_back(
-              {entries[i].device, entries[i].metric, entries[i].min_ts, entries[i].max_ts});
+          lost.push_back({std::string(entries[i].device), std::string(entries[i].metric),
+                          entries[i].min_ts, entries[i].max_ts});
       if (!lost.empty()) what += "; " + std::to_string(lost.size()) + " series lost";
     } else if (s.range_known) {
       lost.push_back(
@@ -969,7 +969,7 @@ void TimeSeriesStore::note_read_failure(const LoadedBlock& b, const block::Entry
     if (f.block_id == b.meta().id && f.device == e.device && f.metric == e.metric) return;
   spdlog::error("event=block_read_failed block={} error=\"{}\"", name, s.message());
   read_failures_.push_back(
-      {b.meta().id, e.device, e.metric, e.min_ts, e.max_ts,
+      {b.meta().id, std::string(e.device), std::string(e.metric), e.min_ts, e.max_ts,
        "block " + name + ": " + s.message() + " (re-sealed into quarantine at the next start)"});
 }
 

@@ -86,6 +86,36 @@ TEST(BlockFileTest, RoundTripsMetaEntriesAndPayloads) {
   EXPECT_EQ(*(*r)->payload(b), repetitive);
 }
 
+// Many short series whose descriptions compress well (one point each, as where a flush
+// straddles a partition boundary) take fewer than 16 bytes of the data section per series.
+TEST(BlockFileTest, ManyOnePointSeriesRoundTrip) {
+  FaultInjectingFileSystem fs;
+  block::BlockMeta meta;
+  meta.id = 1;
+  meta.partition_start = kT0;
+  meta.partition_ms = kDay;
+  auto w = block::BlockWriter::create(fs, "/b", "many.blk", meta);
+  ASSERT_TRUE(w.ok());
+  constexpr int kSeries = 20'000;
+  for (int i = 0; i < kSeries; ++i) {
+    const std::string device = "truck_" + std::to_string(i / 7);
+    ASSERT_TRUE((*w)->add({device, "velocity", kT0, kT0, 1.0, 1}, "p").ok());
+  }
+  auto size = (*w)->finish();
+  ASSERT_TRUE(size.ok());
+  EXPECT_LT(*size, uint64_t{kSeries} * 16) << "the case this test is for";
+  auto r = block::BlockReader::open(fs, "/b/many.blk");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_EQ((*r)->entries().size(), size_t{kSeries});
+  // Names are stored once per block: a device's seven entries share its name's bytes.
+  const auto& e = (*r)->entries();
+  EXPECT_EQ(e[0].device, "truck_0");
+  EXPECT_EQ(e[0].device.data(), e[6].device.data());
+  EXPECT_EQ(e[0].metric.data(), e[kSeries - 1].metric.data());
+  EXPECT_NE(e[0].device.data(), e[7].device.data());
+  EXPECT_EQ(e[7].device, "truck_1");
+}
+
 TEST(BlockFileTest, EveryFlippedBitIsCaughtAsCorruption) {
   FaultInjectingFileSystem fs;
   const std::string path = write_block(fs, "payload-one", std::string(300, 'q'));
@@ -235,8 +265,8 @@ TEST(BlockFileTest, EveryByteFlipKeepsEverySeriesWhoseOwnBytesAreIntact) {
     std::set<std::string> good;
     for (uint32_t i : s.good) {
       const auto& e = s.reader->entries()[i];
-      EXPECT_EQ(*s.reader->payload(e), "payload of " + e.device);
-      good.insert(e.device);
+      EXPECT_EQ(*s.reader->payload(e), "payload of " + std::string(e.device));
+      good.emplace(e.device);
     }
     bool hit_a_payload = false;
     for (size_t i = 0; i < spans.size(); ++i) {
@@ -288,9 +318,9 @@ TEST(BlockFileTest, ADamagedGroupFrameCostsOnlyItsGroup) {
   auto s = block::salvage_block(*fs.map_file("/b/g.blk"), kDay);
   ASSERT_TRUE(s.reader);
   std::set<std::string> good;
-  for (uint32_t i : s.good) good.insert(s.reader->entries()[i].device);
+  for (uint32_t i : s.good) good.emplace(s.reader->entries()[i].device);
   for (size_t i = 0; i < entries.size(); ++i)
-    EXPECT_EQ(good.count(entries[i].device), i < g || i >= firsts[1] ? 1u : 0u) << i;
+    EXPECT_EQ(good.count(std::string(entries[i].device)), i < g || i >= firsts[1] ? 1u : 0u) << i;
   ASSERT_FALSE(s.lost.empty());
   EXPECT_EQ(s.reader->entries()[s.lost.back()].device, "") << "an unknown loss";
 }
@@ -719,13 +749,22 @@ TEST_F(BlockStoreTest, DamagedCheckpointIsQuarantinedAndRebuilt) {
   EXPECT_TRUE(store->health().degraded);
 }
 
+// Where the first entry of a block lies (a block::Entry is valid only with its reader).
+struct EntryAt {
+  std::string device, metric;
+  uint64_t offset = 0;
+  uint32_t stored_len = 0;
+};
+
 // The first entry of the block of day `day`, and the block's path.
-std::pair<block::Entry, std::string> first_entry_of_day(FaultInjectingFileSystem& fs, int day) {
+std::pair<EntryAt, std::string> first_entry_of_day(FaultInjectingFileSystem& fs, int day) {
   for (const auto& name : names_in(fs, std::string(kDir) + "/blocks")) {
     const std::string path = std::string(kDir) + "/blocks/" + name;
     auto r = block::BlockReader::open(fs, path);
-    if (r.ok() && (*r)->meta().partition_start == kT0 + day * kDay)
-      return {(*r)->entries().at(0), path};
+    if (r.ok() && (*r)->meta().partition_start == kT0 + day * kDay) {
+      const block::Entry& e = (*r)->entries().at(0);
+      return {EntryAt{std::string(e.device), std::string(e.metric), e.offset, e.stored_len}, path};
+    }
   }
   ADD_FAILURE() << "no block of day " << day;
   return {};
@@ -782,7 +821,7 @@ TEST_F(BlockStoreTest, TornBlockKeepsEverySeriesBeforeTheCutAndItsDaySaysItMayBe
     auto r = block::BlockReader::open(fs(), path);
     ASSERT_TRUE(r.ok());
     for (const auto& e : (*r)->entries())
-      if (e.offset + e.stored_len <= size / 2) readable.insert({e.device, e.metric});
+      if (e.offset + e.stored_len <= size / 2) readable.emplace(e.device, e.metric);
   }
   ASSERT_FALSE(readable.empty());
   ASSERT_TRUE(fs().truncate(path, size / 2).ok());
