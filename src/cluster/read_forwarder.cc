@@ -13,8 +13,9 @@ constexpr std::string_view kMarker = "fp_forwarded";
 
 // The device a request is about and whether it goes to the device's owner: every GET below
 // /api/v1/devices/{id}, and the device writes that need the owner's catalog (POST
-// /api/v1/devices — the id is in the body — and PUT / PATCH /api/v1/devices/{id}). Empty: not
-// forwarded (a body that is not a JSON object with a string device_id is refused locally).
+// /api/v1/devices — the id is in the body — and PUT / PATCH / DELETE /api/v1/devices/{id}).
+// Empty: not forwarded (a body that is not a JSON object with a string device_id is refused
+// where it arrived).
 std::string OwnedDevice(const http::Request& req) {
   if (req.method == http::Method::kPost && req.path == "/api/v1/devices" &&
       req.content_encoding.empty()) {
@@ -23,7 +24,8 @@ std::string OwnedDevice(const http::Request& req) {
     if (parser.parse(req.body.data(), req.body.size())["device_id"].get_string().get(id)) return {};
     return std::string(id);
   }
-  const bool write = req.method == http::Method::kPut || req.method == http::Method::kPatch;
+  const bool write = req.method == http::Method::kPut || req.method == http::Method::kPatch ||
+                     req.method == http::Method::kDelete;
   if ((req.method != http::Method::kGet && !write) || req.path.rfind(kPrefix, 0) != 0) return {};
   std::string device = req.path.substr(kPrefix.size());
   if (auto slash = device.find('/'); slash != std::string::npos) {
@@ -75,7 +77,7 @@ bool ReadForwarder::MaybeForward(const http::Request& req, http::Responder& resp
   OwnerRequest call;
   call.method = std::string(http::to_string(req.method));
   call.target = std::move(target);
-  if (req.method != http::Method::kGet) {
+  if (!req.body.empty()) {
     call.content_type = req.content_type;
     call.body = req.body;
   }

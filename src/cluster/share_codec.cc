@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <array>
 #include <cstring>
 #include <unordered_map>
 
@@ -78,6 +79,12 @@ enum DeviceField : uint8_t {
   kDevMerge = 32,
 };
 
+// The optional text fields of a device change in their wire order (bits 1, 2, 4, 8, 16).
+template <typename Update>
+auto DeviceSlots(Update& f) {
+  return std::array{&f.name, &f.type, &f.location, &f.metadata_json, &f.config_json};
+}
+
 bool IsJsonObject(const std::string& text) {
   simdjson::dom::parser parser;
   simdjson::dom::object obj;
@@ -97,9 +104,8 @@ Result<Share> DecodeDevice(Reader& r) {
   if (fields & ~uint8_t{63}) return Bad("unknown device change fields");
   DeviceUpdate& f = c.fields;
   f.merge_objects = (fields & kDevMerge) != 0;
-  std::optional<std::string>* slots[] = {&f.name, &f.type, &f.location, &f.metadata_json,
-                                         &f.config_json};
-  for (int i = 0; i < 5; ++i) {
+  const auto slots = DeviceSlots(f);
+  for (size_t i = 0; i < slots.size(); ++i) {
     if (!(fields & (1u << i))) continue;
     std::string text;
     if (!r.str(text)) return Bad("device change truncated");
@@ -222,10 +228,9 @@ std::string EncodeDeviceChange(const DeviceChange& c) {
   w.u8(static_cast<uint8_t>(c.kind));
   w.str(c.device_id);
   w.i64(c.at_ms);
-  const std::optional<std::string>* slots[] = {&f.name, &f.type, &f.location, &f.metadata_json,
-                                               &f.config_json};
+  const auto slots = DeviceSlots(f);
   uint8_t fields = f.merge_objects ? kDevMerge : 0;
-  for (int i = 0; i < 5; ++i)
+  for (size_t i = 0; i < slots.size(); ++i)
     if (*slots[i]) fields |= static_cast<uint8_t>(1u << i);
   w.u8(fields);
   for (const auto* slot : slots)

@@ -1,14 +1,15 @@
 """Device registrations and updates through the partition stream (docs/cluster.md "Device
 registrations and updates"), on three real nats-servers and three real nodes.
 
-POST /api/v1/devices and PUT / PATCH /api/v1/devices/{id} through any node reach the device's
-owner (409 / 404 from its catalog), go through the partition's stream as a 'D' share and are
-answered once the owner has applied them: read right after the answer through every node, they
-are the same row. Devices registered on the fly by a heartbeat, telemetry or MQTT are the
-cluster's devices too (409 on create, updatable through any node). kill -9 of the owner right
-after the answers loses nothing: the new owner rebuilds the same rows (times included) from the
-stream; the killed node, restarted without its applied checkpoint and left alone (the other two
-killed), applies every change a second time over its own catalog and still has the same rows.
+POST /api/v1/devices and PUT / PATCH / DELETE /api/v1/devices/{id} through any node reach the
+device's owner (409 / 404 from its catalog) and go through the partition's stream (a 'D' share;
+'R' for a removal); a registration or update is answered once the owner has applied it: read
+right after the answer through every node, it is the same row. Devices registered on the fly
+by a heartbeat, telemetry or MQTT are the cluster's devices too (409 on create, updatable
+through any node). kill -9 of the owner right after the answers loses nothing: the new owner
+rebuilds the same rows (times included) from the stream; the killed node, restarted without its
+applied checkpoint and left alone (the other two killed), applies every change a second time
+over its own catalog and still has the same rows.
 """
 
 from __future__ import annotations
@@ -127,6 +128,17 @@ def test_create_put_patch_through_any_node_read_the_same_everywhere_at_once(clus
         assert n.post("/api/v1/devices", {"name": "no id"}).status == 422
         r = n.put(f"/api/v1/devices/{device}", {"device_id": "another"})
         assert r.status == 422, r
+    # Removal through a node that is not the owner (forwarded too), then registration again
+    # through another: in stream order, the new row everywhere.
+    owner = nodes[2]
+    assert served_by(owner) & {partition_of(device)}
+    r = nodes[0].delete(f"/api/v1/devices/{device}")
+    assert r.status == 204, r
+    for n in nodes:
+        assert n.get(f"/api/v1/devices/{device}").status == 404, n.node_id
+    r = nodes[1].post("/api/v1/devices", {"device_id": device, "name": "Reborn"})
+    assert r.status == 201 and r.body["name"] == "Reborn", r
+    assert read_everywhere(nodes, device) == [core(r.body)] * 3
 
 
 def test_devices_registered_by_reports_are_the_clusters_devices(cluster):
