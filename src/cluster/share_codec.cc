@@ -69,15 +69,8 @@ Status Bad(const std::string& what) {
   return Status::Malformed("damaged cluster share: " + what);
 }
 
-// Which optional fields a device change carries (one bit each, in this order on the wire).
-enum DeviceField : uint8_t {
-  kDevName = 1,
-  kDevType = 2,
-  kDevLocation = 4,
-  kDevMetadata = 8,
-  kDevConfig = 16,
-  kDevMerge = 32,
-};
+// A device change's field bits: 1 << i for DeviceSlots()[i] when present, and this one.
+constexpr uint8_t kDevMerge = 32;
 
 // The optional text fields of a device change in their wire order (bits 1, 2, 4, 8, 16).
 template <typename Update>
