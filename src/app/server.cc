@@ -24,6 +24,7 @@
 #include "auth/session_store.h"
 #include "cluster/alert_carry.h"
 #include "cluster/cluster_node.h"
+#include "cluster/device_apply.h"
 #include "cluster/partition_scope.h"
 #include "cluster/read_forwarder.h"
 #include "cluster/state_sync.h"
@@ -404,7 +405,11 @@ int run_server(const ServerConfig& cfg) {
   if (!initial.empty()) alerts.submit({{}, {}, initial});
   ingestor.start();
   // The write path (the one fork, ingest/write_path.h): single node = the local Ingestor.
-  LocalWritePath local_writes(ingestor);
+  LocalWritePath local_writes(ingestor, [&catalog, &tracker, &ingestor](const auto& c) {
+    return cluster::ApplyDeviceChange(**catalog, tracker, ingestor, c,
+                                      cluster::DeviceApplyMode::kStrict)
+        .status();
+  });
   WritePath* writes = &local_writes;
   // Cluster mode (docs/cluster.md): writes go to JetStream; this node applies its partitions.
   std::unique_ptr<cluster::PartitionScope> partition_scope;  // outlives cluster_node
@@ -423,6 +428,11 @@ int run_server(const ServerConfig& cfg) {
     co.stream_max_age_ms = cfg.storage.retention_raw_ms;
     co.lease_ttl_ms = cfg.cluster.lease_ttl_ms;
     co.connect_for_ms = cfg.cluster.lease_ttl_ms;  // retry an unreachable NATS this long
+    co.apply_device = [&catalog, &tracker, &ingestor](const auto& c) {  // branch devices
+      return cluster::ApplyDeviceChange(**catalog, tracker, ingestor, c,
+                                        cluster::DeviceApplyMode::kIdempotent)
+          .status();
+    };
     // Status deadlines (and offline alerts) only for the partitions this node serves.
     partition_scope = std::make_unique<cluster::PartitionScope>(
         **catalog, tracker,

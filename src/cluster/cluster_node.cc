@@ -63,8 +63,8 @@ struct ClusterNode::Impl {
   std::atomic<bool> id_conflict{false};
 
   ~Impl() {
+    writes.reset();  // first: its acks may still ask the applier (set_applied_waiter)
     applier.reset();
-    writes.reset();
     if (js != nullptr) jsCtx_Destroy(js);
     if (nc != nullptr) natsConnection_Destroy(nc);
     if (nopts != nullptr) natsOptions_Destroy(nopts);
@@ -251,8 +251,15 @@ Result<std::unique_ptr<ClusterNode>> ClusterNode::Start(const ClusterNodeOptions
                                  "; give every node its own --node-id");
   impl->applier = std::make_unique<PartitionApplier>(
       impl->nc, ingestor, *impl->keeper,
-      (std::filesystem::path(o.data_dir) / "cluster" / "applied").string(), o.partitions);
+      (std::filesystem::path(o.data_dir) / "cluster" / "applied").string(), o.partitions,
+      o.apply_device);
   if (Status s = impl->applier->Open(); !s.ok()) return s;
+  // A device change is answered once this node applied it (when it serves the partition), so
+  // the row is read back and readable through every node right after the answer.
+  impl->writes->set_applied_waiter([a = impl->applier.get(), t = o.publish_timeout_ms](
+                                       uint32_t p, uint64_t seq, std::function<void()> then) {
+    a->WhenApplied(p, seq, t, std::move(then));
+  });
   impl->last_seq.assign(o.partitions, 0);
   Impl* raw = impl.get();
   impl->thread = std::thread([raw] { raw->Run(); });

@@ -44,6 +44,9 @@ struct ClusterNodeOptions {
   // as lost (the node starts with all its catalog's devices). May be empty.
   std::function<void(const std::vector<uint32_t>& gained, const std::vector<uint32_t>& lost)>
       on_ownership_change;
+  // Applies a device change of a served partition to this node's catalog and tracker
+  // (device_apply.h, idempotent). Called on a consumer thread. May be empty (changes skipped).
+  std::function<Status(const DeviceChange&)> apply_device;
 };
 
 // One partition as GET /api/v1/cluster shows it.

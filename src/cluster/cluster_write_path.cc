@@ -40,12 +40,16 @@ std::string SubjectName(uint32_t partition) {
 struct ClusterWritePath::Group {
   std::atomic<size_t> remaining{0};
   std::atomic<bool> answered{false};
-  std::function<void(Status)> done;
+  std::atomic<uint64_t> last_seq{0};  // the highest stream sequence acknowledged
+  std::function<void(Status, uint64_t)> done;
   void fail(const std::string& why) {
-    if (!answered.exchange(true)) done(Status::Unavailable("cluster write not stored: " + why));
+    if (!answered.exchange(true)) done(Status::Unavailable("cluster write not stored: " + why), 0);
   }
-  void acked() {
-    if (remaining.fetch_sub(1) == 1 && !answered.exchange(true)) done(Status::Ok());
+  void acked(uint64_t seq) {
+    uint64_t seen = last_seq.load();
+    while (seq > seen && !last_seq.compare_exchange_weak(seen, seq)) {
+    }
+    if (remaining.fetch_sub(1) == 1 && !answered.exchange(true)) done(Status::Ok(), last_seq);
   }
 };
 
@@ -103,7 +107,7 @@ void ClusterWritePath::OnAck(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pa
   if (!group) return;  // already timed out and answered
   if (pa != nullptr && pae == nullptr) {
     self->published_.fetch_add(1, std::memory_order_relaxed);
-    group->acked();
+    group->acked(pa->Sequence);
   } else {
     self->refused_.fetch_add(1, std::memory_order_relaxed);
     group->fail(pae != nullptr && pae->ErrText != nullptr ? pae->ErrText
@@ -134,12 +138,12 @@ void ClusterWritePath::expire_loop() {
 }
 
 void ClusterWritePath::publish(std::vector<std::pair<uint32_t, std::string>> shares,
-                               std::function<void(Status)> done, bool content_id) {
+                               std::function<void(Status, uint64_t)> done, bool content_id) {
   auto group = std::make_shared<Group>();
   group->done = std::move(done);
   if (shares.empty()) {
     group->answered = true;
-    return group->done(Status::Ok());
+    return group->done(Status::Ok(), 0);
   }
   group->remaining = shares.size();
   const int64_t deadline = NowMs() + timeout_ms_;
@@ -181,7 +185,7 @@ void ClusterWritePath::submit_heartbeat(HeartbeatReport report,
   const int64_t seen = report.received_ms;
   std::vector<std::pair<uint32_t, std::string>> shares;
   shares.emplace_back(p, EncodeHeartbeat(report));
-  publish(std::move(shares), [seen, done = std::move(done)](Status s) {
+  publish(std::move(shares), [seen, done = std::move(done)](Status s, uint64_t) {
     // The owner applies it later; once applied the device is online, seen at receive time.
     HeartbeatAck ack;
     ack.status = std::move(s);
@@ -198,7 +202,8 @@ void ClusterWritePath::submit_telemetry(std::shared_ptr<ReadingBatch> batch, int
   std::vector<std::pair<uint32_t, std::string>> shares;
   for (auto& [p, share] : SplitByPartition(*batch, partitions_))
     shares.emplace_back(p, EncodeTelemetry(*share, received_ms));
-  publish(std::move(shares), [done = std::move(done)](Status s) { done(TelemetryAck{s}); });
+  publish(std::move(shares),
+          [done = std::move(done)](Status s, uint64_t) { done(TelemetryAck{std::move(s)}); });
 }
 
 void ClusterWritePath::submit_removal(std::optional<std::string> device, bool with_data,
@@ -211,7 +216,28 @@ void ClusterWritePath::submit_removal(std::optional<std::string> device, bool wi
     for (uint32_t p = 0; p < partitions_; ++p) shares.emplace_back(p, payload);
   }
   // No content id: removing the same device again later is a new request, not a retry.
-  publish(std::move(shares), std::move(done), false);
+  publish(
+      std::move(shares), [done = std::move(done)](Status s, uint64_t) { done(std::move(s)); },
+      false);
+}
+
+void ClusterWritePath::set_applied_waiter(AppliedWaiter waiter) {
+  applied_waiter_ = std::move(waiter);
+}
+
+void ClusterWritePath::submit_device_change(DeviceChange change, std::function<void(Status)> done) {
+  const uint32_t p = PartitionOf(change.device_id, partitions_);
+  std::vector<std::pair<uint32_t, std::string>> shares;
+  shares.emplace_back(p, EncodeDeviceChange(change));
+  // No content id: the change carries its time, so a retry is a new (equal-result) write.
+  publish(
+      std::move(shares),
+      [this, p, done = std::move(done)](Status s, uint64_t seq) mutable {
+        if (!s.ok() || !applied_waiter_) return done(std::move(s));
+        // Durable; answer once this node's consumer has applied it (readable everywhere).
+        applied_waiter_(p, seq, [done = std::move(done)] { done(Status::Ok()); });
+      },
+      false);
 }
 
 WritePathStats ClusterWritePath::stats() const {

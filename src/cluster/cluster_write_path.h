@@ -46,6 +46,15 @@ class ClusterWritePath final : public WritePath {
                         std::function<void(TelemetryAck)> done) override;
   void submit_removal(std::optional<std::string> device, bool with_data,
                       std::function<void(Status)> done) override;
+  // A device change: one share of kind 'D' to the device's partition, answered once it is
+  // acknowledged by JetStream AND the applied waiter (below) says this node applied it.
+  void submit_device_change(DeviceChange change, std::function<void(Status)> done) override;
+
+  // Runs `then` once the stream sequence `seq` of `partition` is applied on this node (or
+  // cannot be waited for: not served here, bounded wait). Set once, before the first write.
+  using AppliedWaiter =
+      std::function<void(uint32_t partition, uint64_t seq, std::function<void()> then)>;
+  void set_applied_waiter(AppliedWaiter waiter);
 
   WritePathStats stats() const;
 
@@ -58,8 +67,9 @@ class ClusterWritePath final : public WritePath {
   ClusterWritePath(uint32_t partitions, int64_t timeout_ms);
   // Publishes each (partition, payload) of `shares` for one request; `done` gets the outcome.
   // `content_id`: give each share a Nats-Msg-Id from its content (retries are stored once).
+  // `done` gets the outcome and, on success, the highest stream sequence of the shares.
   void publish(std::vector<std::pair<uint32_t, std::string>> shares,
-               std::function<void(Status)> done, bool content_id = true);
+               std::function<void(Status, uint64_t)> done, bool content_id = true);
   static void OnAck(jsCtx* js, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure);
   void expire_loop();
 
@@ -72,6 +82,7 @@ class ClusterWritePath final : public WritePath {
   uint64_t next_tag_ = 1;              // guarded by mu_
   bool stopping_ = false;              // guarded by mu_
   std::thread expirer_;
+  AppliedWaiter applied_waiter_;  // set before the first write
   std::atomic<uint64_t> published_{0}, refused_{0};
 };
 

@@ -13,14 +13,24 @@ namespace {
 // Shares handed to the Ingestor and not yet acknowledged, per partition, before the consumer
 // waits (back-pressure onto the stream's flow control instead of the Ingestor's queue limit).
 constexpr size_t kMaxInflight = 2'000;
+
+int64_t SteadyMs() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+void RunAll(const std::vector<std::function<void()>>& fs) {
+  for (const auto& f : fs) f();
+}
 }  // namespace
 
 PartitionApplier::PartitionApplier(natsConnection* nc, Ingestor& ingestor,
                                    const LeaseKeeper& keeper, std::string checkpoint_path,
-                                   uint32_t partitions)
+                                   uint32_t partitions, DeviceSink apply_device)
     : nc_(nc),
       ingestor_(ingestor),
       keeper_(keeper),
+      apply_device_(std::move(apply_device)),
       checkpoint_path_(std::move(checkpoint_path)),
       partitions_(partitions) {}
 
@@ -103,17 +113,22 @@ void PartitionApplier::Apply(Part& part, uint64_t generation, uint64_t seq, nats
   // Completes `seq`: on success it leaves the in-flight set and the applied mark moves up to
   // just below the oldest share still in flight.
   auto finish = [keep, seq, generation](bool ok) {
-    std::lock_guard lock(keep->mu);
-    if (keep->generation != generation) return;  // the consumer was restarted meanwhile
-    if (!ok) {
-      keep->failed = true;
+    std::vector<std::function<void()>> ready;
+    {
+      std::lock_guard lock(keep->mu);
+      if (keep->generation != generation) return;  // the consumer was restarted meanwhile
+      if (!ok) {
+        keep->failed = true;
+        keep->cv.notify_all();
+        return;
+      }
+      keep->inflight.erase(seq);
+      const uint64_t mark = keep->inflight.empty() ? keep->submitted : *keep->inflight.begin() - 1;
+      if (mark > keep->applied) keep->applied = mark;
       keep->cv.notify_all();
-      return;
+      if (!keep->waiters.empty()) ready = TakeWaiters(*keep, false, SteadyMs());
     }
-    keep->inflight.erase(seq);
-    const uint64_t mark = keep->inflight.empty() ? keep->submitted : *keep->inflight.begin() - 1;
-    if (mark > keep->applied) keep->applied = mark;
-    keep->cv.notify_all();
+    RunAll(ready);
   };
   if (!share.ok()) {
     damaged_.fetch_add(1);
@@ -136,6 +151,23 @@ void PartitionApplier::Apply(Part& part, uint64_t generation, uint64_t seq, nats
       ingestor_.submit_removal(std::move(share->removed), share->with_data,
                                [finish](Status s) { finish(s.ok()); });
       break;
+    case ShareKind::kDevice: {
+      // In stream order with the Ingestor's work: wait until every earlier share is applied
+      // (a removal before a re-registration, a registration before an update).
+      {
+        std::unique_lock lock(part.mu);
+        while (part.active && !part.failed && part.generation == generation &&
+               !part.inflight.empty() && *part.inflight.begin() != seq)
+          part.cv.wait_for(lock, std::chrono::milliseconds(100));
+        if (!part.active || part.failed || part.generation != generation) return;
+      }
+      Status s = apply_device_ ? apply_device_(share->device) : Status::Ok();
+      if (!s.ok() && s.code() != StatusCode::kNotFound)
+        spdlog::warn("event=cluster_device_apply_failed partition={} seq={} reason=\"{}\"",
+                     part.partition, seq, s.message());
+      finish(s.ok() || s.code() == StatusCode::kNotFound);
+      break;
+    }
   }
 }
 
@@ -179,12 +211,15 @@ void PartitionApplier::Start(Part& part) {
 
 void PartitionApplier::Stop(Part& part) {
   part.active = false;
+  std::vector<std::function<void()>> waiting;
   {
     std::lock_guard lock(part.mu);
     ++part.generation;  // late callbacks and acknowledgements of this consumer count no more
     part.inflight.clear();
+    waiting = TakeWaiters(part, true, 0);
   }
   part.cv.notify_all();
+  RunAll(waiting);
   if (part.sub == nullptr) return;
   natsSubscription_Unsubscribe(part.sub);
   natsSubscription_Destroy(part.sub);
@@ -197,13 +232,45 @@ void PartitionApplier::Reconcile(const std::vector<uint32_t>& served) {
   std::vector<bool> want(partitions_, false);
   for (uint32_t p : served)
     if (p < partitions_) want[p] = true;
+  const int64_t now = SteadyMs();
   for (uint32_t p = 0; p < partitions_; ++p) {
     Part& part = *parts_[p];
     const bool running = part.sub != nullptr;
     if (running && (!want[p] || part.failed)) Stop(part);
     if (want[p] && part.sub == nullptr) Start(part);
+    std::vector<std::function<void()>> expired;
+    {
+      std::lock_guard lock(part.mu);
+      if (!part.waiters.empty()) expired = TakeWaiters(part, false, now);
+    }
+    RunAll(expired);
   }
   SaveIfMoved();
+}
+
+std::vector<std::function<void()>> PartitionApplier::TakeWaiters(Part& part, bool all,
+                                                                 int64_t now_ms) {
+  std::vector<std::function<void()>> ready;
+  std::erase_if(part.waiters, [&](Part::Waiter& w) {
+    if (!all && w.seq > part.applied && w.deadline_ms > now_ms) return false;
+    ready.push_back(std::move(w.then));
+    return true;
+  });
+  return ready;
+}
+
+void PartitionApplier::WhenApplied(uint32_t partition, uint64_t seq, int64_t timeout_ms,
+                                   std::function<void()> then) {
+  if (partition >= parts_.size()) return then();
+  Part& part = *parts_[partition];
+  {
+    std::lock_guard lock(part.mu);
+    if (part.active && !part.failed && part.applied < seq) {
+      part.waiters.push_back({seq, SteadyMs() + timeout_ms, std::move(then)});
+      return;
+    }
+  }
+  then();
 }
 
 void PartitionApplier::SaveIfMoved() {

@@ -1,5 +1,7 @@
 #include "cluster/read_forwarder.h"
 
+#include <simdjson.h>
+
 #include "cluster/owner_http.h"
 #include "cluster/partition.h"
 
@@ -8,6 +10,31 @@ namespace {
 
 constexpr std::string_view kPrefix = "/api/v1/devices/";
 constexpr std::string_view kMarker = "fp_forwarded";
+
+// The device a request is about and whether it goes to the device's owner: every GET below
+// /api/v1/devices/{id}, and the device writes that need the owner's catalog (POST
+// /api/v1/devices — the id is in the body — and PUT / PATCH / DELETE /api/v1/devices/{id}).
+// Empty: not forwarded (a body that is not a JSON object with a string device_id is refused
+// where it arrived).
+std::string OwnedDevice(const http::Request& req) {
+  if (req.method == http::Method::kPost && req.path == "/api/v1/devices" &&
+      req.content_encoding.empty()) {
+    simdjson::dom::parser parser;
+    std::string_view id;
+    if (parser.parse(req.body.data(), req.body.size())["device_id"].get_string().get(id)) return {};
+    return std::string(id);
+  }
+  const bool write = req.method == http::Method::kPut || req.method == http::Method::kPatch ||
+                     req.method == http::Method::kDelete;
+  if ((req.method != http::Method::kGet && !write) || req.path.rfind(kPrefix, 0) != 0) return {};
+  std::string device = req.path.substr(kPrefix.size());
+  if (auto slash = device.find('/'); slash != std::string::npos) {
+    if (write) return {};  // only the device itself is written through its owner
+    device.resize(slash);
+  }
+  if (write && !req.content_encoding.empty()) return {};
+  return device;
+}
 
 }  // namespace
 
@@ -23,9 +50,7 @@ ReadForwarder::~ReadForwarder() = default;
 
 bool ReadForwarder::MaybeForward(const http::Request& req, http::Responder& respond) {
   if (gather_.MaybeGather(req, respond)) return true;
-  if (req.method != http::Method::kGet || req.path.rfind(kPrefix, 0) != 0) return false;
-  std::string device = req.path.substr(kPrefix.size());
-  if (auto slash = device.find('/'); slash != std::string::npos) device.resize(slash);
+  const std::string device = OwnedDevice(req);
   if (device.empty()) return false;
   const uint32_t partition = PartitionOf(device, node_.options().partitions);
   const std::vector<PartitionView> parts = node_.partitions();
@@ -50,7 +75,12 @@ bool ReadForwarder::MaybeForward(const http::Request& req, http::Responder& resp
   target += (target.find('?') == std::string::npos ? "?" : "&") + std::string(kMarker) + "=1";
   auto shared_respond = std::make_shared<http::Responder>(std::move(respond));
   OwnerRequest call;
+  call.method = std::string(http::to_string(req.method));
   call.target = std::move(target);
+  if (!req.body.empty()) {
+    call.content_type = req.content_type;
+    call.body = req.body;
+  }
   ForwardAuth::Headers h = auth_.For(req);
   call.authorization = std::move(h.authorization);
   call.cookie = std::move(h.cookie);

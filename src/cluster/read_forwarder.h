@@ -2,7 +2,11 @@
 // ReadForwarder: in cluster mode a device's data lives on its partition's owner, so a read of
 // one device (GET /api/v1/devices/{id} and everything below it) that reaches another node is
 // forwarded over HTTP to the owner's --advertise URL and its answer passed back unchanged
-// (with the client's Authorization and Cookie headers). Fleet reads go to FleetGather
+// (with the client's Authorization and Cookie headers). Device registrations and updates
+// (POST /api/v1/devices, PUT / PATCH /api/v1/devices/{id}) and removals (DELETE
+// /api/v1/devices/{id}) go to the owner the same way, with their body: it answers 409 / 404 from
+// its catalog and publishes the change through the stream (docs/cluster.md "Device
+// registrations and updates"). Fleet reads go to FleetGather
 // (fleet_gather.h), which asks every owner and merges.
 // No owner right now, an owner that does not answer within the timeout, or too many forwards
 // at once: 503 + Retry-After, never a hang and never another node's partial view. A forwarded

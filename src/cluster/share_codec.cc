@@ -1,5 +1,8 @@
 #include "cluster/share_codec.h"
 
+#include <simdjson.h>
+
+#include <array>
 #include <cstring>
 #include <unordered_map>
 
@@ -64,6 +67,46 @@ class Reader {
 
 Status Bad(const std::string& what) {
   return Status::Malformed("damaged cluster share: " + what);
+}
+
+// A device change's field bits: 1 << i for DeviceSlots()[i] when present, and this one.
+constexpr uint8_t kDevMerge = 32;
+
+// The optional text fields of a device change in their wire order (bits 1, 2, 4, 8, 16).
+template <typename Update>
+auto DeviceSlots(Update& f) {
+  return std::array{&f.name, &f.type, &f.location, &f.metadata_json, &f.config_json};
+}
+
+bool IsJsonObject(const std::string& text) {
+  simdjson::dom::parser parser;
+  simdjson::dom::object obj;
+  return !parser.parse(text.data(), text.size()).get_object().get(obj);
+}
+
+Result<Share> DecodeDevice(Reader& r) {
+  Share s;
+  s.kind = ShareKind::kDevice;
+  DeviceChange& c = s.device;
+  uint8_t kind = 0, fields = 0;
+  if (!r.u8(kind) || !r.str(c.device_id) || !r.i64(c.at_ms) || !r.u8(fields))
+    return Bad("device change truncated");
+  if (kind != 'C' && kind != 'P' && kind != 'M') return Bad("device change kind");
+  c.kind = static_cast<DeviceChange::Kind>(kind);
+  if (!validate_device_id(c.device_id).empty()) return Bad("device change id");
+  if (fields & ~uint8_t{63}) return Bad("unknown device change fields");
+  DeviceUpdate& f = c.fields;
+  f.merge_objects = (fields & kDevMerge) != 0;
+  const auto slots = DeviceSlots(f);
+  for (size_t i = 0; i < slots.size(); ++i) {
+    if (!(fields & (1u << i))) continue;
+    std::string text;
+    if (!r.str(text)) return Bad("device change truncated");
+    if (i >= 3 && !IsJsonObject(text)) return Bad("device change JSON");
+    *slots[i] = std::move(text);
+  }
+  if (!r.done()) return Bad("trailing bytes");
+  return s;
 }
 
 enum HeartbeatField : uint8_t {
@@ -170,6 +213,24 @@ std::string EncodeRemoval(const std::optional<std::string>& device, bool with_da
   return w.take();
 }
 
+std::string EncodeDeviceChange(const DeviceChange& c) {
+  const DeviceUpdate& f = c.fields;
+  Writer w;
+  w.bytes(kMagic);
+  w.u8(static_cast<uint8_t>(ShareKind::kDevice));
+  w.u8(static_cast<uint8_t>(c.kind));
+  w.str(c.device_id);
+  w.i64(c.at_ms);
+  const auto slots = DeviceSlots(f);
+  uint8_t fields = f.merge_objects ? kDevMerge : 0;
+  for (size_t i = 0; i < slots.size(); ++i)
+    if (*slots[i]) fields |= static_cast<uint8_t>(1u << i);
+  w.u8(fields);
+  for (const auto* slot : slots)
+    if (*slot) w.str(**slot);
+  return w.take();
+}
+
 Result<Share> DecodeShare(std::string_view bytes) {
   if (bytes.substr(0, kMagic.size()) != kMagic) return Bad("no FPS1 header");
   Reader r(bytes.substr(kMagic.size()));
@@ -214,6 +275,7 @@ Result<Share> DecodeShare(std::string_view bytes) {
     if (!r.done()) return Bad("trailing bytes");
     return s;
   }
+  if (kind == static_cast<uint8_t>(ShareKind::kDevice)) return DecodeDevice(r);
   if (kind == static_cast<uint8_t>(ShareKind::kRemoval)) {
     s.kind = ShareKind::kRemoval;
     uint8_t flags = 0;

@@ -17,11 +17,17 @@
 
 #include "ingest/heartbeat.h"
 #include "model/reading_batch.h"
+#include "storage/catalog/catalog.h"
 #include "util/result.h"
 
 namespace fp::cluster {
 
-enum class ShareKind : uint8_t { kTelemetry = 'T', kHeartbeat = 'H', kRemoval = 'R' };
+enum class ShareKind : uint8_t {
+  kTelemetry = 'T',
+  kHeartbeat = 'H',
+  kRemoval = 'R',
+  kDevice = 'D'
+};
 
 struct Share {
   ShareKind kind = ShareKind::kTelemetry;
@@ -30,6 +36,7 @@ struct Share {
   HeartbeatReport heartbeat;            // kHeartbeat
   std::optional<std::string> removed;   // kRemoval: the device, or nullopt for all devices
   bool with_data = false;               // kRemoval
+  DeviceChange device;                  // kDevice
 };
 
 // Splits `batch` into one batch per partition (device ids by PartitionOf), giving unstamped
@@ -40,6 +47,10 @@ std::map<uint32_t, std::shared_ptr<ReadingBatch>> SplitByPartition(const Reading
 std::string EncodeTelemetry(const ReadingBatch& batch, int64_t received_ms);
 std::string EncodeHeartbeat(const HeartbeatReport& report);
 std::string EncodeRemoval(const std::optional<std::string>& device, bool with_data);
+// A device registration or update. Decoding refuses a kind it does not know, an invalid
+// device id (validate_device_id), and metadata / config that are not JSON objects (so applying it
+// cannot fail on them).
+std::string EncodeDeviceChange(const DeviceChange& change);
 
 // kMalformed for anything that is not exactly one well-formed share.
 Result<Share> DecodeShare(std::string_view bytes);

@@ -1,7 +1,7 @@
 #pragma once
 // WritePath: where transports send what they decoded — the one fork between single-node and
-// cluster mode. HTTP handlers and the MQTT server call it for telemetry, heartbeats and device
-// removals; they never know which mode runs.
+// cluster mode. HTTP handlers and the MQTT server call it for telemetry, heartbeats, device
+// registrations, updates and removals; they never know which mode runs.
 //
 // - Single node: LocalWritePath hands everything to the local Ingestor (the commit path:
 //   WAL group commit, then the answer). Nothing else changes.
@@ -37,12 +37,21 @@ class WritePath {
   // A device removed (or all devices, with nullopt); `with_data` removes its telemetry too.
   virtual void submit_removal(std::optional<std::string> device, bool with_data,
                               std::function<void(Status)> done) = 0;
+  // A device registered (POST) or updated (PUT / PATCH), validated by the handler. ok once the
+  // change is durable AND applied to this node's catalog and tracker (so the handler reads the
+  // row back and a read through any node sees it). Single node: kAlreadyExists (create of an id
+  // that exists) / kNotFound (update of a missing id). Cluster: kUnavailable when JetStream
+  // could not take it; the owner applies it idempotently (Catalog::apply_device_change).
+  virtual void submit_device_change(DeviceChange change, std::function<void(Status)> done) = 0;
 };
 
-// Single-node mode: straight to the local Ingestor (one virtual call more than before).
+// Single-node mode: straight to the local Ingestor (one virtual call more than before); device
+// changes to `apply_device` (the catalog's create_device / update_device and the tracker).
 class LocalWritePath final : public WritePath {
  public:
-  explicit LocalWritePath(Ingestor& ingestor) : ingestor_(ingestor) {}
+  using DeviceApply = std::function<Status(const DeviceChange&)>;
+  LocalWritePath(Ingestor& ingestor, DeviceApply apply_device)
+      : ingestor_(ingestor), apply_device_(std::move(apply_device)) {}
   void submit_heartbeat(HeartbeatReport report, std::function<void(HeartbeatAck)> done) override {
     ingestor_.submit_heartbeat(std::move(report), std::move(done));
   }
@@ -54,9 +63,13 @@ class LocalWritePath final : public WritePath {
                       std::function<void(Status)> done) override {
     ingestor_.submit_removal(std::move(device), with_data, std::move(done));
   }
+  void submit_device_change(DeviceChange change, std::function<void(Status)> done) override {
+    done(apply_device_(change));
+  }
 
  private:
   Ingestor& ingestor_;
+  DeviceApply apply_device_;
 };
 
 }  // namespace fp

@@ -24,6 +24,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case fp::cluster::ShareKind::kRemoval:
         again = fp::cluster::EncodeRemoval(share->removed, share->with_data);
         break;
+      case fp::cluster::ShareKind::kDevice:
+        // A device change re-encodes to exactly the bytes it was decoded from.
+        again = fp::cluster::EncodeDeviceChange(share->device);
+        if (again != bytes) std::abort();
+        break;
     }
     auto second = fp::cluster::DecodeShare(again);
     if (!second.ok()) std::abort();

@@ -169,16 +169,22 @@ void create_device(ApiContext& ctx, RequestContext& rc, const Responder& respond
   if (!extras->empty()) d.metadata_json = merge_metadata(d.metadata_json, *extras);
   if (auto e = validate_device_json_size("metadata", d.metadata_json); !e.empty())
     return respond(error_response(Status::Unprocessable(e)));
-  d.created_at_ms = d.updated_at_ms = ctx.clock.now_ms();
-  if (Status s = ctx.catalog.create_device(d); !s.ok()) {
-    if (s.code() == StatusCode::kAlreadyExists)
-      return respond(
-          error_response(409, "conflict", "device '" + d.device_id + "' already exists"));
-    return respond(error_response(s));
-  }
-  ctx.tracker.add(d);
-  auto stored = ctx.catalog.get_device(d.device_id);
-  respond(device_response(ctx, 201, stored.ok() ? *stored : d));
+  auto conflict = [&ctx, id = d.device_id] {
+    return error_response(409, "conflict", "device '" + id + "' already exists");
+  };
+  // In a cluster this node is the device's owner (cluster/read_forwarder.h sends it here).
+  if (ctx.catalog.get_device(d.device_id).ok()) return respond(conflict());
+  DeviceChange change;
+  change.kind = DeviceChange::Kind::kCreate;
+  change.device_id = d.device_id;
+  change.fields = {d.name, d.type, d.location, d.metadata_json, d.config_json, false};
+  change.at_ms = ctx.clock.now_ms();
+  ctx.writes.submit_device_change(std::move(change), [&ctx, d, conflict, respond](Status s) {
+    if (s.code() == StatusCode::kAlreadyExists) return respond(conflict());
+    if (!s.ok()) return respond(error_response(s));
+    auto stored = ctx.catalog.get_device(d.device_id);
+    respond(device_response(ctx, 201, stored.ok() ? *stored : d));
+  });
 }
 
 void update_device(ApiContext& ctx, RequestContext& rc, const Responder& respond, bool merge) {
@@ -226,19 +232,33 @@ void update_device(ApiContext& ctx, RequestContext& rc, const Responder& respond
     if (auto e = validate_device_json_size("metadata", *u.metadata_json); !e.empty())
       return respond(error_response(Status::Unprocessable(e)));
   }
-  auto updated = ctx.catalog.update_device(id, u);
-  if (!updated.ok()) {
-    if (updated.status().code() == StatusCode::kNotFound)
-      return respond(error_response(404, "not_found", "no device '" + id + "'"));
-    return respond(error_response(updated.status()));
+  auto not_found = [id] { return error_response(404, "not_found", "no device '" + id + "'"); };
+  // In a cluster this node is the device's owner (cluster/read_forwarder.h sends it here).
+  if (auto current = ctx.catalog.get_device(id); !current.ok()) {
+    if (current.status().code() == StatusCode::kNotFound) return respond(not_found());
+    return respond(error_response(current.status()));
   }
-  if (u.type) {
-    if (auto t = ctx.tracker.set_type(id, *u.type))
-      ctx.ingestor.submit_transitions({std::move(*t)});
-    ctx.ingestor.wake();
-  }
-  if (u.config_json && ctx.on_config_changed) ctx.on_config_changed(id, updated->config_json);
-  respond(device_response(ctx, 200, *updated));
+  DeviceChange change;
+  change.kind = merge ? DeviceChange::Kind::kPatch : DeviceChange::Kind::kReplace;
+  change.device_id = id;
+  const bool config_changed = u.config_json.has_value();
+  change.fields = std::move(u);
+  change.at_ms = ctx.clock.now_ms();
+  ctx.writes.submit_device_change(std::move(change),
+                                  [&ctx, id, config_changed, not_found, respond](Status s) {
+                                    if (s.code() == StatusCode::kNotFound)
+                                      return respond(not_found());
+                                    if (!s.ok()) return respond(error_response(s));
+                                    auto updated = ctx.catalog.get_device(id);
+                                    if (!updated.ok()) {
+                                      if (updated.status().code() == StatusCode::kNotFound)
+                                        return respond(not_found());
+                                      return respond(error_response(updated.status()));
+                                    }
+                                    if (config_changed && ctx.on_config_changed)
+                                      ctx.on_config_changed(id, updated->config_json);
+                                    respond(device_response(ctx, 200, *updated));
+                                  });
 }
 
 void list_devices(ApiContext& ctx, RequestContext& rc, const Responder& respond) {

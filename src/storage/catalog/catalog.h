@@ -136,6 +136,17 @@ struct PushQueueLimits {
 
 class CatalogWriteQueue;
 
+// --- devices (cluster): one device registration or update as written to a partition's stream
+// and applied by its owner (Catalog::apply_device_change, WritePath::submit_device_change).
+struct DeviceChange {
+  enum class Kind : uint8_t { kCreate = 'C', kReplace = 'P', kPatch = 'M' };
+  Kind kind = Kind::kCreate;
+  std::string device_id;
+  // kCreate: every field set (defaults "" and "{}"); kPatch: fields.merge_objects = true.
+  DeviceUpdate fields;
+  int64_t at_ms = 0;  // created_at of a create; updated_at of every kind
+};
+
 class Catalog {
  public:
   // Opens (creating if needed) the database at `path` and migrates it to the newest schema.
@@ -259,6 +270,12 @@ class Catalog {
   // --- slowdisk: the write queue (group commit) behind this catalog, for callers that must
   // not wait for the disk (network threads): null when writes are not queued.
   virtual CatalogWriteQueue* write_queue() { return nullptr; }
+
+  // --- devices (cluster): a registration or update applied from a partition's stream
+  // (sqlite_catalog_device_apply.cc). Idempotent: create = insert, or the same replace when the
+  // id exists; replace/patch = update_device with updated_at = c.at_ms (kNotFound when absent).
+  // Applying the same change twice gives the same row.
+  virtual Result<Device> apply_device_change(const DeviceChange& c) = 0;
 };
 
 }  // namespace fp

@@ -94,6 +94,8 @@ class SqliteCatalog : public Catalog {
   Status delete_push(int64_t id) override;
   Result<int64_t> delete_expired_pushes(int64_t now_ms) override;
   Status forget_device_mqtt_state(const std::string& device_id) override;
+  // --- devices (cluster): sqlite_catalog_device_apply.cc
+  Result<Device> apply_device_change(const DeviceChange& c) override;
 
   // Group commit (used by CatalogWriteQueue's writer thread): runs every op in ONE
   // transaction on the writer connection, each inside its own savepoint so an op that fails
