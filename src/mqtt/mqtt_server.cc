@@ -59,7 +59,7 @@ MqttMetrics::MqttMetrics(metrics::Registry& r)
                      {"packet"})) {
   accepted.with({"accepted"});
   accepted.with({"refused"});
-  for (const char* q : {"0", "1", "2"}) messages.with({q});
+  for (int q = 0; q < 3; ++q) messages_by_qos[q] = &messages.with({std::to_string(q)});
   for (const char* p : {"connect", "subscribe", "publish"}) shed.with({p});
 }
 
