@@ -161,7 +161,7 @@ void Connection::read_more() {
   const size_t unparsed = in_end_ - in_start_;
   if (frame_want_ > unparsed) want = std::max(want, frame_want_ - unparsed);  // one big packet
   if (in_.size() < in_end_ + want) in_.resize(in_end_ + want);
-  last_read_request_ = want;
+  last_read_request_ = static_cast<uint32_t>(want);
   transport_.async_read_some(net::buffer(in_.data() + in_end_, want),
                              [self = shared_from_this()](const boost::system::error_code& ec,
                                                          size_t n) { self->on_read(ec, n); });
@@ -174,7 +174,7 @@ void Connection::on_read(const boost::system::error_code& ec, size_t n) {
     // EOF or reset without DISCONNECT: an abnormal end, so the will is published.
     return close(reason::kUnspecifiedError, ec == net::error::eof ? "peer closed" : ec.message());
   }
-  in_end_ += n;
+  in_end_ += static_cast<uint32_t>(n);
   if (n == last_read_request_ && read_chunk_ < kMaxReadChunk) read_chunk_ *= 2;
   account_buffered();
   process_buffer();
@@ -205,7 +205,8 @@ void Connection::on_readable(const boost::system::error_code& ec) {
       in_end_ -= in_start_;
       in_start_ = 0;
     }
-    size_t want = std::max(kMinReadChunk, frame_want_ > in_end_ ? frame_want_ - in_end_ : 0);
+    const size_t want =
+        std::max(kMinReadChunk, size_t{frame_want_ > in_end_ ? frame_want_ - in_end_ : 0u});
     if (in_.size() < in_end_ + want) in_.resize(in_end_ + want);
     n = transport_.lowest().read_some(net::buffer(in_.data() + in_end_, in_.size() - in_end_), rec);
   } else {
@@ -217,7 +218,7 @@ void Connection::on_readable(const boost::system::error_code& ec) {
     return close(reason::kUnspecifiedError, rec == net::error::eof ? "peer closed" : rec.message());
   }
   if (tail) {
-    in_end_ += n;
+    in_end_ += static_cast<uint32_t>(n);
     process_buffer();
   } else {
     const size_t used = parse({scratch.data(), n});
@@ -225,7 +226,7 @@ void Connection::on_readable(const boost::system::error_code& ec) {
       in_.assign(scratch.begin() + static_cast<ptrdiff_t>(used),
                  scratch.begin() + static_cast<ptrdiff_t>(n));
       in_start_ = 0;
-      in_end_ = n - used;
+      in_end_ = static_cast<uint32_t>(n - used);
     }
   }
   if (in_start_ == in_end_) {  // nothing unparsed: an idle connection holds no buffer
@@ -240,7 +241,7 @@ void Connection::process_buffer() {
   // Not re-entered from an answer completed while a packet is handled: the loop goes on.
   if (processing_) return;
   const size_t used = parse({in_.data() + in_start_, in_end_ - in_start_});
-  if (!closed_) in_start_ += used;
+  if (!closed_) in_start_ += static_cast<uint32_t>(used);
   account_buffered();
 }
 
@@ -263,7 +264,7 @@ size_t Connection::parse(std::span<const uint8_t> input) {
     }
     switch (read_frame_header(avail, server_.options.max_packet_bytes, h)) {
       case FrameStatus::kNeedMore:
-        frame_want_ = h.header_bytes ? h.total() : 0;
+        frame_want_ = h.header_bytes ? static_cast<uint32_t>(h.total()) : 0;
         return used;
       case FrameStatus::kMalformed:
         protocol_failure({reason::kMalformedPacket, "bad fixed header"});

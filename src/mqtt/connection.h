@@ -156,10 +156,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Transport transport_;
 
   std::vector<uint8_t> in_;  // bytes read, [in_start_, in_end_) not yet parsed; empty when idle
-  size_t in_start_ = 0, in_end_ = 0;
-  size_t read_chunk_ = 1024;  // grows while reads come back full
-  size_t last_read_request_ = 0;
-  size_t frame_want_ = 0;    // total size of a packet only partly read, when known
+  // 32 bits: a packet is at most max_packet_bytes (< 256 MiB, MQTT's own limit).
+  uint32_t in_start_ = 0, in_end_ = 0;
+  uint32_t read_chunk_ = 1024;  // grows while reads come back full
+  uint32_t last_read_request_ = 0;
+  uint32_t frame_want_ = 0;  // total size of a packet only partly read, when known
   std::string out_queued_;   // packets waiting to be written
   std::string out_writing_;  // packets being written now
   size_t out_bytes_ = 0;     // both together
@@ -202,8 +203,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void pop_ack();
   uint16_t next_packet_id_ = 1;
   std::set<uint16_t> outbound_unacked_;
-  std::map<uint16_t, int64_t> outbound_push_;  // packet id -> stored push awaiting PUBACK
-  std::set<int64_t> pushes_sent_;              // stored pushes sent on this connection
+  // Stored pushes (commands, config) on this connection; on the heap once there is one, as
+  // most connections never get one.
+  struct Pushes {
+    std::map<uint16_t, int64_t> awaiting_puback;  // packet id -> stored push awaiting PUBACK
+    std::set<int64_t> sent;                       // stored pushes sent on this connection
+  };
+  std::unique_ptr<Pushes> pushes_;
   bool session_resumed_ = false;
   bool read_key_only_ = false;           // an operator key of the read role: consumes only
   uint16_t client_receive_max_ = 65535;  // v5 Receive Maximum of the client
