@@ -70,8 +70,15 @@ def test_12_2_a_socket_that_never_sends_connect_is_closed_by_the_sweep(start_ser
 def test_12_3_idle_connections_hold_no_read_buffer(start_server):
     """RSS grows by far less than the 4,264 bytes per idle connection of the per-connection
     1 KiB read buffer, TLS-sized transport, deque and timer (1,725 measured after)."""
-    server = start_mqtt_server(start_server, "--mqtt-max-connections", "5000")
+    # Under AddressSanitizer freed memory waits in a quarantine before it is reused, and every
+    # allocation carries red zones: a small quarantine, and twice the bound (its build of main
+    # before this branch still fails it).
+    asan = ":".join(filter(None, [os.environ.get("ASAN_OPTIONS"), "quarantine_size_mb=8"]))
+    server = start_mqtt_server(start_server, "--mqtt-max-connections", "5000",
+                               env={"ASAN_OPTIONS": asan})
     pid = server.proc.pid
+    with open(f"/proc/{pid}/maps") as f:
+        bound = 6000 if "libasan" in f.read() else 3000
     n = 2000
     warm = [RawClient(server.mqtt_port) for _ in range(50)]  # thread caches, pools, tables
     for i, c in enumerate(warm):
@@ -89,4 +96,4 @@ def test_12_3_idle_connections_hold_no_read_buffer(start_server):
     per_connection = (rss_bytes(pid) - before) / n
     for c in clients + warm:
         c.close()
-    assert per_connection < 3000, f"{per_connection:.0f} bytes of RSS per idle connection"
+    assert per_connection < bound, f"{per_connection:.0f} bytes of RSS per idle connection"
