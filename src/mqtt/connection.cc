@@ -44,7 +44,7 @@ std::string reason_label(uint8_t r) {
 }  // namespace
 
 Connection::Connection(ServerState& server, Transport transport)
-    : server_(server), transport_(std::move(transport)), timer_(transport_.get_executor()) {
+    : server_(server), transport_(std::move(transport)) {
   server_.open_sockets.fetch_add(1);
   server_.metrics.connections.add(1);
 }
@@ -55,10 +55,10 @@ Connection::~Connection() {
 }
 
 void Connection::start() {
-  timer_.expires_after(server_.options.connect_timeout);
-  timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-    if (!ec && !self->connected_) self->close(reason::kKeepAliveTimeout, "no CONNECT in time");
-  });
+  idle_limit_ms_.store(
+      std::chrono::duration_cast<std::chrono::milliseconds>(server_.options.connect_timeout)
+          .count(),
+      std::memory_order_relaxed);
   if (transport_.is_tls()) {
     transport_.async_handshake([self = shared_from_this()](const boost::system::error_code& ec) {
       if (ec) {
@@ -68,6 +68,8 @@ void Connection::start() {
       self->read_more();
     });
   } else {
+    boost::system::error_code ec;
+    transport_.lowest().non_blocking(true, ec);  // on_readable reads what is there, no more
     read_more();
   }
 }
@@ -124,12 +126,14 @@ void Connection::stop_reading_async() {
 bool Connection::at_limit() const {
   // Input is bounded by the packet size limit on its own (a packet must be read whole), so
   // the byte limit applies to answers the client is not reading.
-  return acks_.size() >= server_.options.max_inflight ||
+  return pending_acks() >= server_.options.max_inflight ||
          out_bytes_ > server_.options.max_buffered_bytes;
 }
 
 void Connection::read_more() {
-  if (reading_ || closing_ || closed_ || read_stopped_ || hold_input_) return;
+  // While packets are being handled, the caller of parse() asks again once it is done (a TLS
+  // read would move the bytes being parsed).
+  if (reading_ || processing_ || closing_ || closed_ || read_stopped_ || hold_input_) return;
   if (at_limit()) {
     if (!paused_) {
       paused_ = true;
@@ -138,6 +142,14 @@ void Connection::read_more() {
     return;
   }
   paused_ = false;
+  reading_ = true;
+  if (!transport_.is_tls()) {
+    transport_.lowest().async_wait(
+        tcp::socket::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
+          self->on_readable(ec);
+        });
+    return;
+  }
   // Keep the unparsed tail at the front, and room for one chunk after it.
   if (in_start_ > 0) {
     std::copy(in_.begin() + static_cast<ptrdiff_t>(in_start_),
@@ -149,8 +161,7 @@ void Connection::read_more() {
   const size_t unparsed = in_end_ - in_start_;
   if (frame_want_ > unparsed) want = std::max(want, frame_want_ - unparsed);  // one big packet
   if (in_.size() < in_end_ + want) in_.resize(in_end_ + want);
-  reading_ = true;
-  last_read_request_ = want;
+  last_read_request_ = static_cast<uint32_t>(want);
   transport_.async_read_some(net::buffer(in_.data() + in_end_, want),
                              [self = shared_from_this()](const boost::system::error_code& ec,
                                                          size_t n) { self->on_read(ec, n); });
@@ -163,7 +174,7 @@ void Connection::on_read(const boost::system::error_code& ec, size_t n) {
     // EOF or reset without DISCONNECT: an abnormal end, so the will is published.
     return close(reason::kUnspecifiedError, ec == net::error::eof ? "peer closed" : ec.message());
   }
-  in_end_ += n;
+  in_end_ += static_cast<uint32_t>(n);
   if (n == last_read_request_ && read_chunk_ < kMaxReadChunk) read_chunk_ *= 2;
   account_buffered();
   process_buffer();
@@ -177,39 +188,101 @@ void Connection::on_read(const boost::system::error_code& ec, size_t n) {
   read_more();
 }
 
+void Connection::on_readable(const boost::system::error_code& ec) {
+  reading_ = false;
+  if (closed_) return;
+  if (ec) return close(reason::kUnspecifiedError, ec.message());
+  // One scratch buffer per I/O thread: parsing never waits, so no other connection's read
+  // runs on this thread before the packets in it are handled or copied out.
+  thread_local std::vector<uint8_t> scratch(kMaxReadChunk);
+  const bool tail = in_end_ > in_start_;
+  size_t n = 0;
+  boost::system::error_code rec;
+  if (tail) {  // the rest of a packet: read after what is already there
+    if (in_start_ > 0) {
+      std::copy(in_.begin() + static_cast<ptrdiff_t>(in_start_),
+                in_.begin() + static_cast<ptrdiff_t>(in_end_), in_.begin());
+      in_end_ -= in_start_;
+      in_start_ = 0;
+    }
+    const size_t want =
+        std::max(kMinReadChunk, size_t{frame_want_ > in_end_ ? frame_want_ - in_end_ : 0u});
+    if (in_.size() < in_end_ + want) in_.resize(in_end_ + want);
+    n = transport_.lowest().read_some(net::buffer(in_.data() + in_end_, in_.size() - in_end_), rec);
+  } else {
+    n = transport_.lowest().read_some(net::buffer(scratch), rec);
+  }
+  if (rec == net::error::would_block || rec == net::error::try_again) return read_more();
+  if (rec) {
+    // EOF or reset without DISCONNECT: an abnormal end, so the will is published.
+    return close(reason::kUnspecifiedError, rec == net::error::eof ? "peer closed" : rec.message());
+  }
+  if (tail) {
+    in_end_ += static_cast<uint32_t>(n);
+    process_buffer();
+  } else {
+    const size_t used = parse({scratch.data(), n});
+    if (!closed_ && used < n) {  // keep what was not handled
+      in_.assign(scratch.begin() + static_cast<ptrdiff_t>(used),
+                 scratch.begin() + static_cast<ptrdiff_t>(n));
+      in_start_ = 0;
+      in_end_ = static_cast<uint32_t>(n - used);
+    }
+  }
+  if (in_start_ == in_end_) {  // nothing unparsed: an idle connection holds no buffer
+    in_ = {};
+    in_start_ = in_end_ = 0;
+  }
+  account_buffered();
+  read_more();
+}
+
 void Connection::process_buffer() {
   // Not re-entered from an answer completed while a packet is handled: the loop goes on.
   if (processing_) return;
+  const size_t used = parse({in_.data() + in_start_, in_end_ - in_start_});
+  if (!closed_) in_start_ += static_cast<uint32_t>(used);
+  account_buffered();
+}
+
+size_t Connection::parse(std::span<const uint8_t> input) {
+  if (processing_) return 0;
   processing_ = true;
   struct Done {
     bool& flag;
     ~Done() { flag = false; }
   } done{processing_};
+  size_t used = 0;
   while (!closing_ && !closed_ && !hold_input_ && !at_limit()) {
     FrameHeader h;
-    const std::span<const uint8_t> avail(in_.data() + in_start_, in_end_ - in_start_);
+    const std::span<const uint8_t> avail = input.subspan(used);
     // Anything but CONNECT first is refused at its first byte, not after its length arrives.
-    if (!connected_ && !avail.empty() && (avail[0] >> 4) != static_cast<int>(PacketType::kConnect))
-      return protocol_failure({reason::kProtocolError, "the first packet must be CONNECT"});
+    if (!connected_ && !avail.empty() &&
+        (avail[0] >> 4) != static_cast<int>(PacketType::kConnect)) {
+      protocol_failure({reason::kProtocolError, "the first packet must be CONNECT"});
+      break;
+    }
     switch (read_frame_header(avail, server_.options.max_packet_bytes, h)) {
       case FrameStatus::kNeedMore:
-        frame_want_ = h.header_bytes ? h.total() : 0;
-        return;
+        frame_want_ = h.header_bytes ? static_cast<uint32_t>(h.total()) : 0;
+        return used;
       case FrameStatus::kMalformed:
-        return protocol_failure({reason::kMalformedPacket, "bad fixed header"});
+        protocol_failure({reason::kMalformedPacket, "bad fixed header"});
+        return used;
       case FrameStatus::kTooLarge:
-        return protocol_failure(
+        protocol_failure(
             {reason::kPacketTooLarge, "packet of " + std::to_string(h.total()) + " bytes exceeds " +
                                           std::to_string(server_.options.max_packet_bytes)});
+        return used;
       case FrameStatus::kComplete:
         break;
     }
     const std::span<const uint8_t> body = avail.subspan(h.header_bytes, h.remaining);
-    in_start_ += h.total();
-    last_packet_at_ = std::chrono::steady_clock::now();
+    used += h.total();
+    last_packet_ms_.store(steady_ms(), std::memory_order_relaxed);
     handle_packet(h, body);
   }
-  account_buffered();
+  return used;
 }
 
 void Connection::handle_packet(const FrameHeader& h, std::span<const uint8_t> body) {
@@ -322,7 +395,7 @@ void Connection::close(uint8_t reason_code, std::string_view why) {
   spdlog::debug("event=mqtt_close client={} reason=0x{:02x} why=\"{}\"", client_id_, reason_code,
                 why);
   closing_ = true;
-  timer_.cancel();
+  idle_limit_ms_.store(INT64_MAX, std::memory_order_relaxed);
   if (reason_code != reason::kSuccess) {
     if (connected_ && version_ == Version::kV5 && reason_code >= 0x80)
       send(encode_disconnect(reason_code, why));
@@ -334,16 +407,16 @@ void Connection::close(uint8_t reason_code, std::string_view why) {
 void Connection::finish_close() {
   if (closed_) return;
   closed_ = true;
-  timer_.cancel();
   transport_.close();
   out_queued_.clear();
   out_writing_.clear();
   out_bytes_ = 0;
   in_start_ = in_end_ = 0;
   account_buffered();
-  if (!acks_.empty()) server_.inflight.fetch_sub(static_cast<int64_t>(acks_.size()));
-  server_.metrics.inflight.add(-static_cast<double>(acks_.size()));
+  if (pending_acks()) server_.inflight.fetch_sub(static_cast<int64_t>(pending_acks()));
+  server_.metrics.inflight.add(-static_cast<double>(pending_acks()));
   acks_.clear();
+  acks_head_ = 0;
   drop_consumer();
   if (connected_) {
     server_.connected_clients.fetch_sub(1);
@@ -389,16 +462,28 @@ void Connection::finish_close() {
 }
 
 void Connection::arm_keepalive() {
-  if (keep_alive_s_ == 0 || closing_) return;
-  // The client may be late by half its interval (MQTT 3.1.2.10). One timer per connection,
-  // re-armed from the time of the last packet when it fires, not reset on every packet.
-  const auto limit = std::chrono::milliseconds(keep_alive_s_ * 1500);
-  timer_.expires_at(last_packet_at_ + limit);
-  timer_.async_wait([self = shared_from_this(), limit](const boost::system::error_code& ec) {
-    if (ec || self->closing_) return;
-    if (std::chrono::steady_clock::now() - self->last_packet_at_ >= limit)
-      return self->close(reason::kKeepAliveTimeout, "keep-alive expired");
-    self->arm_keepalive();
+  if (closing_) return;
+  // The client may be late by half its interval (MQTT 3.1.2.10); 0: no limit.
+  idle_limit_ms_.store(keep_alive_s_ == 0 ? INT64_MAX : int64_t{keep_alive_s_} * 1500,
+                       std::memory_order_relaxed);
+}
+
+int64_t Connection::steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+bool Connection::idle_expired(int64_t now) const {
+  const int64_t limit = idle_limit_ms_.load(std::memory_order_relaxed);
+  return limit != INT64_MAX && now - last_packet_ms_.load(std::memory_order_relaxed) >= limit;
+}
+
+void Connection::expire_async() {
+  net::post(transport_.get_executor(), [self = shared_from_this()] {
+    if (self->closing_ || self->closed_ || !self->idle_expired(steady_ms())) return;
+    self->close(reason::kKeepAliveTimeout,
+                self->connected_ ? "keep-alive expired" : "no CONNECT in time");
   });
 }
 
@@ -414,12 +499,25 @@ uint64_t Connection::expect_ack(PacketType type, uint16_t packet_id) {
   acks_.push_back({type, packet_id});
   server_.inflight.fetch_add(1);
   server_.metrics.inflight.add(1);
-  return acks_base_ + acks_.size() - 1;
+  return acks_base_ + pending_acks() - 1;
+}
+
+void Connection::pop_ack() {
+  ++acks_head_;
+  ++acks_base_;
+  if (acks_head_ == acks_.size()) {
+    acks_.clear();
+    acks_head_ = 0;
+  } else if (acks_head_ >= 16 && acks_head_ * 2 >= acks_.size()) {
+    // A connection that always has some in flight: drop the done half (amortised O(1)).
+    acks_.erase(acks_.begin(), acks_.begin() + static_cast<ptrdiff_t>(acks_head_));
+    acks_head_ = 0;
+  }
 }
 
 void Connection::complete(uint64_t seq, bool durable, uint8_t reason_code) {
-  if (closed_ || seq < acks_base_ || seq - acks_base_ >= acks_.size()) return;
-  PendingAck& a = acks_[seq - acks_base_];
+  if (closed_ || seq < acks_base_ || seq - acks_base_ >= pending_acks()) return;
+  PendingAck& a = acks_[acks_head_ + (seq - acks_base_)];
   a.done = true;
   a.failed = !durable;
   a.reason_code = reason_code;
@@ -428,10 +526,9 @@ void Connection::complete(uint64_t seq, bool durable, uint8_t reason_code) {
 
 void Connection::flush_acks() {
   bool popped = false;
-  while (!acks_.empty() && acks_.front().done) {
-    PendingAck a = std::move(acks_.front());
-    acks_.pop_front();
-    ++acks_base_;
+  while (pending_acks() && acks_[acks_head_].done) {
+    PendingAck a = std::move(acks_[acks_head_]);
+    pop_ack();
     popped = true;
     // Accounted before the ack leaves: a client that saw its ack sees the gauge without it.
     server_.inflight.fetch_sub(1);
@@ -445,11 +542,11 @@ void Connection::flush_acks() {
       else
         session_->awaiting_pubrel[a.packet_id] = true;
     }
-    if (!a.packet.empty())
-      send(std::move(a.packet));
+    if (a.prepared && !a.prepared->packet.empty())
+      send(std::move(a.prepared->packet));
     else if (a.type != kNoAck)
       send(encode_ack(version_, a.type, a.packet_id, a.reason_code));
-    if (a.then) a.then();
+    if (a.prepared && a.prepared->then) a.prepared->then();
   }
   if (popped) {
     process_buffer();
@@ -458,11 +555,10 @@ void Connection::flush_acks() {
 }
 
 void Connection::answer(uint64_t seq, std::string packet, std::function<void()> then) {
-  if (closed_ || seq < acks_base_ || seq - acks_base_ >= acks_.size()) return;
-  PendingAck& a = acks_[seq - acks_base_];
+  if (closed_ || seq < acks_base_ || seq - acks_base_ >= pending_acks()) return;
+  PendingAck& a = acks_[acks_head_ + (seq - acks_base_)];
   a.done = true;
-  a.packet = std::move(packet);
-  a.then = std::move(then);
+  a.prepared = std::make_unique<Prepared>(Prepared{std::move(packet), std::move(then)});
   flush_acks();
 }
 

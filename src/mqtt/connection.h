@@ -6,6 +6,7 @@
 // Thread safety: everything runs on the connection's strand; the *_async methods may be called
 // from any thread and post there. Ingestor completions (commit thread) post back the same way.
 
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -38,29 +39,52 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void close_if_async(Revocation kind, std::string id);
   // Stops reading new packets (shutdown drain); acks of what was read still go out.
   void stop_reading_async();
+  // Called by the server's keep-alive sweep (any thread, every kSweepPeriod): true when no
+  // packet came within the connection's limit (no CONNECT within the connect timeout, or
+  // nothing for 1.5 keep-alives); the sweep then calls expire_async(), which checks again on
+  // the strand and closes. One sweep for all connections instead of a timer each (~250
+  // bytes per connection with its pending wait).
+  bool idle_expired(int64_t now_steady_ms) const;
+  void expire_async();
+  static int64_t steady_ms();
 
  private:
-  // One PUBLISH waiting for durability; acks leave in arrival order.
+  // A prepared answer (CONNACK, SUBACK, UNSUBACK) sent instead of an ack.
+  struct Prepared {
+    std::string packet;
+    std::function<void()> then;  // runs on the strand right after the answer is queued
+  };
+  // One PUBLISH waiting for durability; acks leave in arrival order. 16 bytes: the rare
+  // prepared answer lives on the heap.
   struct PendingAck {
     PacketType type;  // kPuback, kPubrec, or kReserved (QoS 0: nothing to send)
     uint16_t packet_id = 0;
     bool done = false;
     bool failed = false;  // not durable: the connection is closed instead of acking
     uint8_t reason_code = reason::kSuccess;  // v5: why the message was refused
-    std::string packet;          // a prepared answer (CONNACK, SUBACK, UNSUBACK) sent instead
-    std::function<void()> then;  // runs on the strand right after the answer is queued
+    std::unique_ptr<Prepared> prepared;
   };
   static constexpr auto kNoAck = static_cast<PacketType>(0);
 
   // I/O (connection.cc)
   void read_more();
+  // TLS: reads into in_ (the stream has its own buffers).
   void on_read(const boost::system::error_code& ec, size_t n);
+  // Plain TCP: the socket is readable. An idle connection waits with no buffer at all; what
+  // arrives is read into the thread's scratch buffer and parsed there, and only an unparsed
+  // tail (a partial packet, or input held back at a limit) is copied into in_.
+  void on_readable(const boost::system::error_code& ec);
+  // Handles the packets in in_[in_start_, in_end_).
   void process_buffer();
+  // Handles the complete packets at the front of `avail` while nothing holds input back;
+  // returns how many bytes it used.
+  size_t parse(std::span<const uint8_t> avail);
   bool at_limit() const;
   void send(std::string packet);
   void write_next();
   void close(uint8_t reason_code, std::string_view why);
   void finish_close();
+  // After CONNACK: the keep-alive limit replaces the connect timeout.
   void arm_keepalive();
   void account_buffered();
   void handle_packet(const FrameHeader& h, std::span<const uint8_t> body);
@@ -130,13 +154,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   ServerState& server_;
   Transport transport_;
-  net::steady_timer timer_;  // connect timeout, then keep-alive
 
-  std::vector<uint8_t> in_;  // bytes read, [in_start_, in_end_) not yet parsed
-  size_t in_start_ = 0, in_end_ = 0;
-  size_t read_chunk_ = 1024;  // grows while reads come back full
-  size_t last_read_request_ = 0;
-  size_t frame_want_ = 0;    // total size of a packet only partly read, when known
+  std::vector<uint8_t> in_;  // bytes read, [in_start_, in_end_) not yet parsed; empty when idle
+  // 32 bits: a packet is at most max_packet_bytes (< 256 MiB, MQTT's own limit).
+  uint32_t in_start_ = 0, in_end_ = 0;
+  uint32_t read_chunk_ = 1024;  // grows while reads come back full
+  uint32_t last_read_request_ = 0;
+  uint32_t frame_want_ = 0;  // total size of a packet only partly read, when known
   std::string out_queued_;   // packets waiting to be written
   std::string out_writing_;  // packets being written now
   size_t out_bytes_ = 0;     // both together
@@ -161,17 +185,31 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool any_device_ = false;    // may publish for any device (auth off, or a write API key)
   bool counted_device_ = false;
   uint16_t keep_alive_s_ = 0;
-  std::chrono::steady_clock::time_point last_packet_at_ = std::chrono::steady_clock::now();
+  // Read by the sweep on another thread: steady-clock ms of the last packet (of the accept
+  // before one), and how long the connection may stay silent (connect timeout, then 1.5
+  // keep-alives; INT64_MAX: no limit).
+  std::atomic<int64_t> last_packet_ms_{steady_ms()};
+  std::atomic<int64_t> idle_limit_ms_{INT64_MAX};
   uint32_t client_max_packet_ = 0;  // 0: no limit
-  std::optional<Will> will_;
+  std::unique_ptr<Will> will_;      // on the heap: most connections have none
   std::shared_ptr<Session> session_;
 
-  std::deque<PendingAck> acks_;
-  uint64_t acks_base_ = 0;  // sequence number of acks_.front()
+  // Pending acks are acks_[acks_head_, end): a vector, not a deque, whose libstdc++ form
+  // allocates ~600 bytes even when empty (most connections are idle).
+  std::vector<PendingAck> acks_;
+  size_t acks_head_ = 0;
+  uint64_t acks_base_ = 0;  // sequence number of acks_[acks_head_]
+  size_t pending_acks() const { return acks_.size() - acks_head_; }
+  void pop_ack();
   uint16_t next_packet_id_ = 1;
   std::set<uint16_t> outbound_unacked_;
-  std::map<uint16_t, int64_t> outbound_push_;  // packet id -> stored push awaiting PUBACK
-  std::set<int64_t> pushes_sent_;              // stored pushes sent on this connection
+  // Stored pushes (commands, config) on this connection; on the heap once there is one, as
+  // most connections never get one.
+  struct Pushes {
+    std::map<uint16_t, int64_t> awaiting_puback;  // packet id -> stored push awaiting PUBACK
+    std::set<int64_t> sent;                       // stored pushes sent on this connection
+  };
+  std::unique_ptr<Pushes> pushes_;
   bool session_resumed_ = false;
   bool read_key_only_ = false;           // an operator key of the read role: consumes only
   uint16_t client_receive_max_ = 65535;  // v5 Receive Maximum of the client

@@ -168,14 +168,14 @@ void Connection::handle_connect(uint8_t flags, std::span<const uint8_t> body) {
     if (wait.count() == 0)
       return refuse_connect(version_, refusal, "bad or missing device credentials");
     closing_ = true;  // no more input is read or handled until the refusal goes out
-    timer_.expires_after(wait);
-    timer_.async_wait(
-        [self = shared_from_this(), throttle, peer, refusal](const boost::system::error_code&) {
-          throttle->answered(peer);
-          if (self->closed_) return;
-          self->closing_ = false;
-          self->refuse_connect(self->version_, refusal, "bad or missing device credentials");
-        });
+    auto timer = std::make_shared<net::steady_timer>(transport_.get_executor(), wait);
+    timer->async_wait([self = shared_from_this(), timer, throttle, peer,
+                       refusal](const boost::system::error_code&) {
+      throttle->answered(peer);
+      if (self->closed_) return;
+      self->closing_ = false;
+      self->refuse_connect(self->version_, refusal, "bad or missing device credentials");
+    });
     return;
   }
   if (c.will) {
@@ -184,7 +184,7 @@ void Connection::handle_connect(uint8_t flags, std::span<const uint8_t> body) {
     if (m && !any_device_ && m->device_id != device_id_)
       return refuse_connect(version_, reason::kNotAuthorized,
                             "the will topic belongs to another device");
-    will_ = std::move(c.will);
+    will_ = std::make_unique<Will>(std::move(*c.will));
   }
   // A persistent session is stored before its CONNACK: refused at once while the disk is behind
   // (a clean session needs no write and connects as usual).
@@ -210,7 +210,7 @@ void Connection::handle_connect(uint8_t flags, std::span<const uint8_t> body) {
     ack_props.wildcard_subscription_available = may_consume() ? 1 : 0;
     ack_props.shared_subscription_available = 0;
   }
-  timer_.cancel();
+  idle_limit_ms_.store(INT64_MAX, std::memory_order_relaxed);  // no timeout until the CONNACK
   const uint64_t seq = expect_ack(kNoAck, 0);
   attach_session(c, [this, seq, ack_props](Status stored, bool session_present) {
     if (!stored.ok()) {  // the session is not durable: refused, not acknowledged

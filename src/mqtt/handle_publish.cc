@@ -14,7 +14,7 @@ void Connection::handle_publish(uint8_t flags, std::span<const uint8_t> body) {
   if (DecodeResult d = decode_publish(version_, flags, body, p); !d.ok())
     return protocol_failure(d);
   server_.messages.fetch_add(1);
-  server_.metrics.messages.with({std::to_string(p.qos)}).inc();
+  server_.metrics.messages_by_qos[p.qos]->inc();  // decode_publish refused QoS 3
   if (read_key_only_) return close(reason::kNotAuthorized, "a read key may not publish");
   if (!credential_still_valid()) return;  // revoked: nothing more is stored for it
   if (p.qos == 2 && session_) {
@@ -85,7 +85,7 @@ bool Connection::ingest(const Publish& p, bool is_will) {
   const IngestSinks sinks{server_.deps.writes,         server_.deps.ingestor,
                           server_.deps.server_metrics, server_.deps.clock,
                           server_.deps.ingest_rate,    server_.deps.activity,
-                          &server_.deps.catalog};
+                          &server_.deps.catalog,       &server_.points_mqtt};
   const uint64_t seq = expect_ack(ack_type, p.packet_id);
   Refusal r = submit_message(sinks, *match, p.payload, [self, seq](bool durable) {
     net::post(self->transport_.get_executor(),

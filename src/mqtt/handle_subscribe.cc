@@ -177,13 +177,14 @@ void Connection::handle_unsubscribe(uint8_t flags, std::span<const uint8_t> body
 void Connection::handle_puback(const Ack& a) {
   outbound_unacked_.erase(a.packet_id);
   drain_consumer();  // its QoS 1 window has room again
-  auto it = outbound_push_.find(a.packet_id);
-  if (it == outbound_push_.end()) return;
+  if (!pushes_) return;
+  auto it = pushes_->awaiting_puback.find(a.packet_id);
+  if (it == pushes_->awaiting_puback.end()) return;
   // Acknowledged: the command is done (for every subscriber of the device). Not waited for: a
   // crash before the commit sends it again, flagged DUP.
   write_and_forget([id = it->second](Catalog& c) { return c.delete_push(id); },
                    "delete acknowledged push " + std::to_string(it->second));
-  outbound_push_.erase(it);
+  pushes_->awaiting_puback.erase(it);
 }
 
 void Connection::deliver_push_async(QueuedPush p) {
@@ -192,7 +193,7 @@ void Connection::deliver_push_async(QueuedPush p) {
 }
 
 void Connection::deliver_push(const QueuedPush& push) {
-  if (closing_ || closed_ || !session_ || pushes_sent_.count(push.id)) return;
+  if (closing_ || closed_ || !session_ || (pushes_ && pushes_->sent.count(push.id))) return;
   uint8_t qos;
   {
     std::lock_guard lock(session_->mu);
@@ -212,9 +213,11 @@ void Connection::deliver_push(const QueuedPush& push) {
       if (next_packet_id_ == 0) next_packet_id_ = 1;
     } while (outbound_unacked_.count(p.packet_id));
     outbound_unacked_.insert(p.packet_id);
-    outbound_push_[p.packet_id] = push.id;
+    if (!pushes_) pushes_ = std::make_unique<Pushes>();
+    pushes_->awaiting_puback[p.packet_id] = push.id;
   }
-  pushes_sent_.insert(push.id);
+  if (!pushes_) pushes_ = std::make_unique<Pushes>();
+  pushes_->sent.insert(push.id);
   server_.metrics.delivered.inc();
   // QoS 1: counted as sent before it leaves, so a resend after a crash carries DUP. QoS 0: at
   // most once, so it is deleted before it leaves. It leaves from the write's completion.

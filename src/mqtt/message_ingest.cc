@@ -84,13 +84,14 @@ Refusal submit_message(const IngestSinks& sinks, const TopicMatch& target, std::
           .inc(static_cast<double>(errors.size() - by_limits));
   }
   const size_t points = batch->points().size();
+  metrics::Counter* counted = sinks.points_mqtt;
   sinks.writes.submit_telemetry(
       std::move(batch), now,
-      [&m, &clock, rate, points, admission = std::move(admission),
+      [&m, &clock, rate, points, counted, admission = std::move(admission),
        done = std::move(done)](TelemetryAck ack) mutable {
         admission.reset();  // the batch's series are in the index now (or were not written)
         if (ack.status.ok()) {
-          m.points_ingested.with({"mqtt"}).inc(static_cast<double>(points));
+          (counted ? *counted : m.points_ingested.with({"mqtt"})).inc(static_cast<double>(points));
           if (rate) rate->record(clock.now_ms(), points);
         } else {
           m.ingest_rejected.with({"overloaded_or_storage"}).inc(static_cast<double>(points));

@@ -31,6 +31,8 @@ struct IngestSinks {
   DeviceActivityLog* activity = nullptr;  // per-device rejections for KPIs; may be null
   Catalog* catalog =
       nullptr;  // a device's attribute keys (--max-attributes-per-device); may be null
+  // server_metrics' points_ingested{source="mqtt"} resolved once; null: looked up per message.
+  metrics::Counter* points_mqtt = nullptr;
 };
 
 // Why a message was not submitted. reason 0: submitted, `done` will run.

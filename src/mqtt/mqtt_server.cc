@@ -59,7 +59,7 @@ MqttMetrics::MqttMetrics(metrics::Registry& r)
                      {"packet"})) {
   accepted.with({"accepted"});
   accepted.with({"refused"});
-  for (const char* q : {"0", "1", "2"}) messages.with({q});
+  for (int q = 0; q < 3; ++q) messages_by_qos[q] = &messages.with({std::to_string(q)});
   for (const char* p : {"connect", "subscribe", "publish"}) shed.with({p});
 }
 
@@ -167,6 +167,24 @@ struct MqttServer::Impl {
   std::optional<tcp::acceptor> plain, tls;
   std::vector<std::thread> threads;
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+  net::steady_timer sweep{ioc};
+
+  // Every half second: closes the connections silent past their limit (connect timeout or
+  // keep-alive), one timer for all of them. A connection's limit is checked lock-free; only
+  // the expired ones get a handler posted.
+  void sweep_idle() {
+    sweep.expires_after(std::chrono::milliseconds(500));
+    sweep.async_wait([this](const boost::system::error_code& ec) {
+      if (ec || state.stopping.load()) return;
+      const int64_t now = Connection::steady_ms();
+      {
+        std::lock_guard lock(state.conns_mu);
+        for (const auto& c : state.connections)
+          if (c->idle_expired(now)) c->expire_async();
+      }
+      sweep_idle();
+    });
+  }
 
   Status bind(std::optional<tcp::acceptor>& a, const std::string& host, uint16_t port) {
     boost::system::error_code ec;
@@ -291,6 +309,7 @@ void MqttServer::start() {
   impl_->work.emplace(impl_->ioc.get_executor());
   if (impl_->plain) impl_->accept(*impl_->plain, false);
   if (impl_->tls) impl_->accept(*impl_->tls, true);
+  impl_->sweep_idle();
   const int n = std::max(1, impl_->state.options.threads);
   for (int i = 0; i < n; ++i) impl_->threads.emplace_back([this] { impl_->ioc.run(); });
 }
@@ -303,6 +322,7 @@ void MqttServer::shutdown(std::chrono::milliseconds drain) {
     boost::system::error_code ec;
     if (impl_->plain) impl_->plain->close(ec);
     if (impl_->tls) impl_->tls->close(ec);
+    impl_->sweep.cancel();
   });
   std::vector<std::shared_ptr<Connection>> conns;
   {

@@ -6,6 +6,7 @@
 //
 // Thread safety: the tables are guarded by their mutexes; counters are atomics.
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <map>
@@ -42,6 +43,8 @@ struct MqttMetrics {
   metrics::Counter& consumer_sent;              // fleetpulse_mqtt_consumer_messages_sent_total
   metrics::Counter& consumer_cut;               // fleetpulse_mqtt_consumer_overflows_total
   metrics::Family<metrics::Counter>& shed;      // fleetpulse_mqtt_shed_total{packet}
+  // messages{qos="0"|"1"|"2"}, resolved once: Family::with() locks and allocates per call.
+  std::array<metrics::Counter*, 3> messages_by_qos{};
 };
 
 // Lets catalog-write completions (on the catalog's writer thread) post to connections only
@@ -69,11 +72,15 @@ enum class Revocation { kToken, kApiKey, kDevice };
 
 struct ServerState {
   ServerState(MqttServerOptions o, MqttServerDeps d)
-      : options(std::move(o)), deps(d), metrics(d.registry) {}
+      : options(std::move(o)),
+        deps(d),
+        metrics(d.registry),
+        points_mqtt(d.server_metrics.points_ingested.with({"mqtt"})) {}
 
   const MqttServerOptions options;
   MqttServerDeps deps;
   MqttMetrics metrics;
+  metrics::Counter& points_mqtt;  // fleetpulse points ingested{source="mqtt"}, resolved once
 
   std::atomic<uint64_t> open_sockets{0};
   std::atomic<uint64_t> connected_clients{0};

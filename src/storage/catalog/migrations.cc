@@ -179,8 +179,18 @@ CREATE INDEX mqtt_push_queue_by_device ON mqtt_push_queue (device_id);
 CREATE INDEX mqtt_push_queue_by_expiry ON mqtt_push_queue (expires_at);
 )sql";
 
-constexpr std::array<std::string_view, 6> kMigrations = {
-    kV1, kV2Alerts, kV3Mqtt, kV4Attributes, kV5Durable, kV6MqttSessions};
+// v7 (branch edge): an index per device-list sort order that had none, on the same
+// expressions list_devices() orders by, so a page of any order is an index seek, not a scan
+// and sort of every device.
+constexpr std::string_view kV7DeviceSortIndexes = R"sql(
+CREATE INDEX devices_by_name ON devices (name, device_id);
+CREATE INDEX devices_by_last_seen ON devices (COALESCE(last_seen, -1e300), device_id);
+CREATE INDEX devices_by_battery ON devices (COALESCE(battery_level, -1e300), device_id);
+CREATE INDEX devices_by_signal ON devices (COALESCE(signal_strength, -1e300), device_id);
+)sql";
+
+constexpr std::array<std::string_view, 7> kMigrations = {
+    kV1, kV2Alerts, kV3Mqtt, kV4Attributes, kV5Durable, kV6MqttSessions, kV7DeviceSortIndexes};
 
 Result<int> user_version(sqlite::Db& db) {
   Result<sqlite::Statement> st = db.prepare("PRAGMA user_version");

@@ -421,7 +421,13 @@ Result<DevicePage> SqliteCatalog::list_devices(const DeviceFilter& f, const std:
   std::string sql = std::string("SELECT ") + std::string(kDeviceColumns) + " FROM devices WHERE 1";
   const char* cmp = f.descending ? "<" : ">";
   if (after_key) {
-    sql += fmt::format(" AND ({0} {1} ?7 OR ({0} = ?7 AND device_id {1} ?1))", col.expr, cmp);
+    // "(expr, device_id) > (?7, ?1)": a row value seeks the (column, device_id) index on both
+    // columns; SQLite does not seek an expression index with one, so the numeric orders
+    // (COALESCE) seek to expr >= ?7 and filter the rows tied with the cursor's value.
+    if (col.numeric)
+      sql += fmt::format(" AND {0} {1}= ?7 AND ({0} {1} ?7 OR device_id {1} ?1)", col.expr, cmp);
+    else
+      sql += fmt::format(" AND ({0}, device_id) {1} (?7, ?1)", col.expr, cmp);
   } else if (after_id) {
     sql += fmt::format(" AND device_id {} ?1", cmp);
   }

@@ -1,0 +1,148 @@
+#!/usr/bin/python3
+"""Registered idle devices: RSS per device and the server's CPU while nothing changes.
+
+Registers N devices (POST /api/v1/devices, never seen: no data, no heartbeat) on a fresh
+server, then restarts it so that the devices are loaded from the catalog as after any restart,
+and reports
+  - RSS per registered device: (RSS of the restarted server with N devices - RSS of a fresh
+    server with none) / N, both measured after SETTLE seconds;
+  - CPU seconds the whole server (and its busiest thread) used over IDLE seconds with nothing
+    arriving (the status tracker has no deadline for a device never seen).
+
+Usage: bench/idle_devices_bench.py [--devices 100000] [--idle 60] [--threads 4]
+(env FLEETPULSE_BIN, default build/release/src/app/fleetpulse). Prints one key=value line.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def start(binary: str, data: str, port: int) -> subprocess.Popen:
+    proc = subprocess.Popen([binary, "serve", "--data-dir", data, "--http", f"127.0.0.1:{port}",
+                             "--mqtt", "off", "--log-level", "warn",
+                             "--max-registrations-per-minute", "0"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(600):
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            c.request("GET", "/health")
+            if c.getresponse().status == 200:
+                return proc
+        except OSError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("fleetpulse did not start")
+
+
+def stop(proc: subprocess.Popen):
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+
+
+def rss(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def cpu_ticks(pid: int) -> dict[int, int]:
+    """utime + stime per thread id."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            out[int(tid)] = int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return out
+
+
+def register(port: int, first: int, last: int, errors: list):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    for i in range(first, last):
+        body = json.dumps({"device_id": f"idle-{i:07d}", "type": "sensor"})
+        c.request("POST", "/api/v1/devices", body, {"Content-Type": "application/json"})
+        r = c.getresponse()
+        r.read()
+        if r.status != 201:
+            errors.append(r.status)
+            return
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--devices", type=int, default=100_000)
+    ap.add_argument("--idle", type=float, default=60)
+    ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--settle", type=float, default=5)
+    a = ap.parse_args()
+    binary = os.environ.get("FLEETPULSE_BIN", f"{HERE}/build/release/src/app/fleetpulse")
+    work = tempfile.mkdtemp(prefix="fp-idle-devices-")
+    try:
+        empty_port = free_port()
+        empty = start(binary, f"{work}/empty", empty_port)
+        time.sleep(a.settle)
+        rss_empty = rss(empty.pid)
+        stop(empty)
+
+        port = free_port()
+        proc = start(binary, f"{work}/data", port)
+        t0 = time.monotonic()
+        errors: list = []
+        step = (a.devices + a.threads - 1) // a.threads
+        threads = [threading.Thread(target=register,
+                                    args=(port, k * step, min(a.devices, (k + 1) * step), errors))
+                   for k in range(a.threads)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        took = time.monotonic() - t0
+        if errors:
+            raise SystemExit(f"registration failed: HTTP {errors[0]}")
+        stop(proc)
+
+        proc = start(binary, f"{work}/data", port)  # the devices come back from the catalog
+        time.sleep(a.settle)
+        rss_full = rss(proc.pid)
+        before = cpu_ticks(proc.pid)
+        time.sleep(a.idle)
+        after = cpu_ticks(proc.pid)
+        stop(proc)
+        per_thread = {tid: after[tid] - before.get(tid, 0) for tid in after}
+        total = sum(per_thread.values()) / TICK
+        busiest = max(per_thread.values(), default=0) / TICK
+        print(f"devices={a.devices} register_s={took:.1f} rss_empty_mib={rss_empty / 2**20:.1f} "
+              f"rss_with_devices_mib={rss_full / 2**20:.1f} "
+              f"rss_per_device_bytes={(rss_full - rss_empty) / a.devices:.0f} "
+              f"idle_s={a.idle:.0f} idle_cpu_s={total:.2f} busiest_thread_cpu_s={busiest:.2f}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
