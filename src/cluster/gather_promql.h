@@ -18,6 +18,24 @@
 
 namespace fp::cluster {
 
+// How a PromQL query is answered in cluster mode.
+enum class PromPlan {
+  // Merged from the owners' own answers (gather_merge.h): an expression whose every series
+  // depends on one device's series only (selectors of per-device metrics, per-series
+  // functions with constant parameters, vector matching that keeps device_id, aggregations
+  // by device_id), concatenated; or an outer sum/count/min/max over one, combined.
+  kMerge,
+  // avg/stddev/stdvar/group/topk/bottomk/quantile (number parameter) over such an
+  // expression: its series gathered, aggregated once here (GatheredAggregationOf).
+  kAggregateOnce,
+  // Anything else: the selectors' raw series gathered, the whole expression evaluated once
+  // here (gather_promql_raw.h).
+  kRawSeries,
+};
+
+// The plan for `query`; kMerge for a query that does not parse (every owner answers the error).
+PromPlan PlanOf(std::string_view query);
+
 struct OuterAggregation {
   promql::AggOp op = promql::AggOp::kAvg;
   double param = 0;  // k of topk/bottomk, φ of quantile
