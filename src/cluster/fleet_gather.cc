@@ -142,7 +142,7 @@ bool FleetGather::MaybeGather(const http::Request& req, http::Responder& respond
   }
   if (raw) return GatherPromRaw(std::move(raw), g, by_owner, advertise, base, respond);
   if (req.path == "/api/v1/stream") {
-    relay_.Serve(std::move(base), respond);
+    relay_.Serve(std::move(base), respond, auth_->SessionCheck(req));
     return true;
   }
   if (req.path == "/api/v1/export") return GatherExport(req, g, by_owner, advertise, base, respond);
