@@ -1,6 +1,8 @@
 #pragma once
-// Exact PromQL aggregations across partition owners (docs/cluster.md "Export, live stream and
-// /metrics, gathered"). An outer sum/count/min/max combines exactly from the owners' own
+// Exact PromQL across partition owners (docs/cluster.md "Export, live stream, /metrics and
+// exact PromQL aggregations, gathered"): PlanOf() picks the way; queries that are neither of
+// the two below are evaluated over raw series (gather_promql_raw.h).
+// An outer sum/count/min/max combines exactly from the owners' own
 // aggregates (gather_merge.h); avg, stddev, stdvar, topk, bottomk, quantile and group do not
 // (an average of averages is wrong). For those the gathering node asks every owner for the
 // aggregation's argument (its series; each series lives on one owner), merges them, and

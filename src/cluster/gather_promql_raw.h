@@ -1,7 +1,7 @@
 #pragma once
 // Raw-series gather for PromQL in cluster mode (docs/cluster.md "Export, live stream, /metrics
-// and exact PromQL, gathered"). When a query is not provably exact as a merge of the owners'
-// own answers (gather_promql.h PlanOf), the gathering node evaluates the whole expression
+// and exact PromQL aggregations, gathered"). When a query is not provably exact as a merge of the
+// owners' own answers (gather_promql.h PlanOf), the gathering node evaluates the whole expression
 // once over every owner's raw series:
 //   1. RecordSelects() runs the engine over a source that answers nothing and records each
 //      selection the engine makes (matchers, [mint, maxt]); the engine's selections depend on
