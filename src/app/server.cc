@@ -592,6 +592,7 @@ int run_server(const ServerConfig& cfg) {
   if (cluster_node)
     forwarder = std::make_unique<cluster::ReadForwarder>(*cluster_node, 5'000,
                                                          auth_enabled ? &keys : nullptr, &sessions);
+  if (forwarder) forwarder->SetPromqlLimits({cfg.promql_max_series, cfg.promql_max_points});
   http::HttpServer server(opts,
                           [&dispatcher, &forwarder](http::Request&& r, http::Responder respond) {
                             if (forwarder && forwarder->MaybeForward(r, respond)) return;

@@ -1,6 +1,7 @@
 #include "cluster/fleet_gather.h"
 
 #include <cctype>
+#include <chrono>
 #include <future>
 #include <map>
 #include <optional>
@@ -95,9 +96,19 @@ bool FleetGather::MaybeGather(const http::Request& req, http::Responder& respond
   }
   // avg/topk/quantile/...: every owner's series of the argument, aggregated once here.
   std::optional<OuterAggregation> exact;
+  std::shared_ptr<const RawQuery> raw;  // evaluated here over every owner's raw series
   if (g.kind == GatherKind::kPromQuery)
-    if (auto q = g.query.find("query"); q != g.query.end())
-      exact = GatheredAggregationOf(q->second);
+    if (auto q = g.query.find("query"); q != g.query.end()) {
+      const PromPlan plan = PlanOf(q->second);
+      if (plan == PromPlan::kAggregateOnce) exact = GatheredAggregationOf(q->second);
+      const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+      // Parameters that do not parse go to the owners as they are: their 400 is the answer.
+      if (plan == PromPlan::kRawSeries)
+        if (auto r = ParseRawQuery(g.query, req.path.ends_with("_range"), now))
+          raw = std::make_shared<const RawQuery>(std::move(*r));
+    }
   // Partitions by owner in this node's view; no owner (or our own lapsed lease): missing.
   std::map<std::string, std::vector<uint32_t>> by_owner;
   for (const PartitionView& p : node_.partitions()) {
@@ -129,8 +140,9 @@ bool FleetGather::MaybeGather(const http::Request& req, http::Responder& respond
     for (const auto& [k, v] : g.query) base.target += UrlEncode(k) + "=" + UrlEncode(v) + "&";
     base.target += std::string(kLocalMarker) + "=1";
   }
+  if (raw) return GatherPromRaw(std::move(raw), g, by_owner, advertise, base, respond);
   if (req.path == "/api/v1/stream") {
-    relay_.Serve(std::move(base), respond);
+    relay_.Serve(std::move(base), respond, auth_->SessionCheck(req));
     return true;
   }
   if (req.path == "/api/v1/export") return GatherExport(req, g, by_owner, advertise, base, respond);
@@ -194,6 +206,82 @@ bool FleetGather::GatherExport(const http::Request& req, const GatherRequest& g,
   const bool started =
       jobs_.try_run([e = std::move(e), shared_respond](const std::atomic<bool>& stop) {
         RunGatheredExport(e, std::move(*shared_respond), stop);
+      });
+  if (!started)
+    (*shared_respond)(Unavailable("too many fleet reads being gathered; retry shortly"));
+  return true;
+}
+
+bool FleetGather::GatherPromRaw(std::shared_ptr<const RawQuery> q, const GatherRequest& g,
+                                const std::map<std::string, std::vector<uint32_t>>& by_owner,
+                                const std::map<std::string, std::string>& advertise,
+                                const OwnerRequest& base, http::Responder& respond) {
+  auto shared_respond = std::make_shared<http::Responder>(std::move(respond));
+  promql::EngineOptions opt;
+  opt.limits = promql_limits_;
+  const bool started =
+      jobs_.try_run([q = std::move(q), g, by_owner, advertise, base, opt, timeout = timeout_ms_,
+                     shared_respond](const std::atomic<bool>&) {
+        const std::vector<SelectCall> calls = RecordSelects(*q, opt);
+        struct OwnerCalls {
+          std::set<uint32_t> partitions;
+          std::vector<std::future<OwnerReply>> replies;  // one per call
+        };
+        std::vector<OwnerCalls> owners;
+        for (const auto& [owner, parts] : by_owner) {
+          OwnerCalls& o = owners.emplace_back();
+          o.partitions.insert(parts.begin(), parts.end());
+          std::string host, port;
+          auto it = advertise.find(owner);
+          const bool reachable = it != advertise.end() && SplitAdvertiseUrl(it->second, host, port);
+          for (const SelectCall& c : calls)
+            o.replies.push_back(
+                std::async(std::launch::async, [&base, &c, host, port, reachable, timeout] {
+                  if (!reachable) return OwnerReply{};
+                  OwnerRequest r = base;
+                  r.method = "GET";
+                  r.target = SelectTarget(c);
+                  r.body.clear();
+                  r.content_type.clear();
+                  return CallOwner(host, port, r, timeout);
+                }));
+        }
+        std::set<uint32_t> missing(g.unowned.begin(), g.unowned.end());
+        ReplaySource src;
+        std::vector<std::string> warnings;
+        std::optional<http::Response> refused;  // an owner's 4xx: the request itself is wrong
+        size_t answered = 0;
+        for (OwnerCalls& o : owners) {
+          std::vector<OwnerReply> replies;
+          for (auto& f : o.replies) replies.push_back(f.get());
+          bool ok = true;
+          for (const OwnerReply& r : replies) {
+            if (r.answered && r.response.status >= 400 && r.response.status < 500 && !refused)
+              refused = r.response;
+            ok = ok && r.answered && r.response.status == 200;
+          }
+          for (size_t i = 0; ok && i < calls.size(); ++i)  // all of an owner's answers, or none
+            ok = src.Add(calls[i], replies[i].response.body, o.partitions, g.partitions_total,
+                         warnings);
+          if (!ok) {
+            missing.insert(o.partitions.begin(), o.partitions.end());
+            continue;
+          }
+          ++answered;
+        }
+        if (refused) return (*shared_respond)(std::move(*refused));
+        const std::vector<uint32_t> missing_list(missing.begin(), missing.end());
+        if (answered == 0 && !calls.empty()) {
+          http::Response out =
+              Unavailable("no partition owner answered this fleet read; retry shortly");
+          return (*shared_respond)(std::move(out));
+        }
+        EvaluatedAnswer a = Evaluate(*q, src, opt, std::move(warnings), missing_list);
+        http::Response out;
+        out.status = a.status;
+        out.content_type = "application/json";
+        out.body = std::move(a.body);
+        (*shared_respond)(std::move(out));
       });
   if (!started)
     (*shared_respond)(Unavailable("too many fleet reads being gathered; retry shortly"));

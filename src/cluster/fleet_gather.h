@@ -11,15 +11,18 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "cluster/cluster_node.h"
 #include "cluster/forward_auth.h"
 #include "cluster/gather_merge.h"
+#include "cluster/gather_promql_raw.h"
 #include "cluster/gather_sse.h"
 #include "cluster/owner_http.h"
 #include "http/http_types.h"
+#include "promql/series_source.h"
 #include "util/background_jobs.h"
 
 namespace fp::cluster {
@@ -35,7 +38,17 @@ class FleetGather {
   // (not a fleet read, or already an owner's local part of a gather).
   bool MaybeGather(const http::Request& req, http::Responder& respond);
 
+  // The PromQL limits of a query evaluated here over gathered raw series (the same as a
+  // single node's: --promql-max-series, --promql-max-points). Before serving.
+  void SetPromqlLimits(const promql::QueryLimits& limits) { promql_limits_ = limits; }
+
  private:
+  // PromQL not exact as a merge: every owner's raw series of each selection, evaluated once.
+  bool GatherPromRaw(std::shared_ptr<const RawQuery> q, const GatherRequest& g,
+                     const std::map<std::string, std::vector<uint32_t>>& by_owner,
+                     const std::map<std::string, std::string>& advertise, const OwnerRequest& base,
+                     http::Responder& respond);
+
   bool GatherExport(const http::Request& req, const GatherRequest& g,
                     const std::map<std::string, std::vector<uint32_t>>& by_owner,
                     const std::map<std::string, std::string>& advertise, const OwnerRequest& base,
@@ -44,6 +57,7 @@ class FleetGather {
   const ClusterNode& node_;
   const int64_t timeout_ms_;
   const ForwardAuth* auth_;
+  promql::QueryLimits promql_limits_;
   BackgroundJobs jobs_;
   SseRelay relay_;  // last: its threads end before the rest goes
 };

@@ -32,4 +32,14 @@ ForwardAuth::Headers ForwardAuth::For(const http::Request& req) const {
   return {internal_authorization_, ""};
 }
 
+std::function<bool()> ForwardAuth::SessionCheck(const http::Request& req) const {
+  if (!req.authorization.empty() || sessions_ == nullptr || internal_authorization_.empty())
+    return {};
+  const std::string_view cookie = http::cookie_value(req.cookie, http::kSessionCookie);
+  if (cookie.empty()) return {};
+  return [sessions = sessions_, token = std::string(cookie)] {
+    return sessions->use(token).has_value();
+  };
+}
+
 }  // namespace fp::cluster

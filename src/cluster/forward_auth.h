@@ -10,6 +10,7 @@
 //
 // Thread safety: AuthorizationFor() from any thread.
 
+#include <functional>
 #include <string>
 
 #include "http/http_types.h"
@@ -31,6 +32,11 @@ class ForwardAuth {
     std::string cookie;
   };
   Headers For(const http::Request& req) const;
+  // For a request that For() sends with this node's internal key (a session cookie): a check
+  // that the client's session is still live — not logged out, expired, or its key revoked or
+  // given another role (SessionStore::use, which also restarts its idle timer). Empty for any
+  // other request. A relayed live stream calls it every second and ends when it fails.
+  std::function<bool()> SessionCheck(const http::Request& req) const;
 
  private:
   SessionStore* sessions_;

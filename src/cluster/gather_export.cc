@@ -83,6 +83,7 @@ void RunGatheredExport(const ExportGather& g, http::Responder respond,
       res.headers.emplace_back("X-Fleetpulse-Missing-Partitions", JoinIds(missing));
   }
   res.stream_queue_limit = size_t{64} << 20;
+  res.stream_chunked = true;  // cut short (CSV): no last chunk
   auto sink_promise = std::make_shared<std::promise<std::shared_ptr<http::StreamSink>>>();
   auto sink_future = sink_promise->get_future();
   res.on_stream = [sink_promise](std::shared_ptr<http::StreamSink> sink) {
@@ -131,8 +132,16 @@ void RunGatheredExport(const ExportGather& g, http::Responder respond,
       in.erase(0, start);
       if (out.size() >= http::kExportChunkBytes && !send()) return;
     }
-    if (!complete) missing.insert(o.partitions.begin(), o.partitions.end());
     streams[i].reset();
+    if (complete) continue;
+    // Stopped, or cut before its last chunk (killed): its partitions are missing. CSV cannot
+    // say so in the body: the response ends without its last chunk, so it is not complete.
+    missing.insert(o.partitions.begin(), o.partitions.end());
+    if (g.csv) {
+      if (!out.empty()) send();
+      sink->close();
+      return;
+    }
   }
   if (!g.csv && (!missing.empty() || !reasons.empty())) {
     JsonWriter line;

@@ -8,6 +8,9 @@
 // partitions) when known before the first byte, and for NDJSON a last line
 // `{"partial":true,"partial_reason":...,"missing_partitions":[...]}`. An owner that stops
 // sending for `idle_ms` mid-export is cut off and its partitions reported missing (NDJSON).
+// Owners send their part chunked, so one killed mid-export (no last chunk) is told from one
+// that finished: NDJSON says partial in the trailer; CSV, which cannot, ends this response
+// without its last chunk (it is sent chunked too), so the client sees an incomplete body.
 //
 // Thread safety: RunGatheredExport() blocks its (gather job) thread for the whole export.
 

@@ -9,6 +9,7 @@
 
 #include "cluster/gather_metrics.h"
 #include "cluster/partition.h"
+#include "promql/parser.h"
 #include "util/json_writer.h"
 
 namespace fp::cluster {
@@ -436,17 +437,22 @@ void MergeAggregates(const GatherRequest& req, std::vector<Parsed>& parsed,
 enum class PromOuter { kNone, kSum, kMin, kMax };
 
 PromOuter OuterOf(std::string_view q) {
-  while (!q.empty() && (q.front() == ' ' || q.front() == '\t' || q.front() == '\n'))
-    q.remove_prefix(1);
-  auto starts = [&](std::string_view op) {
-    if (!q.starts_with(op)) return false;
-    const char c = q.size() > op.size() ? q[op.size()] : '\0';
-    return c == '(' || c == ' ' || c == '\t';
-  };
-  if (starts("sum") || starts("count")) return PromOuter::kSum;
-  if (starts("min")) return PromOuter::kMin;
-  if (starts("max")) return PromOuter::kMax;
-  return PromOuter::kNone;
+  auto parsed = promql::parse_expression(q);
+  if (!parsed.ok()) return PromOuter::kNone;
+  const promql::Expr* e = parsed->get();
+  while (e->kind == promql::Expr::Kind::kParen) e = e->args[0].get();
+  if (e->kind != promql::Expr::Kind::kAggregate) return PromOuter::kNone;
+  switch (e->agg) {
+    case promql::AggOp::kSum:
+    case promql::AggOp::kCount:
+      return PromOuter::kSum;
+    case promql::AggOp::kMin:
+      return PromOuter::kMin;
+    case promql::AggOp::kMax:
+      return PromOuter::kMax;
+    default:
+      return PromOuter::kNone;
+  }
 }
 
 std::string FormatPromValue(double v) {

@@ -96,7 +96,153 @@ std::string LabelsJson(const std::vector<std::pair<std::string, std::string>>& l
   return w.take();
 }
 
+const promql::Expr& Unwrap(const promql::Expr& e) {
+  return e.kind == promql::Expr::Kind::kParen ? Unwrap(*e.args[0]) : e;
+}
+
+bool Listed(const std::vector<std::string>& names, std::string_view n) {
+  return std::find(names.begin(), names.end(), n) != names.end();
+}
+
+// No selector inside: the same value on every node (a number, time(), ...).
+bool IsConstant(const promql::Expr& e) {
+  if (e.kind == promql::Expr::Kind::kVectorSelector ||
+      e.kind == promql::Expr::Kind::kMatrixSelector)
+    return false;
+  for (const auto& a : e.args)
+    if (!IsConstant(*a)) return false;
+  return !e.param || IsConstant(*e.param);
+}
+
+// Functions whose output series each depend on one input series (or, for their vector
+// argument, on series of one device); the rest (absent, vector, scalar, sort, label_replace,
+// histogram_quantile, ...) are not treated as per device.
+bool PerSeriesFunction(std::string_view f) {
+  static constexpr std::string_view kNames[] = {"abs",
+                                                "ceil",
+                                                "floor",
+                                                "exp",
+                                                "sqrt",
+                                                "ln",
+                                                "log2",
+                                                "log10",
+                                                "sgn",
+                                                "round",
+                                                "clamp",
+                                                "clamp_min",
+                                                "clamp_max",
+                                                "rate",
+                                                "irate",
+                                                "increase",
+                                                "delta",
+                                                "idelta",
+                                                "deriv",
+                                                "changes",
+                                                "resets",
+                                                "avg_over_time",
+                                                "min_over_time",
+                                                "max_over_time",
+                                                "sum_over_time",
+                                                "count_over_time",
+                                                "last_over_time",
+                                                "present_over_time",
+                                                "stddev_over_time",
+                                                "stdvar_over_time",
+                                                "quantile_over_time",
+                                                "acos",
+                                                "acosh",
+                                                "asin",
+                                                "asinh",
+                                                "atan",
+                                                "atanh",
+                                                "cos",
+                                                "cosh",
+                                                "days_in_month",
+                                                "day_of_month",
+                                                "day_of_week",
+                                                "day_of_year",
+                                                "deg",
+                                                "holt_winters",
+                                                "hour",
+                                                "minute",
+                                                "month",
+                                                "predict_linear",
+                                                "rad",
+                                                "sin",
+                                                "sinh",
+                                                "tan",
+                                                "tanh",
+                                                "timestamp",
+                                                "year"};
+  return std::find(std::begin(kNames), std::end(kNames), f) != std::end(kNames);
+}
+
+// True when every series of `e` depends on the series of one device only, each carrying
+// device_id: then every owner computes its devices' series exactly as the single node does.
+bool PerDevice(const promql::Expr& e) {
+  using K = promql::Expr::Kind;
+  switch (e.kind) {
+    case K::kParen:
+    case K::kUnaryMinus:
+      return PerDevice(*e.args[0]);
+    case K::kVectorSelector:
+    case K::kMatrixSelector:
+      // A named metric that is not a roll-up over devices (fleetpulse_type_<kpi>).
+      for (const auto& m : e.matchers)
+        if (m.name == "__name__" && m.op == promql::LabelMatcher::Op::kEqual)
+          return !m.value.starts_with("fleetpulse_type_");
+      return false;
+    case K::kCall: {
+      if (!PerSeriesFunction(e.text)) return false;
+      bool any = false;
+      for (const auto& a : e.args) {
+        const auto t = a->type();
+        if (t == promql::ValueType::kVector || t == promql::ValueType::kMatrix) {
+          if (!PerDevice(*a)) return false;
+          any = true;
+        } else if (!IsConstant(*a)) {
+          return false;
+        }
+      }
+      return any;
+    }
+    case K::kBinary: {
+      const promql::Expr& l = *e.args[0];
+      const promql::Expr& r = *e.args[1];
+      if (!e.has_matching)  // one side a scalar
+        return (PerDevice(l) && IsConstant(r)) || (IsConstant(l) && PerDevice(r));
+      const bool keeps_device = e.matching.on ? Listed(e.matching.labels, "device_id")
+                                              : !Listed(e.matching.labels, "device_id");
+      return keeps_device && PerDevice(l) && PerDevice(r);
+    }
+    case K::kAggregate: {
+      const bool by_device =
+          e.without ? !Listed(e.grouping, "device_id") : Listed(e.grouping, "device_id");
+      return by_device && PerDevice(*e.args[0]) && (!e.param || IsConstant(*e.param));
+    }
+    case K::kNumber:
+    case K::kString:
+      return false;
+  }
+  return false;
+}
+
 }  // namespace
+
+PromPlan PlanOf(std::string_view query) {
+  auto parsed = promql::parse_expression(query);
+  if (!parsed.ok()) return PromPlan::kMerge;
+  const promql::Expr& top = Unwrap(**parsed);
+  if (PerDevice(top)) return PromPlan::kMerge;
+  if (top.kind == promql::Expr::Kind::kAggregate && PerDevice(*top.args[0])) {
+    using promql::AggOp;
+    if (top.agg == AggOp::kSum || top.agg == AggOp::kCount || top.agg == AggOp::kMin ||
+        top.agg == AggOp::kMax)
+      return PromPlan::kMerge;
+    if (GatheredAggregationOf(query)) return PromPlan::kAggregateOnce;
+  }
+  return PromPlan::kRawSeries;
+}
 
 std::optional<OuterAggregation> GatheredAggregationOf(std::string_view query) {
   auto parsed = promql::parse_expression(query);

@@ -1,6 +1,8 @@
 #pragma once
-// Exact PromQL aggregations across partition owners (docs/cluster.md "Export, live stream and
-// /metrics, gathered"). An outer sum/count/min/max combines exactly from the owners' own
+// Exact PromQL across partition owners (docs/cluster.md "Export, live stream, /metrics and
+// exact PromQL aggregations, gathered"): PlanOf() picks the way; queries that are neither of
+// the two below are evaluated over raw series (gather_promql_raw.h).
+// An outer sum/count/min/max combines exactly from the owners' own
 // aggregates (gather_merge.h); avg, stddev, stdvar, topk, bottomk, quantile and group do not
 // (an average of averages is wrong). For those the gathering node asks every owner for the
 // aggregation's argument (its series; each series lives on one owner), merges them, and
@@ -17,6 +19,24 @@
 #include "promql/ast.h"
 
 namespace fp::cluster {
+
+// How a PromQL query is answered in cluster mode.
+enum class PromPlan {
+  // Merged from the owners' own answers (gather_merge.h): an expression whose every series
+  // depends on one device's series only (selectors of per-device metrics, per-series
+  // functions with constant parameters, vector matching that keeps device_id, aggregations
+  // by device_id), concatenated; or an outer sum/count/min/max over one, combined.
+  kMerge,
+  // avg/stddev/stdvar/group/topk/bottomk/quantile (number parameter) over such an
+  // expression: its series gathered, aggregated once here (GatheredAggregationOf).
+  kAggregateOnce,
+  // Anything else: the selectors' raw series gathered, the whole expression evaluated once
+  // here (gather_promql_raw.h).
+  kRawSeries,
+};
+
+// The plan for `query`; kMerge for a query that does not parse (every owner answers the error).
+PromPlan PlanOf(std::string_view query);
 
 struct OuterAggregation {
   promql::AggOp op = promql::AggOp::kAvg;

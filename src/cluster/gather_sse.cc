@@ -35,7 +35,7 @@ SseRelay::~SseRelay() {
     if (s.thread.joinable()) s.thread.join();
 }
 
-void SseRelay::Serve(OwnerRequest base, http::Responder& respond) {
+void SseRelay::Serve(OwnerRequest base, http::Responder& respond, std::function<bool()> allowed) {
   std::lock_guard lock(mu_);
   for (auto it = sessions_.begin(); it != sessions_.end();) {
     if (!it->done) {
@@ -48,13 +48,15 @@ void SseRelay::Serve(OwnerRequest base, http::Responder& respond) {
   if (sessions_.size() >= max_streams_ || stop_)
     return respond(Unavailable("too many live streams relayed by this node; retry shortly"));
   Session& s = sessions_.emplace_back();
-  s.thread = std::thread([this, base = std::move(base), respond = std::move(respond), &s] {
-    Run(respond, base);
+  s.thread = std::thread([this, base = std::move(base), respond = std::move(respond),
+                          allowed = std::move(allowed), &s] {
+    Run(respond, base, allowed);
     s.done = true;
   });
 }
 
-void SseRelay::Run(const http::Responder& respond, const OwnerRequest& base) {
+void SseRelay::Run(const http::Responder& respond, const OwnerRequest& base,
+                   const std::function<bool()>& allowed) {
   // This node's own stream first: its answer (a refused credential, a bad parameter) is the
   // client's answer, as on a single node.
   std::string host, port, error;
@@ -86,12 +88,12 @@ void SseRelay::Run(const http::Responder& respond, const OwnerRequest& base) {
   }
   if (sink_future.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return;
   std::shared_ptr<http::StreamSink> sink = sink_future.get();
-  Relay(sink, base, std::move(own));
+  Relay(sink, base, std::move(own), allowed);
   sink->close();
 }
 
 void SseRelay::Relay(const std::shared_ptr<http::StreamSink>& sink, const OwnerRequest& base,
-                     std::unique_ptr<OwnerStream> own) {
+                     std::unique_ptr<OwnerStream> own, const std::function<bool()>& allowed) {
   const std::string self = node_.options().node_id;
   std::map<std::string, Conn> conns;
   conns[self] = Conn{std::move(own), {}, Clock::now()};
@@ -100,6 +102,8 @@ void SseRelay::Relay(const std::shared_ptr<http::StreamSink>& sink, const OwnerR
   while (!stop_ && sink->is_open()) {
     if (Clock::now() >= next_refresh) {
       next_refresh = Clock::now() + kRefresh;
+      // The client's session logged out, expired or lost its key: the stream ends.
+      if (allowed && !allowed()) return;
       std::map<std::string, std::vector<uint32_t>> by_owner;
       std::set<uint32_t> missing;
       for (const PartitionView& p : node_.partitions()) {

@@ -35,6 +35,8 @@ class ReadForwarder {
 
   // True when the request was taken (forwarded, or answered 503); false: serve it locally.
   bool MaybeForward(const http::Request& req, http::Responder& respond);
+  // The PromQL limits of queries evaluated here over gathered series (FleetGather). Before serving.
+  void SetPromqlLimits(const promql::QueryLimits& l) { gather_.SetPromqlLimits(l); }
 
  private:
   const ClusterNode& node_;

@@ -74,6 +74,9 @@ struct Response {
   // body ends when the connection closes), then calls `on_stream` with the sink to write to.
   std::function<void(std::shared_ptr<StreamSink>)> on_stream;
   size_t stream_queue_limit = 1 << 20;
+  // A streamed response to an HTTP/1.1 request sent with Transfer-Encoding: chunked: finish()
+  // writes the last chunk, so a client can tell a complete body from a cut one (close()).
+  bool stream_chunked = false;
 
   static Response json(int status, std::string body) {
     Response r;

@@ -9,6 +9,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <charconv>
 #include <deque>
 #include <mutex>
 #include <set>
@@ -466,10 +467,17 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   // client closed or sent something) ends the stream.
   class Sink final : public StreamSink, public std::enable_shared_from_this<Sink> {
    public:
-    Sink(std::shared_ptr<Session> s, size_t limit) : session_(std::move(s)), limit_(limit) {}
+    Sink(std::shared_ptr<Session> s, size_t limit, bool chunked = false)
+        : session_(std::move(s)), limit_(limit), chunked_(chunked) {}
     bool write(std::string data) override {
       std::lock_guard lock(mu_);
       if (!open_) return false;
+      if (chunked_) {  // one chunk: size in hex, CRLF, the bytes, CRLF
+        if (data.empty()) return true;
+        char size[20];
+        const auto end = std::to_chars(size, size + sizeof size, data.size(), 16).ptr;
+        data = std::string(size, end) + "\r\n" + data + "\r\n";
+      }
       if (queued_bytes_ + data.size() > limit_) {
         close_locked();
         return false;
@@ -496,7 +504,17 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     }
     void finish() override {
       std::lock_guard lock(mu_);
+      if (finishing_ || !open_) return;
       finishing_ = true;
+      if (chunked_) {  // the last chunk: the body is complete
+        queue_.emplace_back("0\r\n\r\n");
+        queued_bytes_ += queue_.back().size();
+        if (!writing_) {
+          writing_ = true;
+          net::post(session_->stream_.get_executor(), [self = shared()] { self->pump(); });
+        }
+        return;
+      }
       if (!writing_ && queue_.empty()) close_locked();
     }
 
@@ -542,6 +560,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
     std::shared_ptr<Session> session_;
     const size_t limit_;
+    const bool chunked_;
     mutable std::mutex mu_;
     std::deque<std::string> queue_;  // guarded by mu_; the front is being written
     size_t queued_bytes_ = 0;        // guarded by mu_
@@ -557,15 +576,17 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     res->set(bhttp::field::content_type, resp.content_type);
     for (auto& [k, v] : resp.headers) res->set(k, v);
     res->keep_alive(false);
+    const bool chunked = resp.stream_chunked && version == 11;
+    if (chunked) res->chunked(true);
     auto sr = std::make_shared<bhttp::response_serializer<bhttp::empty_body>>(*res);
     beast::get_lowest_layer(stream_).expires_never();
     bhttp::async_write_header(
         stream_, *sr,
         [self = shared_from_this(), res, sr, on_stream = std::move(resp.on_stream),
-         limit = resp.stream_queue_limit](beast::error_code ec, size_t) {
+         limit = resp.stream_queue_limit, chunked](beast::error_code ec, size_t) {
           --self->server_.in_flight;  // a stream does not hold up a graceful shutdown
           if (ec) return;
-          auto sink = std::make_shared<Sink>(self, limit);
+          auto sink = std::make_shared<Sink>(self, limit, chunked);
           self->watch_stream_end(sink);
           on_stream(sink);
         });

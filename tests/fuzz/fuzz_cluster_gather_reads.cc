@@ -3,7 +3,9 @@
 // into a PromQL query (a client's text: the outer aggregation and its argument's source text
 // are cut out of it) and an owner's answer (JSON for the aggregation, the text exposition for
 // /metrics). Any bytes give an answer, never a crash; an extracted argument parses as PromQL,
-// and an aggregated answer built from a valid one is valid JSON.
+// and an aggregated answer built from a valid one is valid JSON. The raw-series gather
+// (gather_promql_raw.h): the query's recorded selections parse back as selectors, and the
+// answer is replayed to the engine (a fixed query's selection too) without a crash.
 #include <simdjson.h>
 
 #include <cstddef>
@@ -14,6 +16,7 @@
 
 #include "cluster/gather_metrics.h"
 #include "cluster/gather_promql.h"
+#include "cluster/gather_promql_raw.h"
 #include "promql/parser.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -37,6 +40,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (in_parser.parse(body).error() == simdjson::SUCCESS &&
         out_parser.parse(out).error() != simdjson::SUCCESS)
       std::abort();
+  }
+  (void)fp::cluster::PlanOf(query);
+  for (const std::string& q : {query, std::string("avg(x) / 2")}) {
+    auto raw = fp::cluster::ParseRawQuery({{"query", q}, {"time", "1000"}}, false, 0);
+    if (!raw) continue;
+    fp::cluster::ReplaySource src;
+    std::vector<std::string> warnings;
+    for (const fp::cluster::SelectCall& c : fp::cluster::RecordSelects(*raw, {})) {
+      if (!fp::promql::parse_expression(c.selector).ok()) std::abort();
+      (void)fp::cluster::SelectTarget(c);
+      (void)src.Add(c, body, {0, 1}, 4, warnings);
+    }
+    (void)fp::cluster::Evaluate(*raw, src, {}, warnings, {2});
   }
   fp::cluster::GatherRequest req;
   req.kind = fp::cluster::GatherKind::kMetrics;

@@ -418,6 +418,8 @@ void export_points(ApiContext& ctx, RequestContext& rc, const Responder& respond
     res.headers.emplace_back("X-Fleetpulse-Partial-Reason", missing);
   }
   res.stream_queue_limit = size_t{64} << 20;  // the job waits at 2 MiB; this is a backstop
+  // An owner's part of a cluster export: a cut one has no last chunk (cluster/gather_export.h).
+  res.stream_chunked = req.param("fp_local").has_value();
   res.on_stream = [&ctx, csv, devices = std::move(*devices), only_metric,
                    r = *range](std::shared_ptr<StreamSink> sink) mutable {
     const bool started = ctx.exports.try_run([&ctx, sink, csv, devices = std::move(devices),
