@@ -114,7 +114,7 @@ def run_phase(port: int, seconds: float, senders: int, devices: int, batch: int,
 
 def read_consumer(port: int, key: str, client_id: str, topic: str) -> None:
     """A bulk consumer: CONNECT (3.1.1, user "operator", the read key), SUBSCRIBE at QoS 0,
-    then read and discard until the server or a signal ends it."""
+    then read and discard; reconnects when cut, until a signal ends it."""
     def utf8(x: str) -> bytes:
         b = x.encode()
         return struct.pack(">H", len(b)) + b
@@ -128,13 +128,18 @@ def read_consumer(port: int, key: str, client_id: str, topic: str) -> None:
                 break
         return bytes([first]) + rem + body
 
-    s = socket.create_connection(("127.0.0.1", port))
-    s.sendall(packet(0x10, utf8("MQTT") + bytes([4, 0xC2]) + struct.pack(">H", 60) +
-                     utf8(client_id) + utf8("operator") + utf8(key)))
-    s.sendall(packet(0x82, struct.pack(">H", 1) + utf8(topic) + bytes([0])))
     buf = bytearray(1 << 20)
-    while s.recv_into(buf):
-        pass
+    while True:  # a consumer cut for falling behind reconnects, as mosquitto_sub does
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.sendall(packet(0x10, utf8("MQTT") + bytes([4, 0xC2]) + struct.pack(">H", 60) +
+                             utf8(client_id) + utf8("operator") + utf8(key)))
+            s.sendall(packet(0x82, struct.pack(">H", 1) + utf8(topic) + bytes([0])))
+            try:
+                while s.recv_into(buf):
+                    pass
+            except OSError:
+                pass
+        time.sleep(0.1)
 
 
 def main():
