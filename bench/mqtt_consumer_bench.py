@@ -13,8 +13,14 @@ control for drift within the run. The consumers' own CPU time over phase B is pr
 machine with fewer cores than consumers + server threads, that is CPU the server does not get.
 --consumer-nice N starts them under `nice -n N`, so they only use CPU the server leaves idle.
 
+--reader bulk replaces mosquitto_sub (which wakes and writes per message) by a consumer that
+reads as a real one should under load: this script in its --read-consumer mode, one process per
+consumer, MQTT 3.1.1 QoS 0, reading the socket 1 MiB at a time and discarding it. --senders sets
+the concurrent HTTP senders (a fleet sends from many devices at once; 2 synchronous senders
+measure the latency of one request → commit → answer chain more than throughput).
+
 Usage: bench/mqtt_consumer_bench.py [--seconds 20] [--consumers 10] [--senders 2]
-       [--consumer-nice N]
+       [--consumer-nice N] [--reader mosquitto_sub|bulk]
        (FLEETPULSE_BIN, default build/release/src/app/fleetpulse). Temp dir, free ports,
        127.0.0.1 only; every process it starts is stopped by PID at the end.
 """
@@ -27,6 +33,7 @@ import json
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -105,7 +112,39 @@ def run_phase(port: int, seconds: float, senders: int, devices: int, batch: int,
     return sum(counts) / elapsed, sum(counts)
 
 
+def read_consumer(port: int, key: str, client_id: str, topic: str) -> None:
+    """A bulk consumer: CONNECT (3.1.1, user "operator", the read key), SUBSCRIBE at QoS 0,
+    then read and discard; reconnects when cut, until a signal ends it."""
+    def utf8(x: str) -> bytes:
+        b = x.encode()
+        return struct.pack(">H", len(b)) + b
+
+    def packet(first: int, body: bytes) -> bytes:
+        n, rem = len(body), b""
+        while True:
+            byte, n = n % 128, n // 128
+            rem += bytes([byte | (0x80 if n else 0)])
+            if not n:
+                break
+        return bytes([first]) + rem + body
+
+    buf = bytearray(1 << 20)
+    while True:  # a consumer cut for falling behind reconnects, as mosquitto_sub does
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.sendall(packet(0x10, utf8("MQTT") + bytes([4, 0xC2]) + struct.pack(">H", 60) +
+                             utf8(client_id) + utf8("operator") + utf8(key)))
+            s.sendall(packet(0x82, struct.pack(">H", 1) + utf8(topic) + bytes([0])))
+            try:
+                while s.recv_into(buf):
+                    pass
+            except OSError:
+                pass
+        time.sleep(0.1)
+
+
 def main():
+    if len(sys.argv) == 6 and sys.argv[1] == "--read-consumer":
+        return read_consumer(int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5])
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--consumers", type=int, default=10)
@@ -114,6 +153,8 @@ def main():
     ap.add_argument("--batch", type=int, default=5000)
     ap.add_argument("--topic", default="devices/+/telemetry", help="the consumers' filter")
     ap.add_argument("--perf", help="perf record the server during the phase with consumers")
+    ap.add_argument("--reader", choices=["mosquitto_sub", "bulk"], default="mosquitto_sub",
+                    help="the consumers: mosquitto_sub, or bulk readers (see above)")
     ap.add_argument("--consumer-nice", type=int, default=0,
                     help="run the consumers under nice -n N (0: as the server)")
     args = ap.parse_args()
@@ -145,10 +186,15 @@ def main():
         subs = []
         for i in range(args.consumers):
             nice = ["nice", "-n", str(args.consumer_nice)] if args.consumer_nice else []
-            s = subprocess.Popen([*nice, "mosquitto_sub", "-h", "127.0.0.1", "-p", str(mqtt_port),
-                                  "-q", "0", "-t", args.topic, "-u", "operator",
-                                  "-P", read_key, "-i", f"bench-consumer-{i}"],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if args.reader == "bulk":
+                cmd = [sys.executable, __file__, "--read-consumer", str(mqtt_port), read_key,
+                       f"bench-consumer-{i}", args.topic]
+            else:
+                cmd = ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(mqtt_port), "-q", "0",
+                       "-t", args.topic, "-u", "operator", "-P", read_key,
+                       "-i", f"bench-consumer-{i}"]
+            s = subprocess.Popen([*nice, *cmd], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
             procs.append(s)
             subs.append(s)
         time.sleep(2)  # connected and subscribed
@@ -179,6 +225,8 @@ def main():
         rate_c, n_c = run_phase(http_port, args.seconds, args.senders, args.devices, args.batch,
                                 1_730_000_000_000)
         cpu_c = cpu_seconds(p.pid) - cpu
+        print(f"\n{args.senders} senders, {args.reader} consumers, load average "
+              f"{os.getloadavg()[0]:.1f} at the end")
         print(f"\n| consumers subscribed to {args.topic} | points/s acknowledged | points | "
               "server CPU s per 1 M points |")
         print("|---|---|---|---|")
@@ -191,7 +239,7 @@ def main():
         print(f"ratio {rate10 / rate0:.2f} (against the phase after: {rate10 / rate_c:.2f}); "
               f"consumer messages sent {sent:,.0f} "
               f"(one per device per commit batch, per consumer); consumers cut: {cut:.0f}; "
-              f"mosquitto_sub still running: {alive}/{args.consumers}")
+              f"consumers still running: {alive}/{args.consumers}")
     finally:
         for p in procs:
             p.terminate()

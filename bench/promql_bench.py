@@ -16,8 +16,12 @@ read blocks and rollups as they do for any day older than --seal-after (default 
 seconds: dense enough to get 1-minute rollups, which an instant selector at a 60 s step reads
 instead of all its points (src/promql/telemetry_source.h, read_points_for_steps).
 
+--rounds N prints the table N times over the same loaded data (the machine is shared: one
+table is one sample); --gzip follows each table with the same queries asking for gzip
+(`Accept-Encoding: gzip`, as Grafana's data source does; all three servers then compress).
+
 Usage: bench/promql_bench.py [--devices N] [--interval S] [--runs N] [--seal]
-       [--dense-interval S]
+       [--dense-interval S] [--rounds N] [--gzip]
        (FLEETPULSE_BIN, default build/release/src/app/fleetpulse). Temp dirs, free ports, all on
        127.0.0.1; servers are stopped by PID at the end.
 """
@@ -25,6 +29,7 @@ Usage: bench/promql_bench.py [--devices N] [--interval S] [--runs N] [--seal]
 from __future__ import annotations
 
 import argparse
+import gzip
 import http.client
 import json
 import os
@@ -106,15 +111,24 @@ def post(conn: http.client.HTTPConnection, path: str, body: bytes, ctype: str) -
     return r.status
 
 
-def timed_query(base: str, query: str, runs: int, extra=()) -> tuple[float, int]:
+def timed_query(base: str, query: str, runs: int, extra=(), gzip_ok=False) -> tuple[float, int]:
+    """Median wall time of `runs` query_range calls (after one warm-up) until the last byte of
+    the answer is read; with gzip_ok the request asks for gzip (as Grafana does) and the answer
+    is inflated after the clock stops."""
     params = urllib.parse.urlencode([("query", query), ("start", str((DAY_END_MS - 86_400_000) / 1000)),
                                      ("end", str(DAY_END_MS / 1000)), ("step", "60"), *extra])
     times, series = [], 0
+    headers = {"Accept-Encoding": "gzip"} if gzip_ok else {}
     for i in range(runs + 1):
         t0 = time.perf_counter()
-        with urllib.request.urlopen(base + "/api/v1/query_range?" + params, timeout=300) as r:
+        req = urllib.request.Request(base + "/api/v1/query_range?" + params, headers=headers)
+        with urllib.request.urlopen(req, timeout=300) as r:
             body = r.read()
+            zipped = r.headers.get("Content-Encoding") == "gzip"
         dt = time.perf_counter() - t0
+        if gzip_ok:
+            assert zipped, f"{base} did not gzip its answer"
+            body = gzip.decompress(body)
         doc = json.loads(body)
         assert doc["status"] == "success", doc
         series = len(doc["data"]["result"])
@@ -132,6 +146,10 @@ def main():
                     help="fleetpulse: seal into blocks and wait for the rollups before querying")
     ap.add_argument("--dense-interval", type=int, default=1,
                     help="interval (s) of the one dense series bench_dense_temperature (0: none)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="print the whole table this many times over the same loaded data")
+    ap.add_argument("--gzip", action="store_true",
+                    help="after each table, the same asking for gzip (Accept-Encoding: gzip, as Grafana does)")
     ap.add_argument("--perf", help="perf record fleetpulse while its queries run (perf.data path)")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="promql-bench-"))
@@ -244,24 +262,11 @@ def main():
                    ("Prometheus 2.42", f"http://127.0.0.1:{pr_port}", ())]
         if vm_base:
             targets.append(("VictoriaMetrics", vm_base, (("nocache", "1"),)))
-        print("\n| query_range, 1 day at 60 s step | " + " | ".join(n for n, *_ in targets) + " |")
-        print("|---|" + "---|" * len(targets))
-        for name, q in queries:
-            cells = []
-            for target, base, extra in targets:
-                perf = None
-                if args.perf and target == "fleetpulse":
-                    perf = subprocess.Popen(["perf", "record", "-g", "-F", "999", "-o",
-                                             f"{args.perf}.q{queries.index((name, q))}",
-                                             "-p", str(procs[0].pid)],
-                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                    time.sleep(0.5)
-                med, n = timed_query(base, q, args.runs, extra)
-                if perf:
-                    perf.send_signal(2)
-                    perf.wait()
-                cells.append(f"{med * 1000:.1f} ms ({n} series)")
-            print(f"| {name}: `{q}` | " + " | ".join(cells) + " |", flush=True)
+        for rnd in range(args.rounds):
+            for gzip_ok in (False, True) if args.gzip else (False,):
+                print(f"\nround {rnd + 1}, load average {os.getloadavg()[0]:.1f}, "
+                      f"{'Accept-Encoding: gzip' if gzip_ok else 'no gzip'}:")
+                run_table(args, queries, targets, procs, gzip_ok)
     finally:
         for p in procs:
             p.terminate()
@@ -271,6 +276,27 @@ def main():
             except subprocess.TimeoutExpired:
                 p.kill()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def run_table(args, queries, targets, procs, gzip_ok):
+    print("| query_range, 1 day at 60 s step | " + " | ".join(n for n, *_ in targets) + " |")
+    print("|---|" + "---|" * len(targets))
+    for name, q in queries:
+        cells = []
+        for target, base, extra in targets:
+            perf = None
+            if args.perf and target == "fleetpulse":
+                perf = subprocess.Popen(["perf", "record", "-g", "-F", "999", "-o",
+                                         f"{args.perf}.q{queries.index((name, q))}",
+                                         "-p", str(procs[0].pid)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                time.sleep(0.5)
+            med, n = timed_query(base, q, args.runs, extra, gzip_ok)
+            if perf:
+                perf.send_signal(2)
+                perf.wait()
+            cells.append(f"{med * 1000:.1f} ms ({n} series)")
+        print(f"| {name}: `{q}` | " + " | ".join(cells) + " |", flush=True)
 
 
 if __name__ == "__main__":

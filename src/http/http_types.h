@@ -39,6 +39,8 @@ struct Request {
   std::string csrf_token;  // X-CSRF-Token
   std::string host;        // Host (same-origin check of Origin)
   bool tls = false;        // received over HTTPS
+  // promql: Accept-Encoding (the Prometheus API answers gzip when it lists gzip).
+  std::string accept_encoding;
 
   // Query parameter or nullopt.
   std::optional<std::string_view> param(std::string_view name) const {

@@ -405,6 +405,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     r.csrf_token = std::string(msg["X-CSRF-Token"]);
     r.host = std::string(msg[bhttp::field::host]);
     r.tls = std::is_same_v<Stream, TlsStream>;
+    r.accept_encoding = std::string(msg[bhttp::field::accept_encoding]);  // promql: gzip answers
     r.body = std::move(msg.body());
     const bool keep_alive = msg.keep_alive();
     const unsigned version = msg.version();

@@ -151,8 +151,7 @@ void ConsumerFeed::publish(const std::string& topic, const std::function<std::st
         ++it;
         continue;
       }
-      if (!message)
-        message = std::make_shared<const ConsumerMessage>(ConsumerMessage{topic, payload()});
+      if (!message) message = std::make_shared<const ConsumerMessage>(topic, payload());
       s.queued_bytes += message->topic.size() + message->payload.size();
       if (s.queued_bytes > options_.max_queued_bytes) {
         // Fallen behind: dropped, so it costs nothing more.

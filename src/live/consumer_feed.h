@@ -35,9 +35,27 @@
 
 namespace fp {
 
-struct ConsumerMessage {
-  std::string topic;
-  std::string payload;  // JSON
+// One message as every subscriber gets it. Immutable once published, except for the encoded
+// packets it caches (thread-safe).
+class ConsumerMessage {
+ public:
+  ConsumerMessage(std::string t, std::string p) : topic(std::move(t)), payload(std::move(p)) {}
+
+  // The message's QoS 0 packet for protocol `version_slot` (0: MQTT 3.1.1, 1: MQTT 5): the
+  // same bytes for every subscriber (no packet id), so the first subscriber to send it calls
+  // `encode` and all others share the result. `encode` runs at most once per slot.
+  const std::string& shared_packet(size_t version_slot,
+                                   const std::function<std::string()>& encode) const {
+    std::call_once(encoded_[version_slot], [&] { packet_[version_slot] = encode(); });
+    return packet_[version_slot];
+  }
+
+  const std::string topic;
+  const std::string payload;  // JSON
+
+ private:
+  mutable std::once_flag encoded_[2];
+  mutable std::string packet_[2];  // written once, under encoded_
 };
 
 // One message for one subscriber, with the QoS it is delivered at (the highest granted QoS

@@ -82,31 +82,48 @@ void Connection::drain_consumer() {
   if (!consumer_ || closing_ || closed_) return;
   const size_t max_unacked =
       std::min<size_t>(kConsumerMaxUnacked, std::max<uint16_t>(client_receive_max_, 1));
+  const size_t version_slot = version_ == Version::kV5 ? 1 : 0;
+  const size_t queued_before = out_queued_.size();
   while (out_bytes_ < kConsumerWriteWindow && outbound_unacked_.size() < max_unacked) {
     const size_t room = std::min(kTakeAtOnce, max_unacked - outbound_unacked_.size());
     std::vector<ConsumerDelivery> batch = server_.deps.consumers->take(*consumer_, room);
-    if (batch.empty()) return;
+    if (batch.empty()) break;
     for (const ConsumerDelivery& d : batch) {
-      Publish p;
-      p.topic = d.message->topic;
-      p.payload = d.message->payload;
-      p.qos = d.qos;
-      if (p.qos > 0) {
+      const ConsumerMessage& m = *d.message;
+      const auto encode = [&](uint16_t packet_id) {
+        Publish p;
+        p.topic = m.topic;
+        p.payload = m.payload;
+        p.qos = d.qos;
+        p.packet_id = packet_id;
+        return encode_publish(version_, p);
+      };
+      uint16_t packet_id = 0;
+      std::string own;  // a QoS 1 packet: its packet id is this connection's
+      if (d.qos > 0) {
         do {
-          p.packet_id = next_packet_id_++;
+          packet_id = next_packet_id_++;
           if (next_packet_id_ == 0) next_packet_id_ = 1;
-        } while (outbound_unacked_.count(p.packet_id));
-        outbound_unacked_.insert(p.packet_id);
+        } while (outbound_unacked_.count(packet_id));
+        outbound_unacked_.insert(packet_id);
+        own = encode(packet_id);
       }
-      std::string packet = encode_publish(version_, p);
+      // QoS 0: the same bytes for every subscriber of this protocol version, encoded once.
+      const std::string& packet =
+          d.qos > 0 ? own : m.shared_packet(version_slot, [&] { return encode(0); });
       if (client_max_packet_ && packet.size() > client_max_packet_) {
-        outbound_unacked_.erase(p.packet_id);  // too large for it: skipped (MQTT-3.1.2-24)
+        outbound_unacked_.erase(packet_id);  // too large for it: skipped (MQTT-3.1.2-24)
         continue;
       }
       server_.metrics.consumer_sent.inc();
-      send(std::move(packet));
+      // Appended to what waits for the socket; written below, all of this drain in one write.
+      out_queued_ += packet;
+      out_bytes_ += packet.size();
     }
   }
+  if (out_queued_.size() == queued_before) return;
+  account_buffered();
+  if (!writing_) write_next();
 }
 
 void Connection::drop_consumer() {

@@ -1,8 +1,10 @@
 #include "promql/api_json.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 
+#include "promql/matrix_answer.h"
 #include "util/json_writer.h"
 
 namespace fp::promql {
@@ -14,50 +16,40 @@ void write_labels(JsonWriter& w, const Labels& ls) {
   w.end_object();
 }
 
-// Appends Go's strconv.FormatFloat(v, 'f', -1, 64).
-void append_value(std::string& out, double v) {
-  if (std::isnan(v)) {
-    out += "NaN";
-  } else if (std::isinf(v)) {
-    out += v > 0 ? "+Inf" : "-Inf";
-  } else {
-    char buf[400];
-    auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
-    out.append(buf, r.ptr);
-  }
+}  // namespace
+
+// Go's strconv.FormatFloat(v, 'f', -1, 64).
+char* write_value(char* p, double v) {
+  if (std::isnan(v)) return std::copy_n("NaN", 3, p);
+  if (std::isinf(v)) return std::copy_n(v > 0 ? "+Inf" : "-Inf", 4, p);
+  return std::to_chars(p, p + kMaxValueChars, v, std::chars_format::fixed).ptr;
 }
 
-// Appends the timestamp as seconds with up to 3 decimals, as Prometheus's marshalTimestamp.
-void append_timestamp(std::string& out, int64_t t) {
-  char buf[32];
-  char* p = buf;
+// Seconds with up to 3 decimals, as Prometheus's marshalTimestamp.
+char* write_timestamp(char* p, int64_t t) {
   uint64_t u = static_cast<uint64_t>(t);
   if (t < 0) {
     *p++ = '-';
     u = 0 - u;
   }
-  p = std::to_chars(p, buf + sizeof buf, u / 1000).ptr;
+  p = std::to_chars(p, p + kMaxTimestampChars - 1, u / 1000).ptr;
   if (const uint64_t frac = u % 1000; frac != 0) {
     *p++ = '.';
     *p++ = static_cast<char>('0' + frac / 100);
     *p++ = static_cast<char>('0' + frac / 10 % 10);
     *p++ = static_cast<char>('0' + frac % 10);
   }
-  out.append(buf, p);
+  return p;
 }
 
-}  // namespace
-
 std::string format_value(double v) {
-  std::string s;
-  append_value(s, v);
-  return s;
+  char buf[kMaxValueChars];
+  return std::string(buf, write_value(buf, v));
 }
 
 std::string format_timestamp(int64_t t) {
-  std::string s;
-  append_timestamp(s, t);
-  return s;
+  char buf[kMaxTimestampChars];
+  return std::string(buf, write_timestamp(buf, t));
 }
 
 namespace {
@@ -65,53 +57,15 @@ void write_point(JsonWriter& w, int64_t t, double v) {
   w.begin_array().raw(format_timestamp(t)).value(format_value(v)).end_array();
 }
 
-// A matrix's points, appended straight to the output ([t,"v"],[t,"v"]...).
-void append_points(std::string& out, const std::vector<Point>& pts) {
-  out += '[';
-  for (size_t i = 0; i < pts.size(); ++i) {
-    if (i) out += ',';
-    out += '[';
-    append_timestamp(out, pts[i].t);
-    out += ",\"";
-    append_value(out, pts[i].v);
-    out += "\"]";
-  }
-  out += ']';
-}
-
-// A matrix result written into one buffer sized up front: a 1,000-series day is ~40 MB, which
-// a growing buffer would copy about twice over.
-std::string matrix_json(const Matrix& m) {
-  size_t points = 0;
-  for (const auto& s : m) points += s.points.size();
-  std::string out;
-  out.reserve(points * 28 + m.size() * 128 + 64);
-  out += R"({"status":"success","data":{"resultType":"matrix","result":[)";
-  for (size_t i = 0; i < m.size(); ++i) {
-    if (i) out += ',';
-    JsonWriter labels;
-    write_labels(labels, m[i].labels);
-    out += R"({"metric":)";
-    out += labels.str();
-    out += R"(,"values":)";
-    append_points(out, m[i].points);
-    out += '}';
-  }
-  out += "]}}";
-  return out;
-}
 }  // namespace
 
 std::string query_result_json(const QueryValue& q, const std::vector<std::string>& warnings) {
   if (q.type == ValueType::kMatrix) {
-    std::string out = matrix_json(q.series);
-    if (warnings.empty()) return out;
-    out.pop_back();  // the closing brace of the answer
-    JsonWriter w;
-    w.begin_array();
-    for (const auto& s : warnings) w.value(s);
-    w.end_array();
-    return out + ",\"warnings\":" + w.take() + "}";
+    std::string out;
+    out.reserve(matrix_answer_size_hint(q.series));
+    write_matrix_answer(q.series, warnings, AnswerSteps{},
+                        [&out](std::string_view piece) { out.append(piece); });
+    return out;
   }
   JsonWriter w;
   w.begin_object().field("status", "success").key("data").begin_object();
@@ -135,7 +89,7 @@ std::string query_result_json(const QueryValue& q, const std::vector<std::string
       }
       w.end_array();
       break;
-    case ValueType::kMatrix:  // matrix_json() above
+    case ValueType::kMatrix:  // write_matrix_answer() above
       break;
   }
   w.end_object();

@@ -14,6 +14,13 @@ namespace fp::promql {
 std::string format_value(double v);          // Go's strconv.FormatFloat(v, 'f', -1, 64)
 std::string format_timestamp(int64_t t_ms);  // 1435781451.781
 
+// The same two, written at `p` (which must have room for kMaxValueChars resp.
+// kMaxTimestampChars); return the end of what they wrote.
+inline constexpr size_t kMaxValueChars = 400;  // DBL_MAX and the smallest subnormal in 'f'
+inline constexpr size_t kMaxTimestampChars = 32;
+char* write_value(char* p, double v);
+char* write_timestamp(char* p, int64_t t_ms);
+
 // {"status":"success","data":{"resultType":...,"result":...}}, with "warnings":[...] after
 // "data" when `warnings` is not empty (as Prometheus answers a query that may be incomplete).
 std::string query_result_json(const QueryValue& q, const std::vector<std::string>& warnings = {});

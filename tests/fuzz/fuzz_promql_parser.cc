@@ -1,12 +1,16 @@
 // Fuzzes the PromQL parser and, for what parses, the evaluator: any bytes give an expression
 // or a parse error (kMalformed, or kUnprocessable naming an unsupported construct), never a
-// crash; an expression evaluates over a small in-memory source to a value or an error.
+// crash; an expression evaluates over a small in-memory source to a value or an error, and a
+// range answer written with its step grid (matrix_answer) is byte for byte the one without.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <string>
 #include <string_view>
 
+#include "promql/api_json.h"
 #include "promql/engine.h"
+#include "promql/matrix_answer.h"
 #include "promql/parser.h"
 
 namespace {
@@ -66,6 +70,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (*e)->type() == fp::promql::ValueType::kVector) {
     auto rr = fp::promql::evaluate_range(**e, source, 0, 600'000, 60'000, opt);
     if (!rr.ok() && rr.status().message().empty()) std::abort();
+    // The answer written with the step grid (timestamps from its table) is the one without.
+    if (rr.ok() && rr->type == fp::promql::ValueType::kMatrix) {
+      std::string pieces;
+      fp::promql::write_matrix_answer(rr->series, {}, fp::promql::AnswerSteps{0, 60'000, 11},
+                                      [&pieces](std::string_view p) { pieces.append(p); });
+      if (pieces != fp::promql::query_result_json(*rr)) std::abort();
+    }
   }
   return 0;
 }

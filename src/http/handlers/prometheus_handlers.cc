@@ -10,6 +10,7 @@
 #include <memory>
 #include <set>
 
+#include "http/gzip_encoder.h"
 #include "http/handlers/routes.h"
 #include "ingest/derived_series.h"
 #include "model/time_format.h"
@@ -18,6 +19,7 @@
 #include "promql/engine.h"
 #include "promql/kpi_history_source.h"
 #include "promql/lexer.h"
+#include "promql/matrix_answer.h"
 #include "promql/parser.h"
 #include "promql/telemetry_source.h"
 #include "util/json_writer.h"
@@ -85,6 +87,41 @@ class FormValues {
   }
   std::vector<std::pair<std::string, std::string>> values_;
 };
+
+Response gzipped(Response r) {
+  r.headers.emplace_back("Content-Encoding", "gzip");
+  r.headers.emplace_back("Vary", "Accept-Encoding");
+  return r;
+}
+
+// A 200 answer, gzip-compressed when the client accepts it (as Prometheus answers).
+Response success(const Request& req, std::string body) {
+  if (body.size() < 1024 || !accepts_gzip(req.accept_encoding))
+    return Response::json(200, std::move(body));
+  Response r = Response::json(200, "");
+  GzipEncoder gz(r.body);
+  gz.add(body);
+  gz.finish();
+  return gzipped(std::move(r));
+}
+
+// A range query's matrix, formatted piece by piece straight into the body or into the gzip
+// stream (then the uncompressed ~40 MB of a 1,000-series day never exist at once).
+Response matrix_success(const Request& req, const promql::QueryValue& q,
+                        const std::vector<std::string>& warnings, const promql::AnswerSteps& grid) {
+  Response r = Response::json(200, "");
+  if (!accepts_gzip(req.accept_encoding)) {
+    r.body.reserve(promql::matrix_answer_size_hint(q.series));
+    promql::write_matrix_answer(q.series, warnings, grid,
+                                [&r](std::string_view piece) { r.body.append(piece); });
+    return r;
+  }
+  GzipEncoder gz(r.body);
+  promql::write_matrix_answer(q.series, warnings, grid,
+                              [&gz](std::string_view piece) { gz.add(piece); });
+  gz.finish();
+  return gzipped(std::move(r));
+}
 
 Response prom_error(int status, std::string_view type, std::string_view msg) {
   return Response::json(status, promql::error_json(type, msg));
@@ -239,7 +276,7 @@ void instant_query(ApiContext& ctx, const Request& req, const Responder& respond
   QuerySources src(ctx, named_devices({expr->get()}));
   auto r = promql::evaluate_instant(**expr, src.all, *t, engine_options(ctx));
   if (!r.ok()) return respond(query_error(r.status()));
-  respond(Response::json(200, promql::query_result_json(*r, src.missing.reasons())));
+  respond(success(req, promql::query_result_json(*r, src.missing.reasons())));
 }
 
 void range_query(ApiContext& ctx, const Request& req, const Responder& respond) {
@@ -277,7 +314,10 @@ void range_query(ApiContext& ctx, const Request& req, const Responder& respond) 
   QuerySources src(ctx, named_devices({expr->get()}));
   auto r = promql::evaluate_range(**expr, src.all, *start, *end, *step, engine_options(ctx));
   if (!r.ok()) return respond(query_error(r.status()));
-  respond(Response::json(200, promql::query_result_json(*r, src.missing.reasons())));
+  if (r->type != promql::ValueType::kMatrix)
+    return respond(success(req, promql::query_result_json(*r, src.missing.reasons())));
+  const promql::AnswerSteps grid{*start, *step, static_cast<size_t>((*end - *start) / *step) + 1};
+  respond(matrix_success(req, *r, src.missing.reasons(), grid));
 }
 
 // The label sets of the series matching any match[] selector (all series without one) with
@@ -321,7 +361,7 @@ void series(ApiContext& ctx, const Request& req, const Responder& respond) {
   FormValues f(req);
   auto r = matching_series(ctx, f, true);
   if (!r.ok()) return respond(series_error(r.status()));
-  respond(Response::json(200, promql::series_json(*r)));
+  respond(success(req, promql::series_json(*r)));
 }
 
 void label_names(ApiContext& ctx, const Request& req, const Responder& respond) {
@@ -331,7 +371,7 @@ void label_names(ApiContext& ctx, const Request& req, const Responder& respond) 
   std::set<std::string> names;
   for (const auto& ls : *r)
     for (const auto& [n, v] : ls) names.insert(n);
-  respond(Response::json(200, promql::string_list_json({names.begin(), names.end()})));
+  respond(success(req, promql::string_list_json({names.begin(), names.end()})));
 }
 
 void label_values(ApiContext& ctx, RequestContext& rc, const Responder& respond) {
@@ -342,7 +382,7 @@ void label_values(ApiContext& ctx, RequestContext& rc, const Responder& respond)
   std::set<std::string> values;
   for (const auto& ls : *r)
     if (auto v = promql::label_value(ls, name); !v.empty()) values.emplace(v);
-  respond(Response::json(200, promql::string_list_json({values.begin(), values.end()})));
+  respond(success(rc.request, promql::string_list_json({values.begin(), values.end()})));
 }
 
 // Every stored metric is a gauge to Prometheus clients (a device's readings).

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace fp {
 namespace {
@@ -118,6 +119,48 @@ TEST(ConsumerFeed, ASubscriberThatFallsBehindIsDroppedAlone) {
   EXPECT_TRUE(feed.take(*slow, 1000).empty());
   feed.remove(fast);
   EXPECT_EQ(feed.subscribers(), 0u);
+}
+
+}  // namespace
+}  // namespace fp
+
+namespace fp {
+namespace {
+
+// Every subscriber gets the same message object, and its QoS 0 packet is encoded once per
+// protocol version however many connections send it at once.
+TEST(ConsumerFeed, OneMessageSharedByAllSubscribersEncodedOncePerVersion) {
+  ConsumerFeed feed;
+  std::vector<std::shared_ptr<ConsumerFeed::Subscriber>> subs;
+  for (int i = 0; i < 10; ++i) {
+    subs.push_back(feed.add({}));
+    feed.set_filters(*subs.back(), {{"fleet/alerts", 0}});
+  }
+  feed.publish_alert(R"({"id":1})");
+  std::vector<std::shared_ptr<const ConsumerMessage>> got;
+  for (auto& s : subs) {
+    auto d = feed.take(*s, 10);
+    ASSERT_EQ(d.size(), 1u);
+    got.push_back(d[0].message);
+  }
+  for (auto& m : got) EXPECT_EQ(m.get(), got[0].get());
+
+  std::atomic<int> encoded[2] = {0, 0};
+  std::vector<std::thread> senders;
+  std::vector<std::string> seen(16);
+  for (int i = 0; i < 16; ++i)
+    senders.emplace_back([&, i] {
+      const size_t slot = i % 2;
+      seen[i] = got[0]->shared_packet(slot, [&] {
+        ++encoded[slot];
+        return std::string(slot ? "v5:" : "v311:") + got[0]->payload;
+      });
+    });
+  for (auto& t : senders) t.join();
+  EXPECT_EQ(encoded[0], 1);
+  EXPECT_EQ(encoded[1], 1);
+  for (int i = 0; i < 16; ++i)
+    EXPECT_EQ(seen[i], std::string(i % 2 ? "v5:" : "v311:") + R"({"id":1})");
 }
 
 }  // namespace
