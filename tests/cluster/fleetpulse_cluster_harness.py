@@ -95,19 +95,22 @@ def owners(node: FleetpulseNode) -> dict[int, str | None]:
 def wait_all_owned(nodes: list[FleetpulseNode], timeout: float, among: set[str] | None = None,
                    balanced: bool = False) -> dict[int, str]:
     """Waits until every partition has an owner (one of `among`, if given) that serves it, as
-    each owner itself reports — with `balanced`, also no running node above its fair share
-    ceil(N / running nodes); returns partition -> owner."""
+    each owner itself reports, and every node that answers names that owner in its view (so a
+    request through any of them finds it) — with `balanced`, also no running node above its fair
+    share ceil(N / running nodes); returns partition -> owner."""
     deadline = time.monotonic() + timeout
     last: dict = {}
     while time.monotonic() < deadline:
         served: dict[int, str] = {}
+        views: list[dict[int, str]] = []
         for n in nodes:
             if not n.running:
                 continue
             try:
                 view = n.cluster()
-            except Exception:  # noqa: BLE001 - a node may be restarting
+            except Exception:  # noqa: BLE001 - a node may be restarting or paused
                 continue
+            views.append({p["id"]: p["owner"] for p in view["partitions"]})
             for p in view["partitions"]:
                 if p["owner"] == n.node_id and p["applied_seq"] is not None:
                     served[p["id"]] = n.node_id
@@ -116,7 +119,9 @@ def wait_all_owned(nodes: list[FleetpulseNode], timeout: float, among: set[str] 
         running = sum(1 for n in nodes if n.running)
         cap = -(-parts // max(1, running))
         fair = not balanced or all(list(served.values()).count(o) <= cap for o in served.values())
-        if len(served) == parts and (among is None or set(served.values()) <= among) and fair:
+        agreed = all(v == served for v in views)
+        if (len(served) == parts and (among is None or set(served.values()) <= among) and fair
+                and agreed):
             return served
         time.sleep(0.3)
     raise AssertionError(f"partitions not all owned within {timeout}s: {last}")
