@@ -10,6 +10,7 @@
 #include "cluster/partition.h"
 #include "model/time_format.h"
 #include "promql/api_json.h"
+#include "promql/api_params.h"
 #include "promql/lexer.h"
 #include "promql/parser.h"
 
@@ -17,35 +18,6 @@ namespace fp::cluster {
 namespace {
 
 namespace sj = simdjson::dom;
-
-constexpr int64_t kMaxPointsPerSeries = 11000;  // as prometheus_handlers.cc
-
-// Prometheus's parseTime: float seconds or RFC 3339 (as prometheus_handlers.cc).
-std::optional<int64_t> ParseTime(const std::string& s) {
-  double secs = 0;
-  auto r = std::from_chars(s.data(), s.data() + s.size(), secs);
-  if (r.ec == std::errc() && r.ptr == s.data() + s.size() && std::isfinite(secs)) {
-    double whole = 0;
-    const double frac = std::modf(secs, &whole);
-    if (std::fabs(whole) > 9.2e12) return std::nullopt;
-    return static_cast<int64_t>(whole) * 1000 + static_cast<int64_t>(std::round(frac * 1000));
-  }
-  return parse_rfc3339(s);
-}
-
-// Prometheus's parseDuration: float seconds or a duration like 1m (as prometheus_handlers.cc).
-std::optional<int64_t> ParseStep(const std::string& s) {
-  double secs = 0;
-  auto r = std::from_chars(s.data(), s.data() + s.size(), secs);
-  if (r.ec == std::errc() && r.ptr == s.data() + s.size()) {
-    const double ms = secs * 1000;
-    if (!std::isfinite(ms) || std::fabs(ms) > 9.2e15) return std::nullopt;
-    return static_cast<int64_t>(ms);
-  }
-  const int64_t d = promql::parse_duration(s);
-  if (d < 0) return std::nullopt;
-  return d;
-}
 
 // A PromQL double-quoted string literal the lexer reads back to `v` byte for byte.
 std::string Quote(std::string_view v) {
@@ -157,18 +129,18 @@ std::optional<RawQuery> ParseRawQuery(const std::map<std::string, std::string, s
     const std::string t = get("time");
     if (t.empty()) {
       q.start = q.end = now_ms;
-    } else if (auto v = ParseTime(t)) {
+    } else if (auto v = promql::parse_api_time(t)) {
       q.start = q.end = *v;
     } else {
       return std::nullopt;
     }
     return q;
   }
-  auto start = ParseTime(get("start"));
-  auto end = ParseTime(get("end"));
-  auto step = ParseStep(get("step"));
+  auto start = promql::parse_api_time(get("start"));
+  auto end = promql::parse_api_time(get("end"));
+  auto step = promql::parse_api_step(get("step"));
   if (!start || !end || !step || *end < *start || *step <= 0 ||
-      (*end - *start) / *step > kMaxPointsPerSeries)
+      (*end - *start) / *step > promql::kMaxPointsPerSeries)
     return std::nullopt;
   const auto type = q.expr->type();
   if (type != promql::ValueType::kScalar && type != promql::ValueType::kVector) return std::nullopt;

@@ -15,6 +15,7 @@
 #include "ingest/derived_series.h"
 #include "model/time_format.h"
 #include "promql/api_json.h"
+#include "promql/api_params.h"
 #include "promql/device_status_source.h"
 #include "promql/engine.h"
 #include "promql/kpi_history_source.h"
@@ -29,7 +30,6 @@ namespace {
 
 constexpr int64_t kMinTime = -9223372036854775807LL / 1000000 * 1000 / 2;  // far past
 constexpr int64_t kMaxTime = 9223372036854775807LL / 1000000 * 1000 / 2;   // far future
-constexpr int64_t kMaxPointsPerSeries = 11000;
 
 // Form values from the URL query and, for a form POST, the body; repeated keys kept.
 class FormValues {
@@ -130,42 +130,14 @@ Response bad_data(std::string_view msg) {
   return prom_error(400, "bad_data", msg);
 }
 
-// Prometheus's parseTime: float seconds or RFC 3339.
-std::optional<int64_t> parse_time(const std::string& s) {
-  double secs = 0;
-  auto r = std::from_chars(s.data(), s.data() + s.size(), secs);
-  if (r.ec == std::errc() && r.ptr == s.data() + s.size() && std::isfinite(secs)) {
-    double whole = 0;
-    const double frac = std::modf(secs, &whole);
-    if (std::fabs(whole) > 9.2e12) return std::nullopt;  // keeps ms arithmetic in range
-    return static_cast<int64_t>(whole) * 1000 + static_cast<int64_t>(std::round(frac * 1000));
-  }
-  if (auto t = parse_rfc3339(s)) return *t;
-  return std::nullopt;
-}
-
 Result<int64_t> time_value(const FormValues& f, std::string_view name, int64_t fallback) {
   auto v = f.get(name);
   if (!v || v->empty()) return fallback;
-  auto t = parse_time(*v);
+  auto t = promql::parse_api_time(*v);
   if (!t)
     return Status::InvalidArgument("invalid parameter \"" + std::string(name) +
                                    "\": cannot parse \"" + *v + "\" to a valid timestamp");
   return *t;
-}
-
-// Prometheus's parseDuration: float seconds or a duration like 1m.
-std::optional<int64_t> parse_step(const std::string& s) {
-  double secs = 0;
-  auto r = std::from_chars(s.data(), s.data() + s.size(), secs);
-  if (r.ec == std::errc() && r.ptr == s.data() + s.size()) {
-    const double ms = secs * 1000;
-    if (!std::isfinite(ms) || std::fabs(ms) > 9.2e15) return std::nullopt;  // 292,000 years
-    return static_cast<int64_t>(ms);
-  }
-  const int64_t d = promql::parse_duration(s);
-  if (d < 0) return std::nullopt;
-  return d;
 }
 
 // The device ids every selector of `e` names with device_id="..." (then only those devices'
@@ -293,7 +265,7 @@ void range_query(ApiContext& ctx, const Request& req, const Responder& respond) 
     return respond(
         bad_data("invalid parameter \"end\": end timestamp must not be before start time"));
   const std::string step_text = f.get("step").value_or("");
-  auto step = parse_step(step_text);
+  auto step = promql::parse_api_step(step_text);
   if (!step)
     return respond(bad_data("invalid parameter \"step\": cannot parse \"" + step_text +
                             "\" to a valid duration"));
@@ -301,7 +273,7 @@ void range_query(ApiContext& ctx, const Request& req, const Responder& respond) 
     return respond(
         bad_data("invalid parameter \"step\": zero or negative query resolution step "
                  "widths are not accepted. Try a positive integer"));
-  if ((*end - *start) / *step > kMaxPointsPerSeries)
+  if ((*end - *start) / *step > promql::kMaxPointsPerSeries)
     return respond(
         bad_data("exceeded maximum resolution of 11,000 points per timeseries. Try "
                  "decreasing the query resolution (?step=XX)"));
