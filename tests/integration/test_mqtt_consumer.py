@@ -52,18 +52,24 @@ def telemetry_by_device(messages) -> dict[str, list[float]]:
     return out
 
 
+def post_batches(server, devices: list[str], batches: int, per_batch: int) -> dict[str, list]:
+    """Posts `batches` rounds of `per_batch` points to each device; returns device -> the
+    values in the order they were acknowledged."""
+    expected: dict[str, list] = {d: [] for d in devices}
+    for batch in range(batches):
+        for d in devices:
+            values = [batch * 10 + j for j in range(per_batch)]
+            post_points(server, d, values, T0 + batch * 10)
+            expected[d].extend(values)
+    return expected
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_every_durable_message_arrives_once_in_order_paho(auth_server, version):
     c = PahoClient(auth_server.mqtt_port, version, f"paho-consumer-{version}", "operator",
                    auth_server.read_key)
     assert c.subscribe("devices/+/telemetry", 1) == [1]
-    devices = [f"pc{version}-{i}" for i in range(3)]
-    expected = {d: [] for d in devices}
-    for batch in range(20):
-        for d in devices:
-            values = [batch * 10 + j for j in range(5)]
-            post_points(auth_server, d, values, T0 + batch * 10)
-            expected[d].extend(values)
+    expected = post_batches(auth_server, [f"pc{version}-{i}" for i in range(3)], 20, 5)
     total = sum(len(v) for v in expected.values())
     wait_until(lambda: sum(len(v) for v in telemetry_by_device(c.messages).values()) >= total,
                15, message=f"{total} points")
@@ -82,13 +88,7 @@ def test_qos0_consumers_of_both_versions_get_every_message_once(auth_server):
                           auth_server.read_key) for version in VERSIONS for i in range(3)]
     for c in clients:
         assert c.subscribe("devices/+/telemetry", 0) == [0]
-    devices = [f"shared-{i}" for i in range(4)]
-    expected = {d: [] for d in devices}
-    for batch in range(15):
-        for d in devices:
-            values = [batch * 10 + j for j in range(3)]
-            post_points(auth_server, d, values, T0 + batch * 10)
-            expected[d].extend(values)
+    expected = post_batches(auth_server, [f"shared-{i}" for i in range(4)], 15, 3)
     total = sum(len(v) for v in expected.values())
 
     def mine(c):
