@@ -147,8 +147,9 @@ def pytest_collection_modifyitems(config, items):
         raise pytest.UsageError(str(e)) from None
     files = sorted({Path(str(item.fspath)).name for item in items})
     shard_of = assign(files, count, load_weights())
-    keep = [item for item in items if shard_of[Path(str(item.fspath)).name] == index]
-    dropped = [item for item in items if shard_of[Path(str(item.fspath)).name] != index]
+    keep, dropped = [], []
+    for item in items:
+        (keep if shard_of[Path(str(item.fspath)).name] == index else dropped).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
     items[:] = keep
