@@ -343,7 +343,7 @@ Result<Alert> AlertEngine::raise(const ManualAlert& m) {
   {
     std::lock_guard lock(mu_);
     const int64_t now = clock_.now_ms();
-    a.id = next_alert_id_++;
+    a.id = new_alert_id(m.device_id, now);
     a.device_id = m.device_id;
     a.severity = m.severity;
     a.message = m.message;
@@ -649,7 +649,7 @@ void AlertEngine::fire(RuleEntry& e, const std::string& device, Track& t, double
   t.active = true;
   t.pending_since.reset();
   Alert a;
-  a.id = next_alert_id_++;
+  a.id = new_alert_id(device, now);
   a.rule_id = e.rule.id;
   a.device_id = device;
   a.severity = e.rule.severity;
@@ -690,6 +690,18 @@ void AlertEngine::set_owner_filter(std::function<bool(const std::string&)> owned
   owned_ = std::move(owned);
 }
 
+void AlertEngine::set_id_allocator(std::function<int64_t(const std::string&, int64_t)> next_id) {
+  std::lock_guard lock(mu_);
+  next_id_ = std::move(next_id);
+}
+
+int64_t AlertEngine::new_alert_id(const std::string& device_id, int64_t now) {
+  if (!next_id_) return next_alert_id_++;
+  int64_t id = next_id_(device_id, now);
+  while (open_.count(id)) id = next_id_(device_id, now);
+  return id;
+}
+
 void AlertEngine::adopt(const std::function<bool(const std::string&)>& in_scope,
                         const std::vector<Alert>& carried) {
   std::vector<Alert> writes;
@@ -697,13 +709,20 @@ void AlertEngine::adopt(const std::function<bool(const std::string&)>& in_scope,
     std::lock_guard lock(mu_);
     const int64_t now = clock_.now_ms();
     std::map<std::pair<std::string, std::string>, const Alert*> want;  // (rule, device)
-    for (const Alert& c : carried)
-      if (!c.rule_id.empty() && c.open() && in_scope(c.device_id))
+    std::map<int64_t, const Alert*> want_manual;                       // by id
+    for (const Alert& c : carried) {
+      if (!c.open() || !in_scope(c.device_id)) continue;
+      if (!c.rule_id.empty())
         want[{c.rule_id, c.device_id}] = &c;
+      else if (c.id > 0)
+        want_manual[c.id] = &c;
+    }
     std::vector<int64_t> stale;
-    for (const auto& [id, a] : open_)
-      if (!a.rule_id.empty() && in_scope(a.device_id) && !want.count({a.rule_id, a.device_id}))
+    for (const auto& [id, a] : open_) {
+      if (!in_scope(a.device_id)) continue;
+      if (a.rule_id.empty() ? !want_manual.count(id) : !want.count({a.rule_id, a.device_id}))
         stale.push_back(id);
+    }
     for (int64_t id : stale) {
       Alert& a = open_.at(id);
       if (auto r = rules_.find(a.rule_id); r != rules_.end())
@@ -718,6 +737,14 @@ void AlertEngine::adopt(const std::function<bool(const std::string&)>& in_scope,
       writes.push_back(a);
       open_.erase(id);
     }
+    // Takes the carried state into `mine` when it is newer (acknowledged by another owner).
+    auto take_newer = [&writes](Alert& mine, const Alert& c) {
+      if (c.version <= mine.version) return;
+      const int64_t id = mine.id;
+      mine = c;
+      mine.id = id;
+      writes.push_back(mine);
+    };
     for (const auto& [key, c] : want) {
       auto r = rules_.find(key.first);
       if (r == rules_.end()) {
@@ -728,12 +755,26 @@ void AlertEngine::adopt(const std::function<bool(const std::string&)>& in_scope,
       Track& t = r->second.tracks[key.second];
       t.active = true;
       t.pending_since.reset();
-      if (t.open_alert && open_.count(t.open_alert)) continue;  // still open here
+      if (auto it = open_.find(t.open_alert); t.open_alert && it != open_.end()) {
+        take_newer(it->second, *c);  // still open here
+        continue;
+      }
       Alert a = *c;
-      a.id = next_alert_id_++;
+      if (a.id <= 0 || open_.count(a.id)) a.id = new_alert_id(a.device_id, now);
       t.open_alert = a.id;
       open_.emplace(a.id, a);
       writes.push_back(std::move(a));
+    }
+    for (const auto& [id, c] : want_manual) {
+      if (auto it = open_.find(id); it != open_.end()) {
+        if (it->second.rule_id.empty() && it->second.device_id == c->device_id)
+          take_newer(it->second, *c);
+        else  // another alert under the same id here: cannot happen with cluster ids
+          spdlog::warn("event=alert_adopt_skipped alert={} reason=\"id in use\"", id);
+        continue;
+      }
+      open_.emplace(id, *c);
+      writes.push_back(*c);
     }
   }
   for (const Alert& a : writes) {

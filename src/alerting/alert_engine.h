@@ -147,15 +147,23 @@ class AlertEngine {
   // device (single node). May be set at any time; `owned` runs under the engine's lock.
   void set_owner_filter(std::function<bool(const std::string& device_id)> owned);
 
+  // Cluster mode: new alerts get their id from `next_id(device_id, now_ms)` (cluster-wide
+  // ids, docs/cluster.md) instead of the local counter. Unset = 1, 2, 3, ... (single node).
+  // May be set at any time; `next_id` runs under the engine's lock and must not block.
+  void set_id_allocator(
+      std::function<int64_t(const std::string& device_id, int64_t now_ms)> next_id);
+
   // Cluster mode, on gaining partitions (docs/cluster.md, "Alerts across a failover"): the
-  // open rule alerts of the devices `in_scope` takes become exactly `carried` (what the
-  // partitions' previous owner left in the cluster's alert bucket). A carried alert this
-  // engine does not have open is stored under a new local id and its track made active, so
-  // the condition holding on does not raise it again and its clearing resolves it once; an
-  // open alert of its own that is not carried was resolved by another owner meanwhile and is
-  // closed ("cluster"). No webhook and no listener call for either: nothing changed for the
-  // outside world. Carried alerts of unknown rules are skipped. `in_scope` runs under the
-  // engine's lock.
+  // open alerts of the devices `in_scope` takes become exactly `carried` (what the
+  // partitions' previous owner left in the cluster's alert bucket). A carried rule alert this
+  // engine does not have open is stored under its carried id (a new id when it has none or
+  // the id is taken) and its track made active, so the condition holding on does not raise it
+  // again and its clearing resolves it once; a carried manual alert (no rule) is stored under
+  // its id. An open alert here with a newer carried version (acknowledged meanwhile) takes the
+  // carried state. An open alert of its own that is not carried was resolved by another owner
+  // meanwhile and is closed ("cluster"). No webhook and no listener call for any of these:
+  // nothing changed for the outside world. Carried alerts of unknown rules are skipped.
+  // `in_scope` runs under the engine's lock.
   void adopt(const std::function<bool(const std::string& device_id)>& in_scope,
              const std::vector<Alert>& carried);
 
@@ -262,6 +270,8 @@ class AlertEngine {
   int64_t next_alert_id_ = 1;                // guarded by mu_
 
   std::function<bool(const std::string&)> owned_;  // guarded by mu_; empty = every device
+  std::function<int64_t(const std::string&, int64_t)> next_id_;     // guarded by mu_; empty = local
+  int64_t new_alert_id(const std::string& device_id, int64_t now);  // mu_ held
   struct CachedFacts {
     std::optional<DeviceFacts> facts;
     int64_t fetched_ms = 0;

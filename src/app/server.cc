@@ -468,6 +468,9 @@ int run_server(const ServerConfig& cfg) {
     alert_carry = std::move(*carry);
     alert_carry->set_serves([n = cluster_node.get()](auto d) { return n->serves_device(d); });
     carry_sink = alert_carry.get();
+    alerts.set_id_allocator([k = alert_carry.get()](const std::string& d, int64_t now) {
+      return k->NewAlertId(d, now);
+    });
     carry_started.set_value(alert_carry.get());
     tracker.set_owner_filter(
         [n = cluster_node.get()](const auto& d) { return n->serves_device(d); });
@@ -496,6 +499,9 @@ int run_server(const ServerConfig& cfg) {
   if (cluster_node) {
     ctx.cluster_json = [n = cluster_node.get()] { return n->ClusterJson(); };
     ctx.cluster_health_json = [n = cluster_node.get()] { return n->HealthJson(); };
+    ctx.alert_durable = [k = alert_carry.get()](const Alert& a) {
+      return k->WaitWritten(a, 5'000);
+    };
   }
   DeviceConnections device_connections;
   ctx.device_tokens = &device_tokens;

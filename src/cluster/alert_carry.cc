@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "alerting/alert_engine.h"
@@ -33,6 +34,20 @@ struct AlertCarry::Impl {
   std::atomic<uint64_t> written{0};
   std::atomic<bool> first_change{true};
   std::thread thread;
+  std::unique_ptr<ClusterAlertIds> ids;
+  // What the writer did with the last alerts it handled (bounded), for WaitWritten.
+  struct Outcome {
+    std::string key;
+    int64_t version = 0;
+    bool written = false;
+  };
+  std::deque<Outcome> outcomes;  // guarded by mu
+  std::condition_variable outcome_cv;
+  static constexpr size_t kMaxOutcomes = 4096;
+
+  std::string KeyOf(const Alert& a) const {
+    return CarriedAlertKey(PartitionOf(a.device_id, o.partitions), a);
+  }
 
   bool Serves(const std::string& device) {
     std::lock_guard lock(mu);
@@ -41,8 +56,7 @@ struct AlertCarry::Impl {
 
   // One bucket write: the open alert, or the deletion of a resolved one.
   natsStatus Write(const Alert& a) {
-    const std::string key =
-        CarriedAlertKey(PartitionOf(a.device_id, o.partitions), a.rule_id, a.device_id);
+    const std::string key = KeyOf(a);
     if (!a.open()) return kvStore_Delete(kv, key.c_str());
     const std::string value = EncodeCarriedAlert(a);
     uint64_t rev = 0;
@@ -57,10 +71,12 @@ struct AlertCarry::Impl {
       Alert a = queue.front();
       lock.unlock();
       bool done = true;
+      bool ok = false;
       if (Serves(a.device_id)) {
         natsStatus s = Write(a);
         if (s == NATS_OK) {
           ++written;
+          ok = true;
         } else {
           spdlog::warn("event=cluster_alert_carry_failed device={} rule={} reason=\"{}\"",
                        a.device_id, a.rule_id, NatsErrorText(s));
@@ -69,7 +85,12 @@ struct AlertCarry::Impl {
         }
       }
       lock.lock();
-      if (done) queue.pop_front();
+      if (done) {
+        queue.pop_front();
+        outcomes.push_back({KeyOf(a), a.version, ok});
+        if (outcomes.size() > kMaxOutcomes) outcomes.pop_front();
+        outcome_cv.notify_all();
+      }
     }
   }
 
@@ -130,6 +151,7 @@ Result<std::unique_ptr<AlertCarry>> AlertCarry::Start(const AlertCarryOptions& o
   if (!bucket.ok()) return bucket.status();
   impl->nats = std::move(*bucket);
   impl->kv = impl->nats->kv;
+  impl->ids = std::make_unique<ClusterAlertIds>(o.partitions);
   Impl* raw = impl.get();
   impl->thread = std::thread([raw] { raw->Run(); });
   return std::unique_ptr<AlertCarry>(new AlertCarry(std::move(impl)));
@@ -141,13 +163,34 @@ void AlertCarry::set_serves(std::function<bool(std::string_view)> serves) {
 }
 
 void AlertCarry::Record(const Alert& a) {
-  if (a.rule_id.empty()) return;
   {
     std::lock_guard lock(impl_->mu);
     if (impl_->stopping) return;
     impl_->queue.push_back(a);
   }
   impl_->cv.notify_one();
+}
+
+Status AlertCarry::WaitWritten(const Alert& a, int64_t timeout_ms) {
+  const std::string key = impl_->KeyOf(a);
+  std::unique_lock lock(impl_->mu);
+  std::optional<bool> written;
+  impl_->outcome_cv.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] {
+    for (auto it = impl_->outcomes.rbegin(); it != impl_->outcomes.rend(); ++it)
+      if (it->key == key && it->version >= a.version) {
+        written = it->written;
+        return true;
+      }
+    return impl_->stopping;
+  });
+  if (written.value_or(false)) return Status::Ok();
+  return Status::Unavailable(
+      written ? "this node no longer owns the alert's partition; retry shortly"
+              : "the cluster's alert bucket did not take the change in time; retry shortly");
+}
+
+int64_t AlertCarry::NewAlertId(std::string_view device_id, int64_t now_ms) {
+  return impl_->ids->Next(PartitionOf(device_id, impl_->o.partitions), now_ms);
 }
 
 Result<std::vector<Alert>> AlertCarry::OpenAlerts(const std::vector<uint32_t>& partitions) {
@@ -193,6 +236,7 @@ void AlertCarry::Stop(int64_t timeout_ms) {
     impl_->stop_by = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   }
   impl_->cv.notify_all();
+  impl_->outcome_cv.notify_all();
   if (impl_->thread.joinable()) impl_->thread.join();
 }
 

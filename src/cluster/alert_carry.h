@@ -2,8 +2,9 @@
 // AlertCarry: the open alerts of each partition, kept in the JetStream KV bucket
 // "fleetpulse_alerts" (file storage, --replicas, history 1, no TTL) so that a partition's next
 // owner continues them instead of raising them again (docs/cluster.md, "Alerts across a
-// failover"). Key `a.<partition>.<hex rule id>.<hex device id>`; value the alert
-// (carried_alert.h) while it is open, deleted when it resolves.
+// failover"). Key `a.<partition>.<hex rule id>.<hex device id>` for a rule alert,
+// `a.<partition>.m.<id>` for a manual one; value the alert (carried_alert.h, with its
+// cluster-wide id) while it is open, deleted when it resolves.
 //
 // Writing: Record() is an alert listener (it must not block): it queues the alert's newest
 // state; one thread writes the queue in order, only for partitions this node serves at that
@@ -15,8 +16,11 @@
 // resolved) less than one bucket write before its owner dies is raised (resolved) again by
 // the next owner — at-least-once, as webhooks are.
 //
-// Thread safety: Record() and set_serves() from any thread; OpenAlerts() and
-// OnOwnershipChange() from one thread (the lease thread).
+// API actions (raise, acknowledge, resolve) wait for their write (WaitWritten) before the
+// client is answered, so an answered action survives kill -9 of the owner right after it.
+//
+// Thread safety: Record(), set_serves(), NewAlertId() and WaitWritten() from any thread;
+// OpenAlerts() and OnOwnershipChange() from one thread at a time (the ownership-change thread).
 
 #include <cstdint>
 #include <functional>
@@ -51,8 +55,15 @@ class AlertCarry {
 
   // Whether this node serves `device_id`'s partition now; until set, nothing is written.
   void set_serves(std::function<bool(std::string_view device_id)> serves);
-  // Queues the newest state of a rule alert (manual alerts are not carried).
+  // Queues the newest state of an alert (rule or manual).
   void Record(const Alert& a);
+  // Waits until the writer has handled `a` (or a newer version of it): ok when it is in the
+  // bucket; kUnavailable when it was not written within `timeout_ms` (no quorum) or this node
+  // no longer serves its partition. For API actions, after the engine changed the alert.
+  Status WaitWritten(const Alert& a, int64_t timeout_ms);
+  // A new cluster-wide alert id for `device_id` at wall time `now_ms` (carried_alert.h
+  // ClusterAlertIds): AlertEngine::set_id_allocator.
+  int64_t NewAlertId(std::string_view device_id, int64_t now_ms);
   // The open alerts stored for `partitions`; an error when the bucket did not answer in time.
   Result<std::vector<Alert>> OpenAlerts(const std::vector<uint32_t>& partitions);
   // ClusterNodeOptions::on_ownership_change (the lease thread, before the gained partitions'

@@ -2,6 +2,8 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
+
 #include "cluster/kv_key.h"
 #include "util/json_writer.h"
 
@@ -12,10 +14,31 @@ std::string CarriedAlertKey(uint32_t partition, std::string_view rule_id,
   return "a." + std::to_string(partition) + "." + KvHex(rule_id) + "." + KvHex(device_id);
 }
 
+std::string CarriedAlertKey(uint32_t partition, const Alert& a) {
+  if (!a.rule_id.empty()) return CarriedAlertKey(partition, a.rule_id, a.device_id);
+  return "a." + std::to_string(partition) + ".m." + std::to_string(a.id);
+}
+
+uint32_t PartitionOfAlertId(int64_t id, uint32_t partitions) {
+  if (partitions == 0 || id < 0) return 0;
+  return static_cast<uint32_t>(id % partitions);
+}
+
+int64_t ClusterAlertIds::Next(uint32_t partition, int64_t now_ms) {
+  const int64_t want = now_ms * 16;
+  int64_t k = last_k_.load();
+  int64_t next = 0;
+  do {
+    next = std::max(k + 1, want);
+  } while (!last_k_.compare_exchange_weak(k, next));
+  return next * partitions_ + partition;
+}
+
 std::string EncodeCarriedAlert(const Alert& a) {
   JsonWriter w;
-  w.begin_object()
-      .field("rule_id", a.rule_id)
+  w.begin_object();
+  if (a.id > 0) w.field("id", a.id);
+  w.field("rule_id", a.rule_id)
       .field("device_id", a.device_id)
       .field("severity", to_string(a.severity))
       .field("state", to_string(a.state))
@@ -44,10 +67,16 @@ Result<Alert> DecodeCarriedAlert(std::string_view json) {
     return true;
   };
   std::string severity, state;
-  if (!str("rule_id", a.rule_id) || a.rule_id.empty() || !str("device_id", a.device_id) ||
-      !str("severity", severity) || !str("state", state) || !str("message", a.message) ||
+  if (auto f = o["id"]; f.error() != simdjson::NO_SUCH_FIELD) {
+    if (f.get_int64().get(a.id) != simdjson::SUCCESS || a.id <= 0)
+      return Status::InvalidArgument("carried alert: id is not a positive integer");
+  }
+  if (!str("rule_id", a.rule_id) || !str("device_id", a.device_id) || !str("severity", severity) ||
+      !str("state", state) || !str("message", a.message) ||
       !str("acknowledged_by", a.acknowledged_by) || !str("note", a.note))
     return Status::InvalidArgument("carried alert: a text field is missing");
+  if (a.rule_id.empty() && a.id == 0)
+    return Status::InvalidArgument("carried alert: a manual alert without an id");
   auto sev = parse_severity(severity);
   auto st = parse_alert_state(state);
   if (!sev || !st || *st == AlertState::kResolved)

@@ -2,6 +2,10 @@
 
 #include <simdjson.h>
 
+#include <charconv>
+#include <optional>
+
+#include "cluster/carried_alert.h"
 #include "cluster/owner_http.h"
 #include "cluster/partition.h"
 
@@ -13,11 +17,12 @@ constexpr std::string_view kMarker = "fp_forwarded";
 
 // The device a request is about and whether it goes to the device's owner: every GET below
 // /api/v1/devices/{id}, and the device writes that need the owner's catalog (POST
-// /api/v1/devices — the id is in the body — and PUT / PATCH / DELETE /api/v1/devices/{id}).
-// Empty: not forwarded (a body that is not a JSON object with a string device_id is refused
-// where it arrived).
+// /api/v1/devices — the id is in the body — and PUT / PATCH / DELETE /api/v1/devices/{id}),
+// and a manual alert (POST /api/v1/alerts, the id is in the body). Empty: not forwarded (a
+// body that is not a JSON object with a string device_id is refused where it arrived).
 std::string OwnedDevice(const http::Request& req) {
-  if (req.method == http::Method::kPost && req.path == "/api/v1/devices" &&
+  if (req.method == http::Method::kPost &&
+      (req.path == "/api/v1/devices" || req.path == "/api/v1/alerts") &&
       req.content_encoding.empty()) {
     simdjson::dom::parser parser;
     std::string_view id;
@@ -36,6 +41,26 @@ std::string OwnedDevice(const http::Request& req) {
   return device;
 }
 
+// One alert (GET /api/v1/alerts/{id}, POST .../acknowledge, .../resolve) goes to the owner of
+// the partition its cluster-wide id names (carried_alert.h). nullopt: not such a request, or
+// not a cluster id (the local handler then answers, e.g. 404).
+std::optional<uint32_t> AlertPartition(const http::Request& req, uint32_t partitions) {
+  constexpr std::string_view kAlerts = "/api/v1/alerts/";
+  if (req.path.rfind(kAlerts, 0) != 0) return std::nullopt;
+  std::string_view rest = std::string_view(req.path).substr(kAlerts.size());
+  std::string_view id = rest.substr(0, rest.find('/'));
+  const std::string_view action = rest.substr(id.size());
+  const bool read = req.method == http::Method::kGet && action.empty();
+  const bool act =
+      req.method == http::Method::kPost && (action == "/acknowledge" || action == "/resolve");
+  if (!read && !act) return std::nullopt;
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(id.data(), id.data() + id.size(), v);
+  if (ec != std::errc() || p != id.data() + id.size() || v < static_cast<int64_t>(partitions))
+    return std::nullopt;
+  return PartitionOfAlertId(v, partitions);
+}
+
 }  // namespace
 
 ReadForwarder::ReadForwarder(const ClusterNode& node, int64_t timeout_ms, ApiKeyAuthenticator* keys,
@@ -50,16 +75,25 @@ ReadForwarder::~ReadForwarder() = default;
 
 bool ReadForwarder::MaybeForward(const http::Request& req, http::Responder& respond) {
   if (gather_.MaybeGather(req, respond)) return true;
-  const std::string device = OwnedDevice(req);
-  if (device.empty()) return false;
-  const uint32_t partition = PartitionOf(device, node_.options().partitions);
+  const uint32_t partitions = node_.options().partitions;
+  std::string what;  // for the 503's message
+  uint32_t partition = 0;
+  if (const std::string device = OwnedDevice(req); !device.empty()) {
+    partition = PartitionOf(device, partitions);
+    what = "device '" + device + "'";
+  } else if (auto p = AlertPartition(req, partitions)) {
+    partition = *p;
+    what = "the alert";
+  } else {
+    return false;
+  }
   const std::vector<PartitionView> parts = node_.partitions();
   const PartitionView& view = parts.at(partition);
   if (view.served_here) return false;  // ours: answer from the local engine
   const bool forwarded = req.query.count(std::string(kMarker)) > 0;
   if (forwarded || view.owner.empty() || view.owner == node_.options().node_id) {
-    respond(Unavailable("partition " + std::to_string(partition) + " of device '" + device +
-                        "' has no owner right now; retry shortly"));
+    respond(Unavailable("partition " + std::to_string(partition) + " of " + what +
+                        " has no owner right now; retry shortly"));
     return true;
   }
   std::string advertise;

@@ -110,6 +110,8 @@ void alert_action(ApiContext& ctx, RequestContext& rc, AlertAction action,
   if (!args.ok()) return respond(error_response(args.status()));
   auto a = (ctx.alerts->*action)(*id, args->first, args->second);
   if (!a.ok()) return respond(error_response(a.status()));
+  if (ctx.alert_durable)
+    if (Status s = ctx.alert_durable(*a); !s.ok()) return respond(error_response(s));
   respond(Response::json(200, alert_to_json(*a)));
 }
 
@@ -141,6 +143,10 @@ void add_alert_routes(Router& r, ApiContext& ctx) {
                 error_response(Status::NotFound("device '" + m->device_id + "' not found")));
           auto a = ctx.alerts->raise(*m);
           if (!a.ok()) return respond(error_response(a.status()));
+          // Cluster mode: answered once the alert is in the cluster's alert bucket (a 503 then
+          // means "not known to survive a failover"; the alert stays open on this node).
+          if (ctx.alert_durable)
+            if (Status s = ctx.alert_durable(*a); !s.ok()) return respond(error_response(s));
           respond(Response::json(201, alert_to_json(*a)));
         });
   r.add(Method::kPost, "/api/v1/alerts/{id}/acknowledge", Access::kWrite,

@@ -13,6 +13,7 @@
 #include "ingest/write_path.h"
 #include "metrics/registry.h"
 #include "metrics/server_metrics.h"
+#include "model/alert.h"
 #include "monitor/device_connections.h"
 #include "monitor/device_status_tracker.h"
 #include "promql/query_pool.h"
@@ -98,6 +99,9 @@ struct ApiContext {
   // "nats" component of /api/v1/health/detailed, as JSON objects.
   std::function<std::string()> cluster_json;
   std::function<std::string()> cluster_health_json;
+  // carry: waits (bounded) until an alert changed by an API action is in the cluster's alert
+  // bucket, so kill -9 of the owner right after the answer keeps it; null in single-node mode.
+  std::function<Status(const Alert&)> alert_durable;
 };
 
 }  // namespace fp::http

@@ -663,6 +663,65 @@ TEST_F(AlertEngineTest, AdoptClosesWhatAnotherOwnerResolved) {
   EXPECT_EQ(open(), 2);
 }
 
+// Cluster mode: a manual alert carried from the previous owner is open here under the id the
+// client was given; acknowledging and resolving it by that id works once; carried ids of rule
+// alerts are kept too, and new alerts take their ids from the allocator.
+TEST_F(AlertEngineTest, AdoptedManualAlertKeepsItsIdAndResolvesOnce) {
+  add(R"({"id":"off","kind":"offline"})");
+  engine_->set_id_allocator([](const std::string&, int64_t) {
+    static int64_t next = 1000;
+    return next += 16;
+  });
+  Alert manual;
+  manual.id = 777;
+  manual.device_id = "moved";
+  manual.message = "raised by hand";
+  manual.started_at_ms = manual.condition_at_ms = manual.updated_at_ms = clock_.now_ms();
+  manual.version = 1;
+  Alert rule_alert = manual;
+  rule_alert.id = 555;
+  rule_alert.rule_id = "off";
+  rule_alert.message = "device offline (rule off)";
+  engine_->adopt([](const std::string&) { return true; }, {manual, rule_alert});
+  EXPECT_EQ(open(), 2);
+  EXPECT_TRUE(changes_.empty());
+  ASSERT_TRUE(catalog_->get_alert(777).ok());
+  ASSERT_TRUE(catalog_->get_alert(555).ok());
+  auto acked = engine_->acknowledge(777, "carol", "looking");
+  ASSERT_TRUE(acked.ok()) << acked.status().message();
+  EXPECT_EQ(acked->version, 2);
+  auto done = engine_->resolve(777, "carol", "");
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(engine_->resolve(777, "carol", "").status().code(), StatusCode::kAlreadyExists);
+  auto raised = engine_->raise({"moved", Severity::kInfo, "again", std::nullopt});
+  ASSERT_TRUE(raised.ok());
+  EXPECT_EQ(raised->id, 1016);  // from the allocator
+}
+
+// A partition coming back: an open manual alert here that another owner acknowledged
+// meanwhile takes the carried (newer) state; one the bucket no longer has is closed quietly.
+TEST_F(AlertEngineTest, AdoptTakesNewerCarriedStateAndClosesResolvedManualAlerts) {
+  auto kept = engine_->raise({"d1", Severity::kWarning, "one", std::nullopt});
+  auto gone = engine_->raise({"d2", Severity::kWarning, "two", std::nullopt});
+  ASSERT_TRUE(kept.ok() && gone.ok());
+  changes_.clear();
+  Alert acked = *kept;
+  acked.state = AlertState::kAcknowledged;
+  acked.acknowledged_by = "elsewhere";
+  acked.version = 2;
+  engine_->adopt([](const std::string&) { return true; }, {acked});
+  EXPECT_TRUE(changes_.empty());
+  EXPECT_EQ(open(), 1);
+  auto k = catalog_->get_alert(kept->id);
+  ASSERT_TRUE(k.ok());
+  EXPECT_EQ(k->state, AlertState::kAcknowledged);
+  EXPECT_EQ(k->acknowledged_by, "elsewhere");
+  auto g = catalog_->get_alert(gone->id);
+  ASSERT_TRUE(g.ok());
+  EXPECT_EQ(g->state, AlertState::kResolved);
+  EXPECT_EQ(g->resolved_by, "cluster");
+}
+
 // A new cluster owner replays the stream: absence timers count from the reports' receive
 // times, and a replayed report older than an adopted absence alert does not clear it.
 TEST_F(AlertEngineTest, AbsenceCountsFromReceiveTimeAndReplaysKeepAdoptedAlerts) {

@@ -3,12 +3,14 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 namespace fp::cluster {
 namespace {
 
 TEST(CarriedAlert, RoundTrips) {
   Alert a;
-  a.id = 42;  // node-local: not carried
+  a.id = 42;  // the cluster-wide id: carried
   a.rule_id = "hot";
   a.device_id = "dev \"1\"";
   a.severity = Severity::kCritical;
@@ -24,7 +26,7 @@ TEST(CarriedAlert, RoundTrips) {
   a.version = 2;
   auto b = DecodeCarriedAlert(EncodeCarriedAlert(a));
   ASSERT_TRUE(b.ok()) << b.status().message();
-  EXPECT_EQ(b->id, 0);
+  EXPECT_EQ(b->id, 42);
   EXPECT_EQ(b->rule_id, a.rule_id);
   EXPECT_EQ(b->device_id, a.device_id);
   EXPECT_EQ(b->severity, a.severity);
@@ -58,8 +60,16 @@ TEST(CarriedAlert, RefusesDamagedOrResolved) {
   a.state = AlertState::kResolved;
   EXPECT_FALSE(DecodeCarriedAlert(EncodeCarriedAlert(a)).ok());
   a.state = AlertState::kFiring;
-  a.rule_id.clear();  // manual alerts are not carried
+  a.rule_id.clear();  // a manual alert needs its id
   EXPECT_FALSE(DecodeCarriedAlert(EncodeCarriedAlert(a)).ok());
+  for (std::string bad : {R"({"id":0,"rule_id":"","device_id":"d","severity":"info",)",
+                          R"({"id":-4,"rule_id":"","device_id":"d","severity":"info",)",
+                          R"({"id":"7","rule_id":"","device_id":"d","severity":"info",)"})
+    EXPECT_FALSE(DecodeCarriedAlert(bad + R"("state":"firing","message":"m","started_at":1,)"
+                                          R"("condition_at":1,"acknowledged_by":"","note":"",)"
+                                          R"("updated_at":1,"version":1})")
+                     .ok())
+        << bad;
   a.rule_id = "r";
   a.version = 0;
   EXPECT_FALSE(DecodeCarriedAlert(EncodeCarriedAlert(a)).ok());
@@ -67,6 +77,47 @@ TEST(CarriedAlert, RefusesDamagedOrResolved) {
 
 TEST(CarriedAlert, KeysAreValidKvKeysPerPartition) {
   EXPECT_EQ(CarriedAlertKey(3, "off", "a.b"), "a.3.6f6666.612e62");
+  Alert a;
+  a.id = 35;
+  a.rule_id = "off";
+  a.device_id = "a.b";
+  EXPECT_EQ(CarriedAlertKey(3, a), "a.3.6f6666.612e62");
+  a.rule_id.clear();
+  EXPECT_EQ(CarriedAlertKey(3, a), "a.3.m.35");
+}
+
+// A manual alert (no rule) is carried with its id, so the next owner keeps the id the client
+// was given.
+TEST(CarriedAlert, ManualAlertRoundTripsWithItsId) {
+  Alert a;
+  a.id = 1'234'567'890'123;
+  a.device_id = "pump-7";
+  a.severity = Severity::kInfo;
+  a.message = "raised by hand";
+  a.started_at_ms = a.condition_at_ms = a.updated_at_ms = 5;
+  a.version = 1;
+  auto b = DecodeCarriedAlert(EncodeCarriedAlert(a));
+  ASSERT_TRUE(b.ok()) << b.status().message();
+  EXPECT_EQ(b->id, a.id);
+  EXPECT_TRUE(b->rule_id.empty());
+  EXPECT_EQ(b->device_id, "pump-7");
+}
+
+// Cluster ids name their partition, grow with time and never repeat on one node, also many
+// in one millisecond; a later owner's ids (a later clock) are above an earlier owner's.
+TEST(ClusterAlertIds, NameThePartitionAndNeverRepeat) {
+  constexpr uint32_t kN = 16;
+  ClusterAlertIds ids(kN);
+  std::set<int64_t> seen;
+  for (int i = 0; i < 100; ++i) {
+    const uint32_t p = static_cast<uint32_t>(i) % kN;
+    const int64_t id = ids.Next(p, 1'800'000'000'000);
+    EXPECT_EQ(PartitionOfAlertId(id, kN), p);
+    EXPECT_GE(id, static_cast<int64_t>(kN));
+    EXPECT_TRUE(seen.insert(id).second) << id;
+  }
+  ClusterAlertIds later(kN);
+  EXPECT_GT(later.Next(0, 1'800'000'000'010), *seen.rbegin());
 }
 
 }  // namespace
