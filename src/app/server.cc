@@ -25,6 +25,7 @@
 #include "cluster/alert_carry.h"
 #include "cluster/cluster_node.h"
 #include "cluster/device_apply.h"
+#include "cluster/forward_auth.h"
 #include "cluster/partition_scope.h"
 #include "cluster/read_forwarder.h"
 #include "cluster/state_sync.h"
@@ -502,6 +503,10 @@ int run_server(const ServerConfig& cfg) {
     ctx.alert_durable = [k = alert_carry.get()](const Alert& a) {
       return k->WaitWritten(a, 5'000);
     };
+    ctx.forwarded_principal = [&keys, secret = state_sync->forward_secret()](
+                                  std::string_view authorization, const http::Request& req) {
+      return cluster::ForwardedPrincipal(secret, keys, authorization, req);
+    };
   }
   DeviceConnections device_connections;
   ctx.device_tokens = &device_tokens;
@@ -597,7 +602,8 @@ int run_server(const ServerConfig& cfg) {
   std::unique_ptr<cluster::ReadForwarder> forwarder;
   if (cluster_node)
     forwarder = std::make_unique<cluster::ReadForwarder>(*cluster_node, 5'000,
-                                                         auth_enabled ? &keys : nullptr, &sessions);
+                                                         auth_enabled ? &keys : nullptr, &sessions,
+                                                         64, state_sync->forward_secret());
   if (forwarder) forwarder->SetPromqlLimits({cfg.promql_max_series, cfg.promql_max_points});
   http::HttpServer server(opts,
                           [&dispatcher, &forwarder](http::Request&& r, http::Responder respond) {

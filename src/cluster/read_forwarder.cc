@@ -64,11 +64,12 @@ std::optional<uint32_t> AlertPartition(const http::Request& req, uint32_t partit
 }  // namespace
 
 ReadForwarder::ReadForwarder(const ClusterNode& node, int64_t timeout_ms, ApiKeyAuthenticator* keys,
-                             SessionStore* sessions, size_t max_concurrent)
+                             SessionStore* sessions, size_t max_concurrent,
+                             std::string assertion_secret)
     : node_(node),
       timeout_ms_(timeout_ms),
       jobs_(max_concurrent),
-      auth_(keys, sessions, node.options().node_id),
+      auth_(keys, sessions, node.options().node_id, std::move(assertion_secret)),
       gather_(node, timeout_ms / 2, &auth_) {}
 
 ReadForwarder::~ReadForwarder() = default;
@@ -90,6 +91,8 @@ bool ReadForwarder::MaybeForward(const http::Request& req, http::Responder& resp
   const std::vector<PartitionView> parts = node_.partitions();
   const PartitionView& view = parts.at(partition);
   if (view.served_here) return false;  // ours: answer from the local engine
+  ForwardAuth::Headers h = auth_.For(req);
+  if (h.serve_here) return false;  // a session write refused here, as on one node
   const bool forwarded = req.query.count(std::string(kMarker)) > 0;
   if (forwarded || view.owner.empty() || view.owner == node_.options().node_id) {
     respond(Unavailable("partition " + std::to_string(partition) + " of " + what +
@@ -115,7 +118,6 @@ bool ReadForwarder::MaybeForward(const http::Request& req, http::Responder& resp
     call.content_type = req.content_type;
     call.body = req.body;
   }
-  ForwardAuth::Headers h = auth_.For(req);
   call.authorization = std::move(h.authorization);
   call.cookie = std::move(h.cookie);
   const bool started = jobs_.try_run([host, port, call = std::move(call), timeout = timeout_ms_,

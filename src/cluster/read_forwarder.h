@@ -29,8 +29,10 @@ namespace fp::cluster {
 class ReadForwarder {
  public:
   // `node` (and `keys`, `sessions` when given: see forward_auth.h) must outlive the forwarder.
+  // `assertion_secret`: the cluster's secret for forwarded session writes (forward_auth.h).
   ReadForwarder(const ClusterNode& node, int64_t timeout_ms, ApiKeyAuthenticator* keys = nullptr,
-                SessionStore* sessions = nullptr, size_t max_concurrent = 64);
+                SessionStore* sessions = nullptr, size_t max_concurrent = 64,
+                std::string assertion_secret = {});
   ~ReadForwarder();
 
   // True when the request was taken (forwarded, or answered 503); false: serve it locally.

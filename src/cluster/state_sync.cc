@@ -1,10 +1,12 @@
 #include "cluster/state_sync.h"
 
 #include <nats/nats.h>
+#include <openssl/rand.h>
 #include <simdjson.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <thread>
 
@@ -68,6 +70,33 @@ std::string TokenJson(const DeviceTokenRecord& t) {
   return w.take();
 }
 
+// The value of `key`: created with 32 random bytes (hex) when the bucket has none (create is
+// serialised in a cluster: one node wins, the others read its value; a read may reach a
+// replica that has not applied the create yet, so it is retried for a few seconds).
+Result<std::string> SharedSecret(kvStore* kv, const char* key) {
+  unsigned char raw[32];
+  if (RAND_bytes(raw, sizeof raw) != 1)
+    return Status::Internal("no random bytes for " + std::string(key));
+  const std::string mine = KvHex(std::string_view(reinterpret_cast<const char*>(raw), sizeof raw));
+  uint64_t rev = 0;
+  if (kvStore_Create(&rev, kv, key, mine.data(), static_cast<int>(mine.size())) == NATS_OK)
+    return mine;
+  natsStatus s = NATS_OK;
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    kvEntry* e = nullptr;
+    s = kvStore_Get(&e, kv, key);
+    if (s == NATS_OK) {
+      std::string value(static_cast<const char*>(kvEntry_Value(e)), kvEntry_ValueLen(e));
+      kvEntry_Destroy(e);
+      if (value.size() == 64) return value;
+      return Status::Corruption("cluster state: " + std::string(key) + " is not 64 hex digits");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return Status::Unavailable("cluster state: cannot read " + std::string(key) + ": " +
+                             NatsErrorText(s));
+}
+
 }  // namespace
 
 struct StateSync::Impl {
@@ -78,6 +107,7 @@ struct StateSync::Impl {
   kvWatcher* watcher = nullptr;
   std::atomic<bool> stop{false};
   std::thread thread;
+  std::string forward_secret;                 // constant after Start
   std::map<std::string, std::string> synced;  // KV key -> value last applied or published
 
   Impl(StateSyncOptions opts, StateSyncTargets targets) : o(std::move(opts)), t(targets) {}
@@ -245,6 +275,10 @@ void StateSync::Stop() {
   if (impl_->thread.joinable()) impl_->thread.join();
 }
 
+const std::string& StateSync::forward_secret() const {
+  return impl_->forward_secret;
+}
+
 Result<std::unique_ptr<StateSync>> StateSync::Start(const StateSyncOptions& o,
                                                     StateSyncTargets targets) {
   auto impl = std::make_unique<Impl>(o, targets);
@@ -263,6 +297,9 @@ Result<std::unique_ptr<StateSync>> StateSync::Start(const StateSyncOptions& o,
   if (!initial_done)
     return Status::Unavailable("cluster state: the bucket's content did not arrive");
   impl->PublishLocal();
+  auto secret = SharedSecret(impl->kv, "secret.forward");
+  if (!secret.ok()) return secret.status();
+  impl->forward_secret = std::move(*secret);
   Impl* raw = impl.get();
   impl->thread = std::thread([raw] { raw->Run(); });
   return std::unique_ptr<StateSync>(new StateSync(std::move(impl)));

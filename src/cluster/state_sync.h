@@ -54,6 +54,10 @@ class StateSync {
                                                   StateSyncTargets targets);
   ~StateSync();
   void Stop();
+  // The cluster's secret for forwarded session writes (session_assertion.h): 32 random bytes
+  // (hex) created once in the bucket (key `secret.forward`, by create, never updated) by the
+  // first node, read by the others at Start. Constant after Start.
+  const std::string& forward_secret() const;
 
   struct Impl;
 

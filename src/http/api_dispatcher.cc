@@ -243,6 +243,7 @@ void ApiDispatcher::dispatch(Request&& request, Responder respond) {
       r.headers.emplace_back("Retry-After", "10");
       return done(std::move(r));
     }
+    if (!who && ctx_.forwarded_principal) who = ctx_.forwarded_principal(authorization, *req);
     if (!who) who = ctx_.keys.authenticate(authorization);
     if (who && key_from_query) who->role = ApiRole::kRead;
     if (!who && match.route && match.route->access == Access::kDevice && ctx_.device_tokens)

@@ -4,11 +4,14 @@
 
 #include <atomic>
 #include <functional>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "auth/api_key_authenticator.h"
 #include "auth/device_token_authenticator.h"
 #include "http/handlers/data_dir_usage.h"
+#include "http/http_types.h"
 #include "ingest/ingestor.h"
 #include "ingest/write_path.h"
 #include "metrics/registry.h"
@@ -102,6 +105,10 @@ struct ApiContext {
   // carry: waits (bounded) until an alert changed by an API action is in the cluster's alert
   // bucket, so kill -9 of the owner right after the answer keeps it; null in single-node mode.
   std::function<Status(const Alert&)> alert_durable;
+  // carry: the key a forwarded dashboard-session write acts as (cluster/forward_auth.h
+  // ForwardedPrincipal); null in single-node mode.
+  std::function<std::optional<Principal>(std::string_view authorization, const Request&)>
+      forwarded_principal;
 };
 
 }  // namespace fp::http

@@ -1,8 +1,12 @@
 // Devices: registry CRUD with filters and cursor pagination, and status history.
 
 #include <algorithm>
+#include <deque>
+#include <functional>
+#include <mutex>
 #include <span>
 #include <tuple>
+#include <unordered_map>
 
 #include "alerting/alert_engine.h"
 #include "http/handlers/device_delete.h"
@@ -25,6 +29,54 @@ constexpr std::string_view kReadOnlyFields[] = {
 constexpr std::string_view kKnownFields[] = {"device_id", "name",   "type",        "location",
                                              "metadata",  "config", "device_name", "device_type",
                                              "status",    "enabled"};
+
+// Creates of one device id, one after the other on this node (the owner, in a cluster): the
+// catalog's "exists?" check and the change's publish through the stream are two steps, so two
+// creates at once could both pass the check (docs/cluster.md). A create runs when none of its
+// id is in flight, else when the one before it finished; different ids never wait. A create
+// whose publish is acknowledged is applied to the catalog before it finishes (the write path
+// waits for it, at most 5 s), so the next one's check sees it and answers 409.
+class CreatesInFlight {
+ public:
+  // Runs `start` now, or after the creates of `id` before it called finish(id).
+  void run(const std::string& id, std::function<void()> start) {
+    {
+      std::lock_guard lock(mu_);
+      auto [it, first] = waiting_.try_emplace(id);
+      if (!first) {
+        it->second.push_back(std::move(start));
+        return;
+      }
+    }
+    start();
+  }
+  // The create of `id` that ran last is done: the next one waiting starts (on this thread).
+  void finish(const std::string& id) {
+    std::function<void()> next;
+    {
+      std::lock_guard lock(mu_);
+      auto it = waiting_.find(id);
+      if (it == waiting_.end()) return;
+      if (it->second.empty()) {
+        waiting_.erase(it);
+        return;
+      }
+      next = std::move(it->second.front());
+      it->second.pop_front();
+    }
+    next();
+  }
+
+ private:
+  std::mutex mu_;
+  // An id is a key while a create of it runs; its value: the creates waiting for it.
+  std::unordered_map<std::string, std::deque<std::function<void()>>> waiting_;  // guarded by mu_
+};
+
+CreatesInFlight& creates_in_flight() {
+  static CreatesInFlight creates;
+  return creates;
+}
 
 bool listed(std::string_view key, std::span<const std::string_view> names) {
   return std::find(names.begin(), names.end(), key) != names.end();
@@ -173,17 +225,23 @@ void create_device(ApiContext& ctx, RequestContext& rc, const Responder& respond
     return error_response(409, "conflict", "device '" + id + "' already exists");
   };
   // In a cluster this node is the device's owner (cluster/read_forwarder.h sends it here).
-  if (ctx.catalog.get_device(d.device_id).ok()) return respond(conflict());
-  DeviceChange change;
-  change.kind = DeviceChange::Kind::kCreate;
-  change.device_id = d.device_id;
-  change.fields = {d.name, d.type, d.location, d.metadata_json, d.config_json, false};
-  change.at_ms = ctx.clock.now_ms();
-  ctx.writes.submit_device_change(std::move(change), [&ctx, d, conflict, respond](Status s) {
-    if (s.code() == StatusCode::kAlreadyExists) return respond(conflict());
-    if (!s.ok()) return respond(error_response(s));
-    auto stored = ctx.catalog.get_device(d.device_id);
-    respond(device_response(ctx, 201, stored.ok() ? *stored : d));
+  creates_in_flight().run(d.device_id, [&ctx, d, conflict, respond] {
+    auto done = [id = d.device_id, respond](Response r) {
+      respond(std::move(r));
+      creates_in_flight().finish(id);
+    };
+    if (ctx.catalog.get_device(d.device_id).ok()) return done(conflict());
+    DeviceChange change;
+    change.kind = DeviceChange::Kind::kCreate;
+    change.device_id = d.device_id;
+    change.fields = {d.name, d.type, d.location, d.metadata_json, d.config_json, false};
+    change.at_ms = ctx.clock.now_ms();
+    ctx.writes.submit_device_change(std::move(change), [&ctx, d, conflict, done](Status s) {
+      if (s.code() == StatusCode::kAlreadyExists) return done(conflict());
+      if (!s.ok()) return done(error_response(s));
+      auto stored = ctx.catalog.get_device(d.device_id);
+      done(device_response(ctx, 201, stored.ok() ? *stored : d));
+    });
   });
 }
 
