@@ -8,12 +8,11 @@ resolves once, and stays resolved everywhere after the old owner returns.
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from fleetpulse_cluster_harness import (LEASE_TTL_S, FleetpulseNode, kill_all, partition_of,
                                         start_cluster, wait_all_owned)
+from fleetpulse_harness import wait_until
 from nats_cluster_harness import NatsCluster
 
 
@@ -27,17 +26,6 @@ def cluster(tmp_path_factory):
             yield nodes
         finally:
             kill_all(nodes)
-
-
-def until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    value = None
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"not within {timeout}s: {what} (last: {value})")
 
 
 def served_by(node) -> set[int]:
@@ -104,8 +92,8 @@ def test_a_manual_alert_survives_its_owner_and_is_acted_on_through_any_node(clus
     victim.start()
     wait_all_owned(nodes, timeout=8 * LEASE_TTL_S, balanced=True)
     for n in nodes:
-        until(lambda n=n: [(a["id"], a["state"]) for a in alerts_of(n, device)] == [
-            (alert_id, "resolved")], 10, f"one resolved alert through {n.node_id}")
+        wait_until(lambda n=n: [(a["id"], a["state"]) for a in alerts_of(n, device)] == [
+            (alert_id, "resolved")], 10, 0.2, f"one resolved alert through {n.node_id}")
 
 
 def test_alert_actions_on_unknown_ids_and_bad_bodies_get_clear_errors(cluster):
