@@ -61,7 +61,7 @@ for d, b, v in runs:
         med = lambda k: statistics.median(x.get(k) or 0 for x in rs)
         rate = med("values_per_sec")
         ratio = ""
-        if peer != "victoriametrics" and vm:
+        if not peer.startswith("victoriametrics") and vm:
             ratio = f" ({rate / statistics.median(x['values_per_sec'] for x in vm):.2f}×)"
         print(f"| {int(d):,} | {int(b):,} | {int(rs[0]['values']):,} | {peer} | {rate:,.0f}{ratio} | "
               f"{med('cpu_s_per_1m'):.3f} | {med('bytes_per_value'):.2f} | "
