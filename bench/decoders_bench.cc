@@ -6,6 +6,9 @@
 //   LineProtocol/tsbs_trucks_no_tags    the same, with tags_as_attributes off
 //   LineProtocol/telegraf_system        5000 Telegraf cpu/mem/system lines (floats, integers,
 //                                       a string field)
+//   LineProtocol/tsbs_trucks_admitted   tsbs_trucks as the server decodes it: each line passes a
+//                                       SeriesAdmission against an index that already holds the
+//                                       trucks' 7,000 series (the ids travel with the batch)
 //   TelemetryJson/<form>                an array of 1000 readings in one form: flat (4
 //                                       metrics), metric (1), metric_type (1), values (4)
 // items_per_second counts values stored as points (numeric and boolean fields; not string
@@ -18,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "ingest/cardinality_limits.h"
 #include "ingest/line_protocol.h"
 #include "ingest/telemetry_json.h"
 
@@ -115,6 +119,34 @@ void BM_LineProtocol_TelegrafSystem(benchmark::State& state) {
   run_line_protocol(state, body, {});
 }
 BENCHMARK(BM_LineProtocol_TelegrafSystem)->Name("LineProtocol/telegraf_system");
+
+void BM_LineProtocol_TsbsTrucksAdmitted(benchmark::State& state) {
+  static const std::string body = tsbs_trucks_body();
+  tsdb::SeriesIndex index;
+  {
+    ReadingBatch known;
+    std::vector<ItemError> errors;
+    decode_line_protocol(body, {}, kNow, known, errors);
+    for (const Point& p : known.points())
+      index.get_or_create(known.devices()[p.device], known.metrics()[p.metric]);
+  }
+  CardinalityLimits limits(CardinalityLimitOptions{});
+  limits.set_index(&index);
+  size_t values = 0;
+  for (auto _ : state) {
+    ReadingBatch batch;
+    std::vector<ItemError> errors;
+    SeriesAdmission admission(limits, kNow);
+    LineProtocolOptions opt;
+    opt.admission = &admission;
+    decode_line_protocol(body, opt, kNow, batch, errors);
+    if (!errors.empty()) state.SkipWithError(errors.front().message.c_str());
+    values = batch.points().size();
+    benchmark::DoNotOptimize(batch.resolved_series());
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * values));
+}
+BENCHMARK(BM_LineProtocol_TsbsTrucksAdmitted)->Name("LineProtocol/tsbs_trucks_admitted");
 
 enum class JsonForm { kFlat, kMetric, kMetricType, kValues };
 

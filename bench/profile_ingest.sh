@@ -6,7 +6,8 @@
 # call-graph profile of the whole load (perf record -g) and prints the top symbols per thread.
 #
 # Usage: bench/profile_ingest.sh   (env: DEVICES=10000 BATCH=5000 VALUES=20000000 LIMIT=0
-#                                   CONNS=4 PERF=0 ROOT=/tmp/fp-prof FLEETPULSE_BIN=...)
+#                                   CONNS=4 PERF=0 ROOT=/tmp/fp-prof FLEETPULSE_BIN=...
+#                                   FP_ARGS=<extra serve options>)
 # LIMIT=N sends only the first N batch files; PAYLOAD=DIR reuses a payload gen wrote (e.g.
 # /tmp/peerbench/payload/d10000-b5000-v20000000-s42).
 set -euo pipefail
@@ -23,7 +24,7 @@ cleanup() {
   [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
 }
 trap cleanup EXIT
-"$bin" serve --data-dir "$data" --http "127.0.0.1:$port" --mqtt off --log-level warn \
+"$bin" serve --data-dir "$data" --http "127.0.0.1:$port" --mqtt off --log-level warn ${FP_ARGS:-} \
   >"$root/server.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 200); do curl -sf "$url/ready" >/dev/null && break; sleep 0.1; done

@@ -6,7 +6,7 @@
 # Needs the LP payload: run bench/run_peer_comparison.sh (or ../shared/bench/run_peers.sh) once.
 # Usage: bench/run_json_ingest.sh   (env: PEERBENCH_ROOT, PAYLOAD=<payload dir, default the
 #   default workload d10000-b5000-...>, FP_PORT=<free port, default 8090>, FLEETPULSE_BIN,
-#   CONNS, LIMIT=<batches>)
+#   CONNS, LIMIT=<batches>, FP_ARGS=<extra serve options>)
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 root="${PEERBENCH_ROOT:-/tmp/peerbench}"
@@ -22,7 +22,7 @@ python3 "$here/bench/make_json_payload.py" "$lp_dir" "$json_dir"
 data="$root/fleetpulse-json/data"
 rm -rf "$data" && mkdir -p "$data"
 "$bin" serve --data-dir "$data" --http "127.0.0.1:$port" \
-  --mqtt off --log-level warn &
+  --mqtt off --log-level warn ${FP_ARGS:-} &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
 until curl -sf http://127.0.0.1:$port/ready >/dev/null; do sleep 0.2; done

@@ -69,8 +69,15 @@ for i in $(seq 1 "$restarts"); do
   spid=$pid; [ "${PERF:-0}" = 1 ] && [ "$i" = 1 ] && spid=$(pgrep -P "$pid")
   cpu=$(awk '{print ($14+$15)/100}' "/proc/$spid/stat" 2>/dev/null || echo "?")
   rec=$(grep 'event=recovered' "$log" | tail -1 | grep -o 'millis=[0-9]*')
-  ok=$([ "$now" = "$acked" ] && echo ok || echo "MISSING $((acked - now))")
+  # More than acknowledged is the server's own KPI history, written while earlier restarts ran.
+  ok=$([ "$now" = "$acked" ] && echo ok ||
+    { [ "$now" -gt "$acked" ] && echo "ok (+$((now - acked)) derived)" || echo "MISSING $((acked - now))"; })
   echo "restart $i: ready after $(awk "BEGIN{printf \"%.2f\", $t1-$t0}") s, $rec, server CPU so far ${cpu} s, points_stored=$now $ok"
+  # Per thread: with both cores free, recovery's wall time is bounded by its busiest thread.
+  threads=$(for t in /proc/"$spid"/task/*; do awk '{print ($14+$15)/100}' "$t/stat" 2>/dev/null; done |
+    sort -rn | awk '$1 > 0.05' | head -4 | tr '\n' ' ')
+  ended=$(awk -v c="$cpu" -v t="$(for t in /proc/"$spid"/task/*; do awk '{print ($14+$15)/100}' "$t/stat" 2>/dev/null; done | paste -sd+ | bc)" 'BEGIN{printf "%.2f", c - t}')
+  echo "  CPU s of its busiest threads: $threads; of threads that have ended (replay helpers): $ended"
   if [ "${PERF:-0}" = 1 ] && [ "$i" = 1 ]; then
     kill -TERM "$(pgrep -P "$pid")"; wait "$pid" 2>/dev/null || true  # perf ends with it
     start; wait_ready

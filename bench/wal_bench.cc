@@ -10,6 +10,7 @@
 #include <benchmark/benchmark.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 
@@ -85,9 +86,12 @@ void BM_WalRecover(benchmark::State& state) {
       state.SkipWithError(w.status().message().c_str());
       return;
     }
-    const std::string payload(1024, 'r');
+    // range(1): bytes per record (1 KiB: small requests; 768 KiB: a 5,000-line batch of 7
+    // fields, the size run_recovery.sh's WAL holds).
+    const std::string payload(static_cast<size_t>(state.range(1)), 'r');
+    const int per_commit = std::max<int>(1, static_cast<int>((256 << 10) / payload.size()));
     while ((*w)->stats().bytes < total) {
-      for (int i = 0; i < 256; ++i) (void)(*w)->append(payload);
+      for (int i = 0; i < per_commit; ++i) (void)(*w)->append(payload);
       (void)(*w)->commit();
     }
     (void)(*w)->close();
@@ -108,7 +112,12 @@ void BM_WalRecover(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(total));
   state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(records));
 }
-BENCHMARK(BM_WalRecover)->Arg(256)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_WalRecover)
+    ->ArgNames({"MiB", "record"})
+    ->Args({256, 1024})
+    ->Args({256, 768 << 10})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 void BM_Crc32c(benchmark::State& state) {
   const bool hardware = state.range(0) != 0;

@@ -14,6 +14,10 @@ constexpr int64_t kTotalRefreshMs = 1'000;
 // scratch_ids_ of a metric whose pair was admitted before (nothing to store).
 constexpr uint32_t kAlreadyAdmitted = UINT32_MAX - 1;
 
+// SeriesAdmission::admit's scratch: each metric name's index in the batch, for one item at a
+// time; per thread, so that the hot path allocates nothing.
+thread_local std::vector<std::optional<uint32_t>> metric_in_batch;
+
 }  // namespace
 
 std::string_view limit_label(LimitKind k) {
@@ -142,20 +146,24 @@ std::string SeriesAdmission::admit(ReadingBatch& batch, std::string_view device,
   const CardinalityLimitOptions& opt = limits_.options();
   const tsdb::SeriesIndex* index = limits_.index();
 
+  // The device's and each metric name's index in the batch, looked up once per item (nullopt:
+  // new to the batch).
+  std::vector<std::optional<uint32_t>>& in_batch = metric_in_batch;
+  in_batch.clear();
+  for (std::string_view m : metrics) in_batch.push_back(batch.find_metric(m));
+  const std::optional<uint32_t> d = batch.find_device(device);
+
   // Fast path, the common case: every pair of the item was admitted earlier in this request.
   SeriesPairs& admitted = batch.resolved_series();
-  if (index) {
-    if (const std::optional<uint32_t> d = batch.find_device(device)) {
-      bool all = true;
-      for (std::string_view m : metrics) {
-        const std::optional<uint32_t> mi = batch.find_metric(m);
-        if (!mi || !admitted.find(SeriesPairs::key(*d, *mi))) {
-          all = false;
-          break;
-        }
+  if (index && d) {
+    bool all = true;
+    for (const std::optional<uint32_t>& mi : in_batch) {
+      if (!mi || !admitted.find(SeriesPairs::key(*d, *mi))) {
+        all = false;
+        break;
       }
-      if (all) return {};
     }
+    if (all) return {};
   }
 
   // Distinct metric names in this request, counted before any is interned (stopping at the
@@ -163,8 +171,9 @@ std::string SeriesAdmission::admit(ReadingBatch& batch, std::string_view device,
   const size_t max_names = opt.max_metric_names_per_request;
   scratch_new_names_.clear();
   scratch_seen_.clear();
-  for (std::string_view m : metrics) {
-    if (batch.find_metric(m) || !scratch_seen_.insert(m).second) continue;
+  for (size_t i = 0; i < metrics.size(); ++i) {
+    const std::string_view m = metrics[i];
+    if (in_batch[i] || !scratch_seen_.insert(m).second) continue;
     scratch_new_names_.push_back(m);
     if (max_names > 0 && batch.metrics().size() + scratch_new_names_.size() > max_names)
       return refuse(LimitKind::kMetricNamesPerRequest,
@@ -181,13 +190,9 @@ std::string SeriesAdmission::admit(ReadingBatch& batch, std::string_view device,
   scratch_ids_.assign(metrics.size(), kAlreadyAdmitted);
   if (index) {
     if (admitted.empty()) admitted.generation = index->removals();  // before the first lookup
-    const std::optional<uint32_t> d = batch.find_device(device);
     for (size_t i = 0; i < metrics.size(); ++i) {
       const std::string_view m = metrics[i];
-      if (d) {
-        if (auto mi = batch.find_metric(m); mi && admitted.find(SeriesPairs::key(*d, *mi)))
-          continue;
-      }
+      if (d && in_batch[i] && admitted.find(SeriesPairs::key(*d, *in_batch[i]))) continue;
       if (const std::optional<tsdb::SeriesId> id = index->find(device, m)) {
         scratch_ids_[i] = *id;
         continue;
@@ -223,11 +228,11 @@ std::string SeriesAdmission::admit(ReadingBatch& batch, std::string_view device,
     reserved_[std::string(device)] += scratch_new_series_.size();
   }
 
-  const uint32_t d = batch.intern_device(device);
+  const uint32_t di = d ? *d : batch.intern_device(device);
   for (size_t i = 0; i < metrics.size(); ++i) {
-    const uint32_t mi = batch.intern_metric(metrics[i]);
+    const uint32_t mi = in_batch[i] ? *in_batch[i] : batch.intern_metric(metrics[i]);
     if (index && scratch_ids_[i] != kAlreadyAdmitted)
-      admitted.put(SeriesPairs::key(d, mi), scratch_ids_[i]);
+      admitted.put(SeriesPairs::key(di, mi), scratch_ids_[i]);
   }
   return {};
 }
