@@ -5,8 +5,12 @@
 //   random:   random doubles (uniform in +-1e6, every bit significant): the XOR path;
 //   constant: one value repeated.
 // Counters: points/s (items_per_second) and bytes_per_point of the finished chunk.
+// HeadAppend / HeadScan: the same points through the head's SeriesPoints (closed runs of 16
+// points as chunks + a raw open run), beside a plain vector of 16-byte points (HeadAppendRaw,
+// what the head held before); bytes_per_point there is the heap each holds per point.
 #include <benchmark/benchmark.h>
 
+#include <climits>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -17,6 +21,7 @@
 
 #include "storage/codec/chunk_decoder.h"
 #include "storage/codec/chunk_encoder.h"
+#include "storage/tsdb/series_points.h"
 
 namespace {
 
@@ -127,6 +132,62 @@ void BM_Decode(benchmark::State& state, const std::string& name) {
   state.counters["bytes_per_point"] = bytes_per_point(series);
 }
 
+void BM_HeadAppend(benchmark::State& state, const std::string& name) {
+  const std::vector<Points> series = workload(name);
+  size_t points = 0, bytes = 0, held = 0;
+  for (auto _ : state) {
+    bytes = held = 0;
+    for (const Points& pts : series) {
+      fp::tsdb::SeriesPoints p;
+      for (const auto& [ts, v] : pts) p.insert(ts, v);
+      bytes += sizeof p + p.memory_bytes();
+      held += p.size();
+      points += pts.size();
+    }
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(points));
+  state.counters["bytes_per_point"] = static_cast<double>(bytes) / static_cast<double>(held);
+}
+
+void BM_HeadAppendRaw(benchmark::State& state, const std::string& name) {
+  const std::vector<Points> series = workload(name);
+  size_t points = 0, bytes = 0, held = 0;
+  for (auto _ : state) {
+    bytes = held = 0;
+    for (const Points& pts : series) {
+      std::vector<fp::tsdb::Sample> v;
+      for (const auto& [ts, x] : pts) v.push_back({ts, x});
+      bytes += sizeof v + v.capacity() * sizeof(fp::tsdb::Sample);
+      held += v.size();
+      points += pts.size();
+      benchmark::DoNotOptimize(v.data());
+    }
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(points));
+  state.counters["bytes_per_point"] = static_cast<double>(bytes) / static_cast<double>(held);
+}
+
+void BM_HeadScan(benchmark::State& state, const std::string& name) {
+  const std::vector<Points> series = workload(name);
+  std::vector<fp::tsdb::SeriesPoints> heads(series.size());
+  for (size_t i = 0; i < series.size(); ++i)
+    for (const auto& [ts, v] : series[i]) heads[i].insert(ts, v);
+  size_t points = 0;
+  for (auto _ : state) {
+    for (const auto& p : heads) {
+      double sum = 0;
+      p.scan(INT64_MIN, INT64_MAX, [&](const fp::tsdb::Sample& s) { sum += s.value; });
+      benchmark::DoNotOptimize(sum);
+      points += p.size();
+    }
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(points));
+}
+
+BENCHMARK_CAPTURE(BM_HeadAppend, sensor, std::string("sensor"));
+BENCHMARK_CAPTURE(BM_HeadAppendRaw, sensor, std::string("sensor"));
+BENCHMARK_CAPTURE(BM_HeadScan, sensor, std::string("sensor"));
+BENCHMARK_CAPTURE(BM_HeadAppend, random, std::string("random"));
 BENCHMARK_CAPTURE(BM_Encode, sensor, std::string("sensor"));
 BENCHMARK_CAPTURE(BM_Encode, random, std::string("random"));
 BENCHMARK_CAPTURE(BM_Encode, constant, std::string("constant"));

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <climits>
 #include <cstring>
 #include <map>
 #include <set>
@@ -667,8 +668,9 @@ void TimeSeriesStore::freeze() {
   f->lsn = wal_->next_lsn();
   wal_->roll_on_next_commit();  // so the checkpoint can remove the current segment whole
   std::unique_lock lock(state_mu_);
-  f->series = head_.take_all();
-  for (const auto& v : f->series) f->points += v.size();
+  f->series = head_.take_all_points();
+  for (const auto& p : f->series)
+    if (p) f->points += p->size();
   frozen_points_ = f->points;
   frozen_ = std::move(f);
   head_first_ms_ = 0;
@@ -682,23 +684,22 @@ Status TimeSeriesStore::write_frozen() {
     f = frozen_;
   }
   if (!f) return Status::Ok();
-  // Split every series at partition boundaries: partition start -> (series, [begin, end)).
-  struct Run {
-    SeriesId id;
-    size_t begin, end;
-  };
-  std::map<int64_t, std::vector<Run>> partitions;
+  // The series of every partition they have points in (decoded once here, and once more per
+  // partition while written, so the frozen layer is never held decoded whole).
+  std::map<int64_t, std::vector<SeriesId>> partitions;
   const int64_t pms = options_.partition_ms;
   for (SeriesId id = 0; id < f->series.size(); ++id) {
-    const auto& v = f->series[id];
-    size_t i = 0;
-    while (i < v.size()) {
-      const int64_t p = floor_to(v[i].ts, pms);
-      size_t j = i;
-      while (j < v.size() && v[j].ts < p + pms) ++j;
-      partitions[p].push_back({id, i, j});
-      i = j;
-    }
+    const SeriesPoints* p = f->of(id);
+    if (!p) continue;
+    bool first = true;
+    int64_t current = 0;
+    p->scan(INT64_MIN, INT64_MAX, [&](const Sample& s) {
+      const int64_t start = floor_to(s.ts, pms);
+      if (!first && start == current) return;
+      first = false;
+      current = start;
+      partitions[start].push_back(id);
+    });
   }
   std::vector<std::pair<std::unique_ptr<block::BlockReader>, std::string>> written;
   auto discard = [&](Status s) {
@@ -706,7 +707,7 @@ Status TimeSeriesStore::write_frozen() {
     return s;
   };
   codec::ChunkEncoder enc;
-  for (const auto& [start, runs] : partitions) {
+  for (const auto& [start, ids] : partitions) {
     block::BlockMeta meta;
     meta.id = next_block_id();
     meta.seq = f->seq;
@@ -715,15 +716,19 @@ Status TimeSeriesStore::write_frozen() {
     const std::string name = block_file_name(meta.id);
     auto w = block::BlockWriter::create(fs_, blocks_dir(), name, meta);
     if (!w.ok()) return discard(w.status());
-    for (const Run& r : runs) {
-      const SeriesKey key = index_.key(r.id);
+    for (const SeriesId id : ids) {
+      const SeriesKey key = index_.key(id);
       if (key.device.empty()) continue;
-      const auto& v = f->series[r.id];
       enc.clear();
-      for (size_t i = r.begin; i < r.end; ++i) enc.append(v[i].ts, v[i].value);
-      block::EntryInfo info{key.device,         key.metric,
-                            v[r.begin].ts,      v[r.end - 1].ts,
-                            v[r.end - 1].value, static_cast<uint32_t>(r.end - r.begin)};
+      Sample first{}, last{};
+      const int64_t last_ms = start > INT64_MAX - (pms - 1) ? INT64_MAX : start + (pms - 1);
+      f->of(id)->scan(start, last_ms, [&](const Sample& s) {
+        if (enc.count() == 0) first = s;
+        last = s;
+        enc.append(s.ts, s.value);
+      });
+      block::EntryInfo info{key.device, key.metric, first.ts,
+                            last.ts,    last.value, static_cast<uint32_t>(enc.count())};
       if (Status s = (*w)->add(info, enc.finish()); !s.ok()) return discard(s);
     }
     if (auto done = (*w)->finish(); !done.ok()) return discard(done.status());
@@ -877,7 +882,7 @@ Status TimeSeriesStore::compact_now() {
 }
 
 bool TimeSeriesStore::only_in_head(SeriesId id, int64_t start, int64_t end) const {
-  if (frozen_ && id < frozen_->series.size() && !frozen_->series[id].empty()) return false;
+  if (frozen_ && frozen_->of(id)) return false;
   for (const auto& b : blocks_) {
     if (!b->is_raw() || b->partition_end() <= start || b->meta().partition_start > end) continue;
     if (const block::Entry* e = b->find(id); e && e->max_ts >= start && e->min_ts <= end)
@@ -894,12 +899,8 @@ std::vector<Sample> TimeSeriesStore::collect(SeriesId id, int64_t start, int64_t
       if (Status s = append_points(*b, *e, start, end, all); !s.ok()) note_read_failure(*b, *e, s);
     }
   }
-  if (frozen_ && id < frozen_->series.size()) {
-    const auto& v = frozen_->series[id];
-    auto it = std::lower_bound(v.begin(), v.end(), start,
-                               [](const Sample& a, int64_t t) { return a.ts < t; });
-    for (; it != v.end() && it->ts <= end; ++it) all.push_back(*it);
-  }
+  if (const SeriesPoints* p = frozen_ ? frozen_->of(id) : nullptr)
+    p->scan(start, end, [&](const Sample& s) { all.push_back(s); });
   head_.scan(id, start, end, [&](const Sample& s) { all.push_back(s); });
   merge_newest_wins(all);
   return all;
@@ -938,12 +939,8 @@ void TimeSeriesStore::scan_for_aggregate(
     for (const auto& o : blocks_)
       if (o->is_raw() && o->meta().partition_start == ps && o->meta().seq > b->meta().seq)
         fresh = false;
-    if (frozen_ && id < frozen_->series.size()) {
-      const auto& v = frozen_->series[id];
-      auto it = std::lower_bound(v.begin(), v.end(), a,
-                                 [](const Sample& x, int64_t ts) { return x.ts < ts; });
-      if (it != v.end() && it->ts <= z) fresh = false;
-    }
+    if (const SeriesPoints* p = frozen_ ? frozen_->of(id) : nullptr)
+      if (p->has_points(a, z)) fresh = false;
     if (!fresh || head_.has_points(id, a, z)) continue;
     auto payload = b->reader->payload(*e);
     auto buckets = payload.ok() ? decode_rollups(*payload)
@@ -1021,8 +1018,8 @@ std::optional<std::pair<int64_t, int64_t>> TimeSeriesStore::time_span(SeriesId i
   for (const auto& b : blocks_)
     if (b->is_raw())
       if (const block::Entry* e = b->find(id)) widen(e->min_ts, e->max_ts);
-  if (frozen_ && id < frozen_->series.size() && !frozen_->series[id].empty())
-    widen(frozen_->series[id].front().ts, frozen_->series[id].back().ts);
+  if (const SeriesPoints* p = frozen_ ? frozen_->of(id) : nullptr)
+    widen(*p->first_ts(), p->last_ts());
   if (auto first = head_.first_ts(id))
     if (auto last = head_.latest(id)) widen(*first, last->ts);
   return span;

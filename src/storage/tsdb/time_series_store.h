@@ -215,7 +215,11 @@ class TimeSeriesStore {
   struct Frozen {
     uint64_t seq = 0;
     uint64_t lsn = 0;  // every WAL record before this is in the frozen points or earlier
-    std::vector<std::vector<Sample>> series;  // by SeriesId
+    std::vector<std::unique_ptr<SeriesPoints>> series;  // by SeriesId; null: no points
+    // The points of `id`, or null.
+    const SeriesPoints* of(SeriesId id) const {
+      return id < series.size() ? series[id].get() : nullptr;
+    }
     uint64_t points = 0;
   };
 
