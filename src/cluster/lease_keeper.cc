@@ -132,6 +132,7 @@ Status LeaseKeeper::TickRound() {
     return presence;
   }
   if (!presence.ok()) {
+    unavailable_at_ms_ = clock_.now_ms();
     renew_all(held_ids);
     return presence;
   }
@@ -139,6 +140,7 @@ Status LeaseKeeper::TickRound() {
   auto leases = nodes.ok() ? kv_.List("part.") : nodes.status();
   if (!leases.ok()) {
     // Without a view of the cluster: only keep what we hold, while the deadlines allow.
+    unavailable_at_ms_ = clock_.now_ms();
     renew_all(held_ids);
     return leases.status();
   }
@@ -184,6 +186,8 @@ Status LeaseKeeper::TickRound() {
     }
   }
   if (!renew_all(plan.renew)) return Status::Unavailable("lease store did not answer a renew");
+  if (unavailable_at_ms_ >= 0 && clock_.now_ms() - unavailable_at_ms_ < config_.settle_ms)
+    return Status::Ok();  // settling after an outage: take nothing yet
   for (uint32_t p : plan.take) {
     if (WriteLease(p, 0) == WriteOutcome::kUnavailable) break;
   }

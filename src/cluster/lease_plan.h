@@ -6,8 +6,10 @@
 // Spread policy (even, few moves): with M live nodes and N partitions a node holds at most
 // cap = ceil(N / M). A node above cap releases its surplus (stops renewing; the lease expires
 // after the TTL and a node below cap takes it). A free partition is taken at once by its
-// preferred node (sorted live nodes [p % M]) and by any other node below cap once it has been
-// seen free for `grace_ms`, so a partition whose preferred node does not act is still taken.
+// taker: its preferred node (sorted live nodes [p % M]) when that node is below cap, else the
+// live node below cap holding the fewest partitions (every node computes the same taker from
+// the same view). Any other node below cap takes it once it has been seen free for
+// `grace_ms`, so a partition whose taker does not act (views differ) is still taken.
 
 #include <cstdint>
 #include <map>

@@ -162,6 +162,21 @@ cluster {{
                     if os.path.exists(s.log_path)}
             raise RuntimeError(f"NATS cluster not ready after {timeout}s: {logs}")
 
+    def wait_current(self, s: NatsServer, timeout: float = 60.0) -> float:
+        """Waits until `s` answers /healthz with 200 (nats-server 2.9: JetStream current, its
+        streams caught up); returns the seconds it took, or raises naming the server."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{s.http_port}/healthz",
+                                            timeout=2) as r:
+                    if r.status == 200:
+                        return time.monotonic() - started
+            except OSError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"nats-server {s.name} not current after {timeout}s")
+
     def kill(self, s: NatsServer, sig: int = signal.SIGKILL) -> None:
         if s.proc and s.proc.poll() is None:
             s.proc.send_signal(sig)
