@@ -16,7 +16,10 @@ LeasePlan PlanLeases(const LeasePlanInput& in) {
   if (std::find(live.begin(), live.end(), in.self) == live.end()) live.push_back(in.self);
   std::sort(live.begin(), live.end());
   live.erase(std::unique(live.begin(), live.end()), live.end());
-  const uint32_t cap = FairShare(in.partitions, live.size());
+  size_t counted = live.size();
+  for (const auto& n : std::set<std::string>(in.also_counted.begin(), in.also_counted.end()))
+    if (!std::binary_search(live.begin(), live.end(), n)) ++counted;
+  const uint32_t cap = FairShare(in.partitions, counted);
   auto preferred = [&](uint32_t p) -> const std::string& { return live[p % live.size()]; };
   auto owner = [&](uint32_t p) -> std::optional<std::string> {
     return p < in.view.owners.size() ? in.view.owners[p] : std::nullopt;

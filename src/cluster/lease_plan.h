@@ -28,6 +28,9 @@ struct LeasePlanInput {
   std::string self;
   uint32_t partitions = 0;
   LeaseView view;
+  // Nodes counted for the fair share though they have no presence key now (the view before a
+  // bucket outage, while settling after it): they are assigned no free partition.
+  std::vector<std::string> also_counted;
   std::vector<uint32_t> held;                 // partitions this node holds and still serves
   std::map<uint32_t, int64_t> free_since_ms;  // partition -> when this node first saw it free
   int64_t now_ms = 0;

@@ -131,14 +131,18 @@ def test_a_slow_alert_bucket_at_takeover_never_costs_a_lease(tmp_path):
                 assert not lost, f"leases lost while the alert bucket was slow: {lost}"
 
                 for n in survivors:
-                    log = n.log()[log_start[n.node_id]:]
                     gained = [p for p in moved if took_over[p] == n.node_id]
-                    if not gained:
-                        continue
-                    adopt = log.find("event=cluster_alert_adopt_failed")
-                    assert adopt >= 0, f"{n.node_id}: the alert bucket answered: {log[-3000:]}"
                     for p in gained:  # the consumer started only after the adoption returned
-                        m = re.search(rf"event=cluster_partition_applying partition={p} ", log)
+                        # (a stream whose leader was on X first re-elects: wait for the start)
+                        pattern = rf"event=cluster_partition_applying partition={p} "
+                        deadline = time.monotonic() + 30
+                        log = n.log()[log_start[n.node_id]:]
+                        while not re.search(pattern, log) and time.monotonic() < deadline:
+                            time.sleep(0.5)
+                            log = n.log()[log_start[n.node_id]:]
+                        adopt = log.find("event=cluster_alert_adopt_failed")
+                        assert adopt >= 0, f"{n.node_id}: the alert bucket answered: {log[-3000:]}"
+                        m = re.search(pattern, log)
                         assert m and m.start() > adopt, (n.node_id, p, log[-3000:])
 
                 # The gained partitions' consumers run: new readings are applied.
