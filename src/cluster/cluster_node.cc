@@ -55,10 +55,13 @@ struct ClusterNode::Impl {
   std::unique_ptr<ClusterWritePath> writes;
   std::unique_ptr<LeaseKeeper> keeper;
   std::unique_ptr<PartitionApplier> applier;
-  std::thread thread;
+  std::thread thread;           // lease rounds only: nothing on it may wait on other buckets
+  std::thread takeover_thread;  // ownership changes (alert adoption), consumers, checkpoint
+  std::thread lag_thread;       // stream last sequences for lag
   std::mutex mu;
   std::condition_variable cv;
   bool stopping = false;           // guarded by mu
+  uint64_t rounds_done = 0;        // guarded by mu: lease rounds finished (wakes the takeover)
   std::vector<uint64_t> last_seq;  // guarded by mu: [partition] stream last sequence
   std::atomic<bool> id_conflict{false};
 
@@ -157,27 +160,58 @@ struct ClusterNode::Impl {
   }
 
   // Which partitions this node served at the last report; all at first (see the option).
+  // Takeover thread only.
   std::vector<bool> reported;
+  // Partitions not served at the end of some lease round since the takeover thread last
+  // looked (guarded by mu): one lost and taken again meanwhile is reported lost, then gained.
+  std::vector<bool> lapsed;
 
-  void ReportOwnership(const std::vector<uint32_t>& served) {
-    if (!options.on_ownership_change) return;
-    if (reported.empty()) reported.assign(options.partitions, true);
-    std::vector<bool> now(options.partitions, false);
+  // Reports the partitions gained and lost since the last report (on_ownership_change: the
+  // gained partitions' open alerts are adopted there) and returns the partitions whose
+  // consumers may run: served now and reported as gained, so a consumer never starts before
+  // its partition's alerts were adopted.
+  std::vector<uint32_t> ReportOwnership(const std::vector<uint32_t>& served,
+                                        const std::vector<bool>& lapsed_since) {
+    const uint32_t n = options.partitions;
+    if (reported.empty()) reported.assign(n, true);
+    std::vector<bool> now(n, false);
     for (uint32_t p : served)
-      if (p < options.partitions) now[p] = true;
+      if (p < n) now[p] = true;
     std::vector<uint32_t> gained, lost;
-    for (uint32_t p = 0; p < options.partitions; ++p) {
-      if (now[p] && !reported[p]) gained.push_back(p);
-      if (!now[p] && reported[p]) lost.push_back(p);
+    bool regained = false;
+    for (uint32_t p = 0; p < n; ++p) {
+      const bool was = reported[p] && !(p < lapsed_since.size() && lapsed_since[p]);
+      if (reported[p] && !was && now[p]) regained = true;
+      if (now[p] && !was) gained.push_back(p);
+      if (reported[p] && (!now[p] || !was)) lost.push_back(p);
     }
     reported = std::move(now);
-    if (gained.empty() && lost.empty()) return;
-    spdlog::info("event=cluster_ownership_change gained={} lost={}", gained.size(), lost.size());
-    options.on_ownership_change(gained, lost);
+    if (!gained.empty() || !lost.empty()) {
+      // First stop the consumers of what was lost (or lost and taken again), before the
+      // adoption, which may take seconds.
+      std::vector<uint32_t> kept;
+      for (uint32_t p : served)
+        if (!std::binary_search(gained.begin(), gained.end(), p) && keeper->Serving(p))
+          kept.push_back(p);
+      applier->Reconcile(kept);
+      spdlog::info("event=cluster_ownership_change gained={} lost={}", gained.size(), lost.size());
+      if (options.on_ownership_change && regained) {
+        options.on_ownership_change({}, lost);
+        options.on_ownership_change(gained, {});
+      } else if (options.on_ownership_change) {
+        options.on_ownership_change(gained, lost);
+      }
+    }
+    std::vector<uint32_t> runnable;
+    for (uint32_t p : served)
+      if (keeper->Serving(p)) runnable.push_back(p);
+    return runnable;
   }
 
+  // The lease thread: one lease round every round_ms and nothing else, so a slow or
+  // unavailable NATS call of anything but the lease bucket (alert bucket, consumer creation,
+  // stream info) never delays a renew past a lease's deadline.
   void Run() {
-    uint64_t round = 0;
     std::unique_lock lock(mu);
     while (!stopping) {
       lock.unlock();
@@ -192,11 +226,45 @@ struct ClusterNode::Impl {
         id_conflict = false;
       }
       const std::vector<uint32_t> served = keeper->Served();
-      ReportOwnership(served);
-      applier->Reconcile(served);
-      if (round++ % 3 == 0) RefreshLastSeq();
       lock.lock();
+      if (lapsed.empty()) lapsed.assign(options.partitions, false);
+      std::vector<bool> now(options.partitions, false);
+      for (uint32_t p : served)
+        if (p < options.partitions) now[p] = true;
+      for (uint32_t p = 0; p < options.partitions; ++p)
+        if (!now[p]) lapsed[p] = true;
+      ++rounds_done;
+      cv.notify_all();
       cv.wait_for(lock, std::chrono::milliseconds(options.round_ms), [&] { return stopping; });
+    }
+  }
+
+  // The takeover thread: after each lease round, the ownership changes (alert adoption and
+  // status scope, which may wait seconds on the alert bucket), then the consumers of what is
+  // served and adopted, and the checkpoint.
+  void RunTakeover() {
+    uint64_t seen = 0;
+    std::unique_lock lock(mu);
+    while (!stopping) {
+      cv.wait_for(lock, std::chrono::milliseconds(options.round_ms),
+                  [&] { return stopping || rounds_done != seen; });
+      if (stopping) break;
+      seen = rounds_done;
+      std::vector<bool> lapsed_since;
+      lapsed_since.swap(lapsed);
+      lock.unlock();
+      applier->Reconcile(ReportOwnership(keeper->Served(), lapsed_since));
+      lock.lock();
+    }
+  }
+
+  void RunLag() {
+    std::unique_lock lock(mu);
+    while (!stopping) {
+      lock.unlock();
+      RefreshLastSeq();
+      lock.lock();
+      cv.wait_for(lock, std::chrono::milliseconds(3 * options.round_ms), [&] { return stopping; });
     }
   }
 };
@@ -263,6 +331,8 @@ Result<std::unique_ptr<ClusterNode>> ClusterNode::Start(const ClusterNodeOptions
   impl->last_seq.assign(o.partitions, 0);
   Impl* raw = impl.get();
   impl->thread = std::thread([raw] { raw->Run(); });
+  impl->takeover_thread = std::thread([raw] { raw->RunTakeover(); });
+  impl->lag_thread = std::thread([raw] { raw->RunLag(); });
   spdlog::info("event=cluster_joined node={} partitions={} replicas={} servers={}", o.node_id,
                o.partitions, o.replicas, Joined(o.nats));
   return std::unique_ptr<ClusterNode>(new ClusterNode(std::move(impl)));
@@ -275,7 +345,8 @@ void ClusterNode::Stop() {
     impl_->stopping = true;
   }
   impl_->cv.notify_all();
-  if (impl_->thread.joinable()) impl_->thread.join();
+  for (std::thread* t : {&impl_->thread, &impl_->takeover_thread, &impl_->lag_thread})
+    if (t->joinable()) t->join();
   if (impl_->applier) impl_->applier->StopAll();
 }
 

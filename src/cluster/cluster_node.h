@@ -3,9 +3,11 @@
 // this folder. Start() connects to NATS (retrying for a while, then a clear error), checks the
 // cluster's partition count (kept in the "fleetpulse_cluster" KV bucket, written by the first
 // node), creates the partition streams, takes its first lease round (refusing a node id that
-// another live node uses) and starts one thread that renews leases and starts or stops the
-// partition consumers (PartitionApplier) every round. write_path() is what the transports get
-// instead of the local Ingestor.
+// another live node uses) and starts three threads: the lease thread (lease rounds only, so
+// nothing else can delay a renew), the takeover thread (after each round: ownership changes,
+// then starting or stopping the partition consumers of PartitionApplier and saving the
+// checkpoint) and the lag thread (stream last sequences). write_path() is what the transports
+// get instead of the local Ingestor.
 //
 // Thread safety: the accessors from any thread.
 
@@ -39,9 +41,12 @@ struct ClusterNodeOptions {
   int64_t publish_timeout_ms = 5'000;
   int64_t stream_max_age_ms = 0;    // 0 = keep forever (first version: raw retention)
   int64_t connect_for_ms = 15'000;  // how long Start() retries an unreachable NATS
-  // Called on the lease thread when partitions start or stop being served here, before their
-  // consumers start or after they stop; the first round reports every partition not served
-  // as lost (the node starts with all its catalog's devices). May be empty.
+  // Called on the takeover thread (never the lease thread: it may wait seconds, e.g. on the
+  // alert bucket, without delaying a renew) when partitions start or stop being served here,
+  // after the lost ones' consumers stopped and before the gained ones' consumers start; the
+  // first call reports every partition not served as lost (the node starts with all its
+  // catalog's devices). A partition lost and taken again between two calls is reported lost
+  // in one call, then gained in the next. May be empty.
   std::function<void(const std::vector<uint32_t>& gained, const std::vector<uint32_t>& lost)>
       on_ownership_change;
   // Applies a device change of a served partition to this node's catalog and tracker

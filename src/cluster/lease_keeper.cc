@@ -24,6 +24,7 @@ bool ValidNodeId(const std::string& node_id) {
 LeaseKeeper::LeaseKeeper(LeaseConfig config, LeaseKv& kv, const Clock& clock)
     : config_([&] {
         if (config.safety_margin_ms <= 0) config.safety_margin_ms = config.ttl_ms / 3;
+        if (config.settle_ms <= 0) config.settle_ms = config.ttl_ms;
         return config;
       }()),
       kv_(kv),
@@ -131,7 +132,17 @@ Status LeaseKeeper::TickRound() {
     held_.clear();
     return presence;
   }
+  // No view this round: remember the last one (the first failure of an outage).
+  auto unavailable = [&] {
+    if (unavailable_at_ms_ < 0 || clock_.now_ms() - unavailable_at_ms_ >= config_.settle_ms) {
+      std::lock_guard lock(mu_);
+      settling_nodes_.clear();
+      for (const auto& n : snapshot_.nodes) settling_nodes_.push_back(n.first);
+    }
+    unavailable_at_ms_ = clock_.now_ms();
+  };
   if (!presence.ok()) {
+    unavailable();
     renew_all(held_ids);
     return presence;
   }
@@ -139,6 +150,7 @@ Status LeaseKeeper::TickRound() {
   auto leases = nodes.ok() ? kv_.List("part.") : nodes.status();
   if (!leases.ok()) {
     // Without a view of the cluster: only keep what we hold, while the deadlines allow.
+    unavailable();
     renew_all(held_ids);
     return leases.status();
   }
@@ -149,6 +161,8 @@ Status LeaseKeeper::TickRound() {
   in.now_ms = clock_.now_ms();
   in.grace_ms = config_.ttl_ms;
   for (const auto& e : *nodes) in.view.live_nodes.push_back(e.key.substr(5));
+  if (unavailable_at_ms_ >= 0 && in.now_ms - unavailable_at_ms_ < config_.settle_ms)
+    in.also_counted = settling_nodes_;
   in.view.owners.assign(config_.partitions, std::nullopt);
   for (const auto& e : *leases) {
     uint32_t p = 0;

@@ -35,6 +35,12 @@ struct LeaseConfig {
   uint32_t partitions = 16;      // fixed for the cluster
   int64_t ttl_ms = 20'000;       // the bucket's TTL (max age); see docs/cluster.md
   int64_t safety_margin_ms = 0;  // 0 = ttl / 3
+  // For this long after a round that could not read the bucket, the nodes of the last view
+  // before it count for the fair share even without a presence key (0 = ttl): when an outage
+  // outlasted the TTL every presence key expired, and a node back first would otherwise see
+  // itself alone, take every partition and release the surplus later, unowned for a TTL. What
+  // is above the live nodes' shares waits for the others' presence, or for this to pass.
+  int64_t settle_ms = 0;
 };
 
 // Key names in the lease bucket.
@@ -91,6 +97,8 @@ class LeaseKeeper {
   LeaseKv& kv_;
   const Clock& clock_;
   uint64_t presence_revision_ = 0;             // Tick thread only
+  int64_t unavailable_at_ms_ = -1;             // Tick thread only: last round without a view
+  std::vector<std::string> settling_nodes_;    // Tick thread only: the view before it
   std::map<uint32_t, int64_t> free_since_ms_;  // Tick thread only
   mutable std::mutex mu_;
   std::map<uint32_t, Held> held_;      // guarded by mu_

@@ -16,7 +16,10 @@ LeasePlan PlanLeases(const LeasePlanInput& in) {
   if (std::find(live.begin(), live.end(), in.self) == live.end()) live.push_back(in.self);
   std::sort(live.begin(), live.end());
   live.erase(std::unique(live.begin(), live.end()), live.end());
-  const uint32_t cap = FairShare(in.partitions, live.size());
+  size_t counted = live.size();
+  for (const auto& n : std::set<std::string>(in.also_counted.begin(), in.also_counted.end()))
+    if (!std::binary_search(live.begin(), live.end(), n)) ++counted;
+  const uint32_t cap = FairShare(in.partitions, counted);
   auto preferred = [&](uint32_t p) -> const std::string& { return live[p % live.size()]; };
   auto owner = [&](uint32_t p) -> std::optional<std::string> {
     return p < in.view.owners.size() ? in.view.owners[p] : std::nullopt;
@@ -43,13 +46,35 @@ LeasePlan PlanLeases(const LeasePlanInput& in) {
 
   size_t count = kept.size();
   std::set<uint32_t> held(in.held.begin(), in.held.end());
-  auto try_take = [&](bool preferred_only) {
+  // Every free partition gets one taker, the same in every node's plan from the same view: its
+  // preferred node when that one is below cap, else the live node with the fewest partitions
+  // below cap (ties: the first after the preferred one in sorted order). So a dead node's
+  // partitions are all taken at once even when their preferred nodes are full.
+  std::map<std::string, uint32_t> load;
+  for (const auto& n : live) load[n] = 0;
+  for (uint32_t p = 0; p < in.partitions; ++p)
+    if (auto o = owner(p); o && load.count(*o)) ++load[*o];
+  std::vector<uint32_t> assigned;  // free partitions this node is the taker of
+  for (uint32_t p = 0; p < in.partitions; ++p) {
+    if (owner(p) || held.count(p)) continue;
+    const std::string* taker = nullptr;
+    for (size_t k = 0; k < live.size(); ++k) {
+      const std::string& n = live[(p + k) % live.size()];
+      if (load[n] >= cap) continue;
+      if (k == 0 || taker == nullptr || load[n] < load[*taker]) taker = &n;
+      if (k == 0) break;  // the preferred node, below cap
+    }
+    if (taker == nullptr) continue;
+    ++load[*taker];
+    if (*taker == in.self) assigned.push_back(p);
+  }
+  auto try_take = [&](bool assigned_only) {
     for (uint32_t p = 0; p < in.partitions && count < cap; ++p) {
       if (owner(p) || held.count(p)) continue;
       if (std::find(plan.take.begin(), plan.take.end(), p) != plan.take.end()) continue;
-      bool mine = preferred(p) == in.self;
-      if (preferred_only && !mine) continue;
-      if (!preferred_only) {
+      bool mine = std::find(assigned.begin(), assigned.end(), p) != assigned.end();
+      if (assigned_only && !mine) continue;
+      if (!assigned_only) {
         auto it = in.free_since_ms.find(p);
         if (it == in.free_since_ms.end() || in.now_ms - it->second < in.grace_ms) continue;
       }
@@ -57,8 +82,9 @@ LeasePlan PlanLeases(const LeasePlanInput& in) {
       ++count;
     }
   };
-  try_take(/*preferred_only=*/true);
-  try_take(/*preferred_only=*/false);
+  try_take(/*assigned_only=*/true);
+  try_take(/*assigned_only=*/false);
+  std::sort(plan.take.begin(), plan.take.end());
   return plan;
 }
 

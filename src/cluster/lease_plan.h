@@ -6,8 +6,10 @@
 // Spread policy (even, few moves): with M live nodes and N partitions a node holds at most
 // cap = ceil(N / M). A node above cap releases its surplus (stops renewing; the lease expires
 // after the TTL and a node below cap takes it). A free partition is taken at once by its
-// preferred node (sorted live nodes [p % M]) and by any other node below cap once it has been
-// seen free for `grace_ms`, so a partition whose preferred node does not act is still taken.
+// taker: its preferred node (sorted live nodes [p % M]) when that node is below cap, else the
+// live node below cap holding the fewest partitions (every node computes the same taker from
+// the same view). Any other node below cap takes it once it has been seen free for
+// `grace_ms`, so a partition whose taker does not act (views differ) is still taken.
 
 #include <cstdint>
 #include <map>
@@ -26,6 +28,9 @@ struct LeasePlanInput {
   std::string self;
   uint32_t partitions = 0;
   LeaseView view;
+  // Nodes counted for the fair share though they have no presence key now (the view before a
+  // bucket outage, while settling after it): they are assigned no free partition.
+  std::vector<std::string> also_counted;
   std::vector<uint32_t> held;                 // partitions this node holds and still serves
   std::map<uint32_t, int64_t> free_since_ms;  // partition -> when this node first saw it free
   int64_t now_ms = 0;

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "cluster/cluster_write_path.h"
 #include "cluster/share_codec.h"
@@ -233,11 +234,23 @@ void PartitionApplier::Reconcile(const std::vector<uint32_t>& served) {
   for (uint32_t p : served)
     if (p < partitions_) want[p] = true;
   const int64_t now = SteadyMs();
+  std::vector<Part*> starts;
   for (uint32_t p = 0; p < partitions_; ++p) {
     Part& part = *parts_[p];
     const bool running = part.sub != nullptr;
     if (running && (!want[p] || part.failed)) Stop(part);
-    if (want[p] && part.sub == nullptr) Start(part);
+    if (want[p] && part.sub == nullptr) starts.push_back(&part);
+  }
+  // In parallel: while JetStream elects a meta leader each consumer creation waits up to its
+  // timeout (5 s), which in sequence made the k-th gained partition wait 5·k s.
+  if (starts.size() == 1) Start(*starts[0]);
+  if (starts.size() > 1) {
+    std::vector<std::thread> threads;
+    for (Part* part : starts) threads.emplace_back([this, part] { Start(*part); });
+    for (auto& t : threads) t.join();
+  }
+  for (uint32_t p = 0; p < partitions_; ++p) {
+    Part& part = *parts_[p];
     std::vector<std::function<void()>> expired;
     {
       std::lock_guard lock(part.mu);

@@ -44,8 +44,9 @@ class PartitionApplier {
 
   // Loads the checkpoint (a damaged one is set aside: those partitions replay from the start).
   Status Open();
-  // Starts consumers for `served` partitions that have none (or whose consumer failed), stops
-  // the others, and saves the checkpoint when it moved.
+  // Starts consumers for `served` partitions that have none (or whose consumer failed; the
+  // creations run in parallel, each bounded by the JetStream timeout of 5 s), stops the
+  // others, and saves the checkpoint when it moved.
   void Reconcile(const std::vector<uint32_t>& served);
   void StopAll();
 

@@ -8,7 +8,7 @@
 // across the move still goes offline on the new owner; transitions that this causes at once
 // are recorded in the catalog and handed to the alert engine, like the ones found at start.
 //
-// Thread safety: Apply() from the cluster node's lease thread only.
+// Thread safety: Apply() from the cluster node's takeover thread only.
 
 #include <cstdint>
 #include <functional>

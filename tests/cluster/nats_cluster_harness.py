@@ -162,6 +162,50 @@ cluster {{
                     if os.path.exists(s.log_path)}
             raise RuntimeError(f"NATS cluster not ready after {timeout}s: {logs}")
 
+    def wait_current(self, s: NatsServer, timeout: float = 60.0) -> float:
+        """Waits until `s` answers /healthz with 200 (nats-server 2.9: JetStream current, its
+        streams caught up); returns the seconds it took, or raises naming the server."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{s.http_port}/healthz",
+                                            timeout=2) as r:
+                    if r.status == 200:
+                        return time.monotonic() - started
+            except OSError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"nats-server {s.name} not current after {timeout}s")
+
+    def request(self, s: NatsServer, subject: str, payload: dict | None = None,
+                timeout: float = 5.0) -> dict:
+        """One NATS request/reply through server `s` (the plain text protocol, no client
+        library), e.g. a JetStream API call; returns the JSON reply."""
+        body = json.dumps(payload or {}).encode()
+        with socket.create_connection(("127.0.0.1", s.client_port), timeout=timeout) as c:
+            f = c.makefile("rb")
+            f.readline()  # INFO
+            c.sendall(b'CONNECT {"verbose":false,"pedantic":false,"headers":false}\r\n'
+                      b"SUB _INBOX.fptest 1\r\n"
+                      + f"PUB {subject} _INBOX.fptest {len(body)}\r\n".encode() + body
+                      + b"\r\n")
+            while True:
+                line = f.readline()
+                if not line:
+                    raise RuntimeError(f"{s.name} closed the connection: {subject}")
+                if line.startswith(b"PING"):
+                    c.sendall(b"PONG\r\n")
+                elif line.startswith(b"MSG"):
+                    size = int(line.split()[-1])
+                    return json.loads(f.read(size + 2)[:size])
+                elif line.startswith(b"-ERR"):
+                    raise RuntimeError(f"{s.name}: {line!r}")
+
+    def stream_leader(self, stream: str) -> str:
+        """The name of the server leading `stream` (asked of the first running server)."""
+        s = next(x for x in self.servers if x.proc and x.proc.poll() is None)
+        return self.request(s, f"$JS.API.STREAM.INFO.{stream}")["cluster"]["leader"]
+
     def kill(self, s: NatsServer, sig: int = signal.SIGKILL) -> None:
         if s.proc and s.proc.poll() is None:
             s.proc.send_signal(sig)

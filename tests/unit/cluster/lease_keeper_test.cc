@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <memory>
 
 #include "fake_lease_kv.h"
@@ -176,6 +177,74 @@ TEST_F(LeaseKeeperTest, SecondNodeWithTheSameIdIsRefused) {
   EXPECT_EQ(dup.Tick().code(), StatusCode::kAlreadyExists);
   EXPECT_TRUE(dup.Served().empty());
   EXPECT_EQ(a.Served().size(), kPartitions);
+}
+
+// Three nodes, the one whose partitions' preferred nodes are full dies: every one of its
+// partitions is served again within one TTL (and a step) of its last renew.
+TEST_F(LeaseKeeperTest, ADeadNodesPartitionsAreAllTakenWithinTheTtl) {
+  AddNode("a");
+  AddNode("b");
+  auto& c = AddNode("c");
+  Run(6 * kTtl);
+  ASSERT_EQ(TotalServed(), kPartitions);
+  std::vector<uint32_t> c_parts = c.Served();
+  ASSERT_FALSE(c_parts.empty());
+  active_[2] = false;  // c dies
+  const int64_t died_at = clock_.now_ms();
+  std::map<uint32_t, int64_t> taken;
+  for (int64_t t = 0; t < 3 * kTtl; t += kStep) {
+    clock_.advance(kStep);
+    for (size_t i = 0; i < 2; ++i) (void)keepers_[i]->Tick();
+    AssertExclusive();
+    for (uint32_t p : c_parts)
+      if (keepers_[0]->Serving(p) || keepers_[1]->Serving(p)) taken.try_emplace(p, clock_.now_ms());
+  }
+  for (uint32_t p : c_parts) {
+    ASSERT_TRUE(taken.count(p)) << "partition " << p;
+    EXPECT_LE(taken[p] - died_at, kTtl + kStep) << "partition " << p;
+  }
+}
+
+// An outage of the bucket longer than the TTL: every key expired. No node that comes back
+// first sees itself alone and takes everything (to release the surplus, unowned for a TTL,
+// later); the spread is even again right away.
+TEST_F(LeaseKeeperTest, AfterAnOutageLongerThanTheTtlNoNodeTakesMoreThanItsShare) {
+  AddNode("a");
+  AddNode("b");
+  AddNode("c");
+  Run(6 * kTtl);
+  ASSERT_EQ(TotalServed(), kPartitions);
+  kv_.available = false;
+  Run(2 * kTtl);
+  ASSERT_EQ(TotalServed(), 0u);
+  kv_.available = true;
+  for (int64_t t = 0; t < 2 * kTtl; t += kStep) {
+    Run(kStep);
+    for (const auto& k : keepers_) ASSERT_LE(k->Served().size(), 6u) << "at " << t;
+  }
+  EXPECT_EQ(TotalServed(), kPartitions);
+}
+
+// The same, with one node's first round after the outage 5 s late (its requests waited for
+// their timeouts): the others still take no more than their share meanwhile.
+TEST_F(LeaseKeeperTest, AfterAnOutageASlowNodeStillFindsItsShareFree) {
+  AddNode("a");
+  AddNode("b");
+  AddNode("c");
+  Run(6 * kTtl);
+  kv_.available = false;
+  Run(2 * kTtl);
+  kv_.available = true;
+  active_[1] = false;  // b is late
+  for (int64_t t = 0; t < 5'000; t += kStep) {
+    Run(kStep);
+    for (const auto& k : keepers_) ASSERT_LE(k->Served().size(), 6u) << "at " << t;
+  }
+  active_[1] = true;
+  Run(2 * kTtl);
+  for (const auto& k : keepers_) EXPECT_LE(k->Served().size(), 6u);
+  EXPECT_GE(keepers_[1]->Served().size(), 4u);
+  EXPECT_EQ(TotalServed(), kPartitions);
 }
 
 TEST(LeaseKeyTest, NodeIdsAreRestrictedToKeySafeCharacters) {

@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 namespace fp::cluster {
 namespace {
 
@@ -67,6 +69,23 @@ TEST(LeasePlanTest, HeldPartitionOwnedByAnotherInTheBucketIsNeitherRenewedNorRel
 TEST(LeasePlanTest, SelfCountsAsLiveEvenWithoutAPresenceKey) {
   auto in = Input("a", 2, {});
   EXPECT_THAT(PlanLeases(in).take, ElementsAre(0u, 1u));
+}
+
+// A dead node's partitions whose preferred node is full have another taker at once, not
+// after the grace (that made the first failovers take two lease periods).
+TEST(LeasePlanTest, EveryFreePartitionHasOneTakerAtOnceEvenWhenItsPreferredNodeIsFull) {
+  std::vector<uint32_t> taken;
+  for (const std::string self : {"b", "c"}) {
+    auto in = Input(self, 8, {"b", "c"});  // a died: it held 0, 3, 6; cap 4
+    for (uint32_t p : {1u, 4u, 7u}) in.view.owners[p] = "b";
+    for (uint32_t p : {2u, 5u}) in.view.owners[p] = "c";
+    in.held = self == "b" ? std::vector<uint32_t>{1, 4, 7} : std::vector<uint32_t>{2, 5};
+    auto plan = PlanLeases(in);  // nothing free for the grace yet
+    taken.insert(taken.end(), plan.take.begin(), plan.take.end());
+    EXPECT_LE(plan.renew.size() + plan.take.size(), 4u) << self;
+  }
+  std::sort(taken.begin(), taken.end());
+  EXPECT_THAT(taken, ElementsAre(0u, 3u, 6u));  // each once, by b or c
 }
 
 }  // namespace
