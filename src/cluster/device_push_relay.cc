@@ -130,9 +130,17 @@ std::optional<CommandDelivery> DevicePushRelay::AskToDeliver(const std::string& 
 }
 
 void DevicePushRelay::Stop() {
-  if (impl_->sub != nullptr) natsSubscription_Unsubscribe(impl_->sub);
-  std::lock_guard lock(impl_->mu);  // a message being handled finishes first
-  impl_->stopped = true;
+  {
+    std::lock_guard lock(impl_->mu);  // a message being handled finishes first
+    if (impl_->stopped) return;
+    impl_->stopped = true;
+  }
+  // No callback runs after this (the library's delivery thread is done with the subscription),
+  // so the targets and Impl may go; a drain that cannot start (NATS down) unsubscribes at once.
+  if (natsSubscription_DrainTimeout(impl_->sub, 2'000) == NATS_OK)
+    natsSubscription_WaitForDrainCompletion(impl_->sub, 3'000);
+  else
+    natsSubscription_Unsubscribe(impl_->sub);
 }
 
 }  // namespace fp::cluster

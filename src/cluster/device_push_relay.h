@@ -62,7 +62,8 @@ class DevicePushRelay {
   // else, or NATS unavailable).
   std::optional<CommandDelivery> AskToDeliver(const std::string& device_id,
                                               const std::string& payload);
-  // Unsubscribes and waits until no target runs any more. Idempotent.
+  // Stops handling messages (a message being handled finishes first), then drains the
+  // subscription (at most ~3 s). Idempotent.
   void Stop();
 
   struct Impl;

@@ -13,6 +13,7 @@ request), in the single-node answer's shape; a command for a device connected no
 from __future__ import annotations
 
 import json
+import signal
 import time
 
 import pytest
@@ -122,3 +123,23 @@ def test_command_for_a_device_connected_nowhere_is_queued_within_a_bounded_time(
     assert r.status == 202, r
     assert r.body["status"] == "queued" and r.body["delivered_to"] == 0, r.body
     assert took < 8, took  # the other nodes are asked for at most ~2 s
+
+
+def test_a_node_stops_cleanly_on_sigterm_while_pushes_arrive(cluster):
+    """Last in the module: SIGTERM of the node holding a device's connection while the owner
+    keeps relaying config changes to it; the relay stops before the MQTT server, exit 0."""
+    nodes = cluster
+    owner, connected, via = roles(nodes, 1)
+    device = device_owned_by(owner, "cfg-stop-")
+    assert via.post("/api/v1/devices", {"device_id": device}).status == 201
+    client = PahoClient(connected.mqtt_port, 4, client_id=device)
+    try:
+        client.subscribe(f"devices/{device}/config", 1)
+        assert via.patch(f"/api/v1/devices/{device}", {"config": {"n": 0}}).status == 200
+        assert wait_for(lambda: payloads(client, f"devices/{device}/config"))
+        connected.send_signal(signal.SIGTERM)
+        for n in range(1, 6):
+            assert via.patch(f"/api/v1/devices/{device}", {"config": {"n": n}}).status == 200
+        assert connected.wait() == 0, connected.log()[-3000:]
+    finally:
+        client.close()
