@@ -17,6 +17,7 @@
 #include "alerting/webhook_client.h"
 #include "alerting/webhook_notifier.h"
 #include "app/data_dir_hygiene.h"
+#include "app/device_push_wiring.h"
 #include "app/server_metrics_collectors.h"
 #include "app/systemd_notify.h"
 #include "auth/api_key_authenticator.h"
@@ -630,6 +631,7 @@ int run_server(const ServerConfig& cfg) {
     return 1;
   }
   std::unique_ptr<mqtt::MqttServer> mqtt;
+  std::unique_ptr<cluster::DevicePushRelay> push_relay;  // relay: declared after mqtt, goes first
   if (ctx.mqtt_enabled) {
     mqtt::MqttServerOptions mo;
     mo.host = cfg.mqtt.host;
@@ -682,6 +684,12 @@ int run_server(const ServerConfig& cfg) {
         [m = mqtt.get()](const std::string& key_id) { m->close_key_sessions(key_id); });
     device_connections.add_removal_listener(
         [m = mqtt.get()](const std::string& device_id) { m->forget_device(device_id); });
+    if (cluster_node) {  // relay: config pushes and commands reach a device on any node
+      auto r = WireDevicePushRelay(cfg.cluster.nats, cfg.cluster.node_id, *mqtt, device_connections,
+                                   ctx);
+      if (!r.ok()) spdlog::error("event=device_push_relay_off reason=\"{}\"", r.status().message());
+      if (r.ok()) push_relay = std::move(*r);
+    }
     if (cfg.mqtt.enabled)
       spdlog::info("event=listening transport=mqtt address={}:{} auth={}", cfg.mqtt.host,
                    mqtt->port(), auth_enabled ? "on" : "off");
@@ -758,6 +766,8 @@ int run_server(const ServerConfig& cfg) {
   kpi_history.stop();
   for (auto& b : bridges) b->stop();
   consumer_feed.stop();  // consumers: no more wake-ups for connections about to close
+  // relay: no more pushes from other nodes into the MQTT server about to stop
+  if (push_relay) push_relay->Stop();
   if (mqtt) mqtt->shutdown(std::chrono::seconds(5));
   server.shutdown(std::chrono::seconds(10));
   if (cluster_node) cluster_node->Stop();  // no more applying before the Ingestor stops

@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <charconv>
 #include <optional>
 
@@ -28,6 +29,15 @@ std::string OwnedDevice(const http::Request& req) {
     std::string_view id;
     if (parser.parse(req.body.data(), req.body.size())["device_id"].get_string().get(id)) return {};
     return std::string(id);
+  }
+  // A command (POST /api/v1/devices/{id}/commands, branch relay): the owner's catalog says
+  // whether the device exists; the owner delivers it wherever the device is connected.
+  constexpr std::string_view kCommands = "/commands";
+  if (req.method == http::Method::kPost && req.path.rfind(kPrefix, 0) == 0 &&
+      req.path.ends_with(kCommands) && req.content_encoding.empty()) {
+    std::string device = req.path.substr(kPrefix.size());
+    device.resize(device.size() - std::min(device.size(), kCommands.size()));
+    return device.find('/') == std::string::npos ? device : std::string();
   }
   const bool write = req.method == http::Method::kPut || req.method == http::Method::kPatch ||
                      req.method == http::Method::kDelete;
