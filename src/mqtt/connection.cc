@@ -359,34 +359,66 @@ void Connection::send(std::string packet) {
   if (!writing_) write_next();
 }
 
+void Connection::send_shared(std::shared_ptr<const void> owner, std::string_view bytes) {
+  if (closed_ || bytes.empty()) return;
+  if (!shared_out_) shared_out_ = std::make_unique<SharedOut>();
+  if (!out_queued_.empty()) {  // what was queued before goes first
+    auto own = std::make_shared<const std::string>(std::move(out_queued_));
+    out_queued_.clear();
+    shared_out_->queued.push_back({own, *own});
+  }
+  shared_out_->queued.push_back({std::move(owner), bytes});
+  out_bytes_ += bytes.size();
+}
+
 void Connection::write_next() {
-  if (out_queued_.empty() || closed_) {
+  const bool shared = shared_out_ && !shared_out_->queued.empty();
+  if ((out_queued_.empty() && !shared) || closed_) {
     writing_ = false;
     if (closing_ && !closed_) finish_close();
     return;
   }
-  // Everything queued goes in one write (a burst of acks after a commit is one syscall).
+  // Everything queued goes in one write (a burst of acks after a commit is one syscall; a
+  // consumer's drain is one gathered write of shared packets).
   writing_ = true;
   out_writing_.swap(out_queued_);
   out_queued_.clear();
-  transport_.async_write(net::buffer(out_writing_),
-                         [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
-                           if (self->closed_) return;
-                           self->out_bytes_ -= self->out_writing_.size();
-                           self->out_writing_.clear();
-                           self->account_buffered();
-                           if (ec) {
-                             self->close(reason::kUnspecifiedError,
-                                         "write failed: " + ec.message());
-                             return self->finish_close();
-                           }
-                           self->write_next();
-                           self->drain_consumer();
-                           if (!self->closing_) {
-                             self->process_buffer();
-                             self->read_more();
-                           }
-                         });
+  auto done = [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
+    if (self->closed_) return;
+    self->out_bytes_ -= self->out_writing_.size();
+    self->out_writing_.clear();
+    if (self->shared_out_) {
+      self->out_bytes_ -= self->shared_out_->writing_bytes;
+      self->shared_out_->writing.clear();
+      self->shared_out_->writing_bytes = 0;
+    }
+    self->after_write(ec);
+  };
+  if (!shared) return transport_.async_write(net::buffer(out_writing_), std::move(done));
+  SharedOut& so = *shared_out_;
+  so.writing.swap(so.queued);
+  std::vector<net::const_buffer> buffers;
+  buffers.reserve(so.writing.size() + 1);
+  for (const SharedBytes& b : so.writing) {
+    buffers.emplace_back(b.bytes.data(), b.bytes.size());
+    so.writing_bytes += b.bytes.size();
+  }
+  if (!out_writing_.empty()) buffers.emplace_back(out_writing_.data(), out_writing_.size());
+  transport_.async_write(buffers, std::move(done));
+}
+
+void Connection::after_write(const boost::system::error_code& ec) {
+  account_buffered();
+  if (ec) {
+    close(reason::kUnspecifiedError, "write failed: " + ec.message());
+    return finish_close();
+  }
+  write_next();
+  drain_consumer();
+  if (!closing_) {
+    process_buffer();
+    read_more();
+  }
 }
 
 void Connection::close(uint8_t reason_code, std::string_view why) {
@@ -410,6 +442,7 @@ void Connection::finish_close() {
   transport_.close();
   out_queued_.clear();
   out_writing_.clear();
+  shared_out_.reset();
   out_bytes_ = 0;
   in_start_ = in_end_ = 0;
   account_buffered();

@@ -81,7 +81,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   size_t parse(std::span<const uint8_t> avail);
   bool at_limit() const;
   void send(std::string packet);
+  // Queues bytes shared with other connections (consumer packets) after what is queued; they
+  // are written from where they are (no copy) and `owner` keeps them alive until then.
+  void send_shared(std::shared_ptr<const void> owner, std::string_view bytes);
+  // Writes everything queued in one gathered write, unless a write is under way.
   void write_next();
+  // A write finished: what was queued meanwhile goes next, then consumer messages and input.
+  void after_write(const boost::system::error_code& ec);
   void close(uint8_t reason_code, std::string_view why);
   void finish_close();
   // After CONNACK: the keep-alive limit replaces the connect timeout.
@@ -163,7 +169,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint32_t frame_want_ = 0;  // total size of a packet only partly read, when known
   std::string out_queued_;   // packets waiting to be written
   std::string out_writing_;  // packets being written now
-  size_t out_bytes_ = 0;     // both together
+  size_t out_bytes_ = 0;     // both together, and the shared bytes below
+  // Consumer output: shared pieces queued before out_queued_, and those being written. On the
+  // heap once a connection sends one (devices never do).
+  struct SharedBytes {
+    std::shared_ptr<const void> owner;
+    std::string_view bytes;
+  };
+  struct SharedOut {
+    std::vector<SharedBytes> queued, writing;
+    size_t writing_bytes = 0;  // of `writing`, with out_writing_ when it is part of it
+  };
+  std::unique_ptr<SharedOut> shared_out_;
   int64_t reported_buffered_ = 0;
   bool writing_ = false;
   bool reading_ = false;

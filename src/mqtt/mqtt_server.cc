@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "mqtt/connection.h"
+#include "mqtt/packet_encoder.h"
 #include "util/json_writer.h"
 
 namespace fp::mqtt {
@@ -240,7 +241,14 @@ struct MqttServer::Impl {
 };
 
 MqttServer::MqttServer(MqttServerOptions options, MqttServerDeps deps)
-    : impl_(std::make_unique<Impl>(std::move(options), deps)) {}
+    : impl_(std::make_unique<Impl>(std::move(options), deps)) {
+  // Consumers' QoS 0 packets are encoded by the feed's thread, once per batch and version.
+  if (deps.consumers)
+    deps.consumers->set_packet_encoder(
+        [](size_t slot, std::string_view topic, std::string_view payload, std::string& out) {
+          append_publish_qos0(slot ? Version::kV5 : Version::kV311, topic, payload, out);
+        });
+}
 
 MqttServer::~MqttServer() {
   shutdown(std::chrono::milliseconds(0));
