@@ -247,6 +247,13 @@ void Connection::process_buffer() {
 
 size_t Connection::parse(std::span<const uint8_t> input) {
   if (processing_) return 0;
+  const size_t used = parse_packets(input);
+  // The telemetry of this read goes as one batch: one commit wait, its acks in one write.
+  submit_read_batch();
+  return used;
+}
+
+size_t Connection::parse_packets(std::span<const uint8_t> input) {
   processing_ = true;
   struct Done {
     bool& flag;
@@ -356,7 +363,7 @@ void Connection::send(std::string packet) {
   out_bytes_ += packet.size();
   out_queued_ += packet;
   account_buffered();
-  if (!writing_) write_next();
+  if (!writing_ && (!corked_ || closing_)) write_next();
 }
 
 void Connection::send_shared(std::shared_ptr<const void> owner, std::string_view bytes) {
@@ -433,7 +440,7 @@ void Connection::close(uint8_t reason_code, std::string_view why) {
       send(encode_disconnect(reason_code, why));
     publish_will();  // abnormal end
   }
-  if (!writing_) finish_close();
+  if (!writing_) write_next();  // what is queued (corked acks) first, then finish_close()
 }
 
 void Connection::finish_close() {
@@ -549,15 +556,34 @@ void Connection::pop_ack() {
 }
 
 void Connection::complete(uint64_t seq, bool durable, uint8_t reason_code) {
+  mark_done(seq, durable, reason_code);
+  flush_acks();
+}
+
+void Connection::complete_all(const std::vector<uint64_t>& seqs, bool durable) {
+  for (uint64_t seq : seqs) mark_done(seq, durable, reason::kSuccess);
+  flush_acks();
+}
+
+void Connection::mark_done(uint64_t seq, bool durable, uint8_t reason_code) {
   if (closed_ || seq < acks_base_ || seq - acks_base_ >= pending_acks()) return;
   PendingAck& a = acks_[acks_head_ + (seq - acks_base_)];
   a.done = true;
   a.failed = !durable;
   a.reason_code = reason_code;
-  flush_acks();
 }
 
 void Connection::flush_acks() {
+  // The acks below leave in one write (after the loop), not the first alone.
+  const bool was_corked = std::exchange(corked_, true);
+  struct Uncork {
+    Connection& c;
+    bool was;
+    ~Uncork() {
+      c.corked_ = was;
+      if (!was && !c.writing_ && !c.out_queued_.empty()) c.write_next();
+    }
+  } uncork{*this, was_corked};
   bool popped = false;
   while (pending_acks() && acks_[acks_head_].done) {
     PendingAck a = std::move(acks_[acks_head_]);

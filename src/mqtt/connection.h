@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "mqtt/message_ingest.h"
 #include "mqtt/packet_decoder.h"
 #include "mqtt/server_state.h"
 #include "mqtt/transport.h"
@@ -79,6 +80,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Handles the complete packets at the front of `avail` while nothing holds input back;
   // returns how many bytes it used.
   size_t parse(std::span<const uint8_t> avail);
+  size_t parse_packets(std::span<const uint8_t> avail);
   bool at_limit() const;
   void send(std::string packet);
   // Queues bytes shared with other connections (consumer packets) after what is queued; they
@@ -100,6 +102,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint64_t expect_ack(PacketType type, uint16_t packet_id);
   // `durable` false closes the connection unacknowledged; `reason_code` goes in the v5 ack.
   void complete(uint64_t seq, bool durable, uint8_t reason_code);
+  // complete() for every message of a batch; their acks leave in one write.
+  void complete_all(const std::vector<uint64_t>& seqs, bool durable);
+  // Marks `seq` done, without sending anything yet.
+  void mark_done(uint64_t seq, bool durable, uint8_t reason_code);
+  // Sends the acks at the front that are done, in one write.
   void flush_acks();
   // Completes `seq` (registered with expect_ack(kNoAck, ...)) with a prepared answer; it leaves
   // in its turn, and `then` runs right after it is queued.
@@ -128,6 +135,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // when the connection must close (3.1.1 has no way to refuse a single message).
   bool ingest(const Publish& p, bool is_will);
   void publish_will();
+  // The ingest path's dependencies, for message_ingest.
+  IngestSinks sinks();
+  // Submits the telemetry PUBLISHes of the read being parsed as one batch (PublishBatch):
+  // parse() calls it when it stops, and ingest() before a message that goes alone.
+  void submit_read_batch();
 
   // handle_subscribe.cc
   void handle_subscribe(uint8_t flags, std::span<const uint8_t> body);
@@ -186,7 +198,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool reading_ = false;
   bool read_stopped_ = false;
   bool paused_ = false;
-  bool processing_ = false;  // in process_buffer()
+  bool processing_ = false;  // in parse()
+  bool corked_ = false;      // send() queues without starting a write (flush_acks)
   bool closing_ = false;     // no more input; close once the output is written
   bool closed_ = false;
 

@@ -57,7 +57,11 @@ MqttMetrics::MqttMetrics(metrics::Registry& r)
       shed(r.counter("fleetpulse_mqtt_shed_total",
                      "MQTT packets refused because the disk is behind (CONNECT of a persistent "
                      "session, SUBSCRIBE, PUBLISH), by packet.",
-                     {"packet"})) {
+                     {"packet"})),
+      ingest_batches(r.counter("fleetpulse_mqtt_ingest_batches_total",
+                               "Telemetry batches MQTT submitted for storage: the telemetry "
+                               "PUBLISHes of one socket read go as one batch.")
+                         .get()) {
   accepted.with({"accepted"});
   accepted.with({"refused"});
   for (int q = 0; q < 3; ++q) messages_by_qos[q] = &messages.with({std::to_string(q)});

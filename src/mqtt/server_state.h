@@ -43,6 +43,7 @@ struct MqttMetrics {
   metrics::Counter& consumer_sent;              // fleetpulse_mqtt_consumer_messages_sent_total
   metrics::Counter& consumer_cut;               // fleetpulse_mqtt_consumer_overflows_total
   metrics::Family<metrics::Counter>& shed;      // fleetpulse_mqtt_shed_total{packet}
+  metrics::Counter& ingest_batches;             // fleetpulse_mqtt_ingest_batches_total
   // messages{qos="0"|"1"|"2"}, resolved once: Family::with() locks and allocates per call.
   std::array<metrics::Counter*, 3> messages_by_qos{};
 };
