@@ -10,6 +10,7 @@
 #include <chrono>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 namespace fp {
@@ -135,6 +136,11 @@ void count_and_encode(size_t slot, std::string_view topic, std::string_view payl
   out += std::to_string(slot) + "|" + std::string(topic) + "|" + std::string(payload) + ";";
 }
 
+// (first, count, qos) of a delivery, to compare in one line.
+std::tuple<uint32_t, uint32_t, int> run(const ConsumerDelivery& d) {
+  return {d.first, d.count, d.qos};
+}
+
 ReadingBatch batch_of_devices(int devices) {
   ReadingBatch b;
   const uint32_t m = b.intern_metric("t");
@@ -188,15 +194,10 @@ TEST(ConsumerFeed, RunsSplitWhereTheGrantedQosChanges) {
   feed.publish_telemetry(std::make_shared<const ReadingBatch>(batch_of_devices(10)));
   auto d = feed.take(*mixed, 1000);
   ASSERT_EQ(d.size(), 3u);
-  EXPECT_EQ(d[0].first, 0u);
-  EXPECT_EQ(d[0].count, 5u);
-  EXPECT_EQ(d[0].qos, 0);
-  EXPECT_EQ(d[1].first, 5u);
-  EXPECT_EQ(d[1].count, 1u);
-  EXPECT_EQ(d[1].qos, 1);
+  EXPECT_EQ(run(d[0]), std::make_tuple(0u, 5u, 0));
+  EXPECT_EQ(run(d[1]), std::make_tuple(5u, 1u, 1));
   EXPECT_EQ(d[1][0].topic, "devices/d5/telemetry");
-  EXPECT_EQ(d[2].first, 6u);
-  EXPECT_EQ(d[2].count, 4u);
+  EXPECT_EQ(run(d[2]), std::make_tuple(6u, 4u, 0));
   auto o = feed.take(*one, 1000);
   ASSERT_EQ(o.size(), 1u);
   ASSERT_EQ(o[0].count, 1u);
@@ -212,16 +213,13 @@ TEST(ConsumerFeed, TakeSplitsARunAtItsLimits) {
   feed.publish_telemetry(std::make_shared<const ReadingBatch>(batch_of_devices(10)));
   auto a = feed.take(*s, 3);
   ASSERT_EQ(a.size(), 1u);
-  EXPECT_EQ(a[0].first, 0u);
-  EXPECT_EQ(a[0].count, 3u);
+  EXPECT_EQ(run(a[0]), std::make_tuple(0u, 3u, 0));
   auto b = feed.take(*s, 100, 1);  // past the first message, the byte limit stops it
   ASSERT_EQ(b.size(), 1u);
-  EXPECT_EQ(b[0].first, 3u);
-  EXPECT_EQ(b[0].count, 1u);
+  EXPECT_EQ(run(b[0]), std::make_tuple(3u, 1u, 0));
   auto c = feed.take(*s, 100);
   ASSERT_EQ(c.size(), 1u);
-  EXPECT_EQ(c[0].first, 4u);
-  EXPECT_EQ(c[0].count, 6u);
+  EXPECT_EQ(run(c[0]), std::make_tuple(4u, 6u, 0));
   EXPECT_TRUE(feed.take(*s, 100).empty());
 }
 
