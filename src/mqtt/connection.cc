@@ -82,8 +82,8 @@ void Connection::close_async(uint8_t reason_code, std::string why) {
 void Connection::close_if_async(Revocation kind, std::string id) {
   net::post(transport_.get_executor(), [self = shared_from_this(), kind, id = std::move(id)] {
     if (!self->connected_ || self->closing_ || self->closed_) return;
-    const bool match = kind == Revocation::kToken    ? self->auth_token_id_ == id
-                       : kind == Revocation::kApiKey ? self->auth_key_id_ == id
+    const bool match = kind == Revocation::kToken    ? self->credential_.token_id() == id
+                       : kind == Revocation::kApiKey ? self->credential_.key_id() == id
                                                      : self->device_id_ == id;
     if (!match) return;
     if (kind == Revocation::kDevice) {
@@ -106,10 +106,10 @@ void Connection::close_if_async(Revocation kind, std::string id) {
 
 bool Connection::credential_still_valid() {
   bool valid = true;
-  if (!auth_token_id_.empty()) {
-    valid = server_.deps.device_tokens.is_active(auth_token_id_);
-  } else if (!auth_key_id_.empty()) {
-    auto role = server_.deps.api_keys.role_of(auth_key_id_);
+  if (!credential_.token_id().empty()) {
+    valid = server_.deps.device_tokens.is_active(credential_.token_id());
+  } else if (!credential_.key_id().empty()) {
+    auto role = server_.deps.api_keys.role_of(credential_.key_id());
     valid = role && role_allows(*role, ApiRole::kWrite);
   }
   if (!valid) {

@@ -16,8 +16,10 @@
 #include <string>
 #include <vector>
 
+#include "mqtt/credential_ids.h"
 #include "mqtt/message_ingest.h"
 #include "mqtt/packet_decoder.h"
+#include "mqtt/packet_id_set.h"
 #include "mqtt/server_state.h"
 #include "mqtt/transport.h"
 
@@ -209,10 +211,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool hold_input_ = false;
   Version version_ = Version::kV311;
   std::string client_id_;
-  std::string device_id_;      // the authenticated (or named) device; empty for a gateway
-  std::string auth_token_id_;  // the device token it authenticated with (auth on)
-  std::string auth_key_id_;    // the operator key it authenticated with (auth on, a gateway)
-  bool any_device_ = false;    // may publish for any device (auth off, or a write API key)
+  std::string device_id_;     // the authenticated (or named) device; empty for a gateway
+  CredentialIds credential_;  // the device token or operator key it authenticated with
+  bool any_device_ = false;   // may publish for any device (auth off, or a write API key)
   bool counted_device_ = false;
   uint16_t keep_alive_s_ = 0;
   // Read by the sweep on another thread: steady-clock ms of the last packet (of the accept
@@ -232,7 +233,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   size_t pending_acks() const { return acks_.size() - acks_head_; }
   void pop_ack();
   uint16_t next_packet_id_ = 1;
-  std::set<uint16_t> outbound_unacked_;
+  PacketIdSet outbound_unacked_;  // outbound QoS 1 packet ids awaiting PUBACK
   // Stored pushes (commands, config) on this connection; on the heap once there is one, as
   // most connections never get one.
   struct Pushes {

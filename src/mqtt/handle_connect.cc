@@ -44,14 +44,14 @@ bool Connection::authenticate(const Connect& c, uint8_t& reason_code) {
   }
   if (auto token = server_.deps.device_tokens.token_id_for(username, *c.password)) {
     device_id_ = username;
-    auth_token_id_ = std::move(*token);  // revoking it closes this connection
+    credential_.set_token_id(std::move(*token));  // revoking it closes this connection
     return true;
   }
   // An operator key with the write role: a gateway that publishes for many devices.
   auto who = server_.deps.api_keys.authenticate("Bearer " + *c.password);
   if (who && role_allows(who->role, ApiRole::kWrite)) {
     any_device_ = true;
-    auth_key_id_ = who->key_id;
+    credential_.set_key_id(who->key_id);
     return true;
   }
   if (who && authenticate_consumer(*who)) return true;

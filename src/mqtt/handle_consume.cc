@@ -23,13 +23,14 @@ bool is_consumer_filter(const std::string& filter) {
 
 bool Connection::authenticate_consumer(const Principal& who) {
   if (!role_allows(who.role, ApiRole::kRead)) return false;
-  auth_key_id_ = who.key_id;  // revoking or changing the key closes this connection
+  credential_.set_key_id(who.key_id);  // revoking or changing the key closes this connection
   read_key_only_ = true;
   return true;
 }
 
 bool Connection::may_consume() const {
-  return server_.deps.consumers != nullptr && (!server_.options.auth || !auth_key_id_.empty());
+  return server_.deps.consumers != nullptr &&
+         (!server_.options.auth || !credential_.key_id().empty());
 }
 
 uint8_t Connection::authorize_consumer_filter(const Subscription& s) {
