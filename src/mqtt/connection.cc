@@ -325,7 +325,9 @@ void Connection::handle_packet(const FrameHeader& h, std::span<const uint8_t> bo
       if (DecodeResult r = decode_disconnect(version_, h.flags, body, d); !r.ok())
         return protocol_failure(r);
       if (d.reason_code != reason::kDisconnectWithWill) will_.reset();  // a normal end
-      if (session_ && d.properties.session_expiry_interval) {
+      if (d.properties.session_expiry_interval &&
+          (session_ || *d.properties.session_expiry_interval > 0)) {
+        ensure_session();
         std::lock_guard lock(session_->mu);
         const uint32_t interval = *d.properties.session_expiry_interval;
         session_->persistent = interval > 0;
@@ -462,39 +464,38 @@ void Connection::finish_close() {
     server_.connected_clients.fetch_sub(1);
     if (counted_device_)
       server_.deps.connections.on_disconnect(device_id_, server_.deps.clock.now_ms());
+    std::map<std::string, uint8_t> subs;
     if (session_) {
-      std::map<std::string, uint8_t> subs;
-      {
-        std::lock_guard lock(session_->mu);
-        subs = session_->subscriptions;
-        const int64_t now = server_.deps.clock.now_ms();
-        session_->expires_at_ms =
-            session_->expiry_ms > INT64_MAX - now ? INT64_MAX : now + session_->expiry_ms;
-      }
-      for (const auto& [filter, qos] : subs) server_.unsubscribe(filter, this);
-      bool owner = false, keep = false;
-      {
-        std::lock_guard lock(server_.sessions_mu);
-        auto it = server_.sessions.find(client_id_);
-        if (it != server_.sessions.end() && it->second.owner.lock().get() == this) {
-          owner = true;
-          {
-            std::lock_guard slock(session_->mu);
-            keep = session_->persistent;
-          }
-          if (keep)
-            it->second.owner.reset();
-          else
-            server_.sessions.erase(it);
-        }
-      }
-      // The stored copy follows: its expiry counts from now, or it is gone (v5 DISCONNECT
-      // with expiry 0, or a removed device). A taken-over session belongs to its new owner.
-      if (owner && keep)
-        server_.store_session(client_id_, *session_);
-      else if (owner)
-        server_.unstore_session(client_id_, *session_);
+      std::lock_guard lock(session_->mu);
+      subs = session_->subscriptions;
+      const int64_t now = server_.deps.clock.now_ms();
+      session_->expires_at_ms =
+          session_->expiry_ms > INT64_MAX - now ? INT64_MAX : now + session_->expiry_ms;
     }
+    for (const auto& [filter, qos] : subs) server_.unsubscribe(filter, this);
+    bool owner = false, keep = false;
+    {
+      // A clean session without a Session object still has its slot (for takeover).
+      std::lock_guard lock(server_.sessions_mu);
+      auto it = server_.sessions.find(client_id_);
+      if (it != server_.sessions.end() && it->second.owner.lock().get() == this) {
+        owner = true;
+        if (session_) {
+          std::lock_guard slock(session_->mu);
+          keep = session_->persistent;
+        }
+        if (keep)
+          it->second.owner.reset();
+        else
+          server_.sessions.erase(it);
+      }
+    }
+    // The stored copy follows: its expiry counts from now, or it is gone (v5 DISCONNECT
+    // with expiry 0, or a removed device). A taken-over session belongs to its new owner.
+    if (session_ && owner && keep)
+      server_.store_session(client_id_, *session_);
+    else if (session_ && owner)
+      server_.unstore_session(client_id_, *session_);
   }
   auto self = shared_from_this();
   std::lock_guard lock(server_.conns_mu);

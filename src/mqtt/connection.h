@@ -129,6 +129,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Attaches (or creates) the client's session; `connack` runs on the strand once the catalog
   // writes it needed are committed (at once when none were), with their outcome.
   void attach_session(const Connect& c, std::function<void(Status, bool session_present)> connack);
+  // The connection's session, created on first need for a clean session (which has none until
+  // it subscribes, uses QoS 2, or asks to be kept at DISCONNECT: most devices never do) and
+  // put in the session table while this connection owns its client id.
+  Session& ensure_session();
 
   // handle_publish.cc
   void handle_publish(uint8_t flags, std::span<const uint8_t> body);
@@ -221,9 +225,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // keep-alives; INT64_MAX: no limit).
   std::atomic<int64_t> last_packet_ms_{steady_ms()};
   std::atomic<int64_t> idle_limit_ms_{INT64_MAX};
-  uint32_t client_max_packet_ = 0;  // 0: no limit
-  std::unique_ptr<Will> will_;      // on the heap: most connections have none
-  std::shared_ptr<Session> session_;
+  uint32_t client_max_packet_ = 0;    // 0: no limit
+  std::unique_ptr<Will> will_;        // on the heap: most connections have none
+  std::shared_ptr<Session> session_;  // null for a clean session until ensure_session()
 
   // Pending acks are acks_[acks_head_, end): a vector, not a deque, whose libstdc++ form
   // allocates ~600 bytes even when empty (most connections are idle).

@@ -42,8 +42,9 @@ void Connection::handle_publish(uint8_t flags, std::span<const uint8_t> body) {
   server_.metrics.messages_by_qos[p.qos]->inc();  // decode_publish refused QoS 3
   if (read_key_only_) return close(reason::kNotAuthorized, "a read key may not publish");
   if (!credential_still_valid()) return;  // revoked: nothing more is stored for it
-  if (p.qos == 2 && session_) {
+  if (p.qos == 2) {
     // A resent QoS 2 message is stored once: answer the PUBREC again (or later, if pending).
+    ensure_session();
     std::lock_guard lock(session_->mu);
     auto it = session_->awaiting_pubrel.find(p.packet_id);
     if (it != session_->awaiting_pubrel.end()) {

@@ -95,7 +95,9 @@ std::vector<std::string> ServerState::prune_sessions_locked(int64_t now_ms) {
   auto absent_and = [&](bool expired_only) {
     for (auto it = sessions.begin(); it != sessions.end() && sessions.size() >= cap;) {
       bool drop = false;
-      if (!it->second.owner.lock()) {
+      if (!it->second.owner.lock() && !it->second.session) {
+        drop = true;  // a clean session's slot whose connection is closing
+      } else if (!it->second.owner.lock()) {
         std::lock_guard lock(it->second.session->mu);
         drop = !expired_only || it->second.session->expires_at_ms <= now_ms;
         if (drop && it->second.session->stored) dropped.push_back(it->first);
@@ -445,8 +447,8 @@ void MqttServer::forget_device(const std::string& device_id) {
   {
     std::lock_guard lock(st.sessions_mu);
     for (auto it = st.sessions.begin(); it != st.sessions.end();) {
-      bool mine;
-      {
+      bool mine = false;
+      if (it->second.session) {  // a clean session's slot has none (and an open connection)
         std::lock_guard slock(it->second.session->mu);
         mine = it->second.session->device_id == device_id;
       }

@@ -93,7 +93,7 @@ struct ServerState {
 
   // Client id -> its session and the connection that holds it now.
   struct SessionSlot {
-    std::shared_ptr<Session> session;
+    std::shared_ptr<Session> session;  // null for a clean session that needed none yet
     std::weak_ptr<Connection> owner;
   };
   std::mutex sessions_mu;
