@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "live/telemetry_payload.h"
 #include "model/time_format.h"
 #include "util/json_writer.h"
 
@@ -336,6 +337,7 @@ void ConsumerFeed::fanout_telemetry(const ReadingBatch& b) {
   std::vector<std::vector<uint32_t>> by_device(b.devices().size());
   for (uint32_t i = 0; i < b.points().size(); ++i) by_device[b.points()[i].device].push_back(i);
   std::vector<ConsumerMessages::Message> messages;
+  TelemetryPayloadWriter payload_writer;  // its cached second serves the whole batch
   for (size_t d = 0; d < by_device.size(); ++d) {
     if (by_device[d].empty()) continue;
     const std::string& device = b.devices()[d];
@@ -343,15 +345,15 @@ void ConsumerFeed::fanout_telemetry(const ReadingBatch& b) {
     if (!everything && std::none_of(partial.begin(), partial.end(),
                                     [&](const Filters& f) { return highest_qos(f, topic) >= 0; }))
       continue;
-    JsonWriter w;
-    w.begin_object().field("device_id", device).key("points").begin_array();
+    // Byte for byte what JsonWriter writes, without snprintf per timestamp.
+    std::string payload;
+    payload_writer.begin(payload, device);
     for (uint32_t i : by_device[d]) {
       const Point& p = b.points()[i];
-      w.begin_object().field("metric", b.metrics()[p.metric]);
-      w.field("ts", format_rfc3339(p.ts_ms)).field("value", p.value).end_object();
+      payload_writer.add_point(payload, b.metrics()[p.metric], p.ts_ms, p.value);
     }
-    w.end_array().end_object();
-    messages.push_back({std::move(topic), w.str()});
+    payload_writer.end(payload);
+    messages.push_back({std::move(topic), std::move(payload)});
   }
   if (messages.empty()) return;
   fan_out(std::make_shared<const ConsumerMessages>(std::move(messages), encoder_.load()), true);
