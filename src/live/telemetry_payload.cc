@@ -1,9 +1,11 @@
 #include "live/telemetry_payload.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 
 #include "model/time_format.h"
+#include "util/json_writer.h"
 
 namespace fp {
 
@@ -56,37 +58,14 @@ void TelemetryPayloadWriter::append_timestamp(std::string& out, int64_t ms) {
 }
 
 void TelemetryPayloadWriter::append_escaped(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
+  // Device and metric names rarely need escaping: append them whole, else as JsonWriter does.
+  const bool plain = std::all_of(s.begin(), s.end(), [](char ch) {
+    const auto c = static_cast<unsigned char>(ch);
+    return c >= 0x20 && c != '"' && c != '\\';
+  });
+  if (!plain) return JsonWriter::append_escaped(out, s);
   out.push_back('"');
-  size_t run = 0;  // start of the characters not yet appended, all of them plain
-  for (size_t i = 0; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out.append(s.data() + run, i - run);
-    run = i + 1;
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default: {
-        const char esc[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
-        out.append(esc, sizeof esc);
-      }
-    }
-  }
-  out.append(s.data() + run, s.size() - run);
+  out.append(s);
   out.push_back('"');
 }
 

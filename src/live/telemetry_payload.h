@@ -3,7 +3,8 @@
 // {"device_id":..,"points":[{"metric":..,"ts":"<RFC 3339 ms>","value":..},..]}, byte for byte
 // what JsonWriter with format_rfc3339 writes (NaN and infinities as null), without snprintf
 // per timestamp (the "YYYY-MM-DDTHH:MM:SS" of the last second seen is cached, the
-// milliseconds appended) and appending escaped strings a run at a time instead of a char.
+// milliseconds appended) and appending names that need no escaping whole instead of a char
+// at a time.
 //
 // Thread safety: none; one writer per thread (the consumer feed's).
 
