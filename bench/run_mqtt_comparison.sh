@@ -5,13 +5,15 @@
 # relaying the same load to one QoS 1 subscriber (PUBACK = received; nothing stored). Then
 # HOLD idle connections are opened against each to measure resident memory per connection.
 # Usage: bench/run_mqtt_comparison.sh
-#   (env: CONNS=100 INFLIGHT=16 DURATION=10 HOLD=2000 RUNS=3 SUB_QOS=1)
+#   (env: CONNS=100 INFLIGHT=16 DURATION=10 HOLD=2000 RUNS=3 SUB_QOS=1; FLEETPULSE_BIN: the
+#   server binary, default build/release/src/app/fleetpulse)
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 conns="${CONNS:-100}"; inflight="${INFLIGHT:-16}"; duration="${DURATION:-10}"
 hold="${HOLD:-2000}"; runs="${RUNS:-3}"
 ulimit -n 65536 2>/dev/null || true
-[ -x "$here/build/release/src/app/fleetpulse" ] || { cmake --preset release >/dev/null && cmake --build build/release --target fleetpulse; }
+bin="${FLEETPULSE_BIN:-$here/build/release/src/app/fleetpulse}"
+[ -x "$bin" ] || { cmake --preset release >/dev/null && cmake --build build/release --target fleetpulse; }
 [ -x "$here/build/bench/bench/mqtt_load" ] || { cmake --preset bench >/dev/null && cmake --build build/bench --target mqtt_load; }
 load="$here/build/bench/bench/mqtt_load"
 work="$(mktemp -d)"
@@ -35,7 +37,7 @@ memory_per_conn() {  # pid port -> "N connections held, B bytes each" (on a fres
 # Both servers start fresh; memory is measured first, then the load runs alternate between
 # them (fleetpulse, Mosquitto, fleetpulse, ...) so that other load on the machine hits both.
 port=$(free_port); http=$(free_port); mport=$(free_port)
-"$here/build/release/src/app/fleetpulse" serve --data-dir "$work/fp" --http "127.0.0.1:$http" \
+"$bin" serve --data-dir "$work/fp" --http "127.0.0.1:$http" \
   --mqtt "127.0.0.1:$port" --log-level warn --mqtt-max-connections 100000 &
 fp=$!
 # Generous queues so that the subscriber, not a queue limit, decides what is relayed.

@@ -2,17 +2,97 @@
 
 #include <algorithm>
 
+#include "live/telemetry_payload.h"
 #include "model/time_format.h"
 #include "util/json_writer.h"
 
 namespace fp {
 
+namespace {
+// Whether `filter` matches every telemetry topic (devices/{any id}/telemetry): it matches two
+// different ids, so its device level is a wildcard.
+bool matches_all_telemetry(std::string_view filter) {
+  return ConsumerFeed::matches(filter, "devices/a/telemetry") &&
+         ConsumerFeed::matches(filter, "devices/b/telemetry");
+}
+
+// Whether `filter` matches some telemetry topic (its device level tried as written).
+bool matches_some_telemetry(std::string_view filter) {
+  const size_t first = filter.find('/');
+  std::string_view id = "a";
+  if (first != std::string_view::npos) {
+    const size_t second = filter.find('/', first + 1);
+    id = filter.substr(first + 1, second == std::string_view::npos ? second : second - first - 1);
+    if (id == "+" || id == "#" || id.empty()) id = "a";
+  }
+  return ConsumerFeed::matches(filter, "devices/" + std::string(id) + "/telemetry");
+}
+
+using Filters = std::map<std::string, uint8_t>;
+
+// The highest granted QoS of `filters` for `topic` (-1: no filter matches).
+int highest_qos(const Filters& filters, std::string_view topic) {
+  int qos = -1;
+  for (const auto& [filter, granted] : filters)
+    if (granted > qos && ConsumerFeed::matches(filter, topic)) qos = granted;
+  return qos;
+}
+}  // namespace
+
+ConsumerMessages::ConsumerMessages(std::vector<Message> messages, ConsumerPacketEncoder encoder)
+    : messages_(std::move(messages)), encoder_(encoder) {}
+
+size_t ConsumerMessages::bytes(size_t first, size_t count) const {
+  size_t n = 0;
+  for (size_t i = first; i < first + count; ++i)
+    n += messages_[i].topic.size() + messages_[i].payload.size();
+  return n;
+}
+
+void ConsumerMessages::encode(size_t slot) const {
+  if (!encoder_) return;
+  std::string& out = packets_[slot];
+  std::vector<uint32_t>& offsets = offsets_[slot];
+  offsets.reserve(messages_.size() + 1);
+  for (const Message& m : messages_) {
+    const size_t start = out.size();
+    offsets.push_back(static_cast<uint32_t>(start));
+    encoder_(slot, m.topic, m.payload, out);
+    largest_[slot] = std::max(largest_[slot], out.size() - start);
+  }
+  offsets.push_back(static_cast<uint32_t>(out.size()));
+}
+
+const std::string& ConsumerMessages::packet_buffer(size_t slot) const {
+  std::call_once(encoded_[slot], [&] { encode(slot); });
+  return packets_[slot];
+}
+
+std::string_view ConsumerMessages::packets(size_t slot, size_t first, size_t count) const {
+  const std::string& buffer = packet_buffer(slot);
+  const std::vector<uint32_t>& offsets = offsets_[slot];
+  if (offsets.empty()) return {};
+  return std::string_view(buffer).substr(offsets[first], offsets[first + count] - offsets[first]);
+}
+
+size_t ConsumerMessages::largest_packet(size_t slot) const {
+  packet_buffer(slot);
+  return largest_[slot];
+}
+
 class ConsumerFeed::Subscriber {
  public:
-  explicit Subscriber(Callbacks c) : callbacks(std::move(c)) {}
+  Subscriber(Callbacks c, size_t slot) : callbacks(std::move(c)), version_slot(slot) {}
   Callbacks callbacks;
+  const size_t version_slot;
+  int qos_for(std::string_view topic) const { return highest_qos(filters, topic); }
   // Guarded by the feed's mu_.
-  std::map<std::string, uint8_t> filters;
+  Filters filters;
+  // From the filters: the highest QoS of those matching every telemetry topic (-1: none), and
+  // of the others that match some telemetry topic. When the first is at least the second, a
+  // telemetry batch goes to this subscriber whole, at the first, without matching each topic.
+  int all_telemetry_qos = -1;
+  int some_telemetry_qos = -1;
   std::deque<ConsumerDelivery> queue;
   size_t queued_bytes = 0;
   bool wake_pending = false;  // `wake` was called and take() has not emptied the queue since
@@ -92,8 +172,9 @@ void ConsumerFeed::drop_all() {
   for (auto& c : calls) c();
 }
 
-std::shared_ptr<ConsumerFeed::Subscriber> ConsumerFeed::add(Callbacks callbacks) {
-  auto s = std::make_shared<Subscriber>(std::move(callbacks));
+std::shared_ptr<ConsumerFeed::Subscriber> ConsumerFeed::add(Callbacks callbacks,
+                                                            size_t version_slot) {
+  auto s = std::make_shared<Subscriber>(std::move(callbacks), version_slot > 0 ? 1 : 0);
   std::lock_guard lock(mu_);
   subscribers_.push_back(s);
   return s;
@@ -109,6 +190,13 @@ void ConsumerFeed::set_filters(Subscriber& s, const std::map<std::string, uint8_
       ++count_;
   }
   s.filters = filters;
+  s.all_telemetry_qos = s.some_telemetry_qos = -1;
+  for (const auto& [filter, granted] : filters) {
+    if (matches_all_telemetry(filter))
+      s.all_telemetry_qos = std::max<int>(s.all_telemetry_qos, granted);
+    else if (matches_some_telemetry(filter))
+      s.some_telemetry_qos = std::max<int>(s.some_telemetry_qos, granted);
+  }
 }
 
 void ConsumerFeed::remove(const std::shared_ptr<Subscriber>& s) {
@@ -120,13 +208,31 @@ void ConsumerFeed::remove(const std::shared_ptr<Subscriber>& s) {
   std::erase(subscribers_, s);
 }
 
-std::vector<ConsumerDelivery> ConsumerFeed::take(Subscriber& s, size_t max) {
+std::vector<ConsumerDelivery> ConsumerFeed::take(Subscriber& s, size_t max_messages,
+                                                 size_t max_bytes) {
   std::vector<ConsumerDelivery> out;
   std::lock_guard lock(mu_);
-  while (!s.queue.empty() && out.size() < max) {
-    out.push_back(std::move(s.queue.front()));
-    s.queue.pop_front();
-    s.queued_bytes -= out.back().message->topic.size() + out.back().message->payload.size();
+  size_t taken = 0, bytes = 0;
+  while (!s.queue.empty() && taken < max_messages && (taken == 0 || bytes < max_bytes)) {
+    ConsumerDelivery& front = s.queue.front();
+    uint32_t n = 0;
+    size_t run_bytes = 0;
+    while (n < front.count && taken + n < max_messages &&
+           (taken + n == 0 || bytes + run_bytes < max_bytes)) {
+      run_bytes += front.messages->bytes(front.first + n, 1);
+      ++n;
+    }
+    taken += n;
+    bytes += run_bytes;
+    s.queued_bytes -= run_bytes;
+    if (n == front.count) {
+      out.push_back(std::move(front));
+      s.queue.pop_front();
+    } else {  // the rest of the run stays queued
+      out.push_back({front.messages, front.first, n, front.qos});
+      front.first += n;
+      front.count -= n;
+    }
   }
   if (s.queue.empty()) s.wake_pending = false;
   return out;
@@ -138,21 +244,55 @@ size_t ConsumerFeed::subscribers() const {
 }
 
 void ConsumerFeed::publish(const std::string& topic, const std::function<std::string()>& payload) {
-  std::vector<std::function<void()>> calls;  // run after the lock is released
   {
     std::lock_guard lock(mu_);
-    std::shared_ptr<const ConsumerMessage> message;
+    if (std::none_of(subscribers_.begin(), subscribers_.end(),
+                     [&](const auto& s) { return s->qos_for(topic) >= 0; }))
+      return;
+  }
+  std::vector<ConsumerMessages::Message> one;
+  one.push_back({topic, payload()});
+  fan_out(std::make_shared<const ConsumerMessages>(std::move(one), encoder_.load()), false);
+}
+
+void ConsumerFeed::fan_out(std::shared_ptr<const ConsumerMessages> messages, bool all_telemetry) {
+  // The packets of the protocol versions subscribed, encoded here (not under the lock, nor on
+  // a connection's thread); a subscriber that arrives meanwhile encodes on first use.
+  bool slots[2] = {false, false};
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& s : subscribers_)
+      if (!s->filters.empty()) slots[s->version_slot] = true;
+  }
+  for (size_t slot = 0; slot < 2; ++slot)
+    if (slots[slot]) messages->packet_buffer(slot);
+
+  std::vector<std::function<void()>> calls;  // run after the lock is released
+  std::vector<ConsumerDelivery> runs;
+  {
+    std::lock_guard lock(mu_);
     for (auto it = subscribers_.begin(); it != subscribers_.end();) {
       Subscriber& s = **it;
-      int qos = -1;
-      for (const auto& [filter, granted] : s.filters)
-        if (granted > qos && matches(filter, topic)) qos = granted;
-      if (qos < 0) {
+      runs.clear();
+      if (all_telemetry && s.all_telemetry_qos >= 0 &&
+          s.some_telemetry_qos <= s.all_telemetry_qos) {
+        runs.push_back({messages, 0, static_cast<uint32_t>(messages->size()),
+                        static_cast<uint8_t>(s.all_telemetry_qos)});
+      } else {
+        for (uint32_t i = 0; i < messages->size(); ++i) {
+          const int qos = s.qos_for((*messages)[i].topic);
+          if (qos < 0) continue;
+          if (!runs.empty() && runs.back().qos == qos && runs.back().first + runs.back().count == i)
+            ++runs.back().count;
+          else
+            runs.push_back({messages, i, 1, static_cast<uint8_t>(qos)});
+        }
+      }
+      if (runs.empty()) {
         ++it;
         continue;
       }
-      if (!message) message = std::make_shared<const ConsumerMessage>(topic, payload());
-      s.queued_bytes += message->topic.size() + message->payload.size();
+      for (const ConsumerDelivery& r : runs) s.queued_bytes += messages->bytes(r.first, r.count);
       if (s.queued_bytes > options_.max_queued_bytes) {
         // Fallen behind: dropped, so it costs nothing more.
         --count_;
@@ -163,7 +303,7 @@ void ConsumerFeed::publish(const std::string& topic, const std::function<std::st
         it = subscribers_.erase(it);
         continue;
       }
-      s.queue.push_back({message, static_cast<uint8_t>(qos)});
+      for (ConsumerDelivery& r : runs) s.queue.push_back(std::move(r));
       if (!s.wake_pending) {
         s.wake_pending = true;
         if (s.callbacks.wake) calls.push_back(s.callbacks.wake);
@@ -181,24 +321,42 @@ void ConsumerFeed::publish_telemetry(std::shared_ptr<const ReadingBatch> batch) 
 
 void ConsumerFeed::fanout_telemetry(const ReadingBatch& b) {
   if (count_.load() == 0) return;
+  // Whose topics anyone wants: everyone's when some subscriber takes all telemetry, else the
+  // filters are copied so the messages are built without the lock.
+  bool everything = false;
+  std::vector<Filters> partial;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& s : subscribers_) {
+      if (s->all_telemetry_qos >= 0) everything = true;
+      if (s->some_telemetry_qos >= 0) partial.push_back(s->filters);
+    }
+  }
+  if (!everything && partial.empty()) return;
   // One message per device of the batch, its points in batch order.
   std::vector<std::vector<uint32_t>> by_device(b.devices().size());
   for (uint32_t i = 0; i < b.points().size(); ++i) by_device[b.points()[i].device].push_back(i);
+  std::vector<ConsumerMessages::Message> messages;
+  TelemetryPayloadWriter payload_writer;  // its cached second serves the whole batch
   for (size_t d = 0; d < by_device.size(); ++d) {
     if (by_device[d].empty()) continue;
     const std::string& device = b.devices()[d];
-    publish("devices/" + device + "/telemetry", [&] {
-      JsonWriter w;
-      w.begin_object().field("device_id", device).key("points").begin_array();
-      for (uint32_t i : by_device[d]) {
-        const Point& p = b.points()[i];
-        w.begin_object().field("metric", b.metrics()[p.metric]);
-        w.field("ts", format_rfc3339(p.ts_ms)).field("value", p.value).end_object();
-      }
-      w.end_array().end_object();
-      return w.str();
-    });
+    std::string topic = "devices/" + device + "/telemetry";
+    if (!everything && std::none_of(partial.begin(), partial.end(),
+                                    [&](const Filters& f) { return highest_qos(f, topic) >= 0; }))
+      continue;
+    // Byte for byte what JsonWriter writes, without snprintf per timestamp.
+    std::string payload;
+    payload_writer.begin(payload, device);
+    for (uint32_t i : by_device[d]) {
+      const Point& p = b.points()[i];
+      payload_writer.add_point(payload, b.metrics()[p.metric], p.ts_ms, p.value);
+    }
+    payload_writer.end(payload);
+    messages.push_back({std::move(topic), std::move(payload)});
   }
+  if (messages.empty()) return;
+  fan_out(std::make_shared<const ConsumerMessages>(std::move(messages), encoder_.load()), true);
 }
 
 void ConsumerFeed::publish_heartbeat(const ConsumerHeartbeat& heartbeat) {

@@ -6,8 +6,11 @@
 // changes) and the alert engine after it stored a change. Publishing never blocks and costs
 // the publisher almost nothing: once start()ed, the feed's own thread takes the event (a
 // reference to the committed batch, nothing is copied or formatted on the commit thread),
-// builds each message once (only when some subscriber's filter matches its topic) and appends
-// it to the bounded queue of every matching subscriber. A subscriber whose queue exceeds
+// builds each message once (only when some subscriber's filter matches its topic), encodes
+// the QoS 0 packets of a whole batch once per protocol version into one shared buffer, and
+// appends one entry (a run of messages) to the bounded queue of every matching subscriber:
+// a subscriber of `devices/+/telemetry` gets one entry per batch, not one per device, and
+// its connection writes the shared bytes without copying them. A subscriber whose queue exceeds
 // `max_queued_bytes` is dropped and told so (`overflow`); if the feed thread itself falls
 // `max_pending_events` behind, every subscriber is. So a consumer that falls behind is cut
 // and never slows ingest. One queue per subscriber, filled in publishing order, so messages of
@@ -35,34 +38,56 @@
 
 namespace fp {
 
-// One message as every subscriber gets it. Immutable once published, except for the encoded
-// packets it caches (thread-safe).
-class ConsumerMessage {
+// Appends the QoS 0 PUBLISH packet of (topic, payload) for protocol `version_slot` (0: MQTT
+// 3.1.1, 1: MQTT 5) to `out`. The MQTT server supplies it (ConsumerFeed::set_packet_encoder).
+using ConsumerPacketEncoder = void (*)(size_t version_slot, std::string_view topic,
+                                       std::string_view payload, std::string& out);
+
+// Messages published together, in order: one per device of a committed telemetry batch, or a
+// single event. Immutable once published, except for the encoded packets it caches
+// (thread-safe): the QoS 0 packets of all its messages are encoded once per protocol version,
+// back to back in one buffer, which every subscriber of that version writes from.
+class ConsumerMessages {
  public:
-  ConsumerMessage(std::string t, std::string p) : topic(std::move(t)), payload(std::move(p)) {}
+  struct Message {
+    std::string topic;
+    std::string payload;  // JSON
+  };
+  ConsumerMessages(std::vector<Message> messages, ConsumerPacketEncoder encoder);
 
-  // The message's QoS 0 packet for protocol `version_slot` (0: MQTT 3.1.1, 1: MQTT 5): the
-  // same bytes for every subscriber (no packet id), so the first subscriber to send it calls
-  // `encode` and all others share the result. `encode` runs at most once per slot.
-  const std::string& shared_packet(size_t version_slot,
-                                   const std::function<std::string()>& encode) const {
-    std::call_once(encoded_[version_slot], [&] { packet_[version_slot] = encode(); });
-    return packet_[version_slot];
-  }
+  size_t size() const { return messages_.size(); }
+  const Message& operator[](size_t i) const { return messages_[i]; }
+  // Topic + payload bytes of messages [first, first + count): what a subscriber's queue counts.
+  size_t bytes(size_t first, size_t count) const;
 
-  const std::string topic;
-  const std::string payload;  // JSON
+  // The QoS 0 packets of messages [first, first + count) for `version_slot`, back to back
+  // (encoded on first use, once per slot; empty without an encoder).
+  std::string_view packets(size_t version_slot, size_t first, size_t count) const;
+  // The largest single packet for `version_slot` (a client's Maximum Packet Size).
+  size_t largest_packet(size_t version_slot) const;
+  // The whole buffer of `version_slot` (same lifetime as this object).
+  const std::string& packet_buffer(size_t version_slot) const;
 
  private:
+  void encode(size_t version_slot) const;
+
+  const std::vector<Message> messages_;
+  const ConsumerPacketEncoder encoder_;
   mutable std::once_flag encoded_[2];
-  mutable std::string packet_[2];  // written once, under encoded_
+  // Written once, under encoded_: the packets, and where message i's starts (size() + 1).
+  mutable std::string packets_[2];
+  mutable std::vector<uint32_t> offsets_[2];
+  mutable size_t largest_[2] = {0, 0};
 };
 
-// One message for one subscriber, with the QoS it is delivered at (the highest granted QoS
-// of the subscriber's filters that match the topic).
+// Consecutive messages of one ConsumerMessages for one subscriber, all at the QoS they are
+// delivered at (the highest granted QoS of the subscriber's filters that match the topic).
 struct ConsumerDelivery {
-  std::shared_ptr<const ConsumerMessage> message;
+  std::shared_ptr<const ConsumerMessages> messages;
+  uint32_t first = 0;
+  uint32_t count = 1;
   uint8_t qos = 0;
+  const ConsumerMessages::Message& operator[](size_t i) const { return (*messages)[first + i]; }
 };
 
 // The heartbeat fields a consumer sees (a copy of the durable report's).
@@ -99,14 +124,23 @@ class ConsumerFeed {
   void start();
   void stop();
 
-  // A new subscriber with no filters (receives nothing until set_filters()).
-  std::shared_ptr<Subscriber> add(Callbacks callbacks);
+  // The QoS 0 packet encoder (the MQTT server's). Set before the first publish; without one
+  // nothing is pre-encoded and ConsumerMessages::packets() is empty.
+  void set_packet_encoder(ConsumerPacketEncoder encoder) { encoder_.store(encoder); }
+
+  // A new subscriber with no filters (receives nothing until set_filters()). `version_slot`
+  // (0: MQTT 3.1.1, 1: MQTT 5): the feed thread encodes the QoS 0 packets of that version
+  // before queueing, so the subscriber's connection only writes them.
+  std::shared_ptr<Subscriber> add(Callbacks callbacks, size_t version_slot = 0);
   // Replaces its filters (filter -> granted QoS). Filters must pass valid_filter().
   void set_filters(Subscriber& s, const std::map<std::string, uint8_t>& filters);
   void remove(const std::shared_ptr<Subscriber>& s);
-  // Takes up to `max` queued messages in order. An empty result means the queue is empty (the
-  // next message calls `wake` again) or the subscriber was dropped.
-  std::vector<ConsumerDelivery> take(Subscriber& s, size_t max);
+  // Takes queued messages in order, up to `max_messages` of them and, past the first, up to
+  // about `max_bytes` (topic + payload); a run of messages is split where a limit falls. An
+  // empty result means the queue is empty (the next message calls `wake` again) or the
+  // subscriber was dropped.
+  std::vector<ConsumerDelivery> take(Subscriber& s, size_t max_messages,
+                                     size_t max_bytes = SIZE_MAX);
   size_t subscribers() const;
 
   // The publishers (after durability).
@@ -129,6 +163,9 @@ class ConsumerFeed {
   void run();
   // Builds the message only if someone subscribed to `topic`.
   void publish(const std::string& topic, const std::function<std::string()>& payload);
+  // Queues `messages` (built by the caller) for every subscriber whose filters match some of
+  // them, as runs of consecutive messages at one QoS, after encoding the packets they need.
+  void fan_out(std::shared_ptr<const ConsumerMessages> messages, bool all_telemetry);
   void fanout_telemetry(const ReadingBatch& batch);
   // Drops every subscriber (the feed thread fell behind).
   void drop_all();
@@ -137,6 +174,7 @@ class ConsumerFeed {
   mutable std::mutex mu_;
   std::vector<std::shared_ptr<Subscriber>> subscribers_;  // guarded by mu_
   std::atomic<size_t> count_{0};                          // subscribers with filters
+  std::atomic<ConsumerPacketEncoder> encoder_{nullptr};
 
   std::mutex inbox_mu_;
   std::condition_variable inbox_cv_;

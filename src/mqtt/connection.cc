@@ -82,8 +82,8 @@ void Connection::close_async(uint8_t reason_code, std::string why) {
 void Connection::close_if_async(Revocation kind, std::string id) {
   net::post(transport_.get_executor(), [self = shared_from_this(), kind, id = std::move(id)] {
     if (!self->connected_ || self->closing_ || self->closed_) return;
-    const bool match = kind == Revocation::kToken    ? self->auth_token_id_ == id
-                       : kind == Revocation::kApiKey ? self->auth_key_id_ == id
+    const bool match = kind == Revocation::kToken    ? self->credential_.token_id() == id
+                       : kind == Revocation::kApiKey ? self->credential_.key_id() == id
                                                      : self->device_id_ == id;
     if (!match) return;
     if (kind == Revocation::kDevice) {
@@ -106,10 +106,10 @@ void Connection::close_if_async(Revocation kind, std::string id) {
 
 bool Connection::credential_still_valid() {
   bool valid = true;
-  if (!auth_token_id_.empty()) {
-    valid = server_.deps.device_tokens.is_active(auth_token_id_);
-  } else if (!auth_key_id_.empty()) {
-    auto role = server_.deps.api_keys.role_of(auth_key_id_);
+  if (!credential_.token_id().empty()) {
+    valid = server_.deps.device_tokens.is_active(credential_.token_id());
+  } else if (!credential_.key_id().empty()) {
+    auto role = server_.deps.api_keys.role_of(credential_.key_id());
     valid = role && role_allows(*role, ApiRole::kWrite);
   }
   if (!valid) {
@@ -247,6 +247,13 @@ void Connection::process_buffer() {
 
 size_t Connection::parse(std::span<const uint8_t> input) {
   if (processing_) return 0;
+  const size_t used = parse_packets(input);
+  // The telemetry of this read goes as one batch: one commit wait, its acks in one write.
+  submit_read_batch();
+  return used;
+}
+
+size_t Connection::parse_packets(std::span<const uint8_t> input) {
   processing_ = true;
   struct Done {
     bool& flag;
@@ -318,7 +325,9 @@ void Connection::handle_packet(const FrameHeader& h, std::span<const uint8_t> bo
       if (DecodeResult r = decode_disconnect(version_, h.flags, body, d); !r.ok())
         return protocol_failure(r);
       if (d.reason_code != reason::kDisconnectWithWill) will_.reset();  // a normal end
-      if (session_ && d.properties.session_expiry_interval) {
+      if (d.properties.session_expiry_interval &&
+          (session_ || *d.properties.session_expiry_interval > 0)) {
+        ensure_session();
         std::lock_guard lock(session_->mu);
         const uint32_t interval = *d.properties.session_expiry_interval;
         session_->persistent = interval > 0;
@@ -356,37 +365,69 @@ void Connection::send(std::string packet) {
   out_bytes_ += packet.size();
   out_queued_ += packet;
   account_buffered();
-  if (!writing_) write_next();
+  if (!writing_ && (!corked_ || closing_)) write_next();
+}
+
+void Connection::send_shared(std::shared_ptr<const void> owner, std::string_view bytes) {
+  if (closed_ || bytes.empty()) return;
+  if (!shared_out_) shared_out_ = std::make_unique<SharedOut>();
+  if (!out_queued_.empty()) {  // what was queued before goes first
+    auto own = std::make_shared<const std::string>(std::move(out_queued_));
+    out_queued_.clear();
+    shared_out_->queued.push_back({own, *own});
+  }
+  shared_out_->queued.push_back({std::move(owner), bytes});
+  out_bytes_ += bytes.size();
 }
 
 void Connection::write_next() {
-  if (out_queued_.empty() || closed_) {
+  const bool shared = shared_out_ && !shared_out_->queued.empty();
+  if ((out_queued_.empty() && !shared) || closed_) {
     writing_ = false;
     if (closing_ && !closed_) finish_close();
     return;
   }
-  // Everything queued goes in one write (a burst of acks after a commit is one syscall).
+  // Everything queued goes in one write (a burst of acks after a commit is one syscall; a
+  // consumer's drain is one gathered write of shared packets).
   writing_ = true;
   out_writing_.swap(out_queued_);
   out_queued_.clear();
-  transport_.async_write(net::buffer(out_writing_),
-                         [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
-                           if (self->closed_) return;
-                           self->out_bytes_ -= self->out_writing_.size();
-                           self->out_writing_.clear();
-                           self->account_buffered();
-                           if (ec) {
-                             self->close(reason::kUnspecifiedError,
-                                         "write failed: " + ec.message());
-                             return self->finish_close();
-                           }
-                           self->write_next();
-                           self->drain_consumer();
-                           if (!self->closing_) {
-                             self->process_buffer();
-                             self->read_more();
-                           }
-                         });
+  auto done = [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
+    if (self->closed_) return;
+    self->out_bytes_ -= self->out_writing_.size();
+    self->out_writing_.clear();
+    if (self->shared_out_) {
+      self->out_bytes_ -= self->shared_out_->writing_bytes;
+      self->shared_out_->writing.clear();
+      self->shared_out_->writing_bytes = 0;
+    }
+    self->after_write(ec);
+  };
+  if (!shared) return transport_.async_write(net::buffer(out_writing_), std::move(done));
+  SharedOut& so = *shared_out_;
+  so.writing.swap(so.queued);
+  std::vector<net::const_buffer> buffers;
+  buffers.reserve(so.writing.size() + 1);
+  for (const SharedBytes& b : so.writing) {
+    buffers.emplace_back(b.bytes.data(), b.bytes.size());
+    so.writing_bytes += b.bytes.size();
+  }
+  if (!out_writing_.empty()) buffers.emplace_back(out_writing_.data(), out_writing_.size());
+  transport_.async_write(buffers, std::move(done));
+}
+
+void Connection::after_write(const boost::system::error_code& ec) {
+  account_buffered();
+  if (ec) {
+    close(reason::kUnspecifiedError, "write failed: " + ec.message());
+    return finish_close();
+  }
+  write_next();
+  drain_consumer();
+  if (!closing_) {
+    process_buffer();
+    read_more();
+  }
 }
 
 void Connection::close(uint8_t reason_code, std::string_view why) {
@@ -401,7 +442,7 @@ void Connection::close(uint8_t reason_code, std::string_view why) {
       send(encode_disconnect(reason_code, why));
     publish_will();  // abnormal end
   }
-  if (!writing_) finish_close();
+  if (!writing_) write_next();  // what is queued (corked acks) first, then finish_close()
 }
 
 void Connection::finish_close() {
@@ -410,6 +451,7 @@ void Connection::finish_close() {
   transport_.close();
   out_queued_.clear();
   out_writing_.clear();
+  shared_out_.reset();
   out_bytes_ = 0;
   in_start_ = in_end_ = 0;
   account_buffered();
@@ -422,39 +464,38 @@ void Connection::finish_close() {
     server_.connected_clients.fetch_sub(1);
     if (counted_device_)
       server_.deps.connections.on_disconnect(device_id_, server_.deps.clock.now_ms());
+    std::map<std::string, uint8_t> subs;
     if (session_) {
-      std::map<std::string, uint8_t> subs;
-      {
-        std::lock_guard lock(session_->mu);
-        subs = session_->subscriptions;
-        const int64_t now = server_.deps.clock.now_ms();
-        session_->expires_at_ms =
-            session_->expiry_ms > INT64_MAX - now ? INT64_MAX : now + session_->expiry_ms;
-      }
-      for (const auto& [filter, qos] : subs) server_.unsubscribe(filter, this);
-      bool owner = false, keep = false;
-      {
-        std::lock_guard lock(server_.sessions_mu);
-        auto it = server_.sessions.find(client_id_);
-        if (it != server_.sessions.end() && it->second.owner.lock().get() == this) {
-          owner = true;
-          {
-            std::lock_guard slock(session_->mu);
-            keep = session_->persistent;
-          }
-          if (keep)
-            it->second.owner.reset();
-          else
-            server_.sessions.erase(it);
-        }
-      }
-      // The stored copy follows: its expiry counts from now, or it is gone (v5 DISCONNECT
-      // with expiry 0, or a removed device). A taken-over session belongs to its new owner.
-      if (owner && keep)
-        server_.store_session(client_id_, *session_);
-      else if (owner)
-        server_.unstore_session(client_id_, *session_);
+      std::lock_guard lock(session_->mu);
+      subs = session_->subscriptions;
+      const int64_t now = server_.deps.clock.now_ms();
+      session_->expires_at_ms =
+          session_->expiry_ms > INT64_MAX - now ? INT64_MAX : now + session_->expiry_ms;
     }
+    for (const auto& [filter, qos] : subs) server_.unsubscribe(filter, this);
+    bool owner = false, keep = false;
+    {
+      // A clean session without a Session object still has its slot (for takeover).
+      std::lock_guard lock(server_.sessions_mu);
+      auto it = server_.sessions.find(client_id_);
+      if (it != server_.sessions.end() && it->second.owner.lock().get() == this) {
+        owner = true;
+        if (session_) {
+          std::lock_guard slock(session_->mu);
+          keep = session_->persistent;
+        }
+        if (keep)
+          it->second.owner.reset();
+        else
+          server_.sessions.erase(it);
+      }
+    }
+    // The stored copy follows: its expiry counts from now, or it is gone (v5 DISCONNECT
+    // with expiry 0, or a removed device). A taken-over session belongs to its new owner.
+    if (session_ && owner && keep)
+      server_.store_session(client_id_, *session_);
+    else if (session_ && owner)
+      server_.unstore_session(client_id_, *session_);
   }
   auto self = shared_from_this();
   std::lock_guard lock(server_.conns_mu);
@@ -516,15 +557,34 @@ void Connection::pop_ack() {
 }
 
 void Connection::complete(uint64_t seq, bool durable, uint8_t reason_code) {
+  mark_done(seq, durable, reason_code);
+  flush_acks();
+}
+
+void Connection::complete_all(const std::vector<uint64_t>& seqs, bool durable) {
+  for (uint64_t seq : seqs) mark_done(seq, durable, reason::kSuccess);
+  flush_acks();
+}
+
+void Connection::mark_done(uint64_t seq, bool durable, uint8_t reason_code) {
   if (closed_ || seq < acks_base_ || seq - acks_base_ >= pending_acks()) return;
   PendingAck& a = acks_[acks_head_ + (seq - acks_base_)];
   a.done = true;
   a.failed = !durable;
   a.reason_code = reason_code;
-  flush_acks();
 }
 
 void Connection::flush_acks() {
+  // The acks below leave in one write (after the loop), not the first alone.
+  const bool was_corked = std::exchange(corked_, true);
+  struct Uncork {
+    Connection& c;
+    bool was;
+    ~Uncork() {
+      c.corked_ = was;
+      if (!was && !c.writing_ && !c.out_queued_.empty()) c.write_next();
+    }
+  } uncork{*this, was_corked};
   bool popped = false;
   while (pending_acks() && acks_[acks_head_].done) {
     PendingAck a = std::move(acks_[acks_head_]);

@@ -16,7 +16,10 @@
 #include <string>
 #include <vector>
 
+#include "mqtt/credential_ids.h"
+#include "mqtt/message_ingest.h"
 #include "mqtt/packet_decoder.h"
+#include "mqtt/packet_id_set.h"
 #include "mqtt/server_state.h"
 #include "mqtt/transport.h"
 
@@ -79,9 +82,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Handles the complete packets at the front of `avail` while nothing holds input back;
   // returns how many bytes it used.
   size_t parse(std::span<const uint8_t> avail);
+  size_t parse_packets(std::span<const uint8_t> avail);
   bool at_limit() const;
   void send(std::string packet);
+  // Queues bytes shared with other connections (consumer packets) after what is queued; they
+  // are written from where they are (no copy) and `owner` keeps them alive until then.
+  void send_shared(std::shared_ptr<const void> owner, std::string_view bytes);
+  // Writes everything queued in one gathered write, unless a write is under way.
   void write_next();
+  // A write finished: what was queued meanwhile goes next, then consumer messages and input.
+  void after_write(const boost::system::error_code& ec);
   void close(uint8_t reason_code, std::string_view why);
   void finish_close();
   // After CONNACK: the keep-alive limit replaces the connect timeout.
@@ -94,6 +104,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint64_t expect_ack(PacketType type, uint16_t packet_id);
   // `durable` false closes the connection unacknowledged; `reason_code` goes in the v5 ack.
   void complete(uint64_t seq, bool durable, uint8_t reason_code);
+  // complete() for every message of a batch; their acks leave in one write.
+  void complete_all(const std::vector<uint64_t>& seqs, bool durable);
+  // Marks `seq` done, without sending anything yet.
+  void mark_done(uint64_t seq, bool durable, uint8_t reason_code);
+  // Sends the acks at the front that are done, in one write.
   void flush_acks();
   // Completes `seq` (registered with expect_ack(kNoAck, ...)) with a prepared answer; it leaves
   // in its turn, and `then` runs right after it is queued.
@@ -114,6 +129,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Attaches (or creates) the client's session; `connack` runs on the strand once the catalog
   // writes it needed are committed (at once when none were), with their outcome.
   void attach_session(const Connect& c, std::function<void(Status, bool session_present)> connack);
+  // The connection's session, created on first need for a clean session (which has none until
+  // it subscribes, uses QoS 2, or asks to be kept at DISCONNECT: most devices never do) and
+  // put in the session table while this connection owns its client id.
+  Session& ensure_session();
 
   // handle_publish.cc
   void handle_publish(uint8_t flags, std::span<const uint8_t> body);
@@ -122,6 +141,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // when the connection must close (3.1.1 has no way to refuse a single message).
   bool ingest(const Publish& p, bool is_will);
   void publish_will();
+  // The ingest path's dependencies, for message_ingest.
+  IngestSinks sinks();
+  // Submits the telemetry PUBLISHes of the read being parsed as one batch (PublishBatch):
+  // parse() calls it when it stops, and ingest() before a message that goes alone.
+  void submit_read_batch();
 
   // handle_subscribe.cc
   void handle_subscribe(uint8_t flags, std::span<const uint8_t> body);
@@ -163,13 +187,25 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint32_t frame_want_ = 0;  // total size of a packet only partly read, when known
   std::string out_queued_;   // packets waiting to be written
   std::string out_writing_;  // packets being written now
-  size_t out_bytes_ = 0;     // both together
+  size_t out_bytes_ = 0;     // both together, and the shared bytes below
+  // Consumer output: shared pieces queued before out_queued_, and those being written. On the
+  // heap once a connection sends one (devices never do).
+  struct SharedBytes {
+    std::shared_ptr<const void> owner;
+    std::string_view bytes;
+  };
+  struct SharedOut {
+    std::vector<SharedBytes> queued, writing;
+    size_t writing_bytes = 0;  // of `writing`, with out_writing_ when it is part of it
+  };
+  std::unique_ptr<SharedOut> shared_out_;
   int64_t reported_buffered_ = 0;
   bool writing_ = false;
   bool reading_ = false;
   bool read_stopped_ = false;
   bool paused_ = false;
-  bool processing_ = false;  // in process_buffer()
+  bool processing_ = false;  // in parse()
+  bool corked_ = false;      // send() queues without starting a write (flush_acks)
   bool closing_ = false;     // no more input; close once the output is written
   bool closed_ = false;
 
@@ -179,10 +215,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool hold_input_ = false;
   Version version_ = Version::kV311;
   std::string client_id_;
-  std::string device_id_;      // the authenticated (or named) device; empty for a gateway
-  std::string auth_token_id_;  // the device token it authenticated with (auth on)
-  std::string auth_key_id_;    // the operator key it authenticated with (auth on, a gateway)
-  bool any_device_ = false;    // may publish for any device (auth off, or a write API key)
+  std::string device_id_;     // the authenticated (or named) device; empty for a gateway
+  CredentialIds credential_;  // the device token or operator key it authenticated with
+  bool any_device_ = false;   // may publish for any device (auth off, or a write API key)
   bool counted_device_ = false;
   uint16_t keep_alive_s_ = 0;
   // Read by the sweep on another thread: steady-clock ms of the last packet (of the accept
@@ -190,9 +225,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // keep-alives; INT64_MAX: no limit).
   std::atomic<int64_t> last_packet_ms_{steady_ms()};
   std::atomic<int64_t> idle_limit_ms_{INT64_MAX};
-  uint32_t client_max_packet_ = 0;  // 0: no limit
-  std::unique_ptr<Will> will_;      // on the heap: most connections have none
-  std::shared_ptr<Session> session_;
+  uint32_t client_max_packet_ = 0;    // 0: no limit
+  std::unique_ptr<Will> will_;        // on the heap: most connections have none
+  std::shared_ptr<Session> session_;  // null for a clean session until ensure_session()
 
   // Pending acks are acks_[acks_head_, end): a vector, not a deque, whose libstdc++ form
   // allocates ~600 bytes even when empty (most connections are idle).
@@ -202,7 +237,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   size_t pending_acks() const { return acks_.size() - acks_head_; }
   void pop_ack();
   uint16_t next_packet_id_ = 1;
-  std::set<uint16_t> outbound_unacked_;
+  PacketIdSet outbound_unacked_;  // outbound QoS 1 packet ids awaiting PUBACK
   // Stored pushes (commands, config) on this connection; on the heap once there is one, as
   // most connections never get one.
   struct Pushes {

@@ -15,7 +15,6 @@ namespace {
 constexpr size_t kConsumerWriteWindow = 256 * 1024;
 // The most consumer QoS 1 messages awaiting PUBACK (lower if the client's Receive Maximum is).
 constexpr size_t kConsumerMaxUnacked = 1000;
-constexpr size_t kTakeAtOnce = 64;
 
 bool is_consumer_filter(const std::string& filter) {
   return filter.find_first_of("+#") != std::string::npos || ConsumerFeed::is_consumer_topic(filter);
@@ -24,13 +23,14 @@ bool is_consumer_filter(const std::string& filter) {
 
 bool Connection::authenticate_consumer(const Principal& who) {
   if (!role_allows(who.role, ApiRole::kRead)) return false;
-  auth_key_id_ = who.key_id;  // revoking or changing the key closes this connection
+  credential_.set_key_id(who.key_id);  // revoking or changing the key closes this connection
   read_key_only_ = true;
   return true;
 }
 
 bool Connection::may_consume() const {
-  return server_.deps.consumers != nullptr && (!server_.options.auth || !auth_key_id_.empty());
+  return server_.deps.consumers != nullptr &&
+         (!server_.options.auth || !credential_.key_id().empty());
 }
 
 uint8_t Connection::authorize_consumer_filter(const Subscription& s) {
@@ -73,7 +73,8 @@ void Connection::update_consumer_filters() {
                         self->client_id_);
            self->close_async(reason::kQuotaExceeded,
                              "consumer fell behind: its queue of undelivered messages is full");
-         }});
+         }},
+        version_ == Version::kV5 ? 1 : 0);
   }
   feed.set_filters(*consumer_, filters);
 }
@@ -82,46 +83,48 @@ void Connection::drain_consumer() {
   if (!consumer_ || closing_ || closed_) return;
   const size_t max_unacked =
       std::min<size_t>(kConsumerMaxUnacked, std::max<uint16_t>(client_receive_max_, 1));
-  const size_t version_slot = version_ == Version::kV5 ? 1 : 0;
-  const size_t queued_before = out_queued_.size();
+  const size_t slot = version_ == Version::kV5 ? 1 : 0;
+  const size_t bytes_before = out_bytes_;
   while (out_bytes_ < kConsumerWriteWindow && outbound_unacked_.size() < max_unacked) {
-    const size_t room = std::min(kTakeAtOnce, max_unacked - outbound_unacked_.size());
-    std::vector<ConsumerDelivery> batch = server_.deps.consumers->take(*consumer_, room);
+    // At most as many messages as the QoS 1 window has room for (all of them could be QoS 1).
+    std::vector<ConsumerDelivery> batch = server_.deps.consumers->take(
+        *consumer_, max_unacked - outbound_unacked_.size(), kConsumerWriteWindow - out_bytes_);
     if (batch.empty()) break;
     for (const ConsumerDelivery& d : batch) {
-      const ConsumerMessage& m = *d.message;
-      const auto encode = [&](uint16_t packet_id) {
-        Publish p;
-        p.topic = m.topic;
-        p.payload = m.payload;
-        p.qos = d.qos;
-        p.packet_id = packet_id;
-        return encode_publish(version_, p);
-      };
-      uint16_t packet_id = 0;
-      std::string own;  // a QoS 1 packet: its packet id is this connection's
-      if (d.qos > 0) {
-        do {
-          packet_id = next_packet_id_++;
-          if (next_packet_id_ == 0) next_packet_id_ = 1;
-        } while (outbound_unacked_.count(packet_id));
-        outbound_unacked_.insert(packet_id);
-        own = encode(packet_id);
-      }
-      // QoS 0: the same bytes for every subscriber of this protocol version, encoded once.
-      const std::string& packet =
-          d.qos > 0 ? own : m.shared_packet(version_slot, [&] { return encode(0); });
-      if (client_max_packet_ && packet.size() > client_max_packet_) {
-        outbound_unacked_.erase(packet_id);  // too large for it: skipped (MQTT-3.1.2-24)
+      const ConsumerMessages& m = *d.messages;
+      if (d.qos == 0 && (!client_max_packet_ || m.largest_packet(slot) <= client_max_packet_)) {
+        // The run's packets as the feed encoded them for every subscriber of this version.
+        send_shared(d.messages, m.packets(slot, d.first, d.count));
+        server_.metrics.consumer_sent.inc(d.count);
         continue;
       }
-      server_.metrics.consumer_sent.inc();
-      // Appended to what waits for the socket; written below, all of this drain in one write.
-      out_queued_ += packet;
-      out_bytes_ += packet.size();
+      for (uint32_t i = 0; i < d.count; ++i) {
+        // QoS 1 (its packet id is this connection's), or a run with a packet too large for
+        // the client, sent packet by packet.
+        uint16_t packet_id = 0;
+        if (d.qos > 0) {
+          do {
+            packet_id = next_packet_id_++;
+            if (next_packet_id_ == 0) next_packet_id_ = 1;
+          } while (outbound_unacked_.count(packet_id));
+        }
+        Publish p;
+        p.topic = d[i].topic;
+        p.payload = d[i].payload;
+        p.qos = d.qos;
+        p.packet_id = packet_id;
+        std::string packet = encode_publish(version_, p);
+        if (client_max_packet_ && packet.size() > client_max_packet_)
+          continue;  // too large for it: skipped (MQTT-3.1.2-24)
+        if (d.qos > 0) outbound_unacked_.insert(packet_id);
+        server_.metrics.consumer_sent.inc();
+        // Appended to what waits for the socket; written below, all of this drain in one write.
+        out_bytes_ += packet.size();
+        out_queued_ += packet;
+      }
     }
   }
-  if (out_queued_.size() == queued_before) return;
+  if (out_bytes_ == bytes_before) return;
   account_buffered();
   if (!writing_) write_next();
 }

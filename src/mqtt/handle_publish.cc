@@ -6,8 +6,33 @@
 #include "mqtt/connection.h"
 #include "mqtt/message_ingest.h"
 #include "mqtt/packet_encoder.h"
+#include "mqtt/publish_batch.h"
 
 namespace fp::mqtt {
+namespace {
+// The telemetry of the read being parsed on this thread (Connection::parse submits it).
+PublishBatch& read_batch() {
+  thread_local PublishBatch batch;
+  return batch;
+}
+}  // namespace
+
+IngestSinks Connection::sinks() {
+  return {server_.deps.writes,   server_.deps.ingestor,    server_.deps.server_metrics,
+          server_.deps.clock,    server_.deps.ingest_rate, server_.deps.activity,
+          &server_.deps.catalog, &server_.points_mqtt};
+}
+
+void Connection::submit_read_batch() {
+  PublishBatch& batch = read_batch();
+  if (batch.empty()) return;
+  server_.metrics.ingest_batches.inc();
+  batch.submit(sinks(),
+               [self = shared_from_this()](const std::vector<uint64_t>& seqs, bool durable) {
+                 net::post(self->transport_.get_executor(),
+                           [self, seqs, durable] { self->complete_all(seqs, durable); });
+               });
+}
 
 void Connection::handle_publish(uint8_t flags, std::span<const uint8_t> body) {
   Publish p;
@@ -17,8 +42,9 @@ void Connection::handle_publish(uint8_t flags, std::span<const uint8_t> body) {
   server_.metrics.messages_by_qos[p.qos]->inc();  // decode_publish refused QoS 3
   if (read_key_only_) return close(reason::kNotAuthorized, "a read key may not publish");
   if (!credential_still_valid()) return;  // revoked: nothing more is stored for it
-  if (p.qos == 2 && session_) {
+  if (p.qos == 2) {
     // A resent QoS 2 message is stored once: answer the PUBREC again (or later, if pending).
+    ensure_session();
     std::lock_guard lock(session_->mu);
     auto it = session_->awaiting_pubrel.find(p.packet_id);
     if (it != session_->awaiting_pubrel.end()) {
@@ -81,16 +107,22 @@ bool Connection::ingest(const Publish& p, bool is_will) {
     refuse(reason::kQuotaExceeded, "disk_overloaded", why);
     return true;
   }
-  auto self = shared_from_this();
-  const IngestSinks sinks{server_.deps.writes,         server_.deps.ingestor,
-                          server_.deps.server_metrics, server_.deps.clock,
-                          server_.deps.ingest_rate,    server_.deps.activity,
-                          &server_.deps.catalog,       &server_.points_mqtt};
   const uint64_t seq = expect_ack(ack_type, p.packet_id);
-  Refusal r = submit_message(sinks, *match, p.payload, [self, seq](bool durable) {
-    net::post(self->transport_.get_executor(),
-              [self, seq, durable] { self->complete(seq, durable, reason::kSuccess); });
-  });
+  Refusal r;
+  const bool batched = match->kind == MessageKind::kTelemetry && !is_will && processing_;
+  if (batched) {
+    // Joins the read's batch, submitted once the read is parsed.
+    r = read_batch().add(sinks(), *match, p.payload, seq);
+  } else {
+    submit_read_batch();  // what came before is submitted first
+    auto self = shared_from_this();
+    r = submit_message(sinks(), *match, p.payload, [self, seq](bool durable) {
+      net::post(self->transport_.get_executor(),
+                [self, seq, durable] { self->complete(seq, durable, reason::kSuccess); });
+    });
+  }
+  if (r.submitted() && match->kind == MessageKind::kTelemetry && !batched)
+    server_.metrics.ingest_batches.inc();
   if (!r.submitted()) {
     server_.metrics.rejected.with({r.label}).inc();
     server_.deps.server_metrics.ingest_rejected.with({r.label}).inc();

@@ -45,6 +45,7 @@ void Connection::handle_subscribe(uint8_t flags, std::span<const uint8_t> body) 
   Subscribe sub;
   if (DecodeResult d = decode_subscribe(version_, flags, body, sub); !d.ok())
     return protocol_failure(d);
+  ensure_session();
   bool persistent;
   {
     std::lock_guard lock(session_->mu);
@@ -155,6 +156,7 @@ void Connection::handle_unsubscribe(uint8_t flags, std::span<const uint8_t> body
   Unsubscribe u;
   if (DecodeResult d = decode_unsubscribe(version_, flags, body, u); !d.ok())
     return protocol_failure(d);
+  ensure_session();
   std::vector<uint8_t> codes;
   for (const std::string& f : u.filters) {
     bool existed;

@@ -32,11 +32,23 @@ Refusal submit_message(const IngestSinks& sinks, const TopicMatch& target, std::
                                   });
     return {};
   }
+  auto batch = std::make_shared<ReadingBatch>();
+  std::vector<std::unique_ptr<SeriesAdmission>> admissions(1);
+  Refusal r = decode_telemetry_message(sinks, target, payload, now, *batch, admissions[0]);
+  if (!r.submitted()) return r;
+  submit_telemetry_batch(sinks, std::move(batch), now, std::move(admissions), std::move(done));
+  return {};
+}
+
+Refusal decode_telemetry_message(const IngestSinks& sinks, const TopicMatch& target,
+                                 std::string_view payload, int64_t now, ReadingBatch& out,
+                                 std::unique_ptr<SeriesAdmission>& admission_out) {
+  metrics::ServerMetrics& m = sinks.server_metrics;
   TelemetryJsonOptions opt;
   opt.path_device_id = target.device_id;
-  auto admission = std::make_shared<SeriesAdmission>(sinks.ingestor.limits(), now);
+  auto admission = std::make_unique<SeriesAdmission>(sinks.ingestor.limits(), now);
   opt.admission = admission.get();
-  auto batch = std::make_shared<ReadingBatch>();
+  ReadingBatch* batch = &out;
   std::vector<ItemError> errors;
   size_t items = 0;
   Status st = decode_telemetry_json(payload, opt, now, *batch, errors, &items);
@@ -83,13 +95,24 @@ Refusal submit_message(const IngestSinks& sinks, const TopicMatch& target, std::
       m.ingest_rejected.with({"invalid_reading"})
           .inc(static_cast<double>(errors.size() - by_limits));
   }
+  admission_out = std::move(admission);
+  return {};
+}
+
+void submit_telemetry_batch(const IngestSinks& sinks, std::shared_ptr<ReadingBatch> batch,
+                            int64_t now, std::vector<std::unique_ptr<SeriesAdmission>> admissions,
+                            std::function<void(bool durable)> done) {
+  metrics::ServerMetrics& m = sinks.server_metrics;
+  const Clock& clock = sinks.clock;
+  RateMeter* rate = sinks.ingest_rate;
   const size_t points = batch->points().size();
   metrics::Counter* counted = sinks.points_mqtt;
   sinks.writes.submit_telemetry(
       std::move(batch), now,
-      [&m, &clock, rate, points, counted, admission = std::move(admission),
+      [&m, &clock, rate, points, counted,
+       admissions = std::make_shared<decltype(admissions)>(std::move(admissions)),
        done = std::move(done)](TelemetryAck ack) mutable {
-        admission.reset();  // the batch's series are in the index now (or were not written)
+        admissions->clear();  // the batch's series are in the index now (or were not written)
         if (ack.status.ok()) {
           (counted ? *counted : m.points_ingested.with({"mqtt"})).inc(static_cast<double>(points));
           if (rate) rate->record(clock.now_ms(), points);
@@ -98,7 +121,35 @@ Refusal submit_message(const IngestSinks& sinks, const TopicMatch& target, std::
         }
         done(ack.status.ok());
       });
-  return {};
+}
+
+void append_batch(ReadingBatch& into, const ReadingBatch& from) {
+  std::vector<uint32_t> device(from.devices().size()), metric(from.metrics().size());
+  for (size_t i = 0; i < device.size(); ++i) device[i] = into.intern_device(from.devices()[i]);
+  for (size_t i = 0; i < metric.size(); ++i) metric[i] = into.intern_metric(from.metrics()[i]);
+  const SeriesPairs& ids = from.resolved_series();
+  SeriesPairs& into_ids = into.resolved_series();
+  // Ids hold while the index's removals() counter equals the generation: the oldest one read
+  // is the one to check (a removal since then makes the Ingestor look every point up again).
+  if (!ids.empty() && (into_ids.empty() || ids.generation < into_ids.generation))
+    into_ids.generation = ids.generation;
+  const std::vector<uint32_t>& unstamped = from.unstamped();
+  size_t next_unstamped = 0;
+  for (uint32_t i = 0; i < from.points().size(); ++i) {
+    const Point& p = from.points()[i];
+    const uint32_t d = device[p.device], mi = metric[p.metric];
+    if (next_unstamped < unstamped.size() && unstamped[next_unstamped] == i) {
+      into.add_unstamped(d, mi, p.ts_ms, p.value);
+      ++next_unstamped;
+    } else {
+      into.add(d, mi, p.ts_ms, p.value);
+    }
+    if (const uint32_t* id = ids.find(SeriesPairs::key(p.device, p.metric)))
+      into_ids.put(SeriesPairs::key(d, mi), *id);
+  }
+  for (const Attribute& a : from.attributes())
+    into.add_attribute(device[a.device], a.key, a.value, a.ts_ms);
+  into.set_wire_bytes(into.wire_bytes() + from.wire_bytes());
 }
 
 }  // namespace fp::mqtt

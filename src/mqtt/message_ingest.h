@@ -10,9 +10,12 @@
 // block.
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "ingest/cardinality_limits.h"
 #include "ingest/write_path.h"
 #include "kpi/device_activity_log.h"
 #include "metrics/server_metrics.h"
@@ -48,5 +51,22 @@ struct Refusal {
 // `done(durable)` is called once the message is durable (true) or failed to be stored (false).
 Refusal submit_message(const IngestSinks& sinks, const TopicMatch& target, std::string_view payload,
                        std::function<void(bool durable)> done);
+
+// The two halves of submit_message for telemetry, so that several messages go in one batch
+// (PublishBatch). decode_telemetry_message decodes `payload` into `out` (which should be
+// empty) with every check submit_message makes, and counts its rejections; when it returns a
+// refusal nothing of it may be submitted. `admission` must live until the batch is durable.
+Refusal decode_telemetry_message(const IngestSinks& sinks, const TopicMatch& target,
+                                 std::string_view payload, int64_t now_ms, ReadingBatch& out,
+                                 std::unique_ptr<SeriesAdmission>& admission);
+// Submits decoded telemetry (the admissions of its messages are released once it is durable);
+// `done` as for submit_message.
+void submit_telemetry_batch(const IngestSinks& sinks, std::shared_ptr<ReadingBatch> batch,
+                            int64_t now_ms,
+                            std::vector<std::unique_ptr<SeriesAdmission>> admissions,
+                            std::function<void(bool durable)> done);
+// Appends `from`'s points (stamped or not, in order), attributes, resolved series ids and wire
+// bytes to `into`.
+void append_batch(ReadingBatch& into, const ReadingBatch& from);
 
 }  // namespace fp::mqtt

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "mqtt/connection.h"
+#include "mqtt/packet_encoder.h"
 #include "util/json_writer.h"
 
 namespace fp::mqtt {
@@ -56,7 +57,11 @@ MqttMetrics::MqttMetrics(metrics::Registry& r)
       shed(r.counter("fleetpulse_mqtt_shed_total",
                      "MQTT packets refused because the disk is behind (CONNECT of a persistent "
                      "session, SUBSCRIBE, PUBLISH), by packet.",
-                     {"packet"})) {
+                     {"packet"})),
+      ingest_batches(r.counter("fleetpulse_mqtt_ingest_batches_total",
+                               "Telemetry batches MQTT submitted for storage: the telemetry "
+                               "PUBLISHes of one socket read go as one batch.")
+                         .get()) {
   accepted.with({"accepted"});
   accepted.with({"refused"});
   for (int q = 0; q < 3; ++q) messages_by_qos[q] = &messages.with({std::to_string(q)});
@@ -90,7 +95,9 @@ std::vector<std::string> ServerState::prune_sessions_locked(int64_t now_ms) {
   auto absent_and = [&](bool expired_only) {
     for (auto it = sessions.begin(); it != sessions.end() && sessions.size() >= cap;) {
       bool drop = false;
-      if (!it->second.owner.lock()) {
+      if (!it->second.owner.lock() && !it->second.session) {
+        drop = true;  // a clean session's slot whose connection is closing
+      } else if (!it->second.owner.lock()) {
         std::lock_guard lock(it->second.session->mu);
         drop = !expired_only || it->second.session->expires_at_ms <= now_ms;
         if (drop && it->second.session->stored) dropped.push_back(it->first);
@@ -240,7 +247,14 @@ struct MqttServer::Impl {
 };
 
 MqttServer::MqttServer(MqttServerOptions options, MqttServerDeps deps)
-    : impl_(std::make_unique<Impl>(std::move(options), deps)) {}
+    : impl_(std::make_unique<Impl>(std::move(options), deps)) {
+  // Consumers' QoS 0 packets are encoded by the feed's thread, once per batch and version.
+  if (deps.consumers)
+    deps.consumers->set_packet_encoder(
+        [](size_t slot, std::string_view topic, std::string_view payload, std::string& out) {
+          append_publish_qos0(slot ? Version::kV5 : Version::kV311, topic, payload, out);
+        });
+}
 
 MqttServer::~MqttServer() {
   shutdown(std::chrono::milliseconds(0));
@@ -433,8 +447,8 @@ void MqttServer::forget_device(const std::string& device_id) {
   {
     std::lock_guard lock(st.sessions_mu);
     for (auto it = st.sessions.begin(); it != st.sessions.end();) {
-      bool mine;
-      {
+      bool mine = false;
+      if (it->second.session) {  // a clean session's slot has none (and an open connection)
         std::lock_guard slock(it->second.session->mu);
         mine = it->second.session->device_id == device_id;
       }

@@ -124,6 +124,16 @@ std::string encode_publish(Version v, const Publish& p) {
   return frame(first, body);
 }
 
+void append_publish_qos0(Version v, std::string_view topic, std::string_view payload,
+                         std::string& out) {
+  const size_t remaining = 2 + topic.size() + (v == Version::kV5 ? 1 : 0) + payload.size();
+  out.push_back(static_cast<char>(0x30));
+  put_varint(out, remaining);
+  put_string(out, topic);
+  if (v == Version::kV5) out.push_back(0);  // no properties
+  out.append(payload);
+}
+
 std::string encode_ack(Version v, PacketType type, uint16_t packet_id, uint8_t reason_code) {
   std::string body;
   put_u16(body, packet_id);

@@ -18,6 +18,9 @@ namespace fp::mqtt {
 std::string encode_connack(Version v, bool session_present, uint8_t reason_code,
                            const Properties& props = {});
 std::string encode_publish(Version v, const Publish& p);
+// Appends a QoS 0 PUBLISH (no retain, no properties) to `out`, as encode_publish would build it.
+void append_publish_qos0(Version v, std::string_view topic, std::string_view payload,
+                         std::string& out);
 // PUBACK, PUBREC, PUBREL or PUBCOMP. In v5 a success code is left out (the short form).
 std::string encode_ack(Version v, PacketType type, uint16_t packet_id, uint8_t reason_code);
 // One reason code per filter: the granted QoS, or 0x80 (3.1.1) / an error code (v5).

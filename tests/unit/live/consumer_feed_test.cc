@@ -10,6 +10,7 @@
 #include <chrono>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 namespace fp {
@@ -66,12 +67,11 @@ TEST(ConsumerFeed, QueuesInOrderOnceAtTheHighestQos) {
   EXPECT_EQ(wakes, 1);  // one wake until the queue is emptied
   auto got = feed.take(*s, 10);
   ASSERT_EQ(got.size(), 2u);  // status: not subscribed
-  EXPECT_EQ(got[0].message->topic, "devices/d1/telemetry");
+  EXPECT_EQ(got[0][0].topic, "devices/d1/telemetry");
   EXPECT_EQ(got[0].qos, 1);
-  EXPECT_NE(got[0].message->payload.find("\"points\":[{\"metric\":\"t\""), std::string::npos);
-  EXPECT_LT(got[0].message->payload.find("\"value\":1"),
-            got[0].message->payload.find("\"value\":3"));
-  EXPECT_EQ(got[1].message->topic, "devices/d2/telemetry");
+  EXPECT_NE(got[0][0].payload.find("\"points\":[{\"metric\":\"t\""), std::string::npos);
+  EXPECT_LT(got[0][0].payload.find("\"value\":1"), got[0][0].payload.find("\"value\":3"));
+  EXPECT_EQ(got[1][0].topic, "devices/d2/telemetry");
   EXPECT_EQ(got[1].qos, 0);
   EXPECT_TRUE(feed.take(*s, 10).empty());
   feed.publish_telemetry(batch);
@@ -95,8 +95,8 @@ TEST(ConsumerFeed, StartedItFansOutOnItsOwnThread) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   ASSERT_EQ(got.size(), 2u);
-  EXPECT_EQ(got[0].message->payload, "{\"id\":1}");
-  EXPECT_EQ(got[1].message->payload, "{\"id\":2}");
+  EXPECT_EQ(got[0][0].payload, "{\"id\":1}");
+  EXPECT_EQ(got[1][0].payload, "{\"id\":2}");
   feed.stop();
   feed.stop();
   feed.publish_alert("{}");  // after stop: nothing, no crash
@@ -127,40 +127,100 @@ TEST(ConsumerFeed, ASubscriberThatFallsBehindIsDroppedAlone) {
 namespace fp {
 namespace {
 
-// Every subscriber gets the same message object, and its QoS 0 packet is encoded once per
-// protocol version however many connections send it at once.
-TEST(ConsumerFeed, OneMessageSharedByAllSubscribersEncodedOncePerVersion) {
+std::atomic<int> g_encoded[2] = {0, 0};
+
+// A stand-in for the MQTT encoder: "<slot>|topic|payload;" per message.
+void count_and_encode(size_t slot, std::string_view topic, std::string_view payload,
+                      std::string& out) {
+  ++g_encoded[slot];
+  out += std::to_string(slot) + "|" + std::string(topic) + "|" + std::string(payload) + ";";
+}
+
+// (first, count, qos) of a delivery, to compare in one line.
+std::tuple<uint32_t, uint32_t, int> run(const ConsumerDelivery& d) {
+  return {d.first, d.count, d.qos};
+}
+
+ReadingBatch batch_of_devices(int devices) {
+  ReadingBatch b;
+  const uint32_t m = b.intern_metric("t");
+  for (int i = 0; i < devices; ++i) b.add(b.intern_device("d" + std::to_string(i)), m, 1000, i);
+  return b;
+}
+
+// A telemetry batch reaches every wildcard subscriber as one queue entry sharing one
+// ConsumerMessages, whose packets are encoded once per protocol version (on the feed's thread)
+// however many subscribers there are: the cost per subscriber is one entry and one write.
+TEST(ConsumerFeed, ABatchIsOneRunPerWildcardSubscriberEncodedOncePerVersion) {
+  g_encoded[0] = g_encoded[1] = 0;
   ConsumerFeed feed;
+  feed.set_packet_encoder(&count_and_encode);
   std::vector<std::shared_ptr<ConsumerFeed::Subscriber>> subs;
   for (int i = 0; i < 10; ++i) {
-    subs.push_back(feed.add({}));
-    feed.set_filters(*subs.back(), {{"fleet/alerts", 0}});
+    subs.push_back(feed.add({}, i % 2));
+    feed.set_filters(*subs.back(), {{"devices/+/telemetry", 0}, {"fleet/alerts", 1}});
   }
-  feed.publish_alert(R"({"id":1})");
-  std::vector<std::shared_ptr<const ConsumerMessage>> got;
+  feed.publish_telemetry(std::make_shared<const ReadingBatch>(batch_of_devices(100)));
+  EXPECT_EQ(g_encoded[0], 100);
+  EXPECT_EQ(g_encoded[1], 100);
+  std::vector<ConsumerDelivery> got;
   for (auto& s : subs) {
-    auto d = feed.take(*s, 10);
+    auto d = feed.take(*s, 1000);
     ASSERT_EQ(d.size(), 1u);
-    got.push_back(d[0].message);
+    EXPECT_EQ(d[0].first, 0u);
+    EXPECT_EQ(d[0].count, 100u);
+    EXPECT_EQ(d[0].qos, 0);
+    got.push_back(d[0]);
   }
-  for (auto& m : got) EXPECT_EQ(m.get(), got[0].get());
+  for (auto& d : got) EXPECT_EQ(d.messages.get(), got[0].messages.get());
+  const ConsumerMessages& m = *got[0].messages;
+  EXPECT_EQ(m[7].topic, "devices/d7/telemetry");
+  std::string expected;
+  for (size_t i = 0; i < m.size(); ++i) expected += "1|" + m[i].topic + "|" + m[i].payload + ";";
+  EXPECT_EQ(m.packets(1, 0, 100), expected);
+  EXPECT_EQ(m.packets(0, 7, 1), "0|" + m[7].topic + "|" + m[7].payload + ";");
+  EXPECT_EQ(g_encoded[0], 100);  // nothing encoded again by the readers
+  EXPECT_EQ(g_encoded[1], 100);
+}
 
-  std::atomic<int> encoded[2] = {0, 0};
-  std::vector<std::thread> senders;
-  std::vector<std::string> seen(16);
-  for (int i = 0; i < 16; ++i)
-    senders.emplace_back([&, i] {
-      const size_t slot = i % 2;
-      seen[i] = got[0]->shared_packet(slot, [&] {
-        ++encoded[slot];
-        return std::string(slot ? "v5:" : "v311:") + got[0]->payload;
-      });
-    });
-  for (auto& t : senders) t.join();
-  EXPECT_EQ(encoded[0], 1);
-  EXPECT_EQ(encoded[1], 1);
-  for (int i = 0; i < 16; ++i)
-    EXPECT_EQ(seen[i], std::string(i % 2 ? "v5:" : "v311:") + R"({"id":1})");
+// A subscriber with a higher QoS for one device gets runs split where the QoS changes, in
+// batch order; a subscriber of one device gets only its message.
+TEST(ConsumerFeed, RunsSplitWhereTheGrantedQosChanges) {
+  ConsumerFeed feed;
+  auto mixed = feed.add({});
+  feed.set_filters(*mixed, {{"devices/+/telemetry", 0}, {"devices/d5/telemetry", 1}});
+  auto one = feed.add({});
+  feed.set_filters(*one, {{"devices/d3/telemetry", 1}});
+  feed.publish_telemetry(std::make_shared<const ReadingBatch>(batch_of_devices(10)));
+  auto d = feed.take(*mixed, 1000);
+  ASSERT_EQ(d.size(), 3u);
+  EXPECT_EQ(run(d[0]), std::make_tuple(0u, 5u, 0));
+  EXPECT_EQ(run(d[1]), std::make_tuple(5u, 1u, 1));
+  EXPECT_EQ(d[1][0].topic, "devices/d5/telemetry");
+  EXPECT_EQ(run(d[2]), std::make_tuple(6u, 4u, 0));
+  auto o = feed.take(*one, 1000);
+  ASSERT_EQ(o.size(), 1u);
+  ASSERT_EQ(o[0].count, 1u);
+  EXPECT_EQ(o[0][0].topic, "devices/d3/telemetry");
+  EXPECT_EQ(o[0].qos, 1);
+}
+
+// take() splits a run at its message and byte limits and leaves the rest queued, in order.
+TEST(ConsumerFeed, TakeSplitsARunAtItsLimits) {
+  ConsumerFeed feed;
+  auto s = feed.add({});
+  feed.set_filters(*s, {{"#", 0}});
+  feed.publish_telemetry(std::make_shared<const ReadingBatch>(batch_of_devices(10)));
+  auto a = feed.take(*s, 3);
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(run(a[0]), std::make_tuple(0u, 3u, 0));
+  auto b = feed.take(*s, 100, 1);  // past the first message, the byte limit stops it
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(run(b[0]), std::make_tuple(3u, 1u, 0));
+  auto c = feed.take(*s, 100);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(run(c[0]), std::make_tuple(4u, 6u, 0));
+  EXPECT_TRUE(feed.take(*s, 100).empty());
 }
 
 }  // namespace

@@ -340,6 +340,21 @@ TEST_P(ForEachVersion, PublishRoundTripsThroughEncoderAndDecoder) {
   EXPECT_TRUE(q.retain);
 }
 
+// The consumers' shared QoS 0 packets are the bytes encode_publish would build, back to back.
+TEST_P(ForEachVersion, AppendedQos0PublishesEqualEncodedOnes) {
+  const Version v = GetParam();
+  std::string out = "prefix";
+  std::string expected = "prefix";
+  for (size_t size : {0, 5, 200, 20000}) {  // one-, two- and three-byte remaining lengths
+    Publish p;
+    p.topic = "devices/d" + std::to_string(size) + "/telemetry";
+    p.payload = std::string(size, 'y');
+    append_publish_qos0(v, p.topic, p.payload, out);
+    expected += encode_publish(v, p);
+  }
+  EXPECT_EQ(out, expected);
+}
+
 TEST(TopicTemplates, DefaultsMatchTheDocumentedTopics) {
   const TopicTemplates t = TopicTemplates::defaults();
   auto m = t.match("devices/pump-7/telemetry");
