@@ -239,7 +239,8 @@ Response parse_error(const Status& s) {
   return bad_data(s.message());
 }
 
-void instant_query(ApiContext& ctx, const Request& req, const Responder& respond) {
+void instant_query(ApiContext& ctx, metrics::Counter& rollup_series, const Request& req,
+                   const Responder& respond) {
   FormValues f(req);
   auto t = time_value(f, "time", ctx.clock.now_ms());
   if (!t.ok()) return respond(bad_data(t.status().message()));
@@ -248,10 +249,12 @@ void instant_query(ApiContext& ctx, const Request& req, const Responder& respond
   QuerySources src(ctx, named_devices({expr->get()}));
   auto r = promql::evaluate_instant(**expr, src.all, *t, engine_options(ctx));
   if (!r.ok()) return respond(query_error(r.status()));
+  rollup_series.inc(static_cast<double>(r->rollup_series));
   respond(success(req, promql::query_result_json(*r, src.missing.reasons())));
 }
 
-void range_query(ApiContext& ctx, const Request& req, const Responder& respond) {
+void range_query(ApiContext& ctx, metrics::Counter& rollup_series, const Request& req,
+                 const Responder& respond) {
   FormValues f(req);
   auto start = time_value(f, "start", INT64_MIN);
   if (!start.ok()) return respond(bad_data(start.status().message()));
@@ -286,6 +289,7 @@ void range_query(ApiContext& ctx, const Request& req, const Responder& respond) 
   QuerySources src(ctx, named_devices({expr->get()}));
   auto r = promql::evaluate_range(**expr, src.all, *start, *end, *step, engine_options(ctx));
   if (!r.ok()) return respond(query_error(r.status()));
+  rollup_series.inc(static_cast<double>(r->rollup_series));
   if (r->type != promql::ValueType::kMatrix)
     return respond(success(req, promql::query_result_json(*r, src.missing.reasons())));
   const promql::AnswerSteps grid{*start, *step, static_cast<size_t>((*end - *start) / *step) + 1};
@@ -395,27 +399,39 @@ void buildinfo(const Responder& respond) {
   respond(Response::json(200, w.take()));
 }
 
-using QueryFn = void (*)(ApiContext&, const Request&, const Responder&);
+// A query handler; `rollup_series` counts the series answered from rollups.
+using QueryFn = void (*)(ApiContext&, metrics::Counter& rollup_series, const Request&,
+                         const Responder&);
 
 // Evaluates a query on a worker of ctx.promql_pool so that a long query does not hold a
 // network thread; inline when the pool's queue is full (the request is never refused for it).
-void off_network_thread(ApiContext& ctx, const Request& req, Responder respond, QueryFn fn) {
+void off_network_thread(ApiContext& ctx, metrics::Counter& rollup_series, const Request& req,
+                        Responder respond, QueryFn fn) {
   auto task = std::make_shared<std::pair<Request, Responder>>(req, std::move(respond));
-  if (ctx.promql_pool.try_submit([&ctx, task, fn] { fn(ctx, task->first, task->second); })) return;
-  fn(ctx, task->first, task->second);
+  if (ctx.promql_pool.try_submit(
+          [&ctx, &rollup_series, task, fn] { fn(ctx, rollup_series, task->first, task->second); }))
+    return;
+  fn(ctx, rollup_series, task->first, task->second);
 }
 
 }  // namespace
 
 void add_prometheus_routes(Router& r, ApiContext& ctx) {
   const std::string base = "/prometheus/api/v1";
+  metrics::Counter& rollup_series =
+      ctx.registry
+          .counter("fleetpulse_promql_rollup_series_total",
+                   "Series whose min/max/count_over_time windows PromQL read from rollups")
+          .get();
   for (Method m : {Method::kGet, Method::kPost}) {
-    r.add(m, base + "/query", Access::kRead, [&ctx](RequestContext& rc, Responder respond) {
-      off_network_thread(ctx, rc.request, std::move(respond), instant_query);
-    });
-    r.add(m, base + "/query_range", Access::kRead, [&ctx](RequestContext& rc, Responder respond) {
-      off_network_thread(ctx, rc.request, std::move(respond), range_query);
-    });
+    r.add(m, base + "/query", Access::kRead,
+          [&ctx, &rollup_series](RequestContext& rc, Responder respond) {
+            off_network_thread(ctx, rollup_series, rc.request, std::move(respond), instant_query);
+          });
+    r.add(m, base + "/query_range", Access::kRead,
+          [&ctx, &rollup_series](RequestContext& rc, Responder respond) {
+            off_network_thread(ctx, rollup_series, rc.request, std::move(respond), range_query);
+          });
     r.add(m, base + "/series", Access::kRead,
           [&ctx](RequestContext& rc, Responder respond) { series(ctx, rc.request, respond); });
     r.add(m, base + "/labels", Access::kRead,
