@@ -14,7 +14,9 @@ run waits for the day's compaction, which builds the 1-minute and 1-hour rollups
 read blocks and rollups as they do for any day older than --seal-after (default 1 h).
 --dense-interval S (default 1) adds one series `bench_dense_temperature` at one point every S
 seconds: dense enough to get 1-minute rollups, which an instant selector at a 60 s step reads
-instead of all its points (src/promql/telemetry_source.h, read_points_for_steps).
+instead of all its points (src/promql/telemetry_source.h, read_points_for_steps), and
+`max_over_time(...[1h])` of which reads 60 minute buckets per window instead of 3,600 points
+(read_runs).
 
 --rounds N prints the table N times over the same loaded data (the machine is shared: one
 table is one sample); --gzip follows each table with the same queries asking for gzip
@@ -258,6 +260,10 @@ def main():
         if dense:
             queries.append((f"1 series at {args.dense_interval} s ({len(dense)} points)",
                             'bench_dense_temperature{device_id="dense-0"}'))
+            # A window function over whole minutes: with --seal, fleetpulse reads it from the
+            # 1-minute rollups (60 buckets a window instead of 3,600 points).
+            queries.append((f"max_over_time over 1 h of the {args.dense_interval} s series",
+                            'max_over_time(bench_dense_temperature{device_id="dense-0"}[1h])'))
         targets = [("fleetpulse", f"http://127.0.0.1:{fp_port}/prometheus", ()),
                    ("Prometheus 2.42", f"http://127.0.0.1:{pr_port}", ())]
         if vm_base:
