@@ -274,14 +274,19 @@ def main():
                       f"{'Accept-Encoding: gzip' if gzip_ok else 'no gzip'}:")
                 run_table(args, queries, targets, procs, gzip_ok)
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def stop_all(procs: list[subprocess.Popen]) -> None:
+    """Terminates the servers this run started (by PID), killing those that do not exit."""
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
 
 
 def run_table(args, queries, targets, procs, gzip_ok):

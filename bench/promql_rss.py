@@ -27,7 +27,8 @@ import urllib.parse
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from promql_bench import DAY_END_MS, free_port, generate, post, wait_ready  # noqa: E402
+from promql_bench import (DAY_END_MS, free_port, generate, post, stop_all,  # noqa: E402
+                          wait_ready)
 
 
 def status_kib(pid: int, field: str) -> int:
@@ -99,13 +100,7 @@ def main():
                           f"{(peak - before) / 1024:.1f} MiB | {size:,} | {dt * 1000:.0f} ms |",
                           flush=True)
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs)
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -159,6 +159,15 @@ class MatrixBuilder {
   Matrix out_;
 };
 
+// Moves [lo, hi) along `v` (ascending by time_of) to the elements in the closed window
+// [mint, maxt]; windows must come in ascending order.
+template <typename T, typename TimeOf>
+void slide_window(const std::vector<T>& v, int64_t mint, int64_t maxt, size_t& lo, size_t& hi,
+                  TimeOf time_of) {
+  while (hi < v.size() && time_of(v[hi]) <= maxt) ++hi;
+  while (lo < hi && time_of(v[lo]) < mint) ++lo;
+}
+
 // Walks a matrix step by step (steps visited in order): at(ts) lists the (series, value)
 // samples at ts in series order, without materialising every step at once.
 class StepCursor {
@@ -380,8 +389,7 @@ class Evaluator {
       for (size_t i = 0; i < steps_.n; ++i) {
         const int64_t ts = steps_.at(i);
         const int64_t maxt = ts - sel.offset_ms, mint = maxt - sel.range_ms;
-        while (hi < pts.size() && pts[hi].t <= maxt) ++hi;
-        while (lo < hi && pts[lo].t < mint) ++lo;
+        slide_window(pts, mint, maxt, lo, hi, [](const Point& p) { return p.t; });
         if (hi == lo) continue;
         RangeWindow w{std::span<const Point>(pts.data() + lo, hi - lo), mint, maxt, sel.range_ms,
                       arg[i]};
@@ -421,8 +429,7 @@ class Evaluator {
       for (size_t i = 0; i < steps_.n; ++i) {
         const int64_t ts = steps_.at(i);
         const int64_t maxt = ts - sel.offset_ms, mint = maxt - sel.range_ms;
-        while (hi < runs.size() && runs[hi].first_t <= maxt) ++hi;
-        while (lo < hi && runs[lo].first_t < mint) ++lo;
+        slide_window(runs, mint, maxt, lo, hi, [](const SampleRun& r) { return r.first_t; });
         if (hi == lo) continue;
         double m = NAN, count = 0;
         for (size_t k = lo; k < hi; ++k) {

@@ -19,14 +19,24 @@ std::string prometheus_metric_name(std::string_view metric) {
   return out;
 }
 
-Status select_stored_series(const tsdb::TimeSeriesStore& store, tsdb::SeriesId id, std::string name,
-                            const Labels& base, const std::vector<LabelMatcher>& matchers,
-                            int64_t mint, int64_t maxt, bool with_points, QueryBudget& budget,
-                            Matrix& out, const StepGrid* grid) {
+namespace {
+
+// <name>{base...}
+Labels series_labels(std::string name, const Labels& base) {
   Labels ls;
   ls.reserve(base.size() + 1);
   ls.emplace_back(std::string(kMetricName), std::move(name));
   ls.insert(ls.end(), base.begin(), base.end());
+  return ls;
+}
+
+}  // namespace
+
+Status select_stored_series(const tsdb::TimeSeriesStore& store, tsdb::SeriesId id, std::string name,
+                            const Labels& base, const std::vector<LabelMatcher>& matchers,
+                            int64_t mint, int64_t maxt, bool with_points, QueryBudget& budget,
+                            Matrix& out, const StepGrid* grid) {
+  Labels ls = series_labels(std::move(name), base);
   if (!matches_all(matchers, ls)) return Status::Ok();
   Series s{std::move(ls), {}};
   if (with_points) {
@@ -153,10 +163,7 @@ Status TelemetrySource::select_runs(const std::vector<LabelMatcher>& matchers, i
                                     std::vector<RunSeries>& out) const {
   return for_each_series(matchers, mint, maxt,
                          [&](tsdb::SeriesId id, std::string name, const Labels& base) -> Status {
-                           Labels ls;
-                           ls.reserve(base.size() + 1);
-                           ls.emplace_back(std::string(kMetricName), std::move(name));
-                           ls.insert(ls.end(), base.begin(), base.end());
+                           Labels ls = series_labels(std::move(name), base);
                            if (!matches_all(matchers, ls)) return Status::Ok();
                            RunSeries s{std::move(ls), {}};
                            s.from_rollups = read_runs(store_, id, mint, maxt, width, s.runs);
