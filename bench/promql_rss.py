@@ -57,6 +57,24 @@ def query_peak(pid: int, port: int, gzip_ok: bool) -> tuple[int, int, int, float
     return before, status_kib(pid, "VmHWM"), len(body), dt
 
 
+def start_loaded(name: str, path: str, root: Path, data: list, lines: list[str]):
+    """Starts the fleetpulse at `path` on a free port with data dir root/name, registers the
+    devices of `data` and writes `lines`; returns (process, port)."""
+    port = free_port()
+    p = subprocess.Popen([path, "serve", "--data-dir", str(root / name), "--http",
+                          f"127.0.0.1:{port}", "--mqtt", "off", "--log-level", "warn",
+                          "--fsync", "none"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_ready(f"http://127.0.0.1:{port}/ready", p, name)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+    for dev, typ, loc, _ in data:
+        body = json.dumps({"device_id": dev, "type": typ, "location": loc}).encode()
+        assert post(conn, "/api/v1/devices", body, "application/json") == 201
+    for i in range(0, len(lines), 50_000):
+        assert post(conn, "/api/v1/write?precision=ms", "\n".join(lines[i:i + 50_000]).encode(),
+                    "text/plain") in (200, 204)
+    return p, port
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", action="append", required=True, help="NAME=PATH of a fleetpulse")
@@ -71,20 +89,8 @@ def main():
         servers = []
         for spec in args.bin:
             name, path = spec.split("=", 1)
-            port = free_port()
-            p = subprocess.Popen([path, "serve", "--data-dir", str(root / name), "--http",
-                                  f"127.0.0.1:{port}", "--mqtt", "off", "--log-level", "warn",
-                                  "--fsync", "none"], stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL)
+            p, port = start_loaded(name, path, root, data, lines)
             procs.append(p)
-            wait_ready(f"http://127.0.0.1:{port}/ready", p, name)
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
-            for dev, typ, loc, _ in data:
-                body = json.dumps({"device_id": dev, "type": typ, "location": loc}).encode()
-                assert post(conn, "/api/v1/devices", body, "application/json") == 201
-            for i in range(0, len(lines), 50_000):
-                assert post(conn, "/api/v1/write?precision=ms",
-                            "\n".join(lines[i:i + 50_000]).encode(), "text/plain") in (200, 204)
             servers.append((name, p.pid, port))
         print(f"{args.devices} series, {len(lines)} points; query_range bench_temperature, "
               "1 day at 60 s step")
