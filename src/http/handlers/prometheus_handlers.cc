@@ -133,11 +133,17 @@ constexpr size_t kStreamMatrixAbove = size_t{1} << 20;
 
 // Hands a streamed response's sink from the server's thread to the query's thread, which
 // waits for it: take() returns the sink, or null once the server dropped the response
-// without starting the stream (the client went away first; the server shutting down).
+// without starting the stream (the client went away first; the server shutting down), or
+// when the stream did not start within `wait` (its headers could not be written: then a sink
+// given later is closed at once).
 class SinkHandoff {
  public:
   void give(std::shared_ptr<StreamSink> sink) {
     std::lock_guard lock(mu_);
+    if (taker_gone_) {
+      sink->close();
+      return;
+    }
     sink_ = std::move(sink);
     done_ = true;
     cv_.notify_all();
@@ -147,9 +153,9 @@ class SinkHandoff {
     done_ = true;
     cv_.notify_all();
   }
-  std::shared_ptr<StreamSink> take() {
+  std::shared_ptr<StreamSink> take(std::chrono::milliseconds wait) {
     std::unique_lock lock(mu_);
-    cv_.wait(lock, [this] { return done_; });
+    if (!cv_.wait_for(lock, wait, [this] { return done_; })) taker_gone_ = true;
     return std::move(sink_);
   }
 
@@ -158,6 +164,7 @@ class SinkHandoff {
   std::condition_variable cv_;
   std::shared_ptr<StreamSink> sink_;  // guarded by mu_
   bool done_ = false;                 // guarded by mu_
+  bool taker_gone_ = false;           // guarded by mu_
 };
 
 // Abandons the handoff when the last copy of the response's on_stream goes without being
@@ -212,7 +219,7 @@ void stream_matrix(const Request& req, const promql::QueryValue& q,
   res.on_stream = [guard = std::make_shared<HandoffGuard>(handoff)](
                       std::shared_ptr<StreamSink> sink) { guard->handoff->give(std::move(sink)); };
   respond(std::move(res));
-  const std::shared_ptr<StreamSink> sink = handoff->take();
+  const std::shared_ptr<StreamSink> sink = handoff->take(kStreamStall);
   if (!sink) return;
   std::string out;
   bool open = true;
