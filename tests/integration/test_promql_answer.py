@@ -167,3 +167,48 @@ def test_a_client_that_stops_reading_a_streamed_answer_is_cut_and_others_are_ser
     assert b"transfer-encoding: chunked" in bytes(got[:500]).lower()
     assert not got.endswith(b"\r\n0\r\n\r\n"), "the stalled answer was completed, not cut"
     assert len(got) < 10_000_000
+
+
+def test_a_single_series_range_answer_is_sent_whole_and_as_fast_plain_as_gzipped(server):
+    # Issue 15's single-series row: a small answer (~30 KB, 1,441 steps) is sent whole, with its
+    # length, on a new connection asking `Connection: close` (as urllib does in
+    # bench/promql_bench.py) and on a kept-alive one; plain it is no slower than gzipped (it
+    # only skips the compression). Loose: the median of 15 each, 3x + 5 ms of slack.
+    params = {"query": 'answer_temp{device_id="ans-007"}', "start": str(T0),
+              "end": str(T0 + HOURS * 3600), "step": "15"}
+    target = "/prometheus/api/v1/query_range?" + urllib.parse.urlencode(params)
+    auth = f"Authorization: Bearer {server.admin_key}\r\n" if server.admin_key else ""
+    times = {}
+    for accept in ("identity", "gzip"):
+        times[accept] = []
+        for _ in range(16):
+            t0 = time.perf_counter()
+            with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
+                s.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\nAccept-Encoding: {accept}\r\n"
+                          f"{auth}Connection: close\r\n\r\n".encode())
+                raw = b""
+                while chunk := s.recv(1 << 16):  # the server closes after the answer
+                    raw += chunk
+            times[accept].append(time.perf_counter() - t0)
+            head, _, body = raw.partition(b"\r\n\r\n")
+            fields = {k.strip().lower(): v.strip() for k, _, v in
+                      (line.partition(b":") for line in head.split(b"\r\n")[1:])}
+            assert head.startswith(b"HTTP/1.1 200"), head
+            assert b"transfer-encoding" not in fields
+            assert int(fields[b"content-length"]) == len(body)
+            if accept == "identity":
+                assert len(json.loads(body)["data"]["result"][0]["values"]) >= HOURS * 240
+    plain, zipped = (sorted(times[a][1:])[7] for a in ("identity", "gzip"))
+    assert plain <= 3 * zipped + 0.005, (plain, zipped)
+    # kept alive: the same answer twice on one connection
+    conn = server.connect()
+    try:
+        for _ in range(2):
+            conn.request("GET", target, headers={"Authorization": f"Bearer {server.admin_key}"}
+                         if server.admin_key else {})
+            r = conn.getresponse()
+            body = r.read()
+            assert r.status == 200 and r.headers.get("Content-Length") == str(len(body))
+            assert r.headers.get("Transfer-Encoding") is None and not r.will_close
+    finally:
+        conn.close()
