@@ -159,6 +159,15 @@ class MatrixBuilder {
   Matrix out_;
 };
 
+// Moves [lo, hi) along `v` (ascending by time_of) to the elements in the closed window
+// [mint, maxt]; windows must come in ascending order.
+template <typename T, typename TimeOf>
+void slide_window(const std::vector<T>& v, int64_t mint, int64_t maxt, size_t& lo, size_t& hi,
+                  TimeOf time_of) {
+  while (hi < v.size() && time_of(v[hi]) <= maxt) ++hi;
+  while (lo < hi && time_of(v[lo]) < mint) ++lo;
+}
+
 // Walks a matrix step by step (steps visited in order): at(ts) lists the (series, value)
 // samples at ts in series order, without materialising every step at once.
 class StepCursor {
@@ -229,6 +238,9 @@ class Evaluator {
     }
     return out;
   }
+
+  // Series whose windows were answered from rollup buckets (window_call_from_runs).
+  size_t rollup_series() const { return rollup_series_; }
 
  private:
   Matrix select(const Expr& sel, int64_t mint, int64_t maxt) {
@@ -362,6 +374,7 @@ class Evaluator {
 
   Value range_call(const Expr& e, size_t matrix_arg) {
     const Expr& sel = unwrap(*e.args[matrix_arg]);
+    if (auto v = window_call_from_runs(e, sel)) return std::move(*v);
     std::vector<double> arg(steps_.n, 0);
     for (size_t i = 0; i < e.args.size(); ++i)
       if (i != matrix_arg) arg = eval(*e.args[i]).scalar;
@@ -376,12 +389,57 @@ class Evaluator {
       for (size_t i = 0; i < steps_.n; ++i) {
         const int64_t ts = steps_.at(i);
         const int64_t maxt = ts - sel.offset_ms, mint = maxt - sel.range_ms;
-        while (hi < pts.size() && pts[hi].t <= maxt) ++hi;
-        while (lo < hi && pts[lo].t < mint) ++lo;
+        slide_window(pts, mint, maxt, lo, hi, [](const Point& p) { return p.t; });
         if (hi == lo) continue;
         RangeWindow w{std::span<const Point>(pts.data() + lo, hi - lo), mint, maxt, sel.range_ms,
                       arg[i]};
         if (auto v = eval_range_function(e.text, w)) r.points.push_back({ts, *v});
+      }
+      if (!r.points.empty()) out.vec.push_back(std::move(r));
+    }
+    check_unique(out.vec);
+    return out;
+  }
+
+  // min/max/count_over_time over windows whose ends and range are multiples of a rollup width
+  // (window_rollup_width): a window is then whole buckets plus, at most, the one sample on
+  // its end (a bucket's first), so the source's runs give the answer the samples give —
+  // min/max of finite or infinite values in any grouping, NaN only when every sample is NaN
+  // (functions.go: `cur < min || isNaN(min)`), and counts as sums. nullopt: another function
+  // or windows off the rollup boundaries.
+  std::optional<Value> window_call_from_runs(const Expr& e, const Expr& sel) {
+    const std::string& f = e.text;
+    const bool is_min = f == "min_over_time", is_max = f == "max_over_time";
+    if (!is_min && !is_max && f != "count_over_time") return std::nullopt;
+    const int64_t first_end = steps_.start - sel.offset_ms;
+    const int64_t width =
+        window_rollup_width(first_end, steps_.n > 1 ? steps_.step : 0, sel.range_ms);
+    if (width == 0) return std::nullopt;
+    std::vector<RunSeries> data;
+    check(src_.select_runs(sel.matchers, first_end - sel.range_ms, steps_.end - sel.offset_ms,
+                           width, budget_, data));
+    std::sort(data.begin(), data.end(),
+              [](const RunSeries& a, const RunSeries& b) { return a.labels < b.labels; });
+    Value out;
+    for (auto& s : data) {
+      rollup_series_ += s.from_rollups;
+      Series r{without_name(s.labels), {}};
+      const auto& runs = s.runs;
+      size_t lo = 0, hi = 0;
+      for (size_t i = 0; i < steps_.n; ++i) {
+        const int64_t ts = steps_.at(i);
+        const int64_t maxt = ts - sel.offset_ms, mint = maxt - sel.range_ms;
+        slide_window(runs, mint, maxt, lo, hi, [](const SampleRun& r) { return r.first_t; });
+        if (hi == lo) continue;
+        double m = NAN, count = 0;
+        for (size_t k = lo; k < hi; ++k) {
+          // A run starting on the window's end is a bucket after it but for that sample.
+          const bool whole = runs[k].first_t < maxt;
+          const double x = whole ? (is_min ? runs[k].min : runs[k].max) : runs[k].first;
+          if (std::isnan(m) || (is_min ? x < m : x > m)) m = x;
+          count += whole ? static_cast<double>(runs[k].count) : 1;
+        }
+        r.points.push_back({ts, is_min || is_max ? m : count});
       }
       if (!r.points.empty()) out.vec.push_back(std::move(r));
     }
@@ -738,6 +796,7 @@ class Evaluator {
   const Steps steps_;
   const EngineOptions& opt_;
   QueryBudget budget_;
+  size_t rollup_series_ = 0;
 };
 
 Result<QueryValue> run(const Expr& e, const SeriesSource& src, Steps steps,
@@ -759,6 +818,7 @@ Result<QueryValue> run(const Expr& e, const SeriesSource& src, Steps steps,
       return q;
     }
     if (v.type == ValueType::kScalar) {
+      q.rollup_series = ev.rollup_series();
       if (instant) {
         q.type = ValueType::kScalar;
         q.scalar = v.scalar[0];
@@ -772,6 +832,7 @@ Result<QueryValue> run(const Expr& e, const SeriesSource& src, Steps steps,
     }
     q.type = instant ? ValueType::kVector : ValueType::kMatrix;
     q.series = std::move(v.vec);
+    q.rollup_series = ev.rollup_series();
     std::sort(q.series.begin(), q.series.end(),
               [](const Series& a, const Series& b) { return a.labels < b.labels; });
     return q;

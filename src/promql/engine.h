@@ -29,6 +29,7 @@ struct QueryValue {
   int64_t t = 0;
   double scalar = 0;
   std::string str;
+  size_t rollup_series = 0;  // series whose range-function windows were read from rollups
 };
 
 // Evaluates at instant `t` (ms). Errors: kUnprocessable (execution errors, as Prometheus

@@ -34,6 +34,36 @@ Status CombinedSource::select_for_steps(const std::vector<LabelMatcher>& matcher
   return Status::Ok();
 }
 
+Status SeriesSource::select_runs(const std::vector<LabelMatcher>& matchers, int64_t mint,
+                                 int64_t maxt, int64_t width, QueryBudget& budget,
+                                 std::vector<RunSeries>& out) const {
+  (void)width;
+  Matrix m;
+  if (auto s = select(matchers, mint, maxt, true, budget, m); !s.ok()) return s;
+  for (auto& s : m) {
+    RunSeries r{std::move(s.labels), {}};
+    r.runs.reserve(s.points.size());
+    for (const Point& p : s.points) r.runs.push_back({p.t, p.t, p.v, p.v, p.v, 1});
+    out.push_back(std::move(r));
+  }
+  return Status::Ok();
+}
+
+Status CombinedSource::select_runs(const std::vector<LabelMatcher>& matchers, int64_t mint,
+                                   int64_t maxt, int64_t width, QueryBudget& budget,
+                                   std::vector<RunSeries>& out) const {
+  for (const SeriesSource* p : parts_)
+    if (auto s = p->select_runs(matchers, mint, maxt, width, budget, out); !s.ok()) return s;
+  return Status::Ok();
+}
+
+int64_t window_rollup_width(int64_t first_end, int64_t step, int64_t range_ms) {
+  for (const int64_t w : {int64_t{3'600'000}, int64_t{60'000}})
+    if (step >= 0 && step % w == 0 && first_end % w == 0 && range_ms > 0 && range_ms % w == 0)
+      return w;
+  return 0;
+}
+
 bool matches_all(const std::vector<LabelMatcher>& matchers, const Labels& ls) {
   for (const auto& m : matchers)
     if (!m.matches(label_value(ls, m.name))) return false;

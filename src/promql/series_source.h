@@ -27,6 +27,26 @@ struct Series {
 };
 using Matrix = std::vector<Series>;
 
+// Consecutive samples of one series in [first_t, last_t], summarised: a single raw sample
+// (count 1) or a rollup bucket's samples. `first` is the value at first_t; min and max are
+// over the run's samples and never NaN when count > 1 (a bucket holding NaN is read raw).
+struct SampleRun {
+  int64_t first_t;
+  int64_t last_t;
+  double first;
+  double min;
+  double max;
+  uint64_t count;
+};
+
+// A series as runs, ascending by first_t, not overlapping. `from_rollups`: some run is a
+// rollup bucket.
+struct RunSeries {
+  Labels labels;
+  std::vector<SampleRun> runs;
+  bool from_rollups = false;
+};
+
 // Per-query limits: series selected and raw points read. Exceeding one ends the query with
 // kTooLarge naming the limit; nothing is read beyond it.
 struct QueryLimits {
@@ -93,7 +113,20 @@ class SeriesSource {
     (void)grid;
     return select(matchers, mint, maxt, true, budget, out);
   }
+  // As select(with_points) for the windows of window_rollup_width `width` (> 0): each
+  // series' samples in [mint, maxt] as runs, where a run is a whole rollup bucket of `width`
+  // where one covers it (then the window functions min/max/count_over_time read one run per
+  // bucket instead of its samples) and a single raw sample elsewhere. By default, every raw
+  // sample a run of its own. Charges `budget` a point per run.
+  virtual Status select_runs(const std::vector<LabelMatcher>& matchers, int64_t mint, int64_t maxt,
+                             int64_t width, QueryBudget& budget, std::vector<RunSeries>& out) const;
 };
+
+// The rollup width (1 h or 1 min, in ms) for the windows [end - range_ms, end] at ends
+// first_end, first_end + step, ... (step 0: the single end first_end): the widest of which
+// every window end and range_ms are multiples, so every bucket lies wholly inside a window or
+// outside it except for one sample on its end. 0 when there is none.
+int64_t window_rollup_width(int64_t first_end, int64_t step, int64_t range_ms);
 
 // Several sources as one (series from each, in order). Does not own them.
 class CombinedSource : public SeriesSource {
@@ -103,6 +136,9 @@ class CombinedSource : public SeriesSource {
                 bool with_points, QueryBudget& budget, Matrix& out) const override;
   Status select_for_steps(const std::vector<LabelMatcher>& matchers, int64_t mint, int64_t maxt,
                           const StepGrid& grid, QueryBudget& budget, Matrix& out) const override;
+  Status select_runs(const std::vector<LabelMatcher>& matchers, int64_t mint, int64_t maxt,
+                     int64_t width, QueryBudget& budget,
+                     std::vector<RunSeries>& out) const override;
 
  private:
   std::vector<const SeriesSource*> parts_;

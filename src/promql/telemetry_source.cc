@@ -1,6 +1,8 @@
 #include "promql/telemetry_source.h"
 
+#include <algorithm>
 #include <cctype>
+#include <cmath>
 
 #include "ingest/derived_series.h"
 
@@ -17,14 +19,24 @@ std::string prometheus_metric_name(std::string_view metric) {
   return out;
 }
 
-Status select_stored_series(const tsdb::TimeSeriesStore& store, tsdb::SeriesId id, std::string name,
-                            const Labels& base, const std::vector<LabelMatcher>& matchers,
-                            int64_t mint, int64_t maxt, bool with_points, QueryBudget& budget,
-                            Matrix& out, const StepGrid* grid) {
+namespace {
+
+// <name>{base...}
+Labels series_labels(std::string name, const Labels& base) {
   Labels ls;
   ls.reserve(base.size() + 1);
   ls.emplace_back(std::string(kMetricName), std::move(name));
   ls.insert(ls.end(), base.begin(), base.end());
+  return ls;
+}
+
+}  // namespace
+
+Status select_stored_series(const tsdb::TimeSeriesStore& store, tsdb::SeriesId id, std::string name,
+                            const Labels& base, const std::vector<LabelMatcher>& matchers,
+                            int64_t mint, int64_t maxt, bool with_points, QueryBudget& budget,
+                            Matrix& out, const StepGrid* grid) {
+  Labels ls = series_labels(std::move(name), base);
   if (!matches_all(matchers, ls)) return Status::Ok();
   Series s{std::move(ls), {}};
   if (with_points) {
@@ -81,6 +93,45 @@ bool read_points_for_steps(const tsdb::TimeSeriesStore& store, tsdb::SeriesId id
   return false;
 }
 
+bool read_runs(const tsdb::TimeSeriesStore& store, tsdb::SeriesId id, int64_t mint, int64_t maxt,
+               int64_t width, std::vector<SampleRun>& out) {
+  const size_t begin = out.size();
+  // Buckets that cannot stand for their samples (no sample timestamps: an older payload; NaN
+  // among the samples) are read raw afterwards: the scan holds the store's read lock.
+  std::vector<size_t> unusable;  // positions in `out` holding such a bucket
+  store.scan_for_aggregate(
+      id, mint, maxt, width,
+      [&](const tsdb::Sample& p) {
+        out.push_back({p.ts, p.ts, p.value, p.value, p.value, 1});
+      },
+      [&](const tsdb::RollupBucket& b) {
+        if (!b.has_times || std::isnan(b.sum)) unusable.push_back(out.size());
+        out.push_back({b.has_times ? b.first_ts : b.start, b.has_times ? b.last_ts : b.start,
+                       b.first, b.min, b.max, b.count});
+      });
+  bool buckets = false;
+  for (size_t i = begin; i < out.size(); ++i) buckets |= out[i].count > 1;
+  if (unusable.empty()) return buckets;
+  std::vector<SampleRun> merged(out.begin() + static_cast<std::ptrdiff_t>(begin), out.end());
+  out.resize(begin);
+  size_t next = 0;
+  buckets = false;
+  for (size_t i = 0; i < merged.size(); ++i) {
+    if (next < unusable.size() && unusable[next] == begin + i) {
+      ++next;
+      const int64_t start = merged[i].first_t - (merged[i].first_t % width + width) % width;
+      store.scan(id, std::max(start, mint), std::min(start + width - 1, maxt),
+                 [&](const tsdb::Sample& p) {
+                   out.push_back({p.ts, p.ts, p.value, p.value, p.value, 1});
+                 });
+      continue;
+    }
+    buckets |= merged[i].count > 1;
+    out.push_back(merged[i]);
+  }
+  return buckets;
+}
+
 bool name_matches(const std::vector<LabelMatcher>& matchers, std::string_view name) {
   for (const auto& m : matchers)
     if (m.name == kMetricName && !m.matches(name)) return false;
@@ -90,18 +141,42 @@ bool name_matches(const std::vector<LabelMatcher>& matchers, std::string_view na
 Status TelemetrySource::select(const std::vector<LabelMatcher>& matchers, int64_t mint,
                                int64_t maxt, bool with_points, QueryBudget& budget,
                                Matrix& out) const {
-  return select_impl(matchers, mint, maxt, with_points, nullptr, budget, out);
+  return for_each_series(matchers, mint, maxt,
+                         [&](tsdb::SeriesId id, std::string name, const Labels& base) {
+                           return select_stored_series(store_, id, std::move(name), base, matchers,
+                                                       mint, maxt, with_points, budget, out);
+                         });
 }
 
 Status TelemetrySource::select_for_steps(const std::vector<LabelMatcher>& matchers, int64_t mint,
                                          int64_t maxt, const StepGrid& grid, QueryBudget& budget,
                                          Matrix& out) const {
-  return select_impl(matchers, mint, maxt, true, &grid, budget, out);
+  return for_each_series(matchers, mint, maxt,
+                         [&](tsdb::SeriesId id, std::string name, const Labels& base) {
+                           return select_stored_series(store_, id, std::move(name), base, matchers,
+                                                       mint, maxt, true, budget, out, &grid);
+                         });
 }
 
-Status TelemetrySource::select_impl(const std::vector<LabelMatcher>& matchers, int64_t mint,
-                                    int64_t maxt, bool with_points, const StepGrid* grid,
-                                    QueryBudget& budget, Matrix& out) const {
+Status TelemetrySource::select_runs(const std::vector<LabelMatcher>& matchers, int64_t mint,
+                                    int64_t maxt, int64_t width, QueryBudget& budget,
+                                    std::vector<RunSeries>& out) const {
+  return for_each_series(matchers, mint, maxt,
+                         [&](tsdb::SeriesId id, std::string name, const Labels& base) -> Status {
+                           Labels ls = series_labels(std::move(name), base);
+                           if (!matches_all(matchers, ls)) return Status::Ok();
+                           RunSeries s{std::move(ls), {}};
+                           s.from_rollups = read_runs(store_, id, mint, maxt, width, s.runs);
+                           if (s.runs.empty()) return Status::Ok();
+                           if (auto st = budget.take_series(); !st.ok()) return st;
+                           if (auto st = budget.take_points(s.runs.size()); !st.ok()) return st;
+                           out.push_back(std::move(s));
+                           return Status::Ok();
+                         });
+}
+
+Status TelemetrySource::for_each_series(const std::vector<LabelMatcher>& matchers, int64_t mint,
+                                        int64_t maxt, const EachSeries& each) const {
   const auto& index = store_.index();
   std::vector<std::string> devices;
   if (only_) {
@@ -128,10 +203,7 @@ Status TelemetrySource::select_impl(const std::vector<LabelMatcher>& matchers, i
       // A selected series whose readings were lost may have none left to select it by.
       if (missing_ && name_matches(matchers, name))
         missing_->add(store_.missing_data(device, metric, mint, maxt));
-      if (auto st = select_stored_series(store_, id, std::move(name), base, matchers, mint, maxt,
-                                         with_points, budget, out, grid);
-          !st.ok())
-        return st;
+      if (auto st = each(id, std::move(name), base); !st.ok()) return st;
     }
   }
   return Status::Ok();

@@ -5,6 +5,7 @@
 // [A-Za-z0-9_:] becomes '_' and a leading digit gets a '_' before it ("env.temp" is
 // env_temp).
 
+#include <functional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -49,6 +50,14 @@ int64_t rollup_width_for(const StepGrid& grid);
 bool read_points_for_steps(const tsdb::TimeSeriesStore& store, tsdb::SeriesId id, int64_t mint,
                            int64_t maxt, const StepGrid& grid, std::vector<Point>& out);
 
+// Appends the samples of `id` in [mint, maxt] as runs for windows of rollup width `width`
+// (window_rollup_width): a rollup bucket of `width` is one run where a compacted rollup covers
+// it (TimeSeriesStore::scan_for_aggregate) and it keeps its sample timestamps and holds no NaN
+// (its min/max are then those of its samples, as min/max_over_time take them); every other
+// sample is a run of its own. Returns true when some run is a bucket.
+bool read_runs(const tsdb::TimeSeriesStore& store, tsdb::SeriesId id, int64_t mint, int64_t maxt,
+               int64_t width, std::vector<SampleRun>& out);
+
 // True when every matcher on the metric name (__name__) accepts `name`.
 bool name_matches(const std::vector<LabelMatcher>& matchers, std::string_view name);
 
@@ -65,11 +74,17 @@ class TelemetrySource : public SeriesSource {
   // Reads rollups where they give the same answer (read_points_for_steps).
   Status select_for_steps(const std::vector<LabelMatcher>& matchers, int64_t mint, int64_t maxt,
                           const StepGrid& grid, QueryBudget& budget, Matrix& out) const override;
+  // Reads rollup buckets as runs where they give the same answer (read_runs).
+  Status select_runs(const std::vector<LabelMatcher>& matchers, int64_t mint, int64_t maxt,
+                     int64_t width, QueryBudget& budget,
+                     std::vector<RunSeries>& out) const override;
 
  private:
-  Status select_impl(const std::vector<LabelMatcher>& matchers, int64_t mint, int64_t maxt,
-                     bool with_points, const StepGrid* grid, QueryBudget& budget,
-                     Matrix& out) const;
+  // Calls each(id, name, base labels) for every stored series whose device passes the
+  // device-level matchers, in device order; stops at the first error.
+  using EachSeries = std::function<Status(tsdb::SeriesId id, std::string name, const Labels& base)>;
+  Status for_each_series(const std::vector<LabelMatcher>& matchers, int64_t mint, int64_t maxt,
+                         const EachSeries& each) const;
   const tsdb::TimeSeriesStore& store_;
   const DeviceLabelMap& devices_;
   const std::set<std::string>* only_;

@@ -4,7 +4,9 @@ One generated data set (tests/promql/dataset.py: 300 series, 3 hours at uneven i
 gaps longer than the lookback, counter resets) is loaded into Prometheus as TSDB blocks made by
 `promtool tsdb create-blocks-from openmetrics` and into fleetpulse by line protocol (then
 sealed into blocks and compacted, so fleetpulse answers from blocks, and its instant selectors
-at hour-aligned steps from the 1-hour rollups: a wrong rollup timestamp fails 294 answers). Every
+at hour-aligned steps from the 1-hour rollups: a wrong rollup timestamp fails 294 answers; so
+do min/max/count_over_time over whole hours, which must be answered from rollups for at least
+120 series, counted by fleetpulse_promql_rollup_series_total). Every
 expression of tests/promql/corpus_supported.promql is then run against both, as instant
 queries at several times and as range queries with several steps, and the answers must agree
 series by series, value by value (relative tolerance 1e-9, NaN equal to NaN, timestamps
@@ -129,7 +131,7 @@ def prometheus(tmp_path_factory, data):
 
 
 @pytest.fixture(scope="module")
-def fleetpulse(module_server_factory, data):
+def fleetpulse_server(module_server_factory, data):
     devices, series = data
     server = module_server_factory()
     for d in devices:
@@ -151,7 +153,12 @@ def fleetpulse(module_server_factory, data):
         assert time.time() < deadline, "the sealed day was not compacted within 60 s"
         time.sleep(0.2)
     assert metric_value(server, "fleetpulse_blocks") >= 2, "no rollup block was written"
-    return f"http://127.0.0.1:{server.port}/prometheus/api/v1"
+    return server
+
+
+@pytest.fixture(scope="module")
+def fleetpulse(fleetpulse_server):
+    return f"http://127.0.0.1:{fleetpulse_server.port}/prometheus/api/v1"
 
 
 def metric_value(server, name: str) -> float:
@@ -213,7 +220,8 @@ def has_data(answer: tuple[int, dict]) -> bool:
         body["data"]["resultType"] == "scalar" or len(body["data"]["result"]) > 0)
 
 
-def test_corpus_agrees_with_prometheus(prometheus, fleetpulse):
+def test_corpus_agrees_with_prometheus(prometheus, fleetpulse, fleetpulse_server):
+    rollup_series_before = metric_value(fleetpulse_server, "fleetpulse_promql_rollup_series_total")
     corpus = read_corpus("corpus_supported.promql")
     assert len(corpus) >= 200
     failures, with_data, runs = [], 0, 0
@@ -235,6 +243,11 @@ def test_corpus_agrees_with_prometheus(prometheus, fleetpulse):
     assert not failures, f"{len(failures)} of {runs} answers disagree:\n{report}"
     # The corpus must exercise data, not just agree on empty answers.
     assert with_data >= 0.9 * len(corpus), f"only {with_data} of {len(corpus)} returned data"
+    # The whole-hour window functions at the hour-step ranges were answered from rollups (and
+    # agreed above): 60 devices' temperature and humidity series are dense enough to have them.
+    rollup_series = metric_value(fleetpulse_server, "fleetpulse_promql_rollup_series_total")
+    assert rollup_series - rollup_series_before >= 120, \
+        f"only {rollup_series - rollup_series_before} series read from rollups"
 
 
 def test_unsupported_expressions_get_422(fleetpulse, prometheus):

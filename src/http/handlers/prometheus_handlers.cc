@@ -6,12 +6,16 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include "http/gzip_encoder.h"
 #include "http/handlers/routes.h"
+#include "http/paced_write.h"
 #include "ingest/derived_series.h"
 #include "model/time_format.h"
 #include "promql/api_json.h"
@@ -106,7 +110,7 @@ Response success(const Request& req, std::string body) {
 }
 
 // A range query's matrix, formatted piece by piece straight into the body or into the gzip
-// stream (then the uncompressed ~40 MB of a 1,000-series day never exist at once).
+// stream (then the uncompressed answer never exists at once).
 Response matrix_success(const Request& req, const promql::QueryValue& q,
                         const std::vector<std::string>& warnings, const promql::AnswerSteps& grid) {
   Response r = Response::json(200, "");
@@ -121,6 +125,124 @@ Response matrix_success(const Request& req, const promql::QueryValue& q,
                               [&gz](std::string_view piece) { gz.add(piece); });
   gz.finish();
   return gzipped(std::move(r));
+}
+
+// Matrix answers estimated larger than this are streamed (matrix_stream); smaller ones are
+// sent whole, on a connection that stays open.
+constexpr size_t kStreamMatrixAbove = size_t{1} << 20;
+
+// Hands a streamed response's sink from the server's thread to the query's thread, which
+// waits for it: take() returns the sink, or null once the server dropped the response
+// without starting the stream (the client went away first; the server shutting down), or
+// when the stream did not start within `wait` (its headers could not be written: then a sink
+// given later is closed at once).
+class SinkHandoff {
+ public:
+  void give(std::shared_ptr<StreamSink> sink) {
+    std::lock_guard lock(mu_);
+    if (taker_gone_) {
+      sink->close();
+      return;
+    }
+    sink_ = std::move(sink);
+    done_ = true;
+    cv_.notify_all();
+  }
+  void abandon() {
+    std::lock_guard lock(mu_);
+    done_ = true;
+    cv_.notify_all();
+  }
+  std::shared_ptr<StreamSink> take(std::chrono::milliseconds wait) {
+    std::unique_lock lock(mu_);
+    if (!cv_.wait_for(lock, wait, [this] { return done_; })) taker_gone_ = true;
+    return std::move(sink_);
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::shared_ptr<StreamSink> sink_;  // guarded by mu_
+  bool done_ = false;                 // guarded by mu_
+  bool taker_gone_ = false;           // guarded by mu_
+};
+
+// Abandons the handoff when the last copy of the response's on_stream goes without being
+// called (give() first makes it a no-op).
+struct HandoffGuard {
+  explicit HandoffGuard(std::shared_ptr<SinkHandoff> h) : handoff(std::move(h)) {}
+  HandoffGuard(const HandoffGuard&) = delete;
+  HandoffGuard& operator=(const HandoffGuard&) = delete;
+  ~HandoffGuard() { handoff->abandon(); }
+  std::shared_ptr<SinkHandoff> handoff;
+};
+
+// A client that takes nothing of a streamed answer for this long is cut off (its query's
+// thread is then free again).
+constexpr auto kStreamStall = std::chrono::seconds(10);
+
+// Hands `data` to `sink` once at most kExportHighWater bytes wait there. False when the stream
+// closed meanwhile, or when the waiting bytes did not go down for kStreamStall (then it closes
+// the stream).
+bool write_when_drained(StreamSink& sink, std::string data) {
+  auto progress_at = std::chrono::steady_clock::now();
+  size_t waiting = sink.queued_bytes();
+  while (sink.is_open() && sink.queued_bytes() > kExportHighWater) {
+    const auto now = std::chrono::steady_clock::now();
+    if (const size_t q = sink.queued_bytes(); q < waiting) {
+      waiting = q;
+      progress_at = now;
+    } else if (now - progress_at > kStreamStall) {
+      sink.close();
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return sink.is_open() && sink.write(std::move(data));
+}
+
+// A large matrix answer streamed in bounded pieces (HTTP/1.1 chunked; the connection closes
+// after it): formatted on this (the query's) thread into pieces of ~256 KiB, compressed when
+// the client accepts gzip, each handed to the socket once at most 2 MiB wait there
+// (write_when_drained), so the answer's bytes in memory stay bounded by a few MiB whatever its
+// size. Holds this thread until the client has taken all but the last 2 MiB, is gone, or
+// stalled for kStreamStall.
+void stream_matrix(const Request& req, const promql::QueryValue& q,
+                   const std::vector<std::string>& warnings, const promql::AnswerSteps& grid,
+                   const Responder& respond) {
+  const bool gzip = accepts_gzip(req.accept_encoding);
+  auto handoff = std::make_shared<SinkHandoff>();
+  Response res = Response::json(200, "");
+  if (gzip) res = gzipped(std::move(res));
+  res.stream_chunked = true;
+  res.stream_queue_limit = size_t{16} << 20;  // a backstop: write_when_drained waits at 2 MiB
+  res.on_stream = [guard = std::make_shared<HandoffGuard>(handoff)](
+                      std::shared_ptr<StreamSink> sink) { guard->handoff->give(std::move(sink)); };
+  respond(std::move(res));
+  const std::shared_ptr<StreamSink> sink = handoff->take(kStreamStall);
+  if (!sink) return;
+  std::string out;
+  bool open = true;
+  auto send = [&](bool last) {  // `out` once it is a piece (or the rest, at the end)
+    if (out.size() < kExportChunkBytes && !(last && !out.empty())) return;
+    if (open) open = write_when_drained(*sink, std::move(out));
+    out.clear();
+  };
+  if (gzip) {
+    GzipEncoder gz(out);
+    promql::write_matrix_answer(q.series, warnings, grid, [&](std::string_view piece) {
+      gz.add(piece);
+      send(false);
+    });
+    gz.finish();
+  } else {
+    promql::write_matrix_answer(q.series, warnings, grid, [&](std::string_view piece) {
+      if (open) out.append(piece);
+      send(false);
+    });
+  }
+  send(true);
+  if (open) sink->finish();
 }
 
 Response prom_error(int status, std::string_view type, std::string_view msg) {
@@ -239,7 +361,8 @@ Response parse_error(const Status& s) {
   return bad_data(s.message());
 }
 
-void instant_query(ApiContext& ctx, const Request& req, const Responder& respond) {
+void instant_query(ApiContext& ctx, metrics::Counter& rollup_series, const Request& req,
+                   const Responder& respond) {
   FormValues f(req);
   auto t = time_value(f, "time", ctx.clock.now_ms());
   if (!t.ok()) return respond(bad_data(t.status().message()));
@@ -248,10 +371,12 @@ void instant_query(ApiContext& ctx, const Request& req, const Responder& respond
   QuerySources src(ctx, named_devices({expr->get()}));
   auto r = promql::evaluate_instant(**expr, src.all, *t, engine_options(ctx));
   if (!r.ok()) return respond(query_error(r.status()));
+  rollup_series.inc(static_cast<double>(r->rollup_series));
   respond(success(req, promql::query_result_json(*r, src.missing.reasons())));
 }
 
-void range_query(ApiContext& ctx, const Request& req, const Responder& respond) {
+void range_query(ApiContext& ctx, metrics::Counter& rollup_series, const Request& req,
+                 const Responder& respond) {
   FormValues f(req);
   auto start = time_value(f, "start", INT64_MIN);
   if (!start.ok()) return respond(bad_data(start.status().message()));
@@ -286,9 +411,12 @@ void range_query(ApiContext& ctx, const Request& req, const Responder& respond) 
   QuerySources src(ctx, named_devices({expr->get()}));
   auto r = promql::evaluate_range(**expr, src.all, *start, *end, *step, engine_options(ctx));
   if (!r.ok()) return respond(query_error(r.status()));
+  rollup_series.inc(static_cast<double>(r->rollup_series));
   if (r->type != promql::ValueType::kMatrix)
     return respond(success(req, promql::query_result_json(*r, src.missing.reasons())));
   const promql::AnswerSteps grid{*start, *step, static_cast<size_t>((*end - *start) / *step) + 1};
+  if (promql::matrix_answer_size_hint(r->series) > kStreamMatrixAbove)
+    return stream_matrix(req, *r, src.missing.reasons(), grid, respond);
   respond(matrix_success(req, *r, src.missing.reasons(), grid));
 }
 
@@ -395,27 +523,39 @@ void buildinfo(const Responder& respond) {
   respond(Response::json(200, w.take()));
 }
 
-using QueryFn = void (*)(ApiContext&, const Request&, const Responder&);
+// A query handler; `rollup_series` counts the series answered from rollups.
+using QueryFn = void (*)(ApiContext&, metrics::Counter& rollup_series, const Request&,
+                         const Responder&);
 
 // Evaluates a query on a worker of ctx.promql_pool so that a long query does not hold a
 // network thread; inline when the pool's queue is full (the request is never refused for it).
-void off_network_thread(ApiContext& ctx, const Request& req, Responder respond, QueryFn fn) {
+void off_network_thread(ApiContext& ctx, metrics::Counter& rollup_series, const Request& req,
+                        Responder respond, QueryFn fn) {
   auto task = std::make_shared<std::pair<Request, Responder>>(req, std::move(respond));
-  if (ctx.promql_pool.try_submit([&ctx, task, fn] { fn(ctx, task->first, task->second); })) return;
-  fn(ctx, task->first, task->second);
+  if (ctx.promql_pool.try_submit(
+          [&ctx, &rollup_series, task, fn] { fn(ctx, rollup_series, task->first, task->second); }))
+    return;
+  fn(ctx, rollup_series, task->first, task->second);
 }
 
 }  // namespace
 
 void add_prometheus_routes(Router& r, ApiContext& ctx) {
   const std::string base = "/prometheus/api/v1";
+  metrics::Counter& rollup_series =
+      ctx.registry
+          .counter("fleetpulse_promql_rollup_series_total",
+                   "Series whose min/max/count_over_time windows PromQL read from rollups")
+          .get();
   for (Method m : {Method::kGet, Method::kPost}) {
-    r.add(m, base + "/query", Access::kRead, [&ctx](RequestContext& rc, Responder respond) {
-      off_network_thread(ctx, rc.request, std::move(respond), instant_query);
-    });
-    r.add(m, base + "/query_range", Access::kRead, [&ctx](RequestContext& rc, Responder respond) {
-      off_network_thread(ctx, rc.request, std::move(respond), range_query);
-    });
+    r.add(m, base + "/query", Access::kRead,
+          [&ctx, &rollup_series](RequestContext& rc, Responder respond) {
+            off_network_thread(ctx, rollup_series, rc.request, std::move(respond), instant_query);
+          });
+    r.add(m, base + "/query_range", Access::kRead,
+          [&ctx, &rollup_series](RequestContext& rc, Responder respond) {
+            off_network_thread(ctx, rollup_series, rc.request, std::move(respond), range_query);
+          });
     r.add(m, base + "/series", Access::kRead,
           [&ctx](RequestContext& rc, Responder respond) { series(ctx, rc.request, respond); });
     r.add(m, base + "/labels", Access::kRead,

@@ -60,6 +60,7 @@ class PromqlRollupTest : public ::testing::Test {
     devices_["dense-a"] = {"sensor", "site-1"};
     devices_["dense-b"] = {"sensor", "site-2"};
     devices_["sparse"] = {"meter", "site-1"};
+    devices_["dense-c"] = {"meter", "site-3"};
   }
 
   void write(const std::vector<std::tuple<std::string, int64_t, double>>& readings) {
@@ -94,6 +95,10 @@ class PromqlRollupTest : public ::testing::Test {
     }
     for (int64_t t = kT0 + 30'000; t < kT0 + 5 * kHour; t += 5 * kMinute)
       r.emplace_back("sparse", t, 3);
+    // Finite values only (every hour bucket usable), some on hour and minute boundaries.
+    for (int64_t t = kT0 + kHour / 2; t < kT0 + 5 * kHour; t += 1'000 + (t % 7) * 150)
+      r.emplace_back("dense-c", t, static_cast<double>(rng() % 1'000) - 500);
+    for (int64_t h = 1; h < 5; ++h) r.emplace_back("dense-c", kT0 + h * kHour, 600.0 * h);
     write(r);
   }
 
@@ -110,15 +115,15 @@ class PromqlRollupTest : public ::testing::Test {
   void expect_same_answers() {
     const TelemetrySource src(*store_, devices_);
     const RawOnly raw(src);
-    const std::vector<std::string> queries = {"temp",
-                                              "sum by (type) (temp)",
-                                              "avg(temp)",
-                                              "max by (location) (temp)",
-                                              "count(temp)",
-                                              "temp offset 1h",
-                                              "temp * 2 > 100",
-                                              "min(temp offset 5m)",
-                                              "abs(temp{device_id=~\"dense.*\"})"};
+    const std::vector<std::string> queries = {
+        "temp", "sum by (type) (temp)", "avg(temp)", "max by (location) (temp)", "count(temp)",
+        "temp offset 1h", "temp * 2 > 100", "min(temp offset 5m)",
+        "abs(temp{device_id=~\"dense.*\"})",
+        // Window functions that may read rollup buckets.
+        "min_over_time(temp[1h])", "max_over_time(temp[2h] offset 1h)", "count_over_time(temp[1h])",
+        "max_over_time(temp[5m])", "min_over_time(temp[30m] offset 30m)",
+        "count_over_time(temp[3m] offset 1m)", "max by (type) (max_over_time(temp[1h]))",
+        "count_over_time(temp[90s])", "avg_over_time(temp[1h])"};
     const std::vector<std::tuple<int64_t, int64_t, int64_t>> grids = {
         {kT0 - kHour, kT0 + 7 * kHour, kHour},           // hour buckets
         {kT0, kT0 + 6 * kHour, 2 * kHour},               // hour buckets, 2 h step
@@ -146,6 +151,12 @@ class PromqlRollupTest : public ::testing::Test {
         }
       }
     }
+  }
+
+  // The series a query answered from rollup buckets.
+  size_t rollup_series(const std::string& q, int64_t start, int64_t end, int64_t step) {
+    const TelemetrySource src(*store_, devices_);
+    return eval(src, q, start, end, step).rollup_series;
   }
 
   // The points an instant selector on `device` reads at the grid, and whether rollups gave them.
@@ -199,6 +210,60 @@ TEST_F(PromqlRollupTest, CompactedDenseSeriesAreReadFromRollupsWithTheRawAnswer)
   // Late points in the head over a compacted hour: that hour is read raw, the answer unchanged.
   write({{"dense-a", kT0 + 2 * kHour + 30 * kMinute, 7.5}, {"dense-b", kT0 + 3 * kHour, -1}});
   expect_same_answers();
+}
+
+TEST(PromqlRollupWidth, WindowsNeedEndsAndRangeOnTheBoundaries) {
+  EXPECT_EQ(window_rollup_width(kT0, kHour, kHour), kHour);
+  EXPECT_EQ(window_rollup_width(kT0, 2 * kHour, 3 * kHour), kHour);
+  EXPECT_EQ(window_rollup_width(kT0, 0, kHour), kHour) << "an instant query on the hour";
+  EXPECT_EQ(window_rollup_width(kT0, kHour, 30 * kMinute), kMinute) << "range off the hour";
+  EXPECT_EQ(window_rollup_width(kT0 + kMinute, kHour, kHour), kMinute);
+  EXPECT_EQ(window_rollup_width(kT0, kMinute, 90'000), 0) << "range off the minute";
+  EXPECT_EQ(window_rollup_width(kT0 + 1, kMinute, kMinute), 0);
+  EXPECT_EQ(window_rollup_width(kT0, 90'000, kMinute), 0);
+}
+
+TEST_F(PromqlRollupTest, WindowFunctionsReadRollupBucketsWhereAligned) {
+  write_data();
+  EXPECT_EQ(rollup_series("max_over_time(temp[1h])", kT0, kT0 + 5 * kHour, kHour), 0u)
+      << "nothing compacted yet";
+  ASSERT_TRUE(store_->flush_now().ok());
+  ASSERT_TRUE(store_->compact_now().ok());
+  // dense-c has no NaN: its hour buckets stand for its samples.
+  EXPECT_GE(rollup_series("max_over_time(temp[1h])", kT0, kT0 + 5 * kHour, kHour), 1u);
+  EXPECT_GE(rollup_series("count_over_time(temp{device_id=\"dense-c\"}[2h])", kT0, kT0 + 5 * kHour,
+                          kHour),
+            1u);
+  // Minute buckets without NaN exist in every dense series.
+  EXPECT_EQ(rollup_series("min_over_time(temp[5m])", kT0, kT0 + 5 * kHour, kMinute), 3u);
+  EXPECT_EQ(rollup_series("min_over_time(temp[5m])", kT0 + 1, kT0 + 5 * kHour, kMinute), 0u)
+      << "window ends off the minute";
+  EXPECT_EQ(rollup_series("min_over_time(temp[90s])", kT0, kT0 + 5 * kHour, kMinute), 0u)
+      << "range off the minute";
+  EXPECT_EQ(rollup_series("avg_over_time(temp[1h])", kT0, kT0 + 5 * kHour, kHour), 0u)
+      << "avg_over_time is not read from rollups";
+  EXPECT_EQ(rollup_series("sum_over_time(temp[1h])", kT0, kT0 + 5 * kHour, kHour), 0u);
+  expect_same_answers();
+  // An instant query on the hour: one window, the same answer as from the raw samples.
+  const TelemetrySource src(*store_, devices_);
+  const RawOnly raw(src);
+  for (const char* q : {"max_over_time(temp[2h])", "min_over_time(temp[1h] offset 1h)",
+                        "count_over_time(temp[3h])"}) {
+    SCOPED_TRACE(q);
+    auto e = parse_expression(q);
+    ASSERT_TRUE(e.ok());
+    auto want = evaluate_instant(**e, raw, kT0 + 4 * kHour, EngineOptions{});
+    auto got = evaluate_instant(**e, src, kT0 + 4 * kHour, EngineOptions{});
+    ASSERT_TRUE(want.ok() && got.ok());
+    EXPECT_GE(got->rollup_series, 1u);
+    ASSERT_EQ(got->series.size(), want->series.size());
+    for (size_t i = 0; i < want->series.size(); ++i) {
+      EXPECT_EQ(got->series[i].labels, want->series[i].labels);
+      ASSERT_EQ(got->series[i].points.size(), 1u);
+      EXPECT_TRUE(same(got->series[i].points[0].v, want->series[i].points[0].v))
+          << got->series[i].points[0].v << " vs " << want->series[i].points[0].v;
+    }
+  }
 }
 
 TEST(PromqlRollupFormat, OlderSixColumnRollupsDecodeWithoutTimesAndAreReadRaw) {
