@@ -42,7 +42,7 @@ struct AlertCarryOptions {
   std::vector<std::string> nats;
   int replicas = 3;
   uint32_t partitions = 16;
-  // OpenAlerts() in all; it runs on the lease thread, so it stays well below the lease margin.
+  // OpenAlerts() in all; it runs on ClusterNode's takeover thread (never the lease thread).
   int64_t read_timeout_ms = 2'000;
 };
 
@@ -66,7 +66,7 @@ class AlertCarry {
   int64_t NewAlertId(std::string_view device_id, int64_t now_ms);
   // The open alerts stored for `partitions`; an error when the bucket did not answer in time.
   Result<std::vector<Alert>> OpenAlerts(const std::vector<uint32_t>& partitions);
-  // ClusterNodeOptions::on_ownership_change (the lease thread, before the gained partitions'
+  // ClusterNodeOptions::on_ownership_change (the takeover thread, before the gained partitions'
   // consumers start): reads the gained partitions' open alerts and hands them to
   // `engine.adopt`. The first call also adopts for every partition not reported lost (the
   // node's first round reports only losses). When the bucket does not answer in time nothing
