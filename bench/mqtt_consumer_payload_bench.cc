@@ -1,8 +1,7 @@
 // Consumer telemetry payloads: the feed's JsonWriter + format_rfc3339 (before) against
 // TelemetryPayloadWriter (src/live), 200 devices x 7 points per batch, 2,000 batches, one
-// second per batch. Not in bench/CMakeLists.txt (another helper's file); build and run with
-//   g++ -std=c++20 -O2 -Isrc bench/mqtt_consumer_payload_bench.cc src/live/telemetry_payload.cc \
-//     src/model/time_format.cc src/util/json_writer.cc -o /tmp/payload_bench && /tmp/payload_bench
+// second per batch. `cmake --preset bench && cmake --build --preset bench --target
+// bench_consumer_payload`, then run build/bench/bench/bench_consumer_payload.
 #include <chrono>
 #include <cstdio>
 #include <vector>
