@@ -760,6 +760,9 @@ int run_server(const ServerConfig& cfg) {
   consumer_feed.stop();  // consumers: no more wake-ups for connections about to close
   if (mqtt) mqtt->shutdown(std::chrono::seconds(5));
   server.shutdown(std::chrono::seconds(10));
+  // Queued disk jobs use the router, the context and the server: run them while those live,
+  // and before the Ingestor they submit to (flushes, removals) stops.
+  disk_work.stop();
   if (cluster_node) cluster_node->Stop();  // no more applying before the Ingestor stops
   if (state_sync) state_sync->Stop();
   ingestor.stop();
