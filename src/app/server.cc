@@ -766,6 +766,8 @@ int run_server(const ServerConfig& cfg) {
   if (cluster_node) cluster_node->Stop();  // no more applying before the Ingestor stops
   if (state_sync) state_sync->Stop();
   ingestor.stop();
+  // A flush's callback holds its HTTP responder (the disk queue, the server): answered now.
+  (*store)->stop_block_thread();
   live.stop();
   alerts.stop();
   notifier.stop();
