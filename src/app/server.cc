@@ -770,9 +770,14 @@ int run_server(const ServerConfig& cfg) {
   if (push_relay) push_relay->Stop();
   if (mqtt) mqtt->shutdown(std::chrono::seconds(5));
   server.shutdown(std::chrono::seconds(10));
+  // Queued disk jobs use the router, the context and the server: run them while those live,
+  // and before the Ingestor they submit to (flushes, removals) stops.
+  disk_work.stop();
   if (cluster_node) cluster_node->Stop();  // no more applying before the Ingestor stops
   if (state_sync) state_sync->Stop();
   ingestor.stop();
+  // A flush's callback holds its HTTP responder (the disk queue, the server): answered now.
+  (*store)->stop_block_thread();
   live.stop();
   alerts.stop();
   notifier.stop();

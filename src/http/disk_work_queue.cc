@@ -43,14 +43,19 @@ DiskWorkQueue::DiskWorkQueue(DiskWorkOptions options) : options_(std::move(optio
 }
 
 DiskWorkQueue::~DiskWorkQueue() {
+  stop();
+}
+
+void DiskWorkQueue::stop() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
   deadline_cv_.notify_all();
-  for (auto& t : workers_) t.join();
-  deadline_thread_.join();
+  for (auto& t : workers_)
+    if (t.joinable()) t.join();
+  if (deadline_thread_.joinable()) deadline_thread_.join();
 }
 
 int64_t DiskWorkQueue::oldest_locked(SteadyClock::time_point now) const {
@@ -97,16 +102,20 @@ void DiskWorkQueue::run(Use use, ErrorStyle style, std::function<void(Responder)
   const auto now = SteadyClock::now();
   std::string reason;
   std::shared_ptr<Admission> admission;
+  bool stopped = false;
   {
     std::lock_guard lock(mu_);
-    reason = overload_reason(oldest_locked(now), admitted_.size(), backlog);
+    stopped = stopping_;  // no worker would run it, and what it uses may be gone soon
+    if (!stopped) reason = overload_reason(oldest_locked(now), admitted_.size(), backlog);
     if (!reason.empty()) {
       ++shed_;
-    } else {
+    } else if (!stopped) {
       admission = std::make_shared<Admission>(this, ++next_ticket_, style, std::move(respond));
       admitted_.emplace(admission->ticket, Entry{now, admission, false});
     }
   }
+  if (stopped)
+    return respond(styled_error(style, 503, "unavailable", "the server is shutting down"));
   if (!admission)
     return respond(unavailable(style, "the server's disk is behind (" + reason + "); retry in " +
                                           std::to_string(options_.retry_after_s) + " s"));

@@ -52,7 +52,7 @@ class DiskWorkQueue {
   static Use needs_disk(const Route& route, Method method);
 
   explicit DiskWorkQueue(DiskWorkOptions options);
-  // Runs what is queued, then joins the workers.
+  // stop().
   ~DiskWorkQueue();
   DiskWorkQueue(const DiskWorkQueue&) = delete;
   DiskWorkQueue& operator=(const DiskWorkQueue&) = delete;
@@ -72,6 +72,12 @@ class DiskWorkQueue {
     std::string reason;      // why, when shedding
   };
   Stats stats() const;
+
+  // Runs what is queued, then joins the workers; later requests are answered 503 at once. A
+  // queued job uses its route, the dispatcher's context and the HTTP server (its responder),
+  // so call this while they are alive, after the HTTP server stopped reading requests and
+  // before what the handlers submit to (the Ingestor) stops. Idempotent.
+  void stop();
 
  private:
   // Empty when a new request may be admitted; else why not.

@@ -1041,4 +1041,18 @@ BlockStats TimeSeriesStore::block_stats() const {
   return stats_;
 }
 
+void TimeSeriesStore::stop_block_thread() {
+  {
+    std::lock_guard lock(thread_mu_);
+    stop_ = true;
+  }
+  thread_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  std::vector<std::function<void(Status)>> left;
+  left.swap(flush_waiters_);  // the block thread is gone: nobody else takes them
+  for (auto& done : flush_requests_) left.push_back(std::move(done));
+  flush_requests_.clear();
+  for (auto& done : left) done(Status::Unavailable("the store is closing"));
+}
+
 }  // namespace fp::tsdb

@@ -169,6 +169,12 @@ class TimeSeriesStore {
   // thread once they and the checkpoint are durable (at once when there is nothing to seal).
   void request_flush(std::function<void(Status)> done);
 
+  // Shutdown, once the commit thread has stopped: lets the block thread finish what it is
+  // writing, joins it and answers the flushes still waiting ("the store is closing"), so that
+  // no flush callback outlives what its caller destroys next. Reads keep working; nothing is
+  // sealed afterwards (the WAL replays it). The destructor does the same if it was not called.
+  void stop_block_thread();
+
   // Test hooks (background = false): freeze and write blocks now; compact sealed partitions
   // and apply retention now. Call from the thread that commits.
   Status flush_now();

@@ -158,5 +158,37 @@ TEST(DiskWorkQueue, AnAdmittedRequestTheDiskHoldsTooLongIsAnswered503) {
   EXPECT_EQ(q.stats().in_flight, 0u);
 }
 
+TEST(DiskWorkQueue, StopRunsWhatIsQueuedBeforeReturningAndRefusesLaterRequests) {
+  DiskWorkQueue q({.threads = 1, .max_in_flight = 100, .shed_after_ms = 60'000});
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<int> ran{0};
+  // One job holds the only worker; the others wait in the queue behind it.
+  for (int i = 0; i < 5; ++i)
+    q.run(
+        DiskWorkQueue::Use::kBlocking, ErrorStyle::kApi,
+        [&, released](Responder r) {
+          released.wait();
+          ++ran;
+          r(Response::json(201, "{}"));
+        },
+        [](Response) {});
+  std::thread stopper([&] { q.stop(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  release.set_value();
+  stopper.join();
+  // Nothing queued is left for the destructor, which runs after what the jobs use is gone.
+  EXPECT_EQ(ran.load(), 5);
+  std::optional<Response> late;
+  bool handler_ran = false;
+  q.run(
+      DiskWorkQueue::Use::kBlocking, ErrorStyle::kApi, [&](Responder) { handler_ran = true; },
+      [&](Response r) { late = std::move(r); });
+  ASSERT_TRUE(late.has_value());
+  EXPECT_EQ(late->status, 503);
+  EXPECT_FALSE(handler_ran);
+  q.stop();  // idempotent
+}
+
 }  // namespace
 }  // namespace fp::http
