@@ -50,11 +50,18 @@ def cluster(tmp_path_factory):
             kill_all(nodes)
 
 
-def read_key(node) -> tuple[str, str]:
+def read_key(node, everywhere=()) -> tuple[str, str]:
+    """A read key made through `node`, once every node of `everywhere` knows it (a session's
+    forwarded write is checked by the owner against its own copy of the key)."""
     r = node.post("/api/v1/admin/api-keys", {"name": f"viewer-{time.monotonic_ns()}",
                                               "role": "read"})
     assert r.status == 201, r
-    return r.body["id"], r.body["key"]
+    key = r.body["key"]
+    deadline = time.monotonic() + 10
+    while not all(n.get("/api/v1/devices?limit=1", key=key).status == 200 for n in everywhere):
+        assert time.monotonic() < deadline, "the key did not reach every node"
+        time.sleep(0.2)
+    return r.body["id"], key
 
 
 def login(node, key: str) -> tuple[str, str]:
@@ -78,7 +85,7 @@ def assert_ends(sse: SseClient, within: float) -> None:
 
 def test_a_read_session_sees_every_partitions_events_until_it_logs_out(cluster):
     a, b, _ = cluster
-    _, key = read_key(a)
+    _, key = read_key(a, cluster)
     cookie, csrf = login(a, key)
     with CookieSse(a.port, cookie, "/api/v1/stream?device_id=" + ",".join(DEVICES)) as sse:
         assert sse.status == 200
