@@ -148,6 +148,29 @@ def kill_all(nodes: list[FleetpulseNode]) -> None:
 
 
 @contextlib.contextmanager
+def three_nodes(work: Path, admin_key: str | None = None, **node_args):
+    """Three nats-servers as one JetStream cluster and nodes a, b and c on them, started (with
+    `admin_key`, auth on); every node killed at the end. `node_args` go to FleetpulseNode."""
+    with NatsCluster() as nats:
+        if admin_key:
+            node_args["extra"] = [*node_args.get("extra", []), "--auth", "on"]
+        nodes = [FleetpulseNode(n, nats.urls, work, **node_args) for n in ("a", "b", "c")]
+        for n in nodes:
+            if admin_key:
+                n.admin_key = admin_key
+        try:
+            start_cluster(nodes)
+            yield nodes
+        finally:
+            kill_all(nodes)
+
+
+def served_by(node: FleetpulseNode) -> set[int]:
+    """The partitions `node` says it owns."""
+    return {p["id"] for p in node.cluster()["partitions"] if p["owner"] == node.node_id}
+
+
+@contextlib.contextmanager
 def cluster_beside_single(work: Path, node_class=FleetpulseNode, start=None):
     """Three real nats-servers, nodes a, b and c started by `start` (default `start_cluster`)
     and one single-node fleetpulse with its own data dir, to compare answers on the same data;

@@ -10,26 +10,15 @@ from __future__ import annotations
 
 import pytest
 
-from fleetpulse_cluster_harness import (LEASE_TTL_S, FleetpulseNode, kill_all, partition_of,
-                                        start_cluster, wait_all_owned)
+from fleetpulse_cluster_harness import (LEASE_TTL_S, partition_of, served_by, three_nodes,
+                                        wait_all_owned)
 from fleetpulse_harness import wait_until
-from nats_cluster_harness import NatsCluster
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    work = tmp_path_factory.mktemp("fpalertmanual")
-    with NatsCluster() as nats:
-        nodes = [FleetpulseNode(n, nats.urls, work) for n in ("a", "b", "c")]
-        try:
-            start_cluster(nodes)
-            yield nodes
-        finally:
-            kill_all(nodes)
-
-
-def served_by(node) -> set[int]:
-    return {p["id"] for p in node.cluster()["partitions"] if p["owner"] == node.node_id}
+    with three_nodes(tmp_path_factory.mktemp("fpalertmanual")) as nodes:
+        yield nodes
 
 
 def owner_of(nodes, device: str):

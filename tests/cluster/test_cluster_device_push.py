@@ -18,27 +18,16 @@ import time
 
 import pytest
 
-from fleetpulse_cluster_harness import (LEASE_TTL_S, FleetpulseNode, kill_all, partition_of,
-                                        start_cluster, wait_all_owned)
+from fleetpulse_cluster_harness import (LEASE_TTL_S, FleetpulseNode, partition_of, served_by,
+                                        three_nodes, wait_all_owned)
 from mqtt_harness import PahoClient
-from nats_cluster_harness import NatsCluster
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    work = tmp_path_factory.mktemp("fppush")
-    with NatsCluster() as nats:
-        nodes = [FleetpulseNode(n, nats.urls, work, mqtt=True) for n in ("a", "b", "c")]
-        try:
-            start_cluster(nodes)
-            wait_all_owned(nodes, timeout=4 * LEASE_TTL_S, balanced=True)
-            yield nodes
-        finally:
-            kill_all(nodes)
-
-
-def served_by(node: FleetpulseNode) -> set[int]:
-    return {p["id"] for p in node.cluster()["partitions"] if p["owner"] == node.node_id}
+    with three_nodes(tmp_path_factory.mktemp("fppush"), mqtt=True) as nodes:
+        wait_all_owned(nodes, timeout=4 * LEASE_TTL_S, balanced=True)
+        yield nodes
 
 
 def device_owned_by(node: FleetpulseNode, prefix: str) -> str:

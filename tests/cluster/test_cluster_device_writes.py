@@ -15,30 +15,16 @@ import time
 
 import pytest
 
-from fleetpulse_cluster_harness import (LEASE_TTL_S, FleetpulseNode, kill_all, partition_of,
-                                        start_cluster, wait_all_owned)
-from nats_cluster_harness import NatsCluster
+from fleetpulse_cluster_harness import (LEASE_TTL_S, partition_of, served_by, three_nodes,
+                                        wait_all_owned)
 
 ADMIN_KEY = "cluster-writes-admin-key-0123456789"
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    work = tmp_path_factory.mktemp("fpdevicewrites")
-    with NatsCluster() as nats:
-        nodes = [FleetpulseNode(n, nats.urls, work, extra=["--auth", "on"])
-                 for n in ("a", "b", "c")]
-        for n in nodes:
-            n.admin_key = ADMIN_KEY
-        try:
-            start_cluster(nodes)
-            yield nodes
-        finally:
-            kill_all(nodes)
-
-
-def served_by(node) -> set[int]:
-    return {p["id"] for p in node.cluster()["partitions"] if p["owner"] == node.node_id}
+    with three_nodes(tmp_path_factory.mktemp("fpdevicewrites"), admin_key=ADMIN_KEY) as nodes:
+        yield nodes
 
 
 def new_key(nodes, role: str) -> str:

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from fleetpulse_cluster_harness import NatsCluster, FleetpulseNode, kill_all, start_cluster
+from fleetpulse_cluster_harness import three_nodes
 from sse_client import SseClient
 
 T0 = 1_767_225_600_000
@@ -37,17 +37,8 @@ class CookieSse(SseClient):
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    work = tmp_path_factory.mktemp("fpssesession")
-    with NatsCluster() as nats:
-        nodes = [FleetpulseNode(n, nats.urls, work, extra=["--auth", "on"])
-                 for n in ("a", "b", "c")]
-        for n in nodes:
-            n.admin_key = "cluster-sse-admin-key-0123456789"
-        try:
-            start_cluster(nodes)
-            yield nodes
-        finally:
-            kill_all(nodes)
+    with three_nodes(tmp_path_factory.mktemp("fpssesession"), admin_key="cluster-sse-admin-key-0123456789") as nodes:
+        yield nodes
 
 
 def read_key(node, everywhere=()) -> tuple[str, str]:
