@@ -170,6 +170,20 @@ def served_by(node: FleetpulseNode) -> set[int]:
     return {p["id"] for p in node.cluster()["partitions"] if p["owner"] == node.node_id}
 
 
+def new_key(nodes: list[FleetpulseNode], role: str) -> tuple[str, str]:
+    """An API key of `role` made through nodes[0], once every node of `nodes` accepts it (an
+    owner checks a forwarded session write against its own copy of the key): (id, key)."""
+    r = nodes[0].post("/api/v1/admin/api-keys", {"name": f"{role}-{time.monotonic_ns()}",
+                                                  "role": role})
+    assert r.status == 201, r
+    key = r.body["key"]
+    deadline = time.monotonic() + 10
+    while not all(n.get("/api/v1/devices?limit=1", key=key).status == 200 for n in nodes):
+        assert time.monotonic() < deadline, "the key did not reach every node"
+        time.sleep(0.2)
+    return r.body["id"], key
+
+
 @contextlib.contextmanager
 def cluster_beside_single(work: Path, node_class=FleetpulseNode, start=None):
     """Three real nats-servers, nodes a, b and c started by `start` (default `start_cluster`)

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from fleetpulse_cluster_harness import (LEASE_TTL_S, FleetpulseNode, kill_all, partition_of,
-                                        start_cluster, wait_all_owned)
+                                        served_by, start_cluster, wait_all_owned)
 from nats_cluster_harness import NatsCluster
 from webhook_receiver import WebhookReceiver
 
@@ -56,10 +56,6 @@ def until(predicate, timeout: float, what: str):
 
 def events(hooks: WebhookReceiver, device: str) -> list[str]:
     return [b["event"] for b in hooks.bodies() if b["alert"]["device_id"] == device]
-
-
-def served_by(node) -> set[int]:
-    return {p["id"] for p in node.cluster()["partitions"] if p["owner"] == node.node_id}
 
 
 def owner_and_device(nodes, prefix: str):

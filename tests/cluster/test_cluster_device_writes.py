@@ -11,12 +11,11 @@ Three real nats-servers and three real fleetpulse nodes with --auth on.
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
-from fleetpulse_cluster_harness import (LEASE_TTL_S, partition_of, served_by, three_nodes,
-                                        wait_all_owned)
+from fleetpulse_cluster_harness import (LEASE_TTL_S, new_key, partition_of, served_by,
+                                        three_nodes, wait_all_owned)
 
 ADMIN_KEY = "cluster-writes-admin-key-0123456789"
 
@@ -25,19 +24,6 @@ ADMIN_KEY = "cluster-writes-admin-key-0123456789"
 def cluster(tmp_path_factory):
     with three_nodes(tmp_path_factory.mktemp("fpdevicewrites"), admin_key=ADMIN_KEY) as nodes:
         yield nodes
-
-
-def new_key(nodes, role: str) -> str:
-    """A key of `role` made through the first node and known to every node."""
-    r = nodes[0].post("/api/v1/admin/api-keys", {"name": f"{role}-{time.monotonic_ns()}",
-                                                  "role": role})
-    assert r.status == 201, r
-    key = r.body["key"]
-    deadline = time.monotonic() + 10
-    while not all(n.get("/api/v1/devices?limit=1", key=key).status == 200 for n in nodes):
-        assert time.monotonic() < deadline, "the key did not reach every node"
-        time.sleep(0.2)
-    return key
 
 
 def login(node, key: str) -> dict[str, str]:
@@ -57,7 +43,7 @@ def test_a_dashboard_session_writes_a_device_through_a_node_that_does_not_own_it
     mine = served_by(a)
     device = next(d for d in (f"sess-dev-{i}" for i in range(500)) if partition_of(d) not in mine)
     owner = next(n for n in nodes if partition_of(device) in served_by(n))
-    admin = login(a, new_key(nodes, "admin"))
+    admin = login(a, new_key(nodes, "admin")[1])
 
     r = as_session(a, "POST", "/api/v1/devices", admin, {"device_id": device, "name": "pump"})
     assert r.status == 201, r
@@ -79,7 +65,7 @@ def test_a_dashboard_session_writes_a_device_through_a_node_that_does_not_own_it
     assert r.status == 403, r
 
     # A read session cannot write, through any node, owner included.
-    reader = login(a, new_key(nodes, "read"))
+    reader = login(a, new_key(nodes, "read")[1])
     r = as_session(a, "PATCH", f"/api/v1/devices/{device}", reader, {"name": "x"})
     assert r.status == 403, r
     r = as_session(a, "POST", "/api/v1/devices", reader, {"device_id": device + "-r"})

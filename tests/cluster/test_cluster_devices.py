@@ -19,7 +19,8 @@ import time
 import pytest
 
 from fleetpulse_cluster_harness import (LEASE_TTL_S, FleetpulseNode, kill_all, node_by_id,
-                                        partition_of, start_cluster, wait_all_owned)
+                                        partition_of, served_by, start_cluster,
+                                        wait_all_owned)
 from mqtt_harness import PahoClient
 from nats_cluster_harness import NatsCluster
 
@@ -39,10 +40,6 @@ def cluster(tmp_path_factory):
             yield nodes
         finally:
             kill_all(nodes)
-
-
-def served_by(node: FleetpulseNode) -> set[int]:
-    return {p["id"] for p in node.cluster()["partitions"] if p["owner"] == node.node_id}
 
 
 def device_owned_by(node: FleetpulseNode, prefix: str, among: set[int] | None = None) -> str:

@@ -12,7 +12,8 @@ import time
 import pytest
 
 from fleetpulse_cluster_harness import (LEASE_TTL_S, FleetpulseNode, kill_all, owners,
-                                        partition_of, start_cluster, wait_all_owned)
+                                        partition_of, served_by, start_cluster,
+                                        wait_all_owned)
 from haproxy_harness import Haproxy
 from mqtt_harness import PahoClient
 from nats_cluster_harness import NatsCluster
@@ -52,10 +53,6 @@ def wait_values(request, device: str, want: list[float], timeout: float = 30.0):
             return
         time.sleep(0.2)
     raise AssertionError(f"{device}: {got} != {want}")
-
-
-def served_by(node) -> set[int]:
-    return {p["id"] for p in node.cluster()["partitions"] if p["owner"] == node.node_id}
 
 
 def busiest_owner(nodes, prefix: str, count: int):

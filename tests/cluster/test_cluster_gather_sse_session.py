@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from fleetpulse_cluster_harness import three_nodes
+from fleetpulse_cluster_harness import new_key, three_nodes
 from sse_client import SseClient
 
 T0 = 1_767_225_600_000
@@ -41,20 +41,6 @@ def cluster(tmp_path_factory):
         yield nodes
 
 
-def read_key(node, everywhere=()) -> tuple[str, str]:
-    """A read key made through `node`, once every node of `everywhere` knows it (a session's
-    forwarded write is checked by the owner against its own copy of the key)."""
-    r = node.post("/api/v1/admin/api-keys", {"name": f"viewer-{time.monotonic_ns()}",
-                                              "role": "read"})
-    assert r.status == 201, r
-    key = r.body["key"]
-    deadline = time.monotonic() + 10
-    while not all(n.get("/api/v1/devices?limit=1", key=key).status == 200 for n in everywhere):
-        assert time.monotonic() < deadline, "the key did not reach every node"
-        time.sleep(0.2)
-    return r.body["id"], key
-
-
 def login(node, key: str) -> tuple[str, str]:
     r = node.request("POST", "/api/v1/session", key=key)
     assert r.status in (200, 201), r
@@ -76,7 +62,7 @@ def assert_ends(sse: SseClient, within: float) -> None:
 
 def test_a_read_session_sees_every_partitions_events_until_it_logs_out(cluster):
     a, b, _ = cluster
-    _, key = read_key(a, cluster)
+    _, key = new_key(cluster, "read")
     cookie, csrf = login(a, key)
     with CookieSse(a.port, cookie, "/api/v1/stream?device_id=" + ",".join(DEVICES)) as sse:
         assert sse.status == 200
@@ -102,7 +88,7 @@ def test_a_read_session_sees_every_partitions_events_until_it_logs_out(cluster):
 
 def test_revoking_the_sessions_key_ends_the_relayed_stream(cluster):
     _, _, c = cluster
-    key_id, key = read_key(c)
+    key_id, key = new_key([c], "read")
     cookie, _ = login(c, key)
     with CookieSse(c.port, cookie) as sse:
         assert sse.status == 200
