@@ -82,6 +82,30 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu(pid: int) -> dict[int, tuple[str, float, float]]:
+    """Per thread of process `pid`: (name, user s, system s) so far."""
+    out = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue  # ended meanwhile
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat.rsplit(")", 1)[1].split()
+        out[int(task.name)] = (name, int(fields[11]) / tick, int(fields[12]) / tick)
+    return out
+
+
+def thread_delta(before: dict, after: dict) -> list[tuple[int, str, float, float]]:
+    """(tid, name, user s, system s) spent between two thread_cpu() readings, busiest first."""
+    rows = []
+    for tid, (name, user, system) in after.items():
+        _, user0, system0 = before.get(tid, (name, 0.0, 0.0))
+        rows.append((tid, name, user - user0, system - system0))
+    return sorted(rows, key=lambda r: -(r[2] + r[3]))
+
+
 def run_phase(port: int, seconds: float, senders: int, devices: int, batch: int,
               t_base: int) -> tuple[float, int]:
     """Posts batches for `seconds`; returns (points/s acknowledged, points)."""
@@ -152,7 +176,7 @@ def main():
     ap.add_argument("--devices", type=int, default=1000)
     ap.add_argument("--batch", type=int, default=5000)
     ap.add_argument("--topic", default="devices/+/telemetry", help="the consumers' filter")
-    ap.add_argument("--perf", help="perf record the server during the phase with consumers")
+    ap.add_argument("--perf", help="perf record (cpu-clock) the server in each phase, to PERF.A/.B/.C")
     ap.add_argument("--reader", choices=["mosquitto_sub", "bulk"], default="mosquitto_sub",
                     help="the consumers: mosquitto_sub, or bulk readers (see above)")
     ap.add_argument("--consumer-nice", type=int, default=0,
@@ -179,10 +203,30 @@ def main():
         # Warm-up (series created, files opened): not measured.
         run_phase(http_port, 3, args.senders, args.devices, args.batch, 1_700_000_000_000)
 
-        cpu = cpu_seconds(p.pid)
-        rate0, n0 = run_phase(http_port, args.seconds, args.senders, args.devices, args.batch,
-                              1_710_000_000_000)
-        cpu0 = cpu_seconds(p.pid) - cpu
+        def phase(label: str, t_base: int, readers: list) -> dict:
+            """One measured phase: rate, server CPU (total, per thread), readers' CPU, perf."""
+            perf = None
+            if args.perf:
+                perf = subprocess.Popen(
+                    ["perf", "record", "-e", "cpu-clock", "-F", "499", "-o",
+                     f"{args.perf}.{label}", "-p", str(p.pid), "--", "sleep", str(args.seconds)],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            threads = thread_cpu(p.pid)
+            readers_cpu = sum(cpu_seconds(s.pid) for s in readers if s.poll() is None)
+            cpu = cpu_seconds(p.pid)
+            sent = metric(http_port, "fleetpulse_mqtt_consumer_messages_sent_total")
+            rate, n = run_phase(http_port, args.seconds, args.senders, args.devices, args.batch,
+                                t_base)
+            cpu = cpu_seconds(p.pid) - cpu
+            readers_cpu = sum(cpu_seconds(s.pid) for s in readers if s.poll() is None) - readers_cpu
+            per_thread = thread_delta(threads, thread_cpu(p.pid))
+            if perf:
+                perf.wait()
+            sent = metric(http_port, "fleetpulse_mqtt_consumer_messages_sent_total") - sent
+            return {"label": label, "rate": rate, "n": n, "cpu": cpu, "threads": per_thread,
+                    "readers_cpu": readers_cpu, "sent": sent}
+
+        a = phase("A", 1_710_000_000_000, [])
         subs = []
         for i in range(args.consumers):
             nice = ["nice", "-n", str(args.consumer_nice)] if args.consumer_nice else []
@@ -198,22 +242,8 @@ def main():
             procs.append(s)
             subs.append(s)
         time.sleep(2)  # connected and subscribed
-        sent_before = metric(http_port, "fleetpulse_mqtt_consumer_messages_sent_total")
-        perf = None
-        if args.perf:
-            perf = subprocess.Popen(["perf", "record", "-g", "-F", "499", "-o", args.perf, "-p",
-                                     str(p.pid), "--", "sleep", str(args.seconds)],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        cpu = cpu_seconds(p.pid)
-        sub_cpu = sum(cpu_seconds(s.pid) for s in subs if s.poll() is None)
-        rate10, n10 = run_phase(http_port, args.seconds, args.senders, args.devices, args.batch,
-                                1_720_000_000_000)
-        cpu10 = cpu_seconds(p.pid) - cpu
-        sub_cpu = sum(cpu_seconds(s.pid) for s in subs if s.poll() is None) - sub_cpu
-        if perf:
-            perf.wait()
+        b = phase("B", 1_720_000_000_000, subs)
         time.sleep(1)
-        sent = metric(http_port, "fleetpulse_mqtt_consumer_messages_sent_total") - sent_before
         cut = metric(http_port, "fleetpulse_mqtt_consumer_overflows_total")
         alive = sum(1 for s in subs if s.poll() is None)
         for s in subs:
@@ -221,24 +251,33 @@ def main():
         for s in subs:
             s.wait(timeout=30)
         time.sleep(1)
-        cpu = cpu_seconds(p.pid)
-        rate_c, n_c = run_phase(http_port, args.seconds, args.senders, args.devices, args.batch,
-                                1_730_000_000_000)
-        cpu_c = cpu_seconds(p.pid) - cpu
+        c = phase("C", 1_730_000_000_000, [])
         print(f"\n{args.senders} senders, {args.reader} consumers, load average "
               f"{os.getloadavg()[0]:.1f} at the end")
         print(f"\n| consumers subscribed to {args.topic} | points/s acknowledged | points | "
-              "server CPU s per 1 M points |")
+              "server CPU s per 1 M points | readers' CPU s per 1 M points |")
+        print("|---|---|---|---|---|")
+        for ph, who in ((a, "0"), (b, str(args.consumers)), (c, "0 (again, consumers stopped)")):
+            print(f"| {who} | {ph['rate']:,.0f} | {ph['n']:,} | {ph['cpu'] / ph['n'] * 1e6:.2f} | "
+                  f"{ph['readers_cpu'] / ph['n'] * 1e6:.2f} |")
+        print("\nserver threads, CPU s per 1 M points, user + system (the busiest in B):")
+        print("\n| thread | A | B | C |")
         print("|---|---|---|---|")
-        print(f"| 0 | {rate0:,.0f} | {n0:,} | {cpu0 / n0 * 1e6:.2f} |")
-        print(f"| {args.consumers} | {rate10:,.0f} | {n10:,} | {cpu10 / n10 * 1e6:.2f} |")
-        print(f"| 0 (again, consumers stopped) | {rate_c:,.0f} | {n_c:,} | "
-              f"{cpu_c / n_c * 1e6:.2f} |")
-        print(f"\nconsumers' own CPU over the phase with them: {sub_cpu:.1f} s in "
+        by_tid = {ph["label"]: {t[0]: t for t in ph["threads"]} for ph in (a, b, c)}
+        for tid, name, _, _ in b["threads"][:10]:
+            cells = []
+            for ph in (a, b, c):
+                t = by_tid[ph["label"]].get(tid, (tid, name, 0.0, 0.0))
+                cells.append(f"{t[2] / ph['n'] * 1e6:.2f} + {t[3] / ph['n'] * 1e6:.2f}")
+            print(f"| {tid} ({name}) | " + " | ".join(cells) + " |")
+        extra = b["cpu"] / b["n"] - (a["cpu"] / a["n"] + c["cpu"] / c["n"]) / 2
+        print(f"\nconsumers' own CPU over the phase with them: {b['readers_cpu']:.1f} s in "
               f"{args.seconds:.0f} s (nice {args.consumer_nice})")
-        print(f"ratio {rate10 / rate0:.2f} (against the phase after: {rate10 / rate_c:.2f}); "
-              f"consumer messages sent {sent:,.0f} "
-              f"(one per device per commit batch, per consumer); consumers cut: {cut:.0f}; "
+        print(f"ratio {b['rate'] / a['rate']:.2f} (against the phase after: "
+              f"{b['rate'] / c['rate']:.2f}; A/C {a['rate'] / c['rate']:.2f}); "
+              f"consumer messages sent {b['sent']:,.0f} "
+              f"(one per device per commit batch, per consumer); server CPU per consumer message "
+              f"{extra * b['n'] / max(b['sent'], 1) * 1e6:.2f} us; consumers cut: {cut:.0f}; "
               f"consumers still running: {alive}/{args.consumers}")
     finally:
         for p in procs:

@@ -40,13 +40,25 @@ int highest_qos(const Filters& filters, std::string_view topic) {
 }  // namespace
 
 ConsumerMessages::ConsumerMessages(std::vector<Message> messages, ConsumerPacketEncoder encoder)
-    : messages_(std::move(messages)), encoder_(encoder) {}
+    : messages_(std::move(messages)), encoder_(encoder) {
+  byte_offsets_.reserve(messages_.size() + 1);
+  size_t n = 0;
+  byte_offsets_.push_back(0);
+  for (const Message& m : messages_)
+    byte_offsets_.push_back(n += m.topic.size() + m.payload.size());
+}
 
 size_t ConsumerMessages::bytes(size_t first, size_t count) const {
-  size_t n = 0;
-  for (size_t i = first; i < first + count; ++i)
-    n += messages_[i].topic.size() + messages_[i].payload.size();
-  return n;
+  return byte_offsets_[first + count] - byte_offsets_[first];
+}
+
+size_t ConsumerMessages::count_below(size_t first, size_t count, size_t limit) const {
+  const auto begin = byte_offsets_.begin() + static_cast<ptrdiff_t>(first);
+  const size_t base = *begin;
+  // The first k in [0, count] whose bytes(first, k) reach `limit` (count + 1 if none does).
+  const auto it = std::lower_bound(begin, begin + static_cast<ptrdiff_t>(count) + 1, limit,
+                                   [&](size_t offset, size_t l) { return offset - base < l; });
+  return static_cast<size_t>(it - begin);
 }
 
 void ConsumerMessages::encode(size_t slot) const {
@@ -54,6 +66,10 @@ void ConsumerMessages::encode(size_t slot) const {
   std::string& out = packets_[slot];
   std::vector<uint32_t>& offsets = offsets_[slot];
   offsets.reserve(messages_.size() + 1);
+  size_t total = 0;  // a QoS 0 PUBLISH adds at most 8 bytes (5 of header, 2 of topic length, 1
+                     // of v5 property length) to its topic and payload
+  for (const Message& m : messages_) total += m.topic.size() + m.payload.size() + 8;
+  out.reserve(total);
   for (const Message& m : messages_) {
     const size_t start = out.size();
     offsets.push_back(static_cast<uint32_t>(start));
@@ -215,13 +231,14 @@ std::vector<ConsumerDelivery> ConsumerFeed::take(Subscriber& s, size_t max_messa
   size_t taken = 0, bytes = 0;
   while (!s.queue.empty() && taken < max_messages && (taken == 0 || bytes < max_bytes)) {
     ConsumerDelivery& front = s.queue.front();
-    uint32_t n = 0;
-    size_t run_bytes = 0;
-    while (n < front.count && taken + n < max_messages &&
-           (taken + n == 0 || bytes + run_bytes < max_bytes)) {
-      run_bytes += front.messages->bytes(front.first + n, 1);
-      ++n;
-    }
+    // Message k of the run is taken while taken + k < max_messages and, past the first
+    // message, the bytes before it are under max_bytes: so the one that crosses the byte
+    // limit is taken. O(log n) per run, not a loop over its messages.
+    const size_t below = front.messages->count_below(front.first, front.count, max_bytes - bytes);
+    const auto n =
+        static_cast<uint32_t>(std::min({static_cast<size_t>(front.count), max_messages - taken,
+                                        std::max<size_t>(below, taken == 0 ? 1 : 0)}));
+    const size_t run_bytes = front.messages->bytes(front.first, n);
     taken += n;
     bytes += run_bytes;
     s.queued_bytes -= run_bytes;
@@ -333,23 +350,35 @@ void ConsumerFeed::fanout_telemetry(const ReadingBatch& b) {
     }
   }
   if (!everything && partial.empty()) return;
-  // One message per device of the batch, its points in batch order.
-  std::vector<std::vector<uint32_t>> by_device(b.devices().size());
-  for (uint32_t i = 0; i < b.points().size(); ++i) by_device[b.points()[i].device].push_back(i);
+  // One message per device of the batch, its points in batch order: the point indexes grouped
+  // by device with a counting sort (two flat arrays, not a vector per device).
+  const size_t devices = b.devices().size();
+  std::vector<uint32_t> start(devices + 1, 0);
+  for (const Point& p : b.points()) ++start[p.device + 1];
+  for (size_t d = 0; d < devices; ++d) start[d + 1] += start[d];
+  std::vector<uint32_t> order(b.points().size());
+  {
+    std::vector<uint32_t> next(start.begin(), start.end() - 1);
+    for (uint32_t i = 0; i < b.points().size(); ++i) order[next[b.points()[i].device]++] = i;
+  }
   std::vector<ConsumerMessages::Message> messages;
-  TelemetryPayloadWriter payload_writer;  // its cached second serves the whole batch
-  for (size_t d = 0; d < by_device.size(); ++d) {
-    if (by_device[d].empty()) continue;
+  messages.reserve(devices);
+  TelemetryPayloadWriter payload_writer;  // its cached day serves the whole batch
+  for (size_t d = 0; d < devices; ++d) {
+    if (start[d] == start[d + 1]) continue;
     const std::string& device = b.devices()[d];
-    std::string topic = "devices/" + device + "/telemetry";
+    std::string topic;
+    topic.reserve(device.size() + 18);
+    topic.append("devices/").append(device).append("/telemetry");
     if (!everything && std::none_of(partial.begin(), partial.end(),
                                     [&](const Filters& f) { return highest_qos(f, topic) >= 0; }))
       continue;
     // Byte for byte what JsonWriter writes, without snprintf per timestamp.
     std::string payload;
+    payload.reserve(32 + device.size() + (start[d + 1] - start[d]) * 80);
     payload_writer.begin(payload, device);
-    for (uint32_t i : by_device[d]) {
-      const Point& p = b.points()[i];
+    for (uint32_t k = start[d]; k < start[d + 1]; ++k) {
+      const Point& p = b.points()[order[k]];
       payload_writer.add_point(payload, b.metrics()[p.metric], p.ts_ms, p.value);
     }
     payload_writer.end(payload);

@@ -58,7 +58,10 @@ class ConsumerMessages {
   size_t size() const { return messages_.size(); }
   const Message& operator[](size_t i) const { return messages_[i]; }
   // Topic + payload bytes of messages [first, first + count): what a subscriber's queue counts.
+  // O(1) (prefix sums).
   size_t bytes(size_t first, size_t count) const;
+  // The smallest k in [0, count] with bytes(first, k) >= limit, or count + 1 if there is none.
+  size_t count_below(size_t first, size_t count, size_t limit) const;
 
   // The QoS 0 packets of messages [first, first + count) for `version_slot`, back to back
   // (encoded on first use, once per slot; empty without an encoder).
@@ -73,6 +76,7 @@ class ConsumerMessages {
 
   const std::vector<Message> messages_;
   const ConsumerPacketEncoder encoder_;
+  std::vector<size_t> byte_offsets_;  // topic + payload bytes before message i (size() + 1)
   mutable std::once_flag encoded_[2];
   // Written once, under encoded_: the packets, and where message i's starts (size() + 1).
   mutable std::string packets_[2];

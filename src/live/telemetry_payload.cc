@@ -41,19 +41,34 @@ void TelemetryPayloadWriter::end(std::string& out) {
 }
 
 void TelemetryPayloadWriter::append_timestamp(std::string& out, int64_t ms) {
-  // Floor division, as append_rfc3339: the milliseconds are always 0..999.
+  // Floor division, as append_rfc3339: the milliseconds are always 0..999 and the second of
+  // the day 0..86399.
   const int64_t secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
   const int64_t frac = ms - secs * 1000;
-  if (secs != cached_second_) {
-    second_prefix_.clear();
-    append_rfc3339(second_prefix_, secs * 1000);
-    second_prefix_.resize(second_prefix_.size() - 5);  // ".000Z"
-    cached_second_ = secs;
+  const int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
+  const int64_t rem = secs - days * 86400;
+  if (days != cached_day_) {
+    day_prefix_.clear();
+    append_rfc3339(day_prefix_, days * 86400 * 1000);
+    day_prefix_.resize(day_prefix_.size() - 13);  // "00:00:00.000Z"
+    cached_day_ = days;
   }
-  out += second_prefix_;
-  const char tail[5] = {'.', static_cast<char>('0' + frac / 100),
-                        static_cast<char>('0' + frac / 10 % 10), static_cast<char>('0' + frac % 10),
-                        'Z'};
+  out += day_prefix_;
+  const auto digit = [](int64_t v) { return static_cast<char>('0' + v); };
+  const int64_t h = rem / 3600, m = rem % 3600 / 60, s = rem % 60;
+  const char tail[13] = {digit(h / 10),
+                         digit(h % 10),
+                         ':',
+                         digit(m / 10),
+                         digit(m % 10),
+                         ':',
+                         digit(s / 10),
+                         digit(s % 10),
+                         '.',
+                         digit(frac / 100),
+                         digit(frac / 10 % 10),
+                         digit(frac % 10),
+                         'Z'};
   out.append(tail, sizeof tail);
 }
 

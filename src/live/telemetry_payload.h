@@ -2,9 +2,9 @@
 // TelemetryPayloadWriter: builds the JSON payload of a consumer telemetry message,
 // {"device_id":..,"points":[{"metric":..,"ts":"<RFC 3339 ms>","value":..},..]}, byte for byte
 // what JsonWriter with format_rfc3339 writes (NaN and infinities as null), without snprintf
-// per timestamp (the "YYYY-MM-DDTHH:MM:SS" of the last second seen is cached, the
-// milliseconds appended) and appending names that need no escaping whole instead of a char
-// at a time.
+// per timestamp (the "YYYY-MM-DDT" of the last day seen is cached, the time of day appended
+// digit by digit: points of one device in a batch span seconds, rarely days) and appending names
+// that need no escaping whole instead of a char at a time.
 //
 // Thread safety: none; one writer per thread (the consumer feed's).
 
@@ -27,8 +27,8 @@ class TelemetryPayloadWriter {
   static void append_escaped(std::string& out, std::string_view s);
 
  private:
-  int64_t cached_second_ = INT64_MIN;
-  std::string second_prefix_;  // "YYYY-MM-DDTHH:MM:SS" of cached_second_
+  int64_t cached_day_ = INT64_MIN;  // days since the epoch
+  std::string day_prefix_;          // "YYYY-MM-DDT" of cached_day_
   bool first_point_ = true;
 };
 

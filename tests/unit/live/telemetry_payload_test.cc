@@ -108,6 +108,22 @@ TEST(TelemetryPayloadWriter, RandomValuesAndTimestampsMatchJsonWriterByteForByte
   }
 }
 
+TEST(TelemetryPayloadWriter, EveryTimeOfDayAcrossDayAndYearBoundariesMatchesFormatRfc3339) {
+  TelemetryPayloadWriter tw;
+  // Two days around the epoch, 1999/2000 (leap year) and year 0/1, at a step that visits every
+  // second digit and millisecond digit; forwards then backwards (the cached day changes).
+  for (int64_t start : {-86400000LL, 946598400000LL, -62135683200000LL}) {
+    for (int dir : {1, -1}) {
+      for (int64_t k = 0; k < 2 * 86400; ++k) {
+        const int64_t ms = dir > 0 ? start + k * 1001 : start + (2 * 86400 - k) * 1001;
+        std::string out;
+        tw.append_timestamp(out, ms);
+        ASSERT_EQ(out, format_rfc3339(ms)) << ms;
+      }
+    }
+  }
+}
+
 TEST(TelemetryPayloadWriter, EscapingMatchesJsonWriterForEveryByte) {
   std::string all;
   for (int c = 0; c < 256; ++c) all.push_back(static_cast<char>(c));
