@@ -83,7 +83,8 @@ def cpu_seconds(pid: int) -> float:
 
 
 def thread_cpu(pid: int) -> dict[int, tuple[str, float, float]]:
-    """Per thread of process `pid`: (name, user s, system s) so far."""
+    """Per thread of process `pid`: (name, user s, system s, voluntary context switches) so far
+    (a thread's sleeps: each is a wake-up)."""
     out = {}
     tick = os.sysconf("SC_CLK_TCK")
     for task in Path(f"/proc/{pid}/task").iterdir():
@@ -93,17 +94,35 @@ def thread_cpu(pid: int) -> dict[int, tuple[str, float, float]]:
             continue  # ended meanwhile
         name = stat[stat.index("(") + 1:stat.rindex(")")]
         fields = stat.rsplit(")", 1)[1].split()
-        out[int(task.name)] = (name, int(fields[11]) / tick, int(fields[12]) / tick)
+        switches = 0
+        try:
+            for line in (task / "status").read_text().splitlines():
+                if line.startswith("voluntary_ctxt_switches:"):
+                    switches = int(line.split()[1])
+        except OSError:
+            pass
+        out[int(task.name)] = (name, int(fields[11]) / tick, int(fields[12]) / tick, switches)
     return out
 
 
-def thread_delta(before: dict, after: dict) -> list[tuple[int, str, float, float]]:
-    """(tid, name, user s, system s) spent between two thread_cpu() readings, busiest first."""
+def thread_delta(before: dict, after: dict) -> list[tuple[int, str, float, float, int]]:
+    """(tid, name, user s, system s, wake-ups) between two thread_cpu() readings, busiest
+    first."""
     rows = []
-    for tid, (name, user, system) in after.items():
-        _, user0, system0 = before.get(tid, (name, 0.0, 0.0))
-        rows.append((tid, name, user - user0, system - system0))
+    for tid, (name, user, system, switches) in after.items():
+        _, user0, system0, switches0 = before.get(tid, (name, 0.0, 0.0, 0))
+        rows.append((tid, name, user - user0, system - system0, switches - switches0))
     return sorted(rows, key=lambda r: -(r[2] + r[3]))
+
+
+def flush(port: int) -> None:
+    """Seals the head into blocks (answers once written): between phases, so no phase pays for
+    sealing another's points, and each starts with an empty head."""
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/admin/flush", data=b"",
+                                 method="POST", headers={"Authorization": f"Bearer {ADMIN}"})
+    with urllib.request.urlopen(req, timeout=300) as r:
+        r.read()
+    time.sleep(1)
 
 
 def run_phase(port: int, seconds: float, senders: int, devices: int, batch: int,
@@ -179,6 +198,8 @@ def main():
     ap.add_argument("--perf", help="perf record (cpu-clock) the server in each phase, to PERF.A/.B/.C")
     ap.add_argument("--reader", choices=["mosquitto_sub", "bulk"], default="mosquitto_sub",
                     help="the consumers: mosquitto_sub, or bulk readers (see above)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="phases with consumers, each followed by one without (A B C B C ...)")
     ap.add_argument("--consumer-nice", type=int, default=0,
                     help="run the consumers under nice -n N (0: as the server)")
     args = ap.parse_args()
@@ -190,7 +211,10 @@ def main():
         http_port, mqtt_port = free_port(), free_port()
         p = subprocess.Popen([fp_bin, "serve", "--data-dir", str(root / "fp"), "--http",
                               f"127.0.0.1:{http_port}", "--mqtt", f"127.0.0.1:{mqtt_port}",
-                              "--admin-key", ADMIN, "--log-level", "warn"],
+                              "--admin-key", ADMIN, "--log-level", "warn",
+                              # Sealed only between phases (flush() below): a 4 M-point flush
+                              # otherwise lands in whichever phase crosses it.
+                              "--flush-points", "1000000000", "--flush-interval", "1h"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(p)
         wait_ready(f"http://127.0.0.1:{http_port}/ready", p)
@@ -205,6 +229,7 @@ def main():
 
         def phase(label: str, t_base: int, readers: list) -> dict:
             """One measured phase: rate, server CPU (total, per thread), readers' CPU, perf."""
+            flush(http_port)
             perf = None
             if args.perf:
                 perf = subprocess.Popen(
@@ -215,70 +240,94 @@ def main():
             readers_cpu = sum(cpu_seconds(s.pid) for s in readers if s.poll() is None)
             cpu = cpu_seconds(p.pid)
             sent = metric(http_port, "fleetpulse_mqtt_consumer_messages_sent_total")
+            own = os.times()
             rate, n = run_phase(http_port, args.seconds, args.senders, args.devices, args.batch,
                                 t_base)
             cpu = cpu_seconds(p.pid) - cpu
+            senders_cpu = sum(os.times()[:2]) - sum(own[:2])
             readers_cpu = sum(cpu_seconds(s.pid) for s in readers if s.poll() is None) - readers_cpu
             per_thread = thread_delta(threads, thread_cpu(p.pid))
             if perf:
                 perf.wait()
             sent = metric(http_port, "fleetpulse_mqtt_consumer_messages_sent_total") - sent
             return {"label": label, "rate": rate, "n": n, "cpu": cpu, "threads": per_thread,
-                    "readers_cpu": readers_cpu, "sent": sent}
+                    "readers_cpu": readers_cpu, "senders_cpu": senders_cpu, "sent": sent}
 
-        a = phase("A", 1_710_000_000_000, [])
-        subs = []
-        for i in range(args.consumers):
-            nice = ["nice", "-n", str(args.consumer_nice)] if args.consumer_nice else []
-            if args.reader == "bulk":
-                cmd = [sys.executable, __file__, "--read-consumer", str(mqtt_port), read_key,
-                       f"bench-consumer-{i}", args.topic]
-            else:
-                cmd = ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(mqtt_port), "-q", "0",
-                       "-t", args.topic, "-u", "operator", "-P", read_key,
-                       "-i", f"bench-consumer-{i}"]
-            s = subprocess.Popen([*nice, *cmd], stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL)
-            procs.append(s)
-            subs.append(s)
-        time.sleep(2)  # connected and subscribed
-        b = phase("B", 1_720_000_000_000, subs)
-        time.sleep(1)
+        def start_consumers() -> list:
+            subs = []
+            for i in range(args.consumers):
+                nice = ["nice", "-n", str(args.consumer_nice)] if args.consumer_nice else []
+                if args.reader == "bulk":
+                    cmd = [sys.executable, __file__, "--read-consumer", str(mqtt_port), read_key,
+                           f"bench-consumer-{i}", args.topic]
+                else:
+                    cmd = ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(mqtt_port), "-q", "0",
+                           "-t", args.topic, "-u", "operator", "-P", read_key,
+                           "-i", f"bench-consumer-{i}"]
+                s = subprocess.Popen([*nice, *cmd], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+                procs.append(s)
+                subs.append(s)
+            time.sleep(2)  # connected and subscribed
+            return subs
+
+        # A (no consumer), then ROUNDS times B (consumers) and C (none again): each B is compared
+        # with the phases on either side of it, and those no-consumer phases with each other
+        # (the run-to-run noise).
+        t_base = 1_710_000_000_000
+        phases = [phase("A", t_base, [])]
+        alive = 0
+        for r in range(args.rounds):
+            subs = start_consumers()
+            phases.append(phase(f"B{r + 1}" if args.rounds > 1 else "B",
+                                t_base + (2 * r + 1) * 10_000_000_000, subs))
+            time.sleep(1)
+            alive += sum(1 for s in subs if s.poll() is None)
+            for s in subs:
+                s.terminate()
+            for s in subs:
+                s.wait(timeout=30)
+            time.sleep(1)
+            phases.append(phase(f"C{r + 1}" if args.rounds > 1 else "C",
+                                t_base + (2 * r + 2) * 10_000_000_000, []))
         cut = metric(http_port, "fleetpulse_mqtt_consumer_overflows_total")
-        alive = sum(1 for s in subs if s.poll() is None)
-        for s in subs:
-            s.terminate()
-        for s in subs:
-            s.wait(timeout=30)
-        time.sleep(1)
-        c = phase("C", 1_730_000_000_000, [])
         print(f"\n{args.senders} senders, {args.reader} consumers, load average "
               f"{os.getloadavg()[0]:.1f} at the end")
-        print(f"\n| consumers subscribed to {args.topic} | points/s acknowledged | points | "
-              "server CPU s per 1 M points | readers' CPU s per 1 M points |")
-        print("|---|---|---|---|---|")
-        for ph, who in ((a, "0"), (b, str(args.consumers)), (c, "0 (again, consumers stopped)")):
-            print(f"| {who} | {ph['rate']:,.0f} | {ph['n']:,} | {ph['cpu'] / ph['n'] * 1e6:.2f} | "
-                  f"{ph['readers_cpu'] / ph['n'] * 1e6:.2f} |")
-        print("\nserver threads, CPU s per 1 M points, user + system (the busiest in B):")
-        print("\n| thread | A | B | C |")
-        print("|---|---|---|---|")
-        by_tid = {ph["label"]: {t[0]: t for t in ph["threads"]} for ph in (a, b, c)}
-        for tid, name, _, _ in b["threads"][:10]:
+        print(f"\n| phase | consumers on {args.topic} | points/s acknowledged | points | "
+              "server CPU s per 1 M points | readers' | senders' (this script) |")
+        print("|---|---|---|---|---|---|---|")
+        for ph in phases:
+            who = str(args.consumers) if ph["label"].startswith("B") else "0"
+            print(f"| {ph['label']} | {who} | {ph['rate']:,.0f} | {ph['n']:,} | "
+                  f"{ph['cpu'] / ph['n'] * 1e6:.2f} | {ph['readers_cpu'] / ph['n'] * 1e6:.2f} | "
+                  f"{ph['senders_cpu'] / ph['n'] * 1e6:.2f} |")
+        print("\nserver threads, CPU s per 1 M points, user + system, and wake-ups (voluntary "
+              "context switches) per second (the busiest in the first phase with consumers):")
+        print("\n| thread | " + " | ".join(ph["label"] for ph in phases) + " |")
+        print("|---|" + "---|" * len(phases))
+        by_tid = [{t[0]: t for t in ph["threads"]} for ph in phases]
+        for tid, name, *_ in phases[1]["threads"][:10]:
             cells = []
-            for ph in (a, b, c):
-                t = by_tid[ph["label"]].get(tid, (tid, name, 0.0, 0.0))
-                cells.append(f"{t[2] / ph['n'] * 1e6:.2f} + {t[3] / ph['n'] * 1e6:.2f}")
+            for ph, threads in zip(phases, by_tid):
+                t = threads.get(tid, (tid, name, 0.0, 0.0, 0))
+                cells.append(f"{t[2] / ph['n'] * 1e6:.2f} + {t[3] / ph['n'] * 1e6:.2f}, "
+                             f"{t[4] / args.seconds:,.0f}/s")
             print(f"| {tid} ({name}) | " + " | ".join(cells) + " |")
-        extra = b["cpu"] / b["n"] - (a["cpu"] / a["n"] + c["cpu"] / c["n"]) / 2
-        print(f"\nconsumers' own CPU over the phase with them: {b['readers_cpu']:.1f} s in "
-              f"{args.seconds:.0f} s (nice {args.consumer_nice})")
-        print(f"ratio {b['rate'] / a['rate']:.2f} (against the phase after: "
-              f"{b['rate'] / c['rate']:.2f}; A/C {a['rate'] / c['rate']:.2f}); "
-              f"consumer messages sent {b['sent']:,.0f} "
-              f"(one per device per commit batch, per consumer); server CPU per consumer message "
-              f"{extra * b['n'] / max(b['sent'], 1) * 1e6:.2f} us; consumers cut: {cut:.0f}; "
-              f"consumers still running: {alive}/{args.consumers}")
+        print()
+        for i in range(1, len(phases), 2):
+            before, b, after = phases[i - 1], phases[i], phases[i + 1]
+            base_cpu = (before["cpu"] / before["n"] + after["cpu"] / after["n"]) / 2
+            extra = b["cpu"] / b["n"] - base_cpu
+            print(f"{b['label']}: rate ratio {b['rate'] / before['rate']:.2f} against the phase "
+                  f"before, {b['rate'] / after['rate']:.2f} against the phase after "
+                  f"(those two: {after['rate'] / before['rate']:.2f}); server CPU per 1 M points "
+                  f"{b['cpu'] / b['n'] * 1e6:.2f} against {base_cpu * 1e6:.2f} "
+                  f"(+{extra * 1e6:.2f} s); readers' CPU {b['readers_cpu']:.1f} s in "
+                  f"{args.seconds:.0f} s (nice {args.consumer_nice}); consumer messages sent "
+                  f"{b['sent']:,.0f}, server CPU per consumer message "
+                  f"{extra * b['n'] / max(b['sent'], 1) * 1e6:.2f} us")
+        print(f"consumers cut: {cut:.0f}; consumers still running at the end of their phase: "
+              f"{alive}/{args.consumers * args.rounds}")
     finally:
         for p in procs:
             p.terminate()
