@@ -1,6 +1,7 @@
 #include "live/consumer_feed.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "live/telemetry_payload.h"
 #include "model/time_format.h"
@@ -141,35 +142,84 @@ void ConsumerFeed::stop() {
 
 void ConsumerFeed::run() {
   std::unique_lock lock(inbox_mu_);
+  std::vector<Event> events;
+  bool backlog = false;  // events left by the last round (coalesce_points): they waited already
   while (true) {
+    idle_ = true;
     inbox_cv_.wait(lock, [this] { return stopping_ || !inbox_.empty(); });
+    idle_ = false;
     if (stopping_) return;
-    std::function<void()> fanout = std::move(inbox_.front());
-    inbox_.pop_front();
+    if (options_.coalesce_us > 0 && !backlog && inbox_.front().telemetry) {
+      // The batches committed meanwhile join this one (post() does not wake this thread for
+      // them, only at coalesce_points).
+      const auto deadline =
+          std::chrono::steady_clock::now() + std::chrono::microseconds(options_.coalesce_us);
+      inbox_cv_.wait_until(lock, deadline, [this] {
+        return stopping_ || inbox_points_ >= options_.coalesce_points;
+      });
+      if (stopping_) return;
+    }
+    // Up to coalesce_points points of telemetry (always the first event) in one go.
+    size_t points = 0;
+    events.clear();
+    while (!inbox_.empty()) {
+      const size_t n = inbox_.front().telemetry ? inbox_.front().telemetry->points().size() : 0;
+      if (!events.empty() && points + n > options_.coalesce_points) break;
+      points += n;
+      events.push_back(std::move(inbox_.front()));
+      inbox_.pop_front();
+    }
+    inbox_points_ -= points;
+    backlog = !inbox_.empty();
     lock.unlock();
-    fanout();
+    fan_out_events(events);
     lock.lock();
   }
 }
 
-void ConsumerFeed::post(std::function<void()> fanout) {
+void ConsumerFeed::fan_out_events(std::vector<Event>& events) {
+  std::vector<std::shared_ptr<const ReadingBatch>> batches;
+  for (Event& e : events) {
+    if (e.telemetry) {
+      batches.push_back(std::move(e.telemetry));
+      continue;
+    }
+    if (!batches.empty()) fanout_telemetry(batches);
+    batches.clear();
+    if (e.other) e.other();
+  }
+  if (!batches.empty()) fanout_telemetry(batches);
+}
+
+void ConsumerFeed::post(Event event) {
   {
     std::lock_guard lock(inbox_mu_);
     if (stopping_) return;
     if (running_) {
       if (inbox_.size() < options_.max_pending_events) {
-        inbox_.push_back(std::move(fanout));
-        inbox_cv_.notify_one();
+        const size_t points = event.telemetry ? event.telemetry->points().size() : 0;
+        inbox_points_ += points;
+        inbox_.push_back(std::move(event));
+        // Woken for a first event, or when enough telemetry waits; not per batch.
+        if (idle_ || (inbox_points_ >= options_.coalesce_points &&
+                      inbox_points_ - points < options_.coalesce_points)) {
+          idle_ = false;
+          inbox_cv_.notify_one();
+        }
         return;
       }
       inbox_.clear();  // behind by too much: everyone is cut (below), then it starts afresh
-      fanout = nullptr;
+      inbox_points_ = 0;
+      event = {};
     }
   }
-  if (fanout)
-    fanout();  // not started: on the caller's thread
-  else
+  if (event.telemetry || event.other) {  // not started: on the caller's thread
+    std::vector<Event> one;
+    one.push_back(std::move(event));
+    fan_out_events(one);
+  } else {
     drop_all();
+  }
 }
 
 void ConsumerFeed::drop_all() {
@@ -333,10 +383,11 @@ void ConsumerFeed::fan_out(std::shared_ptr<const ConsumerMessages> messages, boo
 
 void ConsumerFeed::publish_telemetry(std::shared_ptr<const ReadingBatch> batch) {
   if (count_.load() == 0 || !batch) return;
-  post([this, batch = std::move(batch)] { fanout_telemetry(*batch); });
+  post({std::move(batch), nullptr});
 }
 
-void ConsumerFeed::fanout_telemetry(const ReadingBatch& b) {
+void ConsumerFeed::fanout_telemetry(
+    const std::vector<std::shared_ptr<const ReadingBatch>>& batches) {
   if (count_.load() == 0) return;
   // Whose topics anyone wants: everyone's when some subscriber takes all telemetry, else the
   // filters are copied so the messages are built without the lock.
@@ -350,39 +401,41 @@ void ConsumerFeed::fanout_telemetry(const ReadingBatch& b) {
     }
   }
   if (!everything && partial.empty()) return;
-  // One message per device of the batch, its points in batch order: the point indexes grouped
-  // by device with a counting sort (two flat arrays, not a vector per device).
-  const size_t devices = b.devices().size();
-  std::vector<uint32_t> start(devices + 1, 0);
-  for (const Point& p : b.points()) ++start[p.device + 1];
-  for (size_t d = 0; d < devices; ++d) start[d + 1] += start[d];
-  std::vector<uint32_t> order(b.points().size());
-  {
-    std::vector<uint32_t> next(start.begin(), start.end() - 1);
-    for (uint32_t i = 0; i < b.points().size(); ++i) order[next[b.points()[i].device]++] = i;
-  }
   std::vector<ConsumerMessages::Message> messages;
-  messages.reserve(devices);
-  TelemetryPayloadWriter payload_writer;  // its cached day serves the whole batch
-  for (size_t d = 0; d < devices; ++d) {
-    if (start[d] == start[d + 1]) continue;
-    const std::string& device = b.devices()[d];
-    std::string topic;
-    topic.reserve(device.size() + 18);
-    topic.append("devices/").append(device).append("/telemetry");
-    if (!everything && std::none_of(partial.begin(), partial.end(),
-                                    [&](const Filters& f) { return highest_qos(f, topic) >= 0; }))
-      continue;
-    // Byte for byte what JsonWriter writes, without snprintf per timestamp.
-    std::string payload;
-    payload.reserve(32 + device.size() + (start[d + 1] - start[d]) * 80);
-    payload_writer.begin(payload, device);
-    for (uint32_t k = start[d]; k < start[d + 1]; ++k) {
-      const Point& p = b.points()[order[k]];
-      payload_writer.add_point(payload, b.metrics()[p.metric], p.ts_ms, p.value);
+  TelemetryPayloadWriter payload_writer;  // its cached day serves every batch
+  std::vector<uint32_t> start, order, next;
+  for (const auto& batch : batches) {
+    const ReadingBatch& b = *batch;
+    // One message per device of the batch, its points in batch order: the point indexes
+    // grouped by device with a counting sort (flat arrays, not a vector per device).
+    const size_t devices = b.devices().size();
+    start.assign(devices + 1, 0);
+    for (const Point& p : b.points()) ++start[p.device + 1];
+    for (size_t d = 0; d < devices; ++d) start[d + 1] += start[d];
+    order.resize(b.points().size());
+    next.assign(start.begin(), start.end() - 1);
+    for (uint32_t i = 0; i < b.points().size(); ++i) order[next[b.points()[i].device]++] = i;
+    messages.reserve(messages.size() + devices);
+    for (size_t d = 0; d < devices; ++d) {
+      if (start[d] == start[d + 1]) continue;
+      const std::string& device = b.devices()[d];
+      std::string topic;
+      topic.reserve(device.size() + 18);
+      topic.append("devices/").append(device).append("/telemetry");
+      if (!everything && std::none_of(partial.begin(), partial.end(),
+                                      [&](const Filters& f) { return highest_qos(f, topic) >= 0; }))
+        continue;
+      // Byte for byte what JsonWriter writes, without snprintf per timestamp.
+      std::string payload;
+      payload.reserve(32 + device.size() + (start[d + 1] - start[d]) * 80);
+      payload_writer.begin(payload, device);
+      for (uint32_t k = start[d]; k < start[d + 1]; ++k) {
+        const Point& p = b.points()[order[k]];
+        payload_writer.add_point(payload, b.metrics()[p.metric], p.ts_ms, p.value);
+      }
+      payload_writer.end(payload);
+      messages.push_back({std::move(topic), std::move(payload)});
     }
-    payload_writer.end(payload);
-    messages.push_back({std::move(topic), std::move(payload)});
   }
   if (messages.empty()) return;
   fan_out(std::make_shared<const ConsumerMessages>(std::move(messages), encoder_.load()), true);
@@ -390,39 +443,41 @@ void ConsumerFeed::fanout_telemetry(const ReadingBatch& b) {
 
 void ConsumerFeed::publish_heartbeat(const ConsumerHeartbeat& heartbeat) {
   if (count_.load() == 0) return;
-  post([this, h = heartbeat] {
-    publish("devices/" + h.device_id + "/heartbeat", [&] {
-      JsonWriter w;
-      w.begin_object().field("device_id", h.device_id);
-      w.field("received_at", format_rfc3339(h.received_ms));
-      if (h.device_ts_ms) w.field("timestamp", format_rfc3339(*h.device_ts_ms));
-      if (h.battery_level) w.field("battery_level", *h.battery_level);
-      if (h.signal_strength) w.field("signal_strength", *h.signal_strength);
-      if (h.location) w.field("location", *h.location);
-      w.end_object();
-      return w.str();
-    });
-  });
+  post({nullptr, [this, h = heartbeat] {
+          publish("devices/" + h.device_id + "/heartbeat", [&] {
+            JsonWriter w;
+            w.begin_object().field("device_id", h.device_id);
+            w.field("received_at", format_rfc3339(h.received_ms));
+            if (h.device_ts_ms) w.field("timestamp", format_rfc3339(*h.device_ts_ms));
+            if (h.battery_level) w.field("battery_level", *h.battery_level);
+            if (h.signal_strength) w.field("signal_strength", *h.signal_strength);
+            if (h.location) w.field("location", *h.location);
+            w.end_object();
+            return w.str();
+          });
+        }});
 }
 
 void ConsumerFeed::publish_status(const StatusTransition& transition) {
   if (count_.load() == 0) return;
-  post([this, t = transition] {
-    publish("fleet/status", [&] {
-      JsonWriter w;
-      w.begin_object().field("device_id", t.device_id).field("from", to_string(t.from));
-      w.field("to", to_string(t.to)).field("reason", t.reason).field("at", format_rfc3339(t.at_ms));
-      w.end_object();
-      return w.str();
-    });
-  });
+  post({nullptr, [this, t = transition] {
+          publish("fleet/status", [&] {
+            JsonWriter w;
+            w.begin_object().field("device_id", t.device_id).field("from", to_string(t.from));
+            w.field("to", to_string(t.to))
+                .field("reason", t.reason)
+                .field("at", format_rfc3339(t.at_ms));
+            w.end_object();
+            return w.str();
+          });
+        }});
 }
 
 void ConsumerFeed::publish_alert(std::string alert_json) {
   if (count_.load() == 0) return;
-  post([this, json = std::move(alert_json)]() mutable {
-    publish("fleet/alerts", [&] { return std::move(json); });
-  });
+  post({nullptr, [this, json = std::move(alert_json)]() mutable {
+          publish("fleet/alerts", [&] { return std::move(json); });
+        }});
 }
 
 bool ConsumerFeed::valid_filter(std::string_view f) {

@@ -107,6 +107,12 @@ struct ConsumerHeartbeat {
 struct ConsumerFeedOptions {
   size_t max_queued_bytes = 4 << 20;  // per subscriber: messages taken by nobody yet
   size_t max_pending_events = 4096;   // events (batches, ...) the feed thread is behind by
+  // Started feed only: telemetry batches committed within this long after the first one waiting
+  // are fanned out together (one run of messages, one queue entry and one wake, so one write,
+  // per subscriber), unless `coalesce_points` points wait already. Adds at most this much
+  // latency; 0: each batch alone.
+  int64_t coalesce_us = 2000;
+  size_t coalesce_points = 65536;
 };
 
 class ConsumerFeed {
@@ -162,15 +168,24 @@ class ConsumerFeed {
   static bool is_consumer_topic(std::string_view topic);
 
  private:
-  // Runs `fanout` on the feed thread (or here without one).
-  void post(std::function<void()> fanout);
+  // What the publishers hand the feed thread: a committed telemetry batch, or another event's
+  // fan-out.
+  struct Event {
+    std::shared_ptr<const ReadingBatch> telemetry;
+    std::function<void()> other;
+  };
+  // Runs the event's fan-out on the feed thread (or here without one).
+  void post(Event event);
   void run();
+  // Runs `events` in order, consecutive telemetry batches as one fan-out.
+  void fan_out_events(std::vector<Event>& events);
   // Builds the message only if someone subscribed to `topic`.
   void publish(const std::string& topic, const std::function<std::string()>& payload);
   // Queues `messages` (built by the caller) for every subscriber whose filters match some of
   // them, as runs of consecutive messages at one QoS, after encoding the packets they need.
   void fan_out(std::shared_ptr<const ConsumerMessages> messages, bool all_telemetry);
-  void fanout_telemetry(const ReadingBatch& batch);
+  // One message per device per batch, the batches' messages back to back, as one fan-out.
+  void fanout_telemetry(const std::vector<std::shared_ptr<const ReadingBatch>>& batches);
   // Drops every subscriber (the feed thread fell behind).
   void drop_all();
 
@@ -182,9 +197,11 @@ class ConsumerFeed {
 
   std::mutex inbox_mu_;
   std::condition_variable inbox_cv_;
-  std::deque<std::function<void()>> inbox_;  // guarded by inbox_mu_
-  bool running_ = false;                     // guarded by inbox_mu_
-  bool stopping_ = false;                    // guarded by inbox_mu_
+  std::deque<Event> inbox_;  // guarded by inbox_mu_
+  size_t inbox_points_ = 0;  // telemetry points in inbox_; guarded by inbox_mu_
+  bool idle_ = false;        // the feed thread waits for a first event; guarded by inbox_mu_
+  bool running_ = false;     // guarded by inbox_mu_
+  bool stopping_ = false;    // guarded by inbox_mu_
   std::thread thread_;
 };
 

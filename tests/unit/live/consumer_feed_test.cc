@@ -205,6 +205,85 @@ TEST(ConsumerFeed, RunsSplitWhereTheGrantedQosChanges) {
   EXPECT_EQ(o[0].qos, 1);
 }
 
+// Topics of every message delivered, in order.
+std::vector<std::string> topics_of(const std::vector<ConsumerDelivery>& got) {
+  std::vector<std::string> topics;
+  for (const ConsumerDelivery& d : got)
+    for (uint32_t i = 0; i < d.count; ++i) topics.push_back(d[i].topic);
+  return topics;
+}
+
+std::vector<ConsumerDelivery> take_until(ConsumerFeed& feed, ConsumerFeed::Subscriber& s,
+                                         size_t messages) {
+  std::vector<ConsumerDelivery> got;
+  size_t n = 0;
+  for (int i = 0; i < 5000 && n < messages; ++i) {
+    for (auto& d : feed.take(s, 100000)) {
+      n += d.count;
+      got.push_back(std::move(d));
+    }
+    if (n < messages) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return got;
+}
+
+// A started feed fans out the telemetry batches committed within coalesce_us of the first one
+// together: one wake, one queue entry (run) for all of them, the batches' messages in commit
+// order; an alert among them keeps its place.
+TEST(ConsumerFeed, BatchesCommittedWithinTheDelayAreOneFanOut) {
+  ConsumerFeedOptions options;
+  options.coalesce_us = 1'000'000;  // wide: the publishes below take ~80 ms
+  ConsumerFeed feed(options);
+  std::atomic<int> wakes = 0;
+  auto s = feed.add({[&] { ++wakes; }, {}});
+  feed.set_filters(*s, {{"devices/+/telemetry", 0}, {"fleet/alerts", 0}});
+  feed.start();
+  const auto pause = [] { std::this_thread::sleep_for(std::chrono::milliseconds(20)); };
+  for (int i = 0; i < 3; ++i) {
+    feed.publish_telemetry(std::make_shared<const ReadingBatch>(batch_of_devices(4)));
+    pause();  // a batch alone would be fanned out by now without the delay
+  }
+  feed.publish_alert("{\"id\":1}");
+  pause();
+  feed.publish_telemetry(std::make_shared<const ReadingBatch>(batch_of_devices(2)));
+  auto got = take_until(feed, *s, 15);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(run(got[0]), std::make_tuple(0u, 12u, 0));  // three batches, one run
+  EXPECT_EQ(got[1][0].topic, "fleet/alerts");
+  EXPECT_EQ(run(got[2]), std::make_tuple(0u, 2u, 0));
+  const std::vector<std::string> topics = topics_of(got);
+  std::vector<std::string> expected;
+  for (int b = 0; b < 3; ++b)
+    for (int d = 0; d < 4; ++d) expected.push_back("devices/d" + std::to_string(d) + "/telemetry");
+  expected.push_back("fleet/alerts");
+  expected.push_back("devices/d0/telemetry");
+  expected.push_back("devices/d1/telemetry");
+  EXPECT_EQ(topics, expected);
+  EXPECT_EQ(wakes, 1);
+  feed.stop();
+}
+
+// coalesce_points ends the wait early, and what it left over goes next without waiting again:
+// with a one-minute delay, 30 points arrive at once.
+TEST(ConsumerFeed, CoalescingStopsAtCoalescePointsWithoutWaitingForTheRest) {
+  ConsumerFeedOptions options;
+  options.coalesce_us = 60'000'000;
+  options.coalesce_points = 25;
+  ConsumerFeed feed(options);
+  auto s = feed.add({});
+  feed.set_filters(*s, {{"#", 0}});
+  feed.start();
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 3; ++i)
+    feed.publish_telemetry(std::make_shared<const ReadingBatch>(batch_of_devices(10)));
+  auto got = take_until(feed, *s, 30);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(30));
+  ASSERT_EQ(topics_of(got).size(), 30u);
+  EXPECT_EQ(run(got[0]), std::make_tuple(0u, 20u, 0));  // two batches: a third is over 25
+  EXPECT_EQ(topics_of(got)[29], "devices/d9/telemetry");
+  feed.stop();
+}
+
 // take() splits a run at its message and byte limits and leaves the rest queued, in order.
 TEST(ConsumerFeed, TakeSplitsARunAtItsLimits) {
   ConsumerFeed feed;
