@@ -326,6 +326,12 @@ def main():
                   f"{args.seconds:.0f} s (nice {args.consumer_nice}); consumer messages sent "
                   f"{b['sent']:,.0f}, server CPU per consumer message "
                   f"{extra * b['n'] / max(b['sent'], 1) * 1e6:.2f} us")
+
+            def total(ph: dict) -> float:  # every process of the run, per point
+                return (ph["cpu"] + ph["readers_cpu"] + ph["senders_cpu"]) / ph["n"]
+            print(f"    CPU of server + readers + senders per 1 M points {total(b) * 1e6:.2f} "
+                  f"against {(total(before) + total(after)) / 2 * 1e6:.2f}: a CPU-bound machine "
+                  f"would run B at {(total(before) + total(after)) / 2 / total(b):.2f}x")
         print(f"consumers cut: {cut:.0f}; consumers still running at the end of their phase: "
               f"{alive}/{args.consumers * args.rounds}")
     finally:
