@@ -130,6 +130,7 @@ def run_phase(port: int, seconds: float, senders: int, devices: int, batch: int,
     """Posts batches for `seconds`; returns (points/s acknowledged, points)."""
     stop = time.monotonic() + seconds
     counts = [0] * senders
+    errors: list[str] = []
 
     def sender(k: int):
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -138,13 +139,19 @@ def run_phase(port: int, seconds: float, senders: int, devices: int, batch: int,
             lines = [f"bench,device_id=dev-{(t + i) % devices:05d} v={i} {t + i}"
                      for i in range(batch)]
             t += batch
-            conn.request("POST", "/api/v1/write?precision=ms", body="\n".join(lines).encode(),
-                         headers={"Content-Type": "text/plain",
-                                  "Authorization": f"Bearer {ADMIN}"})
-            r = conn.getresponse()
-            r.read()
+            try:
+                conn.request("POST", "/api/v1/write?precision=ms",
+                             body="\n".join(lines).encode(),
+                             headers={"Content-Type": "text/plain",
+                                      "Authorization": f"Bearer {ADMIN}"})
+                r = conn.getresponse()
+                body = r.read()
+            except OSError as e:
+                errors.append(f"write failed: {e}")
+                return
             if r.status not in (200, 204):
-                sys.exit(f"write answered {r.status}")
+                errors.append(f"write answered {r.status}: {body[:300]!r}")
+                return
             counts[k] += batch
 
     start = time.monotonic()
@@ -152,6 +159,8 @@ def run_phase(port: int, seconds: float, senders: int, devices: int, batch: int,
     [t.start() for t in threads]
     [t.join() for t in threads]
     elapsed = time.monotonic() - start
+    if errors:  # a refused or failed write ends the run: its rate would mean nothing
+        sys.exit(f"{len(errors)} of {senders} senders stopped: {errors[0]}")
     return sum(counts) / elapsed, sum(counts)
 
 

@@ -10,7 +10,10 @@
 // the QoS 0 packets of a whole batch once per protocol version into one shared buffer, and
 // appends one entry (a run of messages) to the bounded queue of every matching subscriber:
 // a subscriber of `devices/+/telemetry` gets one entry per batch, not one per device, and
-// its connection writes the shared bytes without copying them. A subscriber whose queue exceeds
+// its connection writes the shared bytes without copying them. The batches committed within
+// `coalesce_us` (2 ms) of the first one waiting are fanned out as one: one entry, one wake and
+// so one socket write per subscriber for all of them (the commit thread wakes the feed thread
+// only for a first event, not per batch). A subscriber whose queue exceeds
 // `max_queued_bytes` is dropped and told so (`overflow`); if the feed thread itself falls
 // `max_pending_events` behind, every subscriber is. So a consumer that falls behind is cut
 // and never slows ingest. One queue per subscriber, filled in publishing order, so messages of
