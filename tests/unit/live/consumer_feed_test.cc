@@ -284,21 +284,24 @@ TEST(ConsumerFeed, CoalescingStopsAtCoalescePointsWithoutWaitingForTheRest) {
   feed.stop();
 }
 
+// take() that must return exactly one run: its (first, count, qos).
+std::tuple<uint32_t, uint32_t, int> take_one(ConsumerFeed& feed, ConsumerFeed::Subscriber& s,
+                                             size_t max_messages, size_t max_bytes = SIZE_MAX) {
+  auto d = feed.take(s, max_messages, max_bytes);
+  EXPECT_EQ(d.size(), 1u);
+  return d.empty() ? std::make_tuple(0u, 0u, -1) : run(d[0]);
+}
+
 // take() splits a run at its message and byte limits and leaves the rest queued, in order.
 TEST(ConsumerFeed, TakeSplitsARunAtItsLimits) {
   ConsumerFeed feed;
   auto s = feed.add({});
   feed.set_filters(*s, {{"#", 0}});
   feed.publish_telemetry(std::make_shared<const ReadingBatch>(batch_of_devices(10)));
-  auto a = feed.take(*s, 3);
-  ASSERT_EQ(a.size(), 1u);
-  EXPECT_EQ(run(a[0]), std::make_tuple(0u, 3u, 0));
-  auto b = feed.take(*s, 100, 1);  // past the first message, the byte limit stops it
-  ASSERT_EQ(b.size(), 1u);
-  EXPECT_EQ(run(b[0]), std::make_tuple(3u, 1u, 0));
-  auto c = feed.take(*s, 100);
-  ASSERT_EQ(c.size(), 1u);
-  EXPECT_EQ(run(c[0]), std::make_tuple(4u, 6u, 0));
+  EXPECT_EQ(take_one(feed, *s, 3), std::make_tuple(0u, 3u, 0));
+  // Past the first message, the byte limit stops it.
+  EXPECT_EQ(take_one(feed, *s, 100, 1), std::make_tuple(3u, 1u, 0));
+  EXPECT_EQ(take_one(feed, *s, 100), std::make_tuple(4u, 6u, 0));
   EXPECT_TRUE(feed.take(*s, 100).empty());
 }
 
@@ -317,28 +320,19 @@ TEST(ConsumerFeed, TakeSplitsARunInsideByBytes) {
   const size_t one = m.bytes(1, 1);
   EXPECT_EQ(m.bytes(1, 3), m.bytes(1, 1) + m.bytes(2, 1) + m.bytes(3, 1));
   // Messages 1, 2 are under 2.5 messages' bytes, message 3 crosses it: 1..3 taken.
-  auto a = feed.take(*s, 100, one * 5 / 2);
-  ASSERT_EQ(a.size(), 1u);
-  EXPECT_EQ(run(a[0]), std::make_tuple(1u, 3u, 0));
+  EXPECT_EQ(take_one(feed, *s, 100, one * 5 / 2), std::make_tuple(1u, 3u, 0));
   // Exactly two messages' bytes: the third starts at the limit and is not taken.
-  auto b = feed.take(*s, 100, m.bytes(4, 2));
-  ASSERT_EQ(b.size(), 1u);
-  EXPECT_EQ(run(b[0]), std::make_tuple(4u, 2u, 0));
+  EXPECT_EQ(take_one(feed, *s, 100, m.bytes(4, 2)), std::make_tuple(4u, 2u, 0));
   // The rest of the first run and the first message of the second: a limit that ends in the
   // second run; then the message limit alone.
   auto c = feed.take(*s, 100, m.bytes(6, 4) + 1);
   ASSERT_EQ(c.size(), 2u);
   EXPECT_EQ(run(c[0]), std::make_tuple(6u, 4u, 0));
   EXPECT_EQ(run(c[1]), std::make_tuple(0u, 1u, 0));
-  auto d = feed.take(*s, 4, SIZE_MAX);
-  ASSERT_EQ(d.size(), 1u);
-  EXPECT_EQ(run(d[0]), std::make_tuple(1u, 4u, 0));
-  auto e = feed.take(*s, 100, 0);  // a zero byte limit still takes one message
-  ASSERT_EQ(e.size(), 1u);
-  EXPECT_EQ(run(e[0]), std::make_tuple(5u, 1u, 0));
-  auto f = feed.take(*s, 100);
-  ASSERT_EQ(f.size(), 1u);
-  EXPECT_EQ(run(f[0]), std::make_tuple(6u, 4u, 0));
+  EXPECT_EQ(take_one(feed, *s, 4), std::make_tuple(1u, 4u, 0));
+  // A zero byte limit still takes one message.
+  EXPECT_EQ(take_one(feed, *s, 100, 0), std::make_tuple(5u, 1u, 0));
+  EXPECT_EQ(take_one(feed, *s, 100), std::make_tuple(6u, 4u, 0));
   EXPECT_TRUE(feed.take(*s, 100).empty());
   EXPECT_EQ(overflows, 0);
 }
