@@ -19,8 +19,16 @@ consumer, MQTT 3.1.1 QoS 0, reading the socket 1 MiB at a time and discarding it
 the concurrent HTTP senders (a fleet sends from many devices at once; 2 synchronous senders
 measure the latency of one request → commit → answer chain more than throughput).
 
+Fairness: the server seals its head into blocks only between phases (`--flush-points` 1e9 and
+POST /api/v1/admin/flush before each phase), so no phase pays for sealing another's points;
+--rounds N alternates N phases with consumers and N without after A (A B C B C ...), each B
+compared with its two neighbours and those with each other (the noise). Per phase it prints the
+server's CPU per point in total and per thread (user + system, wake-ups/s), the readers' and the
+senders' CPU per point, and the rate a CPU-bound machine would give B from all three.
+--perf FILE records `perf record -e cpu-clock` of the server per phase (FILE.A, FILE.B, ...).
+
 Usage: bench/mqtt_consumer_bench.py [--seconds 20] [--consumers 10] [--senders 2]
-       [--consumer-nice N] [--reader mosquitto_sub|bulk]
+       [--rounds 1] [--perf FILE] [--consumer-nice N] [--reader mosquitto_sub|bulk]
        (FLEETPULSE_BIN, default build/release/src/app/fleetpulse). Temp dir, free ports,
        127.0.0.1 only; every process it starts is stopped by PID at the end.
 """
