@@ -144,10 +144,15 @@ void Connection::read_more() {
   paused_ = false;
   reading_ = true;
   if (!transport_.is_tls()) {
+    // The wait's operation is allocated at its own size (std::allocator), not from the
+    // thread's recycled blocks: the accept that started this connection just freed one of
+    // ~180 bytes, and an idle connection would keep that for as long as it waits.
     transport_.lowest().async_wait(
-        tcp::socket::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
-          self->on_readable(ec);
-        });
+        tcp::socket::wait_read,
+        net::bind_allocator(std::allocator<void>(),
+                            [self = shared_from_this()](const boost::system::error_code& ec) {
+                              self->on_readable(ec);
+                            }));
     return;
   }
   // Keep the unparsed tail at the front, and room for one chunk after it.

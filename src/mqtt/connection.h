@@ -232,6 +232,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // waiting for its session's commit) or the connection closes (after DISCONNECT).
   bool hold_input_ = false;
   Version version_ = Version::kV311;
+  // Beside version_ (no padding):
+  bool read_key_only_ = false;           // an operator key of the read role: consumes only
+  uint16_t client_receive_max_ = 65535;  // v5 Receive Maximum of the client
+  uint16_t next_packet_id_ = 1;
   std::string client_id_;
   std::string device_id_;     // the authenticated (or named) device; empty for a gateway
   CredentialIds credential_;  // the device token or operator key it authenticated with
@@ -258,10 +262,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::set<int64_t> sent;                       // stored pushes sent on this connection
   };
   std::unique_ptr<Pushes> pushes_;
-  bool session_resumed_ = false;
-  bool read_key_only_ = false;           // an operator key of the read role: consumes only
-  uint16_t client_receive_max_ = 65535;  // v5 Receive Maximum of the client
-  uint16_t next_packet_id_ = 1;
   std::shared_ptr<ConsumerFeed::Subscriber> consumer_;  // set once it has consumer filters
 };
 
