@@ -97,3 +97,35 @@ def test_12_3_idle_connections_hold_no_read_buffer(start_server):
     for c in clients + warm:
         c.close()
     assert per_connection < bound, f"{per_connection:.0f} bytes of RSS per idle connection"
+
+
+def test_12_4_an_idle_connection_costs_less_than_1_1_kib(start_server):
+    """Issue 16's target is 1 KiB of RSS per idle connection (Mosquitto: 734 B). Before the
+    per-thread io_contexts, the traffic block and the exact-size idle wait it was ~1,260 B in
+    release; now ~960-1,010 B (bench/run_mqtt_comparison.sh, HOLD=5000). The bound, 1,150 B,
+    leaves room for the measurement's noise and still fails the build before. Under
+    AddressSanitizer (red zones on every allocation) the bound of test_12_3 applies."""
+    asan = ":".join(filter(None, [os.environ.get("ASAN_OPTIONS"), "quarantine_size_mb=8"]))
+    server = start_mqtt_server(start_server, "--mqtt-max-connections", "5000",
+                               env={"ASAN_OPTIONS": asan})
+    pid = server.proc.pid
+    with open(f"/proc/{pid}/maps") as f:
+        bound = 6000 if "libasan" in f.read() else 1150
+    n = 3000
+    warm = [RawClient(server.mqtt_port) for _ in range(100)]  # thread caches, pools, tables
+    for i, c in enumerate(warm):
+        assert connack_code(4, c.connect(4, client_id=f"warm-{i}", keepalive=600)) == 0
+    time.sleep(0.5)
+    before = rss_bytes(pid)
+    clients = []
+    for i in range(n):
+        c = RawClient(server.mqtt_port)
+        c.send(connect_packet(4, client_id=f"idle-{i}", keepalive=600))
+        clients.append(c)
+    for c in clients:
+        assert connack_code(4, c.read_packet()) == 0
+    time.sleep(1)
+    per_connection = (rss_bytes(pid) - before) / n
+    for c in clients + warm:
+        c.close()
+    assert per_connection < bound, f"{per_connection:.0f} bytes of RSS per idle connection"
