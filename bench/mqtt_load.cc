@@ -5,16 +5,28 @@
 // the connections and keeps them idle for that many seconds (to measure memory per connection).
 // --connections 0 --subscribe 1 runs only the subscriber (in its own process, on its own core).
 //
-// Output: one line of key=value figures: acked messages/s at the publishers (for fleetpulse a
-// PUBACK means durable), relayed messages/s at the subscriber, connections held.
+// Connections are opened at most --connect-burst at a time (a burst of 10,000 SYNs overruns
+// the listen backlog, and dropped SYNs come back only after 1, 3, 7 s); once every connection
+// has its CONNACK (or --connect-timeout seconds have passed) it prints "ready=N" and all start
+// publishing together (with --start-on-signal 1: when SIGUSR1 comes), and the window is
+// measured after --warmup from there. What failed is counted, not only printed: a load that opened
+// nothing says why.
+//
+// Output: one line of key=value figures: connections that got a CONNACK, acked messages/s at
+// the publishers (for fleetpulse a PUBACK means durable), relayed messages/s at the
+// subscriber, seconds until all were connected, and the failures: connect errors (the first
+// error's text), CONNACKs refusing, connections the server closed.
 //
 // Usage: mqtt_load --port 1883 --connections 100 --inflight 16 --duration 10
-//                  [--subscribe 1 --sub-qos 0|1]
+//                  [--subscribe 1 --sub-qos 0|1] [--connect-burst 500 --connect-timeout 60]
+//                  [--start-on-signal 1]
+#include <algorithm>
 #include <boost/asio.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -40,13 +52,22 @@ struct Options {
   bool subscribe = false;
   int sub_qos = 1;
   double hold_s = 0;
+  int connect_burst = 500;  // connects (TCP + CONNACK) outstanding at once
+  double connect_timeout_s = 60;
+  bool start_on_signal = false;  // publish / measure only once SIGUSR1 comes
 };
 
 struct Counters {
   uint64_t acked = 0;
   uint64_t relayed = 0;
   int connected = 0;
+  int connect_failed = 0;  // TCP connect errors
+  int refused = 0;         // CONNACK with a non-zero return code
+  int closed = 0;          // connections ended by the server (or the network) after connecting
+  int outstanding = 0;     // connects started and not yet answered
+  std::string first_error;
   bool measuring = false;
+  std::function<void()> on_settled;  // a connect attempt ended (CONNACK or failure)
 };
 
 void put_u16(std::string& s, uint16_t v) {
@@ -86,8 +107,14 @@ class Client : public std::enable_shared_from_this<Client> {
 
   void start() {
     tcp::endpoint ep(net::ip::make_address(opt_.host), static_cast<uint16_t>(opt_.port));
+    ++counters_.outstanding;
     sock_.async_connect(ep, [self = shared_from_this()](boost::system::error_code ec) {
-      if (ec) return std::fprintf(stderr, "connect failed: %s\n", ec.message().c_str()), void();
+      if (ec) {
+        auto& c = self->counters_;
+        if (c.first_error.empty()) c.first_error = ec.message();
+        ++c.connect_failed;
+        return self->settle();
+      }
       self->sock_.set_option(tcp::no_delay(true));
       self->send(
           connect_packet((self->subscriber_ ? "sub-" : "load-") + std::to_string(self->index_)));
@@ -95,7 +122,23 @@ class Client : public std::enable_shared_from_this<Client> {
     });
   }
 
+  // Starts publishing (at once, or at CONNACK if it has not come yet). Not when holding.
+  void go() {
+    going_ = true;
+    if (!accepted_ || opt_.hold_s > 0 || subscriber_ || published_) return;
+    published_ = true;
+    for (int i = 0; i < opt_.inflight; ++i) publish_one();
+  }
+
  private:
+  // The connect attempt ended; the next one may start.
+  void settle() {
+    if (settled_) return;
+    settled_ = true;
+    --counters_.outstanding;
+    if (counters_.on_settled) counters_.on_settled();
+  }
+
   void publish_one() {
     fp::mqtt::Publish p;
     p.topic = topic_;
@@ -111,14 +154,22 @@ class Client : public std::enable_shared_from_this<Client> {
     switch (h.type) {
       case PacketType::kConnack:
         ++counters_.connected;
+        settle();
+        if (body.size() >= 2 && body[1] != 0) {  // refused: the server closes
+          ++counters_.refused;
+          if (counters_.first_error.empty())
+            counters_.first_error = "CONNACK return code " + std::to_string(body[1]);
+          break;
+        }
         if (subscriber_) {
           std::string b;
           put_u16(b, 1);
           put_str(b, "devices/+/telemetry");
           b.push_back(static_cast<char>(opt_.sub_qos));
           send(frame(0x82, b));
-        } else if (opt_.hold_s == 0) {
-          for (int i = 0; i < opt_.inflight; ++i) publish_one();
+        } else {
+          accepted_ = true;
+          if (going_) go();
         }
         break;
       case PacketType::kPuback:
@@ -144,7 +195,13 @@ class Client : public std::enable_shared_from_this<Client> {
     sock_.async_read_some(
         net::buffer(in_.data() + used_, in_.size() - used_),
         [self = shared_from_this()](boost::system::error_code ec, size_t n) {
-          if (ec) return;
+          if (ec) {
+            if (ec == net::error::operation_aborted) return;
+            auto& c = self->counters_;
+            if (c.first_error.empty()) c.first_error = "read: " + ec.message();
+            ++c.closed;
+            return self->settle();
+          }
           self->used_ += n;
           size_t at = 0;
           for (;;) {
@@ -189,6 +246,8 @@ class Client : public std::enable_shared_from_this<Client> {
   size_t used_ = 0;
   std::string out_, pending_;
   bool writing_ = false;
+  bool settled_ = false;
+  bool accepted_ = false, going_ = false, published_ = false;
   uint16_t next_id_ = 1;
   uint64_t seq_ = 0;
 };
@@ -217,6 +276,12 @@ int main(int argc, char** argv) {
       o.subscribe = v == "1" || v == "on";
     else if (k == "--sub-qos")
       o.sub_qos = std::stoi(v);
+    else if (k == "--connect-burst")
+      o.connect_burst = std::max(1, std::stoi(v));
+    else if (k == "--start-on-signal")
+      o.start_on_signal = v == "1" || v == "on";
+    else if (k == "--connect-timeout")
+      o.connect_timeout_s = std::stod(v);
     else
       return std::fprintf(stderr, "unknown option %s\n", k.c_str()), 2;
   }
@@ -226,23 +291,62 @@ int main(int argc, char** argv) {
   if (o.subscribe) clients.push_back(std::make_shared<Client>(io, o, c, 0, true));
   for (int i = 0; i < o.connections; ++i)
     clients.push_back(std::make_shared<Client>(io, o, c, i, false));
-  for (auto& cl : clients) cl->start();
-  net::steady_timer t(io);
-  const auto total = o.hold_s > 0 ? o.hold_s : o.warmup_s + o.duration_s;
-  auto start_measure = std::chrono::steady_clock::now();
-  net::steady_timer warm(io);
-  warm.expires_after(std::chrono::milliseconds(static_cast<int>(o.warmup_s * 1000)));
-  warm.async_wait([&](boost::system::error_code) {
-    c.measuring = true;
-    start_measure = std::chrono::steady_clock::now();
+  // Connects leave at most connect_burst at a time; each one that ends starts the next. The
+  // publishers start together once all are connected (or connect_timeout passed), or, with
+  // --start-on-signal, at SIGUSR1 (a subscriber in another process starting with them); the
+  // window is measured after the warmup from there.
+  size_t next = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  double connected_after_s = -1;
+  auto start_measure = t0;
+  net::steady_timer stop(io), warm(io), give_up(io);
+  net::signal_set usr1(io, SIGUSR1);
+  auto go = [&] {
+    for (auto& cl : clients) cl->go();
+    warm.expires_after(std::chrono::milliseconds(static_cast<int>(o.warmup_s * 1000)));
+    warm.async_wait([&](boost::system::error_code) {
+      c.measuring = true;
+      start_measure = std::chrono::steady_clock::now();
+      const double window = o.hold_s > 0 ? o.hold_s : o.duration_s;
+      stop.expires_after(std::chrono::milliseconds(static_cast<int>(window * 1000)));
+      stop.async_wait([&](boost::system::error_code) { io.stop(); });
+    });
+  };
+  bool ready = false;
+  auto on_ready = [&] {
+    if (ready) return;
+    ready = true;
+    give_up.cancel();
+    connected_after_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    // Tells a script that the connections are up (to measure memory, or start a subscriber).
+    std::printf("ready=%d\n", c.connected - c.refused);
+    std::fflush(stdout);
+    if (o.start_on_signal)
+      usr1.async_wait([&](boost::system::error_code ec, int) {
+        if (!ec) go();
+      });
+    else
+      go();
+  };
+  c.on_settled = [&] {
+    while (next < clients.size() && c.outstanding < o.connect_burst) clients[next++]->start();
+    if (next == clients.size() && c.outstanding == 0) on_ready();
+  };
+  c.on_settled();
+  // Connections still not answered after connect_timeout: go on with what there is.
+  give_up.expires_after(std::chrono::milliseconds(static_cast<int>(o.connect_timeout_s * 1000)));
+  give_up.async_wait([&](boost::system::error_code ec) {
+    if (!ec) on_ready();
   });
-  t.expires_after(std::chrono::milliseconds(static_cast<int>(total * 1000)));
-  t.async_wait([&](boost::system::error_code) { io.stop(); });
   io.run();
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_measure).count();
-  std::printf("connections=%d acked=%llu acked_per_s=%.0f relayed=%llu relayed_per_s=%.0f\n",
-              c.connected, static_cast<unsigned long long>(c.acked), c.acked / secs,
-              static_cast<unsigned long long>(c.relayed), c.relayed / secs);
+  std::printf(
+      "connections=%d acked=%llu acked_per_s=%.0f relayed=%llu relayed_per_s=%.0f "
+      "connected_after_s=%.1f connect_failed=%d refused=%d closed=%d first_error=\"%s\"\n",
+      c.connected - c.refused, static_cast<unsigned long long>(c.acked), c.acked / secs,
+      static_cast<unsigned long long>(c.relayed), c.relayed / secs, connected_after_s,
+      c.connect_failed, c.refused, c.closed, c.first_error.c_str());
   return 0;
 }

@@ -144,25 +144,31 @@ void Connection::read_more() {
   paused_ = false;
   reading_ = true;
   if (!transport_.is_tls()) {
+    // The wait's operation is allocated at its own size (std::allocator), not from the
+    // thread's recycled blocks: the accept that started this connection just freed one of
+    // ~180 bytes, and an idle connection would keep that for as long as it waits.
     transport_.lowest().async_wait(
-        tcp::socket::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
-          self->on_readable(ec);
-        });
+        tcp::socket::wait_read,
+        net::bind_allocator(std::allocator<void>(),
+                            [self = shared_from_this()](const boost::system::error_code& ec) {
+                              self->on_readable(ec);
+                            }));
     return;
   }
   // Keep the unparsed tail at the front, and room for one chunk after it.
-  if (in_start_ > 0) {
-    std::copy(in_.begin() + static_cast<ptrdiff_t>(in_start_),
-              in_.begin() + static_cast<ptrdiff_t>(in_end_), in_.begin());
-    in_end_ -= in_start_;
-    in_start_ = 0;
+  if (tr().in_start > 0) {
+    std::copy(tr().in.begin() + static_cast<ptrdiff_t>(tr().in_start),
+              tr().in.begin() + static_cast<ptrdiff_t>(tr().in_end), tr().in.begin());
+    tr().in_end -= tr().in_start;
+    tr().in_start = 0;
   }
-  size_t want = read_chunk_;
-  const size_t unparsed = in_end_ - in_start_;
-  if (frame_want_ > unparsed) want = std::max(want, frame_want_ - unparsed);  // one big packet
-  if (in_.size() < in_end_ + want) in_.resize(in_end_ + want);
-  last_read_request_ = static_cast<uint32_t>(want);
-  transport_.async_read_some(net::buffer(in_.data() + in_end_, want),
+  size_t want = tr().read_chunk;
+  const size_t unparsed = tr().in_end - tr().in_start;
+  if (tr().frame_want > unparsed)
+    want = std::max(want, tr().frame_want - unparsed);  // one big packet
+  if (tr().in.size() < tr().in_end + want) tr().in.resize(tr().in_end + want);
+  tr().last_read_request = static_cast<uint32_t>(want);
+  transport_.async_read_some(net::buffer(tr().in.data() + tr().in_end, want),
                              [self = shared_from_this()](const boost::system::error_code& ec,
                                                          size_t n) { self->on_read(ec, n); });
 }
@@ -174,16 +180,16 @@ void Connection::on_read(const boost::system::error_code& ec, size_t n) {
     // EOF or reset without DISCONNECT: an abnormal end, so the will is published.
     return close(reason::kUnspecifiedError, ec == net::error::eof ? "peer closed" : ec.message());
   }
-  in_end_ += static_cast<uint32_t>(n);
-  if (n == last_read_request_ && read_chunk_ < kMaxReadChunk) read_chunk_ *= 2;
+  tr().in_end += static_cast<uint32_t>(n);
+  if (n == tr().last_read_request && tr().read_chunk < kMaxReadChunk) tr().read_chunk *= 2;
   account_buffered();
   process_buffer();
   // Give back a buffer that grew for one large packet (no read is pending here).
-  if (in_start_ == in_end_ && in_.size() > kMaxReadChunk) {
-    in_.clear();
-    in_.shrink_to_fit();
-    in_start_ = in_end_ = 0;
-    read_chunk_ = kMinReadChunk;
+  if (tr().in_start == tr().in_end && tr().in.size() > kMaxReadChunk) {
+    tr().in.clear();
+    tr().in.shrink_to_fit();
+    tr().in_start = tr().in_end = 0;
+    tr().read_chunk = kMinReadChunk;
   }
   read_more();
 }
@@ -195,20 +201,21 @@ void Connection::on_readable(const boost::system::error_code& ec) {
   // One scratch buffer per I/O thread: parsing never waits, so no other connection's read
   // runs on this thread before the packets in it are handled or copied out.
   thread_local std::vector<uint8_t> scratch(kMaxReadChunk);
-  const bool tail = in_end_ > in_start_;
+  const bool tail = tr().in_end > tr().in_start;
   size_t n = 0;
   boost::system::error_code rec;
   if (tail) {  // the rest of a packet: read after what is already there
-    if (in_start_ > 0) {
-      std::copy(in_.begin() + static_cast<ptrdiff_t>(in_start_),
-                in_.begin() + static_cast<ptrdiff_t>(in_end_), in_.begin());
-      in_end_ -= in_start_;
-      in_start_ = 0;
+    if (tr().in_start > 0) {
+      std::copy(tr().in.begin() + static_cast<ptrdiff_t>(tr().in_start),
+                tr().in.begin() + static_cast<ptrdiff_t>(tr().in_end), tr().in.begin());
+      tr().in_end -= tr().in_start;
+      tr().in_start = 0;
     }
-    const size_t want =
-        std::max(kMinReadChunk, size_t{frame_want_ > in_end_ ? frame_want_ - in_end_ : 0u});
-    if (in_.size() < in_end_ + want) in_.resize(in_end_ + want);
-    n = transport_.lowest().read_some(net::buffer(in_.data() + in_end_, in_.size() - in_end_), rec);
+    const size_t want = std::max(
+        kMinReadChunk, size_t{tr().frame_want > tr().in_end ? tr().frame_want - tr().in_end : 0u});
+    if (tr().in.size() < tr().in_end + want) tr().in.resize(tr().in_end + want);
+    n = transport_.lowest().read_some(
+        net::buffer(tr().in.data() + tr().in_end, tr().in.size() - tr().in_end), rec);
   } else {
     n = transport_.lowest().read_some(net::buffer(scratch), rec);
   }
@@ -218,30 +225,38 @@ void Connection::on_readable(const boost::system::error_code& ec) {
     return close(reason::kUnspecifiedError, rec == net::error::eof ? "peer closed" : rec.message());
   }
   if (tail) {
-    in_end_ += static_cast<uint32_t>(n);
+    tr().in_end += static_cast<uint32_t>(n);
     process_buffer();
   } else {
     const size_t used = parse({scratch.data(), n});
     if (!closed_ && used < n) {  // keep what was not handled
-      in_.assign(scratch.begin() + static_cast<ptrdiff_t>(used),
-                 scratch.begin() + static_cast<ptrdiff_t>(n));
-      in_start_ = 0;
-      in_end_ = static_cast<uint32_t>(n - used);
+      tr().in.assign(scratch.begin() + static_cast<ptrdiff_t>(used),
+                     scratch.begin() + static_cast<ptrdiff_t>(n));
+      tr().in_start = 0;
+      tr().in_end = static_cast<uint32_t>(n - used);
     }
   }
-  if (in_start_ == in_end_) {  // nothing unparsed: an idle connection holds no buffer
-    in_ = {};
-    in_start_ = in_end_ = 0;
+  if (traffic_ && traffic_->in_start == traffic_->in_end) {  // nothing unparsed: no buffer
+    traffic_->in = {};
+    traffic_->in_start = traffic_->in_end = 0;
   }
   account_buffered();
   read_more();
+  release_idle_traffic();
+}
+
+void Connection::release_idle_traffic() {
+  if (!traffic_ || transport_.is_tls() || writing_ || processing_) return;
+  const Traffic& t = *traffic_;
+  if (t.in_end == t.in_start && t.out_writing.empty() && t.acks.size() == t.acks_head)
+    traffic_.reset();
 }
 
 void Connection::process_buffer() {
   // Not re-entered from an answer completed while a packet is handled: the loop goes on.
   if (processing_) return;
-  const size_t used = parse({in_.data() + in_start_, in_end_ - in_start_});
-  if (!closed_) in_start_ += static_cast<uint32_t>(used);
+  const size_t used = parse({tr().in.data() + tr().in_start, tr().in_end - tr().in_start});
+  if (!closed_) tr().in_start += static_cast<uint32_t>(used);
   account_buffered();
 }
 
@@ -271,7 +286,7 @@ size_t Connection::parse_packets(std::span<const uint8_t> input) {
     }
     switch (read_frame_header(avail, server_.options.max_packet_bytes, h)) {
       case FrameStatus::kNeedMore:
-        frame_want_ = h.header_bytes ? static_cast<uint32_t>(h.total()) : 0;
+        tr().frame_want = h.header_bytes ? static_cast<uint32_t>(h.total()) : 0;
         return used;
       case FrameStatus::kMalformed:
         protocol_failure({reason::kMalformedPacket, "bad fixed header"});
@@ -390,12 +405,12 @@ void Connection::write_next() {
   // Everything queued goes in one write (a burst of acks after a commit is one syscall; a
   // consumer's drain is one gathered write of shared packets).
   writing_ = true;
-  out_writing_.swap(out_queued_);
+  tr().out_writing.swap(out_queued_);
   out_queued_.clear();
   auto done = [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
     if (self->closed_) return;
-    self->out_bytes_ -= self->out_writing_.size();
-    self->out_writing_.clear();
+    self->out_bytes_ -= self->tr().out_writing.size();
+    self->tr().out_writing.clear();
     if (self->shared_out_) {
       self->out_bytes_ -= self->shared_out_->writing_bytes;
       self->shared_out_->writing.clear();
@@ -403,7 +418,7 @@ void Connection::write_next() {
     }
     self->after_write(ec);
   };
-  if (!shared) return transport_.async_write(net::buffer(out_writing_), std::move(done));
+  if (!shared) return transport_.async_write(net::buffer(tr().out_writing), std::move(done));
   SharedOut& so = *shared_out_;
   so.writing.swap(so.queued);
   std::vector<net::const_buffer> buffers;
@@ -412,7 +427,8 @@ void Connection::write_next() {
     buffers.emplace_back(b.bytes.data(), b.bytes.size());
     so.writing_bytes += b.bytes.size();
   }
-  if (!out_writing_.empty()) buffers.emplace_back(out_writing_.data(), out_writing_.size());
+  if (!tr().out_writing.empty())
+    buffers.emplace_back(tr().out_writing.data(), tr().out_writing.size());
   transport_.async_write(buffers, std::move(done));
 }
 
@@ -428,6 +444,7 @@ void Connection::after_write(const boost::system::error_code& ec) {
     process_buffer();
     read_more();
   }
+  release_idle_traffic();
 }
 
 void Connection::close(uint8_t reason_code, std::string_view why) {
@@ -450,15 +467,19 @@ void Connection::finish_close() {
   closed_ = true;
   transport_.close();
   out_queued_.clear();
-  out_writing_.clear();
+  // The traffic block stays until the connection goes: a caller up the stack may still hold
+  // the input being parsed.
+  if (traffic_) traffic_->out_writing.clear();
   shared_out_.reset();
   out_bytes_ = 0;
-  in_start_ = in_end_ = 0;
+  if (traffic_) traffic_->in_start = traffic_->in_end = 0;
   account_buffered();
   if (pending_acks()) server_.inflight.fetch_sub(static_cast<int64_t>(pending_acks()));
   server_.metrics.inflight.add(-static_cast<double>(pending_acks()));
-  acks_.clear();
-  acks_head_ = 0;
+  if (traffic_) {
+    traffic_->acks.clear();
+    traffic_->acks_head = 0;
+  }
   drop_consumer();
   if (connected_) {
     server_.connected_clients.fetch_sub(1);
@@ -529,7 +550,8 @@ void Connection::expire_async() {
 }
 
 void Connection::account_buffered() {
-  const auto now = static_cast<int64_t>(out_bytes_ + (in_end_ - in_start_));
+  const auto now =
+      static_cast<int64_t>(out_bytes_ + (traffic_ ? traffic_->in_end - traffic_->in_start : 0u));
   if (now != reported_buffered_) {
     server_.metrics.buffered.add(static_cast<double>(now - reported_buffered_));
     reported_buffered_ = now;
@@ -537,22 +559,22 @@ void Connection::account_buffered() {
 }
 
 uint64_t Connection::expect_ack(PacketType type, uint16_t packet_id) {
-  acks_.push_back({type, packet_id});
+  tr().acks.push_back({type, packet_id});
   server_.inflight.fetch_add(1);
   server_.metrics.inflight.add(1);
   return acks_base_ + pending_acks() - 1;
 }
 
 void Connection::pop_ack() {
-  ++acks_head_;
+  ++tr().acks_head;
   ++acks_base_;
-  if (acks_head_ == acks_.size()) {
-    acks_.clear();
-    acks_head_ = 0;
-  } else if (acks_head_ >= 16 && acks_head_ * 2 >= acks_.size()) {
+  if (tr().acks_head == tr().acks.size()) {
+    tr().acks.clear();
+    tr().acks_head = 0;
+  } else if (tr().acks_head >= 16 && tr().acks_head * 2 >= tr().acks.size()) {
     // A connection that always has some in flight: drop the done half (amortised O(1)).
-    acks_.erase(acks_.begin(), acks_.begin() + static_cast<ptrdiff_t>(acks_head_));
-    acks_head_ = 0;
+    tr().acks.erase(tr().acks.begin(), tr().acks.begin() + static_cast<ptrdiff_t>(tr().acks_head));
+    tr().acks_head = 0;
   }
 }
 
@@ -568,7 +590,7 @@ void Connection::complete_all(const std::vector<uint64_t>& seqs, bool durable) {
 
 void Connection::mark_done(uint64_t seq, bool durable, uint8_t reason_code) {
   if (closed_ || seq < acks_base_ || seq - acks_base_ >= pending_acks()) return;
-  PendingAck& a = acks_[acks_head_ + (seq - acks_base_)];
+  PendingAck& a = tr().acks[tr().acks_head + (seq - acks_base_)];
   a.done = true;
   a.failed = !durable;
   a.reason_code = reason_code;
@@ -586,8 +608,8 @@ void Connection::flush_acks() {
     }
   } uncork{*this, was_corked};
   bool popped = false;
-  while (pending_acks() && acks_[acks_head_].done) {
-    PendingAck a = std::move(acks_[acks_head_]);
+  while (pending_acks() && tr().acks[tr().acks_head].done) {
+    PendingAck a = std::move(tr().acks[tr().acks_head]);
     pop_ack();
     popped = true;
     // Accounted before the ack leaves: a client that saw its ack sees the gauge without it.
@@ -616,7 +638,7 @@ void Connection::flush_acks() {
 
 void Connection::answer(uint64_t seq, std::string packet, std::function<void()> then) {
   if (closed_ || seq < acks_base_ || seq - acks_base_ >= pending_acks()) return;
-  PendingAck& a = acks_[acks_head_ + (seq - acks_base_)];
+  PendingAck& a = tr().acks[tr().acks_head + (seq - acks_base_)];
   a.done = true;
   a.prepared = std::make_unique<Prepared>(Prepared{std::move(packet), std::move(then)});
   flush_acks();

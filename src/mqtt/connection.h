@@ -179,15 +179,33 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ServerState& server_;
   Transport transport_;
 
-  std::vector<uint8_t> in_;  // bytes read, [in_start_, in_end_) not yet parsed; empty when idle
-  // 32 bits: a packet is at most max_packet_bytes (< 256 MiB, MQTT's own limit).
-  uint32_t in_start_ = 0, in_end_ = 0;
-  uint32_t read_chunk_ = 1024;  // grows while reads come back full
-  uint32_t last_read_request_ = 0;
-  uint32_t frame_want_ = 0;  // total size of a packet only partly read, when known
-  std::string out_queued_;   // packets waiting to be written
-  std::string out_writing_;  // packets being written now
-  size_t out_bytes_ = 0;     // both together, and the shared bytes below
+  // What a connection needs only while it has traffic: input not yet parsed, the write under
+  // way, acks awaiting durability. On the heap, allocated by tr() and given back by
+  // release_idle_traffic() once all of it is empty (an idle device holds none of it).
+  struct Traffic {
+    std::vector<uint8_t> in;  // bytes read, [in_start, in_end) not yet parsed
+    // 32 bits: a packet is at most max_packet_bytes (< 256 MiB, MQTT's own limit).
+    uint32_t in_start = 0, in_end = 0;
+    uint32_t read_chunk = 1024;  // grows while reads come back full
+    uint32_t last_read_request = 0;
+    uint32_t frame_want = 0;  // total size of a packet only partly read, when known
+    std::string out_writing;  // packets being written now
+    // Pending acks are acks[acks_head, end): a vector, not a deque, whose libstdc++ form
+    // allocates ~600 bytes even when empty.
+    std::vector<PendingAck> acks;
+    size_t acks_head = 0;
+  };
+  std::unique_ptr<Traffic> traffic_;
+  Traffic& tr() {
+    if (!traffic_) traffic_ = std::make_unique<Traffic>();
+    return *traffic_;
+  }
+  // Frees traffic_ when nothing is in it (plain TCP only: a TLS read fills in under way).
+  // Called only at the end of the I/O completions (on_readable, after_write), where no
+  // reference into it is held.
+  void release_idle_traffic();
+  std::string out_queued_;  // packets waiting to be written
+  size_t out_bytes_ = 0;    // with the write under way, and the shared bytes below
   // Consumer output: shared pieces queued before out_queued_, and those being written. On the
   // heap once a connection sends one (devices never do).
   struct SharedBytes {
@@ -214,29 +232,28 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // waiting for its session's commit) or the connection closes (after DISCONNECT).
   bool hold_input_ = false;
   Version version_ = Version::kV311;
+  // Beside version_ (no padding):
+  bool read_key_only_ = false;           // an operator key of the read role: consumes only
+  uint16_t client_receive_max_ = 65535;  // v5 Receive Maximum of the client
+  uint16_t next_packet_id_ = 1;
   std::string client_id_;
   std::string device_id_;     // the authenticated (or named) device; empty for a gateway
   CredentialIds credential_;  // the device token or operator key it authenticated with
   bool any_device_ = false;   // may publish for any device (auth off, or a write API key)
   bool counted_device_ = false;
   uint16_t keep_alive_s_ = 0;
+  uint32_t client_max_packet_ = 0;  // 0: no limit (beside the fields above: no padding)
   // Read by the sweep on another thread: steady-clock ms of the last packet (of the accept
   // before one), and how long the connection may stay silent (connect timeout, then 1.5
   // keep-alives; INT64_MAX: no limit).
   std::atomic<int64_t> last_packet_ms_{steady_ms()};
   std::atomic<int64_t> idle_limit_ms_{INT64_MAX};
-  uint32_t client_max_packet_ = 0;    // 0: no limit
   std::unique_ptr<Will> will_;        // on the heap: most connections have none
   std::shared_ptr<Session> session_;  // null for a clean session until ensure_session()
 
-  // Pending acks are acks_[acks_head_, end): a vector, not a deque, whose libstdc++ form
-  // allocates ~600 bytes even when empty (most connections are idle).
-  std::vector<PendingAck> acks_;
-  size_t acks_head_ = 0;
-  uint64_t acks_base_ = 0;  // sequence number of acks_[acks_head_]
-  size_t pending_acks() const { return acks_.size() - acks_head_; }
+  uint64_t acks_base_ = 0;  // sequence number of the first pending ack (tr().acks_head)
+  size_t pending_acks() const { return traffic_ ? traffic_->acks.size() - traffic_->acks_head : 0; }
   void pop_ack();
-  uint16_t next_packet_id_ = 1;
   PacketIdSet outbound_unacked_;  // outbound QoS 1 packet ids awaiting PUBACK
   // Stored pushes (commands, config) on this connection; on the heap once there is one, as
   // most connections never get one.
@@ -245,9 +262,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::set<int64_t> sent;                       // stored pushes sent on this connection
   };
   std::unique_ptr<Pushes> pushes_;
-  bool session_resumed_ = false;
-  bool read_key_only_ = false;           // an operator key of the read role: consumes only
-  uint16_t client_receive_max_ = 65535;  // v5 Receive Maximum of the client
   std::shared_ptr<ConsumerFeed::Subscriber> consumer_;  // set once it has consumer filters
 };
 

@@ -169,12 +169,27 @@ struct MqttServer::Impl {
       : state(std::move(o), d), ssl(net::ssl::context::tls_server) {}
 
   ServerState state;  // declared first: connections destroyed with ioc still refer to it
-  net::io_context ioc;
+  // One io_context per I/O thread; a connection lives on one of them (round robin at accept),
+  // which serializes its handlers as a strand would. The first also runs the acceptors and
+  // the sweep.
+  std::vector<std::unique_ptr<net::io_context>> iocs = make_iocs(state.options.threads);
+  net::io_context& ioc = *iocs.front();
+  size_t next_ioc = 0;  // used by the accept handlers, which run on ioc's one thread
   net::ssl::context ssl;
   std::optional<tcp::acceptor> plain, tls;
   std::vector<std::thread> threads;
-  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> work;
   net::steady_timer sweep{ioc};
+
+  static std::vector<std::unique_ptr<net::io_context>> make_iocs(int threads) {
+    std::vector<std::unique_ptr<net::io_context>> v;
+    for (int i = 0; i < std::max(1, threads); ++i)
+      v.push_back(std::make_unique<net::io_context>(1));
+    return v;
+  }
+  net::io_context::executor_type next_executor() {
+    return iocs[next_ioc++ % iocs.size()]->get_executor();
+  }
 
   // Every half second: closes the connections silent past their limit (connect timeout or
   // keep-alive), one timer for all of them. A connection's limit is checked lock-free; only
@@ -214,8 +229,8 @@ struct MqttServer::Impl {
   // 50 ms, doubling up to 500 ms, instead of spinning; a success resets the wait.
   void accept(tcp::acceptor& a, bool use_tls,
               std::chrono::milliseconds backoff = std::chrono::milliseconds(0)) {
-    a.async_accept(net::make_strand(ioc), [this, &a, use_tls, backoff](
-                                              const boost::system::error_code& ec, Socket s) {
+    a.async_accept(next_executor(), [this, &a, use_tls, backoff](
+                                        const boost::system::error_code& ec, Socket s) {
       if (ec == net::error::operation_aborted || state.stopping.load()) return;
       if (ec && ec != net::error::connection_aborted) {
         const auto wait =
@@ -320,12 +335,11 @@ uint16_t MqttServer::tls_port() const {
 }
 
 void MqttServer::start() {
-  impl_->work.emplace(impl_->ioc.get_executor());
+  for (auto& ioc : impl_->iocs) impl_->work.emplace_back(ioc->get_executor());
   if (impl_->plain) impl_->accept(*impl_->plain, false);
   if (impl_->tls) impl_->accept(*impl_->tls, true);
   impl_->sweep_idle();
-  const int n = std::max(1, impl_->state.options.threads);
-  for (int i = 0; i < n; ++i) impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+  for (auto& ioc : impl_->iocs) impl_->threads.emplace_back([ioc = ioc.get()] { ioc->run(); });
 }
 
 void MqttServer::shutdown(std::chrono::milliseconds drain) {
@@ -363,8 +377,8 @@ void MqttServer::shutdown(std::chrono::milliseconds drain) {
     std::lock_guard lock(st.gate->mu);
     st.gate->open = false;
   }
-  impl_->work.reset();
-  impl_->ioc.stop();
+  impl_->work.clear();
+  for (auto& ioc : impl_->iocs) ioc->stop();
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
   std::lock_guard lock(st.conns_mu);

@@ -67,20 +67,18 @@ def test_12_2_a_socket_that_never_sends_connect_is_closed_by_the_sweep(start_ser
     assert 8 <= elapsed <= 16, f"closed after {elapsed:.1f}s; the connect timeout is 10 s"
 
 
-def test_12_3_idle_connections_hold_no_read_buffer(start_server):
-    """RSS grows by far less than the 4,264 bytes per idle connection of the per-connection
-    1 KiB read buffer, TLS-sized transport, deque and timer (1,725 measured after)."""
-    # Under AddressSanitizer freed memory waits in a quarantine before it is reused, and every
-    # allocation carries red zones: a small quarantine, and twice the bound (its build of main
-    # before this branch still fails it).
+def idle_rss_per_connection(start_server, n: int, n_warm: int) -> tuple[float, bool]:
+    """RSS the server gains per idle connection (n clients that sent CONNECT and got their
+    CONNACK, after n_warm that warm the thread caches, pools and tables), and whether the
+    server runs under AddressSanitizer. Under ASan freed memory waits in a quarantine before it
+    is reused, and every allocation carries red zones: the quarantine is kept small."""
     asan = ":".join(filter(None, [os.environ.get("ASAN_OPTIONS"), "quarantine_size_mb=8"]))
     server = start_mqtt_server(start_server, "--mqtt-max-connections", "5000",
                                env={"ASAN_OPTIONS": asan})
     pid = server.proc.pid
     with open(f"/proc/{pid}/maps") as f:
-        bound = 6000 if "libasan" in f.read() else 3000
-    n = 2000
-    warm = [RawClient(server.mqtt_port) for _ in range(50)]  # thread caches, pools, tables
+        under_asan = "libasan" in f.read()
+    warm = [RawClient(server.mqtt_port) for _ in range(n_warm)]
     for i, c in enumerate(warm):
         assert connack_code(4, c.connect(4, client_id=f"warm-{i}", keepalive=600)) == 0
     time.sleep(0.5)
@@ -96,4 +94,24 @@ def test_12_3_idle_connections_hold_no_read_buffer(start_server):
     per_connection = (rss_bytes(pid) - before) / n
     for c in clients + warm:
         c.close()
+    return per_connection, under_asan
+
+
+def test_12_3_idle_connections_hold_no_read_buffer(start_server):
+    """RSS grows by far less than the 4,264 bytes per idle connection of the per-connection
+    1 KiB read buffer, TLS-sized transport, deque and timer (1,725 measured after). Under ASan,
+    twice the bound (its build of main before this branch still fails it)."""
+    per_connection, asan = idle_rss_per_connection(start_server, 2000, 50)
+    bound = 6000 if asan else 3000
+    assert per_connection < bound, f"{per_connection:.0f} bytes of RSS per idle connection"
+
+
+def test_12_4_an_idle_connection_costs_less_than_1_1_kib(start_server):
+    """Issue 16's target is 1 KiB of RSS per idle connection (Mosquitto: 734 B). Before the
+    per-thread io_contexts, the traffic block and the exact-size idle wait it was ~1,260 B in
+    release; now ~960-1,010 B (bench/run_mqtt_comparison.sh, HOLD=5000). The bound, 1,150 B,
+    leaves room for the measurement's noise and still fails the build before (1,331 B here).
+    Under AddressSanitizer (red zones on every allocation) the bound of test_12_3 applies."""
+    per_connection, asan = idle_rss_per_connection(start_server, 3000, 100)
+    bound = 6000 if asan else 1150
     assert per_connection < bound, f"{per_connection:.0f} bytes of RSS per idle connection"
