@@ -30,6 +30,7 @@ Result<std::unique_ptr<BlockReader>> BlockReader::open(FileSystem& fs, const std
   FP_ASSIGN_OR_RETURN(std::shared_ptr<const MappedFile> file, fs.map_file(path));
   auto r = parse(std::move(file));
   if (!r.ok()) return Status(r.status().code(), path + ": " + r.status().message());
+  (*r)->release_resident();
   return r;
 }
 

@@ -1,8 +1,10 @@
 #pragma once
 // BlockReader: an open block file. open() maps the file and checks the header, the footer's
 // checksum and the index's checksum, and parses the index; a payload's own checksum is
-// checked each time it is read. Anything malformed is kCorruption, never trusted: every
-// offset and length is checked against the file before use.
+// checked each time it is read. open() leaves none of the file's pages resident in the
+// process (parsing touched them; a block written during ingest would otherwise stay in RSS).
+// Anything malformed is kCorruption, never trusted: every offset and length is checked against the
+// file before use.
 //
 // Thread safety: immutable after open(); any thread may read.
 
@@ -65,6 +67,9 @@ class BlockReader {
   Result<std::string> payload(const Entry& e) const;
   // Checks only the entry's stored bytes against its checksum (no decompression).
   Status verify(const Entry& e) const;
+  // Drops the file's pages that reads (checksums, payloads) brought into this process' RSS
+  // (MappedFile::release_resident); later reads fault them back in. Any thread, any time.
+  void release_resident() const { file_->release_resident(); }
 
  private:
   explicit BlockReader(std::shared_ptr<const MappedFile> file) : file_(std::move(file)) {}

@@ -56,6 +56,7 @@ BlockSalvage salvage_block(std::shared_ptr<const MappedFile> file, int64_t parti
     (v.ok() ? s.good : s.lost).push_back(i);
     if (!v.ok() && s.problem.empty()) s.problem = v.message();
   }
+  file->release_resident();  // every page was read: none need stay in the process' RSS
   BlockMeta header;
   if (s.footer_ok || read_header_v2(file->bytes(), &header)) {
     s.range_known = true;

@@ -44,6 +44,10 @@ class MappedFile {
  public:
   virtual ~MappedFile() = default;
   virtual std::string_view bytes() const = 0;
+  // Drops this process' resident copy of the bytes: for a file mapping, its page table entries
+  // (the page cache keeps the pages; the next read faults them back in, unchanged). Any thread,
+  // also while others read. Nothing to drop for bytes held in memory (the default).
+  virtual void release_resident() const {}
 };
 
 // Bytes already in memory, seen as a MappedFile (tests, fuzzers, the read_file fallback).

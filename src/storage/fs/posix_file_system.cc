@@ -109,6 +109,11 @@ class MmapFile final : public MappedFile {
   std::string_view bytes() const override {
     return size_ ? std::string_view(static_cast<const char*>(addr_), size_) : std::string_view{};
   }
+  // A read-only MAP_SHARED file mapping: MADV_DONTNEED only unmaps the pages (no data is
+  // discarded); a failure leaves them resident, which is harmless.
+  void release_resident() const override {
+    if (size_ > 0) (void)::madvise(addr_, size_, MADV_DONTNEED);
+  }
 
  private:
   void* addr_;

@@ -102,12 +102,23 @@ Result<CompactionResult> compact_partition(FileSystem& fs, const std::string& bl
   FP_ASSIGN_OR_RETURN(auto hour_w, writer_for(Resolution::kHour, hour_ids));
   FP_ASSIGN_OR_RETURN(auto raw_w, writer_for(Resolution::kRaw, raw_ids));
 
+  // The inputs' pages read so far leave the process' RSS every kReleaseEvery bytes read (and at
+  // the end): a compaction's memory is not the size of the day it merges.
+  constexpr uint64_t kReleaseEvery = 8u << 20;
+  uint64_t read_since_release = 0;
+  auto release_inputs = [&] {
+    for (const auto& b : blocks) b->reader->release_resident();
+    read_since_release = 0;
+  };
   std::vector<Sample> all;
   codec::ChunkEncoder enc;
   for (const auto& [key, sources] : series) {
     all.clear();
-    for (const Source& s : sources)  // oldest first: blocks are sorted by seq
+    for (const Source& s : sources) {  // oldest first: blocks are sorted by seq
       FP_RETURN_IF_ERROR(append_points(*s.block, *s.entry, INT64_MIN, INT64_MAX, all));
+      read_since_release += s.entry->stored_len;
+    }
+    if (read_since_release >= kReleaseEvery) release_inputs();
     if (sources.size() > 1) merge_newest_wins(all);
     if (all.empty()) continue;
     enc.clear();
@@ -129,6 +140,7 @@ Result<CompactionResult> compact_partition(FileSystem& fs, const std::string& bl
       FP_RETURN_IF_ERROR(w->add(ri, encode_rollups(buckets)));
     }
   }
+  release_inputs();
   // Rollups first: if the raw output never appears, the inputs stay and are compacted again.
   for (auto* w : {minute_w.get(), hour_w.get(), raw_w.get()}) {
     FP_RETURN_IF_ERROR(w->finish().status());

@@ -835,6 +835,9 @@ Status TimeSeriesStore::compact_and_expire() {
          b->partition_end() + options_.seal_after_ms <= now))
       doomed.push_back(m.id);
   }
+  // 4. The block pages queries read since the last pass leave the process' RSS (they stay in
+  // the page cache): resident block bytes are bounded by what is read between two passes.
+  for (const auto& b : blocks) b->reader->release_resident();
   return replace_blocks(doomed, {});
 }
 
