@@ -401,23 +401,26 @@ class Evaluator {
     return out;
   }
 
-  // min/max/count_over_time over windows whose ends and range are multiples of a rollup width
-  // (window_rollup_width): a window is then whole buckets plus, at most, the one sample on
-  // its end (a bucket's first), so the source's runs give the answer the samples give —
+  // min/max/count/sum_over_time over windows whose ends and range are multiples of a rollup
+  // width (window_rollup_width): a window is then whole buckets plus, at most, the one sample
+  // on its end (a bucket's first), so the source's runs give the answer the samples give —
   // min/max of finite or infinite values in any grouping, NaN only when every sample is NaN
-  // (functions.go: `cur < min || isNaN(min)`), and counts as sums. nullopt: another function
-  // or windows off the rollup boundaries.
+  // (functions.go: `cur < min || isNaN(min)`); counts as sums; sums from buckets only where
+  // every partial sum is exact (select_runs' exact_sum), so Kahan over bucket sums is Kahan
+  // over the samples, bit for bit (raw runs: the very same additions). nullopt: another
+  // function or windows off the rollup boundaries.
   std::optional<Value> window_call_from_runs(const Expr& e, const Expr& sel) {
     const std::string& f = e.text;
     const bool is_min = f == "min_over_time", is_max = f == "max_over_time";
-    if (!is_min && !is_max && f != "count_over_time") return std::nullopt;
+    const bool is_sum = f == "sum_over_time";
+    if (!is_min && !is_max && !is_sum && f != "count_over_time") return std::nullopt;
     const int64_t first_end = steps_.start - sel.offset_ms;
     const int64_t width =
         window_rollup_width(first_end, steps_.n > 1 ? steps_.step : 0, sel.range_ms);
     if (width == 0) return std::nullopt;
     std::vector<RunSeries> data;
     check(src_.select_runs(sel.matchers, first_end - sel.range_ms, steps_.end - sel.offset_ms,
-                           width, budget_, data));
+                           width, is_sum, budget_, data));
     std::sort(data.begin(), data.end(),
               [](const RunSeries& a, const RunSeries& b) { return a.labels < b.labels; });
     Value out;
@@ -431,15 +434,17 @@ class Evaluator {
         const int64_t maxt = ts - sel.offset_ms, mint = maxt - sel.range_ms;
         slide_window(runs, mint, maxt, lo, hi, [](const SampleRun& r) { return r.first_t; });
         if (hi == lo) continue;
-        double m = NAN, count = 0;
+        double m = NAN, count = 0, sum = 0, c = 0;
         for (size_t k = lo; k < hi; ++k) {
           // A run starting on the window's end is a bucket after it but for that sample.
           const bool whole = runs[k].first_t < maxt;
           const double x = whole ? (is_min ? runs[k].min : runs[k].max) : runs[k].first;
           if (std::isnan(m) || (is_min ? x < m : x > m)) m = x;
           count += whole ? static_cast<double>(runs[k].count) : 1;
+          kahan_add(whole ? runs[k].sum : runs[k].first, sum, c);
         }
-        r.points.push_back({ts, is_min || is_max ? m : count});
+        if (is_sum) m = std::isinf(sum) ? sum : sum + c;
+        r.points.push_back({ts, is_min || is_max || is_sum ? m : count});
       }
       if (!r.points.empty()) out.vec.push_back(std::move(r));
     }

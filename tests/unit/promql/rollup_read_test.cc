@@ -61,6 +61,7 @@ class PromqlRollupTest : public ::testing::Test {
     devices_["dense-b"] = {"sensor", "site-2"};
     devices_["sparse"] = {"meter", "site-1"};
     devices_["dense-c"] = {"meter", "site-3"};
+    devices_["big"] = {"meter", "site-3"};
   }
 
   void write(const std::vector<std::tuple<std::string, int64_t, double>>& readings) {
@@ -99,6 +100,9 @@ class PromqlRollupTest : public ::testing::Test {
     for (int64_t t = kT0 + kHour / 2; t < kT0 + 5 * kHour; t += 1'000 + (t % 7) * 150)
       r.emplace_back("dense-c", t, static_cast<double>(rng() % 1'000) - 500);
     for (int64_t h = 1; h < 5; ++h) r.emplace_back("dense-c", kT0 + h * kHour, 600.0 * h);
+    // Integers too large to add exactly: sums of an hour pass 2^53.
+    for (int64_t t = kT0 + 2 * kHour; t < kT0 + 4 * kHour; t += 60'000)
+      r.emplace_back("big", t, 4e15 + static_cast<double>(t % 1'000));
     write(r);
   }
 
@@ -242,7 +246,16 @@ TEST_F(PromqlRollupTest, WindowFunctionsReadRollupBucketsWhereAligned) {
       << "range off the minute";
   EXPECT_EQ(rollup_series("avg_over_time(temp[1h])", kT0, kT0 + 5 * kHour, kHour), 0u)
       << "avg_over_time is not read from rollups";
-  EXPECT_EQ(rollup_series("sum_over_time(temp[1h])", kT0, kT0 + 5 * kHour, kHour), 0u);
+  // sum_over_time: only dense-c holds integers whose sums stay exact; big's pass 2^53.
+  EXPECT_EQ(rollup_series("sum_over_time(temp[1h])", kT0, kT0 + 5 * kHour, kHour), 1u);
+  EXPECT_EQ(
+      rollup_series("sum_over_time(temp{device_id=\"dense-c\"}[1h])", kT0, kT0 + 5 * kHour, kHour),
+      1u);
+  EXPECT_EQ(
+      rollup_series("sum_over_time(temp{device_id=\"big\"}[1h])", kT0, kT0 + 5 * kHour, kHour), 0u);
+  EXPECT_EQ(
+      rollup_series("max_over_time(temp{device_id=\"big\"}[1h])", kT0, kT0 + 5 * kHour, kHour), 1u)
+      << "big has hour rollups";
   expect_same_answers();
   // An instant query on the hour: one window, the same answer as from the raw samples.
   const TelemetrySource src(*store_, devices_);
@@ -288,6 +301,23 @@ TEST(PromqlRollupFormat, OlderSixColumnRollupsDecodeWithoutTimesAndAreReadRaw) {
   ASSERT_EQ(old_back->size(), 2u);
   EXPECT_FALSE((*old_back)[0].has_times);
   EXPECT_EQ((*old_back)[1].last, 3);
+  // The integral column: kept through the payload; older eight-column payloads lack it.
+  EXPECT_TRUE((*back)[0].has_integral);
+  EXPECT_TRUE((*back)[0].integral);
+  auto frac = tsdb::build_rollups(std::vector<tsdb::Sample>{{kT0, 1}, {kT0 + 5, 0.5}}, kMinute);
+  EXPECT_FALSE(frac[0].integral);
+  auto frac_back = tsdb::decode_rollups(tsdb::encode_rollups(frac));
+  ASSERT_TRUE(frac_back.ok());
+  EXPECT_TRUE((*frac_back)[0].has_integral);
+  EXPECT_FALSE((*frac_back)[0].integral);
+  auto eight = *back;
+  for (auto& x : eight) x.has_integral = false;
+  const std::string eight_columns = tsdb::encode_rollups(eight);
+  EXPECT_LT(eight_columns.size(), tsdb::encode_rollups(*back).size());
+  auto eight_back = tsdb::decode_rollups(eight_columns);
+  ASSERT_TRUE(eight_back.ok());
+  EXPECT_TRUE((*eight_back)[0].has_times);
+  EXPECT_FALSE((*eight_back)[0].has_integral);
   // A timestamp before its bucket is damage.
   (*back)[1].first_ts = kT0;
   EXPECT_FALSE(tsdb::decode_rollups(tsdb::encode_rollups(*back)).ok());
