@@ -14,8 +14,9 @@ Status QueryBudget::take_points(size_t n) {
   points_ += n;
   if (points_ > limits_.max_points)
     return {StatusCode::kTooLarge,
-            "query reads more than " + std::to_string(limits_.max_points) +
-                " points (limit promql-max-points); narrow the selector or the time range"};
+            "query reads or evaluates more than " + std::to_string(limits_.max_points) +
+                " points (limit promql-max-points); narrow the selector or the time range, or "
+                "widen the step"};
   return Status::Ok();
 }
 

@@ -42,15 +42,19 @@ struct SampleRun {
 };
 
 // A series as runs, ascending by first_t, not overlapping. `from_rollups`: some run is a
-// rollup bucket.
+// rollup bucket. `exact_sums`: every sample behind the runs is an integer and their
+// magnitudes add up to at most 2^53, so every partial sum of them, in any order and grouping,
+// is exact (set only when select_runs was asked for exact_sum).
 struct RunSeries {
   Labels labels;
   std::vector<SampleRun> runs;
   bool from_rollups = false;
+  bool exact_sums = false;
 };
 
-// Per-query limits: series selected and raw points read. Exceeding one ends the query with
-// kTooLarge naming the limit; nothing is read beyond it.
+// Per-query limits: series selected, and points — raw points read plus the points of the
+// series selectors and range functions evaluate (what a query holds in memory). Exceeding one ends
+// the query with kTooLarge naming the limit; nothing is read beyond it.
 struct QueryLimits {
   size_t max_series = 100'000;
   size_t max_points = 20'000'000;

@@ -120,7 +120,7 @@ bool sums_exactly(std::span<const SampleRun> runs, bool buckets_integral) {
 }  // namespace
 
 bool read_runs(const tsdb::TimeSeriesStore& store, tsdb::SeriesId id, int64_t mint, int64_t maxt,
-               int64_t width, bool exact_sum, std::vector<SampleRun>& out) {
+               int64_t width, bool exact_sum, std::vector<SampleRun>& out, bool* exact_sums) {
   const size_t begin = out.size();
   // Buckets that cannot stand for their samples (no sample timestamps: an older payload; NaN
   // among the samples) are read raw afterwards: the scan holds the store's read lock.
@@ -154,9 +154,15 @@ bool read_runs(const tsdb::TimeSeriesStore& store, tsdb::SeriesId id, int64_t mi
   const std::span<const SampleRun> runs(out.data() + begin, out.size() - begin);
   const bool buckets =
       std::any_of(runs.begin(), runs.end(), [](const SampleRun& r) { return r.count > 1; });
-  if (!buckets || !exact_sum || sums_exactly(runs, buckets_integral)) return buckets;
+  if (!exact_sum) return buckets;
+  if (exact_sums) *exact_sums = sums_exactly(runs, buckets_integral);
+  if (!buckets || sums_exactly(runs, buckets_integral)) return buckets;
   out.resize(begin);
   store.scan(id, mint, maxt, [&](const tsdb::Sample& p) { out.push_back(raw_run(p)); });
+  // The raw samples' own bound is tighter than the buckets' (count x largest magnitude).
+  if (exact_sums)
+    *exact_sums =
+        sums_exactly(std::span<const SampleRun>(out.data() + begin, out.size() - begin), true);
   return false;
 }
 
@@ -194,7 +200,7 @@ Status TelemetrySource::select_runs(const std::vector<LabelMatcher>& matchers, i
         Labels ls = series_labels(std::move(name), base);
         if (!matches_all(matchers, ls)) return Status::Ok();
         RunSeries s{std::move(ls), {}};
-        s.from_rollups = read_runs(store_, id, mint, maxt, width, exact_sum, s.runs);
+        s.from_rollups = read_runs(store_, id, mint, maxt, width, exact_sum, s.runs, &s.exact_sums);
         if (s.runs.empty()) return Status::Ok();
         if (auto st = budget.take_series(); !st.ok()) return st;
         if (auto st = budget.take_points(s.runs.size()); !st.ok()) return st;

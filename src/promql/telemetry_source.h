@@ -58,9 +58,11 @@ bool read_points_for_steps(const tsdb::TimeSeriesStore& store, tsdb::SeriesId id
 // range is an integer (the buckets' `integral` column, written since it exists) and their
 // magnitudes add up to at most 2^53 — then every partial sum, in any order, is exact, so a sum
 // over bucket sums is Prometheus's Kahan sum over the samples, bit for bit; otherwise all raw.
-// Returns true when some run is a bucket.
+// Returns true when some run is a bucket; with exact_sum, `*exact_sums` (when given) tells
+// whether the sums of the runs read are exact (RunSeries::exact_sums).
 bool read_runs(const tsdb::TimeSeriesStore& store, tsdb::SeriesId id, int64_t mint, int64_t maxt,
-               int64_t width, bool exact_sum, std::vector<SampleRun>& out);
+               int64_t width, bool exact_sum, std::vector<SampleRun>& out,
+               bool* exact_sums = nullptr);
 
 // True when every matcher on the metric name (__name__) accepts `name`.
 bool name_matches(const std::vector<LabelMatcher>& matchers, std::string_view name);
