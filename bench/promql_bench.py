@@ -26,7 +26,7 @@ table is one sample); --gzip follows each table with the same queries asking for
 (`Accept-Encoding: gzip`, as Grafana's data source does; all three servers then compress).
 
 Usage: bench/promql_bench.py [--devices N] [--interval S] [--runs N] [--seal]
-       [--dense-interval S] [--rounds N] [--gzip] [--queries N]
+       [--dense-interval S] [--rounds N] [--gzip] [--queries N] [--rows I,J,...]
        (FLEETPULSE_BIN, default build/release/src/app/fleetpulse). Temp dirs, free ports, all on
        127.0.0.1; servers are stopped by PID at the end.
 """
@@ -170,6 +170,9 @@ def main():
                     help="after each table, the same asking for gzip (Accept-Encoding: gzip, as Grafana does)")
     ap.add_argument("--queries", type=int, default=0,
                     help="only the first N rows of the table (1: the single series alone; 0: all)")
+    ap.add_argument("--rows", default="",
+                    help="only these rows, 1-based, e.g. 1,5,6 (the quick ones: no Prometheus "
+                         "query of 10,000 series)")
     ap.add_argument("--perf", help="perf record fleetpulse while its queries run (perf.data path)")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="promql-bench-"))
@@ -296,6 +299,8 @@ def main():
                             'sum_over_time(bench_dense_messages{device_id="dense-0"}[1h])'))
         if args.queries > 0:
             queries = queries[:args.queries]
+        if args.rows:
+            queries = [queries[int(i) - 1] for i in args.rows.split(",")]
         targets = [("fleetpulse", f"http://127.0.0.1:{fp_port}/prometheus", ()),
                    ("Prometheus 2.42", f"http://127.0.0.1:{pr_port}", ())]
         if vm_base:
