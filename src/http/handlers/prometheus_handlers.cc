@@ -250,10 +250,16 @@ class StreamedAnswer {
   std::chrono::steady_clock::time_point progress_at_;
 };
 
+// An answer this thread has waited this long (in all) for its client to take is parked with
+// the answer pump: a fast client is served by the query's thread alone, a slow or stalled one
+// holds it for at most this long.
+constexpr auto kParkAfter = std::chrono::milliseconds(100);
+
 // A large matrix answer streamed in bounded pieces (HTTP/1.1 chunked; the connection closes
 // after it), formatted on this (the query's) thread while the client keeps taking it; once
-// it does not, the rest is parked with the answer pump (ctx.promql_answer_pump) and this
-// thread is free — unless the pump is full, then this thread carries on as the pump would.
+// this thread waited kParkAfter for it, the rest is parked with the answer pump
+// (ctx.promql_answer_pump) and this thread is free — unless the pump is full, then this
+// thread carries on as the pump would.
 void stream_matrix(ApiContext& ctx, const Request& req, promql::Matrix m,
                    std::vector<std::string> warnings, const promql::AnswerSteps& grid,
                    const Responder& respond) {
@@ -270,10 +276,18 @@ void stream_matrix(ApiContext& ctx, const Request& req, promql::Matrix m,
   if (!sink) return;
   auto answer = std::make_shared<StreamedAnswer>(std::move(sink), std::move(m), std::move(warnings),
                                                  grid, gzip);
-  if (answer->step()) return;
   promql::AnswerPump::Task rest = [answer] { return answer->step(); };
-  if (ctx.promql_answer_pump.try_park(rest)) return;
-  while (!answer->step()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  bool park = true;  // until the pump refuses it once
+  auto waited = std::chrono::steady_clock::duration::zero();
+  while (!answer->step()) {
+    if (park && waited > kParkAfter) {
+      if (ctx.promql_answer_pump.try_park(rest)) return;
+      park = false;
+    }
+    const auto before = std::chrono::steady_clock::now();
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    waited += std::chrono::steady_clock::now() - before;
+  }
 }
 
 Response prom_error(int status, std::string_view type, std::string_view msg) {
