@@ -18,14 +18,15 @@ read blocks and rollups as they do for any day older than --seal-after (default 
 seconds: dense enough to get 1-minute rollups, which an instant selector at a 60 s step reads
 instead of all its points (src/promql/telemetry_source.h, read_points_for_steps), and
 `max_over_time(...[1h])` of which reads 60 minute buckets per window instead of 3,600 points
-(read_runs).
+(read_runs), and beside it `bench_dense_messages`, integer counts at the same times, whose
+`sum_over_time(...[1h])` reads the buckets too (integers: every partial sum exact).
 
 --rounds N prints the table N times over the same loaded data (the machine is shared: one
 table is one sample); --gzip follows each table with the same queries asking for gzip
 (`Accept-Encoding: gzip`, as Grafana's data source does; all three servers then compress).
 
 Usage: bench/promql_bench.py [--devices N] [--interval S] [--runs N] [--seal]
-       [--dense-interval S] [--rounds N] [--gzip] [--queries N]
+       [--dense-interval S] [--rounds N] [--gzip] [--queries N] [--rows I,J,...]
        (FLEETPULSE_BIN, default build/release/src/app/fleetpulse). Temp dirs, free ports, all on
        127.0.0.1; servers are stopped by PID at the end.
 """
@@ -169,6 +170,9 @@ def main():
                     help="after each table, the same asking for gzip (Accept-Encoding: gzip, as Grafana does)")
     ap.add_argument("--queries", type=int, default=0,
                     help="only the first N rows of the table (1: the single series alone; 0: all)")
+    ap.add_argument("--rows", default="",
+                    help="only these rows, 1-based, e.g. 1,5,6 (the quick ones: no Prometheus "
+                         "query of 10,000 series)")
     ap.add_argument("--perf", help="perf record fleetpulse while its queries run (perf.data path)")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="promql-bench-"))
@@ -176,7 +180,10 @@ def main():
     try:
         data = list(generate(args.devices, args.interval))
         dense = dense_points(args.dense_interval) if args.dense_interval > 0 else []
-        npoints = sum(len(p) for *_, p in data) + len(dense)
+        # Integer counts at the same times (bench_dense_messages): sum_over_time of them can be
+        # read from rollups (every partial sum exact), of the temperatures it cannot.
+        counts = [(t, (i * 7919) % 97) for i, (t, _) in enumerate(dense)]
+        npoints = sum(len(p) for *_, p in data) + len(dense) + len(counts)
         print(f"data: {args.devices} series, {npoints} points, one day", flush=True)
 
         # fleetpulse
@@ -200,7 +207,8 @@ def main():
         [t.join() for t in threads]
         conn = http.client.HTTPConnection("127.0.0.1", fp_port, timeout=300)
         lines = [f"bench,device_id={dev} temperature={v} {t}" for dev, _, _, pts in data for t, v in pts]
-        lines += [f"bench,device_id=dense-0 dense_temperature={v} {t}" for t, v in dense]
+        lines += [f"bench,device_id=dense-0 dense_temperature={v},dense_messages={c} {t}"
+                  for (t, v), (_, c) in zip(dense, counts)]
         for i in range(0, len(lines), 50_000):
             assert post(conn, "/api/v1/write?precision=ms", "\n".join(lines[i:i + 50_000]).encode(),
                         "text/plain") in (200, 204)
@@ -228,6 +236,10 @@ def main():
                 f.write("# TYPE bench_dense_temperature gauge\n")
                 for t, v in dense:
                     f.write(f'bench_dense_temperature{{device_id="dense-0"}} {v} '
+                            f"{t // 1000}.{t % 1000:03d}\n")
+                f.write("# TYPE bench_dense_messages gauge\n")
+                for t, c in counts:
+                    f.write(f'bench_dense_messages{{device_id="dense-0"}} {c} '
                             f"{t // 1000}.{t % 1000:03d}\n")
             f.write("# EOF\n")
         t0 = time.time()
@@ -263,6 +275,7 @@ def main():
                     assert post(conn, "/api/v1/import/prometheus", "\n".join(buf).encode(), "text/plain") == 204
                     buf = []
             buf += [f'bench_dense_temperature{{device_id="dense-0"}} {v} {t}' for t, v in dense]
+            buf += [f'bench_dense_messages{{device_id="dense-0"}} {c} {t}' for t, c in counts]
             if buf:
                 assert post(conn, "/api/v1/import/prometheus", "\n".join(buf).encode(), "text/plain") == 204
             urllib.request.urlopen(f"http://127.0.0.1:{vm_port}/internal/force_flush").read()
@@ -281,8 +294,13 @@ def main():
             # 1-minute rollups (60 buckets a window instead of 3,600 points).
             queries.append((f"max_over_time over 1 h of the {args.dense_interval} s series",
                             'max_over_time(bench_dense_temperature{device_id="dense-0"}[1h])'))
+            # sum_over_time of integer counts: from rollups once compacted (exact sums).
+            queries.append((f"sum_over_time over 1 h of the {args.dense_interval} s counts",
+                            'sum_over_time(bench_dense_messages{device_id="dense-0"}[1h])'))
         if args.queries > 0:
             queries = queries[:args.queries]
+        if args.rows:
+            queries = [queries[int(i) - 1] for i in args.rows.split(",")]
         targets = [("fleetpulse", f"http://127.0.0.1:{fp_port}/prometheus", ()),
                    ("Prometheus 2.42", f"http://127.0.0.1:{pr_port}", ())]
         if vm_base:

@@ -57,13 +57,15 @@ def query_peak(pid: int, port: int, gzip_ok: bool) -> tuple[int, int, int, float
     return before, status_kib(pid, "VmHWM"), len(body), dt
 
 
-def start_loaded(name: str, path: str, root: Path, data: list, lines: list[str]):
-    """Starts the fleetpulse at `path` on a free port with data dir root/name, registers the
-    devices of `data` and writes `lines`; returns (process, port)."""
+def start_loaded(name: str, path: str, root: Path, data: list, lines: list[str],
+                 extra_args: tuple[str, ...] = ()):
+    """Starts the fleetpulse at `path` on a free port with data dir root/name (and
+    `extra_args`), registers the devices of `data` and writes `lines`; returns (process, port)."""
     port = free_port()
     p = subprocess.Popen([path, "serve", "--data-dir", str(root / name), "--http",
                           f"127.0.0.1:{port}", "--mqtt", "off", "--log-level", "warn",
-                          "--fsync", "none"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                          "--fsync", "none", *extra_args],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_ready(f"http://127.0.0.1:{port}/ready", p, name)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
     for dev, typ, loc, _ in data:

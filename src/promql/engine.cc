@@ -243,6 +243,12 @@ class Evaluator {
   size_t rollup_series() const { return rollup_series_; }
 
  private:
+  // Charges the query's points budget for a series a selector or range function evaluated, so
+  // that the matrices a query holds are bounded by promql-max-points as the points it reads
+  // are (a 5-minute series at a 1 s step is 300 points held per point read): the query ends
+  // at most one series (11,000 points) past the limit.
+  void hold(const Series& s) { check(budget_.take_points(s.points.size())); }
+
   Matrix select(const Expr& sel, int64_t mint, int64_t maxt) {
     Matrix m;
     check(src_.select(sel.matchers, mint, maxt, true, budget_, m));
@@ -278,6 +284,7 @@ class Evaluator {
         while (j < pts.size() && pts[j].t <= ref) ++j;
         if (j > 0 && pts[j - 1].t >= ref - lookback) r.points.push_back({ts, pts[j - 1].v});
       }
+      hold(r);
       if (!r.points.empty()) out.vec.push_back(std::move(r));
     }
     return out;
@@ -381,43 +388,57 @@ class Evaluator {
     const bool keep_name = e.text == "last_over_time";
     Matrix data =
         select(sel, steps_.start - sel.offset_ms - sel.range_ms, steps_.end - sel.offset_ms);
+    // min/max_over_time slide (SlidingExtreme) instead of a pass over each window.
+    const bool is_max = e.text == "max_over_time";
+    const bool extreme_fn = is_max || e.text == "min_over_time";
     Value out;
     for (auto& s : data) {
       Series r{keep_name ? s.labels : without_name(s.labels), {}};
       const auto& pts = s.points;
-      size_t lo = 0, hi = 0;
+      SlidingExtreme extreme(is_max);
+      size_t lo = 0, hi = 0, pushed = 0;
       for (size_t i = 0; i < steps_.n; ++i) {
         const int64_t ts = steps_.at(i);
         const int64_t maxt = ts - sel.offset_ms, mint = maxt - sel.range_ms;
         slide_window(pts, mint, maxt, lo, hi, [](const Point& p) { return p.t; });
         if (hi == lo) continue;
+        if (extreme_fn) {
+          for (; pushed < hi; ++pushed) extreme.push(pushed, pts[pushed].v);
+          extreme.drop_before(lo);
+          r.points.push_back({ts, extreme.value()});
+          continue;
+        }
         RangeWindow w{std::span<const Point>(pts.data() + lo, hi - lo), mint, maxt, sel.range_ms,
                       arg[i]};
         if (auto v = eval_range_function(e.text, w)) r.points.push_back({ts, *v});
       }
+      hold(r);
       if (!r.points.empty()) out.vec.push_back(std::move(r));
     }
     check_unique(out.vec);
     return out;
   }
 
-  // min/max/count_over_time over windows whose ends and range are multiples of a rollup width
-  // (window_rollup_width): a window is then whole buckets plus, at most, the one sample on
-  // its end (a bucket's first), so the source's runs give the answer the samples give —
+  // min/max/count/sum_over_time over windows whose ends and range are multiples of a rollup
+  // width (window_rollup_width): a window is then whole buckets plus, at most, the one sample
+  // on its end (a bucket's first), so the source's runs give the answer the samples give —
   // min/max of finite or infinite values in any grouping, NaN only when every sample is NaN
-  // (functions.go: `cur < min || isNaN(min)`), and counts as sums. nullopt: another function
-  // or windows off the rollup boundaries.
+  // (functions.go: `cur < min || isNaN(min)`); counts as sums; sums from buckets only where
+  // every partial sum is exact (select_runs' exact_sum), so Kahan over bucket sums is Kahan
+  // over the samples, bit for bit (raw runs: the very same additions). nullopt: another
+  // function or windows off the rollup boundaries.
   std::optional<Value> window_call_from_runs(const Expr& e, const Expr& sel) {
     const std::string& f = e.text;
     const bool is_min = f == "min_over_time", is_max = f == "max_over_time";
-    if (!is_min && !is_max && f != "count_over_time") return std::nullopt;
+    const bool is_sum = f == "sum_over_time";
+    if (!is_min && !is_max && !is_sum && f != "count_over_time") return std::nullopt;
     const int64_t first_end = steps_.start - sel.offset_ms;
     const int64_t width =
         window_rollup_width(first_end, steps_.n > 1 ? steps_.step : 0, sel.range_ms);
     if (width == 0) return std::nullopt;
     std::vector<RunSeries> data;
     check(src_.select_runs(sel.matchers, first_end - sel.range_ms, steps_.end - sel.offset_ms,
-                           width, budget_, data));
+                           width, is_sum, budget_, data));
     std::sort(data.begin(), data.end(),
               [](const RunSeries& a, const RunSeries& b) { return a.labels < b.labels; });
     Value out;
@@ -425,22 +446,51 @@ class Evaluator {
       rollup_series_ += s.from_rollups;
       Series r{without_name(s.labels), {}};
       const auto& runs = s.runs;
-      size_t lo = 0, hi = 0;
+      // Runs [lo, whole_end) lie wholly in the window; a run at whole_end starting on the
+      // window's end counts for its first sample only. Both ends only move forward, so min/max
+      // slide (SlidingExtreme), and counts and exact sums are prefix differences: O(runs + steps)
+      // instead of a pass over each window (3,600 points a window for a 1 s series' [1h]).
+      const bool prefix_sums = is_sum && s.exact_sums;
+      std::vector<double> count_before(is_min || is_max ? 0 : runs.size() + 1, 0);
+      std::vector<double> sum_before(prefix_sums ? runs.size() + 1 : 0, 0);
+      if (!is_min && !is_max) {
+        for (size_t k = 0; k < runs.size(); ++k) {
+          count_before[k + 1] = count_before[k] + static_cast<double>(runs[k].count);
+          if (prefix_sums) sum_before[k + 1] = sum_before[k] + runs[k].sum;
+        }
+      }
+      SlidingExtreme extreme(is_max);
+      size_t lo = 0, hi = 0, pushed = 0;
       for (size_t i = 0; i < steps_.n; ++i) {
         const int64_t ts = steps_.at(i);
         const int64_t maxt = ts - sel.offset_ms, mint = maxt - sel.range_ms;
         slide_window(runs, mint, maxt, lo, hi, [](const SampleRun& r) { return r.first_t; });
         if (hi == lo) continue;
-        double m = NAN, count = 0;
-        for (size_t k = lo; k < hi; ++k) {
-          // A run starting on the window's end is a bucket after it but for that sample.
-          const bool whole = runs[k].first_t < maxt;
-          const double x = whole ? (is_min ? runs[k].min : runs[k].max) : runs[k].first;
-          if (std::isnan(m) || (is_min ? x < m : x > m)) m = x;
-          count += whole ? static_cast<double>(runs[k].count) : 1;
+        const bool partial_last = runs[hi - 1].first_t == maxt;
+        const size_t whole_end = partial_last ? hi - 1 : hi;
+        double v;
+        if (is_min || is_max) {
+          for (; pushed < whole_end; ++pushed)
+            extreme.push(pushed, is_min ? runs[pushed].min : runs[pushed].max);
+          extreme.drop_before(lo);
+          v = extreme.value();
+          if (partial_last) {
+            const double x = runs[hi - 1].first;
+            if (std::isnan(v) || (is_min ? x < v : x > v)) v = x;
+          }
+        } else if (!is_sum) {
+          v = count_before[whole_end] - count_before[lo] + (partial_last ? 1 : 0);
+        } else if (prefix_sums) {
+          // Every partial sum is exact (exact_sums), so in any order it is the Kahan sum.
+          v = sum_before[whole_end] - sum_before[lo] + (partial_last ? runs[hi - 1].first : 0);
+        } else {
+          double sum = 0, c = 0;  // raw runs only: the samples' own Kahan sum
+          for (size_t k = lo; k < hi; ++k) kahan_add(runs[k].first, sum, c);
+          v = std::isinf(sum) ? sum : sum + c;
         }
-        r.points.push_back({ts, is_min || is_max ? m : count});
+        r.points.push_back({ts, v});
       }
+      hold(r);
       if (!r.points.empty()) out.vec.push_back(std::move(r));
     }
     check_unique(out.vec);

@@ -1,5 +1,6 @@
 #include "promql/matrix_answer.h"
 
+#include <cstdint>
 #include <cstring>
 #include <memory>
 
@@ -32,6 +33,7 @@ class PieceBuffer {
       s.remove_prefix(n);
     }
   }
+  size_t pending() const { return static_cast<size_t>(end_ - buf_.get()); }
   void flush() {
     if (end_ != buf_.get()) sink_(std::string_view(buf_.get(), end_ - buf_.get()));
     end_ = buf_.get();
@@ -43,10 +45,12 @@ class PieceBuffer {
   char* end_;
 };
 
+}  // namespace
+
 // The grid's timestamps, each formatted once, back to back.
-class TimestampTable {
+class MatrixAnswerWriter::Timestamps {
  public:
-  explicit TimestampTable(const AnswerSteps& g) : grid_(g) {
+  explicit Timestamps(const AnswerSteps& g) : grid_(g) {
     text_.reserve(g.count * 15);
     offsets_.reserve(g.count + 1);
     offsets_.push_back(0);
@@ -73,6 +77,10 @@ class TimestampTable {
   std::string text_;
   std::vector<uint32_t> offsets_;
 };
+
+namespace {
+
+using TimestampTable = MatrixAnswerWriter::Timestamps;
 
 // The last value formatted: a gauge sampled every 5 minutes and queried every minute repeats
 // each value five times over.
@@ -127,29 +135,52 @@ std::string labels_json(const Labels& ls) {
 
 }  // namespace
 
+MatrixAnswerWriter::MatrixAnswerWriter(const Matrix& m, const std::vector<std::string>& warnings,
+                                       const AnswerSteps& steps)
+    : m_(m), warnings_(warnings), times_(std::make_shared<const Timestamps>(steps)) {}
+
+bool MatrixAnswerWriter::write_some(const AnswerSink& sink, size_t bytes) {
+  size_t written = 0;
+  const AnswerSink counting = [&](std::string_view piece) {
+    written += piece.size();
+    sink(piece);
+  };
+  PieceBuffer out(counting);
+  for (; next_ <= m_.size() + 1 && written + out.pending() < bytes;) {
+    const size_t part = next_++;
+    if (part == 0) {
+      out.put(R"({"status":"success","data":{"resultType":"matrix","result":[)");
+      continue;
+    }
+    if (part <= m_.size()) {
+      const Series& s = m_[part - 1];
+      out.put(part > 1 ? R"(,{"metric":)" : R"({"metric":)");
+      out.put(labels_json(s.labels));
+      out.put(R"(,"values":[)");
+      write_points(out, s.points, *times_);
+      out.put("]}");
+      continue;
+    }
+    out.put("]}");
+    if (!warnings_.empty()) {
+      JsonWriter w;
+      w.begin_array();
+      for (const auto& s : warnings_) w.value(s);
+      w.end_array();
+      out.put(",\"warnings\":");
+      out.put(w.str());
+    }
+    out.put("}");
+  }
+  out.flush();
+  return next_ <= m_.size() + 1;
+}
+
 void write_matrix_answer(const Matrix& m, const std::vector<std::string>& warnings,
                          const AnswerSteps& grid, const AnswerSink& sink) {
-  PieceBuffer out(sink);
-  const TimestampTable times(grid);
-  out.put(R"({"status":"success","data":{"resultType":"matrix","result":[)");
-  for (size_t i = 0; i < m.size(); ++i) {
-    out.put(i ? R"(,{"metric":)" : R"({"metric":)");
-    out.put(labels_json(m[i].labels));
-    out.put(R"(,"values":[)");
-    write_points(out, m[i].points, times);
-    out.put("]}");
+  MatrixAnswerWriter w(m, warnings, grid);
+  while (w.write_some(sink, SIZE_MAX)) {
   }
-  out.put("]}");
-  if (!warnings.empty()) {
-    JsonWriter w;
-    w.begin_array();
-    for (const auto& s : warnings) w.value(s);
-    w.end_array();
-    out.put(",\"warnings\":");
-    out.put(w.str());
-  }
-  out.put("}");
-  out.flush();
 }
 
 size_t matrix_answer_size_hint(const Matrix& m) {

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +33,27 @@ struct AnswerSteps {
 // off `steps` are formatted one by one (correct, only slower). Runs on the calling thread.
 void write_matrix_answer(const Matrix& m, const std::vector<std::string>& warnings,
                          const AnswerSteps& steps, const AnswerSink& sink);
+
+// write_matrix_answer in parts, so that a writer can stop between them and resume later (on
+// another thread: a streamed answer whose client stopped taking bytes is resumed by the
+// answer pump, src/promql/answer_pump.h): the same bytes, written series by series. `m`,
+// `warnings` and the sink must outlive the writer's calls. Not thread-safe.
+class MatrixAnswerWriter {
+ public:
+  MatrixAnswerWriter(const Matrix& m, const std::vector<std::string>& warnings,
+                     const AnswerSteps& steps);
+  // Writes whole parts of the answer (its head, series, its tail) until at least `bytes` went
+  // to `sink` or the answer is complete; false once everything has been written.
+  bool write_some(const AnswerSink& sink, size_t bytes);
+
+  class Timestamps;  // the steps' timestamps, formatted once
+
+ private:
+  const Matrix& m_;
+  const std::vector<std::string>& warnings_;
+  std::shared_ptr<const Timestamps> times_;
+  size_t next_ = 0;  // the next part: 0 the head, 1..m_.size() the series, then the tail
+};
 
 // An upper estimate of the answer's size (to reserve a body of that size up front).
 size_t matrix_answer_size_hint(const Matrix& m);

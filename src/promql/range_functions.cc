@@ -106,6 +106,12 @@ void kahan_add(double inc, double& sum, double& c) {
   sum = t;
 }
 
+void SlidingExtreme::push(size_t i, double v) {
+  if (std::isnan(v)) return;
+  while (!q_.empty() && (max_ ? q_.back().second < v : q_.back().second > v)) q_.pop_back();
+  q_.emplace_back(i, v);
+}
+
 double quantile(double q, std::vector<double>& values) {
   if (values.empty() || std::isnan(q)) return NAN;
   if (q < 0) return -INFINITY;

@@ -14,8 +14,9 @@ Status QueryBudget::take_points(size_t n) {
   points_ += n;
   if (points_ > limits_.max_points)
     return {StatusCode::kTooLarge,
-            "query reads more than " + std::to_string(limits_.max_points) +
-                " points (limit promql-max-points); narrow the selector or the time range"};
+            "query reads or evaluates more than " + std::to_string(limits_.max_points) +
+                " points (limit promql-max-points); narrow the selector or the time range, or "
+                "widen the step"};
   return Status::Ok();
 }
 
@@ -35,25 +36,27 @@ Status CombinedSource::select_for_steps(const std::vector<LabelMatcher>& matcher
 }
 
 Status SeriesSource::select_runs(const std::vector<LabelMatcher>& matchers, int64_t mint,
-                                 int64_t maxt, int64_t width, QueryBudget& budget,
+                                 int64_t maxt, int64_t width, bool exact_sum, QueryBudget& budget,
                                  std::vector<RunSeries>& out) const {
   (void)width;
+  (void)exact_sum;
   Matrix m;
   if (auto s = select(matchers, mint, maxt, true, budget, m); !s.ok()) return s;
   for (auto& s : m) {
     RunSeries r{std::move(s.labels), {}};
     r.runs.reserve(s.points.size());
-    for (const Point& p : s.points) r.runs.push_back({p.t, p.t, p.v, p.v, p.v, 1});
+    for (const Point& p : s.points) r.runs.push_back({p.t, p.t, p.v, p.v, p.v, p.v, 1});
     out.push_back(std::move(r));
   }
   return Status::Ok();
 }
 
 Status CombinedSource::select_runs(const std::vector<LabelMatcher>& matchers, int64_t mint,
-                                   int64_t maxt, int64_t width, QueryBudget& budget,
+                                   int64_t maxt, int64_t width, bool exact_sum, QueryBudget& budget,
                                    std::vector<RunSeries>& out) const {
   for (const SeriesSource* p : parts_)
-    if (auto s = p->select_runs(matchers, mint, maxt, width, budget, out); !s.ok()) return s;
+    if (auto s = p->select_runs(matchers, mint, maxt, width, exact_sum, budget, out); !s.ok())
+      return s;
   return Status::Ok();
 }
 

@@ -28,27 +28,33 @@ struct Series {
 using Matrix = std::vector<Series>;
 
 // Consecutive samples of one series in [first_t, last_t], summarised: a single raw sample
-// (count 1) or a rollup bucket's samples. `first` is the value at first_t; min and max are
-// over the run's samples and never NaN when count > 1 (a bucket holding NaN is read raw).
+// (count 1) or a rollup bucket's samples. `first` is the value at first_t; min, max and sum
+// are over the run's samples, min and max never NaN when count > 1 (a bucket holding NaN is
+// read raw).
 struct SampleRun {
   int64_t first_t;
   int64_t last_t;
   double first;
   double min;
   double max;
+  double sum;
   uint64_t count;
 };
 
 // A series as runs, ascending by first_t, not overlapping. `from_rollups`: some run is a
-// rollup bucket.
+// rollup bucket. `exact_sums`: every sample behind the runs is an integer and their
+// magnitudes add up to at most 2^53, so every partial sum of them, in any order and grouping,
+// is exact (set only when select_runs was asked for exact_sum).
 struct RunSeries {
   Labels labels;
   std::vector<SampleRun> runs;
   bool from_rollups = false;
+  bool exact_sums = false;
 };
 
-// Per-query limits: series selected and raw points read. Exceeding one ends the query with
-// kTooLarge naming the limit; nothing is read beyond it.
+// Per-query limits: series selected, and points — raw points read plus the points of the
+// series selectors and range functions evaluate (what a query holds in memory). Exceeding one ends
+// the query with kTooLarge naming the limit; nothing is read beyond it.
 struct QueryLimits {
   size_t max_series = 100'000;
   size_t max_points = 20'000'000;
@@ -115,11 +121,14 @@ class SeriesSource {
   }
   // As select(with_points) for the windows of window_rollup_width `width` (> 0): each
   // series' samples in [mint, maxt] as runs, where a run is a whole rollup bucket of `width`
-  // where one covers it (then the window functions min/max/count_over_time read one run per
-  // bucket instead of its samples) and a single raw sample elsewhere. By default, every raw
+  // where one covers it (then the window functions min/max/count/sum_over_time read one run
+  // per bucket instead of its samples) and a single raw sample elsewhere. `exact_sum`: a
+  // series has bucket runs only if adding its samples is exact in any order (all integers,
+  // magnitudes summing to at most 2^53), else it is all raw samples. By default, every raw
   // sample a run of its own. Charges `budget` a point per run.
   virtual Status select_runs(const std::vector<LabelMatcher>& matchers, int64_t mint, int64_t maxt,
-                             int64_t width, QueryBudget& budget, std::vector<RunSeries>& out) const;
+                             int64_t width, bool exact_sum, QueryBudget& budget,
+                             std::vector<RunSeries>& out) const;
 };
 
 // The rollup width (1 h or 1 min, in ms) for the windows [end - range_ms, end] at ends
@@ -137,7 +146,7 @@ class CombinedSource : public SeriesSource {
   Status select_for_steps(const std::vector<LabelMatcher>& matchers, int64_t mint, int64_t maxt,
                           const StepGrid& grid, QueryBudget& budget, Matrix& out) const override;
   Status select_runs(const std::vector<LabelMatcher>& matchers, int64_t mint, int64_t maxt,
-                     int64_t width, QueryBudget& budget,
+                     int64_t width, bool exact_sum, QueryBudget& budget,
                      std::vector<RunSeries>& out) const override;
 
  private:

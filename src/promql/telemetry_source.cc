@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <span>
 
 #include "ingest/derived_series.h"
 
@@ -93,43 +94,76 @@ bool read_points_for_steps(const tsdb::TimeSeriesStore& store, tsdb::SeriesId id
   return false;
 }
 
+namespace {
+
+SampleRun raw_run(const tsdb::Sample& p) {
+  return {p.ts, p.ts, p.value, p.value, p.value, p.value, 1};
+}
+
+bool is_integer(double v) {
+  return std::isfinite(v) && v == std::trunc(v);
+}
+
+// True when every sample behind `runs` is an integer (`buckets_integral`: those of the runs
+// with count > 1 are) and their magnitudes add up to at most 2^53 (bounded by count x the
+// larger of |min|, |max| per run).
+bool sums_exactly(std::span<const SampleRun> runs, bool buckets_integral) {
+  double bound = 0;
+  for (const SampleRun& r : runs) {
+    if (r.count > 1 ? !buckets_integral : !is_integer(r.first)) return false;
+    bound += static_cast<double>(r.count) * std::max(std::fabs(r.min), std::fabs(r.max));
+    if (!(bound <= 9'007'199'254'740'992.0)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 bool read_runs(const tsdb::TimeSeriesStore& store, tsdb::SeriesId id, int64_t mint, int64_t maxt,
-               int64_t width, std::vector<SampleRun>& out) {
+               int64_t width, bool exact_sum, std::vector<SampleRun>& out, bool* exact_sums) {
   const size_t begin = out.size();
   // Buckets that cannot stand for their samples (no sample timestamps: an older payload; NaN
   // among the samples) are read raw afterwards: the scan holds the store's read lock.
   std::vector<size_t> unusable;  // positions in `out` holding such a bucket
+  bool buckets_integral = true;  // every usable bucket is known to hold integers only
   store.scan_for_aggregate(
-      id, mint, maxt, width,
-      [&](const tsdb::Sample& p) {
-        out.push_back({p.ts, p.ts, p.value, p.value, p.value, 1});
-      },
+      id, mint, maxt, width, [&](const tsdb::Sample& p) { out.push_back(raw_run(p)); },
       [&](const tsdb::RollupBucket& b) {
-        if (!b.has_times || std::isnan(b.sum)) unusable.push_back(out.size());
+        if (!b.has_times || std::isnan(b.sum))
+          unusable.push_back(out.size());
+        else if (!(b.has_integral && b.integral))
+          buckets_integral = false;
         out.push_back({b.has_times ? b.first_ts : b.start, b.has_times ? b.last_ts : b.start,
-                       b.first, b.min, b.max, b.count});
+                       b.first, b.min, b.max, b.sum, b.count});
       });
-  bool buckets = false;
-  for (size_t i = begin; i < out.size(); ++i) buckets |= out[i].count > 1;
-  if (unusable.empty()) return buckets;
-  std::vector<SampleRun> merged(out.begin() + static_cast<std::ptrdiff_t>(begin), out.end());
-  out.resize(begin);
-  size_t next = 0;
-  buckets = false;
-  for (size_t i = 0; i < merged.size(); ++i) {
-    if (next < unusable.size() && unusable[next] == begin + i) {
-      ++next;
-      const int64_t start = merged[i].first_t - (merged[i].first_t % width + width) % width;
-      store.scan(id, std::max(start, mint), std::min(start + width - 1, maxt),
-                 [&](const tsdb::Sample& p) {
-                   out.push_back({p.ts, p.ts, p.value, p.value, p.value, 1});
-                 });
-      continue;
+  if (!unusable.empty()) {
+    std::vector<SampleRun> read(out.begin() + static_cast<std::ptrdiff_t>(begin), out.end());
+    out.resize(begin);
+    size_t next = 0;
+    for (size_t i = 0; i < read.size(); ++i) {
+      if (next < unusable.size() && unusable[next] == begin + i) {
+        ++next;
+        const int64_t start = read[i].first_t - (read[i].first_t % width + width) % width;
+        store.scan(id, std::max(start, mint), std::min(start + width - 1, maxt),
+                   [&](const tsdb::Sample& p) { out.push_back(raw_run(p)); });
+      } else {
+        out.push_back(read[i]);
+      }
     }
-    buckets |= merged[i].count > 1;
-    out.push_back(merged[i]);
   }
-  return buckets;
+  const std::span<const SampleRun> runs(out.data() + begin, out.size() - begin);
+  const bool buckets =
+      std::any_of(runs.begin(), runs.end(), [](const SampleRun& r) { return r.count > 1; });
+  if (!exact_sum) return buckets;
+  if (exact_sums) *exact_sums = sums_exactly(runs, buckets_integral);
+  if (!buckets || sums_exactly(runs, buckets_integral)) return buckets;
+  out.resize(begin);
+  store.scan(id, mint, maxt, [&](const tsdb::Sample& p) { out.push_back(raw_run(p)); });
+  // The raw samples' own bound is tighter than the buckets' (count x largest magnitude).
+  if (exact_sums)
+    *exact_sums =
+        sums_exactly(std::span<const SampleRun>(out.data() + begin, out.size() - begin), true);
+  return false;
 }
 
 bool name_matches(const std::vector<LabelMatcher>& matchers, std::string_view name) {
@@ -159,20 +193,20 @@ Status TelemetrySource::select_for_steps(const std::vector<LabelMatcher>& matche
 }
 
 Status TelemetrySource::select_runs(const std::vector<LabelMatcher>& matchers, int64_t mint,
-                                    int64_t maxt, int64_t width, QueryBudget& budget,
-                                    std::vector<RunSeries>& out) const {
-  return for_each_series(matchers, mint, maxt,
-                         [&](tsdb::SeriesId id, std::string name, const Labels& base) -> Status {
-                           Labels ls = series_labels(std::move(name), base);
-                           if (!matches_all(matchers, ls)) return Status::Ok();
-                           RunSeries s{std::move(ls), {}};
-                           s.from_rollups = read_runs(store_, id, mint, maxt, width, s.runs);
-                           if (s.runs.empty()) return Status::Ok();
-                           if (auto st = budget.take_series(); !st.ok()) return st;
-                           if (auto st = budget.take_points(s.runs.size()); !st.ok()) return st;
-                           out.push_back(std::move(s));
-                           return Status::Ok();
-                         });
+                                    int64_t maxt, int64_t width, bool exact_sum,
+                                    QueryBudget& budget, std::vector<RunSeries>& out) const {
+  return for_each_series(
+      matchers, mint, maxt, [&](tsdb::SeriesId id, std::string name, const Labels& base) -> Status {
+        Labels ls = series_labels(std::move(name), base);
+        if (!matches_all(matchers, ls)) return Status::Ok();
+        RunSeries s{std::move(ls), {}};
+        s.from_rollups = read_runs(store_, id, mint, maxt, width, exact_sum, s.runs, &s.exact_sums);
+        if (s.runs.empty()) return Status::Ok();
+        if (auto st = budget.take_series(); !st.ok()) return st;
+        if (auto st = budget.take_points(s.runs.size()); !st.ok()) return st;
+        out.push_back(std::move(s));
+        return Status::Ok();
+      });
 }
 
 Status TelemetrySource::for_each_series(const std::vector<LabelMatcher>& matchers, int64_t mint,

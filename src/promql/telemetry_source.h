@@ -54,9 +54,15 @@ bool read_points_for_steps(const tsdb::TimeSeriesStore& store, tsdb::SeriesId id
 // (window_rollup_width): a rollup bucket of `width` is one run where a compacted rollup covers
 // it (TimeSeriesStore::scan_for_aggregate) and it keeps its sample timestamps and holds no NaN
 // (its min/max are then those of its samples, as min/max_over_time take them); every other
-// sample is a run of its own. Returns true when some run is a bucket.
+// sample is a run of its own. `exact_sum`: buckets only when every sample of the series in the
+// range is an integer (the buckets' `integral` column, written since it exists) and their
+// magnitudes add up to at most 2^53 — then every partial sum, in any order, is exact, so a sum
+// over bucket sums is Prometheus's Kahan sum over the samples, bit for bit; otherwise all raw.
+// Returns true when some run is a bucket; with exact_sum, `*exact_sums` (when given) tells
+// whether the sums of the runs read are exact (RunSeries::exact_sums).
 bool read_runs(const tsdb::TimeSeriesStore& store, tsdb::SeriesId id, int64_t mint, int64_t maxt,
-               int64_t width, std::vector<SampleRun>& out);
+               int64_t width, bool exact_sum, std::vector<SampleRun>& out,
+               bool* exact_sums = nullptr);
 
 // True when every matcher on the metric name (__name__) accepts `name`.
 bool name_matches(const std::vector<LabelMatcher>& matchers, std::string_view name);
@@ -76,7 +82,7 @@ class TelemetrySource : public SeriesSource {
                           const StepGrid& grid, QueryBudget& budget, Matrix& out) const override;
   // Reads rollup buckets as runs where they give the same answer (read_runs).
   Status select_runs(const std::vector<LabelMatcher>& matchers, int64_t mint, int64_t maxt,
-                     int64_t width, QueryBudget& budget,
+                     int64_t width, bool exact_sum, QueryBudget& budget,
                      std::vector<RunSeries>& out) const override;
 
  private:

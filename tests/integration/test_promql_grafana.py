@@ -173,6 +173,28 @@ def test_limits_refuse_queries_that_touch_too_much(start_server, tmp_path):
     assert server.get("/health").status == 200
 
 
+def test_the_points_limit_bounds_the_evaluated_series_too(start_server):
+    # 20 raw points of one series, asked at a 0.1 s step over 30 s: 301 points evaluated from
+    # 20 read (the lookback repeats each). The matrix a query holds counts against
+    # --promql-max-points, so a query cannot hold 300x what it reads past the limit.
+    server = start_server("--promql-max-points", "100")
+    lines = "\n".join(f"m,device_id=d1 v={j} {1_700_000_000_000 + j * 1000}" for j in range(20))
+    assert server.post("/api/v1/write?precision=ms", raw=lines).status in (200, 204)
+    url = f"http://127.0.0.1:{server.port}/prometheus"
+    coarse = [("query", 'm_v{device_id="d1"}'), ("start", "1700000000"), ("end", "1700000030"),
+              ("step", "1")]
+    status, body = prom(url, "/api/v1/query_range", coarse, None)
+    assert status == 200 and len(body["data"]["result"][0]["values"]) == 31
+    fine = [(k, "0.1" if k == "step" else v) for k, v in coarse]
+    status, body = prom(url, "/api/v1/query_range", fine, None)
+    assert status == 422 and body["errorType"] == "execution", body
+    assert "promql-max-points" in body["error"]
+    window = [("query", 'max_over_time(m_v{device_id="d1"}[1m])')] + fine[1:]
+    status, body = prom(url, "/api/v1/query_range", window, None)
+    assert status == 422 and "promql-max-points" in body["error"]
+    assert server.get("/health").status == 200
+
+
 def test_a_long_query_does_not_hold_the_network_thread(start_server):
     # One network thread: if the query ran on it, /health would wait for the whole query.
     server = start_server("--threads", "1")

@@ -250,6 +250,31 @@ def test_corpus_agrees_with_prometheus(prometheus, fleetpulse, fleetpulse_server
         f"only {rollup_series - rollup_series_before} series read from rollups"
 
 
+def test_sum_over_time_of_integer_series_is_answered_from_rollups(prometheus, fleetpulse,
+                                                                   fleetpulse_server):
+    # requests_total holds integers: hour windows at hour steps read the 1-hour buckets' sums
+    # (exact in any order, so Prometheus's Kahan sum over the samples, bit for bit);
+    # temperature (fractions) is read raw. Both agree with Prometheus.
+    a, b, step = RANGES[3]
+    for expr, from_rollups in (("sum_over_time(fp_requests_total[1h])", True),
+                               ("sum_over_time(fp_temperature[1h])", False)):
+        before = metric_value(fleetpulse_server, "fleetpulse_promql_rollup_series_total")
+        params = [("query", expr), ("start", secs(a)), ("end", secs(b)), ("step", str(step / 1000))]
+        expected = http_json(prometheus, "/query_range", params)
+        got = http_json(fleetpulse, "/query_range", params)
+        assert has_data(expected)
+        assert compare(expected, got) is None, compare(expected, got)
+        # Not only within 1e-9: the very same numbers, digit for digit.
+        key = lambda r: json.dumps(r["metric"], sort_keys=True)  # noqa: E731
+        assert sorted(got[1]["data"]["result"], key=key) == \
+            sorted(expected[1]["data"]["result"], key=key)
+        read = metric_value(fleetpulse_server, "fleetpulse_promql_rollup_series_total") - before
+        if from_rollups:
+            assert read >= 50, f"{expr}: only {read} series read from rollups"
+        else:
+            assert read == 0, f"{expr}: {read} series of fractions read from rollups"
+
+
 def test_unsupported_expressions_get_422(fleetpulse, prometheus):
     corpus = read_corpus("corpus_unsupported.promql")
     assert len(corpus) >= 20

@@ -19,6 +19,7 @@
 #include "model/alert.h"
 #include "monitor/device_connections.h"
 #include "monitor/device_status_tracker.h"
+#include "promql/answer_pump.h"
 #include "promql/query_pool.h"
 #include "storage/catalog/catalog.h"
 #include "storage/tsdb/time_series_store.h"
@@ -96,6 +97,8 @@ struct ApiContext {
   BackgroundJobs promql_jobs{8};
   SessionStore* sessions = nullptr;    // authsec: dashboard sessions (POST /api/v1/session)
   DiskWorkQueue* disk_work = nullptr;  // slowdisk: writes off the network threads, shed when slow
+  // promql3: streamed range answers whose clients stopped reading (16 at most; before the pool).
+  promql::AnswerPump promql_answer_pump{16};
   // PromQL queries run on these workers (64 may wait, inline beyond); joined before the rest.
   promql::QueryPool promql_pool{4, 64};
   // Cluster mode (src/cluster; null in single-node mode): GET /api/v1/cluster's body and the

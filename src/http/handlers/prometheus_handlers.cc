@@ -18,6 +18,7 @@
 #include "http/paced_write.h"
 #include "ingest/derived_series.h"
 #include "model/time_format.h"
+#include "promql/answer_pump.h"
 #include "promql/api_json.h"
 #include "promql/api_params.h"
 #include "promql/device_status_source.h"
@@ -177,72 +178,116 @@ struct HandoffGuard {
   std::shared_ptr<SinkHandoff> handoff;
 };
 
-// A client that takes nothing of a streamed answer for this long is cut off (its query's
-// thread is then free again).
+// A client that takes nothing of a streamed answer for this long is cut off.
 constexpr auto kStreamStall = std::chrono::seconds(10);
 
-// Hands `data` to `sink` once at most kExportHighWater bytes wait there. False when the stream
-// closed meanwhile, or when the waiting bytes did not go down for kStreamStall (then it closes
-// the stream).
-bool write_when_drained(StreamSink& sink, std::string data) {
-  auto progress_at = std::chrono::steady_clock::now();
-  size_t waiting = sink.queued_bytes();
-  while (sink.is_open() && sink.queued_bytes() > kExportHighWater) {
+// A streamed range answer being written: its matrix, the writer's place in it, and the
+// client's progress. step() writes pieces of ~256 KiB (compressed when the client accepts
+// gzip) while at most kExportHighWater bytes wait for the socket, so the answer's bytes in
+// memory stay bounded by a few MiB whatever its size. Runs on one thread at a time: the
+// query's worker first, then the answer pump once parked there.
+class StreamedAnswer {
+ public:
+  StreamedAnswer(std::shared_ptr<StreamSink> sink, promql::Matrix m,
+                 std::vector<std::string> warnings, const promql::AnswerSteps& grid, bool gzip)
+      : sink_(std::move(sink)),
+        matrix_(std::move(m)),
+        warnings_(std::move(warnings)),
+        writer_(matrix_, warnings_, grid),
+        progress_at_(std::chrono::steady_clock::now()) {
+    if (gzip) gz_ = std::make_unique<GzipEncoder>(out_);
+  }
+  StreamedAnswer(const StreamedAnswer&) = delete;
+  StreamedAnswer& operator=(const StreamedAnswer&) = delete;
+
+  // Writes what the client has room for. True once done: the answer complete, the client gone,
+  // or cut off after kStreamStall without taking a byte (the stream then closes unfinished).
+  bool step() {
+    if (!sink_->is_open()) return true;
     const auto now = std::chrono::steady_clock::now();
-    if (const size_t q = sink.queued_bytes(); q < waiting) {
-      waiting = q;
-      progress_at = now;
-    } else if (now - progress_at > kStreamStall) {
-      sink.close();
+    if (const size_t q = sink_->queued_bytes(); q > kExportHighWater) {
+      if (q < waiting_) {
+        waiting_ = q;
+        progress_at_ = now;
+      } else if (now - progress_at_ > kStreamStall) {
+        sink_->close();
+        return true;
+      }
       return false;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    progress_at_ = now;
+    while (sink_->queued_bytes() <= kExportHighWater) {
+      bool more = true;
+      while (more && out_.size() < kExportChunkBytes)
+        more = writer_.write_some(
+            [this](std::string_view piece) {
+              if (gz_)
+                gz_->add(piece);
+              else
+                out_.append(piece);
+            },
+            promql::kAnswerPieceBytes);
+      if (!more && gz_) gz_->finish();
+      if (!out_.empty() && !sink_->write(std::move(out_))) return true;
+      out_.clear();
+      if (!more) {
+        sink_->finish();
+        return true;
+      }
+    }
+    waiting_ = sink_->queued_bytes();
+    return false;
   }
-  return sink.is_open() && sink.write(std::move(data));
-}
+
+ private:
+  std::shared_ptr<StreamSink> sink_;
+  promql::Matrix matrix_;
+  std::vector<std::string> warnings_;
+  promql::MatrixAnswerWriter writer_;  // refers to matrix_ and warnings_
+  std::string out_;                    // the next piece, gz_ writes into it
+  std::unique_ptr<GzipEncoder> gz_;
+  size_t waiting_ = 0;  // bytes queued when last seen blocked
+  std::chrono::steady_clock::time_point progress_at_;
+};
+
+// An answer this thread has waited this long (in all) for its client to take is parked with
+// the answer pump: a fast client is served by the query's thread alone, a slow or stalled one
+// holds it for at most this long.
+constexpr auto kParkAfter = std::chrono::milliseconds(100);
 
 // A large matrix answer streamed in bounded pieces (HTTP/1.1 chunked; the connection closes
-// after it): formatted on this (the query's) thread into pieces of ~256 KiB, compressed when
-// the client accepts gzip, each handed to the socket once at most 2 MiB wait there
-// (write_when_drained), so the answer's bytes in memory stay bounded by a few MiB whatever its
-// size. Holds this thread until the client has taken all but the last 2 MiB, is gone, or
-// stalled for kStreamStall.
-void stream_matrix(const Request& req, const promql::QueryValue& q,
-                   const std::vector<std::string>& warnings, const promql::AnswerSteps& grid,
+// after it), formatted on this (the query's) thread while the client keeps taking it; once
+// this thread waited kParkAfter for it, the rest is parked with the answer pump
+// (ctx.promql_answer_pump) and this thread is free — unless the pump is full, then this
+// thread carries on as the pump would.
+void stream_matrix(ApiContext& ctx, const Request& req, promql::Matrix m,
+                   std::vector<std::string> warnings, const promql::AnswerSteps& grid,
                    const Responder& respond) {
   const bool gzip = accepts_gzip(req.accept_encoding);
   auto handoff = std::make_shared<SinkHandoff>();
   Response res = Response::json(200, "");
   if (gzip) res = gzipped(std::move(res));
   res.stream_chunked = true;
-  res.stream_queue_limit = size_t{16} << 20;  // a backstop: write_when_drained waits at 2 MiB
+  res.stream_queue_limit = size_t{16} << 20;  // a backstop: step() waits at 2 MiB
   res.on_stream = [guard = std::make_shared<HandoffGuard>(handoff)](
                       std::shared_ptr<StreamSink> sink) { guard->handoff->give(std::move(sink)); };
   respond(std::move(res));
-  const std::shared_ptr<StreamSink> sink = handoff->take(kStreamStall);
+  std::shared_ptr<StreamSink> sink = handoff->take(kStreamStall);
   if (!sink) return;
-  std::string out;
-  bool open = true;
-  auto send = [&](bool last) {  // `out` once it is a piece (or the rest, at the end)
-    if (out.size() < kExportChunkBytes && !(last && !out.empty())) return;
-    if (open) open = write_when_drained(*sink, std::move(out));
-    out.clear();
-  };
-  if (gzip) {
-    GzipEncoder gz(out);
-    promql::write_matrix_answer(q.series, warnings, grid, [&](std::string_view piece) {
-      gz.add(piece);
-      send(false);
-    });
-    gz.finish();
-  } else {
-    promql::write_matrix_answer(q.series, warnings, grid, [&](std::string_view piece) {
-      if (open) out.append(piece);
-      send(false);
-    });
+  auto answer = std::make_shared<StreamedAnswer>(std::move(sink), std::move(m), std::move(warnings),
+                                                 grid, gzip);
+  promql::AnswerPump::Task rest = [answer] { return answer->step(); };
+  bool park = true;  // until the pump refuses it once
+  auto waited = std::chrono::steady_clock::duration::zero();
+  while (!answer->step()) {
+    if (park && waited > kParkAfter) {
+      if (ctx.promql_answer_pump.try_park(rest)) return;
+      park = false;
+    }
+    const auto before = std::chrono::steady_clock::now();
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    waited += std::chrono::steady_clock::now() - before;
   }
-  send(true);
-  if (open) sink->finish();
 }
 
 Response prom_error(int status, std::string_view type, std::string_view msg) {
@@ -416,7 +461,7 @@ void range_query(ApiContext& ctx, metrics::Counter& rollup_series, const Request
     return respond(success(req, promql::query_result_json(*r, src.missing.reasons())));
   const promql::AnswerSteps grid{*start, *step, static_cast<size_t>((*end - *start) / *step) + 1};
   if (promql::matrix_answer_size_hint(r->series) > kStreamMatrixAbove)
-    return stream_matrix(req, *r, src.missing.reasons(), grid, respond);
+    return stream_matrix(ctx, req, std::move(r->series), src.missing.reasons(), grid, respond);
   respond(matrix_success(req, *r, src.missing.reasons(), grid));
 }
 

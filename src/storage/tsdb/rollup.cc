@@ -1,6 +1,7 @@
 #include "storage/tsdb/rollup.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "storage/codec/chunk_decoder.h"
 #include "storage/codec/chunk_encoder.h"
@@ -9,8 +10,9 @@
 namespace fp::tsdb {
 namespace {
 
-constexpr int kOldColumns = 6;  // min max sum count first last
-constexpr int kColumns = 8;     // ... first_ts last_ts (as offsets from the bucket start)
+constexpr int kOldColumns = 6;    // min max sum count first last
+constexpr int kTimedColumns = 8;  // ... first_ts last_ts (as offsets from the bucket start)
+constexpr int kColumns = 9;       // ... integral (1 or 0)
 
 int64_t floor_to(int64_t ts, int64_t width) {
   int64_t q = ts / width;
@@ -34,8 +36,10 @@ double column(const RollupBucket& b, int c) {
       return b.last;
     case 6:
       return static_cast<double>(b.first_ts - b.start);
-    default:
+    case 7:
       return static_cast<double>(b.last_ts - b.start);
+    default:
+      return b.integral ? 1 : 0;
   }
 }
 
@@ -51,9 +55,11 @@ std::vector<RollupBucket> build_rollups(std::span<const Sample> samples, int64_t
       r.min = r.max = r.first = s.value;
       r.first_ts = s.ts;
       r.has_times = true;
+      r.integral = r.has_integral = true;
       out.push_back(r);
     }
     RollupBucket& r = out.back();
+    if (!(std::isfinite(s.value) && s.value == std::trunc(s.value))) r.integral = false;
     if (s.value < r.min) r.min = s.value;
     if (s.value > r.max) r.max = s.value;
     r.sum += s.value;
@@ -67,10 +73,12 @@ std::vector<RollupBucket> build_rollups(std::span<const Sample> samples, int64_t
 std::string encode_rollups(std::span<const RollupBucket> buckets) {
   std::string out;
   codec::ChunkEncoder enc;
-  // Buckets without timestamps (decoded from an older payload) are written as they were read.
+  // Buckets decoded from an older payload are written as they were read.
   const bool times = std::all_of(buckets.begin(), buckets.end(),
                                  [](const RollupBucket& b) { return b.has_times; });
-  for (int c = 0; c < (times ? kColumns : kOldColumns); ++c) {
+  const bool integral = times && std::all_of(buckets.begin(), buckets.end(),
+                                             [](const RollupBucket& b) { return b.has_integral; });
+  for (int c = 0; c < (integral ? kColumns : times ? kTimedColumns : kOldColumns); ++c) {
     enc.clear();
     for (const RollupBucket& b : buckets) enc.append(b.start, column(b, c));
     const std::string chunk = enc.finish();
@@ -85,7 +93,7 @@ Result<std::vector<RollupBucket>> decode_rollups(std::string_view payload) {
   const auto* p = reinterpret_cast<const uint8_t*>(payload.data());
   const auto* end = p + payload.size();
   for (int c = 0; c < kColumns; ++c) {
-    if (c == kOldColumns && p == end) return out;  // an older payload: no timestamps
+    if ((c == kOldColumns || c == kTimedColumns) && p == end) return out;  // an older payload
     uint64_t len;
     if (!codec::get_uvarint(&p, end, &len) || len > static_cast<uint64_t>(end - p))
       return Status::Corruption("rollup: truncated column");
@@ -118,6 +126,11 @@ Result<std::vector<RollupBucket>> decode_rollups(std::string_view payload) {
           break;
         case 5:
           out[i].last = v;
+          break;
+        case 8:
+          if (v != 0 && v != 1) return Status::Corruption("rollup: bad integral flag");
+          out[i].integral = v == 1;
+          out[i].has_integral = true;
           break;
         default: {
           // An offset in [0, 2^53): exact as a double; anything else is damage.

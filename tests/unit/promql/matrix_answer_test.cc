@@ -123,6 +123,36 @@ TEST(MatrixAnswerTest, LargeAnswerEqualsPointByPointFormatting) {
   EXPECT_LE(got.size(), matrix_answer_size_hint(m) + 400 * 300);
 }
 
+TEST(MatrixAnswerTest, AnswerWrittenInPartsIsTheSameBytes) {
+  Matrix m;
+  for (int s = 0; s < 50; ++s) {
+    Series series{{{"device_id", "dev-" + std::to_string(s)}}, {}};
+    for (int64_t k = 0; k < 300; ++k) series.points.push_back({k * 60'000, s + k * 0.5});
+    m.push_back(std::move(series));
+  }
+  const std::vector<std::string> warnings = {"some data missing"};
+  const std::string whole = answer(m, AnswerSteps{0, 60'000, 300}, warnings);
+  ASSERT_EQ(whole, reference(m, warnings));
+  for (const size_t bytes : {size_t{1}, size_t{5'000}, size_t{100'000}}) {
+    MatrixAnswerWriter w(m, warnings, AnswerSteps{0, 60'000, 300});
+    std::string parts;
+    size_t calls = 0;
+    bool more = true;
+    while (more) {
+      const size_t before = parts.size();
+      more = w.write_some([&](std::string_view piece) { parts.append(piece); }, bytes);
+      ++calls;
+      // A call stops after the part that reached `bytes`: at most one series (~10 KB) more.
+      EXPECT_LE(parts.size() - before, bytes + 12'000);
+      ASSERT_LT(calls, 200u);
+    }
+    EXPECT_EQ(parts, whole) << bytes;
+    if (bytes == 1) {
+      EXPECT_EQ(calls, m.size() + 2) << "the head, each series, the tail";
+    }
+  }
+}
+
 TEST(MatrixAnswerTest, GzipStreamOfThePiecesInflatesToTheAnswer) {
   Matrix m;
   for (int s = 0; s < 100; ++s) {

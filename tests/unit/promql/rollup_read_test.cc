@@ -16,6 +16,7 @@
 #include "model/reading_batch.h"
 #include "promql/engine.h"
 #include "promql/parser.h"
+#include "promql/range_functions.h"
 #include "promql/telemetry_source.h"
 #include "storage/fs/fault_injecting_file_system.h"
 #include "storage/tsdb/rollup.h"
@@ -61,6 +62,7 @@ class PromqlRollupTest : public ::testing::Test {
     devices_["dense-b"] = {"sensor", "site-2"};
     devices_["sparse"] = {"meter", "site-1"};
     devices_["dense-c"] = {"meter", "site-3"};
+    devices_["big"] = {"meter", "site-3"};
   }
 
   void write(const std::vector<std::tuple<std::string, int64_t, double>>& readings) {
@@ -99,6 +101,9 @@ class PromqlRollupTest : public ::testing::Test {
     for (int64_t t = kT0 + kHour / 2; t < kT0 + 5 * kHour; t += 1'000 + (t % 7) * 150)
       r.emplace_back("dense-c", t, static_cast<double>(rng() % 1'000) - 500);
     for (int64_t h = 1; h < 5; ++h) r.emplace_back("dense-c", kT0 + h * kHour, 600.0 * h);
+    // Integers too large to add exactly: sums of an hour pass 2^53.
+    for (int64_t t = kT0 + 2 * kHour; t < kT0 + 4 * kHour; t += 60'000)
+      r.emplace_back("big", t, 4e15 + static_cast<double>(t % 1'000));
     write(r);
   }
 
@@ -123,7 +128,9 @@ class PromqlRollupTest : public ::testing::Test {
         "min_over_time(temp[1h])", "max_over_time(temp[2h] offset 1h)", "count_over_time(temp[1h])",
         "max_over_time(temp[5m])", "min_over_time(temp[30m] offset 30m)",
         "count_over_time(temp[3m] offset 1m)", "max by (type) (max_over_time(temp[1h]))",
-        "count_over_time(temp[90s])", "avg_over_time(temp[1h])"};
+        "count_over_time(temp[90s])", "avg_over_time(temp[1h])", "sum_over_time(temp[1h])",
+        "sum_over_time(temp[5m])", "sum_over_time(temp[2h] offset 1h)",
+        "sum by (type) (sum_over_time(temp[1h]))"};
     const std::vector<std::tuple<int64_t, int64_t, int64_t>> grids = {
         {kT0 - kHour, kT0 + 7 * kHour, kHour},           // hour buckets
         {kT0, kT0 + 6 * kHour, 2 * kHour},               // hour buckets, 2 h step
@@ -148,6 +155,61 @@ class PromqlRollupTest : public ::testing::Test {
             ASSERT_TRUE(same(got.series[i].points[j].v, want.series[i].points[j].v))
                 << got.series[i].points[j].v << " vs " << want.series[i].points[j].v;
           }
+        }
+      }
+    }
+  }
+
+  // Every window function over every grid, from the head and from rollups, against a pass of
+  // eval_range_function (the plain path, sample by sample) over each window's raw points.
+  void expect_answers_of_a_pass_over_each_window() {
+    const TelemetrySource src(*store_, devices_);
+    const RawOnly raw(src);
+    for (const char* fn : {"min_over_time", "max_over_time", "count_over_time", "sum_over_time"}) {
+      for (const auto& [range, offset] : std::vector<std::pair<int64_t, int64_t>>{
+               {kHour, 0}, {5 * kMinute, 0}, {2 * kHour, kHour}, {90'000, 0}}) {
+        const std::string q = std::string(fn) + "(temp[" + std::to_string(range / 1000) + "s]" +
+                              (offset ? " offset " + std::to_string(offset / 1000) + "s" : "") +
+                              ")";
+        for (const auto& [a, b, step] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{
+                 {kT0 - kHour, kT0 + 7 * kHour, kHour},
+                 {kT0 - 10 * kMinute, kT0 + 6 * kHour, kMinute},
+                 {kT0 + 1'500, kT0 + 5 * kHour, kMinute},
+                 {kT0, kT0 + 5 * kHour, 97'000}}) {
+          SCOPED_TRACE(q + " @ " + std::to_string(a - kT0) + "/" + std::to_string(step));
+          Matrix points;
+          QueryBudget budget{QueryLimits{}};
+          ASSERT_TRUE(raw.select({{LabelMatcher::Op::kEqual, "__name__", "temp"}},
+                                 a - offset - range, b - offset, true, budget, points)
+                          .ok());
+          std::sort(points.begin(), points.end(),
+                    [](const Series& x, const Series& y) { return x.labels < y.labels; });
+          const QueryValue got = eval(src, q, a, b, step);
+          size_t next = 0;  // got's series, in the same (label) order, for non-empty answers
+          for (const Series& s : points) {
+            std::vector<Point> want;
+            for (int64_t t = a; t <= b; t += step) {
+              const int64_t maxt = t - offset, mint = maxt - range;
+              auto lo = std::lower_bound(s.points.begin(), s.points.end(), mint,
+                                         [](const Point& p, int64_t x) { return p.t < x; });
+              auto hi = std::upper_bound(s.points.begin(), s.points.end(), maxt,
+                                         [](int64_t x, const Point& p) { return x < p.t; });
+              if (lo == hi) continue;
+              const RangeWindow w{std::span<const Point>(&*lo, static_cast<size_t>(hi - lo)), mint,
+                                  maxt, range, 0};
+              want.push_back({t, *eval_range_function(fn, w)});
+            }
+            if (want.empty()) continue;
+            ASSERT_LT(next, got.series.size());
+            const auto& g = got.series[next++].points;
+            ASSERT_EQ(g.size(), want.size());
+            for (size_t j = 0; j < want.size(); ++j) {
+              ASSERT_EQ(g[j].t, want[j].t);
+              ASSERT_TRUE(same(g[j].v, want[j].v))
+                  << g[j].v << " vs " << want[j].v << " at " << (want[j].t - kT0);
+            }
+          }
+          EXPECT_EQ(next, got.series.size());
         }
       }
     }
@@ -242,7 +304,16 @@ TEST_F(PromqlRollupTest, WindowFunctionsReadRollupBucketsWhereAligned) {
       << "range off the minute";
   EXPECT_EQ(rollup_series("avg_over_time(temp[1h])", kT0, kT0 + 5 * kHour, kHour), 0u)
       << "avg_over_time is not read from rollups";
-  EXPECT_EQ(rollup_series("sum_over_time(temp[1h])", kT0, kT0 + 5 * kHour, kHour), 0u);
+  // sum_over_time: only dense-c holds integers whose sums stay exact; big's pass 2^53.
+  EXPECT_EQ(rollup_series("sum_over_time(temp[1h])", kT0, kT0 + 5 * kHour, kHour), 1u);
+  EXPECT_EQ(
+      rollup_series("sum_over_time(temp{device_id=\"dense-c\"}[1h])", kT0, kT0 + 5 * kHour, kHour),
+      1u);
+  EXPECT_EQ(
+      rollup_series("sum_over_time(temp{device_id=\"big\"}[1h])", kT0, kT0 + 5 * kHour, kHour), 0u);
+  EXPECT_EQ(
+      rollup_series("max_over_time(temp{device_id=\"big\"}[1h])", kT0, kT0 + 5 * kHour, kHour), 1u)
+      << "big has hour rollups";
   expect_same_answers();
   // An instant query on the hour: one window, the same answer as from the raw samples.
   const TelemetrySource src(*store_, devices_);
@@ -262,6 +333,36 @@ TEST_F(PromqlRollupTest, WindowFunctionsReadRollupBucketsWhereAligned) {
       ASSERT_EQ(got->series[i].points.size(), 1u);
       EXPECT_TRUE(same(got->series[i].points[0].v, want->series[i].points[0].v))
           << got->series[i].points[0].v << " vs " << want->series[i].points[0].v;
+    }
+  }
+}
+
+TEST_F(PromqlRollupTest, SlidingWindowFunctionsAnswerAsAPassOverEachWindow) {
+  write_data();
+  expect_answers_of_a_pass_over_each_window();  // from the head
+  ASSERT_TRUE(store_->flush_now().ok());
+  ASSERT_TRUE(store_->compact_now().ok());
+  expect_answers_of_a_pass_over_each_window();  // from rollups where aligned
+}
+
+TEST(PromqlSlidingExtreme, PicksTheFirstExtremeOfEachWindowAsFunctionsGoDoes) {
+  std::mt19937_64 rng(7);
+  const double choices[] = {
+      0.0, -0.0, 1.5, -1.5, HUGE_VAL, -HUGE_VAL, std::numeric_limits<double>::quiet_NaN(), 3.0};
+  std::vector<double> v(2'000);
+  for (double& x : v) x = choices[rng() % 8];
+  for (const bool is_max : {true, false}) {
+    SlidingExtreme ex(is_max);
+    size_t lo = 0, pushed = 0;
+    for (size_t hi = 1; hi <= v.size(); hi += 1 + rng() % 3) {
+      lo = std::max(lo, hi > 40 ? hi - 40 + rng() % 10 : 0);
+      if (lo >= hi) lo = hi - 1;
+      for (; pushed < hi; ++pushed) ex.push(pushed, v[pushed]);
+      ex.drop_before(lo);
+      double want = v[lo];  // functions.go: max := first; if cur > max || isNaN(max)
+      for (size_t k = lo; k < hi; ++k)
+        if ((is_max ? v[k] > want : v[k] < want) || std::isnan(want)) want = v[k];
+      ASSERT_TRUE(same(ex.value(), want)) << is_max << " [" << lo << "," << hi << ")";
     }
   }
 }
@@ -288,6 +389,23 @@ TEST(PromqlRollupFormat, OlderSixColumnRollupsDecodeWithoutTimesAndAreReadRaw) {
   ASSERT_EQ(old_back->size(), 2u);
   EXPECT_FALSE((*old_back)[0].has_times);
   EXPECT_EQ((*old_back)[1].last, 3);
+  // The integral column: kept through the payload; older eight-column payloads lack it.
+  EXPECT_TRUE((*back)[0].has_integral);
+  EXPECT_TRUE((*back)[0].integral);
+  auto frac = tsdb::build_rollups(std::vector<tsdb::Sample>{{kT0, 1}, {kT0 + 5, 0.5}}, kMinute);
+  EXPECT_FALSE(frac[0].integral);
+  auto frac_back = tsdb::decode_rollups(tsdb::encode_rollups(frac));
+  ASSERT_TRUE(frac_back.ok());
+  EXPECT_TRUE((*frac_back)[0].has_integral);
+  EXPECT_FALSE((*frac_back)[0].integral);
+  auto eight = *back;
+  for (auto& x : eight) x.has_integral = false;
+  const std::string eight_columns = tsdb::encode_rollups(eight);
+  EXPECT_LT(eight_columns.size(), tsdb::encode_rollups(*back).size());
+  auto eight_back = tsdb::decode_rollups(eight_columns);
+  ASSERT_TRUE(eight_back.ok());
+  EXPECT_TRUE((*eight_back)[0].has_times);
+  EXPECT_FALSE((*eight_back)[0].has_integral);
   // A timestamp before its bucket is damage.
   (*back)[1].first_ts = kT0;
   EXPECT_FALSE(tsdb::decode_rollups(tsdb::encode_rollups(*back)).ok());
