@@ -39,6 +39,16 @@ ActivityTotals counted_since(int64_t hour, const ActivityTotals& now, const Acti
   return d;
 }
 
+// The points of one device's KPI key, or none when the device has nothing to record.
+struct BatchSink {
+  ReadingBatch& batch;
+  bool record;
+  uint32_t key;
+  void add(uint32_t metric, int64_t ts, double value) {
+    if (record) batch.add(key, metric, ts, value);
+  }
+};
+
 struct TypeRollup {
   int64_t devices = 0;
   double availability = 0, uptime = 0, response = 0, battery = 0;
@@ -157,10 +167,19 @@ Result<std::shared_ptr<ReadingBatch>> KpiHistorySampler::measure(int64_t now) {
   std::unordered_map<std::string, Baseline> next_baseline;
   static const std::vector<StatusTransition> kNone;
   for (const Device& d : devices) {
-    const uint32_t key = batch->intern_device(kpi_keys::device_key(d.device_id));
     TypeRollup* t = d.type.empty() ? nullptr : &types[d.type];
     if (t) ++t->devices;
     const auto live = tracker_.get(d.device_id);
+    const auto r = recent.find(d.device_id);
+    // A device that never reported anything has nothing of its own to record (never available,
+    // no reports, no battery): no series for it (a registered idle device costs no head
+    // series); its type's roll-up still counts it. Its history starts once it reports.
+    const bool to_record =
+        r != recent.end() || response.contains(d.device_id) ||
+        (live ? live->last_seen_ms || live->battery_level || live->status != DeviceStatus::kUnknown
+              : d.last_seen_ms || d.status != DeviceStatus::kUnknown);
+    BatchSink sink{*batch, to_record,
+                   to_record ? batch->intern_device(kpi_keys::device_key(d.device_id)) : 0};
     const int64_t start = std::max(prev, d.created_at_ms);
     if (start < now) {
       const auto it = history.find(d.device_id);
@@ -171,8 +190,8 @@ Result<std::shared_ptr<ReadingBatch>> KpiHistorySampler::measure(int64_t now) {
         const double p = static_cast<double>(st.period_ms);
         const double avail = 100.0 * static_cast<double>(st.online_ms) / p;
         const double up = 100.0 * static_cast<double>(st.online_ms + st.at_risk_ms) / p;
-        batch->add(key, m[kAvail], now, avail);
-        batch->add(key, m[kUptime], now, up);
+        sink.add(m[kAvail], now, avail);
+        sink.add(m[kUptime], now, up);
         if (t) {
           t->availability += avail;
           t->uptime += up;
@@ -180,14 +199,13 @@ Result<std::shared_ptr<ReadingBatch>> KpiHistorySampler::measure(int64_t now) {
         }
       }
     }
-    if (auto r = response.find(d.device_id); r != response.end()) {
-      batch->add(key, m[kResponse], now, r->second);
+    if (auto rt = response.find(d.device_id); rt != response.end()) {
+      sink.add(m[kResponse], now, rt->second);
       if (t) {
-        t->response += r->second;
+        t->response += rt->second;
         ++t->with_response;
       }
     }
-    const auto r = recent.find(d.device_id);
     if (r != recent.end()) {
       // What the next sample counts from, written with this one when it changed.
       const Baseline nb{hour, r->second.now};
@@ -207,8 +225,8 @@ Result<std::shared_ptr<ReadingBatch>> KpiHistorySampler::measure(int64_t now) {
     }
     if (have_baseline) {
       const ActivityTotals n = r == recent.end() ? ActivityTotals{} : counted(d, r->second);
-      batch->add(key, m[kMessages], now, static_cast<double>(n.messages));
-      batch->add(key, m[kErrors], now, static_cast<double>(n.rejected));
+      sink.add(m[kMessages], now, static_cast<double>(n.messages));
+      sink.add(m[kErrors], now, static_cast<double>(n.rejected));
       if (t) {
         t->messages += n.messages;
         t->errors += n.rejected;
@@ -216,7 +234,7 @@ Result<std::shared_ptr<ReadingBatch>> KpiHistorySampler::measure(int64_t now) {
       }
     }
     if (live && live->battery_level) {
-      batch->add(key, m[kBattery], now, *live->battery_level);
+      sink.add(m[kBattery], now, *live->battery_level);
       if (t) {
         t->battery += *live->battery_level;
         ++t->with_battery;
