@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <map>
+#include <unordered_set>
 
 #include "kpi/device_kpis.h"
 #include "kpi/kpi_series_keys.h"
@@ -125,7 +126,12 @@ Result<std::shared_ptr<ReadingBatch>> KpiHistorySampler::measure(int64_t now) {
   const int64_t prev = restored_ ? now - interval_ms_ : count_from;
   restored_ = false;
   const bool have_baseline = last_ms_ > 0;
-  FP_ASSIGN_OR_RETURN(std::vector<Device> devices, catalog_.load_all_devices());
+  // Devices that never reported are counted per type in SQL, not loaded one by one (a fleet
+  // of registered idle devices costs one scan here, no row each); those among them with
+  // reports in the activity log (e.g. just seen, the catalog not written yet) are loaded below.
+  FP_ASSIGN_OR_RETURN(std::vector<Catalog::UnseenDevices> unseen,
+                      catalog_.count_unseen_devices_by_type(now));
+  FP_ASSIGN_OR_RETURN(std::vector<Device> devices, catalog_.load_seen_devices());
   std::unordered_map<std::string, std::vector<StatusTransition>> history;
   FP_RETURN_IF_ERROR(catalog_.scan_status_history(prev, [&](const StatusTransition& t) {
     if (t.at_ms <= now) history[t.device_id].push_back(t);
@@ -146,6 +152,27 @@ Result<std::shared_ptr<ReadingBatch>> KpiHistorySampler::measure(int64_t now) {
       now, [&](const std::string& id, const ActivityTotals& cur, const ActivityTotals& before) {
         recent[id] = {cur, before};
       });
+  {
+    std::unordered_set<std::string_view> loaded;
+    for (const Device& d : devices) loaded.insert(d.device_id);
+    std::vector<std::string> missing;
+    for (const auto& [id, r] : recent)
+      if (!loaded.contains(id)) missing.push_back(id);
+    for (const auto& [id, r] : response)
+      if (!loaded.contains(id) && !recent.contains(id)) missing.push_back(id);
+    for (const std::string& id : missing) {
+      Result<Device> d = catalog_.get_device(id);
+      if (!d.ok()) continue;  // deleted since
+      if (!d->last_seen_ms && d->status == DeviceStatus::kUnknown) {
+        for (auto& u : unseen)  // counted with the unseen: counted here instead
+          if (u.type == d->type) {
+            --u.devices;
+            if (d->created_at_ms < now) --u.created_before;
+          }
+      }
+      devices.push_back(std::move(*d));
+    }
+  }
   // Reports since the previous sample; a device created since then counts from zero (its id
   // may have been used before: the old counters are not its own).
   auto counted = [&](const Device& d, const Recent& r) {
@@ -241,10 +268,20 @@ Result<std::shared_ptr<ReadingBatch>> KpiHistorySampler::measure(int64_t now) {
       }
     }
   }
+  // The devices that never reported: never available, no reports, no battery.
+  int64_t fleet = static_cast<int64_t>(devices.size());
+  for (const Catalog::UnseenDevices& u : unseen) {
+    fleet += u.devices;
+    if (u.type.empty() || u.devices <= 0) continue;
+    TypeRollup& t = types[u.type];
+    t.devices += u.devices;
+    t.with_period += u.created_before;
+    if (have_baseline) t.counted = true;
+  }
   baseline_ = std::move(next_baseline);
-  if (!devices.empty())  // nothing to count from without devices: no mark either
+  if (fleet > 0)  // nothing to count from without devices: no mark either
     batch->add(batch->intern_device(kpi_keys::kSampledKey), batch->intern_metric("sampled"), now,
-               static_cast<double>(devices.size()));
+               static_cast<double>(fleet));
   for (const auto& [type, t] : types) {
     const uint32_t key = batch->intern_device(kpi_keys::type_key(type));
     batch->add(key, m[kDevices], now, static_cast<double>(t.devices));
