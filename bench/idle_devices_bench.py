@@ -163,17 +163,26 @@ def main():
         time.sleep(a.idle)
         after = cpu_ticks(proc.pid)
         rss_after = rss(proc.pid)
+        names = {}
+        for tid in after:
+            try:
+                with open(f"/proc/{proc.pid}/task/{tid}/comm") as f:
+                    names[tid] = f.read().strip()
+            except OSError:
+                names[tid] = "?"
         hwm = rss(proc.pid, "VmHWM")
         stop(proc)
         per_thread = {tid: after[tid] - before.get(tid, 0) for tid in after}
         total = sum(per_thread.values()) / TICK
-        busiest = max(per_thread.values(), default=0) / TICK
+        busiest_tid = max(per_thread, key=per_thread.get, default=0)
+        busiest = per_thread.get(busiest_tid, 0) / TICK
         print(f"devices={a.devices} over_http={over_http} register_s={took:.1f} rss_empty_mib={rss_empty / 2**20:.1f} "
               f"rss_with_devices_mib={rss_full / 2**20:.1f} "
               f"rss_per_device_bytes={(rss_full - rss_empty) / a.devices:.0f} "
               f"rss_after_idle_per_device_bytes={(rss_after - rss_empty) / a.devices:.0f} "
               f"peak_rss_mib={hwm / 2**20:.1f} "
-              f"idle_s={a.idle:.0f} idle_cpu_s={total:.2f} busiest_thread_cpu_s={busiest:.2f}")
+              f"idle_s={a.idle:.0f} idle_cpu_s={total:.2f} busiest_thread_cpu_s={busiest:.2f} "
+              f"busiest_thread={names.get(busiest_tid, '?')}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
