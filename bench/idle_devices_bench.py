@@ -6,11 +6,20 @@ server, then restarts it so that the devices are loaded from the catalog as afte
 and reports
   - RSS per registered device: (RSS of the restarted server with N devices - RSS of a fresh
     server with none) / N, both measured after SETTLE seconds;
+  - the same after the IDLE seconds (the KPI sampler has run: --kpi-history-interval 1m), and
+    the restarted server's peak RSS (VmHWM);
   - CPU seconds the whole server (and its busiest thread) used over IDLE seconds with nothing
     arriving (the status tracker has no deadline for a device never seen).
 
 Usage: bench/idle_devices_bench.py [--devices 100000] [--idle 60] [--threads 4]
+                                   [--register-http 20000]
 (env FLEETPULSE_BIN, default build/release/src/app/fleetpulse). Prints one key=value line.
+
+HTTP registration runs at 300-1,000 devices/s on a loaded 2-core machine (1 M would take
+20-50 min), so only the first --register-http devices are registered over HTTP; the rest are
+copies of the first one's catalog row (the only row a registration writes: `devices`) under new
+ids, inserted with SQLite while the server is stopped. Either way the measured server loads
+them from the catalog at its restart, as after any restart.
 """
 
 import argparse
@@ -20,6 +29,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import threading
@@ -60,10 +70,10 @@ def stop(proc: subprocess.Popen):
     proc.wait(timeout=60)
 
 
-def rss(pid: int) -> int:
+def rss(pid: int, field: str = "VmRSS") -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
     return 0
 
@@ -93,12 +103,29 @@ def register(port: int, first: int, last: int, errors: list):
             return
 
 
+def clone(catalog: str, first: int, last: int):
+    """Devices idle-<first>..idle-<last - 1>: copies of idle-0000000's row under new ids."""
+    db = sqlite3.connect(catalog)
+    cols = [r[1] for r in db.execute("PRAGMA table_info(devices)")]
+    rest = ", ".join(c for c in cols if c != "device_id")
+    db.execute(f"WITH RECURSIVE n(i) AS (SELECT {first} UNION ALL SELECT i + 1 FROM n "
+               f"WHERE i + 1 < {last}) INSERT INTO devices (device_id, {rest}) "
+               f"SELECT printf('idle-%07d', i), {rest} FROM n, "
+               f"(SELECT {rest} FROM devices WHERE device_id = 'idle-0000000')")
+    db.commit()
+    got = db.execute("SELECT count(*) FROM devices").fetchone()[0]
+    db.close()
+    if got != last:
+        raise SystemExit(f"catalog holds {got} devices, not {last}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--devices", type=int, default=100_000)
     ap.add_argument("--idle", type=float, default=60)
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--settle", type=float, default=5)
+    ap.add_argument("--register-http", type=int, default=20_000)
     a = ap.parse_args()
     binary = os.environ.get("FLEETPULSE_BIN", f"{HERE}/build/release/src/app/fleetpulse")
     work = tempfile.mkdtemp(prefix="fp-idle-devices-")
@@ -113,18 +140,21 @@ def main():
         proc = start(binary, f"{work}/data", port)
         t0 = time.monotonic()
         errors: list = []
-        step = (a.devices + a.threads - 1) // a.threads
+        over_http = min(a.devices, a.register_http)
+        step = (over_http + a.threads - 1) // a.threads
         threads = [threading.Thread(target=register,
-                                    args=(port, k * step, min(a.devices, (k + 1) * step), errors))
+                                    args=(port, k * step, min(over_http, (k + 1) * step), errors))
                    for k in range(a.threads)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        took = time.monotonic() - t0
         if errors:
             raise SystemExit(f"registration failed: HTTP {errors[0]}")
         stop(proc)
+        if a.devices > over_http:
+            clone(f"{work}/data/catalog.db", over_http, a.devices)
+        took = time.monotonic() - t0
 
         proc = start(binary, f"{work}/data", port)  # the devices come back from the catalog
         time.sleep(a.settle)
@@ -132,14 +162,27 @@ def main():
         before = cpu_ticks(proc.pid)
         time.sleep(a.idle)
         after = cpu_ticks(proc.pid)
+        rss_after = rss(proc.pid)
+        names = {}
+        for tid in after:
+            try:
+                with open(f"/proc/{proc.pid}/task/{tid}/comm") as f:
+                    names[tid] = f.read().strip()
+            except OSError:
+                names[tid] = "?"
+        hwm = rss(proc.pid, "VmHWM")
         stop(proc)
         per_thread = {tid: after[tid] - before.get(tid, 0) for tid in after}
         total = sum(per_thread.values()) / TICK
-        busiest = max(per_thread.values(), default=0) / TICK
-        print(f"devices={a.devices} register_s={took:.1f} rss_empty_mib={rss_empty / 2**20:.1f} "
+        busiest_tid = max(per_thread, key=per_thread.get, default=0)
+        busiest = per_thread.get(busiest_tid, 0) / TICK
+        print(f"devices={a.devices} over_http={over_http} register_s={took:.1f} rss_empty_mib={rss_empty / 2**20:.1f} "
               f"rss_with_devices_mib={rss_full / 2**20:.1f} "
               f"rss_per_device_bytes={(rss_full - rss_empty) / a.devices:.0f} "
-              f"idle_s={a.idle:.0f} idle_cpu_s={total:.2f} busiest_thread_cpu_s={busiest:.2f}")
+              f"rss_after_idle_per_device_bytes={(rss_after - rss_empty) / a.devices:.0f} "
+              f"peak_rss_mib={hwm / 2**20:.1f} "
+              f"idle_s={a.idle:.0f} idle_cpu_s={total:.2f} busiest_thread_cpu_s={busiest:.2f} "
+              f"busiest_thread={names.get(busiest_tid, '?')}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -271,6 +271,7 @@ int run_server(const ServerConfig& cfg) {
     }
     if (auto t = tracker.add(d)) initial.push_back(std::move(*t));
   }
+  *devices = {};  // devices (issue 16): not kept for the server's life (~300 B per device)
   // Devices known only from the WAL: registered by telemetry just before a crash.
   std::vector<Device> from_wal;
   for (const auto& [id, seen] : replay_seen) {

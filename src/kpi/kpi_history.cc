@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <map>
+#include <unordered_set>
 
 #include "kpi/device_kpis.h"
 #include "kpi/kpi_series_keys.h"
@@ -38,6 +39,16 @@ ActivityTotals counted_since(int64_t hour, const ActivityTotals& now, const Acti
   }
   return d;
 }
+
+// The points of one device's KPI key, or none when the device has nothing to record.
+struct BatchSink {
+  ReadingBatch& batch;
+  bool record;
+  uint32_t key;
+  void add(uint32_t metric, int64_t ts, double value) {
+    if (record) batch.add(key, metric, ts, value);
+  }
+};
 
 struct TypeRollup {
   int64_t devices = 0;
@@ -115,7 +126,12 @@ Result<std::shared_ptr<ReadingBatch>> KpiHistorySampler::measure(int64_t now) {
   const int64_t prev = restored_ ? now - interval_ms_ : count_from;
   restored_ = false;
   const bool have_baseline = last_ms_ > 0;
-  FP_ASSIGN_OR_RETURN(std::vector<Device> devices, catalog_.load_all_devices());
+  // Devices that never reported are counted per type in SQL, not loaded one by one (a fleet
+  // of registered idle devices costs one scan here, no row each); those among them with
+  // reports in the activity log (e.g. just seen, the catalog not written yet) are loaded below.
+  FP_ASSIGN_OR_RETURN(std::vector<Catalog::UnseenDevices> unseen,
+                      catalog_.count_unseen_devices_by_type(now));
+  FP_ASSIGN_OR_RETURN(std::vector<Device> devices, catalog_.load_seen_devices());
   std::unordered_map<std::string, std::vector<StatusTransition>> history;
   FP_RETURN_IF_ERROR(catalog_.scan_status_history(prev, [&](const StatusTransition& t) {
     if (t.at_ms <= now) history[t.device_id].push_back(t);
@@ -136,6 +152,27 @@ Result<std::shared_ptr<ReadingBatch>> KpiHistorySampler::measure(int64_t now) {
       now, [&](const std::string& id, const ActivityTotals& cur, const ActivityTotals& before) {
         recent[id] = {cur, before};
       });
+  {
+    std::unordered_set<std::string_view> loaded;
+    for (const Device& d : devices) loaded.insert(d.device_id);
+    std::vector<std::string> missing;
+    for (const auto& [id, r] : recent)
+      if (!loaded.contains(id)) missing.push_back(id);
+    for (const auto& [id, r] : response)
+      if (!loaded.contains(id) && !recent.contains(id)) missing.push_back(id);
+    for (const std::string& id : missing) {
+      Result<Device> d = catalog_.get_device(id);
+      if (!d.ok()) continue;  // deleted since
+      if (!d->last_seen_ms && d->status == DeviceStatus::kUnknown) {
+        for (auto& u : unseen)  // counted with the unseen: counted here instead
+          if (u.type == d->type) {
+            --u.devices;
+            if (d->created_at_ms < now) --u.created_before;
+          }
+      }
+      devices.push_back(std::move(*d));
+    }
+  }
   // Reports since the previous sample; a device created since then counts from zero (its id
   // may have been used before: the old counters are not its own).
   auto counted = [&](const Device& d, const Recent& r) {
@@ -157,10 +194,19 @@ Result<std::shared_ptr<ReadingBatch>> KpiHistorySampler::measure(int64_t now) {
   std::unordered_map<std::string, Baseline> next_baseline;
   static const std::vector<StatusTransition> kNone;
   for (const Device& d : devices) {
-    const uint32_t key = batch->intern_device(kpi_keys::device_key(d.device_id));
     TypeRollup* t = d.type.empty() ? nullptr : &types[d.type];
     if (t) ++t->devices;
     const auto live = tracker_.get(d.device_id);
+    const auto r = recent.find(d.device_id);
+    // A device that never reported anything has nothing of its own to record (never available,
+    // no reports, no battery): no series for it (a registered idle device costs no head
+    // series); its type's roll-up still counts it. Its history starts once it reports.
+    const bool to_record =
+        r != recent.end() || response.contains(d.device_id) ||
+        (live ? live->last_seen_ms || live->battery_level || live->status != DeviceStatus::kUnknown
+              : d.last_seen_ms || d.status != DeviceStatus::kUnknown);
+    BatchSink sink{*batch, to_record,
+                   to_record ? batch->intern_device(kpi_keys::device_key(d.device_id)) : 0};
     const int64_t start = std::max(prev, d.created_at_ms);
     if (start < now) {
       const auto it = history.find(d.device_id);
@@ -171,8 +217,8 @@ Result<std::shared_ptr<ReadingBatch>> KpiHistorySampler::measure(int64_t now) {
         const double p = static_cast<double>(st.period_ms);
         const double avail = 100.0 * static_cast<double>(st.online_ms) / p;
         const double up = 100.0 * static_cast<double>(st.online_ms + st.at_risk_ms) / p;
-        batch->add(key, m[kAvail], now, avail);
-        batch->add(key, m[kUptime], now, up);
+        sink.add(m[kAvail], now, avail);
+        sink.add(m[kUptime], now, up);
         if (t) {
           t->availability += avail;
           t->uptime += up;
@@ -180,14 +226,13 @@ Result<std::shared_ptr<ReadingBatch>> KpiHistorySampler::measure(int64_t now) {
         }
       }
     }
-    if (auto r = response.find(d.device_id); r != response.end()) {
-      batch->add(key, m[kResponse], now, r->second);
+    if (auto rt = response.find(d.device_id); rt != response.end()) {
+      sink.add(m[kResponse], now, rt->second);
       if (t) {
-        t->response += r->second;
+        t->response += rt->second;
         ++t->with_response;
       }
     }
-    const auto r = recent.find(d.device_id);
     if (r != recent.end()) {
       // What the next sample counts from, written with this one when it changed.
       const Baseline nb{hour, r->second.now};
@@ -207,8 +252,8 @@ Result<std::shared_ptr<ReadingBatch>> KpiHistorySampler::measure(int64_t now) {
     }
     if (have_baseline) {
       const ActivityTotals n = r == recent.end() ? ActivityTotals{} : counted(d, r->second);
-      batch->add(key, m[kMessages], now, static_cast<double>(n.messages));
-      batch->add(key, m[kErrors], now, static_cast<double>(n.rejected));
+      sink.add(m[kMessages], now, static_cast<double>(n.messages));
+      sink.add(m[kErrors], now, static_cast<double>(n.rejected));
       if (t) {
         t->messages += n.messages;
         t->errors += n.rejected;
@@ -216,17 +261,27 @@ Result<std::shared_ptr<ReadingBatch>> KpiHistorySampler::measure(int64_t now) {
       }
     }
     if (live && live->battery_level) {
-      batch->add(key, m[kBattery], now, *live->battery_level);
+      sink.add(m[kBattery], now, *live->battery_level);
       if (t) {
         t->battery += *live->battery_level;
         ++t->with_battery;
       }
     }
   }
+  // The devices that never reported: never available, no reports, no battery.
+  int64_t fleet = static_cast<int64_t>(devices.size());
+  for (const Catalog::UnseenDevices& u : unseen) {
+    fleet += u.devices;
+    if (u.type.empty() || u.devices <= 0) continue;
+    TypeRollup& t = types[u.type];
+    t.devices += u.devices;
+    t.with_period += u.created_before;
+    if (have_baseline) t.counted = true;
+  }
   baseline_ = std::move(next_baseline);
-  if (!devices.empty())  // nothing to count from without devices: no mark either
+  if (fleet > 0)  // nothing to count from without devices: no mark either
     batch->add(batch->intern_device(kpi_keys::kSampledKey), batch->intern_metric("sampled"), now,
-               static_cast<double>(devices.size()));
+               static_cast<double>(fleet));
   for (const auto& [type, t] : types) {
     const uint32_t key = batch->intern_device(kpi_keys::type_key(type));
     batch->add(key, m[kDevices], now, static_cast<double>(t.devices));

@@ -1,37 +1,69 @@
 #include "monitor/device_status_tracker.h"
 
+#include <cmath>
+
 namespace fp {
 namespace {
 constexpr double kCadenceAlpha = 0.2;  // weight of the newest interval in the EWMA
 constexpr int64_t kMinCadenceIntervalMs = 1000;
 constexpr int64_t kNotOwnedRetryMs = 1000;  // a due device of a partition not served now
+
+template <typename T>
+std::optional<T> present(int64_t v, int64_t none) {
+  return v == none ? std::nullopt : std::optional<T>(v);
+}
+std::optional<double> present(double v) {
+  return std::isnan(v) ? std::nullopt : std::optional<double>(v);
+}
 }  // namespace
 
 DeviceStatusTracker::DeviceStatusTracker(StatusPolicy policy, const Clock& clock)
     : policy_(std::move(policy)), clock_(clock) {}
 
+DeviceLiveState DeviceStatusTracker::state_of(const std::string& device_id, const Entry& e) {
+  DeviceLiveState s;
+  s.device_id = device_id;
+  s.type = *e.type;
+  s.status = e.status;
+  s.status_reason = e.status_reason;
+  s.last_seen_ms = present<int64_t>(e.last_seen_ms, kNone);
+  s.battery_level = present(e.battery_level);
+  s.signal_strength = present(e.signal_strength);
+  s.cadence_ms = present<int64_t>(e.cadence_ms, kNone);
+  s.cadence_samples = e.cadence_samples;
+  return s;
+}
+
+const std::string* DeviceStatusTracker::intern_type(const std::string& type) {
+  return &*types_.insert(type).first;
+}
+
 void DeviceStatusTracker::set_status(Entry& e, DeviceStatus s) {
-  --counts_[static_cast<size_t>(e.state.status)];
-  e.state.status = s;
+  --counts_[static_cast<size_t>(e.status)];
+  e.status = s;
   ++counts_[static_cast<size_t>(s)];
 }
 
-void DeviceStatusTracker::schedule(Entry& e, int64_t at_ms) {
+void DeviceStatusTracker::schedule(Devices::value_type& d, int64_t at_ms) {
   // Only an earlier deadline needs a heap entry: a later one is found when the current fires.
+  Entry& e = d.second;
   if (at_ms == kNoDeadline || at_ms >= e.scheduled_ms) return;
   e.scheduled_ms = at_ms;
-  deadlines_.push({at_ms, e.state.device_id});
+  deadlines_.push({at_ms, d.first});
 }
 
-std::optional<StatusTransition> DeviceStatusTracker::reevaluate(Entry& e, int64_t now_ms) {
-  StatusFacts facts{
-      e.state.last_seen_ms, e.state.battery_level,
-      e.state.cadence_samples >= policy_.cadence_min_samples ? e.state.cadence_ms : std::nullopt};
-  StatusEvaluation ev = evaluate_status(facts, policy_.for_type(e.state.type), policy_, now_ms);
-  schedule(e, ev.next_change_ms);
-  if (ev.status == e.state.status) return std::nullopt;
-  e.state.status_reason = ev.reason;
-  StatusTransition t{e.state.device_id, e.state.status, ev.status, std::move(ev.reason), now_ms};
+std::optional<StatusTransition> DeviceStatusTracker::reevaluate(Devices::value_type& d,
+                                                                int64_t now_ms) {
+  Entry& e = d.second;
+  StatusFacts facts{present<int64_t>(e.last_seen_ms, kNone), present(e.battery_level),
+                    e.cadence_samples >= policy_.cadence_min_samples
+                        ? present<int64_t>(e.cadence_ms, kNone)
+                        : std::nullopt};
+  StatusEvaluation ev = evaluate_status(facts, policy_.for_type(*e.type), policy_, now_ms);
+  schedule(d, ev.next_change_ms);
+  if (ev.status == e.status) return std::nullopt;
+  e.status_reason = ev.reason;
+  StatusTransition t{d.first, e.status, ev.status, std::move(ev.reason), now_ms};
   set_status(e, ev.status);
   return t;
 }
@@ -41,22 +73,21 @@ std::optional<StatusTransition> DeviceStatusTracker::add(const Device& d) {
   auto [it, inserted] = devices_.try_emplace(d.device_id);
   Entry& e = it->second;
   if (!inserted) return std::nullopt;
-  e.state.device_id = d.device_id;
-  e.state.type = d.type;
-  e.state.status = d.status;
-  e.state.status_reason = d.status_reason;
-  e.state.last_seen_ms = d.last_seen_ms;
-  e.state.battery_level = d.battery_level;
-  e.state.signal_strength = d.signal_strength;
-  ++counts_[static_cast<size_t>(e.state.status)];
-  return reevaluate(e, clock_.now_ms());
+  e.type = intern_type(d.type);
+  e.status = d.status;
+  e.status_reason = d.status_reason;
+  e.last_seen_ms = d.last_seen_ms.value_or(kNone);
+  e.battery_level = d.battery_level.value_or(std::numeric_limits<double>::quiet_NaN());
+  e.signal_strength = d.signal_strength.value_or(std::numeric_limits<double>::quiet_NaN());
+  ++counts_[static_cast<size_t>(e.status)];
+  return reevaluate(*it, clock_.now_ms());
 }
 
 void DeviceStatusTracker::remove(const std::string& device_id) {
   std::lock_guard lock(mu_);
   auto it = devices_.find(device_id);
   if (it == devices_.end()) return;
-  --counts_[static_cast<size_t>(it->second.state.status)];
+  --counts_[static_cast<size_t>(it->second.status)];
   devices_.erase(it);  // its heap entry, if any, is skipped when it fires
 }
 
@@ -64,9 +95,9 @@ std::optional<StatusTransition> DeviceStatusTracker::set_type(const std::string&
                                                               const std::string& type) {
   std::lock_guard lock(mu_);
   auto it = devices_.find(device_id);
-  if (it == devices_.end() || it->second.state.type == type) return std::nullopt;
-  it->second.state.type = type;
-  return reevaluate(it->second, clock_.now_ms());
+  if (it == devices_.end() || *it->second.type == type) return std::nullopt;
+  it->second.type = intern_type(type);
+  return reevaluate(*it, clock_.now_ms());
 }
 
 bool DeviceStatusTracker::contains(const std::string& device_id) const {
@@ -82,21 +113,20 @@ std::optional<StatusTransition> DeviceStatusTracker::observe(const std::string& 
   auto it = devices_.find(device_id);
   if (it == devices_.end()) return std::nullopt;
   Entry& e = it->second;
-  DeviceLiveState& s = e.state;
   // Reports closer together than kMinCadenceIntervalMs are bursts or retries, not the
   // device's rhythm: they must not teach it a cadence that makes every pause look late.
-  if (s.last_seen_ms && seen_ms - *s.last_seen_ms >= kMinCadenceIntervalMs) {
-    const int64_t interval = seen_ms - *s.last_seen_ms;
-    s.cadence_ms =
-        s.cadence_ms
-            ? static_cast<int64_t>(kCadenceAlpha * interval + (1 - kCadenceAlpha) * *s.cadence_ms)
+  if (e.last_seen_ms != kNone && seen_ms - e.last_seen_ms >= kMinCadenceIntervalMs) {
+    const int64_t interval = seen_ms - e.last_seen_ms;
+    e.cadence_ms =
+        e.cadence_ms != kNone
+            ? static_cast<int64_t>(kCadenceAlpha * interval + (1 - kCadenceAlpha) * e.cadence_ms)
             : interval;
-    ++s.cadence_samples;
+    ++e.cadence_samples;
   }
-  if (!s.last_seen_ms || seen_ms > *s.last_seen_ms) s.last_seen_ms = seen_ms;
-  if (battery) s.battery_level = battery;
-  if (signal) s.signal_strength = signal;
-  return reevaluate(e, clock_.now_ms());
+  if (e.last_seen_ms == kNone || seen_ms > e.last_seen_ms) e.last_seen_ms = seen_ms;
+  if (battery) e.battery_level = *battery;
+  if (signal) e.signal_strength = *signal;
+  return reevaluate(*it, clock_.now_ms());
 }
 
 void DeviceStatusTracker::set_owner_filter(std::function<bool(const std::string&)> owned) {
@@ -106,7 +136,7 @@ void DeviceStatusTracker::set_owner_filter(std::function<bool(const std::string&
 
 std::vector<StatusTransition> DeviceStatusTracker::process_due(int64_t now_ms) {
   std::vector<StatusTransition> out;
-  std::vector<Entry*> not_owned;
+  std::vector<Devices::value_type*> not_owned;
   std::lock_guard lock(mu_);
   while (!deadlines_.empty() && deadlines_.top().at_ms <= now_ms) {
     Deadline d = deadlines_.top();
@@ -115,12 +145,12 @@ std::vector<StatusTransition> DeviceStatusTracker::process_due(int64_t now_ms) {
     if (it == devices_.end() || it->second.scheduled_ms != d.at_ms) continue;  // stale entry
     it->second.scheduled_ms = kNoDeadline;
     if (owned_ && !owned_(d.device_id)) {
-      not_owned.push_back(&it->second);
+      not_owned.push_back(&*it);
       continue;
     }
-    if (auto t = reevaluate(it->second, now_ms)) out.push_back(std::move(*t));
+    if (auto t = reevaluate(*it, now_ms)) out.push_back(std::move(*t));
   }
-  for (Entry* e : not_owned) schedule(*e, now_ms + kNotOwnedRetryMs);
+  for (Devices::value_type* e : not_owned) schedule(*e, now_ms + kNotOwnedRetryMs);
   return out;
 }
 
@@ -133,7 +163,7 @@ std::optional<DeviceLiveState> DeviceStatusTracker::get(const std::string& devic
   std::lock_guard lock(mu_);
   auto it = devices_.find(device_id);
   if (it == devices_.end()) return std::nullopt;
-  return it->second.state;
+  return state_of(it->first, it->second);
 }
 
 std::array<int64_t, kDeviceStatusCount> DeviceStatusTracker::counts() const {
@@ -152,8 +182,8 @@ void DeviceStatusTracker::for_each(size_t max,
   size_t n = 0;
   for (const auto& [id, e] : devices_) {
     if (n >= max) break;
-    if (!e.state.battery_level && !e.state.signal_strength) continue;
-    fn(e.state);
+    if (std::isnan(e.battery_level) && std::isnan(e.signal_strength)) continue;
+    fn(state_of(id, e));
     ++n;
   }
 }

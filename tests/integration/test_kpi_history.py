@@ -8,8 +8,10 @@ rolled up by type as fleetpulse_type_*; both survive kill -9 and a restart."""
 import time
 import urllib.parse
 
-from fleetpulse_harness import epoch_to_rfc3339, wait_until
+from fleetpulse_harness import epoch_to_rfc3339, metric_value, wait_until
 
+KPI_SERIES = ('{__name__=~"fleetpulse_device_(availability|uptime|response_time_ms|messages|'
+              'errors|battery_level)"}')
 FAST = ("--kpi-history-interval", "300ms", "--at-risk-after", "1s", "--offline-after", "2s")
 
 
@@ -114,12 +116,15 @@ def test_kpi_history_follows_the_device_and_survives_kill_9(start_server):
     assert all(200 <= v <= 5000 for v in resp_ms), resp_ms
     assert {v for _, v in before["battery_level"]["fleetpulse_device_battery_level"]} == {77.0}
     assert {v for _, v in before["errors"]["fleetpulse_device_errors"]} == {0.0}
-    # kpi-2 never reported: never available, no messages.
+    # kpi-2 never reported: nothing to record, no series of its own (a registered idle device
+    # costs no head series); the type roll-up counts it as never available.
     never = raw_points(server, 'fleetpulse_device_availability{device_id="kpi-2"}[1h]', end)
-    assert {v for _, v in never["fleetpulse_device_availability"]} == {0.0}
+    assert never == {}
+    typed = raw_points(server, 'fleetpulse_type_availability{type="meter"}[1h]', end)
+    assert max(v for _, v in typed["fleetpulse_type_availability"]) <= 50.0
     # Labels from the catalog, and the roll-up by type.
     series = prom(server, "series", **{"match[]": 'fleetpulse_device_availability{type="meter"}'})
-    assert sorted(s["device_id"] for s in series) == ["kpi-1", "kpi-2"]
+    assert sorted(s["device_id"] for s in series) == ["kpi-1"]
     assert all(s["location"] == "plant" for s in series)
     typed = raw_points(server, 'fleetpulse_type_devices{type="meter"}[1h]', end)
     assert {v for _, v in typed["fleetpulse_type_devices"]} == {2.0}
@@ -193,3 +198,45 @@ def test_the_kpi_history_route_reads_the_same_series(start_server):
     assert_error(server.get("/api/v1/kpis/history?device_id=route-1&step=0s"), 400)
     assert_error(server.get("/api/v1/kpis/history?device_id=route-1&start=-1h&end=-2h"), 400)
     assert_error(server.get("/api/v1/kpis/history?device_id=ghost"), 404)
+
+
+def test_a_registered_device_has_no_kpi_series_until_its_first_report(start_server):
+    """Idle registered devices cost no head series: the sampler writes a device's KPIs once it
+    has something to record (a report, a rejection, a battery level). Its type still counts
+    it, and its history starts with the sample after its first report, kept across kill -9."""
+    server = start_server(*FAST)
+    for i in range(20):
+        server.create_device(f"idle-{i}", type="valve")
+    wait_until(lambda: raw_points(server, 'fleetpulse_type_messages{type="valve"}[1h]',
+                                  time.time()), timeout=10, message="two samples of the type")
+    now = time.time()
+    typed = raw_points(server, 'fleetpulse_type_devices{type="valve"}[1h]', now)
+    assert {v for _, v in typed["fleetpulse_type_devices"]} == {20.0}
+    typed = raw_points(server, 'fleetpulse_type_availability{type="valve"}[1h]', now)
+    assert {v for _, v in typed["fleetpulse_type_availability"]} == {0.0}
+    assert prom(server, "series", **{"match[]": KPI_SERIES}) == []
+    # The sampler's own mark, the type's roll-up series and nothing per device.
+    series = metric_value(server.metrics_text(), "fleetpulse_series")
+    assert series is not None and series <= 8, series
+
+    server.heartbeat("idle-3", battery_level=61)
+    def recorded():
+        got = raw_points(server, 'fleetpulse_device_messages{device_id="idle-3"}[1h]',
+                         time.time())
+        return got and sum(v for _, v in got["fleetpulse_device_messages"]) == 1
+    wait_until(recorded, timeout=10, message="the first report counted in idle-3's history")
+    end = time.time()
+    before = raw_points(server, 'fleetpulse_device_battery_level{device_id="idle-3"}[1h]', end)
+    assert {v for _, v in before["fleetpulse_device_battery_level"]} == {61.0}
+    ids = {s["device_id"] for s in
+           prom(server, "series", **{"match[]": KPI_SERIES})}
+    assert ids == {"idle-3"}
+
+    server.kill()
+    server.start()
+    after = raw_points(server, 'fleetpulse_device_battery_level{device_id="idle-3"}[1h]', end)
+    assert after == before
+    got = raw_points(server, 'fleetpulse_device_messages{device_id="idle-3"}[1h]', end)
+    assert sum(v for _, v in got["fleetpulse_device_messages"]) == 1
+    assert raw_points(server, 'fleetpulse_device_availability{device_id="idle-4"}[1h]',
+                      time.time()) == {}

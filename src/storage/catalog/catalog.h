@@ -276,6 +276,19 @@ class Catalog {
   // id exists; replace/patch = update_device with updated_at = c.at_ms (kNotFound when absent).
   // Applying the same change twice gives the same row.
   virtual Result<Device> apply_device_change(const DeviceChange& c) = 0;
+
+  // --- devices (issue 16, idle devices): the KPI sampler reads the fleet without a row per
+  // device that never reported (sqlite_catalog.cc).
+  // Devices that have reported or have a known status (last_seen set or status not unknown).
+  virtual Result<std::vector<Device>> load_seen_devices() = 0;
+  // Per type, the devices that never reported (no last_seen, status unknown): how many, and
+  // how many of them were created before `before_ms`. In type order.
+  struct UnseenDevices {
+    std::string type;
+    int64_t devices = 0;
+    int64_t created_before = 0;
+  };
+  virtual Result<std::vector<UnseenDevices>> count_unseen_devices_by_type(int64_t before_ms) = 0;
 };
 
 }  // namespace fp

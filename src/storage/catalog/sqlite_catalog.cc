@@ -490,6 +490,34 @@ Result<std::vector<Device>> SqliteCatalog::load_all_devices() {
   return collect_devices(*st);
 }
 
+Result<std::vector<Device>> SqliteCatalog::load_seen_devices() {
+  Result<Reader> r = acquire_reader();
+  if (!r.ok()) return r.status();
+  Result<Statement> st =
+      (*r)->prepare(std::string("SELECT ") + std::string(kDeviceColumns) +
+                    " FROM devices WHERE last_seen IS NOT NULL OR status != 'unknown'");
+  if (!st.ok()) return st.status();
+  return collect_devices(*st);
+}
+
+Result<std::vector<Catalog::UnseenDevices>> SqliteCatalog::count_unseen_devices_by_type(
+    int64_t before_ms) {
+  Result<Reader> r = acquire_reader();
+  if (!r.ok()) return r.status();
+  Result<Statement> st = (*r)->prepare(
+      "SELECT type, count(*), sum(created_at < ?1) FROM devices "
+      "WHERE last_seen IS NULL AND status = 'unknown' GROUP BY type ORDER BY type");
+  if (!st.ok()) return st.status();
+  st->bind(1, before_ms);
+  std::vector<UnseenDevices> out;
+  for (;;) {
+    Result<bool> row = st->step();
+    if (!row.ok()) return row.status();
+    if (!*row) return out;
+    out.push_back({st->text(0), st->int64(1), st->int64(2)});
+  }
+}
+
 Result<int64_t> SqliteCatalog::count_devices() {
   Result<Reader> r = acquire_reader();
   if (!r.ok()) return r.status();

@@ -35,6 +35,8 @@ class SqliteCatalog : public Catalog {
   Result<DevicePage> list_devices(const DeviceFilter& f, const std::string& cursor,
                                   int limit) override;
   Result<std::vector<Device>> load_all_devices() override;
+  Result<std::vector<Device>> load_seen_devices() override;
+  Result<std::vector<UnseenDevices>> count_unseen_devices_by_type(int64_t before_ms) override;
   Result<int64_t> count_devices() override;
 
   Status apply_reports(std::span<const Device> new_devices,

@@ -145,10 +145,13 @@ TEST_F(KpiHistoryTest, AvailabilityIsTheOnlineShareOfTheInterval) {
   clock_.set(kStart + 31'000);
   auto t = tracker_.observe("on", kStart + 31'000, 55.0, std::nullopt);
   ASSERT_TRUE(t.has_value());
-  ASSERT_TRUE(catalog_->apply_reports({}, {}, std::vector<StatusTransition>{*t}).ok());
+  auto u = tracker_.observe("untyped", kStart + 31'000, std::nullopt, std::nullopt);
+  ASSERT_TRUE(u.has_value());
+  ASSERT_TRUE(catalog_->apply_reports({}, {}, std::vector<StatusTransition>{*t, *u}).ok());
   auto s = sample(kStart + 61'000);
   EXPECT_NEAR((s[{kpi_keys::device_key("on"), "availability"}]), 50.0, 1e-9);
-  EXPECT_NEAR((s[{kpi_keys::device_key("never"), "availability"}]), 0.0, 1e-9);
+  // "never" has nothing to record: no series of its own, counted by its type as 0 %.
+  EXPECT_EQ(s.count({kpi_keys::device_key("never"), "availability"}), 0u);
   EXPECT_NEAR((s[{kpi_keys::type_key("pump"), "availability"}]), 25.0, 1e-9);
   EXPECT_EQ((s[{kpi_keys::device_key("on"), "battery_level"}]), 55.0);
   EXPECT_EQ(s.count({kpi_keys::device_key("never"), "battery_level"}), 0u);
@@ -169,6 +172,22 @@ TEST_F(KpiHistoryTest, ResponseTimeIsTheMeanOfTheIntervalsSamples) {
   // None in the next interval: no point (not a zero).
   s = sample(kStart + 121'000);
   EXPECT_EQ(s.count({kpi_keys::device_key("r"), "response_time_ms"}), 0u);
+}
+
+TEST_F(KpiHistoryTest, ADeviceThatNeverReportedWritesNoSeriesUntilItHasSomethingToRecord) {
+  for (int i = 0; i < 100; ++i) add_device("idle-" + std::to_string(i), "valve");
+  sample(kStart + 1'000);
+  auto s = sample(kStart + 61'000);
+  for (const auto& [key, value] : s) EXPECT_FALSE(key.first.starts_with(kpi_keys::kDevicePrefix));
+  EXPECT_EQ((s[{kpi_keys::type_key("valve"), "devices"}]), 100);
+  EXPECT_EQ((s[{kpi_keys::type_key("valve"), "availability"}]), 0);
+  EXPECT_EQ((s[{kpi_keys::type_key("valve"), "messages"}]), 0);
+  // A rejected report is something to record (its errors), without a status change.
+  activity_.record_rejected("idle-7", kStart + 70'000);
+  s = sample(kStart + 121'000);
+  EXPECT_EQ((s[{kpi_keys::device_key("idle-7"), "errors"}]), 1);
+  EXPECT_EQ((s[{kpi_keys::device_key("idle-7"), "availability"}]), 0);
+  EXPECT_EQ(s.count({kpi_keys::device_key("idle-8"), "errors"}), 0u);
 }
 
 }  // namespace
