@@ -16,7 +16,8 @@ Then, with --page-devices N, adds devices until N are registered (one point each
 bench/query_http_device_pages.py against the same server.
 
 Usage: bench/query_http_bench.py [--devices 10000 --step 600 --repeat 21 --page-devices 0]
-(env FLEETPULSE_BIN, default build/release/src/app/fleetpulse).
+(env FLEETPULSE_BIN, default build/release/src/app/fleetpulse; the server is started by
+tests/integration/fleetpulse_harness.py).
 """
 
 import argparse
@@ -24,44 +25,18 @@ import http.client
 import json
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
+from pathlib import Path
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, f"{HERE}/tests/integration")
+from fleetpulse_harness import FleetpulseServer  # noqa: E402
 METRICS = ["temperature", "humidity", "pressure", "battery", "signal", "co2", "voc"]
 DAY_MS = 86_400_000
-
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def start(binary: str, data: str, port: int, extra: list[str]) -> subprocess.Popen:
-    proc = subprocess.Popen([binary, "serve", "--data-dir", data, "--http", f"127.0.0.1:{port}",
-                             "--mqtt", "off", "--log-level", "warn",
-                             "--max-registrations-per-minute", "0", *extra],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(600):
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            c.request("GET", "/health")
-            if c.getresponse().status == 200:
-                return proc
-        except OSError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("fleetpulse did not start")
 
 
 def call(c: http.client.HTTPConnection, method: str, path: str, body=None) -> tuple[int, bytes]:
@@ -76,23 +51,26 @@ def write(c: http.client.HTTPConnection, lines: list[str]):
         raise SystemExit(f"write: HTTP {status} {body[:300]!r}")
 
 
-def fill(c, devices: int, step_s: int, day0: int):
-    lines = []
+def write_all(c: http.client.HTTPConnection, lines):
+    """Writes an iterable of lines in batches of 5,000."""
+    batch = []
+    for line in lines:
+        batch.append(line)
+        if len(batch) == 5000:
+            write(c, batch)
+            batch = []
+    if batch:
+        write(c, batch)
+
+
+def fleet_lines(devices: int, step_s: int, day0: int):
     for t in range(day0, day0 + DAY_MS, step_s * 1000):
         for d in range(devices):
             k = t // 60_000 + d
             fields = ",".join(f"{m}={20 + ((k + i) % 97) * 0.25}" for i, m in enumerate(METRICS))
-            lines.append(f"m,device_id=dev-{d:05d} {fields} {t}")
-            if len(lines) == 5000:
-                write(c, lines)
-                lines = []
+            yield f"m,device_id=dev-{d:05d} {fields} {t}"
     for t in range(day0 - 29 * DAY_MS, day0 + DAY_MS, 60_000):
-        lines.append(f"m,device_id=long temperature={15 + (t // 60_000 % 300) * 0.1} {t}")
-        if len(lines) == 5000:
-            write(c, lines)
-            lines = []
-    if lines:
-        write(c, lines)
+        yield f"m,device_id=long temperature={15 + (t // 60_000 % 300) * 0.1} {t}"
 
 
 def timed(c, path: str, repeat: int, check=None) -> str:
@@ -116,16 +94,17 @@ def main():
     ap.add_argument("--page-devices", type=int, default=0)
     ap.add_argument("--fp-args", default="", help="extra serve arguments")
     a = ap.parse_args()
-    binary = os.environ.get("FLEETPULSE_BIN", f"{HERE}/build/release/src/app/fleetpulse")
-    work = tempfile.mkdtemp(prefix="fp-query-http-")
-    port = free_port()
-    proc = start(binary, f"{work}/data", port, a.fp_args.split())
+    work = Path(tempfile.mkdtemp(prefix="fp-query-http-"))
+    server = FleetpulseServer(work / "data", work / "server.log",
+                              ["--log-level", "warn", "--max-registrations-per-minute", "0",
+                               *a.fp_args.split()]).start()
+    port = server.port
     try:
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
         today = int(time.time() * 1000) // DAY_MS * DAY_MS
         day0 = today - DAY_MS
         t0 = time.monotonic()
-        fill(c, a.devices, a.step, day0)
+        write_all(c, fleet_lines(a.devices, a.step, day0))
         status, body = call(c, "POST", "/api/v1/admin/flush")
         if status != 200:
             raise SystemExit(f"flush: HTTP {status} {body[:300]!r}")
@@ -163,25 +142,15 @@ def main():
             print(f"{name} {timed(c, path, a.repeat, check)}", flush=True)
         if a.page_devices > a.devices + 1:
             t0 = time.monotonic()
-            lines = []
-            for d in range(a.devices, a.page_devices - 1):
-                lines.append(f"m,device_id=dev-{d:06d} battery=50 {day0 + DAY_MS - 60_000}")
-                if len(lines) == 5000:
-                    write(c, lines)
-                    lines = []
-            if lines:
-                write(c, lines)
+            write_all(c, (f"m,device_id=dev-{d:06d} battery=50 {day0 + DAY_MS - 60_000}"
+                          for d in range(a.devices, a.page_devices - 1)))
             print(f"registered devices={a.page_devices} took_s={time.monotonic() - t0:.1f}",
                   flush=True)
             time.sleep(5)  # the catalog writer's last registrations
             subprocess.run([sys.executable, f"{HERE}/bench/query_http_device_pages.py", "--url",
                             f"http://127.0.0.1:{port}", "--pages", "20"], check=True)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        server.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -25,9 +25,9 @@ void for_each_latest(const tsdb::TimeSeriesStore& store, std::string_view device
       device, [&](std::string_view metric, tsdb::SeriesId id) { fn(metric, store.latest(id)); });
 }
 
-// Calls fn(device, metric, sample) for every series that has a latest point, in one pass
-// over the index (no lookup per device), devices in no set order, each device's metrics in
-// name order. Same locking as above.
+// Calls fn(device, metric, sample) for every series that has a latest point, in series-id
+// order: one sequential pass over the index's keys and the head's per-id latest slots, no
+// lookup per device or series. Same locking as above.
 template <typename Fn>
 void for_each_latest_of_all(const tsdb::TimeSeriesStore& store, Fn&& fn) {
   store.index().for_each_series(

@@ -48,6 +48,7 @@ SeriesId SeriesIndex::get_or_create(std::string_view device, std::string_view me
   if (const Slot* s = find_slot(slots, ix)) return s->id;
   const auto id = static_cast<SeriesId>(keys_.size());
   keys_.push_back({std::string(device), std::string(metric)});
+  live_.push_back(true);
   auto at = std::lower_bound(slots.begin(), slots.end(), metric, [&](const Slot& s, auto n) {
     return std::string_view(metric_names_[s.metric]) < n;
   });
@@ -130,7 +131,10 @@ std::vector<SeriesId> SeriesIndex::remove_device(std::string_view device) {
   std::vector<SeriesId> ids;
   auto d = by_device_.find(device);
   if (d == by_device_.end()) return ids;
-  for (const Slot& s : d->second) ids.push_back(s.id);
+  for (const Slot& s : d->second) {
+    ids.push_back(s.id);
+    live_[s.id] = false;
+  }
   by_device_.erase(d);
   removals_.fetch_add(1, std::memory_order_release);
   return ids;
@@ -142,6 +146,7 @@ void SeriesIndex::clear() {
   metric_ix_.clear();
   metric_names_.clear();
   keys_.clear();
+  live_.clear();
   removals_.fetch_add(1, std::memory_order_release);
 }
 

@@ -50,15 +50,16 @@ class SeriesIndex {
     if (d == by_device_.end()) return;
     for (const Slot& s : d->second) fn(std::string_view(metric_names_[s.metric]), s.id);
   }
-  // Calls fn(device, metric, id) for every series, device by device (in no set order), each
-  // device's metrics in name order: one pass, no lookup per device. fn runs under the
-  // index's shared lock and must not call back into the index.
+  // Calls fn(device, metric, id) for every series not removed, in id order: one sequential
+  // pass over the ids (and so over the head's per-id slots), no lookup per device. fn runs
+  // under the index's shared lock and must not call back into the index.
   template <typename Fn>
   void for_each_series(Fn&& fn) const {
     std::shared_lock lock(mu_);
-    for (const auto& [device, slots] : by_device_)
-      for (const Slot& s : slots)
-        fn(std::string_view(device), std::string_view(metric_names_[s.metric]), s.id);
+    for (size_t id = 0; id < keys_.size(); ++id)
+      if (live_[id])
+        fn(std::string_view(keys_[id].device), std::string_view(keys_[id].metric),
+           static_cast<SeriesId>(id));
   }
   bool has_device(std::string_view device) const {
     std::shared_lock lock(mu_);
@@ -98,7 +99,8 @@ class SeriesIndex {
   std::unordered_map<std::string, Slots, Hash, std::equal_to<>> by_device_;     // mu_
   std::unordered_map<std::string, MetricIx, Hash, std::equal_to<>> metric_ix_;  // mu_
   std::vector<std::string> metric_names_;  // mu_; by MetricIx, never shrinks but in clear()
-  std::vector<SeriesKey> keys_;            // mu_
+  std::vector<SeriesKey> keys_;            // mu_; by SeriesId, removed ones too
+  std::vector<bool> live_;                 // mu_; by SeriesId: false once removed
   std::atomic<uint64_t> removals_{0};
 };
 

@@ -58,7 +58,7 @@ TEST(SeriesIndexFlatTest, FindPairsResolvesKnownPairsAndMarksTheRest) {
   EXPECT_EQ(out, (std::vector<SeriesId>{a_t, a_h, kNoSeries, b_h, kNoSeries, kNoSeries, a_t}));
 }
 
-TEST(SeriesIndexFlatTest, ForEachSeriesVisitsEverySeriesOnceEachDeviceInNameOrder) {
+TEST(SeriesIndexFlatTest, ForEachSeriesVisitsEverySeriesOnceInIdOrderSkippingRemovedOnes) {
   SeriesIndex index;
   std::set<std::pair<std::string, std::string>> want;
   for (int d = 0; d < 50; ++d)
@@ -69,15 +69,17 @@ TEST(SeriesIndexFlatTest, ForEachSeriesVisitsEverySeriesOnceEachDeviceInNameOrde
     }
   index.remove_device("dev-7");
   for (int m = 0; m < 7; ++m) want.erase({"dev-7", "metric-" + std::to_string(m)});
+  // dev-7 again: new ids, visited; its old ones are not.
+  index.get_or_create("dev-7", "metric-9");
+  want.emplace("dev-7", "metric-9");
   std::set<std::pair<std::string, std::string>> got;
-  std::map<std::string, std::string> last_metric;
+  int64_t last_id = -1;
   index.for_each_series([&](std::string_view dev, std::string_view met, SeriesId id) {
     EXPECT_TRUE(got.emplace(std::string(dev), std::string(met)).second) << "visited twice";
     EXPECT_EQ(index.key(id).device, dev);
     EXPECT_EQ(index.key(id).metric, met);
-    std::string& last = last_metric[std::string(dev)];
-    EXPECT_LT(last, std::string(met)) << "metrics of " << dev << " out of name order";
-    last = met;
+    EXPECT_GT(static_cast<int64_t>(id), last_id) << "not in id order";
+    last_id = id;
   });
   EXPECT_EQ(got, want);
 }
