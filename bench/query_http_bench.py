@@ -111,7 +111,7 @@ def main():
         compactions, stable_since, waited = -1, time.monotonic(), time.monotonic()
         while time.monotonic() - waited < 300:
             status, body = call(c, "GET", "/api/v1/health/detailed")
-            tsdb = json.loads(body)["tsdb"]
+            tsdb = json.loads(body)["components"]["tsdb"]
             if tsdb["compactions"] != compactions:
                 compactions, stable_since = tsdb["compactions"], time.monotonic()
             elif compactions > 0 and time.monotonic() - stable_since > 10:
