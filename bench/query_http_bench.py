@@ -147,6 +147,10 @@ def main():
             print(f"registered devices={a.page_devices} took_s={time.monotonic() - t0:.1f}",
                   flush=True)
             time.sleep(5)  # the catalog writer's last registrations
+            _, body = call(c, "GET", "/api/v1/stats")
+            _, top = call(c, "GET", "/api/v1/devices?sort=-device_id&limit=2")
+            print(f"tracked devices={json.loads(body)['devices']['total']} catalog's greatest ids="
+                  f"{[d['device_id'] for d in json.loads(top)['devices']]}", flush=True)
             subprocess.run([sys.executable, f"{HERE}/bench/query_http_device_pages.py", "--url",
                             f"http://127.0.0.1:{port}", "--pages", "20"], check=True)
     finally:
