@@ -11,6 +11,7 @@
 #include "http/paced_write.h"
 #include "model/time_format.h"
 #include "query/aggregate.h"
+#include "query/latest_values.h"
 #include "util/json_writer.h"
 
 namespace fp::http {
@@ -36,10 +37,8 @@ void add_missing(std::string& missing, const std::string& reason) {
 void write_latest_values(ApiContext& ctx, JsonWriter& w, const std::string& device,
                          std::optional<std::string_view> only_metric, std::string& missing) {
   w.key("values").begin_object();
-  ctx.store.index().for_each_metric(device, [&](std::string_view metric, tsdb::SeriesId id) {
-    if (only_metric && metric != *only_metric) return;
+  query::for_each_latest(ctx.store, device, only_metric, [&](std::string_view metric, auto s) {
     add_missing(missing, ctx.store.missing_data(device, metric, INT64_MIN, INT64_MAX));
-    auto s = ctx.store.latest(id);
     if (!s) return;
     w.key(metric)
         .begin_object()

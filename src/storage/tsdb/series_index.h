@@ -3,11 +3,14 @@
 // metrics a device has. Ids are stable for the life of the process (rebuilt on start from
 // the WAL and blocks), never reused.
 //
+// Layout: metric names are interned once (a MetricIx each); a device holds a flat array of
+// (MetricIx, SeriesId), 8 bytes a series, in metric-name order. A lookup hashes the device
+// once and scans that short array for an integer, instead of walking a std::map of strings.
+//
 // Thread safety: lookups take a shared lock, creation an exclusive one.
 
 #include <atomic>
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <shared_mutex>
 #include <span>
@@ -45,7 +48,18 @@ class SeriesIndex {
     std::shared_lock lock(mu_);
     auto d = by_device_.find(device);
     if (d == by_device_.end()) return;
-    for (const auto& [metric, id] : d->second) fn(std::string_view(metric), id);
+    for (const Slot& s : d->second) fn(std::string_view(metric_names_[s.metric]), s.id);
+  }
+  // Calls fn(device, metric, id) for every series not removed, in id order: one sequential
+  // pass over the ids (and so over the head's per-id slots), no lookup per device. fn runs
+  // under the index's shared lock and must not call back into the index.
+  template <typename Fn>
+  void for_each_series(Fn&& fn) const {
+    std::shared_lock lock(mu_);
+    for (size_t id = 0; id < keys_.size(); ++id)
+      if (live_[id])
+        fn(std::string_view(keys_[id].device), std::string_view(keys_[id].metric),
+           static_cast<SeriesId>(id));
   }
   bool has_device(std::string_view device) const {
     std::shared_lock lock(mu_);
@@ -68,11 +82,25 @@ class SeriesIndex {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
-  using MetricMap = std::map<std::string, SeriesId, std::less<>>;
+  using MetricIx = uint32_t;
+  struct Slot {
+    MetricIx metric;
+    SeriesId id;
+  };
+  // A device's series, in metric-name order.
+  using Slots = std::vector<Slot>;
+  static constexpr MetricIx kNoMetric = UINT32_MAX;
+
+  MetricIx metric_ix(std::string_view metric) const;  // needs mu_; kNoMetric when unknown
+  // The slot of `metric` (interned as `ix`) in `slots`, or null.
+  const Slot* find_slot(const Slots& slots, MetricIx ix) const;
 
   mutable std::shared_mutex mu_;
-  std::unordered_map<std::string, MetricMap, Hash, std::equal_to<>> by_device_;  // mu_
-  std::vector<SeriesKey> keys_;                                                  // mu_
+  std::unordered_map<std::string, Slots, Hash, std::equal_to<>> by_device_;     // mu_
+  std::unordered_map<std::string, MetricIx, Hash, std::equal_to<>> metric_ix_;  // mu_
+  std::vector<std::string> metric_names_;  // mu_; by MetricIx, never shrinks but in clear()
+  std::vector<SeriesKey> keys_;            // mu_; by SeriesId, removed ones too
+  std::vector<bool> live_;                 // mu_; by SeriesId: false once removed
   std::atomic<uint64_t> removals_{0};
 };
 
