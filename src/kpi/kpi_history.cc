@@ -40,6 +40,12 @@ ActivityTotals counted_since(int64_t hour, const ActivityTotals& now, const Acti
   return d;
 }
 
+// A device that has reported (or has a known status): what the catalog's load_seen_devices
+// loads and count_unseen_devices_by_type leaves out.
+bool has_reported(const Device& d) {
+  return d.last_seen_ms || d.status != DeviceStatus::kUnknown;
+}
+
 // The points of one device's KPI key, or none when the device has nothing to record.
 struct BatchSink {
   ReadingBatch& batch;
@@ -163,7 +169,7 @@ Result<std::shared_ptr<ReadingBatch>> KpiHistorySampler::measure(int64_t now) {
     for (const std::string& id : missing) {
       Result<Device> d = catalog_.get_device(id);
       if (!d.ok()) continue;  // deleted since
-      if (!d->last_seen_ms && d->status == DeviceStatus::kUnknown) {
+      if (!has_reported(*d)) {
         for (auto& u : unseen)  // counted with the unseen: counted here instead
           if (u.type == d->type) {
             --u.devices;
@@ -204,7 +210,7 @@ Result<std::shared_ptr<ReadingBatch>> KpiHistorySampler::measure(int64_t now) {
     const bool to_record =
         r != recent.end() || response.contains(d.device_id) ||
         (live ? live->last_seen_ms || live->battery_level || live->status != DeviceStatus::kUnknown
-              : d.last_seen_ms || d.status != DeviceStatus::kUnknown);
+              : has_reported(d));
     BatchSink sink{*batch, to_record,
                    to_record ? batch->intern_device(kpi_keys::device_key(d.device_id)) : 0};
     const int64_t start = std::max(prev, d.created_at_ms);

@@ -72,7 +72,7 @@ void SeriesIndex::find_pairs(std::span<const std::string> devices,
   std::shared_lock lock(mu_);
   // The batch's metric names are interned once here, not once per pair.
   std::vector<MetricIx> ixs(metrics.size());
-  std::vector<bool> resolved(metrics.size(), false);
+  for (size_t m = 0; m < metrics.size(); ++m) ixs[m] = metric_ix(metrics[m]);
   uint64_t last_device = UINT64_MAX;
   const Slots* slots = nullptr;
   for (size_t i = 0; i < pairs.size(); ++i) {
@@ -84,12 +84,7 @@ void SeriesIndex::find_pairs(std::span<const std::string> devices,
     }
     out[i] = kNoSeries;
     if (!slots) continue;
-    const size_t m = pairs[i] & 0xffffffffu;
-    if (!resolved[m]) {
-      ixs[m] = metric_ix(metrics[m]);
-      resolved[m] = true;
-    }
-    if (const Slot* s = find_slot(*slots, ixs[m])) out[i] = s->id;
+    if (const Slot* s = find_slot(*slots, ixs[pairs[i] & 0xffffffffu])) out[i] = s->id;
   }
 }
 
