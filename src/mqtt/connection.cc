@@ -156,12 +156,7 @@ void Connection::read_more() {
     return;
   }
   // Keep the unparsed tail at the front, and room for one chunk after it.
-  if (tr().in_start > 0) {
-    std::copy(tr().in.begin() + static_cast<ptrdiff_t>(tr().in_start),
-              tr().in.begin() + static_cast<ptrdiff_t>(tr().in_end), tr().in.begin());
-    tr().in_end -= tr().in_start;
-    tr().in_start = 0;
-  }
+  tr().keep_tail_at_front();
   size_t want = tr().read_chunk;
   const size_t unparsed = tr().in_end - tr().in_start;
   if (tr().frame_want > unparsed)
@@ -205,12 +200,7 @@ void Connection::on_readable(const boost::system::error_code& ec) {
   size_t n = 0;
   boost::system::error_code rec;
   if (tail) {  // the rest of a packet: read after what is already there
-    if (tr().in_start > 0) {
-      std::copy(tr().in.begin() + static_cast<ptrdiff_t>(tr().in_start),
-                tr().in.begin() + static_cast<ptrdiff_t>(tr().in_end), tr().in.begin());
-      tr().in_end -= tr().in_start;
-      tr().in_start = 0;
-    }
+    tr().keep_tail_at_front();
     const size_t want = std::max(
         kMinReadChunk, size_t{tr().frame_want > tr().in_end ? tr().frame_want - tr().in_end : 0u});
     if (tr().in.size() < tr().in_end + want) tr().in.resize(tr().in_end + want);

@@ -6,8 +6,10 @@
 // Thread safety: everything runs on the connection's strand; the *_async methods may be called
 // from any thread and post there. Ingestor completions (commit thread) post back the same way.
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -194,6 +196,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
     // allocates ~600 bytes even when empty.
     std::vector<PendingAck> acks;
     size_t acks_head = 0;
+    // Moves the unparsed bytes [in_start, in_end) to the front of `in`.
+    void keep_tail_at_front() {
+      if (in_start == 0) return;
+      std::copy(in.begin() + static_cast<ptrdiff_t>(in_start),
+                in.begin() + static_cast<ptrdiff_t>(in_end), in.begin());
+      in_end -= in_start;
+      in_start = 0;
+    }
   };
   std::unique_ptr<Traffic> traffic_;
   Traffic& tr() {
