@@ -19,8 +19,15 @@ for preset in release asan; do
   echo "== build $preset"
   scripts/build.sh "$preset"
   echo "== test $preset"
-  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --preset "$preset" --timeout 900 -j "${TEST_JOBS:-2}"
+  if ! ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --preset "$preset" --timeout 900 -j "${TEST_JOBS:-2}"; then
+    # The failures again, short, as the last lines of the log: pytest's summary lines and
+    # GoogleTest's failure messages of every failed test (the full output is above).
+    echo "== $preset: what failed"
+    grep -E -A4 '^(FAILED|ERROR) |: Failure$|^E   ' "build/$preset/Testing/Temporary/LastTest.log" \
+      | cut -c1-400 | tail -n 150 || true
+    exit 1
+  fi
 done
 # ctest hides a passing test's output: the image size tests/deploy measured (deploy/README.md).
 [ -f build/container/image-size.txt ] && echo "== container image $(cat build/container/image-size.txt)"
