@@ -156,7 +156,8 @@ def test_clients_that_stop_reading_are_cut_and_hold_no_query_worker(server):
             r = query(server, "query", {"query": "count(answer_temp)", "time": str(T0 + 3600)}, None)
             assert r.status == 200 and r.json["data"]["result"][0]["value"][1] == str(DEVICES)
         took = time.monotonic() - started
-        assert took < 5, f"5 small queries took {took:.1f} s beside 6 stalled answers"
+        # (workers held by the stalled answers would free only when those are cut, ~8 s from here)
+        assert took < 6, f"5 small queries took {took:.1f} s beside 6 stalled answers"
         # After 10 s without progress the server (the pump) gives up on each stalled client:
         # what it sent ends without the last chunk.
         time.sleep(14)
@@ -186,10 +187,9 @@ def test_a_single_series_range_answer_is_sent_whole_and_as_fast_plain_as_gzipped
               "end": str(T0 + HOURS * 3600), "step": "15"}
     target = "/prometheus/api/v1/query_range?" + urllib.parse.urlencode(params)
     auth = f"Authorization: Bearer {server.admin_key}\r\n" if server.admin_key else ""
-    times = {}
-    for accept in ("identity", "gzip"):
-        times[accept] = []
-        for _ in range(16):
+    times = {"identity": [], "gzip": []}
+    for _ in range(16):  # alternated, so a busy moment of the machine hits both alike
+        for accept in ("identity", "gzip"):
             t0 = time.perf_counter()
             with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
                 s.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\nAccept-Encoding: {accept}\r\n"
@@ -207,7 +207,7 @@ def test_a_single_series_range_answer_is_sent_whole_and_as_fast_plain_as_gzipped
             if accept == "identity":
                 assert len(json.loads(body)["data"]["result"][0]["values"]) >= HOURS * 240
     plain, zipped = (sorted(times[a][1:])[7] for a in ("identity", "gzip"))
-    assert plain <= 3 * zipped + 0.005, (plain, zipped)
+    assert plain <= 3 * zipped + 0.010, (plain, zipped, times)
     # kept alive: the same answer twice on one connection
     conn = server.connect()
     try:
