@@ -149,6 +149,9 @@ def test_descriptors_used_up_by_mqtt_clients_back_off_instead_of_spinning(limite
     pid = server.proc.pid
     idle_cpu = cpu_over(pid, 1.0)
     kept = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    # Answered once, so the server has accepted it: a connection still in the listen backlog
+    # when the flood takes every descriptor could not be accepted until the flood ends.
+    assert b"200 OK" in get_on(kept, "/health")
     flooded_at = time.monotonic()
     mqtt_held = flood(mqtt_port, NOFILE + 100)
     held = mqtt_held + flood(server.port, 20)
@@ -166,7 +169,7 @@ def test_descriptors_used_up_by_mqtt_clients_back_off_instead_of_spinning(limite
         for s in mqtt_held:
             s.close()
         took = health_on_new_connection(server.port, timeout=5)
-        assert took < 1.0, f"/health took {took:.2f} s on a new connection"
+        assert took < 3.0, f"/health took {took:.2f} s on a new connection"
         assert mqtt_connect(mqtt_port) == b"\x20\x02\x00\x00"
     finally:
         kept.close()
