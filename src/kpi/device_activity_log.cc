@@ -175,10 +175,22 @@ Status DeviceActivityLog::sync(uint64_t compact_bytes) {
 
 DeviceActivityLog::Bucket& DeviceActivityLog::bucket(Entry& e, int64_t at_ms) {
   const int64_t hour = floor_div(at_ms, kHourMs);
-  Bucket& b = e.hours[static_cast<size_t>(((hour % kHours) + kHours) % kHours)];
-  if (b.hour != hour) b = {hour, {}};
+  auto at = std::lower_bound(e.hours.begin(), e.hours.end(), hour,
+                             [](const Bucket& b, int64_t h) { return b.hour < h; });
+  if (at != e.hours.end() && at->hour == hour) return *at;
+  const size_t index = static_cast<size_t>(at - e.hours.begin());
+  if (e.hours.size() == e.hours.capacity())  // grow 1, 2, 4, 8, 16, then kHours + 1 at most
+    e.hours.reserve(std::min<size_t>(std::max<size_t>(1, 2 * e.hours.size()), kHours + 1));
+  e.hours.insert(e.hours.begin() + static_cast<ptrdiff_t>(index), Bucket{hour, {}});
   e.newest_hour = std::max(e.newest_hour, hour);
-  return b;
+  // Hours that fell out of the window go; the new one is never among them (apply_locked
+  // drops records older than the window).
+  const size_t stale = static_cast<size_t>(
+      std::find_if(e.hours.begin(), e.hours.end(),
+                   [&](const Bucket& b) { return b.hour > e.newest_hour - kHours; }) -
+      e.hours.begin());
+  e.hours.erase(e.hours.begin(), e.hours.begin() + static_cast<ptrdiff_t>(stale));
+  return e.hours[index - stale];
 }
 
 bool DeviceActivityLog::apply_locked(const ActivityRecord& r) {

@@ -158,7 +158,9 @@ class DeviceActivityLog {
     ActivityTotals totals;
   };
   struct Entry {
-    std::array<Bucket, kHours> hours;
+    // The hours with activity, oldest first; at most kHours, none older than
+    // newest_hour - kHours + 1 (a device that reported in one hour costs one bucket, not 25).
+    std::vector<Bucket> hours;
     std::vector<std::pair<int64_t, float>> response;  // ring of (at, ms)
     size_t response_next = 0;
     std::vector<BatterySample> battery;  // ring

@@ -47,7 +47,7 @@ SeriesId SeriesIndex::get_or_create(std::string_view device, std::string_view me
   Slots& slots = d->second;
   if (const Slot* s = find_slot(slots, ix)) return s->id;
   const auto id = static_cast<SeriesId>(keys_.size());
-  keys_.push_back({std::string(device), std::string(metric)});
+  keys_.push_back({&d->first, ix});
   live_.push_back(true);
   auto at = std::lower_bound(slots.begin(), slots.end(), metric, [&](const Slot& s, auto n) {
     return std::string_view(metric_names_[s.metric]) < n;
@@ -111,7 +111,8 @@ std::vector<std::string> SeriesIndex::devices() const {
 
 SeriesKey SeriesIndex::key(SeriesId id) const {
   std::shared_lock lock(mu_);
-  return id < keys_.size() ? keys_[id] : SeriesKey{};
+  if (id >= keys_.size()) return {};
+  return {*keys_[id].device, metric_names_[keys_[id].metric]};
 }
 
 size_t SeriesIndex::size() const {
@@ -130,7 +131,9 @@ std::vector<SeriesId> SeriesIndex::remove_device(std::string_view device) {
     ids.push_back(s.id);
     live_[s.id] = false;
   }
-  by_device_.erase(d);
+  // The node stays (keys_ of the removed ids point at its name); with no slots the device
+  // counts as absent everywhere (has_device, devices, size) until it gets series again.
+  Slots().swap(d->second);
   removals_.fetch_add(1, std::memory_order_release);
   return ids;
 }

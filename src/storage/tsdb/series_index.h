@@ -58,7 +58,7 @@ class SeriesIndex {
     std::shared_lock lock(mu_);
     for (size_t id = 0; id < keys_.size(); ++id)
       if (live_[id])
-        fn(std::string_view(keys_[id].device), std::string_view(keys_[id].metric),
+        fn(std::string_view(*keys_[id].device), std::string_view(metric_names_[keys_[id].metric]),
            static_cast<SeriesId>(id));
   }
   bool has_device(std::string_view device) const {
@@ -89,6 +89,13 @@ class SeriesIndex {
   };
   // A device's series, in metric-name order.
   using Slots = std::vector<Slot>;
+  // A series' names: its device's key in by_device_ (a node's key never moves; a removed
+  // device's node stays, with no slots, so this never dangles) and its interned metric.
+  // 16 bytes a series instead of two strings.
+  struct KeyRef {
+    const std::string* device;
+    MetricIx metric;
+  };
   static constexpr MetricIx kNoMetric = UINT32_MAX;
 
   MetricIx metric_ix(std::string_view metric) const;  // needs mu_; kNoMetric when unknown
@@ -99,7 +106,7 @@ class SeriesIndex {
   std::unordered_map<std::string, Slots, Hash, std::equal_to<>> by_device_;     // mu_
   std::unordered_map<std::string, MetricIx, Hash, std::equal_to<>> metric_ix_;  // mu_
   std::vector<std::string> metric_names_;  // mu_; by MetricIx, never shrinks but in clear()
-  std::vector<SeriesKey> keys_;            // mu_; by SeriesId, removed ones too
+  std::vector<KeyRef> keys_;               // mu_; by SeriesId, removed ones too
   std::vector<bool> live_;                 // mu_; by SeriesId: false once removed
   std::atomic<uint64_t> removals_{0};
 };

@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "storage/fs/posix_file_system.h"
 #include "unit/temp_dir.h"
@@ -174,6 +175,34 @@ TEST_F(DeviceActivityJournalTest, CountsSayWhichSpanTheyCover) {
   // Records older than every hour kept change nothing (they would clobber a newer hour).
   log.record_message("d1", kNow - 26 * kHour, 1);
   EXPECT_EQ(log.activity("d1", 0).totals.messages, 1u);
+}
+
+// Hours recorded out of order over more hours than are kept: the totals are those of a plain
+// model (an hour counts when it is within kHours of the newest hour seen when it arrived and
+// of the newest hour now), for every window start.
+TEST_F(DeviceActivityJournalTest, OutOfOrderHoursKeepExactlyTheHoursOfTheWindow) {
+  DeviceActivityLog log;              // memory only
+  std::map<int64_t, uint64_t> model;  // hour -> messages
+  int64_t newest = -1;
+  uint64_t seed = 7;
+  for (int i = 0; i < 400; ++i) {
+    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    const int64_t hour = static_cast<int64_t>((seed >> 33) % 40) + (i / 40);  // drifts forward
+    const uint64_t n = 1 + (seed >> 20) % 5;
+    log.record_messages("d1", kNow + hour * kHour + 17, n, 1);
+    if (newest >= 0 && hour <= newest - DeviceActivityLog::kHours) continue;  // dropped
+    newest = std::max(newest, hour);
+    model[hour] += n;
+    std::erase_if(model, [&](const auto& e) {  // forget what fell out of the window
+      return e.first <= newest - DeviceActivityLog::kHours;
+    });
+  }
+  for (int64_t since = newest - 30; since <= newest + 1; ++since) {
+    uint64_t want = 0;
+    for (const auto& [hour, n] : model)
+      if (hour >= since) want += n;
+    EXPECT_EQ(log.activity("d1", kNow + since * kHour).totals.messages, want) << since;
+  }
 }
 
 }  // namespace

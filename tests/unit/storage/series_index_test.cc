@@ -96,5 +96,29 @@ TEST(SeriesIndexFlatTest, ClearForgetsMetricNamesAndStartsIdsAgain) {
             (std::vector<std::pair<std::string, SeriesId>>{{"temp", 1}, {"zz", 0}}));
 }
 
+// A removed device is absent everywhere (its node stays behind for the names of its old ids),
+// a second removal finds nothing, and it can come back with new ids.
+TEST(SeriesIndexFlatTest, ARemovedDeviceIsGoneButItsOldIdsStillHaveTheirNames) {
+  SeriesIndex index;
+  const SeriesId t = index.get_or_create("gone", "temperature_of_the_engine_block");
+  index.get_or_create("gone", "hum");
+  index.get_or_create("kept", "temp");
+  EXPECT_EQ(index.remove_device("gone").size(), 2u);
+  EXPECT_FALSE(index.has_device("gone"));
+  EXPECT_EQ(index.devices(), std::vector<std::string>{"kept"});
+  EXPECT_EQ(index.size(), 1u);
+  EXPECT_EQ(index.find("gone", "hum"), std::nullopt);
+  EXPECT_TRUE(index.metrics_of("gone").empty());
+  EXPECT_TRUE(index.remove_device("gone").empty());
+  EXPECT_EQ(index.key(t).device, "gone");
+  EXPECT_EQ(index.key(t).metric, "temperature_of_the_engine_block");
+  bool created = false;
+  const SeriesId again = index.get_or_create("gone", "hum", &created);
+  EXPECT_TRUE(created);
+  EXPECT_GT(again, t);
+  EXPECT_TRUE(index.has_device("gone"));
+  EXPECT_EQ(index.key(again).device, "gone");
+}
+
 }  // namespace
 }  // namespace fp::tsdb
