@@ -246,7 +246,7 @@ void fleet_latest(ApiContext& ctx, RequestContext& rc, const Responder& respond)
   }
   const auto metric = req.param("metric");
   std::string out;
-  out.reserve(64 + devices->size() * (metric ? 80 : 400));
+  out.reserve(64 + devices->size() * (metric ? 96 : 512));
   out += "{\"devices\":[";
   std::string missing;
   LatestValuesJson latest(ctx.store, out);
