@@ -12,8 +12,12 @@ and reports
     arriving (the status tracker has no deadline for a device never seen).
 
 Usage: bench/idle_devices_bench.py [--devices 100000] [--idle 60] [--threads 4]
-                                   [--register-http 20000]
+                                   [--register-http 20000] [--bins A,B] [--perf DIR]
 (env FLEETPULSE_BIN, default build/release/src/app/fleetpulse). Prints one key=value line.
+With --bins A,B: the devices are registered once (with A), then each binary in turn is
+started on that data directory and measured (a line each): binaries compared in the same
+minutes on the same catalog. With --perf DIR: `perf record -e cpu-clock -g` of the server over
+the idle seconds, into DIR/idle-<binary #>.data.
 
 HTTP registration runs at 300-1,000 devices/s on a loaded 2-core machine (1 M would take
 20-50 min), so only the first --register-http devices are registered over HTTP; the rest are
@@ -126,16 +130,16 @@ def main():
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--settle", type=float, default=5)
     ap.add_argument("--register-http", type=int, default=20_000)
+    ap.add_argument("--bins", default="", help="comma-separated binaries to compare")
+    ap.add_argument("--perf", default="", help="directory for perf.data files")
     a = ap.parse_args()
-    binary = os.environ.get("FLEETPULSE_BIN", f"{HERE}/build/release/src/app/fleetpulse")
+    binaries = [b for b in a.bins.split(",") if b] or [
+        os.environ.get("FLEETPULSE_BIN", f"{HERE}/build/release/src/app/fleetpulse")]
+    binary = binaries[0]
+    if a.perf:
+        os.makedirs(a.perf, exist_ok=True)
     work = tempfile.mkdtemp(prefix="fp-idle-devices-")
     try:
-        empty_port = free_port()
-        empty = start(binary, f"{work}/empty", empty_port)
-        time.sleep(a.settle)
-        rss_empty = rss(empty.pid)
-        stop(empty)
-
         port = free_port()
         proc = start(binary, f"{work}/data", port)
         t0 = time.monotonic()
@@ -156,33 +160,53 @@ def main():
             clone(f"{work}/data/catalog.db", over_http, a.devices)
         took = time.monotonic() - t0
 
-        proc = start(binary, f"{work}/data", port)  # the devices come back from the catalog
-        time.sleep(a.settle)
-        rss_full = rss(proc.pid)
-        before = cpu_ticks(proc.pid)
-        time.sleep(a.idle)
-        after = cpu_ticks(proc.pid)
-        rss_after = rss(proc.pid)
-        names = {}
-        for tid in after:
-            try:
-                with open(f"/proc/{proc.pid}/task/{tid}/comm") as f:
-                    names[tid] = f.read().strip()
-            except OSError:
-                names[tid] = "?"
-        hwm = rss(proc.pid, "VmHWM")
-        stop(proc)
-        per_thread = {tid: after[tid] - before.get(tid, 0) for tid in after}
-        total = sum(per_thread.values()) / TICK
-        busiest_tid = max(per_thread, key=per_thread.get, default=0)
-        busiest = per_thread.get(busiest_tid, 0) / TICK
-        print(f"devices={a.devices} over_http={over_http} register_s={took:.1f} rss_empty_mib={rss_empty / 2**20:.1f} "
-              f"rss_with_devices_mib={rss_full / 2**20:.1f} "
-              f"rss_per_device_bytes={(rss_full - rss_empty) / a.devices:.0f} "
-              f"rss_after_idle_per_device_bytes={(rss_after - rss_empty) / a.devices:.0f} "
-              f"peak_rss_mib={hwm / 2**20:.1f} "
-              f"idle_s={a.idle:.0f} idle_cpu_s={total:.2f} busiest_thread_cpu_s={busiest:.2f} "
-              f"busiest_thread={names.get(busiest_tid, '?')}")
+        for i, binary in enumerate(binaries):
+            empty_port = free_port()
+            shutil.rmtree(f"{work}/empty", ignore_errors=True)
+            empty = start(binary, f"{work}/empty", empty_port)
+            time.sleep(a.settle)
+            rss_empty = rss(empty.pid)
+            stop(empty)
+
+            proc = start(binary, f"{work}/data", port)  # the devices come back from the catalog
+            time.sleep(a.settle)
+            rss_full = rss(proc.pid)
+            perf = None
+            if a.perf:
+                perf = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-g", "-p",
+                                         str(proc.pid), "-o", f"{a.perf}/idle-{i}.data"],
+                                        stdout=subprocess.DEVNULL)
+            load = open("/proc/loadavg").read().split()[0]
+            started = time.strftime("%H:%M:%S", time.gmtime())
+            before = cpu_ticks(proc.pid)
+            time.sleep(a.idle)
+            after = cpu_ticks(proc.pid)
+            if perf:
+                perf.send_signal(signal.SIGINT)
+                perf.wait()
+            rss_after = rss(proc.pid)
+            names = {}
+            for tid in after:
+                try:
+                    with open(f"/proc/{proc.pid}/task/{tid}/comm") as f:
+                        names[tid] = f.read().strip()
+                except OSError:
+                    names[tid] = "?"
+            hwm = rss(proc.pid, "VmHWM")
+            stop(proc)
+            per_thread = {tid: after[tid] - before.get(tid, 0) for tid in after}
+            total = sum(per_thread.values()) / TICK
+            busiest_tid = max(per_thread, key=per_thread.get, default=0)
+            busiest = per_thread.get(busiest_tid, 0) / TICK
+            print(f"binary={binary} idle_from={started}UTC load={load} "
+                  f"devices={a.devices} over_http={over_http} register_s={took:.1f} "
+                  f"rss_empty_mib={rss_empty / 2**20:.1f} "
+                  f"rss_with_devices_mib={rss_full / 2**20:.1f} "
+                  f"rss_per_device_bytes={(rss_full - rss_empty) / a.devices:.0f} "
+                  f"rss_after_idle_per_device_bytes={(rss_after - rss_empty) / a.devices:.0f} "
+                  f"peak_rss_mib={hwm / 2**20:.1f} "
+                  f"idle_s={a.idle:.0f} idle_cpu_s={total:.2f} busiest_thread_cpu_s={busiest:.2f} "
+                  f"busiest_thread={names.get(busiest_tid, '?')}", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

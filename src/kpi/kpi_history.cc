@@ -14,6 +14,9 @@ namespace fp {
 namespace {
 
 constexpr int64_t kHourMs = DeviceActivityLog::kHourMs;
+// How close to a sample a registration makes it count the never-seen devices in SQL: the
+// tracker's created_at of a device may differ from the catalog's by the moments between them.
+constexpr int64_t kRegisteredJustNowMs = 1000;
 
 int64_t hour_of(int64_t ms) {
   return ms >= 0 ? ms / kHourMs : (ms - kHourMs + 1) / kHourMs;
@@ -132,12 +135,23 @@ Result<std::shared_ptr<ReadingBatch>> KpiHistorySampler::measure(int64_t now) {
   const int64_t prev = restored_ ? now - interval_ms_ : count_from;
   restored_ = false;
   const bool have_baseline = last_ms_ > 0;
-  // Devices that never reported are counted per type in SQL, not loaded one by one (a fleet
-  // of registered idle devices costs one scan here, no row each); those among them with
-  // reports in the activity log (e.g. just seen, the catalog not written yet) are loaded below.
-  FP_ASSIGN_OR_RETURN(std::vector<Catalog::UnseenDevices> unseen,
-                      catalog_.count_unseen_devices_by_type(now));
-  FP_ASSIGN_OR_RETURN(std::vector<Device> devices, catalog_.load_seen_devices());
+  // Devices that never reported are counted per type, not loaded one by one: the status
+  // tracker keeps those counts, so a fleet of registered idle devices costs no read at all.
+  // While the catalog has not caught up with the tracker (the devices do not add up: reports
+  // or registrations not written yet), or a device was registered about `now` (created_at
+  // decides whether its interval counts), one SQL scan counts them as the catalog has them.
+  // Those among them with reports in the activity log (e.g. just seen, the catalog not
+  // written yet) are loaded below.
+  const DeviceStatusTracker::NeverSeen never = tracker_.never_seen();
+  FP_ASSIGN_OR_RETURN(std::vector<Device> devices,
+                      catalog_.load_seen_devices(never.devices > never.tracked / 2));
+  std::vector<Catalog::UnseenDevices> unseen;
+  if (never.newest_created_ms < now - kRegisteredJustNowMs &&
+      never.tracked == never.devices + static_cast<int64_t>(devices.size())) {
+    for (const auto& [type, n] : never.by_type) unseen.push_back({type, n, n});
+  } else {
+    FP_ASSIGN_OR_RETURN(unseen, catalog_.count_unseen_devices_by_type(now));
+  }
   std::unordered_map<std::string, std::vector<StatusTransition>> history;
   FP_RETURN_IF_ERROR(catalog_.scan_status_history(prev, [&](const StatusTransition& t) {
     if (t.at_ms <= now) history[t.device_id].push_back(t);

@@ -1,5 +1,6 @@
 #include "monitor/device_status_tracker.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace fp {
@@ -39,9 +40,19 @@ const std::string* DeviceStatusTracker::intern_type(const std::string& type) {
 }
 
 void DeviceStatusTracker::set_status(Entry& e, DeviceStatus s) {
+  const bool was = is_never_seen(e);
   --counts_[static_cast<size_t>(e.status)];
   e.status = s;
   ++counts_[static_cast<size_t>(s)];
+  count_never_seen(e, was);
+}
+
+void DeviceStatusTracker::count_never_seen(const Entry& e, bool was) {
+  const bool is = is_never_seen(e);
+  if (is == was) return;
+  auto it = never_seen_.try_emplace(e.type, 0).first;
+  it->second += is ? 1 : -1;
+  if (it->second == 0) never_seen_.erase(it);
 }
 
 void DeviceStatusTracker::schedule(Devices::value_type& d, int64_t at_ms) {
@@ -80,6 +91,10 @@ std::optional<StatusTransition> DeviceStatusTracker::add(const Device& d) {
   e.battery_level = d.battery_level.value_or(std::numeric_limits<double>::quiet_NaN());
   e.signal_strength = d.signal_strength.value_or(std::numeric_limits<double>::quiet_NaN());
   ++counts_[static_cast<size_t>(e.status)];
+  count_never_seen(e, false);
+  if (is_never_seen(e))
+    newest_never_seen_created_ms_ = std::max(
+        newest_never_seen_created_ms_, d.created_at_ms > 0 ? d.created_at_ms : clock_.now_ms());
   return reevaluate(*it, clock_.now_ms());
 }
 
@@ -88,6 +103,9 @@ void DeviceStatusTracker::remove(const std::string& device_id) {
   auto it = devices_.find(device_id);
   if (it == devices_.end()) return;
   --counts_[static_cast<size_t>(it->second.status)];
+  Entry gone = it->second;
+  gone.last_seen_ms = 0;  // seen: leaves never_seen_
+  count_never_seen(gone, is_never_seen(it->second));
   devices_.erase(it);  // its heap entry, if any, is skipped when it fires
 }
 
@@ -96,7 +114,10 @@ std::optional<StatusTransition> DeviceStatusTracker::set_type(const std::string&
   std::lock_guard lock(mu_);
   auto it = devices_.find(device_id);
   if (it == devices_.end() || *it->second.type == type) return std::nullopt;
+  const bool never_seen = is_never_seen(it->second);
+  count_never_seen(Entry{.last_seen_ms = 0, .type = it->second.type}, never_seen);
   it->second.type = intern_type(type);
+  count_never_seen(it->second, false);
   return reevaluate(*it, clock_.now_ms());
 }
 
@@ -113,6 +134,7 @@ std::optional<StatusTransition> DeviceStatusTracker::observe(const std::string& 
   auto it = devices_.find(device_id);
   if (it == devices_.end()) return std::nullopt;
   Entry& e = it->second;
+  const bool never_seen = is_never_seen(e);
   // Reports closer together than kMinCadenceIntervalMs are bursts or retries, not the
   // device's rhythm: they must not teach it a cadence that makes every pause look late.
   if (e.last_seen_ms != kNone && seen_ms - e.last_seen_ms >= kMinCadenceIntervalMs) {
@@ -126,6 +148,7 @@ std::optional<StatusTransition> DeviceStatusTracker::observe(const std::string& 
   if (e.last_seen_ms == kNone || seen_ms > e.last_seen_ms) e.last_seen_ms = seen_ms;
   if (battery) e.battery_level = *battery;
   if (signal) e.signal_strength = *signal;
+  count_never_seen(e, never_seen);
   return reevaluate(*it, clock_.now_ms());
 }
 
@@ -171,6 +194,19 @@ std::array<int64_t, kDeviceStatusCount> DeviceStatusTracker::counts() const {
   return counts_;
 }
 
+DeviceStatusTracker::NeverSeen DeviceStatusTracker::never_seen() const {
+  std::lock_guard lock(mu_);
+  NeverSeen out;
+  for (const auto& [type, n] : never_seen_) {
+    out.by_type.emplace_back(*type, n);
+    out.devices += n;
+  }
+  std::sort(out.by_type.begin(), out.by_type.end());
+  out.newest_created_ms = newest_never_seen_created_ms_;
+  out.tracked = static_cast<int64_t>(devices_.size());
+  return out;
+}
+
 size_t DeviceStatusTracker::size() const {
   std::lock_guard lock(mu_);
   return devices_.size();
@@ -193,6 +229,7 @@ void DeviceStatusTracker::clear() {
   devices_.clear();
   deadlines_ = {};
   counts_ = {};
+  never_seen_.clear();
 }
 
 }  // namespace fp

@@ -78,6 +78,18 @@ class DeviceStatusTracker {
   // Devices per status, indexed by DeviceStatus. O(1).
   std::array<int64_t, kDeviceStatusCount> counts() const;
   size_t size() const;
+  // The devices that never reported (no last_seen, status unknown) counted per type, kept
+  // as devices come, report and go (O(1) each): what the KPI sampler counts without reading
+  // every device. `newest_created_ms`: the latest created_at of a device added while never
+  // seen (the add time when the device had none), never lowered.
+  struct NeverSeen {
+    std::vector<std::pair<std::string, int64_t>> by_type;  // type order; types with devices
+    int64_t devices = 0;                                   // the sum of by_type
+    int64_t tracked = 0;  // every device tracked, at the same moment
+    int64_t newest_created_ms = INT64_MIN;
+  };
+  NeverSeen never_seen() const;
+
   // Calls fn for up to `max` devices (in no particular order) that reported a battery or signal.
   void for_each(size_t max, const std::function<void(const DeviceLiveState&)>& fn) const;
   void clear();
@@ -112,6 +124,11 @@ class DeviceStatusTracker {
   std::optional<StatusTransition> reevaluate(Devices::value_type& d, int64_t now_ms);
   void schedule(Devices::value_type& d, int64_t at_ms);
   void set_status(Entry& e, DeviceStatus s);
+  static bool is_never_seen(const Entry& e) {
+    return e.last_seen_ms == kNone && e.status == DeviceStatus::kUnknown;
+  }
+  // Moves `e` in or out of never_seen_ when is_never_seen(e) changed from `was` (under mu_).
+  void count_never_seen(const Entry& e, bool was);
 
   const StatusPolicy policy_;
   const Clock& clock_;
@@ -122,6 +139,8 @@ class DeviceStatusTracker {
   std::priority_queue<Deadline, std::vector<Deadline>, std::greater<>> deadlines_;  // mu_
   std::array<int64_t, kDeviceStatusCount> counts_{};  // guarded by mu_
   std::function<bool(const std::string&)> owned_;     // guarded by mu_; empty = every device
+  std::unordered_map<const std::string*, int64_t> never_seen_;  // mu_: by interned type
+  int64_t newest_never_seen_created_ms_ = INT64_MIN;            // mu_
 };
 
 }  // namespace fp

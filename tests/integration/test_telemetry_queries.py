@@ -157,6 +157,95 @@ def test_fleet_latest_lists_every_device_with_filters_and_metric(server):
     assert not only_temp.get("fl-3"), only_temp
 
 
+def walk_fleet_latest(server, query: str, limit: int) -> list[dict]:
+    """Every device object of a cursor walk of GET /api/v1/latest?{query}&limit={limit}."""
+    seen, cursor = [], None
+    for _ in range(1000):
+        q = f"{query}&limit={limit}" + (f"&cursor={urlquote(cursor)}" if cursor else "")
+        resp = server.get(f"/api/v1/latest?{q}")
+        assert resp.status == 200, resp
+        page = resp.json["devices"]
+        assert len(page) <= limit, resp
+        seen += page
+        cursor = resp.json["next_cursor"]
+        if cursor is None:
+            return seen
+        assert page and cursor == page[-1]["device_id"], resp
+    raise AssertionError("the cursor walk never ended")
+
+
+@pytest.fixture
+def latest_fleet(server):
+    """Seven devices of two types, one registered without data, one whose only metric is
+    "flow"; ids chosen so device_id order differs from registration order."""
+    fleet = {"lp-5": "thermo", "lp-1": "thermo", "lp-7": "pump", "lp-3": "thermo",
+             "lp-2": "pump", "lp-6": "thermo", "lp-4": "pump"}
+    for device_id, type_ in fleet.items():
+        server.create_device(device_id, type=type_, location="site")
+    ingest(server, [{"device_id": d, "ts": T0 + i * 1000, "temperature": i, "battery": 50 + i}
+                    for i, d in enumerate(sorted(fleet)) if d not in ("lp-4", "lp-6")])
+    ingest(server, [{"device_id": "lp-6", "ts": T0 + 123, "flow": 2.5}])
+    return server
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 100])
+def test_fleet_latest_cursor_walk_lists_each_device_once_in_id_order(latest_fleet, limit):
+    got = walk_fleet_latest(latest_fleet, "location=site", limit)
+    assert [d["device_id"] for d in got] == [f"lp-{i}" for i in range(1, 8)]
+    by_id = {d["device_id"]: d["values"] for d in got}
+    assert by_id["lp-4"] == {}  # registered, never reported: listed with no values
+    assert by_id["lp-6"] == {"flow": {"value": 2.5, "ts": rfc(T0 + 123)}}
+    assert by_id["lp-1"] == {"temperature": {"value": 0, "ts": rfc(T0)},
+                             "battery": {"value": 50, "ts": rfc(T0)}}
+    assert by_id["lp-7"]["temperature"] == {"value": 6, "ts": rfc(T0 + 6000)}
+
+
+@pytest.mark.parametrize("limit", [1, 2, 100])
+def test_fleet_latest_cursor_walk_with_a_filter_and_metric(latest_fleet, limit):
+    got = walk_fleet_latest(latest_fleet, "type=pump&metric=temperature", limit)
+    assert {d["device_id"]: d["values"] for d in got} == {
+        "lp-2": {"temperature": {"value": 1, "ts": rfc(T0 + 1000)}},
+        "lp-4": {},
+        "lp-7": {"temperature": {"value": 6, "ts": rfc(T0 + 6000)}}}
+    assert [d["device_id"] for d in got] == ["lp-2", "lp-4", "lp-7"]
+
+
+def test_fleet_latest_from_a_cursor_that_is_no_device_id(latest_fleet):
+    resp = latest_fleet.get("/api/v1/latest?location=site&cursor=lp-35&limit=2")
+    assert resp.status == 200, resp
+    assert [d["device_id"] for d in resp.json["devices"]] == ["lp-4", "lp-5"]
+    assert resp.json["next_cursor"] == "lp-5"
+    last = latest_fleet.get("/api/v1/latest?location=site&cursor=lp-7")
+    assert last.status == 200, last
+    assert last.json == {"devices": [], "next_cursor": None}
+
+
+def test_fleet_latest_with_device_ids_and_another_sort_order(latest_fleet):
+    resp = latest_fleet.get("/api/v1/latest?device_id=lp-3,lp-1&metric=battery")
+    assert resp.status == 200, resp
+    assert {d["device_id"]: d["values"] for d in resp.json["devices"]} == {
+        "lp-1": {"battery": {"value": 50, "ts": rfc(T0)}},
+        "lp-3": {"battery": {"value": 52, "ts": rfc(T0 + 2000)}}}
+    by_type = latest_fleet.get("/api/v1/latest?location=site&sort=type&limit=100")
+    assert by_type.status == 200, by_type
+    types = [latest_fleet.device(d["device_id"])["type"] for d in by_type.json["devices"]]
+    assert types == sorted(types) and len(types) == 7, by_type
+
+
+def test_fleet_latest_writes_values_and_times_as_the_device_endpoint(latest_fleet):
+    ingest(latest_fleet, [{"device_id": "lp-1", "ts": "2026-03-04T05:06:07.089Z", "x": -0.1},
+                          {"device_id": "lp-1", "ts": "1999-12-31T23:59:59.999Z", "y": 1e300},
+                          {"device_id": "lp-1", "ts": T0 + 86_400_000 - 1, "z": 123456789012}])
+    one = latest_fleet.get("/api/v1/devices/lp-1/latest")
+    assert one.status == 200, one
+    assert one.json["values"]["x"] == {"value": -0.1, "ts": "2026-03-04T05:06:07.089Z"}
+    assert one.json["values"]["y"] == {"value": 1e300, "ts": "1999-12-31T23:59:59.999Z"}
+    assert one.json["values"]["z"] == {"value": 123456789012, "ts": "2026-01-01T23:59:59.999Z"}
+    fleet = latest_fleet.get("/api/v1/latest?location=site")
+    assert fleet.status == 200, fleet
+    assert [d for d in fleet.json["devices"] if d["device_id"] == "lp-1"] == [one.json]
+
+
 # -- raw points ----------------------------------------------------------------------------------
 
 def test_raw_points_shape_and_range(shared_server):

@@ -6,12 +6,12 @@
 #include <map>
 #include <thread>
 
+#include "http/handlers/latest_values_json.h"
 #include "http/handlers/query_params.h"
 #include "http/handlers/routes.h"
 #include "http/paced_write.h"
 #include "model/time_format.h"
 #include "query/aggregate.h"
-#include "query/latest_values.h"
 #include "util/json_writer.h"
 
 namespace fp::http {
@@ -25,28 +25,6 @@ Response no_device(const std::string& id) {
 
 bool device_known(ApiContext& ctx, const std::string& id) {
   return ctx.tracker.contains(id) || ctx.store.index().has_device(id);
-}
-
-// Adds `reason` to the "; "-separated list `missing` unless it is there already.
-void add_missing(std::string& missing, const std::string& reason) {
-  if (!reason.empty() && missing.find(reason) == std::string::npos)
-    missing += (missing.empty() ? "" : "; ") + reason;
-}
-
-// Writes "values" and adds to `missing` why a newer value of one of them may be unreadable.
-void write_latest_values(ApiContext& ctx, JsonWriter& w, const std::string& device,
-                         std::optional<std::string_view> only_metric, std::string& missing) {
-  w.key("values").begin_object();
-  query::for_each_latest(ctx.store, device, only_metric, [&](std::string_view metric, auto s) {
-    add_missing(missing, ctx.store.missing_data(device, metric, INT64_MIN, INT64_MAX));
-    if (!s) return;
-    w.key(metric)
-        .begin_object()
-        .field("value", s->value)
-        .field("ts", format_rfc3339(s->ts))
-        .end_object();
-  });
-  w.end_object();
 }
 
 struct Range {
@@ -229,38 +207,64 @@ Result<std::vector<Device>> select_devices(ApiContext& ctx, const Request& req, 
   return out;
 }
 
+// The devices a fleet read goes through, in device_id order after `after_id`, at most `limit`
+// (with type and location when `with_labels`). With the list filters only (or none), one
+// catalog read of ids from the cursor on; with device_id=a,b or a sort other than by id, the
+// devices select_devices() picks (the sort's order), those after the cursor.
+Result<std::vector<DeviceLabels>> fleet_devices(ApiContext& ctx, const Request& req,
+                                                const std::string& after_id, size_t limit,
+                                                bool with_labels) {
+  if (const auto ids = req.param("device_id"); !ids || ids->empty()) {
+    auto f = device_filter_param(req);
+    if (!f.ok()) return f.status();
+    if (f->sort == DeviceSortKey::kDeviceId && !f->descending)
+      return ctx.catalog.list_device_labels(*f, after_id, limit, with_labels);
+  }
+  auto devices = select_devices(ctx, req, 1'000'000);
+  if (!devices.ok()) return devices.status();
+  std::vector<DeviceLabels> out;
+  for (Device& d : *devices) {
+    if (out.size() == limit) break;
+    if (!after_id.empty() && d.device_id <= after_id) continue;
+    out.push_back({std::move(d.device_id), std::move(d.type), std::move(d.location)});
+  }
+  return out;
+}
+
 void fleet_latest(ApiContext& ctx, RequestContext& rc, const Responder& respond) {
   const Request& req = rc.request;
   auto limit = limit_param(req, 1000, 100'000);
   if (!limit.ok()) return respond(error_response(limit.status()));
-  auto devices = select_devices(ctx, req, 1'000'000);
+  const std::string cursor(req.param("cursor").value_or(""));
+  // One more than the page: whether another page exists.
+  auto devices = fleet_devices(ctx, req, cursor, static_cast<size_t>(*limit) + 1, false);
   if (!devices.ok()) return respond(error_response(devices.status()));
-  auto metric = req.param("metric");
-  std::string cursor(req.param("cursor").value_or(""));
-  JsonWriter w;
-  w.begin_object().key("devices").begin_array();
-  int n = 0;
   std::optional<std::string> next;
-  std::string missing;
-  for (const Device& d : *devices) {
-    if (!cursor.empty() && d.device_id <= cursor) continue;
-    if (n == *limit) {
-      next = cursor;
-      break;
-    }
-    w.begin_object().field("device_id", d.device_id);
-    std::string device_missing;
-    write_latest_values(ctx, w, d.device_id, metric, device_missing);
-    write_partial(w, device_missing);
-    add_missing(missing, device_missing);
-    w.end_object();
-    cursor = d.device_id;
-    ++n;
+  if (devices->size() > static_cast<size_t>(*limit)) {
+    devices->resize(static_cast<size_t>(*limit));
+    next = devices->back().device_id;
   }
-  w.end_array().field("next_cursor", next);
-  write_partial(w, missing);
-  w.end_object();
-  respond(Response::json(200, w.take()));
+  const auto metric = req.param("metric");
+  std::string out;
+  out.reserve(64 + devices->size() * (metric ? 96 : 512));
+  out += "{\"devices\":[";
+  std::string missing;
+  LatestValuesJson latest(ctx.store, out);
+  for (const DeviceLabels& d : *devices) {
+    if (&d != &devices->front()) out += ',';
+    latest.append_device(d.device_id, metric, missing);
+  }
+  out += "],\"next_cursor\":";
+  if (next)
+    append_json_string(out, *next);
+  else
+    out += "null";
+  if (!missing.empty()) {
+    out += ",\"partial\":true,\"partial_reason\":";
+    append_json_string(out, missing);
+  }
+  out += '}';
+  respond(Response::json(200, std::move(out)));
 }
 
 void fleet_aggregates(ApiContext& ctx, RequestContext& rc, const Responder& respond) {
@@ -272,13 +276,15 @@ void fleet_aggregates(ApiContext& ctx, RequestContext& rc, const Responder& resp
   if (group_by != "" && group_by != "device" && group_by != "type" && group_by != "location")
     return respond(
         error_response(400, "invalid_parameter", "group_by must be device, type or location"));
-  auto devices = select_devices(ctx, req, 1'000'000);
+  const bool by_label = group_by == "type" || group_by == "location";
+  auto devices = fleet_devices(ctx, req, "", 1'000'000, by_label);
   if (!devices.ok()) return respond(error_response(devices.status()));
 
   std::map<std::string, std::map<int64_t, query::Bucket>> groups;
   std::string missing;
-  for (const Device& d : *devices) {
-    add_missing(missing, ctx.store.missing_data(d.device_id, metric, range.start, range.end));
+  for (const DeviceLabels& d : *devices) {
+    if (ctx.store.may_miss_data())
+      add_missing(missing, ctx.store.missing_data(d.device_id, metric, range.start, range.end));
     auto id = ctx.store.index().find(d.device_id, metric);
     if (!id) continue;
     auto buckets = query::aggregate_series(ctx.store, *id, range.start, range.end, interval);
@@ -438,13 +444,9 @@ void add_telemetry_query_routes(Router& r, ApiContext& ctx) {
         [&ctx](RequestContext& rc, Responder respond) {
           const std::string& id = rc.params.get("id");
           if (!device_known(ctx, id)) return respond(no_device(id));
-          JsonWriter w;
-          w.begin_object().field("device_id", id);
-          std::string missing;
-          write_latest_values(ctx, w, id, rc.request.param("metric"), missing);
-          write_partial(w, missing);
-          w.end_object();
-          respond(Response::json(200, w.take()));
+          std::string out, missing;
+          LatestValuesJson(ctx.store, out).append_device(id, rc.request.param("metric"), missing);
+          respond(Response::json(200, std::move(out)));
         });
   r.add(Method::kGet, "/api/v1/latest", Access::kRead,
         [&ctx](RequestContext& rc, Responder respond) { fleet_latest(ctx, rc, respond); });

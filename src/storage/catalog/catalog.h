@@ -46,6 +46,13 @@ struct DeviceFilter {
   bool descending = false;
 };
 
+// A device's id and the labels a fleet query groups by (list_device_labels).
+struct DeviceLabels {
+  std::string device_id;
+  std::string type;      // empty unless asked for
+  std::string location;  // empty unless asked for
+};
+
 struct DevicePage {
   std::vector<Device> devices;             // in the filter's sort order
   std::optional<std::string> next_cursor;  // opaque; present when more devices match
@@ -167,6 +174,13 @@ class Catalog {
   // kInvalidArgument for a cursor that did not come from this method.
   virtual Result<DevicePage> list_devices(const DeviceFilter& f, const std::string& cursor,
                                           int limit) = 0;
+  // The devices matching `f`'s filters (its sort is ignored) with device_id > `after_id`, in
+  // device_id order, at most `limit` (any size): the id alone, plus type and location when
+  // `with_labels`. What the fleet-wide telemetry reads page through: without labels and
+  // filters it reads only the id index (no row).
+  virtual Result<std::vector<DeviceLabels>> list_device_labels(const DeviceFilter& f,
+                                                               const std::string& after_id,
+                                                               size_t limit, bool with_labels) = 0;
   virtual Result<std::vector<Device>> load_all_devices() = 0;
   virtual Result<int64_t> count_devices() = 0;
 
@@ -279,8 +293,10 @@ class Catalog {
 
   // --- devices (issue 16, idle devices): the KPI sampler reads the fleet without a row per
   // device that never reported (sqlite_catalog.cc).
-  // Devices that have reported or have a known status (last_seen set or status not unknown).
-  virtual Result<std::vector<Device>> load_seen_devices() = 0;
+  // Devices that have reported or have a known status (last_seen set or status not unknown),
+  // in table order. `few`: few are expected (most devices never reported): read through the
+  // indexes instead of every row.
+  virtual Result<std::vector<Device>> load_seen_devices(bool few) = 0;
   // Per type, the devices that never reported (no last_seen, status unknown): how many, and
   // how many of them were created before `before_ms`. In type order.
   struct UnseenDevices {

@@ -378,6 +378,25 @@ std::string sort_value_text(DeviceSortKey k, const Device& d) {
   return d.device_id;
 }
 
+// The filters' conditions (" AND ..."), bound by bind_filter() to ?2..?5.
+void append_filter_sql(const DeviceFilter& f, std::string& sql) {
+  if (f.status) sql += " AND status = ?2";
+  if (f.type) sql += " AND type = ?3";
+  if (f.location) sql += " AND location = ?4";
+  if (f.q) {
+    sql +=
+        " AND (instr(lower(device_id), ?5) OR instr(lower(name), ?5) OR "
+        "instr(lower(type), ?5) OR instr(lower(location), ?5))";
+  }
+}
+
+void bind_filter(const DeviceFilter& f, sqlite::Statement& st) {
+  if (f.status) st.bind(2, to_string(*f.status));
+  if (f.type) st.bind(3, *f.type);
+  if (f.location) st.bind(4, *f.location);
+  if (f.q) st.bind(5, ascii_lower(*f.q));
+}
+
 // The default order keeps the plain cursor ("c1" + hex id). Other orders put the order, the
 // last sort value and the last id in the cursor, so a cursor of another order is refused.
 std::string order_tag(const DeviceFilter& f) {
@@ -431,14 +450,7 @@ Result<DevicePage> SqliteCatalog::list_devices(const DeviceFilter& f, const std:
   } else if (after_id) {
     sql += fmt::format(" AND device_id {} ?1", cmp);
   }
-  if (f.status) sql += " AND status = ?2";
-  if (f.type) sql += " AND type = ?3";
-  if (f.location) sql += " AND location = ?4";
-  if (f.q) {
-    sql +=
-        " AND (instr(lower(device_id), ?5) OR instr(lower(name), ?5) OR "
-        "instr(lower(type), ?5) OR instr(lower(location), ?5))";
-  }
+  append_filter_sql(f, sql);
   const char* dir = f.descending ? "DESC" : "ASC";
   if (f.sort == DeviceSortKey::kDeviceId)
     sql += fmt::format(" ORDER BY device_id {} LIMIT ?6", dir);
@@ -462,10 +474,7 @@ Result<DevicePage> SqliteCatalog::list_devices(const DeviceFilter& f, const std:
       st->bind(7, *after_key);
     }
   }
-  if (f.status) st->bind(2, to_string(*f.status));
-  if (f.type) st->bind(3, *f.type);
-  if (f.location) st->bind(4, *f.location);
-  if (f.q) st->bind(5, ascii_lower(*f.q));
+  bind_filter(f, *st);
   Result<std::vector<Device>> rows = collect_devices(*st);
   if (!rows.ok()) return rows.status();
 
@@ -481,6 +490,34 @@ Result<DevicePage> SqliteCatalog::list_devices(const DeviceFilter& f, const std:
   return page;
 }
 
+Result<std::vector<DeviceLabels>> SqliteCatalog::list_device_labels(const DeviceFilter& f,
+                                                                    const std::string& after_id,
+                                                                    size_t limit,
+                                                                    bool with_labels) {
+  std::string sql = with_labels ? "SELECT device_id, type, location" : "SELECT device_id";
+  sql += " FROM devices WHERE device_id > ?1";
+  append_filter_sql(f, sql);
+  sql += " ORDER BY device_id LIMIT ?6";
+  Result<Reader> r = acquire_reader();
+  if (!r.ok()) return r.status();
+  Result<Statement> st = (*r)->prepare(sql);
+  if (!st.ok()) return st.status();
+  st->bind(1, after_id).bind(6, static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
+  bind_filter(f, *st);
+  std::vector<DeviceLabels> out;
+  for (;;) {
+    Result<bool> row = st->step();
+    if (!row.ok()) return row.status();
+    if (!*row) return out;
+    DeviceLabels& d = out.emplace_back();
+    d.device_id = st->text(0);
+    if (with_labels) {
+      d.type = st->text(1);
+      d.location = st->text(2);
+    }
+  }
+}
+
 Result<std::vector<Device>> SqliteCatalog::load_all_devices() {
   Result<Reader> r = acquire_reader();
   if (!r.ok()) return r.status();
@@ -490,12 +527,18 @@ Result<std::vector<Device>> SqliteCatalog::load_all_devices() {
   return collect_devices(*st);
 }
 
-Result<std::vector<Device>> SqliteCatalog::load_seen_devices() {
+Result<std::vector<Device>> SqliteCatalog::load_seen_devices(bool few) {
   Result<Reader> r = acquire_reader();
   if (!r.ok()) return r.status();
-  Result<Statement> st =
-      (*r)->prepare(std::string("SELECT ") + std::string(kDeviceColumns) +
-                    " FROM devices WHERE last_seen IS NOT NULL OR status != 'unknown'");
+  // With few: two index seeks (devices_by_last_seen, devices_by_status) instead of a scan of
+  // every row, so a fleet of registered idle devices costs nothing here; the rows come in
+  // table order, as the scan gives them.
+  Result<Statement> st = (*r)->prepare(
+      std::string("SELECT ") + std::string(kDeviceColumns) +
+      (few ? " FROM devices WHERE rowid IN (SELECT rowid FROM devices WHERE"
+             " COALESCE(last_seen, -1e300) > -1e300 UNION SELECT rowid FROM devices WHERE"
+             " status < 'unknown' OR status > 'unknown') ORDER BY rowid"
+           : " FROM devices WHERE last_seen IS NOT NULL OR status != 'unknown'"));
   if (!st.ok()) return st.status();
   return collect_devices(*st);
 }

@@ -34,8 +34,11 @@ class SqliteCatalog : public Catalog {
   Status delete_device(const std::string& id) override;
   Result<DevicePage> list_devices(const DeviceFilter& f, const std::string& cursor,
                                   int limit) override;
+  Result<std::vector<DeviceLabels>> list_device_labels(const DeviceFilter& f,
+                                                       const std::string& after_id, size_t limit,
+                                                       bool with_labels) override;
   Result<std::vector<Device>> load_all_devices() override;
-  Result<std::vector<Device>> load_seen_devices() override;
+  Result<std::vector<Device>> load_seen_devices(bool few) override;
   Result<std::vector<UnseenDevices>> count_unseen_devices_by_type(int64_t before_ms) override;
   Result<int64_t> count_devices() override;
 

@@ -63,6 +63,7 @@ DamageNote decode(std::string name, std::string_view text, bool acknowledged) {
 
 Status Quarantine::load() {
   std::lock_guard lock(mu_);
+  const LostFlagUpdate update_flag{this};
   notes_.clear();
   if (!fs_.exists(dir_)) return Status::Ok();
   FP_ASSIGN_OR_RETURN(std::vector<std::string> names, fs_.list_dir(dir_));
@@ -91,6 +92,13 @@ Status Quarantine::load() {
   return Status::Ok();
 }
 
+Quarantine::LostFlagUpdate::~LostFlagUpdate() {
+  q->may_have_lost_.store(
+      std::any_of(q->notes_.begin(), q->notes_.end(),
+                  [](const DamageNote& n) { return !n.acknowledged && !n.lost.empty(); }),
+      std::memory_order_release);
+}
+
 Status Quarantine::write_note(const DamageNote& n) {
   FP_RETURN_IF_ERROR(fs_.create_dir(dir_));
   return write_file_atomically(fs_, dir_, n.name + std::string(kNoteSuffix), encode(n));
@@ -99,6 +107,7 @@ Status Quarantine::write_note(const DamageNote& n) {
 Status Quarantine::move_in(const std::string& path, std::string what, std::vector<LostRange> lost) {
   const std::string name = path.substr(path.find_last_of('/') + 1);
   std::lock_guard lock(mu_);
+  const LostFlagUpdate update_flag{this};
   FP_RETURN_IF_ERROR(fs_.create_dir(dir_));
   FP_RETURN_IF_ERROR(fs_.rename(path, join_path(dir_, name)));
   FP_RETURN_IF_ERROR(fs_.sync_dir(dir_));
@@ -113,6 +122,7 @@ Status Quarantine::move_in(const std::string& path, std::string what, std::vecto
 Status Quarantine::copy_in(const std::string& path, std::string what, std::vector<LostRange> lost) {
   const std::string name = path.substr(path.find_last_of('/') + 1);
   std::lock_guard lock(mu_);
+  const LostFlagUpdate update_flag{this};
   if (fs_.exists(join_path(dir_, name))) return Status::Ok();  // kept at an earlier start
   FP_RETURN_IF_ERROR(fs_.create_dir(dir_));
   FP_ASSIGN_OR_RETURN(std::string bytes, fs_.read_file(path));
@@ -125,6 +135,7 @@ Status Quarantine::copy_in(const std::string& path, std::string what, std::vecto
 
 Status Quarantine::note(const std::string& name, std::string what, std::vector<LostRange> lost) {
   std::lock_guard lock(mu_);
+  const LostFlagUpdate update_flag{this};
   DamageNote n{name, std::move(what), std::move(lost), false};
   FP_RETURN_IF_ERROR(write_note(n));
   std::erase_if(notes_, [&](const DamageNote& o) { return o.name == name; });
@@ -140,6 +151,7 @@ bool Quarantine::has(const std::string& name) const {
 
 Result<size_t> Quarantine::acknowledge_all() {
   std::lock_guard lock(mu_);
+  const LostFlagUpdate update_flag{this};
   size_t done = 0;
   for (DamageNote& n : notes_) {
     if (n.acknowledged) continue;

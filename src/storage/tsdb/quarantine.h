@@ -11,6 +11,7 @@
 //
 // Thread safety: every method may be called from any thread.
 
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -65,15 +66,25 @@ class Quarantine {
   // [start, end], joined by "; " (empty: none).
   std::string lost_reason(std::string_view device, std::string_view metric, int64_t start,
                           int64_t end) const;
+  // False when no unacknowledged note has a lost range, so lost_reason() is empty for every
+  // series: a lock-free check for readers that ask per series.
+  bool may_have_lost() const { return may_have_lost_.load(std::memory_order_acquire); }
   const std::string& dir() const { return dir_; }
 
  private:
+  // Sets may_have_lost_ from notes_ when it goes out of scope: declared after the lock in each
+  // method that changes notes_, so it runs under mu_ on every way out.
+  struct LostFlagUpdate {
+    Quarantine* q;
+    ~LostFlagUpdate();
+  };
   Status write_note(const DamageNote& n);  // needs mu_
 
   FileSystem& fs_;
   const std::string dir_;
   mutable std::mutex mu_;
-  std::vector<DamageNote> notes_;  // mu_
+  std::vector<DamageNote> notes_;           // mu_
+  std::atomic<bool> may_have_lost_{false};  // written under mu_
 };
 
 }  // namespace fp::tsdb

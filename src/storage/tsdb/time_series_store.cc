@@ -971,6 +971,7 @@ void TimeSeriesStore::note_read_failure(const LoadedBlock& b, const block::Entry
   read_failures_.push_back(
       {b.meta().id, std::string(e.device), std::string(e.metric), e.min_ts, e.max_ts,
        "block " + name + ": " + s.message() + " (re-sealed into quarantine at the next start)"});
+  has_read_failures_.store(true, std::memory_order_release);
 }
 
 std::string TimeSeriesStore::missing_data(std::string_view device, std::string_view metric,

@@ -211,6 +211,12 @@ class TimeSeriesStore {
   // read. Empty when nothing is known to be missing. Any thread.
   std::string missing_data(std::string_view device, std::string_view metric, int64_t start,
                            int64_t end) const;
+  // False when missing_data() is empty for every series (no unacknowledged damage with a lost
+  // range, no failed chunk read): lock-free, so a reader of many series asks missing_data()
+  // only when this is true. Any thread.
+  bool may_miss_data() const {
+    return quarantine_.may_have_lost() || has_read_failures_.load(std::memory_order_acquire);
+  }
   // Damage, quarantine and failed writes, for detailed health. Any thread.
   StorageHealth health() const;
   // An operator saw the damage: it no longer degrades health or marks answers partial.
@@ -303,10 +309,11 @@ class TimeSeriesStore {
     int64_t min_ts, max_ts;
     std::string what;
   };
-  mutable std::vector<ReadFailure> read_failures_;  // stats_mu_
-  uint64_t wal_records_skipped_ = 0;                // set at open
-  std::string last_commit_error_;                   // stats_mu_: empty after a good commit
-  std::string last_block_error_;                    // stats_mu_: empty after a good write
+  mutable std::vector<ReadFailure> read_failures_;      // stats_mu_
+  mutable std::atomic<bool> has_read_failures_{false};  // set with the first read_failures_
+  uint64_t wal_records_skipped_ = 0;                    // set at open
+  std::string last_commit_error_;                       // stats_mu_: empty after a good commit
+  std::string last_block_error_;                        // stats_mu_: empty after a good write
 };
 
 template <typename Fn>

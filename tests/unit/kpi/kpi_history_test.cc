@@ -190,5 +190,68 @@ TEST_F(KpiHistoryTest, ADeviceThatNeverReportedWritesNoSeriesUntilItHasSomething
   EXPECT_EQ(s.count({kpi_keys::device_key("idle-8"), "errors"}), 0u);
 }
 
+// The roll-ups of a mixed fleet (devices that never reported, of several types and none;
+// devices that reported; one with only a rejected report) are the same whether the devices
+// that never reported are counted from the status tracker's counts (no read of them) or by
+// the catalog's scan: a second sampler whose tracker also holds a device registered just now
+// (not in the catalog) counts them in SQL.
+TEST_F(KpiHistoryTest, RollUpsFromTheTrackersNeverSeenCountsEqualTheCatalogScans) {
+  DeviceStatusTracker other{StatusPolicy{}, clock_};
+  Ingestor other_ingestor(*catalog_, other, nullptr, clock_, IngestorOptions{});
+  KpiHistorySampler other_sampler(*catalog_, other, activity_, other_ingestor, clock_, 60'000);
+  auto add = [&](const std::string& id, const std::string& type) {
+    add_device(id, type);
+    other.add(*catalog_->get_device(id));
+  };
+  for (int i = 0; i < 5; ++i) add("valve-" + std::to_string(i), "valve");
+  for (int i = 0; i < 3; ++i) add("pump-" + std::to_string(i), "pump");
+  add("untyped-0", "");
+  add("untyped-1", "");
+  add("meter-0", "meter");
+  add("meter-1", "meter");
+  auto both = [&](int64_t at) {
+    auto mine = sample(at);
+    auto b = other_sampler.measure(at);
+    EXPECT_TRUE(b.ok());
+    std::map<std::pair<std::string, std::string>, double> theirs;
+    for (const Point& p : (*b)->points())
+      theirs[{(*b)->devices()[p.device], (*b)->metrics()[p.metric]}] = p.value;
+    EXPECT_EQ(mine, theirs) << "at " << at;
+    return mine;
+  };
+  both(kStart + 60'000);
+  const int64_t seen = kStart + 90'000;
+  clock_.set(seen);
+  std::vector<StatusTransition> transitions;
+  std::vector<DeviceLiveUpdate> updates;
+  for (const char* id : {"meter-0", "valve-1", "untyped-0"}) {
+    auto t = tracker_.observe(id, seen, 40.0, std::nullopt);
+    other.observe(id, seen, 40.0, std::nullopt);
+    ASSERT_TRUE(t.has_value()) << id;
+    transitions.push_back(*t);
+    DeviceLiveUpdate u;
+    u.device_id = id;
+    u.last_seen_ms = seen;
+    u.battery_level = 40.0;
+    updates.push_back(u);
+  }
+  ASSERT_TRUE(catalog_->apply_reports({}, updates, transitions).ok());
+  activity_.record_messages("meter-0", seen, 2, 200);
+  activity_.record_rejected("pump-2", seen + 1'000);
+  const int64_t at = kStart + 120'000;
+  Device just_now;
+  just_now.device_id = "registered-just-now";
+  just_now.type = "valve";
+  just_now.created_at_ms = at;
+  other.add(just_now);
+  auto s = both(at);
+  EXPECT_EQ((s[{kpi_keys::type_key("valve"), "devices"}]), 5);
+  EXPECT_EQ((s[{kpi_keys::type_key("pump"), "devices"}]), 3);
+  EXPECT_EQ((s[{kpi_keys::type_key("meter"), "devices"}]), 2);
+  EXPECT_NEAR((s[{kpi_keys::type_key("valve"), "availability"}]), 100.0 / 5 / 2, 1e-9);
+  EXPECT_EQ((s[{kpi_keys::type_key("pump"), "errors"}]), 1);
+  EXPECT_EQ((s[{std::string(kpi_keys::kSampledKey), "sampled"}]), 12);
+}
+
 }  // namespace
 }  // namespace fp
