@@ -166,8 +166,8 @@ class SeriesAdmission {
   // begin_request(): for each batch metric index, whether the current request named it.
   bool per_request_ = false;
   std::vector<uint8_t> in_request_;
-  size_t request_names_ = 0;  // distinct metric names of the current request
-  bool total_full_ = false;   // once refused for the total, the rest is too
+  size_t request_names_ = 0;                      // distinct metric names of the current request
+  bool total_full_ = false;                       // once refused for the total, the rest is too
   std::unordered_set<std::string> full_devices_;  // devices refused for their own limit
   size_t refused_[kLimitKindCount] = {};
 };

@@ -95,7 +95,6 @@ class ReadingDecoder {
   std::string decode(element el);
 
  private:
-
   // A flat or `values` field: number/bool -> point, string -> attribute. `context` prefixes
   // the key in messages ("values.").
   std::string add_field(std::string_view key, element v, std::string_view context);

@@ -28,9 +28,8 @@ void Connection::submit_read_batch() {
   if (batch.empty()) return;
   server_.metrics.ingest_batches.inc();
   batch.submit(sinks(), [self = shared_from_this()](std::vector<uint64_t> seqs, bool durable) {
-    net::post(self->transport_.get_executor(), [self, seqs = std::move(seqs), durable] {
-      self->complete_all(seqs, durable);
-    });
+    net::post(self->transport_.get_executor(),
+              [self, seqs = std::move(seqs), durable] { self->complete_all(seqs, durable); });
   });
 }
 

@@ -76,8 +76,7 @@ Refusal decode_telemetry_message(const IngestSinks& sinks, const TopicMatch& tar
             : errors.empty() ? std::string("no readings")
                              : errors.front().message};
   // Devices already in the batch were admitted with an earlier message.
-  const std::span<const std::string> new_devices =
-      std::span(batch.devices()).subspan(mark.devices);
+  const std::span<const std::string> new_devices = std::span(batch.devices()).subspan(mark.devices);
   if (Status reg = sinks.ingestor.admit_new_devices(new_devices, now, nullptr); !reg.ok()) {
     roll_back_to(batch, mark);
     return {reason::kQuotaExceeded, "registration_rate_limit", reg.message()};
@@ -125,8 +124,7 @@ void submit_telemetry_batch(const IngestSinks& sinks, std::shared_ptr<ReadingBat
   metrics::Counter* counted = sinks.points_mqtt;
   sinks.writes.submit_telemetry(
       std::move(batch), now,
-      [&m, &clock, rate, points, counted,
-       admission = std::move(admission),
+      [&m, &clock, rate, points, counted, admission = std::move(admission),
        done = std::move(done)](TelemetryAck ack) mutable {
         admission.reset();  // the batch's series are in the index now (or were not written)
         if (ack.status.ok()) {

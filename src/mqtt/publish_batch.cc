@@ -20,10 +20,8 @@ void PublishBatch::submit(const IngestSinks& sinks,
   }
   auto batch = std::exchange(batch_, std::make_shared<ReadingBatch>());
   submit_telemetry_batch(sinks, std::move(batch), received_ms_, std::exchange(admission_, {}),
-                         [seqs = std::exchange(seqs_, {}),
-                          done = std::move(done)](bool durable) mutable {
-                           done(std::move(seqs), durable);
-                         });
+                         [seqs = std::exchange(seqs_, {}), done = std::move(done)](
+                             bool durable) mutable { done(std::move(seqs), durable); });
 }
 
 }  // namespace fp::mqtt

@@ -4,6 +4,8 @@
 // went in: the batch is cut back, roll_back_to), the accepted ones complete together once the
 // batch is durable, and each message is its own request for the metric-names limit.
 
+#include "mqtt/publish_batch.h"
+
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -16,7 +18,6 @@
 #include "monitor/device_status_tracker.h"
 #include "mqtt/batch_rollback.h"
 #include "mqtt/packet_types.h"
-#include "mqtt/publish_batch.h"
 #include "storage/catalog/catalog.h"
 #include "util/clock.h"
 
