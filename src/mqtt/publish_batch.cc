@@ -4,10 +4,11 @@ namespace fp::mqtt {
 
 Refusal PublishBatch::add(const IngestSinks& sinks, const TopicMatch& target,
                           std::string_view payload, uint64_t seq) {
-  const int64_t now = sinks.clock.now_ms();
-  if (seqs_.empty()) received_ms_ = now;
-  if (!admission_) admission_ = std::make_shared<SeriesAdmission>(sinks.ingestor.limits(), now);
-  Refusal r = decode_telemetry_message(sinks, target, payload, now, *batch_, *admission_);
+  if (!admission_) {  // the batch's first message: the messages of one read arrived together
+    received_ms_ = sinks.clock.now_ms();
+    admission_ = std::make_shared<SeriesAdmission>(sinks.ingestor.limits(), received_ms_);
+  }
+  Refusal r = decode_telemetry_message(sinks, target, payload, received_ms_, *batch_, *admission_);
   if (r.submitted()) seqs_.push_back(seq);
   return r;
 }

@@ -37,7 +37,7 @@ class PublishBatch {
   // durable (or, when every message was refused, at submit()).
   std::shared_ptr<SeriesAdmission> admission_;
   std::vector<uint64_t> seqs_;
-  int64_t received_ms_ = 0;
+  int64_t received_ms_ = 0;  // of the batch's first message: the time of all of them
 };
 
 }  // namespace fp::mqtt
