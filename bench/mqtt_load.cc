@@ -19,7 +19,7 @@
 //
 // Usage: mqtt_load --port 1883 --connections 100 --inflight 16 --duration 10
 //                  [--subscribe 1 --sub-qos 0|1] [--connect-burst 500 --connect-timeout 60]
-//                  [--start-on-signal 1]
+//                  [--start-on-signal 1] [--ts-base <ms of the first reading>]
 #include <algorithm>
 #include <boost/asio.hpp>
 #include <chrono>
@@ -55,6 +55,10 @@ struct Options {
   int connect_burst = 500;  // connects (TCP + CONNACK) outstanding at once
   double connect_timeout_s = 60;
   bool start_on_signal = false;  // publish / measure only once SIGUSR1 comes
+  // The first reading's timestamp (ms); each connection's readings go up 1 ms a message. A run
+  // against a server that holds an earlier run's data needs a later base, or it rewrites
+  // those readings (an overwrite, not an ingest: run_mqtt_comparison.sh moves it per run).
+  int64_t ts_base_ms = 1767225600000;
 };
 
 struct Counters {
@@ -145,7 +149,7 @@ class Client : public std::enable_shared_from_this<Client> {
     p.qos = 1;
     p.packet_id = next_id_++;
     if (next_id_ == 0) next_id_ = 1;
-    p.payload = "{\"ts\":" + std::to_string(1767225600000 + seq_++) +
+    p.payload = "{\"ts\":" + std::to_string(opt_.ts_base_ms + static_cast<int64_t>(seq_++)) +
                 ",\"temperature\":21.5,\"humidity\":40.25}";
     send(fp::mqtt::encode_publish(fp::mqtt::Version::kV311, p));
   }
@@ -278,6 +282,8 @@ int main(int argc, char** argv) {
       o.sub_qos = std::stoi(v);
     else if (k == "--connect-burst")
       o.connect_burst = std::max(1, std::stoi(v));
+    else if (k == "--ts-base")
+      o.ts_base_ms = std::stoll(v);
     else if (k == "--start-on-signal")
       o.start_on_signal = v == "1" || v == "on";
     else if (k == "--connect-timeout")

@@ -72,7 +72,10 @@ echo "mosquitto $(mosquitto -h 2>/dev/null | head -1 | awk '{print $3}') memory:
 echo "load: $conns connections x $inflight QoS 1 messages in flight, ${duration}s per run"
 for r in $(seq "$runs"); do
   fp_drained
-  echo "fleetpulse (fsync always), run $r: $("$load" --port "$port" --connections "$conns" --inflight "$inflight" --duration "$duration" | grep '^connections=')"
+  # Each run's readings start 10^9 ms (11.6 days) after the previous run's: run 2 appends, it
+  # does not rewrite run 1's readings (same devices, same timestamps: the overwrite path).
+  ts_base=$((1767225600000 + (r - 1) * 1000000000))
+  echo "fleetpulse (fsync always), run $r: $("$load" --port "$port" --connections "$conns" --inflight "$inflight" --duration "$duration" --ts-base "$ts_base" | grep '^connections=')"
   # The subscriber in its own process, over the same window as the publishers: it starts
   # (SIGUSR1) when the publishers, all connected, start.
   "$load" --port "$mport" --connections 0 --subscribe 1 --sub-qos "${SUB_QOS:-1}" \
@@ -80,7 +83,7 @@ for r in $(seq "$runs"); do
   sub=$!
   wait_ready "$work/sub.out"
   "$load" --port "$mport" --connections "$conns" --inflight "$inflight" --duration "$duration" \
-    > "$work/pub.out" &
+    --ts-base "$ts_base" > "$work/pub.out" &
   pubpid=$!
   wait_ready "$work/pub.out"
   kill -USR1 "$sub"

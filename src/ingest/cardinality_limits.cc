@@ -11,12 +11,21 @@ namespace fp {
 namespace {
 
 constexpr int64_t kTotalRefreshMs = 1'000;
-// scratch_ids_ of a metric whose pair was admitted before (nothing to store).
+// AdmitScratch::ids of a metric whose pair was admitted before (nothing to store).
 constexpr uint32_t kAlreadyAdmitted = UINT32_MAX - 1;
 
-// SeriesAdmission::admit's scratch: each metric name's index in the batch, for one item at a
-// time; per thread, so that the hot path allocates nothing.
-thread_local std::vector<std::optional<uint32_t>> metric_in_batch;
+// SeriesAdmission::admit's scratch, for one item at a time; per thread, so that the hot path
+// allocates nothing.
+struct AdmitScratch {
+  std::vector<std::optional<uint32_t>> in_batch;  // each metric name's index in the batch
+  std::vector<uint32_t> ids;                      // per metric of the item: id to store
+  std::vector<std::string_view> new_series;
+  std::unordered_set<std::string_view> seen;  // dedupes one item's names
+};
+thread_local AdmitScratch admit_scratch;
+
+// SeriesAdmission::in_request_ values.
+constexpr uint8_t kNotNamed = 0, kNamed = 1, kNamedByThisItem = 2;
 
 }  // namespace
 
@@ -136,88 +145,126 @@ size_t SeriesAdmission::refused_total() const {
   return n;
 }
 
+void SeriesAdmission::begin_request() {
+  per_request_ = limits_.options().max_metric_names_per_request > 0;
+  std::fill(in_request_.begin(), in_request_.end(), kNotNamed);
+  request_names_ = 0;
+}
+
 std::string SeriesAdmission::refuse(LimitKind k, std::string message) {
   ++refused_[static_cast<int>(k)];
+  for (uint8_t& named : in_request_)  // the refused item named nothing
+    if (named == kNamedByThisItem) named = kNotNamed;
   return message;
 }
 
-std::string SeriesAdmission::admit(ReadingBatch& batch, std::string_view device,
-                                   std::span<const std::string_view> metrics) {
-  const CardinalityLimitOptions& opt = limits_.options();
-  const tsdb::SeriesIndex* index = limits_.index();
-
-  // The device's and each metric name's index in the batch, looked up once per item (nullopt:
-  // new to the batch).
-  std::vector<std::optional<uint32_t>>& in_batch = metric_in_batch;
-  in_batch.clear();
-  for (std::string_view m : metrics) in_batch.push_back(batch.find_metric(m));
-  const std::optional<uint32_t> d = batch.find_device(device);
-
-  // Fast path, the common case: every pair of the item was admitted earlier in this request.
-  SeriesPairs& admitted = batch.resolved_series();
-  if (index && d) {
-    bool all = true;
-    for (const std::optional<uint32_t>& mi : in_batch) {
-      if (!mi || !admitted.find(SeriesPairs::key(*d, *mi))) {
-        all = false;
-        break;
-      }
-    }
-    if (all) return {};
+std::string SeriesAdmission::admit_metric_names(const ReadingBatch& batch,
+                                                std::span<const std::string_view> metrics) {
+  const size_t max_names = limits_.options().max_metric_names_per_request;
+  if (max_names == 0) return {};
+  AdmitScratch& s = admit_scratch;
+  // Names new to the batch count; with begin_request(), so do the batch's names this request
+  // has not named yet.
+  size_t named = batch.metrics().size();
+  if (per_request_) {
+    in_request_.resize(batch.metrics().size(), kNotNamed);
+    named = request_names_;
   }
-
-  // Distinct metric names in this request, counted before any is interned (stopping at the
-  // first one over the limit, so a huge item costs no more than the limit).
-  const size_t max_names = opt.max_metric_names_per_request;
-  scratch_new_names_.clear();
-  scratch_seen_.clear();
+  s.seen.clear();
   for (size_t i = 0; i < metrics.size(); ++i) {
     const std::string_view m = metrics[i];
-    if (in_batch[i] || !scratch_seen_.insert(m).second) continue;
-    scratch_new_names_.push_back(m);
-    if (max_names > 0 && batch.metrics().size() + scratch_new_names_.size() > max_names)
+    if (const std::optional<uint32_t> mi = s.in_batch[i]) {
+      if (!per_request_ || in_request_[*mi] != kNotNamed) continue;
+      in_request_[*mi] = kNamedByThisItem;
+    } else if (!s.seen.insert(m).second) {
+      continue;
+    }
+    if (++named > max_names)
       return refuse(LimitKind::kMetricNamesPerRequest,
                     fmt::format("metric {} would be distinct metric name {} of this request: at "
                                 "most {} are allowed per request ({})",
                                 name_for_message(m), max_names + 1, max_names,
                                 limit_option(LimitKind::kMetricNamesPerRequest)));
   }
+  return {};
+}
 
-  // Series this item would create, looked up in the store's index once per request and pair.
+std::string SeriesAdmission::admit(ReadingBatch& batch, std::string_view device,
+                                   std::span<const std::string_view> metrics) {
+  const CardinalityLimitOptions& opt = limits_.options();
+  const tsdb::SeriesIndex* index = limits_.index();
+  AdmitScratch& s = admit_scratch;
+
+  // The device's and each metric name's index in the batch, looked up once per item (nullopt:
+  // new to the batch).
+  s.in_batch.clear();
+  for (std::string_view m : metrics) s.in_batch.push_back(batch.find_metric(m));
+  const std::optional<uint32_t> d = batch.find_device(device);
+
+  // Distinct metric names in this request, counted before any is interned (stopping at the
+  // first one over the limit, so a huge item costs no more than the limit).
+  if (std::string e = admit_metric_names(batch, metrics); !e.empty()) return e;
+  // The item's names count in its request from now on.
+  auto named = [&](uint32_t mi) {
+    if (!per_request_) return;
+    if (in_request_.size() <= mi) in_request_.resize(mi + 1, kNotNamed);
+    if (in_request_[mi] != kNamed) {
+      in_request_[mi] = kNamed;
+      ++request_names_;
+    }
+  };
+
+  // Fast path, the common case: every pair of the item was admitted earlier in this batch.
+  SeriesPairs& admitted = batch.resolved_series();
+  if (index && d) {
+    bool all = true;
+    for (const std::optional<uint32_t>& mi : s.in_batch) {
+      if (!mi || !admitted.find(SeriesPairs::key(*d, *mi))) {
+        all = false;
+        break;
+      }
+    }
+    if (all) {
+      for (const std::optional<uint32_t>& mi : s.in_batch) named(*mi);
+      return {};
+    }
+  }
+
+  // Series this item would create, looked up in the store's index once per batch and pair.
   // The ids found are handed to the batch (below), so the Ingestor does not look them up again.
-  scratch_new_series_.clear();
-  scratch_seen_.clear();
-  scratch_ids_.assign(metrics.size(), kAlreadyAdmitted);
+  s.new_series.clear();
+  s.seen.clear();
+  s.ids.assign(metrics.size(), kAlreadyAdmitted);
   if (index) {
     if (admitted.empty()) admitted.generation = index->removals();  // before the first lookup
     for (size_t i = 0; i < metrics.size(); ++i) {
       const std::string_view m = metrics[i];
-      if (d && in_batch[i] && admitted.find(SeriesPairs::key(*d, *in_batch[i]))) continue;
+      if (d && s.in_batch[i] && admitted.find(SeriesPairs::key(*d, *s.in_batch[i]))) continue;
       if (const std::optional<tsdb::SeriesId> id = index->find(device, m)) {
-        scratch_ids_[i] = *id;
+        s.ids[i] = *id;
         continue;
       }
-      scratch_ids_[i] = SeriesPairs::kUnresolved;
-      if (scratch_seen_.insert(m).second) scratch_new_series_.push_back(m);
+      s.ids[i] = SeriesPairs::kUnresolved;
+      if (s.seen.insert(m).second) s.new_series.push_back(m);
     }
   }
-  if (!scratch_new_series_.empty()) {
-    const std::string_view first = scratch_new_series_.front();
+  if (!s.new_series.empty()) {
+    const std::string_view first = s.new_series.front();
     LimitKind hit = total_full_ ? LimitKind::kSeriesTotal
                     : full_devices_.count(std::string(device))
                         ? LimitKind::kSeriesPerDevice
-                        : limits_.reserve(device, scratch_new_series_.size(), now_ms_);
+                        : limits_.reserve(device, s.new_series.size(), now_ms_);
     switch (hit) {
       case LimitKind::kSeriesTotal:
         // Remember "full" only when not even one more fits (a larger item may not fit where a
         // smaller one still would).
-        if (scratch_new_series_.size() == 1) total_full_ = true;
+        if (s.new_series.size() == 1) total_full_ = true;
         return refuse(
             hit, fmt::format("metric {} would be a new series, but the server holds "
                              "the most series allowed: {} ({})",
                              name_for_message(first), opt.max_series_total, limit_option(hit)));
       case LimitKind::kSeriesPerDevice:
-        if (scratch_new_series_.size() == 1) full_devices_.emplace(device);
+        if (s.new_series.size() == 1) full_devices_.emplace(device);
         return refuse(hit, fmt::format("metric {} would be a new series of device {}, which has "
                                        "the most series allowed per device: {} ({})",
                                        name_for_message(first), quote_for_message(device),
@@ -225,26 +272,28 @@ std::string SeriesAdmission::admit(ReadingBatch& batch, std::string_view device,
       default:
         break;
     }
-    reserved_[std::string(device)] += scratch_new_series_.size();
+    reserved_[std::string(device)] += s.new_series.size();
   }
 
   const uint32_t di = d ? *d : batch.intern_device(device);
   for (size_t i = 0; i < metrics.size(); ++i) {
-    const uint32_t mi = in_batch[i] ? *in_batch[i] : batch.intern_metric(metrics[i]);
-    if (index && scratch_ids_[i] != kAlreadyAdmitted)
-      admitted.put(SeriesPairs::key(di, mi), scratch_ids_[i]);
+    const uint32_t mi = s.in_batch[i] ? *s.in_batch[i] : batch.intern_metric(metrics[i]);
+    if (index && s.ids[i] != kAlreadyAdmitted) admitted.put(SeriesPairs::key(di, mi), s.ids[i]);
+    named(mi);
   }
   return {};
 }
 
 std::string CardinalityLimits::admit_attribute_keys(const ReadingBatch& batch,
-                                                    const KnownKeys& known_keys) {
+                                                    const KnownKeys& known_keys,
+                                                    size_t first_attribute) {
   const size_t limit = options_.max_attributes_per_device;
-  if (limit == 0 || batch.attributes().empty()) return {};
+  if (limit == 0 || batch.attributes().size() <= first_attribute) return {};
   constexpr size_t kMaxCachedDevices = 10'000;
   // The batch's keys by device.
   std::unordered_map<uint32_t, std::unordered_set<std::string_view>> wanted;
-  for (const auto& a : batch.attributes()) wanted[a.device].insert(a.key);
+  for (size_t i = first_attribute; i < batch.attributes().size(); ++i)
+    wanted[batch.attributes()[i].device].insert(batch.attributes()[i].key);
   // Devices not cached yet are read outside the lock (a catalog read).
   std::vector<std::pair<uint32_t, std::vector<std::string>>> loaded;
   {

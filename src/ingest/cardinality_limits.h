@@ -91,8 +91,11 @@ class CardinalityLimits {
   // cached (at most 10,000 devices; beyond, the cache starts over). Empty when the batch fits
   // (its new keys count from now on, even if it is not stored: at worst a later batch is
   // refused early); else the message naming the device and the option, nothing counted.
+  // Only the attributes from `first_attribute` on are checked (those before it were admitted
+  // by an earlier call: a batch that holds several messages).
   using KnownKeys = std::function<std::vector<std::string>(const std::string& device)>;
-  std::string admit_attribute_keys(const ReadingBatch& batch, const KnownKeys& known_keys);
+  std::string admit_attribute_keys(const ReadingBatch& batch, const KnownKeys& known_keys,
+                                   size_t first_attribute = 0);
   // The device was deleted (its catalog rows with it): drops its cached keys, so that a device
   // re-created with the same id starts with an empty budget.
   void forget_device(const std::string& device);
@@ -139,23 +142,31 @@ class SeriesAdmission {
   std::string admit(ReadingBatch& batch, std::string_view device,
                     std::span<const std::string_view> metrics);
 
+  // The items admitted from here on are a new request for max_metric_names_per_request,
+  // though they join the same batch (MQTT: each PUBLISH of a socket read is a request, the
+  // read's batch holds them all). Without it the batch's metric names are the request's.
+  void begin_request();
+
   // Items refused so far, by limit (indexed by LimitKind).
   size_t refused(LimitKind k) const { return refused_[static_cast<int>(k)]; }
   size_t refused_total() const;
 
  private:
   std::string refuse(LimitKind k, std::string message);
+  // Counts the item's metric names against max_metric_names_per_request; empty when they fit.
+  std::string admit_metric_names(const ReadingBatch& batch,
+                                 std::span<const std::string_view> metrics);
 
   CardinalityLimits& limits_;
   const int64_t now_ms_;
   // The pairs already admitted (known series or reserved ones) are the batch's
   // resolved_series(): admit() stores each pair's id there (engine branch).
+  // (The per-item scratch of admit() is per thread, in the .cc: nothing here to free.)
   std::unordered_map<std::string, size_t> reserved_;  // by device, to release
-  std::vector<uint32_t> scratch_ids_;                 // per metric of one item: id to store
-  std::vector<std::string_view> scratch_new_names_;
-  std::vector<std::string_view> scratch_new_series_;
-  std::unordered_set<std::string_view> scratch_seen_;  // dedupes one item's names
-  std::vector<uint32_t> scratch_known_;                // metric indexes of known series to record
+  // begin_request(): for each batch metric index, whether the current request named it.
+  bool per_request_ = false;
+  std::vector<uint8_t> in_request_;
+  size_t request_names_ = 0;                      // distinct metric names of the current request
   bool total_full_ = false;                       // once refused for the total, the rest is too
   std::unordered_set<std::string> full_devices_;  // devices refused for their own limit
   size_t refused_[kLimitKindCount] = {};

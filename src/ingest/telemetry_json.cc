@@ -65,9 +65,27 @@ int reserved_index(std::string_view key) {
   return -1;
 }
 
+struct PendingPoint {
+  std::string_view metric;
+  double value;
+};
+struct PendingAttribute {
+  std::string_view key;
+  std::string_view key_suffix;  // appended to key, e.g. ".unit"
+  std::string_view value;
+};
+// ReadingDecoder's pending reading, per thread: reused across readings and messages, so that
+// decoding a message allocates nothing here (MQTT decodes one per PUBLISH).
+struct PendingReading {
+  std::vector<PendingPoint> points;
+  std::vector<PendingAttribute> attributes;
+  std::vector<std::string_view> metric_names;  // of points, for the admission
+};
+thread_local PendingReading pending_reading;
+
 // Decodes one reading at a time into pending points and attributes that only reach the batch
 // once the whole reading proved valid. The pending views point into the parsed document, which
-// lives until the next parse on this thread; the scratch vectors are reused across readings.
+// lives until the next parse on this thread.
 class ReadingDecoder {
  public:
   ReadingDecoder(const TelemetryJsonOptions& opt, int64_t now_ms, ReadingBatch& out)
@@ -77,16 +95,6 @@ class ReadingDecoder {
   std::string decode(element el);
 
  private:
-  struct PendingPoint {
-    std::string_view metric;
-    double value;
-  };
-  struct PendingAttribute {
-    std::string_view key;
-    std::string_view key_suffix;  // appended to key, e.g. ".unit"
-    std::string_view value;
-  };
-
   // A flat or `values` field: number/bool -> point, string -> attribute. `context` prefixes
   // the key in messages ("values.").
   std::string add_field(std::string_view key, element v, std::string_view context);
@@ -98,9 +106,9 @@ class ReadingDecoder {
   const TelemetryJsonOptions& opt_;
   const int64_t now_ms_;
   ReadingBatch& out_;
-  std::vector<PendingPoint> points_;
-  std::vector<PendingAttribute> attributes_;
-  std::vector<std::string_view> metric_names_;  // of points_, for the admission
+  std::vector<PendingPoint>& points_ = pending_reading.points;
+  std::vector<PendingAttribute>& attributes_ = pending_reading.attributes;
+  std::vector<std::string_view>& metric_names_ = pending_reading.metric_names;
   size_t values_ = 0;  // points plus attributes other than `unit` and `name`
 };
 

@@ -265,6 +265,7 @@ size_t Connection::parse_packets(std::span<const uint8_t> input) {
     ~Done() { flag = false; }
   } done{processing_};
   size_t used = 0;
+  const int64_t read_at_ms = steady_ms();  // the packets of one read arrived together
   while (!closing_ && !closed_ && !hold_input_ && !at_limit()) {
     FrameHeader h;
     const std::span<const uint8_t> avail = input.subspan(used);
@@ -291,7 +292,7 @@ size_t Connection::parse_packets(std::span<const uint8_t> input) {
     }
     const std::span<const uint8_t> body = avail.subspan(h.header_bytes, h.remaining);
     used += h.total();
-    last_packet_ms_.store(steady_ms(), std::memory_order_relaxed);
+    last_packet_ms_.store(read_at_ms, std::memory_order_relaxed);
     handle_packet(h, body);
   }
   return used;
@@ -597,16 +598,30 @@ void Connection::flush_acks() {
       if (!was && !c.writing_ && !c.out_queued_.empty()) c.write_next();
     }
   } uncork{*this, was_corked};
+  // Accounted before the acks leave (this is destroyed before `uncork` writes them): a client
+  // that saw its ack sees the gauge without it. Once for all of them: the counters are shared
+  // by the I/O threads.
+  struct Account {
+    Connection& c;
+    int64_t taken = 0;
+    void now() {
+      if (taken == 0) return;
+      c.server_.inflight.fetch_sub(taken);
+      c.server_.metrics.inflight.add(-static_cast<double>(taken));
+      taken = 0;
+    }
+    ~Account() { now(); }
+  } account{*this};
   bool popped = false;
   while (pending_acks() && tr().acks[tr().acks_head].done) {
     PendingAck a = std::move(tr().acks[tr().acks_head]);
     pop_ack();
     popped = true;
-    // Accounted before the ack leaves: a client that saw its ack sees the gauge without it.
-    server_.inflight.fetch_sub(1);
-    server_.metrics.inflight.add(-1);
-    if (a.failed)  // not durable: no ack, so the client sends it again after reconnecting
+    ++account.taken;
+    if (a.failed) {  // not durable: no ack, so the client sends it again after reconnecting
+      account.now();
       return close(reason::kServerBusy, "storage refused the message");
+    }
     if (a.type == PacketType::kPubrec && session_) {
       std::lock_guard lock(session_->mu);
       if (a.reason_code >= 0x80)
@@ -620,6 +635,7 @@ void Connection::flush_acks() {
       send(encode_ack(version_, a.type, a.packet_id, a.reason_code));
     if (a.prepared && a.prepared->then) a.prepared->then();
   }
+  account.now();
   if (popped) {
     process_buffer();
     read_more();

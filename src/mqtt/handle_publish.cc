@@ -27,15 +27,18 @@ void Connection::submit_read_batch() {
   PublishBatch& batch = read_batch();
   if (batch.empty()) return;
   server_.metrics.ingest_batches.inc();
-  batch.submit(sinks(),
-               [self = shared_from_this()](const std::vector<uint64_t>& seqs, bool durable) {
-                 net::post(self->transport_.get_executor(),
-                           [self, seqs, durable] { self->complete_all(seqs, durable); });
-               });
+  batch.submit(sinks(), [self = shared_from_this()](std::vector<uint64_t> seqs, bool durable) {
+    net::post(self->transport_.get_executor(),
+              [self, seqs = std::move(seqs), durable] { self->complete_all(seqs, durable); });
+  });
 }
 
 void Connection::handle_publish(uint8_t flags, std::span<const uint8_t> body) {
-  Publish p;
+  // Reused by every PUBLISH of this thread: its topic and payload keep their capacity (a
+  // connection handles one packet at a time, and never one inside another on its thread).
+  thread_local Publish p;
+  p.packet_id = 0;
+  p.properties = {};
   if (DecodeResult d = decode_publish(version_, flags, body, p); !d.ok())
     return protocol_failure(d);
   server_.messages.fetch_add(1);

@@ -2,6 +2,7 @@
 
 #include "ingest/heartbeat.h"
 #include "ingest/telemetry_json.h"
+#include "mqtt/batch_rollback.h"
 #include "mqtt/packet_types.h"
 
 namespace fp::mqtt {
@@ -33,60 +34,75 @@ Refusal submit_message(const IngestSinks& sinks, const TopicMatch& target, std::
     return {};
   }
   auto batch = std::make_shared<ReadingBatch>();
-  std::vector<std::unique_ptr<SeriesAdmission>> admissions(1);
-  Refusal r = decode_telemetry_message(sinks, target, payload, now, *batch, admissions[0]);
+  auto admission = std::make_shared<SeriesAdmission>(sinks.ingestor.limits(), now);
+  Refusal r = decode_telemetry_message(sinks, target, payload, now, *batch, *admission);
   if (!r.submitted()) return r;
-  submit_telemetry_batch(sinks, std::move(batch), now, std::move(admissions), std::move(done));
+  submit_telemetry_batch(sinks, std::move(batch), now, std::move(admission), std::move(done));
   return {};
 }
 
 Refusal decode_telemetry_message(const IngestSinks& sinks, const TopicMatch& target,
-                                 std::string_view payload, int64_t now, ReadingBatch& out,
-                                 std::unique_ptr<SeriesAdmission>& admission_out) {
+                                 std::string_view payload, int64_t now, ReadingBatch& batch,
+                                 SeriesAdmission& admission) {
   metrics::ServerMetrics& m = sinks.server_metrics;
   TelemetryJsonOptions opt;
   opt.path_device_id = target.device_id;
-  auto admission = std::make_unique<SeriesAdmission>(sinks.ingestor.limits(), now);
-  opt.admission = admission.get();
-  ReadingBatch* batch = &out;
+  opt.admission = &admission;
+  admission.begin_request();
+  size_t refused_before[kLimitKindCount];
+  for (int k = 0; k < kLimitKindCount; ++k) refused_before[k] = admission.refused(LimitKind(k));
+  auto refused_here = [&](int k) { return admission.refused(LimitKind(k)) - refused_before[k]; };
+  const BatchMark mark = mark_of(batch);
   std::vector<ItemError> errors;
   size_t items = 0;
-  Status st = decode_telemetry_json(payload, opt, now, *batch, errors, &items);
-  batch->set_wire_bytes(payload.size());
+  Status st = decode_telemetry_json(payload, opt, now, batch, errors, &items);
   if (sinks.activity && (!st.ok() || !errors.empty()))
     sinks.activity->record_rejected(target.device_id, now, std::max<size_t>(1, errors.size()));
-  if (st.ok() && admission->refused_total() > 0 && admission->refused_total() == errors.size() &&
-      batch->empty()) {
+  // A reading that fails adds nothing, so nothing to take out while none went in.
+  const bool added =
+      batch.points().size() > mark.points || batch.attributes().size() > mark.attributes;
+  size_t refused_total = 0;
+  for (int k = 1; k < kLimitKindCount; ++k) refused_total += refused_here(k);
+  if (st.ok() && refused_total > 0 && refused_total == errors.size() && !added) {
     // Every reading was refused by a cardinality limit: a quota, not a format problem.
     LimitKind kind = LimitKind::kNone;
     for (int k = 1; k < kLimitKindCount && kind == LimitKind::kNone; ++k)
-      if (admission->refused(static_cast<LimitKind>(k)) > 0) kind = static_cast<LimitKind>(k);
+      if (refused_here(k) > 0) kind = static_cast<LimitKind>(k);
     return {reason::kQuotaExceeded, limit_label(kind).data(), errors.front().message};
   }
-  if (!st.ok() || batch->empty())
+  if (!st.ok() || !added)
     return {reason::kPayloadFormatInvalid, "invalid_telemetry",
             !st.ok()         ? st.message()
             : errors.empty() ? std::string("no readings")
                              : errors.front().message};
-  if (Status reg = sinks.ingestor.admit_new_devices(batch->devices(), now, nullptr); !reg.ok())
+  // Devices already in the batch were admitted with an earlier message.
+  const std::span<const std::string> new_devices = std::span(batch.devices()).subspan(mark.devices);
+  if (Status reg = sinks.ingestor.admit_new_devices(new_devices, now, nullptr); !reg.ok()) {
+    roll_back_to(batch, mark);
     return {reason::kQuotaExceeded, "registration_rate_limit", reg.message()};
+  }
   if (sinks.catalog) {
-    std::string refused =
-        sinks.ingestor.limits().admit_attribute_keys(*batch, [&sinks](const std::string& device) {
+    std::string refused = sinks.ingestor.limits().admit_attribute_keys(
+        batch,
+        [&sinks](const std::string& device) {
           std::vector<std::string> keys;
           if (auto known = sinks.catalog->device_attributes(device); known.ok())
             for (auto& a : *known) keys.push_back(std::move(a.key));
           return keys;
-        });
-    if (!refused.empty())
+        },
+        mark.attributes);
+    if (!refused.empty()) {
+      roll_back_to(batch, mark);
       return {reason::kQuotaExceeded, limit_label(LimitKind::kAttributesPerDevice).data(),
               std::move(refused)};
+    }
   }
+  batch.set_wire_bytes(mark.wire_bytes + payload.size());
   if (!errors.empty()) {
     size_t by_limits = 0;
     for (int k = 1; k < kLimitKindCount; ++k) {
       const auto kind = static_cast<LimitKind>(k);
-      if (const size_t n = admission->refused(kind); n > 0) {
+      if (const size_t n = refused_here(k); n > 0) {
         m.ingest_rejected.with({std::string(limit_label(kind))}).inc(static_cast<double>(n));
         by_limits += n;
       }
@@ -95,12 +111,11 @@ Refusal decode_telemetry_message(const IngestSinks& sinks, const TopicMatch& tar
       m.ingest_rejected.with({"invalid_reading"})
           .inc(static_cast<double>(errors.size() - by_limits));
   }
-  admission_out = std::move(admission);
   return {};
 }
 
 void submit_telemetry_batch(const IngestSinks& sinks, std::shared_ptr<ReadingBatch> batch,
-                            int64_t now, std::vector<std::unique_ptr<SeriesAdmission>> admissions,
+                            int64_t now, std::shared_ptr<SeriesAdmission> admission,
                             std::function<void(bool durable)> done) {
   metrics::ServerMetrics& m = sinks.server_metrics;
   const Clock& clock = sinks.clock;
@@ -109,10 +124,9 @@ void submit_telemetry_batch(const IngestSinks& sinks, std::shared_ptr<ReadingBat
   metrics::Counter* counted = sinks.points_mqtt;
   sinks.writes.submit_telemetry(
       std::move(batch), now,
-      [&m, &clock, rate, points, counted,
-       admissions = std::make_shared<decltype(admissions)>(std::move(admissions)),
+      [&m, &clock, rate, points, counted, admission = std::move(admission),
        done = std::move(done)](TelemetryAck ack) mutable {
-        admissions->clear();  // the batch's series are in the index now (or were not written)
+        admission.reset();  // the batch's series are in the index now (or were not written)
         if (ack.status.ok()) {
           (counted ? *counted : m.points_ingested.with({"mqtt"})).inc(static_cast<double>(points));
           if (rate) rate->record(clock.now_ms(), points);
@@ -121,35 +135,6 @@ void submit_telemetry_batch(const IngestSinks& sinks, std::shared_ptr<ReadingBat
         }
         done(ack.status.ok());
       });
-}
-
-void append_batch(ReadingBatch& into, const ReadingBatch& from) {
-  std::vector<uint32_t> device(from.devices().size()), metric(from.metrics().size());
-  for (size_t i = 0; i < device.size(); ++i) device[i] = into.intern_device(from.devices()[i]);
-  for (size_t i = 0; i < metric.size(); ++i) metric[i] = into.intern_metric(from.metrics()[i]);
-  const SeriesPairs& ids = from.resolved_series();
-  SeriesPairs& into_ids = into.resolved_series();
-  // Ids hold while the index's removals() counter equals the generation: the oldest one read
-  // is the one to check (a removal since then makes the Ingestor look every point up again).
-  if (!ids.empty() && (into_ids.empty() || ids.generation < into_ids.generation))
-    into_ids.generation = ids.generation;
-  const std::vector<uint32_t>& unstamped = from.unstamped();
-  size_t next_unstamped = 0;
-  for (uint32_t i = 0; i < from.points().size(); ++i) {
-    const Point& p = from.points()[i];
-    const uint32_t d = device[p.device], mi = metric[p.metric];
-    if (next_unstamped < unstamped.size() && unstamped[next_unstamped] == i) {
-      into.add_unstamped(d, mi, p.ts_ms, p.value);
-      ++next_unstamped;
-    } else {
-      into.add(d, mi, p.ts_ms, p.value);
-    }
-    if (const uint32_t* id = ids.find(SeriesPairs::key(p.device, p.metric)))
-      into_ids.put(SeriesPairs::key(d, mi), *id);
-  }
-  for (const Attribute& a : from.attributes())
-    into.add_attribute(device[a.device], a.key, a.value, a.ts_ms);
-  into.set_wire_bytes(into.wire_bytes() + from.wire_bytes());
 }
 
 }  // namespace fp::mqtt

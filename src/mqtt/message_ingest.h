@@ -53,20 +53,18 @@ Refusal submit_message(const IngestSinks& sinks, const TopicMatch& target, std::
                        std::function<void(bool durable)> done);
 
 // The two halves of submit_message for telemetry, so that several messages go in one batch
-// (PublishBatch). decode_telemetry_message decodes `payload` into `out` (which should be
-// empty) with every check submit_message makes, and counts its rejections; when it returns a
-// refusal nothing of it may be submitted. `admission` must live until the batch is durable.
+// (PublishBatch). decode_telemetry_message decodes `payload` into `batch`, after what it holds
+// already, with every check submit_message makes (each message is its own request for the
+// metric-names limit), and counts its rejections; when it returns a refusal, `batch` is as it
+// was before. `admission` admits the series of every message of the batch: one for the batch,
+// it must live until the batch is durable.
 Refusal decode_telemetry_message(const IngestSinks& sinks, const TopicMatch& target,
-                                 std::string_view payload, int64_t now_ms, ReadingBatch& out,
-                                 std::unique_ptr<SeriesAdmission>& admission);
-// Submits decoded telemetry (the admissions of its messages are released once it is durable);
-// `done` as for submit_message.
+                                 std::string_view payload, int64_t now_ms, ReadingBatch& batch,
+                                 SeriesAdmission& admission);
+// Submits decoded telemetry (its admission is released once it is durable); `done` as for
+// submit_message.
 void submit_telemetry_batch(const IngestSinks& sinks, std::shared_ptr<ReadingBatch> batch,
-                            int64_t now_ms,
-                            std::vector<std::unique_ptr<SeriesAdmission>> admissions,
+                            int64_t now_ms, std::shared_ptr<SeriesAdmission> admission,
                             std::function<void(bool durable)> done);
-// Appends `from`'s points (stamped or not, in order), attributes, resolved series ids and wire
-// bytes to `into`.
-void append_batch(ReadingBatch& into, const ReadingBatch& from);
 
 }  // namespace fp::mqtt

@@ -62,11 +62,6 @@ class ByteReader {
     pos_ += n;
     return true;
   }
-  std::string rest() {
-    std::string s(reinterpret_cast<const char*>(data_.data() + pos_), left());
-    pos_ = data_.size();
-    return s;
-  }
 
  private:
   std::span<const uint8_t> data_;
@@ -383,7 +378,9 @@ DecodeResult decode_publish(Version v, uint8_t flags, std::span<const uint8_t> b
   if (out.topic.empty())
     return fail(v == Version::kV5 ? reason::kProtocolError : reason::kMalformedPacket,
                 "the topic name is empty");
-  out.payload = r.rest();
+  std::span<const uint8_t> payload;
+  r.bytes(r.left(), payload);
+  out.payload.assign(reinterpret_cast<const char*>(payload.data()), payload.size());
   return DecodeResult::Ok();
 }
 

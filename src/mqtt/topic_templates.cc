@@ -64,18 +64,28 @@ TopicTemplates TopicTemplates::defaults() {
 }
 
 std::optional<TopicMatch> TopicTemplates::match(std::string_view topic) const {
-  const std::vector<std::string> levels = split_levels(topic);
+  // Level by level in place (one call per PUBLISH: nothing is allocated until it matches).
+  constexpr size_t kPastEnd = std::string_view::npos;
   for (const Template& t : templates_) {
-    if (t.levels.size() != levels.size()) continue;
     std::string_view device;
+    size_t start = 0;  // of the next level; kPastEnd once the last one was read
     bool equal = true;
-    for (size_t i = 0; i < levels.size() && equal; ++i) {
+    for (size_t i = 0; i < t.levels.size() && equal; ++i) {
+      if (start == kPastEnd) {  // the topic has fewer levels
+        equal = false;
+        break;
+      }
+      const size_t slash = topic.find('/', start);
+      const std::string_view level =
+          topic.substr(start, slash == std::string_view::npos ? slash : slash - start);
+      start = slash == std::string_view::npos ? kPastEnd : slash + 1;
       if (t.levels[i] == kDeviceLevel)
-        device = levels[i];
+        device = level;
       else
-        equal = t.levels[i] == levels[i];
+        equal = t.levels[i] == level;
     }
-    if (equal && validate_device_id(device).empty()) return TopicMatch{std::string(device), t.kind};
+    if (equal && start == kPastEnd && validate_device_id(device).empty())
+      return TopicMatch{std::string(device), t.kind};
   }
   return std::nullopt;
 }
