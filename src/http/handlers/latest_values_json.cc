@@ -36,16 +36,13 @@ void add_missing(std::string& missing, const std::string& reason) {
 void LatestValuesJson::append_device(std::string_view device,
                                      std::optional<std::string_view> only_metric,
                                      std::string& missing) {
-  // Damage is rare: one lock-free check per device, the per-series question only then.
-  const bool ask_missing = store_.may_miss_data();
   std::string device_missing;
   out_ += "{\"device_id\":";
   append_json_string(out_, device);
   out_ += ",\"values\":{";
   bool first = true;
   query::for_each_latest(store_, device, only_metric, [&](std::string_view metric, auto s) {
-    if (ask_missing)
-      add_missing(device_missing, store_.missing_data(device, metric, INT64_MIN, INT64_MAX));
+    add_missing(device_missing, store_.missing_data(device, metric, INT64_MIN, INT64_MAX));
     if (!s) return;
     if (!first) out_ += ',';
     first = false;

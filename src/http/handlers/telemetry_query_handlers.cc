@@ -283,8 +283,7 @@ void fleet_aggregates(ApiContext& ctx, RequestContext& rc, const Responder& resp
   std::map<std::string, std::map<int64_t, query::Bucket>> groups;
   std::string missing;
   for (const DeviceLabels& d : *devices) {
-    if (ctx.store.may_miss_data())
-      add_missing(missing, ctx.store.missing_data(d.device_id, metric, range.start, range.end));
+    add_missing(missing, ctx.store.missing_data(d.device_id, metric, range.start, range.end));
     auto id = ctx.store.index().find(d.device_id, metric);
     if (!id) continue;
     auto buckets = query::aggregate_series(ctx.store, *id, range.start, range.end, interval);

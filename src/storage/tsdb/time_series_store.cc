@@ -976,6 +976,9 @@ void TimeSeriesStore::note_read_failure(const LoadedBlock& b, const block::Entry
 
 std::string TimeSeriesStore::missing_data(std::string_view device, std::string_view metric,
                                           int64_t start, int64_t end) const {
+  // No unacknowledged damage with a lost range and no failed chunk read: nothing to look up.
+  if (!quarantine_.may_have_lost() && !has_read_failures_.load(std::memory_order_acquire))
+    return {};
   std::string out = quarantine_.lost_reason(device, metric, start, end);
   std::lock_guard lock(stats_mu_);
   for (const auto& f : read_failures_)

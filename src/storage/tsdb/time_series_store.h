@@ -208,15 +208,10 @@ class TimeSeriesStore {
 
   // Why readings of (device, metric) in [start, end] may be missing from an answer: damage not
   // yet acknowledged that may concern them, and chunks that failed their checksum while being
-  // read. Empty when nothing is known to be missing. Any thread.
+  // read. Empty when nothing is known to be missing; then (the usual case) it answers from two
+  // lock-free flags, so readers of many series may ask it per series. Any thread.
   std::string missing_data(std::string_view device, std::string_view metric, int64_t start,
                            int64_t end) const;
-  // False when missing_data() is empty for every series (no unacknowledged damage with a lost
-  // range, no failed chunk read): lock-free, so a reader of many series asks missing_data()
-  // only when this is true. Any thread.
-  bool may_miss_data() const {
-    return quarantine_.may_have_lost() || has_read_failures_.load(std::memory_order_acquire);
-  }
   // Damage, quarantine and failed writes, for detailed health. Any thread.
   StorageHealth health() const;
   // An operator saw the damage: it no longer degrades health or marks answers partial.
