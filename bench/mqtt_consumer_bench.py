@@ -2,7 +2,8 @@
 """Ingest rate with 0 and with 10 MQTT consumers subscribed to `devices/+/telemetry`, one run.
 
 One fleetpulse server (MQTT on, auth on, a read key for the consumers). Phase A: SENDERS HTTP
-threads post line-protocol batches (BATCH lines of DEVICES devices) for SECONDS seconds with no
+threads post line-protocol batches (BATCH lines of DEVICES devices; each sender its own
+DEVICES/SENDERS of them, in time order, as a fleet's gateways do) for SECONDS seconds with no
 consumer; phase B: the same with CONSUMERS `mosquitto_sub` processes (QoS 0, output to
 /dev/null) subscribed to `devices/+/telemetry`. Prints points/s acknowledged in each phase, the
 consumer messages sent (fleetpulse_mqtt_consumer_messages_sent_total) and consumers cut for
@@ -134,17 +135,25 @@ def flush(port: int) -> None:
 
 
 def run_phase(port: int, seconds: float, senders: int, devices: int, batch: int,
-              t_base: int) -> tuple[float, int]:
-    """Posts batches for `seconds`; returns (points/s acknowledged, points)."""
+              t_base: int, interleaved: bool = False) -> tuple[float, int]:
+    """Posts batches for `seconds`; returns (points/s acknowledged, points). `interleaved`:
+    every sender writes every device, each sender in its own time range 1e9 ms apart (a live
+    stream and backfills), so most points are older than their series' newest: the late-point
+    path."""
     stop = time.monotonic() + seconds
     counts = [0] * senders
     errors: list[str] = []
 
+    share = devices if interleaved else max(1, devices // senders)
+
     def sender(k: int):
+        # Unless interleaved, its own devices, each written in time order (a series written by
+        # two senders at different times measures the late-point path instead).
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        t = t_base + k * 1_000_000_000
+        t = t_base + (k * 1_000_000_000 if interleaved else 0)
+        first = 0 if interleaved else k * share
         while time.monotonic() < stop:
-            lines = [f"bench,device_id=dev-{(t + i) % devices:05d} v={i} {t + i}"
+            lines = [f"bench,device_id=dev-{first + (t + i) % share:05d} v={i} {t + i}"
                      for i in range(batch)]
             t += batch
             try:
@@ -209,8 +218,10 @@ def main():
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--consumers", type=int, default=10)
     ap.add_argument("--senders", type=int, default=2)
-    ap.add_argument("--devices", type=int, default=1000)
+    ap.add_argument("--devices", type=int, default=8000)
     ap.add_argument("--batch", type=int, default=5000)
+    ap.add_argument("--interleaved", action="store_true",
+                    help="every sender writes every device in its own time range (late points)")
     ap.add_argument("--topic", default="devices/+/telemetry", help="the consumers' filter")
     ap.add_argument("--perf", help="perf record (cpu-clock) the server in each phase, to PERF.A/.B/.C")
     ap.add_argument("--reader", choices=["mosquitto_sub", "bulk"], default="mosquitto_sub",
@@ -244,7 +255,8 @@ def main():
         with urllib.request.urlopen(req, timeout=10) as r:
             read_key = json.loads(r.read())["key"]
         # Warm-up (series created, files opened): not measured.
-        run_phase(http_port, 3, args.senders, args.devices, args.batch, 1_700_000_000_000)
+        run_phase(http_port, 3, args.senders, args.devices, args.batch, 1_700_000_000_000,
+                  args.interleaved)
 
         def phase(label: str, t_base: int, readers: list) -> dict:
             """One measured phase: rate, server CPU (total, per thread), readers' CPU, perf."""
@@ -261,7 +273,7 @@ def main():
             sent = metric(http_port, "fleetpulse_mqtt_consumer_messages_sent_total")
             own = os.times()
             rate, n = run_phase(http_port, args.seconds, args.senders, args.devices, args.batch,
-                                t_base)
+                                t_base, args.interleaved)
             cpu = cpu_seconds(p.pid) - cpu
             senders_cpu = sum(os.times()[:2]) - sum(own[:2])
             readers_cpu = sum(cpu_seconds(s.pid) for s in readers if s.poll() is None) - readers_cpu

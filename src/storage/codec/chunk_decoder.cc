@@ -81,6 +81,22 @@ ChunkDecoder::ChunkDecoder(std::string_view chunk) {
   count_ = count;
 }
 
+bool ChunkDecoder::holds_timestamp(int64_t ts) const {
+  if (count_ == 0) return false;
+  if (first_ts_ == ts) return true;
+  BitReader reader = ts_reader_;
+  TimestampState state{static_cast<uint64_t>(first_ts_), 0};
+  int64_t buffer[kDecimalBlockSize];
+  for (uint64_t left = count_ - 1; left > 0 && !reader.overran();) {
+    const size_t n = left < kDecimalBlockSize ? static_cast<size_t>(left) : kDecimalBlockSize;
+    decode_timestamps(&reader, n, &state, buffer);
+    for (size_t i = 0; i < n; ++i)
+      if (buffer[i] == ts) return !reader.overran();
+    left -= n;
+  }
+  return false;
+}
+
 bool ChunkDecoder::fail(const char* what) {
   if (status_.ok()) status_ = Status::Corruption(std::string("chunk: ") + what);
   count_ = 0;

@@ -42,6 +42,10 @@ class ChunkDecoder {
   // Ok, or kCorruption once the input was found truncated or malformed.
   const Status& status() const { return status_; }
 
+  // Whether some point is at `ts`, from the timestamps alone (no value is decoded). Call it
+  // before next(), which it does not disturb.
+  bool holds_timestamp(int64_t ts) const;
+
   // Points the header declares (0 when the header itself is corrupt).
   uint64_t count() const { return count_; }
   ValueEncoding value_encoding() const { return encoding_; }

@@ -13,23 +13,25 @@ bool by_ts(const Sample& a, const Sample& b) {
 
 }  // namespace
 
-void SeriesPoints::append_frame(std::string& out, const std::vector<Sample>& run,
-                                int64_t prev_last) {
+void SeriesPoints::append_frame(std::string& out, const Sample* run, size_t n, int64_t prev_last) {
   thread_local codec::ChunkEncoder enc;  // keeps its buffers between runs
   enc.clear();
-  for (const Sample& s : run) enc.append(s.ts, s.value);
+  for (size_t i = 0; i < n; ++i) enc.append(run[i].ts, run[i].value);
   const std::string chunk = enc.finish();
   codec::put_uvarint(&out, chunk.size());
-  codec::put_uvarint(&out, static_cast<uint64_t>(run.back().ts) - static_cast<uint64_t>(prev_last));
+  codec::put_uvarint(&out, static_cast<uint64_t>(run[n - 1].ts) - static_cast<uint64_t>(prev_last));
   out += chunk;
 }
 
 void SeriesPoints::close_open_run() {
   if (closed_count_ == 0) closed_first_ts_ = open_.front().ts;
-  append_frame(packed_, open_, closed_count_ == 0 ? closed_first_ts_ : closed_last_ts_);
+  const size_t offset = packed_.size();
+  append_frame(packed_, open_.data(), open_.size(),
+               closed_count_ == 0 ? closed_first_ts_ : closed_last_ts_);
   closed_last_ts_ = open_.back().ts;
   closed_count_ += static_cast<uint32_t>(open_.size());
   open_.clear();
+  if (late_) late_->frames.push_back({closed_last_ts_, offset});
 }
 
 bool SeriesPoints::insert(int64_t ts, double value) {
@@ -49,86 +51,125 @@ bool SeriesPoints::insert(int64_t ts, double value) {
     return false;
   }
   if (overwrite_closed(ts, value)) return true;
-  auto l = std::find_if(late_.begin(), late_.end(), [ts](const Sample& x) { return x.ts == ts; });
-  if (l != late_.end()) {
+  std::vector<Sample>& late = late_state().points;
+  auto l = std::find_if(late.begin(), late.end(), [ts](const Sample& x) { return x.ts == ts; });
+  if (l != late.end()) {
     l->value = value;
     return true;
   }
-  late_.push_back({ts, value});
-  if (late_.size() >= std::max<size_t>(256, closed_count_ / 64)) merge_late();
+  late.push_back({ts, value});
+  if (late.size() >= std::max<size_t>(64, closed_count_ / 256)) merge_late();
   return false;
 }
 
-bool SeriesPoints::overwrite_closed(int64_t ts, double value) {
-  if (closed_count_ == 0 || ts < closed_first_ts_ || ts > closed_last_ts_) return false;
+SeriesPoints::Late& SeriesPoints::late_state() {
+  if (late_) return *late_;
+  late_ = std::make_unique<Late>();
   const auto* base = reinterpret_cast<const uint8_t*>(packed_.data());
   const auto* p = base;
   const auto* end = base + packed_.size();
   int64_t last = closed_first_ts_;
   while (p < end) {
-    const auto* frame = p;
+    const size_t offset = static_cast<size_t>(p - base);
     uint64_t len = 0, delta = 0;
-    if (!codec::get_uvarint(&p, end, &len) || !codec::get_uvarint(&p, end, &delta)) return false;
+    if (!codec::get_uvarint(&p, end, &len) || !codec::get_uvarint(&p, end, &delta)) break;
     last = static_cast<int64_t>(static_cast<uint64_t>(last) + delta);
-    const std::string_view chunk(reinterpret_cast<const char*>(p), len);
+    late_->frames.push_back({last, offset});
     p += len;
-    if (last < ts) continue;
-    // The only frame that can hold ts.
-    std::vector<Sample> run;
-    run.reserve(kRunPoints);
-    codec::ChunkDecoder dec(chunk);
-    int64_t t;
-    double v;
-    bool found = false;
-    while (dec.next(t, v)) {
-      if (t == ts) {
-        v = value;
-        found = true;
-      }
-      run.push_back({t, v});
-    }
-    if (!found) return false;
-    std::string coded;
-    append_frame(coded, run, static_cast<int64_t>(static_cast<uint64_t>(last) - delta));
-    packed_.replace(static_cast<size_t>(frame - base), static_cast<size_t>(p - frame), coded);
-    return true;
   }
-  return false;
+  return *late_;
 }
 
-void SeriesPoints::repack(const std::vector<Sample>& points) {
-  packed_.clear();
-  closed_count_ = 0;
-  std::vector<Sample> run;
-  run.reserve(kRunPoints);
-  for (size_t i = 0; i < points.size(); i += kRunPoints) {
-    run.assign(
-        points.begin() + static_cast<std::ptrdiff_t>(i),
-        points.begin() + static_cast<std::ptrdiff_t>(std::min(points.size(), i + kRunPoints)));
-    if (closed_count_ == 0) closed_first_ts_ = run.front().ts;
-    append_frame(packed_, run, closed_count_ == 0 ? closed_first_ts_ : closed_last_ts_);
-    closed_last_ts_ = run.back().ts;
-    closed_count_ += static_cast<uint32_t>(run.size());
-  }
-  packed_.shrink_to_fit();
+bool SeriesPoints::overwrite_closed(int64_t ts, double value) {
+  if (closed_count_ == 0 || ts < closed_first_ts_ || ts > closed_last_ts_) return false;
+  std::vector<Frame>& frames = late_state().frames;
+  // The only frame that can hold ts: the first whose last timestamp is not older.
+  const auto frame = std::lower_bound(frames.begin(), frames.end(), ts,
+                                      [](const Frame& f, int64_t t) { return f.last_ts < t; });
+  if (frame == frames.end()) return false;  // not reached: ts <= closed_last_ts_
+  const auto* base = reinterpret_cast<const uint8_t*>(packed_.data());
+  const auto* p = base + frame->offset;
+  const auto* end = base + packed_.size();
+  uint64_t len = 0, delta = 0;
+  if (!codec::get_uvarint(&p, end, &len) || !codec::get_uvarint(&p, end, &delta)) return false;
+  const std::string_view chunk(reinterpret_cast<const char*>(p), len);
+  codec::ChunkDecoder dec(chunk);
+  if (!dec.holds_timestamp(ts)) return false;  // a gap between its points: a late point
+  thread_local std::vector<Sample> run;
+  run.clear();
+  int64_t t;
+  double v;
+  while (dec.next(t, v)) run.push_back({t, t == ts ? value : v});
+  std::string coded;
+  append_frame(coded, run.data(), run.size(),
+               static_cast<int64_t>(static_cast<uint64_t>(frame->last_ts) - delta));
+  const size_t old_size = static_cast<size_t>(p + len - (base + frame->offset));
+  packed_.replace(frame->offset, old_size, coded);
+  if (coded.size() != old_size)
+    for (auto f = frame + 1; f != frames.end(); ++f)
+      f->offset = f->offset + coded.size() - old_size;
+  return true;
 }
 
 void SeriesPoints::merge_late() {
-  std::vector<Sample> all;
-  all.reserve(closed_count_ + late_.size());
-  for_each_frame(packed_, closed_first_ts_, [&](std::string_view chunk, int64_t) {
-    codec::ChunkDecoder dec(chunk);
+  Late& late = *late_;
+  std::vector<Sample>& points = late.points;
+  std::sort(points.begin(), points.end(), by_ts);
+  // Every late point is older than closed_last_ts_, so it falls in the first frame whose last
+  // timestamp is not older: that frame is decoded, merged and coded again, and keeps its last
+  // timestamp, so the frames without late points (their headers too) are copied as they are.
+  // A late point older than every closed one joins the first frame.
+  const int64_t first_ts = std::min(closed_first_ts_, points.front().ts);
+  std::string out;
+  out.reserve(packed_.size() + points.size() * 4);
+  thread_local std::vector<Sample> run;
+  std::vector<Frame> frames;  // the new index, built as `out` is written
+  frames.reserve(late.frames.size() + points.size() / kRunPoints + 1);
+  size_t k = 0;
+  int64_t prev_last = first_ts;
+  for (size_t i = 0; i < late.frames.size(); ++i) {
+    const Frame& f = late.frames[i];
+    const size_t frame_end =
+        i + 1 < late.frames.size() ? late.frames[i + 1].offset : packed_.size();
+    size_t k_end = k;
+    while (k_end < points.size() && points[k_end].ts <= f.last_ts) ++k_end;
+    if (k_end == k) {
+      frames.push_back({f.last_ts, out.size()});
+      out.append(packed_, f.offset, frame_end - f.offset);
+      prev_last = f.last_ts;
+      continue;
+    }
+    const auto* p = reinterpret_cast<const uint8_t*>(packed_.data()) + f.offset;
+    const auto* end = reinterpret_cast<const uint8_t*>(packed_.data()) + frame_end;
+    uint64_t len = 0, delta = 0;
+    codec::get_uvarint(&p, end, &len);  // written by this process: cannot fail
+    codec::get_uvarint(&p, end, &delta);
+    run.clear();
+    codec::ChunkDecoder dec(std::string_view(reinterpret_cast<const char*>(p), len));
     int64_t t;
     double v;
-    while (dec.next(t, v)) all.push_back({t, v});
-    return true;
-  });
-  std::sort(late_.begin(), late_.end(), by_ts);
-  const auto mid = static_cast<std::ptrdiff_t>(all.size());
-  all.insert(all.end(), late_.begin(), late_.end());
-  std::inplace_merge(all.begin(), all.begin() + mid, all.end(), by_ts);
-  late_ = {};
-  repack(all);
+    size_t m = k;
+    while (dec.next(t, v)) {
+      for (; m < k_end && points[m].ts < t; ++m) run.push_back(points[m]);
+      run.push_back({t, v});
+    }
+    for (; m < k_end; ++m) run.push_back(points[m]);
+    // Past two runs' worth it is split into runs of about kRunPoints.
+    const size_t pieces = run.size() > 2 * kRunPoints ? run.size() / kRunPoints : 1;
+    for (size_t j = 0; j < pieces; ++j) {
+      const size_t from = run.size() * j / pieces, to = run.size() * (j + 1) / pieces;
+      frames.push_back({run[to - 1].ts, out.size()});
+      append_frame(out, run.data() + from, to - from, prev_last);
+      prev_last = run[to - 1].ts;
+    }
+    k = k_end;
+  }
+  closed_first_ts_ = first_ts;
+  closed_count_ += static_cast<uint32_t>(points.size());
+  out.shrink_to_fit();
+  packed_ = std::move(out);
+  late.frames = std::move(frames);
+  points = {};
 }
 
 std::vector<Sample> SeriesPoints::to_vector() const {
@@ -144,8 +185,9 @@ std::optional<int64_t> SeriesPoints::first_ts() const {
     first = closed_first_ts_;
   else if (!open_.empty())
     first = open_.front().ts;
-  for (const Sample& x : late_)
-    if (!first || x.ts < *first) first = x.ts;
+  if (late_)
+    for (const Sample& x : late_->points)
+      if (!first || x.ts < *first) first = x.ts;
   return first;
 }
 
@@ -154,8 +196,8 @@ bool SeriesPoints::has_points(int64_t start, int64_t end) const {
   auto it = std::lower_bound(open_.begin(), open_.end(), start,
                              [](const Sample& a, int64_t t) { return a.ts < t; });
   if (it != open_.end() && it->ts <= end) return true;
-  if (std::any_of(late_.begin(), late_.end(),
-                  [&](const Sample& x) { return x.ts >= start && x.ts <= end; }))
+  if (late_ && std::any_of(late_->points.begin(), late_->points.end(),
+                           [&](const Sample& x) { return x.ts >= start && x.ts <= end; }))
     return true;
   if (closed_count_ == 0 || closed_first_ts_ > end || closed_last_ts_ < start) return false;
   bool found = false;

@@ -3,10 +3,15 @@
 // mostly compressed. Points are appended to a short raw "open" run; once it holds kRunPoints
 // points it is closed: coded as one codec chunk (storage/codec, the blocks' own codec, about
 // 1.5-2.5 bytes per point instead of 16) and appended to `packed_`, where readers decode it.
-// A point at an existing timestamp overwrites it (a closed run is decoded, changed and coded
-// again). A late point older than the open run goes to a small unsorted buffer, merged into
-// the closed runs (all decoded and coded again) once it holds max(256, n/64) points, so a
-// late point costs amortised O(64) re-coded points; readers merge the buffer on the fly.
+// A point at an existing timestamp overwrites it (the one closed run that can hold it is
+// decoded, changed and coded again). A late point older than the open run goes to a small
+// unsorted buffer; once it holds max(64, n/256) points they are merged into the closed runs
+// they fall in: only those runs are decoded and coded again (split when they grow past two
+// runs' worth), the others are copied as bytes. Readers merge the buffer on the fly. A series
+// that got a late point or an overwrite also keeps an index of its frames (where each starts
+// and its last timestamp), so finding the run for a timestamp is a binary search and a peek at
+// the run's first timestamp, not a walk over every frame; series written in order never pay
+// for it (one null pointer).
 //
 // `packed_` is a sequence of frames: uvarint chunk length, uvarint (last ts of this chunk -
 // last ts of the previous one, or - the first ts of all closed points for the first frame),
@@ -17,6 +22,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -48,28 +54,44 @@ class SeriesPoints {
   std::optional<int64_t> first_ts() const;
   // The greatest timestamp (the series must not be empty).
   int64_t last_ts() const { return open_.empty() ? closed_last_ts_ : open_.back().ts; }
-  size_t size() const { return closed_count_ + open_.size() + late_.size(); }
+  size_t size() const { return closed_count_ + open_.size() + late_points(); }
   bool empty() const { return size() == 0; }
   // Heap bytes held (capacity, not just contents).
   size_t memory_bytes() const {
-    return packed_.capacity() + (open_.capacity() + late_.capacity()) * sizeof(Sample);
+    return packed_.capacity() + open_.capacity() * sizeof(Sample) +
+           (late_ ? sizeof(Late) + late_->points.capacity() * sizeof(Sample) +
+                        late_->frames.capacity() * sizeof(Frame)
+                  : 0);
   }
 
  private:
+  // Where a frame of packed_ starts and the last timestamp of its chunk.
+  struct Frame {
+    int64_t last_ts;
+    size_t offset;
+  };
+  // Only for a series that got a late point or an overwrite of a closed point.
+  struct Late {
+    std::vector<Sample> points;  // unsorted; ts < closed_last_ts_, unique, absent from packed_
+    std::vector<Frame> frames;   // every frame of packed_, in order
+  };
+
+  size_t late_points() const { return late_ ? late_->points.size() : 0; }
   // Calls fn(sample) for the closed and open points in [start, end] ascending (no late ones).
   template <typename Fn>
   void scan_sorted(int64_t start, int64_t end, Fn&& fn) const;
   void close_open_run();
-  // Codes `points` (ascending) as the closed runs, replacing them; keeps the open run.
-  void repack(const std::vector<Sample>& points);
+  // The late state, created (and packed_'s frames indexed) on first use.
+  Late& late_state();
   // Overwrites the closed point at `ts` if there is one.
   bool overwrite_closed(int64_t ts, double value);
+  // Merges the late points into the closed runs they fall in (the frame index follows).
   void merge_late();
-  static void append_frame(std::string& out, const std::vector<Sample>& run, int64_t prev_last);
+  static void append_frame(std::string& out, const Sample* run, size_t n, int64_t prev_last);
 
   std::string packed_;           // closed runs, as frames (above)
   std::vector<Sample> open_;     // sorted, every ts > closed_last_ts_
-  std::vector<Sample> late_;     // unsorted; ts < closed_last_ts_, unique, absent from packed_
+  std::unique_ptr<Late> late_;   // null until a late point or an overwrite of a closed point
   uint32_t closed_count_ = 0;    // points in packed_
   int64_t closed_first_ts_ = 0;  // valid when closed_count_ > 0
   int64_t closed_last_ts_ = 0;
@@ -115,9 +137,9 @@ void SeriesPoints::scan_sorted(int64_t start, int64_t end, Fn&& fn) const {
 
 template <typename Fn>
 void SeriesPoints::scan(int64_t start, int64_t end, Fn&& fn) const {
-  if (late_.empty()) return scan_sorted(start, end, std::forward<Fn>(fn));
+  if (late_points() == 0) return scan_sorted(start, end, std::forward<Fn>(fn));
   std::vector<Sample> late;
-  for (const Sample& x : late_)
+  for (const Sample& x : late_->points)
     if (x.ts >= start && x.ts <= end) late.push_back(x);
   std::sort(late.begin(), late.end(), [](const Sample& a, const Sample& b) { return a.ts < b.ts; });
   auto l = late.begin();

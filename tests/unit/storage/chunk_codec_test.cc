@@ -193,6 +193,35 @@ TEST(ChunkCodec, EqualAndDecreasingTimestampsRoundTrip) {
   round_trip(pts);
 }
 
+TEST(ChunkCodec, HoldsTimestampAnswersFromTheTimestampsAloneAndLeavesTheDecoderAtTheStart) {
+  std::mt19937_64 rng(7);
+  std::vector<Point> pts;
+  int64_t ts = 1'700'000'000'000;
+  for (int i = 0; i < 150; ++i) {  // past two 64-point blocks; gaps from 1 ms to a day
+    ts += 1 + static_cast<int64_t>(rng() % (i % 10 == 0 ? 86'400'000 : 1000));
+    pts.emplace_back(ts, i % 3 ? static_cast<double>(i) / 10 : std::nan(""));
+  }
+  const std::string chunk = encode(pts);
+  for (const auto& [t, v] : pts) {
+    ChunkDecoder dec(chunk);
+    EXPECT_TRUE(dec.holds_timestamp(t)) << t;
+    EXPECT_FALSE(dec.holds_timestamp(t - 1) && t - 1 != pts.front().first) << t - 1;
+  }
+  ChunkDecoder dec(chunk);
+  EXPECT_FALSE(dec.holds_timestamp(pts.front().first - 1));
+  EXPECT_FALSE(dec.holds_timestamp(pts.back().first + 1));
+  EXPECT_TRUE(dec.holds_timestamp(pts.back().first));
+  Status status;
+  expect_same_points(pts, decode_points(chunk, &status));
+  int64_t t = 0;
+  double v = 0;
+  ASSERT_TRUE(dec.next(t, v));  // the same decoder still starts at the first point
+  EXPECT_EQ(t, pts.front().first);
+  // A chunk cut inside its timestamps holds nothing.
+  ChunkDecoder cut(std::string_view(chunk).substr(0, 12));
+  EXPECT_FALSE(cut.holds_timestamp(pts.back().first));
+}
+
 TEST(ChunkCodec, HugeGapsAndRandomTimestampsRoundTrip) {
   std::mt19937_64 rng(13);
   std::vector<Point> pts;

@@ -48,7 +48,7 @@ TEST(SeriesPointsTest, HoldsTheLastValuePerTimestampWhateverTheArrivalOrder) {
     std::mt19937_64 rng(seed);
     SeriesPoints p;
     std::map<int64_t, double> model;
-    // Even seeds pass the late buffer's merge threshold (256 late points).
+    // Even seeds pass the late buffer's merge threshold (64 late points) many times.
     const int n = 1 + static_cast<int>(rng() % (seed % 2 ? 300 : 6000));
     int64_t now = 1'700'000'000'000;
     for (int i = 0; i < n; ++i) {
@@ -75,6 +75,37 @@ TEST(SeriesPointsTest, HoldsTheLastValuePerTimestampWhateverTheArrivalOrder) {
       const bool existed = model.count(ts) != 0;
       EXPECT_EQ(p.insert(ts, v), existed) << "point " << i << " ts " << ts;
       model[ts] = v;
+    }
+    expect_matches(p, model, rng);
+  }
+}
+
+TEST(SeriesPointsTest, InterleavedWritersFarApartInTimeKeepEveryPointAndEveryOverwrite) {
+  // Eight writers each append in order, each in its own time range (a live stream and
+  // backfills): all but the newest range's points arrive late, into the gaps between closed
+  // runs, which the late merges grow and split. One write in 20 repeats an earlier point.
+  for (uint64_t seed = 1; seed <= 6; ++seed) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    std::mt19937_64 rng(seed);
+    SeriesPoints p;
+    std::map<int64_t, double> model;
+    std::vector<int64_t> next(8);
+    for (size_t w = 0; w < next.size(); ++w)
+      next[w] = 1'700'000'000'000 + static_cast<int64_t>(w) * 1'000'000'000;
+    for (int i = 0; i < 20000; ++i) {
+      int64_t ts;
+      if (rng() % 20 == 0 && !model.empty()) {
+        ts = std::next(model.begin(), static_cast<std::ptrdiff_t>(rng() % model.size()))->first;
+      } else {
+        int64_t& n = next[rng() % next.size()];
+        n += 1 + static_cast<int64_t>(rng() % 1000);
+        ts = n;
+      }
+      const double v = static_cast<double>(i % 997) / 10;
+      const bool existed = model.count(ts) != 0;
+      ASSERT_EQ(p.insert(ts, v), existed) << "point " << i << " ts " << ts;
+      model[ts] = v;
+      if (i % 5000 == 4999) expect_matches(p, model, rng);
     }
     expect_matches(p, model, rng);
   }
