@@ -27,9 +27,13 @@ compared with its two neighbours and those with each other (the noise). Per phas
 server's CPU per point in total and per thread (user + system, wake-ups/s), the readers' and the
 senders' CPU per point, and the rate a CPU-bound machine would give B from all three.
 --perf FILE records `perf record -e cpu-clock` of the server per phase (FILE.A, FILE.B, ...).
+--rate R paces the senders to offer R points/s together (below the machine's capacity the
+question is whether the rate and the write latency stay the same, not how CPU is shared);
+--interleaved makes every sender write every device in its own time range (late points).
 
 Usage: bench/mqtt_consumer_bench.py [--seconds 20] [--consumers 10] [--senders 2]
        [--rounds 1] [--perf FILE] [--consumer-nice N] [--reader mosquitto_sub|bulk]
+       [--rate POINTS_PER_S] [--devices 8000] [--batch 5000] [--interleaved]
        (FLEETPULSE_BIN, default build/release/src/app/fleetpulse). Temp dir, free ports,
        127.0.0.1 only; every process it starts is stopped by PID at the end.
 """
@@ -135,13 +139,18 @@ def flush(port: int) -> None:
 
 
 def run_phase(port: int, seconds: float, senders: int, devices: int, batch: int,
-              t_base: int, interleaved: bool = False) -> tuple[float, int]:
-    """Posts batches for `seconds`; returns (points/s acknowledged, points). `interleaved`:
+              t_base: int, interleaved: bool = False, rate: float = 0
+              ) -> tuple[float, int, list[float]]:
+    """Posts batches for `seconds`; returns (points/s acknowledged, points, each write's
+    seconds from request to answer). `rate` > 0: the senders together offer that many points/s
+    (each sends its batches on a fixed schedule, catching up when late), else as fast as the
+    server answers. `interleaved`:
     every sender writes every device, each sender in its own time range 1e9 ms apart (a live
     stream and backfills), so most points are older than their series' newest: the late-point
     path."""
     stop = time.monotonic() + seconds
     counts = [0] * senders
+    latencies: list[float] = []
     errors: list[str] = []
 
     share = devices if interleaved else max(1, devices // senders)
@@ -152,10 +161,18 @@ def run_phase(port: int, seconds: float, senders: int, devices: int, batch: int,
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         t = t_base + (k * 1_000_000_000 if interleaved else 0)
         first = 0 if interleaved else k * share
+        interval = batch * senders / rate if rate > 0 else 0.0
+        due = time.monotonic() + interval * k / senders
         while time.monotonic() < stop:
+            if interval:
+                wait = due - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                due += interval
             lines = [f"bench,device_id=dev-{first + (t + i) % share:05d} v={i} {t + i}"
                      for i in range(batch)]
             t += batch
+            sent_at = time.monotonic()
             try:
                 conn.request("POST", "/api/v1/write?precision=ms",
                              body="\n".join(lines).encode(),
@@ -163,6 +180,7 @@ def run_phase(port: int, seconds: float, senders: int, devices: int, batch: int,
                                       "Authorization": f"Bearer {ADMIN}"})
                 r = conn.getresponse()
                 body = r.read()
+                latencies.append(time.monotonic() - sent_at)
             except OSError as e:
                 errors.append(f"write failed: {e}")
                 return
@@ -178,7 +196,7 @@ def run_phase(port: int, seconds: float, senders: int, devices: int, batch: int,
     elapsed = time.monotonic() - start
     if errors:  # a refused or failed write ends the run: its rate would mean nothing
         sys.exit(f"{len(errors)} of {senders} senders stopped: {errors[0]}")
-    return sum(counts) / elapsed, sum(counts)
+    return sum(counts) / elapsed, sum(counts), latencies
 
 
 def read_consumer(port: int, key: str, client_id: str, topic: str) -> None:
@@ -222,6 +240,8 @@ def main():
     ap.add_argument("--batch", type=int, default=5000)
     ap.add_argument("--interleaved", action="store_true",
                     help="every sender writes every device in its own time range (late points)")
+    ap.add_argument("--rate", type=float, default=0,
+                    help="points/s the senders offer together (0: as fast as answered)")
     ap.add_argument("--topic", default="devices/+/telemetry", help="the consumers' filter")
     ap.add_argument("--perf", help="perf record (cpu-clock) the server in each phase, to PERF.A/.B/.C")
     ap.add_argument("--reader", choices=["mosquitto_sub", "bulk"], default="mosquitto_sub",
@@ -272,8 +292,8 @@ def main():
             cpu = cpu_seconds(p.pid)
             sent = metric(http_port, "fleetpulse_mqtt_consumer_messages_sent_total")
             own = os.times()
-            rate, n = run_phase(http_port, args.seconds, args.senders, args.devices, args.batch,
-                                t_base, args.interleaved)
+            rate, n, latencies = run_phase(http_port, args.seconds, args.senders, args.devices,
+                                           args.batch, t_base, args.interleaved, args.rate)
             cpu = cpu_seconds(p.pid) - cpu
             senders_cpu = sum(os.times()[:2]) - sum(own[:2])
             readers_cpu = sum(cpu_seconds(s.pid) for s in readers if s.poll() is None) - readers_cpu
@@ -281,7 +301,11 @@ def main():
             if perf:
                 perf.wait()
             sent = metric(http_port, "fleetpulse_mqtt_consumer_messages_sent_total") - sent
+            latencies.sort()
+            p50, p99 = (latencies[len(latencies) // 2] * 1e3,
+                        latencies[min(len(latencies) - 1, len(latencies) * 99 // 100)] * 1e3)
             return {"label": label, "rate": rate, "n": n, "cpu": cpu, "threads": per_thread,
+                    "p50": p50, "p99": p99,
                     "readers_cpu": readers_cpu, "senders_cpu": senders_cpu, "sent": sent}
 
         def start_consumers() -> list:
@@ -324,13 +348,15 @@ def main():
         cut = metric(http_port, "fleetpulse_mqtt_consumer_overflows_total")
         print(f"\n{args.senders} senders, {args.reader} consumers, load average "
               f"{os.getloadavg()[0]:.1f} at the end")
-        print(f"\n| phase | consumers on {args.topic} | points/s acknowledged | points | "
-              "server CPU s per 1 M points | readers' | senders' (this script) |")
-        print("|---|---|---|---|---|---|---|")
+        offered = f"{args.rate:,.0f} points/s offered" if args.rate else "as fast as answered"
+        print(f"\n| phase | consumers on {args.topic} | points/s acknowledged ({offered}) | "
+              "points | write latency p50 / p99 ms | server CPU s per 1 M points | readers' | "
+              "senders' (this script) |")
+        print("|---|---|---|---|---|---|---|---|")
         for ph in phases:
             who = str(args.consumers) if ph["label"].startswith("B") else "0"
             print(f"| {ph['label']} | {who} | {ph['rate']:,.0f} | {ph['n']:,} | "
-                  f"{ph['cpu'] / ph['n'] * 1e6:.2f} | {ph['readers_cpu'] / ph['n'] * 1e6:.2f} | "
+                  f"{ph['p50']:.1f} / {ph['p99']:.1f} | {ph['cpu'] / ph['n'] * 1e6:.2f} | {ph['readers_cpu'] / ph['n'] * 1e6:.2f} | "
                   f"{ph['senders_cpu'] / ph['n'] * 1e6:.2f} |")
         print("\nserver threads, CPU s per 1 M points, user + system, and wake-ups (voluntary "
               "context switches) per second (the busiest in the first phase with consumers):")

@@ -40,38 +40,31 @@ int highest_qos(const Filters& filters, std::string_view topic) {
 }
 }  // namespace
 
-ConsumerMessages::ConsumerMessages(std::vector<Message> messages, ConsumerPacketEncoder encoder)
-    : messages_(std::move(messages)), encoder_(encoder) {
-  byte_offsets_.reserve(messages_.size() + 1);
-  size_t n = 0;
-  byte_offsets_.push_back(0);
-  for (const Message& m : messages_)
-    byte_offsets_.push_back(n += m.topic.size() + m.payload.size());
-}
-
-size_t ConsumerMessages::bytes(size_t first, size_t count) const {
-  return byte_offsets_[first + count] - byte_offsets_[first];
-}
+ConsumerMessages::ConsumerMessages(Builder built, ConsumerPacketEncoder encoder)
+    : text_(std::move(built.text_)), spans_(std::move(built.spans_)), encoder_(encoder) {}
 
 size_t ConsumerMessages::count_below(size_t first, size_t count, size_t limit) const {
-  const auto begin = byte_offsets_.begin() + static_cast<ptrdiff_t>(first);
-  const size_t base = *begin;
-  // The first k in [0, count] whose bytes(first, k) reach `limit` (count + 1 if none does).
-  const auto it = std::lower_bound(begin, begin + static_cast<ptrdiff_t>(count) + 1, limit,
-                                   [&](size_t offset, size_t l) { return offset - base < l; });
-  return static_cast<size_t>(it - begin);
+  if (limit == 0) return 0;
+  const auto begin = spans_.begin() + static_cast<ptrdiff_t>(first);
+  const size_t base = begin->topic_at;
+  // bytes(first, k) is the end of message first + k - 1 less `base`: the first message whose
+  // end reaches `limit` is the k-th.
+  const auto it = std::lower_bound(
+      begin, begin + static_cast<ptrdiff_t>(count), limit,
+      [&](const Builder::Span& span, size_t l) { return span.payload_end - base < l; });
+  return static_cast<size_t>(it - begin) + 1;
 }
 
 void ConsumerMessages::encode(size_t slot) const {
   if (!encoder_) return;
   std::string& out = packets_[slot];
   std::vector<uint32_t>& offsets = offsets_[slot];
-  offsets.reserve(messages_.size() + 1);
-  size_t total = 0;  // a QoS 0 PUBLISH adds at most 8 bytes (5 of header, 2 of topic length, 1
-                     // of v5 property length) to its topic and payload
-  for (const Message& m : messages_) total += m.topic.size() + m.payload.size() + 8;
-  out.reserve(total);
-  for (const Message& m : messages_) {
+  offsets.reserve(spans_.size() + 1);
+  // A QoS 0 PUBLISH adds at most 8 bytes (5 of header, 2 of topic length, 1 of v5 property
+  // length) to its topic and payload.
+  out.reserve(text_.size() + 8 * spans_.size());
+  for (size_t i = 0; i < spans_.size(); ++i) {
+    const Message m = (*this)[i];
     const size_t start = out.size();
     offsets.push_back(static_cast<uint32_t>(start));
     encoder_(slot, m.topic, m.payload, out);
@@ -317,8 +310,11 @@ void ConsumerFeed::publish(const std::string& topic, const std::function<std::st
                      [&](const auto& s) { return s->qos_for(topic) >= 0; }))
       return;
   }
-  std::vector<ConsumerMessages::Message> one;
-  one.push_back({topic, payload()});
+  ConsumerMessages::Builder one;
+  one.text() = topic;
+  one.topic_done();
+  one.text() += payload();
+  one.payload_done();
   fan_out(std::make_shared<const ConsumerMessages>(std::move(one), encoder_.load()), false);
 }
 
@@ -401,7 +397,16 @@ void ConsumerFeed::fanout_telemetry(
     }
   }
   if (!everything && partial.empty()) return;
-  std::vector<ConsumerMessages::Message> messages;
+  ConsumerMessages::Builder messages;
+  {
+    size_t points = 0, devices = 0;
+    for (const auto& batch : batches) {
+      points += batch->points().size();
+      devices += batch->devices().size();
+    }
+    messages.text().reserve(points * 64 + devices * 64);  // grows if the names are long
+  }
+  std::string& text = messages.text();
   TelemetryPayloadWriter payload_writer;  // its cached day serves every batch
   std::vector<uint32_t> start, order, next;
   for (const auto& batch : batches) {
@@ -415,26 +420,28 @@ void ConsumerFeed::fanout_telemetry(
     order.resize(b.points().size());
     next.assign(start.begin(), start.end() - 1);
     for (uint32_t i = 0; i < b.points().size(); ++i) order[next[b.points()[i].device]++] = i;
-    messages.reserve(messages.size() + devices);
     for (size_t d = 0; d < devices; ++d) {
       if (start[d] == start[d + 1]) continue;
       const std::string& device = b.devices()[d];
-      std::string topic;
-      topic.reserve(device.size() + 18);
-      topic.append("devices/").append(device).append("/telemetry");
-      if (!everything && std::none_of(partial.begin(), partial.end(),
-                                      [&](const Filters& f) { return highest_qos(f, topic) >= 0; }))
-        continue;
+      const size_t topic_at = text.size();
+      text.append("devices/").append(device).append("/telemetry");
+      if (!everything) {
+        const std::string_view topic = std::string_view(text).substr(topic_at);
+        if (std::none_of(partial.begin(), partial.end(),
+                         [&](const Filters& f) { return highest_qos(f, topic) >= 0; })) {
+          messages.drop_topic();
+          continue;
+        }
+      }
+      messages.topic_done();
       // Byte for byte what JsonWriter writes, without snprintf per timestamp.
-      std::string payload;
-      payload.reserve(32 + device.size() + (start[d + 1] - start[d]) * 80);
-      payload_writer.begin(payload, device);
+      payload_writer.begin(text, device);
       for (uint32_t k = start[d]; k < start[d + 1]; ++k) {
         const Point& p = b.points()[order[k]];
-        payload_writer.add_point(payload, b.metrics()[p.metric], p.ts_ms, p.value);
+        payload_writer.add_point(text, b.metrics()[p.metric], p.ts_ms, p.value);
       }
-      payload_writer.end(payload);
-      messages.push_back({std::move(topic), std::move(payload)});
+      payload_writer.end(text);
+      messages.payload_done();
     }
   }
   if (messages.empty()) return;

@@ -47,22 +47,50 @@ using ConsumerPacketEncoder = void (*)(size_t version_slot, std::string_view top
                                        std::string_view payload, std::string& out);
 
 // Messages published together, in order: one per device of a committed telemetry batch, or a
-// single event. Immutable once published, except for the encoded packets it caches
+// single event. Every message's topic and payload sit back to back in one text buffer (no
+// string per message). Immutable once built, except for the encoded packets it caches
 // (thread-safe): the QoS 0 packets of all its messages are encoded once per protocol version,
 // back to back in one buffer, which every subscriber of that version writes from.
 class ConsumerMessages {
  public:
   struct Message {
-    std::string topic;
-    std::string payload;  // JSON
+    std::string_view topic;
+    std::string_view payload;  // JSON
   };
-  ConsumerMessages(std::vector<Message> messages, ConsumerPacketEncoder encoder);
+  // Builds the text: per message, append its topic to text(), then topic_done(), then its
+  // payload, then payload_done() (or drop_topic() instead, to take the topic back out).
+  class Builder {
+   public:
+    std::string& text() { return text_; }
+    void topic_done() { topic_end_ = text_.size(); }
+    void drop_topic() { text_.resize(message_start()); }
+    void payload_done() { spans_.push_back({message_start(), topic_end_, text_.size()}); }
+    bool empty() const { return spans_.empty(); }
 
-  size_t size() const { return messages_.size(); }
-  const Message& operator[](size_t i) const { return messages_[i]; }
+   private:
+    friend class ConsumerMessages;
+    size_t message_start() const { return spans_.empty() ? 0 : spans_.back().payload_end; }
+    struct Span {
+      size_t topic_at, payload_at, payload_end;
+    };
+    std::string text_;
+    std::vector<Span> spans_;
+    size_t topic_end_ = 0;
+  };
+  ConsumerMessages(Builder built, ConsumerPacketEncoder encoder);
+
+  size_t size() const { return spans_.size(); }
+  Message operator[](size_t i) const {
+    const std::string_view text(text_);
+    const Builder::Span& s = spans_[i];
+    return {text.substr(s.topic_at, s.payload_at - s.topic_at),
+            text.substr(s.payload_at, s.payload_end - s.payload_at)};
+  }
   // Topic + payload bytes of messages [first, first + count): what a subscriber's queue counts.
-  // O(1) (prefix sums).
-  size_t bytes(size_t first, size_t count) const;
+  // O(1).
+  size_t bytes(size_t first, size_t count) const {
+    return count == 0 ? 0 : spans_[first + count - 1].payload_end - spans_[first].topic_at;
+  }
   // The smallest k in [0, count] with bytes(first, k) >= limit, or count + 1 if there is none.
   size_t count_below(size_t first, size_t count, size_t limit) const;
 
@@ -77,9 +105,9 @@ class ConsumerMessages {
  private:
   void encode(size_t version_slot) const;
 
-  const std::vector<Message> messages_;
+  const std::string text_;
+  const std::vector<Builder::Span> spans_;
   const ConsumerPacketEncoder encoder_;
-  std::vector<size_t> byte_offsets_;  // topic + payload bytes before message i (size() + 1)
   mutable std::once_flag encoded_[2];
   // Written once, under encoded_: the packets, and where message i's starts (size() + 1).
   mutable std::string packets_[2];
@@ -94,7 +122,7 @@ struct ConsumerDelivery {
   uint32_t first = 0;
   uint32_t count = 1;
   uint8_t qos = 0;
-  const ConsumerMessages::Message& operator[](size_t i) const { return (*messages)[first + i]; }
+  ConsumerMessages::Message operator[](size_t i) const { return (*messages)[first + i]; }
 };
 
 // The heartbeat fields a consumer sees (a copy of the durable report's).

@@ -10,7 +10,6 @@
 namespace fp {
 
 void TelemetryPayloadWriter::begin(std::string& out, std::string_view device) {
-  out.clear();
   out += "{\"device_id\":";
   append_escaped(out, device);
   out += ",\"points\":[";

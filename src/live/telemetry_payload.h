@@ -16,7 +16,7 @@ namespace fp {
 
 class TelemetryPayloadWriter {
  public:
-  // Starts a payload for `device` in `out` (cleared first).
+  // Starts a payload for `device` at the end of `out` (what `out` holds stays before it).
   void begin(std::string& out, std::string_view device);
   void add_point(std::string& out, std::string_view metric, int64_t ts_ms, double value);
   void end(std::string& out);

@@ -176,9 +176,11 @@ TEST(ConsumerFeed, ABatchIsOneRunPerWildcardSubscriberEncodedOncePerVersion) {
   const ConsumerMessages& m = *got[0].messages;
   EXPECT_EQ(m[7].topic, "devices/d7/telemetry");
   std::string expected;
-  for (size_t i = 0; i < m.size(); ++i) expected += "1|" + m[i].topic + "|" + m[i].payload + ";";
+  for (size_t i = 0; i < m.size(); ++i)
+    expected += "1|" + std::string(m[i].topic) + "|" + std::string(m[i].payload) + ";";
   EXPECT_EQ(m.packets(1, 0, 100), expected);
-  EXPECT_EQ(m.packets(0, 7, 1), "0|" + m[7].topic + "|" + m[7].payload + ";");
+  EXPECT_EQ(m.packets(0, 7, 1),
+            "0|" + std::string(m[7].topic) + "|" + std::string(m[7].payload) + ";");
   EXPECT_EQ(g_encoded[0], 100);  // nothing encoded again by the readers
   EXPECT_EQ(g_encoded[1], 100);
 }
@@ -209,7 +211,7 @@ TEST(ConsumerFeed, RunsSplitWhereTheGrantedQosChanges) {
 std::vector<std::string> topics_of(const std::vector<ConsumerDelivery>& got) {
   std::vector<std::string> topics;
   for (const ConsumerDelivery& d : got)
-    for (uint32_t i = 0; i < d.count; ++i) topics.push_back(d[i].topic);
+    for (uint32_t i = 0; i < d.count; ++i) topics.emplace_back(d[i].topic);
   return topics;
 }
 

@@ -35,11 +35,12 @@ std::string with_json_writer(const std::string& device, const std::vector<P>& po
 
 std::string with_payload_writer(TelemetryPayloadWriter& tw, const std::string& device,
                                 const std::vector<P>& points) {
-  std::string out = "left over";
+  std::string out = "kept before";  // begin() appends after what is there
   tw.begin(out, device);
   for (const P& p : points) tw.add_point(out, p.metric, p.ts_ms, p.value);
   tw.end(out);
-  return out;
+  EXPECT_EQ(out.substr(0, 11), "kept before");
+  return out.substr(11);
 }
 
 TEST(TelemetryPayloadWriter, SpecialValuesAndNamesMatchJsonWriterByteForByte) {
