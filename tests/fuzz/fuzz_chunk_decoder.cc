@@ -2,7 +2,8 @@
 //  1. the bytes as a chunk: the decoder must stop (ok or kCorruption) without reading out of
 //     bounds, and never yield more points than the input could hold;
 //  2. the bytes as a recipe for points (timestamps and values of every kind): encode them,
-//     decode them, and demand the same points back bit for bit.
+//     decode them, and demand the same points back bit for bit;
+// and holds_timestamp() (the timestamps alone) must agree with what decoding yields.
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -66,7 +67,14 @@ void decode_raw(std::string_view bytes) {
   int64_t ts = 0;
   double value = 0;
   uint64_t n = 0;
-  while (decoder.next(ts, value)) ++n;
+  bool first = true;
+  while (decoder.next(ts, value)) {
+    ++n;
+    if (first) check(ChunkDecoder(bytes).holds_timestamp(ts), "first point not held");
+    first = false;
+  }
+  if (decoder.status().ok() && n > 0)
+    check(ChunkDecoder(bytes).holds_timestamp(ts), "last point not held");
   check(n <= bytes.size() * 8 + 1, "more points than the input can hold");
   check(decoder.status().ok() || decoder.status().code() == fp::StatusCode::kCorruption,
         "unexpected status");
@@ -140,6 +148,9 @@ void round_trip(const uint8_t* data, size_t size) {
         std::bit_cast<uint64_t>((*decoded)[i].second) == std::bit_cast<uint64_t>(points[i].second),
         "value differs");
   }
+  ChunkDecoder holder(chunk);
+  for (size_t i = 0; i < points.size(); i += 1 + points.size() / 16)
+    check(holder.holds_timestamp(points[i].first), "a point's timestamp not held");
   // A chunk taken midway decodes to the prefix appended by then.
   auto prefix = fp::codec::decode_chunk(midway.empty() ? encoder.finish() : midway);
   check(prefix.ok(), "midway chunk does not decode");
