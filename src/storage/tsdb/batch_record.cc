@@ -65,7 +65,7 @@ class Reader {
 
 }  // namespace
 
-void encode_batch_record(const ReadingBatch& b, std::string& out) {
+void encode_batch_record(const ReadingBatch& b, std::string& out, bool with_attributes) {
   out.reserve(out.size() + 16 + b.points().size() * 14);
   out.push_back(static_cast<char>(kVersion));
   put_varint(out, b.devices().size());
@@ -85,6 +85,10 @@ void encode_batch_record(const ReadingBatch& b, std::string& out) {
     char buf[8];
     std::memcpy(buf, &bits, 8);  // host order: x86-64 and ARM64 are little-endian
     out.append(buf, 8);
+  }
+  if (!with_attributes) {
+    put_varint(out, 0);
+    return;
   }
   put_varint(out, b.attributes().size());
   prev = 0;

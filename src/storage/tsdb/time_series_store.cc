@@ -462,7 +462,8 @@ Status TimeSeriesStore::log(const ReadingBatch& batch, int64_t received_ms) {
   scratch_.clear();
   scratch_.push_back(static_cast<char>(RecordType::kBatch));
   put_i64(scratch_, received_ms);
-  encode_batch_record(batch, scratch_);
+  // Without attributes: the catalog keeps them (batch_record.h).
+  encode_batch_record(batch, scratch_, /*with_attributes=*/false);
   auto lsn = wal_->append(scratch_);
   return lsn.ok() ? Status::Ok() : without_paths(lsn.status(), "wal_append_failed");
 }
