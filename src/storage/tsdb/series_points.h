@@ -9,9 +9,9 @@
 // they fall in: only those runs are decoded and coded again (split when they grow past two
 // runs' worth), the others are copied as bytes. Readers merge the buffer on the fly. A series
 // that got a late point or an overwrite also keeps an index of its frames (where each starts
-// and its last timestamp), so finding the run for a timestamp is a binary search and a peek at
-// the run's first timestamp, not a walk over every frame; series written in order never pay
-// for it (one null pointer).
+// and its last timestamp), so finding the run for a timestamp is a binary search and a check
+// of that run's timestamps alone (no values decoded), not a walk over every frame; series
+// written in order never pay for it (one null pointer).
 //
 // `packed_` is a sequence of frames: uvarint chunk length, uvarint (last ts of this chunk -
 // last ts of the previous one, or - the first ts of all closed points for the first frame),
