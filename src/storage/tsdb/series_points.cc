@@ -65,19 +65,22 @@ bool SeriesPoints::insert(int64_t ts, double value) {
 SeriesPoints::Late& SeriesPoints::late_state() {
   if (late_) return *late_;
   late_ = std::make_unique<Late>();
-  const auto* base = reinterpret_cast<const uint8_t*>(packed_.data());
-  const auto* p = base;
-  const auto* end = base + packed_.size();
-  int64_t last = closed_first_ts_;
-  while (p < end) {
-    const size_t offset = static_cast<size_t>(p - base);
-    uint64_t len = 0, delta = 0;
-    if (!codec::get_uvarint(&p, end, &len) || !codec::get_uvarint(&p, end, &delta)) break;
-    last = static_cast<int64_t>(static_cast<uint64_t>(last) + delta);
+  size_t offset = 0;  // where a frame starts: where the previous one's chunk ended
+  for_each_frame(packed_, closed_first_ts_, [&](std::string_view chunk, int64_t last) {
     late_->frames.push_back({last, offset});
-    p += len;
-  }
+    offset = static_cast<size_t>(chunk.data() + chunk.size() - packed_.data());
+    return true;
+  });
   return *late_;
+}
+
+std::string_view SeriesPoints::chunk_at(size_t offset) const {
+  const auto* p = reinterpret_cast<const uint8_t*>(packed_.data()) + offset;
+  const auto* end = reinterpret_cast<const uint8_t*>(packed_.data()) + packed_.size();
+  uint64_t len = 0, delta = 0;
+  // The frames are written by this process: a failed read is a programmer error.
+  if (!codec::get_uvarint(&p, end, &len) || !codec::get_uvarint(&p, end, &delta)) return {};
+  return {reinterpret_cast<const char*>(p), static_cast<size_t>(len)};
 }
 
 bool SeriesPoints::overwrite_closed(int64_t ts, double value) {
@@ -87,12 +90,7 @@ bool SeriesPoints::overwrite_closed(int64_t ts, double value) {
   const auto frame = std::lower_bound(frames.begin(), frames.end(), ts,
                                       [](const Frame& f, int64_t t) { return f.last_ts < t; });
   if (frame == frames.end()) return false;  // not reached: ts <= closed_last_ts_
-  const auto* base = reinterpret_cast<const uint8_t*>(packed_.data());
-  const auto* p = base + frame->offset;
-  const auto* end = base + packed_.size();
-  uint64_t len = 0, delta = 0;
-  if (!codec::get_uvarint(&p, end, &len) || !codec::get_uvarint(&p, end, &delta)) return false;
-  const std::string_view chunk(reinterpret_cast<const char*>(p), len);
+  const std::string_view chunk = chunk_at(frame->offset);
   codec::ChunkDecoder dec(chunk);
   if (!dec.holds_timestamp(ts)) return false;  // a gap between its points: a late point
   thread_local std::vector<Sample> run;
@@ -102,8 +100,9 @@ bool SeriesPoints::overwrite_closed(int64_t ts, double value) {
   while (dec.next(t, v)) run.push_back({t, t == ts ? value : v});
   std::string coded;
   append_frame(coded, run.data(), run.size(),
-               static_cast<int64_t>(static_cast<uint64_t>(frame->last_ts) - delta));
-  const size_t old_size = static_cast<size_t>(p + len - (base + frame->offset));
+               frame == frames.begin() ? closed_first_ts_ : (frame - 1)->last_ts);
+  const size_t old_size =
+      static_cast<size_t>(chunk.data() + chunk.size() - (packed_.data() + frame->offset));
   packed_.replace(frame->offset, old_size, coded);
   if (coded.size() != old_size)
     for (auto f = frame + 1; f != frames.end(); ++f)
@@ -139,13 +138,8 @@ void SeriesPoints::merge_late() {
       prev_last = f.last_ts;
       continue;
     }
-    const auto* p = reinterpret_cast<const uint8_t*>(packed_.data()) + f.offset;
-    const auto* end = reinterpret_cast<const uint8_t*>(packed_.data()) + frame_end;
-    uint64_t len = 0, delta = 0;
-    codec::get_uvarint(&p, end, &len);  // written by this process: cannot fail
-    codec::get_uvarint(&p, end, &delta);
     run.clear();
-    codec::ChunkDecoder dec(std::string_view(reinterpret_cast<const char*>(p), len));
+    codec::ChunkDecoder dec(chunk_at(f.offset));
     int64_t t;
     double v;
     size_t m = k;

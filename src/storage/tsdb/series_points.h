@@ -83,6 +83,8 @@ class SeriesPoints {
   void close_open_run();
   // The late state, created (and packed_'s frames indexed) on first use.
   Late& late_state();
+  // The chunk of the frame that starts at `offset` in packed_.
+  std::string_view chunk_at(size_t offset) const;
   // Overwrites the closed point at `ts` if there is one.
   bool overwrite_closed(int64_t ts, double value);
   // Merges the late points into the closed runs they fall in (the frame index follows).
